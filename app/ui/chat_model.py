@@ -1,0 +1,133 @@
+"""The messages of the open chat as a list model; streaming touches only the last row."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from app.core.engine import GenerationStats
+from app.core.prompt_formats import ChatMessage
+
+_uids = itertools.count(1)
+Index = QModelIndex | QPersistentModelIndex
+
+
+class MessageState(IntEnum):
+    DONE = 0
+    STREAMING = 1
+    STOPPED = 2  # the user stopped it; the text so far is kept
+    ERROR = 3
+
+
+@dataclass
+class ChatItem:
+    role: str  # "user" or "assistant"
+    text: str = ""
+    state: MessageState = MessageState.DONE
+    stats: GenerationStats | None = None
+    model_name: str = ""
+    error: str = ""
+    uid: int = field(default_factory=lambda: next(_uids))
+    revision: int = 0  # bumped on every text change; view caches key on (uid, revision)
+
+
+class ChatRoles(IntEnum):
+    ROLE = Qt.ItemDataRole.UserRole + 1
+    STATE = Qt.ItemDataRole.UserRole + 2
+    STATS = Qt.ItemDataRole.UserRole + 3
+    ITEM = Qt.ItemDataRole.UserRole + 4
+
+
+class ChatModel(QAbstractListModel):
+    """A flat list of messages. ``append_to_last`` emits ``dataChanged`` for one row only."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._items: list[ChatItem] = []
+
+    # Qt model API
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.text
+        if role == ChatRoles.ROLE:
+            return item.role
+        if role == ChatRoles.STATE:
+            return int(item.state)
+        if role == ChatRoles.STATS:
+            return item.stats
+        if role == ChatRoles.ITEM:
+            return item
+        return None
+
+    def roleNames(self) -> dict[int, bytes]:
+        return {
+            Qt.ItemDataRole.DisplayRole: b"text",
+            ChatRoles.ROLE: b"role",
+            ChatRoles.STATE: b"state",
+            ChatRoles.STATS: b"stats",
+            ChatRoles.ITEM: b"item",
+        }
+
+    # chat API
+    @property
+    def items(self) -> list[ChatItem]:
+        return list(self._items)
+
+    def append(self, item: ChatItem) -> ChatItem:
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.append(item)
+        self.endInsertRows()
+        return item
+
+    def extend(self, items: list[ChatItem]) -> None:
+        if not items:
+            return
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row + len(items) - 1)
+        self._items.extend(items)
+        self.endInsertRows()
+
+    def append_to_last(self, text: str) -> None:
+        item = self._items[-1]
+        item.text += text
+        item.revision += 1
+        self._changed(len(self._items) - 1)
+
+    def finish_last(self, state: MessageState, stats: GenerationStats | None = None, error: str = "") -> None:
+        item = self._items[-1]
+        item.state, item.stats, item.error = state, stats, error
+        item.revision += 1
+        self._changed(len(self._items) - 1)
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._items.clear()
+        self.endResetModel()
+
+    def last(self) -> ChatItem | None:
+        return self._items[-1] if self._items else None
+
+    def conversation(self, system_prompt: str) -> list[ChatMessage]:
+        """What the engine is sent: the system prompt, then every message with text (errors left out)."""
+        messages: list[ChatMessage] = []
+        if system_prompt.strip():
+            messages.append({"role": "system", "content": system_prompt})
+        for item in self._items:
+            if item.state == MessageState.ERROR or not item.text or item.state == MessageState.STREAMING:
+                continue
+            messages.append({"role": "user" if item.role == "user" else "assistant", "content": item.text})
+        return messages
+
+    def _changed(self, row: int) -> None:
+        index = self.index(row)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])

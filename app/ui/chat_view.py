@@ -1,0 +1,326 @@
+"""The chat transcript: a table view of one column whose row heights the view sets itself.
+
+A QListView re-asks every row's size when one row grows, which makes streaming O(chat length).
+Here each row's height is computed once per change of that row (or of the view's width) and set
+on the vertical header, so appending text to the last message costs the same in a chat of 10
+messages or of 10,000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QAction,
+    QColor,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QMenu,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+)
+
+from app.ui.chat_model import ChatItem, ChatRoles, MessageState
+
+H_MARGIN = 16
+V_MARGIN = 6
+PADDING = 10
+USER_BUBBLE_RATIO = 0.78
+CARET = " ▍"
+
+
+@dataclass
+class _Layout:
+    revision: int
+    width: int
+    document: QTextDocument
+    bubble_width: int
+    height: int
+
+
+def stats_line(item: ChatItem) -> str:
+    """The small print under a message."""
+    parts: list[str] = []
+    stats = item.stats
+    if item.state == MessageState.STREAMING:
+        return "Generating…"
+    if item.state == MessageState.ERROR:
+        return f"Error: {item.error}"
+    if stats is not None and stats.generated_tokens:
+        parts.append(f"{stats.generated_tokens} tokens")
+        parts.append(f"{stats.tokens_per_s:.1f} tok/s")
+        parts.append(f"TTFT {stats.ttft_s * 1000:.0f} ms")
+    if item.state == MessageState.STOPPED:
+        parts.append("stopped")
+    elif stats is not None and stats.finish_reason == "length":
+        parts.append("reached the token limit")
+    return " · ".join(parts)
+
+
+class MessageDelegate(QStyledItemDelegate):
+    """Lays out and paints one message; caches one QTextDocument per message."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._cache: dict[int, _Layout] = {}
+        self._code_font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+    def forget(self, keep: set[int]) -> None:
+        for uid in [uid for uid in self._cache if uid not in keep]:
+            del self._cache[uid]
+
+    def layout(self, item: ChatItem, width: int, palette: QPalette, font: QFont) -> _Layout:
+        cached = self._cache.get(item.uid)
+        if cached is not None and cached.revision == item.revision and cached.width == width:
+            return cached
+        document = cached.document if cached is not None else QTextDocument()
+        document.setDefaultFont(font)
+        document.setDocumentMargin(0)
+        max_text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
+        if item.role == "user":
+            max_text_width = int(max_text_width * USER_BUBBLE_RATIO)
+            document.setPlainText(item.text)
+        else:
+            text = item.text if item.text or item.state != MessageState.STREAMING else "…"
+            if item.state == MessageState.STREAMING:
+                text += CARET
+            document.setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
+            self._style_code_blocks(document, palette)
+        document.setTextWidth(max_text_width)
+        if item.role == "user":
+            ideal = min(max_text_width, int(document.idealWidth()) + 1)
+            document.setTextWidth(ideal)
+            bubble_width = ideal + 2 * PADDING
+        else:
+            bubble_width = max_text_width + 2 * PADDING
+        small = _small_font(font)
+        line = _line_height(small)
+        height = 2 * V_MARGIN + line + int(document.size().height()) + 2 * PADDING
+        if stats_line(item):
+            height += line
+        layout = _Layout(item.revision, width, document, bubble_width, height)
+        self._cache[item.uid] = layout
+        return layout
+
+    def _style_code_blocks(self, document: QTextDocument, palette: QPalette) -> None:
+        if "```" not in document.toRawText() and "    " not in document.toRawText():
+            return
+        shade = palette.color(QPalette.ColorRole.AlternateBase)
+        block = document.begin()
+        while block.isValid():
+            if (
+                block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
+                or block.blockFormat().nonBreakableLines()
+            ):
+                cursor = QTextCursor(block)
+                block_format = block.blockFormat()
+                block_format.setBackground(shade)
+                cursor.setBlockFormat(block_format)
+            block = block.next()
+
+    def row_height(self, index: QModelIndex, width: int, palette: QPalette, font: QFont) -> int:
+        item: ChatItem = index.data(ChatRoles.ITEM)
+        return self.layout(item, width, palette, font).height
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        item: ChatItem = index.data(ChatRoles.ITEM)
+        layout = self.layout(item, option.rect.width(), option.palette, option.font)
+        return QSize(layout.width, layout.height)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        item: ChatItem = index.data(ChatRoles.ITEM)
+        rect: QRect = option.rect
+        palette: QPalette = option.palette
+        layout = self.layout(item, rect.width(), palette, option.font)
+        small = _small_font(option.font)
+        line = _line_height(small)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        top = rect.top() + V_MARGIN
+        is_user = item.role == "user"
+        left = rect.right() - H_MARGIN - layout.bubble_width if is_user else rect.left() + H_MARGIN
+
+        painter.setFont(small)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        header = "You" if is_user else (item.model_name or "Assistant")
+        align = Qt.AlignmentFlag.AlignRight if is_user else Qt.AlignmentFlag.AlignLeft
+        painter.drawText(QRect(left, top, layout.bubble_width, line), align | Qt.AlignmentFlag.AlignVCenter, header)
+        top += line
+
+        body_height = int(layout.document.size().height()) + 2 * PADDING
+        bubble = QRect(left, top, layout.bubble_width, body_height)
+        if is_user:
+            accent = QColor(palette.color(QPalette.ColorRole.Highlight))
+            accent.setAlpha(40)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(accent)
+            painter.drawRoundedRect(bubble, 10, 10)
+        elif option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(QColor(palette.color(QPalette.ColorRole.Highlight)))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 10, 10)
+
+        painter.translate(bubble.left() + PADDING, bubble.top() + PADDING)
+        context = QAbstractTextDocumentLayout.PaintContext()
+        text_color = palette.color(QPalette.ColorRole.Text)
+        context.palette.setColor(QPalette.ColorRole.Text, text_color)
+        context.palette.setColor(QPalette.ColorRole.Link, palette.color(QPalette.ColorRole.Link))
+        layout.document.documentLayout().draw(painter, context)
+        painter.translate(-(bubble.left() + PADDING), -(bubble.top() + PADDING))
+
+        footer = stats_line(item)
+        if footer:
+            painter.setFont(small)
+            color = (
+                QColor("#d9534f")
+                if item.state == MessageState.ERROR
+                else palette.color(QPalette.ColorRole.PlaceholderText)
+            )
+            painter.setPen(color)
+            footer_rect = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
+            painter.drawText(footer_rect, align | Qt.AlignmentFlag.AlignVCenter, footer)
+        painter.restore()
+
+
+def _small_font(font: QFont) -> QFont:
+    small = QFont(font)
+    small.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+    return small
+
+
+def _line_height(font: QFont) -> int:
+    from PySide6.QtGui import QFontMetrics
+
+    return QFontMetrics(font).height() + 2
+
+
+class ChatView(QTableView):
+    """Shows a ChatModel; keeps following the newest text while the user is at the bottom."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.message_delegate = MessageDelegate(self)
+        self.setItemDelegate(self.message_delegate)
+        self.setShowGrid(False)
+        self.setWordWrap(True)
+        self.setFrameShape(QTableView.Shape.NoFrame)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.verticalScrollBar().setSingleStep(24)
+        self.horizontalHeader().hide()
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().hide()
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setMinimumSectionSize(1)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._show_menu)
+        copy = QAction("Copy message", self)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selected)
+        self.addAction(copy)
+        self._copy_action = copy
+        self._layout_width = 0
+        self._relayout_timer = QTimer(self, singleShot=True, interval=40)
+        self._relayout_timer.timeout.connect(self.relayout_all)
+
+    def setModel(self, model) -> None:
+        old = self.model()
+        if old is not None:
+            old.rowsInserted.disconnect(self._rows_inserted)
+            old.dataChanged.disconnect(self._data_changed)
+            old.modelReset.disconnect(self.relayout_all)
+        super().setModel(model)
+        model.rowsInserted.connect(self._rows_inserted)
+        model.dataChanged.connect(self._data_changed)
+        model.modelReset.connect(self.relayout_all)
+        self.relayout_all()
+
+    def _text_width(self) -> int:
+        return self.viewport().width()
+
+    def _set_heights(self, first: int, last: int) -> None:
+        model, width = self.model(), self._text_width()
+        palette, font = self.palette(), self.font()
+        header = self.verticalHeader()
+        for row in range(first, last + 1):
+            height = self.message_delegate.row_height(model.index(row, 0), width, palette, font)
+            if header.sectionSize(row) != height:
+                header.resizeSection(row, height)
+
+    def relayout_all(self) -> None:
+        model = self.model()
+        if model is None:
+            return
+        self._layout_width = self._text_width()
+        at_bottom = self._at_bottom()
+        keep = {model.index(r, 0).data(ChatRoles.ITEM).uid for r in range(model.rowCount())}
+        self.message_delegate.forget(keep)
+        if model.rowCount():
+            self._set_heights(0, model.rowCount() - 1)
+        if at_bottom:
+            self.scroll_to_end()
+
+    def _rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        self._set_heights(first, last)
+        self.scroll_to_end()
+
+    def _data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex, _roles=()) -> None:
+        at_bottom = self._at_bottom()
+        self._set_heights(top_left.row(), bottom_right.row())
+        if at_bottom:
+            self.scroll_to_end()
+
+    def _at_bottom(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 4
+
+    def scroll_to_end(self) -> None:
+        self.updateGeometries()  # row resizes otherwise reach the scroll bar on the next timer tick
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._text_width() != self._layout_width:
+            self._relayout_timer.start()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self.message_delegate.forget(set())
+            self._relayout_timer.start()
+
+    def copy_selected(self) -> None:
+        indexes = self.selectionModel().selectedRows() if self.selectionModel() else []
+        if indexes:
+            QGuiApplication.clipboard().setText(indexes[0].data(Qt.ItemDataRole.DisplayRole) or "")
+
+    def _show_menu(self, position) -> None:
+        index = self.indexAt(position)
+        if not index.isValid():
+            return
+        self.selectRow(index.row())
+        menu = QMenu(self)
+        menu.addAction(self._copy_action)
+        menu.exec(self.viewport().mapToGlobal(position))

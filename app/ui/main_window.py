@@ -1,0 +1,384 @@
+"""The main window: model picker, chat, system prompt, input, stats."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import APP_NAME
+from app.core.engine import GenerationStats, LoadedModel, LoadOptions, Sampling
+from app.core.library import scan_models
+from app.core.paths import AppPaths
+from app.core.personas import HERMES_2_SYSTEM_PROMPT
+from app.core.settings import Settings, save_settings
+from app.ui.chat_model import ChatItem, ChatModel, MessageState
+from app.ui.chat_view import ChatView
+from app.ui.engine_worker import EngineClient
+from app.ui.settings_dialog import SettingsDialog
+from app.ui.theme import apply_theme
+from app.ui.widgets import ChatInput, ErrorBanner
+
+log = logging.getLogger(__name__)
+
+WELCOME = "<h2>Welcome to Hermes Studio</h2><p>Pick a model in the bar above, then say hello.</p>"
+NO_MODELS = (
+    "<h2>No models yet</h2>"
+    "<p>Put a <b>.gguf</b> file in your models folder (<code>{folder}</code>),<br>"
+    "use <b>Open GGUF…</b>, or fetch the starter model with <code>hermes-studio setup</code>.</p>"
+)
+
+
+class MainWindow(QMainWindow):
+    """One chat with one model. Talks to the engine thread only through its EngineClient."""
+
+    # Re-emitted on the GUI thread, so plain Python callables connected to them run there too.
+    model_ready = Signal(object)  # LoadedModel
+    model_failed = Signal(str)
+    reply_finished = Signal(object)  # the finished ChatItem
+
+    def __init__(self, paths: AppPaths, settings: Settings, client: EngineClient | None = None) -> None:
+        super().__init__()
+        self.paths = paths
+        self.settings = settings
+        self.client = client or EngineClient(self)
+        self._request_id = 0
+        self._loading_path = ""
+        self.setWindowTitle(APP_NAME)
+        self.resize(1100, 760)
+        self._build()
+        self._connect()
+        self.refresh_models()
+
+    # construction
+    def _build(self) -> None:
+        toolbar = QToolBar("Model", self, movable=False)
+        self.addToolBar(toolbar)
+        toolbar.addWidget(QLabel(" Model "))
+        self.model_picker = QComboBox(minimumContentsLength=36)
+        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        toolbar.addWidget(self.model_picker)
+        self.open_action = QAction("Open GGUF…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.eject_action = QAction("Eject", self, enabled=False, toolTip="Unload the model and free its memory")
+        self.new_chat_action = QAction("New chat", self, shortcut=QKeySequence("Ctrl+N"))
+        self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
+        for action in (self.open_action, self.eject_action):
+            toolbar.addAction(action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addAction(self.new_chat_action)
+        toolbar.addAction(self.settings_action)
+
+        self.banner = ErrorBanner()
+        self.chat_model = ChatModel(self)
+        self.chat_view = ChatView()
+        self.chat_view.setModel(self.chat_model)
+        self.welcome = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.welcome.setTextFormat(Qt.TextFormat.RichText)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.chat_view)
+
+        self.input = ChatInput()
+        self.input.setFixedHeight(84)
+        self.send_button = QPushButton("Send")
+        self.send_button.setMinimumWidth(90)
+        self.send_button.setEnabled(False)
+        input_row = QHBoxLayout()
+        input_row.addWidget(self.input, 1)
+        input_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+
+        chat_column = QWidget()
+        column = QVBoxLayout(chat_column)
+        column.setContentsMargins(8, 8, 8, 8)
+        column.addWidget(self.banner)
+        column.addWidget(self.pages, 1)
+        column.addLayout(input_row)
+
+        self.system_prompt = QPlainTextEdit(self.settings.system_prompt)
+        self.system_prompt.setPlaceholderText("No system prompt")
+        self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.05, decimals=2)
+        self.temperature.setValue(self.settings.temperature)
+        self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128, value=self.settings.max_tokens)
+        reset_prompt = QPushButton("Hermes 2 prompt")
+        reset_prompt.setToolTip("Restore the system prompt from the OpenHermes 2 model card")
+        reset_prompt.clicked.connect(lambda: self.system_prompt.setPlainText(HERMES_2_SYSTEM_PROMPT))
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(8, 8, 8, 8)
+        side_layout.addWidget(QLabel("<b>System prompt</b>"))
+        side_layout.addWidget(self.system_prompt, 1)
+        side_layout.addWidget(reset_prompt, 0, Qt.AlignmentFlag.AlignLeft)
+        form = QFormLayout()
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Max tokens", self.max_tokens)
+        side_layout.addLayout(form)
+
+        splitter = QSplitter()
+        splitter.addWidget(chat_column)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([780, 300])
+        self.setCentralWidget(splitter)
+
+        self.speed_label = QLabel("— tok/s")
+        self.ttft_label = QLabel("TTFT —")
+        self.context_label = QLabel("context —")
+        for label in (self.speed_label, self.ttft_label, self.context_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            self.statusBar().addPermanentWidget(label)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop_generation)
+
+    def _connect(self) -> None:
+        client = self.client  # its signals arrive on the GUI thread
+        client.model_loaded.connect(self._on_loaded)
+        client.load_failed.connect(self._on_load_failed)
+        client.model_unloaded.connect(self._on_unloaded)
+        client.tokens.connect(self._on_tokens)
+        client.generation_finished.connect(self._on_finished)
+        client.generation_failed.connect(self._on_failed)
+        self.model_picker.activated.connect(self._on_model_picked)
+        self.open_action.triggered.connect(self._open_file)
+        self.eject_action.triggered.connect(self.eject)
+        self.new_chat_action.triggered.connect(self.new_chat)
+        self.settings_action.triggered.connect(self.open_settings)
+        self.input.submitted.connect(self.send)
+        self.send_button.clicked.connect(self._send_or_stop)
+
+    # models
+    @property
+    def models_dir(self) -> Path:
+        return self.settings.models_path(self.paths.default_models_dir)
+
+    def refresh_models(self) -> None:
+        current = self.client.loaded.info.path if self.client.loaded else None
+        models = scan_models([self.models_dir])
+        self.model_picker.blockSignals(True)
+        self.model_picker.clear()
+        self.model_picker.addItem("Select a model to load…", None)
+        for model in models:
+            self.model_picker.addItem(f"{model.name}  ({model.size_text})", str(model.path))
+            self.model_picker.setItemData(self.model_picker.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
+        if current is not None:
+            self._select_path(str(current))
+        self.model_picker.blockSignals(False)
+        self._update_welcome(has_models=bool(models))
+
+    def _select_path(self, path: str) -> None:
+        index = self.model_picker.findData(path)
+        if index < 0:
+            self.model_picker.addItem(Path(path).stem, path)
+            index = self.model_picker.count() - 1
+        self.model_picker.setCurrentIndex(index)
+
+    def _update_welcome(self, has_models: bool) -> None:
+        folder = str(self.models_dir).replace("&", "&amp;").replace("<", "&lt;")
+        self.welcome.setText(WELCOME if has_models or self.client.loaded else NO_MODELS.format(folder=folder))
+
+    def load_model(self, path: str) -> None:
+        self.stop_generation()
+        self._loading_path = path
+        self.banner.hide()
+        self.send_button.setEnabled(False)
+        self.statusBar().showMessage(f"Loading {Path(path).name}…")
+        options = LoadOptions(
+            context_size=self.settings.context_size,
+            cpu_threads=self.settings.cpu_threads,
+            gpu_layers=self.settings.gpu_layers,
+        )
+        self.client.load(path, options)
+
+    def eject(self) -> None:
+        self.client.unload()
+
+    @Slot(int)
+    def _on_model_picked(self, index: int) -> None:
+        path = self.model_picker.itemData(index)
+        if path:
+            self.load_model(path)
+
+    def _open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", str(self.models_dir), "GGUF models (*.gguf)")
+        if path:
+            self._select_path(path)
+            self.load_model(path)
+
+    @Slot(object)
+    def _on_loaded(self, loaded: LoadedModel) -> None:
+        self._loading_path = ""
+        self._select_path(str(loaded.info.path))
+        self.eject_action.setEnabled(True)
+        self.send_button.setEnabled(True)
+        self.context_label.setText(f"context 0 / {loaded.context_size:,}")
+        self.statusBar().showMessage(
+            f"{loaded.name} loaded in {loaded.load_seconds:.1f} s · {loaded.info.architecture}, "
+            f"{loaded.info.size_label}, {loaded.info.quantization} · prompt format: {loaded.prompt_format}",
+            8000,
+        )
+        self.settings = replace(self.settings, last_model=str(loaded.info.path))
+        self._update_welcome(has_models=True)
+        self.input.setFocus()
+        self.model_ready.emit(loaded)
+
+    @Slot(str)
+    def _on_load_failed(self, message: str) -> None:
+        self._loading_path = ""
+        self.banner.show_message(message)
+        self.statusBar().showMessage("Load failed", 8000)
+        self.model_picker.blockSignals(True)
+        if self.client.loaded:
+            self._select_path(str(self.client.loaded.info.path))
+        else:
+            self.model_picker.setCurrentIndex(0)
+        self.model_picker.blockSignals(False)
+        self.send_button.setEnabled(self.client.loaded is not None)
+        self.model_failed.emit(message)
+
+    @Slot()
+    def _on_unloaded(self) -> None:
+        self.eject_action.setEnabled(False)
+        self.send_button.setEnabled(False)
+        self.model_picker.setCurrentIndex(0)
+        self.context_label.setText("context —")
+        self.statusBar().showMessage("Model unloaded", 4000)
+
+    # chatting
+    @property
+    def generating(self) -> bool:
+        last = self.chat_model.last()
+        return last is not None and last.state == MessageState.STREAMING
+
+    def sampling(self) -> Sampling:
+        return Sampling(temperature=self.temperature.value(), max_tokens=self.max_tokens.value())
+
+    def _send_or_stop(self) -> None:
+        if self.generating:
+            self.stop_generation()
+        else:
+            self.send()
+
+    @Slot()
+    def send(self) -> None:
+        text = self.input.toPlainText().strip()
+        if not text or self.generating:
+            return
+        loaded = self.client.loaded
+        if loaded is None:
+            self.banner.show_message(
+                "Still loading the model — one moment." if self._loading_path else "Pick a model to chat with first."
+            )
+            return
+        self.banner.hide()
+        self.input.clear()
+        self.pages.setCurrentWidget(self.chat_view)
+        self.chat_model.append(ChatItem(role="user", text=text))
+        messages = self.chat_model.conversation(self.system_prompt.toPlainText())
+        self.chat_model.append(
+            ChatItem(role="assistant", state=MessageState.STREAMING, model_name=loaded.info.path.stem)
+        )
+        self._request_id = self.client.generate(messages, self.sampling())
+        self.send_button.setText("Stop")
+        self.statusBar().showMessage("Generating… (Esc to stop)")
+
+    @Slot()
+    def stop_generation(self) -> None:
+        if self.generating:
+            self.client.stop()
+
+    @Slot(int, str)
+    def _on_tokens(self, request_id: int, text: str) -> None:
+        if request_id == self._request_id and self.generating:
+            self.chat_model.append_to_last(text)
+
+    @Slot(int, object)
+    def _on_finished(self, request_id: int, stats: GenerationStats) -> None:
+        if request_id != self._request_id or not self.generating:
+            return
+        state = MessageState.STOPPED if stats.finish_reason == "cancelled" else MessageState.DONE
+        self.chat_model.finish_last(state, stats)
+        self._show_stats(stats)
+        self._generation_ended()
+
+    @Slot(int, str)
+    def _on_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._request_id or not self.generating:
+            return
+        self.chat_model.finish_last(MessageState.ERROR, error=message)
+        self.banner.show_message(message)
+        self._generation_ended()
+
+    def _generation_ended(self) -> None:
+        self.send_button.setText("Send")
+        self.statusBar().clearMessage()
+        last = self.chat_model.last()
+        if last is not None:
+            self.reply_finished.emit(last)
+
+    def _show_stats(self, stats: GenerationStats) -> None:
+        self.speed_label.setText(f"{stats.tokens_per_s:.1f} tok/s")
+        self.ttft_label.setText(f"TTFT {stats.ttft_s * 1000:.0f} ms")
+        self.context_label.setText(f"context {stats.context_used:,} / {stats.context_size:,}")
+
+    @Slot()
+    def new_chat(self) -> None:
+        self.stop_generation()
+        self._request_id = -1  # late tokens of the old chat are ignored
+        self.chat_model.clear()
+        self.pages.setCurrentWidget(self.welcome)
+        self.send_button.setText("Send")
+        self.input.setFocus()
+
+    # settings and lifetime
+    @Slot()
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self)
+        if dialog.exec():
+            self.settings = dialog.result_settings()
+            apply_theme(self._application(), self.settings.theme)
+            self._save_settings()
+            self.refresh_models()
+
+    @staticmethod
+    def _application() -> QApplication:
+        return QApplication.instance()  # type: ignore[return-value]
+
+    def _save_settings(self) -> None:
+        self.settings = replace(
+            self.settings,
+            system_prompt=self.system_prompt.toPlainText(),
+            temperature=self.temperature.value(),
+            max_tokens=self.max_tokens.value(),
+        )
+        try:
+            save_settings(self.settings, self.paths.settings_file)
+        except OSError as exc:
+            log.warning("could not save settings: %s", exc)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_settings()
+        self.client.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,62 @@
+"""The CLI, run as a user runs it: a separate process, the real engine."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from app import __version__
+
+
+def run_cli(*args: str, basedir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "--basedir", str(basedir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_chat_streams_a_reply_to_stdout_and_stats_to_stderr(starter_model: Path, tmp_path: Path) -> None:
+    result = run_cli("chat", "--model", str(starter_model), "--seed", "1", "--temperature", "0", "--max-tokens", "32",
+                     "Hello,", "who are you?", basedir=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.split()) >= 10
+    assert "tok/s" in result.stderr and "TTFT" in result.stderr
+    assert "llama_context" not in result.stderr  # llama.cpp's log goes to the log file
+    assert "llama_context" in (tmp_path / "logs" / "hermes-studio.log").read_text()
+
+
+def test_chat_accepts_a_library_name_and_basedir_after_the_command(library_with_model: Path, basedir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "chat", "--basedir", str(basedir), "--model", library_with_model.stem,
+         "--max-tokens", "8", "Hi"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_models_lists_the_library(library_with_model: Path, basedir: Path) -> None:
+    result = run_cli("models", basedir=basedir)
+    assert result.returncode == 0
+    assert library_with_model.stem in result.stdout and "MB" in result.stdout
+
+
+def test_bad_model_path_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    result = run_cli("chat", "--model", str(tmp_path / "missing.gguf"), "hi", basedir=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "No model file or library model named" in result.stderr
+
+
+def test_corrupt_model_is_one_line_and_nonzero(truncated_model: Path, tmp_path: Path) -> None:
+    result = run_cli("chat", "--model", str(truncated_model), "hi", basedir=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("hermes-studio: truncated.gguf is truncated")
+    assert "Traceback" not in result.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_cli("--version", basedir=tmp_path)
+    assert result.stdout.strip() == f"Hermes Studio {__version__}"

@@ -1,0 +1,107 @@
+"""The real engine, the real starter model: streaming, stopping, stats."""
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core.engine import ContextFullError, Engine, LoadOptions, Sampling
+from app.core.errors import NoModelLoaded
+from app.core.personas import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
+
+HELLO = [
+    {"role": "system", "content": HERMES_2_SYSTEM_PROMPT},
+    {"role": "user", "content": "Hello, who are you?"},
+]
+GREEDY = Sampling(temperature=0.0, max_tokens=64, seed=7)
+
+
+@pytest.fixture(scope="module")
+def engine(starter_model: Path) -> Iterator[Engine]:
+    engine = Engine()
+    engine.load(starter_model, LoadOptions(context_size=2048))
+    yield engine
+    engine.unload()
+
+
+def test_streams_at_least_20_tokens_of_reply(engine: Engine) -> None:
+    generation = engine.stream(HELLO, GREEDY)
+    pieces = list(generation)
+    text = "".join(pieces)
+    stats = generation.stats
+    assert len(pieces) >= 20
+    assert stats.generated_tokens >= 20
+    assert len(text.split()) >= 10
+    assert "<|im_end|>" not in text and "<|im_start|>" not in text
+    assert stats.prompt_tokens == engine.count_tokens(generation.prompt.text)
+    assert stats.finish_reason in ("stop", "length")
+    assert stats.context_used == stats.prompt_tokens + stats.generated_tokens
+    assert stats.context_size == 2048
+    assert 0 < stats.ttft_s < stats.total_s
+    assert stats.tokens_per_s > 1
+
+
+def test_same_seed_same_reply(engine: Engine) -> None:
+    sampling = Sampling(temperature=0.8, max_tokens=24, seed=1234)
+    first = engine.stream(HELLO, sampling).text()
+    second = engine.stream(HELLO, sampling).text()
+    assert first == second and first
+
+
+def test_max_tokens_ends_with_length(engine: Engine) -> None:
+    generation = engine.stream(HELLO, Sampling(temperature=0.0, max_tokens=5))
+    generation.text()
+    assert generation.stats.finish_reason == "length"
+    assert generation.stats.generated_tokens == 5
+
+
+def test_stop_mid_stream_within_200_ms_keeps_the_partial_text(engine: Engine) -> None:
+    stop = threading.Event()
+    stop_requested_at: list[float] = []
+    long_reply = Sampling(temperature=0.8, max_tokens=1500, seed=3)
+    messages = [*HELLO[:1], {"role": "user", "content": "Write a very long story about a dragon, in ten chapters."}]
+
+    def press_stop() -> None:
+        time.sleep(0.4)
+        stop_requested_at.append(time.perf_counter())
+        stop.set()
+
+    presser = threading.Thread(target=press_stop)
+    generation = engine.stream(messages, long_reply, should_stop=stop.is_set)
+    presser.start()
+    text = generation.text()
+    ended = time.perf_counter()
+    presser.join()
+    assert generation.stats.finish_reason == "cancelled"
+    assert ended - stop_requested_at[0] < 0.2
+    assert len(text) > 20 and generation.stats.generated_tokens < 1500
+    # the engine is reusable at once
+    assert engine.stream(HELLO, Sampling(temperature=0.0, max_tokens=8)).text()
+
+
+def test_edward_elric_roleplay_chats(engine: Engine) -> None:
+    messages = [
+        {"role": "system", "content": EDWARD_ELRIC_SYSTEM_PROMPT},
+        {"role": "user", "content": "Who are you, and what is alchemy?"},
+    ]
+    generation = engine.stream(messages, GREEDY)
+    assert generation.text().strip()
+    assert generation.prompt.text.startswith(f"<|im_start|>system\n{EDWARD_ELRIC_SYSTEM_PROMPT}<|im_end|>")
+
+
+def test_a_conversation_larger_than_the_context_is_refused_clearly(starter_model: Path) -> None:
+    small = Engine()
+    small.load(starter_model, LoadOptions(context_size=256))
+    try:
+        huge = [{"role": "user", "content": "word " * 400}]
+        with pytest.raises(ContextFullError, match="context holds 256"):
+            small.stream(huge, GREEDY)
+    finally:
+        small.unload()
+
+
+def test_generating_without_a_model_is_a_clear_error() -> None:
+    with pytest.raises(NoModelLoaded):
+        Engine().stream(HELLO, GREEDY)

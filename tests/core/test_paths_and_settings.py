@@ -1,0 +1,48 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from app.core.paths import resolve_paths
+from app.core.settings import Settings, load_settings, save_settings
+
+
+def test_basedir_argument_puts_everything_under_it(tmp_path: Path) -> None:
+    paths = resolve_paths(tmp_path / "base").ensure()
+    for directory in (paths.data, paths.config, paths.cache, paths.logs, paths.default_models_dir.parent):
+        assert directory.is_dir()
+        assert directory.is_relative_to(tmp_path / "base")
+
+
+def test_basedir_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERMES_STUDIO_BASEDIR", str(tmp_path))
+    assert resolve_paths().data == tmp_path / "data"
+    assert resolve_paths(tmp_path / "explicit").data == tmp_path / "explicit" / "data"  # the flag wins
+
+
+def test_without_basedir_platformdirs_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HERMES_STUDIO_BASEDIR", raising=False)
+    assert "hermes-studio" in str(resolve_paths().data)
+
+
+def test_settings_round_trip_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    assert load_settings(path) == Settings()
+    save_settings(Settings(context_size=8192, theme="dark", cpu_threads=2), path)
+    loaded = load_settings(path)
+    assert (loaded.context_size, loaded.theme, loaded.cpu_threads) == (8192, "dark", 2)
+    assert json.loads(path.read_text())["schema_version"] == 1
+
+
+def test_damaged_settings_are_kept_aside_and_defaults_used(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text("{not json")
+    assert load_settings(path) == Settings()
+    assert (tmp_path / "settings.json.damaged").read_text() == "{not json"
+
+
+def test_out_of_range_values_are_clamped(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"context_size": 3, "theme": "neon", "gpu_layers": -5, "unknown": 1}))
+    loaded = load_settings(path)
+    assert (loaded.context_size, loaded.theme, loaded.gpu_layers) == (256, "system", -1)
