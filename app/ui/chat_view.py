@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QAction,
     QColor,
     QFont,
-    QFontDatabase,
+    QFontMetrics,
     QGuiApplication,
     QKeySequence,
     QPainter,
     QPalette,
-    QTextCursor,
-    QTextDocument,
-    QTextFormat,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,35 +33,39 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.chat_model import ChatItem, ChatRoles, MessageState
+from app.ui.message_layout import MessageDocuments
 
 H_MARGIN = 16
 V_MARGIN = 6
 PADDING = 10
 USER_BUBBLE_RATIO = 0.78
 CARET = " ▍"
+ERROR_COLOR = QColor("#d9534f")
 
 
 @dataclass
 class _Layout:
     revision: int
     width: int
-    document: QTextDocument
+    body: MessageDocuments
     bubble_width: int
     height: int
 
 
 def stats_line(item: ChatItem) -> str:
     """The small print under a message."""
-    parts: list[str] = []
-    stats = item.stats
     if item.state == MessageState.STREAMING:
         return "Generating…"
     if item.state == MessageState.ERROR:
         return f"Error: {item.error}"
+    parts: list[str] = []
+    stats = item.stats
     if stats is not None and stats.generated_tokens:
-        parts.append(f"{stats.generated_tokens} tokens")
-        parts.append(f"{stats.tokens_per_s:.1f} tok/s")
-        parts.append(f"TTFT {stats.ttft_s * 1000:.0f} ms")
+        parts += [
+            f"{stats.generated_tokens} tokens",
+            f"{stats.tokens_per_s:.1f} tok/s",
+            f"TTFT {stats.ttft_s * 1000:.0f} ms",
+        ]
     if item.state == MessageState.STOPPED:
         parts.append("stopped")
     elif stats is not None and stats.finish_reason == "length":
@@ -73,12 +74,11 @@ def stats_line(item: ChatItem) -> str:
 
 
 class MessageDelegate(QStyledItemDelegate):
-    """Lays out and paints one message; caches one QTextDocument per message."""
+    """Lays out and paints one message; keeps each message's documents between paints."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._cache: dict[int, _Layout] = {}
-        self._code_font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
     def forget(self, keep: set[int]) -> None:
         for uid in [uid for uid in self._cache if uid not in keep]:
@@ -88,58 +88,28 @@ class MessageDelegate(QStyledItemDelegate):
         cached = self._cache.get(item.uid)
         if cached is not None and cached.revision == item.revision and cached.width == width:
             return cached
-        document = cached.document if cached is not None else QTextDocument()
-        document.setDefaultFont(font)
-        document.setDocumentMargin(0)
-        max_text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
-        if item.role == "user":
-            max_text_width = int(max_text_width * USER_BUBBLE_RATIO)
-            document.setPlainText(item.text)
-        else:
-            text = item.text if item.text or item.state != MessageState.STREAMING else "…"
-            if item.state == MessageState.STREAMING:
-                text += CARET
-            document.setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
-            self._style_code_blocks(document, palette)
-        document.setTextWidth(max_text_width)
-        if item.role == "user":
-            ideal = min(max_text_width, int(document.idealWidth()) + 1)
-            document.setTextWidth(ideal)
-            bubble_width = ideal + 2 * PADDING
-        else:
-            bubble_width = max_text_width + 2 * PADDING
-        small = _small_font(font)
-        line = _line_height(small)
-        height = 2 * V_MARGIN + line + int(document.size().height()) + 2 * PADDING
-        if stats_line(item):
-            height += line
-        layout = _Layout(item.revision, width, document, bubble_width, height)
+        is_user = item.role == "user"
+        text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
+        if is_user:
+            text_width = int(text_width * USER_BUBBLE_RATIO)
+        body = cached.body if cached is not None and cached.width == width else None
+        if body is None:
+            body = MessageDocuments(width=text_width, font=font, palette=palette, markdown=not is_user)
+        streaming = item.state == MessageState.STREAMING
+        text = item.text if item.text or not streaming else "…"
+        body.update(text, streaming=streaming, suffix=CARET if streaming else "")
+        bubble_width = (min(text_width, body.ideal_width) if is_user else text_width) + 2 * PADDING
+        line = _line_height(_small_font(font))
+        height = 2 * V_MARGIN + line + body.height + 2 * PADDING + (line if stats_line(item) else 0)
+        layout = _Layout(item.revision, width, body, bubble_width, height)
         self._cache[item.uid] = layout
         return layout
 
-    def _style_code_blocks(self, document: QTextDocument, palette: QPalette) -> None:
-        if "```" not in document.toRawText() and "    " not in document.toRawText():
-            return
-        shade = palette.color(QPalette.ColorRole.AlternateBase)
-        block = document.begin()
-        while block.isValid():
-            if (
-                block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
-                or block.blockFormat().nonBreakableLines()
-            ):
-                cursor = QTextCursor(block)
-                block_format = block.blockFormat()
-                block_format.setBackground(shade)
-                cursor.setBlockFormat(block_format)
-            block = block.next()
-
     def row_height(self, index: QModelIndex, width: int, palette: QPalette, font: QFont) -> int:
-        item: ChatItem = index.data(ChatRoles.ITEM)
-        return self.layout(item, width, palette, font).height
+        return self.layout(index.data(ChatRoles.ITEM), width, palette, font).height
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        item: ChatItem = index.data(ChatRoles.ITEM)
-        layout = self.layout(item, option.rect.width(), option.palette, option.font)
+        layout = self.layout(index.data(ChatRoles.ITEM), option.rect.width(), option.palette, option.font)
         return QSize(layout.width, layout.height)
 
     def paint(
@@ -151,21 +121,20 @@ class MessageDelegate(QStyledItemDelegate):
         layout = self.layout(item, rect.width(), palette, option.font)
         small = _small_font(option.font)
         line = _line_height(small)
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        top = rect.top() + V_MARGIN
         is_user = item.role == "user"
         left = rect.right() - H_MARGIN - layout.bubble_width if is_user else rect.left() + H_MARGIN
+        align = Qt.AlignmentFlag.AlignRight if is_user else Qt.AlignmentFlag.AlignLeft
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
 
+        top = rect.top() + V_MARGIN
         painter.setFont(small)
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
         header = "You" if is_user else (item.model_name or "Assistant")
-        align = Qt.AlignmentFlag.AlignRight if is_user else Qt.AlignmentFlag.AlignLeft
         painter.drawText(QRect(left, top, layout.bubble_width, line), align | Qt.AlignmentFlag.AlignVCenter, header)
         top += line
 
-        body_height = int(layout.document.size().height()) + 2 * PADDING
-        bubble = QRect(left, top, layout.bubble_width, body_height)
+        bubble = QRect(left, top, layout.bubble_width, layout.body.height + 2 * PADDING)
         if is_user:
             accent = QColor(palette.color(QPalette.ColorRole.Highlight))
             accent.setAlpha(40)
@@ -173,30 +142,37 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setBrush(accent)
             painter.drawRoundedRect(bubble, 10, 10)
         elif option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(QColor(palette.color(QPalette.ColorRole.Highlight)))
+            painter.setPen(palette.color(QPalette.ColorRole.Highlight))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 10, 10)
-
-        painter.translate(bubble.left() + PADDING, bubble.top() + PADDING)
-        context = QAbstractTextDocumentLayout.PaintContext()
-        text_color = palette.color(QPalette.ColorRole.Text)
-        context.palette.setColor(QPalette.ColorRole.Text, text_color)
-        context.palette.setColor(QPalette.ColorRole.Link, palette.color(QPalette.ColorRole.Link))
-        layout.document.documentLayout().draw(painter, context)
-        painter.translate(-(bubble.left() + PADDING), -(bubble.top() + PADDING))
+        self._draw_body(painter, layout.body, bubble.left() + PADDING, bubble.top() + PADDING, palette)
 
         footer = stats_line(item)
         if footer:
             painter.setFont(small)
-            color = (
-                QColor("#d9534f")
-                if item.state == MessageState.ERROR
-                else palette.color(QPalette.ColorRole.PlaceholderText)
-            )
-            painter.setPen(color)
+            error = item.state == MessageState.ERROR
+            painter.setPen(ERROR_COLOR if error else palette.color(QPalette.ColorRole.PlaceholderText))
             footer_rect = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
             painter.drawText(footer_rect, align | Qt.AlignmentFlag.AlignVCenter, footer)
         painter.restore()
+
+    @staticmethod
+    def _draw_body(painter: QPainter, body: MessageDocuments, x: int, y: int, palette: QPalette) -> None:
+        """Draw the documents that meet the painter's clip (most of a long reply is off screen)."""
+        visible = painter.clipBoundingRect().toAlignedRect() if painter.hasClipping() else None
+        context = QAbstractTextDocumentLayout.PaintContext()
+        context.palette.setColor(QPalette.ColorRole.Text, palette.color(QPalette.ColorRole.Text))
+        context.palette.setColor(QPalette.ColorRole.Link, palette.color(QPalette.ColorRole.Link))
+        for document, offset in zip(body.documents, body.offsets, strict=True):
+            top = y + offset
+            if visible is not None and (top > visible.bottom() or top + document.size().height() < visible.top()):
+                continue
+            painter.save()
+            painter.translate(x, top)
+            if visible is not None:
+                context.clip = QRectF(visible.translated(-x, -top))
+            document.documentLayout().draw(painter, context)
+            painter.restore()
 
 
 def _small_font(font: QFont) -> QFont:
@@ -206,8 +182,6 @@ def _small_font(font: QFont) -> QFont:
 
 
 def _line_height(font: QFont) -> int:
-    from PySide6.QtGui import QFontMetrics
-
     return QFontMetrics(font).height() + 2
 
 

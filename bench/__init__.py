@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each measures the app against a baseline taken in the same run."""

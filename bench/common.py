@@ -1,0 +1,100 @@
+"""Shared pieces of the benchmarks: the model, figures with targets, the report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LONG_PROMPT = "Write a long essay about the history of the Roman Empire, with many details."
+
+
+def starter_model() -> Path:
+    from app.core.starter import ensure_starter_model
+
+    given = os.environ.get("HERMES_TEST_MODEL")
+    if given:
+        return Path(given)
+    return ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    passed: bool | None = None  # None: no target
+
+    def line(self) -> str:
+        verdict = "" if self.passed is None else ("  PASS" if self.passed else "  MISS")
+        target = f"  (target {self.target})" if self.target else ""
+        return f"{self.name:<58} {self.value:>10.3f} {self.unit:<8}{target}{verdict}"
+
+
+@dataclass
+class Section:
+    title: str
+    command: str
+    figures: list[Figure]
+    notes: str = ""
+
+    def print(self) -> None:
+        print(f"\n== {self.title} ==")
+        for figure in self.figures:
+            print(figure.line())
+        if self.notes:
+            print(self.notes)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){memory}, Python {platform.python_version()}"
+
+
+def write_report(sections: list[Section], path: Path, when: str) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Latest run: {when}, on {machine()}.",
+        "Every ratio compares the app with a baseline measured in the same run. Regenerate with `make bench`",
+        "(`python -m bench --quick` is the smoke version that `make test` runs).",
+        "",
+    ]
+    for section in sections:
+        lines += [f"## {section.title}", "", f"Command: `{section.command}`", "", "| figure | value | target | |", "|---|---:|---|---|"]
+        for f in section.figures:
+            verdict = "" if f.passed is None else ("pass" if f.passed else "**miss**")
+            lines.append(f"| {f.name} | {f.value:.3f} {f.unit} | {f.target} | {verdict} |")
+        if section.notes:
+            lines += ["", section.notes]
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,122 @@
+"""1. Streaming throughput: raw llama-cpp-python vs the app's whole path, interleaved A/B/A/B.
+
+Raw: ``Llama.create_chat_completion(stream=True)`` consumed in a loop.
+App: EngineClient (engine thread) -> batched queued signals -> ChatModel -> ChatView, offscreen.
+Same model file, prompt, greedy sampling and token count; each side has its own Llama instance.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from bench.common import LONG_PROMPT, Figure, Section, median, starter_model
+
+
+def _raw_once(llama, max_tokens: int) -> tuple[float, float, int]:
+    started = time.perf_counter()
+    first = 0.0
+    pieces = 0
+    for chunk in llama.create_chat_completion(
+        messages=[{"role": "user", "content": LONG_PROMPT}], max_tokens=max_tokens, temperature=0.0, stream=True
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            pieces += 1
+            if not first:
+                first = time.perf_counter()
+    end = time.perf_counter()
+    return end - started, first - started, pieces
+
+
+def run(quick: bool = False) -> Section:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.engine import LoadOptions, Sampling, _import_llama_cpp
+    from app.ui.chat_model import ChatItem, ChatModel, MessageState
+    from app.ui.chat_view import ChatView
+    from app.ui.engine_worker import EngineClient
+
+    rounds, max_tokens = (1, 64) if quick else (4, 320)
+    model = starter_model()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    llama_cpp = _import_llama_cpp()
+    raw = llama_cpp.Llama(model_path=str(model), n_ctx=2048, verbose=False)
+
+    client = EngineClient()
+    chat = ChatModel()
+    view = ChatView()
+    view.setModel(chat)
+    view.resize(900, 700)
+    view.show()
+    loaded = []
+    client.model_loaded.connect(loaded.append)
+    client.load(str(model), LoadOptions(context_size=2048))
+    while not loaded:
+        app.processEvents()
+        time.sleep(0.005)
+
+    def app_once() -> tuple[float, float, Any]:
+        chat.append(ChatItem(role="user", text=LONG_PROMPT))
+        chat.append(ChatItem(role="assistant", state=MessageState.STREAMING))
+        state = {"first": 0.0, "done": None}
+
+        def on_tokens(_rid: int, text: str) -> None:
+            if not state["first"]:
+                state["first"] = time.perf_counter()
+            chat.append_to_last(text)
+
+        def on_done(_rid: int, stats) -> None:
+            chat.finish_last(MessageState.DONE, stats)
+            state["done"] = stats
+
+        client.tokens.connect(on_tokens)
+        client.generation_finished.connect(on_done)
+        started = time.perf_counter()
+        client.generate([{"role": "user", "content": LONG_PROMPT}], Sampling(temperature=0.0, max_tokens=max_tokens))
+        while state["done"] is None:
+            app.processEvents()
+            time.sleep(0.0005)
+        end = time.perf_counter()
+        client.tokens.disconnect(on_tokens)
+        client.generation_finished.disconnect(on_done)
+        return end - started, state["first"] - started, state["done"]
+
+    # warm both (first prompt evaluation, page cache), then interleave
+    _raw_once(raw, 8)
+    app_once()
+    raw_rates, app_rates, raw_ttft, app_ttft = [], [], [], []
+    tokens_seen = 0
+    for _ in range(rounds):
+        seconds, ttft, _pieces = _raw_once(raw, max_tokens)
+        app_seconds, app_first, stats = app_once()
+        raw_tokens = raw.n_tokens - stats.prompt_tokens + 1  # the last sampled token is never evaluated
+        tokens_seen = stats.generated_tokens
+        raw_rates.append(raw_tokens / seconds)
+        raw_ttft.append(ttft)
+        app_rates.append(stats.generated_tokens / app_seconds)
+        app_ttft.append(app_first)
+    client.shutdown()
+    raw.close()
+    view.close()
+
+    raw_rate, app_rate = median(raw_rates), median(app_rates)
+    ratio = app_rate / raw_rate if raw_rate else 0.0
+    ttft_delta_ms = (median(app_ttft) - median(raw_ttft)) * 1000
+    return Section(
+        title="1. Streaming throughput (app vs raw llama-cpp-python)",
+        command="python -m bench streaming",
+        figures=[
+            Figure("tokens per reply", tokens_seen, "tokens", "≥ 256" if not quick else "", None if quick else tokens_seen >= 256),
+            Figure("raw create_chat_completion(stream=True)", raw_rate, "tok/s"),
+            Figure("app: engine thread → signals → model → view", app_rate, "tok/s"),
+            Figure("ratio app / raw", ratio, "×", "≥ 0.98", ratio >= 0.98),
+            Figure("raw time to first token", median(raw_ttft) * 1000, "ms"),
+            Figure("app time to first token (on the GUI thread)", median(app_ttft) * 1000, "ms"),
+            Figure("app TTFT minus raw TTFT", ttft_delta_ms, "ms", "≤ +20 ms", ttft_delta_ms <= 20),
+        ],
+        notes=f"Median of {rounds} interleaved rounds (A/B/A/B), greedy, prompt: {LONG_PROMPT!r}. "
+        "Rates are whole-request: tokens / (request → last token).",
+    )
