@@ -1,11 +1,6 @@
 """Hermes Studio: a desktop chat application for local LLMs."""
 
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("hermes-studio")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it from here)
 
 APP_NAME = "Hermes Studio"
 APP_ID = "hermes-studio"

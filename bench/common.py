@@ -90,7 +90,14 @@ def write_report(sections: list[Section], path: Path, when: str) -> None:
         "",
     ]
     for section in sections:
-        lines += [f"## {section.title}", "", f"Command: `{section.command}`", "", "| figure | value | target | |", "|---|---:|---|---|"]
+        lines += [
+            f"## {section.title}",
+            "",
+            f"Command: `{section.command}`",
+            "",
+            "| figure | value | target | |",
+            "|---|---:|---|---|",
+        ]
         for f in section.figures:
             verdict = "" if f.passed is None else ("pass" if f.passed else "**miss**")
             lines.append(f"| {f.name} | {f.value:.3f} {f.unit} | {f.target} | {verdict} |")
@@ -98,3 +105,33 @@ def write_report(sections: list[Section], path: Path, when: str) -> None:
             lines += ["", section.notes]
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def wait_for(signal, start, timeout_ms: int = 300_000) -> None:
+    """Run ``start()`` and spin a real Qt event loop (as the app does) until ``signal`` fires."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    start()
+    loop.exec()
+    signal.disconnect(loop.quit)
+
+
+def sample_markdown(index: int) -> str:
+    """A long assistant message with the usual Markdown: headings, lists, code, emphasis."""
+    return (
+        f"## Answer {index}\n\n"
+        "Here is a **detailed** explanation with `inline code`, a list and a code block.\n\n"
+        "1. First, read the *input* carefully.\n2. Then transform it.\n3. Finally, print the result.\n\n"
+        "```python\n"
+        f"def solve_{index}(values: list[int]) -> int:\n"
+        "    total = 0\n"
+        "    for value in values:\n"
+        "        total += value * value\n"
+        "    return total\n"
+        "```\n\n"
+        "That is all there is to it; the function runs in linear time and uses constant memory. "
+        "Longer paragraphs wrap across several lines in the chat view, which is what a real reply looks like.\n"
+    )

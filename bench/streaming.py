@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common import LONG_PROMPT, Figure, Section, median, starter_model
+from bench.common import LONG_PROMPT, Figure, Section, median, starter_model, wait_for
 
 
 def _raw_once(llama, max_tokens: int) -> tuple[float, float, int]:
@@ -51,12 +51,7 @@ def run(quick: bool = False) -> Section:
     view.setModel(chat)
     view.resize(900, 700)
     view.show()
-    loaded = []
-    client.model_loaded.connect(loaded.append)
-    client.load(str(model), LoadOptions(context_size=2048))
-    while not loaded:
-        app.processEvents()
-        time.sleep(0.005)
+    wait_for(client.model_loaded, lambda: client.load(str(model), LoadOptions(context_size=2048)))
 
     def app_once() -> tuple[float, float, Any]:
         chat.append(ChatItem(role="user", text=LONG_PROMPT))
@@ -75,10 +70,12 @@ def run(quick: bool = False) -> Section:
         client.tokens.connect(on_tokens)
         client.generation_finished.connect(on_done)
         started = time.perf_counter()
-        client.generate([{"role": "user", "content": LONG_PROMPT}], Sampling(temperature=0.0, max_tokens=max_tokens))
-        while state["done"] is None:
-            app.processEvents()
-            time.sleep(0.0005)
+        wait_for(
+            client.generation_finished,
+            lambda: client.generate(
+                [{"role": "user", "content": LONG_PROMPT}], Sampling(temperature=0.0, max_tokens=max_tokens)
+            ),
+        )
         end = time.perf_counter()
         client.tokens.disconnect(on_tokens)
         client.generation_finished.disconnect(on_done)
@@ -109,7 +106,13 @@ def run(quick: bool = False) -> Section:
         title="1. Streaming throughput (app vs raw llama-cpp-python)",
         command="python -m bench streaming",
         figures=[
-            Figure("tokens per reply", tokens_seen, "tokens", "≥ 256" if not quick else "", None if quick else tokens_seen >= 256),
+            Figure(
+                "tokens per reply",
+                tokens_seen,
+                "tokens",
+                "≥ 256" if not quick else "",
+                None if quick else tokens_seen >= 256,
+            ),
             Figure("raw create_chat_completion(stream=True)", raw_rate, "tok/s"),
             Figure("app: engine thread → signals → model → view", app_rate, "tok/s"),
             Figure("ratio app / raw", ratio, "×", "≥ 0.98", ratio >= 0.98),

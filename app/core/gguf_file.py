@@ -12,6 +12,7 @@ and reads a header in milliseconds.
 
 from __future__ import annotations
 
+import functools
 import math
 import mmap
 import struct
@@ -19,26 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gguf import GGML_QUANT_SIZES, GGUF_MAGIC, GGMLQuantizationType, GGUFValueType, LlamaFileType
-
 from app.core.errors import ModelFileError
 
 SUPPORTED_VERSIONS = (2, 3)
 MAX_RECORDS = 1 << 20  # far above any real model; guards against absurd counts in a corrupt header
 MAX_STRING = 64 << 20  # chat templates are kilobytes; 64 MiB is generous
-_SCALARS: dict[GGUFValueType, struct.Struct] = {
-    GGUFValueType.UINT8: struct.Struct("<B"),
-    GGUFValueType.INT8: struct.Struct("<b"),
-    GGUFValueType.UINT16: struct.Struct("<H"),
-    GGUFValueType.INT16: struct.Struct("<h"),
-    GGUFValueType.UINT32: struct.Struct("<I"),
-    GGUFValueType.INT32: struct.Struct("<i"),
-    GGUFValueType.FLOAT32: struct.Struct("<f"),
-    GGUFValueType.BOOL: struct.Struct("<?"),
-    GGUFValueType.UINT64: struct.Struct("<Q"),
-    GGUFValueType.INT64: struct.Struct("<q"),
-    GGUFValueType.FLOAT64: struct.Struct("<d"),
-}
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 ARRAY_PREVIEW = 16  # arrays longer than this are summarised by their length
@@ -77,7 +63,7 @@ class GGUFInfo:
     def quantization(self) -> str:
         file_type = self.metadata.get("general.file_type")
         try:
-            return LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+            return _gguf().LlamaFileType(file_type).name.removeprefix("MOSTLY_")
         except ValueError:
             return "unknown"
 
@@ -134,16 +120,17 @@ class _Cursor:
         return self.take(length).decode("utf-8", errors="replace")
 
     def value(self, kind_code: int) -> Any:
+        kinds = _gguf().GGUFValueType
         kind = _value_type(kind_code, self.name)
-        if kind is GGUFValueType.STRING:
+        if kind is kinds.STRING:
             return self.string()
-        if kind is GGUFValueType.ARRAY:
+        if kind is kinds.ARRAY:
             item_kind = _value_type(self.scalar(_U32), self.name)
             count = self.scalar(_U64)
-            if item_kind is GGUFValueType.ARRAY:
+            if item_kind is kinds.ARRAY:
                 raise ModelFileError(f"{self.name} is corrupt: nested arrays in its header.")
-            if item_kind is not GGUFValueType.STRING:  # fixed-size items: skip in one step
-                item = _SCALARS[item_kind]
+            if item_kind is not kinds.STRING:  # fixed-size items: skip in one step
+                item = _scalar_formats()[item_kind]
                 if count * item.size > self.size:
                     raise ModelFileError(f"{self.name} is corrupt: a header array claims {count:,} items.")
                 if count <= ARRAY_PREVIEW:
@@ -158,16 +145,42 @@ class _Cursor:
                 length = self.scalar(_U64)
                 self.take(length)
             return _ArrayOf(count)
-        return self.scalar(_SCALARS[kind])
+        return self.scalar(_scalar_formats()[kind])
+
+
+@functools.cache
+def _gguf() -> Any:
+    """The ``gguf`` package, imported on first use (it pulls in numpy: 80 ms the GUI's start should not pay)."""
+    import gguf
+
+    return gguf
+
+
+@functools.cache
+def _scalar_formats() -> dict[Any, struct.Struct]:
+    kinds = _gguf().GGUFValueType
+    return {
+        kinds.UINT8: struct.Struct("<B"),
+        kinds.INT8: struct.Struct("<b"),
+        kinds.UINT16: struct.Struct("<H"),
+        kinds.INT16: struct.Struct("<h"),
+        kinds.UINT32: struct.Struct("<I"),
+        kinds.INT32: struct.Struct("<i"),
+        kinds.FLOAT32: struct.Struct("<f"),
+        kinds.BOOL: struct.Struct("<?"),
+        kinds.UINT64: struct.Struct("<Q"),
+        kinds.INT64: struct.Struct("<q"),
+        kinds.FLOAT64: struct.Struct("<d"),
+    }
 
 
 class _ArrayOf(int):
     """The length of a long array whose items were skipped."""
 
 
-def _value_type(code: int, name: str) -> GGUFValueType:
+def _value_type(code: int, name: str) -> Any:
     try:
-        return GGUFValueType(code)
+        return _gguf().GGUFValueType(code)
     except ValueError:
         raise ModelFileError(f"{name} is corrupt: unknown value type {code} in its header.") from None
 
@@ -176,7 +189,8 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
     name = path.name
     cursor = _Cursor(view, size, name)
     magic = cursor.scalar(_U32)
-    if magic != GGUF_MAGIC:
+    gguf = _gguf()
+    if magic != gguf.GGUF_MAGIC:
         head = bytes(view[:4])
         hint = " (it looks like a Hugging Face git-LFS pointer, not the file itself)" if head == b"vers" else ""
         raise ModelFileError(f"{name} is not a GGUF model file{hint}.")
@@ -204,7 +218,7 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
         type_code = cursor.scalar(_U32)
         offset = cursor.scalar(_U64)
         try:
-            block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(type_code)]
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(type_code)]
         except (ValueError, KeyError):
             raise ModelFileError(
                 f"{name} uses tensor type {type_code}, unknown to this version of the app; the model may be newer "

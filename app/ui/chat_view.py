@@ -8,11 +8,11 @@ messages or of 10,000.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import (
-    QAbstractTextDocumentLayout,
     QAction,
     QColor,
     QFont,
@@ -94,7 +94,7 @@ class MessageDelegate(QStyledItemDelegate):
             text_width = int(text_width * USER_BUBBLE_RATIO)
         body = cached.body if cached is not None and cached.width == width else None
         if body is None:
-            body = MessageDocuments(width=text_width, font=font, palette=palette, markdown=not is_user)
+            body = MessageDocuments(width=text_width, font=QFont(font), palette=QPalette(palette), markdown=not is_user)
         streaming = item.state == MessageState.STREAMING
         text = item.text if item.text or not streaming else "…"
         body.update(text, streaming=streaming, suffix=CARET if streaming else "")
@@ -145,7 +145,7 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setPen(palette.color(QPalette.ColorRole.Highlight))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 10, 10)
-        self._draw_body(painter, layout.body, bubble.left() + PADDING, bubble.top() + PADDING, palette)
+        self._draw_body(painter, layout.body, bubble.left() + PADDING, bubble.top() + PADDING)
 
         footer = stats_line(item)
         if footer:
@@ -157,22 +157,29 @@ class MessageDelegate(QStyledItemDelegate):
         painter.restore()
 
     @staticmethod
-    def _draw_body(painter: QPainter, body: MessageDocuments, x: int, y: int, palette: QPalette) -> None:
-        """Draw the documents that meet the painter's clip (most of a long reply is off screen)."""
-        visible = painter.clipBoundingRect().toAlignedRect() if painter.hasClipping() else None
-        context = QAbstractTextDocumentLayout.PaintContext()
-        context.palette.setColor(QPalette.ColorRole.Text, palette.color(QPalette.ColorRole.Text))
-        context.palette.setColor(QPalette.ColorRole.Link, palette.color(QPalette.ColorRole.Link))
-        for document, offset in zip(body.documents, body.offsets, strict=True):
-            top = y + offset
-            if visible is not None and (top > visible.bottom() or top + document.size().height() < visible.top()):
+    def _draw_body(painter: QPainter, body: MessageDocuments, x: int, y: int) -> None:
+        """Draw only the documents, and within them only the blocks, that are on screen.
+
+        Most of a long reply is off screen: the first visible document is found by bisection and
+        ``QTextDocument.drawContents`` with a clip rectangle paints only the blocks inside it (in
+        the application palette's colours, which the theme sets).
+        """
+        device = QRectF(painter.clipBoundingRect()) if painter.hasClipping() else QRectF(painter.window())
+        visible = painter.transform().inverted()[0].mapRect(device)
+        first = max(0, bisect.bisect_right(body.offsets, visible.top() - y) - 1)
+        for index in range(first, len(body.documents)):
+            top = y + body.offsets[index]
+            if top > visible.bottom():
+                break
+            document = body.documents[index]
+            clip = QRectF(0, 0, document.textWidth(), document.size().height()).intersected(
+                visible.translated(-x, -top)
+            )
+            if clip.isEmpty():
                 continue
-            painter.save()
             painter.translate(x, top)
-            if visible is not None:
-                context.clip = QRectF(visible.translated(-x, -top))
-            document.documentLayout().draw(painter, context)
-            painter.restore()
+            document.drawContents(painter, clip)
+            painter.translate(-x, -top)
 
 
 def _small_font(font: QFont) -> QFont:

@@ -1,0 +1,81 @@
+"""4. Cold start: process start to the main window shown and taking input, no model loaded.
+
+Baseline: a bare PySide6 QMainWindow shown the same way. Both are fresh processes, interleaved.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.common import Figure, Section, median
+
+BASELINE = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication(sys.argv[:1])
+window = QMainWindow()
+window.show()
+QTimer.singleShot(0, lambda: (print("ready", flush=True), app.quit()))
+app.exec()
+"""
+
+APP = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import app.ui.main_window as main_window
+show = main_window.MainWindow.show
+def show_then_report(self):
+    show(self)
+    QTimer.singleShot(0, lambda: (print("ready", "llama_cpp" in sys.modules, flush=True), self.close(), QApplication.quit()))
+main_window.MainWindow.show = show_then_report
+from app.cli import main
+sys.exit(main(["--basedir", sys.argv[1]]))
+"""
+
+
+def _time_to_ready(code: str, basedir: str) -> tuple[float, str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, basedir], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    elapsed = time.perf_counter() - started
+    process.wait(timeout=60)
+    if not line.startswith("ready"):
+        raise RuntimeError(f"start probe failed: {line!r}")
+    return elapsed, line
+
+
+def run(quick: bool = False) -> Section:
+    rounds = 2 if quick else 7
+    app_times, base_times = [], []
+    llama_imported = False
+    with tempfile.TemporaryDirectory() as basedir:
+        _time_to_ready(APP, basedir)  # warm the page cache for both
+        _time_to_ready(BASELINE, basedir)
+        for _ in range(rounds):
+            seconds, line = _time_to_ready(APP, basedir)
+            app_times.append(seconds)
+            llama_imported |= "True" in line
+            base_times.append(_time_to_ready(BASELINE, basedir)[0])
+    app_s, base_s = median(app_times), median(base_times)
+    ratio = app_s / base_s
+    return Section(
+        title="4. Cold start (process start → main window ready, no model)",
+        command="python -m bench cold_start",
+        figures=[
+            Figure("bare PySide6 window (baseline)", base_s * 1000, "ms"),
+            Figure("Hermes Studio main window", app_s * 1000, "ms", "< 1000 ms", app_s < 1.0),
+            Figure("ratio app / baseline", ratio, "×", "≤ 1.5", ratio <= 1.5),
+            Figure("llama_cpp imported on the start path (0 = no)", float(llama_imported), "", "0", not llama_imported),
+        ],
+        notes=f"Median of {rounds} interleaved fresh processes each, offscreen, warm page cache.",
+    )
