@@ -32,7 +32,11 @@ import app.ui.main_window as main_window
 show = main_window.MainWindow.show
 def show_then_report(self):
     show(self)
-    QTimer.singleShot(0, lambda: (print("ready", "llama_cpp" in sys.modules, flush=True), self.close(), QApplication.quit()))
+    def report():
+        print("ready", "llama_cpp" in sys.modules, flush=True)
+        self.close()
+        QApplication.quit()
+    QTimer.singleShot(0, report)
 main_window.MainWindow.show = show_then_report
 from app.cli import main
 sys.exit(main(["--basedir", sys.argv[1]]))

@@ -82,5 +82,6 @@ def run(quick: bool = False) -> Section:
             Figure("stall p99", p99, "ms", "< 16 ms", p99 < 16),
             Figure("stall max", max(stalls, default=0.0), "ms"),
         ],
-        notes=f"{len(stalls)} timer ticks; a stall is how much later than 1 ms the next tick came. Offscreen, 1000×800 view.",
+        notes=f"{len(stalls)} timer ticks; a stall is how much later than 1 ms the next tick came. "
+        "Offscreen, 1000×800 view.",
     )
