@@ -77,7 +77,8 @@ def machine() -> str:
         memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){memory}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){memory}"
+    return f"{system}, Python {platform.python_version()}"
 
 
 def write_report(sections: list[Section], path: Path, when: str) -> None:

@@ -41,7 +41,7 @@ def run(quick: bool = False) -> Section:
 
     rounds, max_tokens = (1, 64) if quick else (4, 320)
     model = starter_model()
-    _app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 (must outlive the run)
+    _app = QApplication.instance() or QApplication(sys.argv[:1])
     llama_cpp = _import_llama_cpp()
     raw = llama_cpp.Llama(model_path=str(model), n_ctx=2048, verbose=False)
 
