@@ -39,7 +39,7 @@ def run(quick: bool = False) -> Section:
     from app.ui.chat_view import ChatView
     from app.ui.engine_worker import EngineClient
 
-    rounds, max_tokens = (1, 64) if quick else (4, 320)
+    rounds, max_tokens = (1, 64) if quick else (6, 320)
     model = starter_model()
     _app = QApplication.instance() or QApplication(sys.argv[:1])
     llama_cpp = _import_llama_cpp()

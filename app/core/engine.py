@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
 from app.core.gguf_file import GGUFInfo, read_gguf
-from app.core.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt, format_for_model
+from app.core.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt, format_for_model, resolve_format
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -49,7 +49,9 @@ class LoadedModel:
     info: GGUFInfo
     context_size: int
     load_seconds: float
-    prompt_format: str
+    prompt_format: str  # the name of the "auto" format: "model template" or "ChatML"
+    bos_token: str = ""
+    eos_token: str = ""
 
     @property
     def name(self) -> str:
@@ -103,6 +105,7 @@ class Engine:
     def __init__(self) -> None:
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
+        self._formats: dict[tuple[str, str], PromptFormat] = {}
         self.loaded: LoadedModel | None = None
 
     def load(self, path: str | Path, options: LoadOptions = LoadOptions()) -> LoadedModel:
@@ -122,14 +125,16 @@ class Engine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(_load_failure_message(info, options, exc)) from exc
         seconds = time.perf_counter() - started
-        prompt_format = format_for_model(
-            info.chat_template,
-            bos_token=_token_text(llama, llama.token_bos()),
-            eos_token=_token_text(llama, llama.token_eos()),
-        )
-        self._llama, self._format = llama, prompt_format
+        bos, eos = _token_text(llama, llama.token_bos()), _token_text(llama, llama.token_eos())
+        prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
+        self._llama, self._format, self._formats = llama, prompt_format, {}
         self.loaded = LoadedModel(
-            info=info, context_size=llama.n_ctx(), load_seconds=seconds, prompt_format=prompt_format.name
+            info=info,
+            context_size=llama.n_ctx(),
+            load_seconds=seconds,
+            prompt_format=prompt_format.name,
+            bos_token=bos,
+            eos_token=eos,
         )
         log.info("loaded %s (ctx %d) in %.2f s", info.path, llama.n_ctx(), seconds)
         return self.loaded
@@ -137,13 +142,30 @@ class Engine:
     def unload(self) -> None:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
+        self._formats = {}
         if llama is not None:
             llama.close()
 
-    def render_prompt(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
-        if self._format is None:
+    def prompt_format(self, choice: str = AUTO, custom_template: str = "") -> PromptFormat:
+        """The loaded model's format (``auto``), a named one, or a custom template; compiled once each."""
+        if self._format is None or self.loaded is None:
             raise NoModelLoaded("Load a model first.")
-        return self._format.render(messages)
+        if choice == AUTO:
+            return self._format
+        key = (choice, custom_template)
+        if key not in self._formats:
+            self._formats[key] = resolve_format(
+                choice,
+                custom_template=custom_template,
+                bos_token=self.loaded.bos_token,
+                eos_token=self.loaded.eos_token,
+            )
+        return self._formats[key]
+
+    def render_prompt(
+        self, messages: Sequence[ChatMessage], prompt_format: PromptFormat | None = None
+    ) -> RenderedPrompt:
+        return (prompt_format or self.prompt_format()).render(messages)
 
     def count_tokens(self, text: str) -> int:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -153,10 +175,11 @@ class Engine:
         messages: Sequence[ChatMessage],
         sampling: Sampling = Sampling(),
         should_stop: Callable[[], bool] = lambda: False,
+        prompt_format: PromptFormat | None = None,
     ) -> Generation:
         """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens."""
         llama = self._require()
-        prompt = self.render_prompt(messages)
+        prompt = self.render_prompt(messages, prompt_format)
         tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.added_special, special=True)
         room = llama.n_ctx() - len(tokens)
         if room < 1:

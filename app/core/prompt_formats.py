@@ -1,17 +1,22 @@
 """Turn a conversation into the exact text a model receives.
 
-Templates are rendered by llama-cpp-python's ``Jinja2ChatFormatter`` (an immutable sandboxed Jinja
-environment, the same machinery its ``create_chat_completion`` uses). A model's own
-``tokenizer.chat_template`` is preferred; a model without one gets ChatML, the format of OpenHermes 2.
+Every template — a model's own ``tokenizer.chat_template``, one of the named formats below, or a
+user's custom Jinja — is rendered by llama-cpp-python's ``Jinja2ChatFormatter`` (an immutable
+sandboxed Jinja environment: no attribute tricks, no file or network access), under a time and
+size budget so that a hostile template cannot hang the app. A model without a usable template
+gets ChatML, the format of OpenHermes 2.
 
 Importing this module does not import llama_cpp (the GUI starts without it).
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypedDict
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from app.core.errors import TemplateError
 
@@ -19,6 +24,12 @@ if TYPE_CHECKING:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 Role = Literal["system", "user", "assistant"]
+
+RENDER_SECONDS = 2.0  # a chat template renders in milliseconds; anything slower is broken or hostile
+RENDER_MAX_CHARS = 4 << 20
+AUTO = "auto"
+CUSTOM = "custom"
+SYSTEM_MERGED_NOTE = "This format has no system role: the system prompt was merged into the first user message."
 
 # The template published with OpenHermes 2 (its tokenizer_config.json): plain ChatML.
 CHATML_TEMPLATE = (
@@ -28,6 +39,102 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 CHATML_STOP = "<|im_end|>"
+
+# Meta's Llama 2 chat format, as in the meta-llama/Llama-2-*-chat-hf tokenizer_config.json.
+LLAMA_2_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}"
+    "{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}"
+    "{% endfor %}"
+)
+
+# Meta's Llama 3 instruct format (meta-llama/Meta-Llama-3-8B-Instruct).
+LLAMA_3_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim"
+    " + '<|eot_id|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+)
+
+# Mistral Instruct v0.1 (mistralai/Mistral-7B-Instruct-v0.1): no system role.
+MISTRAL_INSTRUCT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
+    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}"
+    "{% endfor %}"
+)
+
+# Stanford Alpaca's prompt (tatsu-lab/stanford_alpaca), turns separated by blank lines.
+ALPACA_DEFAULT_SYSTEM = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+)
+ALPACA_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n\\n' }}"
+    '{% else %}{{ "' + ALPACA_DEFAULT_SYSTEM + '\\n\\n" }}{% endif %}'
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ '### Response:\\n' + message['content'] + '\\n\\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}"
+)
+
+# Vicuna v1.1 (lmsys/FastChat conversation template "vicuna_v1.1").
+VICUNA_DEFAULT_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+VICUNA_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + ' ' }}"
+    '{% else %}{{ "' + VICUNA_DEFAULT_SYSTEM + ' " }}{% endif %}'
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
+    "{% elif message['role'] == 'assistant' %}{{ 'ASSISTANT: ' + message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class NamedFormat:
+    key: str
+    label: str
+    template: str
+    bos_token: str = ""
+    eos_token: str = ""
+    stop: tuple[str, ...] = ()
+
+
+NAMED_FORMATS: dict[str, NamedFormat] = {
+    f.key: f
+    for f in (
+        NamedFormat("chatml", "ChatML", CHATML_TEMPLATE, stop=(CHATML_STOP,)),
+        NamedFormat("llama-2", "Llama 2", LLAMA_2_TEMPLATE, "<s>", "</s>", ("</s>",)),
+        NamedFormat("llama-3", "Llama 3", LLAMA_3_TEMPLATE, "<|begin_of_text|>", "<|eot_id|>", ("<|eot_id|>",)),
+        NamedFormat("mistral-instruct", "Mistral Instruct", MISTRAL_INSTRUCT_TEMPLATE, "<s>", "</s>", ("</s>",)),
+        NamedFormat("alpaca", "Alpaca", ALPACA_TEMPLATE, "", "</s>", ("### Instruction:",)),
+        NamedFormat("vicuna", "Vicuna", VICUNA_TEMPLATE, "", "</s>", ("USER:",)),
+    )
+}
+FORMAT_CHOICES: dict[str, str] = {
+    AUTO: "Auto (from the model's template)",
+    **{key: f.label for key, f in NAMED_FORMATS.items()},
+    CUSTOM: "Custom Jinja template",
+}
+
+
+class TemplateTimeout(TemplateError):
+    """A template ran past its time budget (an endless or explosive loop)."""
 
 
 class ChatMessage(TypedDict):
@@ -49,25 +156,48 @@ class RenderedPrompt:
 class PromptFormat:
     """One chat template, compiled once, rendered per turn."""
 
-    def __init__(self, name: str, template: str, *, bos_token: str = "", eos_token: str = "", note: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        template: str,
+        *,
+        bos_token: str = "",
+        eos_token: str = "",
+        stop: Sequence[str] = (),
+        note: str = "",
+    ) -> None:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.name = name
-        self.note = note
         self.template = template
-        self._extra_stop = tuple(s for s in (eos_token, CHATML_STOP if "<|im_end|>" in template else "") if s)
+        self.note = note
+        extra = [*stop, eos_token, CHATML_STOP if "<|im_end|>" in template else ""]
+        self._extra_stop = tuple(dict.fromkeys(s for s in extra if s))
         try:
-            self._formatter: Jinja2ChatFormatter = Jinja2ChatFormatter(
-                template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
+            self._formatter: Jinja2ChatFormatter = _within_budget(
+                lambda: Jinja2ChatFormatter(
+                    template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
+                ),
+                name,
             )
+        except TemplateError:
+            raise
         except Exception as exc:  # jinja2.TemplateSyntaxError and friends
             raise TemplateError(f"The {name} chat template is invalid: {exc}") from exc
 
     def render(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
+        """Render; a template that refuses the system role gets it merged into the first user turn."""
+        notes = [self.note] if self.note else []
         try:
-            response = self._formatter(messages=list(messages))
-        except Exception as exc:  # raise_exception() in templates, sandbox violations, type errors
-            raise TemplateError(f"The {self.name} chat template failed on this conversation: {exc}") from exc
+            response = self._render(messages)
+        except TemplateTimeout:
+            raise
+        except TemplateError:
+            merged = merge_system_into_first_user(messages)
+            if merged is None:
+                raise
+            response = self._render(merged)
+            notes.append(SYSTEM_MERGED_NOTE)
         stops = response.stop if isinstance(response.stop, list) else [response.stop] if response.stop else []
         ordered = dict.fromkeys([*(s for s in stops if s), *self._extra_stop])
         return RenderedPrompt(
@@ -75,8 +205,34 @@ class PromptFormat:
             stop=tuple(ordered),
             added_special=bool(response.added_special),
             format_name=self.name,
-            notes=(self.note,) if self.note else (),
+            notes=tuple(notes),
         )
+
+    def _render(self, messages: Sequence[ChatMessage]) -> Any:
+        try:
+            response = _within_budget(lambda: self._formatter(messages=[dict(m) for m in messages]), self.name)
+        except TemplateError:
+            raise
+        except Exception as exc:  # raise_exception() in templates, sandbox violations, type errors
+            raise TemplateError(f"The {self.name} chat template failed on this conversation: {exc}") from exc
+        if not isinstance(response.prompt, str) or len(response.prompt) > RENDER_MAX_CHARS:
+            raise TemplateError(f"The {self.name} chat template produced an unusable prompt.")
+        return response
+
+
+def merge_system_into_first_user(messages: Sequence[ChatMessage]) -> list[ChatMessage] | None:
+    """The conversation without a system message, its text put before the first user message; None if no system."""
+    if not messages or messages[0]["role"] != "system":
+        return None
+    system, rest = messages[0]["content"], list(messages[1:])
+    for index, message in enumerate(rest):
+        if message["role"] == "user":
+            rest[index] = {
+                "role": "user",
+                "content": f"{system}\n\n{message['content']}" if system else message["content"],
+            }
+            return rest
+    return [{"role": "user", "content": system}, *rest]
 
 
 def format_for_model(chat_template: str | None, *, bos_token: str = "", eos_token: str = "") -> PromptFormat:
@@ -88,3 +244,61 @@ def format_for_model(chat_template: str | None, *, bos_token: str = "", eos_toke
         except TemplateError as exc:  # a broken embedded template must not make the model unusable
             note = f"{exc} Using ChatML instead."
     return PromptFormat("ChatML", CHATML_TEMPLATE, bos_token=bos_token, eos_token=eos_token, note=note)
+
+
+def resolve_format(
+    choice: str,
+    *,
+    custom_template: str = "",
+    model_template: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+) -> PromptFormat:
+    """The format a preset asks for: ``auto`` (the model's), a named one, or ``custom``.
+
+    ``bos_token``/``eos_token`` are the loaded model's; named formats use their own otherwise.
+    """
+    if choice == AUTO:
+        return format_for_model(model_template, bos_token=bos_token or "", eos_token=eos_token or "")
+    if choice == CUSTOM:
+        if not custom_template.strip():
+            raise TemplateError("The custom prompt format is empty: write a Jinja chat template.")
+        return PromptFormat("custom template", custom_template, bos_token=bos_token or "", eos_token=eos_token or "")
+    named = NAMED_FORMATS.get(choice)
+    if named is None:
+        raise TemplateError(f"Unknown prompt format {choice!r}.")
+    return PromptFormat(
+        named.label,
+        named.template,
+        bos_token=named.bos_token if bos_token is None else bos_token or named.bos_token,
+        eos_token=named.eos_token if eos_token is None else eos_token or named.eos_token,
+        stop=named.stop,
+    )
+
+
+def _within_budget(work: Any, name: str) -> Any:
+    """Run ``work()``, aborting Jinja-compiled template code that runs past RENDER_SECONDS.
+
+    Sandboxed Jinja cannot touch files or attributes, but a loop nested in a loop can still run for
+    hours. Template code compiles to Python, so a trace function on its frames can stop it.
+    """
+    deadline = time.perf_counter() + RENDER_SECONDS
+    counter = [0]
+
+    def local_trace(frame: FrameType, event: str, arg: Any) -> Any:
+        counter[0] += 1
+        if counter[0] % 256 == 0 and time.perf_counter() > deadline:
+            raise TemplateTimeout(f"The {name} chat template took longer than {RENDER_SECONDS:.0f} s and was stopped.")
+        return local_trace
+
+    def global_trace(frame: FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename == "<template>":
+            return local_trace
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(global_trace)
+    try:
+        return work()
+    finally:
+        sys.settrace(previous)

@@ -7,7 +7,7 @@ import pytest
 from app.core.engine import Engine, LoadOptions
 from app.core.errors import TemplateError
 from app.core.personas import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
-from app.core.prompt_formats import CHATML_TEMPLATE, PromptFormat, format_for_model
+from app.core.prompt_formats import CHATML_TEMPLATE, SYSTEM_MERGED_NOTE, PromptFormat, format_for_model
 
 # Copied from the model card's "Prompt with system instruction", up to the assistant's turn,
 # with `<|im_start|>assistant\n` appended as add_generation_prompt=True does.
@@ -73,8 +73,17 @@ def test_templates_are_sandboxed() -> None:
 
 
 def test_raise_exception_in_a_template_becomes_a_template_error() -> None:
-    strict = PromptFormat(
-        "strict", "{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}"
-    )
-    with pytest.raises(TemplateError, match="no system role"):
+    strict = PromptFormat("strict", "{{ raise_exception('roles must alternate') }}")
+    with pytest.raises(TemplateError, match="roles must alternate"):
         strict.render(HELLO)
+
+
+def test_a_template_that_rejects_the_system_role_gets_it_merged_and_says_so() -> None:
+    no_system = PromptFormat(
+        "no-system",
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}"
+        "[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}",
+    )
+    rendered = no_system.render(HELLO)
+    assert rendered.text == f"[user] {HERMES_2_SYSTEM_PROMPT}\n\nHello, who are you?\n"
+    assert rendered.notes == (SYSTEM_MERGED_NOTE,)

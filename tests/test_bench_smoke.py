@@ -1,0 +1,20 @@
+"""The benchmarks' smoke run: every benchmark still runs and prints its figures (targets are not asserted here)."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+SECTIONS = ["1. Streaming", "2. GUI smoothness", "3. Rendering scales", "4. Cold start", "6. Memory"]
+
+
+def test_every_benchmark_runs_quickly(starter_model) -> None:
+    env = {**os.environ, "HERMES_TEST_MODEL": str(starter_model), "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=REPO, capture_output=True, text=True, timeout=240, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for section in SECTIONS:
+        assert section in result.stdout
+    assert "ratio app / raw" in result.stdout and "tok/s" in result.stdout
