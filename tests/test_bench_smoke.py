@@ -12,7 +12,13 @@ SECTIONS = ["1. Streaming", "2. GUI smoothness", "3. Rendering scales", "4. Cold
 def test_every_benchmark_runs_quickly(starter_model) -> None:
     env = {**os.environ, "HERMES_TEST_MODEL": str(starter_model), "QT_QPA_PLATFORM": "offscreen"}
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"], cwd=REPO, capture_output=True, text=True, timeout=240, env=env
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for section in SECTIONS:
