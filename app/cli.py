@@ -9,6 +9,7 @@ hermes-studio setup                                 put the starter model into t
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -50,12 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = commands.add_parser("chat", parents=[common], help="stream one reply to stdout")
     chat.add_argument("--model", required=True, help="a GGUF path or the name of a model in the library")
-    chat.add_argument("--system", default=HERMES_2_SYSTEM_PROMPT, help="system prompt (default: the Hermes 2 prompt)")
-    chat.add_argument("--max-tokens", type=int, default=512)
-    chat.add_argument("--temperature", type=float, default=0.7)
+    chat.add_argument("--preset", help="a persona preset: its system prompt, greeting, format and sampling")
+    chat.add_argument("--system", default=None, help="system prompt (default: the preset's, else Hermes 2)")
+    chat.add_argument("--max-tokens", type=int, default=None, help="default: the preset's, else 512")
+    chat.add_argument("--temperature", type=float, default=None, help="default: the preset's, else 0.7")
     chat.add_argument("--seed", type=int, default=None)
     chat.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
     chat.add_argument("message", nargs="+", help="what you say")
+
+    presets = commands.add_parser("presets", parents=[common], help="the persona library")
+    actions = presets.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", parents=[common], help="every preset")
+    actions.add_parser("show", parents=[common], help="one preset in full").add_argument("name")
+    export = actions.add_parser("export", parents=[common], help="to JSON, or to a character card if FILE ends in .png")
+    export.add_argument("name")
+    export.add_argument("file", type=Path)
+    actions.add_parser("import", parents=[common], help="a preset JSON or a character card (PNG or JSON)").add_argument(
+        "file", type=Path
+    )
 
     commands.add_parser("models", parents=[common], help="list the models in the library")
     commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
@@ -75,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             model = _resolve_model(args.model, models_dir) if args.model else None
             return run_gui(paths, self_test=args.self_test, model=str(model) if model else None)
         if args.command == "chat":
-            return _chat(args, settings, models_dir)
+            return _chat(args, paths, settings, models_dir)
+        if args.command == "presets":
+            return _presets(args, paths)
         if args.command == "models":
             return _models(models_dir)
         if args.command == "setup":
@@ -95,9 +110,11 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
     return found
 
 
-def _chat(args: argparse.Namespace, settings: Settings, models_dir: Path) -> int:
-    from app.core.engine import Engine, LoadOptions, Sampling
+def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
+    from app.core.engine import Engine, LoadOptions
+    from app.core.presets import PresetLibrary, SamplingSettings
 
+    preset = PresetLibrary(paths.presets_dir).get(args.preset) if args.preset else None
     model = _resolve_model(args.model, models_dir)
     engine = Engine()
     try:
@@ -109,12 +126,18 @@ def _chat(args: argparse.Namespace, settings: Settings, models_dir: Path) -> int
                 gpu_layers=settings.gpu_layers,
             ),
         )
+        system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
         messages = []
-        if args.system:
-            messages.append({"role": "system", "content": args.system})
+        if system:
+            messages.append({"role": "system", "content": system})
+        if preset and preset.greeting:
+            messages.append({"role": "assistant", "content": preset.greeting})
         messages.append({"role": "user", "content": " ".join(args.message)})
-        sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
-        generation = engine.stream(messages, sampling)
+        base = preset.sampling if preset else SamplingSettings(max_tokens=512)
+        overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
+        sampling = base.to_engine(**{k: v for k, v in overrides.items() if v is not None})
+        prompt_format = engine.prompt_format(preset.prompt_format, preset.custom_template) if preset else None
+        generation = engine.stream(messages, sampling, prompt_format=prompt_format)
         for piece in generation:
             sys.stdout.write(piece)
             sys.stdout.flush()
@@ -127,6 +150,31 @@ def _chat(args: argparse.Namespace, settings: Settings, models_dir: Path) -> int
         )
     finally:
         engine.unload()
+    return 0
+
+
+def _presets(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.core.presets import PresetLibrary
+
+    library = PresetLibrary(paths.presets_dir)
+    for problem in library.problems:
+        print(f"warning: skipped {problem}", file=sys.stderr)
+    if args.action == "list":
+        for preset in library.presets():
+            kind = "built-in" if preset.builtin else "yours"
+            print(f"{preset.name:<24} {kind:<9} {preset.description}")
+    elif args.action == "show":
+        preset = library.get(args.name)
+        print(json.dumps(preset.to_dict(avatar=False), indent=2, ensure_ascii=False))
+    elif args.action == "export":
+        if args.file.suffix.lower() == ".png":
+            library.export_card(args.name, args.file)
+        else:
+            library.export_json(args.name, args.file)
+        print(args.file)
+    elif args.action == "import":
+        preset = library.import_file(args.file)
+        print(f"Imported {preset.name!r}")
     return 0
 
 

@@ -39,7 +39,8 @@ from app.core.settings import Settings
 from app.ui.app import create_application
 from app.ui.main_window import MainWindow
 app = create_application(sys.argv[:1])
-window = MainWindow(resolve_paths(sys.argv[2]).ensure(), Settings(context_size=4096, max_tokens=16))
+window = MainWindow(resolve_paths(sys.argv[2]).ensure(), Settings(context_size=4096))
+window.max_tokens.setValue(16)
 window.show()
 loop = QEventLoop()
 window.model_ready.connect(lambda _m: (window.input.setPlainText("Hi"), window.send()))

@@ -46,7 +46,9 @@ def main(output: Path, theme: str = "light") -> int:
         model = _place(
             ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels"), paths.default_models_dir
         )
-        window = MainWindow(paths, Settings(temperature=0.3, max_tokens=200))
+        window = MainWindow(paths, Settings())
+        window.temperature.setValue(0.3)
+        window.max_tokens.setValue(200)
         window.resize(1200, 800)
         window.show()
         asked = iter(QUESTIONS)

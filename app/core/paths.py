@@ -32,6 +32,10 @@ class AppPaths:
         return self.data / "models"
 
     @property
+    def presets_dir(self) -> Path:
+        return self.data / "presets"
+
+    @property
     def settings_file(self) -> Path:
         return self.config / "settings.json"
 

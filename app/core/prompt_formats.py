@@ -276,6 +276,41 @@ def resolve_format(
     )
 
 
+PREVIEW_PLACEHOLDER = "(your next message)"
+
+
+def preview_prompt(
+    messages: Sequence[ChatMessage],
+    choice: str,
+    *,
+    custom_template: str = "",
+    model_template: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    model_loaded: bool = True,
+) -> tuple[str, list[str]]:
+    """The exact text of the next prompt and notes about it, or ("", [the error]) — for the live preview."""
+    extra: list[str] = []
+    if choice == AUTO and not model_loaded:
+        choice = "chatml"
+        extra.append("No model loaded: showing ChatML; a loaded model's own template replaces it.")
+    try:
+        prompt_format = resolve_format(
+            choice,
+            custom_template=custom_template,
+            model_template=model_template,
+            bos_token=bos_token,
+            eos_token=eos_token,
+        )
+        rendered = prompt_format.render(messages)
+    except TemplateError as exc:
+        return "", [str(exc)]
+    notes = [f"Format: {rendered.format_name}", *rendered.notes, *extra]
+    if rendered.stop:
+        notes.append("Stops at: " + ", ".join(repr(stop) for stop in rendered.stop))
+    return rendered.text, notes
+
+
 def _within_budget(work: Any, name: str) -> Any:
     """Run ``work()``, aborting Jinja-compiled template code that runs past RENDER_SECONDS.
 

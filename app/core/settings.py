@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from app.core.atomic import atomic_write_text
-from app.core.personas import HERMES_2_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +25,8 @@ class Settings:
     cpu_threads: int = 0  # 0: let llama.cpp decide
     gpu_layers: int = 0  # -1: offload every layer
     theme: str = "system"
-    system_prompt: str = HERMES_2_SYSTEM_PROMPT
-    temperature: float = 0.7
-    max_tokens: int = 1024
     last_model: str = ""
+    preset: str = "hermes-2"
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def models_path(self, default: Path) -> Path:
@@ -43,10 +40,8 @@ class Settings:
             cpu_threads=min(max(int(self.cpu_threads), 0), 512),
             gpu_layers=min(max(int(self.gpu_layers), -1), 100_000),
             theme=self.theme if self.theme in THEMES else "system",
-            system_prompt=str(self.system_prompt),
-            temperature=min(max(float(self.temperature), 0.0), 5.0),
-            max_tokens=min(max(int(self.max_tokens), 1), 1 << 20),
             last_model=str(self.last_model),
+            preset=str(self.preset),
         )
 
 

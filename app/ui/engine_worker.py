@@ -15,7 +15,9 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.core.engine import Engine, GenerationStats, LoadedModel, LoadOptions, Sampling
 from app.core.errors import HermesError
-from app.core.prompt_formats import ChatMessage
+from app.core.prompt_formats import AUTO, ChatMessage
+
+FormatChoice = tuple[str, str]  # (format key, custom template): what a preset asks for
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,19 @@ class EngineWorker(QObject):
         self.engine.unload()
         self.model_unloaded.emit()
 
-    @Slot(int, object, object)
-    def generate(self, request_id: int, messages: Sequence[ChatMessage], sampling: Sampling) -> None:
+    @Slot(int, object, object, object)
+    def generate(
+        self, request_id: int, messages: Sequence[ChatMessage], sampling: Sampling, prompt_format: FormatChoice
+    ) -> None:
         if request_id <= self._cancelled_through:
             self.generation_finished.emit(request_id, GenerationStats(finish_reason="cancelled"))
             return
         try:
             generation = self.engine.stream(
-                messages, sampling, should_stop=lambda: request_id <= self._cancelled_through
+                messages,
+                sampling,
+                should_stop=lambda: request_id <= self._cancelled_through,
+                prompt_format=self.engine.prompt_format(*prompt_format),
             )
             pending: list[str] = []
             last_flush = 0.0  # the first piece goes out at once: time to first token matters
@@ -103,7 +110,7 @@ class EngineClient(QObject):
     generation_failed = Signal(int, str)
 
     _load_requested = Signal(str, object)
-    _generate_requested = Signal(int, object, object)
+    _generate_requested = Signal(int, object, object, object)
     _unload_requested = Signal()
 
     def __init__(self, parent: QObject | None = None, flush_interval: float = FRAME_S) -> None:
@@ -138,10 +145,12 @@ class EngineClient(QObject):
         self.stop()
         self._unload_requested.emit()
 
-    def generate(self, messages: Sequence[ChatMessage], sampling: Sampling) -> int:
+    def generate(
+        self, messages: Sequence[ChatMessage], sampling: Sampling, prompt_format: FormatChoice = (AUTO, "")
+    ) -> int:
         """Queue a reply; returns its request id (tokens and results carry it)."""
         self._last_request += 1
-        self._generate_requested.emit(self._last_request, list(messages), sampling)
+        self._generate_requested.emit(self._last_request, list(messages), sampling, prompt_format)
         return self._last_request
 
     def stop(self) -> None:

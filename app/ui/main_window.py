@@ -6,14 +6,13 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QFontDatabase, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -32,11 +32,12 @@ from app import APP_NAME
 from app.core.engine import GenerationStats, LoadedModel, LoadOptions, Sampling
 from app.core.library import scan_models
 from app.core.paths import AppPaths
-from app.core.personas import HERMES_2_SYSTEM_PROMPT
+from app.core.presets import Preset, PresetLibrary
 from app.core.settings import Settings, save_settings
 from app.ui.chat_model import ChatItem, ChatModel, MessageState
 from app.ui.chat_view import ChatView
 from app.ui.engine_worker import EngineClient
+from app.ui.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import apply_theme
 from app.ui.widgets import ChatInput, ErrorBanner
@@ -71,6 +72,8 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect()
         self.refresh_models()
+        self.setAcceptDrops(True)
+        self._greet()
 
     # construction
     def _build(self) -> None:
@@ -118,24 +121,22 @@ class MainWindow(QMainWindow):
         column.addWidget(self.pages, 1)
         column.addLayout(input_row)
 
-        self.system_prompt = QPlainTextEdit(self.settings.system_prompt)
-        self.system_prompt.setPlaceholderText("No system prompt")
-        self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.05, decimals=2)
-        self.temperature.setValue(self.settings.temperature)
-        self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128, value=self.settings.max_tokens)
-        reset_prompt = QPushButton("Hermes 2 prompt")
-        reset_prompt.setToolTip("Restore the system prompt from the OpenHermes 2 model card")
-        reset_prompt.clicked.connect(lambda: self.system_prompt.setPlainText(HERMES_2_SYSTEM_PROMPT))
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(8, 8, 8, 8)
-        side_layout.addWidget(QLabel("<b>System prompt</b>"))
-        side_layout.addWidget(self.system_prompt, 1)
-        side_layout.addWidget(reset_prompt, 0, Qt.AlignmentFlag.AlignLeft)
-        form = QFormLayout()
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Max tokens", self.max_tokens)
-        side_layout.addLayout(form)
+        self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
+        self.preview = QPlainTextEdit(readOnly=True)
+        self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.preview.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.preview_notes = QLabel(wordWrap=True)
+        preview_page = QWidget()
+        preview_layout = QVBoxLayout(preview_page)
+        preview_layout.setContentsMargins(8, 8, 8, 8)
+        preview_layout.addWidget(QLabel("Exactly what the model receives for the next message:"))
+        preview_layout.addWidget(self.preview, 1)
+        preview_layout.addWidget(self.preview_notes)
+        side = QTabWidget()
+        side.addTab(self.persona, "Persona")
+        side.addTab(preview_page, "Prompt preview")
+        self.side_tabs = side
+        self._preview_timer = QTimer(self, singleShot=True, interval=150)
 
         splitter = QSplitter()
         splitter.addWidget(chat_column)
@@ -161,6 +162,14 @@ class MainWindow(QMainWindow):
         client.tokens.connect(self._on_tokens)
         client.generation_finished.connect(self._on_finished)
         client.generation_failed.connect(self._on_failed)
+        self.persona.preset_changed.connect(self._on_preset_changed)
+        self.persona.error.connect(self.banner.show_message)
+        self.persona.changed.connect(self.schedule_preview)
+        self.input.textChanged.connect(self.schedule_preview)
+        self.chat_model.rowsInserted.connect(self.schedule_preview)
+        self.chat_model.modelReset.connect(self.schedule_preview)
+        self._preview_timer.timeout.connect(self.update_preview)
+        self.side_tabs.currentChanged.connect(self.schedule_preview)
         self.model_picker.activated.connect(self._on_model_picked)
         self.open_action.triggered.connect(self._open_file)
         self.eject_action.triggered.connect(self.eject)
@@ -273,7 +282,23 @@ class MainWindow(QMainWindow):
         return last is not None and last.state == MessageState.STREAMING
 
     def sampling(self) -> Sampling:
-        return Sampling(temperature=self.temperature.value(), max_tokens=self.max_tokens.value())
+        return self.persona.sampling()
+
+    @property
+    def preset(self) -> Preset:
+        return self.persona.preset
+
+    @property
+    def temperature(self) -> QDoubleSpinBox:
+        return self.persona.temperature
+
+    @property
+    def max_tokens(self) -> QSpinBox:
+        return self.persona.max_tokens
+
+    @property
+    def system_prompt(self) -> QPlainTextEdit:
+        return self.persona.system_prompt
 
     def _send_or_stop(self) -> None:
         if self.generating:
@@ -297,10 +322,10 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.chat_view)
         self.chat_model.append(ChatItem(role="user", text=text))
         messages = self.chat_model.conversation(self.system_prompt.toPlainText())
-        self.chat_model.append(
-            ChatItem(role="assistant", state=MessageState.STREAMING, model_name=loaded.info.path.stem)
-        )
-        self._request_id = self.client.generate(messages, self.sampling())
+        speaker = f"{loaded.info.path.stem} · {self.preset.name}"
+        self.chat_model.append(ChatItem(role="assistant", state=MessageState.STREAMING, model_name=speaker))
+        prompt_format = (self.preset.prompt_format, self.preset.custom_template)
+        self._request_id = self.client.generate(messages, self.sampling(), prompt_format)
         self.send_button.setText("Stop")
         self.statusBar().showMessage("Generating… (Esc to stop)")
 
@@ -348,9 +373,52 @@ class MainWindow(QMainWindow):
         self.stop_generation()
         self._request_id = -1  # late tokens of the old chat are ignored
         self.chat_model.clear()
-        self.pages.setCurrentWidget(self.welcome)
+        self._greet()
         self.send_button.setText("Send")
         self.input.setFocus()
+
+    def _greet(self) -> None:
+        """A new chat opens with the preset's greeting, when it has one."""
+        greeting = self.preset.greeting.strip()
+        if greeting:
+            self.chat_model.append(ChatItem(role="assistant", text=greeting, model_name=self.preset.name))
+            self.pages.setCurrentWidget(self.chat_view)
+        else:
+            self.pages.setCurrentWidget(self.welcome)
+
+    @Slot(object)
+    def _on_preset_changed(self, preset: Preset) -> None:
+        self.settings = replace(self.settings, preset=preset.id)
+        items = self.chat_model.items
+        if not items or (len(items) == 1 and items[0].role == "assistant" and not items[0].stats):
+            self.chat_model.clear()  # an untouched chat takes the new persona's greeting
+            self._greet()
+
+    # prompt preview
+    @Slot()
+    def schedule_preview(self) -> None:
+        if self.side_tabs.currentIndex() == 1:
+            self._preview_timer.start()
+
+    @Slot()
+    def update_preview(self) -> None:
+        """Render the exact prompt of the next turn, on the GUI thread (templates render in milliseconds)."""
+        from app.core.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
+
+        messages = self.chat_model.conversation(self.system_prompt.toPlainText())
+        messages.append({"role": "user", "content": self.input.toPlainText().strip() or PREVIEW_PLACEHOLDER})
+        loaded = self.client.loaded
+        text, notes = preview_prompt(
+            messages,
+            self.preset.prompt_format,
+            custom_template=self.preset.custom_template,
+            model_template=loaded.info.chat_template if loaded else None,
+            bos_token=loaded.bos_token if loaded else None,
+            eos_token=loaded.eos_token if loaded else None,
+            model_loaded=loaded is not None,
+        )
+        self.preview.setPlainText(text)
+        self.preview_notes.setText("\n".join(notes))
 
     # settings and lifetime
     @Slot()
@@ -367,18 +435,38 @@ class MainWindow(QMainWindow):
         return QApplication.instance()  # type: ignore[return-value]
 
     def _save_settings(self) -> None:
-        self.settings = replace(
-            self.settings,
-            system_prompt=self.system_prompt.toPlainText(),
-            temperature=self.temperature.value(),
-            max_tokens=self.max_tokens.value(),
-        )
+        self.settings = replace(self.settings, preset=self.preset.id)
         try:
             save_settings(self.settings, self.paths.settings_file)
         except OSError as exc:
             log.warning("could not save settings: %s", exc)
 
+    # drag and drop: models, presets and character cards
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(_dropped_kind(url.toLocalFile()) for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            path = url.toLocalFile()
+            kind = _dropped_kind(path)
+            if kind == "model":
+                self._select_path(path)
+                self.load_model(path)
+            elif kind == "preset":
+                self.persona.import_file(Path(path))
+        event.acceptProposedAction()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_settings()
         self.client.shutdown()
         super().closeEvent(event)
+
+
+def _dropped_kind(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gguf":
+        return "model"
+    if suffix in (".json", ".png"):
+        return "preset"
+    return ""

@@ -39,8 +39,10 @@ def window(qtbot, basedir: Path):
     from app.ui.main_window import MainWindow
 
     paths = resolve_paths(basedir).ensure()
-    win = MainWindow(paths, Settings(context_size=2048, max_tokens=48, temperature=0.0))
+    win = MainWindow(paths, Settings(context_size=2048))
     qtbot.addWidget(win)
+    win.max_tokens.setValue(48)
+    win.temperature.setValue(0.0)
     win.show()
     yield win
     win.close()

@@ -1,0 +1,200 @@
+"""The persona side panel: preset picker and its actions, the system prompt, quick sampling settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.engine import Sampling
+from app.core.presets import Preset, PresetError, PresetLibrary
+from app.ui.preset_editor import PresetEditor, avatar_icon
+
+
+class PersonaPanel(QWidget):
+    """Owns the preset library's face. The system prompt field is a per-chat override of the preset's."""
+
+    preset_changed = Signal(object)  # Preset
+    error = Signal(str)  # a message for the main window's banner
+    changed = Signal()  # anything that changes the prompt (for the preview)
+
+    def __init__(self, library: PresetLibrary, selected: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.picker = QComboBox()
+        self.picker.setIconSize(self.picker.iconSize())
+        self.menu_button = QToolButton(text="⋯", toolTip="Preset actions")
+        self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.menu_button)
+        self.new_action = QAction("New preset…", self)
+        self.edit_action = QAction("Edit…", self)
+        self.duplicate_action = QAction("Duplicate", self)
+        self.delete_action = QAction("Delete…", self)
+        self.import_action = QAction("Import preset or character card…", self)
+        self.export_json_action = QAction("Export as JSON…", self)
+        self.export_card_action = QAction("Export as character card (PNG)…", self)
+        for action in (self.new_action, self.edit_action, self.duplicate_action, self.delete_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        for action in (self.import_action, self.export_json_action, self.export_card_action):
+            menu.addAction(action)
+        self.menu_button.setMenu(menu)
+        row = QHBoxLayout()
+        row.addWidget(self.picker, 1)
+        row.addWidget(self.menu_button)
+
+        self.description = QLabel(wordWrap=True)
+        self.description.setEnabled(False)
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setPlaceholderText("No system prompt")
+        self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.05, decimals=2)
+        self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128)
+        form = QFormLayout()
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Max tokens", self.max_tokens)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(QLabel("<b>Preset</b>"))
+        layout.addLayout(row)
+        layout.addWidget(self.description)
+        layout.addWidget(QLabel("<b>System prompt</b>"))
+        layout.addWidget(self.system_prompt, 1)
+        layout.addLayout(form)
+
+        self.preset: Preset = library.presets()[0]
+        self.picker.activated.connect(self._picked)
+        self.new_action.triggered.connect(self.new_preset)
+        self.edit_action.triggered.connect(self.edit_preset)
+        self.duplicate_action.triggered.connect(self.duplicate_preset)
+        self.delete_action.triggered.connect(self.delete_preset)
+        self.import_action.triggered.connect(self._choose_import)
+        self.export_json_action.triggered.connect(lambda: self._choose_export(card=False))
+        self.export_card_action.triggered.connect(lambda: self._choose_export(card=True))
+        self.system_prompt.textChanged.connect(self.changed)
+        self.refresh(selected)
+        try:
+            self.apply(library.get(selected))
+        except PresetError:
+            self.apply(self.preset)
+        for problem in library.problems:
+            self.error.emit(f"A preset file was skipped: {problem}")
+
+    # the library
+    def refresh(self, select: str | None = None) -> None:
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        for preset in self.library.presets():
+            label = preset.name if preset.builtin else f"{preset.name}  (yours)"
+            self.picker.addItem(avatar_icon(preset, 20), label, preset.id)
+        index = self.picker.findData(select or self.preset.id)
+        self.picker.setCurrentIndex(max(0, index))
+        self.picker.blockSignals(False)
+
+    def _picked(self, index: int) -> None:
+        self.apply(self.library.get(self.picker.itemData(index)))
+
+    def apply(self, preset: Preset) -> None:
+        """Use a preset: its system prompt and sampling fill the panel."""
+        self.preset = preset
+        self.picker.setCurrentIndex(max(0, self.picker.findData(preset.id)))
+        self.description.setText(preset.description)
+        self.system_prompt.setPlainText(preset.system_prompt)
+        self.temperature.setValue(preset.sampling.temperature)
+        self.max_tokens.setValue(preset.sampling.max_tokens)
+        for action in (self.delete_action,):
+            action.setEnabled(not preset.builtin)
+        self.edit_action.setText("View…" if preset.builtin else "Edit…")
+        self.preset_changed.emit(preset)
+        self.changed.emit()
+
+    def sampling(self) -> Sampling:
+        return self.preset.sampling.to_engine(temperature=self.temperature.value(), max_tokens=self.max_tokens.value())
+
+    # actions
+    def new_preset(self) -> Preset | None:
+        editor = PresetEditor(Preset(id="", name="New preset", system_prompt=self.system_prompt.toPlainText()), self)
+        if not editor.exec():
+            return None
+        return self._store(editor.result_preset(), create=True)
+
+    def edit_preset(self) -> Preset | None:
+        editor = PresetEditor(self.preset, self)
+        if not editor.exec() or self.preset.builtin:
+            return None
+        return self._store(editor.result_preset(), create=False)
+
+    def duplicate_preset(self) -> Preset | None:
+        return self._run(lambda: self.library.duplicate(self.preset.id))
+
+    def delete_preset(self, confirm: bool = True) -> None:
+        preset = self.preset
+        if preset.builtin:
+            return
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Delete preset", f"Delete the preset “{preset.name}”? This cannot be undone."
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        try:
+            self.library.delete(preset.id)
+        except PresetError as exc:
+            self.error.emit(str(exc))
+            return
+        self.refresh(self.library.presets()[0].id)
+        self.apply(self.library.presets()[0])
+
+    def import_file(self, path: Path) -> Preset | None:
+        return self._run(lambda: self.library.import_file(path))
+
+    def _choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a preset or character card", "", "Presets and cards (*.json *.png);;All files (*)"
+        )
+        if path:
+            self.import_file(Path(path))
+
+    def export(self, path: Path, *, card: bool) -> None:
+        try:
+            (self.library.export_card if card else self.library.export_json)(self.preset.id, path)
+        except (PresetError, OSError) as exc:
+            self.error.emit(f"Export failed: {exc}")
+
+    def _choose_export(self, *, card: bool) -> None:
+        suffix, kind = (".png", "Character card (*.png)") if card else (".json", "Preset (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export preset", self.preset.id + suffix, kind)
+        if path:
+            self.export(Path(path), card=card)
+
+    def _store(self, preset: Preset, *, create: bool) -> Preset | None:
+        if create:
+            return self._run(lambda: self.library.create(replace(preset, id="")))
+        return self._run(lambda: self.library.save(preset))
+
+    def _run(self, operation) -> Preset | None:
+        try:
+            preset = operation()
+        except PresetError as exc:
+            self.error.emit(str(exc))
+            return None
+        self.refresh(preset.id)
+        self.apply(preset)
+        return preset
