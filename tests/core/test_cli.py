@@ -60,3 +60,34 @@ def test_corrupt_model_is_one_line_and_nonzero(truncated_model: Path, tmp_path: 
 def test_version(tmp_path: Path) -> None:
     result = run_cli("--version", basedir=tmp_path)
     assert result.stdout.strip() == f"Hermes Studio {__version__}"
+
+
+def test_presets_list_show_export_import(tmp_path: Path) -> None:
+    listed = run_cli("presets", "list", basedir=tmp_path)
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[0].startswith("Hermes 2") and "Edward Elric" in listed.stdout
+    shown = run_cli("presets", "show", "Edward Elric", basedir=tmp_path)
+    assert "know nothing of the real world" in shown.stdout
+    card = tmp_path / "edward.png"
+    assert run_cli("presets", "export", "edward-elric", str(card), basedir=tmp_path).returncode == 0
+    assert card.read_bytes().startswith(b"\x89PNG")
+    imported = run_cli("presets", "import", str(card), basedir=tmp_path)
+    assert imported.returncode == 0 and "Edward Elric 2" in imported.stdout
+    assert "Edward Elric 2" in run_cli("presets", "list", basedir=tmp_path).stdout
+
+
+def test_presets_import_of_a_bad_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"spec": "chara_card_v2"}')
+    result = run_cli("presets", "import", str(bad), basedir=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "hermes-studio: bad.json: This chara_card_v2 card has no 'data' object."
+
+
+def test_chat_with_the_edward_elric_preset(starter_model: Path, tmp_path: Path) -> None:
+    result = run_cli("chat", "--preset", "Edward Elric", "--model", str(starter_model), "--max-tokens", "24",
+                     "--seed", "2", "Who are you?", basedir=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    unknown = run_cli("chat", "--preset", "Nobody", "--model", str(starter_model), "hi", basedir=tmp_path)
+    assert unknown.returncode == 1 and "No preset named 'Nobody'" in unknown.stderr
