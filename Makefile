@@ -1,13 +1,18 @@
 # Hermes Studio — `make run` to chat, `make test` to test. Everything goes into .venv.
 PYTHON ?= python3
 VENV ?= .venv
-PY := $(VENV)/bin/python
+ifeq ($(OS),Windows_NT)
+BIN := $(VENV)/Scripts
+else
+BIN := $(VENV)/bin
+endif
+PY := $(BIN)/python
 # A portable llama.cpp (no -march=native) that builds in a few minutes: no examples, tools or tests.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_MODEL := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: install run test lint format bench screenshot clean
+.PHONY: install run test lint format bench screenshot package package-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,18 +33,33 @@ test: install
 	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) $(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: install
-	$(VENV)/bin/ruff format .
-	$(VENV)/bin/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: install
 	$(PY) -m bench
 
 screenshot: install
 	xvfb-run -a -s "-screen 0 1280x860x24" $(PY) docs/make_screenshot.py docs/screenshot.png
+
+## package: the frozen app (PyInstaller) and this system's installer (.deb + .tar.gz on Linux, .dmg on macOS)
+package: install
+	$(PY) -m pip install --quiet -e '.[packaging]'
+	$(PY) packaging/make_icons.py
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/hermes-studio.spec
+	@case "$$(uname -s)" in \
+	  Linux) PY=$(PY) bash packaging/linux/build.sh ;; \
+	  Darwin) PY=$(PY) bash packaging/macos/build-dmg.sh ;; \
+	  *) echo "Windows: iscc /DAppVersion=$$($(PY) -c 'import app; print(app.__version__)') packaging/windows/hermes-studio.iss" ;; \
+	esac
+
+## package-test: the frozen app chats (--self-test), and the .deb installs and uninstalls cleanly (Linux, root)
+package-test: install
+	$(PY) packaging/smoke_test.py
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

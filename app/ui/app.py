@@ -36,8 +36,10 @@ class QtMessages:
 
     def __call__(self, kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
         if kind in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
-            if not message.startswith(EXPECTED_QT_WARNINGS):
-                self.warnings.append(message)
+            if message.startswith(EXPECTED_QT_WARNINGS):
+                qt_log.debug("%s", message)
+                return
+            self.warnings.append(message)
             qt_log.warning("%s", message)
         else:
             qt_log.debug("%s", message)
