@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float, default=None, help="default: the preset's, else 0.7")
     chat.add_argument("--seed", type=int, default=None)
     chat.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
+    chat.add_argument("--save", action="store_true", help="record the exchange as a new chat in the history")
+    chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID from the history (implies --save)")
+    chat.add_argument(
+        "--context-policy", choices=["stop", "drop-oldest", "rolling"], default=None, help="when the chat is too long"
+    )
     chat.add_argument("message", nargs="+", help="what you say")
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
@@ -69,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("import", parents=[common], help="a preset JSON or a character card (PNG or JSON)").add_argument(
         "file", type=Path
     )
+
+    chats = commands.add_parser("chats", parents=[common], help="the chat history")
+    chat_actions = chats.add_subparsers(dest="action", metavar="ACTION", required=True)
+    chat_actions.add_parser("list", parents=[common], help="every chat, newest first").add_argument(
+        "--search", default="", help="only chats whose title or messages contain this"
+    )
+    chat_export = chat_actions.add_parser("export", parents=[common], help="one chat as Markdown, JSON or OpenAI JSON")
+    chat_export.add_argument("id", type=int)
+    chat_export.add_argument("--format", choices=["md", "json", "openai"], default="md")
+    chat_export.add_argument("--output", type=Path, help="a file (default: standard output)")
+    chat_actions.add_parser("import", parents=[common], help="a chat exported as JSON").add_argument("file", type=Path)
 
     commands.add_parser("models", parents=[common], help="list the models in the library")
     commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
@@ -91,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _chat(args, paths, settings, models_dir)
         if args.command == "presets":
             return _presets(args, paths)
+        if args.command == "chats":
+            return _chats(args, paths)
         if args.command == "models":
             return _models(models_dir)
         if args.command == "setup":
@@ -100,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hermes-studio chats export 1 | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the interpreter flushes it at exit)
+        return 0
     return 2
 
 
@@ -113,9 +136,12 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
     from app.core.engine import Engine, LoadOptions
     from app.core.presets import PresetLibrary, SamplingSettings
+    from app.core.store import ChatStore, StreamingSaver
 
     preset = PresetLibrary(paths.presets_dir).get(args.preset) if args.preset else None
     model = _resolve_model(args.model, models_dir)
+    store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
+    history = store.active_path(args.chat) if store and args.chat else []
     engine = Engine()
     try:
         engine.load(
@@ -127,22 +153,50 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             ),
         )
         system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
-        messages = []
-        if system:
-            messages.append({"role": "system", "content": system})
-        if preset and preset.greeting:
-            messages.append({"role": "assistant", "content": preset.greeting})
-        messages.append({"role": "user", "content": " ".join(args.message)})
+        messages = [{"role": m.role, "content": m.content} for m in history if m.content and m.state != "error"]
+        new_messages = []
+        if not history and system:
+            new_messages.append({"role": "system", "content": system})
+        if not history and preset and preset.greeting:
+            new_messages.append({"role": "assistant", "content": preset.greeting})
+        new_messages.append({"role": "user", "content": " ".join(args.message)})
+        messages += new_messages
         base = preset.sampling if preset else SamplingSettings(max_tokens=512)
         overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
         sampling = base.to_engine(**{k: v for k, v in overrides.items() if v is not None})
         prompt_format = engine.prompt_format(preset.prompt_format, preset.custom_template) if preset else None
-        generation = engine.stream(messages, sampling, prompt_format=prompt_format)
+        policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else "stop")
+        generation = engine.stream(messages, sampling, prompt_format=prompt_format, context_policy=policy)
+        saver = None
+        if store is not None:
+            chat_id = args.chat or store.create_chat(model=model.stem, preset=preset.id if preset else "")
+            parent = history[-1].id if history else None
+            for message in new_messages:
+                parent = store.add_message(chat_id, parent, message["role"], message["content"]).id
+            reply = store.add_message(
+                chat_id,
+                parent,
+                "assistant",
+                "",
+                state="streaming",
+                model=model.stem,
+                preset=preset.id if preset else "",
+            )
+            saver = StreamingSaver(store, reply.id)
+        text = ""
         for piece in generation:
+            text += piece
             sys.stdout.write(piece)
             sys.stdout.flush()
+            if saver:
+                saver.update(text)
         sys.stdout.write("\n")
         stats = generation.stats
+        if saver and store:
+            saver.finish(text, "stopped" if stats.finish_reason == "cancelled" else "done", stats.as_dict())
+            print(f"saved in chat {chat_id}", file=sys.stderr)
+        if stats.dropped_messages:
+            print(f"note: {stats.dropped_messages} earlier messages were left out to fit the context", file=sys.stderr)
         print(
             f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s · TTFT {stats.ttft_s * 1000:.0f} ms · "
             f"context {stats.context_used}/{stats.context_size} · {stats.finish_reason}",
@@ -150,6 +204,41 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         )
     finally:
         engine.unload()
+        if store is not None:
+            store.close()
+    return 0
+
+
+def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.core.store import ChatStore, StoreError
+
+    store = ChatStore(paths.chats_db)
+    if store.recovered_from:
+        print(f"warning: the chat database was damaged; it was kept as {store.recovered_from}", file=sys.stderr)
+    try:
+        if args.action == "list":
+            for chat in store.list_chats(args.search):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
+                print(f"{chat.id:>5}  {when}  {store.message_count(chat.id):>4} msgs  {chat.title or '(untitled)'}")
+        elif args.action == "export":
+            if args.format == "md":
+                text = store.export_markdown(args.id)
+            elif args.format == "json":
+                text = json.dumps(store.export_tree(args.id), indent=2, ensure_ascii=False)
+            else:
+                text = json.dumps(store.export_openai(args.id), indent=2, ensure_ascii=False)
+            if args.output:
+                args.output.write_text(text + "\n", encoding="utf-8")
+            else:
+                print(text)
+        elif args.action == "import":
+            try:
+                data = json.loads(args.file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"Could not read {args.file.name}: {exc}") from None
+            print(f"Imported as chat {store.import_tree(data)}")
+    finally:
+        store.close()
     return 0
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core.context import ContextOverflow, fit_to_context
 from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
 from app.core.gguf_file import GGUFInfo, read_gguf
 from app.core.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt, format_for_model, resolve_format
@@ -66,6 +67,25 @@ class GenerationStats:
     total_s: float = 0.0  # request to the end
     context_size: int = 0
     finish_reason: str = ""  # "stop", "length" or "cancelled"
+    dropped_messages: int = 0  # left out by the chat's context policy
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "generated_tokens": self.generated_tokens,
+            "ttft_s": round(self.ttft_s, 4),
+            "total_s": round(self.total_s, 4),
+            "tokens_per_s": round(self.tokens_per_s, 2),
+            "context_size": self.context_size,
+            "finish_reason": self.finish_reason,
+            "dropped_messages": self.dropped_messages,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GenerationStats:
+        names = {"prompt_tokens", "generated_tokens", "ttft_s", "total_s", "context_size", "finish_reason",
+                 "dropped_messages"}  # fmt: skip
+        return cls(**{k: v for k, v in data.items() if k in names})
 
     @property
     def context_used(self) -> int:
@@ -176,19 +196,42 @@ class Engine:
         sampling: Sampling = Sampling(),
         should_stop: Callable[[], bool] = lambda: False,
         prompt_format: PromptFormat | None = None,
+        *,
+        context_policy: str = "stop",
+        continue_text: str = "",
     ) -> Generation:
-        """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens."""
+        """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens.
+
+        ``context_policy`` decides what happens when the conversation does not fit (see app.core.context);
+        ``continue_text`` is a partial reply to carry on from (the model continues it, not a new turn).
+        """
         llama = self._require()
-        prompt = self.render_prompt(messages, prompt_format)
-        tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.added_special, special=True)
-        room = llama.n_ctx() - len(tokens)
+        prompt_format = prompt_format or self.prompt_format()
+        n_ctx = llama.n_ctx()
+        reserve = max(1, min(sampling.max_tokens, n_ctx // 4))
+
+        def count(candidate: Sequence[ChatMessage]) -> int:
+            rendered = prompt_format.render(candidate)
+            text = rendered.text + continue_text
+            return len(llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True))
+
+        try:
+            fitted = fit_to_context(messages, count, n_ctx - reserve, context_policy)
+        except ContextOverflow as exc:
+            raise ContextFullError(str(exc)) from None
+        prompt = prompt_format.render(fitted.messages)
+        text = prompt.text + continue_text
+        tokens = llama.tokenize(text.encode("utf-8"), add_bos=not prompt.added_special, special=True)
+        room = n_ctx - len(tokens)
         if room < 1:
             raise ContextFullError(
-                f"The conversation needs {len(tokens):,} tokens but the context holds {llama.n_ctx():,}. "
+                f"The conversation needs {len(tokens):,} tokens but the context holds {n_ctx:,}. "
                 "Start a new chat, shorten the conversation, or load the model with a larger context."
             )
         generation = Generation(pieces=iter(()), prompt=prompt)
-        generation.stats = GenerationStats(prompt_tokens=len(tokens), context_size=llama.n_ctx())
+        generation.stats = GenerationStats(
+            prompt_tokens=len(tokens), context_size=n_ctx, dropped_messages=fitted.dropped
+        )
         generation.pieces = self._pieces(
             llama,
             tokens,

@@ -32,6 +32,10 @@ class AppPaths:
         return self.data / "models"
 
     @property
+    def chats_db(self) -> Path:
+        return self.data / "chats.sqlite3"
+
+    @property
     def presets_dir(self) -> Path:
         return self.data / "presets"
 

@@ -1,5 +1,6 @@
 """The CLI, run as a user runs it: a separate process, the real engine."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,25 @@ def test_chat_with_the_edward_elric_preset(starter_model: Path, tmp_path: Path) 
     assert result.stdout.strip()
     unknown = run_cli("chat", "--preset", "Nobody", "--model", str(starter_model), "hi", basedir=tmp_path)
     assert unknown.returncode == 1 and "No preset named 'Nobody'" in unknown.stderr
+
+
+def test_chat_save_then_continue_then_export_and_import(starter_model: Path, tmp_path: Path) -> None:
+    first = run_cli("chat", "--save", "--model", str(starter_model), "--max-tokens", "12", "--seed", "1", "Hi",
+                    basedir=tmp_path)  # fmt: skip
+    assert first.returncode == 0 and "saved in chat 1" in first.stderr
+    again = run_cli("chat", "--chat", "1", "--model", str(starter_model), "--max-tokens", "12", "More please",
+                    basedir=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    listed = run_cli("chats", "list", basedir=tmp_path)
+    assert "5 msgs  Hi" in listed.stdout
+    openai = json.loads(run_cli("chats", "export", "1", "--format", "openai", basedir=tmp_path).stdout)
+    assert [m["role"] for m in openai] == ["system", "user", "assistant", "user", "assistant"]
+    assert openai[3]["content"] == "More please"
+    tree = tmp_path / "chat.json"
+    assert run_cli("chats", "export", "1", "--format", "json", "--output", str(tree), basedir=tmp_path).returncode == 0
+    imported = run_cli("chats", "import", str(tree), basedir=tmp_path)
+    assert imported.stdout.strip() == "Imported as chat 2"
+    markdown = run_cli("chats", "export", "2", "--format", "md", basedir=tmp_path).stdout
+    assert markdown.startswith("# Hi") and "## You\n\nMore please" in markdown
+    missing = run_cli("chats", "export", "99", basedir=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.strip() == "hermes-studio: There is no chat 99."
