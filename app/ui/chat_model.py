@@ -20,6 +20,17 @@ class MessageState(IntEnum):
     STREAMING = 1
     STOPPED = 2  # the user stopped it; the text so far is kept
     ERROR = 3
+    INTERRUPTED = 4  # the app died while it streamed; the text saved so far is kept
+
+    @classmethod
+    def from_store(cls, state: str) -> MessageState:
+        return {"done": cls.DONE, "streaming": cls.INTERRUPTED, "interrupted": cls.INTERRUPTED,
+                "stopped": cls.STOPPED, "error": cls.ERROR}.get(state, cls.DONE)  # fmt: skip
+
+    @property
+    def store_name(self) -> str:
+        return {self.STREAMING: "streaming", self.STOPPED: "stopped", self.ERROR: "error",
+                self.INTERRUPTED: "interrupted"}.get(self, "done")  # fmt: skip
 
 
 @dataclass
@@ -30,8 +41,20 @@ class ChatItem:
     stats: GenerationStats | None = None
     model_name: str = ""
     error: str = ""
+    message_id: int | None = None  # the row in the chat store, once saved
+    sibling_index: int = 0  # which version of this turn is shown ...
+    sibling_count: int = 1  # ... out of how many
     uid: int = field(default_factory=lambda: next(_uids))
     revision: int = 0  # bumped on every text change; view caches key on (uid, revision)
+
+    @property
+    def can_continue(self) -> bool:
+        stats_cut = self.stats is not None and self.stats.finish_reason == "length"
+        return (
+            self.role == "assistant"
+            and bool(self.text)
+            and (self.state in (MessageState.STOPPED, MessageState.INTERRUPTED) or stats_cut)
+        )
 
 
 class ChatRoles(IntEnum):
@@ -110,19 +133,33 @@ class ChatModel(QAbstractListModel):
         self._changed(len(self._items) - 1)
 
     def clear(self) -> None:
+        self.reset([])
+
+    def reset(self, items: list[ChatItem]) -> None:
         self.beginResetModel()
-        self._items.clear()
+        self._items = list(items)
         self.endResetModel()
+
+    def replace_last(self, item: ChatItem) -> None:
+        """Swap the last row for another (a regenerated reply takes the old one's place)."""
+        self._items[-1] = item
+        self._changed(len(self._items) - 1)
+
+    def item(self, row: int) -> ChatItem:
+        return self._items[row]
 
     def last(self) -> ChatItem | None:
         return self._items[-1] if self._items else None
 
-    def conversation(self, system_prompt: str) -> list[ChatMessage]:
-        """What the engine is sent: the system prompt, then every message with text (errors left out)."""
+    def conversation(self, system_prompt: str, upto: int | None = None) -> list[ChatMessage]:
+        """What the engine is sent: the system prompt, then every message with text (errors left out).
+
+        ``upto``: only the rows before this one.
+        """
         messages: list[ChatMessage] = []
         if system_prompt.strip():
             messages.append({"role": "system", "content": system_prompt})
-        for item in self._items:
+        for item in self._items[:upto]:
             if item.state == MessageState.ERROR or not item.text or item.state == MessageState.STREAMING:
                 continue
             messages.append({"role": "user" if item.role == "user" else "assistant", "content": item.text})

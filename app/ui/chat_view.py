@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -25,7 +25,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -68,6 +67,8 @@ def stats_line(item: ChatItem) -> str:
         ]
     if item.state == MessageState.STOPPED:
         parts.append("stopped")
+    elif item.state == MessageState.INTERRUPTED:
+        parts.append("interrupted — right-click › Continue to finish it")
     elif stats is not None and stats.finish_reason == "length":
         parts.append("reached the token limit")
     return " · ".join(parts)
@@ -79,6 +80,7 @@ class MessageDelegate(QStyledItemDelegate):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._cache: dict[int, _Layout] = {}
+        self.arrow_rects: dict[int, tuple[QRect, QRect]] = {}  # uid -> (previous, next), where last painted
 
     def forget(self, keep: set[int]) -> None:
         for uid in [uid for uid in self._cache if uid not in keep]:
@@ -100,7 +102,8 @@ class MessageDelegate(QStyledItemDelegate):
         body.update(text, streaming=streaming, suffix=CARET if streaming else "")
         bubble_width = (min(text_width, body.ideal_width) if is_user else text_width) + 2 * PADDING
         line = _line_height(_small_font(font))
-        height = 2 * V_MARGIN + line + body.height + 2 * PADDING + (line if stats_line(item) else 0)
+        footer = bool(stats_line(item)) or item.sibling_count > 1
+        height = 2 * V_MARGIN + line + body.height + 2 * PADDING + (line if footer else 0)
         layout = _Layout(item.revision, width, body, bubble_width, height)
         self._cache[item.uid] = layout
         return layout
@@ -148,11 +151,30 @@ class MessageDelegate(QStyledItemDelegate):
         self._draw_body(painter, layout.body, bubble.left() + PADDING, bubble.top() + PADDING)
 
         footer = stats_line(item)
+        footer_rect = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
+        painter.setFont(small)
+        if item.sibling_count > 1:
+            metrics = QFontMetrics(small)
+            versions = f"{item.sibling_index + 1}/{item.sibling_count}"
+            arrow = metrics.horizontalAdvance("‹") + 8
+            width = metrics.horizontalAdvance(versions) + 2 * arrow
+            x = footer_rect.right() - width if is_user else footer_rect.left()
+            previous = QRect(x, footer_rect.top(), arrow, line)
+            label = QRect(x + arrow, footer_rect.top(), width - 2 * arrow, line)
+            following = QRect(x + width - arrow, footer_rect.top(), arrow, line)
+            painter.setPen(palette.color(QPalette.ColorRole.Link))
+            painter.drawText(previous, Qt.AlignmentFlag.AlignCenter, "‹")
+            painter.drawText(following, Qt.AlignmentFlag.AlignCenter, "›")
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(label, Qt.AlignmentFlag.AlignCenter, versions)
+            self.arrow_rects[item.uid] = (previous, following)
+            if is_user:
+                footer_rect.setRight(x - 8)
+            else:
+                footer_rect.setLeft(x + width + 8)
         if footer:
-            painter.setFont(small)
             error = item.state == MessageState.ERROR
             painter.setPen(ERROR_COLOR if error else palette.color(QPalette.ColorRole.PlaceholderText))
-            footer_rect = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
             painter.drawText(footer_rect, align | Qt.AlignmentFlag.AlignVCenter, footer)
         painter.restore()
 
@@ -194,6 +216,9 @@ def _line_height(font: QFont) -> int:
 
 class ChatView(QTableView):
     """Shows a ChatModel; keeps following the newest text while the user is at the bottom."""
+
+    version_requested = Signal(int, int)  # row, -1 (previous) or +1 (next)
+    menu_requested = Signal(int, QPoint)  # row, global position
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -299,9 +324,17 @@ class ChatView(QTableView):
 
     def _show_menu(self, position) -> None:
         index = self.indexAt(position)
-        if not index.isValid():
-            return
-        self.selectRow(index.row())
-        menu = QMenu(self)
-        menu.addAction(self._copy_action)
-        menu.exec(self.viewport().mapToGlobal(position))
+        if index.isValid():
+            self.selectRow(index.row())
+            self.menu_requested.emit(index.row(), self.viewport().mapToGlobal(position))
+
+    def mousePressEvent(self, event) -> None:
+        index = self.indexAt(event.position().toPoint())
+        if index.isValid() and event.button() == Qt.MouseButton.LeftButton:
+            rects = self.message_delegate.arrow_rects.get(index.data(ChatRoles.ITEM).uid)
+            if rects is not None:
+                for step, rect in zip((-1, 1), rects, strict=True):
+                    if rect.adjusted(-4, -4, 4, 4).contains(event.position().toPoint()):
+                        self.version_requested.emit(index.row(), step)
+                        return
+        super().mousePressEvent(event)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -18,6 +19,14 @@ from app.core.errors import HermesError
 from app.core.prompt_formats import AUTO, ChatMessage
 
 FormatChoice = tuple[str, str]  # (format key, custom template): what a preset asks for
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    prompt_format: FormatChoice = (AUTO, "")
+    context_policy: str = "stop"  # see app.core.context
+    continue_text: str = ""  # carry on from this partial reply instead of starting a new one
+
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +72,7 @@ class EngineWorker(QObject):
 
     @Slot(int, object, object, object)
     def generate(
-        self, request_id: int, messages: Sequence[ChatMessage], sampling: Sampling, prompt_format: FormatChoice
+        self, request_id: int, messages: Sequence[ChatMessage], sampling: Sampling, options: RequestOptions
     ) -> None:
         if request_id <= self._cancelled_through:
             self.generation_finished.emit(request_id, GenerationStats(finish_reason="cancelled"))
@@ -73,7 +82,9 @@ class EngineWorker(QObject):
                 messages,
                 sampling,
                 should_stop=lambda: request_id <= self._cancelled_through,
-                prompt_format=self.engine.prompt_format(*prompt_format),
+                prompt_format=self.engine.prompt_format(*options.prompt_format),
+                context_policy=options.context_policy,
+                continue_text=options.continue_text,
             )
             pending: list[str] = []
             last_flush = 0.0  # the first piece goes out at once: time to first token matters
@@ -146,11 +157,11 @@ class EngineClient(QObject):
         self._unload_requested.emit()
 
     def generate(
-        self, messages: Sequence[ChatMessage], sampling: Sampling, prompt_format: FormatChoice = (AUTO, "")
+        self, messages: Sequence[ChatMessage], sampling: Sampling, options: RequestOptions = RequestOptions()
     ) -> int:
         """Queue a reply; returns its request id (tokens and results carry it)."""
         self._last_request += 1
-        self._generate_requested.emit(self._last_request, list(messages), sampling, prompt_format)
+        self._generate_requested.emit(self._last_request, list(messages), sampling, options)
         return self._last_request
 
     def stop(self) -> None:

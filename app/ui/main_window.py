@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QFontDatabase, QKeySequence, QShortcut
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QFontDatabase,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -16,7 +26,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -29,14 +41,18 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.code_blocks import code_blocks
 from app.core.engine import GenerationStats, LoadedModel, LoadOptions, Sampling
 from app.core.library import scan_models
 from app.core.paths import AppPaths
-from app.core.presets import Preset, PresetLibrary
+from app.core.presets import Preset, PresetError, PresetLibrary
 from app.core.settings import Settings, save_settings
-from app.ui.chat_model import ChatItem, ChatModel, MessageState
+from app.core.store import ChatStore, StoreError
+from app.ui.chat_list import ChatSidebar
+from app.ui.chat_model import ChatModel, MessageState
 from app.ui.chat_view import ChatView
-from app.ui.engine_worker import EngineClient
+from app.ui.conversation import Conversation
+from app.ui.engine_worker import EngineClient, RequestOptions
 from app.ui.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import apply_theme
@@ -65,8 +81,12 @@ class MainWindow(QMainWindow):
         self.paths = paths
         self.settings = settings
         self.client = client or EngineClient(self)
+        self.store = ChatStore(paths.chats_db)
+        self.store.purge_deleted()
         self._request_id = 0
         self._loading_path = ""
+        self._editing_row: int | None = None
+        self._undo_chat: int | None = None
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 760)
         self._build()
@@ -74,6 +94,15 @@ class MainWindow(QMainWindow):
         self.refresh_models()
         self.setAcceptDrops(True)
         self._greet()
+        if self.store.recovered_from is not None:
+            self.banner.show_message(
+                f"Your chat history file was damaged, so a fresh one was started. The damaged file was kept as "
+                f"{self.store.recovered_from}."
+            )
+        elif self.store.interrupted:
+            self.statusBar().showMessage(
+                "A reply was interrupted when the app last closed; it is kept and marked as interrupted.", 10000
+            )
 
     # construction
     def _build(self) -> None:
@@ -97,8 +126,10 @@ class MainWindow(QMainWindow):
 
         self.banner = ErrorBanner()
         self.chat_model = ChatModel(self)
+        self.conversation = Conversation(self.store, self.chat_model, self)
         self.chat_view = ChatView()
         self.chat_view.setModel(self.chat_model)
+        self.sidebar = ChatSidebar(self.store)
         self.welcome = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.welcome.setTextFormat(Qt.TextFormat.RichText)
         self.pages = QStackedWidget()
@@ -139,19 +170,26 @@ class MainWindow(QMainWindow):
         self._preview_timer = QTimer(self, singleShot=True, interval=150)
 
         splitter = QSplitter()
+        splitter.addWidget(self.sidebar)
         splitter.addWidget(chat_column)
         splitter.addWidget(side)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([780, 300])
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 1)
+        splitter.setSizes([220, 720, 320])
         self.setCentralWidget(splitter)
 
         self.speed_label = QLabel("— tok/s")
         self.ttft_label = QLabel("TTFT —")
         self.context_label = QLabel("context —")
+        self.context_meter = QProgressBar(maximumWidth=120, textVisible=False, maximum=1000)
+        self.context_meter.setToolTip("How much of the context window this chat uses")
+        self.undo_button = QPushButton("Undo delete", visible=False)
+        self._undo_timer = QTimer(self, singleShot=True, interval=6000)
+        self.statusBar().addPermanentWidget(self.undo_button)
         for label in (self.speed_label, self.ttft_label, self.context_label):
             label.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(label)
+        self.statusBar().addPermanentWidget(self.context_meter)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop_generation)
 
     def _connect(self) -> None:
@@ -171,6 +209,15 @@ class MainWindow(QMainWindow):
         self._preview_timer.timeout.connect(self.update_preview)
         self.side_tabs.currentChanged.connect(self.schedule_preview)
         self.model_picker.activated.connect(self._on_model_picked)
+        self.sidebar.chat_selected.connect(self.open_chat)
+        self.sidebar.new_chat_requested.connect(self.new_chat)
+        self.sidebar.delete_requested.connect(self.delete_chat)
+        self.sidebar.export_requested.connect(self.export_chat)
+        self.sidebar.import_requested.connect(self.import_chat)
+        self.undo_button.clicked.connect(self.undo_delete)
+        self._undo_timer.timeout.connect(self._forget_undo)
+        self.chat_view.version_requested.connect(self.switch_version)
+        self.chat_view.menu_requested.connect(self._message_menu)
         self.open_action.triggered.connect(self._open_file)
         self.eject_action.triggered.connect(self.eject)
         self.new_chat_action.triggered.connect(self.new_chat)
@@ -311,21 +358,76 @@ class MainWindow(QMainWindow):
         text = self.input.toPlainText().strip()
         if not text or self.generating:
             return
-        loaded = self.client.loaded
-        if loaded is None:
+        if not self._ready_to_generate():
+            return
+        self.input.clear()
+        editing, self._editing_row = self._editing_row, None
+        if editing is not None and editing < self.chat_model.rowCount():
+            messages = self.conversation.edit(editing, text, **self._turn_fields())
+        else:
+            messages = self.conversation.send(text, **self._turn_fields())
+        self._generate(messages)
+        self.sidebar.select(self.conversation.chat_id)
+        self.sidebar.refresh()
+
+    def regenerate(self) -> None:
+        if self.generating or not self._ready_to_generate():
+            return
+        try:
+            messages = self.conversation.regenerate(**self._turn_fields())
+        except ValueError as exc:
+            self.banner.show_message(str(exc))
+            return
+        self._generate(messages)
+
+    def continue_reply(self) -> None:
+        if self.generating or not self._ready_to_generate():
+            return
+        try:
+            messages, partial = self.conversation.continue_last(system_prompt=self.system_prompt.toPlainText())
+        except ValueError as exc:
+            self.banner.show_message(str(exc))
+            return
+        self._generate(messages, continue_text=partial)
+
+    def edit_message(self, row: int) -> None:
+        """Put a message of yours in the input box; sending it makes a new branch from that point."""
+        item = self.chat_model.item(row)
+        if item.role != "user" or self.generating:
+            return
+        self._editing_row = row
+        self.input.setPlainText(item.text)
+        self.input.setFocus()
+        self.statusBar().showMessage("Editing a message — Enter resends it as a new version, Esc cancels", 10000)
+
+    def _ready_to_generate(self) -> bool:
+        if self.client.loaded is None:
             self.banner.show_message(
                 "Still loading the model — one moment." if self._loading_path else "Pick a model to chat with first."
             )
-            return
+            return False
         self.banner.hide()
-        self.input.clear()
         self.pages.setCurrentWidget(self.chat_view)
-        self.chat_model.append(ChatItem(role="user", text=text))
-        messages = self.chat_model.conversation(self.system_prompt.toPlainText())
-        speaker = f"{loaded.info.path.stem} · {self.preset.name}"
-        self.chat_model.append(ChatItem(role="assistant", state=MessageState.STREAMING, model_name=speaker))
-        prompt_format = (self.preset.prompt_format, self.preset.custom_template)
-        self._request_id = self.client.generate(messages, self.sampling(), prompt_format)
+        return True
+
+    def _turn_fields(self) -> dict[str, str]:
+        loaded = self.client.loaded
+        model = loaded.info.path.stem if loaded else ""
+        return {
+            "system_prompt": self.system_prompt.toPlainText(),
+            "model": model,
+            "preset": self.preset.id,
+            "speaker": f"{model} · {self.preset.name}",
+        }
+
+    def _generate(self, messages, continue_text: str = "") -> None:
+        policy = self.store.chat(self.conversation.chat_id).overflow if self.conversation.chat_id else "stop"
+        options = RequestOptions(
+            prompt_format=(self.preset.prompt_format, self.preset.custom_template),
+            context_policy=policy,
+            continue_text=continue_text,
+        )
+        self._request_id = self.client.generate(messages, self.sampling(), options)
         self.send_button.setText("Stop")
         self.statusBar().showMessage("Generating… (Esc to stop)")
 
@@ -333,32 +435,40 @@ class MainWindow(QMainWindow):
     def stop_generation(self) -> None:
         if self.generating:
             self.client.stop()
+        elif self._editing_row is not None:
+            self._editing_row = None
+            self.input.clear()
+            self.statusBar().clearMessage()
 
     @Slot(int, str)
     def _on_tokens(self, request_id: int, text: str) -> None:
         if request_id == self._request_id and self.generating:
-            self.chat_model.append_to_last(text)
+            self.conversation.append(text)
 
     @Slot(int, object)
     def _on_finished(self, request_id: int, stats: GenerationStats) -> None:
         if request_id != self._request_id or not self.generating:
             return
-        state = MessageState.STOPPED if stats.finish_reason == "cancelled" else MessageState.DONE
-        self.chat_model.finish_last(state, stats)
+        self.conversation.finish(stats)
         self._show_stats(stats)
+        if stats.dropped_messages:
+            noun = "message was" if stats.dropped_messages == 1 else "messages were"
+            self.statusBar().showMessage(f"{stats.dropped_messages} earlier {noun} left out to fit the context.", 10000)
         self._generation_ended()
 
     @Slot(int, str)
     def _on_failed(self, request_id: int, message: str) -> None:
         if request_id != self._request_id or not self.generating:
             return
-        self.chat_model.finish_last(MessageState.ERROR, error=message)
+        self.conversation.fail(message)
         self.banner.show_message(message)
         self._generation_ended()
 
     def _generation_ended(self) -> None:
         self.send_button.setText("Send")
-        self.statusBar().clearMessage()
+        if self.statusBar().currentMessage().startswith("Generating"):
+            self.statusBar().clearMessage()
+        self.sidebar.refresh()
         last = self.chat_model.last()
         if last is not None:
             self.reply_finished.emit(last)
@@ -366,33 +476,154 @@ class MainWindow(QMainWindow):
     def _show_stats(self, stats: GenerationStats) -> None:
         self.speed_label.setText(f"{stats.tokens_per_s:.1f} tok/s")
         self.ttft_label.setText(f"TTFT {stats.ttft_s * 1000:.0f} ms")
-        self.context_label.setText(f"context {stats.context_used:,} / {stats.context_size:,}")
+        self._show_context(stats.context_used, stats.context_size)
+
+    def _show_context(self, used: int, size: int) -> None:
+        self.context_label.setText(f"context {used:,} / {size:,}" if size else "context —")
+        self.context_meter.setValue(int(1000 * min(1.0, used / size)) if size else 0)
+        self.context_meter.setToolTip(f"This chat uses {used:,} of {size:,} context tokens" if size else "")
 
     @Slot()
     def new_chat(self) -> None:
         self.stop_generation()
         self._request_id = -1  # late tokens of the old chat are ignored
-        self.chat_model.clear()
+        self._editing_row = None
         self._greet()
+        self.sidebar.select(None)
         self.send_button.setText("Send")
+        self._show_context(0, self.client.loaded.context_size if self.client.loaded else 0)
         self.input.setFocus()
 
     def _greet(self) -> None:
         """A new chat opens with the preset's greeting, when it has one."""
         greeting = self.preset.greeting.strip()
-        if greeting:
-            self.chat_model.append(ChatItem(role="assistant", text=greeting, model_name=self.preset.name))
-            self.pages.setCurrentWidget(self.chat_view)
+        self.conversation.new(greeting, self.preset.name)
+        self.pages.setCurrentWidget(self.chat_view if greeting else self.welcome)
+
+    @Slot(int)
+    def open_chat(self, chat_id: int) -> None:
+        if chat_id == self.conversation.chat_id:
+            return
+        self.stop_generation()
+        self._request_id = -1
+        self._editing_row = None
+        try:
+            self.conversation.open(chat_id)
+        except StoreError as exc:
+            self.banner.show_message(str(exc))
+            self.sidebar.refresh()
+            return
+        chat = self.store.chat(chat_id)
+        try:
+            preset = self.persona.library.get(chat.preset) if chat.preset else None
+        except PresetError:
+            preset = None
+        if preset is not None and preset.id != self.preset.id:
+            self.persona.apply(preset)
+        if self.conversation.system_message is not None:
+            self.system_prompt.setPlainText(self.conversation.system_message.content)
+        self.pages.setCurrentWidget(self.chat_view)
+        self.sidebar.select(chat_id)
+        stats = self.conversation.last_stats()
+        self._show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
+
+    def switch_version(self, row: int, step: int) -> None:
+        if not self.generating:
+            self.conversation.switch_version(row, step)
+
+    def delete_chat(self, chat_id: int) -> None:
+        self._forget_undo()
+        self.store.delete_chat(chat_id)
+        self._undo_chat = chat_id
+        if self.conversation.chat_id == chat_id:
+            self.new_chat()
+        self.sidebar.refresh()
+        self.undo_button.show()
+        self._undo_timer.start()
+        self.statusBar().showMessage("Chat deleted.", 6000)
+
+    def undo_delete(self) -> None:
+        if self._undo_chat is not None:
+            self.store.undelete_chat(self._undo_chat)
+            chat_id, self._undo_chat = self._undo_chat, None
+            self.undo_button.hide()
+            self.sidebar.refresh()
+            self.open_chat(chat_id)
+
+    def _forget_undo(self) -> None:
+        self._undo_chat = None
+        self.undo_button.hide()
+        self.store.purge_deleted()
+
+    def export_chat(self, chat_id: int) -> None:
+        filters = "Markdown (*.md);;Chat with every branch (*.json);;OpenAI messages (*.openai.json)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Export chat", f"chat-{chat_id}.md", filters)
+        if path:
+            kind = "openai" if "OpenAI" in chosen else "json" if "branch" in chosen else "md"
+            self.write_export(chat_id, Path(path), kind)
+
+    def write_export(self, chat_id: int, path: Path, kind: str) -> None:
+        if kind == "md":
+            text = self.store.export_markdown(chat_id)
+        elif kind == "json":
+            text = json.dumps(self.store.export_tree(chat_id), indent=2, ensure_ascii=False)
         else:
-            self.pages.setCurrentWidget(self.welcome)
+            text = json.dumps(self.store.export_openai(chat_id), indent=2, ensure_ascii=False)
+        try:
+            path.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.banner.show_message(f"Could not export the chat: {exc.strerror or exc}")
+
+    def import_chat(self, path: Path | None = None) -> int | None:
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Import a chat", "", "Chat exports (*.json)")
+            if not chosen:
+                return None
+            path = Path(chosen)
+        try:
+            chat_id = self.store.import_tree(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, StoreError) as exc:
+            self.banner.show_message(f"Could not import {path.name}: {exc}")
+            return None
+        self.sidebar.refresh()
+        self.open_chat(chat_id)
+        return chat_id
+
+    def _message_menu(self, row: int, position: QPoint) -> None:
+        menu = self.message_menu(row)
+        if menu is not None:
+            menu.exec(position)
+
+    def message_menu(self, row: int) -> QMenu | None:
+        """The actions on one message (right-click)."""
+        if not 0 <= row < self.chat_model.rowCount():
+            return None
+        item = self.chat_model.item(row)
+        last = row == self.chat_model.rowCount() - 1
+        busy = self.generating
+        menu = QMenu(self)
+        menu.addAction("Copy message", lambda: QGuiApplication.clipboard().setText(item.text))
+        for number, block in enumerate(code_blocks(item.text), start=1):
+            label = f"Copy code block {number}" + (f" ({block.language})" if block.language else "")
+            menu.addAction(label, lambda code=block.code: QGuiApplication.clipboard().setText(code))
+        menu.addSeparator()
+        if item.role == "user":
+            menu.addAction("Edit and resend", lambda: self.edit_message(row)).setEnabled(not busy)
+        if item.role == "assistant" and last:
+            menu.addAction("Regenerate", self.regenerate).setEnabled(not busy and item.message_id is not None)
+            menu.addAction("Continue", self.continue_reply).setEnabled(not busy and item.can_continue)
+        if item.sibling_count > 1:
+            menu.addAction("Previous version", lambda: self.switch_version(row, -1)).setEnabled(not busy)
+            menu.addAction("Next version", lambda: self.switch_version(row, 1)).setEnabled(not busy)
+        menu.addSeparator()
+        menu.addAction("Delete (with what follows)", lambda: self.conversation.delete(row)).setEnabled(not busy)
+        return menu
 
     @Slot(object)
     def _on_preset_changed(self, preset: Preset) -> None:
         self.settings = replace(self.settings, preset=preset.id)
-        items = self.chat_model.items
-        if not items or (len(items) == 1 and items[0].role == "assistant" and not items[0].stats):
-            self.chat_model.clear()  # an untouched chat takes the new persona's greeting
-            self._greet()
+        if self.conversation.chat_id is None and not any(item.role == "user" for item in self.chat_model.items):
+            self._greet()  # an untouched chat takes the new persona's greeting
 
     # prompt preview
     @Slot()
@@ -460,6 +691,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_settings()
         self.client.shutdown()
+        if self.generating:  # the engine thread is gone: save what was written
+            self.conversation.finish(GenerationStats(finish_reason="cancelled"))
+        self._forget_undo()
+        self.store.close()
         super().closeEvent(event)
 
 

@@ -1,0 +1,133 @@
+"""The sidebar of chats: newest first, searchable (titles and message text), rename, delete with undo."""
+
+from __future__ import annotations
+
+import time
+from enum import IntEnum
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.store import ChatStore, ChatSummary
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class ChatListRoles(IntEnum):
+    CHAT_ID = Qt.ItemDataRole.UserRole + 1
+
+
+class ChatListModel(QAbstractListModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._chats: list[ChatSummary] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
+        return 0 if parent.isValid() else len(self._chats)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._chats):
+            return None
+        chat = self._chats[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return chat.title or "New chat"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
+            return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {chat.preset or 'no preset'} · {when}"
+        if role == ChatListRoles.CHAT_ID:
+            return chat.id
+        return None
+
+    def set_chats(self, chats: list[ChatSummary]) -> None:
+        self.beginResetModel()
+        self._chats = list(chats)
+        self.endResetModel()
+
+    def row_of(self, chat_id: int | None) -> int:
+        return next((row for row, chat in enumerate(self._chats) if chat.id == chat_id), -1)
+
+
+class ChatSidebar(QWidget):
+    chat_selected = Signal(int)
+    new_chat_requested = Signal()
+    delete_requested = Signal(int)
+    export_requested = Signal(int)
+    import_requested = Signal()
+
+    def __init__(self, store: ChatStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.search = QLineEdit(placeholderText="Search chats…", clearButtonEnabled=True)
+        self.new_button = QPushButton("New chat")
+        self.more = QToolButton(text="⋯", toolTip="Import a chat")
+        self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.more)
+        self.import_action = QAction("Import chat (JSON)…", self)
+        menu.addAction(self.import_action)
+        self.more.setMenu(menu)
+        self.model = ChatListModel(self)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setUniformItemSizes(True)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        top = QHBoxLayout()
+        top.addWidget(self.new_button, 1)
+        top.addWidget(self.more)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 0, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.search)
+        layout.addWidget(self.view, 1)
+        self._search_timer = QTimer(self, singleShot=True, interval=150)
+        self._search_timer.timeout.connect(self.refresh)
+        self.search.textChanged.connect(self._search_timer.start)
+        self.new_button.clicked.connect(self.new_chat_requested)
+        self.import_action.triggered.connect(self.import_requested)
+        self.view.clicked.connect(lambda index: self.chat_selected.emit(index.data(ChatListRoles.CHAT_ID)))
+        self.view.activated.connect(lambda index: self.chat_selected.emit(index.data(ChatListRoles.CHAT_ID)))
+        self.view.customContextMenuRequested.connect(self._menu)
+        self.current: int | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.model.set_chats(self.store.list_chats(self.search.text()))
+        self.select(self.current)
+
+    def select(self, chat_id: int | None) -> None:
+        self.current = chat_id
+        row = self.model.row_of(chat_id)
+        selection = self.view.selectionModel()
+        if row < 0:
+            selection.clearSelection()
+        else:
+            self.view.setCurrentIndex(self.model.index(row))
+
+    def rename(self, chat_id: int) -> None:
+        current = self.store.chat(chat_id).title
+        title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=current)
+        if ok and title.strip():
+            self.store.rename_chat(chat_id, title)
+            self.refresh()
+
+    def _menu(self, position) -> None:
+        index = self.view.indexAt(position)
+        if not index.isValid():
+            return
+        chat_id = index.data(ChatListRoles.CHAT_ID)
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename(chat_id))
+        menu.addAction("Export…", lambda: self.export_requested.emit(chat_id))
+        menu.addSeparator()
+        menu.addAction("Delete", lambda: self.delete_requested.emit(chat_id))
+        menu.exec(self.view.viewport().mapToGlobal(position))

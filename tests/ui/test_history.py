@@ -1,0 +1,166 @@
+"""Chats in the GUI, on the real store and the real engine: send, regenerate, versions, edit, search, delete/undo."""
+
+from pathlib import Path
+
+import pytest
+
+from app.core.paths import resolve_paths
+from app.core.settings import Settings
+from app.core.store import ChatStore
+from app.ui.chat_model import MessageState
+
+
+@pytest.fixture
+def ready(qtbot, library_with_model: Path, window):
+    with qtbot.waitSignal(window.model_ready, timeout=30_000):
+        window.load_model(str(library_with_model))
+    window.max_tokens.setValue(24)
+    window.temperature.setValue(0.9)
+    return window
+
+
+def say(qtbot, window, text: str):
+    window.input.setPlainText(text)
+    with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
+        window.send()
+    return done.args[0]
+
+
+def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
+    window = ready
+    first = say(qtbot, window, "Name a fruit.")
+    assert first.message_id is not None and window.conversation.chat_id is not None
+    chat_id = window.conversation.chat_id
+    assert window.sidebar.model.rowCount() == 1
+    assert window.sidebar.model.index(0).data() == "Name a fruit."
+
+    window.temperature.setValue(1.5)
+    with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
+        window.regenerate()
+    second = done.args[0]
+    assert second.message_id != first.message_id
+    assert (second.sibling_index, second.sibling_count) == (1, 2)
+    assert [i.role for i in window.chat_model.items] == ["user", "assistant"]
+
+    window.chat_view.version_requested.emit(1, -1)  # the ‹ arrow
+    shown = window.chat_model.items[1]
+    assert (shown.message_id, shown.text, shown.sibling_index) == (first.message_id, first.text, 0)
+    window.switch_version(1, 1)
+    assert window.chat_model.items[1].message_id == second.message_id
+
+    # the prompt sent to the engine follows the active path only
+    messages = window.chat_model.conversation(window.system_prompt.toPlainText())
+    assert [m["content"] for m in messages][-1] == second.text
+    assert first.text not in [m["content"] for m in messages] or first.text == second.text
+
+    window.new_chat()
+    assert window.conversation.chat_id is None and window.chat_model.rowCount() == 0
+    window.open_chat(chat_id)
+    assert [i.message_id for i in window.chat_model.items] == [window.chat_model.items[0].message_id, second.message_id]
+
+
+def test_edit_and_resend_makes_a_branch(qtbot, ready) -> None:
+    window = ready
+    say(qtbot, window, "Name a colour.")
+    old_user = window.chat_model.items[0]
+    window.edit_message(0)
+    assert window.input.toPlainText() == "Name a colour."
+    window.input.setPlainText("Name an animal.")
+    with qtbot.waitSignal(window.reply_finished, timeout=60_000):
+        window.send()
+    items = window.chat_model.items
+    assert items[0].text == "Name an animal." and (items[0].sibling_index, items[0].sibling_count) == (1, 2)
+    window.switch_version(0, -1)
+    assert window.chat_model.items[0].message_id == old_user.message_id
+    assert window.store.message_count(window.conversation.chat_id) == 5  # system + 2 users + 2 replies
+
+
+def test_stop_then_continue_appends_to_the_same_reply(qtbot, ready) -> None:
+    window = ready
+    window.max_tokens.setValue(1500)
+    window.input.setPlainText("Tell me a long story about a fox.")
+    with qtbot.waitSignal(window.client.tokens, timeout=30_000):
+        window.send()
+    qtbot.wait(200)
+    with qtbot.waitSignal(window.reply_finished, timeout=5_000) as stopped:
+        window.stop_generation()
+    partial = stopped.args[0]
+    partial_text = partial.text  # the item object keeps growing below
+    assert partial.state == MessageState.STOPPED and partial.can_continue
+    window.max_tokens.setValue(12)
+    with qtbot.waitSignal(window.reply_finished, timeout=60_000) as continued:
+        window.continue_reply()
+    reply = continued.args[0]
+    assert reply.message_id == partial.message_id
+    assert reply.text.startswith(partial_text) and len(reply.text) > len(partial_text)
+    assert window.store.message(reply.message_id).content == reply.text
+
+
+def test_search_delete_and_undo(qtbot, ready) -> None:
+    window = ready
+    say(qtbot, window, "Tell me about volcanoes.")
+    window.new_chat()
+    say(qtbot, window, "Tell me about oceans.")
+    assert window.sidebar.model.rowCount() == 2
+    window.sidebar.search.setText("volcano")
+    qtbot.waitUntil(lambda: window.sidebar.model.rowCount() == 1, timeout=2000)
+    assert window.sidebar.model.index(0).data() == "Tell me about volcanoes."
+    window.sidebar.search.clear()
+    qtbot.waitUntil(lambda: window.sidebar.model.rowCount() == 2, timeout=2000)
+
+    current = window.conversation.chat_id
+    window.delete_chat(current)
+    assert window.sidebar.model.rowCount() == 1 and window.conversation.chat_id is None
+    assert window.undo_button.isVisible()
+    window.undo_button.click()
+    assert window.sidebar.model.rowCount() == 2 and window.conversation.chat_id == current
+    window.delete_chat(current)
+    window._undo_timer.timeout.emit()  # the undo window passes
+    assert not window.undo_button.isVisible()
+    assert [c.id for c in window.store.list_chats()] != [current]
+    assert window.store._db.execute("SELECT COUNT(*) FROM chats WHERE id = ?", (current,)).fetchone()[0] == 0
+
+
+def test_message_menu_offers_copy_code_and_the_right_actions(qtbot, window) -> None:
+    window.conversation.new()
+    from app.ui.chat_model import ChatItem
+
+    window.chat_model.append(ChatItem(role="user", text="code please"))
+    window.chat_model.append(ChatItem(role="assistant", text="Here:\n\n```python\nprint('hi')\n```\n", message_id=None))
+    labels = [a.text() for a in window.message_menu(1).actions() if a.text()]
+    assert "Copy code block 1 (python)" in labels and "Regenerate" in labels
+    copy = next(a for a in window.message_menu(1).actions() if a.text().startswith("Copy code block"))
+    copy.trigger()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == "print('hi')"
+    assert "Edit and resend" in [a.text() for a in window.message_menu(0).actions()]
+
+
+def test_export_and_import_from_the_gui(qtbot, ready, tmp_path: Path) -> None:
+    window = ready
+    say(qtbot, window, "Hello there")
+    chat_id = window.conversation.chat_id
+    window.write_export(chat_id, tmp_path / "chat.json", "json")
+    window.write_export(chat_id, tmp_path / "chat.md", "md")
+    assert (tmp_path / "chat.md").read_text().startswith("# Hello there")
+    imported = window.import_chat(tmp_path / "chat.json")
+    assert imported is not None and imported != chat_id
+    assert [i.text for i in window.chat_model.items][0] == "Hello there"
+    assert window.sidebar.model.rowCount() == 2
+
+
+def test_a_damaged_history_shows_a_banner_and_keeps_the_file(qtbot, basedir: Path) -> None:
+    from app.ui.main_window import MainWindow
+
+    paths = resolve_paths(basedir).ensure()
+    paths.chats_db.write_bytes(b"garbage" * 1000)
+    window = MainWindow(paths, Settings(context_size=1024))
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        assert window.banner.isVisible() and "damaged" in window.banner.message
+        assert ChatStore(paths.chats_db).list_chats() == []
+        assert list(paths.data.glob("chats.sqlite3.damaged-*"))
+    finally:
+        window.close()
