@@ -146,7 +146,7 @@ def test_export_and_import_from_the_gui(qtbot, ready, tmp_path: Path) -> None:
     assert (tmp_path / "chat.md").read_text().startswith("# Hello there")
     imported = window.import_chat(tmp_path / "chat.json")
     assert imported is not None and imported != chat_id
-    assert [i.text for i in window.chat_model.items][0] == "Hello there"
+    assert window.chat_model.items[0].text == "Hello there"
     assert window.sidebar.model.rowCount() == 2
 
 
