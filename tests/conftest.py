@@ -54,3 +54,28 @@ def library_with_model(basedir: Path, starter_model: Path) -> Path:
     except OSError:
         shutil.copy2(starter_model, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def hub(starter_model: Path):
+    """The loopback Hub stand-in (tests/hub_server.py), serving the real starter model among others."""
+    from tests.hub_server import standard_hub
+
+    server = standard_hub(starter_model).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hf_env(hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for a subprocess (or this process) that talks to the stand-in Hub only."""
+    values = {
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_XET": "1",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    return values

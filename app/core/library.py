@@ -1,13 +1,28 @@
-"""The local model library: the GGUF files in the models directory and in extra folders."""
+"""The local model library: the GGUF files in the models directory and in extra folders.
+
+Only complete files are listed: downloads in progress are ``.part`` files, and the later parts of
+a split model (``-00002-of-00003.gguf``) are loaded through the first part.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-PARTIAL_SUFFIXES = (".part", ".incomplete", ".tmp")
+from app.core.errors import HermesError, ModelFileError
+from app.core.gguf_file import GGUFInfo, read_gguf
+
+_LATER_SPLIT_PART = re.compile(r"-(?!00001)\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
+ImportMode = Literal["copy", "move", "link"]
+
+
+class LibraryError(HermesError):
+    """A library operation that could not be done."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +38,13 @@ class LocalModel:
     def size_text(self) -> str:
         return human_size(self.size)
 
+    def info(self) -> GGUFInfo | None:
+        """The GGUF header's metadata, or None for a file that is not a valid model."""
+        try:
+            return read_gguf(self.path)
+        except ModelFileError:
+            return None
+
 
 def scan_models(folders: Iterable[Path]) -> list[LocalModel]:
     """Every ``*.gguf`` under the given folders (recursively), sorted by name; unreadable folders are skipped."""
@@ -33,7 +55,7 @@ def scan_models(folders: Iterable[Path]) -> list[LocalModel]:
         for root, dirs, files in os.walk(folder, onerror=lambda _err: None):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in files:
-                if not name.lower().endswith(".gguf") or name.startswith("."):
+                if not name.lower().endswith(".gguf") or name.startswith(".") or _LATER_SPLIT_PART.search(name):
                     continue
                 path = Path(root, name)
                 try:
@@ -62,3 +84,43 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TB"  # unreachable, keeps type checkers calm
+
+
+def delete_model(path: Path, folders: Iterable[Path]) -> None:
+    """Delete a model file that lives in one of the library folders (and the other parts of a split model)."""
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(folder.resolve()) for folder in folders):
+        raise LibraryError(f"{path} is not in the model library; it was not deleted.")
+    parts = [path]
+    match = re.search(r"-00001-of-(\d{5})\.gguf$", path.name, re.IGNORECASE)
+    if match:
+        stem = path.name[: match.start()]
+        parts = [path.with_name(f"{stem}-{i:05d}-of-{match.group(1)}.gguf") for i in range(1, int(match.group(1)) + 1)]
+    for part in parts:
+        try:
+            part.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise LibraryError(f"Could not delete {part.name}: {exc.strerror or exc}") from None
+
+
+def import_model(source: Path, models_dir: Path, mode: ImportMode = "copy") -> Path:
+    """Bring a GGUF into the models folder by copying, moving or linking it; it is validated first."""
+    read_gguf(source)  # raises ModelFileError with a clear message for a bad file
+    target = models_dir / "imported" / source.name
+    if target.exists():
+        raise LibraryError(f"{target.name} is already in the library.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if mode == "link":
+            target.symlink_to(source.resolve())
+        elif mode == "move":
+            shutil.move(str(source), target)
+        else:
+            partial = target.with_name(target.name + ".part")
+            shutil.copyfile(source, partial)
+            partial.replace(target)
+    except OSError as exc:
+        raise LibraryError(f"Could not {mode} {source.name} into the library: {exc.strerror or exc}") from None
+    return target

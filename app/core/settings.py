@@ -27,10 +27,15 @@ class Settings:
     theme: str = "system"
     last_model: str = ""
     preset: str = "hermes-2"
+    extra_model_dirs: list[str] = field(default_factory=list)  # e.g. an LM Studio or Hugging Face cache folder
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def models_path(self, default: Path) -> Path:
         return Path(self.models_dir).expanduser() if self.models_dir else default
+
+    def library_folders(self, default: Path) -> list[Path]:
+        """The models folder first, then the extra folders the user added."""
+        return [self.models_path(default), *(Path(d).expanduser() for d in self.extra_model_dirs)]
 
     def validated(self) -> Settings:
         """A copy with every value clamped into its legal range."""
@@ -42,6 +47,7 @@ class Settings:
             theme=self.theme if self.theme in THEMES else "system",
             last_model=str(self.last_model),
             preset=str(self.preset),
+            extra_model_dirs=[d for d in _as_list(self.extra_model_dirs) if isinstance(d, str) and d.strip()][:32],
         )
 
 
@@ -70,6 +76,10 @@ def load_settings(path: Path) -> Settings:
 
 def save_settings(settings: Settings, path: Path) -> None:
     atomic_write_text(path, json.dumps(asdict(settings.validated()), indent=2, sort_keys=True))
+
+
+def _as_list(value: object) -> list:
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def _keep_damaged(path: Path) -> None:

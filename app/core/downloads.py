@@ -1,0 +1,487 @@
+"""Resumable, verified model downloads from the Hugging Face Hub.
+
+``huggingface_hub`` >= 1.18 no longer resumes across processes and has no cancel, so the
+transfer is built on the client's own pieces — ``hf_hub_url``, ``get_hf_file_metadata`` (size,
+etag, commit, redirect target), its HTTP client and auth headers — streaming with HTTP Range into
+a ``.part`` file this module controls, beside a small JSON record of what it is. A download
+survives a dropped connection (retried with backoff), a pause, and a killed process (resumed from
+the bytes on disk). A finished file is checked against the Hub's sha256 before it is renamed into
+place; until then it is never a ``.gguf`` the library would offer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from app.core.atomic import atomic_write_text
+from app.core.errors import HermesError
+from app.core.hub import HubAuthError, HubError, _translate
+from app.core.library import human_size
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 << 10  # small enough that a killed process loses well under 1% of a model file
+DISK_MARGIN = 200 << 20
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+
+
+class DownloadError(HermesError):
+    """A download that cannot start or cannot finish (with the reason, for people)."""
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    PAUSED = "paused"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Download:
+    """One file. The manager updates it from its thread; read copies from ``DownloadManager.jobs()``."""
+
+    repo_id: str
+    filename: str
+    revision: str
+    destination: Path
+    sha256: str | None = None
+    total: int = 0
+    done: int = 0
+    state: State = State.QUEUED
+    message: str = ""  # what is happening ("retrying in 2 s…") or what went wrong
+    speed: float = 0.0  # bytes/s, smoothed
+    fetched: int = 0  # bytes received over the network in this process (resume check)
+
+    @property
+    def key(self) -> str:
+        return f"{self.repo_id}@{self.revision}:{self.filename}"
+
+    @property
+    def eta(self) -> float | None:
+        return (self.total - self.done) / self.speed if self.speed > 0 and self.total else None
+
+    @property
+    def part(self) -> Path:
+        return self.destination.with_name(self.destination.name + ".part")
+
+    @property
+    def record(self) -> Path:
+        return self.destination.with_name(self.destination.name + ".part.json")
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (State.DONE, State.FAILED, State.CANCELLED)
+
+
+def safe_destination(models_dir: Path, repo_id: str, filename: str, revision: str = "main") -> Path:
+    """Where a Hub file goes: ``models/<owner>/<repo>/<file>``; a name that could escape the folder is refused."""
+    if not _REPO_ID.match(repo_id) or ".." in repo_id.split("/"):
+        raise DownloadError(f"Refusing a strange repository name: {repo_id!r}.")
+    if not filename or "\\" in filename or "\x00" in filename or re.match(r"^[A-Za-z]:", filename):
+        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
+    parts = PurePosixPath(filename).parts
+    if PurePosixPath(filename).is_absolute() or any(p in ("..", ".", "") for p in parts):
+        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
+    if any(ord(c) < 32 for c in filename):
+        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
+    owner, name = repo_id.split("/")
+    folder = models_dir / owner / (name if revision in ("main", "") else f"{name}@{_safe_branch(revision)}")
+    target = folder.joinpath(*parts)
+    root = models_dir.resolve()
+    if not target.resolve().is_relative_to(root):
+        raise DownloadError(f"Refusing a file name that leaves the models folder: {filename!r}.")
+    return target
+
+
+def _safe_branch(revision: str) -> str:
+    return re.sub(r"[^\w.-]", "_", revision)[:80]
+
+
+class _Stop(Exception):
+    """Raised inside a transfer when it is paused or cancelled."""
+
+
+class DownloadManager:
+    """A queue of downloads, ``concurrency`` at a time, on its own threads; state persisted for restarts."""
+
+    def __init__(
+        self,
+        models_dir: Path,
+        state_file: Path,
+        *,
+        endpoint: str | None = None,
+        token: str | None = None,
+        concurrency: int = 2,
+        retries: int = 5,
+        backoff: float = 1.0,
+        free_space: Callable[[Path], int] | None = None,
+        on_change: Callable[[Download], None] | None = None,
+        autostart: bool = True,
+    ) -> None:
+        self.models_dir = models_dir
+        self.state_file = state_file
+        self.endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
+        self.token = token or os.environ.get("HF_TOKEN") or None
+        self.retries = retries
+        self.backoff = backoff
+        self.free_space = free_space or (lambda path: shutil.disk_usage(path).free)
+        self.on_change = on_change
+        self._jobs: dict[str, Download] = {}
+        self._stop_flags: dict[str, str] = {}  # key -> "pause" | "cancel"
+        self._responses: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._slots = threading.Semaphore(concurrency)
+        self._threads: dict[str, threading.Thread] = {}
+        self._closed = False
+        self._restore(autostart)
+
+    # queue
+    def enqueue(
+        self, repo_id: str, filename: str, *, revision: str = "main", sha256: str | None = None, size: int = 0
+    ) -> Download:
+        """Queue one file (a no-op for one already queued or on disk)."""
+        destination = safe_destination(self.models_dir, repo_id, filename, revision)
+        job = Download(repo_id, filename, revision, destination, sha256=sha256, total=size)
+        with self._lock:
+            existing = self._jobs.get(job.key)
+            if existing is not None and existing.state not in (State.FAILED, State.CANCELLED):
+                return replace(existing)
+            if destination.exists() and (not size or destination.stat().st_size == size):
+                job.state, job.done, job.total = State.DONE, destination.stat().st_size, destination.stat().st_size
+                self._jobs[job.key] = job
+                return replace(job)
+            self._check_space(job)
+            self._jobs[job.key] = job
+            self._save()
+        self._start(job.key)
+        return replace(job)
+
+    def _check_space(self, job: Download) -> None:
+        if not job.total:
+            return
+        already = job.part.stat().st_size if job.part.exists() else 0
+        folder = next((p for p in (job.destination.parent, *job.destination.parents) if p.exists()), Path("."))
+        free = self.free_space(folder)
+        needed = job.total - already + DISK_MARGIN
+        if free < needed:
+            raise DownloadError(
+                f"Not enough disk space for {job.filename}: it needs {human_size(job.total - already)} "
+                f"(plus a little room), and {human_size(free)} is free in {folder}."
+            )
+
+    def jobs(self) -> list[Download]:
+        with self._lock:
+            return [replace(job) for job in self._jobs.values()]
+
+    def job(self, key: str) -> Download:
+        with self._lock:
+            return replace(self._jobs[key])
+
+    def pause(self, key: str) -> None:
+        self._interrupt(key, "pause")
+
+    def cancel(self, key: str) -> None:
+        """Stop and delete the partial file."""
+        self._interrupt(key, "cancel")
+        with self._lock:
+            job = self._jobs.get(key)
+            running = key in self._threads and self._threads[key].is_alive()
+            if job is not None and not running and not job.finished:
+                self._set(job, State.CANCELLED, "Cancelled")
+                _remove(job.part, job.record)
+                self._save()
+
+    def resume(self, key: str) -> None:
+        with self._lock:
+            job = self._jobs[key]
+            if job.state in (State.PAUSED, State.FAILED, State.CANCELLED):
+                self._set(job, State.QUEUED, "")
+                self._save()
+        self._start(key)
+
+    def retry(self, key: str) -> None:
+        self.resume(key)
+
+    def wait(self, key: str, timeout: float = 300) -> Download:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                thread = self._threads.get(key)
+            if thread is None or not thread.is_alive():
+                return self.job(key)
+            thread.join(0.05)
+        return self.job(key)
+
+    def shutdown(self) -> None:
+        """Pause every transfer (it resumes at the next start) and wait for the threads."""
+        self._closed = True
+        with self._lock:
+            keys = [key for key, thread in self._threads.items() if thread.is_alive()]
+        for key in keys:
+            self._interrupt(key, "pause-quietly")
+        for key in keys:
+            self._threads[key].join(10)
+        self._save()
+
+    def forget(self, key: str) -> None:
+        """Remove a finished, failed or cancelled entry from the list."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.state in (State.DONE, State.FAILED, State.CANCELLED):
+                del self._jobs[key]
+                self._save()
+
+    # threads
+    def _start(self, key: str) -> None:
+        with self._lock:
+            if self._closed or (key in self._threads and self._threads[key].is_alive()):
+                return
+            self._stop_flags.pop(key, None)
+            thread = threading.Thread(target=self._run, args=(key,), name=f"download {key}", daemon=True)
+            self._threads[key] = thread
+        thread.start()
+
+    def _interrupt(self, key: str, how: str) -> None:
+        with self._lock:
+            self._stop_flags[key] = how
+            response = self._responses.get(key)
+        if response is not None:
+            with contextlib.suppress(Exception):  # closing is best effort
+                response.close()  # unblocks a read that is waiting on a stalled connection
+
+    def _stopping(self, key: str) -> str | None:
+        return self._stop_flags.get(key)
+
+    def _run(self, key: str) -> None:
+        with self._slots:
+            job = self._jobs[key]
+            if self._stopping(key):
+                self._finish_stop(job)
+                return
+            try:
+                self._transfer(job)
+            except _Stop:
+                self._finish_stop(job)
+            except (DownloadError, HubError) as exc:
+                self._set(job, State.FAILED, str(exc))
+            except Exception as exc:
+                log.exception("download %s failed", key)
+                self._set(job, State.FAILED, f"Download failed: {exc}")
+            finally:
+                with self._lock:
+                    self._responses.pop(key, None)
+                self._save()
+
+    def _finish_stop(self, job: Download) -> None:
+        how = self._stopping(job.key) or "pause"
+        if how == "cancel":
+            _remove(job.part, job.record)
+            self._set(job, State.CANCELLED, "Cancelled")
+        else:
+            self._set(job, State.PAUSED, "Paused" if how == "pause" else "Paused (resumes at the next start)")
+
+    def _set(self, job: Download, state: State | None = None, message: str | None = None) -> None:
+        with self._lock:
+            if state is not None:
+                job.state = state
+            if message is not None:
+                job.message = message
+        if self.on_change is not None:
+            self.on_change(replace(job))
+
+    # the transfer
+    def _transfer(self, job: Download) -> None:
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+        from huggingface_hub.utils import build_hf_headers
+
+        self._set(job, State.DOWNLOADING, "Connecting…")
+        url = hf_hub_url(job.repo_id, job.filename, revision=job.revision, endpoint=self.endpoint)
+        try:
+            meta = get_hf_file_metadata(url, token=self.token, endpoint=self.endpoint)
+        except Exception as exc:
+            raise _translate(exc, f"{job.filename}") from exc
+        total = int(meta.size or 0)
+        expected = (job.sha256 or (meta.etag if re.fullmatch(r"[0-9a-f]{64}", meta.etag or "") else "")).lower()
+        with self._lock:
+            job.total, job.sha256 = total or job.total, expected or None
+        self._check_space(job)
+        job.destination.parent.mkdir(parents=True, exist_ok=True)
+        identity = {"repo": job.repo_id, "file": job.filename, "revision": job.revision, "etag": meta.etag,
+                    "commit": meta.commit_hash, "size": total, "sha256": expected}  # fmt: skip
+        digest = self._prepare_part(job, identity)
+        attempt = 0
+        while True:
+            if self._stopping(job.key):
+                raise _Stop
+            start = job.part.stat().st_size
+            if total and start >= total:
+                break
+            headers = build_hf_headers(token=self.token)
+            if start:
+                headers["Range"] = f"bytes={start}-"
+            try:
+                self._stream(job, meta.location or url, headers, digest, start)
+                if not total or job.part.stat().st_size >= total:
+                    break
+                raise ConnectionError("the connection closed before the end of the file")
+            except _Stop:
+                raise
+            except HubError:
+                raise
+            except Exception as exc:
+                if self._stopping(job.key):
+                    raise _Stop from None
+                attempt += 1
+                if attempt > self.retries:
+                    raise DownloadError(
+                        f"{job.filename}: the connection kept dropping ({type(exc).__name__}); gave up after "
+                        f"{self.retries} retries. Resume to try again: nothing downloaded so far is lost."
+                    ) from exc
+                delay = self.backoff * 2 ** (attempt - 1)
+                self._set(
+                    job, State.DOWNLOADING, f"Connection dropped — retrying in {delay:.0f} s ({attempt}/{self.retries})"
+                )
+                log.warning("download %s: %s; retry %d in %.1f s", job.key, exc, attempt, delay)
+                for _ in range(int(delay * 20) or 1):
+                    if self._stopping(job.key):
+                        raise _Stop from None
+                    time.sleep(delay / max(1, int(delay * 20)))
+        self._verify_and_place(job, digest, expected)
+
+    def _prepare_part(self, job: Download, identity: dict[str, Any]) -> Any:
+        """Keep a partial file only if it is the same file (same etag); hash what is already there."""
+        digest = hashlib.sha256()
+        try:
+            previous = json.loads(job.record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if job.part.exists() and previous == identity:
+            with job.part.open("rb") as handle:
+                while block := handle.read(4 << 20):
+                    digest.update(block)
+            with self._lock:
+                job.done = job.part.stat().st_size
+            self._set(job, message=f"Resuming at {human_size(job.done)}")
+        else:
+            _remove(job.part)
+            job.part.write_bytes(b"")
+            atomic_write_text(job.record, json.dumps(identity))
+        return digest
+
+    def _stream(self, job: Download, url: str, headers: dict[str, str], digest: Any, start: int) -> None:
+        from huggingface_hub import get_session
+
+        session = get_session()
+        with session.stream("GET", url, headers=headers, follow_redirects=True, timeout=30.0) as response:
+            status = response.status_code
+            if status in (401, 403):
+                raise HubAuthError(f"{job.filename}: this model needs a Hugging Face token (HF_TOKEN).")
+            if status == 404:
+                raise DownloadError(f"{job.filename}: the file is no longer on the Hub.")
+            if status == 416:
+                return
+            if status >= 400:
+                raise ConnectionError(f"HTTP {status}")
+            if start and status != 206:
+                raise DownloadError(f"{job.filename}: the server ignored the resume request (HTTP {status}).")
+            with self._lock:
+                self._responses[job.key] = response
+            window_start, window_bytes = time.monotonic(), 0
+            with job.part.open("ab") as handle:
+                for block in response.iter_bytes(CHUNK):
+                    if self._stopping(job.key):
+                        raise _Stop
+                    handle.write(block)
+                    digest.update(block)
+                    now = time.monotonic()
+                    window_bytes += len(block)
+                    with self._lock:
+                        job.done += len(block)
+                        job.fetched += len(block)
+                        if now - window_start >= 0.5:
+                            rate = window_bytes / (now - window_start)
+                            job.speed = rate if not job.speed else 0.7 * job.speed + 0.3 * rate
+                            window_start, window_bytes = now, 0
+                            job.message = ""
+                    if self.on_change is not None:
+                        self.on_change(replace(job))
+
+    def _verify_and_place(self, job: Download, digest: Any, expected: str) -> None:
+        self._set(job, State.VERIFYING, "Checking the file…")
+        actual = digest.hexdigest()
+        if expected and actual != expected:
+            _remove(job.part, job.record)
+            with self._lock:
+                job.done = 0
+            raise DownloadError(
+                f"{job.filename} arrived damaged (its sha256 does not match the Hub's), so it was deleted and is not "
+                "offered for loading. Retry the download."
+            )
+        os.replace(job.part, job.destination)
+        _remove(job.record)
+        with self._lock:
+            job.done = job.total = job.destination.stat().st_size
+            job.speed = 0.0
+        self._set(job, State.DONE, "Verified" if expected else "Done (the Hub gave no checksum)")
+
+    # persistence
+    def _save(self) -> None:
+        with self._lock:
+            pending = [
+                {
+                    "repo_id": j.repo_id,
+                    "filename": j.filename,
+                    "revision": j.revision,
+                    "sha256": j.sha256,
+                    "total": j.total,
+                    "paused": j.state == State.PAUSED and not self._closed,
+                }
+                for j in self._jobs.values()
+                if not j.finished or j.state == State.FAILED
+            ]
+        try:
+            atomic_write_text(self.state_file, json.dumps({"version": 1, "downloads": pending}, indent=1))
+        except OSError as exc:
+            log.warning("could not save the download queue: %s", exc)
+
+    def _restore(self, autostart: bool) -> None:
+        try:
+            saved = json.loads(self.state_file.read_text(encoding="utf-8")).get("downloads", [])
+        except (OSError, ValueError, AttributeError):
+            return
+        for entry in saved if isinstance(saved, list) else []:
+            try:
+                destination = safe_destination(self.models_dir, entry["repo_id"], entry["filename"], entry["revision"])
+                job = Download(entry["repo_id"], entry["filename"], entry["revision"], destination,
+                               sha256=entry.get("sha256"), total=int(entry.get("total") or 0))  # fmt: skip
+            except (KeyError, TypeError, ValueError, DownloadError) as exc:
+                log.warning("dropping a saved download entry: %s", exc)
+                continue
+            job.done = job.part.stat().st_size if job.part.exists() else 0
+            job.state = State.PAUSED if entry.get("paused") or not autostart else State.QUEUED
+            self._jobs[job.key] = job
+        if autostart:
+            for key, job in list(self._jobs.items()):
+                if job.state == State.QUEUED:
+                    self._start(key)
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,385 @@
+"""The Hugging Face Hub catalogue: search, repo details, quant tables, GPTQ/AWQ branches, "will it fit".
+
+Everything goes through ``huggingface_hub`` (it honours ``HF_ENDPOINT``, ``HF_TOKEN`` and
+``HF_HUB_OFFLINE``); errors become ``HubError``s with messages for people, and being offline is a
+state (``HubOffline``), not a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from app.core.errors import HermesError
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # plain HTTP + Range: resumable and cancellable by us
+
+Format = Literal["gguf", "gptq", "awq"]
+Sort = Literal["downloads", "likes", "updated"]
+FORMATS: tuple[Format, ...] = ("gguf", "gptq", "awq")
+SORTS: dict[str, str] = {"downloads": "downloads", "likes": "likes", "updated": "last_modified"}
+STARTER_REPO = "TheBloke/OpenHermes-2-Mistral-7B-GGUF"
+
+# Nominal bits per weight of llama.cpp's quant types (llama.cpp's quantize documentation, 7B models).
+BITS_PER_WEIGHT: dict[str, float] = {
+    "IQ1_S": 1.56, "IQ1_M": 1.75, "IQ2_XXS": 2.06, "IQ2_XS": 2.31, "IQ2_S": 2.5, "IQ2_M": 2.7, "Q2_K": 2.63,
+    "Q2_K_S": 2.6, "IQ3_XXS": 3.06, "IQ3_XS": 3.3, "IQ3_S": 3.44, "IQ3_M": 3.66, "Q3_K_S": 3.5, "Q3_K_M": 3.91,
+    "Q3_K_L": 4.27, "IQ4_XS": 4.25, "IQ4_NL": 4.5, "Q4_0": 4.55, "Q4_1": 5.0, "Q4_K_S": 4.58, "Q4_K_M": 4.85,
+    "Q5_0": 5.54, "Q5_1": 6.0, "Q5_K_S": 5.54, "Q5_K_M": 5.69, "Q6_K": 6.59, "Q8_0": 8.5, "BF16": 16.0,
+    "F16": 16.0, "FP16": 16.0, "F32": 32.0,
+}  # fmt: skip
+_QUANT = re.compile(
+    r"(?<![A-Za-z0-9])("
+    + "|".join(sorted(map(re.escape, BITS_PER_WEIGHT), key=len, reverse=True))
+    + r")(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$", re.IGNORECASE)
+
+
+class HubError(HermesError):
+    """The Hub could not answer (and why, for people)."""
+
+
+class HubOffline(HubError):
+    """No network (or HF_HUB_OFFLINE): the Discover page shows an "offline" state."""
+
+
+class HubAuthError(HubError):
+    """A gated or private repo: a token is needed."""
+
+
+@dataclass(frozen=True)
+class RepoSummary:
+    id: str
+    author: str
+    downloads: int
+    likes: int
+    updated: datetime | None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def format(self) -> str:
+        return next((f for f in FORMATS if f in self.tags or f in self.id.lower()), "other")
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    path: str
+    size: int
+    sha256: str | None  # the LFS sha256, when the Hub has one
+
+
+@dataclass(frozen=True)
+class Quant:
+    """One downloadable GGUF quant: a single file, or the parts of a split file."""
+
+    label: str  # "Q4_K_M", or the file name when no quant type is recognised
+    files: tuple[RepoFile, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def bits_per_weight(self) -> float | None:
+        return BITS_PER_WEIGHT.get(self.label.upper())
+
+    @property
+    def name(self) -> str:
+        first = self.files[0].path
+        match = _SPLIT.match(first)
+        return f"{match.group('stem')}.gguf ({len(self.files)} parts)" if match else first
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    commit: str
+    settings: str  # "4-bit, group size 32, act-order" for GPTQ; "" when unknown
+
+
+@dataclass(frozen=True)
+class RepoDetails:
+    id: str
+    sha: str
+    format: str  # "gguf", "gptq", "awq" or "other"
+    files: tuple[RepoFile, ...]
+    quants: tuple[Quant, ...]
+    branches: tuple[Branch, ...] = ()
+    card: str = ""
+
+    @property
+    def runnable(self) -> bool:
+        return self.format == "gguf"
+
+    @property
+    def note(self) -> str:
+        if self.format in ("gptq", "awq"):
+            return (
+                f"{self.format.upper()} needs a GPU backend — not runnable by llama.cpp. Download it for other tools."
+            )
+        return ""
+
+
+@dataclass(frozen=True)
+class MachineMemory:
+    ram: int
+    vram: int | None = None  # None: no GPU found
+    gpu: str = ""
+
+
+@dataclass(frozen=True)
+class Fit:
+    badge: str  # "Full GPU offload", "Partial offload", "CPU only", "Too large"
+    needed: int  # bytes: weights + KV cache + working buffers
+
+    @property
+    def fits(self) -> bool:
+        return self.badge != "Too large"
+
+
+def _api(endpoint: str | None, token: str | None) -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint or None, token=token or None)
+
+
+def _translate(exc: Exception, what: str) -> HubError:
+    """A huggingface_hub / network exception as a message for people."""
+    from huggingface_hub import errors
+
+    name = type(exc).__name__
+    if isinstance(exc, errors.OfflineModeIsEnabled):
+        return HubOffline("Offline mode is on (HF_HUB_OFFLINE): the Hub cannot be searched. Your models still work.")
+    if isinstance(exc, errors.GatedRepoError):
+        return HubAuthError(
+            f"{what}: this model needs a Hugging Face token "
+            "(it is gated: accept its terms on the Hub, then set HF_TOKEN)."
+        )
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return HubError(f"{what}: no such repository (or it is private and needs a Hugging Face token).")
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return HubError(f"{what}: no such branch or revision.")
+    if isinstance(exc, errors.EntryNotFoundError):
+        return HubError(f"{what}: no such file in the repository.")
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status == 401:
+            return HubAuthError(f"{what}: this model needs a Hugging Face token (HF_TOKEN).")
+        if status == 429:
+            return HubError(f"{what}: the Hub is rate-limiting requests; try again in a minute.")
+        return HubError(f"{what}: the Hub answered with an error ({status or name}).")
+    if "connect" in name.lower() or "timeout" in name.lower() or isinstance(exc, OSError):
+        return HubOffline(f"{what}: the Hub cannot be reached ({name}). Check your connection; your models still work.")
+    return HubError(f"{what}: {exc}")
+
+
+def search(
+    query: str,
+    *,
+    fmt: str = "gguf",
+    sort: str = "downloads",
+    limit: int = 50,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> list[RepoSummary]:
+    """Model repos matching ``query`` in one format, best first."""
+    api = _api(endpoint, token)
+    try:
+        models = api.list_models(
+            search=query or None, filter=fmt if fmt in FORMATS else None, sort=SORTS.get(sort, "downloads"), limit=limit
+        )
+        return [
+            RepoSummary(
+                id=m.id,
+                author=getattr(m, "author", None) or m.id.split("/")[0],
+                downloads=int(getattr(m, "downloads", 0) or 0),
+                likes=int(getattr(m, "likes", 0) or 0),
+                updated=getattr(m, "last_modified", None),
+                tags=tuple(getattr(m, "tags", None) or ()),
+            )
+            for m in models
+        ]
+    except Exception as exc:
+        raise _translate(exc, "Search failed") from exc
+
+
+def repo_details(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    cache_dir: Path | None = None,
+) -> RepoDetails:
+    """Files with sizes and sha256, GGUF quants, GPTQ/AWQ branches and the model card."""
+    api = _api(endpoint, token)
+    try:
+        info = api.model_info(repo_id, revision=revision, files_metadata=True)
+        files = tuple(
+            RepoFile(s.rfilename, int(s.size or 0), s.lfs.sha256 if s.lfs else None) for s in (info.siblings or [])
+        )
+        tags = tuple(info.tags or ())
+        fmt = _format_of(repo_id, tags, files)
+        branches: tuple[Branch, ...] = ()
+        if fmt in ("gptq", "awq"):
+            refs = api.list_repo_refs(repo_id)
+            branches = tuple(
+                Branch(b.name, b.target_commit, _branch_settings(api, repo_id, b.name, fmt, cache_dir))
+                for b in refs.branches
+            )
+        has_card = any(f.path == "README.md" for f in files)
+        card = _card(repo_id, revision, endpoint, token, cache_dir) if has_card else ""
+    except HubError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, f"Could not open {repo_id}") from exc
+    return RepoDetails(repo_id, info.sha or "", fmt, files, tuple(group_quants(files)), branches, card)
+
+
+def _format_of(repo_id: str, tags: tuple[str, ...], files: Iterable[RepoFile]) -> str:
+    names = [f.path.lower() for f in files]
+    if any(n.endswith(".gguf") for n in names):
+        return "gguf"
+    lowered = repo_id.lower()
+    if "gptq" in tags or "gptq" in lowered or "quantize_config.json" in names:
+        return "gptq"
+    if "awq" in tags or "awq" in lowered or "quant_config.json" in names:
+        return "awq"
+    return "other"
+
+
+def _branch_settings(api: Any, repo_id: str, branch: str, fmt: str, cache_dir: Path | None) -> str:
+    """Read a GPTQ/AWQ branch's quantisation settings from its config (or its name)."""
+    from huggingface_hub import hf_hub_download
+
+    name = "quantize_config.json" if fmt == "gptq" else "quant_config.json"
+    try:
+        path = hf_hub_download(
+            repo_id, name, revision=branch, endpoint=api.endpoint, token=api.token, cache_dir=cache_dir
+        )
+        config = json.loads(open(path, encoding="utf-8").read())  # noqa: SIM115 (tiny file)
+    except Exception:
+        config = {}
+    bits = config.get("bits") or config.get("w_bit")
+    group = config.get("group_size") or config.get("q_group_size")
+    parts = []
+    if bits:
+        parts.append(f"{bits}-bit")
+    elif (match := re.search(r"(\d+)bit", branch)) is not None:
+        parts.append(f"{match.group(1)}-bit")
+    if group:
+        parts.append(f"group size {group}" if group != -1 else "no grouping")
+    elif (match := re.search(r"(\d+)g", branch)) is not None:
+        parts.append(f"group size {match.group(1)}")
+    act = config.get("desc_act")
+    if act is None and "actorder_" in branch:
+        act = branch.endswith("True")
+    if act is not None:
+        parts.append("act-order" if act else "no act-order")
+    return ", ".join(parts)
+
+
+def _card(repo_id: str, revision: str | None, endpoint: str | None, token: str | None, cache_dir: Path | None) -> str:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(
+            repo_id, "README.md", revision=revision, endpoint=endpoint, token=token, cache_dir=cache_dir
+        )
+        text = open(path, encoding="utf-8", errors="replace").read(200_000)  # noqa: SIM115 (one read)
+    except Exception:
+        return ""
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end >= 0:
+            text = text[end + 4 :]
+    return text.strip()
+
+
+def parse_quant(filename: str) -> str | None:
+    """The llama.cpp quant type in a GGUF file name (``openhermes-2-mistral-7b.Q4_K_M.gguf`` -> ``Q4_K_M``)."""
+    stem = filename.rsplit("/", 1)[-1]
+    matches = _QUANT.findall(stem)
+    return matches[-1].upper() if matches else None
+
+
+def group_quants(files: Iterable[RepoFile]) -> list[Quant]:
+    """One row per quant: split GGUFs (``-00001-of-00003``) are one row; smallest first."""
+    groups: dict[str, list[RepoFile]] = {}
+    for file in files:
+        if not file.path.lower().endswith(".gguf"):
+            continue
+        match = _SPLIT.match(file.path)
+        key = match.group("stem") if match else file.path
+        groups.setdefault(key, []).append(file)
+    quants = []
+    for key, members in groups.items():
+        members.sort(key=lambda f: f.path)
+        label = parse_quant(key + ".gguf") or key.rsplit("/", 1)[-1]
+        quants.append(Quant(label, tuple(members)))
+    return sorted(quants, key=lambda q: (q.size, q.label))
+
+
+def machine_memory() -> MachineMemory:
+    """This machine's RAM, and its NVIDIA GPU memory where nvidia-smi reports one (HERMES_STUDIO_VRAM_GB overrides)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 16 << 30
+    override = os.environ.get("HERMES_STUDIO_VRAM_GB")
+    if override:
+        return MachineMemory(ram, int(float(override) * (1 << 30)) or None, "configured")
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run(
+                [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                capture_output=True, text=True, timeout=3, check=True,
+            ).stdout.strip().splitlines()  # fmt: skip
+            name, mib = out[0].rsplit(",", 1)
+            return MachineMemory(ram, int(mib.strip()) << 20, name.strip())
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            pass
+    return MachineMemory(ram)
+
+
+def estimate_fit(quant: Quant, memory: MachineMemory, context: int = 4096) -> Fit:
+    """Weights + KV cache for ``context`` tokens + working buffers, against this machine's memory.
+
+    The KV cache is estimated from the parameter count (file size / bits per weight) with the
+    ratio of grouped-query-attention models (Mistral 7B: 128 KiB per token in f16).
+    """
+    weights = quant.size
+    bpw = quant.bits_per_weight or 5.0
+    parameters = weights * 8 / bpw
+    kv = int(parameters * 1.8e-5 * context)
+    needed = int(weights * 1.05 + kv + (300 << 20))
+    if memory.vram and needed <= memory.vram * 0.9:
+        return Fit("Full GPU offload", needed)
+    usable_ram = memory.ram * 0.75
+    if memory.vram and needed <= usable_ram + memory.vram * 0.9:
+        return Fit("Partial offload", needed)
+    if needed <= usable_ram:
+        return Fit("CPU only", needed)
+    return Fit("Too large", needed)
+
+
+def recommend(quants: Iterable[Quant], memory: MachineMemory, context: int = 4096) -> Quant | None:
+    """The largest quant that fits fully (on the GPU where there is one, else in RAM); Q4_K_M when in doubt."""
+    quants = list(quants)
+    best_badge = "Full GPU offload" if memory.vram else "CPU only"
+    fitting = [q for q in quants if estimate_fit(q, memory, context).badge == best_badge]
+    if fitting:
+        return max(fitting, key=lambda q: q.size)
+    return next((q for q in quants if q.label == "Q4_K_M"), None)
