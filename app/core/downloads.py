@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -95,7 +96,7 @@ def safe_destination(models_dir: Path, repo_id: str, filename: str, revision: st
         raise DownloadError(f"Refusing a strange repository name: {repo_id!r}.")
     if not filename or "\\" in filename or "\x00" in filename or re.match(r"^[A-Za-z]:", filename):
         raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
-    parts = PurePosixPath(filename).parts
+    parts = filename.split("/")
     if PurePosixPath(filename).is_absolute() or any(p in ("..", ".", "") for p in parts):
         raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
     if any(ord(c) < 32 for c in filename):
@@ -262,8 +263,14 @@ class DownloadManager:
             self._stop_flags[key] = how
             response = self._responses.get(key)
         if response is not None:
-            with contextlib.suppress(Exception):  # closing is best effort
-                response.close()  # unblocks a read that is waiting on a stalled connection
+            # A read blocked on a stalled connection only wakes when its socket is shut down.
+            with contextlib.suppress(Exception):
+                stream = response.extensions.get("network_stream")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(Exception):
+                response.close()
 
     def _stopping(self, key: str) -> str | None:
         return self._stop_flags.get(key)
@@ -404,7 +411,7 @@ class DownloadManager:
                 self._responses[job.key] = response
             window_start, window_bytes = time.monotonic(), 0
             with job.part.open("ab") as handle:
-                for block in response.iter_bytes(CHUNK):
+                for block in response.iter_bytes():  # as it arrives: nothing received is held back
                     if self._stopping(job.key):
                         raise _Stop
                     handle.write(block)

@@ -11,12 +11,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from app.core.errors import HermesError
 
@@ -184,6 +186,23 @@ def _translate(exc: Exception, what: str) -> HubError:
     return HubError(f"{what}: {exc}")
 
 
+def check_reachable(endpoint: str | None = None, timeout: float = 3.0) -> None:
+    """Fail fast with HubOffline when the Hub cannot be reached (the client itself retries for ~20 s)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise HubOffline("Offline mode is on (HF_HUB_OFFLINE): the Hub cannot be searched. Your models still work.")
+    url = urlparse(endpoint or constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        raise HubOffline(
+            f"The Hub ({url.hostname}) cannot be reached: {exc.strerror or exc}. Check your connection; "
+            "your models still work."
+        ) from None
+
+
 def search(
     query: str,
     *,
@@ -194,6 +213,7 @@ def search(
     token: str | None = None,
 ) -> list[RepoSummary]:
     """Model repos matching ``query`` in one format, best first."""
+    check_reachable(endpoint)
     api = _api(endpoint, token)
     try:
         models = api.list_models(
@@ -223,6 +243,7 @@ def repo_details(
     cache_dir: Path | None = None,
 ) -> RepoDetails:
     """Files with sizes and sha256, GGUF quants, GPTQ/AWQ branches and the model card."""
+    check_reachable(endpoint)
     api = _api(endpoint, token)
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)

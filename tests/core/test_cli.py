@@ -1,6 +1,7 @@
 """The CLI, run as a user runs it: a separate process, the real engine."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,30 @@ def test_chat_save_then_continue_then_export_and_import(starter_model: Path, tmp
     assert markdown.startswith("# Hi") and "## You\n\nMore please" in markdown
     missing = run_cli("chats", "export", "99", basedir=tmp_path)
     assert missing.returncode == 1 and missing.stderr.strip() == "hermes-studio: There is no chat 99."
+
+
+def test_hub_commands_search_quants_download_models_rm(hf_env, hub, tmp_path: Path) -> None:
+    env_run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "app", "--basedir", str(tmp_path), *args],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **hf_env},
+    )  # fmt: skip
+    found = env_run("search", "OpenHermes", "2", "Mistral")
+    assert found.returncode == 0 and found.stdout.startswith("TheBloke/OpenHermes-2-Mistral-7B-GGUF")
+    gptq = env_run("search", "OpenHermes", "--format", "gptq")
+    assert "TheBloke/OpenHermes-2-Mistral-7B-GPTQ" in gptq.stdout
+    quants = env_run("quants", "TheBloke/OpenHermes-2-Mistral-7B-GGUF")
+    lines = quants.stdout.splitlines()
+    assert lines[0].startswith("Q2_K") and any("Q4_K_M" in line for line in lines)
+    assert sum("← recommended" in line for line in lines) == 1
+    branches = env_run("quants", "TheBloke/OpenHermes-2-Mistral-7B-GPTQ")
+    assert "not runnable by llama.cpp" in branches.stdout and "gptq-4bit-32g-actorder_True" in branches.stdout
+    got = env_run("download", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", "--quant", "Q4_1")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip().endswith("SmolLM2-135M-Instruct.Q4_1.gguf") and "done Verified" in got.stderr
+    listed = env_run("models")
+    assert "SmolLM2-135M-Instruct.Q4_1" in listed.stdout
+    gated = env_run("download", "meta-llama/Llama-2-7b-chat-GGUF")
+    assert gated.returncode == 1 and "needs a Hugging Face token" in gated.stderr
+    removed = env_run("rm", "SmolLM2-135M-Instruct.Q4_1")
+    assert removed.returncode == 0 and not Path(got.stdout.strip()).exists()
+    assert env_run("rm", "nothing-like-it").returncode == 1
