@@ -150,10 +150,15 @@ class Fit:
         return self.badge != "Too large"
 
 
+def hub_endpoint(endpoint: str | None = None) -> str | None:
+    """An explicit endpoint, else ``$HF_ENDPOINT`` read now (huggingface_hub reads it once, at import)."""
+    return endpoint or os.environ.get("HF_ENDPOINT") or None
+
+
 def _api(endpoint: str | None, token: str | None) -> Any:
     from huggingface_hub import HfApi
 
-    return HfApi(endpoint=endpoint or None, token=token or None)
+    return HfApi(endpoint=hub_endpoint(endpoint), token=token or os.environ.get("HF_TOKEN") or None)
 
 
 def _translate(exc: Exception, what: str) -> HubError:
@@ -192,7 +197,7 @@ def check_reachable(endpoint: str | None = None, timeout: float = 3.0) -> None:
 
     if constants.HF_HUB_OFFLINE:
         raise HubOffline("Offline mode is on (HF_HUB_OFFLINE): the Hub cannot be searched. Your models still work.")
-    url = urlparse(endpoint or constants.ENDPOINT)
+    url = urlparse(hub_endpoint(endpoint) or constants.ENDPOINT)
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname or "", port), timeout=timeout).close()
@@ -260,7 +265,7 @@ def repo_details(
                 for b in refs.branches
             )
         has_card = any(f.path == "README.md" for f in files)
-        card = _card(repo_id, revision, endpoint, token, cache_dir) if has_card else ""
+        card = _card(repo_id, revision, api.endpoint, api.token, cache_dir) if has_card else ""
     except HubError:
         raise
     except Exception as exc:

@@ -88,8 +88,8 @@ def human_size(size: float) -> str:
 
 def delete_model(path: Path, folders: Iterable[Path]) -> None:
     """Delete a model file that lives in one of the library folders (and the other parts of a split model)."""
-    resolved = path.resolve()
-    if not any(resolved.is_relative_to(folder.resolve()) for folder in folders):
+    where = path.parent.resolve() / path.name  # a link is judged by where it is, not where it points
+    if not any(where.is_relative_to(folder.resolve()) for folder in folders):
         raise LibraryError(f"{path} is not in the model library; it was not deleted.")
     parts = [path]
     match = re.search(r"-00001-of-(\d{5})\.gguf$", path.name, re.IGNORECASE)

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
+    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
@@ -42,17 +43,23 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.code_blocks import code_blocks
+from app.core.downloads import DownloadManager
 from app.core.engine import GenerationStats, LoadedModel, LoadOptions, Sampling
+from app.core.errors import HermesError
 from app.core.library import scan_models
 from app.core.paths import AppPaths
 from app.core.presets import Preset, PresetError, PresetLibrary
 from app.core.settings import Settings, save_settings
 from app.core.store import ChatStore, StoreError
+from app.ui.background import Background
 from app.ui.chat_list import ChatSidebar
 from app.ui.chat_model import ChatModel, MessageState
 from app.ui.chat_view import ChatView
 from app.ui.conversation import Conversation
+from app.ui.discover_page import DiscoverPage
+from app.ui.downloads_page import DownloadsPage
 from app.ui.engine_worker import EngineClient, RequestOptions
+from app.ui.models_page import ModelsPage
 from app.ui.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import apply_theme
@@ -63,8 +70,9 @@ log = logging.getLogger(__name__)
 WELCOME = "<h2>Welcome to Hermes Studio</h2><p>Pick a model in the bar above, then say hello.</p>"
 NO_MODELS = (
     "<h2>No models yet</h2>"
-    "<p>Put a <b>.gguf</b> file in your models folder (<code>{folder}</code>),<br>"
-    "use <b>Open GGUF…</b>, or fetch the starter model with <code>hermes-studio setup</code>.</p>"
+    "<p><a href='discover'>Find OpenHermes 2 Mistral 7B on the Hugging Face Hub</a> (Discover, Ctrl+2),<br>"
+    "put a <b>.gguf</b> file in your models folder (<code>{folder}</code>), use <b>Open GGUF…</b>,<br>"
+    "or fetch the small offline starter model with <code>hermes-studio setup</code>.</p>"
 )
 
 
@@ -83,6 +91,8 @@ class MainWindow(QMainWindow):
         self.client = client or EngineClient(self)
         self.store = ChatStore(paths.chats_db)
         self.store.purge_deleted()
+        self.background = Background(self)
+        self.downloads = DownloadManager(settings.models_path(paths.default_models_dir), paths.data / "downloads.json")
         self._request_id = 0
         self._loading_path = ""
         self._editing_row: int | None = None
@@ -132,6 +142,7 @@ class MainWindow(QMainWindow):
         self.sidebar = ChatSidebar(self.store)
         self.welcome = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.welcome.setTextFormat(Qt.TextFormat.RichText)
+        self.welcome.linkActivated.connect(self._welcome_link)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.welcome)
         self.pages.addWidget(self.chat_view)
@@ -176,7 +187,26 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 3)
         splitter.setStretchFactor(2, 1)
         splitter.setSizes([220, 720, 320])
-        self.setCentralWidget(splitter)
+        self.discover_page = DiscoverPage(self.background, self.paths.cache / "hub", self.settings.context_size)
+        self.models_page = ModelsPage(self.settings.library_folders(self.paths.default_models_dir), self.background)
+        self.downloads_page = DownloadsPage(self.downloads)
+        self.stack = QStackedWidget()
+        for page in (splitter, self.discover_page, self.models_page, self.downloads_page):
+            self.stack.addWidget(page)
+        self.setCentralWidget(self.stack)
+        rail = QToolBar("Pages", self, movable=False)
+        rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, rail)
+        self.page_actions = QActionGroup(self)
+        for number, (label, page) in enumerate(
+            [("Chat", splitter), ("Discover", self.discover_page), ("My Models", self.models_page),
+             ("Downloads", self.downloads_page)], start=1
+        ):  # fmt: skip
+            action = QAction(label, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))
+            action.triggered.connect(lambda _checked=False, target=page: self.show_page(target))
+            self.page_actions.addAction(action)
+            rail.addAction(action)
+        self.page_actions.actions()[0].setChecked(True)
 
         self.speed_label = QLabel("— tok/s")
         self.ttft_label = QLabel("TTFT —")
@@ -218,6 +248,11 @@ class MainWindow(QMainWindow):
         self._undo_timer.timeout.connect(self._forget_undo)
         self.chat_view.version_requested.connect(self.switch_version)
         self.chat_view.menu_requested.connect(self._message_menu)
+        self.discover_page.download_requested.connect(self.start_download)
+        self.downloads_page.model_downloaded.connect(self._on_downloaded)
+        self.models_page.load_requested.connect(self._load_from_library)
+        self.models_page.library_changed.connect(self._library_changed)
+        self.models_page.error.connect(self.banner.show_message)
         self.open_action.triggered.connect(self._open_file)
         self.eject_action.triggered.connect(self.eject)
         self.new_chat_action.triggered.connect(self.new_chat)
@@ -230,9 +265,47 @@ class MainWindow(QMainWindow):
     def models_dir(self) -> Path:
         return self.settings.models_path(self.paths.default_models_dir)
 
+    # pages
+    def show_page(self, page: QWidget) -> None:
+        self.stack.setCurrentWidget(page)
+        index = self.stack.indexOf(page)
+        self.page_actions.actions()[index].setChecked(True)
+
+    def _welcome_link(self, link: str) -> None:
+        if link == "discover":
+            self.show_page(self.discover_page)
+            self.discover_page.query.setText("OpenHermes 2 Mistral")
+            self.discover_page.search()
+
+    def start_download(self, repo_id: str, revision: str, files: list) -> None:
+        try:
+            for file in files:
+                self.downloads.enqueue(repo_id, file.path, revision=revision, sha256=file.sha256, size=file.size)
+        except HermesError as exc:
+            self.banner.show_message(str(exc))
+            return
+        self.downloads_page.refresh()
+        self.show_page(self.downloads_page)
+
+    def _on_downloaded(self, _job) -> None:
+        self.models_page.refresh()
+        self.refresh_models()
+        self.statusBar().showMessage(f"Downloaded and verified: {_job.filename}", 8000)
+
+    def _load_from_library(self, path: str) -> None:
+        self.show_page(self.stack.widget(0))
+        self._select_path(path)
+        self.load_model(path)
+
+    def _library_changed(self) -> None:
+        folders = self.models_page.folders
+        self.settings = replace(self.settings, extra_model_dirs=[str(f) for f in folders[1:]])
+        self._save_settings()
+        self.refresh_models()
+
     def refresh_models(self) -> None:
         current = self.client.loaded.info.path if self.client.loaded else None
-        models = scan_models([self.models_dir])
+        models = scan_models(self.settings.library_folders(self.paths.default_models_dir))
         self.model_picker.blockSignals(True)
         self.model_picker.clear()
         self.model_picker.addItem("Select a model to load…", None)
@@ -690,6 +763,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_settings()
+        self.downloads_page.timer.stop()
+        self.downloads.shutdown()  # paused: they resume at the next start
+        self.background.shutdown()
         self.client.shutdown()
         if self.generating:  # the engine thread is gone: save what was written
             self.conversation.finish(GenerationStats(finish_reason="cancelled"))

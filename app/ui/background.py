@@ -1,0 +1,48 @@
+"""Run blocking core calls (Hub requests, file scans) off the GUI thread; results come back on it.
+
+Like Anki's QueryOp: the work runs on a worker thread and never touches widgets; the success or
+failure callback runs on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+
+class Background(QObject):
+    _finished = Signal(object, object, object)  # callback, result, error
+
+    def __init__(self, parent: QObject | None = None, workers: int = 2) -> None:
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="background")
+        self._finished.connect(self._deliver)  # queued: emitted from pool threads
+
+    def run(
+        self,
+        work: Callable[[], Any],
+        on_success: Callable[[Any], None],
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> Future:
+        future = self._pool.submit(work)
+
+        def done(finished: Future) -> None:
+            error = finished.exception()
+            self._finished.emit((on_success, on_error), None if error else finished.result(), error)
+
+        future.add_done_callback(done)
+        return future
+
+    @Slot(object, object, object)
+    def _deliver(self, callbacks: tuple, result: Any, error: Exception | None) -> None:
+        on_success, on_error = callbacks
+        if error is None:
+            on_success(result)
+        elif on_error is not None:
+            on_error(error)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

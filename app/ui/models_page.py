@@ -1,0 +1,209 @@
+"""My Models: every GGUF in the library folders, with what its header says; delete, import, add a folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import HermesError
+from app.core.library import LocalModel, delete_model, import_model, scan_models
+from app.ui.background import Background
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    model: LocalModel
+    architecture: str
+    parameters: str
+    quant: str
+    context: str
+    template: str
+
+
+def describe(models: list[LocalModel]) -> list[ModelRow]:
+    """Read every header (off the GUI thread: ~50 ms a file)."""
+    rows = []
+    for model in models:
+        info = model.info()
+        if info is None:
+            rows.append(ModelRow(model, "not a valid GGUF", "", "", "", ""))
+            continue
+        rows.append(
+            ModelRow(
+                model,
+                info.architecture,
+                info.size_label,
+                info.quantization,
+                f"{info.context_length:,}" if info.context_length else "—",
+                "yes" if info.chat_template else "no (ChatML)",
+            )
+        )
+    return rows
+
+
+class LibraryModel(QAbstractTableModel):
+    HEADERS = ("Model", "Architecture", "Parameters", "Quant", "Context", "Chat template", "Size")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[ModelRow] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return str(row.model.path)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (row.model.name, row.architecture, row.parameters, row.quant, row.context, row.template,
+                    row.model.size_text)[index.column()]  # fmt: skip
+        return None
+
+    def set_rows(self, rows: list[ModelRow]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+
+class ModelsPage(QWidget):
+    load_requested = Signal(str)  # a model path
+    library_changed = Signal()
+    error = Signal(str)
+
+    def __init__(self, folders: list[Path], background: Background, parent=None) -> None:
+        super().__init__(parent)
+        self.folders = folders
+        self.background = background
+        self.model = LibraryModel(self)
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.summary = QLabel()
+        self.load_button = QPushButton("Chat with it")
+        self.delete_button = QPushButton("Delete…")
+        self.import_button = QPushButton("Import file…")
+        self.folder_button = QPushButton("Add folder…")
+        buttons = QHBoxLayout()
+        for button in (self.load_button, self.delete_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.folder_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(buttons)
+        self.load_button.clicked.connect(self._load)
+        self.view.doubleClicked.connect(self._load)
+        self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
+        self.import_button.clicked.connect(self._choose_import)
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.refresh()
+
+    def refresh(self) -> None:
+        folders = list(self.folders)
+        self.summary.setText("Reading the library…")
+        self.background.run(lambda: describe(scan_models(folders)), self._show)
+
+    def _show(self, rows: list[ModelRow]) -> None:
+        self.model.set_rows(rows)
+        total = sum(row.model.size for row in rows)
+        from app.core.library import human_size
+
+        self.summary.setText(
+            f"{len(rows)} models, {human_size(total)} on disk, in: " + ", ".join(str(f) for f in self.folders)
+        )
+
+    def selected(self) -> LocalModel | None:
+        rows = self.view.selectionModel().selectedRows()
+        return self.model.rows[rows[0].row()].model if rows else None
+
+    def _load(self) -> None:
+        model = self.selected()
+        if model is not None:
+            self.load_requested.emit(str(model.path))
+
+    def delete_selected(self, confirm: bool = True) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Delete model", f"Delete {model.path.name} ({model.size_text}) from disk? This cannot be undone."
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        try:
+            delete_model(model.path, self.folders)
+        except HermesError as exc:
+            self.error.emit(str(exc))
+            return
+        self.refresh()
+        self.library_changed.emit()
+
+    def import_file(self, source: Path, mode: str = "copy") -> Path | None:
+        try:
+            target = import_model(source, self.folders[0], mode)  # type: ignore[arg-type]
+        except HermesError as exc:
+            self.error.emit(str(exc))
+            return None
+        self.refresh()
+        self.library_changed.emit()
+        return target
+
+    def _choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", "", "GGUF models (*.gguf)")
+        if not path:
+            return
+        box = QMessageBox(self)
+        box.setWindowTitle("Import model")
+        box.setText(f"How should {Path(path).name} come into the library?")
+        copy = box.addButton("Copy", QMessageBox.ButtonRole.AcceptRole)
+        move = box.addButton("Move", QMessageBox.ButtonRole.AcceptRole)
+        link = box.addButton("Link (leave it where it is)", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        mode = {copy: "copy", move: "move", link: "link"}.get(box.clickedButton())
+        if mode:
+            self.import_file(Path(path), mode)
+
+    def add_folder(self, folder: Path) -> None:
+        if folder not in self.folders:
+            self.folders.append(folder)
+            self.refresh()
+            self.library_changed.emit()
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of models (e.g. LM Studio's or the HF cache)")
+        if folder:
+            self.add_folder(Path(folder))
