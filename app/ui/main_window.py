@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
@@ -43,7 +44,6 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.code_blocks import code_blocks
-from app.core.downloads import DownloadManager
 from app.core.engine import GenerationStats, LoadedModel, LoadOptions, Sampling
 from app.core.errors import HermesError
 from app.core.library import scan_models
@@ -56,16 +56,19 @@ from app.ui.chat_list import ChatSidebar
 from app.ui.chat_model import ChatModel, MessageState
 from app.ui.chat_view import ChatView
 from app.ui.conversation import Conversation
-from app.ui.discover_page import DiscoverPage
-from app.ui.downloads_page import DownloadsPage
 from app.ui.engine_worker import EngineClient, RequestOptions
-from app.ui.models_page import ModelsPage
 from app.ui.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import apply_theme
 from app.ui.widgets import ChatInput, ErrorBanner
 
+if TYPE_CHECKING:
+    from app.core.downloads import DownloadManager
+
 log = logging.getLogger(__name__)
+
+PAGES = (("Chat", "chat"), ("Discover", "discover"), ("My Models", "models"), ("Downloads", "downloads"))
+STARTUP_DEFER_MS = 300
 
 WELCOME = "<h2>Welcome to Hermes Studio</h2><p>Pick a model in the bar above, then say hello.</p>"
 NO_MODELS = (
@@ -92,7 +95,8 @@ class MainWindow(QMainWindow):
         self.store = ChatStore(paths.chats_db)
         self.store.purge_deleted()
         self.background = Background(self)
-        self.downloads = DownloadManager(settings.models_path(paths.default_models_dir), paths.data / "downloads.json")
+        self._downloads: DownloadManager | None = None
+        self._pages: dict[str, QWidget] = {}
         self._request_id = 0
         self._loading_path = ""
         self._editing_row: int | None = None
@@ -187,23 +191,18 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 3)
         splitter.setStretchFactor(2, 1)
         splitter.setSizes([220, 720, 320])
-        self.discover_page = DiscoverPage(self.background, self.paths.cache / "hub", self.settings.context_size)
-        self.models_page = ModelsPage(self.settings.library_folders(self.paths.default_models_dir), self.background)
-        self.downloads_page = DownloadsPage(self.downloads)
         self.stack = QStackedWidget()
-        for page in (splitter, self.discover_page, self.models_page, self.downloads_page):
-            self.stack.addWidget(page)
+        self.stack.addWidget(splitter)
+        self._pages["chat"] = splitter
         self.setCentralWidget(self.stack)
         rail = QToolBar("Pages", self, movable=False)
         rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, rail)
         self.page_actions = QActionGroup(self)
-        for number, (label, page) in enumerate(
-            [("Chat", splitter), ("Discover", self.discover_page), ("My Models", self.models_page),
-             ("Downloads", self.downloads_page)], start=1
-        ):  # fmt: skip
+        for number, (label, name) in enumerate(PAGES, start=1):
             action = QAction(label, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))
-            action.triggered.connect(lambda _checked=False, target=page: self.show_page(target))
+            action.setData(name)
+            action.triggered.connect(lambda _checked=False, target=name: self.show_page(target))
             self.page_actions.addAction(action)
             rail.addAction(action)
         self.page_actions.actions()[0].setChecked(True)
@@ -248,11 +247,8 @@ class MainWindow(QMainWindow):
         self._undo_timer.timeout.connect(self._forget_undo)
         self.chat_view.version_requested.connect(self.switch_version)
         self.chat_view.menu_requested.connect(self._message_menu)
-        self.discover_page.download_requested.connect(self.start_download)
-        self.downloads_page.model_downloaded.connect(self._on_downloaded)
-        self.models_page.load_requested.connect(self._load_from_library)
-        self.models_page.library_changed.connect(self._library_changed)
-        self.models_page.error.connect(self.banner.show_message)
+        # The Hub pages and the download queue are built after the window is up (not on the start-up path).
+        QTimer.singleShot(STARTUP_DEFER_MS, self._restore_downloads)
         self.open_action.triggered.connect(self._open_file)
         self.eject_action.triggered.connect(self.eject)
         self.new_chat_action.triggered.connect(self.new_chat)
@@ -265,15 +261,69 @@ class MainWindow(QMainWindow):
     def models_dir(self) -> Path:
         return self.settings.models_path(self.paths.default_models_dir)
 
-    # pages
-    def show_page(self, page: QWidget) -> None:
-        self.stack.setCurrentWidget(page)
-        index = self.stack.indexOf(page)
-        self.page_actions.actions()[index].setChecked(True)
+    # pages, built on first use
+    def show_page(self, name: str) -> None:
+        self.stack.setCurrentWidget(self._page(name))
+        for action in self.page_actions.actions():
+            action.setChecked(action.data() == name)
+
+    def _page(self, name: str) -> QWidget:
+        if name not in self._pages:
+            self._pages[name] = page = self._build_page(name)
+            self.stack.addWidget(page)
+        return self._pages[name]
+
+    def _build_page(self, name: str) -> QWidget:
+        if name == "discover":
+            from app.ui.discover_page import DiscoverPage
+
+            discover = DiscoverPage(self.background, self.paths.cache / "hub", self.settings.context_size)
+            discover.download_requested.connect(self.start_download)
+            return discover
+        if name == "models":
+            from app.ui.models_page import ModelsPage
+
+            models = ModelsPage(self.settings.library_folders(self.paths.default_models_dir), self.background)
+            models.load_requested.connect(self._load_from_library)
+            models.library_changed.connect(self._library_changed)
+            models.error.connect(self.banner.show_message)
+            return models
+        from app.ui.downloads_page import DownloadsPage
+
+        downloads = DownloadsPage(self.downloads)
+        downloads.model_downloaded.connect(self._on_downloaded)
+        return downloads
+
+    @property
+    def discover_page(self):  # -> DiscoverPage
+        return self._page("discover")
+
+    @property
+    def models_page(self):  # -> ModelsPage
+        return self._page("models")
+
+    @property
+    def downloads_page(self):  # -> DownloadsPage
+        return self._page("downloads")
+
+    @property
+    def downloads(self) -> DownloadManager:
+        if self._downloads is None:
+            from app.core.downloads import DownloadManager
+
+            models_dir = self.settings.models_path(self.paths.default_models_dir)
+            self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.json")
+        return self._downloads
+
+    def _restore_downloads(self) -> None:
+        """Downloads left unfinished last time resume now (their page shows them)."""
+        saved = self.paths.data / "downloads.json"
+        if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
+            self._page("downloads")
 
     def _welcome_link(self, link: str) -> None:
         if link == "discover":
-            self.show_page(self.discover_page)
+            self.show_page("discover")
             self.discover_page.query.setText("OpenHermes 2 Mistral")
             self.discover_page.search()
 
@@ -285,15 +335,16 @@ class MainWindow(QMainWindow):
             self.banner.show_message(str(exc))
             return
         self.downloads_page.refresh()
-        self.show_page(self.downloads_page)
+        self.show_page("downloads")
 
     def _on_downloaded(self, _job) -> None:
-        self.models_page.refresh()
+        if "models" in self._pages:
+            self.models_page.refresh()
         self.refresh_models()
         self.statusBar().showMessage(f"Downloaded and verified: {_job.filename}", 8000)
 
     def _load_from_library(self, path: str) -> None:
-        self.show_page(self.stack.widget(0))
+        self.show_page("chat")
         self._select_path(path)
         self.load_model(path)
 
@@ -763,8 +814,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_settings()
-        self.downloads_page.timer.stop()
-        self.downloads.shutdown()  # paused: they resume at the next start
+        if "downloads" in self._pages:
+            self.downloads_page.timer.stop()
+        if self._downloads is not None:
+            self._downloads.shutdown()  # paused: they resume at the next start
         self.background.shutdown()
         self.client.shutdown()
         if self.generating:  # the engine thread is gone: save what was written
