@@ -126,12 +126,14 @@ class DiscoverPage(QWidget):
         self.memory_label = QLabel()
         self.memory_label.setEnabled(False)
         self.quants = QTableWidget(0, 5)
-        self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit on this machine", "File"])
+        self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
         self.quants.verticalHeader().hide()
         self.quants.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.quants.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.quants.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.quants.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.quants.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.quants.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.download_button = QPushButton("Download")
         self.download_button.setEnabled(False)
         self.card = QTextBrowser(openExternalLinks=True)
@@ -188,7 +190,8 @@ class DiscoverPage(QWidget):
     def _found(self, results: list[hub.RepoSummary]) -> None:
         self.search_button.setEnabled(True)
         self.results.set_results(results)
-        self.status.setText(f"{len(results)} models" if results else "No models found.")
+        noun = "model" if len(results) == 1 else "models"
+        self.status.setText(f"{len(results)} {noun}" if results else "No models found.")
         if results:
             self.results_view.selectRow(0)
 
@@ -220,7 +223,7 @@ class DiscoverPage(QWidget):
         self.card.setMarkdown(details.card or "*No model card.*")
         self.quants.setRowCount(0)
         if details.runnable:
-            self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit on this machine", "File"])
+            self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
             best = hub.recommend(details.quants, self.memory, self.context_size)
             for quant in details.quants:
                 fit = hub.estimate_fit(quant, self.memory, self.context_size)
