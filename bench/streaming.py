@@ -14,13 +14,16 @@ from typing import Any
 
 from bench.common import LONG_PROMPT, Figure, Section, median, starter_model, wait_for
 
+# The same sampler chain on both sides (greedy, with the app's default filters and repeat penalty).
+SAMPLING = {"temperature": 0.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.1, "seed": 1}
+
 
 def _raw_once(llama, max_tokens: int) -> tuple[float, float, int]:
     started = time.perf_counter()
     first = 0.0
     pieces = 0
     for chunk in llama.create_chat_completion(
-        messages=[{"role": "user", "content": LONG_PROMPT}], max_tokens=max_tokens, temperature=0.0, stream=True
+        messages=[{"role": "user", "content": LONG_PROMPT}], max_tokens=max_tokens, stream=True, **SAMPLING
     ):
         if chunk["choices"][0]["delta"].get("content"):
             pieces += 1
@@ -73,7 +76,7 @@ def run(quick: bool = False) -> Section:
         wait_for(
             client.generation_finished,
             lambda: client.generate(
-                [{"role": "user", "content": LONG_PROMPT}], Sampling(temperature=0.0, max_tokens=max_tokens)
+                [{"role": "user", "content": LONG_PROMPT}], Sampling(max_tokens=max_tokens, **SAMPLING)
             ),
         )
         end = time.perf_counter()

@@ -545,7 +545,9 @@ class MainWindow(QMainWindow):
         }
 
     def _generate(self, messages, continue_text: str = "") -> None:
-        policy = self.store.chat(self.conversation.chat_id).overflow if self.conversation.chat_id else "stop"
+        policy = self.persona.overflow.currentData()
+        if self.conversation.chat_id is not None:
+            self.store.set_chat_fields(self.conversation.chat_id, overflow=policy)
         options = RequestOptions(
             prompt_format=(self.preset.prompt_format, self.preset.custom_template),
             context_policy=policy,
@@ -646,6 +648,7 @@ class MainWindow(QMainWindow):
             self.persona.apply(preset)
         if self.conversation.system_message is not None:
             self.system_prompt.setPlainText(self.conversation.system_message.content)
+        self.persona.overflow.setCurrentIndex(max(0, self.persona.overflow.findData(chat.overflow)))
         self.pages.setCurrentWidget(self.chat_view)
         self.sidebar.select(chat_id)
         stats = self.conversation.last_stats()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.context import POLICIES
 from app.core.engine import Sampling
 from app.core.presets import Preset, PresetError, PresetLibrary
 from app.ui.preset_editor import PresetEditor, avatar_icon
@@ -66,9 +67,14 @@ class PersonaPanel(QWidget):
         self.system_prompt.setPlaceholderText("No system prompt")
         self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.05, decimals=2)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128)
+        self.overflow = QComboBox()
+        for key, label in POLICIES.items():
+            self.overflow.addItem(label, key)
+        self.overflow.setToolTip("What happens when this chat no longer fits the model's context window")
         form = QFormLayout()
         form.addRow("Temperature", self.temperature)
         form.addRow("Max tokens", self.max_tokens)
+        form.addRow("When too long", self.overflow)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)

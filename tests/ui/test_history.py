@@ -164,3 +164,15 @@ def test_a_damaged_history_shows_a_banner_and_keeps_the_file(qtbot, basedir: Pat
         assert list(paths.data.glob("chats.sqlite3.damaged-*"))
     finally:
         window.close()
+
+
+def test_the_chats_overflow_policy_is_chosen_saved_and_applied(qtbot, ready) -> None:
+    window = ready
+    window.persona.overflow.setCurrentIndex(window.persona.overflow.findData("drop-oldest"))
+    say(qtbot, window, "Hello")
+    chat_id = window.conversation.chat_id
+    assert window.store.chat(chat_id).overflow == "drop-oldest"
+    window.new_chat()
+    window.persona.overflow.setCurrentIndex(0)
+    window.open_chat(chat_id)
+    assert window.persona.overflow.currentData() == "drop-oldest"
