@@ -185,7 +185,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         messages += new_messages
         base = preset.sampling if preset else SamplingSettings(max_tokens=512)
         overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
-        sampling = base.to_engine(**{k: v for k, v in overrides.items() if v is not None})
+        sampling = base.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
         prompt_format = engine.prompt_format(preset.prompt_format, preset.custom_template) if preset else None
         policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else "stop")
         generation = engine.stream(messages, sampling, prompt_format=prompt_format, context_policy=policy)

@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +35,19 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class Sampling:
+    """How a reply is sampled (a preset carries one; the GUI overrides temperature and max tokens)."""
+
     temperature: float = 0.7
     top_p: float = 0.95
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
     max_tokens: int = 1024
-    seed: int | None = None
     stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def with_overrides(self, **values: Any) -> Sampling:
+        return replace(self, **values)
 
 
 @dataclass(frozen=True)

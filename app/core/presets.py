@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,21 +50,7 @@ class PresetError(HermesError):
     """A preset or card that cannot be used, or a library operation that is not allowed."""
 
 
-@dataclass(frozen=True)
-class SamplingSettings:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 1024
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    def to_engine(self, **overrides: Any) -> Sampling:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(overrides)
-        return Sampling(**values)
+SamplingSettings = Sampling  # a preset's sampling is exactly what the engine takes
 
 
 _RANGES: dict[str, tuple[float, float]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.core import hub
 from app.core.library import human_size
 from app.ui.background import Background
+from app.ui.table_model import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 BADGE_COLORS = {
@@ -36,28 +37,13 @@ BADGE_COLORS = {
 }
 
 
-class ResultsModel(QAbstractTableModel):
+class ResultsModel(RowTableModel[hub.RepoSummary]):
     HEADERS = ("Model", "Downloads", "Likes", "Updated")
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.results: list[hub.RepoSummary] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
-        return 0 if parent.isValid() else len(self.results)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        repo = self.results[index.row()]
+        repo = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 repo.id,
@@ -71,10 +57,9 @@ class ResultsModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def set_results(self, results: list[hub.RepoSummary]) -> None:
-        self.beginResetModel()
-        self.results = list(results)
-        self.endResetModel()
+    @property
+    def results(self) -> list[hub.RepoSummary]:
+        return self.rows
 
 
 class DiscoverPage(QWidget):
@@ -189,7 +174,7 @@ class DiscoverPage(QWidget):
 
     def _found(self, results: list[hub.RepoSummary]) -> None:
         self.search_button.setEnabled(True)
-        self.results.set_results(results)
+        self.results.set_rows(results)
         noun = "model" if len(results) == 1 else "models"
         self.status.setText(f"{len(results)} {noun}" if results else "No models found.")
         if results:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.core.downloads import Download, DownloadManager, State
 from app.core.library import human_size
+from app.ui.table_model import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 REFRESH_MS = 250
@@ -35,30 +36,22 @@ def _eta(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class DownloadsModel(QAbstractTableModel):
+class DownloadsModel(RowTableModel[Download]):
     HEADERS = ("File", "Progress", "Size", "Speed", "ETA", "Status")
     PROGRESS = 1
 
     def __init__(self, manager: DownloadManager, parent=None) -> None:
         super().__init__(parent)
         self.manager = manager
-        self.jobs: list[Download] = []
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
-        return 0 if parent.isValid() else len(self.jobs)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    @property
+    def jobs(self) -> list[Download]:
+        return self.rows
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        job = self.jobs[index.row()]
+        job = self.rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.UserRole:
             return job
@@ -83,12 +76,10 @@ class DownloadsModel(QAbstractTableModel):
         fresh = self.manager.jobs()
         before = {job.key: job.state for job in self.jobs}
         finished = [job for job in fresh if job.state == State.DONE and before.get(job.key) not in (None, State.DONE)]
-        if [job.key for job in fresh] != [job.key for job in self.jobs]:
-            self.beginResetModel()
-            self.jobs = fresh
-            self.endResetModel()
+        if [job.key for job in fresh] != [job.key for job in self.rows]:
+            self.set_rows(fresh)
         else:
-            self.jobs = fresh
+            self.rows = fresh
             if fresh:
                 self.dataChanged.emit(self.index(0, 0), self.index(len(fresh) - 1, len(self.HEADERS) - 1))
         return finished

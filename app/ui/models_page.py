@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from app.core.errors import HermesError
 from app.core.library import LocalModel, delete_model, import_model, scan_models
 from app.ui.background import Background
+from app.ui.table_model import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -57,23 +58,8 @@ def describe(models: list[LocalModel]) -> list[ModelRow]:
     return rows
 
 
-class LibraryModel(QAbstractTableModel):
+class LibraryModel(RowTableModel[ModelRow]):
     HEADERS = ("Model", "Architecture", "Parameters", "Quant", "Context", "Chat template", "Size")
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.rows: list[ModelRow] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -85,11 +71,6 @@ class LibraryModel(QAbstractTableModel):
             return (row.model.name, row.architecture, row.parameters, row.quant, row.context, row.template,
                     row.model.size_text)[index.column()]  # fmt: skip
         return None
-
-    def set_rows(self, rows: list[ModelRow]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
 
 
 class ModelsPage(QWidget):

@@ -132,7 +132,9 @@ class PersonaPanel(QWidget):
         self.changed.emit()
 
     def sampling(self) -> Sampling:
-        return self.preset.sampling.to_engine(temperature=self.temperature.value(), max_tokens=self.max_tokens.value())
+        return self.preset.sampling.with_overrides(
+            temperature=self.temperature.value(), max_tokens=self.max_tokens.value()
+        )
 
     # actions
     def new_preset(self) -> Preset | None:

@@ -93,7 +93,7 @@ def test_edward_elric_preset_chats_through_the_real_engine(library: PresetLibrar
             {"role": "user", "content": "What is the law of equivalent exchange?"},
         ]
         generation = engine.stream(
-            messages, edward.sampling.to_engine(max_tokens=48, seed=11), prompt_format=engine.prompt_format("auto")
+            messages, edward.sampling.with_overrides(max_tokens=48, seed=11), prompt_format=engine.prompt_format("auto")
         )
         assert len(generation.text().split()) >= 5
         assert EDWARD_ELRIC_SYSTEM_PROMPT in generation.prompt.text
