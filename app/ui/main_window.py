@@ -188,9 +188,9 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.sidebar)
         splitter.addWidget(chat_column)
         splitter.addWidget(side)
-        splitter.setStretchFactor(1, 3)
-        splitter.setStretchFactor(2, 1)
-        splitter.setSizes([220, 720, 320])
+        for index, stretch in enumerate((0, 1, 0)):  # the chat takes the room; the side columns keep theirs
+            splitter.setStretchFactor(index, stretch)
+        splitter.setSizes([200, 700, 300])
         self.stack = QStackedWidget()
         self.stack.addWidget(splitter)
         self._pages["chat"] = splitter

@@ -39,7 +39,8 @@ class PersonaPanel(QWidget):
     def __init__(self, library: PresetLibrary, selected: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library = library
-        self.picker = QComboBox()
+        self.picker = QComboBox(minimumContentsLength=14)
+        self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.setIconSize(self.picker.iconSize())
         self.menu_button = QToolButton(text="⋯", toolTip="Preset actions")
         self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -67,7 +68,8 @@ class PersonaPanel(QWidget):
         self.system_prompt.setPlaceholderText("No system prompt")
         self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.05, decimals=2)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128)
-        self.overflow = QComboBox()
+        self.overflow = QComboBox(minimumContentsLength=14)
+        self.overflow.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         for key, label in POLICIES.items():
             self.overflow.addItem(label, key)
         self.overflow.setToolTip("What happens when this chat no longer fits the model's context window")
