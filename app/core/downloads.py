@@ -347,9 +347,7 @@ class DownloadManager:
                 if not total or job.part.stat().st_size >= total:
                     break
                 raise ConnectionError("the connection closed before the end of the file")
-            except _Stop:
-                raise
-            except HubError:
+            except (_Stop, HubError, DownloadError):
                 raise
             except Exception as exc:
                 if self._stopping(job.key):
@@ -414,7 +412,13 @@ class DownloadManager:
                 for block in response.iter_bytes():  # as it arrives: nothing received is held back
                     if self._stopping(job.key):
                         raise _Stop
-                    handle.write(block)
+                    try:
+                        handle.write(block)
+                    except OSError as exc:
+                        raise DownloadError(
+                            f"Could not write {job.filename} ({exc.strerror or exc}; is the disk full?). "
+                            f"The {human_size(job.done)} downloaded so far are kept: free some space and resume."
+                        ) from exc
                     digest.update(block)
                     now = time.monotonic()
                     window_bytes += len(block)

@@ -345,7 +345,13 @@ class PresetLibrary:
         atomic_write_bytes(path, write_card_png(preset_to_card(preset), preset.avatar_png or None))
 
     def _write(self, preset: Preset) -> None:
-        self.user_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.user_dir.mkdir(parents=True, exist_ok=True)
+            self._write_file(preset)
+        except OSError as exc:
+            raise PresetError(f"Could not save the preset {preset.name!r}: {exc.strerror or exc}") from None
+
+    def _write_file(self, preset: Preset) -> None:
         atomic_write_text(
             self.user_dir / f"{preset.id}.json", json.dumps(preset.to_dict(), indent=2, ensure_ascii=False)
         )

@@ -7,7 +7,9 @@ edit and continue work on the message tree: old versions stay reachable with the
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+import sqlite3
+
+from PySide6.QtCore import QObject, Signal
 
 from app.core.engine import GenerationStats
 from app.core.prompt_formats import ChatMessage
@@ -16,6 +18,8 @@ from app.ui.chat_model import ChatItem, ChatModel, MessageState
 
 
 class Conversation(QObject):
+    save_failed = Signal(str)  # a message for people: the chat could not be written (disk full, …)
+
     def __init__(self, store: ChatStore, model: ChatModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.store = store
@@ -23,6 +27,7 @@ class Conversation(QObject):
         self.chat_id: int | None = None
         self.system_message: Message | None = None
         self._saver: StreamingSaver | None = None
+        self._save_error = ""
 
     # opening
     def open(self, chat_id: int) -> None:
@@ -103,22 +108,35 @@ class Conversation(QObject):
         self.model.append_to_last(text)
         last = self.model.last()
         if self._saver is not None and last is not None:
-            self._saver.update(last.text)
+            self._save(lambda saver: saver.update(last.text))
 
     def finish(self, stats: GenerationStats) -> None:
         state = MessageState.STOPPED if stats.finish_reason == "cancelled" else MessageState.DONE
         self.model.finish_last(state, stats)
         last = self.model.last()
         if self._saver is not None and last is not None:
-            self._saver.finish(last.text, state.store_name, stats.as_dict())
+            self._save(lambda saver: saver.finish(last.text, state.store_name, stats.as_dict()))
         self._saver = None
 
     def fail(self, message: str) -> None:
         self.model.finish_last(MessageState.ERROR, error=message)
         last = self.model.last()
         if self._saver is not None and last is not None:
-            self._saver.finish(last.text, "error", {"error": message})
+            self._save(lambda saver: saver.finish(last.text, "error", {"error": message}))
         self._saver = None
+
+    def _save(self, write) -> None:
+        """A failed write (disk full, say) is reported once; the reply stays on screen and is retried next time."""
+        try:
+            write(self._saver)
+        except sqlite3.Error as exc:
+            if not self._save_error:
+                self._save_error = (
+                    f"The chat could not be saved ({exc}). Free some disk space; the reply is kept on screen."
+                )
+                self.save_failed.emit(self._save_error)
+        else:
+            self._save_error = ""
 
     # the tree
     def switch_version(self, row: int, step: int) -> None:

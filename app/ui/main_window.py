@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -245,6 +247,7 @@ class MainWindow(QMainWindow):
         self.sidebar.import_requested.connect(self.import_chat)
         self.undo_button.clicked.connect(self.undo_delete)
         self._undo_timer.timeout.connect(self._forget_undo)
+        self.conversation.save_failed.connect(self.banner.show_message)
         self.chat_view.version_requested.connect(self.switch_version)
         self.chat_view.menu_requested.connect(self._message_menu)
         # The Hub pages and the download queue are built after the window is up (not on the start-up path).
@@ -486,10 +489,15 @@ class MainWindow(QMainWindow):
             return
         self.input.clear()
         editing, self._editing_row = self._editing_row, None
-        if editing is not None and editing < self.chat_model.rowCount():
-            messages = self.conversation.edit(editing, text, **self._turn_fields())
-        else:
-            messages = self.conversation.send(text, **self._turn_fields())
+        try:
+            if editing is not None and editing < self.chat_model.rowCount():
+                messages = self.conversation.edit(editing, text, **self._turn_fields())
+            else:
+                messages = self.conversation.send(text, **self._turn_fields())
+        except (sqlite3.Error, StoreError) as exc:
+            self.input.setPlainText(text)  # nothing typed is lost
+            self.banner.show_message(f"The chat could not be saved ({exc}); free some disk space and send again.")
+            return
         self._generate(messages)
         self.sidebar.select(self.conversation.chat_id)
         self.sidebar.refresh()
@@ -680,7 +688,10 @@ class MainWindow(QMainWindow):
     def _forget_undo(self) -> None:
         self._undo_chat = None
         self.undo_button.hide()
-        self.store.purge_deleted()
+        try:
+            self.store.purge_deleted()
+        except sqlite3.Error as exc:  # the history file went away or the disk is full: try again next start
+            log.warning("could not purge deleted chats: %s", exc)
 
     def export_chat(self, chat_id: int) -> None:
         filters = "Markdown (*.md);;Chat with every branch (*.json);;OpenAI messages (*.openai.json)"
@@ -826,7 +837,8 @@ class MainWindow(QMainWindow):
         if self.generating:  # the engine thread is gone: save what was written
             self.conversation.finish(GenerationStats(finish_reason="cancelled"))
         self._forget_undo()
-        self.store.close()
+        with contextlib.suppress(sqlite3.Error):
+            self.store.close()
         super().closeEvent(event)
 
 

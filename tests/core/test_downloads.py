@@ -187,3 +187,25 @@ def test_gptq_branch_snapshot_goes_to_its_own_folder(tmp_path: Path, hub) -> Non
     assert all(j.state == State.DONE for j in jobs)
     folder = tmp_path / "models" / "TheBloke" / "OpenHermes-2-Mistral-7B-GPTQ@gptq-4bit-32g-actorder_True"
     assert (folder / "quantize_config.json").read_text() == '{"bits": 4, "group_size": 32, "desc_act": true}'
+
+
+def test_a_write_failure_mid_download_is_clear_and_keeps_the_bytes(tmp_path: Path, hub, hf_env) -> None:
+    """RLIMIT_FSIZE makes writes past 30 MB fail (EFBIG), as a full disk would: a clear error, nothing lost."""
+    import resource
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000_000, resource.RLIM_INFINITY))
+
+    command = [sys.executable, "-m", "app", "--basedir", str(tmp_path / "home"), "download", REPO, "--file", FILE]
+    env = {**os.environ, **hf_env}
+    failed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False,
+                            preexec_fn=limit_file_size)  # fmt: skip
+    assert failed.returncode == 1
+    assert "failed Could not write" in failed.stderr and "is the disk full?" in failed.stderr
+    assert "downloaded so far are kept" in failed.stderr and "retrying" not in failed.stderr
+    part = tmp_path / "home" / "data" / "models" / "HuggingFaceTB" / "SmolLM2-135M-Instruct-GGUF" / (FILE + ".part")
+    assert part.stat().st_size == 30_000_000
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert Path(again.stdout.strip()).stat().st_size == 98_362_432

@@ -176,3 +176,14 @@ def test_the_chats_overflow_policy_is_chosen_saved_and_applied(qtbot, ready) -> 
     window.persona.overflow.setCurrentIndex(0)
     window.open_chat(chat_id)
     assert window.persona.overflow.currentData() == "drop-oldest"
+
+
+def test_a_failing_history_database_is_reported_and_loses_nothing_on_screen(qtbot, ready) -> None:
+    window = ready
+    say(qtbot, window, "First message")
+    window.store._db.close()  # from here on every write fails, as on a full disk
+    window.input.setPlainText("Second message")
+    window.send()
+    assert window.banner.isVisible() and "could not be saved" in window.banner.message
+    assert window.input.toPlainText() == "Second message"  # nothing typed is lost
+    assert next(i.text for i in window.chat_model.items) == "First message"
