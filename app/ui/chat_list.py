@@ -26,6 +26,21 @@ Index = QModelIndex | QPersistentModelIndex
 
 class ChatListRoles(IntEnum):
     CHAT_ID = Qt.ItemDataRole.UserRole + 1
+    TITLE = Qt.ItemDataRole.UserRole + 2
+
+
+def relative_time(timestamp: float, now: float | None = None) -> str:
+    """ "just now", "5 min ago", "3 h ago", "yesterday", or a date."""
+    age = (now or time.time()) - timestamp
+    if age < 60:
+        return "just now"
+    if age < 3600:
+        return f"{age // 60:.0f} min ago"
+    if age < 86400:
+        return f"{age // 3600:.0f} h ago"
+    if age < 2 * 86400:
+        return "yesterday"
+    return time.strftime("%Y-%m-%d", time.localtime(timestamp))
 
 
 class ChatListModel(QAbstractListModel):
@@ -40,8 +55,11 @@ class ChatListModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._chats):
             return None
         chat = self._chats[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == ChatListRoles.TITLE:
             return chat.title or "New chat"
+        if role == Qt.ItemDataRole.DisplayRole:  # title, then model · preset · last used
+            details = " · ".join(part for part in (chat.model, chat.preset, relative_time(chat.updated_at)) if part)
+            return f"{chat.title or 'New chat'}\n{details}"
         if role == Qt.ItemDataRole.ToolTipRole:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
             return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {chat.preset or 'no preset'} · {when}"

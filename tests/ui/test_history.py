@@ -7,6 +7,7 @@ import pytest
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
 from app.core.store import ChatStore
+from app.ui.chat_list import ChatListRoles
 from app.ui.chat_model import MessageState
 
 
@@ -32,7 +33,8 @@ def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
     assert first.message_id is not None and window.conversation.chat_id is not None
     chat_id = window.conversation.chat_id
     assert window.sidebar.model.rowCount() == 1
-    assert window.sidebar.model.index(0).data() == "Name a fruit."
+    assert window.sidebar.model.index(0).data(ChatListRoles.TITLE) == "Name a fruit."
+    assert window.sidebar.model.index(0).data().endswith("SmolLM2-135M-Instruct.Q4_1 · hermes-2 · just now")
 
     window.temperature.setValue(1.5)
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
@@ -104,7 +106,7 @@ def test_search_delete_and_undo(qtbot, ready) -> None:
     assert window.sidebar.model.rowCount() == 2
     window.sidebar.search.setText("volcano")
     qtbot.waitUntil(lambda: window.sidebar.model.rowCount() == 1, timeout=2000)
-    assert window.sidebar.model.index(0).data() == "Tell me about volcanoes."
+    assert window.sidebar.model.index(0).data(ChatListRoles.TITLE) == "Tell me about volcanoes."
     window.sidebar.search.clear()
     qtbot.waitUntil(lambda: window.sidebar.model.rowCount() == 2, timeout=2000)
 
