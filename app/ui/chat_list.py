@@ -5,15 +5,19 @@ from __future__ import annotations
 import time
 from enum import IntEnum
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QPalette
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QInputDialog,
     QLineEdit,
     QListView,
     QMenu,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -76,6 +80,34 @@ class ChatListModel(QAbstractListModel):
         return next((row for row, chat in enumerate(self._chats) if chat.id == chat_id), -1)
 
 
+class _ChatDelegate(QStyledItemDelegate):
+    """A chat as two lines cut with "…" to the sidebar's width: its title, then model · preset · when."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(10, option.fontMetrics.height() * 2 + 10)
+
+    def paint(self, painter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        self.initStyleOption(option, index)
+        title, _, details = option.text.replace("\u2028", "\n").partition("\n")  # Qt shows a newline as U+2028
+        option.text = ""
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        rect = option.rect.adjusted(6, 4, -6, -4)
+        line = option.fontMetrics.height()
+        metrics = option.fontMetrics
+        painter.save()
+        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(option.palette.color(text_role))
+        painter.drawText(rect.adjusted(0, 0, 0, -line), Qt.AlignmentFlag.AlignLeft,
+                         metrics.elidedText(title, Qt.TextElideMode.ElideRight, rect.width()))  # fmt: skip
+        if not selected:
+            painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(rect.adjusted(0, line, 0, 0), Qt.AlignmentFlag.AlignLeft,
+                         metrics.elidedText(details, Qt.TextElideMode.ElideRight, rect.width()))  # fmt: skip
+        painter.restore()
+
+
 class ChatSidebar(QWidget):
     chat_selected = Signal(int)
     new_chat_requested = Signal()
@@ -97,7 +129,9 @@ class ChatSidebar(QWidget):
         self.model = ChatListModel(self)
         self.view = QListView()
         self.view.setModel(self.model)
-        self.view.setUniformItemSizes(True)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setItemDelegate(_ChatDelegate(self.view))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         top = QHBoxLayout()
         top.addWidget(self.new_button, 1)
