@@ -133,5 +133,5 @@ def run(quick: bool = False) -> Section:
         ],
         notes=f"Median of {rounds} interleaved rounds (A/B/B/A), greedy, prompt: {LONG_PROMPT!r}. "
         "Rates are whole-request: tokens / (request → last token). Run to run, this ratio moves by about "
-        "±2 % on this shared 2-core machine (0.97–1.02 over seven runs on 2026-11-27).",
+        "±2 % on this shared 2-core machine (0.97–1.02 over nine runs on 2026-11-27).",
     )
