@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -18,7 +17,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QFontDatabase,
-    QGuiApplication,
     QKeySequence,
     QShortcut,
 )
@@ -30,7 +28,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -45,12 +42,10 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.core.code_blocks import code_blocks
 from app.core.engine import GenerationStats, LoadedModel, LoadOptions, Sampling
-from app.core.errors import HermesError
 from app.core.library import scan_models
 from app.core.paths import AppPaths
-from app.core.presets import Preset, PresetError, PresetLibrary
+from app.core.presets import Preset, PresetLibrary
 from app.core.settings import Settings, save_settings
 from app.core.store import ChatStore, StoreError
 from app.ui.background import Background
@@ -59,6 +54,8 @@ from app.ui.chat_model import ChatModel, MessageState
 from app.ui.chat_view import ChatView
 from app.ui.conversation import Conversation
 from app.ui.engine_worker import EngineClient, RequestOptions
+from app.ui.history_actions import ChatHistoryMixin
+from app.ui.hub_pages import HubPagesMixin
 from app.ui.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import apply_theme
@@ -81,7 +78,7 @@ NO_MODELS = (
 )
 
 
-class MainWindow(QMainWindow):
+class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
     """One chat with one model. Talks to the engine thread only through its EngineClient."""
 
     # Re-emitted on the GUI thread, so plain Python callables connected to them run there too.
@@ -263,99 +260,6 @@ class MainWindow(QMainWindow):
     @property
     def models_dir(self) -> Path:
         return self.settings.models_path(self.paths.default_models_dir)
-
-    # pages, built on first use
-    def show_page(self, name: str) -> None:
-        self.stack.setCurrentWidget(self._page(name))
-        for action in self.page_actions.actions():
-            action.setChecked(action.data() == name)
-
-    def _page(self, name: str) -> QWidget:
-        if name not in self._pages:
-            self._pages[name] = page = self._build_page(name)
-            self.stack.addWidget(page)
-        return self._pages[name]
-
-    def _build_page(self, name: str) -> QWidget:
-        if name == "discover":
-            from app.ui.discover_page import DiscoverPage
-
-            discover = DiscoverPage(self.background, self.paths.cache / "hub", self.settings.context_size)
-            discover.download_requested.connect(self.start_download)
-            return discover
-        if name == "models":
-            from app.ui.models_page import ModelsPage
-
-            models = ModelsPage(self.settings.library_folders(self.paths.default_models_dir), self.background)
-            models.load_requested.connect(self._load_from_library)
-            models.library_changed.connect(self._library_changed)
-            models.error.connect(self.banner.show_message)
-            return models
-        from app.ui.downloads_page import DownloadsPage
-
-        downloads = DownloadsPage(self.downloads)
-        downloads.model_downloaded.connect(self._on_downloaded)
-        return downloads
-
-    @property
-    def discover_page(self):  # -> DiscoverPage
-        return self._page("discover")
-
-    @property
-    def models_page(self):  # -> ModelsPage
-        return self._page("models")
-
-    @property
-    def downloads_page(self):  # -> DownloadsPage
-        return self._page("downloads")
-
-    @property
-    def downloads(self) -> DownloadManager:
-        if self._downloads is None:
-            from app.core.downloads import DownloadManager
-
-            models_dir = self.settings.models_path(self.paths.default_models_dir)
-            self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.json")
-        return self._downloads
-
-    def _restore_downloads(self) -> None:
-        """Downloads left unfinished last time resume now (their page shows them)."""
-        saved = self.paths.data / "downloads.json"
-        if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
-            self._page("downloads")
-
-    def _welcome_link(self, link: str) -> None:
-        if link == "discover":
-            self.show_page("discover")
-            self.discover_page.query.setText("OpenHermes 2 Mistral")
-            self.discover_page.search()
-
-    def start_download(self, repo_id: str, revision: str, files: list) -> None:
-        try:
-            for file in files:
-                self.downloads.enqueue(repo_id, file.path, revision=revision, sha256=file.sha256, size=file.size)
-        except HermesError as exc:
-            self.banner.show_message(str(exc))
-            return
-        self.downloads_page.refresh()
-        self.show_page("downloads")
-
-    def _on_downloaded(self, _job) -> None:
-        if "models" in self._pages:
-            self.models_page.refresh()
-        self.refresh_models()
-        self.statusBar().showMessage(f"Downloaded and verified: {_job.filename}", 8000)
-
-    def _load_from_library(self, path: str) -> None:
-        self.show_page("chat")
-        self._select_path(path)
-        self.load_model(path)
-
-    def _library_changed(self) -> None:
-        folders = self.models_page.folders
-        self.settings = replace(self.settings, extra_model_dirs=[str(f) for f in folders[1:]])
-        self._save_settings()
-        self.refresh_models()
 
     def refresh_models(self) -> None:
         current = self.client.loaded.info.path if self.client.loaded else None
@@ -633,129 +537,6 @@ class MainWindow(QMainWindow):
         greeting = self.preset.greeting.strip()
         self.conversation.new(greeting, self.preset.name)
         self.pages.setCurrentWidget(self.chat_view if greeting else self.welcome)
-
-    @Slot(int)
-    def open_chat(self, chat_id: int) -> None:
-        if chat_id == self.conversation.chat_id:
-            return
-        self.stop_generation()
-        self._request_id = -1
-        self._editing_row = None
-        try:
-            self.conversation.open(chat_id)
-        except StoreError as exc:
-            self.banner.show_message(str(exc))
-            self.sidebar.refresh()
-            return
-        chat = self.store.chat(chat_id)
-        try:
-            preset = self.persona.library.get(chat.preset) if chat.preset else None
-        except PresetError:
-            preset = None
-        if preset is not None and preset.id != self.preset.id:
-            self.persona.apply(preset)
-        if self.conversation.system_message is not None:
-            self.system_prompt.setPlainText(self.conversation.system_message.content)
-        self.persona.overflow.setCurrentIndex(max(0, self.persona.overflow.findData(chat.overflow)))
-        self.pages.setCurrentWidget(self.chat_view)
-        self.sidebar.select(chat_id)
-        stats = self.conversation.last_stats()
-        self._show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
-
-    def switch_version(self, row: int, step: int) -> None:
-        if not self.generating:
-            self.conversation.switch_version(row, step)
-
-    def delete_chat(self, chat_id: int) -> None:
-        self._forget_undo()
-        self.store.delete_chat(chat_id)
-        self._undo_chat = chat_id
-        if self.conversation.chat_id == chat_id:
-            self.new_chat()
-        self.sidebar.refresh()
-        self.undo_button.show()
-        self._undo_timer.start()
-        self.statusBar().showMessage("Chat deleted.", 6000)
-
-    def undo_delete(self) -> None:
-        if self._undo_chat is not None:
-            self.store.undelete_chat(self._undo_chat)
-            chat_id, self._undo_chat = self._undo_chat, None
-            self.undo_button.hide()
-            self.sidebar.refresh()
-            self.open_chat(chat_id)
-
-    def _forget_undo(self) -> None:
-        self._undo_chat = None
-        self.undo_button.hide()
-        try:
-            self.store.purge_deleted()
-        except sqlite3.Error as exc:  # the history file went away or the disk is full: try again next start
-            log.warning("could not purge deleted chats: %s", exc)
-
-    def export_chat(self, chat_id: int) -> None:
-        filters = "Markdown (*.md);;Chat with every branch (*.json);;OpenAI messages (*.openai.json)"
-        path, chosen = QFileDialog.getSaveFileName(self, "Export chat", f"chat-{chat_id}.md", filters)
-        if path:
-            kind = "openai" if "OpenAI" in chosen else "json" if "branch" in chosen else "md"
-            self.write_export(chat_id, Path(path), kind)
-
-    def write_export(self, chat_id: int, path: Path, kind: str) -> None:
-        if kind == "md":
-            text = self.store.export_markdown(chat_id)
-        elif kind == "json":
-            text = json.dumps(self.store.export_tree(chat_id), indent=2, ensure_ascii=False)
-        else:
-            text = json.dumps(self.store.export_openai(chat_id), indent=2, ensure_ascii=False)
-        try:
-            path.write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            self.banner.show_message(f"Could not export the chat: {exc.strerror or exc}")
-
-    def import_chat(self, path: Path | None = None) -> int | None:
-        if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(self, "Import a chat", "", "Chat exports (*.json)")
-            if not chosen:
-                return None
-            path = Path(chosen)
-        try:
-            chat_id = self.store.import_tree(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, StoreError) as exc:
-            self.banner.show_message(f"Could not import {path.name}: {exc}")
-            return None
-        self.sidebar.refresh()
-        self.open_chat(chat_id)
-        return chat_id
-
-    def _message_menu(self, row: int, position: QPoint) -> None:
-        menu = self.message_menu(row)
-        if menu is not None:
-            menu.exec(position)
-
-    def message_menu(self, row: int) -> QMenu | None:
-        """The actions on one message (right-click)."""
-        if not 0 <= row < self.chat_model.rowCount():
-            return None
-        item = self.chat_model.item(row)
-        last = row == self.chat_model.rowCount() - 1
-        busy = self.generating
-        menu = QMenu(self)
-        menu.addAction("Copy message", lambda: QGuiApplication.clipboard().setText(item.text))
-        for number, block in enumerate(code_blocks(item.text), start=1):
-            label = f"Copy code block {number}" + (f" ({block.language})" if block.language else "")
-            menu.addAction(label, lambda code=block.code: QGuiApplication.clipboard().setText(code))
-        menu.addSeparator()
-        if item.role == "user":
-            menu.addAction("Edit and resend", lambda: self.edit_message(row)).setEnabled(not busy)
-        if item.role == "assistant" and last:
-            menu.addAction("Regenerate", self.regenerate).setEnabled(not busy and item.message_id is not None)
-            menu.addAction("Continue", self.continue_reply).setEnabled(not busy and item.can_continue)
-        if item.sibling_count > 1:
-            menu.addAction("Previous version", lambda: self.switch_version(row, -1)).setEnabled(not busy)
-            menu.addAction("Next version", lambda: self.switch_version(row, 1)).setEnabled(not busy)
-        menu.addSeparator()
-        menu.addAction("Delete (with what follows)", lambda: self.conversation.delete(row)).setEnabled(not busy)
-        return menu
 
     @Slot(object)
     def _on_preset_changed(self, preset: Preset) -> None:
