@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -216,10 +216,11 @@ class DiscoverPage(QWidget):
                 bpw = f"{quant.bits_per_weight:.2f}" if quant.bits_per_weight else "—"
                 self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name], BADGE_COLORS.get(fit.badge))
                 if quant == best:
-                    self.quants.selectRow(self.quants.rowCount() - 1)
-                    self.quants.item(self.quants.rowCount() - 1, 0).setToolTip(
-                        "Recommended: the largest quant that fits"
-                    )
+                    row = self.quants.rowCount() - 1
+                    self.quants.selectRow(row)
+                    item = self.quants.item(row, 0)
+                    item.setToolTip("Recommended: the largest quant that fits this machine")
+                    QTimer.singleShot(0, lambda item=item: self.quants.scrollToItem(item))  # once laid out
         else:
             self.quants.setHorizontalHeaderLabels(["Branch", "Settings", "", "", "Commit"])
             for branch in details.branches or (hub.Branch("main", details.sha, ""),):
