@@ -136,3 +136,21 @@ def sample_markdown(index: int) -> str:
         "That is all there is to it; the function runs in linear time and uses constant memory. "
         "Longer paragraphs wrap across several lines in the chat view, which is what a real reply looks like.\n"
     )
+
+
+def offscreen_chat(width: int = 1000, height: int = 800):
+    """The app's chat model and view, shown offscreen as in the window: (QApplication, ChatModel, ChatView)."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.chat_model import ChatModel
+    from app.ui.chat_view import ChatView
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    chat = ChatModel()
+    view = ChatView()
+    view.resize(width, height)
+    view.setModel(chat)
+    view.show()
+    return app, chat, view

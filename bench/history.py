@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Figure, Section, sample_markdown
+from bench.common import Figure, Section, offscreen_chat, percentile, sample_markdown
 
 
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
 
     from app.core.store import ChatStore
-    from app.ui.chat_model import ChatModel
-    from app.ui.chat_view import ChatView
     from app.ui.conversation import Conversation
 
     count = 200 if quick else 1000
-    app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as scratch:
         store = ChatStore(Path(scratch) / "chats.sqlite3")
         chat = store.create_chat(model="bench")
@@ -33,11 +28,7 @@ def run(quick: bool = False) -> Section:
             parent = store.add_message(chat, parent, "assistant", sample_markdown(index)).id
         fill_s = time.perf_counter() - started
 
-        model = ChatModel()
-        view = ChatView()
-        view.resize(1000, 800)
-        view.setModel(model)
-        view.show()
+        app, model, view = offscreen_chat()
         conversation = Conversation(store, model)
         opens = []
         for _ in range(3 if quick else 5):
@@ -69,7 +60,7 @@ def run(quick: bool = False) -> Section:
             Figure("writing them to SQLite (one transaction each)", fill_s * 1000, "ms"),
             Figure("open the chat (load path + lay out + paint), median", open_ms, "ms"),
             Figure("append one token while streaming (model + save + repaint), median", append_ms, "ms"),
-            Figure("append one token, p99", sorted(appends)[int(len(appends) * 0.99) - 1] * 1000, "ms"),
+            Figure("append one token, p99", percentile(appends, 0.99) * 1000, "ms"),
         ],
         notes="The reply is saved at most every 0.5 s while it grows; the p99 includes those writes.",
     )

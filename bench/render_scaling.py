@@ -7,10 +7,9 @@ app's GUI path (model -> view, repainted) as the engine thread delivers them: a 
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-from bench.common import Figure, Section, sample_markdown, starter_model
+from bench.common import Figure, Section, offscreen_chat, sample_markdown, starter_model
 
 TOKENS_PER_FRAME = 4  # ~240 tok/s at 60 frames/s, faster than this machine generates
 
@@ -31,19 +30,12 @@ def token_pieces(count: int) -> list[str]:
 
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
 
-    from app.ui.chat_model import ChatItem, ChatModel, MessageState
-    from app.ui.chat_view import ChatView
+    from app.ui.chat_model import ChatItem, MessageState
 
     total = 3000 if quick else 20_000
     pieces = token_pieces(total)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    chat = ChatModel()
-    view = ChatView()
-    view.resize(1000, 800)
-    view.setModel(chat)
-    view.show()
+    app, chat, view = offscreen_chat()
     chat.append(ChatItem(role="user", text="Write a very long answer."))
     chat.append(ChatItem(role="assistant", state=MessageState.STREAMING))
     app.processEvents()

@@ -7,29 +7,31 @@ full speed is the event loop's stall.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-from bench.common import LONG_PROMPT, Figure, Section, median, percentile, sample_markdown, starter_model, wait_for
+from bench.common import (
+    LONG_PROMPT,
+    Figure,
+    Section,
+    median,
+    offscreen_chat,
+    percentile,
+    sample_markdown,
+    starter_model,
+    wait_for,
+)
 
 
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from app.core.engine import LoadOptions, Sampling
-    from app.ui.chat_model import ChatItem, ChatModel, MessageState
-    from app.ui.chat_view import ChatView
+    from app.ui.chat_model import ChatItem, MessageState
     from app.ui.engine_worker import EngineClient
 
     history, max_tokens = (200, 64) if quick else (1000, 320)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    chat = ChatModel()
-    view = ChatView()
-    view.resize(1000, 800)
-    view.setModel(chat)
-    view.show()
+    app, chat, view = offscreen_chat()
     started = time.perf_counter()
     items = []
     for index in range(history // 2):

@@ -8,11 +8,10 @@ Same model file, prompt, greedy sampling and token count; each side has its own 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any
 
-from bench.common import LONG_PROMPT, Figure, Section, median, starter_model, wait_for
+from bench.common import LONG_PROMPT, Figure, Section, median, offscreen_chat, starter_model, wait_for
 
 # The same sampler chain on both sides (greedy, with the app's default filters and repeat penalty).
 SAMPLING = {"temperature": 0.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.1, "seed": 1}
@@ -35,25 +34,17 @@ def _raw_once(llama, max_tokens: int) -> tuple[float, float, int]:
 
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
     from app.core.engine import LoadOptions, Sampling, _import_llama_cpp
-    from app.ui.chat_model import ChatItem, ChatModel, MessageState
-    from app.ui.chat_view import ChatView
+    from app.ui.chat_model import ChatItem, MessageState
     from app.ui.engine_worker import EngineClient
 
     rounds, max_tokens = (1, 64) if quick else (8, 320)
     model = starter_model()
-    _app = QApplication.instance() or QApplication(sys.argv[:1])
+    _app, chat, view = offscreen_chat(900, 700)  # the QApplication must outlive the run
     llama_cpp = _import_llama_cpp()
     raw = llama_cpp.Llama(model_path=str(model), n_ctx=2048, verbose=False)
 
     client = EngineClient()
-    chat = ChatModel()
-    view = ChatView()
-    view.setModel(chat)
-    view.resize(900, 700)
-    view.show()
     wait_for(client.model_loaded, lambda: client.load(str(model), LoadOptions(context_size=2048)))
 
     def app_once() -> tuple[float, float, Any]:

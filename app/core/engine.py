@@ -215,18 +215,22 @@ class Engine:
         n_ctx = llama.n_ctx()
         reserve = max(1, min(sampling.max_tokens, n_ctx // 4))
 
+        # Each candidate the policy tries is rendered and tokenized once; the one it keeps is sent as is.
+        # (Candidates differ only in how many old messages they leave out, so their length identifies them.)
+        tokenized: dict[int, tuple[RenderedPrompt, list[int]]] = {}
+
         def count(candidate: Sequence[ChatMessage]) -> int:
             rendered = prompt_format.render(candidate)
             text = rendered.text + continue_text
-            return len(llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True))
+            ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            tokenized[len(candidate)] = (rendered, ids)
+            return len(ids)
 
         try:
             fitted = fit_to_context(messages, count, n_ctx - reserve, context_policy)
         except ContextOverflow as exc:
             raise ContextFullError(str(exc)) from None
-        prompt = prompt_format.render(fitted.messages)
-        text = prompt.text + continue_text
-        tokens = llama.tokenize(text.encode("utf-8"), add_bos=not prompt.added_special, special=True)
+        prompt, tokens = tokenized[len(fitted.messages)]
         room = n_ctx - len(tokens)
         if room < 1:
             raise ContextFullError(
