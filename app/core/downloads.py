@@ -408,16 +408,19 @@ class DownloadManager:
             with self._lock:
                 self._responses[job.key] = response
             window_start, window_bytes = time.monotonic(), 0
-            with job.part.open("ab") as handle:
+            # Unbuffered: a failed write surfaces here, never later from close() (where it would pass
+            # for a dropped connection and be retried), and the .part holds exactly what was written.
+            with job.part.open("ab", buffering=0) as handle:
                 for block in response.iter_bytes():  # as it arrives: nothing received is held back
                     if self._stopping(job.key):
                         raise _Stop
                     try:
-                        handle.write(block)
+                        _write_all(handle, block)
                     except OSError as exc:
+                        kept = job.part.stat().st_size if job.part.exists() else job.done
                         raise DownloadError(
                             f"Could not write {job.filename} ({exc.strerror or exc}; is the disk full?). "
-                            f"The {human_size(job.done)} downloaded so far are kept: free some space and resume."
+                            f"The {human_size(kept)} downloaded so far are kept: free some space and resume."
                         ) from exc
                     digest.update(block)
                     now = time.monotonic()
@@ -496,3 +499,11 @@ class DownloadManager:
 def _remove(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _write_all(handle: Any, block: bytes) -> None:
+    """Write every byte of ``block`` to an unbuffered file: a short write is followed by the rest (or its error)."""
+    view = memoryview(block)
+    while view:
+        written = handle.write(view)
+        view = view[written:]

@@ -209,3 +209,21 @@ def test_a_write_failure_mid_download_is_clear_and_keeps_the_bytes(tmp_path: Pat
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0, again.stderr
     assert Path(again.stdout.strip()).stat().st_size == 98_362_432
+
+
+def test_a_short_write_is_followed_by_the_rest() -> None:
+    """The part file is written unbuffered, so a short write (a nearly full disk) must not lose the tail."""
+    from app.core.downloads import _write_all
+
+    class Trickle:
+        def __init__(self) -> None:
+            self.received = bytearray()
+
+        def write(self, data: memoryview) -> int:
+            taken = bytes(data[:3])
+            self.received += taken
+            return len(taken)
+
+    sink = Trickle()
+    _write_all(sink, b"0123456789")
+    assert bytes(sink.received) == b"0123456789"
