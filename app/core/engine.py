@@ -278,8 +278,10 @@ class Engine:
         )
         finish = "cancelled"
         first = 0.0
+        abort = _PromptAbort(llama, should_stop)
         try:
-            for chunk in chunks:
+            for chunk in abort.guard(chunks):
+                abort.remove()  # the prompt is in: from here the flag is checked between tokens, at no cost
                 choice = chunk["choices"][0]
                 text = choice["text"]
                 if text:
@@ -292,6 +294,7 @@ class Engine:
                 if should_stop():
                     break
         finally:
+            abort.remove()
             chunks.close()  # type: ignore[attr-defined]
             end = time.perf_counter()
             # The last sampled token is never evaluated, hence + 1 once anything was generated.
@@ -305,6 +308,37 @@ class Engine:
         if self._llama is None:
             raise NoModelLoaded("Load a model first.")
         return self._llama
+
+
+class _PromptAbort:
+    """Lets Stop interrupt llama.cpp while it processes the prompt, which takes minutes for a long chat on a CPU.
+
+    llama.cpp asks its abort callback between the nodes of each compute graph. The callback is Python (it
+    takes the GIL), so it is installed only until the first token arrives: prompt batches are long and few,
+    tokens are short and many. An aborted batch is taken out of the KV cache by llama.cpp, and
+    llama-cpp-python's own token count never included it, so the next request reuses what was processed.
+    """
+
+    def __init__(self, llama: Llama, should_stop: Callable[[], bool]) -> None:
+        self._llama_cpp = _import_llama_cpp()
+        self._context = llama._ctx.ctx
+        self._callback: Any = self._llama_cpp.ggml_abort_callback(lambda _data: bool(should_stop()))
+        self._should_stop = should_stop
+        self._llama_cpp.llama_set_abort_callback(self._context, self._callback, None)
+
+    def guard(self, chunks: Iterator[Any]) -> Iterator[Any]:
+        """``chunks``, ending quietly where llama.cpp gave up because Stop was pressed."""
+        try:
+            yield from chunks
+        except RuntimeError as exc:  # llama-cpp-python: "llama_decode returned 2" (aborted)
+            if not self._should_stop():
+                raise
+            log.info("stopped while processing the prompt (%s)", exc)
+
+    def remove(self) -> None:
+        if self._callback is not None:
+            self._llama_cpp.llama_set_abort_callback(self._context, self._llama_cpp.ggml_abort_callback(), None)
+            self._callback = None
 
 
 def _token_text(llama: Llama, token: int) -> str:

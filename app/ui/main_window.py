@@ -467,7 +467,7 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         )
         self._request_id = self.client.generate(messages, self.sampling(), options)
         self.send_button.setText("Stop")
-        self.statusBar().showMessage("Generating… (Esc to stop)")
+        self.statusBar().showMessage("Reading the conversation… (Esc to stop)")
 
     @Slot()
     def stop_generation(self) -> None:
@@ -481,6 +481,8 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
     @Slot(int, str)
     def _on_tokens(self, request_id: int, text: str) -> None:
         if request_id == self._request_id and self.generating:
+            if self.statusBar().currentMessage().startswith("Reading"):
+                self.statusBar().showMessage("Generating… (Esc to stop)")
             self.conversation.append(text)
 
     @Slot(int, object)
@@ -504,7 +506,7 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
 
     def _generation_ended(self) -> None:
         self.send_button.setText("Send")
-        if self.statusBar().currentMessage().startswith("Generating"):
+        if self.statusBar().currentMessage().startswith(("Reading", "Generating")):
             self.statusBar().clearMessage()
         self.sidebar.refresh()
         last = self.chat_model.last()
