@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from app.core.context import POLICIES
 from app.core.engine import Sampling
 from app.core.presets import Preset, PresetError, PresetLibrary
-from app.ui.preset_editor import PresetEditor, avatar_icon
+from app.ui.widgets import avatar_icon
 
 
 class PersonaPanel(QWidget):
@@ -140,12 +140,16 @@ class PersonaPanel(QWidget):
 
     # actions
     def new_preset(self) -> Preset | None:
+        from app.ui.preset_editor import PresetEditor  # opened rarely: kept off the start path
+
         editor = PresetEditor(Preset(id="", name="New preset", system_prompt=self.system_prompt.toPlainText()), self)
         if not editor.exec():
             return None
         return self._store(editor.result_preset(), create=True)
 
     def edit_preset(self) -> Preset | None:
+        from app.ui.preset_editor import PresetEditor
+
         editor = PresetEditor(self.preset, self)
         if not editor.exec() or self.preset.builtin:
             return None

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFontDatabase, QIcon, QPixmap
+from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QColorDialog,
     QComboBox,
@@ -30,32 +29,7 @@ from PySide6.QtWidgets import (
 from app.core.cards import CardError, read_png_chunks
 from app.core.presets import Preset, PresetError, SamplingSettings, preset_from_dict
 from app.core.prompt_formats import CUSTOM, FORMAT_CHOICES
-
-
-def avatar_icon(preset: Preset, size: int = 32) -> QIcon:
-    """The preset's avatar, or a disc of its colour with its initial."""
-    pixmap = QPixmap()
-    if preset.avatar_png and pixmap.loadFromData(preset.avatar_png, "PNG"):
-        return QIcon(
-            pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        )
-    from PySide6.QtGui import QPainter
-
-    pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QColor(preset.color))
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawEllipse(0, 0, size, size)
-    painter.setPen(QColor("white"))
-    font = painter.font()
-    font.setBold(True)
-    font.setPixelSize(int(size * 0.5))
-    painter.setFont(font)
-    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, (preset.name[:1] or "?").upper())
-    painter.end()
-    return QIcon(pixmap)
+from app.ui.widgets import avatar_icon
 
 
 class PresetEditor(QDialog):

@@ -12,25 +12,25 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 _DARK = {
-    QPalette.ColorRole.Window: "#2b2b2e",
-    QPalette.ColorRole.WindowText: "#e8e8ea",
-    QPalette.ColorRole.Base: "#1e1e21",
-    QPalette.ColorRole.AlternateBase: "#34343a",
-    QPalette.ColorRole.ToolTipBase: "#3a3a40",
-    QPalette.ColorRole.ToolTipText: "#e8e8ea",
-    QPalette.ColorRole.PlaceholderText: "#8d8d96",
-    QPalette.ColorRole.Text: "#e8e8ea",
-    QPalette.ColorRole.Button: "#36363b",
-    QPalette.ColorRole.ButtonText: "#e8e8ea",
-    QPalette.ColorRole.BrightText: "#ff6b6b",
-    QPalette.ColorRole.Link: "#7fb2ff",
-    QPalette.ColorRole.Highlight: "#4a7fe0",
-    QPalette.ColorRole.HighlightedText: "#ffffff",
-    QPalette.ColorRole.Light: "#4a4a50",
-    QPalette.ColorRole.Midlight: "#3f3f45",
-    QPalette.ColorRole.Mid: "#2f2f34",
-    QPalette.ColorRole.Dark: "#202024",
-    QPalette.ColorRole.Shadow: "#111113",
+    "Window": "#2b2b2e",
+    "WindowText": "#e8e8ea",
+    "Base": "#1e1e21",
+    "AlternateBase": "#34343a",
+    "ToolTipBase": "#3a3a40",
+    "ToolTipText": "#e8e8ea",
+    "PlaceholderText": "#8d8d96",
+    "Text": "#e8e8ea",
+    "Button": "#36363b",
+    "ButtonText": "#e8e8ea",
+    "BrightText": "#ff6b6b",
+    "Link": "#7fb2ff",
+    "Highlight": "#4a7fe0",
+    "HighlightedText": "#ffffff",
+    "Light": "#4a4a50",
+    "Midlight": "#3f3f45",
+    "Mid": "#2f2f34",
+    "Dark": "#202024",
+    "Shadow": "#111113",
 }
 _DARK_DISABLED = "#75757d"
 
@@ -38,7 +38,7 @@ _DARK_DISABLED = "#75757d"
 def dark_palette() -> QPalette:
     palette = QPalette()
     for role, color in _DARK.items():
-        palette.setColor(role, QColor(color))
+        palette.setColor(getattr(QPalette.ColorRole, role), QColor(color))
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(_DARK_DISABLED))
     return palette

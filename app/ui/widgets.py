@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QToolButton, QWidget
+
+if TYPE_CHECKING:
+    from app.core.presets import Preset
 
 
 class ChatInput(QPlainTextEdit):
@@ -55,3 +60,29 @@ class ErrorBanner(QFrame):
     @property
     def message(self) -> str:
         return self.label.text() if self.isVisible() else ""
+
+
+def avatar_icon(preset: Preset, size: int = 32) -> QIcon:
+    """The preset's avatar, or a disc of its colour with its initial."""
+    pixmap = QPixmap()
+    if preset.avatar_png and pixmap.loadFromData(preset.avatar_png, "PNG"):
+        return QIcon(
+            pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        )
+    from PySide6.QtGui import QPainter
+
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor(preset.color))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(0, 0, size, size)
+    painter.setPen(QColor("white"))
+    font = painter.font()
+    font.setBold(True)
+    font.setPixelSize(int(size * 0.5))
+    painter.setFont(font)
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, (preset.name[:1] or "?").upper())
+    painter.end()
+    return QIcon(pixmap)

@@ -46,3 +46,20 @@ def test_out_of_range_values_are_clamped(tmp_path: Path) -> None:
     path.write_text(json.dumps({"context_size": 3, "theme": "neon", "gpu_layers": -5, "unknown": 1}))
     loaded = load_settings(path)
     assert (loaded.context_size, loaded.theme, loaded.gpu_layers) == (256, "system", -1)
+
+
+def test_a_large_log_is_rotated_at_start_and_old_ones_are_capped(tmp_path: Path) -> None:
+    from app.core.logs import rotate_if_large
+
+    log = tmp_path / "hermes-studio.log"
+    for generation in range(5):
+        log.write_text(f"session {generation}\n" + "x" * 100)
+        rotate_if_large(log, limit=50, keep=3)
+    assert not log.exists()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["hermes-studio.log.1", "hermes-studio.log.2", "hermes-studio.log.3"]
+    assert (tmp_path / "hermes-studio.log.1").read_text().startswith("session 4")
+    assert (tmp_path / "hermes-studio.log.3").read_text().startswith("session 2")
+    log.write_text("small")
+    rotate_if_large(log, limit=50, keep=3)
+    assert log.read_text() == "small"
