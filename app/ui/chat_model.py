@@ -91,6 +91,17 @@ class ChatModel(QAbstractListModel):
             return item
         return None
 
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        """Your own messages can be edited (each edit is sent as a new version), but not while a reply streams."""
+        flags = super().flags(index)
+        if index.isValid() and self._items[index.row()].role == "user" and not self.streaming:
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self._items) and self._items[-1].state == MessageState.STREAMING
+
     def roleNames(self) -> dict[int, bytes]:
         return {
             Qt.ItemDataRole.DisplayRole: b"text",

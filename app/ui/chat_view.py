@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QPalette,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
     QAbstractItemView,
     QHeaderView,
     QStyle,
@@ -33,12 +34,14 @@ from PySide6.QtWidgets import (
 
 from app.ui.chat_model import ChatItem, ChatRoles, MessageState
 from app.ui.message_layout import MessageDocuments
+from app.ui.widgets import MessageEditor
 
 H_MARGIN = 16
 V_MARGIN = 6
 PADDING = 10
 USER_BUBBLE_RATIO = 0.78
 CARET = " ▍"
+EDIT_EXTRA_LINES = 3  # room to type below a message being edited
 ERROR_COLOR = QColor("#d9534f")
 
 
@@ -46,6 +49,7 @@ ERROR_COLOR = QColor("#d9534f")
 class _Layout:
     revision: int
     width: int
+    editing: bool
     body: MessageDocuments
     bubble_width: int
     height: int
@@ -75,12 +79,63 @@ def stats_line(item: ChatItem) -> str:
 
 
 class MessageDelegate(QStyledItemDelegate):
-    """Lays out and paints one message; keeps each message's documents between paints."""
+    """Lays out and paints one message; keeps each message's documents between paints.
+
+    It also edits a message of yours in place. An edit is never written over the message: it is
+    handed on (``edit_submitted``) to be sent as a new version, and the old one stays reachable.
+    """
+
+    edit_submitted = Signal(int, str)  # row, new text
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._cache: dict[int, _Layout] = {}
         self.arrow_rects: dict[int, tuple[QRect, QRect]] = {}  # uid -> (previous, next), where last painted
+        self.editing_uid: int | None = None
+
+    # editing in place
+    def createEditor(self, parent, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
+        editor = MessageEditor(parent)
+        editor.setFont(option.font)
+        row = QPersistentModelIndex(index)
+        editor.submitted.connect(lambda: self._submit(editor, row))
+        self.editing_uid = index.data(ChatRoles.ITEM).uid
+        return editor
+
+    def setEditorData(self, editor, index: QModelIndex | QPersistentModelIndex) -> None:
+        if not editor.document().isModified():  # the view calls this again on data changes: keep the typing
+            editor.setPlainText(index.data(Qt.ItemDataRole.DisplayRole) or "")
+            editor.moveCursor(editor.textCursor().MoveOperation.End)
+
+    def setModelData(self, editor, model, index) -> None:
+        """Nothing is written over the message (see the class notes)."""
+
+    def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index) -> None:
+        line = _line_height(_small_font(option.font))
+        rect = option.rect
+        top = rect.top() + V_MARGIN + line  # below the "You" header
+        width, height = rect.width() - 2 * H_MARGIN, rect.bottom() - V_MARGIN - top
+        editor.setGeometry(QRect(rect.left() + H_MARGIN, top, width, height))
+
+    def destroyEditor(self, editor, index) -> None:
+        self.editing_uid = None
+        super().destroyEditor(editor, index)
+
+    def eventFilter(self, editor, event: QEvent) -> bool:
+        # Clicking elsewhere neither sends nor discards an edit; Tab moves the focus on (no "edit next row").
+        if event.type() == QEvent.Type.FocusOut or (
+            event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab)
+        ):
+            return False
+        return super().eventFilter(editor, event)
+
+    def _submit(self, editor: MessageEditor, row: QPersistentModelIndex) -> None:
+        text = editor.toPlainText().strip()
+        if not text:
+            return
+        self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.NoHint)
+        if row.isValid():
+            self.edit_submitted.emit(row.row(), text)
 
     def forget(self, keep: set[int]) -> None:
         for uid in [uid for uid in self._cache if uid not in keep]:
@@ -88,7 +143,8 @@ class MessageDelegate(QStyledItemDelegate):
 
     def layout(self, item: ChatItem, width: int, palette: QPalette, font: QFont) -> _Layout:
         cached = self._cache.get(item.uid)
-        if cached is not None and cached.revision == item.revision and cached.width == width:
+        editing = item.uid == self.editing_uid
+        if cached is not None and (cached.revision, cached.width, cached.editing) == (item.revision, width, editing):
             return cached
         is_user = item.role == "user"
         text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
@@ -104,7 +160,9 @@ class MessageDelegate(QStyledItemDelegate):
         line = _line_height(_small_font(font))
         footer = bool(stats_line(item)) or item.sibling_count > 1
         height = 2 * V_MARGIN + line + body.height + 2 * PADDING + (line if footer else 0)
-        layout = _Layout(item.revision, width, body, bubble_width, height)
+        if editing:
+            height += EDIT_EXTRA_LINES * _line_height(font)
+        layout = _Layout(item.revision, width, editing, body, bubble_width, height)
         self._cache[item.uid] = layout
         return layout
 
@@ -138,14 +196,18 @@ class MessageDelegate(QStyledItemDelegate):
         top += line
 
         bubble = QRect(left, top, layout.bubble_width, layout.body.height + 2 * PADDING)
+        # The view hands out options without a highlight colour (see ChatView.initViewItemOption).
+        highlight = (option.widget.palette() if option.widget is not None else palette).color(
+            QPalette.ColorRole.Highlight
+        )
         if is_user:
-            accent = QColor(palette.color(QPalette.ColorRole.Highlight))
+            accent = QColor(highlight)
             accent.setAlpha(40)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(accent)
             painter.drawRoundedRect(bubble, 10, 10)
-        elif option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(palette.color(QPalette.ColorRole.Highlight))
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(highlight)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 10, 10)
         self._draw_body(painter, layout.body, bubble.left() + PADDING, bubble.top() + PADDING)
@@ -219,6 +281,7 @@ class ChatView(QTableView):
 
     version_requested = Signal(int, int)  # row, -1 (previous) or +1 (next)
     menu_requested = Signal(int, QPoint)  # row, global position
+    edit_submitted = Signal(int, str)  # row, the new text of a message edited in place
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -229,7 +292,10 @@ class ChatView(QTableView):
         self.setFrameShape(QTableView.Shape.NoFrame)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # Double-click or F2 on a message of yours edits it in place (the model says which rows may be edited).
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.message_delegate.edit_submitted.connect(self.edit_submitted)
+        self.message_delegate.closeEditor.connect(self._editor_closed)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.verticalScrollBar().setSingleStep(24)
@@ -249,6 +315,15 @@ class ChatView(QTableView):
         self._layout_width = 0
         self._relayout_timer = QTimer(self, singleShot=True, interval=40)
         self._relayout_timer.timeout.connect(self.relayout_all)
+
+    def initViewItemOption(self, option: QStyleOptionViewItem) -> None:
+        """No highlight colour in the options: the style would fill a selected row edge to edge with it.
+
+        A selected message gets an outline from the delegate instead.
+        """
+        super().initViewItemOption(option)
+        for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+            option.palette.setColor(group, QPalette.ColorRole.Highlight, Qt.GlobalColor.transparent)
 
     def setModel(self, model) -> None:
         old = self.model()
@@ -316,6 +391,28 @@ class ChatView(QTableView):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self.message_delegate.forget(set())
             self._relayout_timer.start()
+
+    def start_editing(self, row: int) -> bool:
+        """Open the in-place editor on a message of yours; False where that row cannot be edited now."""
+        index = self.model().index(row, 0)
+        if not self.model().flags(index) & Qt.ItemFlag.ItemIsEditable:
+            return False
+        self.setCurrentIndex(index)
+        self.edit(index)
+        self._set_heights(row, row)
+        self.updateEditorGeometries()
+        self.scrollTo(index)
+        return self.state() == QAbstractItemView.State.EditingState
+
+    def editor(self) -> MessageEditor | None:
+        """The open in-place editor, if any."""
+        return self.viewport().findChild(MessageEditor)
+
+    def _editor_closed(self, _editor, _hint) -> None:
+        self.message_delegate.editing_uid = None
+        index = self.currentIndex()
+        if index.isValid():
+            self._set_heights(index.row(), index.row())
 
     def copy_selected(self) -> None:
         indexes = self.selectionModel().selectedRows() if self.selectionModel() else []

@@ -7,8 +7,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QPoint, Qt, Slot
+from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from app.core.code_blocks import code_blocks
@@ -27,7 +27,6 @@ class ChatHistoryMixin:
             return
         self.stop_generation()
         self._request_id = -1
-        self._editing_row = None
         try:
             self.conversation.open(chat_id)
         except StoreError as exc:
@@ -133,7 +132,9 @@ class ChatHistoryMixin:
             menu.addAction(label, lambda code=block.code: QGuiApplication.clipboard().setText(code))
         menu.addSeparator()
         if item.role == "user":
-            menu.addAction("Edit and resend", lambda: self.edit_message(row)).setEnabled(not busy)
+            edit = menu.addAction("Edit", lambda: self.edit_message(row))
+            edit.setShortcut(QKeySequence(Qt.Key.Key_F2))  # shown beside it; F2 and double-click edit in the chat
+            edit.setEnabled(not busy)
         if item.role == "assistant" and last:
             menu.addAction("Regenerate", self.regenerate).setEnabled(not busy and item.message_id is not None)
             menu.addAction("Continue", self.continue_reply).setEnabled(not busy and item.can_continue)

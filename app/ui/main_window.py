@@ -98,7 +98,6 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         self._pages: dict[str, QWidget] = {}
         self._request_id = 0
         self._loading_path = ""
-        self._editing_row: int | None = None
         self._undo_chat: int | None = None
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 760)
@@ -247,6 +246,7 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         self.conversation.save_failed.connect(self.banner.show_message)
         self.chat_view.version_requested.connect(self.switch_version)
         self.chat_view.menu_requested.connect(self._message_menu)
+        self.chat_view.edit_submitted.connect(self.resend_edited)
         # The Hub pages and the download queue are built after the window is up (not on the start-up path).
         QTimer.singleShot(STARTUP_DEFER_MS, self._restore_downloads)
         self.open_action.triggered.connect(self._open_file)
@@ -392,12 +392,8 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         if not self._ready_to_generate():
             return
         self.input.clear()
-        editing, self._editing_row = self._editing_row, None
         try:
-            if editing is not None and editing < self.chat_model.rowCount():
-                messages = self.conversation.edit(editing, text, **self._turn_fields())
-            else:
-                messages = self.conversation.send(text, **self._turn_fields())
+            messages = self.conversation.send(text, **self._turn_fields())
         except (sqlite3.Error, StoreError) as exc:
             self.input.setPlainText(text)  # nothing typed is lost
             self.banner.show_message(f"The chat could not be saved ({exc}); free some disk space and send again.")
@@ -427,14 +423,25 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         self._generate(messages, continue_text=partial)
 
     def edit_message(self, row: int) -> None:
-        """Put a message of yours in the input box; sending it makes a new branch from that point."""
-        item = self.chat_model.item(row)
-        if item.role != "user" or self.generating:
+        """Edit a message of yours in place; Enter sends it as a new version (a branch from that point)."""
+        if self.generating or not self.chat_view.start_editing(row):
             return
-        self._editing_row = row
-        self.input.setPlainText(item.text)
-        self.input.setFocus()
-        self.statusBar().showMessage("Editing a message — Enter resends it as a new version, Esc cancels", 10000)
+        self.statusBar().showMessage("Editing — Enter sends a new version (the old one stays), Esc cancels", 10000)
+
+    @Slot(int, str)
+    def resend_edited(self, row: int, text: str) -> None:
+        if self.generating or not self._ready_to_generate() or row >= self.chat_model.rowCount():
+            return
+        if text == self.chat_model.item(row).text:
+            self.statusBar().clearMessage()
+            return  # unchanged: nothing to send
+        try:
+            messages = self.conversation.edit(row, text, **self._turn_fields())
+        except (sqlite3.Error, StoreError) as exc:
+            self.banner.show_message(f"The chat could not be saved ({exc}); free some disk space and try again.")
+            return
+        self._generate(messages)
+        self.sidebar.refresh()
 
     def _ready_to_generate(self) -> bool:
         if self.client.loaded is None:
@@ -473,10 +480,6 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
     def stop_generation(self) -> None:
         if self.generating:
             self.client.stop()
-        elif self._editing_row is not None:
-            self._editing_row = None
-            self.input.clear()
-            self.statusBar().clearMessage()
 
     @Slot(int, str)
     def _on_tokens(self, request_id: int, text: str) -> None:
@@ -527,7 +530,6 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
     def new_chat(self) -> None:
         self.stop_generation()
         self._request_id = -1  # late tokens of the old chat are ignored
-        self._editing_row = None
         self._greet()
         self.sidebar.select(None)
         self.send_button.setText("Send")

@@ -30,6 +30,15 @@ class ChatInput(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
+class MessageEditor(ChatInput):
+    """Edits a message in place: Enter sends the new version, Shift+Enter starts a new line, Esc cancels."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText("Enter sends this as a new version of your message · Esc cancels")
+        self.setTabChangesFocus(True)
+
+
 class ErrorBanner(QFrame):
     """A dismissible banner above the chat for errors that need attention (a failed load, say)."""
 

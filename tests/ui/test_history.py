@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
@@ -61,20 +62,59 @@ def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
     assert [i.message_id for i in window.chat_model.items] == [window.chat_model.items[0].message_id, second.message_id]
 
 
-def test_edit_and_resend_makes_a_branch(qtbot, ready) -> None:
+def test_edit_in_place_and_resend_makes_a_branch(qtbot, ready) -> None:
     window = ready
     say(qtbot, window, "Name a colour.")
-    old_user = window.chat_model.items[0]
+    old_user, old_reply = window.chat_model.items
+    assert not window.chat_model.flags(window.chat_model.index(1)) & Qt.ItemFlag.ItemIsEditable  # replies: no
+
     window.edit_message(0)
-    assert window.input.toPlainText() == "Name a colour."
-    window.input.setPlainText("Name an animal.")
+    editor = window.chat_view.editor()
+    assert editor is not None and editor.isVisible() and editor.toPlainText() == "Name a colour."
+    assert window.input.toPlainText() == ""  # the input box is left alone
+    row_rect = window.chat_view.visualRect(window.chat_model.index(0))
+    assert row_rect.contains(editor.geometry())  # the editor sits on its own message, which grew to hold it
+
+    # Clicking elsewhere neither sends nor discards the edit.
+    window.input.setFocus()
+    qtbot.wait(50)
+    assert window.chat_view.editor() is editor and not window.generating
+
+    editor.selectAll()
+    qtbot.keyClicks(editor, "Name an animal.")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000):
-        window.send()
+        qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.chat_view.editor() is None, timeout=2000)
     items = window.chat_model.items
     assert items[0].text == "Name an animal." and (items[0].sibling_index, items[0].sibling_count) == (1, 2)
+    assert items[1].message_id != old_reply.message_id
     window.switch_version(0, -1)
     assert window.chat_model.items[0].message_id == old_user.message_id
+    assert window.chat_model.items[1].message_id == old_reply.message_id  # the old branch, whole
     assert window.store.message_count(window.conversation.chat_id) == 5  # system + 2 users + 2 replies
+
+
+def test_escape_cancels_an_edit_and_nothing_is_edited_while_a_reply_streams(qtbot, ready) -> None:
+    window = ready
+    say(qtbot, window, "Name a city.")
+    rows_before = window.chat_model.rowCount()
+    window.edit_message(0)
+    editor = window.chat_view.editor()
+    qtbot.keyClicks(editor, " And a river.")
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.chat_view.editor() is None, timeout=2000)
+    assert window.chat_model.items[0].text == "Name a city." and window.chat_model.rowCount() == rows_before
+    assert window.store.message_count(window.conversation.chat_id) == 3
+
+    window.max_tokens.setValue(400)
+    window.input.setPlainText("Tell me a long story.")
+    with qtbot.waitSignal(window.client.tokens, timeout=30_000):
+        window.send()
+    assert not window.chat_view.start_editing(0)  # not while the reply streams
+    assert window.chat_view.editor() is None
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.stop_generation()
+    assert window.chat_view.start_editing(0)  # and again once it is done
 
 
 def test_stop_then_continue_appends_to_the_same_reply(qtbot, ready) -> None:
@@ -136,7 +176,7 @@ def test_message_menu_offers_copy_code_and_the_right_actions(qtbot, window) -> N
     from PySide6.QtGui import QGuiApplication
 
     assert QGuiApplication.clipboard().text() == "print('hi')"
-    assert "Edit and resend" in [a.text() for a in window.message_menu(0).actions()]
+    assert "Edit" in [a.text() for a in window.message_menu(0).actions()]
 
 
 def test_export_and_import_from_the_gui(qtbot, ready, tmp_path: Path) -> None:
