@@ -322,9 +322,13 @@ def _quants(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> in
     for branch in details.branches:
         print(f"{branch.name:<40} {branch.settings}")
     memory = hub.machine_memory()
-    best = hub.recommend(details.quants, memory, settings.context_size)
+    kv = details.kv_bytes_per_token
+    if details.quants:
+        source = f"{human_size(kv)} per token, from the model's header" if kv else "estimated from the parameter count"
+        print(f"Fit for a {settings.context_size:,}-token context; KV cache {source}.")
+    best = hub.recommend(details.quants, memory, settings.context_size, kv)
     for quant in details.quants:
-        fit = hub.estimate_fit(quant, memory, settings.context_size)
+        fit = hub.estimate_fit(quant, memory, settings.context_size, kv)
         bpw = f"{quant.bits_per_weight:.2f} bpw" if quant.bits_per_weight else ""
         mark = "  ← recommended" if quant == best else ""
         print(f"{quant.label:<10} {human_size(quant.size):>9} {bpw:>9}  {fit.badge:<17} {quant.name}{mark}")
@@ -348,7 +352,9 @@ def _download(args: argparse.Namespace, paths: AppPaths, settings: Settings, mod
                     f"{args.repo} has no {args.quant} quant (it has {', '.join(q.label for q in details.quants)})."
                 )
         else:
-            chosen = hub.recommend(details.quants, hub.machine_memory(), settings.context_size)
+            chosen = hub.recommend(
+                details.quants, hub.machine_memory(), settings.context_size, details.kv_bytes_per_token
+            )
             if chosen is None:
                 raise DownloadError(f"{args.repo} has no GGUF files.")
         files = list(chosen.files)

@@ -14,6 +14,7 @@ import fnmatch
 import hashlib
 import json
 import re
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,10 +29,15 @@ CHUNK = 256 << 10
 @dataclass
 class HubFile:
     path: str
-    source: bytes | Path | None = None  # None: a "virtual" file, listed with its size but never served
+    source: bytes | Path | None = None  # None: a "virtual" file, listed with its size ...
     size: int = 0
     sha256: str = ""
     lfs: bool = True
+    header: bytes = b""  # ... whose first bytes (a GGUF header, say) can be read; zeros follow them
+
+    @property
+    def servable(self) -> bool:
+        return self.source is not None or bool(self.header)
 
     def __post_init__(self) -> None:
         if isinstance(self.source, bytes):
@@ -61,6 +67,9 @@ class HubFile:
             with self.source.open("rb") as handle:
                 handle.seek(start)
                 return handle.read(end - start)
+        if self.header:
+            end = min(end, self.size)
+            return self.header[start:end].ljust(max(0, end - start), b"\0")
         raise FileNotFoundError(self.path)
 
 
@@ -144,9 +153,14 @@ class FakeHub:
             self.faults.append(fault)
         return fault
 
-    def take_fault(self, path: str, kinds: tuple[str, ...] = ("drop", "stall", "corrupt", "status")) -> Fault | None:
+    def take_fault(
+        self, path: str, kinds: tuple[str, ...] = ("drop", "stall", "corrupt", "status"), length: int | None = None
+    ) -> Fault | None:
+        """The next fault for a request of ``path``; one that would strike after ``length`` bytes is left for later."""
         with self._lock:
             for fault in self.faults:
+                if length is not None and fault.kind != "status" and length <= fault.after:
+                    continue  # a short read (a header probe) passes; the fault waits for the download
                 if fault.times != 0 and fault.kind in kinds and fnmatch.fnmatch(path, fault.pattern):
                     if fault.times > 0:
                         fault.times -= 1
@@ -344,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self.hub.repos.get(repo_id)
         files = repo.files(commit) if repo else None
         found = next((f for f in files or [] if f.path == unquote(file_path)), None)
-        if found is None or found.source is None:
+        if found is None or not found.servable:
             return self._error(404, "EntryNotFound", "not on the CDN")
         return self._send_bytes(found, {"ETag": f'"{found.sha256}"', "Accept-Ranges": "bytes"}, head, cdn=True)
 
@@ -360,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
             end = min(found.size, int(match.group(2)) + 1) if match.group(2) else found.size
             status = 206
             headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{found.size}"}
-        fault = self.hub.take_fault(found.path) if (cdn and not head) else None
+        fault = self.hub.take_fault(found.path, length=end - start) if (cdn and not head) else None
         if fault is not None and fault.kind == "status":
             return self._error(fault.status, fault.error_code, f"injected {fault.status}")
         self.send_response(status)
@@ -458,13 +472,49 @@ This repo contains GGUF format model files for Teknium's OpenHermes 2 Mistral 7B
 """
 
 
+def gguf_header(metadata: dict[str, Any], tensor_count: int = 291) -> bytes:
+    """The key/value part of a GGUF header (what a remote header read needs), written with the ``gguf`` package."""
+    import gguf
+
+    out = bytearray(struct.pack("<IIQQ", gguf.GGUF_MAGIC, 3, tensor_count, len(metadata)))
+
+    def string(text: str) -> bytes:
+        raw = text.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    for key, value in metadata.items():
+        out += string(key)
+        if isinstance(value, str):
+            out += struct.pack("<I", gguf.GGUFValueType.STRING) + string(value)
+        elif isinstance(value, float):
+            out += struct.pack("<If", gguf.GGUFValueType.FLOAT32, value)
+        elif isinstance(value, list):  # string arrays (a vocabulary)
+            out += struct.pack("<IIQ", gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.STRING, len(value))
+            out += b"".join(string(item) for item in value)
+        else:
+            out += struct.pack("<II", gguf.GGUFValueType.UINT32, value)
+    return bytes(out)
+
+
+# Mistral 7B's shape, as in TheBloke's GGUF headers: 32 layers, 32 heads, 8 KV heads of 128 → 128 KiB per token.
+MISTRAL_7B_HEADER = gguf_header({
+    "general.architecture": "llama", "general.name": "teknium_openhermes-2-mistral-7b",
+    "llama.context_length": 32768, "llama.embedding_length": 4096, "llama.block_count": 32,
+    "llama.feed_forward_length": 14336, "llama.rope.dimension_count": 128, "llama.attention.head_count": 32,
+    "llama.attention.head_count_kv": 8, "llama.attention.layer_norm_rms_epsilon": 1e-5,
+    "llama.rope.freq_base": 10000.0, "general.file_type": 15, "tokenizer.ggml.model": "llama",
+    "tokenizer.ggml.tokens": [f"<t{i}>" for i in range(32002)],
+})  # fmt: skip
+
+
 def standard_hub(starter_model: Path) -> FakeHub:
     """The content every test and benchmark expects: a GGUF ladder, the real starter model, split, GPTQ, AWQ."""
     hub = FakeHub()
     hub.add(HubRepo(
         "TheBloke/OpenHermes-2-Mistral-7B-GGUF",
         {"main": [HubFile("config.json", b'{"model_type": "mistral"}', lfs=False)]
-         + [HubFile(f"openhermes-2-mistral-7b.{q}.gguf", None, size) for q, size in THEBLOKE_LADDER.items()]},
+         + [HubFile(f"openhermes-2-mistral-7b.{q}.gguf", None, size, header=MISTRAL_7B_HEADER)
+            for q, size in THEBLOKE_LADDER.items()]},
         downloads=48_000, likes=120, tags=["gguf", "mistral", "text-generation"], card=OPENHERMES_CARD,
     ))  # fmt: skip
     hub.add(HubRepo(

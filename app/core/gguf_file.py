@@ -68,6 +68,10 @@ class GGUFInfo:
             return "unknown"
 
     @property
+    def kv_bytes_per_token(self) -> int | None:
+        return kv_bytes_per_token(self.metadata)
+
+    @property
     def size_label(self) -> str:
         label = self.metadata.get("general.size_label")
         if isinstance(label, str) and label:
@@ -95,8 +99,59 @@ def read_gguf(path: str | Path) -> GGUFInfo:
         raise ModelFileError(f"Could not read {path.name}: {exc.strerror or exc}") from None
 
 
+def read_header_metadata(data: bytes, name: str) -> tuple[dict[str, Any], bool]:
+    """The metadata in the first bytes of a GGUF file (a Range request's worth), as far as ``data`` goes.
+
+    Returns (metadata, complete): ``complete`` is False when ``data`` ended inside the key/value list.
+    Raises ModelFileError when it is not a GGUF file at all.
+    """
+    cursor = _Cursor(data, len(data), name)
+    if len(data) < 24 or cursor.scalar(_U32) != _gguf().GGUF_MAGIC:
+        raise ModelFileError(f"{name} is not a GGUF model file.")
+    version = cursor.scalar(_U32)
+    if version not in SUPPORTED_VERSIONS:
+        raise ModelFileError(f"{name} uses GGUF version {version}, which this app cannot read (supported: 2, 3).")
+    cursor.scalar(_U64)  # tensor count
+    kv_count = cursor.scalar(_U64)
+    if kv_count > MAX_RECORDS:
+        raise ModelFileError(f"{name} is corrupt: its header claims {kv_count:,} keys.")
+    metadata: dict[str, Any] = {}
+    try:
+        for _ in range(kv_count):
+            key = cursor.string()
+            metadata[key] = cursor.value(cursor.scalar(_U32))
+    except ModelFileError:  # the bytes end inside a value (or an array too long to judge from a prefix)
+        return metadata, False
+    return metadata, True
+
+
+def kv_bytes_per_token(metadata: dict[str, Any]) -> int | None:
+    """Bytes the KV cache takes per token of context (f16 keys and values, llama.cpp's default).
+
+    From the architecture's own keys: layers × KV heads × (key + value width) × 2 bytes. None where
+    the header lacks them (then callers estimate).
+    """
+    arch = metadata.get("general.architecture")
+    if not isinstance(arch, str):
+        return None
+
+    def number(key: str) -> int | None:
+        value = metadata.get(f"{arch}.{key}")
+        if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+            return max(value)  # per-layer head counts: the largest bounds the cache
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    layers, embedding, heads = number("block_count"), number("embedding_length"), number("attention.head_count")
+    if not layers or not embedding or not heads:
+        return None
+    kv_heads = number("attention.head_count_kv") or heads
+    key_width = number("attention.key_length") or embedding // heads
+    value_width = number("attention.value_length") or embedding // heads
+    return layers * kv_heads * (key_width + value_width) * 2
+
+
 class _Cursor:
-    def __init__(self, view: mmap.mmap, size: int, name: str) -> None:
+    def __init__(self, view: mmap.mmap | bytes, size: int, name: str) -> None:
         self.view, self.size, self.name, self.pos = view, size, name, 0
 
     def take(self, count: int) -> bytes:

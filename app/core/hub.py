@@ -8,6 +8,7 @@ state (``HubOffline``), not a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from app.core.errors import HermesError
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # plain HTTP + Range: resumable and cancellable by us
@@ -119,6 +122,7 @@ class RepoDetails:
     quants: tuple[Quant, ...]
     branches: tuple[Branch, ...] = ()
     card: str = ""
+    kv_bytes_per_token: int | None = None  # read from a GGUF's header on the Hub; None: estimated
 
     @property
     def runnable(self) -> bool:
@@ -144,6 +148,8 @@ class MachineMemory:
 class Fit:
     badge: str  # "Full GPU offload", "Partial offload", "CPU only", "Too large"
     needed: int  # bytes: weights + KV cache + working buffers
+    kv_cache: int = 0  # bytes of it for the KV cache
+    exact: bool = False  # the KV cache from the model's own header, not estimated
 
     @property
     def fits(self) -> bool:
@@ -270,7 +276,51 @@ def repo_details(
         raise
     except Exception as exc:
         raise _translate(exc, f"Could not open {repo_id}") from exc
-    return RepoDetails(repo_id, info.sha or "", fmt, files, tuple(group_quants(files)), branches, card)
+    quants = tuple(group_quants(files))
+    kv = None
+    if quants:  # every quant of a repo is the same model: one header says it for all
+        smallest = quants[0].files[0].path
+        kv = remote_kv_bytes_per_token(repo_id, smallest, revision=info.sha or revision, endpoint=api.endpoint,
+                                       token=api.token)  # fmt: skip
+    return RepoDetails(repo_id, info.sha or "", fmt, files, quants, branches, card, kv)
+
+
+HEADER_PROBES = (256 << 10, 2 << 20, 8 << 20)  # bytes read from the start of a GGUF, growing until enough
+
+
+def remote_kv_bytes_per_token(
+    repo_id: str, filename: str, *, revision: str | None = None, endpoint: str | None = None, token: str | None = None
+) -> int | None:
+    """The KV cache's bytes per token, from the GGUF header's first bytes (Range requests), or None.
+
+    Only as many bytes are read as the header needs (a few hundred KiB; never the weights): enough
+    to see the architecture's keys, which come before the tokenizer's vocabulary.
+    """
+    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
+
+    from app.core.gguf_file import kv_bytes_per_token, read_header_metadata
+
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint(endpoint))
+    for size in HEADER_PROBES:
+        headers = {**build_hf_headers(token=token), "Range": f"bytes=0-{size - 1}"}
+        try:
+            data = bytearray()
+            with get_session().stream("GET", url, headers=headers, follow_redirects=True, timeout=10.0) as response:
+                if response.status_code not in (200, 206):
+                    return None
+                for block in response.iter_bytes():  # a server that ignores Range is cut off here
+                    data += block
+                    if len(data) >= size:
+                        break
+            metadata, complete = read_header_metadata(bytes(data[:size]), filename)
+        except Exception as exc:  # the estimate stands in; a header is a nicety, not a requirement
+            log.info("could not read the header of %s/%s: %s", repo_id, filename, exc)
+            return None
+        past_architecture = complete or any(key.startswith("tokenizer.") for key in metadata)
+        if past_architecture or len(data) < size:
+            return kv_bytes_per_token(metadata) if past_architecture else None
+    return None
 
 
 def _format_of(repo_id: str, tags: tuple[str, ...], files: Iterable[RepoFile]) -> str:
@@ -380,32 +430,52 @@ def machine_memory() -> MachineMemory:
     return MachineMemory(ram)
 
 
-def estimate_fit(quant: Quant, memory: MachineMemory, context: int = 4096) -> Fit:
+def estimate_fit(
+    quant: Quant, memory: MachineMemory, context: int = 4096, kv_bytes_per_token: int | None = None
+) -> Fit:
     """Weights + KV cache for ``context`` tokens + working buffers, against this machine's memory.
 
-    The KV cache is estimated from the parameter count (file size / bits per weight) with the
-    ratio of grouped-query-attention models (Mistral 7B: 128 KiB per token in f16).
+    The KV cache comes from the model's header where it was read (``RepoDetails.kv_bytes_per_token``);
+    otherwise it is estimated from the parameter count (file size / bits per weight) with the ratio
+    of grouped-query-attention models (Mistral 7B: 128 KiB per token in f16).
     """
     weights = quant.size
-    bpw = quant.bits_per_weight or 5.0
-    parameters = weights * 8 / bpw
-    kv = int(parameters * 1.8e-5 * context)
+    if kv_bytes_per_token:
+        kv = kv_bytes_per_token * context
+    else:
+        parameters = weights * 8 / (quant.bits_per_weight or 5.0)
+        kv = int(parameters * 1.8e-5 * context)
     needed = int(weights * 1.05 + kv + (300 << 20))
-    if memory.vram and needed <= memory.vram * 0.9:
-        return Fit("Full GPU offload", needed)
     usable_ram = memory.ram * 0.75
-    if memory.vram and needed <= usable_ram + memory.vram * 0.9:
-        return Fit("Partial offload", needed)
-    if needed <= usable_ram:
-        return Fit("CPU only", needed)
-    return Fit("Too large", needed)
+    if memory.vram and needed <= memory.vram * 0.9:
+        badge = "Full GPU offload"
+    elif memory.vram and needed <= usable_ram + memory.vram * 0.9:
+        badge = "Partial offload"
+    elif needed <= usable_ram:
+        badge = "CPU only"
+    else:
+        badge = "Too large"
+    return Fit(badge, needed, kv, exact=bool(kv_bytes_per_token))
 
 
-def recommend(quants: Iterable[Quant], memory: MachineMemory, context: int = 4096) -> Quant | None:
+def explain_fit(fit: Fit, context: int) -> str:
+    """One sentence on what a quant needs, for a tooltip or the CLI."""
+    from app.core.library import human_size
+
+    source = "from the model's header" if fit.exact else "estimated from the parameter count"
+    return (
+        f"{fit.badge}: needs about {human_size(fit.needed)}, with {human_size(fit.kv_cache)} of KV cache for "
+        f"{context:,} tokens ({source})."
+    )
+
+
+def recommend(
+    quants: Iterable[Quant], memory: MachineMemory, context: int = 4096, kv_bytes_per_token: int | None = None
+) -> Quant | None:
     """The largest quant that fits fully (on the GPU where there is one, else in RAM); Q4_K_M when in doubt."""
     quants = list(quants)
     best_badge = "Full GPU offload" if memory.vram else "CPU only"
-    fitting = [q for q in quants if estimate_fit(q, memory, context).badge == best_badge]
+    fitting = [q for q in quants if estimate_fit(q, memory, context, kv_bytes_per_token).badge == best_badge]
     if fitting:
         return max(fitting, key=lambda q: q.size)
     return next((q for q in quants if q.label == "Q4_K_M"), None)

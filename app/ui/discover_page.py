@@ -209,14 +209,16 @@ class DiscoverPage(QWidget):
         self.quants.setRowCount(0)
         if details.runnable:
             self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
-            best = hub.recommend(details.quants, self.memory, self.context_size)
+            kv = details.kv_bytes_per_token
+            best = hub.recommend(details.quants, self.memory, self.context_size, kv)
             for quant in details.quants:
-                fit = hub.estimate_fit(quant, self.memory, self.context_size)
+                fit = hub.estimate_fit(quant, self.memory, self.context_size, kv)
                 label = f"★ {quant.label}" if quant == best else quant.label
                 bpw = f"{quant.bits_per_weight:.2f}" if quant.bits_per_weight else "—"
                 self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name], BADGE_COLORS.get(fit.badge))
+                row = self.quants.rowCount() - 1
+                self.quants.item(row, 3).setToolTip(hub.explain_fit(fit, self.context_size))
                 if quant == best:
-                    row = self.quants.rowCount() - 1
                     self.quants.selectRow(row)
                     item = self.quants.item(row, 0)
                     item.setToolTip("Recommended: the largest quant that fits this machine")

@@ -128,7 +128,8 @@ def test_hub_commands_search_quants_download_models_rm(hf_env, hub, tmp_path: Pa
     assert "TheBloke/OpenHermes-2-Mistral-7B-GPTQ" in gptq.stdout
     quants = env_run("quants", "TheBloke/OpenHermes-2-Mistral-7B-GGUF")
     lines = quants.stdout.splitlines()
-    assert lines[0].startswith("Q2_K") and any("Q4_K_M" in line for line in lines)
+    assert lines[0] == "Fit for a 4,096-token context; KV cache 128.0 KB per token, from the model's header."
+    assert lines[1].startswith("Q2_K") and any("Q4_K_M" in line for line in lines)
     assert sum("← recommended" in line for line in lines) == 1
     branches = env_run("quants", "TheBloke/OpenHermes-2-Mistral-7B-GPTQ")
     assert "not runnable by llama.cpp" in branches.stdout and "gptq-4bit-32g-actorder_True" in branches.stdout

@@ -69,3 +69,26 @@ def test_engine_refuses_a_truncated_file_without_crashing(truncated_model: Path,
     )  # still usable afterwards
     assert engine.loaded is not None
     engine.unload()
+
+
+def test_header_metadata_from_a_prefix_and_the_kv_cache_it_implies() -> None:
+    from app.core.gguf_file import kv_bytes_per_token, read_header_metadata
+    from tests.hub_server import MISTRAL_7B_HEADER, gguf_header
+
+    metadata, complete = read_header_metadata(MISTRAL_7B_HEADER[:4096], "mistral.gguf")
+    assert not complete and metadata["llama.attention.head_count_kv"] == 8
+    assert kv_bytes_per_token(metadata) == 128 << 10
+    assert read_header_metadata(MISTRAL_7B_HEADER, "mistral.gguf")[1]
+    # explicit key/value widths win over embedding / heads; missing KV heads mean plain multi-head attention
+    odd = {
+        "general.architecture": "gemma",
+        "gemma.block_count": 2,
+        "gemma.embedding_length": 100,
+        "gemma.attention.head_count": 4,
+        "gemma.attention.key_length": 64,
+        "gemma.attention.value_length": 32,
+    }
+    assert kv_bytes_per_token(read_header_metadata(gguf_header(odd), "g.gguf")[0]) == 2 * 4 * (64 + 32) * 2
+    assert kv_bytes_per_token({"general.architecture": "llama"}) is None
+    with pytest.raises(ModelFileError, match="not a GGUF"):
+        read_header_metadata(b"version https://git-lfs.github.com/spec/v1\n" * 2, "pointer.gguf")

@@ -61,6 +61,36 @@ def test_repo_details_quant_table_and_card(hub, tmp_path: Path) -> None:
     assert details.card.startswith("# OpenHermes 2 Mistral 7B - GGUF") and "<|im_start|>" in details.card
 
 
+def test_the_kv_cache_is_read_from_the_model_header_with_a_few_hundred_kib(hub, tmp_path: Path) -> None:
+    """Fit badges use the real architecture (Mistral 7B: 32 layers x 8 KV heads x 128 x 2 x f16 = 128 KiB/token)."""
+    before = {path: count for path, count in hub.bytes_served.items() if path.endswith(".gguf")}
+    details = catalogue.repo_details("TheBloke/OpenHermes-2-Mistral-7B-GGUF", endpoint=hub.endpoint, cache_dir=tmp_path)
+    assert details.kv_bytes_per_token == 32 * 8 * (128 + 128) * 2 == 128 << 10
+    read = {path: count - before.get(path, 0) for path, count in hub.bytes_served.items() if path.endswith(".gguf")}
+    read = {path: count for path, count in read.items() if count}
+    assert list(read) == ["openhermes-2-mistral-7b.Q2_K.gguf"]  # the smallest quant's header, nothing else
+    assert 0 < read["openhermes-2-mistral-7b.Q2_K.gguf"] <= catalogue.HEADER_PROBES[0]
+
+    q4 = next(q for q in details.quants if q.label == "Q4_K_M")
+    fit = catalogue.estimate_fit(q4, MachineMemory(16 * GB), 8192, details.kv_bytes_per_token)
+    assert fit.exact and fit.kv_cache == 1 << 30  # 8,192 tokens x 128 KiB
+    assert fit.needed == int(q4.size * 1.05 + (1 << 30) + (300 << 20))
+
+
+def test_the_header_read_agrees_with_the_local_file_and_falls_back_on_failure(
+    hub, tmp_path: Path, starter_model: Path
+) -> None:
+    from app.core.gguf_file import read_gguf
+
+    details = catalogue.repo_details("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", endpoint=hub.endpoint)
+    assert details.kv_bytes_per_token == read_gguf(starter_model).kv_bytes_per_token == 30 * 3 * (64 + 64) * 2
+
+    hub.fault(starter_model.name, "status", status=500)
+    broken = catalogue.repo_details("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", endpoint=hub.endpoint)
+    assert broken.kv_bytes_per_token is None  # the estimate stands in
+    assert not catalogue.estimate_fit(broken.quants[0], MachineMemory(16 * GB)).exact
+
+
 def test_split_gguf_is_one_row(hub, tmp_path: Path) -> None:
     details = catalogue.repo_details("TheBloke/Goliath-120B-GGUF", endpoint=hub.endpoint, cache_dir=tmp_path)
     split = next(q for q in details.quants if q.label == "Q4_K_M")

@@ -33,6 +33,8 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     assert sum(label.startswith("★") for label in labels) == 1
     assert all(page.quants.item(r, 3).text() in ("Full GPU offload", "Partial offload", "CPU only", "Too large")
                for r in range(12))  # fmt: skip
+    fit_note = page.quants.item(6, 3).toolTip()  # 1,024 tokens x 128 KiB, from the Q2_K file's header on the Hub
+    assert fit_note.endswith("128.0 MB of KV cache for 1,024 tokens (from the model's header).")
     assert "OpenHermes 2 Mistral 7B - GGUF" in page.card.toPlainText()
 
     page.query.setText("SmolLM2")
