@@ -393,8 +393,8 @@ class _Handler(BaseHTTPRequestHandler):
             ):
                 stop = start + fault.after
                 if stop > position:
+                    self.hub.count(found.path, stop - position)  # counted first: a client may act on the bytes at once
                     self.wfile.write(found.read(position, stop))
-                    self.hub.count(found.path, stop - position)
                 if fault.kind == "stall":
                     time.sleep(fault.seconds)
                 self.close_connection = True
@@ -405,8 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "corrupt" and position <= fault.after < stop:
                 offset = fault.after - position
                 block = block[:offset] + bytes([block[offset] ^ 0xFF]) + block[offset + 1 :]
-            self.wfile.write(block)
             self.hub.count(found.path, len(block))
+            self.wfile.write(block)
             position = stop
         return None
 

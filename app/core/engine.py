@@ -204,11 +204,13 @@ class Engine:
         *,
         context_policy: str = "stop",
         continue_text: str = "",
+        on_prompt_progress: Callable[[int, int], None] | None = None,
     ) -> Generation:
         """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens.
 
         ``context_policy`` decides what happens when the conversation does not fit (see app.core.context);
-        ``continue_text`` is a partial reply to carry on from (the model continues it, not a new turn).
+        ``continue_text`` is a partial reply to carry on from (the model continues it, not a new turn);
+        ``on_prompt_progress(done, total)`` hears about a long prompt's processing, batch by batch.
         """
         llama = self._require()
         prompt_format = prompt_format or self.prompt_format()
@@ -249,6 +251,7 @@ class Engine:
             prompt=prompt,
             should_stop=should_stop,
             stats=generation.stats,
+            on_prompt_progress=on_prompt_progress,
         )
         return generation
 
@@ -262,24 +265,28 @@ class Engine:
         prompt: RenderedPrompt,
         should_stop: Callable[[], bool],
         stats: GenerationStats,
+        on_prompt_progress: Callable[[int, int], None] | None,
     ) -> Iterator[str]:
         started = time.perf_counter()
-        chunks: Iterator[Any] = llama.create_completion(  # type: ignore[assignment]
-            prompt=tokens,
-            max_tokens=max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            min_p=sampling.min_p,
-            repeat_penalty=sampling.repeat_penalty,
-            seed=sampling.seed,
-            stop=list(dict.fromkeys(prompt.stop + sampling.stop)),
-            stream=True,
-        )
         finish = "cancelled"
         first = 0.0
         abort = _PromptAbort(llama, should_stop)
+        chunks: Any = iter(())
         try:
+            if not _read_prompt(llama, tokens, should_stop, on_prompt_progress):
+                return
+            chunks = llama.create_completion(
+                prompt=tokens,
+                max_tokens=max_tokens,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                top_k=sampling.top_k,
+                min_p=sampling.min_p,
+                repeat_penalty=sampling.repeat_penalty,
+                seed=sampling.seed,
+                stop=list(dict.fromkeys(prompt.stop + sampling.stop)),
+                stream=True,
+            )
             for chunk in abort.guard(chunks):
                 abort.remove()  # the prompt is in: from here the flag is checked between tokens, at no cost
                 choice = chunk["choices"][0]
@@ -295,7 +302,8 @@ class Engine:
                     break
         finally:
             abort.remove()
-            chunks.close()  # type: ignore[attr-defined]
+            if hasattr(chunks, "close"):
+                chunks.close()
             end = time.perf_counter()
             # The last sampled token is never evaluated, hence + 1 once anything was generated.
             evaluated = llama.n_tokens - len(tokens)
@@ -308,6 +316,45 @@ class Engine:
         if self._llama is None:
             raise NoModelLoaded("Load a model first.")
         return self._llama
+
+
+def _read_prompt(
+    llama: Llama,
+    tokens: list[int],
+    should_stop: Callable[[], bool],
+    on_progress: Callable[[int, int], None] | None,
+) -> bool:
+    """Process a long prompt batch by batch, reporting progress; False if Stop came first.
+
+    llama-cpp-python would process it in one call, silently. Here every token but the last is
+    evaluated first, one batch at a time; ``create_completion`` then finds them in the KV cache
+    (its prefix match) and evaluates only the last. Prompts of one batch or less go straight through.
+    """
+    cached = 0
+    for held, wanted in zip(llama._input_ids, tokens[:-1], strict=False):
+        if held != wanted:
+            break
+        cached += 1
+    batch = llama.n_batch
+    end = len(tokens) - 1
+    if on_progress is None or end - cached <= batch:
+        return True
+    llama.n_tokens = cached  # eval() drops whatever the cache holds past this point
+    position = cached
+    on_progress(position, len(tokens))
+    try:
+        while position < end:
+            following = min(end, position + batch)
+            llama.eval(tokens[position:following])
+            position = following
+            on_progress(position, len(tokens))
+            if should_stop():
+                return False
+    except RuntimeError:  # llama_decode aborted by Stop (see _PromptAbort)
+        if should_stop():
+            return False
+        raise
+    return True
 
 
 class _PromptAbort:

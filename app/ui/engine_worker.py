@@ -40,6 +40,7 @@ class EngineWorker(QObject):
     load_failed = Signal(str)  # a message for people
     model_unloaded = Signal()
     tokens = Signal(int, str)  # request id, a batch of text
+    prompt_progress = Signal(int, int, int)  # request id, prompt tokens processed, prompt tokens in all
     generation_finished = Signal(int, object)  # request id, GenerationStats
     generation_failed = Signal(int, str)  # request id, a message for people
 
@@ -85,6 +86,7 @@ class EngineWorker(QObject):
                 prompt_format=self.engine.prompt_format(*options.prompt_format),
                 context_policy=options.context_policy,
                 continue_text=options.continue_text,
+                on_prompt_progress=lambda done, total: self.prompt_progress.emit(request_id, done, total),
             )
             pending: list[str] = []
             last_flush = 0.0  # the first piece goes out at once: time to first token matters
@@ -117,6 +119,7 @@ class EngineClient(QObject):
     load_failed = Signal(str)
     model_unloaded = Signal()
     tokens = Signal(int, str)
+    prompt_progress = Signal(int, int, int)
     generation_finished = Signal(int, object)
     generation_failed = Signal(int, str)
 
@@ -142,6 +145,7 @@ class EngineClient(QObject):
             "load_failed",
             "model_unloaded",
             "tokens",
+            "prompt_progress",
             "generation_finished",
             "generation_failed",
         ):

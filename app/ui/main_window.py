@@ -225,6 +225,7 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         client.load_failed.connect(self._on_load_failed)
         client.model_unloaded.connect(self._on_unloaded)
         client.tokens.connect(self._on_tokens)
+        client.prompt_progress.connect(self._on_prompt_progress)
         client.generation_finished.connect(self._on_finished)
         client.generation_failed.connect(self._on_failed)
         self.persona.preset_changed.connect(self._on_preset_changed)
@@ -480,6 +481,13 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
     def stop_generation(self) -> None:
         if self.generating:
             self.client.stop()
+
+    @Slot(int, int, int)
+    def _on_prompt_progress(self, request_id: int, done: int, total: int) -> None:
+        if request_id == self._request_id and self.generating and total:
+            self.statusBar().showMessage(
+                f"Reading the conversation… {100 * done // total} % of {total:,} tokens (Esc to stop)"
+            )
 
     @Slot(int, str)
     def _on_tokens(self, request_id: int, text: str) -> None:

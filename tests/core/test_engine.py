@@ -134,6 +134,27 @@ def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(engin
         fresh.unload()
 
 
+def test_a_long_prompt_reports_its_progress_batch_by_batch_and_replies_the_same(engine: Engine) -> None:
+    long_chat = [*HELLO[:1], {"role": "user", "content": "Summarise this. " + "The Roman Empire lasted long. " * 100}]
+    reply = Sampling(temperature=0.0, max_tokens=8)
+    progress: list[tuple[int, int]] = []
+    engine.stream(HELLO, reply).text()  # something else in the cache first
+    generation = engine.stream(long_chat, reply, on_prompt_progress=lambda done, total: progress.append((done, total)))
+    with_progress = generation.text()
+    total = generation.stats.prompt_tokens
+    assert progress[0][0] < 512 and progress[-1] == (total - 1, total)  # the last token goes with the reply
+    assert [done for done, _ in progress] == sorted({done for done, _ in progress})  # strictly increasing
+    assert len(progress) >= 3 and generation.stats.finish_reason in ("stop", "length")
+
+    engine.stream(HELLO, reply).text()
+    assert engine.stream(long_chat, reply).text() == with_progress  # the same reply as in one go
+
+    engine.stream(HELLO, reply).text()
+    stop = threading.Event()
+    stopped = engine.stream(long_chat, reply, should_stop=stop.is_set, on_prompt_progress=lambda d, t: stop.set())
+    assert stopped.text() == "" and stopped.stats.finish_reason == "cancelled"
+
+
 def test_edward_elric_roleplay_chats(engine: Engine) -> None:
     messages = [
         {"role": "system", "content": EDWARD_ELRIC_SYSTEM_PROMPT},

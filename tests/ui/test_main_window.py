@@ -88,3 +88,20 @@ def test_new_chat_clears_and_sending_without_a_model_explains(qtbot, window) -> 
 def test_empty_library_says_how_to_get_a_model(window) -> None:
     assert "No models yet" in window.welcome.text()
     assert window.model_picker.count() == 1
+
+
+def test_a_long_message_shows_reading_progress_and_esc_stops_it_there(qtbot, library_with_model: Path, window) -> None:
+    load_first_model(qtbot, window)
+    window.max_tokens.setValue(8)
+    shown: list[str] = []
+    window.statusBar().messageChanged.connect(shown.append)
+    window.input.setPlainText("Summarise this. " + "The Roman Empire lasted long. " * 100)
+    with qtbot.waitSignal(window.client.prompt_progress, timeout=30_000):
+        window.send()
+    qtbot.waitUntil(lambda: any(" % of " in message for message in shown), timeout=10_000)
+    reading = next(message for message in shown if " % of " in message)
+    assert reading.startswith("Reading the conversation… ") and reading.endswith("tokens (Esc to stop)")
+    with qtbot.waitSignal(window.reply_finished, timeout=5_000) as done:
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert done.args[0].state == MessageState.STOPPED and done.args[0].text == ""
+    assert window.send_button.text() == "Send" and not window.statusBar().currentMessage().startswith("Reading")
