@@ -31,7 +31,8 @@ class ContextOverflow(HermesError):
 class Fitted:
     messages: list[ChatMessage]
     prompt_tokens: int
-    dropped: int  # how many messages were left out
+    dropped: int  # how many messages were left out ...
+    dropped_start: int = 0  # ... from this index of the messages given (a contiguous run)
 
     @property
     def note(self) -> str:
@@ -86,7 +87,7 @@ def fit_to_context(
             "model with a larger context."
         )
     cut, tokens = best
-    return Fitted(head + fixed_start + droppable[cut:] + last, tokens, cut)
+    return Fitted(head + fixed_start + droppable[cut:] + last, tokens, cut, len(head) + keep_first if cut else 0)
 
 
 def _exchange_boundary(messages: Sequence[ChatMessage], count: int) -> int:

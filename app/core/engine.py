@@ -72,7 +72,8 @@ class GenerationStats:
     total_s: float = 0.0  # request to the end
     context_size: int = 0
     finish_reason: str = ""  # "stop", "length" or "cancelled"
-    dropped_messages: int = 0  # left out by the chat's context policy
+    dropped_messages: int = 0  # left out by the chat's context policy ...
+    dropped_start: int = 0  # ... from this index of the messages sent
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -84,12 +85,13 @@ class GenerationStats:
             "context_size": self.context_size,
             "finish_reason": self.finish_reason,
             "dropped_messages": self.dropped_messages,
+            "dropped_start": self.dropped_start,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> GenerationStats:
         names = {"prompt_tokens", "generated_tokens", "ttft_s", "total_s", "context_size", "finish_reason",
-                 "dropped_messages"}  # fmt: skip
+                 "dropped_messages", "dropped_start"}  # fmt: skip
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @property
@@ -241,7 +243,10 @@ class Engine:
             )
         generation = Generation(pieces=iter(()), prompt=prompt)
         generation.stats = GenerationStats(
-            prompt_tokens=len(tokens), context_size=n_ctx, dropped_messages=fitted.dropped
+            prompt_tokens=len(tokens),
+            context_size=n_ctx,
+            dropped_messages=fitted.dropped,
+            dropped_start=fitted.dropped_start,
         )
         generation.pieces = self._pieces(
             llama,

@@ -46,6 +46,7 @@ class ChatItem:
     sibling_count: int = 1  # ... out of how many
     uid: int = field(default_factory=lambda: next(_uids))
     revision: int = 0  # bumped on every text change; view caches key on (uid, revision)
+    left_out: bool = False  # the context policy left it out of the last prompt
 
     @property
     def can_continue(self) -> bool:
@@ -70,6 +71,7 @@ class ChatModel(QAbstractListModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._items: list[ChatItem] = []
+        self.sent_rows: list[int] = []  # the row of each message of the last conversation() (-1: system prompt)
 
     # Qt model API
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
@@ -168,13 +170,26 @@ class ChatModel(QAbstractListModel):
         ``upto``: only the rows before this one.
         """
         messages: list[ChatMessage] = []
+        rows: list[int] = []
         if system_prompt.strip():
             messages.append({"role": "system", "content": system_prompt})
-        for item in self._items[:upto]:
+            rows.append(-1)
+        for row, item in enumerate(self._items[:upto]):
             if item.state == MessageState.ERROR or not item.text or item.state == MessageState.STREAMING:
                 continue
             messages.append({"role": "user" if item.role == "user" else "assistant", "content": item.text})
+            rows.append(row)
+        self.sent_rows = rows
         return messages
+
+    def mark_left_out(self, rows: list[int]) -> None:
+        """Show which messages the last prompt left out (and no others)."""
+        wanted = set(rows)
+        for row, item in enumerate(self._items):
+            if item.left_out != (row in wanted):
+                item.left_out = row in wanted
+                item.revision += 1
+                self._changed(row)
 
     def _changed(self, row: int) -> None:
         index = self.index(row)

@@ -61,7 +61,7 @@ def stats_line(item: ChatItem) -> str:
         return "Generating…"
     if item.state == MessageState.ERROR:
         return f"Error: {item.error}"
-    parts: list[str] = []
+    parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []
     stats = item.stats
     if stats is not None and stats.generated_tokens:
         parts += [
@@ -187,6 +187,8 @@ class MessageDelegate(QStyledItemDelegate):
         align = Qt.AlignmentFlag.AlignRight if is_user else Qt.AlignmentFlag.AlignLeft
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if item.left_out:
+            painter.setOpacity(0.45)
 
         top = rect.top() + V_MARGIN
         painter.setFont(small)

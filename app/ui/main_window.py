@@ -465,6 +465,7 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         }
 
     def _generate(self, messages, continue_text: str = "") -> None:
+        self.chat_model.mark_left_out([])  # the next reply says afresh what it left out
         policy = self.persona.overflow.currentData()
         if self.conversation.chat_id is not None:
             self.store.set_chat_fields(self.conversation.chat_id, overflow=policy)
@@ -503,8 +504,12 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         self.conversation.finish(stats)
         self._show_stats(stats)
         if stats.dropped_messages:
+            sent = self.chat_model.sent_rows[stats.dropped_start : stats.dropped_start + stats.dropped_messages]
+            self.chat_model.mark_left_out([row for row in sent if row >= 0])
             noun = "message was" if stats.dropped_messages == 1 else "messages were"
-            self.statusBar().showMessage(f"{stats.dropped_messages} earlier {noun} left out to fit the context.", 10000)
+            self.statusBar().showMessage(
+                f"{stats.dropped_messages} earlier {noun} left out to fit the context (dimmed in the chat).", 10000
+            )
         self._generation_ended()
 
     @Slot(int, str)

@@ -47,6 +47,8 @@ def test_the_prompt_always_fits_and_keeps_the_system_prompt(engine: Engine, poli
     assert fitted.messages[-1] == messages[-1]
     assert fitted.messages[1]["role"] == "user"  # never starts with an orphan reply
     assert len(fitted.messages) + fitted.dropped == len(messages)
+    start = fitted.dropped_start  # which ones: a contiguous run from there
+    assert fitted.messages == messages[:start] + messages[start + fitted.dropped :]
     if policy == "rolling" and fitted.dropped:
         assert fitted.messages[1:3] == messages[1:3]  # the first exchange is kept
 

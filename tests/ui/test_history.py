@@ -10,6 +10,7 @@ from app.core.settings import Settings
 from app.core.store import ChatStore
 from app.ui.chat_list import ChatListRoles
 from app.ui.chat_model import MessageState
+from app.ui.chat_view import stats_line
 
 
 @pytest.fixture
@@ -229,3 +230,23 @@ def test_a_failing_history_database_is_reported_and_loses_nothing_on_screen(qtbo
     assert window.banner.isVisible() and "could not be saved" in window.banner.message
     assert window.input.toPlainText() == "Second message"  # nothing typed is lost
     assert next(i.text for i in window.chat_model.items) == "First message"
+
+
+def test_messages_left_out_to_fit_the_context_are_dimmed_and_counted(qtbot, library_with_model: Path, window) -> None:
+    window.settings.context_size = 512
+    with qtbot.waitSignal(window.model_ready, timeout=30_000):
+        window.load_model(str(library_with_model))
+    window.persona.overflow.setCurrentIndex(window.persona.overflow.findData("drop-oldest"))
+    window.max_tokens.setValue(8)
+    for topic in ("rivers", "mountains", "deserts"):
+        say(qtbot, window, f"Tell me about {topic}. " + "Please be thorough and detailed. " * 22)
+    left_out = [row for row, item in enumerate(window.chat_model.items) if item.left_out]
+    assert left_out and left_out[0] == 0  # the oldest go first ...
+    assert left_out == list(range(len(left_out)))  # ... as a run, whole exchanges
+    assert window.chat_model.items[len(left_out)].role == "user"
+    assert "left out to fit the context (dimmed in the chat)" in window.statusBar().currentMessage()
+    assert stats_line(window.chat_model.items[0]).startswith("left out of the last prompt")
+    window.max_tokens.setValue(1)
+    say(qtbot, window, "Thanks.")  # each reply says afresh what it left out: again the oldest, as a run
+    again = [row for row, item in enumerate(window.chat_model.items) if item.left_out]
+    assert again == list(range(len(again))) and len(again) >= len(left_out)
