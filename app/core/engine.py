@@ -275,10 +275,12 @@ class Engine:
         started = time.perf_counter()
         finish = "cancelled"
         first = 0.0
-        abort = _PromptAbort(llama, should_stop)
+        cached = _cached_prefix(llama, tokens)
+        # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
+        abort = _PromptAbort(llama, should_stop, needed=len(tokens) - cached > 1)
         chunks: Any = iter(())
         try:
-            if not _read_prompt(llama, tokens, should_stop, on_prompt_progress):
+            if not _read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
                 return
             chunks = llama.create_completion(
                 prompt=tokens,
@@ -323,9 +325,20 @@ class Engine:
         return self._llama
 
 
+def _cached_prefix(llama: Llama, tokens: list[int]) -> int:
+    """How many of the prompt's tokens (all but the last, which is always evaluated) the KV cache holds."""
+    cached = 0
+    for held, wanted in zip(llama._input_ids, tokens[:-1], strict=False):
+        if held != wanted:
+            break
+        cached += 1
+    return cached
+
+
 def _read_prompt(
     llama: Llama,
     tokens: list[int],
+    cached: int,
     should_stop: Callable[[], bool],
     on_progress: Callable[[int, int], None] | None,
 ) -> bool:
@@ -335,11 +348,6 @@ def _read_prompt(
     evaluated first, one batch at a time; ``create_completion`` then finds them in the KV cache
     (its prefix match) and evaluates only the last. Prompts of one batch or less go straight through.
     """
-    cached = 0
-    for held, wanted in zip(llama._input_ids, tokens[:-1], strict=False):
-        if held != wanted:
-            break
-        cached += 1
     batch = llama.n_batch
     end = len(tokens) - 1
     if on_progress is None or end - cached <= batch:
@@ -371,12 +379,14 @@ class _PromptAbort:
     llama-cpp-python's own token count never included it, so the next request reuses what was processed.
     """
 
-    def __init__(self, llama: Llama, should_stop: Callable[[], bool]) -> None:
+    def __init__(self, llama: Llama, should_stop: Callable[[], bool], needed: bool = True) -> None:
         self._llama_cpp = _import_llama_cpp()
         self._context = llama._ctx.ctx
-        self._callback: Any = self._llama_cpp.ggml_abort_callback(lambda _data: bool(should_stop()))
         self._should_stop = should_stop
-        self._llama_cpp.llama_set_abort_callback(self._context, self._callback, None)
+        self._callback: Any = None
+        if needed:
+            self._callback = self._llama_cpp.ggml_abort_callback(lambda _data: bool(should_stop()))
+            self._llama_cpp.llama_set_abort_callback(self._context, self._callback, None)
 
     def guard(self, chunks: Iterator[Any]) -> Iterator[Any]:
         """``chunks``, ending quietly where llama.cpp gave up because Stop was pressed."""
