@@ -114,7 +114,6 @@ def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(engin
     generation = engine.stream(long_chat, reply, should_stop=stop.is_set)
     assert generation.stats.prompt_tokens > 600  # two batches of 512, about 1.7 s here
     presser = threading.Thread(target=press_stop)
-    started = time.perf_counter()
     presser.start()
     text = generation.text()
     ended = time.perf_counter()
@@ -125,7 +124,6 @@ def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(engin
 
     # What llama.cpp kept of the prompt is consistent: the same reply as a freshly loaded model gives.
     whole = engine.stream(long_chat, reply).text()
-    assert time.perf_counter() - started > 0.3  # the prompt really was long enough to stop in the middle
     fresh = Engine()
     fresh.load(starter_model, LoadOptions(context_size=2048))
     try:
