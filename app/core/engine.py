@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -370,6 +371,9 @@ def _read_prompt(
     return True
 
 
+_STOPPING_A_PROMPT = threading.Event()  # set from llama.cpp's abort callback until the request ends
+
+
 class _PromptAbort:
     """Lets Stop interrupt llama.cpp while it processes the prompt, which takes minutes for a long chat on a CPU.
 
@@ -385,8 +389,14 @@ class _PromptAbort:
         self._should_stop = should_stop
         self._callback: Any = None
         if needed:
-            self._callback = self._llama_cpp.ggml_abort_callback(lambda _data: bool(should_stop()))
+            self._callback = self._llama_cpp.ggml_abort_callback(self._check)
             self._llama_cpp.llama_set_abort_callback(self._context, self._callback, None)
+
+    def _check(self, _data: Any) -> bool:
+        if self._should_stop():
+            _STOPPING_A_PROMPT.set()
+            return True
+        return False
 
     def guard(self, chunks: Iterator[Any]) -> Iterator[Any]:
         """``chunks``, ending quietly where llama.cpp gave up because Stop was pressed."""
@@ -401,6 +411,7 @@ class _PromptAbort:
         if self._callback is not None:
             self._llama_cpp.llama_set_abort_callback(self._context, self._llama_cpp.ggml_abort_callback(), None)
             self._callback = None
+            _STOPPING_A_PROMPT.clear()
 
 
 def _token_text(llama: Llama, token: int) -> str:
@@ -442,6 +453,8 @@ def _import_llama_cpp() -> Any:
     @llama_cpp.llama_log_callback
     def forward(level: int, text: bytes, _user_data: Any) -> None:
         python_level = last_level[0] if level == 5 else levels.get(level, logging.DEBUG)
+        if _STOPPING_A_PROMPT.is_set():  # llama.cpp reports an aborted batch as a failure: it was Stop
+            python_level = min(python_level, logging.INFO)
         last_level[0] = python_level
         message = text.decode("utf-8", "replace").rstrip()
         if message:

@@ -47,6 +47,7 @@ class ChatItem:
     uid: int = field(default_factory=lambda: next(_uids))
     revision: int = 0  # bumped on every text change; view caches key on (uid, revision)
     left_out: bool = False  # the context policy left it out of the last prompt
+    reading: str = ""  # while the prompt is processed: how far ("45 % of 2,048 tokens")
 
     @property
     def can_continue(self) -> bool:
@@ -139,9 +140,17 @@ class ChatModel(QAbstractListModel):
         item.revision += 1
         self._changed(len(self._items) - 1)
 
+    def set_reading(self, progress: str) -> None:
+        """How far the prompt of the reply being generated (the last row) has been read."""
+        item = self._items[-1]
+        if item.reading != progress:
+            item.reading = progress
+            item.revision += 1
+            self._changed(len(self._items) - 1)
+
     def finish_last(self, state: MessageState, stats: GenerationStats | None = None, error: str = "") -> None:
         item = self._items[-1]
-        item.state, item.stats, item.error = state, stats, error
+        item.state, item.stats, item.error, item.reading = state, stats, error, ""
         item.revision += 1
         self._changed(len(self._items) - 1)
 

@@ -58,7 +58,7 @@ class _Layout:
 def stats_line(item: ChatItem) -> str:
     """The small print under a message."""
     if item.state == MessageState.STREAMING:
-        return "Generating…"
+        return f"Reading the conversation… {item.reading}" if item.reading and not item.text else "Generating…"
     if item.state == MessageState.ERROR:
         return f"Error: {item.error}"
     parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []

@@ -486,9 +486,9 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
     @Slot(int, int, int)
     def _on_prompt_progress(self, request_id: int, done: int, total: int) -> None:
         if request_id == self._request_id and self.generating and total:
-            self.statusBar().showMessage(
-                f"Reading the conversation… {100 * done // total} % of {total:,} tokens (Esc to stop)"
-            )
+            progress = f"{100 * done // total} % of {total:,} tokens"
+            self.chat_model.set_reading(progress)
+            self.statusBar().showMessage(f"Reading the conversation… {progress} (Esc to stop)")
 
     @Slot(int, str)
     def _on_tokens(self, request_id: int, text: str) -> None:

@@ -1,6 +1,7 @@
 """The real engine, the real starter model: streaming, stopping, stats."""
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -99,8 +100,11 @@ def test_stop_mid_stream_within_200_ms_keeps_the_partial_text(engine: Engine) ->
     assert engine.stream(HELLO, Sampling(temperature=0.0, max_tokens=8)).text()
 
 
-def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(engine: Engine, starter_model: Path) -> None:
+def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(
+    engine: Engine, starter_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A long chat's prompt takes seconds (minutes for a 7B on a CPU): Stop must not wait for it to finish."""
+    caplog.set_level(logging.DEBUG, logger="llama.cpp")
     long_chat = [*HELLO[:1], {"role": "user", "content": "Summarise this. " + "The Roman Empire lasted long. " * 100}]
     reply = Sampling(temperature=0.0, max_tokens=6)
     stop = threading.Event()
@@ -121,6 +125,9 @@ def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(engin
     assert generation.stats.finish_reason == "cancelled"
     assert text == "" and generation.stats.generated_tokens == 0
     assert ended - pressed_at[0] < 0.5, f"Stop took {ended - pressed_at[0]:.2f} s"
+    native = [r for r in caplog.records if r.name == "llama.cpp"]
+    assert any("compute" in r.getMessage() for r in native)  # llama.cpp said it gave up the batch ...
+    assert all(r.levelno < logging.WARNING for r in native)  # ... which is no error when Stop asked for it
 
     # What llama.cpp kept of the prompt is consistent: the same reply as a freshly loaded model gives.
     whole = engine.stream(long_chat, reply).text()

@@ -5,6 +5,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from app.ui.chat_model import MessageState
+from app.ui.chat_view import stats_line
 
 
 def load_first_model(qtbot, window) -> None:
@@ -101,6 +102,8 @@ def test_a_long_message_shows_reading_progress_and_esc_stops_it_there(qtbot, lib
     qtbot.waitUntil(lambda: any(" % of " in message for message in shown), timeout=10_000)
     reading = next(message for message in shown if " % of " in message)
     assert reading.startswith("Reading the conversation… ") and reading.endswith("tokens (Esc to stop)")
+    footer = stats_line(window.chat_model.last())  # the reply's own small print says it too
+    assert footer.startswith("Reading the conversation… ") and footer.endswith(" tokens")
     with qtbot.waitSignal(window.reply_finished, timeout=5_000) as done:
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert done.args[0].state == MessageState.STOPPED and done.args[0].text == ""
