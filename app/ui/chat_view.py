@@ -70,7 +70,7 @@ def stats_line(item: ChatItem) -> str:
             f"TTFT {stats.ttft_s * 1000:.0f} ms",
         ]
     if item.state == MessageState.STOPPED:
-        parts.append("stopped")
+        parts.append("stopped" if item.text else "stopped before the reply began — right-click › Regenerate")
     elif item.state == MessageState.INTERRUPTED:
         parts.append("interrupted — right-click › Continue to finish it")
     elif stats is not None and stats.finish_reason == "length":

@@ -107,4 +107,8 @@ def test_a_long_message_shows_reading_progress_and_esc_stops_it_there(qtbot, lib
     with qtbot.waitSignal(window.reply_finished, timeout=5_000) as done:
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert done.args[0].state == MessageState.STOPPED and done.args[0].text == ""
+    assert stats_line(done.args[0]) == "stopped before the reply began — right-click › Regenerate"
     assert window.send_button.text() == "Send" and not window.statusBar().currentMessage().startswith("Reading")
+    with qtbot.waitSignal(window.reply_finished, timeout=60_000) as again:
+        window.regenerate()  # what the footer suggests
+    assert again.args[0].text and (again.args[0].sibling_index, again.args[0].sibling_count) == (1, 2)
