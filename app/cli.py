@@ -156,67 +156,58 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    from app.core.engine import Engine, LoadOptions
-    from app.core.presets import PresetLibrary, SamplingSettings
-    from app.core.store import ChatStore, StreamingSaver
+    from app.core.chat_types import LoadOptions, Sampling
+    from app.core.engine_service import EngineService
+    from app.core.presets import PresetLibrary
+    from app.core.session import ChatSession, TurnSettings
+    from app.core.store import ChatStore
 
-    preset = PresetLibrary(paths.presets_dir).get(args.preset) if args.preset else None
+    library = PresetLibrary(paths.presets_dir)
+    preset = library.get(args.preset) if args.preset else None
     model = _resolve_model(args.model, models_dir)
     store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
-    history = store.active_path(args.chat) if store and args.chat else []
-    engine = Engine()
+    session = ChatSession(store, describe_preset=library.name_of)
+    service = EngineService()
     try:
-        engine.load(
+        service.load(
             model,
             LoadOptions(
                 context_size=args.context_size or settings.context_size,
                 cpu_threads=settings.cpu_threads,
                 gpu_layers=settings.gpu_layers,
             ),
-        )
-        system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
-        messages = [{"role": m.role, "content": m.content} for m in history if m.content and m.state != "error"]
-        new_messages = []
-        if not history and system:
-            new_messages.append({"role": "system", "content": system})
-        if not history and preset and preset.greeting:
-            new_messages.append({"role": "assistant", "content": preset.greeting})
-        new_messages.append({"role": "user", "content": " ".join(args.message)})
-        messages += new_messages
-        base = preset.sampling if preset else SamplingSettings(max_tokens=512)
+        ).result()
+        if store is not None and args.chat:
+            session.open(args.chat)
+        elif preset and preset.greeting:
+            session.new(preset.greeting)
+        base = preset.sampling if preset else Sampling(max_tokens=512)
         overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
-        sampling = base.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
-        prompt_format = engine.prompt_format(preset.prompt_format, preset.custom_template) if preset else None
+        system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
+        if session.system_message is not None and args.system is None:
+            system = session.system_message.content  # a continued chat keeps its own system prompt
         policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else "stop")
-        generation = engine.stream(messages, sampling, prompt_format=prompt_format, context_policy=policy)
-        saver = None
-        if store is not None:
-            chat_id = args.chat or store.create_chat(model=model.stem, preset=preset.id if preset else "")
-            parent = history[-1].id if history else None
-            for message in new_messages:
-                parent = store.add_message(chat_id, parent, message["role"], message["content"]).id
-            reply = store.add_message(
-                chat_id,
-                parent,
-                "assistant",
-                "",
-                state="streaming",
-                model=model.stem,
-                preset=preset.id if preset else "",
-            )
-            saver = StreamingSaver(store, reply.id)
-        text = ""
-        for piece in generation:
-            text += piece
+        turn = TurnSettings(
+            system_prompt=system,
+            model=model.stem,
+            preset=preset.id if preset else "",
+            speaker=f"{model.stem} · {preset.name}" if preset else model.stem,
+            sampling=base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}),
+            prompt_format=(preset.prompt_format, preset.custom_template) if preset else ("auto", ""),
+            context_policy=policy,
+        )
+        request = session.send(" ".join(args.message), turn)
+
+        def write(piece: str) -> None:
             sys.stdout.write(piece)
             sys.stdout.flush()
-            if saver:
-                saver.update(text)
+
+        stats = session.run(service, request, on_piece=write)
         sys.stdout.write("\n")
-        stats = generation.stats
-        if saver and store:
-            saver.finish(text, "stopped" if stats.finish_reason == "cancelled" else "done", stats.as_dict())
-            print(f"saved in chat {chat_id}", file=sys.stderr)
+        if session.save_error:
+            print(f"warning: {session.save_error}", file=sys.stderr)
+        elif store is not None:
+            print(f"saved in chat {session.chat_id}", file=sys.stderr)
         if stats.dropped_messages:
             print(f"note: {stats.dropped_messages} earlier messages were left out to fit the context", file=sys.stderr)
         print(
@@ -225,7 +216,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             file=sys.stderr,
         )
     finally:
-        engine.unload()
+        service.close()
         if store is not None:
             store.close()
     return 0

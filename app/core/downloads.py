@@ -324,7 +324,7 @@ class DownloadManager:
         except Exception as exc:
             raise _translate(exc, f"{job.filename}") from exc
         total = int(meta.size or 0)
-        expected = (job.sha256 or (meta.etag if re.fullmatch(r"[0-9a-f]{64}", meta.etag or "") else "")).lower()
+        expected = (job.sha256 or (meta.etag or "" if re.fullmatch(r"[0-9a-f]{64}", meta.etag or "") else "")).lower()
         with self._lock:
             job.total, job.sha256 = total or job.total, expected or None
         self._check_space(job)

@@ -25,7 +25,8 @@ def configure_logging(log_dir: Path, *, stderr_level: int = logging.WARNING) -> 
     to_stderr = logging.StreamHandler()
     to_stderr.setLevel(stderr_level)
     to_stderr.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    for handler in (to_file, to_stderr):
+    handlers: tuple[logging.Handler, ...] = (to_file, to_stderr)
+    for handler in handlers:
         handler._hermes = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     logging.getLogger("llama.cpp").setLevel(logging.INFO)

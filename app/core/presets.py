@@ -31,7 +31,7 @@ from app.core.cards import (
     substitute_macros,
     write_card_png,
 )
-from app.core.engine import Sampling
+from app.core.chat_types import Sampling
 from app.core.errors import HermesError
 from app.core.prompt_formats import AUTO, CUSTOM, NAMED_FORMATS
 
@@ -50,9 +50,6 @@ class PresetError(HermesError):
     """A preset or card that cannot be used, or a library operation that is not allowed."""
 
 
-SamplingSettings = Sampling  # a preset's sampling is exactly what the engine takes
-
-
 _RANGES: dict[str, tuple[float, float]] = {
     "temperature": (0.0, 5.0),
     "top_p": (0.0, 1.0),
@@ -60,6 +57,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "min_p": (0.0, 1.0),
     "repeat_penalty": (0.0, 10.0),
     "max_tokens": (1, 1 << 20),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
 }
 
 
@@ -73,7 +72,7 @@ class Preset:
     example_dialogue: str = ""
     prompt_format: str = AUTO
     custom_template: str = ""
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    sampling: Sampling = field(default_factory=Sampling)
     avatar_png: bytes = b""
     color: str = "#5b4bdb"
     builtin: bool = False
@@ -142,10 +141,10 @@ def _text(document: dict[str, Any], key: str, *, required: bool = False) -> str:
     return value
 
 
-def _sampling(document: Any) -> SamplingSettings:
+def _sampling(document: Any) -> Sampling:
     if not isinstance(document, dict):
         raise PresetError("The preset's 'sampling' must be an object.")
-    defaults = SamplingSettings()
+    defaults = Sampling()
     values: dict[str, Any] = {}
     for key, (low, high) in _RANGES.items():
         value = document.get(key, getattr(defaults, key))
@@ -162,7 +161,7 @@ def _sampling(document: Any) -> SamplingSettings:
     seed = document.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
         raise PresetError("Sampling setting 'seed' must be empty or a whole number from 0 to 4294967295.")
-    return SamplingSettings(**values, stop=tuple(stop), seed=seed)
+    return Sampling(**values, stop=tuple(stop), seed=seed)
 
 
 def slugify(name: str) -> str:
@@ -189,7 +188,8 @@ def card_to_preset(card: Card, avatar_png: bytes = b"", user: str = "User") -> P
         parts.append(f"Scenario: {macros(card.scenario)}")
     if card.mes_example.strip():
         parts.append(f"Example dialogue:\n{macros(card.mes_example)}")
-    summary = card.creator_notes.strip() or card.description.strip().splitlines()[0] if card.description.strip() else ""
+    description = card.description.strip()
+    summary = card.creator_notes.strip() or (description.splitlines()[0] if description else "")
     return Preset(
         id=slugify(char),
         name=char,
@@ -288,6 +288,10 @@ class PresetLibrary:
             if wanted in (preset.id, preset.name.lower()):
                 return preset
         raise PresetError(f"No preset named {key!r}. Known: {', '.join(p.name for p in self.presets())}.")
+
+    def name_of(self, preset_id: str) -> str:
+        """A preset's name for people (its id if it no longer exists)."""
+        return next((preset.name for preset in self.presets() if preset.id == preset_id), preset_id)
 
     def save(self, preset: Preset) -> Preset:
         """Create or update a user preset (built-ins are read-only: duplicate them instead)."""

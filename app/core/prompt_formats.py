@@ -210,7 +210,8 @@ class PromptFormat:
 
     def _render(self, messages: Sequence[ChatMessage]) -> Any:
         try:
-            response = _within_budget(lambda: self._formatter(messages=[dict(m) for m in messages]), self.name)
+            plain: list[Any] = [dict(m) for m in messages]
+            response = _within_budget(lambda: self._formatter(messages=plain), self.name)
         except TemplateError:
             raise
         except Exception as exc:  # raise_exception() in templates, sandbox violations, type errors

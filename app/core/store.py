@@ -181,7 +181,11 @@ class ChatStore:
         self._db.execute("COMMIT")
 
     def close(self) -> None:
-        self._db.close()
+        """Close the database; a database that already failed closes quietly (there is nothing left to lose)."""
+        try:
+            self._db.close()
+        except sqlite3.Error as exc:
+            log.info("closing the chat database: %s", exc)
 
     @property
     def schema_version(self) -> int:
@@ -247,8 +251,12 @@ class ChatStore:
 
     def purge_deleted(self, older_than_s: float = 0.0) -> int:
         cutoff = time.time() - older_than_s
-        with self.transaction() as db:
-            return db.execute("DELETE FROM chats WHERE deleted_at IS NOT NULL AND deleted_at <= ?", (cutoff,)).rowcount
+        try:
+            with self.transaction() as db:
+                sql = "DELETE FROM chats WHERE deleted_at IS NOT NULL AND deleted_at <= ?"
+                return db.execute(sql, (cutoff,)).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"Deleted chats could not be removed ({exc}); they will be at the next start.") from exc
 
     def _touch(self, chat_id: int, **fields: str) -> None:
         allowed = {"title", "model", "preset", "overflow"}

@@ -1,24 +1,29 @@
-"""The engine thread: one long-lived worker owns the model; the GUI talks to it with queued signals.
+"""The window's handle on the engine: Qt signals in front of the core's ``EngineService``.
 
-Text comes back in batches, at most one signal per ``flush_interval`` (about a frame), never one
-signal per token. Stop requests are plain attribute writes read between tokens, so they take
-effect while the worker's event loop is busy generating.
+The service's thread owns the model and runs every request in order (the window's chats, the local
+server's requests). This adapter turns its callbacks, which run on that thread, into queued signals
+that arrive on the GUI thread. Text comes back in batches, at most one signal per ``flush_interval``
+(about a frame), never one signal per token.
 """
 
 from __future__ import annotations
 
-import logging
+import itertools
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app.core.engine import Engine, GenerationStats, LoadedModel, LoadOptions, Sampling
+from app.core.chat_types import FinishReason, GenerationStats, LoadOptions, Sampling
+from app.core.engine import Engine, LoadedModel
+from app.core.engine_service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
 from app.core.prompt_formats import AUTO, ChatMessage
 
-FormatChoice = tuple[str, str]  # (format key, custom template): what a preset asks for
+FRAME_S = 1 / 60
 
 
 @dataclass(frozen=True)
@@ -28,13 +33,8 @@ class RequestOptions:
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
 
 
-log = logging.getLogger(__name__)
-
-FRAME_S = 1 / 60
-
-
-class EngineWorker(QObject):
-    """Lives on the engine thread. Slots run there; signals are delivered queued to the GUI."""
+class EngineClient(QObject):
+    """Signals for one face (the window) of a shared engine service; all of them arrive on the GUI thread."""
 
     model_loaded = Signal(object)  # LoadedModel
     load_failed = Signal(str)  # a message for people
@@ -44,152 +44,158 @@ class EngineWorker(QObject):
     generation_finished = Signal(int, object)  # request id, GenerationStats
     generation_failed = Signal(int, str)  # request id, a message for people
 
-    def __init__(self, flush_interval: float = FRAME_S) -> None:
-        super().__init__()
-        self.engine = Engine()
-        self.flush_interval = flush_interval
-        self._cancelled_through = 0  # every request id <= this is cancelled (written by the GUI thread)
+    # emitted on the engine thread, delivered queued to the slots below
+    _loaded = Signal(object)
+    _load_error = Signal(str)
+    _unloaded = Signal()
+    _tokens = Signal(int, str)
+    _progress = Signal(int, int, int)
+    _finished = Signal(int, object)
+    _failed = Signal(int, str)
 
-    def cancel_through(self, request_id: int) -> None:
-        """Thread-safe: stop request ``request_id`` and every older one."""
-        self._cancelled_through = max(self._cancelled_through, request_id)
-
-    @Slot(str, object)
-    def load(self, path: str, options: LoadOptions) -> None:
-        try:
-            loaded = self.engine.load(path, options)
-        except HermesError as exc:
-            self.load_failed.emit(str(exc))
-        except Exception as exc:
-            log.exception("unexpected error loading %s", path)
-            self.load_failed.emit(f"Could not load {path}: {exc}")
-        else:
-            self.model_loaded.emit(loaded)
-
-    @Slot()
-    def unload(self) -> None:
-        self.engine.unload()
-        self.model_unloaded.emit()
-
-    @Slot(int, object, object, object)
-    def generate(
-        self, request_id: int, messages: Sequence[ChatMessage], sampling: Sampling, options: RequestOptions
+    def __init__(
+        self, parent: QObject | None = None, flush_interval: float = FRAME_S, service: EngineService | None = None
     ) -> None:
-        if request_id <= self._cancelled_through:
-            self.generation_finished.emit(request_id, GenerationStats(finish_reason="cancelled"))
-            return
-        try:
-            generation = self.engine.stream(
-                messages,
-                sampling,
-                should_stop=lambda: request_id <= self._cancelled_through,
-                prompt_format=self.engine.prompt_format(*options.prompt_format),
-                context_policy=options.context_policy,
-                continue_text=options.continue_text,
-                on_prompt_progress=lambda done, total: self.prompt_progress.emit(request_id, done, total),
-            )
-            pending: list[str] = []
-            last_flush = 0.0  # the first piece goes out at once: time to first token matters
-            for piece in generation:
-                pending.append(piece)
-                now = time.perf_counter()
-                if now - last_flush >= self.flush_interval:
-                    self.tokens.emit(request_id, "".join(pending))
-                    pending.clear()
-                    last_flush = now
-            if pending:
-                self.tokens.emit(request_id, "".join(pending))
-        except HermesError as exc:
-            self.generation_failed.emit(request_id, str(exc))
-        except Exception as exc:
-            log.exception("generation %d failed", request_id)
-            self.generation_failed.emit(request_id, f"Generation failed: {exc}")
-        else:
-            self.generation_finished.emit(request_id, generation.stats)
-
-
-class EngineClient(QObject):
-    """The GUI thread's handle on the engine thread: starts it, sends it work, stops and joins it.
-
-    The worker's signals are re-emitted here, on the GUI thread, so anything connected to the
-    client (a widget's slot, a plain function, a test's waitSignal) runs on the GUI thread.
-    """
-
-    model_loaded = Signal(object)
-    load_failed = Signal(str)
-    model_unloaded = Signal()
-    tokens = Signal(int, str)
-    prompt_progress = Signal(int, int, int)
-    generation_finished = Signal(int, object)
-    generation_failed = Signal(int, str)
-
-    _load_requested = Signal(str, object)
-    _generate_requested = Signal(int, object, object, object)
-    _unload_requested = Signal()
-
-    def __init__(self, parent: QObject | None = None, flush_interval: float = FRAME_S) -> None:
         super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("engine")
-        self.worker = EngineWorker(flush_interval)
-        self.worker.moveToThread(self._thread)
-        self._load_requested.connect(self.worker.load)
-        self._generate_requested.connect(self.worker.generate)
-        self._unload_requested.connect(self.worker.unload)
-        self._last_request = 0
-        self.loaded: LoadedModel | None = None
-        self.worker.model_loaded.connect(self._remember_loaded)
-        self.worker.model_unloaded.connect(self._forget_loaded)
-        for name in (
-            "model_loaded",
-            "load_failed",
-            "model_unloaded",
-            "tokens",
-            "prompt_progress",
-            "generation_finished",
-            "generation_failed",
-        ):
-            getattr(self.worker, name).connect(getattr(self, name))  # queued: worker thread -> GUI thread
-        self._thread.start()
+        self.flush_interval = flush_interval
+        self.service = service or EngineService()
+        self._owns_service = service is None
+        self._tickets: dict[int, Ticket] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.loaded: LoadedModel | None = self.service.loaded
+        queued = Qt.ConnectionType.QueuedConnection
+        self._loaded.connect(self._remember_loaded, queued)
+        self._load_error.connect(self.load_failed, queued)
+        self._unloaded.connect(self._forget_loaded, queued)
+        # signal to signal, queued: the public signal is emitted on the GUI thread, so a plain function,
+        # a lambda or a test's waitSignal connected to it runs there
+        self._tokens.connect(self.tokens, queued)
+        self._progress.connect(self.prompt_progress, queued)
+        self._finished.connect(self.generation_finished, queued)
+        self._failed.connect(self.generation_failed, queued)
 
+    @property
+    def engine(self) -> Engine:
+        return self.service.engine
+
+    @property
+    def running(self) -> bool:
+        return self.service.running
+
+    # models
     def load(self, path: str, options: LoadOptions) -> None:
-        self.stop()
-        self._load_requested.emit(path, options)
+        self.service.load(path, options).add_done_callback(lambda future: self._load_done(path, future))
 
     def unload(self) -> None:
-        self.stop()
-        self._unload_requested.emit()
+        self.service.unload().add_done_callback(lambda _future: self._unloaded.emit())
 
+    def _load_done(self, path: str, future: Future[LoadedModel]) -> None:
+        error = future.exception()
+        if error is None:
+            self._loaded.emit(future.result())
+        elif isinstance(error, HermesError):
+            self._load_error.emit(str(error))
+        else:
+            self._load_error.emit(f"Could not load {path}: {error}")
+
+    # replies
     def generate(
         self, messages: Sequence[ChatMessage], sampling: Sampling, options: RequestOptions = RequestOptions()
     ) -> int:
         """Queue a reply; returns its request id (tokens and results carry it)."""
-        self._last_request += 1
-        self._generate_requested.emit(self._last_request, list(messages), sampling, options)
-        return self._last_request
+        request = GenerationRequest(
+            messages=list(messages),
+            sampling=sampling,
+            prompt_format=options.prompt_format,
+            context_policy=options.context_policy,
+            continue_text=options.continue_text,
+        )
+        return self.submit(request)
+
+    def submit(self, request: GenerationRequest) -> int:
+        """Queue a request; returns its id. Its text, progress and end come as signals carrying the id."""
+        batch = _Batch(self.flush_interval)
+        request_id = next(self._ids)
+
+        def piece(text: str) -> None:
+            flushed = batch.add(text)
+            if flushed:
+                self._tokens.emit(request_id, flushed)
+
+        def progress(done: int, total: int) -> None:
+            self._progress.emit(request_id, done, total)
+
+        ticket = self.service.generate(request, piece, on_progress=progress)
+        with self._lock:
+            self._tickets[request_id] = ticket
+        ticket.add_done_callback(lambda done: self._generation_done(request_id, done, batch))
+        return request_id
+
+    def waiting(self, request_id: int) -> bool:
+        """Whether the request still waits for the engine behind someone else's (the local server's, say)."""
+        ticket = self._tickets.get(request_id)
+        return ticket is not None and ticket.started_at is None
+
+    def _generation_done(self, request_id: int, ticket: Ticket, batch: _Batch) -> None:
+        rest = batch.drain()
+        if rest:
+            self._tokens.emit(request_id, rest)
+        with self._lock:
+            self._tickets.pop(request_id, None)
+        error = ticket.future.exception()
+        if error is None:
+            self._finished.emit(request_id, ticket.future.result())
+        elif isinstance(error, HermesError):
+            self._failed.emit(request_id, str(error))
+        else:
+            self._failed.emit(request_id, f"Generation failed: {error}")
 
     def stop(self) -> None:
-        """Stop the running generation and any queued ones."""
-        self.worker.cancel_through(self._last_request)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.isRunning()
+        """Stop this face's running reply and its queued ones (other faces' requests go on)."""
+        with self._lock:
+            tickets = list(self._tickets.values())
+        for ticket in tickets:
+            ticket.cancel()
 
     def shutdown(self) -> None:
-        """Stop generating, end the thread, wait for it, then free the model."""
-        if not self._thread.isRunning():
-            return
+        """Stop generating; if this client started the service, end its thread and free the model."""
         self.stop()
-        self._thread.quit()
-        self._thread.wait()
-        self.worker.engine.unload()  # the thread has ended: no concurrent use is possible
+        if self._owns_service:
+            self.service.close()
         self.loaded = None
 
     @Slot(object)
     def _remember_loaded(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
+        self.model_loaded.emit(loaded)
 
     @Slot()
     def _forget_loaded(self) -> None:
         self.loaded = None
+        self.model_unloaded.emit()
+
+
+class _Batch:
+    """Pieces of text gathered on the engine thread, let out at most once per interval (the first at once)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._pending: list[str] = []
+        self._last = 0.0
+
+    def add(self, text: str) -> str:
+        self._pending.append(text)
+        now = time.perf_counter()
+        if now - self._last < self.interval:
+            return ""
+        self._last = now
+        return self.drain()
+
+    def drain(self) -> str:
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
+
+__all__ = ["FRAME_S", "EngineClient", "FinishReason", "GenerationStats", "RequestOptions"]

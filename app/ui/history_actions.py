@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, Slot
@@ -26,7 +25,6 @@ class ChatHistoryMixin:
         if chat_id == self.conversation.chat_id:
             return
         self.stop_generation()
-        self._request_id = -1
         try:
             self.conversation.open(chat_id)
         except StoreError as exc:
@@ -76,7 +74,7 @@ class ChatHistoryMixin:
         self.undo_button.hide()
         try:
             self.store.purge_deleted()
-        except sqlite3.Error as exc:  # the history file went away or the disk is full: try again next start
+        except StoreError as exc:  # the history file went away or the disk is full: try again next start
             log.warning("could not purge deleted chats: %s", exc)
 
     def export_chat(self, chat_id: int) -> None:

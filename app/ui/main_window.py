@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -42,18 +39,19 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.core.engine import GenerationStats, LoadedModel, LoadOptions, Sampling
+from app.core.chat_types import LoadOptions, Sampling
+from app.core.engine import LoadedModel
 from app.core.library import scan_models
 from app.core.paths import AppPaths
 from app.core.presets import Preset, PresetLibrary
 from app.core.settings import Settings, save_settings
-from app.core.store import ChatStore, StoreError
+from app.core.store import ChatStore
 from app.ui.background import Background
+from app.ui.chat_controller import ChatController, ChatWidgets
 from app.ui.chat_list import ChatSidebar
-from app.ui.chat_model import ChatModel, MessageState
 from app.ui.chat_view import ChatView
 from app.ui.conversation import Conversation
-from app.ui.engine_worker import EngineClient, RequestOptions
+from app.ui.engine_worker import EngineClient
 from app.ui.history_actions import ChatHistoryMixin
 from app.ui.hub_pages import HubPagesMixin
 from app.ui.persona_panel import PersonaPanel
@@ -96,7 +94,6 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         self.background = Background(self)
         self._downloads: DownloadManager | None = None
         self._pages: dict[str, QWidget] = {}
-        self._request_id = 0
         self._loading_path = ""
         self._undo_chat: int | None = None
         self.setWindowTitle(APP_NAME)
@@ -137,8 +134,9 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         toolbar.addAction(self.settings_action)
 
         self.banner = ErrorBanner()
-        self.chat_model = ChatModel(self)
-        self.conversation = Conversation(self.store, self.chat_model, self)
+        self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
+        self.conversation = Conversation(self.store, self.client, self, describe_preset=self.persona.library.name_of)
+        self.chat_model = self.conversation.model
         self.chat_view = ChatView()
         self.chat_view.setModel(self.chat_model)
         self.sidebar = ChatSidebar(self.store)
@@ -165,7 +163,6 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         column.addWidget(self.pages, 1)
         column.addLayout(input_row)
 
-        self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
         self.preview = QPlainTextEdit(readOnly=True)
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.preview.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -205,18 +202,22 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
             rail.addAction(action)
         self.page_actions.actions()[0].setChecked(True)
 
-        self.speed_label = QLabel("— tok/s")
-        self.ttft_label = QLabel("TTFT —")
-        self.context_label = QLabel("context —")
-        self.context_meter = QProgressBar(maximumWidth=120, textVisible=False, maximum=1000)
-        self.context_meter.setToolTip("How much of the context window this chat uses")
         self.undo_button = QPushButton("Undo delete", visible=False)
         self._undo_timer = QTimer(self, singleShot=True, interval=6000)
         self.statusBar().addPermanentWidget(self.undo_button)
-        for label in (self.speed_label, self.ttft_label, self.context_label):
-            label.setContentsMargins(8, 0, 8, 0)
-            self.statusBar().addPermanentWidget(label)
-        self.statusBar().addPermanentWidget(self.context_meter)
+        widgets = ChatWidgets(
+            self.input, self.send_button, self.banner, self.chat_view, self.statusBar(), self._show_chat_page
+        )
+        self.chat = ChatController(
+            self.conversation, self.client, self.persona, widgets, loading=lambda: bool(self._loading_path), parent=self
+        )
+        figures = self.chat.figures
+        self.speed_label, self.ttft_label, self.context_label = (
+            figures.speed_label,
+            figures.ttft_label,
+            figures.context_label,
+        )
+        self.context_meter = figures.context_meter
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop_generation)
 
     def _connect(self) -> None:
@@ -224,10 +225,8 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         client.model_loaded.connect(self._on_loaded)
         client.load_failed.connect(self._on_load_failed)
         client.model_unloaded.connect(self._on_unloaded)
-        client.tokens.connect(self._on_tokens)
-        client.prompt_progress.connect(self._on_prompt_progress)
-        client.generation_finished.connect(self._on_finished)
-        client.generation_failed.connect(self._on_failed)
+        self.chat.reply_finished.connect(self.reply_finished)
+        self.chat.chat_changed.connect(self._follow_chat)
         self.persona.preset_changed.connect(self._on_preset_changed)
         self.persona.error.connect(self.banner.show_message)
         self.persona.changed.connect(self.schedule_preview)
@@ -244,18 +243,14 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         self.sidebar.import_requested.connect(self.import_chat)
         self.undo_button.clicked.connect(self.undo_delete)
         self._undo_timer.timeout.connect(self._forget_undo)
-        self.conversation.save_failed.connect(self.banner.show_message)
         self.chat_view.version_requested.connect(self.switch_version)
         self.chat_view.menu_requested.connect(self._message_menu)
-        self.chat_view.edit_submitted.connect(self.resend_edited)
         # The Hub pages and the download queue are built after the window is up (not on the start-up path).
         QTimer.singleShot(STARTUP_DEFER_MS, self._restore_downloads)
         self.open_action.triggered.connect(self._open_file)
         self.eject_action.triggered.connect(self.eject)
         self.new_chat_action.triggered.connect(self.new_chat)
         self.settings_action.triggered.connect(self.open_settings)
-        self.input.submitted.connect(self.send)
-        self.send_button.clicked.connect(self._send_or_stop)
 
     # models
     @property
@@ -354,11 +349,10 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         self.context_label.setText("context —")
         self.statusBar().showMessage("Model unloaded", 4000)
 
-    # chatting
+    # chatting: the chat controller does it; these are the window's handles on it
     @property
     def generating(self) -> bool:
-        last = self.chat_model.last()
-        return last is not None and last.state == MessageState.STREAMING
+        return self.chat.generating
 
     def sampling(self) -> Sampling:
         return self.persona.sampling()
@@ -379,174 +373,40 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
     def system_prompt(self) -> QPlainTextEdit:
         return self.persona.system_prompt
 
-    def _send_or_stop(self) -> None:
-        if self.generating:
-            self.stop_generation()
-        else:
-            self.send()
-
-    @Slot()
     def send(self) -> None:
-        text = self.input.toPlainText().strip()
-        if not text or self.generating:
-            return
-        if not self._ready_to_generate():
-            return
-        self.input.clear()
-        try:
-            messages = self.conversation.send(text, **self._turn_fields())
-        except (sqlite3.Error, StoreError) as exc:
-            self.input.setPlainText(text)  # nothing typed is lost
-            self.banner.show_message(f"The chat could not be saved ({exc}); free some disk space and send again.")
-            return
-        self._generate(messages)
-        self.sidebar.select(self.conversation.chat_id)
-        self.sidebar.refresh()
+        self.chat.send()
 
     def regenerate(self) -> None:
-        if self.generating or not self._ready_to_generate():
-            return
-        try:
-            messages = self.conversation.regenerate(**self._turn_fields())
-        except ValueError as exc:
-            self.banner.show_message(str(exc))
-            return
-        self._generate(messages)
+        self.chat.regenerate()
 
     def continue_reply(self) -> None:
-        if self.generating or not self._ready_to_generate():
-            return
-        try:
-            messages, partial = self.conversation.continue_last(system_prompt=self.system_prompt.toPlainText())
-        except ValueError as exc:
-            self.banner.show_message(str(exc))
-            return
-        self._generate(messages, continue_text=partial)
+        self.chat.continue_reply()
 
     def edit_message(self, row: int) -> None:
-        """Edit a message of yours in place; Enter sends it as a new version (a branch from that point)."""
-        if self.generating or not self.chat_view.start_editing(row):
-            return
-        self.statusBar().showMessage("Editing — Enter sends a new version (the old one stays), Esc cancels", 10000)
-
-    @Slot(int, str)
-    def resend_edited(self, row: int, text: str) -> None:
-        if self.generating or not self._ready_to_generate() or row >= self.chat_model.rowCount():
-            return
-        if text == self.chat_model.item(row).text:
-            self.statusBar().clearMessage()
-            return  # unchanged: nothing to send
-        try:
-            messages = self.conversation.edit(row, text, **self._turn_fields())
-        except (sqlite3.Error, StoreError) as exc:
-            self.banner.show_message(f"The chat could not be saved ({exc}); free some disk space and try again.")
-            return
-        self._generate(messages)
-        self.sidebar.refresh()
-
-    def _ready_to_generate(self) -> bool:
-        if self.client.loaded is None:
-            self.banner.show_message(
-                "Still loading the model — one moment." if self._loading_path else "Pick a model to chat with first."
-            )
-            return False
-        self.banner.hide()
-        self.pages.setCurrentWidget(self.chat_view)
-        return True
-
-    def _turn_fields(self) -> dict[str, str]:
-        loaded = self.client.loaded
-        model = loaded.info.path.stem if loaded else ""
-        return {
-            "system_prompt": self.system_prompt.toPlainText(),
-            "model": model,
-            "preset": self.preset.id,
-            "speaker": f"{model} · {self.preset.name}",
-        }
-
-    def _generate(self, messages, continue_text: str = "") -> None:
-        self.chat_model.mark_left_out([])  # the next reply says afresh what it left out
-        policy = self.persona.overflow.currentData()
-        if self.conversation.chat_id is not None:
-            self.store.set_chat_fields(self.conversation.chat_id, overflow=policy)
-        options = RequestOptions(
-            prompt_format=(self.preset.prompt_format, self.preset.custom_template),
-            context_policy=policy,
-            continue_text=continue_text,
-        )
-        self._request_id = self.client.generate(messages, self.sampling(), options)
-        self.send_button.setText("Stop")
-        self.statusBar().showMessage("Reading the conversation… (Esc to stop)")
+        self.chat.edit_message(row)
 
     @Slot()
     def stop_generation(self) -> None:
-        if self.generating:
-            self.client.stop()
+        self.chat.stop()
 
-    @Slot(int, int, int)
-    def _on_prompt_progress(self, request_id: int, done: int, total: int) -> None:
-        if request_id == self._request_id and self.generating and total:
-            progress = f"{100 * done // total} % of {total:,} tokens"
-            self.chat_model.set_reading(progress)
-            self.statusBar().showMessage(f"Reading the conversation… {progress} (Esc to stop)")
+    def _show_chat_page(self) -> None:
+        self.pages.setCurrentWidget(self.chat_view)
 
-    @Slot(int, str)
-    def _on_tokens(self, request_id: int, text: str) -> None:
-        if request_id == self._request_id and self.generating:
-            if self.statusBar().currentMessage().startswith("Reading"):
-                self.statusBar().showMessage("Generating… (Esc to stop)")
-            self.conversation.append(text)
-
-    @Slot(int, object)
-    def _on_finished(self, request_id: int, stats: GenerationStats) -> None:
-        if request_id != self._request_id or not self.generating:
-            return
-        self.conversation.finish(stats)
-        self._show_stats(stats)
-        if stats.dropped_messages:
-            sent = self.chat_model.sent_rows[stats.dropped_start : stats.dropped_start + stats.dropped_messages]
-            self.chat_model.mark_left_out([row for row in sent if row >= 0])
-            noun = "message was" if stats.dropped_messages == 1 else "messages were"
-            self.statusBar().showMessage(
-                f"{stats.dropped_messages} earlier {noun} left out to fit the context (dimmed in the chat).", 10000
-            )
-        self._generation_ended()
-
-    @Slot(int, str)
-    def _on_failed(self, request_id: int, message: str) -> None:
-        if request_id != self._request_id or not self.generating:
-            return
-        self.conversation.fail(message)
-        self.banner.show_message(message)
-        self._generation_ended()
-
-    def _generation_ended(self) -> None:
-        self.send_button.setText("Send")
-        if self.statusBar().currentMessage().startswith(("Reading", "Generating")):
-            self.statusBar().clearMessage()
+    @Slot()
+    def _follow_chat(self) -> None:
+        """A turn started or ended: the sidebar shows the chat (new chats appear at their first message)."""
+        if self.conversation.chat_id is not None:
+            self.sidebar.select(self.conversation.chat_id)
         self.sidebar.refresh()
-        last = self.chat_model.last()
-        if last is not None:
-            self.reply_finished.emit(last)
-
-    def _show_stats(self, stats: GenerationStats) -> None:
-        self.speed_label.setText(f"{stats.tokens_per_s:.1f} tok/s")
-        self.ttft_label.setText(f"TTFT {stats.ttft_s * 1000:.0f} ms")
-        self._show_context(stats.context_used, stats.context_size)
 
     def _show_context(self, used: int, size: int) -> None:
-        self.context_label.setText(f"context {used:,} / {size:,}" if size else "context —")
-        self.context_meter.setValue(int(1000 * min(1.0, used / size)) if size else 0)
-        self.context_meter.setToolTip(f"This chat uses {used:,} of {size:,} context tokens" if size else "")
+        self.chat.figures.show_context(used, size)
 
     @Slot()
     def new_chat(self) -> None:
-        self.stop_generation()
-        self._request_id = -1  # late tokens of the old chat are ignored
-        self._greet()
+        self._greet()  # a reply still being written is stopped and kept
         self.sidebar.select(None)
-        self.send_button.setText("Send")
-        self._show_context(0, self.client.loaded.context_size if self.client.loaded else 0)
+        self.chat.figures.clear(self.client.loaded.context_size if self.client.loaded else 0)
         self.input.setFocus()
 
     def _greet(self) -> None:
@@ -572,7 +432,7 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         """Render the exact prompt of the next turn, on the GUI thread (templates render in milliseconds)."""
         from app.core.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
 
-        messages = self.chat_model.conversation(self.system_prompt.toPlainText())
+        messages = self.conversation.session.conversation(self.system_prompt.toPlainText())
         messages.append({"role": "user", "content": self.input.toPlainText().strip() or PREVIEW_PLACEHOLDER})
         loaded = self.client.loaded
         text, notes = preview_prompt(
@@ -631,12 +491,10 @@ class MainWindow(HubPagesMixin, ChatHistoryMixin, QMainWindow):
         if self._downloads is not None:
             self._downloads.shutdown()  # paused: they resume at the next start
         self.background.shutdown()
+        self.conversation.close()  # a reply being written is kept, as stopped
         self.client.shutdown()
-        if self.generating:  # the engine thread is gone: save what was written
-            self.conversation.finish(GenerationStats(finish_reason="cancelled"))
         self._forget_undo()
-        with contextlib.suppress(sqlite3.Error):
-            self.store.close()
+        self.store.close()
         super().closeEvent(event)
 
 

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.chat_types import Sampling
 from app.core.context import POLICIES
-from app.core.engine import Sampling
 from app.core.presets import Preset, PresetError, PresetLibrary
 from app.ui.widgets import avatar_icon
 

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cards import CardError, read_png_chunks
-from app.core.presets import Preset, PresetError, SamplingSettings, preset_from_dict
+from app.core.chat_types import Sampling
+from app.core.presets import Preset, PresetError, preset_from_dict
 from app.core.prompt_formats import CUSTOM, FORMAT_CHOICES
 from app.ui.widgets import avatar_icon
 
@@ -165,7 +166,7 @@ class PresetEditor(QDialog):
     def result_preset(self) -> Preset:
         """The edited preset, validated like a file on disk (raises PresetError)."""
         stop = tuple(s.strip() for s in self.stop.text().split("|") if s.strip())
-        sampling = SamplingSettings(
+        sampling = Sampling(
             temperature=self.temperature.value(),
             top_p=self.top_p.value(),
             top_k=self.top_k.value(),

@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core.cards import PNG_SIGNATURE, _chunk, parse_card_png, placeholder_png, read_png_chunks, write_card_png
+from app.core.chat_types import Sampling
 from app.core.engine import Engine, LoadOptions
 from app.core.personas import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
 from app.core.presets import (
     Preset,
     PresetError,
     PresetLibrary,
-    SamplingSettings,
     parse_import,
     preset_from_dict,
 )
@@ -115,7 +115,7 @@ def test_builtins_are_read_only_but_can_be_duplicated(library: PresetLibrary) ->
 
 def test_create_edit_rename_delete_and_reload(library: PresetLibrary) -> None:
     created = library.create(Preset(id="", name="Pirate", system_prompt="Talk like a pirate."))
-    edited = library.save(replace(created, sampling=SamplingSettings(temperature=1.2, stop=("Arr",), seed=5)))
+    edited = library.save(replace(created, sampling=Sampling(temperature=1.2, stop=("Arr",), seed=5)))
     renamed = library.rename(edited.id, "Captain")
     reopened = PresetLibrary(library.user_dir)
     again = reopened.get(renamed.id)
@@ -178,7 +178,7 @@ def test_export_import_round_trip_keeps_every_field(library: PresetLibrary, tmp_
             example_dialogue="User: a\nEverything: b",
             prompt_format="custom",
             custom_template="{% for m in messages %}{{ m['content'] }}{% endfor %}",
-            sampling=SamplingSettings(0.3, 0.8, 12, 0.1, 1.3, 99, ("STOP", "END"), 42),
+            sampling=Sampling(0.3, 0.8, 12, 0.1, 1.3, 99, ("STOP", "END"), 42),
             avatar_png=placeholder_png(4, (1, 2, 3)),
             color="#123456",
         )

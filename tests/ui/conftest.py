@@ -10,6 +10,7 @@ from weakref import WeakKeyDictionary
 import pytest
 from PySide6.QtCore import QThread
 
+from app.core.engine_service import live_services
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
 
@@ -31,6 +32,11 @@ def _no_dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[No
         thread.wait(2000)
     if running:
         pytest.fail("QThread left running, started at:\n" + "\n".join(where for _, where in running))
+    services = live_services()
+    for service in services:
+        service.close(timeout=5)
+    if services:
+        pytest.fail(f"{len(services)} engine service thread(s) left running (close the window or the client)")
 
 
 @pytest.fixture

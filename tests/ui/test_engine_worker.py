@@ -86,4 +86,4 @@ def test_shutdown_during_generation_joins_the_thread(qtbot, starter_model: Path)
         client.generate([{"role": "user", "content": "Count to one thousand."}], Sampling(max_tokens=1500))
     client.shutdown()
     assert not client.running
-    assert client.worker.engine.loaded is None
+    assert client.engine.loaded is None

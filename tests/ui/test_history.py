@@ -53,14 +53,15 @@ def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
     assert window.chat_model.items[1].message_id == second.message_id
 
     # the prompt sent to the engine follows the active path only
-    messages = window.chat_model.conversation(window.system_prompt.toPlainText())
-    assert [m["content"] for m in messages][-1] == second.text
-    assert first.text not in [m["content"] for m in messages] or first.text == second.text
+    messages = window.conversation.session.conversation(window.system_prompt.toPlainText())
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]  # one version of the reply, not both
+    assert messages[-1]["content"] == second.text
+    user_id = window.chat_model.items[0].message_id
 
     window.new_chat()
     assert window.conversation.chat_id is None and window.chat_model.rowCount() == 0
     window.open_chat(chat_id)
-    assert [i.message_id for i in window.chat_model.items] == [window.chat_model.items[0].message_id, second.message_id]
+    assert [i.message_id for i in window.chat_model.items] == [user_id, second.message_id]
 
 
 def test_edit_in_place_and_resend_makes_a_branch(qtbot, ready) -> None:
@@ -168,8 +169,11 @@ def test_message_menu_offers_copy_code_and_the_right_actions(qtbot, window) -> N
     window.conversation.new()
     from app.ui.chat_model import ChatItem
 
-    window.chat_model.append(ChatItem(role="user", text="code please"))
-    window.chat_model.append(ChatItem(role="assistant", text="Here:\n\n```python\nprint('hi')\n```\n", message_id=None))
+    window.conversation.session.items = [
+        ChatItem(role="user", text="code please"),
+        ChatItem(role="assistant", text="Here:\n\n```python\nprint('hi')\n```\n", message_id=None),
+    ]
+    window.chat_model.items_reset()
     labels = [a.text() for a in window.message_menu(1).actions() if a.text()]
     assert "Copy code block 1 (python)" in labels and "Regenerate" in labels
     copy = next(a for a in window.message_menu(1).actions() if a.text().startswith("Copy code block"))

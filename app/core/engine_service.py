@@ -1,0 +1,259 @@
+"""One engine, shared fairly: a long-lived thread owns it, every face queues work in front of it.
+
+llama.cpp cannot run two completions on one context at once, so the window, the CLI and the local
+server never call the engine themselves: they submit jobs to an ``EngineService``, which runs them one
+at a time, first come first served, on its own thread. A generation is a ``Ticket``: its owner can
+cancel it at any time (queued: it never starts; running: it stops between tokens, or inside the
+prompt through llama.cpp's abort callback), and the service stops it too when the model changes
+under it or the service closes.
+
+Callbacks (``on_piece``, ``on_progress``, ``on_start``) run on the engine thread: keep them short
+(append to a buffer, put on a queue, emit a queued Qt signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from app.core.chat_types import FinishReason, GenerationStats, LoadOptions, Sampling
+from app.core.engine import Engine, Generation, LoadedModel
+from app.core.errors import HermesError
+from app.core.prompt_formats import AUTO, ChatMessage, RenderedPrompt
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+FormatChoice = tuple[str, str]  # (format key, custom template): what a preset asks for
+
+_LIVE: weakref.WeakSet[EngineService] = weakref.WeakSet()  # for tests: no service may outlive its test
+
+
+class ServiceClosed(HermesError):
+    """The engine is shutting down; nothing more can be queued."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything one reply needs, whichever face asked for it."""
+
+    messages: Sequence[ChatMessage]
+    sampling: Sampling = field(default_factory=Sampling)
+    prompt_format: FormatChoice = (AUTO, "")
+    context_policy: str = "stop"  # see app.core.context
+    continue_text: str = ""  # carry on from this partial reply instead of starting a new one
+    grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
+
+
+PieceCallback = Callable[[str], None]
+ProgressCallback = Callable[[int, int], None]
+StartCallback = Callable[[RenderedPrompt, GenerationStats], None]
+
+
+class Ticket:
+    """One queued or running generation: cancel it, wait for its stats."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        request: GenerationRequest,
+        on_piece: PieceCallback,
+        on_progress: ProgressCallback | None,
+        on_start: StartCallback | None,
+    ) -> None:
+        self.id = next(self._ids)
+        self.request = request
+        self.on_piece = on_piece
+        self.on_progress = on_progress
+        self.on_start = on_start
+        self.future: Future[GenerationStats] = Future()
+        self.queued_at = time.perf_counter()
+        self.started_at: float | None = None
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Thread-safe and idempotent: a queued ticket never starts, a running one stops at the next token."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self, timeout: float | None = None) -> GenerationStats:
+        """The stats once it has ended; re-raises the error it ended with."""
+        return self.future.result(timeout)
+
+    def add_done_callback(self, callback: Callable[[Ticket], None]) -> None:
+        self.future.add_done_callback(lambda _future: callback(self))
+
+
+class EngineService:
+    """Owns one ``Engine`` on one thread; ``submit``, ``load``, ``unload`` and ``generate`` queue work for it."""
+
+    def __init__(self, engine: Engine | None = None, name: str = "engine") -> None:
+        self.engine = engine or Engine()
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pending: list[Ticket] = []  # queued or running generations, oldest first
+        self._loaded: LoadedModel | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        _LIVE.add(self)
+
+    # what is loaded (readable from any thread)
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def queue_length(self) -> int:
+        """Generations waiting or running."""
+        with self._lock:
+            return sum(1 for ticket in self._pending if not ticket.done)
+
+    # work
+    def submit(self, work: Callable[[Engine], T]) -> Future[T]:
+        """Run ``work(engine)`` on the engine thread after everything queued before it."""
+        future: Future[T] = Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = work(self.engine)
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            finally:
+                self._loaded = self.engine.loaded
+
+        self._put(job)
+        return future
+
+    def load(self, path: str | Path, options: LoadOptions = LoadOptions()) -> Future[LoadedModel]:
+        """Load a model after the queued work; running and queued generations are stopped first."""
+        self.cancel_all()
+        return self.submit(lambda engine: engine.load(path, options))
+
+    def unload(self) -> Future[None]:
+        self.cancel_all()
+        return self.submit(lambda engine: engine.unload())
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_piece: PieceCallback,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_start: StartCallback | None = None,
+    ) -> Ticket:
+        """Queue a reply. ``on_piece`` hears each piece of text; the ticket's result is its stats."""
+        ticket = Ticket(request, on_piece, on_progress, on_start)
+        with self._lock:
+            self._pending.append(ticket)
+        ticket.add_done_callback(self._forget)
+        try:
+            self._put(lambda: self._generate(ticket))
+        except ServiceClosed:
+            self._forget(ticket)
+            raise
+        return ticket
+
+    def cancel_all(self) -> None:
+        """Stop the running generation and every queued one (a new model, a shutdown)."""
+        with self._lock:
+            tickets = list(self._pending)
+        for ticket in tickets:
+            ticket.cancel()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop generating, let queued loads and unloads finish, end the thread, free the model."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.cancel_all()
+        self._jobs.put(None)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.engine.unload()  # the thread has ended: no concurrent use is possible
+            self._loaded = None
+
+    # the engine thread
+    def _put(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._closed:
+                raise ServiceClosed("The engine is shutting down.")
+            self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:  # a job's own errors go to its future; this is a bug in the service
+                log.exception("engine job failed")
+
+    def _generate(self, ticket: Ticket) -> None:
+        if not ticket.future.set_running_or_notify_cancel():
+            return
+        ticket.started_at = time.perf_counter()
+        if ticket.cancelled:
+            ticket.future.set_result(GenerationStats(finish_reason=FinishReason.CANCELLED))
+            return
+        try:
+            stats = self._stream(ticket)
+        except BaseException as exc:
+            ticket.future.set_exception(exc)
+        else:
+            ticket.future.set_result(stats)
+
+    def _stream(self, ticket: Ticket) -> GenerationStats:
+        request = ticket.request
+        engine = self.engine
+        generation: Generation = engine.stream(
+            request.messages,
+            request.sampling,
+            should_stop=lambda: ticket.cancelled,
+            prompt_format=engine.prompt_format(*request.prompt_format),
+            context_policy=request.context_policy,
+            continue_text=request.continue_text,
+            on_prompt_progress=ticket.on_progress,
+            grammar=request.grammar,
+        )
+        if ticket.on_start is not None:
+            ticket.on_start(generation.prompt, generation.stats)
+        for piece in generation:
+            ticket.on_piece(piece)
+        return generation.stats
+
+    def _forget(self, ticket: Ticket) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._pending.remove(ticket)
+
+
+def live_services() -> list[EngineService]:
+    """Services whose thread still runs (tests fail if one outlives its test)."""
+    return [service for service in _LIVE if service.running]

@@ -1,0 +1,500 @@
+"""ChatSession: one chat and the lifecycle of its turns, the same for every face.
+
+The window, the CLI and the server never write turn logic of their own. They ask the session to
+start a turn (send, regenerate, edit-and-resend, continue), which records it in the history and
+returns the ``GenerationRequest`` to queue on the engine; they hand the reply's text back as it
+streams (``append``) and its end (``finish`` / ``fail``). The session keeps the messages a face
+shows (``items``), the state of the current turn (``response_state``), and tells its listener what
+changed, so a view only renders.
+
+Persistence: every message is written as the turn starts; a streaming reply is saved at most every
+0.5 s and at its end (``StreamingSaver``), so a crash loses at most half a second and never a
+finished message. Without a store (the server's default) the session keeps everything in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.core.chat_types import GenerationStats, MessageState, ResponseState, Sampling
+from app.core.engine_service import EngineService, FormatChoice, GenerationRequest
+from app.core.errors import HermesError
+from app.core.prompt_formats import AUTO, ChatMessage
+from app.core.store import ChatStore, Message, StoreError, StreamingSaver
+
+_uids = itertools.count(1)
+
+
+class TurnError(HermesError):
+    """A turn that cannot start (nothing to regenerate, a message that cannot be edited, …)."""
+
+
+@dataclass
+class ChatItem:
+    """One message as a face shows it."""
+
+    role: str  # "user" or "assistant"
+    text: str = ""
+    state: MessageState = MessageState.DONE
+    stats: GenerationStats | None = None
+    model_name: str = ""  # who spoke: "model · persona"
+    error: str = ""
+    message_id: int | None = None  # the row in the chat store, once saved
+    sibling_index: int = 0  # which version of this turn is shown ...
+    sibling_count: int = 1  # ... out of how many
+    uid: int = field(default_factory=lambda: next(_uids))
+    revision: int = 0  # bumped on every change; view caches key on (uid, revision)
+    left_out: bool = False  # the context policy left it out of the last prompt
+    reading: str = ""  # while the prompt is processed: how far ("45 % of 2,048 tokens")
+
+    @property
+    def can_continue(self) -> bool:
+        cut = self.stats is not None and self.stats.finish_reason == "length"
+        return self.role == "assistant" and bool(self.text) and (self.state.can_continue or cut)
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """What the face's persona controls say for this turn."""
+
+    system_prompt: str = ""
+    model: str = ""  # the model's name (file stem or remote id), recorded with the reply
+    preset: str = ""  # the persona preset's id, recorded with the chat and the reply
+    speaker: str = ""  # shown above the reply ("model · Persona")
+    sampling: Sampling = field(default_factory=Sampling)
+    prompt_format: FormatChoice = (AUTO, "")
+    context_policy: str = "stop"
+
+
+class SessionListener(Protocol):
+    """What a face hears; every call happens on the thread that drives the session."""
+
+    def items_reset(self) -> None: ...
+    def item_inserted(self, row: int) -> None: ...
+    def item_changed(self, row: int) -> None: ...
+    def state_changed(self, state: ResponseState) -> None: ...
+    def save_failed(self, message: str) -> None: ...
+
+
+class _Silent:
+    def items_reset(self) -> None:
+        pass
+
+    def item_inserted(self, row: int) -> None:
+        pass
+
+    def item_changed(self, row: int) -> None:
+        pass
+
+    def state_changed(self, state: ResponseState) -> None:
+        pass
+
+    def save_failed(self, message: str) -> None:
+        pass
+
+
+class ChatSession:
+    """One chat: its shown messages, its current turn, its place in the history (if any)."""
+
+    def __init__(
+        self,
+        store: ChatStore | None,
+        listener: SessionListener | None = None,
+        describe_preset: Callable[[str], str] | None = None,
+    ) -> None:
+        self.store = store
+        self.listener: SessionListener = listener or _Silent()
+        self.describe_preset = describe_preset or (lambda preset_id: preset_id)
+        self.items: list[ChatItem] = []
+        self.chat_id: int | None = None
+        self.system_message: Message | None = None
+        self.response_state = ResponseState.IDLE
+        self.sent_rows: list[int] = []  # the row of each message of the last request (-1: the system prompt)
+        self.save_error = ""
+        self._saver: StreamingSaver | None = None
+        self._memory_ids = itertools.count(1)  # message ids without a store
+
+    # opening
+    def open(self, chat_id: int) -> None:
+        """Show a stored chat (its active branch)."""
+        store = self._store()
+        store.chat(chat_id)  # raises StoreError for an unknown chat
+        self.chat_id, self._saver = chat_id, None
+        self._set_state(ResponseState.IDLE)
+        self.reload()
+
+    def reload(self) -> None:
+        if self.chat_id is None or self.store is None:
+            return
+        path = self.store.active_path(self.chat_id)
+        self.system_message = path[0] if path and path[0].role == "system" else None
+        self._reset([self._item(m) for m in path if m.role != "system"])
+
+    def new(self, greeting: str = "", speaker: str = "") -> None:
+        """A fresh chat (saved when its first message is sent)."""
+        self.chat_id, self.system_message, self._saver = None, None, None
+        self._set_state(ResponseState.IDLE)
+        self._reset([ChatItem(role="assistant", text=greeting, model_name=speaker)] if greeting else [])
+
+    @property
+    def busy(self) -> bool:
+        return self.response_state.busy
+
+    def last(self) -> ChatItem | None:
+        return self.items[-1] if self.items else None
+
+    # starting a turn: each returns the request to queue on the engine, or raises TurnError / StoreError
+    # (a chat that cannot be written) having changed nothing on screen
+    def send(self, text: str, turn: TurnSettings) -> GenerationRequest:
+        self._require_idle()
+        with _writing():
+            return self._send(text, turn)
+
+    def regenerate(self, turn: TurnSettings) -> GenerationRequest:
+        """A new version of the last reply (the old one stays as a sibling)."""
+        self._require_idle()
+        with _writing():
+            return self._regenerate(turn)
+
+    def edit(self, row: int, text: str, turn: TurnSettings) -> GenerationRequest:
+        """Resend an edited message of yours as a new branch from the same point."""
+        self._require_idle()
+        with _writing():
+            return self._edit(row, text, turn)
+
+    def continue_last(self, turn: TurnSettings) -> GenerationRequest:
+        """Carry on with the last reply where it stopped."""
+        self._require_idle()
+        with _writing():
+            return self._continue_last(turn)
+
+    def _send(self, text: str, turn: TurnSettings) -> GenerationRequest:
+        parent = self._ensure_saved(turn)
+        user = self._add(parent, "user", text)
+        self._insert(self._item(user))
+        request = self._request(turn, upto=None)
+        self._start_reply(user.id, turn)
+        return request
+
+    def _regenerate(self, turn: TurnSettings) -> GenerationRequest:
+        last = self.last()
+        if last is None or last.role != "assistant" or last.message_id is None:
+            raise TurnError("There is no reply to regenerate.")
+        self._sync_system_prompt(turn.system_prompt)
+        request = self._request(turn, upto=len(self.items) - 1)
+        if self.store is None:
+            self._reset(self.items[:-1])
+            self._start_reply(self._parent_of_last(), turn)
+            return request
+        parent = self.store.message(last.message_id).parent_id
+        reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
+        self.reload()  # the new version, with its place among its siblings
+        self._begin(self.items[-1], reply.id, turn)
+        return request
+
+    def _edit(self, row: int, text: str, turn: TurnSettings) -> GenerationRequest:
+        original = self.items[row]
+        if original.role != "user" or original.message_id is None:
+            raise TurnError("Only your own saved messages can be edited.")
+        self._sync_system_prompt(turn.system_prompt)
+        if self.store is None:
+            self._reset(self.items[:row])
+            self._insert(self._item(self._add(self._parent_of_last() or None, "user", text)))
+            user_id = self.items[-1].message_id or 0
+        else:
+            parent = self.store.message(original.message_id).parent_id
+            user_id = self._add(parent, "user", text).id
+            self.reload()
+        request = self._request(turn, upto=None)
+        self._start_reply(user_id, turn)
+        return request
+
+    def _continue_last(self, turn: TurnSettings) -> GenerationRequest:
+        last = self.last()
+        if last is None or not last.can_continue or last.message_id is None:
+            raise TurnError("There is no stopped reply to continue.")
+        self._sync_system_prompt(turn.system_prompt)
+        request = self._request(turn, upto=len(self.items) - 1, continue_text=last.text)
+        message_id, store = last.message_id, self.store
+        self._begin(last, message_id, turn)
+        if store is not None:
+            self._save(lambda: store.update_message(message_id, state=MessageState.STREAMING))
+        return request
+
+    # while the reply streams
+    def queued(self) -> None:
+        """The request waits for the engine behind another one."""
+        if self.busy:
+            self._set_state(ResponseState.QUEUED)
+
+    def reading(self, done: int, total: int) -> None:
+        """How far llama.cpp has read the prompt."""
+        last = self.last()
+        if last is None or last.state != MessageState.STREAMING or not total:
+            return
+        progress = f"{100 * done // total} % of {total:,} tokens"
+        if last.reading != progress:
+            last.reading = progress
+            self._changed(len(self.items) - 1)
+        self._set_state(ResponseState.READING_PROMPT)
+
+    def append(self, text: str) -> None:
+        last = self.last()
+        if last is None or last.state != MessageState.STREAMING:
+            return
+        last.text += text
+        last.reading = ""
+        self._changed(len(self.items) - 1)
+        self._set_state(ResponseState.GENERATING)
+        if self._saver is not None:
+            saver, content = self._saver, last.text
+            self._save(lambda: saver.update(content))
+
+    def finish(self, stats: GenerationStats) -> None:
+        self._end(stats.message_state, stats)
+        self._mark_left_out(stats)
+
+    def fail(self, message: str) -> None:
+        self._end(MessageState.ERROR, None, error=message)
+
+    def run(
+        self, service: EngineService, request: GenerationRequest, on_piece: Callable[[str], None] | None = None
+    ) -> GenerationStats:
+        """Headless faces: generate ``request`` on ``service`` here, blocking; returns the stats.
+
+        The pieces reach ``on_piece`` (stdout, say) and the session on the engine thread; the session
+        is not shared with another thread meanwhile, so that is safe. Ctrl+C stops the reply and keeps it.
+        """
+
+        def piece(text: str) -> None:
+            self.append(text)
+            if on_piece is not None:
+                on_piece(text)
+
+        ticket = service.generate(request, piece, on_progress=self.reading)
+        try:
+            stats = ticket.result()
+        except KeyboardInterrupt:
+            ticket.cancel()
+            stats = ticket.result()
+            self.finish(stats)
+            raise
+        except HermesError as exc:
+            self.fail(str(exc))
+            raise
+        self.finish(stats)
+        return stats
+
+    # the tree
+    def switch_version(self, row: int, step: int) -> None:
+        item = self.items[row]
+        if item.message_id is not None and self.store is not None and not self.busy:
+            self.store.switch_version(item.message_id, step)
+            self.reload()
+
+    def delete(self, row: int) -> None:
+        item = self.items[row]
+        if item.message_id is not None and self.store is not None:
+            self.store.delete_message(item.message_id)
+            self.reload()
+        elif row == len(self.items) - 1:
+            self._reset(self.items[:-1])
+
+    def last_stats(self) -> GenerationStats | None:
+        return next((item.stats for item in reversed(self.items) if item.stats is not None), None)
+
+    def conversation(self, system_prompt: str, upto: int | None = None) -> list[ChatMessage]:
+        """What the engine is sent: the system prompt, then every message with text (errors left out).
+
+        ``upto``: only the rows before this one.
+        """
+        messages: list[ChatMessage] = []
+        rows: list[int] = []
+        if system_prompt.strip():
+            messages.append({"role": "system", "content": system_prompt})
+            rows.append(-1)
+        for row, item in enumerate(self.items[:upto]):
+            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not item.text:
+                continue
+            messages.append({"role": "user" if item.role == "user" else "assistant", "content": item.text})
+            rows.append(row)
+        self.sent_rows = rows
+        return messages
+
+    # helpers
+    def _request(self, turn: TurnSettings, upto: int | None, continue_text: str = "") -> GenerationRequest:
+        self._clear_left_out()
+        return GenerationRequest(
+            messages=self.conversation(turn.system_prompt, upto=upto),
+            sampling=turn.sampling,
+            prompt_format=turn.prompt_format,
+            context_policy=turn.context_policy,
+            continue_text=continue_text,
+        )
+
+    def _require_idle(self) -> None:
+        if self.busy:
+            raise TurnError("A reply is still being written; stop it first.")
+
+    def _store(self) -> ChatStore:
+        if self.store is None:
+            raise TurnError("This session keeps no history.")
+        return self.store
+
+    def _add(
+        self,
+        parent: int | None,
+        role: str,
+        text: str,
+        state: MessageState = MessageState.DONE,
+        turn: TurnSettings | None = None,
+    ) -> Message:
+        """A message in the history (or in memory only, without a store)."""
+        model, preset = (turn.model, turn.preset) if turn else ("", "")
+        if self.store is None:
+            return Message(
+                id=next(self._memory_ids), chat_id=0, parent_id=parent, role=role, content=text,
+                created_at=time.time(), state=state, model=model, preset=preset,
+            )  # fmt: skip
+        assert self.chat_id is not None
+        return self.store.add_message(self.chat_id, parent, role, text, state=state, model=model, preset=preset)
+
+    def _ensure_saved(self, turn: TurnSettings) -> int | None:
+        """Create the chat on its first message; returns the id of the message to answer under."""
+        if self.store is None:
+            last = self.last()
+            return last.message_id if last else None
+        if self.chat_id is None:
+            self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
+            parent = None
+            if turn.system_prompt.strip():
+                self.system_message = self._add(None, "system", turn.system_prompt)
+                parent = self.system_message.id
+            for item in self.items:  # the greeting, shown before the chat existed
+                if item.message_id is None and item.text:
+                    saved = self._add(parent, item.role, item.text, turn=TurnSettings(preset=turn.preset))
+                    item.message_id = saved.id
+                    parent = saved.id
+            return parent
+        self.store.set_chat_fields(self.chat_id, model=turn.model, preset=turn.preset, overflow=turn.context_policy)
+        self._sync_system_prompt(turn.system_prompt)
+        last = self.last()
+        if last is not None and last.message_id is not None:
+            return last.message_id
+        return self.system_message.id if self.system_message else None
+
+    def _sync_system_prompt(self, system_prompt: str) -> None:
+        """An edited system prompt is saved into the chat's root system message."""
+        if self.store is not None and self.system_message is not None and self.system_message.content != system_prompt:
+            self.store.update_message(self.system_message.id, content=system_prompt)
+            self.system_message = self.store.message(self.system_message.id)
+
+    def _parent_of_last(self) -> int:
+        last = self.last()
+        return last.message_id if last and last.message_id is not None else 0
+
+    def _start_reply(self, parent: int, turn: TurnSettings) -> None:
+        reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
+        item = self._item(reply)
+        self._insert(item)
+        self._begin(item, reply.id, turn)
+
+    def _begin(self, item: ChatItem, message_id: int, turn: TurnSettings) -> None:
+        item.model_name = turn.speaker or item.model_name
+        item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
+        self._changed(self.items.index(item))
+        self._saver = StreamingSaver(self.store, message_id) if self.store is not None else None
+        self._set_state(ResponseState.READING_PROMPT)
+
+    def _end(self, state: MessageState, stats: GenerationStats | None, error: str = "") -> None:
+        last = self.last()
+        if last is None or last.state != MessageState.STREAMING:
+            self._set_state(ResponseState.IDLE)
+            return
+        last.state, last.stats, last.error, last.reading = state, stats, error, ""
+        self._changed(len(self.items) - 1)
+        saver, text = self._saver, last.text
+        if saver is not None:
+            details: dict[str, object] = dict(stats.as_dict()) if stats else {"error": error}
+            self._save(lambda: saver.finish(text, state, details))
+        self._saver = None
+        self._set_state(ResponseState.IDLE)
+
+    def _mark_left_out(self, stats: GenerationStats) -> None:
+        if not stats.dropped_messages:
+            return
+        sent = self.sent_rows[stats.dropped_start : stats.dropped_start + stats.dropped_messages]
+        for row in sent:
+            if row >= 0 and not self.items[row].left_out:
+                self.items[row].left_out = True
+                self._changed(row)
+
+    def _clear_left_out(self) -> None:
+        for row, item in enumerate(self.items):
+            if item.left_out:
+                item.left_out = False
+                self._changed(row)
+
+    def _save(self, write: Callable[[], object]) -> None:
+        """A failed write (disk full, say) is reported once; the reply stays shown and is written again next time."""
+        try:
+            write()
+        except (sqlite3.Error, StoreError) as exc:
+            if not self.save_error:
+                self.save_error = (
+                    f"The chat could not be saved ({exc}). Free some disk space; the reply is kept on screen."
+                )
+                self.listener.save_failed(self.save_error)
+        else:
+            self.save_error = ""
+
+    def _item(self, message: Message) -> ChatItem:
+        stats = None
+        if message.stats and "generated_tokens" in message.stats:
+            stats = GenerationStats.from_dict(message.stats)
+        preset = self.describe_preset(message.preset) if message.preset else ""
+        state = MessageState.on_reopen(message.state)
+        return ChatItem(
+            role=message.role,
+            text=message.content,
+            state=state,
+            stats=stats,
+            model_name=" · ".join(part for part in (message.model, preset) if part),
+            error=str(message.stats.get("error", "")) if state is MessageState.ERROR else "",
+            message_id=message.id,
+            sibling_index=message.sibling_index,
+            sibling_count=message.sibling_count,
+        )
+
+    # telling the listener
+    def _reset(self, items: list[ChatItem]) -> None:
+        self.items = items
+        self.listener.items_reset()
+
+    def _insert(self, item: ChatItem) -> None:
+        self.items.append(item)
+        self.listener.item_inserted(len(self.items) - 1)
+
+    def _changed(self, row: int) -> None:
+        self.items[row].revision += 1
+        self.listener.item_changed(row)
+
+    def _set_state(self, state: ResponseState) -> None:
+        if state is not self.response_state:
+            self.response_state = state
+            self.listener.state_changed(state)
+
+
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """SQLite's own errors, as the chat error people read (disk full, read-only, locked)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"The chat could not be saved ({exc})") from exc

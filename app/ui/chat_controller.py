@@ -1,0 +1,232 @@
+"""The chat column's controller: turns the user's intent (send, stop, regenerate, edit, continue) into
+turns of the open ``Conversation``, and shows what its session says (status line, Send/Stop, figures).
+
+It decides nothing about messages: the session owns each turn and its state; this renders them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+
+from app.core.chat_types import GenerationStats, ResponseState
+from app.core.errors import HermesError
+from app.core.session import ChatItem, TurnSettings
+from app.core.store import StoreError
+from app.ui.chat_view import ChatView
+from app.ui.conversation import Conversation
+from app.ui.engine_worker import EngineClient
+from app.ui.persona_panel import PersonaPanel
+from app.ui.widgets import ChatInput, ErrorBanner
+
+STATUS = {
+    ResponseState.QUEUED: "Waiting for the engine (another request is being answered)… (Esc to stop)",
+    ResponseState.READING_PROMPT: "Reading the conversation… (Esc to stop)",
+    ResponseState.GENERATING: "Generating… (Esc to stop)",
+}
+
+
+class ChatFigures:
+    """Speed, time to first token and the context meter, in the status bar."""
+
+    def __init__(self, status_bar: QStatusBar) -> None:
+        self.speed_label = QLabel("— tok/s")
+        self.ttft_label = QLabel("TTFT —")
+        self.context_label = QLabel("context —")
+        self.context_meter = QProgressBar(maximumWidth=120, textVisible=False, maximum=1000)
+        self.context_meter.setToolTip("How much of the context window this chat uses")
+        for label in (self.speed_label, self.ttft_label, self.context_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            status_bar.addPermanentWidget(label)
+        status_bar.addPermanentWidget(self.context_meter)
+
+    def show_stats(self, stats: GenerationStats) -> None:
+        self.speed_label.setText(f"{stats.tokens_per_s:.1f} tok/s")
+        self.ttft_label.setText(f"TTFT {stats.ttft_s * 1000:.0f} ms")
+        self.show_context(stats.context_used, stats.context_size)
+
+    def clear(self, context_size: int = 0) -> None:
+        self.speed_label.setText("— tok/s")
+        self.ttft_label.setText("TTFT —")
+        self.show_context(0, context_size)
+
+    def show_context(self, used: int, size: int) -> None:
+        self.context_label.setText(f"context {used:,} / {size:,}" if size else "context —")
+        self.context_meter.setValue(int(1000 * min(1.0, used / size)) if size else 0)
+        self.context_meter.setToolTip(f"This chat uses {used:,} of {size:,} context tokens" if size else "")
+
+
+@dataclass
+class ChatWidgets:
+    """The widgets of the chat column the controller drives (built by the window)."""
+
+    input: ChatInput
+    send_button: QPushButton
+    banner: ErrorBanner
+    chat_view: ChatView
+    status_bar: QStatusBar
+    show_chat: Callable[[], None]  # bring the chat page to the front
+
+
+class ChatController(QObject):
+    reply_finished = Signal(object)  # the finished (or failed) ChatItem
+    chat_changed = Signal()  # a turn started or ended: the sidebar's order and titles may have moved
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        client: EngineClient,
+        persona: PersonaPanel,
+        widgets: ChatWidgets,
+        *,
+        loading: Callable[[], bool],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.conversation = conversation
+        self.client = client
+        self.persona = persona
+        self.widgets = widgets
+        self.figures = ChatFigures(widgets.status_bar)
+        self._loading = loading
+        conversation.state_changed.connect(self._on_state)
+        conversation.reply_finished.connect(self._on_finished)
+        conversation.reply_failed.connect(self._on_failed)
+        conversation.save_failed.connect(widgets.banner.show_message)
+        conversation.left_out.connect(self._on_left_out)
+        conversation.reading.connect(self._on_reading)
+        widgets.input.submitted.connect(self.send)
+        widgets.send_button.clicked.connect(self.send_or_stop)
+        widgets.chat_view.edit_submitted.connect(self.resend_edited)
+
+    @property
+    def generating(self) -> bool:
+        return self.conversation.busy
+
+    def turn(self) -> TurnSettings:
+        """This turn's settings, from the persona panel and the loaded model."""
+        loaded = self.client.loaded
+        model = loaded.info.path.stem if loaded else ""
+        preset = self.persona.preset
+        return TurnSettings(
+            system_prompt=self.persona.system_prompt.toPlainText(),
+            model=model,
+            preset=preset.id,
+            speaker=f"{model} · {preset.name}",
+            sampling=self.persona.sampling(),
+            prompt_format=(preset.prompt_format, preset.custom_template),
+            context_policy=self.persona.overflow.currentData(),
+        )
+
+    # the user's intent
+    @Slot()
+    def send_or_stop(self) -> None:
+        if self.generating:
+            self.stop()
+        else:
+            self.send()
+
+    @Slot()
+    def send(self) -> None:
+        text = self.widgets.input.toPlainText().strip()
+        if not text or self.generating or not self._ready():
+            return
+        self.widgets.input.clear()
+        if not self._start(lambda turn: self.conversation.send(text, turn), "send again"):
+            self.widgets.input.setPlainText(text)  # nothing typed is lost
+
+    def regenerate(self) -> None:
+        if not self.generating and self._ready():
+            self._start(self.conversation.regenerate, "try again")
+
+    def continue_reply(self) -> None:
+        if not self.generating and self._ready():
+            self._start(self.conversation.continue_last, "try again")
+
+    def edit_message(self, row: int) -> None:
+        """Edit a message of yours in place; Enter sends it as a new version (a branch from that point)."""
+        if self.generating or not self.widgets.chat_view.start_editing(row):
+            return
+        self.widgets.status_bar.showMessage(
+            "Editing — Enter sends a new version (the old one stays), Esc cancels", 10000
+        )
+
+    @Slot(int, str)
+    def resend_edited(self, row: int, text: str) -> None:
+        if self.generating or not self._ready() or row >= len(self.conversation.session.items):
+            return
+        if text == self.conversation.session.items[row].text:
+            self.widgets.status_bar.clearMessage()
+            return  # unchanged: nothing to send
+        self._start(lambda turn: self.conversation.edit(row, text, turn), "try again")
+
+    @Slot()
+    def stop(self) -> None:
+        self.conversation.stop()
+
+    # what the session says
+    @Slot(object)
+    def _on_state(self, state: ResponseState) -> None:
+        self.widgets.send_button.setText("Stop" if state.busy else "Send")
+        message = STATUS.get(state)
+        status = self.widgets.status_bar
+        if message:
+            last = self.conversation.session.last()
+            if state is ResponseState.READING_PROMPT and last is not None and last.reading:
+                message = f"Reading the conversation… {last.reading} (Esc to stop)"
+            status.showMessage(message)
+        elif status.currentMessage() in STATUS.values() or status.currentMessage().startswith("Reading"):
+            status.clearMessage()
+        self.chat_changed.emit()
+
+    @Slot(str)
+    def _on_reading(self, progress: str) -> None:
+        if self.conversation.state is ResponseState.READING_PROMPT:
+            self.widgets.status_bar.showMessage(f"Reading the conversation… {progress} (Esc to stop)")
+
+    @Slot(object)
+    def _on_finished(self, item: ChatItem) -> None:
+        if item.stats is not None:
+            self.figures.show_stats(item.stats)
+        self.reply_finished.emit(item)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.widgets.banner.show_message(message)
+        last = self.conversation.session.last()
+        if last is not None:
+            self.reply_finished.emit(last)
+
+    @Slot(int)
+    def _on_left_out(self, count: int) -> None:
+        noun = "message was" if count == 1 else "messages were"
+        self.widgets.status_bar.showMessage(
+            f"{count} earlier {noun} left out to fit the context (dimmed in the chat).", 10000
+        )
+
+    # helpers
+    def _ready(self) -> bool:
+        if self.client.loaded is None:
+            self.widgets.banner.show_message(
+                "Still loading the model — one moment." if self._loading() else "Pick a model to chat with first."
+            )
+            return False
+        self.widgets.banner.hide()
+        self.widgets.show_chat()
+        return True
+
+    def _start(self, start: Callable[[TurnSettings], None], retry: str) -> bool:
+        """Start a turn; a turn that cannot start (or be saved) says why and changes nothing."""
+        try:
+            start(self.turn())
+        except StoreError as exc:
+            self.widgets.banner.show_message(f"{exc}; free some disk space and {retry}.")
+            return False
+        except HermesError as exc:
+            self.widgets.banner.show_message(str(exc))
+            return False
+        self.chat_changed.emit()
+        return True
