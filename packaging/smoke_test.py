@@ -49,8 +49,9 @@ def run(command: list[str], **kwargs) -> tuple[subprocess.CompletedProcess[str],
     return result, time.perf_counter() - started
 
 
-def check(condition: bool, message: str) -> None:
-    print(("ok    " if condition else "FAIL  ") + message)
+def check(condition: bool, message: str, detail: str = "") -> None:
+    """Print the result; `detail` (a command's output, what was found) only when it failed."""
+    print(("ok    " if condition else "FAIL  ") + message + (f": {detail}" if detail and not condition else ""))
     if not condition:
         raise SystemExit(1)
 
@@ -86,7 +87,7 @@ def backend_check(bundle: Path) -> None:
     missing = [
         lib for lib in BACKEND_LIBS[expected] if not any(re.match(rf"(lib)?{re.escape(lib)}\.", name) for name in libs)
     ]
-    check(not missing, f"the bundle carries llama.cpp built for {expected} (missing {missing}; has {libs})")
+    check(not missing, f"the bundle carries llama.cpp built for {expected}", f"missing {missing}, has {libs}")
 
 
 def main() -> int:
@@ -191,10 +192,11 @@ def package_paths(deb: Path) -> list[Path]:
 def deb_check(deb: Path, model: Path) -> None:
     """Install the .deb as a user would (apt resolves its dependencies), use it, purge it, and check that the
     system is as it was: none of the package's files left, the packages apt pulled in for it gone again, apt
-    healthy. A failed install must not leave dpkg half-configured for every later install either."""
+    healthy. (`dpkg -i` with a dependency missing leaves the package half-configured and apt refusing every
+    later install; apt-get resolves the dependency, or refuses before unpacking anything.)"""
     if PACKAGE in installed_packages():
         result = apt("purge", "-y", PACKAGE)
-        check(result.returncode == 0, f"an earlier {PACKAGE} purged first: {result.stderr.strip()[-300:]}")
+        check(result.returncode == 0, f"an earlier {PACKAGE} purged first", result.stderr.strip()[-300:])
     paths = package_paths(deb)
     existed = {path for path in paths if os.path.lexists(path)}
     before = installed_packages()
@@ -206,23 +208,24 @@ def deb_check(deb: Path, model: Path) -> None:
     extra: list[str] = []
     try:
         output = (result.stdout + result.stderr).strip()
-        check(result.returncode == 0, f"apt-get install ./{deb.name}: {output[-400:]}")
+        check(result.returncode == 0, f"apt-get install -y ./{deb.name}", output[-400:])
         pulled_in = sorted(set(installed_packages()) - set(before) - {PACKAGE})
         print(f"      packages apt installed for it: {', '.join(pulled_in) or 'none (all present)'}")
         missing = [path for path in paths if not os.path.lexists(path)]
-        check(not missing, f"all {len(paths)} paths of the package are on the system ({missing[:3]} missing)")
+        check(not missing, f"all {len(paths)} paths of the package are on the system", f"missing {missing[:3]}")
         on_path = shutil.which("hermes-studio")
         check(on_path == "/usr/bin/hermes-studio", f"hermes-studio on PATH ({on_path})")
         with tempfile.TemporaryDirectory() as base:
             result, _ = run(["hermes-studio", "--basedir", base, "--self-test", "--model", str(model)])
             check(
                 result.returncode == 0 and "self-test OK" in result.stdout,
-                "installed app passes --self-test: " + (result.stdout + result.stderr).strip()[-300:],
+                "the installed app passes --self-test",
+                (result.stdout + result.stderr).strip()[-300:],
             )
             data = Path(base) / "data" / "keep-me.txt"
             data.write_text("user data")
             result = apt("purge", "-y", PACKAGE)
-            check(result.returncode == 0, f"apt-get purge -y {PACKAGE}: {result.stderr.strip()[-300:]}")
+            check(result.returncode == 0, f"apt-get purge -y {PACKAGE}", result.stderr.strip()[-300:])
             check(data.read_text() == "user data", "user data left alone")
     finally:
         if PACKAGE in installed_packages():
@@ -233,15 +236,17 @@ def deb_check(deb: Path, model: Path) -> None:
         if extra:
             result = apt("purge", "-y", *extra)
     if extra:
-        check(result.returncode == 0, f"the packages it pulled in purged ({', '.join(extra)})")
+        check(result.returncode == 0, f"the packages it pulled in purged ({', '.join(extra)})", result.stderr[-300:])
 
     left = [path for path in paths if path not in existed and os.path.lexists(path)]
-    check(not left, f"no file of the package left ({len(left)} left: {[str(p) for p in left[:5]]})")
-    check(installed_packages() == before, "the installed packages are the same as before the test")
+    check(not left, "no file of the package left", f"{len(left)} left: {[str(path) for path in left[:5]]}")
+    after = installed_packages()
+    changed = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+    check(not changed, "the installed packages are the same as before the test", f"changed: {changed[:10]}")
     result = apt("check")
-    check(result.returncode == 0, f"apt-get check: {(result.stdout + result.stderr).strip()[-300:]}")
+    check(result.returncode == 0, "apt-get check", (result.stdout + result.stderr).strip()[-300:])
     audit = subprocess.run(["dpkg", "--audit"], capture_output=True, text=True, check=False)
-    check(audit.returncode == 0 and not audit.stdout.strip(), f"dpkg --audit clean {audit.stdout.strip()[:300]}")
+    check(audit.returncode == 0 and not audit.stdout.strip(), "dpkg --audit finds nothing", audit.stdout.strip()[:300])
 
 
 if __name__ == "__main__":
