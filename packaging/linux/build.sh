@@ -26,14 +26,29 @@ install -m 644 packaging/linux/hermes-studio.desktop "$ROOT/usr/share/applicatio
 install -m 644 resources/icons/hermes-studio.svg "$ROOT/usr/share/icons/hicolor/scalable/apps/hermes-studio.svg"
 install -m 644 packaging/linux/hermes-studio-mime.xml "$ROOT/usr/share/mime/packages/hermes-studio.xml"
 SIZE=$(du -sk "$ROOT" | cut -f1)
+# The oldest glibc the bundle runs on: the newest GLIBC_x.y symbol version any of its ELF files asks for
+# (a bundle built on a newer distribution asks for more than PySide6's own 2.34).
+GLIBC_MIN=2.34
+if command -v objdump >/dev/null; then
+  NEEDED=$(find "$BUNDLE" -type f \( -name '*.so*' -o -perm -u+x \) -print0 | xargs -0 objdump -T 2>/dev/null \
+           | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' | sort -uV | tail -1 || true)
+  GLIBC_MIN=$(printf '%s\n%s\n' "$GLIBC_MIN" "${NEEDED:-0}" | sort -V | tail -1)
+else
+  echo "objdump not found: assuming glibc >= $GLIBC_MIN" >&2
+fi
+echo "needs glibc >= $GLIBC_MIN"
+# A build with llama.cpp's Vulkan module (release.yml) uses the GPU through the system's Vulkan loader and driver.
+RECOMMENDS=""
+if [ -n "$(find "$BUNDLE" -name 'libggml-vulkan*.so*' -print -quit)" ]; then RECOMMENDS="Recommends: libvulkan1"; fi
 cat > "$ROOT/DEBIAN/control" <<CONTROL
 Package: hermes-studio
 Version: $VERSION
 Architecture: $ARCH
 Maintainer: Hermes Studio developers <hermes-studio@users.noreply.github.com>
 Installed-Size: $SIZE
-Depends: libc6 (>= 2.34), libegl1, libgl1, libfontconfig1, libxkbcommon-x11-0, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-image0, libxcb-render-util0, libxcb-shape0, libxcb-randr0, libxcb-xkb1
-Section: utils
+Depends: libc6 (>= $GLIBC_MIN), libegl1, libgl1, libfontconfig1, libxkbcommon-x11-0, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-image0, libxcb-render-util0, libxcb-shape0, libxcb-randr0, libxcb-xkb1
+${RECOMMENDS:+$RECOMMENDS
+}Section: utils
 Priority: optional
 Homepage: https://github.com/hermes-studio/hermes-studio
 Description: Chat with local LLMs (GGUF via llama.cpp)
