@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.chat_types import MessageState
 from app.core.errors import HermesError
 
 log = logging.getLogger(__name__)
 
-STATES = ("done", "streaming", "interrupted", "stopped", "error")
+STATES = tuple(state.value for state in MessageState)
 EXPORT_FORMAT = "hermes-studio-chat"
 
 MIGRATIONS: list[str] = [
@@ -89,7 +90,7 @@ class Message:
     role: str
     content: str
     created_at: float
-    state: str = "done"
+    state: str = MessageState.DONE
     stats: dict[str, Any] = field(default_factory=dict)
     model: str = ""
     preset: str = ""
@@ -167,7 +168,9 @@ class ChatStore:
         return (db or self._db).execute(query, (name,)).fetchone() is not None
 
     def _mark_interrupted(self) -> int:
-        cursor = self._db.execute("UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'")
+        cursor = self._db.execute(
+            "UPDATE messages SET state = ? WHERE state = ?", (MessageState.INTERRUPTED, MessageState.STREAMING)
+        )
         return cursor.rowcount
 
     @contextmanager
@@ -272,7 +275,7 @@ class ChatStore:
         role: str,
         content: str,
         *,
-        state: str = "done",
+        state: str = MessageState.DONE,
         stats: dict[str, Any] | None = None,
         model: str = "",
         preset: str = "",
@@ -462,7 +465,7 @@ class ChatStore:
             chat_id = int(cursor.lastrowid or 0)
             new_ids: dict[Any, int] = {}
             for item in messages:
-                state = item.get("state", "done") if item.get("state") in STATES else "done"
+                state = MessageState.parse(str(item.get("state", "")))
                 cursor = db.execute(
                     "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -472,7 +475,7 @@ class ChatStore:
                         item["role"],
                         item["content"],
                         float(item.get("created_at") or now),
-                        "interrupted" if state == "streaming" else state,
+                        MessageState.on_reopen(state),
                         json.dumps(item.get("stats") if isinstance(item.get("stats"), dict) else {}),
                         str(item.get("model", "")),
                         str(item.get("preset", "")),
