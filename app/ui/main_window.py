@@ -153,7 +153,6 @@ class MainWindow(QMainWindow):
         chat_column = QWidget()
         column = QVBoxLayout(chat_column)
         column.setContentsMargins(8, 8, 8, 8)
-        column.addWidget(self.banner)
         column.addWidget(self.pages, 1)
         column.addLayout(input_row)
 
@@ -174,7 +173,12 @@ class MainWindow(QMainWindow):
         splitter.setSizes([200, 700, 300])
         self.stack = QStackedWidget()
         self.stack.addWidget(splitter)
-        self.setCentralWidget(self.stack)
+        central = QWidget()  # the banner above every page: an error is seen wherever it happens
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.addWidget(self.banner)
+        central_layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         rail = QToolBar("Pages", self, movable=False)
         rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, rail)
