@@ -267,7 +267,8 @@ class DiscoverPage(QWidget):
                     self.quants.selectRow(row)
                     item = self.quants.item(row, 0)
                     item.setToolTip("Recommended: the largest quant that fits this machine")
-                    QTimer.singleShot(0, lambda item=item: self.quants.scrollToItem(item))  # once laid out
+                    # once laid out; by row, as the table may be refilled before then (its items deleted)
+                    QTimer.singleShot(0, lambda row=row: self.quants.scrollTo(self.quants.model().index(row, 0)))
         else:
             self.quants.setHorizontalHeaderLabels(["Branch", "Settings", "", "", "Commit"])
             for branch in details.branches or (hub.Branch("main", details.sha, ""),):

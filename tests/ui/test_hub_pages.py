@@ -35,6 +35,9 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
                for r in range(12))  # fmt: skip
     fit_note = page.quants.item(6, 3).toolTip()  # 1,024 tokens x 128 KiB, from the Q2_K file's header on the Hub
     assert fit_note.endswith("128.0 MB of KV cache for 1,024 tokens (from the model's header).")
+    hub_window.settings_store.update(context_size=2048)  # the Settings dialog: the fit is judged afresh
+    assert page.quants.item(6, 3).toolTip().endswith("256.0 MB of KV cache for 2,048 tokens (from the model's header).")
+    assert "2,048-token context" in page.memory_label.text()
     assert "OpenHermes 2 Mistral 7B - GGUF" in page.card.toPlainText()
 
     page.query.setText("SmolLM2")

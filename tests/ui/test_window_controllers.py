@@ -73,3 +73,32 @@ def test_the_library_follows_the_models_folder_setting(qtbot, window, starter_mo
     assert models_page.folders[0] == folder
     qtbot.waitUntil(lambda: models_page.model.rowCount() == 1, timeout=10_000)
     assert "Pick a model" in window.welcome.text()
+
+
+def test_what_the_settings_dialog_changes_takes_effect_at_once(qtbot, window, qapp, tmp_path: Path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.settings import load_settings
+    from app.ui.settings_dialog import SettingsDialog
+    from app.ui.theme import apply_theme
+
+    folder = tmp_path / "elsewhere"
+
+    def choose() -> None:
+        dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, SettingsDialog) and w.isVisible())
+        dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+        dialog.models_dir.setText(str(folder))
+        dialog.accept()
+
+    qtbot.waitUntil(lambda: "No models yet" in window.welcome.text())
+    QTimer.singleShot(0, choose)
+    try:
+        window.open_settings()
+        assert (window.settings.theme, window.settings.models_dir) == ("dark", str(folder))
+        assert load_settings(window.paths.settings_file) == window.settings  # saved
+        assert qapp.palette().color(QPalette.ColorRole.Window).lightness() < 80  # the theme applied
+        qtbot.waitUntil(lambda: str(folder) in window.welcome.text())  # "put a .gguf file in your models folder (…)"
+    finally:
+        apply_theme(qapp, "system")
