@@ -81,15 +81,16 @@ class ModelBar(QToolBar):
     def _show_models(self, scan: int, models: list[LocalModel]) -> None:
         if scan != self._scan:
             return  # a newer scan is on its way
-        current = str(self.loaded.info.path) if self.loaded else self.loading_path
         self.picker.blockSignals(True)
         self.picker.clear()
         self.picker.addItem(PLACEHOLDER, None)
         for model in models:
             self.picker.addItem(f"{model.name}  ({model.size_text})", str(model.path))
             self.picker.setItemData(self.picker.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
-        if current:
-            self.select_path(current)
+        if self.loaded:
+            self.select_path(str(self.loaded.info.path))  # a model opened from elsewhere stays listed
+        elif self.picker.findData(self.loading_path) > 0:
+            self.picker.setCurrentIndex(self.picker.findData(self.loading_path))
         self.picker.blockSignals(False)
         self.model_count = len(models)
         self.models_listed.emit(len(models))
