@@ -118,16 +118,18 @@ def import_model(
     if target.exists():
         raise LibraryError(f"{target.name} is already in the library.")
     target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
     try:
         if mode == "link":
             target.symlink_to(source.resolve())
         elif mode == "move":
             shutil.move(str(source), target)
         else:
-            partial = target.with_name(target.name + ".part")
             _copy(source, partial, progress)
             partial.replace(target)
     except OSError as exc:
+        if mode == "copy":
+            partial.unlink(missing_ok=True)  # a half copy (a full disk, say) is not left behind
         raise LibraryError(f"Could not {mode} {source.name} into the library: {exc.strerror or exc}") from None
     return target
 

@@ -135,6 +135,8 @@ class ModelBar(QToolBar):
         if not Path(last).is_file():
             self.status.emit(f"The last model used, {Path(last).name}, is no longer there.", 8000)
             return False
+        # Forgotten until it has loaded again: a model that brings the app down is not retried at every start.
+        self.settings.update(last_model="")
         self.open_model(last)
         return True
 
