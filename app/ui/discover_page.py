@@ -243,7 +243,8 @@ class DiscoverPage(QWidget):
 
     def show_details(self, details: hub.RepoDetails) -> None:
         self.details = details
-        if details.runnable and self.memory is None:
+        memory = self.memory
+        if details.runnable and memory is None:
             self._waiting = details  # shown as soon as the machine's memory is known
             self.quants.setRowCount(0)
             self.card.setPlainText("Checking this machine's memory…")
@@ -252,12 +253,12 @@ class DiscoverPage(QWidget):
         self.flag.setText(details.note)
         self.card.setMarkdown(details.card or "*No model card.*")
         self.quants.setRowCount(0)
-        if details.runnable:
+        if details.runnable and memory is not None:
             self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
             kv = details.kv_bytes_per_token
-            best = hub.recommend(details.quants, self.memory, self.context_size, kv)
+            best = hub.recommend(details.quants, memory, self.context_size, kv)
             for quant in details.quants:
-                fit = hub.estimate_fit(quant, self.memory, self.context_size, kv)
+                fit = hub.estimate_fit(quant, memory, self.context_size, kv)
                 label = f"★ {quant.label}" if quant == best else quant.label
                 bpw = f"{quant.bits_per_weight:.2f}" if quant.bits_per_weight else "—"
                 self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name], BADGE_COLORS.get(fit.badge))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -74,7 +75,8 @@ class ChatHistory(QObject):
         self.turn = turn
         self.dialog_parent = parent
         self.undo_chat: int | None = None
-        self.undo_button = QPushButton("Undo delete", visible=False)
+        self.undo_button = QPushButton("Undo delete")
+        self.undo_button.hide()
         self.undo_timer = QTimer(self, singleShot=True, interval=UNDO_MS)
         self.undo_button.clicked.connect(self.undo_delete)
         self.undo_timer.timeout.connect(self.forget_undo)
@@ -190,10 +192,10 @@ class ChatHistory(QObject):
         busy = self.turn.generating
         turn = self.turn
         menu = QMenu(self.dialog_parent)
-        menu.addAction("Copy message", lambda: QGuiApplication.clipboard().setText(item.text))
+        menu.addAction("Copy message", partial(_copy_text, item.text))
         for number, block in enumerate(code_blocks(item.text), start=1):
             label = f"Copy code block {number}" + (f" ({block.language})" if block.language else "")
-            menu.addAction(label, lambda code=block.code: QGuiApplication.clipboard().setText(code))
+            menu.addAction(label, partial(_copy_text, block.code))
         menu.addSeparator()
         if item.role == "user":
             edit = menu.addAction("Edit", lambda: turn.edit_message(row))
@@ -208,3 +210,7 @@ class ChatHistory(QObject):
         menu.addSeparator()
         menu.addAction("Delete (with what follows)", lambda: self.conversation.delete(row)).setEnabled(not busy)
         return menu
+
+
+def _copy_text(text: str) -> None:
+    QGuiApplication.clipboard().setText(text)

@@ -187,8 +187,8 @@ class MainWindow(QMainWindow):
             self.stack, self.page_actions, splitter, paths=self.paths, settings=self.settings_store,
             background=self.background, model_bar=self.model_bar, parent=self,
         )  # fmt: skip
-        for number, (label, name) in enumerate(PAGES, start=1):
-            action = QAction(label, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))
+        for number, (title, name) in enumerate(PAGES, start=1):
+            action = QAction(title, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))
             action.setData(name)
             action.triggered.connect(lambda _checked=False, target=name: self.hub.show_page(target))
             self.page_actions.addAction(action)
@@ -202,14 +202,15 @@ class MainWindow(QMainWindow):
         self.speed_label = QLabel("— tok/s")
         self.ttft_label = QLabel("TTFT —")
         self.context_label = QLabel("context —")
-        self.context_meter = QProgressBar(maximumWidth=120, textVisible=False, maximum=1000)
+        self.context_meter = QProgressBar(textVisible=False, maximum=1000)
+        self.context_meter.setMaximumWidth(120)
         self.context_meter.setToolTip("How much of the context window this chat uses")
         self.statusBar().addPermanentWidget(self.history.undo_button)
         for label in (self.speed_label, self.ttft_label, self.context_label):
             label.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(label)
         self.statusBar().addPermanentWidget(self.context_meter)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop_generation)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.stop_generation)
 
     def _connect(self) -> None:
         client = self.client  # its signals arrive on the GUI thread
@@ -224,10 +225,10 @@ class MainWindow(QMainWindow):
         bar.unloaded.connect(self._on_unloaded)
         bar.models_listed.connect(self._update_welcome)
         self.welcome.linkActivated.connect(self._welcome_link)
-        for source in (bar, self.hub, self.history):
-            source.status.connect(self.statusBar().showMessage)
-        for source in (self.hub, self.history, self.persona):
-            source.error.connect(self.banner.show_message)
+        for reporter in (bar, self.hub, self.history):
+            reporter.status.connect(self.statusBar().showMessage)
+        for failing in (self.hub, self.history, self.persona):
+            failing.error.connect(self.banner.show_message)
         self.background.unhandled.connect(self.banner.show_message)
         self.settings_changed.connect(bar.settings_changed)
         self.settings_changed.connect(self.hub.settings_changed)

@@ -49,7 +49,7 @@ class ModelBar(QToolBar):
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.addItem(PLACEHOLDER, None)
         self.addWidget(self.picker)
-        self.open_action = QAction("Open GGUF…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action = QAction("Open GGUF…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         self.eject_action = QAction("Eject", self, enabled=False, toolTip="Unload the model and free its memory")
         self.addAction(self.open_action)
         self.addAction(self.eject_action)

@@ -35,7 +35,7 @@ class PromptPreview(QWidget):
         layout.addWidget(self.text, 1)
         layout.addWidget(self.notes)
         self.timer = QTimer(self, singleShot=True, interval=DELAY_MS)
-        self.timer.timeout.connect(self.render)
+        self.timer.timeout.connect(self.refresh)
         persona.changed.connect(self.schedule)
         input_box.textChanged.connect(self.schedule)
         chat_model.rowsInserted.connect(self.schedule)
@@ -52,7 +52,7 @@ class PromptPreview(QWidget):
         super().showEvent(event)
 
     @Slot()
-    def render(self) -> None:
+    def refresh(self) -> None:
         from app.core.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
 
         preset = self.persona.preset
