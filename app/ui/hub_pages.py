@@ -63,9 +63,6 @@ class HubPages(QObject):
             self.stack.addWidget(page)
         return self._pages[name]
 
-    def built(self, name: str) -> bool:
-        return name in self._pages
-
     def _build_page(self, name: str) -> QWidget:
         current = self.settings.current
         if name == "discover":
