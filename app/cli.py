@@ -23,7 +23,7 @@ from app.core.library import find_model, scan_models
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
 from app.core.personas import HERMES_2_SYSTEM_PROMPT
-from app.core.settings import Settings, load_settings
+from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     paths = resolve_paths(getattr(args, "basedir", None)).ensure()
     configure_logging(paths.logs)
-    settings = load_settings(paths.settings_file)
+    settings_store = SettingsStore.load(paths.settings_file)  # settings are read once per process
+    settings = settings_store.current
     models_dir = settings.models_path(paths.default_models_dir)
     try:
         if args.command is None:
             from app.ui.app import run_gui  # Qt is imported only for the GUI
 
             model = _resolve_model(args.model, models_dir) if args.model else None
-            return run_gui(paths, self_test=args.self_test, model=str(model) if model else None)
+            return run_gui(paths, settings_store, self_test=args.self_test, model=str(model) if model else None)
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
         if args.command == "presets":

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app import APP_ID, APP_NAME, __version__
 from app.core.paths import AppPaths
-from app.core.settings import load_settings
+from app.core.settings import SettingsStore
 from app.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,14 @@ def create_application(argv: list[str]) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run_gui(paths: AppPaths, *, self_test: bool = False, model: str | None = None) -> int:
+def run_gui(paths: AppPaths, settings: SettingsStore, *, self_test: bool = False, model: str | None = None) -> int:
+    """``settings``: the store the CLI loaded (settings are read once per process)."""
     if self_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     messages = QtMessages()
     qInstallMessageHandler(messages)
     app = create_application(sys.argv[:1])
-    settings = load_settings(paths.settings_file)
-    apply_theme(app, settings.theme)
+    apply_theme(app, settings.current.theme)
 
     from app.ui.main_window import MainWindow  # after QApplication: widgets need it
 
@@ -79,6 +79,8 @@ def run_gui(paths: AppPaths, *, self_test: bool = False, model: str | None = Non
         return _self_test(app, window, model, messages)
     if model:
         window.load_model(model)
+    else:
+        window.model_bar.restore_last()  # the model of the last session, as LM Studio does
     return app.exec()
 
 
