@@ -68,6 +68,13 @@ def run_gui(paths: AppPaths, *, self_test: bool = False, model: str | None = Non
     messages = QtMessages()
     qInstallMessageHandler(messages)
     app = create_application(sys.argv[:1])
+    instance = None
+    if not self_test:  # a self-test is its own instance: it must test, not hand over
+        from app.ui.single_instance import SingleInstance, resolve_message
+
+        instance = SingleInstance(paths, app)
+        if not instance.claim(resolve_message(model)):
+            return 0  # the running window has it now
     settings = load_settings(paths.settings_file)
     apply_theme(app, settings.theme)
 
@@ -77,9 +84,21 @@ def run_gui(paths: AppPaths, *, self_test: bool = False, model: str | None = Non
     window.show()
     if self_test:
         return _self_test(app, window, model, messages)
+    if instance is not None:
+        instance.message_received.connect(lambda path: bring_forward(window, path))
     if model:
         window.load_model(model)
     return app.exec()
+
+
+def bring_forward(window, path: str) -> None:
+    """A later start handed over: show the window (and load the model it was asked to open)."""
+    if window.isMinimized():
+        window.showNormal()
+    window.raise_()
+    window.activateWindow()
+    if path.lower().endswith(".gguf"):
+        window.load_model(path)
 
 
 def _self_test(app: QApplication, window, model: str | None, messages: QtMessages) -> int:
