@@ -7,8 +7,9 @@ multiply size is checked *before* it runs — ``*``, ``**``, ``+``, ``%``, ``~``
 ``center``/``indent``/``format``/``join``/``replace``/``batch``/``slice``/``sum``/``tojson``, the
 string methods ``ljust``/``rjust``/``center``/``zfill``/``expandtabs``/``join``/``replace``/``format``
 — and refused with a ``TemplateError`` naming the operation when its result would exceed
-``MAX_CHARS``, or when the sizes produced by one render add up to more than ``TOTAL_CHARS`` (which
-bounds what recursion and namespaces can keep alive). ``range`` is capped, ``lipsum`` is gone, and
+``MAX_CHARS``, or when the sizes produced by one render add up to more than ``TOTAL_CHARS`` plus
+``TOTAL_PER_INPUT_CHAR`` times the conversation (which bounds what recursion, namespaces and a long run of
+``set`` can keep alive). ``range`` is capped, ``lipsum`` is gone, and
 the output is counted as it is generated.
 
 The environment renders like llama-cpp-python's ``Jinja2ChatFormatter`` (same options, extensions,
@@ -34,7 +35,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from app.core.errors import TemplateError
 
 MAX_CHARS = 4 << 20  # one string (a list: 8 per item): the largest prompt a model could take, and then some
-TOTAL_CHARS = 64 << 20  # everything one render may produce through the operations above
+# Everything one render may produce through the operations above: a base, plus a multiple of the conversation,
+# because real templates that build the prompt in a namespace (``ns.x = ns.x ~ turn``) produce about
+# (number of messages) × (prompt size) characters, nearly all of it freed at once (Reka-Edge: 201× for 201 turns).
+TOTAL_CHARS = 32 << 20
+TOTAL_PER_INPUT_CHAR = 256
 MAX_RANGE = 100_000
 MAX_WIDTH = 10_000  # a padding or indent width
 MAX_INT_BITS = 100_000
@@ -47,14 +52,16 @@ class TemplateTooBig(TemplateError):
 
 class _Budget(threading.local):
     used = 0
+    limit = TOTAL_CHARS
 
 
 _budget = _Budget()
 
 
-def reset_budget() -> None:
-    """Start a render's allocation count (one per thread)."""
+def reset_budget(input_chars: int = 0) -> None:
+    """Start a render's allocation count (one per thread), for a conversation of ``input_chars``."""
     _budget.used = 0
+    _budget.limit = TOTAL_CHARS + TOTAL_PER_INPUT_CHAR * input_chars
 
 
 def _size(value: Any) -> int:
@@ -72,8 +79,8 @@ def _charge(what: str, size: int) -> None:
     if size > MAX_CHARS:
         raise TemplateTooBig(f"{what} would make a value of {size:,} characters (the limit is {MAX_CHARS:,}).")
     _budget.used += size
-    if _budget.used > TOTAL_CHARS:
-        raise TemplateTooBig(f"{what}: the template allocated more than {TOTAL_CHARS:,} characters in all.")
+    if _budget.used > _budget.limit:
+        raise TemplateTooBig(f"{what}: the template allocated more than {_budget.limit:,} characters in all.")
 
 
 def _int(value: Any) -> int:
@@ -133,7 +140,7 @@ def _check_str_method(name: str, text: str, args: tuple[Any, ...], kwargs: dict[
         size = _int(args[0] if args else kwargs.get("tabsize", 8))
         _charge("str.expandtabs()", len(text) + text.count("\t") * max(0, size))
     elif name == "join" and args:
-        items = list(args[0]) if not isinstance(args[0], str | list | tuple) else args[0]
+        items = args[0]  # materialized by the caller
         _charge("str.join()", sum(_size(i) for i in items) + len(text) * max(0, len(items) - 1))
     elif name == "replace" and len(args) >= 2:
         _check_replace(text, args[0], args[1], _int(args[2]) if len(args) > 2 else -1)
@@ -212,8 +219,25 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
-            _check_str_method(getattr(__obj, "__name__", ""), owner, args, kwargs)
+            name = getattr(__obj, "__name__", "")
+            if name == "join" and args and not isinstance(args[0], str | list | tuple):
+                args = (list(args[0]), *args[1:])  # a generator is measured, then joined (not consumed twice)
+            _check_str_method(name, owner, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """``str.format`` / ``format_map``: Jinja's sandbox wraps them when they are looked up; check first."""
+        wrapper = super().wrap_str_format(value)
+        if wrapper is None:
+            return None
+        text, name = value.__self__, value.__name__
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            mapping = kwargs if name == "format" else dict(args[0]) if args and isinstance(args[0], dict) else {}
+            _check_brace_format(text, args if name == "format" else (), mapping)
+            return wrapper(*args, **kwargs)
+
+        return bounded
 
     def bounded_concat(self, values: tuple[Any, ...]) -> str:
         parts = [str(v) for v in values]
@@ -313,7 +337,7 @@ class BoundedTemplate:
         self._template = BoundedEnvironment().from_string(source)
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
-        reset_budget()
+        reset_budget(sum(len(str(m.get("content") or "")) for m in messages))
         pieces: list[str] = []
         size = 0
         stream = self._template.generate(

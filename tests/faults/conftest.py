@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ROOT = Path(__file__).resolve().parents[2]
-NOBODY = 65534
 
 
 @pytest.fixture(autouse=True)
@@ -50,25 +48,3 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         time.sleep(0.005)
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A folder another user (``nobody``) can use too: for permission faults, which root would not feel."""
-    folder = Path(tempfile.mkdtemp(prefix="hermes-faults-"))
-    folder.chmod(0o777)
-    yield folder
-    subprocess.run(["chmod", "-R", "u+rwx", str(folder)], check=False)
-    subprocess.run(["rm", "-rf", str(folder)], check=False)
-
-
-def as_unprivileged() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that drops root to ``nobody`` (permissions mean nothing to root); None when not root."""
-    if os.geteuid() != 0:
-        return None
-
-    def drop() -> None:
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-
-    return drop

@@ -20,8 +20,6 @@ from app.core.library import scan_models
 from tests.faults.conftest import (
     FILE,
     REPO,
-    app_command,
-    as_unprivileged,
     download_command,
     models_folder,
     start,
@@ -53,7 +51,7 @@ def original(starter_model: Path) -> tuple[int, str]:
 def test_two_processes_downloading_one_file_never_share_its_part(tmp_path: Path, hub, hf_env, original) -> None:
     """Issue 13's first failure: two `download` runs appended to one .part (161 MB, 'Verified', a traceback)."""
     size, digest = original
-    hub.fault(FILE, "slow", seconds=0.004, times=-1)  # ~1.5 s for the file: the runs overlap
+    hub.fault(FILE, "slow", seconds=0.02, times=-1)  # ~8 s for the file: the second run starts well before its end
     basedir = tmp_path / "home"
     part = models_folder(basedir) / (FILE + ".part")
     before = served(hub)
@@ -69,7 +67,7 @@ def test_two_processes_downloading_one_file_never_share_its_part(tmp_path: Path,
     assert "Traceback" not in err1 + err2
     assert "already being downloaded by another hermes studio" in err2.lower()
     assert target.stat().st_size == size and sha256(target) == digest
-    assert served(hub) - before == size, "the second process fetched the file again"
+    assert size <= served(hub) - before < size * 1.02, "the second process fetched the file again"  # + header probes
     assert not part.exists() and [m.path for m in scan_models([basedir / "data" / "models"])] == [target]
 
 
@@ -151,7 +149,7 @@ def test_a_truncated_body_is_resumed_not_accepted(tmp_path: Path, hub, original)
     assert served(hub) - before == size  # the rest came with a Range request
 
 
-@pytest.mark.expect_log("ReadTimeout")
+@pytest.mark.expect_log("timed out; retry")
 def test_a_stalled_transfer_is_noticed_and_retried(tmp_path: Path, hub, original) -> None:
     _size, digest = original
     hub.fault(FILE, "stall", after=10_000_000, seconds=30)
@@ -267,23 +265,24 @@ def test_enospc_mid_download_is_clear_and_keeps_the_bytes(
     assert served(hub) - before == size - written[0]
 
 
-def test_a_read_only_models_folder_is_a_clear_message(shared_dir: Path, hub, hf_env) -> None:
-    """Run as another user when root (root ignores permissions): the models folder is not writable."""
-    preexec = as_unprivileged()
-    basedir = shared_dir / "home"
-    for sub in ("data", "config", "cache", "logs", "hf-home"):
-        (basedir / sub).mkdir(parents=True)
-        (basedir / sub).chmod(0o777)
-    models = basedir / "data" / "models"
-    models.mkdir()
-    models.chmod(0o555)
-    env = {**os.environ, **hf_env, "HF_HOME": str(basedir / "hf-home")}
-    result = subprocess.run(download_command(basedir), env=env, capture_output=True, text=True, timeout=120,
-                            check=False, preexec_fn=preexec)  # fmt: skip
-    assert result.returncode == 1
-    assert "Cannot write to the models folder" in result.stderr and "Permission denied" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert list(models.iterdir()) == []
-    listed = subprocess.run(app_command(basedir, "models"), env=env, capture_output=True, text=True, timeout=60,
-                            check=False, preexec_fn=preexec)  # fmt: skip
-    assert listed.returncode == 0 and FILE not in listed.stdout
+def test_a_read_only_models_folder_is_a_clear_message(tmp_path: Path, hub) -> None:
+    """A models folder the process cannot write: as a user, a 0555 folder; as root (who ignores permissions),
+    a folder on a read-only file system (/sys, as containers mount it)."""
+    if os.geteuid() == 0:
+        models = Path("/sys/hermes-studio-fault-test/models")
+        try:
+            models.mkdir(parents=True)
+        except OSError:
+            pass
+        else:
+            pytest.skip("no read-only file system to test with")
+    else:
+        (tmp_path / "ro").mkdir()
+        (tmp_path / "ro").chmod(0o555)
+        models = tmp_path / "ro" / "models"
+    downloads = DownloadManager(models, tmp_path / "downloads.json", endpoint=hub.endpoint)
+    job = downloads.wait(downloads.enqueue(REPO, FILE).key)
+    assert job.state == State.FAILED
+    assert job.message.startswith(f"Cannot write to the models folder {models}/HuggingFaceTB")
+    assert "Choose a folder you can write to in Settings" in job.message
+    assert not models.exists() or scan_models([models]) == []
