@@ -146,4 +146,6 @@ def test_ordinary_operations_still_work() -> None:
         "|{{ '+'.join(messages|map(attribute='role')) }}|{{ '{a}'.format_map({'a': 1}) }}"
     )
     text = PromptFormat("ordinary", template).render([{"role": "user", "content": "Hi"}]).text
-    assert text == ('user:Hi|---|1024|  x  |07|   a|1,2|a_b|3|[{"role": "user", "content": "Hi"}]|ab..|[\'Hi\', \'z\']|user|1')
+    expected = "user:Hi|---|1024|  x  |07|   a|1,2|a_b|3|" + '[{"role": "user", "content": "Hi"}]'
+    expected += "|ab..|['Hi', 'z']|user|1"
+    assert text == expected
