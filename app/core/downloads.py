@@ -5,8 +5,11 @@ transfer is built on the client's own pieces — ``hf_hub_url``, ``get_hf_file_m
 etag, commit, redirect target), its HTTP client and auth headers — streaming with HTTP Range into
 a ``.part`` file this module controls, beside a small JSON record of what it is. A download
 survives a dropped connection (retried with backoff), a pause, and a killed process (resumed from
-the bytes on disk). A finished file is checked against the Hub's sha256 before it is renamed into
-place; until then it is never a ``.gguf`` the library would offer.
+the bytes on disk). Every process takes the destination's cross-process lock before it touches the
+``.part`` (``download_guard``): a second Hermes Studio waits, it never appends to the same file. A
+finished file is checked *as it is on disk* — size and sha256 against the Hub's — before it is renamed
+into place; until then it is never a ``.gguf`` the library would offer. 429 and 5xx are retried (after
+``Retry-After`` when the Hub gives one), and a stall longer than ``stall_timeout`` counts as a drop.
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from app.core.atomic import atomic_write_text
@@ -38,6 +40,7 @@ from app.core.download_guard import (
     set_aside,
     verify_on_disk,
 )
+from app.core.download_jobs import Download, State, safe_destination
 from app.core.hub import HubAuthError, HubError, _translate
 from app.core.library import human_size
 
@@ -45,78 +48,7 @@ log = logging.getLogger(__name__)
 
 DISK_MARGIN = 200 << 20
 STALL_TIMEOUT = 30.0  # seconds without a byte before a connection counts as dropped (and is retried)
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
-__all__ = ["DownloadError", "DownloadManager", "State", "safe_destination"]
-
-
-class State(StrEnum):
-    QUEUED = "queued"
-    DOWNLOADING = "downloading"
-    PAUSED = "paused"
-    VERIFYING = "verifying"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass
-class Download:
-    """One file. The manager updates it from its thread; read copies from ``DownloadManager.jobs()``."""
-
-    repo_id: str
-    filename: str
-    revision: str
-    destination: Path
-    sha256: str | None = None
-    total: int = 0
-    done: int = 0
-    state: State = State.QUEUED
-    message: str = ""  # what is happening ("retrying in 2 s…") or what went wrong
-    speed: float = 0.0  # bytes/s, smoothed
-
-    @property
-    def key(self) -> str:
-        return f"{self.repo_id}@{self.revision}:{self.filename}"
-
-    @property
-    def eta(self) -> float | None:
-        return (self.total - self.done) / self.speed if self.speed > 0 and self.total else None
-
-    @property
-    def part(self) -> Path:
-        return self.destination.with_name(self.destination.name + ".part")
-
-    @property
-    def record(self) -> Path:
-        return self.destination.with_name(self.destination.name + ".part.json")
-
-    @property
-    def finished(self) -> bool:
-        return self.state in (State.DONE, State.FAILED, State.CANCELLED)
-
-
-def safe_destination(models_dir: Path, repo_id: str, filename: str, revision: str = "main") -> Path:
-    """Where a Hub file goes: ``models/<owner>/<repo>/<file>``; a name that could escape the folder is refused."""
-    if not _REPO_ID.match(repo_id) or ".." in repo_id.split("/"):
-        raise DownloadError(f"Refusing a strange repository name: {repo_id!r}.")
-    if not filename or "\\" in filename or "\x00" in filename or re.match(r"^[A-Za-z]:", filename):
-        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
-    parts = filename.split("/")
-    if PurePosixPath(filename).is_absolute() or any(p in ("..", ".", "") for p in parts):
-        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
-    if any(ord(c) < 32 for c in filename):
-        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
-    owner, name = repo_id.split("/")
-    folder = models_dir / owner / (name if revision in ("main", "") else f"{name}@{_safe_branch(revision)}")
-    target = folder.joinpath(*parts)
-    root = models_dir.resolve()
-    if not target.resolve().is_relative_to(root):
-        raise DownloadError(f"Refusing a file name that leaves the models folder: {filename!r}.")
-    return target
-
-
-def _safe_branch(revision: str) -> str:
-    return re.sub(r"[^\w.-]", "_", revision)[:80]
+__all__ = ["Download", "DownloadError", "DownloadManager", "State", "safe_destination"]
 
 
 class _Stop(Exception):

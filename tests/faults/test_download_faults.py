@@ -286,3 +286,27 @@ def test_a_read_only_models_folder_is_a_clear_message(tmp_path: Path, hub) -> No
     assert job.message.startswith(f"Cannot write to the models folder {models}/HuggingFaceTB")
     assert "Choose a folder you can write to in Settings" in job.message
     assert not models.exists() or scan_models([models]) == []
+
+
+@pytest.mark.slow
+def test_a_window_resuming_its_queue_waits_for_the_cli_downloading_the_same_file(
+    tmp_path: Path, hub, hf_env, original
+) -> None:
+    """The window's resume-at-start (a restored queue) takes the same lock as `hermes-studio download`."""
+    size, digest = original
+    hub.fault(FILE, "slow", seconds=0.02, times=-1)
+    basedir = tmp_path / "home"
+    part = models_folder(basedir) / (FILE + ".part")
+    cli = start(download_command(basedir), hf_env)
+    wait_for(lambda: part.exists() and part.stat().st_size > 5_000_000, what="the CLI download to start")
+    state = tmp_path / "window-downloads.json"
+    entry = {"repo_id": REPO, "filename": FILE, "revision": "main", "sha256": digest, "total": size, "paused": False}
+    state.write_text(json.dumps({"version": 1, "downloads": [entry]}), encoding="utf-8")
+    events: list = []
+    window = DownloadManager(basedir / "data" / "models", state, endpoint=hub.endpoint, on_change=events.append)
+    job = window.wait(window.jobs()[0].key, timeout=120)
+    _out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err
+    assert any(e.message.startswith("Already being downloaded by another Hermes Studio") for e in events)
+    assert job.state == State.DONE and job.message == "Already downloaded (by another Hermes Studio)"
+    assert sha256(job.destination) == digest and not part.exists()
