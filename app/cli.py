@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--self-test", action="store_true", help="start offscreen, chat with --model, exit 0 if it works"
     )
     parser.add_argument("--model", help="(GUI) load this model at start; a path or a library name")
+    parser.add_argument(
+        "--open", metavar="FILE", help="(GUI) open a .gguf, a preset or a character card (in the running window if any)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     chat = commands.add_parser("chat", parents=[common], help="stream one reply to stdout")
@@ -119,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.ui.app import run_gui  # Qt is imported only for the GUI
 
             model = _resolve_model(args.model, models_dir) if args.model else None
-            return run_gui(paths, settings_store, self_test=args.self_test, model=str(model) if model else None)
+            model_path = str(model) if model else None
+            return run_gui(paths, settings_store, self_test=args.self_test, model=model_path, open_file=args.open)
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
         if args.command == "presets":

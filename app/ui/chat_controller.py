@@ -47,7 +47,8 @@ class ChatFigures:
         self.speed_label = QLabel("— tok/s")
         self.ttft_label = QLabel("TTFT —")
         self.context_label = QLabel("context —")
-        self.context_meter = QProgressBar(maximumWidth=120, textVisible=False, maximum=1000)
+        self.context_meter = QProgressBar(textVisible=False, maximum=1000)
+        self.context_meter.setMaximumWidth(120)
         self.context_meter.setToolTip("How much of the context window this chat uses")
         for label in (self.speed_label, self.ttft_label, self.context_label):
             label.setContentsMargins(8, 0, 8, 0)

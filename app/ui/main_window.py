@@ -352,13 +352,16 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:
         for url in event.mimeData().urls():
-            path = url.toLocalFile()
-            kind = _dropped_kind(path)
-            if kind == "model":
-                self.model_bar.open_model(path)
-            elif kind == "preset":
-                self.persona.import_file(Path(path))
+            self.open_file(url.toLocalFile())
         event.acceptProposedAction()
+
+    def open_file(self, path: str) -> None:
+        """A model is loaded; a preset or a character card is imported (dropped, or handed over by a second start)."""
+        kind = _dropped_kind(path)
+        if kind == "model":
+            self.model_bar.open_model(path)
+        elif kind == "preset":
+            self.persona.import_file(Path(path))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._unsubscribe()

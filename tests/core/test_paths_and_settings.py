@@ -34,6 +34,7 @@ def test_settings_round_trip_and_defaults(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["schema_version"] == 1
 
 
+@pytest.mark.expect_log(r"settings file .* unreadable")
 def test_damaged_settings_are_kept_aside_and_defaults_used(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text("{not json")

@@ -201,6 +201,7 @@ def test_export_and_import_from_the_gui(qtbot, ready, tmp_path: Path) -> None:
     assert window.sidebar.model.rowCount() == 2
 
 
+@pytest.mark.expect_log(r"is damaged")
 def test_a_damaged_history_shows_a_banner_and_keeps_the_file(qtbot, basedir: Path) -> None:
     from app.ui.main_window import MainWindow
 
@@ -229,6 +230,7 @@ def test_the_chats_overflow_policy_is_chosen_saved_and_applied(qtbot, ready) -> 
     assert window.persona.overflow.currentData() == "drop-oldest"
 
 
+@pytest.mark.expect_log(r"could not purge deleted chats")
 def test_a_failing_history_database_is_reported_and_loses_nothing_on_screen(qtbot, ready) -> None:
     window = ready
     say(qtbot, window, "First message")
