@@ -348,7 +348,9 @@ class ChatView(QTableView):
     def wheelEvent(self, event) -> None:
         """Sideways wheel (or Shift+wheel) over a code block scrolls its long lines."""
         delta = event.angleDelta()
-        sideways = delta.x() if delta.x() else (delta.y() if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0)
+        sideways = (
+            delta.x() if delta.x() else (delta.y() if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0)
+        )
         hit = self.hit(event.position().toPoint()) if sideways else None
         if hit is not None and hit.code is not None and hit.code.max_scroll:
             if hit.code.scroll_to(hit.code.scroll_x - sideways * WHEEL_STEP / 120):

@@ -2,7 +2,8 @@
 
 Code is never wrapped and never clipped: a line wider than the block scrolls horizontally inside
 it (wheel, Shift+wheel, or the thin scroll bar drawn under the code). A closed block is coloured by
-Pygments once; a block still streaming is shown plain until its closing fence arrives.
+Pygments once, when it is first painted (colours change no geometry, so a long chat opens without
+lexing code nobody looks at); a block still streaming is shown plain until its closing fence arrives.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from PySide6.QtGui import (
     QPainter,
     QPalette,
     QPen,
+    QPixmap,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
     QTextOption,
 )
 
-from app.core.highlight import PLAIN, Colour, Run, highlight
+from app.core.highlight import PLAIN, Colour, highlight
 
 HEADER_PAD = 6  # above and below the header's text
 CODE_PAD = 12  # around the code
@@ -72,19 +74,42 @@ class CodeBlockView:
     label_font: QFont
     scroll_x: int = 0
     copied: bool = False  # "Copied" shows in the header for a moment after a copy
+    dark: bool = False  # coloured for a dark background
+    coloured: bool = False
 
     @classmethod
     def build(
         cls, code: str, language: str, *, closed: bool, width: int, font: QFont, palette: QPalette
     ) -> CodeBlockView:
-        runs = highlight(code, language, dark=is_dark(palette)) if closed else [Run(code, PLAIN)]
-        document = _document(runs, code_font(font))
+        """Lay the code out plain; a closed block is coloured when it is first painted (``colour``)."""
+        document = _document(code, code_font(font))
         label_font = header_font(font)
         header = QFontMetrics(label_font).height() + 2 * HEADER_PAD
         content = math.ceil(document.idealWidth())
         overflow = content > width - 2 * CODE_PAD
         height = header + 2 * CODE_PAD + math.ceil(document.size().height()) + (BAR_AREA if overflow else 0)
-        return cls(code, language, closed, document, width, content, header, height, label_font)
+        block = cls(code, language, closed, document, width, content, header, height, label_font)
+        block.dark = is_dark(palette)
+        return block
+
+    def colour(self) -> None:
+        """Colour a closed block's code with Pygments, once (opening a long chat colours only what is seen)."""
+        if self.coloured or not self.closed:
+            return
+        self.coloured = True
+        cursor = QTextCursor(self.document)
+        formats: dict[Colour, QTextCharFormat] = {}
+        position = 0  # in UTF-16 units, as the document counts
+        for run in highlight(self.document.toPlainText(), self.language, dark=self.dark):
+            end = position + len(run.text.encode("utf-16-le")) // 2
+            if run.colour != PLAIN:
+                text_format = formats.get(run.colour)
+                if text_format is None:
+                    text_format = formats[run.colour] = _format(run.colour)
+                cursor.setPosition(position)
+                cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+                cursor.setCharFormat(text_format)
+            position = end
 
     # geometry
     @property
@@ -97,7 +122,9 @@ class CodeBlockView:
 
     def code_rect(self) -> QRect:
         """Where the code is visible (the rest of it is reached by scrolling)."""
-        return QRect(CODE_PAD, self.header_height + CODE_PAD, self.inner_width, math.ceil(self.document.size().height()))
+        return QRect(
+            CODE_PAD, self.header_height + CODE_PAD, self.inner_width, math.ceil(self.document.size().height())
+        )
 
     def copy_rect(self) -> QRect:
         metrics = QFontMetrics(self.label_font)
@@ -132,29 +159,16 @@ class CodeBlockView:
 
     # painting
     def paint(self, painter: QPainter, x: int, y: int, visible: QRectF, palette: QPalette) -> None:
-        header_colour, body_colour, border_colour = (QColor(c) for c in (_DARK if is_dark(palette) else _LIGHT))
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        outer = QRectF(x + 0.5, y + 0.5, self.width - 1, self.height - 1)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(header_colour)
-        painter.drawRoundedRect(outer, RADIUS, RADIUS)
-        body = QRectF(outer.left(), y + self.header_height, outer.width(), outer.bottom() - y - self.header_height)
-        painter.setBrush(body_colour)
-        painter.drawRoundedRect(body, RADIUS, RADIUS)
-        painter.drawRect(QRectF(body.left(), body.top(), body.width(), RADIUS))  # square top corners
-        painter.setPen(QPen(border_colour, 1))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRoundedRect(outer, RADIUS, RADIUS)
-        painter.drawLine(QPointF(outer.left(), body.top()), QPointF(outer.right(), body.top()))
-
-        painter.setFont(self.label_font)
-        muted = palette.color(QPalette.ColorRole.PlaceholderText)
-        painter.setPen(muted)
-        header = QRect(x + CODE_PAD, y, self.width - 2 * CODE_PAD, self.header_height)
-        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
-        painter.drawText(header, align, self.language or "text")
-        self._paint_copy(painter, self.copy_rect().translated(x, y), palette)
+        """The frame comes from two cached pictures (antialiased corners are costly to draw every frame)."""
+        dark = is_dark(palette)
+        _header, body_colour, border_colour = (QColor(c) for c in (_DARK if dark else _LIGHT))
+        ratio = painter.device().devicePixelRatioF() if painter.device() is not None else 1.0
+        painter.drawPixmap(x, y, _header_picture(self, palette, ratio))
+        middle = QRect(x, y + self.header_height, self.width, self.height - self.header_height - RADIUS)
+        painter.fillRect(middle, body_colour)
+        painter.fillRect(QRect(middle.left(), middle.top(), 1, middle.height()), border_colour)
+        painter.fillRect(QRect(middle.right(), middle.top(), 1, middle.height()), border_colour)
+        painter.drawPixmap(x, middle.bottom() + 1, _bottom_picture(self.width, dark, ratio))
 
         code = self.code_rect().translated(x, y)
         painter.save()
@@ -165,44 +179,111 @@ class CodeBlockView:
             visible.translated(-origin_x, -code.top())
         )
         if not clip.isEmpty():
+            self.colour()
             self.document.drawContents(painter, clip)
         painter.restore()
 
         track, thumb = self.track_rect(), self.thumb_rect()
         if track is not None and thumb is not None:
-            faint = QColor(muted)
-            faint.setAlpha(50)
+            faint = QColor(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.save()
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(faint)
-            painter.drawRoundedRect(QRectF(track.translated(x, y)), BAR_HEIGHT / 2, BAR_HEIGHT / 2)
-            faint.setAlpha(110)
-            painter.setBrush(faint)
-            painter.drawRoundedRect(QRectF(thumb.translated(x, y)), BAR_HEIGHT / 2, BAR_HEIGHT / 2)
-        painter.restore()
-
-    def _paint_copy(self, painter: QPainter, rect: QRect, palette: QPalette) -> None:
-        """Two overlapping sheets and the word, right-aligned in the header."""
-        metrics = QFontMetrics(self.label_font)
-        label = COPIED_LABEL if self.copied else COPY_LABEL
-        text_width = metrics.horizontalAdvance(label)
-        icon = metrics.ascent() - 2
-        right = rect.right() - HEADER_PAD
-        left = right - text_width - 6 - icon
-        top = rect.center().y() - icon // 2
-        colour = palette.color(QPalette.ColorRole.Text if self.copied else QPalette.ColorRole.PlaceholderText)
-        painter.setPen(QPen(colour, 1.2))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        back = QRectF(left + 0.5, top + 0.5, icon * 0.7, icon * 0.7)
-        front = back.translated(icon * 0.3, icon * 0.3)
-        painter.drawRoundedRect(back, 1.5, 1.5)
-        painter.fillRect(front, QColor(_DARK[0] if is_dark(palette) else _LIGHT[0]))
-        painter.drawRoundedRect(front, 1.5, 1.5)
-        painter.drawText(
-            QRect(right - text_width, rect.top(), text_width + 1, rect.height()), Qt.AlignmentFlag.AlignVCenter, label
-        )
+            for rect, alpha in ((track, 50), (thumb, 110)):
+                faint.setAlpha(alpha)
+                painter.setBrush(faint)
+                painter.drawRoundedRect(QRectF(rect.translated(x, y)), BAR_HEIGHT / 2, BAR_HEIGHT / 2)
+            painter.restore()
 
 
-def _document(runs: list[Run], font: QFont) -> QTextDocument:
+_pictures: dict[tuple, QPixmap] = {}
+
+
+def _cached(key: tuple, draw) -> QPixmap:
+    picture = _pictures.get(key)
+    if picture is None:
+        if len(_pictures) > 64:
+            _pictures.clear()
+        picture = _pictures[key] = draw()
+    return picture
+
+
+def _canvas(width: int, height: int, ratio: float) -> QPixmap:
+    picture = QPixmap(round(width * ratio), round(height * ratio))
+    picture.setDevicePixelRatio(ratio)
+    picture.fill(Qt.GlobalColor.transparent)
+    return picture
+
+
+def _header_picture(block: CodeBlockView, palette: QPalette, ratio: float) -> QPixmap:
+    """The header: rounded top corners, the language, the Copy button, the line under it."""
+    muted = palette.color(QPalette.ColorRole.PlaceholderText)
+    strong = palette.color(QPalette.ColorRole.Text)
+    dark = is_dark(palette)
+    label = block.language or "text"
+    key = ("header", block.width, block.header_height, label, block.copied, dark, muted.rgba(), strong.rgba(), ratio)
+    key += (block.label_font.toString(),)
+
+    def draw() -> QPixmap:
+        header_colour, _body, border_colour = (QColor(c) for c in (_DARK if dark else _LIGHT))
+        picture = _canvas(block.width, block.header_height, ratio)
+        painter = QPainter(picture)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(border_colour, 1))
+        painter.setBrush(header_colour)
+        painter.drawRoundedRect(QRectF(0.5, 0.5, block.width - 1, block.header_height + 2 * RADIUS), RADIUS, RADIUS)
+        painter.drawLine(QPointF(0, block.header_height - 0.5), QPointF(block.width, block.header_height - 0.5))
+        painter.setFont(block.label_font)
+        painter.setPen(muted)
+        text = QRect(CODE_PAD, 0, block.width - 2 * CODE_PAD, block.header_height)
+        painter.drawText(text, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
+        _paint_copy(painter, block, strong if block.copied else muted, header_colour)
+        painter.end()
+        return picture
+
+    return _cached(key, draw)
+
+
+def _bottom_picture(width: int, dark: bool, ratio: float) -> QPixmap:
+    """The last rows: rounded bottom corners."""
+
+    def draw() -> QPixmap:
+        _header, body_colour, border_colour = (QColor(c) for c in (_DARK if dark else _LIGHT))
+        picture = _canvas(width, RADIUS, ratio)
+        painter = QPainter(picture)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(border_colour, 1))
+        painter.setBrush(body_colour)
+        painter.drawRoundedRect(QRectF(0.5, -3 * RADIUS, width - 1, 4 * RADIUS - 1), RADIUS, RADIUS)
+        painter.end()
+        return picture
+
+    return _cached(("bottom", width, dark, ratio), draw)
+
+
+def _paint_copy(painter: QPainter, block: CodeBlockView, colour: QColor, background: QColor) -> None:
+    """Two overlapping sheets and the word, right-aligned in the header."""
+    rect = block.copy_rect()
+    metrics = QFontMetrics(block.label_font)
+    label = COPIED_LABEL if block.copied else COPY_LABEL
+    text_width = metrics.horizontalAdvance(label)
+    icon = metrics.ascent() - 2
+    right = rect.right() - HEADER_PAD
+    left = right - text_width - 6 - icon
+    top = rect.center().y() - icon // 2
+    painter.setPen(QPen(colour, 1.2))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    back = QRectF(left + 0.5, top + 0.5, icon * 0.7, icon * 0.7)
+    front = back.translated(icon * 0.3, icon * 0.3)
+    painter.drawRoundedRect(back, 1.5, 1.5)
+    painter.fillRect(front, background)
+    painter.drawRoundedRect(front, 1.5, 1.5)
+    painter.drawText(
+        QRect(right - text_width, rect.top(), text_width + 1, rect.height()), Qt.AlignmentFlag.AlignVCenter, label
+    )
+
+
+def _document(code: str, font: QFont) -> QTextDocument:
     document = QTextDocument()
     document.setDocumentMargin(0)
     document.setDefaultFont(font)
@@ -210,13 +291,7 @@ def _document(runs: list[Run], font: QFont) -> QTextDocument:
     option.setWrapMode(QTextOption.WrapMode.NoWrap)
     option.setTabStopDistance(4 * QFontMetrics(font).horizontalAdvance(" "))
     document.setDefaultTextOption(option)
-    cursor = QTextCursor(document)
-    formats: dict[Colour, QTextCharFormat] = {}
-    for run in runs:
-        text_format = formats.get(run.colour)
-        if text_format is None:
-            text_format = formats[run.colour] = _format(run.colour)
-        cursor.insertText(run.text, text_format)
+    document.setPlainText(code)
     return document
 
 

@@ -131,10 +131,8 @@ class MessageDocuments:
             self._add_document(self._plain(text))
         for code, scroll_x in zip(self.code_blocks, scrolls, strict=False):
             code.scroll_to(scroll_x)  # a finished reply keeps where its blocks were scrolled to
-        self.ideal_width = max(
-            (int(p.document.idealWidth()) + 1 if p.document is not None else self.width for p in self.pieces),
-            default=0,
-        )
+        if not self.markdown:  # only a plain bubble (yours) is as wide as its text
+            self.ideal_width = int(self.pieces[0].document.idealWidth()) + 1  # type: ignore[union-attr]
 
     def _reset(self) -> None:
         self.pieces, self.offsets = [], []

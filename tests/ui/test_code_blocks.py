@@ -46,10 +46,21 @@ def _fragments(block: CodeBlockView) -> list[tuple[str, QTextFormat]]:
     return found
 
 
+def _rendered(view: ChatView, row: int, number: int = 0) -> CodeBlockView:
+    """A code block after the view has painted it (a block is coloured when first painted)."""
+    view.scrollTo(view.model().index(row, 0))
+    view.viewport().grab()
+    return view.code_block_origin(row, number)[0]
+
+
 def _colour_of(block: CodeBlockView, text: str) -> QColor | None:
     for fragment, text_format in _fragments(block):
         if text in fragment:
-            return text_format.foreground().color() if text_format.hasProperty(QTextFormat.Property.ForegroundBrush) else None
+            return (
+                text_format.foreground().color()
+                if text_format.hasProperty(QTextFormat.Property.ForegroundBrush)
+                else None
+            )
     raise AssertionError(f"{text!r} not in the block")
 
 
@@ -115,7 +126,7 @@ def test_a_long_line_scrolls_into_view_and_nothing_is_clipped(chat, qtbot) -> No
 
 def test_a_closed_block_is_coloured_and_an_open_one_is_plain(chat, qtbot) -> None:
     model, view = chat
-    block, _ = view.code_block_origin(1, 0)
+    block = _rendered(view, 1)
     keyword, string = _colour_of(block, "def"), _colour_of(block, '"hello, "')
     assert keyword is not None and string is not None and keyword != string
 
@@ -123,12 +134,12 @@ def test_a_closed_block_is_coloured_and_an_open_one_is_plain(chat, qtbot) -> Non
     model.append(ChatItem(role="assistant", state=MessageState.STREAMING))
     for piece in ["Sure:\n\n```python\n", "def ", "run():\n", '    return "x"\n']:
         model.append_to_last(piece)
-    open_block, _ = view.code_block_origin(2, 0)
+    open_block = _rendered(view, 2)
     assert not open_block.closed
     assert all(not fmt.hasProperty(QTextFormat.Property.ForegroundBrush) for _t, fmt in _fragments(open_block))
     model.append_to_last("```\n")
     model.append_to_last("More text")
-    closed_block, _ = view.code_block_origin(2, 0)
+    closed_block = _rendered(view, 2)
     assert closed_block.closed and closed_block.code == 'def run():\n    return "x"'
     assert _colour_of(closed_block, "def") != _colour_of(closed_block, '"x"')
     assert model.last().state == MessageState.STREAMING
@@ -138,9 +149,18 @@ def test_theme_switch_recolours_with_the_dark_style(chat, qtbot) -> None:
     from app.ui.theme import dark_palette
 
     _model, view = chat
-    light, _ = view.code_block_origin(1, 0)
+    light = _rendered(view, 1)
     view.setPalette(dark_palette())
     view.relayout_all()
-    dark, _ = view.code_block_origin(1, 0)
+    dark = _rendered(view, 1)
     assert dark is not light
     assert _colour_of(dark, "def") != _colour_of(light, "def")
+
+
+def test_a_long_chat_colours_only_the_blocks_it_shows(chat, qtbot) -> None:
+    model, view = chat
+    model.extend([ChatItem(role="assistant", text=REPLY, message_id=10 + i) for i in range(30)])
+    view.scroll_to_end()
+    view.viewport().grab()
+    coloured = [view.code_block_origin(row, 0)[0].coloured for row in range(1, model.rowCount())]
+    assert coloured[-1] and not coloured[0]  # the newest is on screen and coloured; the oldest was never lexed
