@@ -87,6 +87,8 @@ class ChatView(QTableView):
         self._shortcut("Continue", QKeySequence("Ctrl+Shift+Return"), lambda: self.trigger("continue"))
         self._shortcut("Previous version", QKeySequence("Alt+Left"), lambda: self._step_version(-1))
         self._shortcut("Next version", QKeySequence("Alt+Right"), lambda: self._step_version(1))
+        self._shortcut("Scroll code left", QKeySequence("Shift+Left"), lambda: self.scroll_code(-1))
+        self._shortcut("Scroll code right", QKeySequence("Shift+Right"), lambda: self.scroll_code(1))
         self._hover_row = -1
         self._drag: tuple[CodeBlockView, int, float] | None = None  # block, row, grab offset in the thumb
         self._copied_timer = QTimer(self, singleShot=True, interval=COPIED_MS)
@@ -358,6 +360,16 @@ class ChatView(QTableView):
             event.accept()
             return
         super().wheelEvent(event)
+
+    def scroll_code(self, direction: int) -> None:
+        """Shift+Left/Right: scroll the current message's wide code blocks sideways."""
+        row = self.currentIndex().row()
+        if row < 0 or self.state() == QAbstractItemView.State.EditingState:
+            return
+        body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
+        moved = [code.scroll_to(code.scroll_x + direction * code.inner_width // 2) for code in body.code_blocks]
+        if any(moved):
+            self._update_row(row)
 
     def _update_row(self, row: int) -> None:
         self.viewport().update(self.visualRect(self.model().index(row, 0)))

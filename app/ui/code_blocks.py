@@ -1,7 +1,8 @@
 """A fenced code block inside a message: a header (language, Copy), padded code that scrolls sideways.
 
 Code is never wrapped and never clipped: a line wider than the block scrolls horizontally inside
-it (wheel, Shift+wheel, or the thin scroll bar drawn under the code). A closed block is coloured by
+it (sideways wheel or Shift+wheel, the thin scroll bar drawn under the code, or Shift+Left/Right on
+the focused message). A closed block is coloured by
 Pygments once, when it is first painted (colours change no geometry, so a long chat opens without
 lexing code nobody looks at); a block still streaming is shown plain until its closing fence arrives.
 """
@@ -189,7 +190,7 @@ class CodeBlockView:
             painter.save()
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
-            for rect, alpha in ((track, 50), (thumb, 110)):
+            for rect, alpha in ((track, 40), (thumb, 100)):
                 faint.setAlpha(alpha)
                 painter.setBrush(faint)
                 painter.drawRoundedRect(QRectF(rect.translated(x, y)), BAR_HEIGHT / 2, BAR_HEIGHT / 2)

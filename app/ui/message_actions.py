@@ -62,9 +62,16 @@ class MessageActionBar(QWidget):
             layout.addWidget(button)
             self.buttons[name] = button
         self.row = -1
+        self._offered: dict[str, bool] = {}
 
     def show_for(self, row: int, offered: dict[str, bool]) -> None:
-        self.row = row
+        """Show the actions a message offers (hidden when it offers none)."""
+        if not offered:
+            self.hide()
+            return
+        if self.isVisible() and (row, offered) == (self.row, self._offered):
+            return  # (the view asks again on every change of a streaming row)
+        self.row, self._offered = row, dict(offered)
         for name, button in self.buttons.items():
             button.setVisible(name in offered)
             button.setEnabled(offered.get(name, False))

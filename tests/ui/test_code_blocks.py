@@ -123,6 +123,16 @@ def test_a_long_line_scrolls_into_view_and_nothing_is_clipped(chat, qtbot) -> No
     QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=thumb.center() - QPoint(2000, 0))
     assert block.scroll_x == 0
 
+    # and the keyboard: Shift+Right on the focused message scrolls its code
+    view.setCurrentIndex(view.model().index(1, 0))
+    view.activateWindow()
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus, timeout=2000)
+    QTest.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert block.scroll_x == block.inner_width // 2
+    QTest.keyClick(view, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert block.scroll_x == 0
+
 
 def test_a_closed_block_is_coloured_and_an_open_one_is_plain(chat, qtbot) -> None:
     model, view = chat

@@ -91,3 +91,23 @@ def test_space_between_a_heading_and_a_code_block(qapp) -> None:
     assert code.top - (heading.top + heading.height) >= CODE_GAP
     assert after.top - (code.top + code.height) >= CODE_GAP
     assert body.height == after.top + after.height
+
+
+def test_a_tables_header_cells_align_with_their_column(qapp) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QTextTable
+
+    body = MessageDocuments(width=500, font=QFont(), palette=QPalette())
+    body.update("| Name | Size | Fit |\n|:---|---:|:---:|\n| a | 1.5 GB | yes |\n| b | 12 GB | no |", streaming=False)
+    table = body.documents[0].rootFrame().childFrames()[0]
+    assert isinstance(table, QTextTable)
+
+    def alignment(row: int, column: int) -> Qt.AlignmentFlag:
+        return (
+            table.cellAt(row, column).firstCursorPosition().blockFormat().alignment()
+            & Qt.AlignmentFlag.AlignHorizontal_Mask
+        )
+
+    expected = [Qt.AlignmentFlag.AlignLeft, Qt.AlignmentFlag.AlignRight, Qt.AlignmentFlag.AlignHCenter]
+    for row in range(3):
+        assert [alignment(row, column) for column in range(3)] == expected
