@@ -18,6 +18,7 @@ from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer, Signa
 from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
+from app.core.highlight import warm_up
 from app.ui.chat_model import ChatItem, ChatRoles
 from app.ui.code_blocks import CodeBlockView
 from app.ui.message_actions import MessageActionBar, available
@@ -26,6 +27,7 @@ from app.ui.widgets import MessageEditor
 
 __all__ = ["ChatView", "stats_line"]
 COPIED_MS = 1500  # how long a code block's header says "Copied"
+WARM_UP_MS = 3000  # after start-up: Pygments is ready before the first reply with code
 WHEEL_STEP = 40  # pixels a code block scrolls sideways per wheel notch
 
 
@@ -97,6 +99,7 @@ class ChatView(QTableView):
         self._layout_width = 0
         self._relayout_timer = QTimer(self, singleShot=True, interval=40)
         self._relayout_timer.timeout.connect(self.relayout_all)
+        QTimer.singleShot(WARM_UP_MS, self, warm_up)  # when idle, not when the first code block arrives
 
     def _shortcut(self, text: str, keys, slot) -> QAction:
         action = QAction(text, self, shortcut=QKeySequence(keys))
