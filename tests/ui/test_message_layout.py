@@ -111,3 +111,13 @@ def test_a_tables_header_cells_align_with_their_column(qapp) -> None:
     expected = [Qt.AlignmentFlag.AlignLeft, Qt.AlignmentFlag.AlignRight, Qt.AlignmentFlag.AlignHCenter]
     for row in range(3):
         assert [alignment(row, column) for column in range(3)] == expected
+
+
+def test_a_streaming_message_has_no_holes(qapp) -> None:
+    """Each finished chunk sits right under the one before (the old tail's height is not left behind)."""
+    from app.ui.message_layout import CHUNK_GAP
+
+    body = MessageDocuments(width=500, font=QFont(), palette=QPalette())
+    feed(body, REPLY * 3)
+    for above, below in zip(body.pieces, body.pieces[1:], strict=False):
+        assert below.top - (above.top + above.height) in (CHUNK_GAP, CODE_GAP)
