@@ -170,7 +170,11 @@ class BenchChat:
 
     # the chat
     def append(self, item) -> None:
+        from app.core.chat_types import MessageState, ResponseState
+
         self.session.items.append(item)
+        if item.state == MessageState.STREAMING:  # a reply being written, as a turn of the session starts it
+            self.session.response_state = ResponseState.GENERATING
         self.model.item_inserted(len(self.session.items) - 1)
 
     def extend(self, items) -> None:
@@ -181,9 +185,22 @@ class BenchChat:
         self.session.append(text)
 
     def finish_last(self, state, stats=None) -> None:
+        from app.core.chat_types import ResponseState
+
         last = self.session.items[-1]
         last.state, last.stats = state, stats
+        self.session.response_state = ResponseState.IDLE
         self.model.item_changed(len(self.session.items) - 1)
+
+    # read like the list model (tests)
+    def last(self):
+        return self.session.last()
+
+    def rowCount(self) -> int:
+        return self.model.rowCount()
+
+    def index(self, row: int, column: int = 0):
+        return self.model.index(row, column)
 
 
 def offscreen_chat(width: int = 1000, height: int = 800, store=None):

@@ -185,6 +185,10 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.chat.reply_finished.connect(self.reply_finished)
         self.chat.chat_changed.connect(self._follow_chat)
+        self.chat_view.regenerate_requested.connect(lambda _row: self.regenerate())
+        self.chat_view.continue_requested.connect(lambda _row: self.continue_reply())
+        self.chat_view.edit_requested.connect(self.edit_message)
+        self.chat_view.copied.connect(lambda _text: self.statusBar().showMessage("Copied.", 2000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)
         bar.model_ready.connect(self._on_model_ready)
