@@ -102,6 +102,7 @@ class SettingsStore:
         self.path = path
         self._current = (settings or Settings()).validated()
         self._listeners: list[Listener] = []
+        self.save_error = ""  # why the last save failed ("" when it worked): a face shows it
 
     @classmethod
     def load(cls, path: Path) -> SettingsStore:
@@ -135,5 +136,10 @@ class SettingsStore:
             save_settings(self._current, self.path)
         except OSError as exc:
             log.warning("could not save settings to %s: %s", self.path, exc)
+            self.save_error = (
+                f"Your settings could not be saved ({exc.strerror or exc}); they apply until you quit. "
+                "Free some disk space or check the permissions of the settings folder."
+            )
             return False
+        self.save_error = ""
         return True

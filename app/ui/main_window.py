@@ -344,6 +344,8 @@ class MainWindow(QMainWindow):
             )  # fmt: skip
 
     def _apply_settings(self, new: Settings, old: Settings) -> None:
+        if self.settings_store.save_error:
+            self.banner.show_message(self.settings_store.save_error)
         if new.theme != old.theme:
             apply_theme(QApplication.instance(), new.theme)  # type: ignore[arg-type]
         if new.models_path(self.paths.default_models_dir) != old.models_path(self.paths.default_models_dir):

@@ -70,11 +70,10 @@ def test_stop_mid_stream_within_200_ms_keeps_the_partial_text(engine: Engine) ->
     long_reply = Sampling(temperature=0.8, max_tokens=1500, seed=3)
     messages = [*HELLO[:1], {"role": "user", "content": "Write a very long story about a dragon, in ten chapters."}]
 
-    first_piece = threading.Event()
+    enough = threading.Event()  # a dozen pieces in: however busy the machine, the reply is under way
 
     def press_stop() -> None:
-        first_piece.wait(30)
-        time.sleep(0.4)
+        enough.wait(60)
         stop_requested_at.append(time.perf_counter())
         stop.set()
 
@@ -85,7 +84,8 @@ def test_stop_mid_stream_within_200_ms_keeps_the_partial_text(engine: Engine) ->
     for piece in generation:
         pieces.append(piece)
         arrivals.append(time.perf_counter())
-        first_piece.set()
+        if len(pieces) >= 12:
+            enough.set()
     ended = time.perf_counter()
     presser.join()
     text = "".join(pieces)

@@ -68,12 +68,14 @@ def test_the_settings_store_saves_and_tells_every_subscriber(tmp_path: Path) -> 
         store.update(no_such_setting=1)
 
 
+@pytest.mark.expect_log("could not save settings")
 def test_a_store_that_cannot_save_keeps_the_settings_for_the_session(tmp_path: Path) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     store = SettingsStore(blocked / "settings.json")  # its folder is a file: every save fails
     assert store.update(theme="light").theme == "light"
     assert store.current.theme == "light" and not store.save()
+    assert "could not be saved" in store.save_error and "apply until you quit" in store.save_error
 
 
 def test_a_large_log_is_rotated_at_start_and_old_ones_are_capped(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from app.core.paths import resolve_paths
 from app.core.settings import SettingsStore, load_settings
 
@@ -103,3 +105,13 @@ def test_what_the_settings_dialog_changes_takes_effect_at_once(qtbot, window, qa
         qtbot.waitUntil(lambda: str(folder) in window.welcome.text())  # "put a .gguf file in your models folder (…)"
     finally:
         apply_theme(qapp, "system")
+
+
+@pytest.mark.expect_log("could not save settings")
+def test_settings_that_cannot_be_saved_are_said_and_still_apply(qtbot, window, tmp_path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    window.settings_store.path = blocked / "settings.json"  # every save fails, as on a full or read-only disk
+    window.settings_store.update(context_size=1024)
+    assert window.settings.context_size == 1024  # it applies for this session
+    assert window.banner.isVisible() and "could not be saved" in window.banner.message
