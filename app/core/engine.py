@@ -130,8 +130,9 @@ class Engine:
         prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
         self._llama, self._format, self._formats = llama, prompt_format, {}
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
-        if plan.device is not None and placement.gpu_layers == 0:
-            notes = (*notes, placement.reason)
+        meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
+        if placement.gpu_layers == 0 and meant_for_gpu:
+            notes = (*notes, placement.reason)  # never a silent CPU fallback
         self.loaded = LoadedModel(
             info=info,
             context_size=llama.n_ctx(),

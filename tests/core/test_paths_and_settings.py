@@ -45,7 +45,7 @@ def test_out_of_range_values_are_clamped(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"context_size": 3, "theme": "neon", "gpu_layers": -5, "unknown": 1}))
     loaded = load_settings(path)
-    assert (loaded.context_size, loaded.theme, loaded.gpu_layers) == (256, "system", -1)
+    assert (loaded.context_size, loaded.theme, loaded.gpu_layers) == (256, "system", -2)  # -2: auto
 
 
 def test_a_large_log_is_rotated_at_start_and_old_ones_are_capped(tmp_path: Path) -> None:
