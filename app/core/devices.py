@@ -56,6 +56,7 @@ class DeviceReport:
     backends: tuple[str, ...]
     devices: tuple[Device, ...]
     gpu_offload: bool  # llama_supports_gpu_offload(): layers can go to a GPU at all
+    problems: tuple[str, ...] = ()  # backends that failed to load or found no device, and why
 
     @property
     def gpus(self) -> tuple[Device, ...]:
@@ -81,6 +82,7 @@ class DeviceReport:
             notes = [n for n in ("unified memory" if device.unified else "", "configured" * device.configured) if n]
             extra = f" ({', '.join(notes)})" if notes else ""
             out.append(f"  {device.name:<10} {device.kind:<11} {device.description}: {memory}{extra}")
+        out += [f"Problem: {problem}" for problem in self.problems]
         return out
 
 
@@ -129,4 +131,5 @@ def list_devices() -> DeviceReport:
         backends=tuple(llama_adapter.backend_names()),
         devices=tuple(devices),
         gpu_offload=llama_adapter.supports_gpu_offload(),
+        problems=tuple(llama_adapter.backend_problems()),
     )

@@ -219,6 +219,7 @@ def _ggml() -> Any | None:
             "ggml_backend_dev_type": ([pointer], ctypes.c_int),
             "ggml_backend_dev_memory": ([pointer, ctypes.POINTER(size), ctypes.POINTER(size)], None),
             "ggml_backend_dev_backend_reg": ([pointer], pointer),
+            "ggml_backend_reg_dev_count": ([pointer], size),
         }
         for name, (arguments, result) in signatures.items():
             function = getattr(lib, name)
@@ -290,6 +291,41 @@ def backend_devices() -> list[RawDevice]:
             )
         )
     return devices
+
+
+def backend_problems(folder: Path | None = None) -> list[str]:
+    """Why a backend module in ``folder`` (llama-cpp-python's lib folder) gives no device, for people.
+
+    A ``GGML_BACKEND_DL`` build loads its modules quietly: one that fails (a missing driver library,
+    ``libcuda.so.1`` or ``libvulkan.so.1``) is simply absent. Here such a module is opened again to get
+    the system's reason; a backend that loaded but found no device is named too.
+    """
+    import ctypes
+
+    lib = _ggml()
+    registered: dict[str, int] = {}
+    if lib is not None:
+        for index in range(lib.ggml_backend_reg_count()):
+            registry = lib.ggml_backend_reg_get(index)
+            registered[_text(lib.ggml_backend_reg_name(registry)).lower()] = lib.ggml_backend_reg_dev_count(registry)
+    problems = []
+    for name, count in registered.items():
+        if count == 0:
+            problems.append(f"the {name} backend found no device (is the GPU's driver installed?)")
+    suffixes = (".so", ".dll", ".dylib")
+    for module in sorted((folder or library_dir()).glob("*ggml-*")):
+        if module.suffix not in suffixes or module.is_symlink():
+            continue
+        backend = module.stem.removeprefix("lib").removeprefix("ggml-")
+        if backend.startswith(("cpu", "base")) or backend in registered:
+            continue
+        try:
+            ctypes.CDLL(str(module))
+        except OSError as exc:
+            problems.append(f"the {backend} backend could not be loaded ({exc})")
+        else:
+            problems.append(f"the {backend} backend ({module.name}) is present but not registered")
+    return problems
 
 
 def supports_gpu_offload() -> bool:

@@ -171,6 +171,8 @@ def plan_offload(info: GGUFInfo, options: LoadOptions, report: DeviceReport) -> 
     if device is None:  # checked first: on a CPU-only machine the plan costs nothing
         layers = 0 if requested == AUTO else requested
         reason = "no GPU device"
+        if report.problems:  # a backend that did not load says why
+            reason += f" ({'; '.join(report.problems)})"
         if requested not in (AUTO, 0):
             reason += f": {gpu_layers_label(requested)} layers were asked for, all run on the CPU"
         return OffloadPlan(layers, ModelShape.of(info).total_layers, None, reason, requested)

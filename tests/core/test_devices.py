@@ -62,3 +62,24 @@ def test_devices_command_prints_backends_and_devices_with_the_cpu_always(tmp_pat
     assert lines[1].startswith("GPU offload: ")
     cpu_lines = [line for line in lines if line.strip().startswith("CPU ")]
     assert len(cpu_lines) == 1 and "GiB free of" in cpu_lines[0]
+
+
+def test_a_backend_module_that_cannot_load_is_named_with_the_systems_reason(tmp_path: Path, starter_model) -> None:
+    """A GGML_BACKEND_DL build loads its modules quietly; one whose driver library is missing must say why."""
+    from app.core.chat_types import LoadOptions
+    from app.core.devices import DeviceReport
+    from app.core.gguf_file import read_gguf
+    from app.core.offload import plan_offload
+
+    assert llama_adapter.backend_problems() == []  # this build: nothing failed
+    (tmp_path / "libggml-vulkan.so").write_bytes(b"\x7fELF broken")  # a module the system cannot open
+    (tmp_path / "libggml-cpu-haswell.so").write_bytes(b"")  # CPU variants are not GPU backends
+    problems = llama_adapter.backend_problems(tmp_path)
+    assert len(problems) == 1 and problems[0].startswith("the vulkan backend could not be loaded (")
+    assert "libggml-vulkan.so" in problems[0]
+    report = list_devices()
+    broken = DeviceReport(report.backends, report.devices, gpu_offload=False, problems=tuple(problems))
+    assert broken.offload_device is None
+    assert broken.lines()[-1] == f"Problem: {problems[0]}"
+    plan = plan_offload(read_gguf(starter_model), LoadOptions(), broken)
+    assert plan.layers == 0 and plan.reason == f"no GPU device ({problems[0]})"
