@@ -83,3 +83,14 @@ def test_a_backend_module_that_cannot_load_is_named_with_the_systems_reason(tmp_
     assert broken.lines()[-1] == f"Problem: {problems[0]}"
     plan = plan_offload(read_gguf(starter_model), LoadOptions(), broken)
     assert plan.layers == 0 and plan.reason == f"no GPU device ({problems[0]})"
+
+
+def test_unified_memory_counts_as_gpu_memory_less_the_os_share() -> None:
+    from app.core.devices import Device, system_ram
+
+    ram = system_ram()
+    metal = Device("MTL0", "Apple M2 Pro", "GPU", "Metal", ram, ram, unified=True)
+    assert metal.usable == ram - max(4 * GiB, ram // 4)
+    assert metal.label == "Metal · Apple M2 Pro"
+    card = Device("CUDA0", "NVIDIA GeForce RTX 4070", "GPU", "CUDA", 11 * GiB, 12 * GiB)
+    assert card.usable == 11 * GiB  # dedicated memory: what the driver reports free
