@@ -28,7 +28,7 @@ def _prompt(index: int, repeat: int) -> str:
 
 
 def _app_round(service, index: int, max_tokens: int, repeat: int) -> tuple[float, float, float]:
-    """(seconds, prompt tok/s, generation tok/s) of one reply through the app's engine service."""
+    """(whole-request tok/s, prompt tok/s, generation tok/s) of one reply through the app's engine service."""
     from app.core.chat_types import Sampling
     from app.core.engine_service import GenerationRequest
 
@@ -37,15 +37,18 @@ def _app_round(service, index: int, max_tokens: int, repeat: int) -> tuple[float
     started = time.perf_counter()
     stats = service.generate(request, lambda _piece: None).result()
     seconds = time.perf_counter() - started
-    return seconds, (stats.prompt_tokens / stats.ttft_s if stats.ttft_s else 0.0), stats.tokens_per_s
+    prompt_rate = stats.prompt_tokens / stats.ttft_s if stats.ttft_s else 0.0
+    return stats.generated_tokens / seconds, prompt_rate, stats.tokens_per_s
 
 
 def _raw_round(raw, index: int, max_tokens: int, repeat: int) -> float:
+    """Whole-request tok/s of one raw ``create_chat_completion(stream=True)``."""
     messages = [{"role": "user", "content": _prompt(index, repeat)}]
     started = time.perf_counter()
-    for _chunk in raw.create_chat_completion(messages=messages, max_tokens=max_tokens, stream=True, **SAMPLING):
-        pass
-    return time.perf_counter() - started
+    pieces = 0
+    for chunk in raw.create_chat_completion(messages=messages, max_tokens=max_tokens, stream=True, **SAMPLING):
+        pieces += bool(chunk["choices"][0]["delta"].get("content"))  # one piece of text per token
+    return pieces / (time.perf_counter() - started)
 
 
 def _measure(service, raw, rounds: int, max_tokens: int, *, repeat: int, first: int, warm: bool):
@@ -56,13 +59,13 @@ def _measure(service, raw, rounds: int, max_tokens: int, *, repeat: int, first: 
         _raw_round(raw, first, max_tokens, repeat)
     for index in range(first + 1, first + 1 + rounds):
         if index % 2 == 0:
-            raw_seconds = _raw_round(raw, index, max_tokens, repeat)
-        app_seconds, prompt_rate, generation_rate = _app_round(service, index, max_tokens, repeat)
+            raw_rate = _raw_round(raw, index, max_tokens, repeat)
+        app_rate, prompt_rate, generation_rate = _app_round(service, index, max_tokens, repeat)
         if index % 2 == 1:
-            raw_seconds = _raw_round(raw, index, max_tokens, repeat)
+            raw_rate = _raw_round(raw, index, max_tokens, repeat)
         prompt_rates.append(prompt_rate)
         generation_rates.append(generation_rate)
-        ratios.append(raw_seconds / app_seconds)  # = app tok/s / raw tok/s for the same reply
+        ratios.append(app_rate / raw_rate if raw_rate else 0.0)
     return prompt_rates, generation_rates, ratios
 
 
@@ -123,6 +126,6 @@ def run(quick: bool = False) -> Section:
         notes=f"Device: {where}; backends: {', '.join(report.backends)}; GPU offload in this llama.cpp: "
         f"{'yes' if report.gpu_offload else 'no'}. " + " ".join(f"{n}." for n in notes) + f" {rounds} interleaved "
         f"rounds of {max_tokens} tokens per setting, greedy, a fresh ~{repeat * 40}-token prompt each round; "
-        "speeds are medians; the ratio is the median of each round's raw time / app time for the same greedy reply "
-        "(whole-request rates, as in section 1).",
+        "speeds are medians; the ratio is the median of each round's app/raw pair of whole-request rates "
+        "(tokens / request to last token, as in section 1).",
     )
