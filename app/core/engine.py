@@ -382,7 +382,8 @@ def _open(info: GGUFInfo, options: LoadOptions, plan: OffloadPlan) -> tuple[Llam
                 failure = None
         if failure is None:
             if tried:
-                plan = replace(plan, layers=layers, device=plan.device if layers else None)
+                reason = f"{layers} of {plan.total_layers} layers, after running out of memory with more"
+                plan = replace(plan, layers=layers, device=plan.device if layers else None, reason=reason)
             return llama, plan, time.perf_counter() - started, tuple(notes)
         tried.append(layers)
         cause = native.memory_cause()
@@ -405,10 +406,11 @@ def _load_failure_message(
     arch = info.architecture
     if memory:
         layers = ", ".join(gpu_layers_label(n) for n in tried)
+        smaller_cache = {"f16": "a q8_0 KV cache, ", "q8_0": "a q4_0 KV cache, "}.get(options.kv_cache_type, "")
         return (
             f"Not enough memory to load {info.path.name} with a {options.context_size:,}-token context "
-            f"and an {options.kv_cache_type} KV cache (llama.cpp: {memory}; GPU layers tried: {layers}). "
-            "Try a smaller context size, a q8_0 KV cache, or fewer GPU layers."
+            f"and KV cache type {options.kv_cache_type} (llama.cpp: {memory}; GPU layers tried: {layers}). "
+            f"Try a smaller context size, {smaller_cache}or fewer GPU layers."
         )
     hint = (
         f"llama.cpp could not load {info.path.name} ({arch}, {info.quantization}). "
