@@ -4,6 +4,7 @@ hermes-studio [--basedir DIR]                       open the app
 hermes-studio chat --model M [options] MESSAGE      stream a reply to stdout, stats to stderr
 hermes-studio models                                list the model library
 hermes-studio setup                                 put the starter model into the library
+hermes-studio devices                               the backends and devices llama.cpp can use
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
+from app.core.chat_types import LoadOptions
 from app.core.errors import HermesError
 from app.core.library import find_model, scan_models
 from app.core.logs import configure_logging
@@ -62,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float, default=None, help="default: the preset's, else 0.7")
     chat.add_argument("--seed", type=int, default=None)
     chat.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
+    chat.add_argument("--gpu-layers", metavar="auto|all|N", help="layers on the GPU (default: auto, as many as fit)")
+    chat.add_argument("--flash-attn", choices=["auto", "on", "off"], help="flash attention (default: auto)")
+    chat.add_argument("--kv-cache", choices=["f16", "q8_0", "q4_0"], help="KV cache type (default: f16)")
+    chat.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: llama.cpp's)")
+    chat.add_argument("--no-mmap", action="store_true", help="read the whole model into memory instead of mapping it")
     chat.add_argument("--save", action="store_true", help="record the exchange as a new chat in the history")
     chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID from the history (implies --save)")
     chat.add_argument(
@@ -107,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", parents=[common], help="list the models in the library")
     commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
+    commands.add_parser("devices", parents=[common], help="the backends and devices llama.cpp can use (CPU, GPUs)")
     return parser
 
 
@@ -142,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rm(args, settings.library_folders(paths.default_models_dir))
         if args.command == "setup":
             return _setup(paths, models_dir)
+        if args.command == "devices":
+            return _devices()
     except HermesError as exc:
         print(f"hermes-studio: {exc}", file=sys.stderr)
         return 1
@@ -161,7 +171,7 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    from app.core.chat_types import LoadOptions, Sampling
+    from app.core.chat_types import Sampling
     from app.core.engine_service import EngineService
     from app.core.presets import PresetLibrary
     from app.core.session import ChatSession, TurnSettings
@@ -174,14 +184,9 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     session = ChatSession(store, describe_preset=library.name_of)
     service = EngineService()
     try:
-        service.load(
-            model,
-            LoadOptions(
-                context_size=args.context_size or settings.context_size,
-                cpu_threads=settings.cpu_threads,
-                gpu_layers=settings.gpu_layers,
-            ),
-        ).result()
+        loaded = service.load(model, _load_options(args, paths, settings, model)).result()
+        for note in loaded.notes:
+            print(f"note: {note}", file=sys.stderr)
         if store is not None and args.chat:
             session.open(args.chat)
         elif preset and preset.greeting:
@@ -217,13 +222,38 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             print(f"note: {stats.dropped_messages} earlier messages were left out to fit the context", file=sys.stderr)
         print(
             f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s · TTFT {stats.ttft_s * 1000:.0f} ms · "
-            f"context {stats.context_used}/{stats.context_size} · {stats.finish_reason}",
+            f"context {stats.context_used}/{stats.context_size} · {stats.finish_reason} · {loaded.placement}",
             file=sys.stderr,
         )
     finally:
         service.close()
         if store is not None:
             store.close()
+    return 0
+
+
+def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:
+    """The settings' defaults, then the options remembered for this model file, then the command line's."""
+    from app.core.model_options import FILE_NAME, ModelOptionsStore, default_load_options
+    from app.core.offload import parse_gpu_layers
+
+    options = ModelOptionsStore(paths.config / FILE_NAME).options(model, default_load_options(settings))
+    given = {
+        "context_size": args.context_size,
+        "gpu_layers": parse_gpu_layers(args.gpu_layers) if args.gpu_layers is not None else None,
+        "flash_attn": args.flash_attn,
+        "kv_cache_type": args.kv_cache,
+        "cpu_threads": args.threads,
+        "use_mmap": False if args.no_mmap else None,
+    }
+    return options.with_overrides(**{k: v for k, v in given.items() if v is not None})
+
+
+def _devices() -> int:
+    from app.core.devices import list_devices
+
+    for line in list_devices().lines():
+        print(line)
     return 0
 
 

@@ -8,14 +8,16 @@ between tokens.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.chat_types import FinishReason, GenerationStats, LoadOptions, Sampling
 from app.core.context import ContextOverflow, fit_to_context
+from app.core.devices import list_devices
 from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
 from app.core.gguf_file import GGUFInfo, read_gguf
 from app.core.llama_adapter import (
@@ -25,6 +27,19 @@ from app.core.llama_adapter import (
     import_llama_cpp,
     read_prompt,
     token_text,
+)
+from app.core.offload import (
+    ALL,
+    KV_TYPES,
+    LoadOptionError,
+    OffloadPlan,
+    Placement,
+    check_options,
+    flash_attention_on,
+    gpu_layers_label,
+    placement_of,
+    plan_offload,
+    too_large,
 )
 from app.core.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt, format_for_model, resolve_format
 
@@ -44,6 +59,9 @@ class LoadedModel:
     prompt_format: str  # the name of the "auto" format: "model template" or "ChatML"
     bos_token: str = ""
     eos_token: str = ""
+    placement: Placement | None = None  # where it runs: str() is "CUDA · NVIDIA … · 33/33 layers on GPU"
+    notes: tuple[str, ...] = ()  # what happened on the way (a retry with fewer GPU layers, a CPU fallback)
+    options: LoadOptions = LoadOptions()  # as asked for (gpu_layers may be auto)
 
     @property
     def name(self) -> str:
@@ -79,25 +97,42 @@ class Engine:
         self.loaded: LoadedModel | None = None
 
     def load(self, path: str | Path, options: LoadOptions = LoadOptions()) -> LoadedModel:
-        """Validate the file, then load it (replacing any loaded model)."""
+        """Validate the file, plan the GPU offload, then load it (replacing any loaded model).
+
+        If llama.cpp runs out of memory with layers on the GPU, fewer are tried (each retry is in
+        ``LoadedModel.notes``). If the model cannot be loaded at all, the model loaded before is
+        loaded again where it can be, and the error says so.
+        """
         info = read_gguf(path)  # raises ModelFileError with a human message
-        self.unload()
-        llama_cpp = import_llama_cpp()
-        started = time.perf_counter()
         try:
-            llama = llama_cpp.Llama(
-                model_path=str(info.path),
-                n_ctx=options.context_size,
-                n_threads=options.cpu_threads or None,
-                n_gpu_layers=options.gpu_layers,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(_load_failure_message(info, options, exc)) from exc
-        seconds = time.perf_counter() - started
+            check_options(options)
+        except LoadOptionError as exc:
+            raise ModelLoadError(str(exc)) from None
+        report = list_devices()
+        message = too_large(info, options, report)
+        if message:
+            raise ModelLoadError(message)
+        plan = plan_offload(info, options, report)
+        previous = (self.loaded.info.path, self.loaded.options) if self.loaded else None
+        self.unload()
+        try:
+            llama, plan, seconds, notes = _open(info, options, plan)
+        except ModelLoadError as exc:
+            if previous is None:
+                raise
+            try:
+                self.load(*previous)
+            except HermesError as again:
+                log.warning("could not load %s again: %s", previous[0], again)
+                raise exc from None
+            raise ModelLoadError(f"{exc} {previous[0].name} is loaded again.") from exc
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
         prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
         self._llama, self._format, self._formats = llama, prompt_format, {}
+        placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
+        meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
+        if placement.gpu_layers == 0 and meant_for_gpu:
+            notes = (*notes, placement.reason)  # never a silent CPU fallback
         self.loaded = LoadedModel(
             info=info,
             context_size=llama.n_ctx(),
@@ -105,8 +140,12 @@ class Engine:
             prompt_format=prompt_format.name,
             bos_token=bos,
             eos_token=eos,
+            placement=placement,
+            notes=notes,
+            options=options,
         )
-        log.info("loaded %s (ctx %d) in %.2f s", info.path, llama.n_ctx(), seconds)
+        log.info("loaded %s (ctx %d) in %.2f s: %s (%s)", info.path, llama.n_ctx(), seconds, placement,
+                 placement.reason)  # fmt: skip
         return self.loaded
 
     def unload(self) -> None:
@@ -281,8 +320,98 @@ class Engine:
         return self._llama
 
 
-def _load_failure_message(info: GGUFInfo, options: LoadOptions, exc: Exception) -> str:
+_MEMORY_FAILURE = re.compile(
+    r"out of (device |host )?memory|OutOf(Device|Host)Memory|failed to allocate|insufficient memory|"
+    r"unable to allocate|cudaMalloc failed|alloc(ate)?_buffer.*failed",
+    re.IGNORECASE,
+)
+
+
+class _NativeErrors(logging.Handler):
+    """Collects llama.cpp's warnings and errors while a model loads (its exceptions only say "Failed to ...")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def __enter__(self) -> _NativeErrors:
+        logging.getLogger("llama.cpp").addHandler(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        logging.getLogger("llama.cpp").removeHandler(self)
+
+    def memory_cause(self) -> str:
+        return next((line.strip() for line in self.lines if _MEMORY_FAILURE.search(line)), "")
+
+
+def _fewer_layers(layers: int, total: int) -> list[int]:
+    """The GPU layer counts to try after ``layers`` ran out of memory: halves, then none."""
+    start = total if layers == ALL or layers > total else layers
+    return [n for n in dict.fromkeys((start // 2, start // 4, 0)) if n < start]
+
+
+def _open(info: GGUFInfo, options: LoadOptions, plan: OffloadPlan) -> tuple[Llama, OffloadPlan, float, tuple[str, ...]]:
+    """Create the ``Llama``, with fewer GPU layers after each failure for memory (and said so in the notes)."""
+    llama_cpp = import_llama_cpp()
+    notes: list[str] = []
+    tried: list[int] = []
+    layers, retries = plan.layers, _fewer_layers(plan.layers, plan.total_layers)
+    while True:
+        kv_type = KV_TYPES[options.kv_cache_type][0]
+        started = time.perf_counter()
+        with _NativeErrors() as native:
+            try:
+                llama = llama_cpp.Llama(
+                    model_path=str(info.path),
+                    n_ctx=options.context_size,
+                    n_threads=options.cpu_threads or None,
+                    n_gpu_layers=layers,
+                    flash_attn=flash_attention_on(options, layers),
+                    type_k=kv_type,
+                    type_v=kv_type,
+                    use_mmap=options.use_mmap,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                failure: Exception | None = exc
+            else:
+                failure = None
+        if failure is None:
+            if tried:
+                reason = f"{layers} of {plan.total_layers} layers, after running out of memory with more"
+                plan = replace(plan, layers=layers, device=plan.device if layers else None, reason=reason)
+            return llama, plan, time.perf_counter() - started, tuple(notes)
+        tried.append(layers)
+        cause = native.memory_cause()
+        if layers == 0 or not retries:
+            raise ModelLoadError(_load_failure_message(info, options, failure, cause, tried))
+        following = retries.pop(0) if cause else 0
+        retries = retries if cause else []
+        what = f"ran out of memory ({cause})" if cause else f"failed ({failure})"
+        notes.append(
+            f"Loading with {gpu_layers_label(layers)} GPU layers {what}; "
+            + (f"retried with {following}." if following else "retried on the CPU.")
+        )
+        log.warning("%s", notes[-1])
+        layers = following
+
+
+def _load_failure_message(
+    info: GGUFInfo, options: LoadOptions, exc: Exception, memory: str = "", tried: Sequence[int] = ()
+) -> str:
     arch = info.architecture
+    if memory:
+        layers = ", ".join(gpu_layers_label(n) for n in tried)
+        smaller_cache = {"f16": "a q8_0 KV cache, ", "q8_0": "a q4_0 KV cache, "}.get(options.kv_cache_type, "")
+        return (
+            f"Not enough memory to load {info.path.name} with a {options.context_size:,}-token context "
+            f"and KV cache type {options.kv_cache_type} (llama.cpp: {memory}; GPU layers tried: {layers}). "
+            f"Try a smaller context size, {smaller_cache}or fewer GPU layers."
+        )
     hint = (
         f"llama.cpp could not load {info.path.name} ({arch}, {info.quantization}). "
         "The architecture may be newer than this app's llama.cpp, or there may not be enough memory"

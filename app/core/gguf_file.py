@@ -40,6 +40,7 @@ class GGUFInfo:
     tensor_count: int
     metadata: dict[str, Any] = field(repr=False)
     parameter_count: int = 0
+    tensor_bytes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # name -> bytes of data
 
     @property
     def architecture(self) -> str:
@@ -263,6 +264,7 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
         metadata[key] = cursor.value(cursor.scalar(_U32))
 
     tensors: list[tuple[int, int]] = []  # (offset, byte length)
+    tensor_bytes: dict[str, int] = {}
     parameters = 0
     for _ in range(tensor_count):
         tensor_name = cursor.string()
@@ -282,6 +284,7 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
         elements = math.prod(dims)
         parameters += elements
         tensors.append((offset, elements // block * type_size))
+        tensor_bytes[tensor_name] = elements // block * type_size
 
     alignment = metadata.get("general.alignment", 32)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
@@ -301,6 +304,7 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
         tensor_count=tensor_count,
         metadata=metadata,
         parameter_count=parameters,
+        tensor_bytes=tensor_bytes,
     )
 
 

@@ -11,9 +11,7 @@ import json
 import logging
 import os
 import re
-import shutil
 import socket
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,10 +27,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # plain HTTP + Range: resumable and cancellable by us
 
 Format = Literal["gguf", "gptq", "awq"]
-Sort = Literal["downloads", "likes", "updated"]
 FORMATS: tuple[Format, ...] = ("gguf", "gptq", "awq")
 SORTS: dict[str, str] = {"downloads": "downloads", "likes": "likes", "updated": "last_modified"}
-STARTER_REPO = "TheBloke/OpenHermes-2-Mistral-7B-GGUF"
 
 # Nominal bits per weight of llama.cpp's quant types (llama.cpp's quantize documentation, 7B models).
 BITS_PER_WEIGHT: dict[str, float] = {
@@ -140,8 +136,9 @@ class RepoDetails:
 @dataclass(frozen=True)
 class MachineMemory:
     ram: int
-    vram: int | None = None  # None: no GPU found
-    gpu: str = ""
+    vram: int | None = None  # None: no GPU llama.cpp can use; else the bytes a model may take on it
+    gpu: str = ""  # "CUDA · NVIDIA GeForce RTX 4070", or "configured" (HERMES_STUDIO_VRAM_GB)
+    unified: bool = False  # the GPU's memory is the RAM (Apple Silicon): no partial offload tier
 
 
 @dataclass(frozen=True)
@@ -150,10 +147,6 @@ class Fit:
     needed: int  # bytes: weights + KV cache + working buffers
     kv_cache: int = 0  # bytes of it for the KV cache
     exact: bool = False  # the KV cache from the model's own header, not estimated
-
-    @property
-    def fits(self) -> bool:
-        return self.badge != "Too large"
 
 
 def hub_endpoint(endpoint: str | None = None) -> str | None:
@@ -408,26 +401,24 @@ def group_quants(files: Iterable[RepoFile]) -> list[Quant]:
 
 
 def machine_memory() -> MachineMemory:
-    """This machine's RAM, and its NVIDIA GPU memory where nvidia-smi reports one (HERMES_STUDIO_VRAM_GB overrides)."""
+    """This machine's RAM, and the memory of the GPU llama.cpp would run a model on (app.core.devices).
+
+    ``HERMES_STUDIO_VRAM_GB`` stands in for the GPU's memory (0: no GPU).
+    """
+    from app.core.devices import list_devices, system_ram, vram_override
+
     try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = 16 << 30
-    override = os.environ.get("HERMES_STUDIO_VRAM_GB")
-    if override:
-        return MachineMemory(ram, int(float(override) * (1 << 30)) or None, "configured")
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        try:
-            out = subprocess.run(
-                [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                capture_output=True, text=True, timeout=3, check=True,
-            ).stdout.strip().splitlines()  # fmt: skip
-            name, mib = out[0].rsplit(",", 1)
-            return MachineMemory(ram, int(mib.strip()) << 20, name.strip())
-        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-            pass
-    return MachineMemory(ram)
+        report = list_devices()
+    except (HermesError, OSError, ImportError) as exc:  # a broken llama.cpp install: the RAM alone
+        log.warning("could not list llama.cpp's devices (%s)", exc)
+        override = vram_override()
+        return MachineMemory(system_ram(), override or None, "configured" if override else "")
+    device = report.offload_device
+    ram = report.cpu.total
+    if device is None:
+        return MachineMemory(ram)
+    gpu = "configured" if device.configured else device.label
+    return MachineMemory(ram, device.usable or None, gpu, unified=device.unified)
 
 
 def estimate_fit(
@@ -449,7 +440,7 @@ def estimate_fit(
     usable_ram = memory.ram * 0.75
     if memory.vram and needed <= memory.vram * 0.9:
         badge = "Full GPU offload"
-    elif memory.vram and needed <= usable_ram + memory.vram * 0.9:
+    elif memory.vram and not memory.unified and needed <= usable_ram + memory.vram * 0.9:
         badge = "Partial offload"
     elif needed <= usable_ram:
         badge = "CPU only"
@@ -469,13 +460,42 @@ def explain_fit(fit: Fit, context: int) -> str:
     )
 
 
+CPU_BITS_PER_WEIGHT = 5.0  # on a CPU, speed is bound by memory bandwidth: Q4_K_M class, not the largest
+
+
 def recommend(
     quants: Iterable[Quant], memory: MachineMemory, context: int = 4096, kv_bytes_per_token: int | None = None
 ) -> Quant | None:
-    """The largest quant that fits fully (on the GPU where there is one, else in RAM); Q4_K_M when in doubt."""
+    """The quant to star (see ``recommendation_note`` for why).
+
+    On a GPU: the largest quant that fits on it fully, with the KV cache. Otherwise (no GPU, or none
+    fits it fully) the model runs at least partly on the CPU, where every token reads all the weights
+    from RAM: the largest 4–5-bit quant (Q4_K_M class) that fits. Q4_K_M when in doubt.
+    """
     quants = list(quants)
-    best_badge = "Full GPU offload" if memory.vram else "CPU only"
-    fitting = [q for q in quants if estimate_fit(q, memory, context, kv_bytes_per_token).badge == best_badge]
-    if fitting:
-        return max(fitting, key=lambda q: q.size)
+    fits = {q: estimate_fit(q, memory, context, kv_bytes_per_token).badge for q in quants}
+    if memory.vram:
+        full = [q for q in quants if fits[q] == "Full GPU offload"]
+        if full:
+            return max(full, key=lambda q: q.size)
+    running = [q for q in quants if fits[q] in ("Partial offload", "CPU only")]
+    modest = [q for q in running if q.bits_per_weight and q.bits_per_weight <= CPU_BITS_PER_WEIGHT]
+    if modest:
+        return max(modest, key=lambda q: q.size)
     return next((q for q in quants if q.label == "Q4_K_M"), None)
+
+
+def recommendation_note(memory: MachineMemory, context: int = 4096) -> str:
+    """Why the starred quant was chosen, for its tooltip."""
+    from app.core.library import human_size
+
+    if memory.vram:
+        return (
+            f"Starred: the largest quant that fits fully in the GPU's memory ({memory.gpu}, "
+            f"{human_size(memory.vram)} usable) with a {context:,}-token KV cache. If none does, a 4–5-bit quant: "
+            "the layers that stay on the CPU are limited by memory bandwidth."
+        )
+    return (
+        "Starred: a 4–5-bit quant (Q4_K_M class) that fits in RAM. No GPU llama.cpp can use was found, and on "
+        "the CPU every token reads all the weights from memory: a larger quant is slower for little gain in quality."
+    )

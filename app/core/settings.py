@@ -14,8 +14,11 @@ from app.core.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: gpu_layers "auto" (-2) replaced the CPU-only default (0) once
 THEMES = ("system", "light", "dark")
+GPU_LAYERS_AUTO = -2  # app.core.offload.AUTO
+FLASH_ATTENTION = ("auto", "on", "off")
+KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 
 
 @dataclass
@@ -25,7 +28,10 @@ class Settings:
     models_dir: str = ""  # empty: the default models directory under the data dir
     context_size: int = 4096
     cpu_threads: int = 0  # 0: let llama.cpp decide
-    gpu_layers: int = 0  # -1: offload every layer
+    gpu_layers: int = GPU_LAYERS_AUTO  # -2: auto (as many as fit), -1: every layer, N: that many
+    flash_attn: str = "auto"  # global default of the load options ("auto", "on", "off")
+    kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
+    use_mmap: bool = True
     theme: str = "system"
     last_model: str = ""
     preset: str = "hermes-2"
@@ -45,7 +51,10 @@ class Settings:
             models_dir=str(self.models_dir),
             context_size=min(max(int(self.context_size), 256), 1 << 20),
             cpu_threads=min(max(int(self.cpu_threads), 0), 512),
-            gpu_layers=min(max(int(self.gpu_layers), -1), 100_000),
+            gpu_layers=_gpu_layers(self.gpu_layers),
+            flash_attn=self.flash_attn if self.flash_attn in FLASH_ATTENTION else "auto",
+            kv_cache_type=self.kv_cache_type if self.kv_cache_type in KV_CACHE_TYPES else "f16",
+            use_mmap=self.use_mmap if isinstance(self.use_mmap, bool) else True,
             theme=self.theme if self.theme in THEMES else "system",
             last_model=str(self.last_model),
             preset=str(self.preset),
@@ -68,6 +77,10 @@ def load_settings(path: Path) -> Settings:
         return Settings()
     known = {f.name for f in fields(Settings)} - {"schema_version"}
     values = {k: v for k, v in raw.items() if k in known}
+    version = raw.get("schema_version", 1)
+    old = not isinstance(version, int) or version < 2  # before automatic offload, 0 (CPU) was the default
+    if old and values.get("gpu_layers", 0) == 0:
+        values["gpu_layers"] = GPU_LAYERS_AUTO
     try:
         return Settings(**values).validated()
     except (TypeError, ValueError) as exc:
@@ -78,6 +91,17 @@ def load_settings(path: Path) -> Settings:
 
 def save_settings(settings: Settings, path: Path) -> None:
     atomic_write_text(path, json.dumps(asdict(settings.validated()), indent=2, sort_keys=True))
+
+
+def _gpu_layers(value: object) -> int:
+    """auto (-2), all (-1) or a count; "auto"/"all" as text too; anything else is auto."""
+    if value in ("auto", "all"):
+        return GPU_LAYERS_AUTO if value == "auto" else -1
+    try:
+        layers = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return GPU_LAYERS_AUTO
+    return min(layers, 100_000) if layers >= -1 else GPU_LAYERS_AUTO
 
 
 def _as_list(value: object) -> list:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.settings import THEMES, Settings
+from app.ui.load_options_dialog import GpuLayersBox
 
 
 class SettingsDialog(QDialog):
@@ -40,8 +41,7 @@ class SettingsDialog(QDialog):
         self.context_size.setSuffix(" tokens")
         self.cpu_threads = QSpinBox(minimum=0, maximum=512, value=settings.cpu_threads)
         self.cpu_threads.setSpecialValueText(f"Automatic ({max(1, (os.cpu_count() or 2) // 2)})")
-        self.gpu_layers = QSpinBox(minimum=-1, maximum=100_000, value=settings.gpu_layers)
-        self.gpu_layers.setSpecialValueText("All layers")
+        self.gpu_layers = GpuLayersBox(settings.gpu_layers)  # auto / all / N
         self.theme = QComboBox()
         for name in THEMES:
             self.theme.addItem(name.capitalize(), name)

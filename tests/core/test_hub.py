@@ -136,8 +136,39 @@ def test_fit_badges(ram_gb: int, vram_gb: int | None, size_gb: float, badge: str
 def test_recommendation_is_the_largest_that_fits_fully() -> None:
     ladder = [quant(q, s) for q, s in [("Q2_K", 2.9), ("Q4_K_M", 4.1), ("Q5_K_M", 4.8), ("Q8_0", 7.2)]]
     assert catalogue.recommend(ladder, MachineMemory(32 * GB, 6 * GB)).label == "Q4_K_M"
-    assert catalogue.recommend(ladder, MachineMemory(16 * GB)).label == "Q8_0"
+    assert catalogue.recommend(ladder, MachineMemory(32 * GB, 12 * GB)).label == "Q8_0"  # all of it on the GPU
     assert catalogue.recommend(ladder, MachineMemory(4 * GB)).label == "Q4_K_M"  # when in doubt
+
+
+def test_cpu_only_machines_get_a_4_to_5_bit_quant_not_the_largest() -> None:
+    """On a CPU, speed is memory-bound: a 24 GB machine without a GPU gets Q4_K_M starred for a 7B, not Q8_0."""
+    ladder = [quant(q, s) for q, s in [("Q2_K", 2.9), ("Q4_K_M", 4.1), ("Q5_K_M", 4.8), ("Q6_K", 5.5), ("Q8_0", 7.2)]]
+    for ram in (16, 24, 64):
+        memory = MachineMemory(ram * GB)
+        assert catalogue.estimate_fit(ladder[-1], memory).badge == "CPU only"  # Q8_0 would fit ...
+        assert catalogue.recommend(ladder, memory).label == "Q4_K_M"  # ... but is not starred
+    assert "memory" in catalogue.recommendation_note(MachineMemory(24 * GB))
+    assert "GPU" in catalogue.recommendation_note(MachineMemory(24 * GB, 8 * GB, "CUDA · RTX"))
+    # unified memory (Apple Silicon): the RAM is the GPU's memory, so there is no partial-offload tier
+    unified = MachineMemory(16 * GB, 10 * GB, "Metal · Apple M2", unified=True)
+    assert catalogue.estimate_fit(quant("Q8_0", 12.0), unified).badge == "Too large"
+    assert catalogue.estimate_fit(quant("Q4_K_M", 4.1), unified).badge == "Full GPU offload"
+
+
+def test_machine_memory_comes_from_llama_cpp_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU backend in this llama.cpp: no GPU memory (nvidia-smi is not asked); the override stands in."""
+    from app.core.devices import list_devices
+
+    monkeypatch.delenv("HERMES_STUDIO_VRAM_GB", raising=False)
+    report = list_devices()
+    memory = catalogue.machine_memory()
+    assert memory.ram == report.cpu.total > 0
+    if report.offload_device is None:
+        assert memory.vram is None
+    monkeypatch.setenv("HERMES_STUDIO_VRAM_GB", "8")
+    assert catalogue.machine_memory() == MachineMemory(report.cpu.total, 8 * GB, "configured")
+    monkeypatch.setenv("HERMES_STUDIO_VRAM_GB", "0")
+    assert catalogue.machine_memory().vram is None
 
 
 def test_gated_repo_says_a_token_is_needed(hub, tmp_path: Path) -> None:

@@ -31,7 +31,23 @@ def test_settings_round_trip_and_defaults(tmp_path: Path) -> None:
     save_settings(Settings(context_size=8192, theme="dark", cpu_threads=2), path)
     loaded = load_settings(path)
     assert (loaded.context_size, loaded.theme, loaded.cpu_threads) == (8192, "dark", 2)
-    assert json.loads(path.read_text())["schema_version"] == 1
+    assert json.loads(path.read_text())["schema_version"] == 2
+
+
+def test_settings_of_the_cpu_only_versions_migrate_to_automatic_offload_once(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"schema_version": 1, "gpu_layers": 0, "context_size": 2048}))
+    loaded = load_settings(path)
+    assert (loaded.gpu_layers, loaded.context_size) == (-2, 2048)  # 0 was the old default: now auto
+    save_settings(Settings(gpu_layers=0), path)  # the user then chooses the CPU on purpose: that stays
+    assert load_settings(path).gpu_layers == 0
+    path.write_text(json.dumps({"schema_version": 1, "gpu_layers": 20}))  # a count chosen before is kept
+    assert load_settings(path).gpu_layers == 20
+    path.write_text(json.dumps({"theme": "dark"}))  # no version, no gpu_layers: the old default
+    assert load_settings(path).gpu_layers == -2
+    path.write_text(json.dumps({"schema_version": 2, "gpu_layers": "all", "kv_cache_type": "q5", "flash_attn": "on"}))
+    loaded = load_settings(path)
+    assert (loaded.gpu_layers, loaded.kv_cache_type, loaded.flash_attn) == (-1, "f16", "on")
 
 
 @pytest.mark.expect_log(r"settings file .* unreadable")
@@ -46,7 +62,7 @@ def test_out_of_range_values_are_clamped(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"context_size": 3, "theme": "neon", "gpu_layers": -5, "unknown": 1}))
     loaded = load_settings(path)
-    assert (loaded.context_size, loaded.theme, loaded.gpu_layers) == (256, "system", -1)
+    assert (loaded.context_size, loaded.theme, loaded.gpu_layers) == (256, "system", -2)  # -2: auto
 
 
 def test_the_settings_store_saves_and_tells_every_subscriber(tmp_path: Path) -> None:
