@@ -48,6 +48,7 @@ class EngineClient(QObject):
     _loaded = Signal(object)
     _load_error = Signal(str)
     _unloaded = Signal()
+    _now_loaded = Signal(object)  # what the engine holds after a failed load (the model before, reloaded, or None)
     _tokens = Signal(int, str)
     _progress = Signal(int, int, int)
     _finished = Signal(int, object)
@@ -66,6 +67,7 @@ class EngineClient(QObject):
         self.loaded: LoadedModel | None = self.service.loaded
         queued = Qt.ConnectionType.QueuedConnection
         self._loaded.connect(self._remember_loaded, queued)
+        self._now_loaded.connect(self._set_loaded, queued)
         self._load_error.connect(self.load_failed, queued)
         self._unloaded.connect(self._forget_loaded, queued)
         # signal to signal, queued: the public signal is emitted on the GUI thread, so a plain function,
@@ -94,10 +96,9 @@ class EngineClient(QObject):
         error = future.exception()
         if error is None:
             self._loaded.emit(future.result())
-        elif isinstance(error, HermesError):
-            self._load_error.emit(str(error))
         else:
-            self._load_error.emit(f"Could not load {path}: {error}")
+            self._now_loaded.emit(self.service.loaded)  # before the error: its handlers see the truth
+            self._load_error.emit(str(error) if isinstance(error, HermesError) else f"Could not load {path}: {error}")
 
     # replies
     def generate(
@@ -169,6 +170,10 @@ class EngineClient(QObject):
     def _remember_loaded(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.model_loaded.emit(loaded)
+
+    @Slot(object)
+    def _set_loaded(self, loaded: LoadedModel | None) -> None:
+        self.loaded = loaded
 
     @Slot()
     def _forget_loaded(self) -> None:

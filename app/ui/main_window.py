@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         bar.model_failed.connect(self._on_model_failed)
         bar.unloaded.connect(self._on_unloaded)
         bar.models_listed.connect(self._update_welcome)
+        bar.notice.connect(self.banner.show_message)
         self.welcome.browse_requested.connect(self.hub.find_starter)
         self.welcome.starter_requested.connect(self.get_starter_model)
         for reporter in (bar, self.hub, self.history):

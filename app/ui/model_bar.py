@@ -8,8 +8,10 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QToolBar, QWidget
 
-from app.core.engine import LoadedModel, LoadOptions
+from app.core.engine import LoadedModel
+from app.core.gguf_file import read_gguf
 from app.core.library import LocalModel, scan_models
+from app.core.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
@@ -27,6 +29,7 @@ class ModelBar(QToolBar):
     unloaded = Signal()
     models_listed = Signal(int)  # how many models the library holds, after every scan
     status = Signal(str, int)  # a status-bar message and how long to show it (0: until replaced)
+    notice = Signal(str)  # something people should read about the load (fewer GPU layers than asked, a retry)
 
     def __init__(
         self,
@@ -51,6 +54,14 @@ class ModelBar(QToolBar):
         self.addWidget(self.picker)
         self.open_action = QAction("Open GGUF…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         self.eject_action = QAction("Eject", self, enabled=False, toolTip="Unload the model and free its memory")
+        self.options_action = QAction(
+            "Load options…", self, enabled=False, toolTip="Context size, GPU layers, KV cache… for this model"
+        )
+        self.placement = QLabel()
+        self.placement.setAccessibleName("Where the model runs")
+        self.model_options = ModelOptionsStore(paths.config / FILE_NAME)
+        self.addAction(self.options_action)
+        self.addWidget(self.placement)
         self.addAction(self.open_action)
         self.addAction(self.eject_action)
         client.model_loaded.connect(self._on_loaded)
@@ -59,6 +70,8 @@ class ModelBar(QToolBar):
         self.picker.activated.connect(self._on_model_picked)
         self.open_action.triggered.connect(self._open_file)
         self.eject_action.triggered.connect(self.eject)
+        self.options_action.triggered.connect(self.edit_load_options)
+        self.picker.currentIndexChanged.connect(lambda _index: self.options_action.setEnabled(bool(self._picked())))
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -116,11 +129,34 @@ class ModelBar(QToolBar):
         self.load_started.emit(path)
         self.loading_path = path
         self.status.emit(f"Loading {Path(path).name}…", 0)
-        current = self.settings.current
-        options = LoadOptions(
-            context_size=current.context_size, cpu_threads=current.cpu_threads, gpu_layers=current.gpu_layers
-        )
-        self.client.load(path, options)
+        self.placement.setText(" Loading… ")
+        self.client.load(path, self.model_options.options(path, default_load_options(self.settings.current)))
+
+    def _picked(self) -> str:
+        return str(self.picker.currentData() or "")
+
+    def edit_load_options(self) -> None:
+        """This model's own load options (LM Studio's per-model defaults); accepting them reloads it."""
+        from app.core.devices import list_devices
+        from app.core.errors import HermesError
+        from app.ui.load_options_dialog import LoadOptionsDialog
+
+        path = self._picked()
+        if not path:
+            return
+        defaults = default_load_options(self.settings.current)
+        try:
+            info = read_gguf(path)
+        except HermesError as exc:
+            self.notice.emit(str(exc))
+            return
+        dialog = LoadOptionsDialog(
+            Path(path).name, self.model_options.options(path, defaults), defaults,
+            info=info, report=list_devices(), parent=self,
+        )  # fmt: skip
+        if dialog.exec():
+            self.model_options.remember(path, dialog.result_options(), defaults)
+            self.load_model(path)
 
     def open_model(self, path: str) -> None:
         """Show ``path`` in the picker and load it (Open GGUF…, a dropped file, My Models)."""
@@ -164,6 +200,10 @@ class ModelBar(QToolBar):
             f"{loaded.info.size_label}, {loaded.info.quantization} · prompt format: {loaded.prompt_format}",
             8000,
         )
+        self.placement.setText(f" {loaded.placement} ")
+        self.placement.setToolTip(loaded.placement.reason)
+        for note in loaded.notes:
+            self.notice.emit(note)
         self.settings.update(last_model=str(loaded.info.path))
         self.model_ready.emit(loaded)
 
@@ -172,10 +212,12 @@ class ModelBar(QToolBar):
         self.loading_path = ""
         self.status.emit("Load failed", 8000)
         self.picker.blockSignals(True)
-        if self.loaded:
+        if self.loaded:  # the model loaded before is back (or never left)
             self.select_path(str(self.loaded.info.path))
+            self.placement.setText(f" {self.loaded.placement} ")
         else:
             self.picker.setCurrentIndex(0)
+            self.placement.setText("")
         self.picker.blockSignals(False)
         self.model_failed.emit(message)
 
@@ -183,5 +225,6 @@ class ModelBar(QToolBar):
     def _on_unloaded(self) -> None:
         self.eject_action.setEnabled(False)
         self.picker.setCurrentIndex(0)
+        self.placement.setText("")
         self.status.emit("Model unloaded", 4000)
         self.unloaded.emit()

@@ -54,6 +54,7 @@ def test_a_last_model_that_is_gone_is_said_and_nothing_loads(qtbot, basedir: Pat
         window.close()
 
 
+@pytest.mark.expect_log("background task failed")
 def test_a_background_task_that_raises_shows_its_error(qtbot, window) -> None:
     def broken() -> None:
         raise OSError(28, "No space left on device")
