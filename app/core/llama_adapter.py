@@ -186,3 +186,22 @@ def import_llama_cpp() -> Any:
     llama_cpp.llama_log_set(forward, None)
     import_llama_cpp.log_callback = forward  # type: ignore[attr-defined]  # keeps the ctypes callback alive
     return llama_cpp
+
+
+def json_schema_grammar(schema: dict[str, Any] | None) -> str:
+    """A GBNF grammar for replies that are JSON (``schema`` None: any JSON object) matching ``schema``.
+
+    llama-cpp-python's own converter (``llama_grammar.json_schema_to_gbnf``, a port of llama.cpp's);
+    a schema it cannot convert raises ``ValueError`` with its reason.
+    """
+    import json
+
+    import_llama_cpp()
+    from llama_cpp import llama_grammar
+
+    if schema is None:
+        return str(llama_grammar.JSON_GBNF)
+    try:
+        return str(llama_grammar.json_schema_to_gbnf(json.dumps(schema)))
+    except (KeyError, TypeError, ValueError, RecursionError, NotImplementedError, AssertionError) as exc:
+        raise ValueError(f"this JSON schema cannot be turned into a grammar ({exc!r})") from None
