@@ -16,6 +16,7 @@ Only the standard library is used (``http.client``): one request at a time needs
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -86,10 +87,8 @@ class _Connection:
         """From another thread: make any blocked read return at once."""
         sock = self._conn.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def close(self) -> None:
         self._conn.close()
@@ -232,10 +231,10 @@ class RemoteEngine(Engine):
                 generation.stats.finish_reason = FinishReason.CANCELLED
                 return generation
             raise
-        generation.pieces = self._pieces(connection, response, should_stop, generation.stats, started)
+        generation.pieces = self._read_stream(connection, response, should_stop, generation.stats, started)
         return generation
 
-    def _pieces(
+    def _read_stream(
         self,
         connection: _Connection,
         response: http.client.HTTPResponse,

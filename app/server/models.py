@@ -88,7 +88,9 @@ class ModelHost:
                 try:
                     await asyncio.wrap_future(future)
                 except HermesError as exc:
-                    raise ApiError(503, f"The model {model!r} could not be loaded: {exc}", code="model_load_failed")
+                    raise ApiError(
+                        503, f"The model {model!r} could not be loaded: {exc}", code="model_load_failed"
+                    ) from None
         return Resolved(self.loaded_id() or model, preset)
 
     def _library_model(self, name: str) -> Path | None:

@@ -9,6 +9,7 @@ disconnect arrives; not streamed: a watcher on the connection does), so the engi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -90,10 +91,8 @@ class Api:
         events: asyncio.Queue[object] = asyncio.Queue()
 
         def post(item: object) -> None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has closed (the server stopped)
                 loop.call_soon_threadsafe(events.put_nowait, item)
-            except RuntimeError:  # the loop has closed (the server stopped)
-                pass
 
         ticket = self.service.generate(job, post, on_start=lambda _prompt, _stats: post(_STARTED))
         ticket.add_done_callback(lambda _ticket: post(_DONE))
@@ -111,12 +110,29 @@ class Api:
         if params.stream:
             if first is _DONE:
                 self._raise_failure(ticket)
-            stream = self._sse(request, params, resolved, ticket, events, reply_id, chat, started)
+            stream = self._sse(
+                request,
+                params=params,
+                resolved=resolved,
+                ticket=ticket,
+                events=events,
+                reply_id=reply_id,
+                chat=chat,
+                started=started,
+            )
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
             return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
         stats = self._raise_failure(ticket)
         text = "".join(pieces)
-        self._finished(request, params, resolved, stats, text, started, streamed=False)
+        self._finished(
+            request,
+            params=params,
+            resolved=resolved,
+            stats=stats,
+            text=text,
+            started=started,
+            streamed=False,
+        )
         return JSONResponse(_body(reply_id, resolved.model_id, text, stats, chat))
 
     def _request(self, params: GenerationParams, resolved: Resolved, chat: bool) -> GenerationRequest:
@@ -142,6 +158,7 @@ class Api:
     async def _sse(
         self,
         request: Request,
+        *,
         params: GenerationParams,
         resolved: Resolved,
         ticket: Ticket,
@@ -155,25 +172,46 @@ class Api:
         pieces: list[str] = []
         try:
             if chat:
-                yield _event(_chunk(reply_id, created, model, {"role": "assistant", "content": ""}, None, chat))
+                yield _event(
+                    _chunk(
+                        reply_id,
+                        created,
+                        model=model,
+                        delta={"role": "assistant", "content": ""},
+                        finish=None,
+                        chat=chat,
+                    )
+                )
             while (item := await events.get()) is not _DONE:
                 if item is _STARTED:
                     continue
                 pieces.append(str(item))
                 delta: dict[str, Any] = {"content": item}
-                yield _event(_chunk(reply_id, created, model, delta, None, chat))
+                yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
             try:
                 stats = self._raise_failure(ticket)
             except ApiError as exc:  # after the 200: OpenAI's SDKs read an error event
                 yield _event({"error": {"message": exc.message, "type": exc.type, "code": exc.code}})
                 return
-            yield _event(_chunk(reply_id, created, model, {}, _finish(stats), chat))
+            yield _event(_chunk(reply_id, created, model=model, delta={}, finish=_finish(stats), chat=chat))
             if params.include_usage:
                 yield _event(
-                    {**_chunk(reply_id, created, model, {}, None, chat), "choices": [], "usage": _usage(stats)}
+                    {
+                        **_chunk(reply_id, created, model=model, delta={}, finish=None, chat=chat),
+                        "choices": [],
+                        "usage": _usage(stats),
+                    }
                 )
             yield "data: [DONE]\n\n"
-            self._finished(request, params, resolved, stats, "".join(pieces), started, streamed=True)
+            self._finished(
+                request,
+                params=params,
+                resolved=resolved,
+                stats=stats,
+                text="".join(pieces),
+                started=started,
+                streamed=True,
+            )
         finally:
             if not ticket.done:  # the client hung up
                 ticket.cancel()
@@ -198,6 +236,7 @@ class Api:
     def _finished(
         self,
         request: Request,
+        *,
         params: GenerationParams,
         resolved: Resolved,
         stats: GenerationStats,
@@ -260,7 +299,7 @@ def _event(payload: dict[str, Any]) -> str:
 
 
 def _chunk(
-    reply_id: str, created: int, model: str, delta: dict[str, Any], finish: str | None, chat: bool
+    reply_id: str, created: int, *, model: str, delta: dict[str, Any], finish: str | None, chat: bool
 ) -> dict[str, Any]:
     if chat:
         choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
