@@ -168,12 +168,12 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
     ]
     middleware = [
         Middleware(
-            CORSMiddleware,  # type: ignore[arg-type]
+            CORSMiddleware,
             allow_origins=list(options.cors_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         ),
-        Middleware(Guard, api_key=options.api_key, max_body=options.max_body),  # type: ignore[arg-type]
+        Middleware(Guard, api_key=options.api_key, max_body=options.max_body),
     ]
     app = Starlette(
         routes=routes,
