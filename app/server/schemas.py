@@ -78,9 +78,9 @@ def parse_chat(body: dict[str, Any]) -> GenerationParams:
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array of messages.", "messages")
     params.messages = [_message(m, i) for i, m in enumerate(messages)]
-    tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if tokens is not None:
-        params.sampling["max_tokens"] = _int(tokens, "max_completion_tokens", 1)
+    for name in ("max_tokens", "max_completion_tokens"):  # the newer name wins where both are given
+        if body.get(name) is not None:
+            params.sampling["max_tokens"] = _int(body[name], name, 1)
     if body.get("logprobs") or body.get("top_logprobs"):
         raise bad_request("logprobs are not supported.", "logprobs", code="unsupported_parameter")
     _response_format(body.get("response_format"), params)
