@@ -44,7 +44,9 @@ class Process:
             try:
                 line = self._new.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in {timeout} s; got:\n" + "\n".join(self.lines))
+                raise AssertionError(
+                    f"no line matching {pattern!r} in {timeout} s; got:\n" + "\n".join(self.lines)
+                ) from None
             match = re.search(pattern, line)
             if match:
                 return match, time.perf_counter()
