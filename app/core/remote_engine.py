@@ -257,8 +257,10 @@ class RemoteEngine(Engine):
         pieces = 0
         usage: dict[str, Any] = {}
         try:
+            ended = False
             for event in _events(response):
                 if event is None:
+                    ended = True
                     break
                 if isinstance(event.get("usage"), dict):
                     usage = event["usage"]
@@ -271,6 +273,8 @@ class RemoteEngine(Engine):
                     finish = choice.get("finish_reason") or finish
                 if should_stop():
                     break
+            if not (ended or finish or should_stop()):
+                raise ConnectionResetError("the stream ended before the reply did")
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if not should_stop():
                 message = "stopped answering" if isinstance(exc, TimeoutError) else f"broke off ({exc!r})"
