@@ -108,7 +108,7 @@ def test_an_engine_that_goes_down_fails_cleanly(starter_model: Path) -> None:
             pass
         assert not ticket.done, ticket.result()
         server.popen.kill()
-        with pytest.raises(RemoteEngineError, match="broke off|stopped answering"):
+        with pytest.raises(RemoteEngineError, match=r"broke off|stopped answering"):
             ticket.result(15)
         with pytest.raises(RemoteEngineError, match="Could not reach"):  # and now it is down: a clear refusal
             service.generate(request, print).result(15)
