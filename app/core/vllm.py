@@ -60,12 +60,18 @@ def read_quant_settings(model_dir: Path) -> QuantSettings:
     method = str(found.get("quant_method") or method).lower()
     if method not in ("gptq", "awq"):
         raise VllmError(f"{model_dir.name} is quantised with {method or 'an unknown method'}, not GPTQ or AWQ.")
-    bits = int(found.get("bits", found.get("w_bit", 4)))
-    group = int(found.get("group_size", found.get("q_group_size", 128)))
+    bits, group = _whole(found, ("bits", "w_bit"), 4), _whole(found, ("group_size", "q_group_size"), 128)
     allowed = GPTQ_BITS if method == "gptq" else AWQ_BITS
     if bits not in allowed:
         raise VllmError(f"vLLM serves {method.upper()} at {', '.join(map(str, allowed))} bits, not {bits}.")
     return QuantSettings(method, bits, group, bool(found.get("desc_act", False)))
+
+
+def _whole(settings: dict[str, Any], names: tuple[str, ...], default: int) -> int:
+    value = next((settings[name] for name in names if name in settings), default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VllmError(f"The quantisation setting {names[0]} is {value!r}, not a whole number.")
+    return value
 
 
 def _json(path: Path) -> dict[str, Any]:
