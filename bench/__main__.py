@@ -9,7 +9,7 @@ import sys
 
 from bench.common import REPO, write_report
 
-ALL = ["streaming", "smoothness", "render_scaling", "cold_start", "downloads", "memory", "history"]
+ALL = ["streaming", "smoothness", "render_scaling", "cold_start", "downloads", "memory", "history", "server"]
 
 
 def main(argv: list[str] | None = None) -> int:
