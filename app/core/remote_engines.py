@@ -65,3 +65,19 @@ class RemoteEngineStore:
     def _write(self, entries: list[RemoteEngineEntry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, json.dumps([asdict(e) for e in entries], indent=2) + "\n")
+
+
+def remote_models(store: RemoteEngineStore, timeout: float = 5.0) -> list[tuple[RemoteEngineEntry, list[str] | str]]:
+    """For the model picker: each engine's model ids, or why they could not be listed (a message for people).
+
+    Blocking (one request per engine, ``timeout`` each): call it off the GUI thread.
+    """
+    from app.core.remote_engine import RemoteEngineError, list_models
+
+    found: list[tuple[RemoteEngineEntry, list[str] | str]] = []
+    for entry in store.entries():
+        try:
+            found.append((entry, list_models(entry.base_url, entry.api_key, timeout)))
+        except RemoteEngineError as exc:
+            found.append((entry, str(exc)))
+    return found

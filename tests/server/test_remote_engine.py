@@ -133,3 +133,14 @@ def test_remote_engine_store_keeps_entries_in_the_config_dir(tmp_path: Path) -> 
     (tmp_path / "engines.json").write_text("{broken")
     assert store.entries() == [] and "could not be read" in store.problem
     assert api_base("http://h:1/v1/") == "http://h:1/v1"
+
+
+def test_remote_models_for_the_picker(llama_server: Process, tmp_path: Path) -> None:
+    from app.core.remote_engines import remote_models
+
+    store = RemoteEngineStore(tmp_path)
+    store.add("llama", llama_server.url)
+    store.add("gone", f"http://127.0.0.1:{free_port()}")
+    found = {entry.name: models for entry, models in remote_models(store)}
+    assert found["llama"] == ["smol"]
+    assert isinstance(found["gone"], str) and "Could not reach" in found["gone"]
