@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app.core.chat_types import GenerationStats, Sampling
 from app.core.engine import ContextFullError
-from app.core.engine_service import EngineService, GenerationRequest, Ticket
+from app.core.engine_service import EngineService, GenerationRequest, ServiceClosed, Ticket
 from app.core.errors import HermesError, NoModelLoaded, TemplateError
 from app.core.llama_adapter import json_schema_grammar
 from app.core.prompt_formats import AUTO, CUSTOM, ChatMessage
@@ -94,7 +94,10 @@ class Api:
             with contextlib.suppress(RuntimeError):  # the loop has closed (the server stopped)
                 loop.call_soon_threadsafe(events.put_nowait, item)
 
-        ticket = self.service.generate(job, post, on_start=lambda _prompt, _stats: post(_STARTED))
+        try:
+            ticket = self.service.generate(job, post, on_start=lambda _prompt, _stats: post(_STARTED))
+        except ServiceClosed:
+            raise ApiError(503, "The server is shutting down.", code="shutting_down", type_="server_error") from None
         ticket.add_done_callback(lambda _ticket: post(_DONE))
         started = time.perf_counter()
         reply_id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
