@@ -155,6 +155,7 @@ class Api:
         messages = list(params.messages)
         if preset and preset.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": preset.system_prompt})
+        params.messages = messages  # what was sent is what --save records
         prompt_format = (preset.prompt_format, preset.custom_template) if preset else (AUTO, "")
         return GenerationRequest(messages, sampling, prompt_format, grammar=grammar)
 
