@@ -24,7 +24,7 @@ from app.core.library import find_model, scan_models
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
 from app.core.personas import HERMES_2_SYSTEM_PROMPT
-from app.core.settings import Settings, load_settings
+from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--self-test", action="store_true", help="start offscreen, chat with --model, exit 0 if it works"
     )
     parser.add_argument("--model", help="(GUI) load this model at start; a path or a library name")
+    parser.add_argument(
+        "--open", metavar="FILE", help="(GUI) open a .gguf, a preset or a character card (in the running window if any)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     chat = commands.add_parser("chat", parents=[common], help="stream one reply to stdout")
@@ -126,14 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     paths = resolve_paths(getattr(args, "basedir", None)).ensure()
     configure_logging(paths.logs)
-    settings = load_settings(paths.settings_file)
+    settings_store = SettingsStore.load(paths.settings_file)  # settings are read once per process
+    settings = settings_store.current
     models_dir = settings.models_path(paths.default_models_dir)
     try:
         if args.command is None:
             from app.ui.app import run_gui  # Qt is imported only for the GUI
 
             model = _resolve_model(args.model, models_dir) if args.model else None
-            return run_gui(paths, self_test=args.self_test, model=str(model) if model else None)
+            model_path = str(model) if model else None
+            return run_gui(paths, settings_store, self_test=args.self_test, model=model_path, open_file=args.open)
         if args.command == "chat" and args.engine:
             from app.server.commands import chat_remote
 

@@ -14,8 +14,8 @@ from bench.common import Figure, Section, offscreen_chat, percentile, sample_mar
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+    from app.core.session import TurnSettings
     from app.core.store import ChatStore
-    from app.ui.conversation import Conversation
 
     count = 200 if quick else 1000
     with tempfile.TemporaryDirectory() as scratch:
@@ -28,23 +28,22 @@ def run(quick: bool = False) -> Section:
             parent = store.add_message(chat, parent, "assistant", sample_markdown(index)).id
         fill_s = time.perf_counter() - started
 
-        app, model, view = offscreen_chat()
-        conversation = Conversation(store, model)
+        app, bench_chat, view = offscreen_chat(store=store)
+        session = bench_chat.session
         opens = []
         for _ in range(3 if quick else 5):
-            conversation.new()
+            session.new()
             app.processEvents()
             started = time.perf_counter()
-            conversation.open(chat)
+            session.open(chat)
             app.processEvents()
             opens.append(time.perf_counter() - started)
 
-        conversation.send("One more, please.", system_prompt="You are a benchmark.", model="bench", preset="",
-                          speaker="bench")  # fmt: skip
+        session.send("One more, please.", TurnSettings(system_prompt="You are a benchmark.", model="bench"))
         appends = []
         for index in range(200 if quick else 1000):
             started = time.perf_counter()
-            conversation.append(f" token{index}")
+            session.append(f" token{index}")
             view.viewport().repaint()
             appends.append(time.perf_counter() - started)
         view.close()

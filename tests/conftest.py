@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,55 @@ def hf_env(hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     return values
+
+
+# Part of the "no silent failure" rule: a WARNING or worse from the app's own loggers fails the test that
+# caused it, unless the test says it expects it — with ``@pytest.mark.expect_log(r"regex", ...)`` or, for a
+# pattern known only at run time, the ``expect_log`` fixture (``expect_log(r"regex")``). Qt's own warnings are
+# already failures (``qt_log_level_fail``).
+APP_LOGGERS = ("app",)
+
+
+class _Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def expect_log(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Declare that a WARNING+ log record matching this regex is expected in this test."""
+    patterns: list[str] = request.node.stash.setdefault(_EXPECTED, [])
+    return patterns.append
+
+
+_EXPECTED = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(autouse=True)
+def _app_warnings_fail_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    recorder = _Recorder()
+    loggers = [logging.getLogger(name) for name in APP_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(recorder)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(recorder)
+    expected = [p for mark in request.node.iter_markers("expect_log") for p in mark.args]
+    expected += request.node.stash.get(_EXPECTED, [])
+    unexpected = [
+        f"{r.levelname} {r.name}: {r.getMessage()}"
+        for r in recorder.records
+        if not any(re.search(pattern, r.getMessage()) for pattern in expected)
+    ]
+    if unexpected:
+        pytest.fail(
+            "the app logged a warning this test does not expect (declare it with @pytest.mark.expect_log):\n"
+            + "\n".join(unexpected),
+            pytrace=False,
+        )

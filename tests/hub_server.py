@@ -5,7 +5,8 @@ large files to another origin), speaking the endpoints and headers the real ``hu
 client uses: model search with filters, sort and paging; model info with sizes and LFS sha256;
 tree and refs; file resolution with ETag / X-Repo-Commit / X-Linked-Etag / X-Linked-Size /
 X-Error-Code; HTTP Range. Faults can be injected: drop the connection after N bytes, stall,
-corrupt bytes, or answer 401/404/429/500.
+corrupt one byte, serve wrong bytes throughout, truncate (a clean end of a short body), serve
+slowly, or answer 401/404/429 (with ``Retry-After``)/500/503.
 """
 
 from __future__ import annotations
@@ -100,12 +101,13 @@ class HubRepo:
 @dataclass
 class Fault:
     pattern: str  # fnmatch on the file path
-    kind: str  # "drop", "stall", "corrupt" or "status"
+    kind: str  # "drop", "stall", "corrupt", "wrong", "truncate", "slow" or "status"
     after: int = 0  # bytes served before the fault
     status: int = 500
     error_code: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # a stall's length; a slow transfer's pause per 256 KiB
     times: int = 1  # how many requests it hits (-1: all)
+    retry_after: str = ""  # a status fault's Retry-After header
 
 
 class FakeHub:
@@ -154,7 +156,10 @@ class FakeHub:
         return fault
 
     def take_fault(
-        self, path: str, kinds: tuple[str, ...] = ("drop", "stall", "corrupt", "status"), length: int | None = None
+        self,
+        path: str,
+        kinds: tuple[str, ...] = ("drop", "stall", "corrupt", "wrong", "truncate", "slow", "status"),
+        length: int | None = None,
     ) -> Fault | None:
         """The next fault for a request of ``path``; one that would strike after ``length`` bytes is left for later."""
         with self._lock:
@@ -170,6 +175,13 @@ class FakeHub:
     def count(self, path: str, amount: int) -> None:
         with self._lock:
             self.bytes_served[path] = self.bytes_served.get(path, 0) + amount
+
+
+_SHIFTED = bytes((b + 1) % 256 for b in range(256))  # "wrong bytes": every byte of the file, changed
+
+
+def _retry_after(fault: Fault) -> dict[str, str]:
+    return {"Retry-After": fault.retry_after} if fault.retry_after else {}
 
 
 def _server(hub: FakeHub, cdn: bool) -> ThreadingHTTPServer:
@@ -324,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = self.hub.take_fault(file_path, kinds=("status",))
         if fault is not None:
-            return self._error(fault.status, fault.error_code, f"injected {fault.status}")
+            return self._error(fault.status, fault.error_code, f"injected {fault.status}", _retry_after(fault))
         if repo.gated:
             return self._error(401, "GatedRepo", "Access to this model is restricted. You must be authenticated.")
         files = repo.files(revision)
@@ -376,7 +388,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{found.size}"}
         fault = self.hub.take_fault(found.path, length=end - start) if (cdn and not head) else None
         if fault is not None and fault.kind == "status":
-            return self._error(fault.status, fault.error_code, f"injected {fault.status}")
+            return self._error(fault.status, fault.error_code, f"injected {fault.status}", _retry_after(fault))
+        if fault is not None and fault.kind == "truncate":
+            end = start + fault.after  # a body that ends cleanly, too early
         self.send_response(status)
         for name, value in {**headers, "Content-Length": str(end - start)}.items():
             self.send_header(name, value)
@@ -405,9 +419,13 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "corrupt" and position <= fault.after < stop:
                 offset = fault.after - position
                 block = block[:offset] + bytes([block[offset] ^ 0xFF]) + block[offset + 1 :]
+            if fault is not None and fault.kind == "wrong":
+                block = block.translate(_SHIFTED)
             self.hub.count(found.path, len(block))
             self.wfile.write(block)
             position = stop
+            if fault is not None and fault.kind == "slow":
+                time.sleep(fault.seconds)
         return None
 
     # replies

@@ -5,14 +5,16 @@ transfer is built on the client's own pieces — ``hf_hub_url``, ``get_hf_file_m
 etag, commit, redirect target), its HTTP client and auth headers — streaming with HTTP Range into
 a ``.part`` file this module controls, beside a small JSON record of what it is. A download
 survives a dropped connection (retried with backoff), a pause, and a killed process (resumed from
-the bytes on disk). A finished file is checked against the Hub's sha256 before it is renamed into
-place; until then it is never a ``.gguf`` the library would offer.
+the bytes on disk). Every process takes the destination's cross-process lock before it touches the
+``.part`` (``download_guard``): a second Hermes Studio waits, it never appends to the same file. A
+finished file is checked *as it is on disk* — size and sha256 against the Hub's — before it is renamed
+into place; until then it is never a ``.gguf`` the library would offer. 429 and 5xx are retried (after
+``Retry-After`` when the Hub gives one), and a stall longer than ``stall_timeout`` counts as a drop.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -22,96 +24,31 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from app.core.atomic import atomic_write_text
-from app.core.errors import HermesError
+from app.core.download_guard import (
+    BUSY_MESSAGE,
+    DownloadError,
+    DownloadLock,
+    Interrupted,
+    RetryLater,
+    read_only_message,
+    retry_after_seconds,
+    set_aside,
+    verify_on_disk,
+)
+from app.core.download_jobs import Download, State, safe_destination
 from app.core.hub import HubAuthError, HubError, _translate
 from app.core.library import human_size
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 << 10  # small enough that a killed process loses well under 1% of a model file
 DISK_MARGIN = 200 << 20
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
-
-
-class DownloadError(HermesError):
-    """A download that cannot start or cannot finish (with the reason, for people)."""
-
-
-class State(StrEnum):
-    QUEUED = "queued"
-    DOWNLOADING = "downloading"
-    PAUSED = "paused"
-    VERIFYING = "verifying"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass
-class Download:
-    """One file. The manager updates it from its thread; read copies from ``DownloadManager.jobs()``."""
-
-    repo_id: str
-    filename: str
-    revision: str
-    destination: Path
-    sha256: str | None = None
-    total: int = 0
-    done: int = 0
-    state: State = State.QUEUED
-    message: str = ""  # what is happening ("retrying in 2 s…") or what went wrong
-    speed: float = 0.0  # bytes/s, smoothed
-    fetched: int = 0  # bytes received over the network in this process (resume check)
-
-    @property
-    def key(self) -> str:
-        return f"{self.repo_id}@{self.revision}:{self.filename}"
-
-    @property
-    def eta(self) -> float | None:
-        return (self.total - self.done) / self.speed if self.speed > 0 and self.total else None
-
-    @property
-    def part(self) -> Path:
-        return self.destination.with_name(self.destination.name + ".part")
-
-    @property
-    def record(self) -> Path:
-        return self.destination.with_name(self.destination.name + ".part.json")
-
-    @property
-    def finished(self) -> bool:
-        return self.state in (State.DONE, State.FAILED, State.CANCELLED)
-
-
-def safe_destination(models_dir: Path, repo_id: str, filename: str, revision: str = "main") -> Path:
-    """Where a Hub file goes: ``models/<owner>/<repo>/<file>``; a name that could escape the folder is refused."""
-    if not _REPO_ID.match(repo_id) or ".." in repo_id.split("/"):
-        raise DownloadError(f"Refusing a strange repository name: {repo_id!r}.")
-    if not filename or "\\" in filename or "\x00" in filename or re.match(r"^[A-Za-z]:", filename):
-        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
-    parts = filename.split("/")
-    if PurePosixPath(filename).is_absolute() or any(p in ("..", ".", "") for p in parts):
-        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
-    if any(ord(c) < 32 for c in filename):
-        raise DownloadError(f"Refusing an unsafe file name from the Hub: {filename!r}.")
-    owner, name = repo_id.split("/")
-    folder = models_dir / owner / (name if revision in ("main", "") else f"{name}@{_safe_branch(revision)}")
-    target = folder.joinpath(*parts)
-    root = models_dir.resolve()
-    if not target.resolve().is_relative_to(root):
-        raise DownloadError(f"Refusing a file name that leaves the models folder: {filename!r}.")
-    return target
-
-
-def _safe_branch(revision: str) -> str:
-    return re.sub(r"[^\w.-]", "_", revision)[:80]
+STALL_TIMEOUT = 30.0  # seconds without a byte before a connection counts as dropped (and is retried)
+__all__ = ["Download", "DownloadError", "DownloadManager", "State", "safe_destination"]
 
 
 class _Stop(Exception):
@@ -134,6 +71,7 @@ class DownloadManager:
         free_space: Callable[[Path], int] | None = None,
         on_change: Callable[[Download], None] | None = None,
         autostart: bool = True,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self.models_dir = models_dir
         self.state_file = state_file
@@ -141,6 +79,7 @@ class DownloadManager:
         self.token = token or os.environ.get("HF_TOKEN") or None
         self.retries = retries
         self.backoff = backoff
+        self.stall_timeout = stall_timeout
         self.free_space = free_space or (lambda path: shutil.disk_usage(path).free)
         self.on_change = on_change
         self._jobs: dict[str, Download] = {}
@@ -281,7 +220,9 @@ class DownloadManager:
             if self._stopping(key):
                 self._finish_stop(job)
                 return
+            lock = DownloadLock(job.destination)
             try:
+                self._claim(job, lock)
                 self._transfer(job)
             except _Stop:
                 self._finish_stop(job)
@@ -291,9 +232,22 @@ class DownloadManager:
                 log.exception("download %s failed", key)
                 self._set(job, State.FAILED, f"Download failed: {exc}")
             finally:
+                lock.release(finished=job.state == State.DONE)
                 with self._lock:
                     self._responses.pop(key, None)
                 self._save()
+
+    def _claim(self, job: Download, lock: DownloadLock) -> None:
+        """Take the destination's cross-process lock, waiting (pausable) while another process holds it."""
+        waiting = False
+        while not lock.try_acquire():
+            if not waiting:
+                waiting = True
+                log.info("download %s: another process holds %s; waiting", job.key, lock.path)
+                self._set(job, State.QUEUED, BUSY_MESSAGE)
+            if self._stopping(job.key):
+                raise _Stop
+            time.sleep(0.1)
 
     def _finish_stop(self, job: Download) -> None:
         how = self._stopping(job.key) or "pause"
@@ -312,38 +266,40 @@ class DownloadManager:
         if self.on_change is not None:
             self.on_change(replace(job))
 
-    # the transfer
+    # the transfer (under the destination's lock)
     def _transfer(self, job: Download) -> None:
-        from huggingface_hub import get_hf_file_metadata, hf_hub_url
-        from huggingface_hub.utils import build_hf_headers
+        from huggingface_hub import hf_hub_url
 
         self._set(job, State.DOWNLOADING, "Connecting…")
         url = hf_hub_url(job.repo_id, job.filename, revision=job.revision, endpoint=self.endpoint)
-        try:
-            meta = get_hf_file_metadata(url, token=self.token, endpoint=self.endpoint)
-        except Exception as exc:
-            raise _translate(exc, f"{job.filename}") from exc
-        total = int(meta.size or 0)
-        expected = (job.sha256 or (meta.etag or "" if re.fullmatch(r"[0-9a-f]{64}", meta.etag or "") else "")).lower()
-        with self._lock:
-            job.total, job.sha256 = total or job.total, expected or None
-        self._check_space(job)
-        job.destination.parent.mkdir(parents=True, exist_ok=True)
-        identity = {"repo": job.repo_id, "file": job.filename, "revision": job.revision, "etag": meta.etag,
-                    "commit": meta.commit_hash, "size": total, "sha256": expected}  # fmt: skip
-        digest = self._prepare_part(job, identity)
+        meta: Any = None
+        total, expected = 0, ""
         attempt = 0
         while True:
             if self._stopping(job.key):
                 raise _Stop
-            start = job.part.stat().st_size
-            if total and start >= total:
-                break
-            headers = build_hf_headers(token=self.token)
-            if start:
-                headers["Range"] = f"bytes={start}-"
             try:
-                self._stream(job, meta.location or url, headers, digest, start)
+                if meta is None:
+                    meta = self._metadata(job, url)
+                    total = int(meta.size or 0)
+                    expected = job.sha256 or (meta.etag if re.fullmatch(r"[0-9a-f]{64}", meta.etag or "") else "")
+                    expected = expected.lower()
+                    with self._lock:
+                        job.total, job.sha256 = total or job.total, expected or None
+                    if total and job.destination.exists() and job.destination.stat().st_size == total:
+                        self._already_there(job)  # another process finished it while this one waited
+                        return
+                    self._check_space(job)
+                    identity = {"repo": job.repo_id, "file": job.filename, "revision": job.revision, "etag": meta.etag,
+                                "commit": meta.commit_hash, "size": total, "sha256": expected}  # fmt: skip
+                    self._prepare_part(job, identity)
+                start = job.part.stat().st_size
+                if total and start >= total:
+                    break
+                headers = _auth_headers(self.token)
+                if start:
+                    headers["Range"] = f"bytes={start}-"
+                self._stream(job, meta.location or url, headers, start)
                 if not total or job.part.stat().st_size >= total:
                     break
                 raise ConnectionError("the connection closed before the end of the file")
@@ -355,45 +311,81 @@ class DownloadManager:
                 attempt += 1
                 if attempt > self.retries:
                     raise DownloadError(
-                        f"{job.filename}: the connection kept dropping ({type(exc).__name__}); gave up after "
+                        f"{job.filename}: the connection kept dropping ({exc or type(exc).__name__}); gave up after "
                         f"{self.retries} retries. Resume to try again: nothing downloaded so far is lost."
                     ) from exc
-                delay = self.backoff * 2 ** (attempt - 1)
-                self._set(
-                    job, State.DOWNLOADING, f"Connection dropped — retrying in {delay:.0f} s ({attempt}/{self.retries})"
-                )
-                log.warning("download %s: %s; retry %d in %.1f s", job.key, exc, attempt, delay)
-                for _ in range(int(delay * 20) or 1):
-                    if self._stopping(job.key):
-                        raise _Stop from None
-                    time.sleep(delay / max(1, int(delay * 20)))
-        self._verify_and_place(job, digest, expected)
+                hinted = exc.delay if isinstance(exc, RetryLater) else None
+                delay = hinted if hinted is not None else self.backoff * 2 ** (attempt - 1)
+                what = f"The Hub is busy ({exc})" if isinstance(exc, RetryLater) else "Connection dropped"
+                self._set(job, State.DOWNLOADING, f"{what} — retrying in {delay:.0f} s ({attempt}/{self.retries})")
+                log.warning("download %s: %s; retry %d in %.1f s", job.key, exc or type(exc).__name__, attempt, delay)
+                self._sleep(job, delay)
+        self._verify_and_place(job, total, expected)
 
-    def _prepare_part(self, job: Download, identity: dict[str, Any]) -> Any:
-        """Keep a partial file only if it is the same file (same etag); hash what is already there."""
-        digest = hashlib.sha256()
+    def _sleep(self, job: Download, delay: float) -> None:
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopping(job.key):
+                raise _Stop
+            time.sleep(min(0.05, left))
+
+    def _metadata(self, job: Download, url: str) -> Any:
+        """The Hub's size, etag, commit and redirect target; 429 and 5xx come back as ``RetryLater``."""
+        from huggingface_hub import get_hf_file_metadata
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            return get_hf_file_metadata(url, token=self.token, endpoint=self.endpoint, timeout=self.stall_timeout)
+        except HfHubHTTPError as exc:
+            response = getattr(exc, "response", None)
+            status = getattr(response, "status_code", 0) or 0
+            if status == 429 or status >= 500:
+                hint = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+                raise RetryLater(f"HTTP {status}", hint) from exc
+            raise _translate(exc, f"{job.filename}") from exc
+        except Exception as exc:
+            if "timeout" in type(exc).__name__.lower() or "connect" in type(exc).__name__.lower():
+                raise  # a network hiccup: retried
+            raise _translate(exc, f"{job.filename}") from exc
+
+    def _already_there(self, job: Download) -> None:
+        _remove(job.part, job.record)
+        with self._lock:
+            job.done = job.total
+            job.speed = 0.0
+        self._set(job, State.DONE, "Already downloaded (by another Hermes Studio)")
+
+    def _prepare_part(self, job: Download, identity: dict[str, Any]) -> None:
+        """Keep a partial file only if it is the same file (same etag, revision, size) and not too long."""
         try:
             previous = json.loads(job.record.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             previous = None
-        if job.part.exists() and previous == identity:
-            with job.part.open("rb") as handle:
-                while block := handle.read(4 << 20):
-                    digest.update(block)
+        size = job.part.stat().st_size if job.part.exists() else None
+        if size is not None and previous == identity and (not identity["size"] or size <= identity["size"]):
             with self._lock:
-                job.done = job.part.stat().st_size
-            self._set(job, message=f"Resuming at {human_size(job.done)}")
-        else:
+                job.done = size
+            self._set(job, message=f"Resuming at {human_size(size)}")
+            return
+        if size:
+            why = "its record is unreadable" if previous is None else "it is not this file (or too long)"
+            log.info("download %s: starting over, the partial file %s is discarded: %s", job.key, job.part, why)
+        try:
+            job.destination.parent.mkdir(parents=True, exist_ok=True)
             _remove(job.part)
             job.part.write_bytes(b"")
             atomic_write_text(job.record, json.dumps(identity))
-        return digest
+        except OSError as exc:
+            raise DownloadError(read_only_message(job.destination.parent, exc)) from exc
+        with self._lock:
+            job.done = 0
 
-    def _stream(self, job: Download, url: str, headers: dict[str, str], digest: Any, start: int) -> None:
+    def _stream(self, job: Download, url: str, headers: dict[str, str], start: int) -> None:
         from huggingface_hub import get_session
 
         session = get_session()
-        with session.stream("GET", url, headers=headers, follow_redirects=True, timeout=30.0) as response:
+        timeout = self.stall_timeout
+        with session.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
             status = response.status_code
             if status in (401, 403):
                 raise HubAuthError(f"{job.filename}: this model needs a Hugging Face token (HF_TOKEN).")
@@ -401,6 +393,8 @@ class DownloadManager:
                 raise DownloadError(f"{job.filename}: the file is no longer on the Hub.")
             if status == 416:
                 return
+            if status == 429 or status >= 500:
+                raise RetryLater(f"HTTP {status}", retry_after_seconds(response.headers.get("Retry-After")))
             if status >= 400:
                 raise ConnectionError(f"HTTP {status}")
             if start and status != 206:
@@ -422,12 +416,10 @@ class DownloadManager:
                             f"Could not write {job.filename} ({exc.strerror or exc}; is the disk full?). "
                             f"The {human_size(kept)} downloaded so far are kept: free some space and resume."
                         ) from exc
-                    digest.update(block)
                     now = time.monotonic()
                     window_bytes += len(block)
                     with self._lock:
                         job.done += len(block)
-                        job.fetched += len(block)
                         if now - window_start >= 0.5:
                             rate = window_bytes / (now - window_start)
                             job.speed = rate if not job.speed else 0.7 * job.speed + 0.3 * rate
@@ -436,19 +428,24 @@ class DownloadManager:
                     if self.on_change is not None:
                         self.on_change(replace(job))
 
-    def _verify_and_place(self, job: Download, digest: Any, expected: str) -> None:
+    def _verify_and_place(self, job: Download, total: int, expected: str) -> None:
+        """Check the file as it is on disk (size, sha256) and only then rename it into the library."""
         self._set(job, State.VERIFYING, "Checking the file…")
-        actual = digest.hexdigest()
-        if expected and actual != expected:
-            _remove(job.part, job.record)
+        try:
+            problem = verify_on_disk(job.part, total, expected, lambda: self._stopping(job.key))
+        except Interrupted:
+            raise _Stop from None
+        if problem:
+            kept = set_aside(job.part, job.destination)
+            _remove(job.record)
             with self._lock:
                 job.done = 0
             raise DownloadError(
-                f"{job.filename} arrived damaged (its sha256 does not match the Hub's), so it was deleted and is not "
-                "offered for loading. Retry the download."
+                f"{job.filename} arrived damaged ({problem}), so it is not offered for loading. Its bytes were "
+                f"kept aside as {kept.name}; Retry downloads it again."
             )
         os.replace(job.part, job.destination)
-        _remove(job.record)
+        _remove(job.record, job.destination.with_name(job.destination.name + ".corrupt"))
         with self._lock:
             job.done = job.total = job.destination.stat().st_size
             job.speed = 0.0
@@ -499,6 +496,12 @@ class DownloadManager:
 def _remove(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _auth_headers(token: str | None) -> dict[str, str]:
+    from huggingface_hub.utils import build_hf_headers
+
+    return dict(build_hf_headers(token=token))
 
 
 def _write_all(handle: Any, block: bytes) -> None:

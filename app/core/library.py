@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +19,7 @@ from app.core.gguf_file import GGUFInfo, read_gguf
 
 _LATER_SPLIT_PART = re.compile(r"-(?!00001)\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 ImportMode = Literal["copy", "move", "link"]
+COPY_CHUNK = 16 << 20  # an import's progress is reported every 16 MiB
 
 
 class LibraryError(HermesError):
@@ -105,22 +106,42 @@ def delete_model(path: Path, folders: Iterable[Path]) -> None:
             raise LibraryError(f"Could not delete {part.name}: {exc.strerror or exc}") from None
 
 
-def import_model(source: Path, models_dir: Path, mode: ImportMode = "copy") -> Path:
-    """Bring a GGUF into the models folder by copying, moving or linking it; it is validated first."""
+def import_model(
+    source: Path, models_dir: Path, mode: ImportMode = "copy", progress: Callable[[int, int], None] | None = None
+) -> Path:
+    """Bring a GGUF into the models folder by copying, moving or linking it; it is validated first.
+
+    ``progress(done, total)`` is called as a copy goes (from the calling thread).
+    """
     read_gguf(source)  # raises ModelFileError with a clear message for a bad file
     target = models_dir / "imported" / source.name
     if target.exists():
         raise LibraryError(f"{target.name} is already in the library.")
     target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
     try:
         if mode == "link":
             target.symlink_to(source.resolve())
         elif mode == "move":
             shutil.move(str(source), target)
         else:
-            partial = target.with_name(target.name + ".part")
-            shutil.copyfile(source, partial)
+            _copy(source, partial, progress)
             partial.replace(target)
     except OSError as exc:
+        if mode == "copy":
+            partial.unlink(missing_ok=True)  # a half copy (a full disk, say) is not left behind
         raise LibraryError(f"Could not {mode} {source.name} into the library: {exc.strerror or exc}") from None
     return target
+
+
+def _copy(source: Path, target: Path, progress: Callable[[int, int], None] | None) -> None:
+    if progress is None:
+        shutil.copyfile(source, target)
+        return
+    total = source.stat().st_size
+    done = 0
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while chunk := reader.read(COPY_CHUNK):
+            writer.write(chunk)
+            done += len(chunk)
+            progress(done, total)

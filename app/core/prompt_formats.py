@@ -1,10 +1,11 @@
 """Turn a conversation into the exact text a model receives.
 
 Every template — a model's own ``tokenizer.chat_template``, one of the named formats below, or a
-user's custom Jinja — is rendered by llama-cpp-python's ``Jinja2ChatFormatter`` (an immutable
-sandboxed Jinja environment: no attribute tricks, no file or network access), under a time and
-size budget so that a hostile template cannot hang the app. A model without a usable template
-gets ChatML, the format of OpenHermes 2.
+user's custom Jinja — is rendered as llama-cpp-python's ``Jinja2ChatFormatter`` renders it, in an
+immutable sandboxed Jinja environment (no attribute tricks, no file or network access) that also
+checks every size-multiplying operation before it runs (``template_sandbox``), under a time budget,
+so that a hostile template can neither hang the app nor exhaust its memory. A model without a
+usable template gets ChatML, the format of OpenHermes 2.
 
 Importing this module does not import llama_cpp (the GUI starts without it).
 """
@@ -16,17 +17,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from app.core.errors import TemplateError
-
-if TYPE_CHECKING:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from app.core.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig
 
 Role = Literal["system", "user", "assistant"]
 
 RENDER_SECONDS = 2.0  # a chat template renders in milliseconds; anything slower is broken or hostile
-RENDER_MAX_CHARS = 4 << 20
+RENDER_MAX_CHARS = MAX_CHARS
 AUTO = "auto"
 CUSTOM = "custom"
 SYSTEM_MERGED_NOTE = "This format has no system role: the system prompt was merged into the first user message."
@@ -166,19 +165,14 @@ class PromptFormat:
         stop: Sequence[str] = (),
         note: str = "",
     ) -> None:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         self.name = name
         self.template = template
         self.note = note
-        extra = [*stop, eos_token, CHATML_STOP if "<|im_end|>" in template else ""]
+        extra = [eos_token, *stop, CHATML_STOP if "<|im_end|>" in template else ""]  # EOS first, as before
         self._extra_stop = tuple(dict.fromkeys(s for s in extra if s))
         try:
-            self._formatter: Jinja2ChatFormatter = _within_budget(
-                lambda: Jinja2ChatFormatter(
-                    template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
-                ),
-                name,
+            self._template: BoundedTemplate = _within_budget(
+                lambda: BoundedTemplate(template, bos_token=bos_token, eos_token=eos_token), name
             )
         except TemplateError:
             raise
@@ -190,7 +184,7 @@ class PromptFormat:
         notes = [self.note] if self.note else []
         try:
             response = self._render(messages)
-        except TemplateTimeout:
+        except (TemplateTimeout, TemplateTooBig):
             raise
         except TemplateError:
             merged = merge_system_into_first_user(messages)
@@ -198,25 +192,27 @@ class PromptFormat:
                 raise
             response = self._render(merged)
             notes.append(SYSTEM_MERGED_NOTE)
-        stops = response.stop if isinstance(response.stop, list) else [response.stop] if response.stop else []
-        ordered = dict.fromkeys([*(s for s in stops if s), *self._extra_stop])
+        ordered = dict.fromkeys([*self._extra_stop])
         return RenderedPrompt(
-            text=response.prompt,
+            text=response,
             stop=tuple(ordered),
-            added_special=bool(response.added_special),
+            added_special=True,  # as llama-cpp-python's Jinja2ChatFormatter: the template writes BOS itself
             format_name=self.name,
             notes=tuple(notes),
         )
 
-    def _render(self, messages: Sequence[ChatMessage]) -> Any:
+    def _render(self, messages: Sequence[ChatMessage]) -> str:
         try:
-            plain: list[Any] = [dict(m) for m in messages]
-            response = _within_budget(lambda: self._formatter(messages=plain), self.name)
+            response = _within_budget(lambda: self._template.render([dict(m) for m in messages]), self.name)
+        except TemplateTooBig as exc:
+            raise TemplateTooBig(f"The {self.name} chat template was refused: {exc}") from None
         except TemplateError:
             raise
+        except MemoryError:
+            raise TemplateTooBig(f"The {self.name} chat template ran out of memory and was refused.") from None
         except Exception as exc:  # raise_exception() in templates, sandbox violations, type errors
             raise TemplateError(f"The {self.name} chat template failed on this conversation: {exc}") from exc
-        if not isinstance(response.prompt, str) or len(response.prompt) > RENDER_MAX_CHARS:
+        if not isinstance(response, str):
             raise TemplateError(f"The {self.name} chat template produced an unusable prompt.")
         return response
 
@@ -328,7 +324,7 @@ def _within_budget(work: Any, name: str) -> Any:
         return local_trace
 
     def global_trace(frame: FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename == "<template>":
+        if frame.f_code.co_filename == "<template>":  # a filter's own loop is bounded by its input's size
             return local_trace
         return None
 

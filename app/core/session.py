@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import queue
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.core.chat_types import GenerationStats, MessageState, ResponseState, Sampling
-from app.core.engine_service import EngineService, FormatChoice, GenerationRequest
+from app.core.engine_service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
 from app.core.prompt_formats import AUTO, ChatMessage
 from app.core.store import ChatStore, Message, StoreError, StreamingSaver
 
 _uids = itertools.count(1)
+_END = object()  # the engine is done with a request
 
 
 class TurnError(HermesError):
@@ -264,32 +266,62 @@ class ChatSession:
         self._end(MessageState.ERROR, None, error=message)
 
     def run(
-        self, service: EngineService, request: GenerationRequest, on_piece: Callable[[str], None] | None = None
+        self,
+        service: EngineService,
+        request: GenerationRequest,
+        on_piece: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> GenerationStats:
-        """Headless faces: generate ``request`` on ``service`` here, blocking; returns the stats.
+        """Headless faces: generate ``request`` on ``service`` and wait; returns the stats.
 
-        The pieces reach ``on_piece`` (stdout, say) and the session on the engine thread; the session
-        is not shared with another thread meanwhile, so that is safe. Ctrl+C stops the reply and keeps it.
+        The engine thread only queues what it produces; the session is driven here, on the caller's
+        thread (the one that owns the store's connection). ``should_stop`` is asked between pieces;
+        Ctrl+C stops the reply too, keeps it (as stopped) and is raised again.
         """
-
-        def piece(text: str) -> None:
-            self.append(text)
-            if on_piece is not None:
-                on_piece(text)
-
-        ticket = service.generate(request, piece, on_progress=self.reading)
+        news: queue.Queue[object] = queue.Queue()
+        ticket = service.generate(request, news.put, on_progress=lambda done, total: news.put((done, total)))
+        ticket.add_done_callback(lambda _ticket: news.put(_END))
         try:
-            stats = ticket.result()
+            self._follow(news, ticket, on_piece, should_stop)
         except KeyboardInterrupt:
             ticket.cancel()
-            stats = ticket.result()
-            self.finish(stats)
+            self._follow(news, ticket, on_piece, lambda: False)
+            self.finish(ticket.result())
             raise
+        try:
+            stats = ticket.result()
         except HermesError as exc:
             self.fail(str(exc))
             raise
+        except Exception as exc:
+            self.fail(f"Generation failed: {exc}")
+            raise
         self.finish(stats)
         return stats
+
+    def _follow(
+        self,
+        news: queue.Queue[object],
+        ticket: Ticket,
+        on_piece: Callable[[str], None] | None,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        while True:
+            try:
+                item = news.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, tuple):
+                self.reading(*item)
+                continue
+            text = str(item)
+            self.append(text)
+            if on_piece is not None:
+                on_piece(text)
+            if should_stop():
+                ticket.cancel()
 
     # the tree
     def switch_version(self, row: int, step: int) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from app.core.atomic import atomic_write_text
 
@@ -85,3 +87,53 @@ def _as_list(value: object) -> list:
 def _keep_damaged(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.replace(path.with_suffix(path.suffix + ".damaged"))
+
+
+Listener = Callable[[Settings, Settings], None]  # (new, old)
+
+
+class SettingsStore:
+    """The one owner of the current settings: ``update`` validates, saves and tells every subscriber.
+
+    Loaded once per process (``SettingsStore.load``); readers keep the store, not a copy of the settings.
+    """
+
+    def __init__(self, path: Path, settings: Settings | None = None) -> None:
+        self.path = path
+        self._current = (settings or Settings()).validated()
+        self._listeners: list[Listener] = []
+
+    @classmethod
+    def load(cls, path: Path) -> SettingsStore:
+        return cls(path, load_settings(path))
+
+    @property
+    def current(self) -> Settings:
+        """The settings now; treat it as read-only (change them with ``update``)."""
+        return self._current
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(new, old)`` after every change; returns a function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def update(self, **changes: Any) -> Settings:
+        """Change some fields; the new settings are saved and every subscriber hears of them (if anything changed)."""
+        old = self._current
+        new = replace(old, **changes).validated()
+        if new == old:
+            return old
+        self._current = new
+        self.save()
+        for listener in list(self._listeners):
+            listener(new, old)
+        return new
+
+    def save(self) -> bool:
+        """Write the settings file; a failure is logged (the settings still hold for this session)."""
+        try:
+            save_settings(self._current, self.path)
+        except OSError as exc:
+            log.warning("could not save settings to %s: %s", self.path, exc)
+            return False
+        return True

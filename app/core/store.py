@@ -20,11 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import HermesError
+from app.core.chat_types import MessageState
+from app.core.store_errors import (
+    BUSY_TIMEOUT,
+    GuardedConnection,
+    StoreBusyError,
+    StoreDamagedError,
+    StoreDiskError,
+    StoreError,
+    StoreReadOnlyError,
+    classify,
+)
 
 log = logging.getLogger(__name__)
 
-STATES = ("done", "streaming", "interrupted", "stopped", "error")
+STATES = tuple(state.value for state in MessageState)
 EXPORT_FORMAT = "hermes-studio-chat"
 
 MIGRATIONS: list[str] = [
@@ -75,10 +85,7 @@ CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF content ON me
 END;
 """
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(HermesError):
-    """A chat operation that cannot be done (an unknown chat, a bad import file)."""
+__all__ = ["ChatStore", "StoreBusyError", "StoreDamagedError", "StoreDiskError", "StoreError", "StoreReadOnlyError"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class Message:
     role: str
     content: str
     created_at: float
-    state: str = "done"
+    state: str = MessageState.DONE
     stats: dict[str, Any] = field(default_factory=dict)
     model: str = ""
     preset: str = ""
@@ -111,13 +118,22 @@ class ChatSummary:
 class ChatStore:
     """One open database. Not thread-safe: use it from one thread (the GUI's, or the CLI's)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self.recovered_from: Path | None = None  # where a damaged database was moved, if it was
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = self._open(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreReadOnlyError(
+                f"The chat history folder {path.parent} cannot be created: {exc.strerror}."
+            ) from exc
+        try:
+            self._db = GuardedConnection(self._open(path), path)
         except sqlite3.DatabaseError as exc:
+            error = classify(exc, path)
+            if not isinstance(error, StoreDamagedError):
+                raise error from exc  # busy, read-only, full: the file is fine, it must not be moved aside
             kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             log.error("chat database %s is damaged (%s); keeping it as %s and starting a fresh one", path, exc, kept)
             for suffix in ("", "-wal", "-shm"):
@@ -125,13 +141,13 @@ class ChatStore:
                 if side.exists():
                     side.replace(Path(str(kept) + suffix))
             self.recovered_from = kept
-            self._db = self._open(path)
+            self._db = GuardedConnection(self._open(path), path)
         self.has_fts = self._table_exists("message_search")
         self.interrupted = self._mark_interrupted()
 
     # opening and migrating
     def _open(self, path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+        db = sqlite3.connect(path, isolation_level=None, timeout=self.busy_timeout)
         try:
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
@@ -162,23 +178,31 @@ class ChatStore:
         except sqlite3.OperationalError as exc:  # SQLite built without FTS5: search falls back to LIKE
             log.warning("full-text search unavailable: %s", exc)
 
-    def _table_exists(self, name: str, db: sqlite3.Connection | None = None) -> bool:
+    def _table_exists(self, name: str, db: sqlite3.Connection | GuardedConnection | None = None) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return (db or self._db).execute(query, (name,)).fetchone() is not None
 
     def _mark_interrupted(self) -> int:
-        cursor = self._db.execute("UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'")
+        cursor = self._db.execute(
+            "UPDATE messages SET state = ? WHERE state = ?", (MessageState.INTERRUPTED, MessageState.STREAMING)
+        )
         return cursor.rowcount
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[GuardedConnection]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may already have rolled back (a full disk, an I/O error)
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except StoreError:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         """Close the database; a database that already failed closes quietly (there is nothing left to lose)."""
@@ -272,7 +296,7 @@ class ChatStore:
         role: str,
         content: str,
         *,
-        state: str = "done",
+        state: str = MessageState.DONE,
         stats: dict[str, Any] | None = None,
         model: str = "",
         preset: str = "",
@@ -462,7 +486,7 @@ class ChatStore:
             chat_id = int(cursor.lastrowid or 0)
             new_ids: dict[Any, int] = {}
             for item in messages:
-                state = item.get("state", "done") if item.get("state") in STATES else "done"
+                state = MessageState.parse(str(item.get("state", "")))
                 cursor = db.execute(
                     "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -472,7 +496,7 @@ class ChatStore:
                         item["role"],
                         item["content"],
                         float(item.get("created_at") or now),
-                        "interrupted" if state == "streaming" else state,
+                        MessageState.on_reopen(state),
                         json.dumps(item.get("stats") if isinstance(item.get("stats"), dict) else {}),
                         str(item.get("model", "")),
                         str(item.get("preset", "")),
@@ -550,11 +574,20 @@ class StreamingSaver:
         self._saved_len = 0
 
     def update(self, text: str) -> bool:
-        """Called with the whole text so far; returns True when it wrote."""
+        """Called with the whole text so far; returns True when it wrote.
+
+        A busy database or a full disk does not stop the reply: the text stays in memory, the next
+        update tries again, and ``finish`` (which does raise) writes it all.
+        """
         now = time.monotonic()
         if now - self._last < self.interval or len(text) == self._saved_len:
             return False
-        self.store.update_message(self.message_id, content=text)
+        try:
+            self.store.update_message(self.message_id, content=text)
+        except (StoreBusyError, StoreDiskError) as exc:
+            log.warning("the streaming reply could not be saved yet (%s); it is kept in memory", exc)
+            self._last = now
+            return False
         self._last, self._saved_len = now, len(text)
         return True
 

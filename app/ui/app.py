@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app import APP_ID, APP_NAME, __version__
 from app.core.paths import AppPaths
-from app.core.settings import load_settings
+from app.core.settings import SettingsStore
 from app.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,29 @@ def create_application(argv: list[str]) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run_gui(paths: AppPaths, *, self_test: bool = False, model: str | None = None) -> int:
+def run_gui(
+    paths: AppPaths,
+    settings: SettingsStore,
+    *,
+    self_test: bool = False,
+    model: str | None = None,
+    open_file: str | None = None,
+) -> int:
+    """``settings``: the store the CLI loaded (settings are read once per process); ``open_file``: a model,
+    preset or character card to open (handed to the running window if there is one)."""
     if self_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     messages = QtMessages()
     qInstallMessageHandler(messages)
     app = create_application(sys.argv[:1])
-    settings = load_settings(paths.settings_file)
-    apply_theme(app, settings.theme)
+    instance = None
+    if not self_test:  # a self-test is its own instance: it must test, not hand over
+        from app.ui.single_instance import SingleInstance, resolve_message
+
+        instance = SingleInstance(paths, app)
+        if not instance.claim(resolve_message(model or open_file)):
+            return 0  # the running window has it now
+    apply_theme(app, settings.current.theme)
 
     from app.ui.main_window import MainWindow  # after QApplication: widgets need it
 
@@ -77,9 +92,25 @@ def run_gui(paths: AppPaths, *, self_test: bool = False, model: str | None = Non
     window.show()
     if self_test:
         return _self_test(app, window, model, messages)
+    if instance is not None:
+        instance.message_received.connect(lambda path: bring_forward(window, path))
     if model:
         window.load_model(model)
+    elif not (open_file and open_file.lower().endswith(".gguf")):
+        window.model_bar.restore_last()  # the model of the last session, as LM Studio does
+    if open_file:
+        window.open_file(str(Path(open_file).resolve()))
     return app.exec()
+
+
+def bring_forward(window, path: str) -> None:
+    """A later start handed over: show the window (and load the model it was asked to open)."""
+    if window.isMinimized():
+        window.showNormal()
+    window.raise_()
+    window.activateWindow()
+    if path:
+        window.open_file(path)
 
 
 def _self_test(app: QApplication, window, model: str | None, messages: QtMessages) -> int:

@@ -1,20 +1,25 @@
 """Run blocking core calls (Hub requests, file scans) off the GUI thread; results come back on it.
 
 Like Anki's QueryOp: the work runs on a worker thread and never touches widgets; the success or
-failure callback runs on the GUI thread.
+failure callback runs on the GUI thread. A task given no failure callback reports its error through
+``unhandled`` (the window shows it), so no error vanishes.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+log = logging.getLogger(__name__)
+
 
 class Background(QObject):
     _finished = Signal(object, object, object)  # callback, result, error
+    unhandled = Signal(str)  # a message for people: a task without its own failure callback failed
 
     def __init__(self, parent: QObject | None = None, workers: int = 2) -> None:
         super().__init__(parent)
@@ -30,6 +35,8 @@ class Background(QObject):
         future = self._pool.submit(work)
 
         def done(finished: Future) -> None:
+            if finished.cancelled():  # shut down before it started
+                return
             error = finished.exception()
             self._finished.emit((on_success, on_error), None if error else finished.result(), error)
 
@@ -43,6 +50,9 @@ class Background(QObject):
             on_success(result)
         elif on_error is not None:
             on_error(error)
+        else:
+            log.error("background task failed", exc_info=error)
+            self.unhandled.emit(f"Something went wrong in the background: {error or type(error).__name__}")
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

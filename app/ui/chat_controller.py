@@ -9,17 +9,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.chat_types import GenerationStats, ResponseState
 from app.core.errors import HermesError
 from app.core.session import ChatItem, TurnSettings
 from app.core.store import StoreError
+from app.ui.chat_model import ChatModel
 from app.ui.chat_view import ChatView
 from app.ui.conversation import Conversation
 from app.ui.engine_worker import EngineClient
 from app.ui.persona_panel import PersonaPanel
+from app.ui.welcome import WelcomePage
 from app.ui.widgets import ChatInput, ErrorBanner
 
 STATUS = {
@@ -36,7 +47,8 @@ class ChatFigures:
         self.speed_label = QLabel("— tok/s")
         self.ttft_label = QLabel("TTFT —")
         self.context_label = QLabel("context —")
-        self.context_meter = QProgressBar(maximumWidth=120, textVisible=False, maximum=1000)
+        self.context_meter = QProgressBar(textVisible=False, maximum=1000)
+        self.context_meter.setMaximumWidth(120)
         self.context_meter.setToolTip("How much of the context window this chat uses")
         for label in (self.speed_label, self.ttft_label, self.context_label):
             label.setContentsMargins(8, 0, 8, 0)
@@ -57,6 +69,34 @@ class ChatFigures:
         self.context_label.setText(f"context {used:,} / {size:,}" if size else "context —")
         self.context_meter.setValue(int(1000 * min(1.0, used / size)) if size else 0)
         self.context_meter.setToolTip(f"This chat uses {used:,} of {size:,} context tokens" if size else "")
+
+
+class ChatColumn(QWidget):
+    """The middle column: the welcome page or the chat, and the input row."""
+
+    def __init__(self, chat_model: ChatModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.chat_view = ChatView()
+        self.chat_view.setModel(chat_model)
+        self.welcome = WelcomePage()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.chat_view)
+        self.input = ChatInput()
+        self.input.setFixedHeight(84)
+        self.send_button = QPushButton("Send")
+        self.send_button.setMinimumWidth(90)
+        self.send_button.setEnabled(False)
+        input_row = QHBoxLayout()
+        input_row.addWidget(self.input, 1)
+        input_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(8, 8, 8, 8)
+        column.addWidget(self.pages, 1)
+        column.addLayout(input_row)
+
+    def show_chat(self) -> None:
+        self.pages.setCurrentWidget(self.chat_view)
 
 
 @dataclass

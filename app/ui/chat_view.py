@@ -4,278 +4,41 @@ A QListView re-asks every row's size when one row grows, which makes streaming O
 Here each row's height is computed once per change of that row (or of the view's width) and set
 on the vertical header, so appending text to the last message costs the same in a chat of 10
 messages or of 10,000.
+
+A message's actions (copy, edit, regenerate, continue) show over it on hover, and over the
+current message while the view has the keyboard focus (Tab reaches them; each has a shortcut).
+Code blocks answer the mouse themselves: Copy, and sideways scrolling of long lines.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QAction,
-    QColor,
-    QFont,
-    QFontMetrics,
-    QGuiApplication,
-    QKeySequence,
-    QPainter,
-    QPalette,
-)
-from PySide6.QtWidgets import (
-    QAbstractItemDelegate,
-    QAbstractItemView,
-    QHeaderView,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
-    QTableView,
-)
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
-from app.ui.chat_model import ChatItem, ChatRoles, MessageState
-from app.ui.message_layout import MessageDocuments
+from app.core.highlight import warm_up
+from app.ui.chat_model import ChatItem, ChatRoles
+from app.ui.code_blocks import CodeBlockView
+from app.ui.message_actions import MessageActionBar, available
+from app.ui.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
 from app.ui.widgets import MessageEditor
 
-H_MARGIN = 16
-V_MARGIN = 6
-PADDING = 10
-USER_BUBBLE_RATIO = 0.78
-CARET = " ▍"
-EDIT_EXTRA_LINES = 3  # room to type below a message being edited
-ERROR_COLOR = QColor("#d9534f")
+__all__ = ["ChatView", "stats_line"]
+COPIED_MS = 1500  # how long a code block's header says "Copied"
+WARM_UP_MS = 3000  # after start-up: Pygments is ready before the first reply with code
+WHEEL_STEP = 40  # pixels a code block scrolls sideways per wheel notch
 
 
 @dataclass
-class _Layout:
-    revision: int
-    width: int
-    editing: bool
-    body: MessageDocuments
-    bubble_width: int
-    height: int
+class Hit:
+    """What is under a point of the viewport."""
 
-
-def stats_line(item: ChatItem) -> str:
-    """The small print under a message."""
-    if item.state == MessageState.STREAMING:
-        return f"Reading the conversation… {item.reading}" if item.reading and not item.text else "Generating…"
-    if item.state == MessageState.ERROR:
-        return f"Error: {item.error}"
-    parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []
-    stats = item.stats
-    if stats is not None and stats.generated_tokens:
-        parts += [
-            f"{stats.generated_tokens} tokens",
-            f"{stats.tokens_per_s:.1f} tok/s",
-            f"TTFT {stats.ttft_s * 1000:.0f} ms",
-        ]
-    if item.state == MessageState.STOPPED:
-        parts.append("stopped" if item.text else "stopped before the reply began — right-click › Regenerate")
-    elif item.state == MessageState.INTERRUPTED:
-        parts.append("interrupted — right-click › Continue to finish it")
-    elif stats is not None and stats.finish_reason == "length":
-        parts.append("reached the token limit")
-    return " · ".join(parts)
-
-
-class MessageDelegate(QStyledItemDelegate):
-    """Lays out and paints one message; keeps each message's documents between paints.
-
-    It also edits a message of yours in place. An edit is never written over the message: it is
-    handed on (``edit_submitted``) to be sent as a new version, and the old one stays reachable.
-    """
-
-    edit_submitted = Signal(int, str)  # row, new text
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._cache: dict[int, _Layout] = {}
-        self.arrow_rects: dict[int, tuple[QRect, QRect]] = {}  # uid -> (previous, next), where last painted
-        self.editing_uid: int | None = None
-
-    # editing in place
-    def createEditor(self, parent, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
-        editor = MessageEditor(parent)
-        editor.setFont(option.font)
-        row = QPersistentModelIndex(index)
-        editor.submitted.connect(lambda: self._submit(editor, row))
-        self.editing_uid = index.data(ChatRoles.ITEM).uid
-        return editor
-
-    def setEditorData(self, editor, index: QModelIndex | QPersistentModelIndex) -> None:
-        if not editor.document().isModified():  # the view calls this again on data changes: keep the typing
-            editor.setPlainText(index.data(Qt.ItemDataRole.DisplayRole) or "")
-            editor.moveCursor(editor.textCursor().MoveOperation.End)
-
-    def setModelData(self, editor, model, index) -> None:
-        """Nothing is written over the message (see the class notes)."""
-
-    def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index) -> None:
-        line = _line_height(_small_font(option.font))
-        rect = option.rect
-        top = rect.top() + V_MARGIN + line  # below the "You" header
-        width, height = rect.width() - 2 * H_MARGIN, rect.bottom() - V_MARGIN - top
-        editor.setGeometry(QRect(rect.left() + H_MARGIN, top, width, height))
-
-    def destroyEditor(self, editor, index) -> None:
-        self.editing_uid = None
-        super().destroyEditor(editor, index)
-
-    def eventFilter(self, editor, event: QEvent) -> bool:
-        # Clicking elsewhere neither sends nor discards an edit; Tab moves the focus on (no "edit next row").
-        if event.type() == QEvent.Type.FocusOut or (
-            event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab)
-        ):
-            return False
-        return super().eventFilter(editor, event)
-
-    def _submit(self, editor: MessageEditor, row: QPersistentModelIndex) -> None:
-        text = editor.toPlainText().strip()
-        if not text:
-            return
-        self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.NoHint)
-        if row.isValid():
-            self.edit_submitted.emit(row.row(), text)
-
-    def forget(self, keep: set[int]) -> None:
-        for uid in [uid for uid in self._cache if uid not in keep]:
-            del self._cache[uid]
-
-    def layout(self, item: ChatItem, width: int, palette: QPalette, font: QFont) -> _Layout:
-        cached = self._cache.get(item.uid)
-        editing = item.uid == self.editing_uid
-        if cached is not None and (cached.revision, cached.width, cached.editing) == (item.revision, width, editing):
-            return cached
-        is_user = item.role == "user"
-        text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
-        if is_user:
-            text_width = int(text_width * USER_BUBBLE_RATIO)
-        body = cached.body if cached is not None and cached.width == width else None
-        if body is None:
-            body = MessageDocuments(width=text_width, font=QFont(font), palette=QPalette(palette), markdown=not is_user)
-        streaming = item.state == MessageState.STREAMING
-        text = item.text if item.text or not streaming else "…"
-        body.update(text, streaming=streaming, suffix=CARET if streaming else "")
-        bubble_width = (min(text_width, body.ideal_width) if is_user else text_width) + 2 * PADDING
-        line = _line_height(_small_font(font))
-        footer = bool(stats_line(item)) or item.sibling_count > 1
-        height = 2 * V_MARGIN + line + body.height + 2 * PADDING + (line if footer else 0)
-        if editing:
-            height += EDIT_EXTRA_LINES * _line_height(font)
-        layout = _Layout(item.revision, width, editing, body, bubble_width, height)
-        self._cache[item.uid] = layout
-        return layout
-
-    def row_height(self, index: QModelIndex, width: int, palette: QPalette, font: QFont) -> int:
-        return self.layout(index.data(ChatRoles.ITEM), width, palette, font).height
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        layout = self.layout(index.data(ChatRoles.ITEM), option.rect.width(), option.palette, option.font)
-        return QSize(layout.width, layout.height)
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-    ) -> None:
-        item: ChatItem = index.data(ChatRoles.ITEM)
-        rect: QRect = option.rect
-        palette: QPalette = option.palette
-        layout = self.layout(item, rect.width(), palette, option.font)
-        small = _small_font(option.font)
-        line = _line_height(small)
-        is_user = item.role == "user"
-        left = rect.right() - H_MARGIN - layout.bubble_width if is_user else rect.left() + H_MARGIN
-        align = Qt.AlignmentFlag.AlignRight if is_user else Qt.AlignmentFlag.AlignLeft
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if item.left_out:
-            painter.setOpacity(0.45)
-
-        top = rect.top() + V_MARGIN
-        painter.setFont(small)
-        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        header = "You" if is_user else (item.model_name or "Assistant")
-        painter.drawText(QRect(left, top, layout.bubble_width, line), align | Qt.AlignmentFlag.AlignVCenter, header)
-        top += line
-
-        bubble = QRect(left, top, layout.bubble_width, layout.body.height + 2 * PADDING)
-        # The view hands out options without a highlight colour (see ChatView.initViewItemOption).
-        highlight = (option.widget.palette() if option.widget is not None else palette).color(
-            QPalette.ColorRole.Highlight
-        )
-        if is_user:
-            accent = QColor(highlight)
-            accent.setAlpha(40)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(accent)
-            painter.drawRoundedRect(bubble, 10, 10)
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(highlight)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 10, 10)
-        self._draw_body(painter, layout.body, bubble.left() + PADDING, bubble.top() + PADDING)
-
-        footer = stats_line(item)
-        footer_rect = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
-        painter.setFont(small)
-        if item.sibling_count > 1:
-            metrics = QFontMetrics(small)
-            versions = f"{item.sibling_index + 1}/{item.sibling_count}"
-            arrow = metrics.horizontalAdvance("‹") + 8
-            width = metrics.horizontalAdvance(versions) + 2 * arrow
-            x = footer_rect.right() - width if is_user else footer_rect.left()
-            previous = QRect(x, footer_rect.top(), arrow, line)
-            label = QRect(x + arrow, footer_rect.top(), width - 2 * arrow, line)
-            following = QRect(x + width - arrow, footer_rect.top(), arrow, line)
-            painter.setPen(palette.color(QPalette.ColorRole.Link))
-            painter.drawText(previous, Qt.AlignmentFlag.AlignCenter, "‹")
-            painter.drawText(following, Qt.AlignmentFlag.AlignCenter, "›")
-            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(label, Qt.AlignmentFlag.AlignCenter, versions)
-            self.arrow_rects[item.uid] = (previous, following)
-            if is_user:
-                footer_rect.setRight(x - 8)
-            else:
-                footer_rect.setLeft(x + width + 8)
-        if footer:
-            error = item.state == MessageState.ERROR
-            painter.setPen(ERROR_COLOR if error else palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(footer_rect, align | Qt.AlignmentFlag.AlignVCenter, footer)
-        painter.restore()
-
-    @staticmethod
-    def _draw_body(painter: QPainter, body: MessageDocuments, x: int, y: int) -> None:
-        """Draw only the documents, and within them only the blocks, that are on screen.
-
-        Most of a long reply is off screen: the first visible document is found by bisection and
-        ``QTextDocument.drawContents`` with a clip rectangle paints only the blocks inside it (in
-        the application palette's colours, which the theme sets).
-        """
-        device = QRectF(painter.clipBoundingRect()) if painter.hasClipping() else QRectF(painter.window())
-        visible = painter.transform().inverted()[0].mapRect(device)
-        first = max(0, bisect.bisect_right(body.offsets, visible.top() - y) - 1)
-        for index in range(first, len(body.documents)):
-            top = y + body.offsets[index]
-            if top > visible.bottom():
-                break
-            document = body.documents[index]
-            clip = QRectF(0, 0, document.textWidth(), document.size().height()).intersected(
-                visible.translated(-x, -top)
-            )
-            if clip.isEmpty():
-                continue
-            painter.translate(x, top)
-            document.drawContents(painter, clip)
-            painter.translate(-x, -top)
-
-
-def _small_font(font: QFont) -> QFont:
-    small = QFont(font)
-    small.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-    return small
-
-
-def _line_height(font: QFont) -> int:
-    return QFontMetrics(font).height() + 2
+    row: int
+    kind: str  # "previous", "next", "copy", "thumb", "track", "code" or "message"
+    code: CodeBlockView | None = None
+    origin: QPoint | None = None  # the code block's top left, in viewport coordinates
 
 
 class ChatView(QTableView):
@@ -284,6 +47,10 @@ class ChatView(QTableView):
     version_requested = Signal(int, int)  # row, -1 (previous) or +1 (next)
     menu_requested = Signal(int, QPoint)  # row, global position
     edit_submitted = Signal(int, str)  # row, the new text of a message edited in place
+    edit_requested = Signal(int)  # row; when nothing listens, the view opens the editor itself
+    regenerate_requested = Signal(int)  # row (the last reply)
+    continue_requested = Signal(int)  # row (the last reply, stopped or cut short)
+    copied = Signal(str)  # what went to the clipboard (a message or a code block)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -294,6 +61,7 @@ class ChatView(QTableView):
         self.setFrameShape(QTableView.Shape.NoFrame)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setTabKeyNavigation(False)  # Tab leaves the transcript (to the message's actions), arrows move in it
         # Double-click or F2 on a message of yours edits it in place (the model says which rows may be edited).
         self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.message_delegate.edit_submitted.connect(self.edit_submitted)
@@ -306,17 +74,39 @@ class ChatView(QTableView):
         self.verticalHeader().hide()
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.verticalHeader().setMinimumSectionSize(1)
+        self.setMouseTracking(True)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_menu)
-        copy = QAction("Copy message", self)
-        copy.setShortcut(QKeySequence.StandardKey.Copy)
-        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        copy.triggered.connect(self.copy_selected)
-        self.addAction(copy)
-        self._copy_action = copy
+        self.setAccessibleName("Conversation")
+        self.actions_bar = MessageActionBar(self.viewport())
+        self.actions_bar.hide()
+        self.actions_bar.triggered.connect(lambda name: self.trigger(name, self.actions_bar.row))
+        self._actions_timer = QTimer(self, singleShot=True, interval=0)  # after the focus has landed
+        self._actions_timer.timeout.connect(self._update_actions)
+        self.actions_bar.focus_left.connect(self._actions_timer.start)
+        self._copy_action = self._shortcut("Copy message", QKeySequence.StandardKey.Copy, self.copy_selected)
+        self._shortcut("Regenerate", QKeySequence("Ctrl+R"), lambda: self.trigger("regenerate"))
+        self._shortcut("Continue", QKeySequence("Ctrl+Shift+Return"), lambda: self.trigger("continue"))
+        self._shortcut("Previous version", QKeySequence("Alt+Left"), lambda: self._step_version(-1))
+        self._shortcut("Next version", QKeySequence("Alt+Right"), lambda: self._step_version(1))
+        self._shortcut("Scroll code left", QKeySequence("Shift+Left"), lambda: self.scroll_code(-1))
+        self._shortcut("Scroll code right", QKeySequence("Shift+Right"), lambda: self.scroll_code(1))
+        self._hover_row = -1
+        self._drag: tuple[CodeBlockView, int, float] | None = None  # block, row, grab offset in the thumb
+        self._copied_timer = QTimer(self, singleShot=True, interval=COPIED_MS)
+        self._copied_timer.timeout.connect(self._clear_copied)
+        self._copied_block: CodeBlockView | None = None
         self._layout_width = 0
         self._relayout_timer = QTimer(self, singleShot=True, interval=40)
         self._relayout_timer.timeout.connect(self.relayout_all)
+        QTimer.singleShot(WARM_UP_MS, self, warm_up)  # when idle, not when the first code block arrives
+
+    def _shortcut(self, text: str, keys, slot) -> QAction:
+        action = QAction(text, self, shortcut=QKeySequence(keys))
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)  # the view or its action bar
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
 
     def initViewItemOption(self, option: QStyleOptionViewItem) -> None:
         """No highlight colour in the options: the style would fill a selected row edge to edge with it.
@@ -337,6 +127,7 @@ class ChatView(QTableView):
         model.rowsInserted.connect(self._rows_inserted)
         model.dataChanged.connect(self._data_changed)
         model.modelReset.connect(self.relayout_all)
+        self.selectionModel().currentRowChanged.connect(lambda *_: self._update_actions())
         self.relayout_all()
 
     def _text_width(self) -> int:
@@ -350,6 +141,8 @@ class ChatView(QTableView):
             height = self.message_delegate.row_height(model.index(row, 0), width, palette, font)
             if header.sectionSize(row) != height:
                 header.resizeSection(row, height)
+        if self.actions_bar.isVisible():
+            self._update_actions()
 
     def relayout_all(self) -> None:
         model = self.model()
@@ -359,10 +152,12 @@ class ChatView(QTableView):
         at_bottom = self._at_bottom()
         keep = {model.index(r, 0).data(ChatRoles.ITEM).uid for r in range(model.rowCount())}
         self.message_delegate.forget(keep)
+        self._drag = None
         if model.rowCount():
             self._set_heights(0, model.rowCount() - 1)
         if at_bottom:
             self.scroll_to_end()
+        self._update_actions()
 
     def _rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
         self._set_heights(first, last)
@@ -383,6 +178,11 @@ class ChatView(QTableView):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if self.actions_bar.isVisible():
+            self._update_actions()
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self._text_width() != self._layout_width:
@@ -394,6 +194,215 @@ class ChatView(QTableView):
             self.message_delegate.forget(set())
             self._relayout_timer.start()
 
+    # where things are
+    def item(self, row: int) -> ChatItem:
+        return self.model().index(row, 0).data(ChatRoles.ITEM)
+
+    def message_geometry(self, row: int) -> Geometry:
+        """Where the parts of a message are now, in viewport coordinates."""
+        index = self.model().index(row, 0)
+        item = index.data(ChatRoles.ITEM)
+        layout = self.message_delegate.layout(item, self._text_width(), self.palette(), self.font())
+        return self.message_delegate.geometry(item, layout, self.visualRect(index), self.font())
+
+    def code_block_origin(self, row: int, number: int) -> tuple[CodeBlockView, QPoint]:
+        """A message's ``number``-th code block (from 0) and its top left in viewport coordinates."""
+        where = self.message_geometry(row)
+        body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
+        piece = [piece for piece in body.pieces if piece.code is not None][number]
+        assert piece.code is not None
+        return piece.code, QPoint(where.body_x, where.body_y + piece.top)
+
+    def hit(self, position: QPoint) -> Hit | None:
+        index = self.indexAt(position)
+        if not index.isValid():
+            return None
+        row = index.row()
+        where = self.message_geometry(row)
+        if where.arrows is not None:
+            for kind, rect in (("previous", where.arrows[0]), ("next", where.arrows[2])):
+                if rect.adjusted(-4, -4, 4, 4).contains(position):
+                    return Hit(row, kind)
+        body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
+        found = body.piece_at(position.y() - where.body_y)
+        if found is None or found[1].code is None or position.x() < where.body_x:
+            return Hit(row, "message")
+        code, origin = found[1].code, QPoint(where.body_x, where.body_y + found[1].top)
+        local = position - origin
+        if local.x() >= code.width:
+            return Hit(row, "message")
+        thumb, track = code.thumb_rect(), code.track_rect()
+        for kind, rect in (("copy", code.copy_rect()), ("thumb", thumb), ("track", track)):
+            if rect is not None and rect.adjusted(0, -3, 0, 3).contains(local):
+                return Hit(row, kind, code, origin)
+        return Hit(row, "code", code, origin)
+
+    # actions
+    def trigger(self, name: str, row: int | None = None) -> bool:
+        """Run one of a message's actions (the current message by default); False where it cannot run now."""
+        row = self.currentIndex().row() if row is None else row
+        if not 0 <= row < self.model().rowCount():
+            return False
+        if not self._offered(row).get(name, False):
+            return False
+        if name == "copy":
+            self._copy(self.item(row).text)
+        elif name == "edit":
+            if self.isSignalConnected(self.metaObject().method(self.metaObject().indexOfSignal("edit_requested(int)"))):
+                self.edit_requested.emit(row)
+            else:
+                self.start_editing(row)
+        elif name == "regenerate":
+            self.regenerate_requested.emit(row)
+        elif name == "continue":
+            self.continue_requested.emit(row)
+        return True
+
+    def _offered(self, row: int) -> dict[str, bool]:
+        busy = bool(getattr(self.model(), "streaming", False))
+        return available(self.item(row), last=row == self.model().rowCount() - 1, busy=busy)
+
+    def _step_version(self, step: int) -> None:
+        row = self.currentIndex().row()
+        editing = self.state() == QAbstractItemView.State.EditingState
+        if row >= 0 and not editing and self.item(row).sibling_count > 1:
+            self.version_requested.emit(row, step)
+
+    def _update_actions(self) -> None:
+        """Show the action bar over the hovered message, else over the current one while we have the focus."""
+        bar = self.actions_bar
+        model = self.model()
+        row = self._hover_row
+        if row < 0 and (self.hasFocus() or bar.has_focus_inside()):
+            row = self.currentIndex().row()
+        if model is None or not 0 <= row < model.rowCount() or self.state() == QAbstractItemView.State.EditingState:
+            bar.hide()
+            return
+        where = self.message_geometry(row)
+        bar.show_for(row, self._offered(row))
+        item = self.item(row)
+        if item.role == "user":
+            you = QFontMetrics(small_font(self.font())).horizontalAdvance("You")
+            x = where.header.right() - you - 12 - bar.width()
+        else:
+            x = where.bubble.right() - PADDING + 1 - bar.width()  # flush with the text's right edge
+        bar.move(max(H_MARGIN, x), where.header.top() + (where.header.height() - bar.height()) // 2)
+
+    def focusInEvent(self, event) -> None:
+        super().focusInEvent(event)
+        if not self.currentIndex().isValid() and self.model() is not None and self.model().rowCount():
+            self.setCurrentIndex(self.model().index(self.model().rowCount() - 1, 0))
+        self._update_actions()
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self._actions_timer.start()  # the focus may have gone to the action bar
+
+    def leaveEvent(self, event) -> None:
+        super().leaveEvent(event)
+        if not self.actions_bar.underMouse():
+            self._hover_row = -1
+            self._update_actions()
+
+    # the mouse
+    def mouseMoveEvent(self, event) -> None:
+        position = event.position().toPoint()
+        if self._drag is not None:
+            code, row, grab = self._drag
+            if code.scroll_to(code.scroll_for_thumb(position.x() - grab)):
+                self._update_row(row)
+            return
+        hit = self.hit(position)
+        row = hit.row if hit is not None else -1
+        pointing = hit is not None and hit.kind in ("previous", "next", "copy", "thumb", "track")
+        self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if pointing else Qt.CursorShape.ArrowCursor)
+        if row != self._hover_row:
+            self._hover_row = row
+            self._update_actions()
+        super().mouseMoveEvent(event)
+
+    def mousePressEvent(self, event) -> None:
+        position = event.position().toPoint()
+        hit = self.hit(position) if event.button() == Qt.MouseButton.LeftButton else None
+        if hit is not None and hit.kind in ("previous", "next"):
+            self.version_requested.emit(hit.row, -1 if hit.kind == "previous" else 1)
+            return
+        if hit is not None and hit.code is not None and hit.origin is not None:
+            code, local = hit.code, position - hit.origin
+            if hit.kind == "copy":
+                self.copy_code(hit.row, code)
+                return
+            if hit.kind == "thumb":
+                thumb = code.thumb_rect()
+                assert thumb is not None
+                self._drag = (code, hit.row, float(hit.origin.x() + local.x() - thumb.left()))
+                return
+            if hit.kind == "track":
+                page = code.inner_width * (1 if local.x() > (code.thumb_rect() or QRect()).center().x() else -1)
+                if code.scroll_to(code.scroll_x + page):
+                    self._update_row(hit.row)
+                return
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None:
+            self._drag = None
+            return
+        super().mouseReleaseEvent(event)
+
+    def wheelEvent(self, event) -> None:
+        """Sideways wheel (or Shift+wheel) over a code block scrolls its long lines."""
+        delta = event.angleDelta()
+        sideways = (
+            delta.x() if delta.x() else (delta.y() if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0)
+        )
+        hit = self.hit(event.position().toPoint()) if sideways else None
+        if hit is not None and hit.code is not None and hit.code.max_scroll:
+            if hit.code.scroll_to(hit.code.scroll_x - sideways * WHEEL_STEP / 120):
+                self._update_row(hit.row)
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def scroll_code(self, direction: int) -> None:
+        """Shift+Left/Right: scroll the current message's wide code blocks sideways."""
+        row = self.currentIndex().row()
+        if row < 0 or self.state() == QAbstractItemView.State.EditingState:
+            return
+        body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
+        moved = [code.scroll_to(code.scroll_x + direction * code.inner_width // 2) for code in body.code_blocks]
+        if any(moved):
+            self._update_row(row)
+
+    def _update_row(self, row: int) -> None:
+        self.viewport().update(self.visualRect(self.model().index(row, 0)))
+
+    # copying
+    def copy_code(self, row: int, code: CodeBlockView) -> None:
+        """Put a code block's code on the clipboard, exactly; its header says "Copied" for a moment."""
+        self._copy(code.code)
+        self._clear_copied()
+        code.copied, self._copied_block = True, code
+        self._copied_timer.start()
+        self._update_row(row)
+
+    def _clear_copied(self) -> None:
+        if self._copied_block is not None:
+            self._copied_block.copied = False
+            self._copied_block = None
+            self.viewport().update()
+
+    def _copy(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.copied.emit(text)
+
+    def copy_selected(self) -> None:
+        indexes = self.selectionModel().selectedRows() if self.selectionModel() else []
+        row = indexes[0].row() if indexes else self.currentIndex().row()
+        if row >= 0:
+            self._copy(self.item(row).text)
+
+    # editing
     def start_editing(self, row: int) -> bool:
         """Open the in-place editor on a message of yours; False where that row cannot be edited now."""
         index = self.model().index(row, 0)
@@ -404,6 +413,7 @@ class ChatView(QTableView):
         self._set_heights(row, row)
         self.updateEditorGeometries()
         self.scrollTo(index)
+        self._update_actions()
         return self.state() == QAbstractItemView.State.EditingState
 
     def editor(self) -> MessageEditor | None:
@@ -415,25 +425,13 @@ class ChatView(QTableView):
         index = self.currentIndex()
         if index.isValid():
             self._set_heights(index.row(), index.row())
+        self._update_actions()
 
-    def copy_selected(self) -> None:
-        indexes = self.selectionModel().selectedRows() if self.selectionModel() else []
-        if indexes:
-            QGuiApplication.clipboard().setText(indexes[0].data(Qt.ItemDataRole.DisplayRole) or "")
-
-    def _show_menu(self, position) -> None:
+    def _show_menu(self, position: QPoint) -> None:
         index = self.indexAt(position)
+        if not index.isValid() and self.currentIndex().isValid():  # the menu key: the current message
+            index = self.currentIndex()
+            position = self.visualRect(index).topLeft() + QPoint(H_MARGIN, H_MARGIN)
         if index.isValid():
             self.selectRow(index.row())
             self.menu_requested.emit(index.row(), self.viewport().mapToGlobal(position))
-
-    def mousePressEvent(self, event) -> None:
-        index = self.indexAt(event.position().toPoint())
-        if index.isValid() and event.button() == Qt.MouseButton.LeftButton:
-            rects = self.message_delegate.arrow_rects.get(index.data(ChatRoles.ITEM).uid)
-            if rects is not None:
-                for step, rect in zip((-1, 1), rects, strict=True):
-                    if rect.adjusted(-4, -4, 4, 4).contains(event.position().toPoint()):
-                        self.version_requested.emit(index.row(), step)
-                        return
-        super().mousePressEvent(event)

@@ -63,7 +63,8 @@ class ResultsModel(RowTableModel[hub.RepoSummary]):
 
 
 class DiscoverPage(QWidget):
-    """Search → details → download. Every Hub call runs in the background."""
+    """Search → details → download. Every Hub call runs in the background; a late answer to an older
+    search or an older selection is dropped (only the newest request of each kind is shown)."""
 
     download_requested = Signal(str, str, list)  # repo id, revision, [RepoFile]
 
@@ -72,8 +73,11 @@ class DiscoverPage(QWidget):
         self.background = background
         self.cache_dir = cache_dir
         self.context_size = context_size
-        self._memory: hub.MachineMemory | None = None
+        self.memory: hub.MachineMemory | None = None  # read in the background when the page is built
         self.details: hub.RepoDetails | None = None
+        self._waiting: hub.RepoDetails | None = None  # details that wait for the machine's memory to be known
+        self._search = 0  # the newest search; older answers are ignored
+        self._opened = 0  # the newest repo asked for
 
         self.query = QLineEdit(
             placeholderText="Search the Hugging Face Hub — e.g. OpenHermes 2 Mistral", clearButtonEnabled=True
@@ -153,35 +157,60 @@ class DiscoverPage(QWidget):
         )
         self.quants.itemSelectionChanged.connect(self._selection_changed)
         self.download_button.clicked.connect(self.download_selected)
+        self.memory_label.setText("Checking this machine's memory…")
+        # Asking the GPU driver can take a moment: never on the GUI thread.
+        self.background.run(hub.machine_memory, self._memory_known, self._memory_failed)
 
-    @property
-    def memory(self) -> hub.MachineMemory:
-        """Read once, when first needed (nvidia-smi can take a moment): not at start-up."""
-        if self._memory is None:
-            self._memory = hub.machine_memory()
-            gpu = f", GPU {human_size(self._memory.vram)}" if self._memory.vram else ", no GPU found"
-            self.memory_label.setText(
-                f"This machine: {human_size(self._memory.ram)} RAM{gpu}; fit for a {self.context_size:,}-token context."
-            )
-        return self._memory
+    def _memory_known(self, memory: hub.MachineMemory) -> None:
+        self.memory = memory
+        self._describe_memory()
+        if self._waiting is not None:
+            details, self._waiting = self._waiting, None
+            self.show_details(details)
+
+    def _memory_failed(self, error: Exception) -> None:
+        self._memory_known(hub.MachineMemory(ram=0, vram=None))
+        self.memory_label.setText(f"This machine's memory could not be read ({error}); fit estimates assume none.")
+
+    def _describe_memory(self) -> None:
+        if self.memory is None:
+            return
+        gpu = f", GPU {human_size(self.memory.vram)}" if self.memory.vram else ", no GPU found"
+        self.memory_label.setText(
+            f"This machine: {human_size(self.memory.ram)} RAM{gpu}; fit for a {self.context_size:,}-token context."
+        )
+
+    def set_context_size(self, context_size: int) -> None:
+        """The settings changed the context size: the fit of every quant is judged afresh."""
+        self.context_size = context_size
+        self._describe_memory()
+        if self.details is not None:
+            self.show_details(self.details)
 
     # searching
     def search(self) -> None:
         query, fmt, sort = self.query.text().strip(), self.format.currentData(), self.sort.currentData()
         self.status.setText("Searching…")
-        self.search_button.setEnabled(False)
-        self.background.run(lambda: hub.search(query, fmt=fmt, sort=sort, limit=50), self._found, self._failed)
+        self._search += 1
+        search = self._search
+        self.background.run(
+            lambda: hub.search(query, fmt=fmt, sort=sort, limit=50),
+            lambda results: self._found(search, results),
+            lambda error: self._failed(search, error),
+        )
 
-    def _found(self, results: list[hub.RepoSummary]) -> None:
-        self.search_button.setEnabled(True)
+    def _found(self, search: int, results: list[hub.RepoSummary]) -> None:
+        if search != self._search:
+            return  # an older search answered after a newer one was asked
         self.results.set_rows(results)
         noun = "model" if len(results) == 1 else "models"
         self.status.setText(f"{len(results)} {noun}" if results else "No models found.")
         if results:
             self.results_view.selectRow(0)
 
-    def _failed(self, error: Exception) -> None:
-        self.search_button.setEnabled(True)
+    def _failed(self, search: int, error: Exception) -> None:
+        if search != self._search:
+            return
         offline = isinstance(error, hub.HubOffline)
         self.status.setText(("⚠ Offline — " if offline else "⚠ ") + str(error))
 
@@ -196,23 +225,40 @@ class DiscoverPage(QWidget):
         self.card.setPlainText("Loading…")
         self.download_button.setEnabled(False)
         cache = self.cache_dir
-        self.background.run(lambda: hub.repo_details(repo.id, cache_dir=cache), self.show_details, self._details_failed)
+        self._opened += 1
+        opened = self._opened
+        self.background.run(
+            lambda: hub.repo_details(repo.id, cache_dir=cache),
+            lambda details: self._details_found(opened, details),
+            lambda error: self._details_failed(error, opened),
+        )
 
-    def _details_failed(self, error: Exception) -> None:
-        self.card.setPlainText(str(error))
+    def _details_found(self, opened: int, details: hub.RepoDetails) -> None:
+        if opened == self._opened:
+            self.show_details(details)
+
+    def _details_failed(self, error: Exception, opened: int | None = None) -> None:
+        if opened is None or opened == self._opened:
+            self.card.setPlainText(str(error))
 
     def show_details(self, details: hub.RepoDetails) -> None:
         self.details = details
+        memory = self.memory
+        if details.runnable and memory is None:
+            self._waiting = details  # shown as soon as the machine's memory is known
+            self.quants.setRowCount(0)
+            self.card.setPlainText("Checking this machine's memory…")
+            return
         self.title.setText(details.id)
         self.flag.setText(details.note)
         self.card.setMarkdown(details.card or "*No model card.*")
         self.quants.setRowCount(0)
-        if details.runnable:
+        if details.runnable and memory is not None:
             self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
             kv = details.kv_bytes_per_token
-            best = hub.recommend(details.quants, self.memory, self.context_size, kv)
+            best = hub.recommend(details.quants, memory, self.context_size, kv)
             for quant in details.quants:
-                fit = hub.estimate_fit(quant, self.memory, self.context_size, kv)
+                fit = hub.estimate_fit(quant, memory, self.context_size, kv)
                 label = f"★ {quant.label}" if quant == best else quant.label
                 bpw = f"{quant.bits_per_weight:.2f}" if quant.bits_per_weight else "—"
                 self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name], BADGE_COLORS.get(fit.badge))
@@ -222,7 +268,8 @@ class DiscoverPage(QWidget):
                     self.quants.selectRow(row)
                     item = self.quants.item(row, 0)
                     item.setToolTip("Recommended: the largest quant that fits this machine")
-                    QTimer.singleShot(0, lambda item=item: self.quants.scrollToItem(item))  # once laid out
+                    # once laid out; by row, as the table may be refilled before then (its items deleted)
+                    QTimer.singleShot(0, lambda row=row: self.quants.scrollTo(self.quants.model().index(row, 0)))
         else:
             self.quants.setHorizontalHeaderLabels(["Branch", "Settings", "", "", "Commit"])
             for branch in details.branches or (hub.Branch("main", details.sha, ""),):

@@ -153,7 +153,3 @@ class DownloadsPage(QWidget):
         for job in self.manager.jobs():
             self.manager.forget(job.key)
         self.refresh()
-
-    @property
-    def active(self) -> int:
-        return sum(1 for job in self.model.jobs if not job.finished and job.state != State.PAUSED)

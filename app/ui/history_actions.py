@@ -1,34 +1,100 @@
-"""Chat history actions of the main window: open, versions, delete with undo, export/import, message menu."""
+"""Chat history actions: open, versions, delete with undo, export/import, and the menu of one message."""
 
 from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
-from PySide6.QtCore import QPoint, Qt, Slot
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu
+from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
 from app.core.code_blocks import code_blocks
 from app.core.presets import PresetError
-from app.core.store import StoreError
+from app.core.store import ChatStore, StoreError
+from app.ui.chat_list import ChatSidebar
+from app.ui.chat_model import ChatModel
+from app.ui.chat_view import ChatView
+from app.ui.conversation import Conversation
+from app.ui.persona_panel import PersonaPanel
 
 log = logging.getLogger(__name__)
+UNDO_MS = 6000
 
 
-class ChatHistoryMixin:
-    """Part of MainWindow: everything done to stored chats and their messages."""
+class ChatTurn(Protocol):
+    """What the history needs of the chat turn (the window today; the chat controller once it has its own)."""
+
+    @property
+    def generating(self) -> bool: ...
+
+    def abandon_reply(self) -> None:
+        """Stop a reply in progress and ignore whatever it still sends."""
+
+    def new_chat(self) -> None: ...
+
+    def regenerate(self) -> None: ...
+
+    def continue_reply(self) -> None: ...
+
+    def edit_message(self, row: int) -> None: ...
+
+    def show_context(self, used: int, size: int) -> None: ...
+
+
+class ChatHistory(QObject):
+    """Everything done to stored chats and their messages; owns the undo of the last deleted chat."""
+
+    error = Signal(str)  # a message for the banner
+    status = Signal(str, int)  # a status-bar message and how long to show it
+    chat_opened = Signal(int)  # a chat id, once its messages are on screen
+
+    def __init__(
+        self,
+        store: ChatStore,
+        conversation: Conversation,
+        chat_model: ChatModel,
+        chat_view: ChatView,
+        *,
+        sidebar: ChatSidebar,
+        persona: PersonaPanel,
+        turn: ChatTurn,
+        parent: QWidget,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.conversation = conversation
+        self.chat_model = chat_model
+        self.chat_view = chat_view
+        self.sidebar = sidebar
+        self.persona = persona
+        self.turn = turn
+        self.dialog_parent = parent
+        self.undo_chat: int | None = None
+        self.undo_button = QPushButton("Undo delete")
+        self.undo_button.hide()
+        self.undo_timer = QTimer(self, singleShot=True, interval=UNDO_MS)
+        self.undo_button.clicked.connect(self.undo_delete)
+        self.undo_timer.timeout.connect(self.forget_undo)
+        sidebar.chat_selected.connect(self.open_chat)
+        sidebar.delete_requested.connect(self.delete_chat)
+        sidebar.export_requested.connect(self.export_chat)
+        sidebar.import_requested.connect(self.import_chat)
+        chat_view.version_requested.connect(self.switch_version)
+        chat_view.menu_requested.connect(self._message_menu)
 
     @Slot(int)
     def open_chat(self, chat_id: int) -> None:
         if chat_id == self.conversation.chat_id:
             return
-        self.stop_generation()
+        self.turn.abandon_reply()
         try:
             self.conversation.open(chat_id)
         except StoreError as exc:
-            self.banner.show_message(str(exc))
+            self.error.emit(str(exc))
             self.sidebar.refresh()
             return
         chat = self.store.chat(chat_id)
@@ -36,41 +102,41 @@ class ChatHistoryMixin:
             preset = self.persona.library.get(chat.preset) if chat.preset else None
         except PresetError:
             preset = None
-        if preset is not None and preset.id != self.preset.id:
+        if preset is not None and preset.id != self.persona.preset.id:
             self.persona.apply(preset)
         if self.conversation.system_message is not None:
-            self.system_prompt.setPlainText(self.conversation.system_message.content)
+            self.persona.system_prompt.setPlainText(self.conversation.system_message.content)
         self.persona.overflow.setCurrentIndex(max(0, self.persona.overflow.findData(chat.overflow)))
-        self.pages.setCurrentWidget(self.chat_view)
         self.sidebar.select(chat_id)
         stats = self.conversation.last_stats()
-        self._show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
+        self.turn.show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
+        self.chat_opened.emit(chat_id)
 
     def switch_version(self, row: int, step: int) -> None:
-        if not self.generating:
+        if not self.turn.generating:
             self.conversation.switch_version(row, step)
 
     def delete_chat(self, chat_id: int) -> None:
-        self._forget_undo()
+        self.forget_undo()
         self.store.delete_chat(chat_id)
-        self._undo_chat = chat_id
+        self.undo_chat = chat_id
         if self.conversation.chat_id == chat_id:
-            self.new_chat()
+            self.turn.new_chat()
         self.sidebar.refresh()
         self.undo_button.show()
-        self._undo_timer.start()
-        self.statusBar().showMessage("Chat deleted.", 6000)
+        self.undo_timer.start()
+        self.status.emit("Chat deleted.", UNDO_MS)
 
     def undo_delete(self) -> None:
-        if self._undo_chat is not None:
-            self.store.undelete_chat(self._undo_chat)
-            chat_id, self._undo_chat = self._undo_chat, None
+        if self.undo_chat is not None:
+            self.store.undelete_chat(self.undo_chat)
+            chat_id, self.undo_chat = self.undo_chat, None
             self.undo_button.hide()
             self.sidebar.refresh()
             self.open_chat(chat_id)
 
-    def _forget_undo(self) -> None:
-        self._undo_chat = None
+    def forget_undo(self) -> None:
+        self.undo_chat = None
         self.undo_button.hide()
         try:
             self.store.purge_deleted()
@@ -79,7 +145,7 @@ class ChatHistoryMixin:
 
     def export_chat(self, chat_id: int) -> None:
         filters = "Markdown (*.md);;Chat with every branch (*.json);;OpenAI messages (*.openai.json)"
-        path, chosen = QFileDialog.getSaveFileName(self, "Export chat", f"chat-{chat_id}.md", filters)
+        path, chosen = QFileDialog.getSaveFileName(self.dialog_parent, "Export chat", f"chat-{chat_id}.md", filters)
         if path:
             kind = "openai" if "OpenAI" in chosen else "json" if "branch" in chosen else "md"
             self.write_export(chat_id, Path(path), kind)
@@ -94,18 +160,18 @@ class ChatHistoryMixin:
         try:
             path.write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
-            self.banner.show_message(f"Could not export the chat: {exc.strerror or exc}")
+            self.error.emit(f"Could not export the chat: {exc.strerror or exc}")
 
     def import_chat(self, path: Path | None = None) -> int | None:
         if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(self, "Import a chat", "", "Chat exports (*.json)")
+            chosen, _ = QFileDialog.getOpenFileName(self.dialog_parent, "Import a chat", "", "Chat exports (*.json)")
             if not chosen:
                 return None
             path = Path(chosen)
         try:
             chat_id = self.store.import_tree(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, StoreError) as exc:
-            self.banner.show_message(f"Could not import {path.name}: {exc}")
+            self.error.emit(f"Could not import {path.name}: {exc}")
             return None
         self.sidebar.refresh()
         self.open_chat(chat_id)
@@ -122,23 +188,28 @@ class ChatHistoryMixin:
             return None
         item = self.chat_model.item(row)
         last = row == self.chat_model.rowCount() - 1
-        busy = self.generating
-        menu = QMenu(self)
-        menu.addAction("Copy message", lambda: QGuiApplication.clipboard().setText(item.text))
+        busy = self.turn.generating
+        turn = self.turn
+        menu = QMenu(self.dialog_parent)
+        menu.addAction("Copy message", partial(_copy_text, item.text))
         for number, block in enumerate(code_blocks(item.text), start=1):
             label = f"Copy code block {number}" + (f" ({block.language})" if block.language else "")
-            menu.addAction(label, lambda code=block.code: QGuiApplication.clipboard().setText(code))
+            menu.addAction(label, partial(_copy_text, block.code))
         menu.addSeparator()
         if item.role == "user":
-            edit = menu.addAction("Edit", lambda: self.edit_message(row))
+            edit = menu.addAction("Edit", lambda: turn.edit_message(row))
             edit.setShortcut(QKeySequence(Qt.Key.Key_F2))  # shown beside it; F2 and double-click edit in the chat
             edit.setEnabled(not busy)
         if item.role == "assistant" and last:
-            menu.addAction("Regenerate", self.regenerate).setEnabled(not busy and item.message_id is not None)
-            menu.addAction("Continue", self.continue_reply).setEnabled(not busy and item.can_continue)
+            menu.addAction("Regenerate", turn.regenerate).setEnabled(not busy and item.message_id is not None)
+            menu.addAction("Continue", turn.continue_reply).setEnabled(not busy and item.can_continue)
         if item.sibling_count > 1:
             menu.addAction("Previous version", lambda: self.switch_version(row, -1)).setEnabled(not busy)
             menu.addAction("Next version", lambda: self.switch_version(row, 1)).setEnabled(not busy)
         menu.addSeparator()
         menu.addAction("Delete (with what follows)", lambda: self.conversation.delete(row)).setEnabled(not busy)
         return menu
+
+
+def _copy_text(text: str) -> None:
+    QGuiApplication.clipboard().setText(text)

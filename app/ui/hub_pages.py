@@ -1,47 +1,84 @@
-"""The Hub pages of the main window (Discover, My Models, Downloads), built on first use."""
+"""The Hub pages of the main window (Discover, My Models, Downloads): built on first use, following the settings."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QActionGroup
+from PySide6.QtWidgets import QStackedWidget, QWidget
 
 from app.core.errors import HermesError
+from app.core.paths import AppPaths
+from app.core.settings import Settings, SettingsStore
+from app.ui.background import Background
+from app.ui.model_bar import ModelBar
 
 if TYPE_CHECKING:
-    from app.core.downloads import DownloadManager
+    from app.core.downloads import Download, DownloadManager
+    from app.ui.discover_page import DiscoverPage
+    from app.ui.downloads_page import DownloadsPage
+    from app.ui.models_page import ModelsPage
+
+STARTER_QUERY = "OpenHermes 2 Mistral"
 
 
-class HubPagesMixin:
-    """Part of MainWindow: page switching, the download queue and the library pages."""
+class HubPages(QObject):
+    """Page switching, the download queue and the library pages; owns the pages it built and the queue."""
+
+    error = Signal(str)  # a message for the banner
+    status = Signal(str, int)  # a status-bar message and how long to show it
+
+    def __init__(
+        self,
+        stack: QStackedWidget,
+        page_actions: QActionGroup,
+        chat_page: QWidget,
+        *,
+        paths: AppPaths,
+        settings: SettingsStore,
+        background: Background,
+        model_bar: ModelBar,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.stack = stack
+        self.page_actions = page_actions
+        self.paths = paths
+        self.settings = settings
+        self.background = background
+        self.model_bar = model_bar
+        self._pages: dict[str, QWidget] = {"chat": chat_page}
+        self._downloads: DownloadManager | None = None
 
     # pages, built on first use
     def show_page(self, name: str) -> None:
-        self.stack.setCurrentWidget(self._page(name))
+        self.stack.setCurrentWidget(self.page(name))
         for action in self.page_actions.actions():
             action.setChecked(action.data() == name)
 
-    def _page(self, name: str) -> QWidget:
+    def page(self, name: str) -> QWidget:
         if name not in self._pages:
             self._pages[name] = page = self._build_page(name)
             self.stack.addWidget(page)
         return self._pages[name]
 
     def _build_page(self, name: str) -> QWidget:
+        current = self.settings.current
         if name == "discover":
             from app.ui.discover_page import DiscoverPage
 
-            discover = DiscoverPage(self.background, self.paths.cache / "hub", self.settings.context_size)
+            discover = DiscoverPage(self.background, self.paths.cache / "hub", current.context_size)
             discover.download_requested.connect(self.start_download)
             return discover
         if name == "models":
             from app.ui.models_page import ModelsPage
 
-            models = ModelsPage(self.settings.library_folders(self.paths.default_models_dir), self.background)
+            models = ModelsPage(self._library_folders(current), self.background)
             models.load_requested.connect(self._load_from_library)
-            models.library_changed.connect(self._library_changed)
-            models.error.connect(self.banner.show_message)
+            models.library_changed.connect(self.model_bar.refresh_models)
+            models.folders_changed.connect(self._folders_changed)
+            models.error.connect(self.error)
             return models
         from app.ui.downloads_page import DownloadsPage
 
@@ -50,61 +87,77 @@ class HubPagesMixin:
         return downloads
 
     @property
-    def discover_page(self):  # -> DiscoverPage
-        return self._page("discover")
+    def discover_page(self) -> DiscoverPage:
+        return self.page("discover")  # type: ignore[return-value]
 
     @property
-    def models_page(self):  # -> ModelsPage
-        return self._page("models")
+    def models_page(self) -> ModelsPage:
+        return self.page("models")  # type: ignore[return-value]
 
     @property
-    def downloads_page(self):  # -> DownloadsPage
-        return self._page("downloads")
+    def downloads_page(self) -> DownloadsPage:
+        return self.page("downloads")  # type: ignore[return-value]
 
     @property
     def downloads(self) -> DownloadManager:
         if self._downloads is None:
             from app.core.downloads import DownloadManager
 
-            models_dir = self.settings.models_path(self.paths.default_models_dir)
+            models_dir = self.settings.current.models_path(self.paths.default_models_dir)
             self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.json")
         return self._downloads
 
-    def _restore_downloads(self) -> None:
+    def restore_downloads(self) -> None:
         """Downloads left unfinished last time resume now (their page shows them)."""
         saved = self.paths.data / "downloads.json"
         if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
-            self._page("downloads")
+            self.page("downloads")
 
-    def _welcome_link(self, link: str) -> None:
-        if link == "discover":
-            self.show_page("discover")
-            self.discover_page.query.setText("OpenHermes 2 Mistral")
-            self.discover_page.search()
+    def find_starter(self) -> None:
+        """The empty library's link: search the Hub for the model this app is named after."""
+        self.show_page("discover")
+        self.discover_page.query.setText(STARTER_QUERY)
+        self.discover_page.search()
 
+    # following the settings
+    def settings_changed(self, new: Settings, old: Settings) -> None:
+        default = self.paths.default_models_dir
+        if self._downloads is not None and new.models_path(default) != old.models_path(default):
+            self._downloads.models_dir = new.models_path(default)  # the next download lands there
+        if "models" in self._pages and self._library_folders(new) != self.models_page.folders:
+            self.models_page.set_folders(self._library_folders(new))
+        if "discover" in self._pages and new.context_size != old.context_size:
+            self.discover_page.set_context_size(new.context_size)
+
+    def _library_folders(self, settings: Settings) -> list:
+        return settings.library_folders(self.paths.default_models_dir)
+
+    def _folders_changed(self, folders: list) -> None:
+        self.settings.update(extra_model_dirs=[str(folder) for folder in folders[1:]])
+
+    # actions
     def start_download(self, repo_id: str, revision: str, files: list) -> None:
         try:
             for file in files:
                 self.downloads.enqueue(repo_id, file.path, revision=revision, sha256=file.sha256, size=file.size)
         except HermesError as exc:
-            self.banner.show_message(str(exc))
+            self.error.emit(str(exc))
             return
         self.downloads_page.refresh()
         self.show_page("downloads")
 
-    def _on_downloaded(self, _job) -> None:
+    def _on_downloaded(self, job: Download) -> None:
         if "models" in self._pages:
             self.models_page.refresh()
-        self.refresh_models()
-        self.statusBar().showMessage(f"Downloaded and verified: {_job.filename}", 8000)
+        self.model_bar.refresh_models()
+        self.status.emit(f"Downloaded and verified: {job.filename}", 8000)
 
     def _load_from_library(self, path: str) -> None:
         self.show_page("chat")
-        self._select_path(path)
-        self.load_model(path)
+        self.model_bar.open_model(path)
 
-    def _library_changed(self) -> None:
-        folders = self.models_page.folders
-        self.settings = replace(self.settings, extra_model_dirs=[str(f) for f in folders[1:]])
-        self._save_settings()
-        self.refresh_models()
+    def shutdown(self) -> None:
+        if "downloads" in self._pages:
+            self.downloads_page.timer.stop()
+        if self._downloads is not None:
+            self._downloads.shutdown()  # paused: they resume at the next start

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import HermesError
-from app.core.library import LocalModel, delete_model, import_model, scan_models
+from app.core.library import LocalModel, delete_model, human_size, import_model, scan_models
 from app.ui.background import Background
 from app.ui.table_model import RowTableModel
 
@@ -74,14 +75,21 @@ class LibraryModel(RowTableModel[ModelRow]):
 
 
 class ModelsPage(QWidget):
+    """The library's models; reading the folders and importing a file both run in the background."""
+
     load_requested = Signal(str)  # a model path
-    library_changed = Signal()
+    library_changed = Signal()  # a model came or went
+    folders_changed = Signal(list)  # the user added a folder: [models folder, *extra folders]
     error = Signal(str)
+    imported = Signal(object)  # the Path of a model now in the library
+    _import_progress = Signal(int, int)  # bytes copied, bytes in all (emitted from the worker thread)
 
     def __init__(self, folders: list[Path], background: Background, parent=None) -> None:
         super().__init__(parent)
-        self.folders = folders
+        self.folders = list(folders)
         self.background = background
+        self.importing: Path | None = None  # the file being imported, while it is
+        self._refresh = 0  # the newest library read; an older one answering late is ignored
         self.model = LibraryModel(self)
         self.view = QTableView()
         self.view.setModel(self.model)
@@ -90,6 +98,8 @@ class ModelsPage(QWidget):
         self.view.verticalHeader().hide()
         self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.summary = QLabel()
+        self.import_bar = QProgressBar(maximum=1000)
+        self.import_bar.hide()
         self.load_button = QPushButton("Chat with it")
         self.delete_button = QPushButton("Delete…")
         self.import_button = QPushButton("Import file…")
@@ -103,24 +113,39 @@ class ModelsPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(self.view, 1)
+        layout.addWidget(self.import_bar)
         layout.addLayout(buttons)
         self.load_button.clicked.connect(self._load)
         self.view.doubleClicked.connect(self._load)
         self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
         self.import_button.clicked.connect(self._choose_import)
         self.folder_button.clicked.connect(self._choose_folder)
+        self._import_progress.connect(self._show_import_progress)
         self.refresh()
 
     def refresh(self) -> None:
         folders = list(self.folders)
+        self._refresh += 1
+        refresh = self._refresh
         self.summary.setText("Reading the library…")
-        self.background.run(lambda: describe(scan_models(folders)), self._show)
+        self.background.run(
+            lambda: describe(scan_models(folders)), lambda rows: self._show(refresh, rows), self._read_failed
+        )
 
-    def _show(self, rows: list[ModelRow]) -> None:
+    def set_folders(self, folders: list[Path]) -> None:
+        """The settings changed the library folders: show what is in the new ones."""
+        if list(folders) != self.folders:
+            self.folders = list(folders)
+            self.refresh()
+
+    def _read_failed(self, error: Exception) -> None:
+        self.summary.setText(f"⚠ Could not read the library: {error}")
+
+    def _show(self, refresh: int, rows: list[ModelRow]) -> None:
+        if refresh != self._refresh:
+            return  # a newer read is on its way
         self.model.set_rows(rows)
         total = sum(row.model.size for row in rows)
-        from app.core.library import human_size
-
         self.summary.setText(
             f"{len(rows)} models, {human_size(total)} on disk, in: " + ", ".join(str(f) for f in self.folders)
         )
@@ -152,15 +177,45 @@ class ModelsPage(QWidget):
         self.refresh()
         self.library_changed.emit()
 
-    def import_file(self, source: Path, mode: str = "copy") -> Path | None:
-        try:
-            target = import_model(source, self.folders[0], mode)  # type: ignore[arg-type]
-        except HermesError as exc:
-            self.error.emit(str(exc))
-            return None
+    def import_file(self, source: Path, mode: str = "copy") -> None:
+        """Copy, move or link ``source`` into the models folder in the background, with progress.
+
+        ``imported`` is emitted with the new path when it is done; a failure is shown through ``error``.
+        """
+        if self.importing is not None:
+            self.error.emit(f"Still importing {self.importing.name}; one file at a time.")
+            return
+        self.importing = source
+        folder = self.folders[0]
+        self.import_button.setEnabled(False)
+        self.import_bar.setValue(0)
+        self.import_bar.setFormat(f"Importing {source.name}… %p%")
+        self.import_bar.setTextVisible(True)
+        self.import_bar.show()
+
+        def work() -> Path:
+            return import_model(source, folder, mode, self._import_progress.emit)  # type: ignore[arg-type]
+
+        self.background.run(work, self._import_done, self._import_failed)
+
+    def _show_import_progress(self, done: int, total: int) -> None:
+        if self.importing is not None and total:
+            self.import_bar.setValue(int(1000 * done / total))
+
+    def _import_ended(self) -> None:
+        self.importing = None
+        self.import_bar.hide()
+        self.import_button.setEnabled(True)
+
+    def _import_done(self, target: Path) -> None:
+        self._import_ended()
         self.refresh()
         self.library_changed.emit()
-        return target
+        self.imported.emit(target)
+
+    def _import_failed(self, error: Exception) -> None:
+        self._import_ended()
+        self.error.emit(str(error) if isinstance(error, HermesError) else f"Could not import the model: {error}")
 
     def _choose_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", "", "GGUF models (*.gguf)")
@@ -182,7 +237,7 @@ class ModelsPage(QWidget):
         if folder not in self.folders:
             self.folders.append(folder)
             self.refresh()
-            self.library_changed.emit()
+            self.folders_changed.emit(list(self.folders))
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of models (e.g. LM Studio's or the HF cache)")

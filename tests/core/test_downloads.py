@@ -77,6 +77,7 @@ def test_kill_9_mid_download_then_resume_fetches_under_1_percent_twice(tmp_path:
     assert target.stat().st_size == size and not part.exists()
 
 
+@pytest.mark.expect_log(r"sha256 .* on disk")
 def test_corrupted_bytes_are_rejected_and_never_listed(tmp_path: Path, hub) -> None:
     hub.fault(FILE, "corrupt", after=12_345_678)
     downloads = manager(tmp_path, hub)
@@ -89,6 +90,7 @@ def test_corrupted_bytes_are_rejected_and_never_listed(tmp_path: Path, hub) -> N
     assert downloads.wait(job.key).state == State.DONE
 
 
+@pytest.mark.expect_log(r"; retry \d")
 def test_a_dropped_connection_is_retried_and_says_so(tmp_path: Path, hub) -> None:
     hub.fault(FILE, "drop", after=30_000_000, times=2)
     events = []
@@ -100,6 +102,7 @@ def test_a_dropped_connection_is_retried_and_says_so(tmp_path: Path, hub) -> Non
     assert served(hub) - before == job.total  # resumed with Range: nothing fetched twice
 
 
+@pytest.mark.expect_log(r"; retry \d")
 def test_too_many_drops_fail_with_a_clear_message_and_keep_the_bytes(tmp_path: Path, hub) -> None:
     hub.fault(FILE, "drop", after=1_000_000, times=-1)
     downloads = manager(tmp_path, hub, retries=2, backoff=0.01)

@@ -1,4 +1,4 @@
-"""The llama-cpp-python internals the engine relies on are all there (a new release that changes them fails here, clearly)."""
+"""The llama-cpp-python internals the engine relies on are there; a release that changes them fails here, clearly."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from app.core.paths import resolve_paths
-from app.core.settings import Settings, load_settings, save_settings
+from app.core.settings import Settings, SettingsStore, load_settings, save_settings
 
 
 def test_basedir_argument_puts_everything_under_it(tmp_path: Path) -> None:
@@ -34,6 +34,7 @@ def test_settings_round_trip_and_defaults(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["schema_version"] == 1
 
 
+@pytest.mark.expect_log(r"settings file .* unreadable")
 def test_damaged_settings_are_kept_aside_and_defaults_used(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text("{not json")
@@ -46,6 +47,33 @@ def test_out_of_range_values_are_clamped(tmp_path: Path) -> None:
     path.write_text(json.dumps({"context_size": 3, "theme": "neon", "gpu_layers": -5, "unknown": 1}))
     loaded = load_settings(path)
     assert (loaded.context_size, loaded.theme, loaded.gpu_layers) == (256, "system", -1)
+
+
+def test_the_settings_store_saves_and_tells_every_subscriber(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    store = SettingsStore.load(path)
+    heard: list[tuple[Settings, Settings]] = []
+    unsubscribe = store.subscribe(lambda new, old: heard.append((new, old)))
+    before = store.current
+    after = store.update(models_dir=str(tmp_path / "models"), context_size=100)
+    assert store.current is after and after.context_size == 256  # validated on the way in
+    assert heard == [(after, before)]
+    assert load_settings(path) == after  # saved at once
+    store.update(context_size=256)  # no change: nobody is told, nothing is written
+    assert len(heard) == 1
+    unsubscribe()
+    store.update(theme="dark")
+    assert len(heard) == 1 and load_settings(path).theme == "dark"
+    with pytest.raises(TypeError):
+        store.update(no_such_setting=1)
+
+
+def test_a_store_that_cannot_save_keeps_the_settings_for_the_session(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    store = SettingsStore(blocked / "settings.json")  # its folder is a file: every save fails
+    assert store.update(theme="light").theme == "light"
+    assert store.current.theme == "light" and not store.save()
 
 
 def test_a_large_log_is_rotated_at_start_and_old_ones_are_capped(tmp_path: Path) -> None:

@@ -127,6 +127,7 @@ def test_create_edit_rename_delete_and_reload(library: PresetLibrary) -> None:
         reopened.get("Captain")
 
 
+@pytest.mark.expect_log(r"skipping preset")
 def test_a_damaged_user_file_is_skipped_and_reported(library: PresetLibrary) -> None:
     library.create(Preset(id="", name="Good"))
     (library.user_dir / "bad.json").write_text("{broken")

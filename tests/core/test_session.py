@@ -88,20 +88,10 @@ def test_stop_mid_stream_keeps_the_partial_reply_as_stopped(service: EngineServi
     long_turn = TurnSettings(sampling=Sampling(temperature=0.8, max_tokens=600, seed=3), model="m")
     request = session.send("Write a long story about the sea.", long_turn)
     pieces: list[str] = []
-    enough = threading.Event()
-
-    def on_piece(text: str) -> None:
-        pieces.append(text)
-        if len(pieces) >= 8:
-            enough.set()
-
-    ticket = service.generate(request, lambda text: (session.append(text), on_piece(text)))
-    assert enough.wait(120)
-    ticket.cancel()
-    stats = ticket.result(60)
-    session.finish(stats)
+    stats = session.run(service, request, on_piece=pieces.append, should_stop=lambda: len(pieces) >= 8)
     assert stats.finish_reason == FinishReason.CANCELLED
     reply = session.items[-1]
+    assert not session.save_error
     assert reply.state is MessageState.STOPPED and reply.text == "".join(pieces)
     saved = store.active_path(session.chat_id)[-1]
     assert saved.state == "stopped" and saved.content == reply.text

@@ -162,6 +162,7 @@ def test_bad_imports_are_refused_and_change_nothing(store: ChatStore, bad) -> No
     assert store.list_chats() == []
 
 
+@pytest.mark.expect_log("is damaged")
 def test_a_damaged_database_is_kept_and_a_fresh_one_started(tmp_path: Path) -> None:
     path = tmp_path / "chats.sqlite3"
     path.write_bytes(b"this is not a database" * 100)

@@ -1,5 +1,6 @@
 """The engine thread under pytest-qt: queued requests, batched tokens, errors as signals."""
 
+import itertools
 from pathlib import Path
 
 from app.core.engine import GenerationStats, LoadOptions, Sampling
@@ -61,17 +62,21 @@ def test_stop_ends_generation_quickly_and_keeps_text(qtbot, starter_model: Path)
         with qtbot.waitSignal(client.model_loaded, timeout=30_000):
             client.load(str(starter_model), LoadOptions(context_size=2048))
         received: list[str] = []
-        client.tokens.connect(lambda _rid, text: received.append(text))
+        arrivals: list[float] = []
+        client.tokens.connect(lambda _rid, text: (received.append(text), arrivals.append(time.perf_counter())))
         with qtbot.waitSignal(client.tokens, timeout=30_000):
             client.generate(
                 [{"role": "user", "content": "Write a long story about the sea."}],
                 Sampling(temperature=0.8, max_tokens=1500, seed=5),
             )
-        qtbot.wait(200)
+        qtbot.waitUntil(lambda: len(arrivals) >= 6, timeout=30_000)
         with qtbot.waitSignal(client.generation_finished, timeout=5_000) as finished:
             asked = time.perf_counter()
             client.stop()
-        assert time.perf_counter() - asked < 0.2
+        # Stop takes effect within a few batches of tokens, measured on this machine now (as test_engine.py does).
+        gaps = sorted(b - a for a, b in itertools.pairwise(arrivals))
+        typical_gap = gaps[len(gaps) // 2]
+        assert time.perf_counter() - asked < max(0.2, 3 * typical_gap)
         assert finished.args[1].finish_reason == "cancelled"
         assert "".join(received).strip()
     finally:

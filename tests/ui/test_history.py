@@ -49,19 +49,23 @@ def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
     window.chat_view.version_requested.emit(1, -1)  # the ‹ arrow
     shown = window.chat_model.items[1]
     assert (shown.message_id, shown.text, shown.sibling_index) == (first.message_id, first.text, 0)
-    window.switch_version(1, 1)
+    window.history.switch_version(1, 1)
     assert window.chat_model.items[1].message_id == second.message_id
 
-    # the prompt sent to the engine follows the active path only
-    messages = window.conversation.session.conversation(window.system_prompt.toPlainText())
-    assert [m["role"] for m in messages] == ["system", "user", "assistant"]  # one version of the reply, not both
+    # the prompt sent to the engine follows the active path only: one reply, the shown version
+    conversation = window.conversation.session.conversation
+    messages = conversation(window.system_prompt.toPlainText())
+    assert [m["role"] for m in messages if m["role"] != "system"] == ["user", "assistant"]
     assert messages[-1]["content"] == second.text
-    user_id = window.chat_model.items[0].message_id
+    window.history.switch_version(1, -1)
+    assert conversation("")[-1]["content"] == first.text
+    window.history.switch_version(1, 1)
 
+    question = window.chat_model.items[0].message_id
     window.new_chat()
     assert window.conversation.chat_id is None and window.chat_model.rowCount() == 0
-    window.open_chat(chat_id)
-    assert [i.message_id for i in window.chat_model.items] == [user_id, second.message_id]
+    window.history.open_chat(chat_id)
+    assert [i.message_id for i in window.chat_model.items] == [question, second.message_id]
 
 
 def test_edit_in_place_and_resend_makes_a_branch(qtbot, ready) -> None:
@@ -90,7 +94,7 @@ def test_edit_in_place_and_resend_makes_a_branch(qtbot, ready) -> None:
     items = window.chat_model.items
     assert items[0].text == "Name an animal." and (items[0].sibling_index, items[0].sibling_count) == (1, 2)
     assert items[1].message_id != old_reply.message_id
-    window.switch_version(0, -1)
+    window.history.switch_version(0, -1)
     assert window.chat_model.items[0].message_id == old_user.message_id
     assert window.chat_model.items[1].message_id == old_reply.message_id  # the old branch, whole
     assert window.store.message_count(window.conversation.chat_id) == 5  # system + 2 users + 2 replies
@@ -153,14 +157,14 @@ def test_search_delete_and_undo(qtbot, ready) -> None:
     qtbot.waitUntil(lambda: window.sidebar.model.rowCount() == 2, timeout=2000)
 
     current = window.conversation.chat_id
-    window.delete_chat(current)
+    window.history.delete_chat(current)
     assert window.sidebar.model.rowCount() == 1 and window.conversation.chat_id is None
-    assert window.undo_button.isVisible()
-    window.undo_button.click()
+    assert window.history.undo_button.isVisible()
+    window.history.undo_button.click()
     assert window.sidebar.model.rowCount() == 2 and window.conversation.chat_id == current
-    window.delete_chat(current)
-    window._undo_timer.timeout.emit()  # the undo window passes
-    assert not window.undo_button.isVisible()
+    window.history.delete_chat(current)
+    window.history.undo_timer.timeout.emit()  # the undo window passes
+    assert not window.history.undo_button.isVisible()
     assert [c.id for c in window.store.list_chats()] != [current]
     assert window.store._db.execute("SELECT COUNT(*) FROM chats WHERE id = ?", (current,)).fetchone()[0] == 0
 
@@ -174,29 +178,30 @@ def test_message_menu_offers_copy_code_and_the_right_actions(qtbot, window) -> N
         ChatItem(role="assistant", text="Here:\n\n```python\nprint('hi')\n```\n", message_id=None),
     ]
     window.chat_model.items_reset()
-    labels = [a.text() for a in window.message_menu(1).actions() if a.text()]
+    labels = [a.text() for a in window.history.message_menu(1).actions() if a.text()]
     assert "Copy code block 1 (python)" in labels and "Regenerate" in labels
-    copy = next(a for a in window.message_menu(1).actions() if a.text().startswith("Copy code block"))
+    copy = next(a for a in window.history.message_menu(1).actions() if a.text().startswith("Copy code block"))
     copy.trigger()
     from PySide6.QtGui import QGuiApplication
 
     assert QGuiApplication.clipboard().text() == "print('hi')"
-    assert "Edit" in [a.text() for a in window.message_menu(0).actions()]
+    assert "Edit" in [a.text() for a in window.history.message_menu(0).actions()]
 
 
 def test_export_and_import_from_the_gui(qtbot, ready, tmp_path: Path) -> None:
     window = ready
     say(qtbot, window, "Hello there")
     chat_id = window.conversation.chat_id
-    window.write_export(chat_id, tmp_path / "chat.json", "json")
-    window.write_export(chat_id, tmp_path / "chat.md", "md")
+    window.history.write_export(chat_id, tmp_path / "chat.json", "json")
+    window.history.write_export(chat_id, tmp_path / "chat.md", "md")
     assert (tmp_path / "chat.md").read_text().startswith("# Hello there")
-    imported = window.import_chat(tmp_path / "chat.json")
+    imported = window.history.import_chat(tmp_path / "chat.json")
     assert imported is not None and imported != chat_id
     assert window.chat_model.items[0].text == "Hello there"
     assert window.sidebar.model.rowCount() == 2
 
 
+@pytest.mark.expect_log(r"is damaged")
 def test_a_damaged_history_shows_a_banner_and_keeps_the_file(qtbot, basedir: Path) -> None:
     from app.ui.main_window import MainWindow
 
@@ -221,10 +226,11 @@ def test_the_chats_overflow_policy_is_chosen_saved_and_applied(qtbot, ready) -> 
     assert window.store.chat(chat_id).overflow == "drop-oldest"
     window.new_chat()
     window.persona.overflow.setCurrentIndex(0)
-    window.open_chat(chat_id)
+    window.history.open_chat(chat_id)
     assert window.persona.overflow.currentData() == "drop-oldest"
 
 
+@pytest.mark.expect_log(r"could not purge deleted chats")
 def test_a_failing_history_database_is_reported_and_loses_nothing_on_screen(qtbot, ready) -> None:
     window = ready
     say(qtbot, window, "First message")
@@ -237,7 +243,7 @@ def test_a_failing_history_database_is_reported_and_loses_nothing_on_screen(qtbo
 
 
 def test_messages_left_out_to_fit_the_context_are_dimmed_and_counted(qtbot, library_with_model: Path, window) -> None:
-    window.settings.context_size = 512
+    window.settings_store.update(context_size=512)
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
         window.load_model(str(library_with_model))
     window.persona.overflow.setCurrentIndex(window.persona.overflow.findData("drop-oldest"))

@@ -22,9 +22,9 @@ def hub_window(qtbot, hf_env, hub, basedir: Path):
 
 def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     window = hub_window
-    assert "Find OpenHermes 2 Mistral 7B on the Hugging Face Hub" in window.welcome.text()
-    window._welcome_link("discover")  # the empty library's link
-    page = window.discover_page
+    qtbot.waitUntil(lambda: "Find OpenHermes 2 Mistral 7B on the Hugging Face Hub" in window.welcome.text())
+    window.welcome.browse_requested.emit()  # the empty library's "Browse models"
+    page = window.hub.discover_page
     assert window.stack.currentWidget() is page
     qtbot.waitUntil(lambda: page.results.rowCount() == 1, timeout=10_000)
     assert page.results.results[0].id == "TheBloke/OpenHermes-2-Mistral-7B-GGUF"
@@ -35,6 +35,9 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
                for r in range(12))  # fmt: skip
     fit_note = page.quants.item(6, 3).toolTip()  # 1,024 tokens x 128 KiB, from the Q2_K file's header on the Hub
     assert fit_note.endswith("128.0 MB of KV cache for 1,024 tokens (from the model's header).")
+    hub_window.settings_store.update(context_size=2048)  # the Settings dialog: the fit is judged afresh
+    assert page.quants.item(6, 3).toolTip().endswith("256.0 MB of KV cache for 2,048 tokens (from the model's header).")
+    assert "2,048-token context" in page.memory_label.text()
     assert "OpenHermes 2 Mistral 7B - GGUF" in page.card.toPlainText()
 
     page.query.setText("SmolLM2")
@@ -42,24 +45,27 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     qtbot.waitUntil(lambda: [r.id for r in page.results.results] == ["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"])
     qtbot.waitUntil(lambda: page.quants.rowCount() == 1 and page.download_button.isEnabled(), timeout=10_000)
     page.download_button.click()
-    assert window.stack.currentWidget() is window.downloads_page
-    with qtbot.waitSignal(window.downloads_page.model_downloaded, timeout=60_000) as done:
+    assert window.stack.currentWidget() is window.hub.downloads_page
+    with qtbot.waitSignal(window.hub.downloads_page.model_downloaded, timeout=60_000) as done:
         pass
     assert done.args[0].state == "done"
-    qtbot.waitUntil(lambda: window.models_page.model.rowCount() == 1, timeout=10_000)
-    row = window.models_page.model.rows[0]
+    qtbot.waitUntil(lambda: window.hub.models_page.model.rowCount() == 1, timeout=10_000)
+    row = window.hub.models_page.model.rows[0]
     assert (row.architecture, row.quant, row.template) == ("llama", "Q4_1", "yes")
-    picker = [window.model_picker.itemText(i) for i in range(window.model_picker.count())]
-    assert any(text.startswith("SmolLM2-135M-Instruct.Q4_1") for text in picker)
 
-    window.models_page.view.selectRow(0)
+    def picker() -> list[str]:
+        return [window.model_picker.itemText(i) for i in range(window.model_picker.count())]
+
+    qtbot.waitUntil(lambda: any(text.startswith("SmolLM2-135M-Instruct.Q4_1") for text in picker()), timeout=10_000)
+
+    window.hub.models_page.view.selectRow(0)
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.models_page.load_button.click()
+        window.hub.models_page.load_button.click()
     assert window.stack.currentIndex() == 0
 
 
 def test_gptq_is_flagged_and_offline_is_a_state(qtbot, hub_window, monkeypatch) -> None:
-    page = hub_window.discover_page
+    page = hub_window.hub.discover_page
     page.format.setCurrentIndex(page.format.findData("gptq"))  # searches
     qtbot.waitUntil(lambda: page.results.rowCount() == 1, timeout=10_000)
     qtbot.waitUntil(lambda: page.quants.rowCount() == 3, timeout=10_000)
@@ -71,16 +77,90 @@ def test_gptq_is_flagged_and_offline_is_a_state(qtbot, hub_window, monkeypatch) 
 
 
 def test_my_models_import_and_delete(qtbot, hub_window, starter_model: Path, tmp_path: Path) -> None:
-    page = hub_window.models_page
+    hub_window.hub.show_page("models")
+    page = hub_window.hub.models_page
     source = tmp_path / "elsewhere.gguf"
     source.write_bytes(starter_model.read_bytes())
-    target = page.import_file(source, "link")
-    assert target is not None and target.is_symlink()
+    with qtbot.waitSignal(page.imported, timeout=10_000) as linked:
+        page.import_file(source, "link")
+    target = linked.args[0]
+    assert target.is_symlink()
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=10_000)
     page.view.selectRow(0)
     page.delete_selected(confirm=False)
     assert not target.exists() and source.exists()  # the link went, the original stayed
+
+    # A copy runs in the background with progress: the GUI thread keeps turning while the bytes move.
+    progress: list[tuple[int, int]] = []
+    page._import_progress.connect(lambda done, total: progress.append((done, total)))
+    with qtbot.waitSignal(page.imported, timeout=60_000) as copied:
+        page.import_file(source, "copy")
+        assert page.import_bar.isVisible() and not page.import_button.isEnabled()
+    size = source.stat().st_size
+    assert len(progress) >= size // (16 << 20) and progress[-1] == (size, size)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+    assert copied.args[0].read_bytes() == source.read_bytes() and not copied.args[0].is_symlink()
+    assert not page.import_bar.isVisible() and page.import_button.isEnabled()
+
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"this is not a model, just some text" * 4)
-    assert page.import_file(bad) is None
+    with qtbot.waitSignal(page.error, timeout=10_000):
+        page.import_file(bad)
     assert "not a GGUF model file" in hub_window.banner.message
+
+
+def _download_smollm(qtbot, window):
+    page = window.hub.discover_page
+    page.query.setText("SmolLM2")
+    page.search()
+    qtbot.waitUntil(lambda: page.quants.rowCount() == 1 and page.download_button.isEnabled(), timeout=10_000)
+    with qtbot.waitSignal(window.hub.downloads_page.model_downloaded, timeout=60_000) as done:
+        page.download_button.click()
+    return done.args[0]
+
+
+def test_changing_the_models_folder_moves_the_next_download_without_a_restart(
+    qtbot, hub_window, tmp_path: Path
+) -> None:
+    window = hub_window
+    manager = window.hub.downloads  # the real queue, already running with the old folder
+    old_folder = manager.models_dir
+    new_folder = tmp_path / "bigger-disk"
+    window.settings_store.update(models_dir=str(new_folder))  # what the settings dialog's OK does
+    job = _download_smollm(qtbot, window)
+    assert window.hub.downloads is manager  # the same queue, not a new one
+    assert job.destination.is_relative_to(new_folder) and job.destination.is_file()
+    assert not any(old_folder.rglob("*.gguf"))
+    # the library and the model picker look there too
+    qtbot.waitUntil(lambda: window.model_picker.count() == 2, timeout=10_000)
+    assert window.model_picker.itemData(1) == str(job.destination)
+
+
+def test_an_older_search_answering_late_does_not_replace_a_newer_one(qtbot, hub_window, monkeypatch) -> None:
+    import threading
+
+    from app.core import hub
+
+    page = hub_window.hub.discover_page
+    real_search = hub.search
+    release = threading.Event()
+
+    def slow_for_the_first(query: str, **options):
+        if query == "OpenHermes":
+            release.wait(10)  # this answer comes after the newer search's
+        return real_search(query, **options)
+
+    monkeypatch.setattr(hub, "search", slow_for_the_first)
+    answered: list[int] = []
+    found = page._found
+    monkeypatch.setattr(page, "_found", lambda search, results: (answered.append(search), found(search, results)))
+    page.query.setText("OpenHermes")
+    page.search()
+    page.query.setText("SmolLM2")
+    page.search()
+    qtbot.waitUntil(lambda: len(answered) == 1, timeout=10_000)
+    assert [r.id for r in page.results.results] == ["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"]
+    release.set()
+    qtbot.waitUntil(lambda: len(answered) == 2, timeout=10_000)  # the older answer arrived ...
+    assert [r.id for r in page.results.results] == ["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"]  # ... and was dropped
+    assert page.status.text() == "1 model"

@@ -9,7 +9,7 @@ from app.ui.chat_view import stats_line
 
 
 def load_first_model(qtbot, window) -> None:
-    assert window.model_picker.count() == 2  # the placeholder and the starter model
+    qtbot.waitUntil(lambda: window.model_picker.count() == 2)  # the placeholder and the starter model
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
         window.model_picker.setCurrentIndex(1)
         window.model_picker.activated.emit(1)
@@ -86,8 +86,8 @@ def test_new_chat_clears_and_sending_without_a_model_explains(qtbot, window) -> 
     assert window.pages.currentWidget() is window.welcome
 
 
-def test_empty_library_says_how_to_get_a_model(window) -> None:
-    assert "No models yet" in window.welcome.text()
+def test_empty_library_says_how_to_get_a_model(qtbot, window) -> None:
+    qtbot.waitUntil(lambda: "No models yet" in window.welcome.text())
     assert window.model_picker.count() == 1
 
 

@@ -1,0 +1,257 @@
+"""Lays out and paints one message of the chat view, and edits a message of yours in place.
+
+Where things are (the header, the bubble, the version arrows, each code block) is computed from
+the message's cached layout by ``geometry``, both to paint and to answer a click: nothing is
+remembered from the last paint, so nothing goes stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtWidgets import QAbstractItemDelegate, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from app.ui.chat_model import ChatItem, ChatRoles, MessageState
+from app.ui.message_actions import BAR_HEIGHT
+from app.ui.message_layout import MessageDocuments
+from app.ui.widgets import MessageEditor
+
+H_MARGIN = 16
+V_MARGIN = 6
+PADDING = 10
+USER_BUBBLE_RATIO = 0.78
+CARET = " ▍"
+EDIT_EXTRA_LINES = 3  # room to type below a message being edited
+ERROR_COLOR = QColor("#d9534f")
+
+
+@dataclass
+class Layout:
+    revision: int
+    width: int
+    editing: bool
+    body: MessageDocuments
+    bubble_width: int
+    height: int
+
+
+@dataclass
+class Geometry:
+    """Where the parts of one message are, in the view's viewport coordinates."""
+
+    header: QRect
+    bubble: QRect
+    body_x: int  # where the body's pieces start
+    body_y: int
+    footer: QRect
+    arrows: tuple[QRect, QRect, QRect] | None  # previous, "n/m", next
+
+
+def stats_line(item: ChatItem) -> str:
+    """The small print under a message."""
+    if item.state == MessageState.STREAMING:
+        return f"Reading the conversation… {item.reading}" if item.reading and not item.text else "Generating…"
+    if item.state == MessageState.ERROR:
+        return f"Error: {item.error}"
+    parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []
+    stats = item.stats
+    if stats is not None and stats.generated_tokens:
+        parts += [
+            f"{stats.generated_tokens} tokens",
+            f"{stats.tokens_per_s:.1f} tok/s",
+            f"TTFT {stats.ttft_s * 1000:.0f} ms",
+        ]
+    if item.state == MessageState.STOPPED:
+        parts.append("stopped" if item.text else "stopped before the reply began — right-click › Regenerate")
+    elif item.state == MessageState.INTERRUPTED:
+        parts.append("interrupted — right-click › Continue to finish it")
+    elif stats is not None and stats.finish_reason == "length":
+        parts.append("reached the token limit")
+    return " · ".join(parts)
+
+
+def small_font(font: QFont) -> QFont:
+    small = QFont(font)
+    small.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+    return small
+
+
+def line_height(font: QFont) -> int:
+    return QFontMetrics(font).height() + 2
+
+
+def header_height(font: QFont) -> int:
+    return max(line_height(small_font(font)), BAR_HEIGHT + 2)  # room for the action bar
+
+
+class MessageDelegate(QStyledItemDelegate):
+    """Keeps each message's layout between paints (keyed on its uid and revision).
+
+    An edit is never written over the message: it is handed on (``edit_submitted``) to be sent as
+    a new version, and the old one stays reachable.
+    """
+
+    edit_submitted = Signal(int, str)  # row, new text
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._cache: dict[int, Layout] = {}
+        self.editing_uid: int | None = None
+
+    # editing in place
+    def createEditor(self, parent, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
+        editor = MessageEditor(parent)
+        editor.setFont(option.font)
+        row = QPersistentModelIndex(index)
+        editor.submitted.connect(lambda: self._submit(editor, row))
+        self.editing_uid = index.data(ChatRoles.ITEM).uid
+        return editor
+
+    def setEditorData(self, editor, index: QModelIndex | QPersistentModelIndex) -> None:
+        if not editor.document().isModified():  # the view calls this again on data changes: keep the typing
+            editor.setPlainText(index.data(Qt.ItemDataRole.DisplayRole) or "")
+            editor.moveCursor(editor.textCursor().MoveOperation.End)
+
+    def setModelData(self, editor, model, index) -> None:
+        """Nothing is written over the message (see the class notes)."""
+
+    def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index) -> None:
+        rect = option.rect
+        top = rect.top() + V_MARGIN + header_height(option.font)  # below the "You" header
+        width, height = rect.width() - 2 * H_MARGIN, rect.bottom() - V_MARGIN - top
+        editor.setGeometry(QRect(rect.left() + H_MARGIN, top, width, height))
+
+    def destroyEditor(self, editor, index) -> None:
+        self.editing_uid = None
+        super().destroyEditor(editor, index)
+
+    def eventFilter(self, editor, event: QEvent) -> bool:
+        # Clicking elsewhere neither sends nor discards an edit; Tab moves the focus on (no "edit next row").
+        if event.type() == QEvent.Type.FocusOut or (
+            event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab)
+        ):
+            return False
+        return super().eventFilter(editor, event)
+
+    def _submit(self, editor: MessageEditor, row: QPersistentModelIndex) -> None:
+        text = editor.toPlainText().strip()
+        if not text:
+            return
+        self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.NoHint)
+        if row.isValid():
+            self.edit_submitted.emit(row.row(), text)
+
+    # layout
+    def forget(self, keep: set[int]) -> None:
+        for uid in [uid for uid in self._cache if uid not in keep]:
+            del self._cache[uid]
+
+    def layout(self, item: ChatItem, width: int, palette: QPalette, font: QFont) -> Layout:
+        cached = self._cache.get(item.uid)
+        editing = item.uid == self.editing_uid
+        if cached is not None and (cached.revision, cached.width, cached.editing) == (item.revision, width, editing):
+            return cached
+        is_user = item.role == "user"
+        text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
+        if is_user:
+            text_width = int(text_width * USER_BUBBLE_RATIO)
+        body = cached.body if cached is not None and cached.width == width else None
+        if body is None:
+            body = MessageDocuments(width=text_width, font=QFont(font), palette=QPalette(palette), markdown=not is_user)
+        streaming = item.state == MessageState.STREAMING
+        text = item.text if item.text or not streaming else "…"
+        body.update(text, streaming=streaming, suffix=CARET if streaming else "")
+        bubble_width = (min(text_width, body.ideal_width) if is_user else text_width) + 2 * PADDING
+        footer = bool(stats_line(item)) or item.sibling_count > 1
+        line = line_height(small_font(font))
+        height = 2 * V_MARGIN + header_height(font) + body.height + 2 * PADDING + (line if footer else 0)
+        if editing:
+            height += EDIT_EXTRA_LINES * line_height(font)
+        layout = Layout(item.revision, width, editing, body, bubble_width, height)
+        self._cache[item.uid] = layout
+        return layout
+
+    def row_height(self, index: QModelIndex, width: int, palette: QPalette, font: QFont) -> int:
+        return self.layout(index.data(ChatRoles.ITEM), width, palette, font).height
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        layout = self.layout(index.data(ChatRoles.ITEM), option.rect.width(), option.palette, option.font)
+        return QSize(layout.width, layout.height)
+
+    def geometry(self, item: ChatItem, layout: Layout, rect: QRect, font: QFont) -> Geometry:
+        small = small_font(font)
+        line = line_height(small)
+        is_user = item.role == "user"
+        left = rect.right() - H_MARGIN - layout.bubble_width if is_user else rect.left() + H_MARGIN
+        header = QRect(left, rect.top() + V_MARGIN, layout.bubble_width, header_height(font))
+        bubble = QRect(left, header.bottom() + 1, layout.bubble_width, layout.body.height + 2 * PADDING)
+        footer = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
+        arrows = None
+        if item.sibling_count > 1:
+            metrics = QFontMetrics(small)
+            arrow = metrics.horizontalAdvance("‹") + 10
+            width = metrics.horizontalAdvance(f"{item.sibling_count}/{item.sibling_count}") + 2 * arrow
+            x = footer.right() - width if is_user else footer.left()
+            arrows = (
+                QRect(x, footer.top(), arrow, line),
+                QRect(x + arrow, footer.top(), width - 2 * arrow, line),
+                QRect(x + width - arrow, footer.top(), arrow, line),
+            )
+            if is_user:
+                footer.setRight(x - 8)
+            else:
+                footer.setLeft(x + width + 8)
+        return Geometry(header, bubble, bubble.left() + PADDING, bubble.top() + PADDING, footer, arrows)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        item: ChatItem = index.data(ChatRoles.ITEM)
+        palette: QPalette = option.palette
+        layout = self.layout(item, option.rect.width(), palette, option.font)
+        where = self.geometry(item, layout, option.rect, option.font)
+        small = small_font(option.font)
+        is_user = item.role == "user"
+        align = Qt.AlignmentFlag.AlignRight if is_user else Qt.AlignmentFlag.AlignLeft
+        muted = palette.color(QPalette.ColorRole.PlaceholderText)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if item.left_out:
+            painter.setOpacity(0.45)
+
+        painter.setFont(small)
+        painter.setPen(muted)
+        header = "You" if is_user else (item.model_name or "Assistant")
+        painter.drawText(where.header, align | Qt.AlignmentFlag.AlignVCenter, header)
+
+        # The view hands out options without a highlight colour (see ChatView.initViewItemOption).
+        highlight = (option.widget.palette() if option.widget is not None else palette).color(
+            QPalette.ColorRole.Highlight
+        )
+        if is_user:
+            accent = QColor(highlight)
+            accent.setAlpha(40)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(accent)
+            painter.drawRoundedRect(where.bubble, 10, 10)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(highlight)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(where.bubble.adjusted(0, 0, -1, -1), 10, 10)
+        layout.body.paint(painter, where.body_x, where.body_y, palette)
+
+        painter.setFont(small)
+        if where.arrows is not None:
+            previous, label, following = where.arrows
+            painter.setPen(palette.color(QPalette.ColorRole.Link))
+            painter.drawText(previous, Qt.AlignmentFlag.AlignCenter, "‹")
+            painter.drawText(following, Qt.AlignmentFlag.AlignCenter, "›")
+            painter.setPen(muted)
+            painter.drawText(label, Qt.AlignmentFlag.AlignCenter, f"{item.sibling_index + 1}/{item.sibling_count}")
+        footer = stats_line(item)
+        if footer:
+            painter.setPen(ERROR_COLOR if item.state == MessageState.ERROR else muted)
+            painter.drawText(where.footer, align | Qt.AlignmentFlag.AlignVCenter, footer)
+        painter.restore()

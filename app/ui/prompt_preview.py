@@ -1,0 +1,72 @@
+"""The Prompt preview tab: exactly what the model receives for the next message, re-rendered as things change."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer, Slot
+from PySide6.QtGui import QFontDatabase, QShowEvent
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+from app.ui.chat_model import ChatModel
+from app.ui.engine_worker import EngineClient
+from app.ui.persona_panel import PersonaPanel
+from app.ui.widgets import ChatInput
+
+DELAY_MS = 150  # typing re-renders at most this often
+
+
+class PromptPreview(QWidget):
+    """Renders on the GUI thread (templates render in milliseconds), and only while it is shown."""
+
+    def __init__(
+        self, chat_model: ChatModel, persona: PersonaPanel, input_box: ChatInput, client: EngineClient
+    ) -> None:
+        super().__init__()
+        self.chat_model = chat_model
+        self.persona = persona
+        self.input_box = input_box
+        self.client = client
+        self.text = QPlainTextEdit(readOnly=True)
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.notes = QLabel(wordWrap=True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(QLabel("Exactly what the model receives for the next message:"))
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.notes)
+        self.timer = QTimer(self, singleShot=True, interval=DELAY_MS)
+        self.timer.timeout.connect(self.refresh)
+        persona.changed.connect(self.schedule)
+        input_box.textChanged.connect(self.schedule)
+        chat_model.rowsInserted.connect(self.schedule)
+        chat_model.modelReset.connect(self.schedule)
+        client.model_loaded.connect(self.schedule)  # the model's own template and tokens
+
+    @Slot()
+    def schedule(self) -> None:
+        if self.isVisible():
+            self.timer.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.timer.start()
+        super().showEvent(event)
+
+    @Slot()
+    def refresh(self) -> None:
+        from app.core.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
+
+        preset = self.persona.preset
+        messages = self.chat_model.session.conversation(self.persona.system_prompt.toPlainText())
+        messages.append({"role": "user", "content": self.input_box.toPlainText().strip() or PREVIEW_PLACEHOLDER})
+        loaded = self.client.loaded
+        text, notes = preview_prompt(
+            messages,
+            preset.prompt_format,
+            custom_template=preset.custom_template,
+            model_template=loaded.info.chat_template if loaded else None,
+            bos_token=loaded.bos_token if loaded else None,
+            eos_token=loaded.eos_token if loaded else None,
+            model_loaded=loaded is not None,
+        )
+        self.text.setPlainText(text)
+        self.notes.setText("\n".join(notes))

@@ -1,0 +1,136 @@
+"""One window per base directory: a second start hands its file over to the first and exits.
+
+The first GUI process of a base directory holds a ``QLockFile`` (``instance.lock`` in the data
+folder) and listens on a ``QLocalServer`` whose name is derived from that folder. A later start
+finds the lock taken, connects, sends one line of JSON (``{"open": "<path or empty>"}``), waits for
+the first instance's ``ok`` and exits 0; the first instance emits ``message_received(path)`` (an
+empty string: just raise the window).
+
+A crashed instance leaves its lock file behind: ``QLockFile`` sees that the process named in it is
+gone and takes it over, and the new first instance removes the dead server's socket before
+listening. Two starts at the same moment: one gets the lock, the other waits (a few seconds) for
+its server to listen. The command line (``hermes-studio chat``, ``download`` …) never takes part:
+it runs freely beside the window.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QLockFile, QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from app.core.paths import AppPaths
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "instance.lock"
+CONNECT_PATIENCE_S = 10.0  # how long a second start waits for a first one that is still starting
+
+
+def server_name(paths: AppPaths) -> str:
+    """A local socket name unique to this user and base directory (short: Unix socket paths are limited)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    key = hashlib.sha256(f"{user}\0{paths.data.resolve()}".encode()).hexdigest()[:16]
+    return f"hermes-studio-{key}"
+
+
+class SingleInstance(QObject):
+    """Call ``claim(message)``: True means this process is the first and now listens; False, it handed over.
+
+    Signals:
+        message_received(str): a later start asked this instance to come forward and, when the string is
+            not empty, to open that file (a ``.gguf`` model or a character card).
+    """
+
+    message_received = Signal(str)
+
+    def __init__(self, paths: AppPaths, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = server_name(paths)
+        paths.data.mkdir(parents=True, exist_ok=True)
+        self._lock = QLockFile(str(paths.data / LOCK_NAME))
+        self._lock.setStaleLockTime(0)  # stale only when its process is gone, however old
+        self._server: QLocalServer | None = None
+
+    def claim(self, message: str = "") -> bool:
+        deadline = time.monotonic() + CONNECT_PATIENCE_S
+        while True:
+            if self._lock.tryLock(0):
+                self._listen()
+                return True
+            if self._hand_over(message):
+                return False
+            if time.monotonic() > deadline:
+                log.warning("another Hermes Studio holds %s but does not answer; starting anyway", self.name)
+                return True
+            time.sleep(0.1)
+
+    def _listen(self) -> None:
+        QLocalServer.removeServer(self.name)  # a crashed instance's socket (we hold the lock: it is dead)
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.name):
+            log.warning("single instance: cannot listen on %s: %s", self.name, server.errorString())
+            return
+        server.newConnection.connect(self._accept)
+        self._server = server
+        log.info("single instance: listening on %s", self.name)
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while (socket := self._server.nextPendingConnection()) is not None:
+            socket.setParent(self)
+            socket.readyRead.connect(lambda s=socket: self._read(s))
+            socket.disconnected.connect(socket.deleteLater)
+            if socket.bytesAvailable():
+                self._read(socket)
+
+    def _read(self, socket: QLocalSocket) -> None:
+        if not socket.canReadLine():
+            return
+        raw = bytes(socket.readLine().data()).decode("utf-8", "replace")
+        try:
+            path = str(json.loads(raw).get("open") or "")
+        except (ValueError, AttributeError):
+            log.info("single instance: ignoring a malformed message %r", raw[:200])
+            socket.disconnectFromServer()
+            return
+        socket.write(b"ok\n")
+        socket.flush()
+        log.info("single instance: another start asked to open %r", path)
+        self.message_received.emit(path)
+
+    def _hand_over(self, message: str) -> bool:
+        socket = QLocalSocket()
+        socket.connectToServer(self.name)
+        if not socket.waitForConnected(1000):
+            return False
+        payload = json.dumps({"open": message}).encode() + b"\n"
+        socket.write(payload)
+        answered = socket.waitForBytesWritten(2000) and socket.waitForReadyRead(5000)
+        reply = bytes(socket.readAll().data()) if answered else b""
+        socket.disconnectFromServer()
+        if reply.startswith(b"ok"):
+            log.info("single instance: handed %r over to the running Hermes Studio", message)
+            return True
+        return False
+
+    def release(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._lock.unlock()
+
+
+def resolve_message(model: str | None) -> str:
+    """The argument handed over: an absolute path (the first instance may have another working folder)."""
+    return str(Path(model).resolve()) if model else ""
