@@ -41,7 +41,7 @@ def run(quick: bool = False) -> Section:
     from app.server.app import ServerOptions
     from app.server.runner import ServerRunner
 
-    rounds, max_tokens, short_requests = (1, 48, 50) if quick else (6, 256, 1000)
+    rounds, max_tokens, short_requests = (1, 24, 20) if quick else (6, 256, 1000)
     service = EngineService()
     loaded = service.load(starter_model(), LoadOptions(context_size=2048)).result()
     model = loaded.info.path.stem

@@ -14,6 +14,7 @@ SECTIONS = [
     "5. Download throughput",
     "6. Memory",
     "History: a 1,000-message chat",
+    "Local server (OpenAI API over HTTP)",
 ]
 
 
