@@ -144,3 +144,23 @@ def test_remote_models_for_the_picker(llama_server: Process, tmp_path: Path) -> 
     found = {entry.name: models for entry, models in remote_models(store)}
     assert found["llama"] == ["smol"]
     assert isinstance(found["gone"], str) and "Could not reach" in found["gone"]
+
+
+def test_a_service_switches_between_a_local_and_a_remote_engine(llama_server: Process, starter_model: Path) -> None:
+    from app.core.engine import Engine
+
+    service = EngineService()
+    try:
+        service.load(starter_model).result(60)
+        assert service.loaded is not None and service.loaded.name == starter_model.name
+        remote = RemoteEngine(llama_server.url)
+        service.switch_engine(remote).result(30)
+        assert service.engine is remote and service.loaded is None  # the local model was freed
+        service.load("smol").result(30)
+        request = ChatSession(None).send("Hi", TurnSettings(sampling=Sampling(max_tokens=3)))
+        assert service.generate(request, lambda _piece: None).result(60).generated_tokens == 3
+        service.switch_engine(Engine()).result(30)
+        service.load(starter_model).result(60)
+        assert service.generate(request, lambda _piece: None).result(60).generated_tokens == 3
+    finally:
+        service.close()
