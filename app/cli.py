@@ -5,6 +5,7 @@ hermes-studio chat --model M [options] MESSAGE      stream a reply to stdout, st
 hermes-studio models                                list the model library
 hermes-studio setup                                 put the starter model into the library
 hermes-studio devices                               the backends and devices llama.cpp can use
+hermes-studio serve --model M [--port 1234]         serve a model over OpenAI's HTTP API
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--context-policy", choices=["stop", "drop-oldest", "rolling"], default=None, help="when the chat is too long"
     )
+    chat.add_argument("--engine", metavar="URL", help="chat through an OpenAI-compatible server (llama-server, vLLM…)")
+    chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
     chat.add_argument("message", nargs="+", help="what you say")
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
@@ -112,7 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--revision", default="main", help="a branch (GPTQ/AWQ variants): downloads all its files")
     commands.add_parser("rm", parents=[common], help="delete a model from the library").add_argument("name")
 
-    commands.add_parser("models", parents=[common], help="list the models in the library")
+    models = commands.add_parser("models", parents=[common], help="list the models in the library")
+    models.add_argument("--engine", metavar="URL", help="list an OpenAI-compatible server's models instead")
+    models.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
+
+    serve = commands.add_parser("serve", parents=[common], help="serve a model over OpenAI's HTTP API")
+    serve.add_argument("--model", help="a GGUF path or library name to load (optional with --jit)")
+    serve.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default): this machine only")
+    serve.add_argument("--port", type=int, default=1234)
+    serve.add_argument("--api-key", default="", help="require 'Authorization: Bearer KEY'")
+    serve.add_argument("--jit", action="store_true", help="load library models on request (just in time)")
+    serve.add_argument("--save", action="store_true", help="record every chat in the history")
+    serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this browser origin")
+    serve.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
     commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
     commands.add_parser("devices", parents=[common], help="the backends and devices llama.cpp can use (CPU, GPUs)")
     return parser
@@ -132,8 +147,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             model = _resolve_model(args.model, models_dir) if args.model else None
             model_path = str(model) if model else None
             return run_gui(paths, settings_store, self_test=args.self_test, model=model_path, open_file=args.open)
+        if args.command == "chat" and args.engine:
+            from app.server.commands import chat_remote
+
+            return chat_remote(args, paths)
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
+        if args.command == "serve":
+            from app.server.commands import serve
+
+            return serve(args, paths, settings, models_dir)
+        if args.command == "models" and args.engine:
+            from app.server.commands import models_remote
+
+            return models_remote(args)
         if args.command == "presets":
             return _presets(args, paths)
         if args.command == "chats":

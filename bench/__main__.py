@@ -9,7 +9,7 @@ import sys
 
 from bench.common import REPO, write_report
 
-ALL = ["streaming", "smoothness", "render_scaling", "cold_start", "downloads", "memory", "history", "gpu"]
+ALL = ["streaming", "smoothness", "render_scaling", "cold_start", "downloads", "memory", "history", "gpu", "server"]
 
 
 def main(argv: list[str] | None = None) -> int:

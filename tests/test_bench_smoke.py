@@ -15,6 +15,7 @@ SECTIONS = [
     "6. Memory",
     "History: a 1,000-message chat",
     "7. GPU offload",
+    "Local server (OpenAI API over HTTP)",
 ]
 
 

@@ -159,6 +159,16 @@ class EngineService:
         self.cancel_all()
         return self.submit(lambda engine: engine.unload())
 
+    def switch_engine(self, engine: Engine) -> Future[None]:
+        """Own ``engine`` (a local one, or a ``RemoteEngine``) from now on; the old one is unloaded first."""
+        self.cancel_all()
+
+        def swap(old: Engine) -> None:
+            old.unload()
+            self.engine = engine
+
+        return self.submit(swap)
+
     def generate(
         self,
         request: GenerationRequest,

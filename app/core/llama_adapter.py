@@ -339,3 +339,22 @@ def model_layer_count(llama: Llama) -> int:
 
 def _text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
+
+
+def json_schema_grammar(schema: dict[str, Any] | None) -> str:
+    """A GBNF grammar for replies that are JSON (``schema`` None: any JSON object) matching ``schema``.
+
+    llama-cpp-python's own converter (``llama_grammar.json_schema_to_gbnf``, a port of llama.cpp's);
+    a schema it cannot convert raises ``ValueError`` with its reason.
+    """
+    import json
+
+    import_llama_cpp()
+    from llama_cpp import llama_grammar
+
+    if schema is None:
+        return str(llama_grammar.JSON_GBNF)
+    try:
+        return str(llama_grammar.json_schema_to_gbnf(json.dumps(schema)))
+    except (KeyError, TypeError, ValueError, RecursionError, NotImplementedError, AssertionError) as exc:
+        raise ValueError(f"this JSON schema cannot be turned into a grammar ({exc!r})") from None

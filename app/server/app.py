@@ -1,0 +1,184 @@
+"""The ASGI application: Starlette routes behind CORS, an API-key check and a body-size cap.
+
+Order, outermost first: CORS (so even a 401 carries the headers a browser needs), the guard (body cap,
+then the key), the routes. Every refusal is an OpenAI error body with a 4xx; an unexpected exception is
+a 500 with the same shape and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.chat_types import GenerationStats, LoadOptions
+from app.core.engine_service import EngineService
+from app.core.presets import PresetLibrary
+from app.core.prompt_formats import ChatMessage
+from app.server.errors import SERVER_ERROR, ApiError, error_body, error_response
+from app.server.models import ModelHost, Resolved
+from app.server.routes import Api, Recorder, RequestRecord
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 4 << 20  # 4 MiB: a 128k-token conversation is about 0.5 MB of text
+DRAIN_LIMIT = 64 << 20  # an over-large body is read and dropped up to here, so the client sees the 413
+
+
+@dataclass
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 1234
+    api_key: str = ""
+    cors_origins: Sequence[str] = ()
+    jit: bool = False
+    chats_db: Path | None = None  # --save: write each chat into this history
+    library_folders: Callable[[], list[Path]] = field(default=lambda: [])
+    presets_dir: Path | None = None
+    load_options: LoadOptions = LoadOptions()
+    max_body: int = MAX_BODY
+
+
+class Guard:
+    """Body cap (413) and API key (401), before any route reads anything."""
+
+    def __init__(self, app: ASGIApp, api_key: str, max_body: int) -> None:
+        self.app = app
+        self.api_key = api_key.encode()
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        body, too_large = await self._read(headers, receive)
+        if too_large:
+            message = f"The request body is larger than this server accepts ({self.max_body:,} bytes)."
+            await error_response(ApiError(413, message, code="request_too_large"))(scope, receive, send)
+            return
+        if self.api_key and not self._authorized(headers.get(b"authorization", b"")):
+            error = ApiError(
+                401, "Missing or wrong API key (send 'Authorization: Bearer KEY').", code="invalid_api_key"
+            )
+            await error_response(error, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _authorized(self, header: bytes) -> bool:
+        scheme, _, key = header.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(key.strip(), self.api_key)
+
+    async def _read(self, headers: dict[bytes, bytes], receive: Receive) -> tuple[bytes, bool]:
+        declared = headers.get(b"content-length", b"0")
+        too_large = declared.isdigit() and int(declared) > self.max_body
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                too_large, chunks = True, []
+            elif not too_large:
+                chunks.append(message.get("body", b""))
+            if not message.get("more_body") or size > DRAIN_LIMIT:
+                break
+        return b"".join(chunks), too_large
+
+
+class ChatSaver:
+    """``--save``: each answered chat becomes a chat in the history (system, user turns, the reply)."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+
+    def __call__(self, messages: list[ChatMessage], reply: str, stats: GenerationStats, resolved: Resolved) -> None:
+        from app.core.store import ChatStore, StoreError
+
+        try:
+            store = ChatStore(self.db)  # opened per chat: a few ms, and no connection shared across threads
+        except (StoreError, OSError) as exc:
+            log.warning("could not save a server chat: %s", exc)
+            return
+        try:
+            preset = resolved.preset.id if resolved.preset else ""
+            chat = store.create_chat(model=resolved.model_id, preset=preset)
+            parent = None
+            for message in messages:
+                parent = store.add_message(chat, parent, message["role"], message["content"]).id
+            store.add_message(
+                chat, parent, "assistant", reply, stats=stats.as_dict(), model=resolved.model_id, preset=preset
+            )
+        except (StoreError, OSError, sqlite3.Error) as exc:
+            log.warning("could not save a server chat: %s", exc)
+        finally:
+            store.close()
+
+
+def create_app(service: EngineService, options: ServerOptions, record: Recorder | None = None) -> Starlette:
+    presets = PresetLibrary(options.presets_dir) if options.presets_dir else None
+    host = ModelHost(service, options.library_folders, presets, options.jit, options.load_options)
+    saver = ChatSaver(options.chats_db) if options.chats_db else None
+    api = Api(service, host, saver, record or (lambda _record: None))
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        if exc.status != 499:
+            api.record(RequestRecord(request.method, request.url.path, exc.status, error=exc.message))
+        return error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return JSONResponse(error_body(message, code="not_found" if exc.status_code == 404 else None), exc.status_code)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+        api.record(RequestRecord(request.method, request.url.path, 500, error=repr(exc)))
+        return JSONResponse(error_body(f"Internal error: {exc!r}", SERVER_ERROR, "internal_error"), 500)
+
+    routes = [
+        Route("/v1/models", api.models, methods=["GET"]),
+        Route("/v1/chat/completions", api.chat, methods=["POST"]),
+        Route("/v1/completions", api.completions, methods=["POST"]),
+        Route("/v1/embeddings", api.embeddings, methods=["POST"]),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(options.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+        ),
+        Middleware(Guard, api_key=options.api_key, max_body=options.max_body),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: crash},
+    )
+    app.state.host = host
+    return app

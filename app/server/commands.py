@@ -1,0 +1,144 @@
+"""The CLI's server and remote-engine commands: ``serve``, ``models --engine``, ``chat --engine``.
+
+Kept beside the server so ``app/cli.py`` only parses and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from app.core.chat_types import LoadOptions, Sampling
+from app.core.engine_service import EngineService
+from app.core.errors import HermesError
+from app.core.library import find_model
+from app.core.paths import AppPaths
+from app.core.personas import HERMES_2_SYSTEM_PROMPT
+from app.core.remote_engine import RemoteEngine, list_models
+from app.core.settings import Settings
+from app.server.app import ServerOptions
+from app.server.routes import RequestRecord
+from app.server.runner import ServerRunner
+
+
+def describe(record: RequestRecord) -> str:
+    """One line of the request log (the CLI's stderr, the Server page)."""
+    line = f"{record.method} {record.path} {record.status}"
+    if record.model:
+        line += f" {record.model}"
+    if record.status == 200 and record.completion_tokens:
+        line += f" · {record.prompt_tokens}+{record.completion_tokens} tokens · {record.tokens_per_s:.1f} tok/s"
+    if record.seconds:
+        line += f" · {record.seconds:.2f} s"
+    if record.error:
+        line += f" · {record.error}"
+    return line
+
+
+def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
+    if not args.model and not args.jit:
+        raise HermesError("Name the model to serve (--model NAME_OR_PATH), or load on request with --jit.")
+    folders = settings.library_folders(paths.default_models_dir)
+    load_options = LoadOptions(
+        context_size=args.context_size or settings.context_size,
+        cpu_threads=settings.cpu_threads,
+        gpu_layers=settings.gpu_layers,
+    )
+    options = ServerOptions(
+        host=args.host, port=args.port, api_key=args.api_key, cors_origins=tuple(args.cors), jit=args.jit,
+        chats_db=paths.chats_db if args.save else None, library_folders=lambda: folders,
+        presets_dir=paths.presets_dir, load_options=load_options,
+    )  # fmt: skip
+    service = EngineService()
+    runner: ServerRunner | None = None
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    try:
+        if args.model:
+            path = find_model(args.model, folders)
+            if path is None:
+                raise HermesError(f"No model file or library model named {args.model!r} (library: {models_dir}).")
+            loaded = service.load(path, load_options).result()
+            print(f"Loaded {loaded.name} ({loaded.context_size:,}-token context).", file=sys.stderr)
+        runner = ServerRunner(service, options, record=lambda r: print(describe(r), file=sys.stderr, flush=True))
+        runner.start()
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        print(f"Serving on http://{args.host}:{runner.port}/v1", file=sys.stderr, flush=True)
+        try:
+            while not stop.wait(0.5):
+                if not runner.running:
+                    raise HermesError("The server stopped unexpectedly; see the log.")
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        print("Stopping…", file=sys.stderr, flush=True)
+    finally:
+        service.cancel_all()
+        if runner is not None:
+            runner.stop()
+        service.close()
+    print("Stopped.", file=sys.stderr)
+    return 0
+
+
+def models_remote(args: argparse.Namespace) -> int:
+    for model_id in list_models(args.engine, args.api_key):
+        print(model_id)
+    return 0
+
+
+def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.core.presets import PresetLibrary
+    from app.core.session import ChatSession, TurnSettings
+    from app.core.store import ChatStore
+
+    library = PresetLibrary(paths.presets_dir)
+    preset = library.get(args.preset) if args.preset else None
+    store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
+    session = ChatSession(store, describe_preset=library.name_of)
+    service = EngineService(RemoteEngine(args.engine, args.api_key))
+    try:
+        service.load(args.model).result()
+        if store is not None and args.chat:
+            session.open(args.chat)
+        base = preset.sampling if preset else Sampling(max_tokens=512)
+        overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
+        system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
+        if session.system_message is not None and args.system is None:
+            system = session.system_message.content
+        turn = TurnSettings(
+            system_prompt=system,
+            model=args.model,
+            preset=preset.id if preset else "",
+            speaker=f"{args.model} · {preset.name}" if preset else args.model,
+            sampling=base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}),
+        )
+        request = session.send(" ".join(args.message), turn)
+
+        def write(piece: str) -> None:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+        stats = session.run(service, request, on_piece=write)
+        sys.stdout.write("\n")
+        if session.save_error:
+            print(f"warning: {session.save_error}", file=sys.stderr)
+        elif store is not None:
+            print(f"saved in chat {session.chat_id}", file=sys.stderr)
+        print(
+            f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s · TTFT {stats.ttft_s * 1000:.0f} ms · "
+            f"{stats.finish_reason} · via {service.engine.name if isinstance(service.engine, RemoteEngine) else ''}",
+            file=sys.stderr,
+        )
+    finally:
+        service.close()
+        if store is not None:
+            store.close()
+    return 0

@@ -1,0 +1,328 @@
+"""The endpoints: /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings.
+
+Every generation is a ticket on the shared ``EngineService`` (the window's chats and other clients queue
+in the same line). The engine thread's callbacks reach the event loop through ``call_soon_threadsafe``;
+a client that goes away cancels its ticket (streamed: Starlette cancels the response when the
+disconnect arrives; not streamed: a watcher on the connection does), so the engine is free within a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from app.core.chat_types import GenerationStats, Sampling
+from app.core.engine import ContextFullError
+from app.core.engine_service import EngineService, GenerationRequest, ServiceClosed, Ticket
+from app.core.errors import HermesError, NoModelLoaded, TemplateError
+from app.core.llama_adapter import json_schema_grammar
+from app.core.prompt_formats import AUTO, CUSTOM, ChatMessage
+from app.core.remote_engine import RemoteEngineError
+from app.server.errors import ApiError, bad_request
+from app.server.models import ModelHost, Resolved
+from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_embeddings, parse_json
+
+RAW_TEMPLATE = "{% for message in messages %}{{ message.content }}{% endfor %}"  # /v1/completions: the prompt as is
+SERVER_SAMPLING = Sampling(temperature=1.0, top_p=1.0, repeat_penalty=1.0, max_tokens=1 << 20)  # OpenAI's defaults
+_STARTED, _DONE = object(), object()
+
+
+@dataclass
+class RequestRecord:
+    """One answered request, for the Server page's log."""
+
+    method: str
+    path: str
+    status: int
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_s: float = 0.0
+    seconds: float = 0.0
+    streamed: bool = False
+    error: str = ""
+
+
+Recorder = Callable[[RequestRecord], None]
+
+
+class Api:
+    """The routes' shared state: the engine service, the model host, saving, the request log."""
+
+    def __init__(self, service: EngineService, host: ModelHost, save: Callable[..., None] | None, record: Recorder):
+        self.service = service
+        self.host = host
+        self.save = save
+        self.record = record
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": self.host.listing()})
+
+    async def chat(self, request: Request) -> Response:
+        params = parse_chat(parse_json(await request.body()))
+        return await self._generate(request, params, chat=True)
+
+    async def completions(self, request: Request) -> Response:
+        params = parse_completion(parse_json(await request.body()))
+        return await self._generate(request, params, chat=False)
+
+    async def embeddings(self, request: Request) -> Response:
+        model, _texts = parse_embeddings(parse_json(await request.body()))
+        resolved = await self.host.resolve(model)
+        raise ApiError(
+            400, f"The model {resolved.model_id!r} is loaded for chat and cannot make embeddings on this server.",
+            code="model_cannot_embed", param="model",
+        )  # fmt: skip
+
+    # generation
+    async def _generate(self, request: Request, params: GenerationParams, chat: bool) -> Response:
+        resolved = await self.host.resolve(params.model)
+        job = self._request(params, resolved, chat)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[object] = asyncio.Queue()
+
+        def post(item: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed (the server stopped)
+                loop.call_soon_threadsafe(events.put_nowait, item)
+
+        try:
+            ticket = self.service.generate(job, post, on_start=lambda _prompt, _stats: post(_STARTED))
+        except ServiceClosed:
+            raise ApiError(503, "The server is shutting down.", code="shutting_down", type_="server_error") from None
+        ticket.add_done_callback(lambda _ticket: post(_DONE))
+        started = time.perf_counter()
+        reply_id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+        pieces: list[str] = []
+        try:
+            if params.stream:
+                first = await _until_disconnect(request, events.get(), ticket)  # started, or failed: 4xx still possible
+            else:
+                await _until_disconnect(request, _drain(events, pieces), ticket)
+        except BaseException:
+            ticket.cancel()
+            raise
+        if params.stream:
+            if first is _DONE:
+                self._raise_failure(ticket)
+            stream = self._sse(
+                request,
+                params=params,
+                resolved=resolved,
+                ticket=ticket,
+                events=events,
+                reply_id=reply_id,
+                chat=chat,
+                started=started,
+            )
+            headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+            return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+        stats = self._raise_failure(ticket)
+        text = "".join(pieces)
+        self._finished(
+            request,
+            params=params,
+            resolved=resolved,
+            stats=stats,
+            text=text,
+            started=started,
+            streamed=False,
+        )
+        return JSONResponse(_body(reply_id, resolved.model_id, text, stats, chat))
+
+    def _request(self, params: GenerationParams, resolved: Resolved, chat: bool) -> GenerationRequest:
+        preset = resolved.preset
+        sampling = (preset.sampling.with_overrides(max_tokens=1 << 20) if preset else SERVER_SAMPLING).with_overrides(
+            **params.sampling
+        )
+        grammar = ""
+        if params.json_mode:
+            try:
+                grammar = json_schema_grammar(params.json_schema)
+            except ValueError as exc:
+                raise bad_request(f"response_format: {exc}", "response_format") from None
+        if not chat:
+            raw: list[ChatMessage] = [{"role": "user", "content": params.prompt}]
+            return GenerationRequest(raw, sampling, (CUSTOM, RAW_TEMPLATE), grammar=grammar)
+        messages = list(params.messages)
+        if preset and preset.system_prompt and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": preset.system_prompt})
+        params.messages = messages  # what was sent is what --save records
+        prompt_format = (preset.prompt_format, preset.custom_template) if preset else (AUTO, "")
+        return GenerationRequest(messages, sampling, prompt_format, grammar=grammar)
+
+    async def _sse(
+        self,
+        request: Request,
+        *,
+        params: GenerationParams,
+        resolved: Resolved,
+        ticket: Ticket,
+        events: asyncio.Queue[object],
+        reply_id: str,
+        chat: bool,
+        started: float,
+    ) -> AsyncIterator[str]:
+        created = int(time.time())
+        model = resolved.model_id
+        pieces: list[str] = []
+        try:
+            if chat:
+                yield _event(
+                    _chunk(
+                        reply_id,
+                        created,
+                        model=model,
+                        delta={"role": "assistant", "content": ""},
+                        finish=None,
+                        chat=chat,
+                    )
+                )
+            while (item := await events.get()) is not _DONE:
+                if item is _STARTED:
+                    continue
+                pieces.append(str(item))
+                delta: dict[str, Any] = {"content": item}
+                yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
+            try:
+                stats = self._raise_failure(ticket)
+            except ApiError as exc:  # after the 200: OpenAI's SDKs read an error event
+                yield _event({"error": {"message": exc.message, "type": exc.type, "code": exc.code}})
+                return
+            yield _event(_chunk(reply_id, created, model=model, delta={}, finish=_finish(stats), chat=chat))
+            if params.include_usage:
+                yield _event(
+                    {
+                        **_chunk(reply_id, created, model=model, delta={}, finish=None, chat=chat),
+                        "choices": [],
+                        "usage": _usage(stats),
+                    }
+                )
+            yield "data: [DONE]\n\n"
+            self._finished(
+                request,
+                params=params,
+                resolved=resolved,
+                stats=stats,
+                text="".join(pieces),
+                started=started,
+                streamed=True,
+            )
+        finally:
+            if not ticket.done:  # the client hung up
+                ticket.cancel()
+                self.record(
+                    RequestRecord("POST", request.url.path, 499, model, streamed=True, error="client went away")
+                )
+
+    def _raise_failure(self, ticket: Ticket) -> GenerationStats:
+        try:
+            return ticket.result(timeout=0)
+        except ContextFullError as exc:
+            raise ApiError(400, str(exc), code="context_length_exceeded", param="messages") from None
+        except NoModelLoaded as exc:
+            raise ApiError(404, str(exc), code="model_not_found", param="model") from None
+        except TemplateError as exc:
+            raise ApiError(400, str(exc), code="template_error") from None
+        except RemoteEngineError as exc:
+            raise ApiError(502, str(exc), code="upstream_error", type_="server_error") from None
+        except HermesError as exc:
+            raise ApiError(400, str(exc), code="generation_failed") from None
+
+    def _finished(
+        self,
+        request: Request,
+        *,
+        params: GenerationParams,
+        resolved: Resolved,
+        stats: GenerationStats,
+        text: str,
+        started: float,
+        streamed: bool,
+    ) -> None:
+        self.record(
+            RequestRecord(
+                "POST", request.url.path, 200, resolved.model_id, stats.prompt_tokens, stats.generated_tokens,
+                stats.tokens_per_s, time.perf_counter() - started, streamed,
+            )
+        )  # fmt: skip
+        if self.save is not None and params.messages:
+            self.save(params.messages, text, stats, resolved)
+
+
+async def _until_disconnect(request: Request, work: Any, ticket: Ticket) -> Any:
+    """Run ``work``; if the client hangs up first, cancel the ticket and stop."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        ticket.cancel()
+        task.cancel()
+        raise ApiError(499, "The client closed the connection.", code="client_closed")
+    finally:
+        watcher.cancel()
+
+
+async def _drain(events: asyncio.Queue[object], pieces: list[str]) -> None:
+    while (item := await events.get()) is not _DONE:
+        if item is not _STARTED:
+            pieces.append(str(item))
+
+
+async def _disconnected(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _finish(stats: GenerationStats) -> str:
+    return "length" if stats.finish_reason == "length" else "stop"
+
+
+def _usage(stats: GenerationStats) -> dict[str, int]:
+    return {
+        "prompt_tokens": stats.prompt_tokens,
+        "completion_tokens": stats.generated_tokens,
+        "total_tokens": stats.prompt_tokens + stats.generated_tokens,
+    }
+
+
+def _event(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def _chunk(
+    reply_id: str, created: int, *, model: str, delta: dict[str, Any], finish: str | None, chat: bool
+) -> dict[str, Any]:
+    if chat:
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": None, "choices": [choice]}  # fmt: skip
+    choice = {"index": 0, "text": delta.get("content", ""), "logprobs": None, "finish_reason": finish}
+    return {"id": reply_id, "object": "text_completion", "created": created, "model": model, "choices": [choice]}
+
+
+def _body(reply_id: str, model: str, text: str, stats: GenerationStats, chat: bool) -> dict[str, Any]:
+    if chat:
+        choice: dict[str, Any] = {
+            "index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+            "logprobs": None, "finish_reason": _finish(stats),
+        }  # fmt: skip
+        kind = "chat.completion"
+    else:
+        choice, kind = {"index": 0, "text": text, "logprobs": None, "finish_reason": _finish(stats)}, "text_completion"
+    return {
+        "id": reply_id, "object": kind, "created": int(time.time()), "model": model,
+        "system_fingerprint": None, "choices": [choice], "usage": _usage(stats),
+    }  # fmt: skip
