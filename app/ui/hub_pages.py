@@ -8,6 +8,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
+from app.core.engine_service import EngineService
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
@@ -39,6 +40,7 @@ class HubPages(QObject):
         settings: SettingsStore,
         background: Background,
         model_bar: ModelBar,
+        service: EngineService,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -48,6 +50,7 @@ class HubPages(QObject):
         self.settings = settings
         self.background = background
         self.model_bar = model_bar
+        self.service = service  # the window's engine: the local server's requests queue on it too
         self._pages: dict[str, QWidget] = {"chat": chat_page}
         self._downloads: DownloadManager | None = None
 
@@ -80,6 +83,10 @@ class HubPages(QObject):
             models.folders_changed.connect(self._folders_changed)
             models.error.connect(self.error)
             return models
+        if name == "server":
+            from app.ui.server_page import ServerPage
+
+            return ServerPage(self.service, self.paths, lambda: self._library_folders(self.settings.current))
         from app.ui.downloads_page import DownloadsPage
 
         downloads = DownloadsPage(self.downloads)
@@ -157,6 +164,8 @@ class HubPages(QObject):
         self.model_bar.open_model(path)
 
     def shutdown(self) -> None:
+        if "server" in self._pages:
+            self._pages["server"].shutdown()  # type: ignore[attr-defined]  (a ServerPage)
         if "downloads" in self._pages:
             self.downloads_page.timer.stop()
         if self._downloads is not None:

@@ -54,7 +54,8 @@ from app.ui.widgets import ErrorBanner
 
 log = logging.getLogger(__name__)
 
-PAGES = (("Chat", "chat"), ("Discover", "discover"), ("My Models", "models"), ("Downloads", "downloads"))
+PAGES = (("Chat", "chat"), ("Discover", "discover"), ("My Models", "models"), ("Downloads", "downloads"),
+         ("Server", "server"))  # fmt: skip
 STARTUP_DEFER_MS = 300
 
 
@@ -151,7 +152,7 @@ class MainWindow(QMainWindow):
         self.page_actions = QActionGroup(self)
         self.hub = HubPages(
             self.stack, self.page_actions, splitter, paths=self.paths, settings=self.settings_store,
-            background=self.background, model_bar=self.model_bar, parent=self,
+            background=self.background, model_bar=self.model_bar, service=self.client.service, parent=self,
         )  # fmt: skip
         for number, (title, name) in enumerate(PAGES, start=1):
             action = QAction(title, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))

@@ -13,11 +13,17 @@ from app.core.gguf_file import read_gguf
 from app.core.library import LocalModel, scan_models
 from app.core.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 from app.core.paths import AppPaths
+from app.core.remote_engines import RemoteEngineEntry, RemoteEngineStore, remote_models
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engine_worker import EngineClient
 
 PLACEHOLDER = "Select a model to load…"
+REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
+
+
+def remote_key(engine: str, model_id: str) -> str:
+    return f"{REMOTE}{engine}\x1f{model_id}"
 
 
 class ModelBar(QToolBar):
@@ -60,10 +66,18 @@ class ModelBar(QToolBar):
         self.placement = QLabel()
         self.placement.setAccessibleName("Where the model runs")
         self.model_options = ModelOptionsStore(paths.config / FILE_NAME)
+        self.engines = RemoteEngineStore(paths.config)
+        self.engines_action = QAction(
+            "Engines…",
+            self,
+            toolTip="OpenAI-compatible servers (llama-server, vLLM, Ollama…) whose models you can chat with",
+        )
+        self._requested = ""  # the picker's data of the model asked for last
         self.addAction(self.options_action)
         self.addWidget(self.placement)
         self.addAction(self.open_action)
         self.addAction(self.eject_action)
+        self.addAction(self.engines_action)
         client.model_loaded.connect(self._on_loaded)
         client.load_failed.connect(self._on_load_failed)
         client.model_unloaded.connect(self._on_unloaded)
@@ -71,6 +85,7 @@ class ModelBar(QToolBar):
         self.open_action.triggered.connect(self._open_file)
         self.eject_action.triggered.connect(self.eject)
         self.options_action.triggered.connect(self.edit_load_options)
+        self.engines_action.triggered.connect(self.edit_engines)
         self.picker.currentIndexChanged.connect(lambda _index: self.options_action.setEnabled(bool(self._picked())))
 
     @property
@@ -107,6 +122,30 @@ class ModelBar(QToolBar):
         self.picker.blockSignals(False)
         self.model_count = len(models)
         self.models_listed.emit(len(models))
+        if self.engines.entries():
+            self.background.run(lambda: remote_models(self.engines), lambda found: self._show_remote(scan, found))
+
+    def _show_remote(self, scan: int, found: list[tuple[RemoteEngineEntry, list[str] | str]]) -> None:
+        """The models of the remote engines, after the library's (an engine that does not answer is said)."""
+        if scan != self._scan:
+            return
+        self.picker.blockSignals(True)
+        for entry, models in found:
+            if isinstance(models, str):
+                self.status.emit(f"Engine {entry.name}: {models}", 10000)
+                continue
+            for model_id in models:
+                self.picker.addItem(f"{model_id}  (remote · {entry.name})", remote_key(entry.name, model_id))
+                self.picker.setItemData(self.picker.count() - 1, entry.base_url, Qt.ItemDataRole.ToolTipRole)
+        if self._requested and self.picker.findData(self._requested) > 0:
+            self.picker.setCurrentIndex(self.picker.findData(self._requested))
+        self.picker.blockSignals(False)
+
+    def edit_engines(self) -> None:
+        from app.ui.engines_dialog import EnginesDialog
+
+        EnginesDialog(self.engines, self).exec()
+        self.refresh_models()
 
     def _scan_failed(self, error: Exception) -> None:
         self.status.emit(f"Could not read the models folders: {error}", 10000)
@@ -126,8 +165,27 @@ class ModelBar(QToolBar):
 
     # loading
     def load_model(self, path: str) -> None:
+        """Load a library model (a path), or choose a remote engine's model (the picker's remote key)."""
+        from app.core.engine import Engine
+
         self.load_started.emit(path)
-        self.loading_path = path
+        self.loading_path, self._requested = path, path
+        service = self.client.service
+        if path.startswith(REMOTE):
+            engine_name, model_id = path[len(REMOTE) :].split("\x1f", 1)
+            entry = self.engines.get(engine_name)
+            if entry is None:
+                self._on_load_failed(f"There is no engine named {engine_name!r} any more.")
+                return
+            from app.core.remote_engine import RemoteEngine
+
+            self.status.emit(f"Connecting to {model_id} on {entry.name}…", 0)
+            self.placement.setText(" Connecting… ")
+            service.switch_engine(RemoteEngine(entry.base_url, entry.api_key, name=entry.name))
+            self.client.load(model_id, default_load_options(self.settings.current))
+            return
+        if getattr(service.engine, "is_remote", False):
+            service.switch_engine(Engine())  # back to this machine's llama.cpp
         self.status.emit(f"Loading {Path(path).name}…", 0)
         self.placement.setText(" Loading… ")
         self.client.load(path, self.model_options.options(path, default_load_options(self.settings.current)))
@@ -193,18 +251,20 @@ class ModelBar(QToolBar):
     @Slot(object)
     def _on_loaded(self, loaded: LoadedModel) -> None:
         self.loading_path = ""
-        self.select_path(str(loaded.info.path))
+        remote = loaded.info.architecture == "remote"
+        self.select_path(self._requested if remote else str(loaded.info.path))
         self.eject_action.setEnabled(True)
         self.status.emit(
             f"{loaded.name} loaded in {loaded.load_seconds:.1f} s · {loaded.info.architecture}, "
             f"{loaded.info.size_label}, {loaded.info.quantization} · prompt format: {loaded.prompt_format}",
             8000,
         )
-        self.placement.setText(f" {loaded.placement} ")
-        self.placement.setToolTip(loaded.placement.reason)
+        self.placement.setText(f" {placement_text(loaded)} ")
+        self.placement.setToolTip(loaded.placement.reason if loaded.placement else "The server formats and runs it")
         for note in loaded.notes:
             self.notice.emit(note)
-        self.settings.update(last_model=str(loaded.info.path))
+        if not remote:
+            self.settings.update(last_model=str(loaded.info.path))
         self.model_ready.emit(loaded)
 
     @Slot(str)
@@ -212,9 +272,9 @@ class ModelBar(QToolBar):
         self.loading_path = ""
         self.status.emit("Load failed", 8000)
         self.picker.blockSignals(True)
-        if self.loaded:  # the model loaded before is back (or never left)
+        if self.loaded and self.loaded.info.architecture != "remote":  # the model loaded before is back
             self.select_path(str(self.loaded.info.path))
-            self.placement.setText(f" {self.loaded.placement} ")
+            self.placement.setText(f" {placement_text(self.loaded)} ")
         else:
             self.picker.setCurrentIndex(0)
             self.placement.setText("")
@@ -228,3 +288,11 @@ class ModelBar(QToolBar):
         self.placement.setText("")
         self.status.emit("Model unloaded", 4000)
         self.unloaded.emit()
+
+
+def placement_text(loaded: LoadedModel) -> str:
+    """Where the model runs: "CPU · 8 threads", "Vulkan · … · 33/33 layers on GPU", "Remote · GPU box"."""
+    if loaded.placement is not None:
+        return str(loaded.placement)
+    base = loaded.info.metadata.get("hermes.remote_base", "")
+    return f"Remote · {base}" if base else ""
