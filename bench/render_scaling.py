@@ -15,7 +15,7 @@ TOKENS_PER_FRAME = 4  # ~240 tok/s at 60 frames/s, faster than this machine gene
 
 
 def token_pieces(count: int) -> list[str]:
-    from app.core.llama_adapter import import_llama_cpp as _import_llama_cpp
+    from app.core.engines.llama_adapter import import_llama_cpp as _import_llama_cpp
 
     llama_cpp = _import_llama_cpp()
     vocab = llama_cpp.Llama(model_path=str(starter_model()), vocab_only=True, verbose=False)

@@ -36,8 +36,8 @@ def _rss_mb() -> float:
 def run(quick: bool = False) -> Section:
     import openai
 
-    from app.core.chat_types import LoadOptions, Sampling
-    from app.core.engine_service import EngineService, GenerationRequest
+    from app.core.chat.types import LoadOptions, Sampling
+    from app.core.engines.service import EngineService, GenerationRequest
     from app.server.app import ServerOptions
     from app.server.runner import ServerRunner
 

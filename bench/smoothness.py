@@ -26,7 +26,7 @@ def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import Qt, QTimer
 
-    from app.core.chat_types import LoadOptions, Sampling
+    from app.core.chat.types import LoadOptions, Sampling
     from app.ui.chat_model import ChatItem, MessageState
     from app.ui.engine_worker import EngineClient
 

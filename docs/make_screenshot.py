@@ -16,9 +16,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
+from app.core.library.starter import ensure_starter_model
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
-from app.core.starter import ensure_starter_model
 from app.ui.app import create_application
 from app.ui.main_window import MainWindow
 from app.ui.theme import apply_theme

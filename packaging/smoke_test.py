@@ -94,7 +94,7 @@ def main() -> int:
     bundle = bundle_dir()
     frozen = executable(bundle)
     check(frozen.exists(), f"frozen executable at {frozen}")
-    from app.core.starter import ensure_starter_model
+    from app.core.library.starter import ensure_starter_model
 
     model = ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
     size_report(bundle)

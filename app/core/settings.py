@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: gpu_layers "auto" (-2) replaced the CPU-only default (0) once
 THEMES = ("system", "light", "dark")
-GPU_LAYERS_AUTO = -2  # app.core.offload.AUTO
+GPU_LAYERS_AUTO = -2  # app.core.engines.offload.AUTO
 FLASH_ATTENTION = ("auto", "on", "off")
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 

@@ -23,10 +23,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.chat_types import GenerationStats, LoadOptions
-from app.core.engine_service import EngineService
-from app.core.presets import PresetLibrary
-from app.core.prompt_formats import ChatMessage
+from app.core.chat.prompt_formats import ChatMessage
+from app.core.chat.types import GenerationStats, LoadOptions
+from app.core.engines.service import EngineService
+from app.core.personas.presets import PresetLibrary
 from app.server.errors import SERVER_ERROR, ApiError, error_body, error_response
 from app.server.models import ModelHost, Resolved
 from app.server.routes import Api, Recorder, RequestRecord
@@ -116,7 +116,7 @@ class ChatSaver:
         self.db = db
 
     def __call__(self, messages: list[ChatMessage], reply: str, stats: GenerationStats, resolved: Resolved) -> None:
-        from app.core.store import ChatStore, StoreError
+        from app.core.history.store import ChatStore, StoreError
 
         try:
             store = ChatStore(self.db)  # opened per chat: a few ms, and no connection shared across threads

@@ -12,13 +12,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from app.core.chat_types import LoadOptions, Sampling
-from app.core.engine_service import EngineService
+from app.core.chat.types import LoadOptions, Sampling
+from app.core.engines.remote import RemoteEngine, list_models
+from app.core.engines.service import EngineService
 from app.core.errors import HermesError
-from app.core.library import find_model
+from app.core.library.models import find_model
 from app.core.paths import AppPaths
-from app.core.personas import HERMES_2_SYSTEM_PROMPT
-from app.core.remote_engine import RemoteEngine, list_models
+from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
 from app.core.settings import Settings
 from app.server.app import ServerOptions
 from app.server.routes import RequestRecord
@@ -95,9 +95,9 @@ def models_remote(args: argparse.Namespace) -> int:
 
 
 def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.core.presets import PresetLibrary
-    from app.core.session import ChatSession, TurnSettings
-    from app.core.store import ChatStore
+    from app.core.chat.session import ChatSession, TurnSettings
+    from app.core.history.store import ChatStore
+    from app.core.personas.presets import PresetLibrary
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None

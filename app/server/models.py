@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.chat_types import LoadOptions
-from app.core.engine_service import EngineService
+from app.core.chat.types import LoadOptions
+from app.core.engines.service import EngineService
 from app.core.errors import HermesError
-from app.core.library import scan_models
-from app.core.presets import Preset, PresetError, PresetLibrary
+from app.core.library.models import scan_models
+from app.core.personas.presets import Preset, PresetError, PresetLibrary
 from app.server.errors import ApiError
 
 

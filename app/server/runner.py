@@ -12,7 +12,7 @@ import time
 
 import uvicorn
 
-from app.core.engine_service import EngineService
+from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.server.app import ServerOptions, create_app
 from app.server.routes import Recorder

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat_types import GenerationStats, ResponseState
+from app.core.chat.session import ChatItem, TurnSettings
+from app.core.chat.types import GenerationStats, ResponseState
 from app.core.errors import HermesError
-from app.core.session import ChatItem, TurnSettings
-from app.core.store import StoreError
+from app.core.history.store import StoreError
 from app.ui.chat_model import ChatModel
 from app.ui.chat_view import ChatView
 from app.ui.conversation import Conversation

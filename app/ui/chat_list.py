@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.store import ChatStore, ChatSummary
+from app.core.history.store import ChatStore, ChatSummary
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -10,8 +10,8 @@ from enum import IntEnum
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from app.core.chat_types import MessageState
-from app.core.session import ChatItem, ChatSession
+from app.core.chat.session import ChatItem, ChatSession
+from app.core.chat.types import MessageState
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -77,7 +77,7 @@ class ChatModel(QAbstractListModel):
     def last(self) -> ChatItem | None:
         return self.session.last()
 
-    # the session's notifications (see app.core.session.SessionListener)
+    # the session's notifications (see app.core.chat.session.SessionListener)
     def items_reset(self) -> None:
         self.beginResetModel()
         self._rows = len(self.session.items)

@@ -18,7 +18,7 @@ from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer, Signa
 from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
-from app.core.highlight import warm_up
+from app.core.chat.highlight import warm_up
 from app.ui.chat_model import ChatItem, ChatRoles
 from app.ui.code_blocks import CodeBlockView
 from app.ui.message_actions import MessageActionBar, available

@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.core.chat_types import FinishReason, GenerationStats, ResponseState
-from app.core.engine_service import GenerationRequest
-from app.core.session import ChatItem, ChatSession, TurnSettings
-from app.core.store import ChatStore, Message
+from app.core.chat.session import ChatItem, ChatSession, TurnSettings
+from app.core.chat.types import FinishReason, GenerationStats, ResponseState
+from app.core.engines.service import GenerationRequest
+from app.core.history.store import ChatStore, Message
 from app.ui.chat_model import ChatModel
 from app.ui.engine_worker import EngineClient
 

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import hub
-from app.core.library import human_size
+from app.core.hub import catalogue as hub
+from app.core.library.models import human_size
 from app.ui.background import Background
 from app.ui.table_model import RowTableModel
 

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.downloads import Download, DownloadManager, State
-from app.core.library import human_size
+from app.core.hub.downloads import Download, DownloadManager, State
+from app.core.library.models import human_size
 from app.ui.table_model import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app.core.chat_types import FinishReason, GenerationStats, LoadOptions, Sampling
-from app.core.engine import Engine, LoadedModel
-from app.core.engine_service import EngineService, FormatChoice, GenerationRequest, Ticket
+from app.core.chat.prompt_formats import AUTO, ChatMessage
+from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
+from app.core.engines.engine import Engine, LoadedModel
+from app.core.engines.service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
-from app.core.prompt_formats import AUTO, ChatMessage
 
 FRAME_S = 1 / 60
 
@@ -29,7 +29,7 @@ FRAME_S = 1 / 60
 @dataclass(frozen=True)
 class RequestOptions:
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"  # see app.core.context
+    context_policy: str = "stop"  # see app.core.chat.context
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
 
 

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.engines.remote import list_models
+from app.core.engines.remote_store import RemoteEngineStore
 from app.core.errors import HermesError
-from app.core.remote_engine import list_models
-from app.core.remote_engines import RemoteEngineStore
 
 ELSEWHERE_HELP = (
     "Point Hermes Studio at a model server: llama-server (http://HOST:8080), vLLM (http://HOST:8000), "

@@ -12,9 +12,9 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
-from app.core.code_blocks import code_blocks
-from app.core.presets import PresetError
-from app.core.store import ChatStore, StoreError
+from app.core.chat.code_blocks import code_blocks
+from app.core.history.store import ChatStore, StoreError
+from app.core.personas.presets import PresetError
 from app.ui.chat_list import ChatSidebar
 from app.ui.chat_model import ChatModel
 from app.ui.chat_view import ChatView

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
-from app.core.engine_service import EngineService
+from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
@@ -16,7 +16,7 @@ from app.ui.background import Background
 from app.ui.model_bar import ModelBar
 
 if TYPE_CHECKING:
-    from app.core.downloads import Download, DownloadManager
+    from app.core.hub.downloads import Download, DownloadManager
     from app.ui.discover_page import DiscoverPage
     from app.ui.downloads_page import DownloadsPage
     from app.ui.models_page import ModelsPage
@@ -108,7 +108,7 @@ class HubPages(QObject):
     @property
     def downloads(self) -> DownloadManager:
         if self._downloads is None:
-            from app.core.downloads import DownloadManager
+            from app.core.hub.downloads import DownloadManager
 
             models_dir = self.settings.current.models_path(self.paths.default_models_dir)
             self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.json")

@@ -1,7 +1,7 @@
 """Per-model load options (the model bar's "Load options…"): context, GPU layers, flash attention, KV cache,
 threads, mmap, with the automatic offload's estimate for this model on this machine as they change.
 
-The dialog only edits LoadOptions; the caller keeps them (app.core.model_options.ModelOptionsStore.remember)
+The dialog only edits LoadOptions; the caller keeps them (app.core.library.model_options.ModelOptionsStore.remember)
 and reloads the model. ``GpuLayersBox`` is the spin box for auto / all / N, for the settings dialog too.
 """
 
@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat_types import LoadOptions
-from app.core.devices import DeviceReport
+from app.core.chat.types import LoadOptions
+from app.core.engines.devices import DeviceReport
+from app.core.engines.offload import ALL, AUTO, FLASH_ATTENTION, KV_TYPES, check_options, parse_gpu_layers, plan_offload
 from app.core.errors import HermesError
-from app.core.gguf_file import GGUFInfo
-from app.core.offload import ALL, AUTO, FLASH_ATTENTION, KV_TYPES, check_options, parse_gpu_layers, plan_offload
+from app.core.library.gguf_file import GGUFInfo
 
 _FLASH_LABELS = {"auto": "Auto", "on": "On", "off": "Off"}
 _KV_LABELS = {"f16": "f16 (full precision)", "q8_0": "q8_0 (half the memory)", "q4_0": "q4_0 (a quarter)"}

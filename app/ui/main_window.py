@@ -31,13 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.core.chat_types import Sampling
-from app.core.engine import LoadedModel
+from app.core.chat.types import Sampling
+from app.core.engines.engine import LoadedModel
+from app.core.history.store import ChatStore
+from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths
-from app.core.presets import Preset, PresetLibrary
+from app.core.personas.presets import Preset, PresetLibrary
 from app.core.settings import Settings, SettingsStore
-from app.core.starter import ensure_starter_model
-from app.core.store import ChatStore
 from app.ui.background import Background
 from app.ui.chat_controller import ChatColumn, ChatController, ChatWidgets
 from app.ui.chat_list import ChatSidebar

@@ -8,12 +8,12 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QToolBar, QWidget
 
-from app.core.engine import LoadedModel
-from app.core.gguf_file import read_gguf
-from app.core.library import LocalModel, scan_models
-from app.core.model_options import FILE_NAME, ModelOptionsStore, default_load_options
+from app.core.engines.engine import LoadedModel
+from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, remote_models
+from app.core.library.gguf_file import read_gguf
+from app.core.library.model_options import FILE_NAME, ModelOptionsStore, default_load_options
+from app.core.library.models import LocalModel, scan_models
 from app.core.paths import AppPaths
-from app.core.remote_engines import RemoteEngineEntry, RemoteEngineStore, remote_models
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engine_worker import EngineClient
@@ -166,7 +166,7 @@ class ModelBar(QToolBar):
     # loading
     def load_model(self, path: str) -> None:
         """Load a library model (a path), or choose a remote engine's model (the picker's remote key)."""
-        from app.core.engine import Engine
+        from app.core.engines.engine import Engine
 
         self.load_started.emit(path)
         self.loading_path, self._requested = path, path
@@ -177,7 +177,7 @@ class ModelBar(QToolBar):
             if entry is None:
                 self._on_load_failed(f"There is no engine named {engine_name!r} any more.")
                 return
-            from app.core.remote_engine import RemoteEngine
+            from app.core.engines.remote import RemoteEngine
 
             self.status.emit(f"Connecting to {model_id} on {entry.name}…", 0)
             self.placement.setText(" Connecting… ")
@@ -195,7 +195,7 @@ class ModelBar(QToolBar):
 
     def edit_load_options(self) -> None:
         """This model's own load options (LM Studio's per-model defaults); accepting them reloads it."""
-        from app.core.devices import list_devices
+        from app.core.engines.devices import list_devices
         from app.core.errors import HermesError
         from app.ui.load_options_dialog import LoadOptionsDialog
 

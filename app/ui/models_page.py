@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import HermesError
-from app.core.library import LocalModel, delete_model, human_size, import_model, scan_models
+from app.core.library.models import LocalModel, delete_model, human_size, import_model, scan_models
 from app.ui.background import Background
 from app.ui.table_model import RowTableModel
 

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat_types import Sampling
-from app.core.context import POLICIES
-from app.core.presets import Preset, PresetError, PresetLibrary
+from app.core.chat.context import POLICIES
+from app.core.chat.types import Sampling
+from app.core.personas.presets import Preset, PresetError, PresetLibrary
 from app.ui.widgets import avatar_icon
 
 

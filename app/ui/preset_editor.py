@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.cards import CardError, read_png_chunks
-from app.core.chat_types import Sampling
-from app.core.presets import Preset, PresetError, preset_from_dict
-from app.core.prompt_formats import CUSTOM, FORMAT_CHOICES
+from app.core.chat.prompt_formats import CUSTOM, FORMAT_CHOICES
+from app.core.chat.types import Sampling
+from app.core.personas.cards import CardError, read_png_chunks
+from app.core.personas.presets import Preset, PresetError, preset_from_dict
 from app.ui.widgets import avatar_icon
 
 

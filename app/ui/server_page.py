@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.engine_service import EngineService
+from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.server.app import ServerOptions

@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QToolButton, QWidget
 
 if TYPE_CHECKING:
-    from app.core.presets import Preset
+    from app.core.personas.presets import Preset
 
 
 class ChatInput(QPlainTextEdit):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.context import ContextOverflow, fit_to_context
-from app.core.engine import ContextFullError, Engine, LoadOptions, Sampling
+from app.core.chat.context import ContextOverflow, fit_to_context
+from app.core.engines.engine import ContextFullError, Engine, LoadOptions, Sampling
 
 SYSTEM = {"role": "system", "content": "You are a careful assistant who remembers everything."}
 

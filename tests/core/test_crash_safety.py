@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.core.store import ChatStore
+from app.core.history.store import ChatStore
 
 
 def test_kill_9_mid_stream_keeps_finished_messages_and_the_partial_reply(starter_model: Path, tmp_path: Path) -> None:

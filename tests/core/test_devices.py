@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import llama_adapter
-from app.core.devices import GiB, list_devices, vram_override
+from app.core.engines import llama_adapter
+from app.core.engines.devices import GiB, list_devices, vram_override
 
 
 @pytest.fixture(autouse=True)
@@ -66,10 +66,10 @@ def test_devices_command_prints_backends_and_devices_with_the_cpu_always(tmp_pat
 
 def test_a_backend_module_that_cannot_load_is_named_with_the_systems_reason(tmp_path: Path, starter_model) -> None:
     """A GGML_BACKEND_DL build loads its modules quietly; one whose driver library is missing must say why."""
-    from app.core.chat_types import LoadOptions
-    from app.core.devices import DeviceReport
-    from app.core.gguf_file import read_gguf
-    from app.core.offload import plan_offload
+    from app.core.chat.types import LoadOptions
+    from app.core.engines.devices import DeviceReport
+    from app.core.engines.offload import plan_offload
+    from app.core.library.gguf_file import read_gguf
 
     assert llama_adapter.backend_problems() == []  # this build: nothing failed
     (tmp_path / "libggml-vulkan.so").write_bytes(b"\x7fELF broken")  # a module the system cannot open
@@ -86,7 +86,7 @@ def test_a_backend_module_that_cannot_load_is_named_with_the_systems_reason(tmp_
 
 
 def test_unified_memory_counts_as_gpu_memory_less_the_os_share() -> None:
-    from app.core.devices import Device, system_ram
+    from app.core.engines.devices import Device, system_ram
 
     ram = system_ram()
     metal = Device("MTL0", "Apple M2 Pro", "GPU", "Metal", ram, ram, unified=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.downloads import DownloadError, DownloadManager, State, safe_destination
-from app.core.engine import Engine, LoadOptions, Sampling
-from app.core.library import scan_models
+from app.core.engines.engine import Engine, LoadOptions, Sampling
+from app.core.hub.downloads import DownloadError, DownloadManager, State, safe_destination
+from app.core.library.models import scan_models
 
 REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -216,7 +216,7 @@ def test_a_write_failure_mid_download_is_clear_and_keeps_the_bytes(tmp_path: Pat
 
 def test_a_short_write_is_followed_by_the_rest() -> None:
     """The part file is written unbuffered, so a short write (a nearly full disk) must not lose the tail."""
-    from app.core.downloads import _write_all
+    from app.core.hub.downloads import _write_all
 
     class Trickle:
         def __init__(self) -> None:

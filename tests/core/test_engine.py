@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engine import ContextFullError, Engine, LoadOptions, Sampling
+from app.core.engines.engine import ContextFullError, Engine, LoadOptions, Sampling
 from app.core.errors import NoModelLoaded
-from app.core.personas import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
+from app.core.personas.builtin import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
 
 HELLO = [
     {"role": "system", "content": HERMES_2_SYSTEM_PROMPT},

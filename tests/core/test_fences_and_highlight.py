@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.core.code_blocks import code_blocks
-from app.core.fences import Segment, split_fences
-from app.core.highlight import PLAIN, highlight, known_language
+from app.core.chat.code_blocks import code_blocks
+from app.core.chat.fences import Segment, split_fences
+from app.core.chat.highlight import PLAIN, highlight, known_language
 
 REPLY = """Intro line.
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engine import Engine
+from app.core.engines.engine import Engine
 from app.core.errors import ModelFileError
-from app.core.gguf_file import read_gguf
+from app.core.library.gguf_file import read_gguf
 
 
 def test_reads_the_starter_models_metadata(starter_model: Path) -> None:
@@ -72,7 +72,7 @@ def test_engine_refuses_a_truncated_file_without_crashing(truncated_model: Path,
 
 
 def test_header_metadata_from_a_prefix_and_the_kv_cache_it_implies() -> None:
-    from app.core.gguf_file import kv_bytes_per_token, read_header_metadata
+    from app.core.library.gguf_file import kv_bytes_per_token, read_header_metadata
     from tests.hub_server import MISTRAL_7B_HEADER, gguf_header
 
     metadata, complete = read_header_metadata(MISTRAL_7B_HEADER[:4096], "mistral.gguf")

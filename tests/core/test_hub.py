@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import hub as catalogue
-from app.core.hub import HubAuthError, HubError, HubOffline, MachineMemory, Quant, RepoFile
+from app.core.hub import catalogue
+from app.core.hub.catalogue import HubAuthError, HubError, HubOffline, MachineMemory, Quant, RepoFile
 
 GB = 1 << 30
 
@@ -80,7 +80,7 @@ def test_the_kv_cache_is_read_from_the_model_header_with_a_few_hundred_kib(hub, 
 def test_the_header_read_agrees_with_the_local_file_and_falls_back_on_failure(
     hub, tmp_path: Path, starter_model: Path
 ) -> None:
-    from app.core.gguf_file import read_gguf
+    from app.core.library.gguf_file import read_gguf
 
     details = catalogue.repo_details("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", endpoint=hub.endpoint)
     assert details.kv_bytes_per_token == read_gguf(starter_model).kv_bytes_per_token == 30 * 3 * (64 + 64) * 2
@@ -157,7 +157,7 @@ def test_cpu_only_machines_get_a_4_to_5_bit_quant_not_the_largest() -> None:
 
 def test_machine_memory_comes_from_llama_cpp_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     """No GPU backend in this llama.cpp: no GPU memory (nvidia-smi is not asked); the override stands in."""
-    from app.core.devices import list_devices
+    from app.core.engines.devices import list_devices
 
     monkeypatch.delenv("HERMES_STUDIO_VRAM_GB", raising=False)
     report = list_devices()
@@ -172,7 +172,7 @@ def test_machine_memory_comes_from_llama_cpp_devices(monkeypatch: pytest.MonkeyP
 
 
 def test_gated_repo_says_a_token_is_needed(hub, tmp_path: Path) -> None:
-    from app.core.downloads import DownloadManager
+    from app.core.hub.downloads import DownloadManager
 
     manager = DownloadManager(tmp_path / "models", tmp_path / "state.json", endpoint=hub.endpoint, token=None)
     job = manager.enqueue("meta-llama/Llama-2-7b-chat-GGUF", "llama-2-7b-chat.Q4_K_M.gguf")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import HermesError
-from app.core.library import COPY_CHUNK, import_model, scan_models
+from app.core.library.models import COPY_CHUNK, import_model, scan_models
 
 
 def test_a_copy_reports_its_progress_and_lands_whole(starter_model: Path, tmp_path: Path) -> None:

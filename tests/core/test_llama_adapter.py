@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.core.chat_types import LoadOptions
-from app.core.engine import Engine
-from app.core.llama_adapter import IncompatibleLlamaCpp, check_internals
+from app.core.chat.types import LoadOptions
+from app.core.engines.engine import Engine
+from app.core.engines.llama_adapter import IncompatibleLlamaCpp, check_internals
 
 
 def test_the_installed_llama_cpp_python_has_every_internal_we_use(starter_model: Path) -> None:

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.core.chat_types import LoadOptions
-from app.core.model_options import FILE_NAME, ModelOptionsStore, clean_options, default_load_options
+from app.core.chat.types import LoadOptions
+from app.core.library.model_options import FILE_NAME, ModelOptionsStore, clean_options, default_load_options
 from app.core.settings import Settings, save_settings
 
 

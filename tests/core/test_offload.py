@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat_types import LoadOptions, Sampling
-from app.core.devices import Device, DeviceReport, GiB, list_devices
-from app.core.engine import Engine, _fewer_layers
-from app.core.errors import ModelLoadError
-from app.core.gguf_file import read_gguf
-from app.core.llama_adapter import import_llama_cpp
-from app.core.offload import (
+from app.core.chat.types import LoadOptions, Sampling
+from app.core.engines.devices import Device, DeviceReport, GiB, list_devices
+from app.core.engines.engine import Engine, _fewer_layers
+from app.core.engines.llama_adapter import import_llama_cpp
+from app.core.engines.offload import (
     ALL,
     AUTO,
     LoadOptionError,
@@ -31,6 +29,8 @@ from app.core.offload import (
     parse_gpu_layers,
     plan_offload,
 )
+from app.core.errors import ModelLoadError
+from app.core.library.gguf_file import read_gguf
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 GREEDY = Sampling(temperature=0.0, max_tokens=12, seed=1)
@@ -162,8 +162,8 @@ def test_impossible_options_fail_before_loading_and_the_model_stays(starter_mode
 
 RETRY_SCRIPT = """
 import resource, sys
-from app.core.chat_types import LoadOptions, Sampling
-from app.core.engine import Engine
+from app.core.chat.types import LoadOptions, Sampling
+from app.core.engines.engine import Engine
 from app.core.errors import ModelLoadError
 
 engine = Engine()

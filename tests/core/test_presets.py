@@ -10,18 +10,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core.cards import PNG_SIGNATURE, _chunk, parse_card_png, placeholder_png, read_png_chunks, write_card_png
-from app.core.chat_types import Sampling
-from app.core.engine import Engine, LoadOptions
-from app.core.personas import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
-from app.core.presets import (
+from app.core.chat.prompt_formats import resolve_format
+from app.core.chat.types import Sampling
+from app.core.engines.engine import Engine, LoadOptions
+from app.core.personas.builtin import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
+from app.core.personas.cards import (
+    PNG_SIGNATURE,
+    _chunk,
+    parse_card_png,
+    placeholder_png,
+    read_png_chunks,
+    write_card_png,
+)
+from app.core.personas.presets import (
     Preset,
     PresetError,
     PresetLibrary,
     parse_import,
     preset_from_dict,
 )
-from app.core.prompt_formats import resolve_format
 from tests.core.test_prompt_formats import MODEL_CARD_PROMPT
 
 V1_CARD = {

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engine import Engine, LoadOptions
+from app.core.chat.prompt_formats import CHATML_TEMPLATE, SYSTEM_MERGED_NOTE, PromptFormat, format_for_model
+from app.core.engines.engine import Engine, LoadOptions
 from app.core.errors import TemplateError
-from app.core.personas import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
-from app.core.prompt_formats import CHATML_TEMPLATE, SYSTEM_MERGED_NOTE, PromptFormat, format_for_model
+from app.core.personas.builtin import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
 
 # Copied from the model card's "Prompt with system instruction", up to the assistant's turn,
 # with `<|im_start|>assistant\n` appended as add_generation_prompt=True does.

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat_types import FinishReason, LoadOptions, MessageState, ResponseState, Sampling
-from app.core.engine import ContextFullError
-from app.core.engine_service import EngineService, GenerationRequest
-from app.core.session import ChatSession, TurnError, TurnSettings
-from app.core.store import ChatStore, StoreError
+from app.core.chat.session import ChatSession, TurnError, TurnSettings
+from app.core.chat.types import FinishReason, LoadOptions, MessageState, ResponseState, Sampling
+from app.core.engines.engine import ContextFullError
+from app.core.engines.service import EngineService, GenerationRequest
+from app.core.history.store import ChatStore, StoreError
 
 GREEDY = TurnSettings(
     system_prompt="You are a helpful assistant.",

@@ -1,8 +1,8 @@
 import shutil
 from pathlib import Path
 
-from app.core.gguf_file import read_gguf
-from app.core.starter import STARTER_FILE, ensure_starter_model
+from app.core.library.gguf_file import read_gguf
+from app.core.library.starter import STARTER_FILE, ensure_starter_model
 from tests.conftest import TEST_CACHE
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.store import MIGRATIONS, SCHEMA_VERSION, ChatStore, StoreError, StreamingSaver
+from app.core.history.store import MIGRATIONS, SCHEMA_VERSION, ChatStore, StoreError, StreamingSaver
 
 
 @pytest.fixture

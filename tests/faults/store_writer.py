@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.core.store import ChatStore, StreamingSaver
+from app.core.history.store import ChatStore, StreamingSaver
 
 WORDS = [
     "the",

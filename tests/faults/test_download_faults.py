@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core import downloads as downloads_module
-from app.core.downloads import DownloadManager, State
-from app.core.library import scan_models
+from app.core.hub import downloads as downloads_module
+from app.core.hub.downloads import DownloadManager, State
+from app.core.library.models import scan_models
 from tests.faults.conftest import (
     FILE,
     REPO,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.core import atomic
-from app.core.presets import PresetError, PresetLibrary
+from app.core.personas.presets import PresetError, PresetLibrary
 from app.core.settings import Settings, load_settings, save_settings
 from tests.faults.conftest import ROOT, app_command
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.store import ChatStore, StoreBusyError, StoreError, StreamingSaver
+from app.core.history.store import ChatStore, StoreBusyError, StoreError, StreamingSaver
 from tests.faults.conftest import ROOT, app_command, start
 
 SEED = int(os.environ.get("HERMES_FAULT_SEED", "13"))
@@ -187,8 +187,8 @@ def test_the_window_and_chat_save_write_the_same_history(library_with_model: Pat
 
 
 def test_store_errors_are_classified_and_bugs_are_not(tmp_path: Path) -> None:
-    from app.core.store import StoreDamagedError, StoreDiskError, StoreReadOnlyError
-    from app.core.store_errors import classify
+    from app.core.history.errors import classify
+    from app.core.history.store import StoreDamagedError, StoreDiskError, StoreReadOnlyError
 
     def error(code: int, text: str) -> sqlite3.Error:
         exc = sqlite3.OperationalError(text)
@@ -208,7 +208,7 @@ def test_store_errors_are_classified_and_bugs_are_not(tmp_path: Path) -> None:
 
 def test_a_read_only_database_says_so(tmp_path: Path) -> None:
     """A database opened read-only by SQLite (as a read-only file is for an unprivileged user)."""
-    from app.core.store import StoreReadOnlyError
+    from app.core.history.store import StoreReadOnlyError
 
     db = tmp_path / "chats.sqlite3"
     store = ChatStore(db)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat_types import FinishReason, MessageState, Sampling
-from app.core.engine_service import EngineService
-from app.core.remote_engine import RemoteEngine, RemoteEngineError, api_base, list_models
-from app.core.remote_engines import EnginesError, RemoteEngineStore
-from app.core.session import ChatSession, TurnSettings
-from app.core.store import ChatStore
+from app.core.chat.session import ChatSession, TurnSettings
+from app.core.chat.types import FinishReason, MessageState, Sampling
+from app.core.engines.remote import RemoteEngine, RemoteEngineError, api_base, list_models
+from app.core.engines.remote_store import EnginesError, RemoteEngineStore
+from app.core.engines.service import EngineService
+from app.core.history.store import ChatStore
 from tests.server.conftest import Process, free_port, llama_cpp_server
 
 
@@ -136,7 +136,7 @@ def test_remote_engine_store_keeps_entries_in_the_config_dir(tmp_path: Path) -> 
 
 
 def test_remote_models_for_the_picker(llama_server: Process, tmp_path: Path) -> None:
-    from app.core.remote_engines import remote_models
+    from app.core.engines.remote_store import remote_models
 
     store = RemoteEngineStore(tmp_path)
     store.add("llama", llama_server.url)
@@ -147,7 +147,7 @@ def test_remote_models_for_the_picker(llama_server: Process, tmp_path: Path) -> 
 
 
 def test_a_service_switches_between_a_local_and_a_remote_engine(llama_server: Process, starter_model: Path) -> None:
-    from app.core.engine import Engine
+    from app.core.engines.engine import Engine
 
     service = EngineService()
     try:

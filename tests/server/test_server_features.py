@@ -13,8 +13,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from app.core.engine_service import EngineService
-from app.core.store import ChatStore
+from app.core.engines.service import EngineService
+from app.core.history.store import ChatStore
 from app.server.app import ServerOptions
 from app.server.runner import ServerRunner
 from tests.server.conftest import hermes_serve

@@ -13,8 +13,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from app.core.chat_types import Sampling
-from app.core.engine_service import GenerationRequest
+from app.core.chat.types import Sampling
+from app.core.engines.service import GenerationRequest
 from app.core.paths import resolve_paths
 from app.ui.engine_worker import EngineClient
 from app.ui.server_page import ServerPage

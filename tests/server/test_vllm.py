@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engine_service import EngineService
-from app.core.remote_engine import RemoteEngine
-from app.core.session import ChatSession, TurnSettings
-from app.core.vllm import VllmError, VllmProcess, command_text, read_quant_settings, vllm_command
+from app.core.chat.session import ChatSession, TurnSettings
+from app.core.engines.remote import RemoteEngine
+from app.core.engines.service import EngineService
+from app.core.engines.vllm import VllmError, VllmProcess, command_text, read_quant_settings, vllm_command
 from tests.server.conftest import free_port
 
 STAND_IN = """#!PYTHON

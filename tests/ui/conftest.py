@@ -10,7 +10,7 @@ from weakref import WeakKeyDictionary
 import pytest
 from PySide6.QtCore import QThread
 
-from app.core.engine_service import live_services
+from app.core.engines.service import live_services
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
 

@@ -3,8 +3,8 @@
 import itertools
 from pathlib import Path
 
-from app.core.engine import GenerationStats, LoadOptions, Sampling
-from app.core.personas import HERMES_2_SYSTEM_PROMPT
+from app.core.engines.engine import GenerationStats, LoadOptions, Sampling
+from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
 from app.ui.engine_worker import EngineClient
 
 HELLO = [

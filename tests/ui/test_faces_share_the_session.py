@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from app.core.store import ChatStore
+from app.core.history.store import ChatStore
 
 
 def tree(db: Path) -> list[tuple]:

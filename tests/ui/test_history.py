@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from app.core.history.store import ChatStore
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
-from app.core.store import ChatStore
 from app.ui.chat_list import ChatListRoles
 from app.ui.chat_model import MessageState
 from app.ui.chat_view import stats_line

@@ -139,7 +139,7 @@ def test_changing_the_models_folder_moves_the_next_download_without_a_restart(
 def test_an_older_search_answering_late_does_not_replace_a_newer_one(qtbot, hub_window, monkeypatch) -> None:
     import threading
 
-    from app.core import hub
+    from app.core.hub import catalogue as hub
 
     page = hub_window.hub.discover_page
     real_search = hub.search

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.core.chat_types import LoadOptions
-from app.core.devices import Device, DeviceReport, GiB
-from app.core.gguf_file import read_gguf
+from app.core.chat.types import LoadOptions
+from app.core.engines.devices import Device, DeviceReport, GiB
+from app.core.library.gguf_file import read_gguf
 
 
 def test_gpu_layers_box_shows_and_reads_auto_all_and_counts(qtbot) -> None:

@@ -10,7 +10,7 @@ import openai
 import pytest
 from PySide6.QtCore import Qt
 
-from app.core.remote_engines import RemoteEngineStore
+from app.core.engines.remote_store import RemoteEngineStore
 from tests.server.conftest import Process, free_port, llama_cpp_server
 
 

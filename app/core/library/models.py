@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.core.errors import HermesError, ModelFileError
-from app.core.gguf_file import GGUFInfo, read_gguf
+from app.core.library.gguf_file import GGUFInfo, read_gguf
 
 _LATER_SPLIT_PART = re.compile(r"-(?!00001)\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 ImportMode = Literal["copy", "move", "link"]

@@ -15,12 +15,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.chat_types import FinishReason, GenerationStats, LoadOptions, Sampling
-from app.core.context import ContextOverflow, fit_to_context
-from app.core.devices import list_devices
-from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
-from app.core.gguf_file import GGUFInfo, read_gguf
-from app.core.llama_adapter import (
+from app.core.chat.context import ContextOverflow, fit_to_context
+from app.core.chat.prompt_formats import (
+    AUTO,
+    ChatMessage,
+    PromptFormat,
+    RenderedPrompt,
+    format_for_model,
+    resolve_format,
+)
+from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
+from app.core.engines.devices import list_devices
+from app.core.engines.llama_adapter import (
     PromptAbort,
     cached_prefix,
     evaluated_tokens,
@@ -28,7 +34,7 @@ from app.core.llama_adapter import (
     read_prompt,
     token_text,
 )
-from app.core.offload import (
+from app.core.engines.offload import (
     ALL,
     KV_TYPES,
     LoadOptionError,
@@ -41,7 +47,8 @@ from app.core.offload import (
     plan_offload,
     too_large,
 )
-from app.core.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt, format_for_model, resolve_format
+from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
+from app.core.library.gguf_file import GGUFInfo, read_gguf
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -193,7 +200,7 @@ class Engine:
     ) -> Generation:
         """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens.
 
-        ``context_policy`` decides what happens when the conversation does not fit (see app.core.context);
+        ``context_policy`` decides what happens when the conversation does not fit (see app.core.chat.context);
         ``continue_text`` is a partial reply to carry on from (the model continues it, not a new turn);
         ``on_prompt_progress(done, total)`` hears about a long prompt's processing, batch by batch;
         ``grammar`` (GBNF) constrains the reply (the server's JSON mode).

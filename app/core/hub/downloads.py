@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from app.core.atomic import atomic_write_text
-from app.core.download_guard import (
+from app.core.hub.catalogue import HubAuthError, HubError, _translate
+from app.core.hub.download_guard import (
     BUSY_MESSAGE,
     DownloadError,
     DownloadLock,
@@ -40,9 +41,8 @@ from app.core.download_guard import (
     set_aside,
     verify_on_disk,
 )
-from app.core.download_jobs import Download, State, safe_destination
-from app.core.hub import HubAuthError, HubError, _translate
-from app.core.library import human_size
+from app.core.hub.download_jobs import Download, State, safe_destination
+from app.core.library.models import human_size
 
 log = logging.getLogger(__name__)
 

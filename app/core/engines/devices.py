@@ -12,7 +12,7 @@ import os
 import platform
 from dataclasses import dataclass
 
-from app.core import llama_adapter
+from app.core.engines import llama_adapter
 
 VRAM_OVERRIDE_ENV = "HERMES_STUDIO_VRAM_GB"
 # ggml_backend_dev_type

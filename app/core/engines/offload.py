@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.core.chat_types import LoadOptions
-from app.core.devices import Device, DeviceReport, GiB
+from app.core.chat.types import LoadOptions
+from app.core.engines.devices import Device, DeviceReport, GiB
 from app.core.errors import HermesError
-from app.core.gguf_file import GGUFInfo
+from app.core.library.gguf_file import GGUFInfo
 
 AUTO, ALL = -2, -1  # LoadOptions.gpu_layers / Settings.gpu_layers: anything >= 0 is a layer count
 FLASH_ATTENTION = ("auto", "on", "off")

@@ -292,7 +292,7 @@ def remote_kv_bytes_per_token(
     from huggingface_hub import get_session, hf_hub_url
     from huggingface_hub.utils import build_hf_headers
 
-    from app.core.gguf_file import kv_bytes_per_token, read_header_metadata
+    from app.core.library.gguf_file import kv_bytes_per_token, read_header_metadata
 
     url = hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint(endpoint))
     for size in HEADER_PROBES:
@@ -401,11 +401,11 @@ def group_quants(files: Iterable[RepoFile]) -> list[Quant]:
 
 
 def machine_memory() -> MachineMemory:
-    """This machine's RAM, and the memory of the GPU llama.cpp would run a model on (app.core.devices).
+    """This machine's RAM, and the memory of the GPU llama.cpp would run a model on (app.core.engines.devices).
 
     ``HERMES_STUDIO_VRAM_GB`` stands in for the GPU's memory (0: no GPU).
     """
-    from app.core.devices import list_devices, system_ram, vram_override
+    from app.core.engines.devices import list_devices, system_ram, vram_override
 
     try:
         report = list_devices()
@@ -451,7 +451,7 @@ def estimate_fit(
 
 def explain_fit(fit: Fit, context: int) -> str:
     """One sentence on what a quant needs, for a tooltip or the CLI."""
-    from app.core.library import human_size
+    from app.core.library.models import human_size
 
     source = "from the model's header" if fit.exact else "estimated from the parameter count"
     return (
@@ -487,7 +487,7 @@ def recommend(
 
 def recommendation_note(memory: MachineMemory, context: int = 4096) -> str:
     """Why the starred quant was chosen, for its tooltip."""
-    from app.core.library import human_size
+    from app.core.library.models import human_size
 
     if memory.vram:
         return (

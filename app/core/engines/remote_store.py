@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from app.core.atomic import atomic_write_text
+from app.core.engines.remote import api_base
 from app.core.errors import HermesError
-from app.core.remote_engine import api_base
 
 ENGINES_FILE = "engines.json"
 
@@ -72,7 +72,7 @@ def remote_models(store: RemoteEngineStore, timeout: float = 5.0) -> list[tuple[
 
     Blocking (one request per engine, ``timeout`` each): call it off the GUI thread.
     """
-    from app.core.remote_engine import RemoteEngineError, list_models
+    from app.core.engines.remote import RemoteEngineError, list_models
 
     found: list[tuple[RemoteEngineEntry, list[str] | str]] = []
     for entry in store.entries():

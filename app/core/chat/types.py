@@ -73,7 +73,7 @@ class ResponseState(StrEnum):
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How a model is loaded (app.core.offload reads and checks them; app.core.model_options keeps them per file)."""
+    """How a model is loaded (engines.offload reads and checks them; library.model_options keeps them per file)."""
 
     context_size: int = 4096  # 0: the model's own training context
     cpu_threads: int = 0  # 0: llama.cpp's default

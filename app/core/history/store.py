@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.chat_types import MessageState
-from app.core.store_errors import (
+from app.core.chat.types import MessageState
+from app.core.history.errors import (
     BUSY_TIMEOUT,
     GuardedConnection,
     StoreBusyError,

@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from app.core.atomic import atomic_write_bytes, atomic_write_text
-from app.core.cards import (
+from app.core.chat.prompt_formats import AUTO, CUSTOM, NAMED_FORMATS
+from app.core.chat.types import Sampling
+from app.core.errors import HermesError
+from app.core.personas.cards import (
     MAX_CARD_BYTES,
     Card,
     CardError,
@@ -31,9 +34,6 @@ from app.core.cards import (
     substitute_macros,
     write_card_png,
 )
-from app.core.chat_types import Sampling
-from app.core.errors import HermesError
-from app.core.prompt_formats import AUTO, CUSTOM, NAMED_FORMATS
 
 log = logging.getLogger(__name__)
 
