@@ -263,7 +263,9 @@ class _PaletteIconEngine(QIconEngine):
         return QSize(side, side)
 
     def clone(self) -> QIconEngine:
-        return _engine(self.name, self.fixed)
+        clone = _PaletteIconEngine(self.name, self.fixed)
+        self._clones = [*getattr(self, "_clones", []), clone][-4:]  # alive until Qt owns it
+        return clone
 
     def key(self) -> str:
         return "hermes-lucide"
@@ -277,10 +279,4 @@ def icon(name: str, fixed_color: str | QColor | None = None) -> QIcon:
     if not icon_path(name).is_file():
         return QIcon()
     fixed = QColor(fixed_color).name() if fixed_color is not None else None
-    return QIcon(_engine(name, fixed))
-
-
-@cache
-def _engine(name: str, fixed: str | None) -> _PaletteIconEngine:
-    """One engine per icon and colour, kept alive here: Qt holds it by a raw pointer, not a Python reference."""
-    return _PaletteIconEngine(name, fixed)
+    return QIcon(_PaletteIconEngine(name, fixed))  # the icon owns its engine

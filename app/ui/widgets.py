@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QRect, Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QIcon, QKeyEvent, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QAbstractSpinBox,
+    QApplication,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -20,16 +21,21 @@ from PySide6.QtWidgets import (
     QListView,
     QPlainTextEdit,
     QProgressBar,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QTextEdit,
     QToolButton,
     QWidget,
 )
 
-from app.ui.theme import RADIUS, SPACE_S, SPACE_XS, color, icon
+from app.ui.theme import RADIUS, SPACE_S, SPACE_XS, color, icon, scheme
 
 if TYPE_CHECKING:
     from app.core.presets import Preset
+
+_Index = QModelIndex | QPersistentModelIndex
 
 
 class ChatInput(QPlainTextEdit):
@@ -83,7 +89,10 @@ class ErrorBanner(QFrame):
 
     def _restyle(self) -> None:
         """The theme's error colours (light pink on light, deep red on dark), again at every palette change."""
-        palette = self.palette()
+        palette = QApplication.palette()
+        if getattr(self, "_scheme", None) == scheme(palette):
+            return  # setting the style sheet changes the palette too: no loop
+        self._scheme = scheme(palette)
         fg, bg, border = (color("error", palette), color("error", palette, background=True),
                           color("error_border", palette))  # fmt: skip
         self.setStyleSheet(
@@ -240,3 +249,81 @@ def name_for_accessibility(root: QWidget) -> list[QWidget]:
         elif widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
             unnamed.append(widget)
     return unnamed
+
+
+def badge_icon(name: str, count: int, size: int = 36) -> QIcon:
+    """A bundled icon with a count in a small disc at its top right (nothing drawn for 0)."""
+    base = icon(name)
+    if count <= 0:
+        return base
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    inner = int(size * 0.72)
+    painter.drawPixmap(0, size - inner, base.pixmap(inner, inner))
+    disc = int(size * 0.56)
+    fg, bg = color("badge"), color("badge", background=True)
+    painter.setBrush(bg)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(size - disc, 0, disc, disc)
+    font = painter.font()
+    font.setBold(True)
+    font.setPixelSize(int(disc * 0.7))
+    painter.setFont(font)
+    painter.setPen(fg)
+    text = str(count) if count < 10 else "9+"
+    painter.drawText(QRect(size - disc, 0, disc, disc), Qt.AlignmentFlag.AlignCenter, text)
+    painter.end()
+    return QIcon(pixmap)
+
+
+# a fit badge -> its semantic colour and icon
+FIT_STYLE = {
+    "Full GPU offload": ("fit_full", "zap"),
+    "Partial offload": ("fit_partial", "gauge"),
+    "CPU only": ("fit_cpu", "cpu"),
+    "Too large": ("fit_too_large", "triangle-alert"),
+}
+
+
+class FitPillDelegate(QStyledItemDelegate):
+    """The fit as a pill: a tinted rounded rectangle with an icon and the badge's words (read from ``role``)."""
+
+    def __init__(self, role: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        badge = index.data(self.role)
+        if badge not in FIT_STYLE:
+            super().paint(painter, option, index)
+            return
+        self.initStyleOption(option, index)
+        option.text = ""
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        name, icon_name = FIT_STYLE[badge]
+        fg, bg = color(name, option.palette), color(name, option.palette, background=True)
+        metrics = option.fontMetrics
+        side = metrics.height()
+        width = min(option.rect.width() - 2 * SPACE_XS, side + SPACE_XS * 3 + metrics.horizontalAdvance(badge) + 4)
+        pill = QRect(option.rect.x() + SPACE_XS, option.rect.center().y() - side // 2 - 2, width, side + 4)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(bg)
+        painter.drawRoundedRect(pill, RADIUS + 2, RADIUS + 2)
+        icon_rect = QRect(pill.x() + SPACE_XS + 2, pill.y() + 2, side, side)
+        icon(icon_name, fg).paint(painter, icon_rect.adjusted(2, 2, -2, -2))
+        painter.setPen(fg)
+        text_rect = pill.adjusted(side + SPACE_XS * 2, 0, -SPACE_XS, 0)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         metrics.elidedText(badge, Qt.TextElideMode.ElideRight, text_rect.width()))  # fmt: skip
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        hint = super().sizeHint(option, index)
+        return QSize(hint.width() + option.fontMetrics.height() + SPACE_S * 2, hint.height())

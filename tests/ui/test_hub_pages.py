@@ -22,7 +22,7 @@ def hub_window(qtbot, hf_env, hub, basedir: Path):
 
 def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     window = hub_window
-    qtbot.waitUntil(lambda: "Find OpenHermes 2 Mistral 7B on the Hugging Face Hub" in window.welcome.text())
+    qtbot.waitUntil(lambda: "find openhermes 2 mistral 7b on the hugging face hub" in window.welcome.text().lower())
     window.welcome.browse_requested.emit()  # the empty library's "Browse models"
     page = window.hub.discover_page
     assert window.stack.currentWidget() is page
