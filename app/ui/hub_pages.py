@@ -59,7 +59,10 @@ class HubPages(QObject):
 
     def page(self, name: str) -> QWidget:
         if name not in self._pages:
+            from app.ui.widgets import name_for_accessibility
+
             self._pages[name] = page = self._build_page(name)
+            name_for_accessibility(page)
             self.stack.addWidget(page)
         return self._pages[name]
 
