@@ -98,6 +98,9 @@ class DiscoverPage(QWidget):
         self.sort = QComboBox()
         for key, label in (("downloads", "Most downloads"), ("likes", "Most likes"), ("updated", "Recently updated")):
             self.sort.addItem(label, key)
+        self.query.setAccessibleName("Search the Hugging Face Hub")
+        self.format.setAccessibleName("Model format")
+        self.sort.setAccessibleName("Sort by")
         self.search_button = QPushButton("Search")
         bar = QHBoxLayout()
         bar.addWidget(self.query, 1)

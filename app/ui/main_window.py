@@ -184,16 +184,16 @@ class MainWindow(QMainWindow):
             loading=lambda: bool(self.model_bar.loading_path), parent=self,
         )  # fmt: skip
         figures = self.chat.figures
-        self.speed_label, self.ttft_label, self.context_label = (
-            figures.speed_label,
-            figures.ttft_label,
-            figures.context_label,
-        )
+        self.speed_label, self.ttft_label, self.context_label = (figures.speed_label, figures.ttft_label,
+                                                                 figures.context_label)  # fmt: skip
         self.context_meter = figures.context_meter
         style_slim_meter(self.context_meter)
         for first, second in ((self.sidebar.view, self.chat_view), (self.chat_view, self.input),
                               (self.input, self.send_button), (self.send_button, self.persona.picker)):  # fmt: skip
             QWidget.setTabOrder(first, second)
+        for widget, name in ((self.model_picker, "Model"), (self.chat_view, "Messages"), (self.input, "Message"),
+                             (self.preview, "The prompt"), (side, "Persona and prompt preview")):  # fmt: skip
+            widget.setAccessibleName(name)
         name_for_accessibility(self)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.stop_generation)
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.about import versions
 from app.core.settings import THEMES, Settings
 from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css
+from app.ui.widgets import name_for_accessibility
 
 
 class SettingsDialog(QDialog):
@@ -78,6 +79,7 @@ class SettingsDialog(QDialog):
             layout.addWidget(group)
         layout.addStretch(1)
         layout.addWidget(buttons)
+        name_for_accessibility(self)
         self._default_models_dir = default_models_dir
 
     def _browse(self) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QTabBar,
     QTableView,
     QTextEdit,
     QToolButton,
@@ -213,7 +214,9 @@ class EmptyTableView(QTableView):
         self._placeholder.paint()
 
 
-INTERACTIVE = (QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QTextEdit)
+INTERACTIVE = (
+    QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QTextEdit, QTabBar,
+)  # fmt: skip
 
 
 def _derived_name(widget: QWidget) -> str:
@@ -227,6 +230,8 @@ def _derived_name(widget: QWidget) -> str:
     for label in widget.window().findChildren(QLabel):
         if label.buddy() is widget and label.text():
             return label.text().replace("&", "")
+    if isinstance(widget, QTabBar):
+        return "Tabs: " + ", ".join(widget.tabText(i).replace("&", "") for i in range(widget.count()))
     if isinstance(widget, QAbstractButton) and widget.text().strip(" ⋯…"):
         return widget.text().replace("&", "").strip()
     if isinstance(widget, QLineEdit | QPlainTextEdit | QTextEdit) and widget.placeholderText():
