@@ -126,7 +126,7 @@ def main(out: Path, theme: str) -> int:
         # 2. a chat with the starter model
         paths = resolve_paths(scratch / "home").ensure()
         model = _place(starter, paths.default_models_dir)
-        (paths.default_models_dir / "half-downloaded.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\0" * 64)
+        (paths.default_models_dir / "mistral-7b-half-downloaded.gguf").write_text("<html>504 Gateway Time-out</html>")
         window = MainWindow(paths, Settings(theme=theme, context_size=2048))
         window.resize(*SIZE)
         window.show()

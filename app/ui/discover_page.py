@@ -177,7 +177,7 @@ class DiscoverPage(QWidget):
         splitter.addWidget(detail)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
-        splitter.setSizes([440, 660])
+        splitter.setSizes([480, 620])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACE_S * 2, SPACE_S * 2, SPACE_S * 2, SPACE_S)
         layout.setSpacing(SPACE_S)
@@ -320,6 +320,7 @@ class DiscoverPage(QWidget):
             return
         self.title.setText(details.id)
         self.flag.setText(details.note)
+        self.flag.setVisible(bool(details.note))  # no empty line under the title
         self.card.setMarkdown(details.card or "*No model card.*")
         self.quants.setRowCount(0)
         if details.runnable and memory is not None:

@@ -33,7 +33,7 @@ ACTIONS = {
     "pause": ("pause", "Pause", (State.QUEUED, State.DOWNLOADING)),
     "resume": ("play", "Resume", (State.PAUSED, State.FAILED, State.CANCELLED)),
     "cancel": ("x", "Cancel", (State.QUEUED, State.DOWNLOADING, State.PAUSED)),
-    "folder": ("folder-open", "Show in folder", tuple(State)),
+    "folder": ("folder-open", "Show in folder", (State.DONE,)),
     "load": ("message-square", "Load and chat", (State.DONE,)),
 }
 
@@ -45,7 +45,7 @@ def applies(action: str, job: Download) -> bool:
     if action == "load":
         return job.filename.lower().endswith(".gguf") and job.destination.is_file()
     if action == "folder":
-        return job.destination.parent.is_dir()
+        return job.destination.exists()
     return True
 
 

@@ -96,6 +96,7 @@ class HubPages(QObject):
         downloads.model_downloaded.connect(self._on_downloaded)
         downloads.load_requested.connect(self._load_from_library)
         downloads.active_count_changed.connect(self._show_download_count)
+        self._show_download_count(downloads.active_count)  # counted once already, before this connection
         return downloads
 
     @property

@@ -65,6 +65,13 @@ def describe(models: list[LocalModel]) -> list[ModelRow]:
     return rows
 
 
+def short_reason(row: ModelRow) -> str:
+    """The problem without the file's name (the row shows it): "Not a GGUF model file."."""
+    reason = row.problem.replace(row.model.path.name, "").replace(str(row.model.path), "").strip()
+    reason = reason.removeprefix("is ")  # "is not a GGUF model file." -> "not a GGUF model file."
+    return reason[:1].upper() + reason[1:]
+
+
 class LibraryModel(RowTableModel[ModelRow]):
     HEADERS = ("Model", "Architecture", "Parameters", "Quant", "Context", "Chat template", "Size")
 
@@ -82,11 +89,11 @@ class LibraryModel(RowTableModel[ModelRow]):
         loaded = self.is_loaded(row)
         if role == Qt.ItemDataRole.ToolTipRole:
             if row.problem:
-                return f"{row.problem}\nRemove it, or download it again.\n{row.model.path}"
+                return f"Cannot be loaded: {row.problem}\nRemove it, or download it again.\n{row.model.path}"
             return f"Loaded now\n{row.model.path}" if loaded else str(row.model.path)
         if role == Qt.ItemDataRole.DisplayRole:
             if row.problem and column == 1:
-                return f"Cannot be loaded: {row.problem}"
+                return short_reason(row)
             name = f"{row.model.name}  · loaded" if loaded else row.model.name
             return (name, row.architecture, row.parameters, row.quant, row.context, row.template,
                     row.model.size_text)[column]  # fmt: skip

@@ -101,7 +101,7 @@ def test_download_actions_are_enabled_only_where_they_apply(qtbot, hf_env, hub, 
         qtbot.waitUntil(lambda: page.model.jobs and page.model.jobs[0].state == State.DOWNLOADING, timeout=10_000)
         row = page.row_actions(job.key)
         enabled = {name: button.isEnabled() for name, button in row.buttons.items()}
-        assert enabled == {"pause": True, "resume": False, "cancel": True, "folder": True, "load": False}
+        assert enabled == {"pause": True, "resume": False, "cancel": True, "folder": False, "load": False}
         assert counts[-1] == 1
         page.view.selectRow(0)
         assert page.pause_button.isEnabled() and not page.resume_button.isEnabled()
@@ -110,7 +110,7 @@ def test_download_actions_are_enabled_only_where_they_apply(qtbot, hf_env, hub, 
         qtbot.waitUntil(lambda: page.model.jobs[0].state == State.PAUSED, timeout=10_000)
         page.refresh()
         enabled = {name: button.isEnabled() for name, button in row.buttons.items()}
-        assert enabled == {"pause": False, "resume": True, "cancel": True, "folder": True, "load": False}
+        assert enabled == {"pause": False, "resume": True, "cancel": True, "folder": False, "load": False}
         assert page.resume_button.isEnabled() and not page.pause_button.isEnabled()
         assert "\u00a0/\u00a0" in page.model.index(0, 2).data()  # the size stays on one line
 
@@ -150,7 +150,8 @@ def test_my_models_flags_a_broken_file_and_marks_the_loaded_model(qtbot, library
         bad = rows[broken.name]
         assert "not a GGUF model" in page.model.rows[bad].problem
         assert not page.model.index(bad, 0).data(Qt.ItemDataRole.DecorationRole).isNull()  # the warning icon
-        assert page.model.index(bad, 1).data().startswith("Cannot be loaded: ")
+        assert page.model.index(bad, 1).data() == "Not a GGUF model file."
+        assert page.model.index(bad, 0).data(Qt.ItemDataRole.ToolTipRole).startswith("Cannot be loaded: ")
         page.view.selectRow(bad)
         assert not page.load_button.isEnabled() and page.delete_button.text() == "Remove…"
         assert page.show_button.isEnabled()
