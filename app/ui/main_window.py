@@ -136,7 +136,6 @@ class MainWindow(QMainWindow):
         side.addTab(self.persona, "Persona")
         side.addTab(self.prompt_preview, "Prompt preview")
         self.side_tabs = side
-
         splitter = QSplitter()
         splitter.addWidget(self.sidebar)
         splitter.addWidget(chat_column)
@@ -145,6 +144,7 @@ class MainWindow(QMainWindow):
             splitter.setStretchFactor(index, stretch)
         splitter.setCollapsible(1, False)  # the side panels collapse (drag them shut); the chat never does
         chat_column.setMinimumWidth(MIN_CHAT_WIDTH)
+        side.setMinimumWidth(MIN_CHAT_WIDTH // 2 + 40)  # less than its contents ask for: the chat comes first
         splitter.setSizes([200, 700, 300])
         self.stack = QStackedWidget()
         self.stack.addWidget(splitter)
