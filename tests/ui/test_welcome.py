@@ -33,6 +33,6 @@ def test_get_the_starter_model_fetches_it_and_loads_it(qtbot, window, starter_mo
 
 
 def test_browse_models_opens_discover(qtbot, window) -> None:
-    qtbot.waitUntil(lambda: window.welcome.browse_button.isVisible())
+    qtbot.waitUntil(window.welcome.browse_button.isVisible)
     window.welcome.browse_button.click()
     qtbot.waitUntil(lambda: window.stack.currentWidget() is not window.stack.widget(0))
