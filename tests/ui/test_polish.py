@@ -266,3 +266,18 @@ def test_tab_order_icons_and_collapsible_side_panels(qtbot, window) -> None:
     assert splitter.sizes()[0] == 0 and splitter.sizes()[2] == 0
     assert splitter.sizes()[1] >= 420
     assert window.sidebar.view.placeholder().startswith("No chats yet")
+
+
+def test_the_error_banner_follows_the_theme(qtbot, qapp) -> None:
+    from app.ui.widgets import ErrorBanner
+
+    banner = ErrorBanner()
+    qtbot.addWidget(banner)
+    try:
+        for scheme in ("light", "dark", "light"):
+            theme.apply_theme(qapp, scheme)
+            fg, bg = theme.SEMANTIC[scheme]["error"]
+            qtbot.waitUntil(lambda bg=bg: f"background: {bg}" in banner.styleSheet())
+            assert f"color: {fg}" in banner.styleSheet() and theme.contrast_ratio(fg, bg) >= 4.5
+    finally:
+        theme.apply_theme(qapp, "system")
