@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
@@ -32,7 +33,9 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     labels = [page.quants.item(r, 0).text() for r in range(12)]
     assert sum(label.startswith("★") for label in labels) == 1
     best = next(r for r, label in enumerate(labels) if label.startswith("★"))
-    assert page.quants.item(best, 1).font().bold() and page.quants.item(0, 1).background().style() == 0
+    assert page.quants.item(best, 1).font().bold() and not page.quants.item(0, 1).font().bold()
+    assert page.quants.item(best, 1).background().style() == Qt.BrushStyle.SolidPattern  # tinted
+    assert page.quants.item(0, 1).background().style() == Qt.BrushStyle.NoBrush
     assert page.quants.verticalScrollBar().value() == 0  # the table shows its top, not the starred row cut in half
     assert all(page.quants.item(r, 3).text() in ("Full GPU offload", "Partial offload", "CPU only", "Too large")
                for r in range(12))  # fmt: skip
