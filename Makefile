@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXA
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_MODEL := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: install run test lint format bench screenshot package package-test clean
+.PHONY: install run test lint format bench screenshot screenshots package package-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ bench: install
 
 screenshot: install
 	xvfb-run -a -s "-screen 0 1280x860x24" $(PY) docs/make_screenshot.py docs/screenshot.png
+
+## screenshots: every page and dialog of the real app (starter model, loopback Hub), light and dark, in docs/screenshots
+screenshots: install
+	for theme in light dark; do \
+	  xvfb-run -a -s "-screen 0 1400x960x24" $(PY) docs/make_screenshots.py docs/screenshots $$theme || exit 1; \
+	done
 
 ## package: the frozen app (PyInstaller) and this system's installer (.deb + .tar.gz on Linux, .dmg on macOS)
 package: install

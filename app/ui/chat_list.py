@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from enum import IntEnum
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
@@ -14,7 +15,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
-    QPushButton,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.history.store import ChatStore, ChatSummary
+from app.ui.theme import SPACE_S, SPACE_XS
+from app.ui.widgets import EmptyListView
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -48,9 +50,10 @@ def relative_time(timestamp: float, now: float | None = None) -> str:
 
 
 class ChatListModel(QAbstractListModel):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, describe_preset: Callable[[str], str] = str) -> None:
         super().__init__(parent)
         self._chats: list[ChatSummary] = []
+        self.describe_preset = describe_preset  # a preset id -> its name for people
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
         return 0 if parent.isValid() else len(self._chats)
@@ -59,14 +62,15 @@ class ChatListModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._chats):
             return None
         chat = self._chats[index.row()]
+        preset = self.describe_preset(chat.preset) if chat.preset else ""
         if role == ChatListRoles.TITLE:
             return chat.title or "New chat"
         if role == Qt.ItemDataRole.DisplayRole:  # title, then model · preset · last used
-            details = " · ".join(part for part in (chat.model, chat.preset, relative_time(chat.updated_at)) if part)
+            details = " · ".join(part for part in (chat.model, preset, relative_time(chat.updated_at)) if part)
             return f"{chat.title or 'New chat'}\n{details}"
         if role == Qt.ItemDataRole.ToolTipRole:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
-            return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {chat.preset or 'no preset'} · {when}"
+            return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {preset or 'no preset'} · {when}"
         if role == ChatListRoles.CHAT_ID:
             return chat.id
         return None
@@ -115,36 +119,40 @@ class ChatSidebar(QWidget):
     export_requested = Signal(int)
     import_requested = Signal()
 
-    def __init__(self, store: ChatStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, store: ChatStore, parent: QWidget | None = None, describe_preset: Callable[[str], str] = str
+    ) -> None:
         super().__init__(parent)
         self.store = store
         self.search = QLineEdit(placeholderText="Search chats…", clearButtonEnabled=True)
-        self.new_button = QPushButton("New chat")
-        self.more = QToolButton(text="⋯", toolTip="Import a chat")
+        self.search.setAccessibleName("Search chats")
+        self.more = QToolButton(text="⋯", toolTip="More: import a chat")
+        self.more.setAccessibleName("More chat actions")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.more)
         self.import_action = QAction("Import chat (JSON)…", self)
         menu.addAction(self.import_action)
         self.more.setMenu(menu)
-        self.model = ChatListModel(self)
-        self.view = QListView()
+        self.model = ChatListModel(self, describe_preset)
+        self.view = EmptyListView("No chats yet.\nYour conversations appear here; Ctrl+N starts a new one.")
+        self.view.setAccessibleName("Chats")
         self.view.setModel(self.model)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setItemDelegate(_ChatDelegate(self.view))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        top = QHBoxLayout()
-        top.addWidget(self.new_button, 1)
+        top = QHBoxLayout()  # "New chat" is the toolbar's (Ctrl+N): once in the window, not twice
+        top.setSpacing(SPACE_XS)
+        top.addWidget(self.search, 1)
         top.addWidget(self.more)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 0, 8)
+        layout.setContentsMargins(SPACE_S, SPACE_S, 0, SPACE_S)
+        layout.setSpacing(SPACE_S)
         layout.addLayout(top)
-        layout.addWidget(self.search)
         layout.addWidget(self.view, 1)
         self._search_timer = QTimer(self, singleShot=True, interval=150)
         self._search_timer.timeout.connect(self.refresh)
         self.search.textChanged.connect(self._search_timer.start)
-        self.new_button.clicked.connect(self.new_chat_requested)
         self.import_action.triggered.connect(self.import_requested)
         self.view.clicked.connect(lambda index: self.chat_selected.emit(index.data(ChatListRoles.CHAT_ID)))
         self.view.activated.connect(lambda index: self.chat_selected.emit(index.data(ChatListRoles.CHAT_ID)))

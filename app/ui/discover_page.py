@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -24,17 +25,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.hub import catalogue as hub
-from app.core.library.models import human_size
+from app.core.library.models import human_size, scan_models
 from app.ui.background import Background
 from app.ui.table_model import RowTableModel
+from app.ui.theme import SPACE_S, SPACE_XS, color, icon, scheme, secondary_text_css
+from app.ui.widgets import FitPillDelegate
 
 Index = QModelIndex | QPersistentModelIndex
-BADGE_COLORS = {
-    "Full GPU offload": "#2e7d32",
-    "Partial offload": "#1565c0",
-    "CPU only": "#6d4c41",
-    "Too large": "#c62828",
-}
+FIT_ROLE = Qt.ItemDataRole.UserRole + 1
+VISIBLE_QUANTS = 12  # the quant table is as tall as this many rows (it scrolls beyond)
 
 
 class ResultsModel(RowTableModel[hub.RepoSummary]):
@@ -55,6 +54,8 @@ class ResultsModel(RowTableModel[hub.RepoSummary]):
             return f"{repo.id}\nby {repo.author} · {repo.format.upper()}"
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (1, 2):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.AccessibleTextRole and index.column() == 0:
+            return repo.id
         return None
 
     @property
@@ -68,9 +69,18 @@ class DiscoverPage(QWidget):
 
     download_requested = Signal(str, str, list)  # repo id, revision, [RepoFile]
 
-    def __init__(self, background: Background, cache_dir: Path, context_size: int = 4096, parent=None) -> None:
+    def __init__(
+        self,
+        background: Background,
+        cache_dir: Path,
+        context_size: int = 4096,
+        parent=None,
+        library_folders: Callable[[], list[Path]] = list,
+    ) -> None:
         super().__init__(parent)
         self.background = background
+        self.library_folders = library_folders  # to mark quants already downloaded
+        self.local_files: set[str] = set()  # file names in the library (read with each repo's details)
         self.cache_dir = cache_dir
         self.context_size = context_size
         self.memory: hub.MachineMemory | None = None  # read in the background when the page is built
@@ -88,6 +98,9 @@ class DiscoverPage(QWidget):
         self.sort = QComboBox()
         for key, label in (("downloads", "Most downloads"), ("likes", "Most likes"), ("updated", "Recently updated")):
             self.sort.addItem(label, key)
+        self.query.setAccessibleName("Search the Hugging Face Hub")
+        self.format.setAccessibleName("Model format")
+        self.sort.setAccessibleName("Sort by")
         self.search_button = QPushButton("Search")
         bar = QHBoxLayout()
         bar.addWidget(self.query, 1)
@@ -98,11 +111,16 @@ class DiscoverPage(QWidget):
 
         self.results = ResultsModel(self)
         self.results_view = QTableView()
+        self.results_view.setAccessibleName("Search results")
         self.results_view.setModel(self.results)
         self.results_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results_view.verticalHeader().hide()
-        self.results_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.results_view.setWordWrap(False)
+        self.results_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "TheBloke/…Mistral-7B-GGUF"
+        header = self.results_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.results_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
 
         self.title = QLabel()
@@ -110,40 +128,59 @@ class DiscoverPage(QWidget):
         title_font.setPointSizeF(title_font.pointSizeF() * 1.3)
         title_font.setBold(True)
         self.title.setFont(title_font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.flag = QLabel(wordWrap=True)
-        self.flag.setStyleSheet("color: #b26a00; font-weight: bold;")
-        self.memory_label = QLabel()
-        self.memory_label.setEnabled(False)
+        self.memory_label = QLabel(wordWrap=True)
+        self._restyle()
         self.quants = QTableWidget(0, 5)
+        self.quants.setAccessibleName("Quants")
         self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
+        self.quants.setItemDelegateForColumn(3, FitPillDelegate(FIT_ROLE, self.quants))
+        self.quants.setWordWrap(False)
         self.quants.verticalHeader().hide()
         self.quants.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.quants.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.quants.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.quants.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.quants.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        self.quants.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.download_button = QPushButton("Download")
+        self.quants.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S)
+        self.download_button = QPushButton(icon("download"), "Download")
         self.download_button.setEnabled(False)
         self.card = QTextBrowser(openExternalLinks=True)
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addWidget(self.title)
-        detail_layout.addWidget(self.flag)
-        detail_layout.addWidget(self.memory_label)
-        detail_layout.addWidget(self.quants, 2)
+        self.card.setAccessibleName("Model card")
+        quant_box = QWidget()
+        quant_layout = QVBoxLayout(quant_box)
+        quant_layout.setContentsMargins(0, 0, 0, 0)
+        quant_layout.addWidget(self.quants, 1)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.download_button)
-        detail_layout.addLayout(row)
-        detail_layout.addWidget(self.card, 3)
+        quant_layout.addLayout(row)
+        detail_split = QSplitter(Qt.Orientation.Vertical)  # the quants above the card, both resizable
+        detail_split.setChildrenCollapsible(False)
+        detail_split.addWidget(quant_box)
+        detail_split.addWidget(self.card)
+        detail_split.setStretchFactor(0, 0)
+        detail_split.setStretchFactor(1, 1)
+        self.detail_split = detail_split
+        detail = QWidget()
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.setSpacing(SPACE_XS)
+        detail_layout.addWidget(self.title)
+        detail_layout.addWidget(self.flag)
+        detail_layout.addWidget(self.memory_label)
+        detail_layout.addWidget(detail_split, 1)
 
         splitter = QSplitter()
         splitter.addWidget(self.results_view)
         splitter.addWidget(detail)
-        splitter.setSizes([420, 620])
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([480, 620])
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACE_S * 2, SPACE_S * 2, SPACE_S * 2, SPACE_S)
+        layout.setSpacing(SPACE_S)
         layout.addLayout(bar)
         layout.addWidget(self.status)
         layout.addWidget(splitter, 1)
@@ -160,6 +197,22 @@ class DiscoverPage(QWidget):
         self.memory_label.setText("Checking this machine's memory…")
         # Asking the GPU driver can take a moment: never on the GUI thread.
         self.background.run(hub.machine_memory, self._memory_known, self._memory_failed)
+
+    def _restyle(self) -> None:
+        if getattr(self, "_scheme", None) == scheme():
+            return
+        self._scheme = scheme()
+        self.flag.setStyleSheet(f"color: {color('warning').name()}; font-weight: bold;")
+        self.memory_label.setStyleSheet(secondary_text_css())
+
+    def changeEvent(self, event) -> None:
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.PaletteChange and getattr(self, "_scheme", None) != scheme():
+            self._restyle()
+            if self.details is not None and self._waiting is None:
+                self.show_details(self.details)
+        super().changeEvent(event)
 
     def _memory_known(self, memory: hub.MachineMemory) -> None:
         self.memory = memory
@@ -224,18 +277,34 @@ class DiscoverPage(QWidget):
         self.quants.setRowCount(0)
         self.card.setPlainText("Loading…")
         self.download_button.setEnabled(False)
-        cache = self.cache_dir
+        cache, folders = self.cache_dir, self.library_folders()
         self._opened += 1
         opened = self._opened
+
+        def work() -> tuple[hub.RepoDetails, set[str]]:
+            details = hub.repo_details(repo.id, cache_dir=cache)
+            return details, {model.path.name for model in scan_models(folders)}
+
         self.background.run(
-            lambda: hub.repo_details(repo.id, cache_dir=cache),
-            lambda details: self._details_found(opened, details),
+            work,
+            lambda found: self._details_found(opened, *found),
             lambda error: self._details_failed(error, opened),
         )
 
-    def _details_found(self, opened: int, details: hub.RepoDetails) -> None:
+    def _details_found(self, opened: int, details: hub.RepoDetails, local_files: set[str] | None = None) -> None:
         if opened == self._opened:
+            if local_files is not None:
+                self.local_files = local_files
             self.show_details(details)
+
+    def mark_downloaded(self, filename: str) -> None:
+        """A download finished: its quant is marked as in the library."""
+        self.local_files.add(Path(filename).name)
+        if self.details is not None and self._waiting is None:
+            self.show_details(self.details)
+
+    def is_downloaded(self, quant: hub.Quant) -> bool:
+        return bool(quant.files) and all(Path(file.path).name in self.local_files for file in quant.files)
 
     def _details_failed(self, error: Exception, opened: int | None = None) -> None:
         if opened is None or opened == self._opened:
@@ -251,41 +320,73 @@ class DiscoverPage(QWidget):
             return
         self.title.setText(details.id)
         self.flag.setText(details.note)
+        self.flag.setVisible(bool(details.note))  # no empty line under the title
         self.card.setMarkdown(details.card or "*No model card.*")
         self.quants.setRowCount(0)
         if details.runnable and memory is not None:
             self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
+            for column in (2, 3):
+                self.quants.setColumnHidden(column, False)
             kv = details.kv_bytes_per_token
             best = hub.recommend(details.quants, memory, self.context_size, kv)
             for quant in details.quants:
                 fit = hub.estimate_fit(quant, memory, self.context_size, kv)
                 label = f"★ {quant.label}" if quant == best else quant.label
                 bpw = f"{quant.bits_per_weight:.2f}" if quant.bits_per_weight else "—"
-                self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name], BADGE_COLORS.get(fit.badge))
-                row = self.quants.rowCount() - 1
-                self.quants.item(row, 3).setToolTip(hub.explain_fit(fit, self.context_size))
+                row = self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name])
+                fit_item = self.quants.item(row, 3)
+                fit_item.setData(FIT_ROLE, fit.badge)
+                fit_item.setToolTip(hub.explain_fit(fit, self.context_size))
+                if self.is_downloaded(quant):
+                    name_item = self.quants.item(row, 4)
+                    name_item.setIcon(icon("circle-check", color("loaded")))
+                    name_item.setText(f"{quant.name}  · in your library")
+                    name_item.setToolTip("Already downloaded: it is in My Models")
                 if quant == best:
+                    self._highlight(row)
                     self.quants.selectRow(row)
-                    item = self.quants.item(row, 0)
-                    item.setToolTip("Recommended: the largest quant that fits this machine")
-                    # once laid out; by row, as the table may be refilled before then (its items deleted)
-                    QTimer.singleShot(0, lambda row=row: self.quants.scrollTo(self.quants.model().index(row, 0)))
         else:
             self.quants.setHorizontalHeaderLabels(["Branch", "Settings", "", "", "Commit"])
+            for column in (2, 3):  # no bits or fit for a branch: no empty, unlabeled columns
+                self.quants.setColumnHidden(column, True)
             for branch in details.branches or (hub.Branch("main", details.sha, ""),):
-                self._add_row([branch.name, branch.settings, "", "", branch.commit[:10]], None)
+                self._add_row([branch.name, branch.settings, "", "", branch.commit[:10]])
             if self.quants.rowCount():
                 self.quants.selectRow(0)
+        self._fit_quant_table()
         self._selection_changed()
 
-    def _add_row(self, cells: list[str], badge_color: str | None) -> None:
+    def _fit_quant_table(self) -> None:
+        """As tall as its rows (up to VISIBLE_QUANTS), showing its top: every quant is seen without scrolling."""
+        rows = min(max(self.quants.rowCount(), 3), VISIBLE_QUANTS)
+        height = (rows * self.quants.verticalHeader().defaultSectionSize() + self.quants.horizontalHeader().height()
+                  + 2 * self.quants.frameWidth() + 2)  # fmt: skip
+        self.quants.setMinimumHeight(min(height, 4 * self.quants.verticalHeader().defaultSectionSize()))
+        sizes = self.detail_split.sizes()
+        button = self.download_button.sizeHint().height() + SPACE_S
+        if sum(sizes):
+            top = min(height + button, sum(sizes) - 120)
+            self.detail_split.setSizes([top, sum(sizes) - top])
+        self.quants.scrollToTop()
+
+    def _highlight(self, row: int) -> None:
+        """The recommended quant's row: tinted and bold, so it stands out even when not selected."""
+        back, fore = color("recommended", background=True), color("recommended")
+        for column in range(self.quants.columnCount()):
+            item = self.quants.item(row, column)
+            item.setBackground(back)
+            item.setForeground(fore)
+            font = item.font()
+            font.setBold(True)
+            item.setFont(font)
+        self.quants.item(row, 0).setToolTip("Recommended: the largest quant that fits this machine")
+
+    def _add_row(self, cells: list[str]) -> int:
         row = self.quants.rowCount()
         self.quants.insertRow(row)
         for column, text in enumerate(cells):
-            item = QTableWidgetItem(text)
-            if column == 3 and badge_color:
-                item.setForeground(QColor(badge_color))
-            self.quants.setItem(row, column, item)
+            self.quants.setItem(row, column, QTableWidgetItem(text))
+        return row
 
     def _selection_changed(self) -> None:
         has = bool(self.details) and bool(self.quants.selectionModel().selectedRows())

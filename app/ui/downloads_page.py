@@ -1,4 +1,5 @@
-"""The Downloads panel: a list model refreshed by a timer (not per byte), with pause, resume, cancel, retry."""
+"""The Downloads panel: a list model refreshed by a timer (not per byte), with per-row actions (pause, resume,
+cancel, show in folder, load) that are enabled only where they apply."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionProgressBar,
-    QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -21,9 +22,31 @@ from PySide6.QtWidgets import (
 from app.core.hub.downloads import Download, DownloadManager, State
 from app.core.library.models import human_size
 from app.ui.table_model import RowTableModel
+from app.ui.theme import SPACE_S, SPACE_XS, icon, secondary_text_css
+from app.ui.widgets import EmptyTableView, show_in_folder
 
 Index = QModelIndex | QPersistentModelIndex
 REFRESH_MS = 250
+ACTIVE = (State.QUEUED, State.DOWNLOADING, State.PAUSED, State.VERIFYING)
+# action -> (icon, label, the states it applies to); "load" and "folder" need a file in place too
+ACTIONS = {
+    "pause": ("pause", "Pause", (State.QUEUED, State.DOWNLOADING)),
+    "resume": ("play", "Resume", (State.PAUSED, State.FAILED, State.CANCELLED)),
+    "cancel": ("x", "Cancel", (State.QUEUED, State.DOWNLOADING, State.PAUSED)),
+    "folder": ("folder-open", "Show in folder", (State.DONE,)),
+    "load": ("message-square", "Load and chat", (State.DONE,)),
+}
+
+
+def applies(action: str, job: Download) -> bool:
+    """Whether a row's action makes sense now (its button is enabled only then)."""
+    if job.state not in ACTIONS[action][2]:
+        return False
+    if action == "load":
+        return job.filename.lower().endswith(".gguf") and job.destination.is_file()
+    if action == "folder":
+        return job.destination.exists()
+    return True
 
 
 def _eta(seconds: float | None) -> str:
@@ -37,8 +60,9 @@ def _eta(seconds: float | None) -> str:
 
 
 class DownloadsModel(RowTableModel[Download]):
-    HEADERS = ("File", "Progress", "Size", "Speed", "ETA", "Status")
+    HEADERS = ("File", "Progress", "Size", "Speed", "ETA", "Status", "")
     PROGRESS = 1
+    ACTIONS = 6
 
     def __init__(self, manager: DownloadManager, parent=None) -> None:
         super().__init__(parent)
@@ -57,14 +81,16 @@ class DownloadsModel(RowTableModel[Download]):
             return job
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{job.repo_id} @ {job.revision}\n{job.destination}\n{job.message}"
-        if role != Qt.ItemDataRole.DisplayRole:
+        if role != Qt.ItemDataRole.DisplayRole or column == self.ACTIONS:
             return None
         if column == 0:
             return job.filename
         if column == self.PROGRESS:
             return int(1000 * job.done / job.total) if job.total else 0
         if column == 2:
-            return f"{human_size(job.done)} / {human_size(job.total)}" if job.total else human_size(job.done)
+            # no-break spaces: the size stays on one line
+            size = f"{human_size(job.done)} / {human_size(job.total)}" if job.total else human_size(job.done)
+            return size.replace(" ", "\u00a0")
         if column == 3:
             return f"{human_size(job.speed)}/s" if job.state == State.DOWNLOADING and job.speed else ""
         if column == 4:
@@ -96,40 +122,81 @@ class ProgressDelegate(QStyledItemDelegate):
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
+class RowActions(QWidget):
+    """The action buttons of one row; only the ones that apply to the row's state are enabled."""
+
+    def __init__(self, page: DownloadsPage, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.buttons: dict[str, QToolButton] = {}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(SPACE_XS, 0, SPACE_XS, 0)
+        layout.setSpacing(SPACE_XS)
+        for action, (icon_name, label, _states) in ACTIONS.items():
+            button = QToolButton(icon=icon(icon_name), toolTip=label, autoRaise=True)
+            button.setAccessibleName(label)
+            button.clicked.connect(lambda _checked=False, a=action: page.act(a, self.key))
+            layout.addWidget(button)
+            self.buttons[action] = button
+        layout.addStretch(1)
+
+    def update_for(self, job: Download) -> None:
+        for action, button in self.buttons.items():
+            button.setEnabled(applies(action, job))
+
+
 class DownloadsPage(QWidget):
     model_downloaded = Signal(object)  # Download, once verified and in place
+    load_requested = Signal(str)  # the path of a downloaded model
+    active_count_changed = Signal(int)  # downloads not finished yet (the page list's badge)
 
     def __init__(self, manager: DownloadManager, parent=None) -> None:
         super().__init__(parent)
         self.manager = manager
+        self.active_count = -1
         self.model = DownloadsModel(manager, self)
-        self.view = QTableView()
+        self.view = EmptyTableView("No downloads yet. Find a model on Discover (Ctrl+2) and press Download.")
+        self.view.setAccessibleName("Downloads")
         self.view.setModel(self.model)
         self.view.setItemDelegateForColumn(DownloadsModel.PROGRESS, ProgressDelegate(self.view))
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S + 4)
         header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(DownloadsModel.PROGRESS, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        self.view.setColumnWidth(1, 160)
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume")
-        self.cancel_button = QPushButton("Cancel")
+        header.setSectionResizeMode(DownloadsModel.ACTIONS, QHeaderView.ResizeMode.Fixed)
+        self.view.setColumnWidth(DownloadsModel.PROGRESS, 160)
+        self.view.setColumnWidth(DownloadsModel.ACTIONS, 5 * 30 + 2 * SPACE_XS + 8)
+        self._rows: dict[str, RowActions] = {}
+        self.pause_button = QPushButton(icon("pause"), "Pause")
+        self.resume_button = QPushButton(icon("play"), "Resume")
+        self.cancel_button = QPushButton(icon("x"), "Cancel")
         self.clear_button = QPushButton("Clear finished")
         buttons = QHBoxLayout()
         for button in (self.pause_button, self.resume_button, self.cancel_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.clear_button)
+        note = QLabel("Downloads resume where they stopped, even after the app is closed.")
+        note.setStyleSheet(secondary_text_css())
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Downloads resume where they stopped, even after the app is closed."))
+        layout.setContentsMargins(SPACE_S * 2, SPACE_S * 2, SPACE_S * 2, SPACE_S)
+        layout.setSpacing(SPACE_S)
+        layout.addWidget(note)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
-        self.pause_button.clicked.connect(lambda: self._act(self.manager.pause))
-        self.resume_button.clicked.connect(lambda: self._act(self.manager.resume))
-        self.cancel_button.clicked.connect(lambda: self._act(self.manager.cancel))
+        self.pause_button.clicked.connect(lambda: self._act_on_selected("pause"))
+        self.resume_button.clicked.connect(lambda: self._act_on_selected("resume"))
+        self.cancel_button.clicked.connect(lambda: self._act_on_selected("cancel"))
         self.clear_button.clicked.connect(self.clear_finished)
+        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.model.modelReset.connect(self._rebuild_row_actions)
         self.timer = QTimer(self, interval=REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
@@ -138,16 +205,57 @@ class DownloadsPage(QWidget):
     def refresh(self) -> None:
         for job in self.model.refresh():
             self.model_downloaded.emit(job)
+        self._update_buttons()
+        active = sum(job.state in ACTIVE for job in self.model.jobs)
+        if active != self.active_count:
+            self.active_count = active
+            self.active_count_changed.emit(active)
+
+    def _rebuild_row_actions(self) -> None:
+        self._rows.clear()
+        for row, job in enumerate(self.model.jobs):
+            actions = RowActions(self, job.key)
+            self.view.setIndexWidget(self.model.index(row, DownloadsModel.ACTIONS), actions)
+            self._rows[job.key] = actions
+
+    def _update_buttons(self, *_args) -> None:
+        for job in self.model.jobs:
+            if job.key in self._rows:
+                self._rows[job.key].update_for(job)
+        job = self.selected()
+        self.pause_button.setEnabled(job is not None and applies("pause", job))
+        self.resume_button.setEnabled(job is not None and applies("resume", job))
+        self.cancel_button.setEnabled(job is not None and applies("cancel", job))
+        self.clear_button.setEnabled(any(job.finished for job in self.model.jobs))
+
+    def row_actions(self, key: str) -> RowActions:
+        return self._rows[key]
 
     def selected(self) -> Download | None:
         rows = self.view.selectionModel().selectedRows()
-        return self.model.jobs[rows[0].row()] if rows else None
+        return self.model.jobs[rows[0].row()] if rows and rows[0].row() < len(self.model.jobs) else None
 
-    def _act(self, action) -> None:
+    def _act_on_selected(self, action: str) -> None:
         job = self.selected()
         if job is not None:
-            action(job.key)
-            self.refresh()
+            self.act(action, job.key)
+
+    def act(self, action: str, key: str) -> None:
+        """Do a row's action, if it still applies (the row may have changed since it was drawn)."""
+        job = next((job for job in self.model.jobs if job.key == key), None)
+        if job is None or not applies(action, job):
+            return
+        if action == "pause":
+            self.manager.pause(key)
+        elif action == "resume":
+            self.manager.resume(key)
+        elif action == "cancel":
+            self.manager.cancel(key)
+        elif action == "folder":
+            show_in_folder(job.destination)
+        elif action == "load":
+            self.load_requested.emit(str(job.destination))
+        self.refresh()
 
     def clear_finished(self) -> None:
         for job in self.manager.jobs():

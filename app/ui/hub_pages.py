@@ -62,7 +62,10 @@ class HubPages(QObject):
 
     def page(self, name: str) -> QWidget:
         if name not in self._pages:
+            from app.ui.widgets import name_for_accessibility
+
             self._pages[name] = page = self._build_page(name)
+            name_for_accessibility(page)
             self.stack.addWidget(page)
         return self._pages[name]
 
@@ -71,7 +74,10 @@ class HubPages(QObject):
         if name == "discover":
             from app.ui.discover_page import DiscoverPage
 
-            discover = DiscoverPage(self.background, self.paths.cache / "hub", current.context_size)
+            discover = DiscoverPage(
+                self.background, self.paths.cache / "hub", current.context_size,
+                library_folders=lambda: self._library_folders(self.settings.current),
+            )  # fmt: skip
             discover.download_requested.connect(self.start_download)
             return discover
         if name == "models":
@@ -82,6 +88,10 @@ class HubPages(QObject):
             models.library_changed.connect(self.model_bar.refresh_models)
             models.folders_changed.connect(self._folders_changed)
             models.error.connect(self.error)
+            bar = self.model_bar
+            models.set_loaded(bar.loaded.info.path if bar.loaded else None)
+            bar.model_ready.connect(lambda loaded: models.set_loaded(loaded.info.path))
+            bar.unloaded.connect(lambda: models.set_loaded(None))
             return models
         if name == "server":
             from app.ui.server_page import ServerPage
@@ -91,6 +101,9 @@ class HubPages(QObject):
 
         downloads = DownloadsPage(self.downloads)
         downloads.model_downloaded.connect(self._on_downloaded)
+        downloads.load_requested.connect(self._load_from_library)
+        downloads.active_count_changed.connect(self._show_download_count)
+        self._show_download_count(downloads.active_count)  # counted once already, before this connection
         return downloads
 
     @property
@@ -156,8 +169,20 @@ class HubPages(QObject):
     def _on_downloaded(self, job: Download) -> None:
         if "models" in self._pages:
             self.models_page.refresh()
+        if "discover" in self._pages:
+            self.discover_page.mark_downloaded(job.filename)
         self.model_bar.refresh_models()
         self.status.emit(f"Downloaded and verified: {job.filename}", 8000)
+
+    def _show_download_count(self, count: int) -> None:
+        """The page list's badge: how many downloads are not finished."""
+        from app.ui.widgets import badge_icon
+
+        for action in self.page_actions.actions():
+            if action.data() == "downloads":
+                action.setIcon(badge_icon("download", count))
+                action.setToolTip(f"Downloads — {count} in progress" if count else "Downloads")
+                action.setStatusTip(action.toolTip())
 
     def _load_from_library(self, path: str) -> None:
         self.show_page("chat")

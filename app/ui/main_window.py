@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -49,13 +49,14 @@ from app.ui.model_bar import ModelBar
 from app.ui.persona_panel import PersonaPanel
 from app.ui.prompt_preview import PromptPreview
 from app.ui.settings_dialog import SettingsDialog
-from app.ui.theme import apply_theme
-from app.ui.widgets import ErrorBanner
+from app.ui.theme import ICON_SIZE, apply_theme, icon
+from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter
 
 log = logging.getLogger(__name__)
 
-PAGES = (("Chat", "chat"), ("Discover", "discover"), ("My Models", "models"), ("Downloads", "downloads"),
-         ("Server", "server"))  # fmt: skip
+PAGES = (("Chat", "chat", "message-square"), ("Discover", "discover", "compass"), ("My Models", "models", "hard-drive"),
+         ("Downloads", "downloads", "download"), ("Server", "server", "server"))  # fmt: skip
+MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
 
 
@@ -114,12 +115,17 @@ class MainWindow(QMainWindow):
         self.model_bar.addWidget(spacer)
         self.model_bar.addAction(self.new_chat_action)
         self.model_bar.addAction(self.settings_action)
+        self.model_bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.model_bar.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+        for action, name in ((self.model_bar.open_action, "folder-open"), (self.model_bar.eject_action, "power"),
+                             (self.new_chat_action, "square-pen"), (self.settings_action, "settings")):  # fmt: skip
+            action.setIcon(icon(name))
 
         self.banner = ErrorBanner()
         self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
         self.conversation = Conversation(self.store, self.client, self, describe_preset=self.persona.library.name_of)
         self.chat_model = self.conversation.model
-        self.sidebar = ChatSidebar(self.store)
+        self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
         chat_column = ChatColumn(self.chat_model)
         self.chat_view, self.welcome, self.pages = chat_column.chat_view, chat_column.welcome, chat_column.pages
         self.input, self.send_button = chat_column.input, chat_column.send_button
@@ -130,13 +136,15 @@ class MainWindow(QMainWindow):
         side.addTab(self.persona, "Persona")
         side.addTab(self.prompt_preview, "Prompt preview")
         self.side_tabs = side
-
         splitter = QSplitter()
         splitter.addWidget(self.sidebar)
         splitter.addWidget(chat_column)
         splitter.addWidget(side)
         for index, stretch in enumerate((0, 1, 0)):  # the chat takes the room; the side columns keep theirs
             splitter.setStretchFactor(index, stretch)
+        splitter.setCollapsible(1, False)  # the side panels collapse (drag them shut); the chat never does
+        chat_column.setMinimumWidth(MIN_CHAT_WIDTH)
+        side.setMinimumWidth(MIN_CHAT_WIDTH // 2 + 40)  # less than its contents ask for: the chat comes first
         splitter.setSizes([200, 700, 300])
         self.stack = QStackedWidget()
         self.stack.addWidget(splitter)
@@ -147,15 +155,16 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         rail = QToolBar("Pages", self, movable=False)
-        rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        rail.setIconSize(QSize(ICON_SIZE + 4, ICON_SIZE + 4))
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, rail)
         self.page_actions = QActionGroup(self)
         self.hub = HubPages(
             self.stack, self.page_actions, splitter, paths=self.paths, settings=self.settings_store,
             background=self.background, model_bar=self.model_bar, service=self.client.service, parent=self,
         )  # fmt: skip
-        for number, (title, name) in enumerate(PAGES, start=1):
-            action = QAction(title, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))
+        for number, (title, name, icon_name) in enumerate(PAGES, start=1):
+            action = QAction(icon(icon_name), title, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))
             action.setData(name)
             action.triggered.connect(lambda _checked=False, target=name: self.hub.show_page(target))
             self.page_actions.addAction(action)
@@ -175,12 +184,17 @@ class MainWindow(QMainWindow):
             loading=lambda: bool(self.model_bar.loading_path), parent=self,
         )  # fmt: skip
         figures = self.chat.figures
-        self.speed_label, self.ttft_label, self.context_label = (
-            figures.speed_label,
-            figures.ttft_label,
-            figures.context_label,
-        )
+        self.speed_label, self.ttft_label, self.context_label = (figures.speed_label, figures.ttft_label,
+                                                                 figures.context_label)  # fmt: skip
         self.context_meter = figures.context_meter
+        style_slim_meter(self.context_meter)
+        for first, second in ((self.sidebar.view, self.chat_view), (self.chat_view, self.input),
+                              (self.input, self.send_button), (self.send_button, self.persona.picker)):  # fmt: skip
+            QWidget.setTabOrder(first, second)
+        for widget, name in ((self.model_picker, "Model"), (self.chat_view, "Messages"), (self.input, "Message"),
+                             (self.preview, "The prompt"), (side, "Persona and prompt preview")):  # fmt: skip
+            widget.setAccessibleName(name)
+        name_for_accessibility(self)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.stop_generation)
 
     def _connect(self) -> None:
@@ -209,6 +223,8 @@ class MainWindow(QMainWindow):
         self.settings_changed.connect(self._apply_settings)
         self.history.chat_opened.connect(lambda _chat: self.pages.setCurrentWidget(self.chat_view))
         self.persona.preset_changed.connect(self._on_preset_changed)
+        self.persona.chat_in_use = lambda: any(item.role == "user" for item in self.chat_model.items)
+        self.persona.new_chat_requested.connect(self.new_chat)
         self.sidebar.new_chat_requested.connect(self.new_chat)
         # The Hub pages and the download queue are built after the window is up (not on the start-up path).
         QTimer.singleShot(STARTUP_DEFER_MS, self.hub.restore_downloads)
@@ -238,7 +254,7 @@ class MainWindow(QMainWindow):
 
     def _on_unloaded(self) -> None:
         self.send_button.setEnabled(False)
-        self.context_label.setText("context —")
+        self.chat.figures.clear()  # no model: no speed, no context
 
     def _update_welcome(self, _count: int | None = None) -> None:
         looking = self.model_bar.model_count is None and not self.client.loaded

@@ -1,4 +1,5 @@
-"""My Models: every GGUF in the library folders, with what its header says; delete, import, add a folder."""
+"""My Models: every GGUF in the library folders, with what its header says; the loaded one marked, a broken
+file flagged with its reason; delete, show in folder, import, add a folder."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -15,15 +17,17 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.errors import HermesError
+from app.core.errors import HermesError, ModelFileError
+from app.core.library.gguf_file import read_gguf
 from app.core.library.models import LocalModel, delete_model, human_size, import_model, scan_models
 from app.ui.background import Background
 from app.ui.table_model import RowTableModel
+from app.ui.theme import SPACE_S, color, icon, secondary_text_css
+from app.ui.widgets import EmptyTableView, show_in_folder
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -36,15 +40,17 @@ class ModelRow:
     quant: str
     context: str
     template: str
+    problem: str = ""  # why the file cannot be loaded ("" for a good one)
 
 
 def describe(models: list[LocalModel]) -> list[ModelRow]:
     """Read every header (off the GUI thread: ~50 ms a file)."""
     rows = []
     for model in models:
-        info = model.info()
-        if info is None:
-            rows.append(ModelRow(model, "not a valid GGUF", "", "", "", ""))
+        try:
+            info = read_gguf(model.path)
+        except ModelFileError as exc:
+            rows.append(ModelRow(model, "", "", "", "", "", problem=str(exc)))
             continue
         rows.append(
             ModelRow(
@@ -59,19 +65,56 @@ def describe(models: list[LocalModel]) -> list[ModelRow]:
     return rows
 
 
+def short_reason(row: ModelRow) -> str:
+    """The problem without the file's name (the row shows it): "Not a GGUF model file."."""
+    reason = row.problem.replace(row.model.path.name, "").replace(str(row.model.path), "").strip()
+    reason = reason.removeprefix("is ")  # "is not a GGUF model file." -> "not a GGUF model file."
+    return reason[:1].upper() + reason[1:]
+
+
 class LibraryModel(RowTableModel[ModelRow]):
     HEADERS = ("Model", "Architecture", "Parameters", "Quant", "Context", "Chat template", "Size")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.loaded_path: Path | None = None
+
+    def is_loaded(self, row: ModelRow) -> bool:
+        return self.loaded_path is not None and row.model.path.resolve() == self.loaded_path
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        row = self.rows[index.row()]
+        row, column = self.rows[index.row()], index.column()
+        loaded = self.is_loaded(row)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return str(row.model.path)
+            if row.problem:
+                return f"Cannot be loaded: {row.problem}\nRemove it, or download it again.\n{row.model.path}"
+            return f"Loaded now\n{row.model.path}" if loaded else str(row.model.path)
         if role == Qt.ItemDataRole.DisplayRole:
-            return (row.model.name, row.architecture, row.parameters, row.quant, row.context, row.template,
-                    row.model.size_text)[index.column()]  # fmt: skip
+            if row.problem and column == 1:
+                return short_reason(row)
+            name = f"{row.model.name}  · loaded" if loaded else row.model.name
+            return (name, row.architecture, row.parameters, row.quant, row.context, row.template,
+                    row.model.size_text)[column]  # fmt: skip
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            if row.problem:
+                return icon("triangle-alert", color("warning"))
+            return icon("circle-check", color("loaded")) if loaded else None
+        if role == Qt.ItemDataRole.ForegroundRole and row.problem and column == 1:
+            return color("warning")
+        if role == Qt.ItemDataRole.FontRole and loaded and column == 0:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole and column == 0:
+            return row.problem or ("loaded" if loaded else "")
         return None
+
+    def set_loaded(self, path: Path | None) -> None:
+        self.loaded_path = path.resolve() if path is not None else None
+        if self.rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, len(self.HEADERS) - 1))
 
 
 class ModelsPage(QWidget):
@@ -91,36 +134,51 @@ class ModelsPage(QWidget):
         self.importing: Path | None = None  # the file being imported, while it is
         self._refresh = 0  # the newest library read; an older one answering late is ignored
         self.model = LibraryModel(self)
-        self.view = QTableView()
+        self.view = EmptyTableView(
+            "No models yet. Download one on Discover (Ctrl+2), import a .gguf file, or add a folder you already have."
+        )
+        self.view.setAccessibleName("Models in the library")
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setWordWrap(False)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.summary = QLabel()
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.summary = QLabel(wordWrap=True)
+        self.summary.setStyleSheet(secondary_text_css())
         self.import_bar = QProgressBar(maximum=1000)
         self.import_bar.hide()
-        self.load_button = QPushButton("Chat with it")
-        self.delete_button = QPushButton("Delete…")
+        self.load_button = QPushButton(icon("message-square"), "Chat with it")
+        self.delete_button = QPushButton(icon("trash-2"), "Delete…")
+        self.show_button = QPushButton(icon("folder-open"), "Show in folder")
         self.import_button = QPushButton("Import file…")
         self.folder_button = QPushButton("Add folder…")
         buttons = QHBoxLayout()
-        for button in (self.load_button, self.delete_button):
+        for button in (self.load_button, self.delete_button, self.show_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.import_button)
         buttons.addWidget(self.folder_button)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACE_S * 2, SPACE_S * 2, SPACE_S * 2, SPACE_S)
+        layout.setSpacing(SPACE_S)
         layout.addWidget(self.summary)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.import_bar)
         layout.addLayout(buttons)
         self.load_button.clicked.connect(self._load)
+        self.show_button.clicked.connect(self._show_in_folder)
+        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.model.modelReset.connect(self._update_buttons)
         self.view.doubleClicked.connect(self._load)
         self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
         self.import_button.clicked.connect(self._choose_import)
         self.folder_button.clicked.connect(self._choose_folder)
         self._import_progress.connect(self._show_import_progress)
+        self._update_buttons()
         self.refresh()
 
     def refresh(self) -> None:
@@ -146,18 +204,41 @@ class ModelsPage(QWidget):
             return  # a newer read is on its way
         self.model.set_rows(rows)
         total = sum(row.model.size for row in rows)
+        broken = sum(bool(row.problem) for row in rows)
+        noun = "model" if len(rows) == 1 else "models"
+        flagged = f" ({broken} cannot be loaded)" if broken else ""
         self.summary.setText(
-            f"{len(rows)} models, {human_size(total)} on disk, in: " + ", ".join(str(f) for f in self.folders)
+            f"{len(rows)} {noun}{flagged}, {human_size(total)} on disk, in: " + ", ".join(str(f) for f in self.folders)
         )
 
-    def selected(self) -> LocalModel | None:
-        rows = self.view.selectionModel().selectedRows()
-        return self.model.rows[rows[0].row()].model if rows else None
+    def set_loaded(self, path: str | Path | None) -> None:
+        """The model bar loaded (or ejected) a model: its row is marked."""
+        self.model.set_loaded(Path(path) if path else None)
 
-    def _load(self) -> None:
+    def selected_row(self) -> ModelRow | None:
+        rows = self.view.selectionModel().selectedRows()
+        return self.model.rows[rows[0].row()] if rows and rows[0].row() < len(self.model.rows) else None
+
+    def selected(self) -> LocalModel | None:
+        row = self.selected_row()
+        return row.model if row is not None else None
+
+    def _update_buttons(self, *_args) -> None:
+        row = self.selected_row()
+        self.load_button.setEnabled(row is not None and not row.problem)
+        self.delete_button.setEnabled(row is not None)
+        self.show_button.setEnabled(row is not None)
+        self.delete_button.setText("Remove…" if row is not None and row.problem else "Delete…")
+
+    def _show_in_folder(self) -> None:
         model = self.selected()
         if model is not None:
-            self.load_requested.emit(str(model.path))
+            show_in_folder(model.path)
+
+    def _load(self) -> None:
+        row = self.selected_row()
+        if row is not None and not row.problem:
+            self.load_requested.emit(str(row.model.path))
 
     def delete_selected(self, confirm: bool = True) -> None:
         model = self.selected()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from PySide6.QtWidgets import (
 from app.core.chat.context import POLICIES
 from app.core.chat.types import Sampling
 from app.core.personas.presets import Preset, PresetError, PresetLibrary
+from app.ui.theme import SPACE_S, secondary_text_css
 from app.ui.widgets import avatar_icon
+
+APPLY, NEW_CHAT, CANCEL = "apply", "new chat", "cancel"  # the answers to a persona switch mid-chat
 
 
 class PersonaPanel(QWidget):
@@ -35,14 +39,18 @@ class PersonaPanel(QWidget):
     preset_changed = Signal(object)  # Preset
     error = Signal(str)  # a message for the main window's banner
     changed = Signal()  # anything that changes the prompt (for the preview)
+    new_chat_requested = Signal()  # a persona switch mid-chat, answered "Start a new chat"
 
     def __init__(self, library: PresetLibrary, selected: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library = library
+        self.chat_in_use: Callable[[], bool] = lambda: False  # the window: does the open chat have messages?
         self.picker = QComboBox(minimumContentsLength=14)
+        self.picker.setAccessibleName("Preset")
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.setIconSize(self.picker.iconSize())
         self.menu_button = QToolButton(text="⋯", toolTip="Preset actions")
+        self.menu_button.setAccessibleName("Preset actions")
         self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.menu_button)
         self.new_action = QAction("New preset…", self)
@@ -63,9 +71,11 @@ class PersonaPanel(QWidget):
         row.addWidget(self.menu_button)
 
         self.description = QLabel(wordWrap=True)
-        self.description.setEnabled(False)
+        self.description.setStyleSheet(secondary_text_css())  # secondary, yet readable (a disabled label is not)
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setPlaceholderText("No system prompt")
+        self.system_prompt.setAccessibleName("System prompt")
+        self.system_prompt.setTabChangesFocus(True)
         self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.05, decimals=2)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128)
         self.overflow = QComboBox(minimumContentsLength=14)
@@ -79,7 +89,8 @@ class PersonaPanel(QWidget):
         form.addRow("When too long", self.overflow)
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setContentsMargins(SPACE_S, SPACE_S, SPACE_S, SPACE_S)
+        layout.setSpacing(SPACE_S)
         layout.addWidget(QLabel("<b>Preset</b>"))
         layout.addLayout(row)
         layout.addWidget(self.description)
@@ -117,7 +128,36 @@ class PersonaPanel(QWidget):
         self.picker.blockSignals(False)
 
     def _picked(self, index: int) -> None:
-        self.apply(self.library.get(self.picker.itemData(index)))
+        preset = self.library.get(self.picker.itemData(index))
+        if preset.id == self.preset.id:
+            return
+        if not self.chat_in_use():
+            self.apply(preset)
+            return
+        answer = self.ask_switch(preset)
+        if answer == CANCEL:
+            self.picker.setCurrentIndex(max(0, self.picker.findData(self.preset.id)))
+            return
+        self.apply(preset)
+        if answer == NEW_CHAT:
+            self.new_chat_requested.emit()
+
+    def ask_switch(self, preset: Preset) -> str:
+        """Mid-chat, a new persona changes the system prompt and sampling: apply it here, or start afresh?"""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Switch persona")
+        box.setText(f"Switch to “{preset.name}”?")
+        box.setInformativeText(
+            f"“Apply to this chat” keeps the messages so far; the next replies use {preset.name}'s system prompt, "
+            f"temperature and length. “Start a new chat” keeps this chat in the history and opens a new one."
+        )
+        apply = box.addButton("Apply to this chat", QMessageBox.ButtonRole.AcceptRole)
+        new = box.addButton("Start a new chat", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(new)
+        box.exec()
+        return {apply: APPLY, new: NEW_CHAT}.get(box.clickedButton(), CANCEL)
 
     def apply(self, preset: Preset) -> None:
         """Use a preset: its system prompt and sampling fill the panel."""

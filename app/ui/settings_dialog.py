@@ -1,4 +1,4 @@
-"""The settings dialog (Ctrl+,)."""
+"""The settings dialog (Ctrl+,): Models, Performance, Appearance, and About (app, llama.cpp, backends)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -21,8 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.about import versions
 from app.core.settings import THEMES, Settings
 from app.ui.load_options_dialog import GpuLayersBox
+from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css
+from app.ui.widgets import name_for_accessibility
 
 
 class SettingsDialog(QDialog):
@@ -31,7 +37,10 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self._settings = settings
         self.models_dir = QLineEdit(str(settings.models_path(default_models_dir)))
+        self.models_dir.setMinimumWidth(380)
+        self.models_dir.setAccessibleName("Models folder")
         browse = QPushButton("Browse…")
+        browse.setAccessibleName("Choose the models folder")
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.models_dir, 1)
@@ -47,22 +56,30 @@ class SettingsDialog(QDialog):
             self.theme.addItem(name.capitalize(), name)
         self.theme.setCurrentIndex(max(0, THEMES.index(settings.theme) if settings.theme in THEMES else 0))
 
-        form = QFormLayout()
-        form.addRow("Models folder", folder_row)
-        form.addRow("Default context size", self.context_size)
-        form.addRow("CPU threads", self.cpu_threads)
-        form.addRow("GPU layers", self.gpu_layers)
-        form.addRow("Theme", self.theme)
-        note = QLabel("Context size, threads and GPU layers apply the next time a model is loaded.")
-        note.setWordWrap(True)
-        note.setEnabled(False)
+        models = _group("Models", [("Models folder", folder_row)])
+        note = QLabel("These apply the next time a model is loaded.")
+        note.setStyleSheet(secondary_text_css())
+        performance = _group("Performance", [("Default context size", self.context_size),
+                                             ("CPU threads", self.cpu_threads), ("GPU layers", self.gpu_layers),
+                                             ("", note)])  # fmt: skip
+        appearance = _group("Appearance", [("Theme", self.theme)])
+        about_rows: list[tuple[str, QWidget]] = []
+        for label, value in {**versions(), "Qt (PySide6)": f"{qVersion()} ({pyside_version})"}.items():
+            text = QLabel(value)
+            text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            about_rows.append((label, text))
+        self.about = _group("About", about_rows)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(note)
+        layout.setContentsMargins(SPACE_L, SPACE_L, SPACE_L, SPACE_L)
+        layout.setSpacing(SPACE_S + 4)
+        for group in (models, performance, appearance, self.about):
+            layout.addWidget(group)
+        layout.addStretch(1)
         layout.addWidget(buttons)
+        name_for_accessibility(self)
         self._default_models_dir = default_models_dir
 
     def _browse(self) -> None:
@@ -82,3 +99,20 @@ class SettingsDialog(QDialog):
             gpu_layers=self.gpu_layers.value(),
             theme=self.theme.currentData(),
         ).validated()
+
+
+def _group(title: str, rows: list[tuple[str, QWidget | QHBoxLayout]]) -> QGroupBox:
+    """A titled group of labelled rows; each label is its field's buddy (its accessible name)."""
+    group = QGroupBox(title)
+    form = QFormLayout(group)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+    form.setHorizontalSpacing(SPACE_L)
+    form.setVerticalSpacing(SPACE_S)
+    for label, field in rows:
+        if not label:
+            form.addRow(field)
+            continue
+        form.addRow(label, field)
+        if isinstance(field, QWidget) and not field.accessibleName():
+            field.setAccessibleName(label)
+    return group

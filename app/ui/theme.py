@@ -1,15 +1,52 @@
-"""Light, dark, or whatever the desktop uses.
+"""Light, dark, or whatever the desktop uses; the app's colours, spacing scale and icons.
 
 "system" asks the platform (Windows, macOS and GNOME/KDE report their colour scheme to Qt).
 Light and dark set an explicit Fusion palette too, because not every platform theme honours a
-requested colour scheme (X11 without a desktop portal does not).
+requested colour scheme (X11 without a desktop portal does not). Both palettes are spelled out here
+so their text contrast can be computed (WCAG AA: 4.5:1 for every text role on its background).
+
+Icons are Lucide's (resources/icons, ISC licence in LICENSE-lucide.txt), drawn in the palette's text
+colour when they are painted, so they follow a theme change without being set again.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
+from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
+
+# The spacing scale: every margin and gap of the window is one of these (px).
+SPACE_XS, SPACE_S, SPACE_M, SPACE_L, SPACE_XL = 4, 8, 12, 16, 24
+RADIUS = 6
+ICON_SIZE = 18  # toolbar and rail icons
+
+_LIGHT = {
+    "Window": "#f3f3f5",
+    "WindowText": "#1d1d21",
+    "Base": "#ffffff",
+    "AlternateBase": "#f6f6f8",
+    "ToolTipBase": "#ffffff",
+    "ToolTipText": "#1d1d21",
+    "PlaceholderText": "#5f5f68",
+    "Text": "#1d1d21",
+    "Button": "#e9e9ed",
+    "ButtonText": "#1d1d21",
+    "BrightText": "#b3261e",
+    "Link": "#1a5fb4",
+    "Highlight": "#2c64c8",
+    "HighlightedText": "#ffffff",
+    "Light": "#ffffff",
+    "Midlight": "#e3e3e7",
+    "Mid": "#c4c4ca",
+    "Dark": "#9e9ea6",
+    "Shadow": "#6b6b72",
+}
+_LIGHT_DISABLED = "#8a8a93"
 
 _DARK = {
     "Window": "#2b2b2e",
@@ -18,13 +55,13 @@ _DARK = {
     "AlternateBase": "#34343a",
     "ToolTipBase": "#3a3a40",
     "ToolTipText": "#e8e8ea",
-    "PlaceholderText": "#8d8d96",
+    "PlaceholderText": "#a3a3ad",
     "Text": "#e8e8ea",
     "Button": "#36363b",
     "ButtonText": "#e8e8ea",
-    "BrightText": "#ff6b6b",
-    "Link": "#7fb2ff",
-    "Highlight": "#4a7fe0",
+    "BrightText": "#ff8a80",
+    "Link": "#8fbcff",
+    "Highlight": "#3a6ccc",
     "HighlightedText": "#ffffff",
     "Light": "#4a4a50",
     "Midlight": "#3f3f45",
@@ -32,16 +69,71 @@ _DARK = {
     "Dark": "#202024",
     "Shadow": "#111113",
 }
-_DARK_DISABLED = "#75757d"
+_DARK_DISABLED = "#7c7c85"
+
+# Text roles and the backgrounds they are drawn on (the WCAG check walks these).
+TEXT_PAIRS = (
+    ("WindowText", "Window"),
+    ("Text", "Base"),
+    ("Text", "AlternateBase"),
+    ("ButtonText", "Button"),
+    ("ToolTipText", "ToolTipBase"),
+    ("HighlightedText", "Highlight"),
+    ("PlaceholderText", "Base"),
+    ("PlaceholderText", "Window"),  # secondary text on the window (notes, the machine line)
+    ("Link", "Base"),
+    ("Link", "Window"),
+)
+
+# Colours with a meaning, per scheme: (foreground, background) pairs, each checked for contrast too.
+SEMANTIC = {
+    "light": {
+        "error": ("#7a1420", "#fbe3e4"),
+        "error_border": ("#e3a1a8", "#fbe3e4"),
+        "warning": ("#7a4a00", "#fff1d6"),
+        "fit_full": ("#1b6b2e", "#e2f3e6"),
+        "fit_partial": ("#164f9e", "#e1ecfb"),
+        "fit_cpu": ("#5d4037", "#efe7e3"),
+        "fit_too_large": ("#a1221b", "#fbe4e2"),
+        "recommended": ("#1d1d21", "#fff2c2"),
+        "badge": ("#ffffff", "#2c64c8"),
+        "loaded": ("#1b6b2e", "#ffffff"),
+    },
+    "dark": {
+        "error": ("#ffd9dc", "#4a1f24"),
+        "error_border": ("#8a3a44", "#4a1f24"),
+        "warning": ("#ffd27a", "#3d3120"),
+        "fit_full": ("#8fe0a0", "#1f3a26"),
+        "fit_partial": ("#a9c9ff", "#1f2e4a"),
+        "fit_cpu": ("#e0c4b6", "#3a2f2a"),
+        "fit_too_large": ("#ffaaa3", "#4a2220"),
+        "recommended": ("#f3e6b8", "#4a3f1a"),
+        "badge": ("#ffffff", "#3a6ccc"),
+        "loaded": ("#8fe0a0", "#1e1e21"),
+    },
+}
+
+
+def palette_colors(scheme: str) -> dict[str, str]:
+    """The palette of "light" or "dark", role name -> colour."""
+    return dict(_DARK if scheme == "dark" else _LIGHT)
+
+
+def _palette(colors: dict[str, str], disabled: str) -> QPalette:
+    palette = QPalette()
+    for role, color in colors.items():
+        palette.setColor(getattr(QPalette.ColorRole, role), QColor(color))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(disabled))
+    return palette
 
 
 def dark_palette() -> QPalette:
-    palette = QPalette()
-    for role, color in _DARK.items():
-        palette.setColor(getattr(QPalette.ColorRole, role), QColor(color))
-    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
-        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(_DARK_DISABLED))
-    return palette
+    return _palette(_DARK, _DARK_DISABLED)
+
+
+def light_palette() -> QPalette:
+    return _palette(_LIGHT, _LIGHT_DISABLED)
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -54,7 +146,137 @@ def apply_theme(app: QApplication, theme: str) -> None:
         app.setPalette(dark_palette())
     elif theme == "light":
         hints.setColorScheme(Qt.ColorScheme.Light)
-        app.setPalette(app.style().standardPalette())
+        app.setPalette(light_palette())
     else:
         hints.unsetColorScheme()
-        app.setPalette(dark_palette() if hints.colorScheme() == Qt.ColorScheme.Dark else app.style().standardPalette())
+        app.setPalette(dark_palette() if hints.colorScheme() == Qt.ColorScheme.Dark else light_palette())
+
+
+# reading the palette
+def is_dark(palette: QPalette | None = None) -> bool:
+    palette = palette or QGuiApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def scheme(palette: QPalette | None = None) -> str:
+    return "dark" if is_dark(palette) else "light"
+
+
+def color(name: str, palette: QPalette | None = None, *, background: bool = False) -> QColor:
+    """A semantic colour ("error", "fit_full"…) of the scheme now shown."""
+    foreground, back = SEMANTIC[scheme(palette)][name]
+    return QColor(back if background else foreground)
+
+
+def secondary_text_css(palette: QPalette | None = None) -> str:
+    """A style sheet for secondary text that still meets 4.5:1 (not a disabled label, which does not)."""
+    palette = palette or QGuiApplication.palette()
+    return f"color: {palette.color(QPalette.ColorRole.PlaceholderText).name()};"
+
+
+# WCAG 2.x contrast
+def relative_luminance(value: str | QColor) -> float:
+    c = QColor(value)
+
+    def channel(v: float) -> float:
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+
+
+def contrast_ratio(foreground: str | QColor, background: str | QColor) -> float:
+    light, dark = sorted((relative_luminance(foreground), relative_luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def contrast_report(scheme_name: str) -> dict[str, float]:
+    """Every text role and semantic pair of a scheme, with its contrast ratio."""
+    colors = palette_colors(scheme_name)
+    report = {f"{fg} on {bg}": contrast_ratio(colors[fg], colors[bg]) for fg, bg in TEXT_PAIRS}
+    for name, (fg, bg) in SEMANTIC[scheme_name].items():
+        if name == "error_border":
+            continue  # a border, not text
+        report[name] = contrast_ratio(fg, bg)
+        if name.startswith("fit_") or name == "warning":
+            report[f"{name} on Base"] = contrast_ratio(fg, colors["Base"])
+    return report
+
+
+# icons
+_SOURCE_ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"  # a source checkout
+
+
+def icon_path(name: str) -> Path:
+    """The icon's SVG: this checkout's resources/icons, else the installed (or frozen) package's."""
+    if _SOURCE_ICONS.is_dir():
+        return _SOURCE_ICONS / f"{name}.svg"
+    return Path(str(resources.files("app.resources").joinpath("icons", f"{name}.svg")))
+
+
+@cache
+def _svg(name: str) -> str:
+    return icon_path(name).read_text(encoding="utf-8")
+
+
+@cache
+def _rendered(name: str, color_name: str, width: int, height: int, ratio: float) -> QPixmap:
+    renderer = QSvgRenderer(QByteArray(_svg(name).replace("currentColor", color_name).encode()))
+    pixmap = QPixmap(QSize(int(width * ratio), int(height * ratio)))
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    renderer.render(painter)
+    painter.end()
+    pixmap.setDevicePixelRatio(ratio)
+    return pixmap
+
+
+class _PaletteIconEngine(QIconEngine):
+    """A Lucide SVG stroked in the application palette's colour at paint time (or in a fixed colour)."""
+
+    def __init__(self, name: str, fixed: str | None = None) -> None:
+        super().__init__()
+        self.name, self.fixed = name, fixed
+
+    def _color(self, mode: QIcon.Mode) -> str:
+        if self.fixed:
+            return self.fixed
+        palette = QGuiApplication.palette()
+        if mode == QIcon.Mode.Disabled:
+            return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText).name()
+        if mode == QIcon.Mode.Selected:
+            return palette.color(QPalette.ColorRole.HighlightedText).name()
+        return palette.color(QPalette.ColorRole.WindowText).name()
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        ratio = QGuiApplication.instance().devicePixelRatio() if QGuiApplication.instance() else 1.0
+        return _rendered(self.name, self._color(mode), size.width(), size.height(), max(1.0, ratio))
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        side = min(rect.width(), rect.height())
+        pixmap = self.pixmap(QSize(side, side), mode, state)
+        corner = QPoint(rect.x() + (rect.width() - side) // 2, rect.y() + (rect.height() - side) // 2)
+        painter.drawPixmap(corner, pixmap)
+
+    def actualSize(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QSize:
+        side = min(size.width(), size.height())
+        return QSize(side, side)
+
+    def clone(self) -> QIconEngine:
+        clone = _PaletteIconEngine(self.name, self.fixed)
+        self._clones = [*getattr(self, "_clones", []), clone][-4:]  # alive until Qt owns it
+        return clone
+
+    def key(self) -> str:
+        return "hermes-lucide"
+
+    def isNull(self) -> bool:
+        return not icon_path(self.name).is_file()
+
+
+def icon(name: str, fixed_color: str | QColor | None = None) -> QIcon:
+    """A bundled icon by its Lucide name ("download", "triangle-alert"…); null if there is no such file."""
+    if not icon_path(name).is_file():
+        return QIcon()
+    fixed = QColor(fixed_color).name() if fixed_color is not None else None
+    return QIcon(_PaletteIconEngine(name, fixed))  # the icon owns its engine

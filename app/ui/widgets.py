@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QToolButton, QWidget
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QIcon, QKeyEvent, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPlainTextEdit,
+    QProgressBar,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTabBar,
+    QTableView,
+    QTextEdit,
+    QToolButton,
+    QWidget,
+)
+
+from app.ui.theme import RADIUS, SPACE_S, SPACE_XS, color, icon, scheme
 
 if TYPE_CHECKING:
     from app.core.personas.presets import Preset
+
+_Index = QModelIndex | QPersistentModelIndex
 
 
 class ChatInput(QPlainTextEdit):
@@ -45,22 +72,39 @@ class ErrorBanner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("errorBanner")
-        self.setStyleSheet(
-            "#errorBanner { background: #f8d7da; border: 1px solid #f1aeb5; border-radius: 6px; }"
-            "#errorBanner QLabel { color: #58151c; }"
-        )
+        self.setAccessibleName("Error")
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(text="✕")
+        close = QToolButton(icon=icon("x"), toolTip="Dismiss")
+        close.setAccessibleName("Dismiss the error")
         close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
+        self.close_button = close
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
+        layout.setContentsMargins(SPACE_S + SPACE_XS, SPACE_XS + 2, SPACE_XS + 2, SPACE_XS + 2)
         layout.addWidget(self.label, 1)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self._restyle()
         self.hide()
+
+    def _restyle(self) -> None:
+        """The theme's error colours (light pink on light, deep red on dark), again at every palette change."""
+        palette = QApplication.palette()
+        if getattr(self, "_scheme", None) == scheme(palette):
+            return  # setting the style sheet changes the palette too: no loop
+        self._scheme = scheme(palette)
+        fg, bg, border = (color("error", palette), color("error", palette, background=True),
+                          color("error_border", palette))  # fmt: skip
+        self.setStyleSheet(
+            f"#errorBanner {{ background: {bg.name()}; border: 1px solid {border.name()}; border-radius: {RADIUS}px; }}"
+            f"#errorBanner QLabel {{ color: {fg.name()}; }}"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle()
+        super().changeEvent(event)
 
     def show_message(self, message: str) -> None:
         self.label.setText(message)
@@ -78,7 +122,6 @@ def avatar_icon(preset: Preset, size: int = 32) -> QIcon:
         return QIcon(
             pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         )
-    from PySide6.QtGui import QPainter
 
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
@@ -95,3 +138,197 @@ def avatar_icon(preset: Preset, size: int = 32) -> QIcon:
     painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, (preset.name[:1] or "?").upper())
     painter.end()
     return QIcon(pixmap)
+
+
+def show_in_folder(path: Path) -> bool:
+    """Open the folder holding ``path`` in the desktop's file manager."""
+    folder = path if path.is_dir() else path.parent
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def style_slim_meter(bar: QProgressBar) -> None:
+    """A thin progress bar (the context meter): a track and a fill, no frame, no text."""
+    bar.setTextVisible(False)
+    bar.setFixedHeight(SPACE_XS + 2)
+    bar.setObjectName("slimMeter")
+    bar.setStyleSheet(
+        "#slimMeter { border: none; border-radius: 3px; background: palette(mid); }"
+        "#slimMeter::chunk { border-radius: 3px; background: palette(highlight); }"
+    )
+
+
+class _Placeholder:
+    """Paints a grey hint in the middle of an empty item view."""
+
+    def __init__(self, view: QAbstractItemView, text: str) -> None:
+        self.view, self.text = view, text
+
+    def paint(self) -> None:
+        model = self.view.model()
+        if model is None or model.rowCount() > 0 or not self.text:
+            return
+        viewport = self.view.viewport()
+        painter = QPainter(viewport)
+        painter.setPen(self.view.palette().color(QPalette.ColorRole.PlaceholderText))
+        margin = SPACE_S * 2
+        area = QRect(viewport.rect().adjusted(margin, margin, -margin, -margin))
+        painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.text)
+        painter.end()
+
+
+class EmptyListView(QListView):
+    """A list view that says what goes in it while it is empty."""
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._placeholder = _Placeholder(self, placeholder)
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder.text = text
+        self.viewport().update()
+
+    def placeholder(self) -> str:
+        return self._placeholder.text
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        self._placeholder.paint()
+
+
+class EmptyTableView(QTableView):
+    """A table view that says what goes in it while it is empty."""
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._placeholder = _Placeholder(self, placeholder)
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder.text = text
+        self.viewport().update()
+
+    def placeholder(self) -> str:
+        return self._placeholder.text
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        self._placeholder.paint()
+
+
+INTERACTIVE = (
+    QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QTextEdit, QTabBar,
+)  # fmt: skip
+
+
+def _derived_name(widget: QWidget) -> str:
+    """What a screen reader should call a widget that was not named: its text, label, hint or tooltip."""
+    parent = widget.parentWidget()
+    layout = parent.layout() if parent is not None else None
+    if isinstance(layout, QFormLayout):
+        label = layout.labelForField(widget)
+        if isinstance(label, QLabel) and label.text():
+            return label.text().replace("&", "")
+    for label in widget.window().findChildren(QLabel):
+        if label.buddy() is widget and label.text():
+            return label.text().replace("&", "")
+    if isinstance(widget, QTabBar):
+        return "Tabs: " + ", ".join(widget.tabText(i).replace("&", "") for i in range(widget.count()))
+    if isinstance(widget, QAbstractButton) and widget.text().strip(" ⋯…"):
+        return widget.text().replace("&", "").strip()
+    if isinstance(widget, QLineEdit | QPlainTextEdit | QTextEdit) and widget.placeholderText():
+        return widget.placeholderText()
+    return widget.toolTip().split("\n")[0]
+
+
+def name_for_accessibility(root: QWidget) -> list[QWidget]:
+    """Give every interactive widget under ``root`` an accessible name (its own, or one derived from its
+    label, text, placeholder or tooltip). Returns the focusable widgets left without one."""
+    unnamed = []
+    for widget in root.findChildren(QWidget):
+        if not isinstance(widget, INTERACTIVE) or widget.accessibleName():
+            continue
+        if widget.parentWidget() is not None and isinstance(widget.parentWidget(), QAbstractSpinBox | QComboBox):
+            continue  # the line edit inside a spin box or an editable combo box: its owner is named
+        name = _derived_name(widget)
+        if name:
+            widget.setAccessibleName(name)
+        elif widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
+            unnamed.append(widget)
+    return unnamed
+
+
+def badge_icon(name: str, count: int, size: int = 36) -> QIcon:
+    """A bundled icon with a count in a small disc at its top right (nothing drawn for 0)."""
+    base = icon(name)
+    if count <= 0:
+        return base
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    inner = int(size * 0.72)
+    painter.drawPixmap(0, size - inner, base.pixmap(inner, inner))
+    disc = int(size * 0.56)
+    fg, bg = color("badge"), color("badge", background=True)
+    painter.setBrush(bg)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(size - disc, 0, disc, disc)
+    font = painter.font()
+    font.setBold(True)
+    font.setPixelSize(int(disc * 0.7))
+    painter.setFont(font)
+    painter.setPen(fg)
+    text = str(count) if count < 10 else "9+"
+    painter.drawText(QRect(size - disc, 0, disc, disc), Qt.AlignmentFlag.AlignCenter, text)
+    painter.end()
+    return QIcon(pixmap)
+
+
+# a fit badge -> its semantic colour and icon
+FIT_STYLE = {
+    "Full GPU offload": ("fit_full", "zap"),
+    "Partial offload": ("fit_partial", "gauge"),
+    "CPU only": ("fit_cpu", "cpu"),
+    "Too large": ("fit_too_large", "triangle-alert"),
+}
+
+
+class FitPillDelegate(QStyledItemDelegate):
+    """The fit as a pill: a tinted rounded rectangle with an icon and the badge's words (read from ``role``)."""
+
+    def __init__(self, role: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        badge = index.data(self.role)
+        if badge not in FIT_STYLE:
+            super().paint(painter, option, index)
+            return
+        self.initStyleOption(option, index)
+        option.text = ""
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        name, icon_name = FIT_STYLE[badge]
+        fg, bg = color(name, option.palette), color(name, option.palette, background=True)
+        metrics = option.fontMetrics
+        side = metrics.height()
+        width = min(option.rect.width() - 2 * SPACE_XS, side + SPACE_XS * 3 + metrics.horizontalAdvance(badge) + 4)
+        pill = QRect(option.rect.x() + SPACE_XS, option.rect.center().y() - side // 2 - 2, width, side + 4)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(bg)
+        painter.drawRoundedRect(pill, RADIUS + 2, RADIUS + 2)
+        icon_rect = QRect(pill.x() + SPACE_XS + 2, pill.y() + 2, side, side)
+        icon(icon_name, fg).paint(painter, icon_rect.adjusted(2, 2, -2, -2))
+        painter.setPen(fg)
+        text_rect = pill.adjusted(side + SPACE_XS * 2, 0, -SPACE_XS, 0)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         metrics.elidedText(badge, Qt.TextElideMode.ElideRight, text_rect.width()))  # fmt: skip
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        hint = super().sizeHint(option, index)
+        return QSize(hint.width() + option.fontMetrics.height() + SPACE_S * 2, hint.height())

@@ -36,7 +36,9 @@ def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
     chat_id = window.conversation.chat_id
     assert window.sidebar.model.rowCount() == 1
     assert window.sidebar.model.index(0).data(ChatListRoles.TITLE) == "Name a fruit."
-    assert window.sidebar.model.index(0).data().endswith("SmolLM2-135M-Instruct.Q4_1 · hermes-2 · just now")
+    assert (
+        window.sidebar.model.index(0).data().endswith("SmolLM2-135M-Instruct.Q4_1 · Hermes 2 · just now")
+    )  # the preset's name, not its id
 
     window.temperature.setValue(1.5)
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
@@ -22,7 +23,7 @@ def hub_window(qtbot, hf_env, hub, basedir: Path):
 
 def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     window = hub_window
-    qtbot.waitUntil(lambda: "Find OpenHermes 2 Mistral 7B on the Hugging Face Hub" in window.welcome.text())
+    qtbot.waitUntil(lambda: "find openhermes 2 mistral 7b on the hugging face hub" in window.welcome.text().lower())
     window.welcome.browse_requested.emit()  # the empty library's "Browse models"
     page = window.hub.discover_page
     assert window.stack.currentWidget() is page
@@ -31,6 +32,11 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     qtbot.waitUntil(lambda: page.quants.rowCount() == 12, timeout=10_000)
     labels = [page.quants.item(r, 0).text() for r in range(12)]
     assert sum(label.startswith("★") for label in labels) == 1
+    best = next(r for r, label in enumerate(labels) if label.startswith("★"))
+    assert page.quants.item(best, 1).font().bold() and not page.quants.item(0, 1).font().bold()
+    assert page.quants.item(best, 1).background().style() == Qt.BrushStyle.SolidPattern  # tinted
+    assert page.quants.item(0, 1).background().style() == Qt.BrushStyle.NoBrush
+    assert page.quants.verticalScrollBar().value() == 0  # the table shows its top, not the starred row cut in half
     assert all(page.quants.item(r, 3).text() in ("Full GPU offload", "Partial offload", "CPU only", "Too large")
                for r in range(12))  # fmt: skip
     fit_note = page.quants.item(6, 3).toolTip()  # 1,024 tokens x 128 KiB, from the Q2_K file's header on the Hub
@@ -49,6 +55,7 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     with qtbot.waitSignal(window.hub.downloads_page.model_downloaded, timeout=60_000) as done:
         pass
     assert done.args[0].state == "done"
+    qtbot.waitUntil(lambda: page.quants.item(0, 4).text().endswith("· in your library"))  # on Discover too
     qtbot.waitUntil(lambda: window.hub.models_page.model.rowCount() == 1, timeout=10_000)
     row = window.hub.models_page.model.rows[0]
     assert (row.architecture, row.quant, row.template) == ("llama", "Q4_1", "yes")
@@ -71,6 +78,7 @@ def test_gptq_is_flagged_and_offline_is_a_state(qtbot, hub_window, monkeypatch) 
     qtbot.waitUntil(lambda: page.quants.rowCount() == 3, timeout=10_000)
     assert "not runnable by llama.cpp" in page.flag.text()
     assert page.download_button.text() == "Download branch (not runnable here)"
+    assert page.quants.isColumnHidden(2) and page.quants.isColumnHidden(3)  # no empty, unlabeled columns
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     page.search()
     qtbot.waitUntil(lambda: page.status.text().startswith("⚠ Offline"), timeout=10_000)

