@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.core.chat.types import Sampling
 from app.core.engines.engine import LoadedModel
 from app.core.history.store import ChatStore
 from app.core.library.starter import ensure_starter_model
@@ -282,9 +281,6 @@ class MainWindow(QMainWindow):
     def generating(self) -> bool:
         return self.chat.generating
 
-    def sampling(self) -> Sampling:
-        return self.persona.sampling()
-
     @property
     def preset(self) -> Preset:
         return self.persona.preset
@@ -356,10 +352,7 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self)
         if dialog.exec():
             chosen = dialog.result_settings()
-            self.settings_store.update(
-                models_dir=chosen.models_dir, context_size=chosen.context_size, cpu_threads=chosen.cpu_threads,
-                gpu_layers=chosen.gpu_layers, theme=chosen.theme,
-            )  # fmt: skip
+            self.settings_store.update(**{name: getattr(chosen, name) for name in SettingsDialog.FIELDS})
 
     def _apply_settings(self, new: Settings, old: Settings) -> None:
         if self.settings_store.save_error:
@@ -384,7 +377,7 @@ class MainWindow(QMainWindow):
         kind = _dropped_kind(path)
         if kind == "model":
             self.model_bar.open_model(path)
-        elif kind == "preset":
+        elif kind:
             self.persona.import_file(Path(path))
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -399,9 +392,5 @@ class MainWindow(QMainWindow):
 
 
 def _dropped_kind(path: str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix == ".gguf":
-        return "model"
-    if suffix in (".json", ".png"):
-        return "preset"
-    return ""
+    """ "model" (.gguf), "preset" (a preset or a character card: .json, .png), or "" (nothing this app opens)."""
+    return {".gguf": "model", ".json": "preset", ".png": "preset"}.get(Path(path).suffix.lower(), "")

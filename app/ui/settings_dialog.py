@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -25,13 +26,24 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.about import versions
-from app.core.settings import THEMES, Settings
+from app.core.settings import FLASH_ATTENTION, KV_CACHE_TYPES, THEMES, Settings
 from app.ui.load_options_dialog import GpuLayersBox
 from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css
 from app.ui.widgets import name_for_accessibility
 
 
 class SettingsDialog(QDialog):
+    FIELDS = (
+        "models_dir",
+        "context_size",
+        "cpu_threads",
+        "gpu_layers",
+        "flash_attn",
+        "kv_cache_type",
+        "use_mmap",
+        "theme",
+    )  # fmt: skip  (what the dialog edits)
+
     def __init__(self, settings: Settings, default_models_dir: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -51,6 +63,18 @@ class SettingsDialog(QDialog):
         self.cpu_threads = QSpinBox(minimum=0, maximum=512, value=settings.cpu_threads)
         self.cpu_threads.setSpecialValueText(f"Automatic ({max(1, (os.cpu_count() or 2) // 2)})")
         self.gpu_layers = GpuLayersBox(settings.gpu_layers)  # auto / all / N
+        self.flash_attn = QComboBox()
+        for value in FLASH_ATTENTION:
+            self.flash_attn.addItem(value.capitalize(), value)
+        self.flash_attn.setCurrentIndex(max(0, self.flash_attn.findData(settings.flash_attn)))
+        self.kv_cache_type = QComboBox()
+        for value in KV_CACHE_TYPES:
+            self.kv_cache_type.addItem(value, value)
+        self.kv_cache_type.setCurrentIndex(max(0, self.kv_cache_type.findData(settings.kv_cache_type)))
+        self.kv_cache_type.setToolTip(
+            "q8_0 halves the KV cache's memory (a longer context fits); it needs flash attention"
+        )
+        self.use_mmap = QCheckBox("Map the model file into memory (mmap)", checked=settings.use_mmap)
         self.theme = QComboBox()
         for name in THEMES:
             self.theme.addItem(name.capitalize(), name)
@@ -61,7 +85,8 @@ class SettingsDialog(QDialog):
         note.setStyleSheet(secondary_text_css())
         performance = _group("Performance", [("Default context size", self.context_size),
                                              ("CPU threads", self.cpu_threads), ("GPU layers", self.gpu_layers),
-                                             ("", note)])  # fmt: skip
+                                             ("Flash attention", self.flash_attn), ("KV cache", self.kv_cache_type),
+                                             ("", self.use_mmap), ("", note)])  # fmt: skip
         appearance = _group("Appearance", [("Theme", self.theme)])
         about_rows: list[tuple[str, QWidget]] = []
         for label, value in {**versions(), "Qt (PySide6)": f"{qVersion()} ({pyside_version})"}.items():
@@ -97,6 +122,9 @@ class SettingsDialog(QDialog):
             context_size=self.context_size.value(),
             cpu_threads=self.cpu_threads.value(),
             gpu_layers=self.gpu_layers.value(),
+            flash_attn=self.flash_attn.currentData(),
+            kv_cache_type=self.kv_cache_type.currentData(),
+            use_mmap=self.use_mmap.isChecked(),
             theme=self.theme.currentData(),
         ).validated()
 

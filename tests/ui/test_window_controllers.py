@@ -94,6 +94,8 @@ def test_what_the_settings_dialog_changes_takes_effect_at_once(qtbot, window, qa
         dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, SettingsDialog) and w.isVisible())
         dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
         dialog.models_dir.setText(str(folder))
+        dialog.kv_cache_type.setCurrentIndex(dialog.kv_cache_type.findData("q8_0"))
+        dialog.flash_attn.setCurrentIndex(dialog.flash_attn.findData("on"))
         dialog.accept()
 
     qtbot.waitUntil(lambda: "No models yet" in window.welcome.text())
@@ -101,6 +103,7 @@ def test_what_the_settings_dialog_changes_takes_effect_at_once(qtbot, window, qa
     try:
         window.open_settings()
         assert (window.settings.theme, window.settings.models_dir) == ("dark", str(folder))
+        assert (window.settings.kv_cache_type, window.settings.flash_attn) == ("q8_0", "on")  # the load defaults
         assert load_settings(window.paths.settings_file) == window.settings  # saved
         assert qapp.palette().color(QPalette.ColorRole.Window).lightness() < 80  # the theme applied
         qtbot.waitUntil(lambda: str(folder) in window.welcome.text())  # "put a .gguf file in your models folder (…)"
