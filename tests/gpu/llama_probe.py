@@ -18,7 +18,10 @@ from pathlib import Path
 
 import llama_cpp
 
-PROMPT = "<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n<|im_start|>assistant\n"
+# A reply whose every greedy choice is clear-cut. With "Write a short poem about the sea." the Vulkan (lavapipe) and
+# CPU replies part at the 5th token ("a place" / "a mystic"): two near-equal logits that float differences between
+# the backends (f16 on Vulkan) reorder, not a fault; measured 2026-11-27.
+PROMPT = "<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n<|im_start|>assistant\n"
 
 
 def ggml_library() -> ctypes.CDLL:
@@ -68,6 +71,7 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("--gpu-layers", type=int, required=True)
     parser.add_argument("--tokens", type=int, default=24)
+    parser.add_argument("--prompt", default=PROMPT, help="the raw prompt text (ChatML)")
     args = parser.parse_args()
 
     result: dict[str, object] = {
@@ -78,7 +82,7 @@ def main() -> None:
     started = time.perf_counter()
     llm = llama_cpp.Llama(args.model, n_gpu_layers=args.gpu_layers, n_ctx=512, seed=1234, verbose=True)
     result["load_s"] = time.perf_counter() - started
-    prompt = llm.tokenize(PROMPT.encode(), add_bos=False, special=True)
+    prompt = llm.tokenize(args.prompt.encode(), add_bos=False, special=True)
     ids: list[int] = []
     first = last = time.perf_counter()
     for token in llm.generate(prompt, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
