@@ -8,19 +8,33 @@ BIN := $(VENV)/bin
 endif
 PY := $(BIN)/python
 # A portable llama.cpp (no -march=native) that builds in a few minutes: no examples, tools or tests.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+LLAMA_BASE_ARGS := -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+# llama.cpp's backend: empty = the best this machine can build (scripts/llama_build.py pick: Metal on Apple Silicon,
+# CUDA with nvcc and a GPU nvidia-smi lists, Vulkan with glslc, new-enough headers and a GPU device, else CPU).
+# `make install BACKEND=cpu|cuda|vulkan|metal` overrides it; changing it rebuilds llama-cpp-python in $(VENV).
+BACKEND ?=
+# A caller's CMAKE_ARGS (the release workflow sets them) are used as they are; else the base + the backend's options.
+CMAKE_ARGS_GIVEN := $(filter environment% command%,$(origin CMAKE_ARGS))
+export CMAKE_ARGS ?= $(LLAMA_BASE_ARGS)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_MODEL := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 
 .PHONY: install run test lint format bench screenshot screenshots package package-test clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+## llama: llama-cpp-python built for $(BACKEND) (printed first); rebuilt only when the backend or CMAKE_ARGS changed
+.PHONY: llama
+llama: | $(VENV)/pyvenv.cfg
+	@$(PY) scripts/llama_build.py install --backend "$(BACKEND)" --base-args="$(LLAMA_BASE_ARGS)" $(if $(CMAKE_ARGS_GIVEN),--given)
+
+$(VENV)/.installed: pyproject.toml | llama
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: llama $(VENV)/.installed
 
 ## run: install, fetch the starter model into the library, open the app
 run: install
@@ -75,6 +89,22 @@ package: install
 ## package-test: the frozen app chats (--self-test), and the .deb installs and uninstalls cleanly (Linux, root)
 package-test: install
 	$(PY) packaging/smoke_test.py
+
+## vulkan-test: llama.cpp's Vulkan backend built into $(VULKAN_VENV) (the main venv stays as it is), then
+## tests/gpu: the starter model fully offloaded to a Vulkan device (Mesa's lavapipe on a machine without a GPU)
+VULKAN_VENV ?= .venv-vulkan
+.PHONY: vulkan-venv vulkan-test
+$(VULKAN_VENV)/pyvenv.cfg:
+	$(PYTHON) -m venv $(VULKAN_VENV)
+
+vulkan-venv: install | $(VULKAN_VENV)/pyvenv.cfg
+	@$(VULKAN_VENV)/$(notdir $(BIN))/python scripts/llama_build.py install --backend vulkan \
+	  --base-args="$(LLAMA_BASE_ARGS)" --same-version-as $(PY)
+
+vulkan-test: vulkan-venv
+	$(PY) -c "from pathlib import Path; from app.core.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
+	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) HERMES_VULKAN_PYTHON=$(abspath $(VULKAN_VENV)/$(notdir $(BIN))/python) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/gpu
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache
