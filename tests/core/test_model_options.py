@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.core.chat.types import LoadOptions
 from app.core.library.model_options import FILE_NAME, ModelOptionsStore, clean_options, default_load_options
 from app.core.settings import Settings, save_settings
@@ -30,6 +32,7 @@ def test_options_are_remembered_per_model_file_over_the_defaults(tmp_path: Path)
     assert json.loads(path.read_text())["models"] == {}
 
 
+@pytest.mark.expect_log("unreadable")
 def test_a_damaged_or_hand_edited_file_never_breaks_a_load(tmp_path: Path) -> None:
     path = tmp_path / FILE_NAME
     path.write_text("{not json")
