@@ -22,6 +22,7 @@ from pathlib import Path
 from app import APP_NAME, __version__
 from app.core.chat.types import LoadOptions
 from app.core.errors import HermesError
+from app.core.hub.connection import configure_hub_environment
 from app.core.library.models import find_model, scan_models
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     paths = resolve_paths(getattr(args, "basedir", None)).ensure()
+    configure_hub_environment()  # before anything imports huggingface_hub
     configure_logging(paths.logs)
     settings_store = SettingsStore.load(paths.settings_file)  # settings are read once per process
     settings = settings_store.current

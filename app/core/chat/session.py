@@ -16,89 +16,22 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import queue
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Protocol
 
-from app.core.chat.prompt_formats import AUTO, ChatMessage
-from app.core.chat.types import GenerationStats, MessageState, ResponseState, Sampling
-from app.core.engines.service import EngineService, FormatChoice, GenerationRequest, Ticket
+from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
+from app.core.chat.prompt_formats import ChatMessage
+from app.core.chat.types import GenerationStats, MessageState, ResponseState
+from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
 from app.core.history.store import ChatStore, Message, StoreError, StreamingSaver
 
-_uids = itertools.count(1)
-_END = object()  # the engine is done with a request
+__all__ = ["ChatItem", "ChatSession", "SessionListener", "TurnError", "TurnSettings"]
 
 
 class TurnError(HermesError):
     """A turn that cannot start (nothing to regenerate, a message that cannot be edited, …)."""
-
-
-@dataclass
-class ChatItem:
-    """One message as a face shows it."""
-
-    role: str  # "user" or "assistant"
-    text: str = ""
-    state: MessageState = MessageState.DONE
-    stats: GenerationStats | None = None
-    model_name: str = ""  # who spoke: "model · persona"
-    error: str = ""
-    message_id: int | None = None  # the row in the chat store, once saved
-    sibling_index: int = 0  # which version of this turn is shown ...
-    sibling_count: int = 1  # ... out of how many
-    uid: int = field(default_factory=lambda: next(_uids))
-    revision: int = 0  # bumped on every change; view caches key on (uid, revision)
-    left_out: bool = False  # the context policy left it out of the last prompt
-    reading: str = ""  # while the prompt is processed: how far ("45 % of 2,048 tokens")
-
-    @property
-    def can_continue(self) -> bool:
-        cut = self.stats is not None and self.stats.finish_reason == "length"
-        return self.role == "assistant" and bool(self.text) and (self.state.can_continue or cut)
-
-
-@dataclass(frozen=True)
-class TurnSettings:
-    """What the face's persona controls say for this turn."""
-
-    system_prompt: str = ""
-    model: str = ""  # the model's name (file stem or remote id), recorded with the reply
-    preset: str = ""  # the persona preset's id, recorded with the chat and the reply
-    speaker: str = ""  # shown above the reply ("model · Persona")
-    sampling: Sampling = field(default_factory=Sampling)
-    prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"
-
-
-class SessionListener(Protocol):
-    """What a face hears; every call happens on the thread that drives the session."""
-
-    def items_reset(self) -> None: ...
-    def item_inserted(self, row: int) -> None: ...
-    def item_changed(self, row: int) -> None: ...
-    def state_changed(self, state: ResponseState) -> None: ...
-    def save_failed(self, message: str) -> None: ...
-
-
-class _Silent:
-    def items_reset(self) -> None:
-        pass
-
-    def item_inserted(self, row: int) -> None:
-        pass
-
-    def item_changed(self, row: int) -> None:
-        pass
-
-    def state_changed(self, state: ResponseState) -> None:
-        pass
-
-    def save_failed(self, message: str) -> None:
-        pass
 
 
 class ChatSession:
@@ -111,7 +44,7 @@ class ChatSession:
         describe_preset: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
-        self.listener: SessionListener = listener or _Silent()
+        self.listener: SessionListener = listener or SilentListener()
         self.describe_preset = describe_preset or (lambda preset_id: preset_id)
         self.items: list[ChatItem] = []
         self.chat_id: int | None = None
@@ -272,56 +205,10 @@ class ChatSession:
         on_piece: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> GenerationStats:
-        """Headless faces: generate ``request`` on ``service`` and wait; returns the stats.
+        """Headless faces (the CLI, the server's --save): generate ``request`` on ``service`` and wait for it."""
+        from app.core.chat.headless import run_turn
 
-        The engine thread only queues what it produces; the session is driven here, on the caller's
-        thread (the one that owns the store's connection). ``should_stop`` is asked between pieces;
-        Ctrl+C stops the reply too, keeps it (as stopped) and is raised again.
-        """
-        news: queue.Queue[object] = queue.Queue()
-        ticket = service.generate(request, news.put, on_progress=lambda done, total: news.put((done, total)))
-        ticket.add_done_callback(lambda _ticket: news.put(_END))
-        try:
-            self._follow(news, ticket, on_piece, should_stop)
-        except KeyboardInterrupt:
-            ticket.cancel()
-            self._follow(news, ticket, on_piece, lambda: False)
-            self.finish(ticket.result())
-            raise
-        try:
-            stats = ticket.result()
-        except HermesError as exc:
-            self.fail(str(exc))
-            raise
-        except Exception as exc:
-            self.fail(f"Generation failed: {exc}")
-            raise
-        self.finish(stats)
-        return stats
-
-    def _follow(
-        self,
-        news: queue.Queue[object],
-        ticket: Ticket,
-        on_piece: Callable[[str], None] | None,
-        should_stop: Callable[[], bool],
-    ) -> None:
-        while True:
-            try:
-                item = news.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if item is _END:
-                return
-            if isinstance(item, tuple):
-                self.reading(*item)
-                continue
-            text = str(item)
-            self.append(text)
-            if on_piece is not None:
-                on_piece(text)
-            if should_stop():
-                ticket.cancel()
+        return run_turn(self, service, request, on_piece, should_stop)
 
     # the tree
     def switch_version(self, row: int, step: int) -> None:

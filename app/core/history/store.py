@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.chat.types import MessageState
+from app.core.history import exchange
 from app.core.history.errors import (
     BUSY_TIMEOUT,
     GuardedConnection,
@@ -31,61 +32,21 @@ from app.core.history.errors import (
     StoreReadOnlyError,
     classify,
 )
+from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
 STATES = tuple(state.value for state in MessageState)
-EXPORT_FORMAT = "hermes-studio-chat"
 
-MIGRATIONS: list[str] = [
-    # 1: chats and the message tree
-    """
-    CREATE TABLE chats (
-        id INTEGER PRIMARY KEY,
-        title TEXT NOT NULL DEFAULT '',
-        model TEXT NOT NULL DEFAULT '',
-        preset TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        active_leaf INTEGER REFERENCES messages(id) ON DELETE SET NULL
-    );
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
-        chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
-        parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
-        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
-        content TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX messages_by_chat ON messages(chat_id);
-    CREATE INDEX messages_by_parent ON messages(parent_id);
-    """,
-    # 2: reply state and stats, per-chat overflow policy, soft delete (undo), full-text search
-    """
-    ALTER TABLE messages ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
-    ALTER TABLE messages ADD COLUMN stats TEXT NOT NULL DEFAULT '';
-    ALTER TABLE messages ADD COLUMN model TEXT NOT NULL DEFAULT '';
-    ALTER TABLE messages ADD COLUMN preset TEXT NOT NULL DEFAULT '';
-    ALTER TABLE chats ADD COLUMN overflow TEXT NOT NULL DEFAULT 'stop';
-    ALTER TABLE chats ADD COLUMN deleted_at REAL;
-    CREATE INDEX chats_by_update ON chats(updated_at);
-    """,
+__all__ = [
+    "ChatStore",
+    "StoreBusyError",
+    "StoreDamagedError",
+    "StoreDiskError",
+    "StoreError",
+    "StoreReadOnlyError",
+    "StreamingSaver",
 ]
-FTS_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(content, content='messages', content_rowid='id');
-CREATE TRIGGER IF NOT EXISTS message_search_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO message_search(rowid, content) VALUES (new.id, new.content);
-END;
-CREATE TRIGGER IF NOT EXISTS message_search_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.id, old.content);
-END;
-CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF content ON messages BEGIN
-    INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.id, old.content);
-    INSERT INTO message_search(rowid, content) VALUES (new.id, new.content);
-END;
-"""
-SCHEMA_VERSION = len(MIGRATIONS)
-__all__ = ["ChatStore", "StoreBusyError", "StoreDamagedError", "StoreDiskError", "StoreError", "StoreReadOnlyError"]
 
 
 @dataclass(frozen=True)
@@ -423,103 +384,22 @@ class ChatStore:
         return self._db.execute("SELECT COUNT(*) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()[0]
 
     # export and import
+    def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """A read-only query's rows (for history.exchange)."""
+        return list(self._db.execute(sql, parameters))
+
+    # exports and imports live in history.exchange; these are the store's handles on them
     def export_tree(self, chat_id: int) -> dict[str, Any]:
-        """The whole chat, every branch, as JSON-ready data (``import_tree`` reads it back)."""
-        chat = self.chat(chat_id)
-        leaf = self._db.execute("SELECT active_leaf FROM chats WHERE id = ?", (chat_id,)).fetchone()[0]
-        rows = self._db.execute("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))
-        messages = [
-            {
-                "id": row["id"],
-                "parent": row["parent_id"],
-                "role": row["role"],
-                "content": row["content"],
-                "created_at": row["created_at"],
-                "state": row["state"],
-                "stats": json.loads(row["stats"] or "{}"),
-                "model": row["model"],
-                "preset": row["preset"],
-            }
-            for row in rows
-        ]
-        return {
-            "format": EXPORT_FORMAT,
-            "version": 1,
-            "title": chat.title,
-            "model": chat.model,
-            "preset": chat.preset,
-            "overflow": chat.overflow,
-            "created_at": chat.created_at,
-            "active_leaf": leaf,
-            "messages": messages,
-        }
+        return exchange.export_tree(self, chat_id)
 
     def import_tree(self, data: Any) -> int:
-        """A chat from ``export_tree`` data (ids are renumbered; the tree and the active branch are kept)."""
-        if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-            raise StoreError("This file is not a Hermes Studio chat export.")
-        messages = data.get("messages")
-        if not isinstance(messages, list):
-            raise StoreError("The chat export has no message list.")
-        known: set[Any] = set()
-        for item in messages:
-            if not isinstance(item, dict) or item.get("role") not in ("system", "user", "assistant"):
-                raise StoreError("The chat export holds a message without a valid role.")
-            if not isinstance(item.get("content"), str):
-                raise StoreError("The chat export holds a message whose content is not text.")
-            if item.get("parent") is not None and item.get("parent") not in known:
-                raise StoreError("The chat export's messages are not in tree order (a parent comes after its child).")
-            known.add(item.get("id"))
-        with self.transaction() as db:
-            now = time.time()
-            cursor = db.execute(
-                "INSERT INTO chats (title, model, preset, overflow, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    str(data.get("title", "")),
-                    str(data.get("model", "")),
-                    str(data.get("preset", "")),
-                    str(data.get("overflow", "stop")),
-                    float(data.get("created_at") or now),
-                    now,
-                ),
-            )
-            chat_id = int(cursor.lastrowid or 0)
-            new_ids: dict[Any, int] = {}
-            for item in messages:
-                state = MessageState.parse(str(item.get("state", "")))
-                cursor = db.execute(
-                    "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        chat_id,
-                        new_ids.get(item.get("parent")),
-                        item["role"],
-                        item["content"],
-                        float(item.get("created_at") or now),
-                        MessageState.on_reopen(state),
-                        json.dumps(item.get("stats") if isinstance(item.get("stats"), dict) else {}),
-                        str(item.get("model", "")),
-                        str(item.get("preset", "")),
-                    ),
-                )
-                new_ids[item.get("id")] = int(cursor.lastrowid or 0)
-            leaf = new_ids.get(data.get("active_leaf")) or (max(new_ids.values()) if new_ids else None)
-            db.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (leaf, chat_id))
-        return chat_id
+        return exchange.import_tree(self, data)
 
     def export_openai(self, chat_id: int) -> list[dict[str, str]]:
-        """The active branch as OpenAI-style ``messages``."""
-        return [{"role": m.role, "content": m.content} for m in self.active_path(chat_id)]
+        return exchange.export_openai(self, chat_id)
 
     def export_markdown(self, chat_id: int) -> str:
-        chat = self.chat(chat_id)
-        lines = [f"# {chat.title or 'Chat'}", ""]
-        if chat.model or chat.preset:
-            lines += [f"*Model: {chat.model or '—'} · Preset: {chat.preset or '—'}*", ""]
-        names = {"user": "You", "assistant": "Assistant", "system": "System"}
-        for message in self.active_path(chat_id):
-            lines += [f"## {names.get(message.role, message.role)}", "", message.content, ""]
-        return "\n".join(lines)
+        return exchange.export_markdown(self, chat_id)
 
 
 def _summary(row: sqlite3.Row) -> ChatSummary:
@@ -565,31 +445,4 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class StreamingSaver:
-    """Writes a growing reply to the store at most every ``interval`` seconds, and always at the end."""
-
-    def __init__(self, store: ChatStore, message_id: int, interval: float = 0.5) -> None:
-        self.store, self.message_id, self.interval = store, message_id, interval
-        self._last = time.monotonic()
-        self._saved_len = 0
-
-    def update(self, text: str) -> bool:
-        """Called with the whole text so far; returns True when it wrote.
-
-        A busy database or a full disk does not stop the reply: the text stays in memory, the next
-        update tries again, and ``finish`` (which does raise) writes it all.
-        """
-        now = time.monotonic()
-        if now - self._last < self.interval or len(text) == self._saved_len:
-            return False
-        try:
-            self.store.update_message(self.message_id, content=text)
-        except (StoreBusyError, StoreDiskError) as exc:
-            log.warning("the streaming reply could not be saved yet (%s); it is kept in memory", exc)
-            self._last = now
-            return False
-        self._last, self._saved_len = now, len(text)
-        return True
-
-    def finish(self, text: str, state: str, stats: dict[str, Any] | None = None) -> None:
-        self.store.update_message(self.message_id, content=text, state=state, stats=stats or {})
+from app.core.history.saver import StreamingSaver  # noqa: E402  (kept importable from here)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
 from collections.abc import Iterable
@@ -19,12 +18,44 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from app.core.errors import HermesError
+from app.core.hub.connection import (
+    HubAuthError,
+    HubError,
+    HubOffline,
+    configure_hub_environment,
+    hub_api,
+    hub_endpoint,
+    translate_error,
+)
+from app.core.hub.fit import (
+    CPU_BITS_PER_WEIGHT,
+    Fit,
+    MachineMemory,
+    estimate_fit,
+    explain_fit,
+    machine_memory,
+    recommend,
+    recommendation_note,
+)
 
 log = logging.getLogger(__name__)
 
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # plain HTTP + Range: resumable and cancellable by us
+
+__all__ = [
+    "CPU_BITS_PER_WEIGHT",
+    "Fit",
+    "HubAuthError",
+    "HubError",
+    "HubOffline",
+    "MachineMemory",
+    "configure_hub_environment",
+    "estimate_fit",
+    "explain_fit",
+    "hub_endpoint",
+    "machine_memory",
+    "recommend",
+    "recommendation_note",
+]  # fmt: skip  (fit and connection are re-exported: callers keep writing hub.estimate_fit)
 
 Format = Literal["gguf", "gptq", "awq"]
 FORMATS: tuple[Format, ...] = ("gguf", "gptq", "awq")
@@ -45,18 +76,6 @@ _QUANT = re.compile(
     re.IGNORECASE,
 )
 _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$", re.IGNORECASE)
-
-
-class HubError(HermesError):
-    """The Hub could not answer (and why, for people)."""
-
-
-class HubOffline(HubError):
-    """No network (or HF_HUB_OFFLINE): the Discover page shows an "offline" state."""
-
-
-class HubAuthError(HubError):
-    """A gated or private repo: a token is needed."""
 
 
 @dataclass(frozen=True)
@@ -133,63 +152,6 @@ class RepoDetails:
         return ""
 
 
-@dataclass(frozen=True)
-class MachineMemory:
-    ram: int
-    vram: int | None = None  # None: no GPU llama.cpp can use; else the bytes a model may take on it
-    gpu: str = ""  # "CUDA · NVIDIA GeForce RTX 4070", or "configured" (HERMES_STUDIO_VRAM_GB)
-    unified: bool = False  # the GPU's memory is the RAM (Apple Silicon): no partial offload tier
-
-
-@dataclass(frozen=True)
-class Fit:
-    badge: str  # "Full GPU offload", "Partial offload", "CPU only", "Too large"
-    needed: int  # bytes: weights + KV cache + working buffers
-    kv_cache: int = 0  # bytes of it for the KV cache
-    exact: bool = False  # the KV cache from the model's own header, not estimated
-
-
-def hub_endpoint(endpoint: str | None = None) -> str | None:
-    """An explicit endpoint, else ``$HF_ENDPOINT`` read now (huggingface_hub reads it once, at import)."""
-    return endpoint or os.environ.get("HF_ENDPOINT") or None
-
-
-def _api(endpoint: str | None, token: str | None) -> Any:
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=hub_endpoint(endpoint), token=token or os.environ.get("HF_TOKEN") or None)
-
-
-def _translate(exc: Exception, what: str) -> HubError:
-    """A huggingface_hub / network exception as a message for people."""
-    from huggingface_hub import errors
-
-    name = type(exc).__name__
-    if isinstance(exc, errors.OfflineModeIsEnabled):
-        return HubOffline("Offline mode is on (HF_HUB_OFFLINE): the Hub cannot be searched. Your models still work.")
-    if isinstance(exc, errors.GatedRepoError):
-        return HubAuthError(
-            f"{what}: this model needs a Hugging Face token "
-            "(it is gated: accept its terms on the Hub, then set HF_TOKEN)."
-        )
-    if isinstance(exc, errors.RepositoryNotFoundError):
-        return HubError(f"{what}: no such repository (or it is private and needs a Hugging Face token).")
-    if isinstance(exc, errors.RevisionNotFoundError):
-        return HubError(f"{what}: no such branch or revision.")
-    if isinstance(exc, errors.EntryNotFoundError):
-        return HubError(f"{what}: no such file in the repository.")
-    if isinstance(exc, errors.HfHubHTTPError):
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status == 401:
-            return HubAuthError(f"{what}: this model needs a Hugging Face token (HF_TOKEN).")
-        if status == 429:
-            return HubError(f"{what}: the Hub is rate-limiting requests; try again in a minute.")
-        return HubError(f"{what}: the Hub answered with an error ({status or name}).")
-    if "connect" in name.lower() or "timeout" in name.lower() or isinstance(exc, OSError):
-        return HubOffline(f"{what}: the Hub cannot be reached ({name}). Check your connection; your models still work.")
-    return HubError(f"{what}: {exc}")
-
-
 def check_reachable(endpoint: str | None = None, timeout: float = 3.0) -> None:
     """Fail fast with HubOffline when the Hub cannot be reached (the client itself retries for ~20 s)."""
     from huggingface_hub import constants
@@ -218,7 +180,7 @@ def search(
 ) -> list[RepoSummary]:
     """Model repos matching ``query`` in one format, best first."""
     check_reachable(endpoint)
-    api = _api(endpoint, token)
+    api = hub_api(endpoint, token)
     try:
         models = api.list_models(
             search=query or None, filter=fmt if fmt in FORMATS else None, sort=SORTS.get(sort, "downloads"), limit=limit
@@ -235,7 +197,7 @@ def search(
             for m in models
         ]
     except Exception as exc:
-        raise _translate(exc, "Search failed") from exc
+        raise translate_error(exc, "Search failed") from exc
 
 
 def repo_details(
@@ -248,7 +210,7 @@ def repo_details(
 ) -> RepoDetails:
     """Files with sizes and sha256, GGUF quants, GPTQ/AWQ branches and the model card."""
     check_reachable(endpoint)
-    api = _api(endpoint, token)
+    api = hub_api(endpoint, token)
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
         files = tuple(
@@ -268,7 +230,7 @@ def repo_details(
     except HubError:
         raise
     except Exception as exc:
-        raise _translate(exc, f"Could not open {repo_id}") from exc
+        raise translate_error(exc, f"Could not open {repo_id}") from exc
     quants = tuple(group_quants(files))
     kv = None
     if quants:  # every quant of a repo is the same model: one header says it for all
@@ -398,104 +360,3 @@ def group_quants(files: Iterable[RepoFile]) -> list[Quant]:
         label = parse_quant(key + ".gguf") or key.rsplit("/", 1)[-1]
         quants.append(Quant(label, tuple(members)))
     return sorted(quants, key=lambda q: (q.size, q.label))
-
-
-def machine_memory() -> MachineMemory:
-    """This machine's RAM, and the memory of the GPU llama.cpp would run a model on (app.core.engines.devices).
-
-    ``HERMES_STUDIO_VRAM_GB`` stands in for the GPU's memory (0: no GPU).
-    """
-    from app.core.engines.devices import list_devices, system_ram, vram_override
-
-    try:
-        report = list_devices()
-    except (HermesError, OSError, ImportError) as exc:  # a broken llama.cpp install: the RAM alone
-        log.warning("could not list llama.cpp's devices (%s)", exc)
-        override = vram_override()
-        return MachineMemory(system_ram(), override or None, "configured" if override else "")
-    device = report.offload_device
-    ram = report.cpu.total
-    if device is None:
-        return MachineMemory(ram)
-    gpu = "configured" if device.configured else device.label
-    return MachineMemory(ram, device.usable or None, gpu, unified=device.unified)
-
-
-def estimate_fit(
-    quant: Quant, memory: MachineMemory, context: int = 4096, kv_bytes_per_token: int | None = None
-) -> Fit:
-    """Weights + KV cache for ``context`` tokens + working buffers, against this machine's memory.
-
-    The KV cache comes from the model's header where it was read (``RepoDetails.kv_bytes_per_token``);
-    otherwise it is estimated from the parameter count (file size / bits per weight) with the ratio
-    of grouped-query-attention models (Mistral 7B: 128 KiB per token in f16).
-    """
-    weights = quant.size
-    if kv_bytes_per_token:
-        kv = kv_bytes_per_token * context
-    else:
-        parameters = weights * 8 / (quant.bits_per_weight or 5.0)
-        kv = int(parameters * 1.8e-5 * context)
-    needed = int(weights * 1.05 + kv + (300 << 20))
-    usable_ram = memory.ram * 0.75
-    if memory.vram and needed <= memory.vram * 0.9:
-        badge = "Full GPU offload"
-    elif memory.vram and not memory.unified and needed <= usable_ram + memory.vram * 0.9:
-        badge = "Partial offload"
-    elif needed <= usable_ram:
-        badge = "CPU only"
-    else:
-        badge = "Too large"
-    return Fit(badge, needed, kv, exact=bool(kv_bytes_per_token))
-
-
-def explain_fit(fit: Fit, context: int) -> str:
-    """One sentence on what a quant needs, for a tooltip or the CLI."""
-    from app.core.library.models import human_size
-
-    source = "from the model's header" if fit.exact else "estimated from the parameter count"
-    return (
-        f"{fit.badge}: needs about {human_size(fit.needed)}, with {human_size(fit.kv_cache)} of KV cache for "
-        f"{context:,} tokens ({source})."
-    )
-
-
-CPU_BITS_PER_WEIGHT = 5.0  # on a CPU, speed is bound by memory bandwidth: Q4_K_M class, not the largest
-
-
-def recommend(
-    quants: Iterable[Quant], memory: MachineMemory, context: int = 4096, kv_bytes_per_token: int | None = None
-) -> Quant | None:
-    """The quant to star (see ``recommendation_note`` for why).
-
-    On a GPU: the largest quant that fits on it fully, with the KV cache. Otherwise (no GPU, or none
-    fits it fully) the model runs at least partly on the CPU, where every token reads all the weights
-    from RAM: the largest 4–5-bit quant (Q4_K_M class) that fits. Q4_K_M when in doubt.
-    """
-    quants = list(quants)
-    fits = {q: estimate_fit(q, memory, context, kv_bytes_per_token).badge for q in quants}
-    if memory.vram:
-        full = [q for q in quants if fits[q] == "Full GPU offload"]
-        if full:
-            return max(full, key=lambda q: q.size)
-    running = [q for q in quants if fits[q] in ("Partial offload", "CPU only")]
-    modest = [q for q in running if q.bits_per_weight and q.bits_per_weight <= CPU_BITS_PER_WEIGHT]
-    if modest:
-        return max(modest, key=lambda q: q.size)
-    return next((q for q in quants if q.label == "Q4_K_M"), None)
-
-
-def recommendation_note(memory: MachineMemory, context: int = 4096) -> str:
-    """Why the starred quant was chosen, for its tooltip."""
-    from app.core.library.models import human_size
-
-    if memory.vram:
-        return (
-            f"Starred: the largest quant that fits fully in the GPU's memory ({memory.gpu}, "
-            f"{human_size(memory.vram)} usable) with a {context:,}-token KV cache. If none does, a 4–5-bit quant: "
-            "the layers that stay on the CPU are limited by memory bandwidth."
-        )
-    return (
-        "Starred: a 4–5-bit quant (Q4_K_M class) that fits in RAM. No GPU llama.cpp can use was found, and on "
-        "the CPU every token reads all the weights from memory: a larger quant is slower for little gain in quality."
-    )

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from app.core.atomic import atomic_write_text
-from app.core.hub.catalogue import HubAuthError, HubError, _translate
+from app.core.hub.connection import (
+    HubAuthError,
+    HubError,
+    configure_hub_environment,
+    hub_endpoint,
+    hub_token,
+    translate_error,
+)
 from app.core.hub.download_guard import (
     BUSY_MESSAGE,
     DownloadError,
@@ -75,8 +82,9 @@ class DownloadManager:
     ) -> None:
         self.models_dir = models_dir
         self.state_file = state_file
-        self.endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
-        self.token = token or os.environ.get("HF_TOKEN") or None
+        configure_hub_environment()  # before huggingface_hub is first imported
+        self.endpoint = hub_endpoint(endpoint)
+        self.token = hub_token(token)
         self.retries = retries
         self.backoff = backoff
         self.stall_timeout = stall_timeout
@@ -342,11 +350,11 @@ class DownloadManager:
             if status == 429 or status >= 500:
                 hint = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
                 raise RetryLater(f"HTTP {status}", hint) from exc
-            raise _translate(exc, f"{job.filename}") from exc
+            raise translate_error(exc, f"{job.filename}") from exc
         except Exception as exc:
             if "timeout" in type(exc).__name__.lower() or "connect" in type(exc).__name__.lower():
                 raise  # a network hiccup: retried
-            raise _translate(exc, f"{job.filename}") from exc
+            raise translate_error(exc, f"{job.filename}") from exc
 
     def _already_there(self, job: Download) -> None:
         _remove(job.part, job.record)

@@ -1,0 +1,77 @@
+"""What a chat shows and what a turn is asked with: the session's items, a turn's settings, the session's listener."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.core.chat.prompt_formats import AUTO
+from app.core.chat.types import GenerationStats, MessageState, ResponseState, Sampling
+from app.core.engines.service import FormatChoice
+
+_uids = itertools.count(1)
+
+
+@dataclass
+class ChatItem:
+    """One message as a face shows it."""
+
+    role: str  # "user" or "assistant"
+    text: str = ""
+    state: MessageState = MessageState.DONE
+    stats: GenerationStats | None = None
+    model_name: str = ""  # who spoke: "model · persona"
+    error: str = ""
+    message_id: int | None = None  # the row in the chat store, once saved
+    sibling_index: int = 0  # which version of this turn is shown ...
+    sibling_count: int = 1  # ... out of how many
+    uid: int = field(default_factory=lambda: next(_uids))
+    revision: int = 0  # bumped on every change; view caches key on (uid, revision)
+    left_out: bool = False  # the context policy left it out of the last prompt
+    reading: str = ""  # while the prompt is processed: how far ("45 % of 2,048 tokens")
+
+    @property
+    def can_continue(self) -> bool:
+        cut = self.stats is not None and self.stats.finish_reason == "length"
+        return self.role == "assistant" and bool(self.text) and (self.state.can_continue or cut)
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """What the face's persona controls say for this turn."""
+
+    system_prompt: str = ""
+    model: str = ""  # the model's name (file stem or remote id), recorded with the reply
+    preset: str = ""  # the persona preset's id, recorded with the chat and the reply
+    speaker: str = ""  # shown above the reply ("model · Persona")
+    sampling: Sampling = field(default_factory=Sampling)
+    prompt_format: FormatChoice = (AUTO, "")
+    context_policy: str = "stop"
+
+
+class SessionListener(Protocol):
+    """What a face hears; every call happens on the thread that drives the session."""
+
+    def items_reset(self) -> None: ...
+    def item_inserted(self, row: int) -> None: ...
+    def item_changed(self, row: int) -> None: ...
+    def state_changed(self, state: ResponseState) -> None: ...
+    def save_failed(self, message: str) -> None: ...
+
+
+class SilentListener:
+    def items_reset(self) -> None:
+        pass
+
+    def item_inserted(self, row: int) -> None:
+        pass
+
+    def item_changed(self, row: int) -> None:
+        pass
+
+    def state_changed(self, state: ResponseState) -> None:
+        pass
+
+    def save_failed(self, message: str) -> None:
+        pass

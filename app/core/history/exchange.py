@@ -1,0 +1,117 @@
+"""A chat in and out of the history: JSON with every branch (``import_tree`` reads it), OpenAI messages, Markdown."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from app.core.chat.types import MessageState
+from app.core.history.errors import StoreError
+
+if TYPE_CHECKING:
+    from app.core.history.store import ChatStore
+
+EXPORT_FORMAT = "hermes-studio-chat"
+
+
+def export_tree(store: ChatStore, chat_id: int) -> dict[str, Any]:
+    """The whole chat, every branch, as JSON-ready data (``import_tree`` reads it back)."""
+    chat = store.chat(chat_id)
+    leaf = store.rows("SELECT active_leaf FROM chats WHERE id = ?", (chat_id,))[0][0]
+    rows = store.rows("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))
+    messages = [
+        {
+            "id": row["id"],
+            "parent": row["parent_id"],
+            "role": row["role"],
+            "content": row["content"],
+            "created_at": row["created_at"],
+            "state": row["state"],
+            "stats": json.loads(row["stats"] or "{}"),
+            "model": row["model"],
+            "preset": row["preset"],
+        }
+        for row in rows
+    ]
+    return {
+        "format": EXPORT_FORMAT,
+        "version": 1,
+        "title": chat.title,
+        "model": chat.model,
+        "preset": chat.preset,
+        "overflow": chat.overflow,
+        "created_at": chat.created_at,
+        "active_leaf": leaf,
+        "messages": messages,
+    }
+
+
+def import_tree(store: ChatStore, data: Any) -> int:
+    """A chat from ``export_tree`` data (ids are renumbered; the tree and the active branch are kept)."""
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise StoreError("This file is not a Hermes Studio chat export.")
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        raise StoreError("The chat export has no message list.")
+    known: set[Any] = set()
+    for item in messages:
+        if not isinstance(item, dict) or item.get("role") not in ("system", "user", "assistant"):
+            raise StoreError("The chat export holds a message without a valid role.")
+        if not isinstance(item.get("content"), str):
+            raise StoreError("The chat export holds a message whose content is not text.")
+        if item.get("parent") is not None and item.get("parent") not in known:
+            raise StoreError("The chat export's messages are not in tree order (a parent comes after its child).")
+        known.add(item.get("id"))
+    with store.transaction() as db:
+        now = time.time()
+        cursor = db.execute(
+            "INSERT INTO chats (title, model, preset, overflow, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                str(data.get("title", "")),
+                str(data.get("model", "")),
+                str(data.get("preset", "")),
+                str(data.get("overflow", "stop")),
+                float(data.get("created_at") or now),
+                now,
+            ),
+        )
+        chat_id = int(cursor.lastrowid or 0)
+        new_ids: dict[Any, int] = {}
+        for item in messages:
+            state = MessageState.parse(str(item.get("state", "")))
+            cursor = db.execute(
+                "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    chat_id,
+                    new_ids.get(item.get("parent")),
+                    item["role"],
+                    item["content"],
+                    float(item.get("created_at") or now),
+                    MessageState.on_reopen(state),
+                    json.dumps(item.get("stats") if isinstance(item.get("stats"), dict) else {}),
+                    str(item.get("model", "")),
+                    str(item.get("preset", "")),
+                ),
+            )
+            new_ids[item.get("id")] = int(cursor.lastrowid or 0)
+        leaf = new_ids.get(data.get("active_leaf")) or (max(new_ids.values()) if new_ids else None)
+        db.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (leaf, chat_id))
+    return chat_id
+
+
+def export_openai(store: ChatStore, chat_id: int) -> list[dict[str, str]]:
+    """The active branch as OpenAI-style ``messages``."""
+    return [{"role": m.role, "content": m.content} for m in store.active_path(chat_id)]
+
+
+def export_markdown(store: ChatStore, chat_id: int) -> str:
+    chat = store.chat(chat_id)
+    lines = [f"# {chat.title or 'Chat'}", ""]
+    if chat.model or chat.preset:
+        lines += [f"*Model: {chat.model or '—'} · Preset: {chat.preset or '—'}*", ""]
+    names = {"user": "You", "assistant": "Assistant", "system": "System"}
+    for message in store.active_path(chat_id):
+        lines += [f"## {names.get(message.role, message.role)}", "", message.content, ""]
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""A streaming reply, written to the history as it grows: at most every half second, and always at its end."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from app.core.history.errors import StoreBusyError, StoreDiskError
+
+if TYPE_CHECKING:
+    from app.core.history.store import ChatStore
+
+log = logging.getLogger("app.core.history.store")
+
+
+class StreamingSaver:
+    """Writes a growing reply to the store at most every ``interval`` seconds, and always at the end."""
+
+    def __init__(self, store: ChatStore, message_id: int, interval: float = 0.5) -> None:
+        self.store, self.message_id, self.interval = store, message_id, interval
+        self._last = time.monotonic()
+        self._saved_len = 0
+
+    def update(self, text: str) -> bool:
+        """Called with the whole text so far; returns True when it wrote.
+
+        A busy database or a full disk does not stop the reply: the text stays in memory, the next
+        update tries again, and ``finish`` (which does raise) writes it all.
+        """
+        now = time.monotonic()
+        if now - self._last < self.interval or len(text) == self._saved_len:
+            return False
+        try:
+            self.store.update_message(self.message_id, content=text)
+        except (StoreBusyError, StoreDiskError) as exc:
+            log.warning("the streaming reply could not be saved yet (%s); it is kept in memory", exc)
+            self._last = now
+            return False
+        self._last, self._saved_len = now, len(text)
+        return True
+
+    def finish(self, text: str, state: str, stats: dict[str, Any] | None = None) -> None:
+        self.store.update_message(self.message_id, content=text, state=state, stats=stats or {})

@@ -1,0 +1,50 @@
+"""The chat database's schema: its migrations (``PRAGMA user_version`` counts them) and the full-text index."""
+
+MIGRATIONS: list[str] = [
+    # 1: chats and the message tree
+    """
+    CREATE TABLE chats (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        preset TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        active_leaf INTEGER REFERENCES messages(id) ON DELETE SET NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX messages_by_chat ON messages(chat_id);
+    CREATE INDEX messages_by_parent ON messages(parent_id);
+    """,
+    # 2: reply state and stats, per-chat overflow policy, soft delete (undo), full-text search
+    """
+    ALTER TABLE messages ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+    ALTER TABLE messages ADD COLUMN stats TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN model TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN preset TEXT NOT NULL DEFAULT '';
+    ALTER TABLE chats ADD COLUMN overflow TEXT NOT NULL DEFAULT 'stop';
+    ALTER TABLE chats ADD COLUMN deleted_at REAL;
+    CREATE INDEX chats_by_update ON chats(updated_at);
+    """,
+]
+FTS_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(content, content='messages', content_rowid='id');
+CREATE TRIGGER IF NOT EXISTS message_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search(rowid, content) VALUES (new.id, new.content);
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.id, old.content);
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.id, old.content);
+    INSERT INTO message_search(rowid, content) VALUES (new.id, new.content);
+END;
+"""
+SCHEMA_VERSION = len(MIGRATIONS)
