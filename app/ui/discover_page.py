@@ -68,6 +68,7 @@ class DiscoverPage(QWidget):
     search or an older selection is dropped (only the newest request of each kind is shown)."""
 
     download_requested = Signal(str, str, list)  # repo id, revision, [RepoFile]
+    serve_requested = Signal(str, str)  # repo id, branch: a GPTQ/AWQ branch to serve with vLLM
 
     def __init__(
         self,
@@ -146,6 +147,9 @@ class DiscoverPage(QWidget):
         self.quants.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S)
         self.download_button = QPushButton(icon("download"), "Download")
         self.download_button.setEnabled(False)
+        self.serve_button = QPushButton(icon("server"), "Serve with vLLM…")
+        self.serve_button.setToolTip("GPTQ/AWQ run in vLLM, not llama.cpp: the exact command, or start it here")
+        self.serve_button.setVisible(False)
         self.card = QTextBrowser(openExternalLinks=True)
         self.card.setAccessibleName("Model card")
         quant_box = QWidget()
@@ -154,6 +158,7 @@ class DiscoverPage(QWidget):
         quant_layout.addWidget(self.quants, 1)
         row = QHBoxLayout()
         row.addStretch(1)
+        row.addWidget(self.serve_button)
         row.addWidget(self.download_button)
         quant_layout.addLayout(row)
         detail_split = QSplitter(Qt.Orientation.Vertical)  # the quants above the card, both resizable
@@ -194,6 +199,7 @@ class DiscoverPage(QWidget):
         )
         self.quants.itemSelectionChanged.connect(self._selection_changed)
         self.download_button.clicked.connect(self.download_selected)
+        self.serve_button.clicked.connect(self._serve_selected)
         self.memory_label.setText("Checking this machine's memory…")
         # Asking the GPU driver can take a moment: never on the GUI thread.
         self.background.run(hub.machine_memory, self._memory_known, self._memory_failed)
@@ -391,10 +397,15 @@ class DiscoverPage(QWidget):
     def _selection_changed(self) -> None:
         has = bool(self.details) and bool(self.quants.selectionModel().selectedRows())
         self.download_button.setEnabled(has)
-        if self.details is not None and not self.details.runnable:
-            self.download_button.setText("Download branch (not runnable here)")
-        else:
-            self.download_button.setText("Download")
+        branch = self.details is not None and not self.details.runnable
+        self.download_button.setText("Download branch (not runnable here)" if branch else "Download")
+        self.serve_button.setVisible(branch)
+        self.serve_button.setEnabled(has and branch)
+
+    def _serve_selected(self) -> None:
+        rows = self.quants.selectionModel().selectedRows()
+        if self.details is not None and rows:
+            self.serve_requested.emit(self.details.id, self.quants.item(rows[0].row(), 0).text())
 
     def download_selected(self) -> None:
         details = self.details

@@ -79,6 +79,7 @@ class HubPages(QObject):
                 library_folders=lambda: self._library_folders(self.settings.current),
             )  # fmt: skip
             discover.download_requested.connect(self.start_download)
+            discover.serve_requested.connect(self.serve_with_vllm)
             return discover
         if name == "models":
             from app.ui.models_page import ModelsPage
@@ -105,6 +106,19 @@ class HubPages(QObject):
         downloads.active_count_changed.connect(self._show_download_count)
         self._show_download_count(downloads.active_count)  # counted once already, before this connection
         return downloads
+
+    def serve_with_vllm(self, repo_id: str, branch: str) -> None:
+        """The exact vLLM command for a downloaded GPTQ/AWQ branch; where vLLM is installed, run it as an engine."""
+        from app.core.engines.remote_store import RemoteEngineStore
+        from app.core.hub.download_jobs import safe_destination
+        from app.ui.vllm_dialog import ServeWithVllmDialog
+
+        models_dir = self.settings.current.models_path(self.paths.default_models_dir)
+        folder = safe_destination(models_dir, repo_id, "config.json", branch).parent
+        dialog = ServeWithVllmDialog(folder, RemoteEngineStore(self.paths.config), self.background, self.paths.logs)
+        dialog.engine_added.connect(lambda _name: self.model_bar.refresh_models())
+        self.vllm_dialog = dialog  # kept while open; tests reach it here
+        dialog.open()
 
     @property
     def discover_page(self) -> DiscoverPage:

@@ -1,0 +1,66 @@
+"""Serve with vLLM from the window: the exact command for a downloaded GPTQ branch, and (with a stand-in `vllm` on
+PATH, since vLLM needs a GPU) a managed process that becomes a remote engine in the model picker."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.core.engines.remote_store import RemoteEngineStore
+from tests.server.conftest import free_port
+from tests.server.test_vllm import STAND_IN
+
+
+def gptq_download(window, repo: str = "TheBloke/OpenHermes-2-Mistral-7B-GPTQ", branch: str = "main") -> Path:
+    from app.core.hub.download_jobs import safe_destination
+
+    folder = safe_destination(window.model_bar.models_dir, repo, "config.json", branch).parent
+    folder.mkdir(parents=True)
+    (folder / "quantize_config.json").write_text(json.dumps({"bits": 4, "group_size": 128, "desc_act": True}))
+    (folder / "config.json").write_text(json.dumps({"model_type": "mistral", "max_position_embeddings": 32768}))
+    return folder
+
+
+def test_the_command_is_shown_and_vllm_absent_is_said(qtbot, window, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    folder = gptq_download(window)
+    window.hub.serve_with_vllm("TheBloke/OpenHermes-2-Mistral-7B-GPTQ", "main")
+    dialog = window.hub.vllm_dialog
+    qtbot.addWidget(dialog)
+    command = dialog.command.toPlainText()
+    assert command.startswith(f"vllm serve {folder}") and "--quantization gptq" in command and "--port 8000" in command
+    assert "not installed" in dialog.message.text() and not dialog.start_button.isEnabled()
+    dialog.port.setValue(8123)
+    assert "--port 8123" in dialog.command.toPlainText()
+    dialog.close()
+
+
+@pytest.mark.slow
+def test_a_stand_in_vllm_is_started_and_its_model_reaches_the_picker(
+    qtbot, window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "vllm"
+    script.write_text(STAND_IN.replace("PYTHON", sys.executable))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    folder = gptq_download(window)
+    window.hub.serve_with_vllm("TheBloke/OpenHermes-2-Mistral-7B-GPTQ", "main")
+    dialog = window.hub.vllm_dialog
+    qtbot.addWidget(dialog)
+    dialog.port.setValue(free_port())
+    assert dialog.start_button.isEnabled()
+    with qtbot.waitSignal(dialog.engine_added, timeout=60_000) as added:
+        dialog.start_button.click()
+    assert added.args[0] == f"vLLM · {folder.name}"
+    entry = RemoteEngineStore(window.paths.config).get(added.args[0])
+    assert entry is not None and entry.base_url.endswith(f":{dialog.port.value()}/v1")
+    qtbot.waitUntil(lambda: any("remote · vLLM" in window.model_picker.itemText(i)
+                                for i in range(window.model_picker.count())), timeout=30_000)  # fmt: skip
+    dialog.process.stop()
