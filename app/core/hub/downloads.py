@@ -198,12 +198,27 @@ class DownloadManager:
     # threads
     def _start(self, key: str) -> None:
         with self._lock:
-            if self._closed or (key in self._threads and self._threads[key].is_alive()):
-                return
-            self._stop_flags.pop(key, None)
-            thread = threading.Thread(target=self._run, args=(key,), name=f"download {key}", daemon=True)
+            previous = self._threads.get(key)
+            stopping = previous is not None and previous.is_alive()
+            if self._closed or (stopping and not self._stop_flags.get(key)):
+                return  # running, and not asked to stop: nothing to do
+            if not stopping:
+                self._stop_flags.pop(key, None)
+            # Resumed while the last transfer is still winding down (a pause in progress): start after it, not never.
+            thread = threading.Thread(
+                target=self._run_after, args=(key, previous if stopping else None), name=f"download {key}", daemon=True
+            )
             self._threads[key] = thread
         thread.start()
+
+    def _run_after(self, key: str, previous: threading.Thread | None) -> None:
+        if previous is not None:
+            previous.join()
+            with self._lock:
+                self._stop_flags.pop(key, None)
+                if self._jobs[key].state != State.QUEUED:
+                    return  # finished, cancelled or paused again meanwhile
+        self._run(key)
 
     def _interrupt(self, key: str, how: str) -> None:
         with self._lock:
