@@ -206,6 +206,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     from app.core.engines.service import EngineService
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
+    from app.terminal import stream_to_terminal
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None
@@ -237,24 +238,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             context_policy=policy,
         )
         request = session.send(" ".join(args.message), turn)
-
-        def write(piece: str) -> None:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-
-        stats = session.run(service, request, on_piece=write)
-        sys.stdout.write("\n")
-        if session.save_error:
-            print(f"warning: {session.save_error}", file=sys.stderr)
-        elif store is not None:
-            print(f"saved in chat {session.chat_id}", file=sys.stderr)
-        if stats.dropped_messages:
-            print(f"note: {stats.dropped_messages} earlier messages were left out to fit the context", file=sys.stderr)
-        print(
-            f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s · TTFT {stats.ttft_s * 1000:.0f} ms · "
-            f"context {stats.context_used}/{stats.context_size} · {stats.finish_reason} · {loaded.placement}",
-            file=sys.stderr,
-        )
+        stream_to_terminal(session, service, request, saving=store is not None, where=str(loaded.placement))
     finally:
         service.close()
         if store is not None:

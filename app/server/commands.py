@@ -98,6 +98,7 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.core.chat.session import ChatSession, TurnSettings
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
+    from app.terminal import stream_to_terminal
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None
@@ -121,22 +122,7 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
             sampling=base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}),
         )
         request = session.send(" ".join(args.message), turn)
-
-        def write(piece: str) -> None:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-
-        stats = session.run(service, request, on_piece=write)
-        sys.stdout.write("\n")
-        if session.save_error:
-            print(f"warning: {session.save_error}", file=sys.stderr)
-        elif store is not None:
-            print(f"saved in chat {session.chat_id}", file=sys.stderr)
-        print(
-            f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s · TTFT {stats.ttft_s * 1000:.0f} ms · "
-            f"{stats.finish_reason} · via {service.engine.name if isinstance(service.engine, RemoteEngine) else ''}",
-            file=sys.stderr,
-        )
+        stream_to_terminal(session, service, request, saving=store is not None, where=f"via {args.engine}")
     finally:
         service.close()
         if store is not None:
