@@ -186,11 +186,20 @@ class Api:
                         chat=chat,
                     )
                 )
-            while (item := await events.get()) is not _DONE:
+            done = False
+            while not done and (item := await events.get()) is not _DONE:
                 if item is _STARTED:
                     continue
-                pieces.append(str(item))
-                delta: dict[str, Any] = {"content": item}
+                text = str(item)
+                while not events.empty():  # pieces that arrived while the last event was sent go out as one
+                    more = events.get_nowait()
+                    if more is _DONE:
+                        done = True
+                        break
+                    if more is not _STARTED:
+                        text += str(more)
+                pieces.append(text)
+                delta: dict[str, Any] = {"content": text}
                 yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
             try:
                 stats = self._raise_failure(ticket)
