@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self.model_bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.model_bar.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         for action, name in ((self.model_bar.open_action, "folder-open"), (self.model_bar.eject_action, "power"),
+                             (self.model_bar.options_action, "gauge"), (self.model_bar.engines_action, "server"),
                              (self.new_chat_action, "square-pen"), (self.settings_action, "settings")):  # fmt: skip
             action.setIcon(icon(name))
 

@@ -63,6 +63,7 @@ class SettingsDialog(QDialog):
         self.cpu_threads = QSpinBox(minimum=0, maximum=512, value=settings.cpu_threads)
         self.cpu_threads.setSpecialValueText(f"Automatic ({max(1, (os.cpu_count() or 2) // 2)})")
         self.gpu_layers = GpuLayersBox(settings.gpu_layers)  # auto / all / N
+        self.gpu_layers.setMinimumWidth(self.gpu_layers.fontMetrics().horizontalAdvance("Auto (as many as fit)") + 48)
         self.flash_attn = QComboBox()
         for value in FLASH_ATTENTION:
             self.flash_attn.addItem(value.capitalize(), value)
