@@ -39,6 +39,7 @@ class EngineClient(QObject):
     model_loaded = Signal(object)  # LoadedModel
     load_failed = Signal(str)  # a message for people
     model_unloaded = Signal()
+    load_progress = Signal(float)  # 0.0 … 1.0 while llama.cpp reads the model file
     tokens = Signal(int, str)  # request id, a batch of text
     prompt_progress = Signal(int, int, int)  # request id, prompt tokens processed, prompt tokens in all
     generation_finished = Signal(int, object)  # request id, GenerationStats
@@ -48,6 +49,7 @@ class EngineClient(QObject):
     _loaded = Signal(object)
     _load_error = Signal(str)
     _unloaded = Signal()
+    _progress_of_load = Signal(float)
     _now_loaded = Signal(object)  # what the engine holds after a failed load (the model before, reloaded, or None)
     _tokens = Signal(int, str)
     _progress = Signal(int, int, int)
@@ -68,6 +70,8 @@ class EngineClient(QObject):
         queued = Qt.ConnectionType.QueuedConnection
         self._loaded.connect(self._remember_loaded, queued)
         self._now_loaded.connect(self._set_loaded, queued)
+        self._progress_of_load.connect(self.load_progress, queued)
+        self._load_cancelled = threading.Event()
         self._load_error.connect(self.load_failed, queued)
         self._unloaded.connect(self._forget_loaded, queued)
         # signal to signal, queued: the public signal is emitted on the GUI thread, so a plain function,
@@ -87,7 +91,18 @@ class EngineClient(QObject):
 
     # models
     def load(self, path: str, options: LoadOptions) -> None:
-        self.service.load(path, options).add_done_callback(lambda future: self._load_done(path, future))
+        self._load_cancelled.clear()
+        self.service.load(path, options, self._on_load_progress).add_done_callback(
+            lambda future: self._load_done(path, future)
+        )
+
+    def cancel_load(self) -> None:
+        """Thread-safe: the model being loaded stops loading (the one before comes back where it can)."""
+        self._load_cancelled.set()
+
+    def _on_load_progress(self, progress: float) -> bool:  # the engine thread
+        self._progress_of_load.emit(progress)
+        return not self._load_cancelled.is_set()
 
     def unload(self) -> None:
         self.service.unload().add_done_callback(lambda _future: self._unloaded.emit())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QToolBar, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QProgressBar, QPushButton, QToolBar, QWidget
 
 from app.core.engines.engine import LoadedModel
 from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, remote_models
@@ -65,6 +65,11 @@ class ModelBar(QToolBar):
         )
         self.placement = QLabel()
         self.placement.setAccessibleName("Where the model runs")
+        self.progress = QProgressBar(maximum=1000, textVisible=False)
+        self.progress.setMaximumWidth(120)
+        self.progress.setAccessibleName("Loading the model")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel loading the model")
         self.model_options = ModelOptionsStore(paths.config / FILE_NAME)
         self.engines = RemoteEngineStore(paths.config)
         self.engines_action = QAction(
@@ -75,6 +80,8 @@ class ModelBar(QToolBar):
         self._requested = ""  # the picker's data of the model asked for last
         self.addAction(self.options_action)
         self.addWidget(self.placement)
+        self._loading_widgets = (self.addWidget(self.progress), self.addWidget(self.cancel_button))
+        self._show_loading(False)
         self.addAction(self.open_action)
         self.addAction(self.eject_action)
         self.addAction(self.engines_action)
@@ -86,6 +93,8 @@ class ModelBar(QToolBar):
         self.eject_action.triggered.connect(self.eject)
         self.options_action.triggered.connect(self.edit_load_options)
         self.engines_action.triggered.connect(self.edit_engines)
+        self.cancel_button.clicked.connect(client.cancel_load)
+        client.load_progress.connect(lambda value: self.progress.setValue(int(1000 * max(0.0, min(1.0, value)))))
         self.picker.currentIndexChanged.connect(lambda _index: self.options_action.setEnabled(bool(self._picked())))
 
     @property
@@ -188,7 +197,19 @@ class ModelBar(QToolBar):
             service.switch_engine(Engine())  # back to this machine's llama.cpp
         self.status.emit(f"Loading {Path(path).name}…", 0)
         self.placement.setText(" Loading… ")
+        self._show_loading(True)
         self.client.load(path, self.model_options.options(path, default_load_options(self.settings.current)))
+
+    @property
+    def loading_shown(self) -> bool:
+        """Whether the progress bar and Cancel are in the bar."""
+        return all(action.isVisible() for action in self._loading_widgets)
+
+    def _show_loading(self, shown: bool) -> None:
+        """The progress bar and Cancel, while llama.cpp reads a model file."""
+        self.progress.setValue(0)
+        for action in self._loading_widgets:
+            action.setVisible(shown)
 
     def _picked(self) -> str:
         return str(self.picker.currentData() or "")
@@ -251,6 +272,7 @@ class ModelBar(QToolBar):
     @Slot(object)
     def _on_loaded(self, loaded: LoadedModel) -> None:
         self.loading_path = ""
+        self._show_loading(False)
         remote = loaded.info.architecture == "remote"
         self.select_path(self._requested if remote else str(loaded.info.path))
         self.eject_action.setEnabled(True)
@@ -270,6 +292,7 @@ class ModelBar(QToolBar):
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         self.loading_path = ""
+        self._show_loading(False)
         self.status.emit("Load failed", 8000)
         self.picker.blockSignals(True)
         if self.loaded and self.loaded.info.architecture != "remote":  # the model loaded before is back

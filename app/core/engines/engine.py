@@ -31,6 +31,7 @@ from app.core.engines.llama_adapter import (
     cached_prefix,
     evaluated_tokens,
     import_llama_cpp,
+    load_progress,
     read_prompt,
     token_text,
 )
@@ -103,12 +104,18 @@ class Engine:
         self._formats: dict[tuple[str, str], PromptFormat] = {}
         self.loaded: LoadedModel | None = None
 
-    def load(self, path: str | Path, options: LoadOptions = LoadOptions()) -> LoadedModel:
+    def load(
+        self,
+        path: str | Path,
+        options: LoadOptions = LoadOptions(),
+        on_progress: Callable[[float], bool] | None = None,
+    ) -> LoadedModel:
         """Validate the file, plan the GPU offload, then load it (replacing any loaded model).
 
         If llama.cpp runs out of memory with layers on the GPU, fewer are tried (each retry is in
         ``LoadedModel.notes``). If the model cannot be loaded at all, the model loaded before is
-        loaded again where it can be, and the error says so.
+        loaded again where it can be, and the error says so. ``on_progress(0.0 … 1.0)`` hears llama.cpp
+        load the file; returning False cancels the load (a ModelLoadError that says so).
         """
         info = read_gguf(path)  # raises ModelFileError with a human message
         try:
@@ -121,18 +128,27 @@ class Engine:
             raise ModelLoadError(message)
         plan = plan_offload(info, options, report)
         previous = (self.loaded.info.path, self.loaded.options) if self.loaded else None
+        cancelled = False
+
+        def watch(progress: float) -> bool:
+            nonlocal cancelled
+            cancelled = cancelled or not (on_progress is None or on_progress(progress))
+            return not cancelled
+
         self.unload()
         try:
-            llama, plan, seconds, notes = _open(info, options, plan)
-        except ModelLoadError as exc:
+            with load_progress(None if on_progress is None else watch):
+                llama, plan, seconds, notes = _open(info, options, plan)
+        except ModelLoadError as failed:
+            error = ModelLoadError(f"Loading {info.path.name} was cancelled.") if cancelled else failed
             if previous is None:
-                raise
+                raise error from None
             try:
                 self.load(*previous)
             except HermesError as again:
                 log.warning("could not load %s again: %s", previous[0], again)
-                raise exc from None
-            raise ModelLoadError(f"{exc} {previous[0].name} is loaded again.") from exc
+                raise error from None
+            raise ModelLoadError(f"{error} {previous[0].name} is loaded again.") from failed
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
         prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
         self._llama, self._format, self._formats = llama, prompt_format, {}

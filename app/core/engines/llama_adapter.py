@@ -12,6 +12,7 @@ those are declared here with ctypes on the libggml it already loaded (``llama_cp
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -358,3 +359,37 @@ def json_schema_grammar(schema: dict[str, Any] | None) -> str:
         return str(llama_grammar.json_schema_to_gbnf(json.dumps(schema)))
     except (KeyError, TypeError, ValueError, RecursionError, NotImplementedError, AssertionError) as exc:
         raise ValueError(f"this JSON schema cannot be turned into a grammar ({exc!r})") from None
+
+
+@contextlib.contextmanager
+def load_progress(report: Callable[[float], bool] | None) -> Iterator[None]:
+    """While a ``Llama`` is created here, llama.cpp reports its loading (0.0 to 1.0) to ``report``; False cancels.
+
+    llama-cpp-python's constructor takes no progress callback, so the model parameters it asks llama.cpp for
+    get one: ``llama_model_default_params`` is wrapped for the duration (one loader at a time: the engine thread).
+    """
+    if report is None:
+        yield
+        return
+    bindings = import_llama_cpp().llama_cpp
+    original = bindings.llama_model_default_params
+
+    def checked(progress: float, _data: Any) -> bool:
+        try:
+            return bool(report(float(progress)))
+        except Exception:  # a callback that fails must not take llama.cpp down: it cancels the load
+            log.exception("load progress callback failed")
+            return False
+
+    callback = bindings.llama_progress_callback(checked)
+
+    def with_progress() -> Any:
+        params = original()
+        params.progress_callback = callback
+        return params
+
+    bindings.llama_model_default_params = with_progress
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = original

@@ -151,8 +151,13 @@ class RemoteEngine(Engine):
     def models(self) -> list[str]:
         return list_models(self.base, self.api_key, self.connect_timeout)
 
-    def load(self, path: str | Path, options: LoadOptions = LoadOptions()) -> LoadedModel:
-        """Choose ``path`` (a model id the server lists); nothing is loaded here."""
+    def load(
+        self,
+        path: str | Path,
+        options: LoadOptions = LoadOptions(),
+        on_progress: Callable[[float], bool] | None = None,
+    ) -> LoadedModel:
+        """Choose ``path`` (a model id the server lists); nothing is loaded here (no progress to report)."""
         model_id = str(path)
         started = time.perf_counter()
         available = self.models()

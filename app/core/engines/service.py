@@ -150,10 +150,18 @@ class EngineService:
         self._put(job)
         return future
 
-    def load(self, path: str | Path, options: LoadOptions = LoadOptions()) -> Future[LoadedModel]:
-        """Load a model after the queued work; running and queued generations are stopped first."""
+    def load(
+        self,
+        path: str | Path,
+        options: LoadOptions = LoadOptions(),
+        on_progress: Callable[[float], bool] | None = None,
+    ) -> Future[LoadedModel]:
+        """Load a model after the queued work; running and queued generations are stopped first.
+
+        ``on_progress(0.0 … 1.0)`` runs on the engine thread while llama.cpp reads the file; False cancels.
+        """
         self.cancel_all()
-        return self.submit(lambda engine: engine.load(path, options))
+        return self.submit(lambda engine: engine.load(path, options, on_progress))
 
     def unload(self) -> Future[None]:
         self.cancel_all()
