@@ -176,42 +176,37 @@ class _Placeholder:
         painter.end()
 
 
-class EmptyListView(QListView):
+class _WithPlaceholder:
+    """For item views: says what goes in the view while it is empty."""
+
+    _placeholder: _Placeholder
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder.text = text
+        self.viewport().update()  # type: ignore[attr-defined]
+
+    def placeholder(self) -> str:
+        return self._placeholder.text
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)  # type: ignore[misc]
+        self._placeholder.paint()
+
+
+class EmptyListView(_WithPlaceholder, QListView):
     """A list view that says what goes in it while it is empty."""
 
     def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._placeholder = _Placeholder(self, placeholder)
 
-    def set_placeholder(self, text: str) -> None:
-        self._placeholder.text = text
-        self.viewport().update()
 
-    def placeholder(self) -> str:
-        return self._placeholder.text
-
-    def paintEvent(self, event) -> None:
-        super().paintEvent(event)
-        self._placeholder.paint()
-
-
-class EmptyTableView(QTableView):
+class EmptyTableView(_WithPlaceholder, QTableView):
     """A table view that says what goes in it while it is empty."""
 
     def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._placeholder = _Placeholder(self, placeholder)
-
-    def set_placeholder(self, text: str) -> None:
-        self._placeholder.text = text
-        self.viewport().update()
-
-    def placeholder(self) -> str:
-        return self._placeholder.text
-
-    def paintEvent(self, event) -> None:
-        super().paintEvent(event)
-        self._placeholder.paint()
 
 
 INTERACTIVE = (
