@@ -216,7 +216,7 @@ def test_a_write_failure_mid_download_is_clear_and_keeps_the_bytes(tmp_path: Pat
 
 def test_a_short_write_is_followed_by_the_rest() -> None:
     """The part file is written unbuffered, so a short write (a nearly full disk) must not lose the tail."""
-    from app.core.hub.downloads import _write_all
+    from app.core.hub.transfer import write_all as _write_all
 
     class Trickle:
         def __init__(self) -> None:

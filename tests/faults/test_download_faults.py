@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.hub import downloads as downloads_module
+from app.core.hub import transfer as transfer_module
 from app.core.hub.downloads import DownloadManager, State
 from app.core.library.models import scan_models
 from tests.faults.conftest import (
@@ -242,7 +242,7 @@ def test_enospc_mid_download_is_clear_and_keeps_the_bytes(
     tmp_path: Path, hub, original, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     size, digest = original
-    real_write_all = downloads_module._write_all
+    real_write_all = transfer_module.write_all
     written = [0]
 
     def disk_fills_at_25_mb(handle, block: bytes) -> None:
@@ -251,13 +251,13 @@ def test_enospc_mid_download_is_clear_and_keeps_the_bytes(
         real_write_all(handle, block)
         written[0] += len(block)
 
-    monkeypatch.setattr(downloads_module, "_write_all", disk_fills_at_25_mb)
+    monkeypatch.setattr(transfer_module, "write_all", disk_fills_at_25_mb)
     downloads = manager(tmp_path, hub)
     job = downloads.wait(downloads.enqueue(REPO, FILE).key)
     assert job.state == State.FAILED
     assert "No space left on device; is the disk full?" in job.message and "are kept" in job.message
     assert job.part.stat().st_size == written[0] and not job.destination.exists()
-    monkeypatch.setattr(downloads_module, "_write_all", real_write_all)
+    monkeypatch.setattr(transfer_module, "write_all", real_write_all)
     before = served(hub)
     downloads.resume(job.key)
     done = downloads.wait(job.key)

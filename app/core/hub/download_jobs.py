@@ -1,13 +1,18 @@
-"""One download as the manager and the pages see it: its state, its place in the models folder."""
+"""One download as the queue and the pages see it: its state, its place in the models folder, the saved queue."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
+from app.core.atomic import atomic_write_text
 from app.core.hub.download_guard import DownloadError
+
+log = logging.getLogger(__name__)
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 
@@ -80,3 +85,49 @@ def safe_destination(models_dir: Path, repo_id: str, filename: str, revision: st
 
 def _safe_branch(revision: str) -> str:
     return re.sub(r"[^\w.-]", "_", revision)[:80]
+
+
+def remove_files(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def save_queue(state_file: Path, jobs: list[Download], *, closing: bool) -> None:
+    """Write what is left to do (unfinished and failed jobs); a pause survives a restart, a shutdown does not."""
+    pending = [
+        {
+            "repo_id": job.repo_id,
+            "filename": job.filename,
+            "revision": job.revision,
+            "sha256": job.sha256,
+            "total": job.total,
+            "paused": job.state == State.PAUSED and not closing,
+        }
+        for job in jobs
+        if not job.finished or job.state == State.FAILED
+    ]
+    try:
+        atomic_write_text(state_file, json.dumps({"version": 1, "downloads": pending}, indent=1))
+    except OSError as exc:
+        log.warning("could not save the download queue: %s", exc)
+
+
+def load_queue(state_file: Path, models_dir: Path, *, autostart: bool) -> list[Download]:
+    """The saved queue, each job paused or queued, with the bytes already on disk; bad entries are dropped."""
+    try:
+        saved = json.loads(state_file.read_text(encoding="utf-8")).get("downloads", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    jobs = []
+    for entry in saved if isinstance(saved, list) else []:
+        try:
+            destination = safe_destination(models_dir, entry["repo_id"], entry["filename"], entry["revision"])
+            job = Download(entry["repo_id"], entry["filename"], entry["revision"], destination,
+                           sha256=entry.get("sha256"), total=int(entry.get("total") or 0))  # fmt: skip
+        except (KeyError, TypeError, ValueError, DownloadError) as exc:
+            log.warning("dropping a saved download entry: %s", exc)
+            continue
+        job.done = job.part.stat().st_size if job.part.exists() else 0
+        job.state = State.PAUSED if entry.get("paused") or not autostart else State.QUEUED
+        jobs.append(job)
+    return jobs

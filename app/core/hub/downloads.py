@@ -1,24 +1,17 @@
-"""Resumable, verified model downloads from the Hugging Face Hub.
+"""The download queue: resumable, verified model downloads from the Hugging Face Hub, a few at a time.
 
-``huggingface_hub`` >= 1.18 no longer resumes across processes and has no cancel, so the
-transfer is built on the client's own pieces — ``hf_hub_url``, ``get_hf_file_metadata`` (size,
-etag, commit, redirect target), its HTTP client and auth headers — streaming with HTTP Range into
-a ``.part`` file this module controls, beside a small JSON record of what it is. A download
-survives a dropped connection (retried with backoff), a pause, and a killed process (resumed from
-the bytes on disk). Every process takes the destination's cross-process lock before it touches the
-``.part`` (``download_guard``): a second Hermes Studio waits, it never appends to the same file. A
-finished file is checked *as it is on disk* — size and sha256 against the Hub's — before it is renamed
-into place; until then it is never a ``.gguf`` the library would offer. 429 and 5xx are retried (after
-``Retry-After`` when the Hub gives one), and a stall longer than ``stall_timeout`` counts as a drop.
+Each job runs on its own thread (``concurrency`` at once) as a ``transfer.FileTransfer``: HTTP Range
+into a ``.part`` file, so a download survives a dropped connection (retried with backoff), a pause,
+and a killed process (resumed from the bytes on disk); the file is checked on disk before it becomes
+a ``.gguf`` the library would offer. Every process takes the destination's cross-process lock before
+it touches the ``.part`` (``download_guard``): a second Hermes Studio waits, it never appends to the
+same file. The queue is saved (``download_jobs``) so that it comes back at the next start.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import re
 import shutil
 import socket
 import threading
@@ -28,27 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from app.core.atomic import atomic_write_text
-from app.core.hub.connection import (
-    HubAuthError,
-    HubError,
-    configure_hub_environment,
-    hub_endpoint,
-    hub_token,
-    translate_error,
-)
-from app.core.hub.download_guard import (
-    BUSY_MESSAGE,
-    DownloadError,
-    DownloadLock,
-    Interrupted,
-    RetryLater,
-    read_only_message,
-    retry_after_seconds,
-    set_aside,
-    verify_on_disk,
-)
-from app.core.hub.download_jobs import Download, State, safe_destination
+from app.core.hub.connection import HubError, configure_hub_environment, hub_endpoint, hub_token
+from app.core.hub.download_guard import BUSY_MESSAGE, DownloadError, DownloadLock
+from app.core.hub.download_jobs import Download, State, load_queue, remove_files, safe_destination, save_queue
+from app.core.hub.transfer import FileTransfer, Stop, TransferHooks, TransferSettings
 from app.core.library.models import human_size
 
 log = logging.getLogger(__name__)
@@ -56,10 +32,6 @@ log = logging.getLogger(__name__)
 DISK_MARGIN = 200 << 20
 STALL_TIMEOUT = 30.0  # seconds without a byte before a connection counts as dropped (and is retried)
 __all__ = ["Download", "DownloadError", "DownloadManager", "State", "safe_destination"]
-
-
-class _Stop(Exception):
-    """Raised inside a transfer when it is paused or cancelled."""
 
 
 class DownloadManager:
@@ -152,7 +124,7 @@ class DownloadManager:
             running = key in self._threads and self._threads[key].is_alive()
             if job is not None and not running and not job.finished:
                 self._set(job, State.CANCELLED, "Cancelled")
-                _remove(job.part, job.record)
+                remove_files(job.part, job.record)
                 self._save()
 
     def resume(self, key: str) -> None:
@@ -246,8 +218,8 @@ class DownloadManager:
             lock = DownloadLock(job.destination)
             try:
                 self._claim(job, lock)
-                self._transfer(job)
-            except _Stop:
+                FileTransfer(job, self._transfer_settings(), self._hooks(key)).run()
+            except Stop:
                 self._finish_stop(job)
             except (DownloadError, HubError) as exc:
                 self._set(job, State.FAILED, str(exc))
@@ -260,6 +232,22 @@ class DownloadManager:
                     self._responses.pop(key, None)
                 self._save()
 
+    def _transfer_settings(self) -> TransferSettings:
+        return TransferSettings(self.endpoint, self.token, self.retries, self.backoff, self.stall_timeout)
+
+    def _hooks(self, key: str) -> TransferHooks:
+        def watch(response: Any) -> None:
+            with self._lock:
+                self._responses[key] = response
+
+        return TransferHooks(
+            lock=self._lock,
+            report=self._set,
+            stop_requested=lambda: bool(self._stopping(key)),
+            check_space=self._check_space,
+            watch=watch,
+        )
+
     def _claim(self, job: Download, lock: DownloadLock) -> None:
         """Take the destination's cross-process lock, waiting (pausable) while another process holds it."""
         waiting = False
@@ -269,13 +257,13 @@ class DownloadManager:
                 log.info("download %s: another process holds %s; waiting", job.key, lock.path)
                 self._set(job, State.QUEUED, BUSY_MESSAGE)
             if self._stopping(job.key):
-                raise _Stop
+                raise Stop
             time.sleep(0.1)
 
     def _finish_stop(self, job: Download) -> None:
         how = self._stopping(job.key) or "pause"
         if how == "cancel":
-            _remove(job.part, job.record)
+            remove_files(job.part, job.record)
             self._set(job, State.CANCELLED, "Cancelled")
         else:
             self._set(job, State.PAUSED, "Paused" if how == "pause" else "Paused (resumes at the next start)")
@@ -289,247 +277,16 @@ class DownloadManager:
         if self.on_change is not None:
             self.on_change(replace(job))
 
-    # the transfer (under the destination's lock)
-    def _transfer(self, job: Download) -> None:
-        from huggingface_hub import hf_hub_url
-
-        self._set(job, State.DOWNLOADING, "Connecting…")
-        url = hf_hub_url(job.repo_id, job.filename, revision=job.revision, endpoint=self.endpoint)
-        meta: Any = None
-        total, expected = 0, ""
-        attempt = 0
-        while True:
-            if self._stopping(job.key):
-                raise _Stop
-            try:
-                if meta is None:
-                    meta = self._metadata(job, url)
-                    total = int(meta.size or 0)
-                    expected = job.sha256 or (meta.etag if re.fullmatch(r"[0-9a-f]{64}", meta.etag or "") else "")
-                    expected = expected.lower()
-                    with self._lock:
-                        job.total, job.sha256 = total or job.total, expected or None
-                    if total and job.destination.exists() and job.destination.stat().st_size == total:
-                        self._already_there(job)  # another process finished it while this one waited
-                        return
-                    self._check_space(job)
-                    identity = {"repo": job.repo_id, "file": job.filename, "revision": job.revision, "etag": meta.etag,
-                                "commit": meta.commit_hash, "size": total, "sha256": expected}  # fmt: skip
-                    self._prepare_part(job, identity)
-                start = job.part.stat().st_size
-                if total and start >= total:
-                    break
-                headers = _auth_headers(self.token)
-                if start:
-                    headers["Range"] = f"bytes={start}-"
-                self._stream(job, meta.location or url, headers, start)
-                if not total or job.part.stat().st_size >= total:
-                    break
-                raise ConnectionError("the connection closed before the end of the file")
-            except (_Stop, HubError, DownloadError):
-                raise
-            except Exception as exc:
-                if self._stopping(job.key):
-                    raise _Stop from None
-                attempt += 1
-                if attempt > self.retries:
-                    raise DownloadError(
-                        f"{job.filename}: the connection kept dropping ({exc or type(exc).__name__}); gave up after "
-                        f"{self.retries} retries. Resume to try again: nothing downloaded so far is lost."
-                    ) from exc
-                hinted = exc.delay if isinstance(exc, RetryLater) else None
-                delay = hinted if hinted is not None else self.backoff * 2 ** (attempt - 1)
-                what = f"The Hub is busy ({exc})" if isinstance(exc, RetryLater) else "Connection dropped"
-                self._set(job, State.DOWNLOADING, f"{what} — retrying in {delay:.0f} s ({attempt}/{self.retries})")
-                log.warning("download %s: %s; retry %d in %.1f s", job.key, exc or type(exc).__name__, attempt, delay)
-                self._sleep(job, delay)
-        self._verify_and_place(job, total, expected)
-
-    def _sleep(self, job: Download, delay: float) -> None:
-        deadline = time.monotonic() + delay
-        while (left := deadline - time.monotonic()) > 0:
-            if self._stopping(job.key):
-                raise _Stop
-            time.sleep(min(0.05, left))
-
-    def _metadata(self, job: Download, url: str) -> Any:
-        """The Hub's size, etag, commit and redirect target; 429 and 5xx come back as ``RetryLater``."""
-        from huggingface_hub import get_hf_file_metadata
-        from huggingface_hub.errors import HfHubHTTPError
-
-        try:
-            return get_hf_file_metadata(url, token=self.token, endpoint=self.endpoint, timeout=self.stall_timeout)
-        except HfHubHTTPError as exc:
-            response = getattr(exc, "response", None)
-            status = getattr(response, "status_code", 0) or 0
-            if status == 429 or status >= 500:
-                hint = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
-                raise RetryLater(f"HTTP {status}", hint) from exc
-            raise translate_error(exc, f"{job.filename}") from exc
-        except Exception as exc:
-            if "timeout" in type(exc).__name__.lower() or "connect" in type(exc).__name__.lower():
-                raise  # a network hiccup: retried
-            raise translate_error(exc, f"{job.filename}") from exc
-
-    def _already_there(self, job: Download) -> None:
-        _remove(job.part, job.record)
-        with self._lock:
-            job.done = job.total
-            job.speed = 0.0
-        self._set(job, State.DONE, "Already downloaded (by another Hermes Studio)")
-
-    def _prepare_part(self, job: Download, identity: dict[str, Any]) -> None:
-        """Keep a partial file only if it is the same file (same etag, revision, size) and not too long."""
-        try:
-            previous = json.loads(job.record.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = None
-        size = job.part.stat().st_size if job.part.exists() else None
-        if size is not None and previous == identity and (not identity["size"] or size <= identity["size"]):
-            with self._lock:
-                job.done = size
-            self._set(job, message=f"Resuming at {human_size(size)}")
-            return
-        if size:
-            why = "its record is unreadable" if previous is None else "it is not this file (or too long)"
-            log.info("download %s: starting over, the partial file %s is discarded: %s", job.key, job.part, why)
-        try:
-            job.destination.parent.mkdir(parents=True, exist_ok=True)
-            _remove(job.part)
-            job.part.write_bytes(b"")
-            atomic_write_text(job.record, json.dumps(identity))
-        except OSError as exc:
-            raise DownloadError(read_only_message(job.destination.parent, exc)) from exc
-        with self._lock:
-            job.done = 0
-
-    def _stream(self, job: Download, url: str, headers: dict[str, str], start: int) -> None:
-        from huggingface_hub import get_session
-
-        session = get_session()
-        timeout = self.stall_timeout
-        with session.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
-            status = response.status_code
-            if status in (401, 403):
-                raise HubAuthError(f"{job.filename}: this model needs a Hugging Face token (HF_TOKEN).")
-            if status == 404:
-                raise DownloadError(f"{job.filename}: the file is no longer on the Hub.")
-            if status == 416:
-                return
-            if status == 429 or status >= 500:
-                raise RetryLater(f"HTTP {status}", retry_after_seconds(response.headers.get("Retry-After")))
-            if status >= 400:
-                raise ConnectionError(f"HTTP {status}")
-            if start and status != 206:
-                raise DownloadError(f"{job.filename}: the server ignored the resume request (HTTP {status}).")
-            with self._lock:
-                self._responses[job.key] = response
-            window_start, window_bytes = time.monotonic(), 0
-            # Unbuffered: a failed write surfaces here, never later from close() (where it would pass
-            # for a dropped connection and be retried), and the .part holds exactly what was written.
-            with job.part.open("ab", buffering=0) as handle:
-                for block in response.iter_bytes():  # as it arrives: nothing received is held back
-                    if self._stopping(job.key):
-                        raise _Stop
-                    try:
-                        _write_all(handle, block)
-                    except OSError as exc:
-                        kept = job.part.stat().st_size if job.part.exists() else job.done
-                        raise DownloadError(
-                            f"Could not write {job.filename} ({exc.strerror or exc}; is the disk full?). "
-                            f"The {human_size(kept)} downloaded so far are kept: free some space and resume."
-                        ) from exc
-                    now = time.monotonic()
-                    window_bytes += len(block)
-                    with self._lock:
-                        job.done += len(block)
-                        if now - window_start >= 0.5:
-                            rate = window_bytes / (now - window_start)
-                            job.speed = rate if not job.speed else 0.7 * job.speed + 0.3 * rate
-                            window_start, window_bytes = now, 0
-                            job.message = ""
-                    if self.on_change is not None:
-                        self.on_change(replace(job))
-
-    def _verify_and_place(self, job: Download, total: int, expected: str) -> None:
-        """Check the file as it is on disk (size, sha256) and only then rename it into the library."""
-        self._set(job, State.VERIFYING, "Checking the file…")
-        try:
-            problem = verify_on_disk(job.part, total, expected, lambda: self._stopping(job.key))
-        except Interrupted:
-            raise _Stop from None
-        if problem:
-            kept = set_aside(job.part, job.destination)
-            _remove(job.record)
-            with self._lock:
-                job.done = 0
-            raise DownloadError(
-                f"{job.filename} arrived damaged ({problem}), so it is not offered for loading. Its bytes were "
-                f"kept aside as {kept.name}; Retry downloads it again."
-            )
-        os.replace(job.part, job.destination)
-        _remove(job.record, job.destination.with_name(job.destination.name + ".corrupt"))
-        with self._lock:
-            job.done = job.total = job.destination.stat().st_size
-            job.speed = 0.0
-        self._set(job, State.DONE, "Verified" if expected else "Done (the Hub gave no checksum)")
-
     # persistence
     def _save(self) -> None:
         with self._lock:
-            pending = [
-                {
-                    "repo_id": j.repo_id,
-                    "filename": j.filename,
-                    "revision": j.revision,
-                    "sha256": j.sha256,
-                    "total": j.total,
-                    "paused": j.state == State.PAUSED and not self._closed,
-                }
-                for j in self._jobs.values()
-                if not j.finished or j.state == State.FAILED
-            ]
-        try:
-            atomic_write_text(self.state_file, json.dumps({"version": 1, "downloads": pending}, indent=1))
-        except OSError as exc:
-            log.warning("could not save the download queue: %s", exc)
+            jobs = list(self._jobs.values())
+            save_queue(self.state_file, jobs, closing=self._closed)
 
     def _restore(self, autostart: bool) -> None:
-        try:
-            saved = json.loads(self.state_file.read_text(encoding="utf-8")).get("downloads", [])
-        except (OSError, ValueError, AttributeError):
-            return
-        for entry in saved if isinstance(saved, list) else []:
-            try:
-                destination = safe_destination(self.models_dir, entry["repo_id"], entry["filename"], entry["revision"])
-                job = Download(entry["repo_id"], entry["filename"], entry["revision"], destination,
-                               sha256=entry.get("sha256"), total=int(entry.get("total") or 0))  # fmt: skip
-            except (KeyError, TypeError, ValueError, DownloadError) as exc:
-                log.warning("dropping a saved download entry: %s", exc)
-                continue
-            job.done = job.part.stat().st_size if job.part.exists() else 0
-            job.state = State.PAUSED if entry.get("paused") or not autostart else State.QUEUED
+        for job in load_queue(self.state_file, self.models_dir, autostart=autostart):
             self._jobs[job.key] = job
         if autostart:
             for key, job in list(self._jobs.items()):
                 if job.state == State.QUEUED:
                     self._start(key)
-
-
-def _remove(*paths: Path) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
-
-
-def _auth_headers(token: str | None) -> dict[str, str]:
-    from huggingface_hub.utils import build_hf_headers
-
-    return dict(build_hf_headers(token=token))
-
-
-def _write_all(handle: Any, block: bytes) -> None:
-    """Write every byte of ``block`` to an unbuffered file: a short write is followed by the rest (or its error)."""
-    view = memoryview(block)
-    while view:
-        written = handle.write(view)
-        view = view[written:]
