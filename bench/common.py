@@ -147,7 +147,7 @@ class BenchChat:
 
     def __init__(self, store=None) -> None:
         from app.core.chat.session import ChatSession
-        from app.ui.chat_model import ChatModel
+        from app.ui.chat.chat_model import ChatModel
 
         self.session = ChatSession(store, self)
         self.model = ChatModel(self.session)
@@ -209,7 +209,7 @@ def offscreen_chat(width: int = 1000, height: int = 800, store=None):
 
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.chat_view import ChatView
+    from app.ui.chat.chat_view import ChatView
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     chat = BenchChat(store)

@@ -31,7 +31,7 @@ def token_pieces(count: int) -> list[str]:
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from app.ui.chat_model import ChatItem, MessageState
+    from app.ui.chat.chat_model import ChatItem, MessageState
 
     total = 3000 if quick else 20_000
     pieces = token_pieces(total)

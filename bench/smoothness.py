@@ -27,8 +27,8 @@ def run(quick: bool = False) -> Section:
     from PySide6.QtCore import Qt, QTimer
 
     from app.core.chat.types import LoadOptions, Sampling
-    from app.ui.chat_model import ChatItem, MessageState
-    from app.ui.engine_worker import EngineClient
+    from app.ui.chat.chat_model import ChatItem, MessageState
+    from app.ui.engines.engine_worker import EngineClient
 
     history, max_tokens = (200, 64) if quick else (1000, 320)
     app, chat, view = offscreen_chat()

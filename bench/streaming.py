@@ -36,8 +36,8 @@ def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from app.core.chat.types import LoadOptions, Sampling
     from app.core.engines.llama_adapter import import_llama_cpp as _import_llama_cpp
-    from app.ui.chat_model import ChatItem, MessageState
-    from app.ui.engine_worker import EngineClient
+    from app.ui.chat.chat_model import ChatItem, MessageState
+    from app.ui.engines.engine_worker import EngineClient
 
     rounds, max_tokens = (1, 64) if quick else (10, 320)
     model = starter_model()

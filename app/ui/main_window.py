@@ -38,15 +38,15 @@ from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
-from app.ui.chat_controller import ChatColumn, ChatController, ChatWidgets
-from app.ui.chat_list import ChatSidebar
-from app.ui.conversation import Conversation
-from app.ui.engine_worker import EngineClient
-from app.ui.history_actions import ChatHistory
-from app.ui.hub_pages import HubPages
-from app.ui.model_bar import ModelBar
-from app.ui.persona_panel import PersonaPanel
-from app.ui.prompt_preview import PromptPreview
+from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
+from app.ui.chat.chat_list import ChatSidebar
+from app.ui.chat.conversation import Conversation
+from app.ui.chat.history_actions import ChatHistory
+from app.ui.chat.prompt_preview import PromptPreview
+from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.model_bar import ModelBar
+from app.ui.hub.hub_pages import HubPages
+from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import ICON_SIZE, apply_theme, icon
 from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter

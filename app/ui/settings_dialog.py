@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.about import versions
 from app.core.settings import FLASH_ATTENTION, KV_CACHE_TYPES, THEMES, Settings
-from app.ui.load_options_dialog import GpuLayersBox
+from app.ui.engines.load_options_dialog import GpuLayersBox
 from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css
 from app.ui.widgets import name_for_accessibility
 

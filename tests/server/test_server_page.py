@@ -16,8 +16,8 @@ import pytest
 from app.core.chat.types import Sampling
 from app.core.engines.service import GenerationRequest
 from app.core.paths import resolve_paths
-from app.ui.engine_worker import EngineClient
-from app.ui.server_page import ServerPage
+from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.server_page import ServerPage
 from tests.server.conftest import free_port
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"

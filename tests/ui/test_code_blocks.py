@@ -8,9 +8,9 @@ from PySide6.QtGui import QColor, QGuiApplication, QTextFormat, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.ui.chat_model import ChatItem, MessageState
-from app.ui.chat_view import ChatView
-from app.ui.code_blocks import CodeBlockView
+from app.ui.chat.chat_model import ChatItem, MessageState
+from app.ui.chat.chat_view import ChatView
+from app.ui.chat.code_blocks import CodeBlockView
 from bench.common import BenchChat
 
 LONG_LINE = "result = compute(" + ", ".join(f"argument_{i}" for i in range(40)) + ")  # END"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.core.engines.engine import GenerationStats, LoadOptions, Sampling
 from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
-from app.ui.engine_worker import EngineClient
+from app.ui.engines.engine_worker import EngineClient
 
 HELLO = [
     {"role": "system", "content": HERMES_2_SYSTEM_PROMPT},

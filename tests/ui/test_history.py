@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt
 from app.core.history.store import ChatStore
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
-from app.ui.chat_list import ChatListRoles
-from app.ui.chat_model import MessageState
-from app.ui.chat_view import stats_line
+from app.ui.chat.chat_list import ChatListRoles
+from app.ui.chat.chat_model import MessageState
+from app.ui.chat.chat_view import stats_line
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_search_delete_and_undo(qtbot, ready) -> None:
 
 def test_message_menu_offers_copy_code_and_the_right_actions(qtbot, window) -> None:
     window.conversation.new()
-    from app.ui.chat_model import ChatItem
+    from app.ui.chat.chat_model import ChatItem
 
     window.conversation.session.items = [
         ChatItem(role="user", text="code please"),

@@ -10,7 +10,7 @@ from app.core.library.gguf_file import read_gguf
 
 
 def test_gpu_layers_box_shows_and_reads_auto_all_and_counts(qtbot) -> None:
-    from app.ui.load_options_dialog import GpuLayersBox
+    from app.ui.engines.load_options_dialog import GpuLayersBox
 
     box = GpuLayersBox()
     qtbot.addWidget(box)
@@ -34,7 +34,7 @@ def test_the_settings_dialog_keeps_auto(qtbot, tmp_path: Path) -> None:
 def test_load_options_dialog_edits_checks_and_estimates(qtbot, starter_model: Path) -> None:
     from PySide6.QtWidgets import QDialogButtonBox
 
-    from app.ui.load_options_dialog import LoadOptionsDialog
+    from app.ui.engines.load_options_dialog import LoadOptionsDialog
 
     defaults = LoadOptions()
     mine = LoadOptions(context_size=8192, gpu_layers=12, flash_attn="on", kv_cache_type="q8_0", use_mmap=False)

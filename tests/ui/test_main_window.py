@@ -4,8 +4,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from app.ui.chat_model import MessageState
-from app.ui.chat_view import stats_line
+from app.ui.chat.chat_model import MessageState
+from app.ui.chat.chat_view import stats_line
 
 
 def load_first_model(qtbot, window) -> None:

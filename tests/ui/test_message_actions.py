@@ -9,8 +9,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from app.core.engines.engine import GenerationStats
-from app.ui.chat_model import ChatItem, MessageState
-from app.ui.chat_view import ChatView
+from app.ui.chat.chat_model import ChatItem, MessageState
+from app.ui.chat.chat_view import ChatView
 from bench.common import BenchChat
 
 

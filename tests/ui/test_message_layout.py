@@ -2,7 +2,7 @@
 
 from PySide6.QtGui import QFont, QPalette
 
-from app.ui.message_layout import CODE_GAP, MessageDocuments
+from app.ui.chat.message_layout import CODE_GAP, MessageDocuments
 
 REPLY = (
     "Here is a function:\n\n"
@@ -115,7 +115,7 @@ def test_a_tables_header_cells_align_with_their_column(qapp) -> None:
 
 def test_a_streaming_message_has_no_holes(qapp) -> None:
     """Each finished chunk sits right under the one before (the old tail's height is not left behind)."""
-    from app.ui.message_layout import CHUNK_GAP
+    from app.ui.chat.message_layout import CHUNK_GAP
 
     body = MessageDocuments(width=500, font=QFont(), palette=QPalette())
     feed(body, REPLY * 3)

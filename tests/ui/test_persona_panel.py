@@ -8,8 +8,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from app.core.personas.builtin import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
-from app.ui.chat_model import MessageState
-from app.ui.preset_editor import PresetEditor
+from app.ui.chat.chat_model import MessageState
+from app.ui.personas.preset_editor import PresetEditor
 
 
 def pick(window, name: str) -> None:

@@ -81,7 +81,7 @@ def test_bundled_icons_load_and_follow_the_palette(qapp, name: str) -> None:
 # Downloads: buttons enabled only where they apply
 def test_download_actions_are_enabled_only_where_they_apply(qtbot, hf_env, hub, starter_model: Path, tmp_path) -> None:
     from app.core.hub.downloads import DownloadManager, State
-    from app.ui.downloads_page import DownloadsPage
+    from app.ui.hub.downloads_page import DownloadsPage
 
     hub.faults.clear()
     size = starter_model.stat().st_size
@@ -136,7 +136,7 @@ def test_download_actions_are_enabled_only_where_they_apply(qtbot, hf_env, hub, 
 # My Models: the loaded model marked, a broken file flagged
 def test_my_models_flags_a_broken_file_and_marks_the_loaded_model(qtbot, library_with_model: Path) -> None:
     from app.ui.background import Background
-    from app.ui.models_page import ModelsPage
+    from app.ui.hub.models_page import ModelsPage
 
     broken = library_with_model.parent / "half-downloaded.gguf"
     broken.write_text("<html>504 Gateway Time-out</html>")

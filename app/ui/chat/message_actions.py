@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
-from app.ui.chat_model import ChatItem, MessageState
+from app.ui.chat.chat_model import ChatItem, MessageState
 
 BAR_HEIGHT = 24
 

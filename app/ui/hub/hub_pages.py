@@ -13,13 +13,13 @@ from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
-from app.ui.model_bar import ModelBar
+from app.ui.engines.model_bar import ModelBar
 
 if TYPE_CHECKING:
     from app.core.hub.downloads import Download, DownloadManager
-    from app.ui.discover_page import DiscoverPage
-    from app.ui.downloads_page import DownloadsPage
-    from app.ui.models_page import ModelsPage
+    from app.ui.hub.discover_page import DiscoverPage
+    from app.ui.hub.downloads_page import DownloadsPage
+    from app.ui.hub.models_page import ModelsPage
 
 STARTER_QUERY = "OpenHermes 2 Mistral"
 
@@ -72,7 +72,7 @@ class HubPages(QObject):
     def _build_page(self, name: str) -> QWidget:
         current = self.settings.current
         if name == "discover":
-            from app.ui.discover_page import DiscoverPage
+            from app.ui.hub.discover_page import DiscoverPage
 
             discover = DiscoverPage(
                 self.background, self.paths.cache / "hub", current.context_size,
@@ -82,7 +82,7 @@ class HubPages(QObject):
             discover.serve_requested.connect(self.serve_with_vllm)
             return discover
         if name == "models":
-            from app.ui.models_page import ModelsPage
+            from app.ui.hub.models_page import ModelsPage
 
             models = ModelsPage(self._library_folders(current), self.background)
             models.load_requested.connect(self._load_from_library)
@@ -95,10 +95,10 @@ class HubPages(QObject):
             bar.unloaded.connect(lambda: models.set_loaded(None))
             return models
         if name == "server":
-            from app.ui.server_page import ServerPage
+            from app.ui.engines.server_page import ServerPage
 
             return ServerPage(self.service, self.paths, lambda: self._library_folders(self.settings.current))
-        from app.ui.downloads_page import DownloadsPage
+        from app.ui.hub.downloads_page import DownloadsPage
 
         downloads = DownloadsPage(self.downloads)
         downloads.model_downloaded.connect(self._on_downloaded)
@@ -111,7 +111,7 @@ class HubPages(QObject):
         """The exact vLLM command for a downloaded GPTQ/AWQ branch; where vLLM is installed, run it as an engine."""
         from app.core.engines.remote_store import RemoteEngineStore
         from app.core.hub.download_jobs import safe_destination
-        from app.ui.vllm_dialog import ServeWithVllmDialog
+        from app.ui.hub.vllm_dialog import ServeWithVllmDialog
 
         models_dir = self.settings.current.models_path(self.paths.default_models_dir)
         folder = safe_destination(models_dir, repo_id, "config.json", branch).parent

@@ -16,7 +16,7 @@ from app.core.library.models import LocalModel, scan_models
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
-from app.ui.engine_worker import EngineClient
+from app.ui.engines.engine_worker import EngineClient
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
@@ -151,7 +151,7 @@ class ModelBar(QToolBar):
         self.picker.blockSignals(False)
 
     def edit_engines(self) -> None:
-        from app.ui.engines_dialog import EnginesDialog
+        from app.ui.engines.engines_dialog import EnginesDialog
 
         EnginesDialog(self.engines, self).exec()
         self.refresh_models()
@@ -218,7 +218,7 @@ class ModelBar(QToolBar):
         """This model's own load options (LM Studio's per-model defaults); accepting them reloads it."""
         from app.core.engines.devices import list_devices
         from app.core.errors import HermesError
-        from app.ui.load_options_dialog import LoadOptionsDialog
+        from app.ui.engines.load_options_dialog import LoadOptionsDialog
 
         path = self._picked()
         if not path:

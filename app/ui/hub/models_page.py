@@ -25,7 +25,7 @@ from app.core.errors import HermesError, ModelFileError
 from app.core.library.gguf_file import read_gguf
 from app.core.library.models import LocalModel, delete_model, human_size, import_model, scan_models
 from app.ui.background import Background
-from app.ui.table_model import RowTableModel
+from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, color, icon, secondary_text_css
 from app.ui.widgets import EmptyTableView, show_in_folder
 

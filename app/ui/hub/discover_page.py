@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.hub import catalogue as hub
 from app.core.library.models import human_size, scan_models
 from app.ui.background import Background
-from app.ui.table_model import RowTableModel
+from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, SPACE_XS, color, icon, scheme, secondary_text_css
 from app.ui.widgets import FitPillDelegate
 

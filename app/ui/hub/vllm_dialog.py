@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app.core.engines.remote_store import EnginesError, RemoteEngineStore
 from app.core.engines.vllm import VllmError, VllmProcess, command_text, vllm_command, vllm_installed
 from app.ui.background import Background
-from app.ui.engines_dialog import ELSEWHERE_HELP
+from app.ui.engines.engines_dialog import ELSEWHERE_HELP
 
 
 class ServeWithVllmDialog(QDialog):

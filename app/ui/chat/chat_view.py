@@ -19,10 +19,10 @@ from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
 from app.core.chat.highlight import warm_up
-from app.ui.chat_model import ChatItem, ChatRoles
-from app.ui.code_blocks import CodeBlockView
-from app.ui.message_actions import MessageActionBar, available
-from app.ui.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
+from app.ui.chat.chat_model import ChatItem, ChatRoles
+from app.ui.chat.code_blocks import CodeBlockView
+from app.ui.chat.message_actions import MessageActionBar, available
+from app.ui.chat.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
 from app.ui.widgets import MessageEditor
 
 __all__ = ["ChatView", "stats_line"]

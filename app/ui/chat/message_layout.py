@@ -28,7 +28,7 @@ from PySide6.QtGui import (
 )
 
 from app.core.chat.fences import Fence, closes, opening_fence, split_fences
-from app.ui.code_blocks import CodeBlockView
+from app.ui.chat.code_blocks import CodeBlockView
 
 MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub
 CHUNK_GAP = 8  # pixels between two pieces of prose (a paragraph's spacing)

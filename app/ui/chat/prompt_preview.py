@@ -6,9 +6,9 @@ from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from app.ui.chat_model import ChatModel
-from app.ui.engine_worker import EngineClient
-from app.ui.persona_panel import PersonaPanel
+from app.ui.chat.chat_model import ChatModel
+from app.ui.engines.engine_worker import EngineClient
+from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.widgets import ChatInput
 
 DELAY_MS = 150  # typing re-renders at most this often

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.core.hub.downloads import Download, DownloadManager, State
 from app.core.library.models import human_size
-from app.ui.table_model import RowTableModel
+from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, SPACE_XS, icon, secondary_text_css
 from app.ui.widgets import EmptyTableView, show_in_folder
 

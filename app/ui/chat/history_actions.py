@@ -15,11 +15,11 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 from app.core.chat.code_blocks import code_blocks
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
-from app.ui.chat_list import ChatSidebar
-from app.ui.chat_model import ChatModel
-from app.ui.chat_view import ChatView
-from app.ui.conversation import Conversation
-from app.ui.persona_panel import PersonaPanel
+from app.ui.chat.chat_list import ChatSidebar
+from app.ui.chat.chat_model import ChatModel
+from app.ui.chat.chat_view import ChatView
+from app.ui.chat.conversation import Conversation
+from app.ui.personas.persona_panel import PersonaPanel
 
 log = logging.getLogger(__name__)
 UNDO_MS = 6000

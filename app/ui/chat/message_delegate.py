@@ -13,9 +13,9 @@ from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QS
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemDelegate, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from app.ui.chat_model import ChatItem, ChatRoles, MessageState
-from app.ui.message_actions import BAR_HEIGHT
-from app.ui.message_layout import MessageDocuments
+from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
+from app.ui.chat.message_actions import BAR_HEIGHT
+from app.ui.chat.message_layout import MessageDocuments
 from app.ui.widgets import MessageEditor
 
 H_MARGIN = 16

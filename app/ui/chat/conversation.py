@@ -16,8 +16,8 @@ from app.core.chat.session import ChatItem, ChatSession, TurnSettings
 from app.core.chat.types import FinishReason, GenerationStats, ResponseState
 from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore, Message
-from app.ui.chat_model import ChatModel
-from app.ui.engine_worker import EngineClient
+from app.ui.chat.chat_model import ChatModel
+from app.ui.engines.engine_worker import EngineClient
 
 __all__ = ["ChatItem", "Conversation", "TurnSettings"]
 

@@ -180,7 +180,7 @@ class PersonaPanel(QWidget):
 
     # actions
     def new_preset(self) -> Preset | None:
-        from app.ui.preset_editor import PresetEditor  # opened rarely: kept off the start path
+        from app.ui.personas.preset_editor import PresetEditor  # opened rarely: kept off the start path
 
         editor = PresetEditor(Preset(id="", name="New preset", system_prompt=self.system_prompt.toPlainText()), self)
         if not editor.exec():
@@ -188,7 +188,7 @@ class PersonaPanel(QWidget):
         return self._store(editor.result_preset(), create=True)
 
     def edit_preset(self) -> Preset | None:
-        from app.ui.preset_editor import PresetEditor
+        from app.ui.personas.preset_editor import PresetEditor
 
         editor = PresetEditor(self.preset, self)
         if not editor.exec() or self.preset.builtin:

@@ -25,11 +25,11 @@ from app.core.chat.session import ChatItem, TurnSettings
 from app.core.chat.types import GenerationStats, ResponseState
 from app.core.errors import HermesError
 from app.core.history.store import StoreError
-from app.ui.chat_model import ChatModel
-from app.ui.chat_view import ChatView
-from app.ui.conversation import Conversation
-from app.ui.engine_worker import EngineClient
-from app.ui.persona_panel import PersonaPanel
+from app.ui.chat.chat_model import ChatModel
+from app.ui.chat.chat_view import ChatView
+from app.ui.chat.conversation import Conversation
+from app.ui.engines.engine_worker import EngineClient
+from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
 from app.ui.widgets import ChatInput, ErrorBanner
 

@@ -1,0 +1,1 @@
+"""The Hub pages: Discover, My Models, Downloads, and Serve with vLLM."""

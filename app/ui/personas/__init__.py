@@ -1,0 +1,1 @@
+"""The persona panel and the preset editor."""
