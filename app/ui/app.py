@@ -51,7 +51,8 @@ def resource_path(*parts: str) -> Path:
 
 
 def create_application(argv: list[str]) -> QApplication:
-    app = QApplication.instance() or QApplication(argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv)
     app.setApplicationName(APP_ID)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
@@ -59,7 +60,7 @@ def create_application(argv: list[str]) -> QApplication:
     icon = resource_path("icons", "hermes-studio.svg")
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
-    return app  # type: ignore[return-value]
+    return app
 
 
 def run_gui(

@@ -75,7 +75,8 @@ class SettingsDialog(QDialog):
         self.kv_cache_type.setToolTip(
             "q8_0 halves the KV cache's memory (a longer context fits); it needs flash attention"
         )
-        self.use_mmap = QCheckBox("Map the model file into memory (mmap)", checked=settings.use_mmap)
+        self.use_mmap = QCheckBox("Map the model file into memory (mmap)")
+        self.use_mmap.setChecked(settings.use_mmap)
         self.theme = QComboBox()
         for name in THEMES:
             self.theme.addItem(name.capitalize(), name)
@@ -89,7 +90,7 @@ class SettingsDialog(QDialog):
                                              ("Flash attention", self.flash_attn), ("KV cache", self.kv_cache_type),
                                              ("", self.use_mmap), ("", note)])  # fmt: skip
         appearance = _group("Appearance", [("Theme", self.theme)])
-        about_rows: list[tuple[str, QWidget]] = []
+        about_rows: list[tuple[str, QWidget | QHBoxLayout]] = []
         for label, value in {**versions(), "Qt (PySide6)": f"{qVersion()} ({pyside_version})"}.items():
             text = QLabel(value)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -121,8 +121,8 @@ def palette_colors(scheme: str) -> dict[str, str]:
 
 def _palette(colors: dict[str, str], disabled: str) -> QPalette:
     palette = QPalette()
-    for role, color in colors.items():
-        palette.setColor(getattr(QPalette.ColorRole, role), QColor(color))
+    for role_name, color in colors.items():
+        palette.setColor(getattr(QPalette.ColorRole, role_name), QColor(color))
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(disabled))
     return palette
@@ -249,7 +249,8 @@ class _PaletteIconEngine(QIconEngine):
         return palette.color(QPalette.ColorRole.WindowText).name()
 
     def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
-        ratio = QGuiApplication.instance().devicePixelRatio() if QGuiApplication.instance() else 1.0
+        app = QGuiApplication.instance()
+        ratio = app.devicePixelRatio() if isinstance(app, QGuiApplication) else 1.0
         return _rendered(self.name, self._color(mode), size.width(), size.height(), max(1.0, ratio))
 
     def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:

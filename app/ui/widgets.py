@@ -39,6 +39,26 @@ if TYPE_CHECKING:
 _Index = QModelIndex | QPersistentModelIndex
 
 
+def tool_button(
+    parent: QWidget | None = None,
+    *,
+    text: str = "",
+    icon: QIcon | None = None,
+    tooltip: str = "",
+    auto_raise: bool = False,
+) -> QToolButton:
+    """A tool button with its text or icon and its tooltip (PySide6's property keywords, typed)."""
+    button = QToolButton(parent)
+    if text:
+        button.setText(text)
+    if icon is not None:
+        button.setIcon(icon)
+    if tooltip:
+        button.setToolTip(tooltip)
+    button.setAutoRaise(auto_raise)
+    return button
+
+
 class ChatInput(QPlainTextEdit):
     """Enter sends; Shift+Enter starts a new line."""
 
@@ -76,7 +96,7 @@ class ErrorBanner(QFrame):
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(icon=icon("x"), toolTip="Dismiss")
+        close = tool_button(icon=icon("x"), tooltip="Dismiss")
         close.setAccessibleName("Dismiss the error")
         close.setAutoRaise(True)
         close.clicked.connect(self.hide)
@@ -237,7 +257,7 @@ def _derived_name(widget: QWidget) -> str:
 def name_for_accessibility(root: QWidget) -> list[QWidget]:
     """Give every interactive widget under ``root`` an accessible name (its own, or one derived from its
     label, text, placeholder or tooltip). Returns the focusable widgets left without one."""
-    unnamed = []
+    unnamed: list[QWidget] = []
     for widget in root.findChildren(QWidget):
         if not isinstance(widget, INTERACTIVE) or widget.accessibleName():
             continue

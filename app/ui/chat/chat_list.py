@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.core.history.store import ChatStore, ChatSummary
 from app.ui.theme import SPACE_S, SPACE_XS
-from app.ui.widgets import EmptyListView
+from app.ui.widgets import EmptyListView, tool_button
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -126,7 +126,7 @@ class ChatSidebar(QWidget):
         self.store = store
         self.search = QLineEdit(placeholderText="Search chats…", clearButtonEnabled=True)
         self.search.setAccessibleName("Search chats")
-        self.more = QToolButton(text="⋯", toolTip="More: import a chat")
+        self.more = tool_button(text="⋯", tooltip="More: import a chat")
         self.more.setAccessibleName("More chat actions")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.more)

@@ -232,8 +232,9 @@ class ChatView(QTableView):
         if local.x() >= code.width:
             return Hit(row, "message")
         thumb, track = code.thumb_rect(), code.track_rect()
-        for kind, rect in (("copy", code.copy_rect()), ("thumb", thumb), ("track", track)):
-            if rect is not None and rect.adjusted(0, -3, 0, 3).contains(local):
+        rects: tuple[tuple[str, QRect | None], ...] = (("copy", code.copy_rect()), ("thumb", thumb), ("track", track))
+        for kind, area in rects:
+            if area is not None and area.adjusted(0, -3, 0, 3).contains(local):
                 return Hit(row, kind, code, origin)
         return Hit(row, "code", code, origin)
 

@@ -222,8 +222,8 @@ def _header_picture(block: CodeBlockView, palette: QPalette, ratio: float) -> QP
     strong = palette.color(QPalette.ColorRole.Text)
     dark = is_dark(palette)
     label = block.language or "text"
-    key = ("header", block.width, block.header_height, label, block.copied, dark, muted.rgba(), strong.rgba(), ratio)
-    key += (block.label_font.toString(),)
+    key = ("header", block.width, block.header_height, label, block.copied, dark, muted.rgba(), strong.rgba(), ratio,
+           block.label_font.toString())  # fmt: skip
 
     def draw() -> QPixmap:
         header_colour, _body, border_colour = (QColor(c) for c in (_DARK if dark else _LIGHT))

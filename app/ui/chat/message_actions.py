@@ -11,6 +11,7 @@ from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
 from app.ui.chat.chat_model import ChatItem, MessageState
+from app.ui.widgets import tool_button
 
 BAR_HEIGHT = 24
 
@@ -51,7 +52,7 @@ class MessageActionBar(QWidget):
         copy_keys = QKeySequence(QKeySequence.StandardKey.Copy).toString(QKeySequence.SequenceFormat.NativeText)
         for name, label, template in ACTIONS:
             tip = template.format(copy=copy_keys)
-            button = QToolButton(self, text=label, toolTip=tip, autoRaise=True)
+            button = tool_button(self, text=label, tooltip=tip, auto_raise=True)
             button.setAccessibleName(tip.split(" (")[0])
             button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
             button.setCursor(Qt.CursorShape.PointingHandCursor)

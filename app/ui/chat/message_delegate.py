@@ -8,9 +8,10 @@ remembered from the last paint, so nothing goes stale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemDelegate, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
@@ -130,7 +131,8 @@ class MessageDelegate(QStyledItemDelegate):
     def eventFilter(self, editor, event: QEvent) -> bool:
         # Clicking elsewhere neither sends nor discards an edit; Tab moves the focus on (no "edit next row").
         if event.type() == QEvent.Type.FocusOut or (
-            event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab)
+            event.type() == QEvent.Type.KeyPress
+            and cast(QKeyEvent, event).key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab)
         ):
             return False
         return super().eventFilter(editor, event)

@@ -90,7 +90,8 @@ class EnginesDialog(QDialog):
         except HermesError as exc:
             self.message.setText(str(exc))
             return
-        self.name.clear(), self.url.clear(), self.key.clear()
+        for field in (self.name, self.url, self.key):
+            field.clear()
         self.reload()
         self.engines.setCurrentRow(self.engines.count() - 1)
         self.message.setText(f"Added {entry.name}. Checking it…")

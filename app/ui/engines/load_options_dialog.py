@@ -50,7 +50,7 @@ class GpuLayersBox(QSpinBox):
         except HermesError:
             return self.value()
 
-    def validate(self, text: str, pos: int) -> object:
+    def validate(self, text: str, pos: int) -> QValidator.State:  # type: ignore[override]  # PySide6 takes a State
         word = text.strip().lower()
         if word.isdigit() or any(name.lower().startswith(word) for name in ("auto (as many as fit)", "all layers")):
             return QValidator.State.Acceptable if word else QValidator.State.Intermediate

@@ -340,11 +340,11 @@ class DiscoverPage(QWidget):
                 label = f"★ {quant.label}" if quant == best else quant.label
                 bpw = f"{quant.bits_per_weight:.2f}" if quant.bits_per_weight else "—"
                 row = self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name])
-                fit_item = self.quants.item(row, 3)
+                fit_item = self._cell(row, 3)
                 fit_item.setData(FIT_ROLE, fit.badge)
                 fit_item.setToolTip(hub.explain_fit(fit, self.context_size))
                 if self.is_downloaded(quant):
-                    name_item = self.quants.item(row, 4)
+                    name_item = self._cell(row, 4)
                     name_item.setIcon(icon("circle-check", color("loaded")))
                     name_item.setText(f"{quant.name}  · in your library")
                     name_item.setToolTip("Already downloaded: it is in My Models")
@@ -379,13 +379,18 @@ class DiscoverPage(QWidget):
         """The recommended quant's row: tinted and bold, so it stands out even when not selected."""
         back, fore = color("recommended", background=True), color("recommended")
         for column in range(self.quants.columnCount()):
-            item = self.quants.item(row, column)
+            item = self._cell(row, column)
             item.setBackground(back)
             item.setForeground(fore)
             font = item.font()
             font.setBold(True)
             item.setFont(font)
-        self.quants.item(row, 0).setToolTip("Recommended: the largest quant that fits this machine")
+        self._cell(row, 0).setToolTip("Recommended: the largest quant that fits this machine")
+
+    def _cell(self, row: int, column: int) -> QTableWidgetItem:
+        item = self.quants.item(row, column)
+        assert item is not None, "every cell is set by _add_row"
+        return item
 
     def _add_row(self, cells: list[str]) -> int:
         row = self.quants.rowCount()
@@ -405,7 +410,7 @@ class DiscoverPage(QWidget):
     def _serve_selected(self) -> None:
         rows = self.quants.selectionModel().selectedRows()
         if self.details is not None and rows:
-            self.serve_requested.emit(self.details.id, self.quants.item(rows[0].row(), 0).text())
+            self.serve_requested.emit(self.details.id, self._cell(rows[0].row(), 0).text())
 
     def download_selected(self) -> None:
         details = self.details
@@ -417,7 +422,7 @@ class DiscoverPage(QWidget):
             quant = details.quants[row]
             self.download_requested.emit(details.id, "main", list(quant.files))
         else:
-            branch = self.quants.item(row, 0).text()
+            branch = self._cell(row, 0).text()
             self.background.run(
                 lambda: hub.repo_details(details.id, revision=branch, cache_dir=self.cache_dir),
                 lambda snapshot: self.download_requested.emit(details.id, branch, list(snapshot.files)),

@@ -23,7 +23,7 @@ from app.core.hub.downloads import Download, DownloadManager, State
 from app.core.library.models import human_size
 from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, SPACE_XS, icon, secondary_text_css
-from app.ui.widgets import EmptyTableView, show_in_folder
+from app.ui.widgets import EmptyTableView, show_in_folder, tool_button
 
 Index = QModelIndex | QPersistentModelIndex
 REFRESH_MS = 250
@@ -133,7 +133,7 @@ class RowActions(QWidget):
         layout.setContentsMargins(SPACE_XS, 0, SPACE_XS, 0)
         layout.setSpacing(SPACE_XS)
         for action, (icon_name, label, _states) in ACTIONS.items():
-            button = QToolButton(icon=icon(icon_name), toolTip=label, autoRaise=True)
+            button = tool_button(icon=icon(icon_name), tooltip=label, auto_raise=True)
             button.setAccessibleName(label)
             button.clicked.connect(lambda _checked=False, a=action: page.act(a, self.key))
             layout.addWidget(button)
@@ -222,10 +222,10 @@ class DownloadsPage(QWidget):
         for job in self.model.jobs:
             if job.key in self._rows:
                 self._rows[job.key].update_for(job)
-        job = self.selected()
-        self.pause_button.setEnabled(job is not None and applies("pause", job))
-        self.resume_button.setEnabled(job is not None and applies("resume", job))
-        self.cancel_button.setEnabled(job is not None and applies("cancel", job))
+        selected = self.selected()
+        self.pause_button.setEnabled(selected is not None and applies("pause", selected))
+        self.resume_button.setEnabled(selected is not None and applies("resume", selected))
+        self.cancel_button.setEnabled(selected is not None and applies("cancel", selected))
         self.clear_button.setEnabled(any(job.finished for job in self.model.jobs))
 
     def row_actions(self, key: str) -> RowActions:

@@ -204,7 +204,11 @@ class HubPages(QObject):
 
     def shutdown(self) -> None:
         if "server" in self._pages:
-            self._pages["server"].shutdown()  # type: ignore[attr-defined]  (a ServerPage)
+            from app.ui.engines.server_page import ServerPage
+
+            server_page = self._pages["server"]
+            assert isinstance(server_page, ServerPage)
+            server_page.shutdown()
         if "downloads" in self._pages:
             self.downloads_page.timer.stop()
         if self._downloads is not None:

@@ -310,7 +310,10 @@ class ModelsPage(QWidget):
         link = box.addButton("Link (leave it where it is)", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.exec()
-        mode = {copy: "copy", move: "move", link: "link"}.get(box.clickedButton())
+        clicked = box.clickedButton()
+        mode = next(
+            (name for button, name in ((copy, "copy"), (move, "move"), (link, "link")) if button is clicked), ""
+        )
         if mode:
             self.import_file(Path(path), mode)
 

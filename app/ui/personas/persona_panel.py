@@ -28,7 +28,7 @@ from app.core.chat.context import POLICIES
 from app.core.chat.types import Sampling
 from app.core.personas.presets import Preset, PresetError, PresetLibrary
 from app.ui.theme import SPACE_S, secondary_text_css
-from app.ui.widgets import avatar_icon
+from app.ui.widgets import avatar_icon, tool_button
 
 APPLY, NEW_CHAT, CANCEL = "apply", "new chat", "cancel"  # the answers to a persona switch mid-chat
 
@@ -49,7 +49,7 @@ class PersonaPanel(QWidget):
         self.picker.setAccessibleName("Preset")
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.setIconSize(self.picker.iconSize())
-        self.menu_button = QToolButton(text="⋯", toolTip="Preset actions")
+        self.menu_button = tool_button(text="⋯", tooltip="Preset actions")
         self.menu_button.setAccessibleName("Preset actions")
         self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.menu_button)
@@ -157,7 +157,8 @@ class PersonaPanel(QWidget):
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(new)
         box.exec()
-        return {apply: APPLY, new: NEW_CHAT}.get(box.clickedButton(), CANCEL)
+        clicked = box.clickedButton()
+        return APPLY if clicked is apply else NEW_CHAT if clicked is new else CANCEL
 
     def apply(self, preset: Preset) -> None:
         """Use a preset: its system prompt and sampling fill the panel."""

@@ -127,12 +127,12 @@ class PresetEditor(QDialog):
         layout.addWidget(box)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
-        for widget in (self.name, self.description, self.stop):
-            widget.setReadOnly(read_only)
-        for widget in (self.system_prompt, self.greeting, self.example_dialogue, self.custom_template):
-            widget.setReadOnly(read_only)
-        for widget in (self.color_button, self.avatar_button, self.prompt_format, box):
-            widget.setEnabled(not read_only)
+        for line in (self.name, self.description, self.stop):
+            line.setReadOnly(read_only)
+        for text in (self.system_prompt, self.greeting, self.example_dialogue, self.custom_template):
+            text.setReadOnly(read_only)
+        for control in (self.color_button, self.avatar_button, self.prompt_format, box):
+            control.setEnabled(not read_only)
         self._show_color()
         self._format_changed()
 
