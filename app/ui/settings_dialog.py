@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -20,14 +18,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.about import versions
-from app.core.settings import FLASH_ATTENTION, KV_CACHE_TYPES, THEMES, Settings
-from app.ui.engines.load_options_dialog import GpuLayersBox
+from app.core.library.model_options import default_load_options
+from app.core.settings import THEMES, Settings
+from app.ui.engines.load_fields import LoadOptionsFields
 from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css
 from app.ui.widgets import name_for_accessibility
 
@@ -58,25 +56,8 @@ class SettingsDialog(QDialog):
         folder_row.addWidget(self.models_dir, 1)
         folder_row.addWidget(browse)
 
-        self.context_size = QSpinBox(minimum=256, maximum=1 << 20, singleStep=1024, value=settings.context_size)
-        self.context_size.setSuffix(" tokens")
-        self.cpu_threads = QSpinBox(minimum=0, maximum=512, value=settings.cpu_threads)
-        self.cpu_threads.setSpecialValueText(f"Automatic ({max(1, (os.cpu_count() or 2) // 2)})")
-        self.gpu_layers = GpuLayersBox(settings.gpu_layers)  # auto / all / N
-        self.gpu_layers.setMinimumWidth(self.gpu_layers.fontMetrics().horizontalAdvance("Auto (as many as fit)") + 48)
-        self.flash_attn = QComboBox()
-        for value in FLASH_ATTENTION:
-            self.flash_attn.addItem(value.capitalize(), value)
-        self.flash_attn.setCurrentIndex(max(0, self.flash_attn.findData(settings.flash_attn)))
-        self.kv_cache_type = QComboBox()
-        for value in KV_CACHE_TYPES:
-            self.kv_cache_type.addItem(value, value)
-        self.kv_cache_type.setCurrentIndex(max(0, self.kv_cache_type.findData(settings.kv_cache_type)))
-        self.kv_cache_type.setToolTip(
-            "q8_0 halves the KV cache's memory (a longer context fits); it needs flash attention"
-        )
-        self.use_mmap = QCheckBox("Map the model file into memory (mmap)")
-        self.use_mmap.setChecked(settings.use_mmap)
+        self.load_fields = LoadOptionsFields(per_model=False)
+        self.load_fields.set_options(default_load_options(settings))
         self.theme = QComboBox()
         for name in THEMES:
             self.theme.addItem(name.capitalize(), name)
@@ -85,10 +66,8 @@ class SettingsDialog(QDialog):
         models = _group("Models", [("Models folder", folder_row)])
         note = QLabel("These apply the next time a model is loaded.")
         note.setStyleSheet(secondary_text_css())
-        performance = _group("Performance", [("Default context size", self.context_size),
-                                             ("CPU threads", self.cpu_threads), ("GPU layers", self.gpu_layers),
-                                             ("Flash attention", self.flash_attn), ("KV cache", self.kv_cache_type),
-                                             ("", self.use_mmap), ("", note)])  # fmt: skip
+        load_rows: list[tuple[str, QWidget | QHBoxLayout]] = [*self.load_fields.rows("Default context size")]
+        performance = _group("Performance", [*load_rows, ("", note)])
         appearance = _group("Appearance", [("Theme", self.theme)])
         about_rows: list[tuple[str, QWidget | QHBoxLayout]] = []
         for label, value in {**versions(), "Qt (PySide6)": f"{qVersion()} ({pyside_version})"}.items():
@@ -118,17 +97,8 @@ class SettingsDialog(QDialog):
         folder = self.models_dir.text().strip()
         if folder and Path(folder).expanduser() == self._default_models_dir:
             folder = ""
-        return replace(
-            self._settings,
-            models_dir=folder,
-            context_size=self.context_size.value(),
-            cpu_threads=self.cpu_threads.value(),
-            gpu_layers=self.gpu_layers.value(),
-            flash_attn=self.flash_attn.currentData(),
-            kv_cache_type=self.kv_cache_type.currentData(),
-            use_mmap=self.use_mmap.isChecked(),
-            theme=self.theme.currentData(),
-        ).validated()
+        load = asdict(self.load_fields.options())
+        return replace(self._settings, models_dir=folder, theme=self.theme.currentData(), **load).validated()
 
 
 def _group(title: str, rows: list[tuple[str, QWidget | QHBoxLayout]]) -> QGroupBox:

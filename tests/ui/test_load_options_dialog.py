@@ -10,7 +10,7 @@ from app.core.library.gguf_file import read_gguf
 
 
 def test_gpu_layers_box_shows_and_reads_auto_all_and_counts(qtbot) -> None:
-    from app.ui.engines.load_options_dialog import GpuLayersBox
+    from app.ui.engines.load_fields import GpuLayersBox
 
     box = GpuLayersBox()
     qtbot.addWidget(box)
@@ -45,10 +45,12 @@ def test_load_options_dialog_edits_checks_and_estimates(qtbot, starter_model: Pa
     qtbot.addWidget(dialog)
     assert dialog.result_options() == mine
     assert "12/31 layers on CUDA · NVIDIA GeForce RTX 4070" in dialog.estimate.text()
-    dialog.gpu_layers.setValue(-2)
+    dialog.fields.gpu_layers.setValue(-2)
     assert "31/31 layers" in dialog.estimate.text() and "all 31 layers fit" in dialog.estimate.text()
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
-    dialog.flash_attn.setCurrentIndex(dialog.flash_attn.findData("off"))  # a q8_0 cache needs flash attention
+    dialog.fields.flash_attn.setCurrentIndex(
+        dialog.fields.flash_attn.findData("off")
+    )  # a q8_0 cache needs flash attention
     assert not ok.isEnabled() and "needs flash attention" in dialog.problem.text()
     dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()
     assert dialog.result_options() == defaults and ok.isEnabled() and dialog.problem.text() == ""

@@ -23,7 +23,7 @@ def test_settings_dialog_returns_what_was_chosen(qtbot, tmp_path) -> None:
 
     dialog = SettingsDialog(Settings(), tmp_path / "models")
     qtbot.addWidget(dialog)
-    dialog.context_size.setValue(8192)
+    dialog.load_fields.context_size.setValue(8192)
     dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
     dialog.models_dir.setText(str(tmp_path / "elsewhere"))
     chosen = dialog.result_settings()

@@ -94,8 +94,8 @@ def test_what_the_settings_dialog_changes_takes_effect_at_once(qtbot, window, qa
         dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, SettingsDialog) and w.isVisible())
         dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
         dialog.models_dir.setText(str(folder))
-        dialog.kv_cache_type.setCurrentIndex(dialog.kv_cache_type.findData("q8_0"))
-        dialog.flash_attn.setCurrentIndex(dialog.flash_attn.findData("on"))
+        dialog.load_fields.kv_cache_type.setCurrentIndex(dialog.load_fields.kv_cache_type.findData("q8_0"))
+        dialog.load_fields.flash_attn.setCurrentIndex(dialog.load_fields.flash_attn.findData("on"))
         dialog.accept()
 
     qtbot.waitUntil(lambda: "No models yet" in window.welcome.text())
