@@ -13,10 +13,18 @@ on the CPU.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from bench.common import Figure, Section, median, starter_model
 
-SAMPLING = {"temperature": 0.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.1, "seed": 1}
+SAMPLING: dict[str, Any] = {
+    "temperature": 0.0,
+    "top_k": 40,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "repeat_penalty": 1.1,
+    "seed": 1,
+}
 TOPIC = (
     "Explain how a steam locomotive works: the firebox, the boiler, the cylinders, the valve gear and the "
     "driving wheels, and why the design lasted for more than a century before diesel engines replaced it. "
@@ -32,7 +40,7 @@ def _app_round(service, index: int, max_tokens: int, repeat: int) -> tuple[float
     from app.core.chat.types import Sampling
     from app.core.engines.service import GenerationRequest
 
-    messages = [{"role": "user", "content": _prompt(index, repeat)}]
+    messages: list[Any] = [{"role": "user", "content": _prompt(index, repeat)}]
     request = GenerationRequest(messages, Sampling(max_tokens=max_tokens, **SAMPLING))
     started = time.perf_counter()
     stats = service.generate(request, lambda _piece: None).result()
@@ -43,7 +51,7 @@ def _app_round(service, index: int, max_tokens: int, repeat: int) -> tuple[float
 
 def _raw_round(raw, index: int, max_tokens: int, repeat: int) -> float:
     """Whole-request tok/s of one raw ``create_chat_completion(stream=True)``."""
-    messages = [{"role": "user", "content": _prompt(index, repeat)}]
+    messages: list[Any] = [{"role": "user", "content": _prompt(index, repeat)}]
     started = time.perf_counter()
     pieces = 0
     for chunk in raw.create_chat_completion(messages=messages, max_tokens=max_tokens, stream=True, **SAMPLING):

@@ -21,7 +21,14 @@ from typing import Any
 
 from bench.common import LONG_PROMPT, Figure, Section, median, starter_model
 
-SAMPLING = {"temperature": 0.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.1, "seed": 1}
+SAMPLING: dict[str, Any] = {
+    "temperature": 0.0,
+    "top_k": 40,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "repeat_penalty": 1.1,
+    "seed": 1,
+}
 MESSAGES: list[Any] = [{"role": "user", "content": LONG_PROMPT}]
 MODEL = ""
 
@@ -50,14 +57,14 @@ def run(quick: bool = False) -> Section:
     sampling = Sampling(**{k: v for k, v in SAMPLING.items()}, max_tokens=max_tokens)
     extra = {k: SAMPLING[k] for k in ("top_k", "min_p", "repeat_penalty")}
 
-    def in_process() -> tuple[float, float, int]:
+    def in_process() -> tuple[float, float, float]:
         times: list[float] = []
         started = time.perf_counter()
         ticket = service.generate(GenerationRequest(MESSAGES, sampling), lambda _p: times.append(time.perf_counter()))
         ticket.result()
         return started, times[0] - started, _rate(times)
 
-    def served(tokens: int = max_tokens) -> tuple[float, float, int]:
+    def served(tokens: int = max_tokens) -> tuple[float, float, float]:
         times: list[float] = []
         started = time.perf_counter()
         stream = client.chat.completions.create(
@@ -94,13 +101,19 @@ def run(quick: bool = False) -> Section:
 
     try:
         served(8), in_process()  # warm: the prompt is in the KV cache for both sides from here on
-        local_rate, remote_rate, local_ttft, remote_ttft = [], [], [], []
+        local_rate: list[float] = []
+        remote_rate: list[float] = []
+        local_ttft: list[float] = []
+        remote_ttft: list[float] = []
         for _ in range(rounds):
             _, ttft, rate = in_process()
-            local_ttft.append(ttft), local_rate.append(rate)
+            local_ttft.append(ttft)
+            local_rate.append(rate)
             _, ttft, rate = served()
-            remote_ttft.append(ttft), remote_rate.append(rate)
-        bare_local, bare_remote = [], []
+            remote_ttft.append(ttft)
+            remote_rate.append(rate)
+        bare_local: list[float] = []
+        bare_remote: list[float] = []
         for _ in range(rounds * 4):
             bare_local.append(short_ttft())
             bare_remote.append(raw_ttft())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from bench.common import (
     LONG_PROMPT,
@@ -57,7 +58,7 @@ def run(quick: bool = False) -> Section:
     timer = QTimer(interval=1, timerType=Qt.TimerType.PreciseTimer)
     timer.timeout.connect(tick)
     client.tokens.connect(lambda _rid, text: chat.append_to_last(text))
-    result = {}
+    result: dict[str, Any] = {}
     client.generation_finished.connect(lambda _rid, stats: result.setdefault("stats", stats))
     timer.start()
     wait_for(

@@ -14,7 +14,14 @@ from typing import Any
 from bench.common import LONG_PROMPT, Figure, Section, median, offscreen_chat, starter_model, wait_for
 
 # The same sampler chain on both sides (greedy, with the app's default filters and repeat penalty).
-SAMPLING = {"temperature": 0.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.1, "seed": 1}
+SAMPLING: dict[str, Any] = {
+    "temperature": 0.0,
+    "top_k": 40,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "repeat_penalty": 1.1,
+    "seed": 1,
+}
 
 
 def _raw_once(llama, max_tokens: int) -> tuple[float, float, int]:
@@ -51,7 +58,7 @@ def run(quick: bool = False) -> Section:
     def app_once() -> tuple[float, float, Any]:
         chat.append(ChatItem(role="user", text=LONG_PROMPT))
         chat.append(ChatItem(role="assistant", state=MessageState.STREAMING))
-        state = {"first": 0.0, "done": None}
+        state: dict[str, Any] = {"first": 0.0, "done": None}
 
         def on_tokens(_rid: int, text: str) -> None:
             if not state["first"]:
@@ -79,7 +86,10 @@ def run(quick: bool = False) -> Section:
     # warm both (first prompt evaluation, page cache), then interleave
     _raw_once(raw, 8)
     app_once()
-    raw_rates, app_rates, raw_ttft, app_ttft = [], [], [], []
+    raw_rates: list[float] = []
+    app_rates: list[float] = []
+    raw_ttft: list[float] = []
+    app_ttft: list[float] = []
     tokens_seen = 0
 
     def raw_round() -> None:

@@ -215,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.is_cdn:
                 match = re.fullmatch(r"/([^/]+/[^/]+)/([^/]+)/(.+)", path)
                 if match:
-                    return self._serve_file(*match.groups(), head=head)
+                    return self._serve_file(match[1], match[2], match[3], head=head)
                 return self._error(404, "EntryNotFound", "no such file")
             if path == "/api/models":
                 return self._search(query)
@@ -230,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._info(match.group(1), match.group(2) or "main")
             match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if match:
-                return self._resolve(*match.groups(), head=head)
+                return self._resolve(match[1], match[2], match[3], head=head)
             return self._error(404, "", "not found")
         except (BrokenPipeError, ConnectionResetError):
             return None
