@@ -7,9 +7,19 @@ import platform
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LONG_PROMPT = "Write a long essay about the history of the Roman Empire, with many details."
+# The same sampler chain on both sides of every comparison: greedy, with the app's default filters and repeat penalty.
+SAMPLING: dict[str, Any] = {
+    "temperature": 0.0,
+    "top_k": 40,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "repeat_penalty": 1.1,
+    "seed": 1,
+}
 
 
 def starter_model() -> Path:

@@ -15,16 +15,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.common import Figure, Section, median, starter_model
+from bench.common import SAMPLING, Figure, Section, median, starter_model
 
-SAMPLING: dict[str, Any] = {
-    "temperature": 0.0,
-    "top_k": 40,
-    "top_p": 0.95,
-    "min_p": 0.05,
-    "repeat_penalty": 1.1,
-    "seed": 1,
-}
 TOPIC = (
     "Explain how a steam locomotive works: the firebox, the boiler, the cylinders, the valve gear and the "
     "driving wheels, and why the design lasted for more than a century before diesel engines replaced it. "

@@ -19,16 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import LONG_PROMPT, Figure, Section, median, starter_model
+from bench.common import LONG_PROMPT, SAMPLING, Figure, Section, median, starter_model
 
-SAMPLING: dict[str, Any] = {
-    "temperature": 0.0,
-    "top_k": 40,
-    "top_p": 0.95,
-    "min_p": 0.05,
-    "repeat_penalty": 1.1,
-    "seed": 1,
-}
 MESSAGES: list[Any] = [{"role": "user", "content": LONG_PROMPT}]
 MODEL = ""
 

@@ -11,17 +11,7 @@ import os
 import time
 from typing import Any
 
-from bench.common import LONG_PROMPT, Figure, Section, median, offscreen_chat, starter_model, wait_for
-
-# The same sampler chain on both sides (greedy, with the app's default filters and repeat penalty).
-SAMPLING: dict[str, Any] = {
-    "temperature": 0.0,
-    "top_k": 40,
-    "top_p": 0.95,
-    "min_p": 0.05,
-    "repeat_penalty": 1.1,
-    "seed": 1,
-}
+from bench.common import LONG_PROMPT, SAMPLING, Figure, Section, median, offscreen_chat, starter_model, wait_for
 
 
 def _raw_once(llama, max_tokens: int) -> tuple[float, float, int]:
