@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = ["Hello, who are you?", "Show me a Python function that adds two numbers, in a code block."]
 
 
-def _place(model: Path, folder: Path) -> Path:
+def place_in_library(model: Path, folder: Path) -> Path:
     """Put the model in the library: a hard link where possible, else a copy."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / model.name
@@ -43,7 +43,7 @@ def main(output: Path, theme: str = "light") -> int:
     apply_theme(app, theme)
     with tempfile.TemporaryDirectory() as base:
         paths = resolve_paths(base).ensure()
-        model = _place(
+        model = place_in_library(
             ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels"), paths.default_models_dir
         )
         window = MainWindow(paths, Settings())

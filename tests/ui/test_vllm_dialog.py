@@ -4,16 +4,13 @@ PATH, since vLLM needs a GPU) a managed process that becomes a remote engine in 
 from __future__ import annotations
 
 import json
-import os
-import stat
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.core.engines.remote_store import RemoteEngineStore
 from tests.server.conftest import free_port
-from tests.server.test_vllm import STAND_IN
+from tests.server.test_vllm import put_stand_in_vllm_on_path
 
 
 def gptq_download(window, repo: str = "TheBloke/OpenHermes-2-Mistral-7B-GPTQ", branch: str = "main") -> Path:
@@ -44,12 +41,7 @@ def test_the_command_is_shown_and_vllm_absent_is_said(qtbot, window, monkeypatch
 def test_a_stand_in_vllm_is_started_and_its_model_reaches_the_picker(
     qtbot, window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "vllm"
-    script.write_text(STAND_IN.replace("PYTHON", sys.executable))
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    put_stand_in_vllm_on_path(tmp_path, monkeypatch)
     folder = gptq_download(window)
     window.hub.serve_with_vllm("TheBloke/OpenHermes-2-Mistral-7B-GPTQ", "main")
     dialog = window.hub.vllm_dialog
