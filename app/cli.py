@@ -27,7 +27,6 @@ from app.core.hub.connection import configure_hub_environment
 from app.core.library.models import find_model
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
-from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
 from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -201,12 +200,11 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    from app.core.chat.session import ChatSession, TurnSettings
-    from app.core.chat.types import Sampling
+    from app.core.chat.session import ChatSession
     from app.core.engines.service import EngineService
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
-    from app.terminal import stream_to_terminal
+    from app.terminal import stream_to_terminal, turn_from_arguments
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None
@@ -222,18 +220,12 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             session.open(args.chat)
         elif preset and preset.greeting:
             session.new(preset.greeting)
-        base = preset.sampling if preset else Sampling(max_tokens=512)
-        overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
-        system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
-        if session.system_message is not None and args.system is None:
-            system = session.system_message.content  # a continued chat keeps its own system prompt
         policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else "stop")
-        turn = TurnSettings(
-            system_prompt=system,
-            model=model.stem,
-            preset=preset.id if preset else "",
-            speaker=f"{model.stem} · {preset.name}" if preset else model.stem,
-            sampling=base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}),
+        turn = turn_from_arguments(
+            args,
+            session,
+            preset,
+            model.stem,
             prompt_format=(preset.prompt_format, preset.custom_template) if preset else ("auto", ""),
             context_policy=policy,
         )

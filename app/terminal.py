@@ -1,12 +1,40 @@
-"""What the command-line faces print while a turn streams: the reply on stdout, one stats line on stderr."""
+"""The command-line faces' turn (`chat`, local or `--engine`): its settings from the arguments, then the reply on stdout
+and one stats line on stderr while it streams."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
-from app.core.chat.session import ChatSession
-from app.core.chat.types import GenerationStats
+from app.core.chat.session import ChatSession, TurnSettings
+from app.core.chat.types import GenerationStats, Sampling
 from app.core.engines.service import EngineService, GenerationRequest
+from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
+
+if TYPE_CHECKING:
+    from app.core.personas.presets import Preset
+
+
+def turn_from_arguments(
+    args: argparse.Namespace, session: ChatSession, preset: Preset | None, model: str, **more: Any
+) -> TurnSettings:
+    """The turn that `chat`'s options ask for: the preset's sampling with --temperature/--max-tokens/--seed over it, and
+    --system, else the continued chat's own system prompt, else the preset's, else Hermes 2's. ``more``: other fields.
+    """
+    base = preset.sampling if preset else Sampling(max_tokens=512)
+    overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
+    system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
+    if session.system_message is not None and args.system is None:
+        system = session.system_message.content  # a continued chat keeps its own system prompt
+    return TurnSettings(
+        system_prompt=system,
+        model=model,
+        preset=preset.id if preset else "",
+        speaker=f"{model} · {preset.name}" if preset else model,
+        sampling=base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}),
+        **more,
+    )
 
 
 def stream_to_terminal(

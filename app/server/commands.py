@@ -12,13 +12,12 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from app.core.chat.types import LoadOptions, Sampling
+from app.core.chat.types import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.core.library.models import find_model
 from app.core.paths import AppPaths
-from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
 from app.core.settings import Settings
 from app.server.app import ServerOptions
 from app.server.routes import RequestRecord
@@ -95,10 +94,10 @@ def models_remote(args: argparse.Namespace) -> int:
 
 
 def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.core.chat.session import ChatSession, TurnSettings
+    from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
-    from app.terminal import stream_to_terminal
+    from app.terminal import stream_to_terminal, turn_from_arguments
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None
@@ -109,18 +108,7 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
         service.load(args.model).result()
         if store is not None and args.chat:
             session.open(args.chat)
-        base = preset.sampling if preset else Sampling(max_tokens=512)
-        overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
-        system = args.system if args.system is not None else preset.system_prompt if preset else HERMES_2_SYSTEM_PROMPT
-        if session.system_message is not None and args.system is None:
-            system = session.system_message.content
-        turn = TurnSettings(
-            system_prompt=system,
-            model=args.model,
-            preset=preset.id if preset else "",
-            speaker=f"{args.model} · {preset.name}" if preset else args.model,
-            sampling=base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}),
-        )
+        turn = turn_from_arguments(args, session, preset, args.model)
         request = session.send(" ".join(args.message), turn)
         stream_to_terminal(session, service, request, saving=store is not None, where=f"via {args.engine}")
     finally:
