@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat_export.add_argument("--format", choices=["md", "json", "openai"], default="md")
     chat_export.add_argument("--output", type=Path, help="a file (default: standard output)")
     chat_actions.add_parser("import", parents=[common], help="a chat exported as JSON").add_argument("file", type=Path)
+    chat_delete = chat_actions.add_parser(
+        "delete", parents=[common], help="delete a chat (`chats restore` brings it back until the app next starts)"
+    )
+    chat_delete.add_argument("id", type=int)
+    chat_delete.add_argument("--now", action="store_true", help="remove it for good at once (no undo)")
+    chat_actions.add_parser("restore", parents=[common], help="bring back a deleted chat").add_argument("id", type=int)
 
     search = commands.add_parser("search", parents=[common], help="search the Hugging Face Hub")
     search.add_argument("query", nargs="*")
@@ -291,6 +297,20 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
             except (OSError, ValueError) as exc:
                 raise StoreError(f"Could not read {args.file.name}: {exc}") from None
             print(f"Imported as chat {store.import_tree(data)}")
+        elif args.action == "delete":
+            title = store.chat(args.id).title or "(untitled)"
+            store.delete_chat(args.id)
+            if args.now:
+                store.purge_deleted()
+                print(f"Deleted chat {args.id} ({title}) for good.")
+            else:
+                print(
+                    f"Deleted chat {args.id} ({title}). `hermes-studio chats restore {args.id}` brings it back "
+                    "until the app next starts."
+                )
+        elif args.action == "restore":
+            store.undelete_chat(args.id)
+            print(f"Restored chat {args.id} ({store.chat(args.id).title or '(untitled)'}).")
     finally:
         store.close()
     return 0

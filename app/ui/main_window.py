@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.engines.engine import LoadedModel
-from app.core.history.store import ChatStore
+from app.core.history.store import ChatStore, StoreError
 from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self._unsubscribe = self.settings_store.subscribe(self.settings_changed.emit)
         self.client = client or EngineClient(self)
         self.store = ChatStore(paths.chats_db)
-        self.store.purge_deleted()
+        purge_failure = self._purge_deleted_chats()
         self.background = Background(self)
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 760)
@@ -92,10 +92,21 @@ class MainWindow(QMainWindow):
                 f"Your chat history file was damaged, so a fresh one was started. The damaged file was kept as "
                 f"{self.store.recovered_from}."
             )
+        elif purge_failure:
+            self.statusBar().showMessage(purge_failure, 15000)
         elif self.store.interrupted:
             self.statusBar().showMessage(
                 "A reply was interrupted when the app last closed; it is kept and marked as interrupted.", 10000
             )
+
+    def _purge_deleted_chats(self) -> str:
+        """Remove chats deleted last time; a failure never stops the window (it is retried at the next start)."""
+        try:
+            self.store.purge_deleted()
+        except StoreError as exc:
+            log.warning("could not purge deleted chats: %s", exc)
+            return str(exc)
+        return ""
 
     @property
     def settings(self) -> Settings:

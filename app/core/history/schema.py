@@ -33,6 +33,32 @@ MIGRATIONS: list[str] = [
     ALTER TABLE chats ADD COLUMN deleted_at REAL;
     CREATE INDEX chats_by_update ON chats(updated_at);
     """,
+    # 3: the message tree without ON DELETE CASCADE on parent_id. SQLite runs each cascaded delete as a nested
+    # trigger, so a chain of more than 1,000 messages failed to delete ("too many levels of trigger recursion").
+    # The store now deletes a subtree by its ids (a recursive CTE), in one statement. Also: a partial index for the
+    # start's "mark interrupted replies" (no full scan) and one for sibling lookups.
+    # (Rebuilt by SQLite's 12-step recipe; the store turns foreign keys off while migrating.)
+    """
+    CREATE TABLE messages_new (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        parent_id INTEGER REFERENCES messages(id),
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'done',
+        stats TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        preset TEXT NOT NULL DEFAULT ''
+    );
+    INSERT INTO messages_new (id, chat_id, parent_id, role, content, created_at, state, stats, model, preset)
+        SELECT id, chat_id, parent_id, role, content, created_at, state, stats, model, preset FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_new RENAME TO messages;
+    CREATE INDEX messages_by_chat ON messages(chat_id, parent_id);
+    CREATE INDEX messages_by_parent ON messages(parent_id);
+    CREATE INDEX messages_streaming ON messages(state) WHERE state = 'streaming';
+    """,
 ]
 FTS_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(content, content='messages', content_rowid='id');

@@ -128,9 +128,26 @@ class ChatStore:
                 f"The chat database was written by a newer Hermes Studio (schema {version}, this app knows "
                 f"{SCHEMA_VERSION}). Update the app; your chats are untouched."
             )
-        for number in range(version, SCHEMA_VERSION):
-            log.info("migrating chat database to schema %d", number + 1)
-            db.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
+        if version < SCHEMA_VERSION:
+            # Foreign keys off while tables are rebuilt (a DROP TABLE would otherwise act on what refers to it);
+            # checked before each migration commits, and on again after.
+            db.execute("PRAGMA foreign_keys=OFF")
+            try:
+                for number in range(version, SCHEMA_VERSION):
+                    log.info("migrating chat database to schema %d", number + 1)
+                    db.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1};")
+                    broken = db.execute("PRAGMA foreign_key_check").fetchone()
+                    if broken is not None:
+                        db.execute("ROLLBACK")
+                        raise StoreError(
+                            f"The chat database could not be upgraded to schema {number + 1} (a message refers to "
+                            f"one that does not exist, in table {broken[0]}); your chats are untouched."
+                        )
+                    db.execute("COMMIT")
+            finally:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                db.execute("PRAGMA foreign_keys=ON")
         try:
             existed = self._table_exists("message_search", db)
             db.executescript(FTS_SCHEMA)
@@ -144,8 +161,9 @@ class ChatStore:
         return (db or self._db).execute(query, (name,)).fetchone() is not None
 
     def _mark_interrupted(self) -> int:
+        # The state is spelled out so that the partial index messages_streaming answers (no scan of every message).
         cursor = self._db.execute(
-            "UPDATE messages SET state = ? WHERE state = ?", (MessageState.INTERRUPTED, MessageState.STREAMING)
+            f"UPDATE messages SET state = ? WHERE state = '{MessageState.STREAMING.value}'", (MessageState.INTERRUPTED,)
         )
         return cursor.rowcount
 
@@ -229,18 +247,30 @@ class ChatStore:
 
     def delete_chat(self, chat_id: int) -> None:
         """Hide a chat (``undelete_chat`` brings it back until ``purge_deleted``)."""
-        self._db.execute("UPDATE chats SET deleted_at = ? WHERE id = ?", (time.time(), chat_id))
+        cursor = self._db.execute(
+            "UPDATE chats SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", (time.time(), chat_id)
+        )
+        if cursor.rowcount == 0:
+            raise StoreError(f"There is no chat {chat_id}.")
 
     def undelete_chat(self, chat_id: int) -> None:
-        self._db.execute("UPDATE chats SET deleted_at = NULL WHERE id = ?", (chat_id,))
+        cursor = self._db.execute("UPDATE chats SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL", (chat_id,))
+        if cursor.rowcount == 0:
+            raise StoreError(f"There is no deleted chat {chat_id} to bring back (deleted chats are removed for good "
+                             "when the app next starts).")
 
     def purge_deleted(self, older_than_s: float = 0.0) -> int:
+        """Remove the chats deleted more than ``older_than_s`` ago, with their messages; returns how many chats.
+
+        Messages go first, by chat id, in one statement: no cascade runs as deep as a chat is long."""
         cutoff = time.time() - older_than_s
+        doomed = "SELECT id FROM chats WHERE deleted_at IS NOT NULL AND deleted_at <= ?"
         try:
             with self.transaction() as db:
-                sql = "DELETE FROM chats WHERE deleted_at IS NOT NULL AND deleted_at <= ?"
-                return db.execute(sql, (cutoff,)).rowcount
-        except sqlite3.Error as exc:
+                db.execute(f"UPDATE chats SET active_leaf = NULL WHERE id IN ({doomed})", (cutoff,))
+                db.execute(f"DELETE FROM messages WHERE chat_id IN ({doomed})", (cutoff,))
+                return db.execute(f"DELETE FROM chats WHERE id IN ({doomed})", (cutoff,)).rowcount
+        except (sqlite3.Error, StoreError) as exc:
             raise StoreError(f"Deleted chats could not be removed ({exc}); they will be at the next start.") from exc
 
     def _touch(self, chat_id: int, **fields: str) -> None:
@@ -364,7 +394,16 @@ class ChatStore:
         """Delete a message and everything after it in its branch; the chat shows the parent's branch."""
         message = self.message(message_id)
         with self.transaction() as db:
-            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            # The subtree's ids by a recursive query (no depth limit), deleted in one statement: no trigger chain.
+            db.execute(
+                """
+                WITH RECURSIVE subtree(id) AS (
+                    SELECT ? UNION ALL SELECT m.id FROM messages m JOIN subtree ON m.parent_id = subtree.id
+                )
+                DELETE FROM messages WHERE id IN subtree
+                """,
+                (message_id,),
+            )
         remaining = [i for i in self.siblings_of(message.chat_id, message.parent_id)]
         if remaining:
             self.switch_to(remaining[-1])
