@@ -254,10 +254,14 @@ class ChatStore:
             raise StoreError(f"There is no chat {chat_id}.")
 
     def undelete_chat(self, chat_id: int) -> None:
-        cursor = self._db.execute("UPDATE chats SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL", (chat_id,))
+        cursor = self._db.execute(
+            "UPDATE chats SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL", (chat_id,)
+        )
         if cursor.rowcount == 0:
-            raise StoreError(f"There is no deleted chat {chat_id} to bring back (deleted chats are removed for good "
-                             "when the app next starts).")
+            raise StoreError(
+                f"There is no deleted chat {chat_id} to bring back (deleted chats are removed for good "
+                "when the app next starts)."
+            )
 
     def purge_deleted(self, older_than_s: float = 0.0) -> int:
         """Remove the chats deleted more than ``older_than_s`` ago, with their messages; returns how many chats.
