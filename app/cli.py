@@ -207,7 +207,9 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
     from app.core.chat.session import ChatSession
+    from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
+    from app.core.engines.state_cache import StateCache
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
     from app.terminal import stream_to_terminal, turn_from_arguments
@@ -217,7 +219,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     model = _resolve_model(args.model, models_dir)
     store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
     session = ChatSession(store, describe_preset=library.name_of)
-    service = EngineService()
+    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
     try:
         loaded = service.load(model, _load_options(args, paths, settings, model)).result()
         for note in loaded.notes:

@@ -12,9 +12,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
 from app.core.engines.service import EngineService
+from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError
 from app.core.library.models import find_model
 from app.core.paths import AppPaths
@@ -52,7 +54,7 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         chats_db=paths.chats_db if args.save else None, library_folders=lambda: folders,
         presets_dir=paths.presets_dir, load_options=load_options,
     )  # fmt: skip
-    service = EngineService()
+    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
     runner: ServerRunner | None = None
     stop = threading.Event()
 

@@ -58,11 +58,16 @@ class EngineClient(QObject):
     _failed = Signal(int, str)
 
     def __init__(
-        self, parent: QObject | None = None, flush_interval: float = FRAME_S, service: EngineService | None = None
+        self,
+        parent: QObject | None = None,
+        flush_interval: float = FRAME_S,
+        service: EngineService | None = None,
+        engine: Engine | None = None,
     ) -> None:
+        """``service``: a shared one (not closed here); else one of its own, on ``engine`` (default: a LlamaEngine)."""
         super().__init__(parent)
         self.flush_interval = flush_interval
-        self.service = service or EngineService()
+        self.service = service or EngineService(engine)
         self._owns_service = service is None
         self._tickets: dict[int, Ticket] = {}
         self._ids = itertools.count(1)
