@@ -27,6 +27,7 @@ from app.core.hub.connection import configure_hub_environment
 from app.core.library.models import find_model
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
+from app.core.prompting.context import ContextPolicy
 from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--save", action="store_true", help="record the exchange as a new chat in the history")
     chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID from the history (implies --save)")
     chat.add_argument(
-        "--context-policy", choices=["stop", "drop-oldest", "rolling"], default=None, help="when the chat is too long"
+        "--context-policy",
+        choices=[policy.value for policy in ContextPolicy],
+        default=None,
+        help="when the chat is too long",
     )
     chat.add_argument("--engine", metavar="URL", help="chat through an OpenAI-compatible server (llama-server, vLLM…)")
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
@@ -228,7 +232,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             session.open(args.chat)
         elif preset and preset.greeting:
             session.new(preset.greeting)
-        policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else "stop")
+        policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else ContextPolicy.STOP)
         turn = turn_from_arguments(
             args,
             session,
