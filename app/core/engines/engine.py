@@ -30,6 +30,7 @@ from app.core.engines.llama_adapter import (
     PromptAbort,
     cached_prefix,
     evaluated_tokens,
+    grammar_compiles,
     import_llama_cpp,
     load_progress,
     read_prompt,
@@ -50,6 +51,8 @@ from app.core.engines.offload import (
 )
 from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo, read_gguf
+from app.core.prompting import gbnf_bounds
+from app.core.prompting.gbnf_bounds import GrammarRefused
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -269,9 +272,14 @@ class Engine:
         return generation
 
     def _grammar(self, text: str) -> Any:
+        # llama-cpp-python adds the NULL sampler of a grammar llama.cpp refused to the chain, which crashes:
+        # checked in Python first (so the parser cannot crash), then parsed once here, before it is used.
         try:
+            gbnf_bounds.check(text)
+            if not grammar_compiles(text):
+                raise GrammarRefused("llama.cpp's grammar parser refused it")
             return import_llama_cpp().LlamaGrammar.from_string(text, verbose=False)
-        except (ValueError, RuntimeError) as exc:
+        except (GrammarRefused, ValueError, RuntimeError) as exc:
             raise HermesError(f"The reply's grammar is not valid: {exc}") from None
 
     def _pieces(
