@@ -27,6 +27,7 @@ from app.core.hub.connection import configure_hub_environment
 from app.core.library.models import find_model
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
+from app.core.prompting import bounded_json
 from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
                 print(text)
         elif args.action == "import":
             try:
-                data = json.loads(args.file.read_text(encoding="utf-8"))
+                data = bounded_json.load_file(args.file)
             except (OSError, ValueError) as exc:
                 raise StoreError(f"Could not read {args.file.name}: {exc}") from None
             print(f"Imported as chat {store.import_tree(data)}")

@@ -18,6 +18,7 @@ from typing import Any
 from app.core.atomic import atomic_write_text
 from app.core.chat.types import LoadOptions
 from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
+from app.core.prompting import bounded_json
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class ModelOptionsStore:
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = bounded_json.load_file(self.path, max_bytes=16 << 20)
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 from app.core.chat.code_blocks import code_blocks
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
+from app.core.prompting import bounded_json
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
@@ -169,7 +170,7 @@ class ChatHistory(QObject):
                 return None
             path = Path(chosen)
         try:
-            chat_id = self.store.import_tree(json.loads(path.read_text(encoding="utf-8")))
+            chat_id = self.store.import_tree(bounded_json.load_file(path))
         except (OSError, ValueError, StoreError) as exc:
             self.error.emit(f"Could not import {path.name}: {exc}")
             return None
