@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from app.core import bounded_json
 from app.core.atomic import atomic_write_text
-from app.core.prompting import bounded_json
 
 SETTINGS_BYTES = 1 << 20  # settings are a few hundred bytes; a bigger file is damaged, not settings
 log = logging.getLogger(__name__)

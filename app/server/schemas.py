@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.chat.prompt_formats import ChatMessage
-from app.core.prompting.bounded_json import JsonLimitError, loads
+from app.core.bounded_json import JsonLimitError, loads
+from app.core.prompting.prompt_formats import ChatMessage
 from app.server.errors import ApiError, bad_request
 
 # field -> why it is refused

@@ -262,3 +262,27 @@ def test_messages_left_out_to_fit_the_context_are_dimmed_and_counted(qtbot, libr
     say(qtbot, window, "Thanks.")  # each reply says afresh what it left out: again the oldest, as a run
     again = [row for row, item in enumerate(window.chat_model.items) if item.left_out]
     assert again == list(range(len(again))) and len(again) >= len(left_out)
+
+
+def test_the_window_starts_after_a_long_chat_was_deleted(qtbot, basedir: Path) -> None:
+    """A 2,000-message chat deleted (its undo window not yet passed) when the app closed: the next start removes it."""
+    from app.ui.main_window import MainWindow
+
+    paths = resolve_paths(basedir).ensure()
+    store = ChatStore(paths.chats_db)
+    chat = store.create_chat(title="A long story")
+    kept = store.create_chat(title="Kept")
+    store.add_message(kept, None, "user", "still here")
+    parent = None
+    for index in range(2000):
+        parent = store.add_message(chat, parent, "user" if index % 2 == 0 else "assistant", f"line {index}").id
+    store.delete_chat(chat)
+    store.close()
+
+    window = MainWindow(paths, Settings(context_size=2048))
+    qtbot.addWidget(window)
+    window.show()
+    assert [c.title for c in window.store.list_chats()] == ["Kept"]
+    assert window.store.rows("SELECT COUNT(*) FROM messages")[0][0] == 1
+    assert "could not be removed" not in window.statusBar().currentMessage()
+    window.close()

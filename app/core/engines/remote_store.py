@@ -10,10 +10,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from app.core import bounded_json
 from app.core.atomic import atomic_write_text
 from app.core.engines.remote import api_base
 from app.core.errors import HermesError
-from app.core.prompting import bounded_json
 
 ENGINES_FILE = "engines.json"
 

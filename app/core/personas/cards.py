@@ -16,8 +16,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core import bounded_json
 from app.core.errors import HermesError
-from app.core.prompting import bounded_json
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_CARD_BYTES = 16 << 20  # real cards are a few MB at most (the image); refuse anything larger

@@ -15,10 +15,10 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from app.core import bounded_json
 from app.core.atomic import atomic_write_text
-from app.core.chat.types import LoadOptions
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
-from app.core.prompting import bounded_json
 
 log = logging.getLogger(__name__)
 
