@@ -214,6 +214,8 @@ class LlamaEngine:
         except ContextOverflow as exc:
             raise ContextFullError(str(exc)) from None
         prompt, tokens = tokenized[len(fitted.messages)]
+        if not tokens:  # llama-cpp-python asserts on an empty prompt (found by the server fuzz suite: a 500)
+            raise HermesError("The prompt is empty: there is nothing for the model to read.")
         room = n_ctx - len(tokens)
         if room < 1:
             raise ContextFullError(
