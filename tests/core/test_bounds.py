@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core import bounded_json, gbnf_bounds, schema_bounds
+from app.core import bounded_json
 from app.core.engines.grammar_build import build_grammar
 from app.core.engines.llama_adapter import grammar_compiles, json_schema_grammar
+from app.core.prompting import gbnf_bounds, schema_bounds
 from app.core.prompting.gbnf_bounds import GrammarRefused
 
 ROOT = Path(__file__).resolve().parents[2]
