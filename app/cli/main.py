@@ -21,6 +21,7 @@ from pathlib import Path
 
 from app import APP_NAME, __version__
 from app.cli import library as library_commands
+from app.core import bounded_json
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
@@ -300,7 +301,7 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
                 print(text)
         elif args.action == "import":
             try:
-                data = json.loads(args.file.read_text(encoding="utf-8"))
+                data = bounded_json.load_file(args.file)
             except (OSError, ValueError) as exc:
                 raise StoreError(f"Could not read {args.file.name}: {exc}") from None
             print(f"Imported as chat {exchange.import_tree(store, data)}")
