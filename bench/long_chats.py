@@ -67,6 +67,8 @@ def run(quick: bool = False) -> Section:
             disk_s, disk_text, _ = _ttft(disk, continued)
             disk.unload()
             same = same and memory_text == cold_text == disk_text
+            if not memory_text == cold_text == disk_text:
+                print(f"  replies differ: cold {cold_text!r}, memory {memory_text!r}, disk {disk_text!r}")
             figures += [
                 Figure(f"{prompt_tokens}-token chat: TTFT read cold (baseline)", cold_s * 1000, "ms"),
                 Figure(f"{prompt_tokens}-token chat: TTFT restored from memory", memory_s * 1000, "ms"),
