@@ -94,7 +94,9 @@ class RowHeights:
             header = view.verticalHeader()
             while first > 0 and header.sectionViewportPosition(first) > -margin:
                 first -= 1
-            while last < count - 1 and header.sectionViewportPosition(last) + header.sectionSize(last) < height + margin:
+            while (
+                last < count - 1 and header.sectionViewportPosition(last) + header.sectionSize(last) < height + margin
+            ):
                 last += 1
         return first, last
 
