@@ -45,7 +45,7 @@ from app.core.engines.offload import (
 from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
 from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo, read_gguf
-from app.core.prompting.context import ContextOverflow, fit_to_context
+from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
 from app.core.prompting.prompt_formats import (
     AUTO,
     ChatMessage,
@@ -185,7 +185,7 @@ class LlamaEngine:
         should_stop: Callable[[], bool] = lambda: False,
         prompt_format: PromptFormat | None = None,
         *,
-        context_policy: str = "stop",
+        context_policy: str = ContextPolicy.STOP,
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
