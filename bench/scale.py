@@ -405,7 +405,7 @@ def run(quick: bool = False) -> Section:
             }
     return Section(
         title="Scale: a year of use (small vs large setup)",
-        command="python -m bench scale",
+        command="python -m bench.scale",
         figures=_figures(results["small"], results["large"], large_scale, build_s),
         notes=f"Large setup: {large_scale.chats:,} chats of {large_scale.messages_per_chat} messages plus "
         f"{large_scale.long_chats} of {LONG_CHAT:,} (with branches), {large_scale.models} models + "
