@@ -95,7 +95,7 @@ def _portrait(index: int) -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, b"PNG")
+    image.save(buffer, "PNG")  # type: ignore[call-overload]  # PySide takes a str here, its stubs say bytes
     return bytes(data.data())
 
 
