@@ -1,5 +1,6 @@
 """Discover → details → download → progress → My Models → the chat's model picker, against the loopback Hub."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,7 @@ def test_discover_search_details_download_and_chat(qtbot, hub_window) -> None:
     assert done.args[0].state == "done"
     qtbot.waitUntil(lambda: page.quants.item(0, 4).text().endswith("· in your library"))  # on Discover too
     qtbot.waitUntil(lambda: window.hub.models_page.model.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.hub.models_page.reading, timeout=10_000)
     row = window.hub.models_page.model.rows[0]
     assert (row.architecture, row.quant, row.template) == ("llama", "Q4_1", "yes")
 
@@ -172,3 +174,45 @@ def test_an_older_search_answering_late_does_not_replace_a_newer_one(qtbot, hub_
     qtbot.waitUntil(lambda: len(answered) == 2, timeout=10_000)  # the older answer arrived ...
     assert [r.id for r in page.results.results] == ["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"]  # ... and was dropped
     assert page.status.text() == "1 model"
+
+
+def test_my_models_lists_files_at_once_and_reads_only_new_headers(qtbot, tmp_path: Path, starter_model: Path) -> None:
+    """Rows show before their headers are read; a second page (the next start) and an import read nothing twice."""
+    from app.core.library.header_cache import HeaderCache
+    from app.ui.background import Background
+    from app.ui.hub.models_page import BATCH, ModelsPage
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    count = 2 * BATCH + 1
+    for index in range(count):
+        os.link(starter_model, folder / f"model-{index:02d}.gguf")
+    file = tmp_path / "cache" / "model-headers.json"
+    background = Background()
+    page = ModelsPage([folder], background, header_cache=HeaderCache(file))
+    qtbot.addWidget(page)
+    listed: list[int] = []  # unread rows when the rows were first shown
+    show = page._listed
+
+    def spy(refresh: int, rows: list) -> None:
+        listed.append(sum(not row.read for row in rows))
+        show(refresh, rows)
+
+    page._listed = spy  # type: ignore[method-assign]
+    try:
+        qtbot.waitUntil(lambda: not page.reading, timeout=60_000)
+        assert listed == [count] and page.header_cache.reads == count
+        assert all(row.read and row.architecture == "llama" for row in page.model.rows)
+        qtbot.waitUntil(file.exists, timeout=10_000)  # saved (in the background) once all were read
+
+        again = ModelsPage([folder], background, header_cache=HeaderCache(file))  # the next start
+        qtbot.addWidget(again)
+        qtbot.waitUntil(lambda: again.model.rowCount() == count and not again.reading, timeout=30_000)
+        assert again.header_cache.reads == 0 and all(row.read for row in again.model.rows)
+
+        with qtbot.waitSignal(again.imported, timeout=30_000):
+            again.import_file(starter_model, "link")
+        qtbot.waitUntil(lambda: again.model.rowCount() == count + 1 and not again.reading, timeout=30_000)
+        assert again.header_cache.reads == 1  # the imported file only
+    finally:
+        background.shutdown()

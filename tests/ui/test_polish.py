@@ -144,7 +144,7 @@ def test_my_models_flags_a_broken_file_and_marks_the_loaded_model(qtbot, library
     page = ModelsPage([library_with_model.parent], background)
     qtbot.addWidget(page)
     try:
-        qtbot.waitUntil(lambda: page.model.rowCount() == 2, timeout=10_000)
+        qtbot.waitUntil(lambda: page.model.rowCount() == 2 and not page.reading, timeout=10_000)
         assert "1 cannot be loaded" in page.summary.text()
         rows = {row.model.path.name: index for index, row in enumerate(page.model.rows)}
         bad = rows[broken.name]

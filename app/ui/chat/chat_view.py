@@ -23,6 +23,7 @@ from app.ui.chat.chat_model import ChatItem, ChatRoles
 from app.ui.chat.code_blocks import CodeBlockView
 from app.ui.chat.message_actions import MessageActionBar, available
 from app.ui.chat.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
+from app.ui.chat.row_heights import RowHeights
 from app.ui.widgets import MessageEditor
 
 __all__ = ["ChatView", "stats_line"]
@@ -56,6 +57,7 @@ class ChatView(QTableView):
         super().__init__(parent)
         self.message_delegate = MessageDelegate(self)
         self.setItemDelegate(self.message_delegate)
+        self.row_heights = RowHeights(self, self.message_delegate)  # exact near the viewport, estimated elsewhere
         self.setShowGrid(False)
         self.setWordWrap(True)
         self.setFrameShape(QTableView.Shape.NoFrame)
@@ -134,13 +136,7 @@ class ChatView(QTableView):
         return self.viewport().width()
 
     def _set_heights(self, first: int, last: int) -> None:
-        model, width = self.model(), self._text_width()
-        palette, font = self.palette(), self.font()
-        header = self.verticalHeader()
-        for row in range(first, last + 1):
-            height = self.message_delegate.row_height(model.index(row, 0), width, palette, font)
-            if header.sectionSize(row) != height:
-                header.resizeSection(row, height)
+        self.row_heights.set_rows(first, last, self._text_width())
         if self.actions_bar.isVisible():
             self._update_actions()
 
@@ -148,15 +144,20 @@ class ChatView(QTableView):
         model = self.model()
         if model is None:
             return
-        self._layout_width = self._text_width()
         at_bottom = self._at_bottom()
-        keep = {model.index(r, 0).data(ChatRoles.ITEM).uid for r in range(model.rowCount())}
+        keep = {item.uid for item in self.row_heights.items()}
         self.message_delegate.forget(keep)
         self._drag = None
-        if model.rowCount():
-            self._set_heights(0, model.rowCount() - 1)
-        if at_bottom:
-            self.scroll_to_end()
+        for _ in range(2):  # again if the scroll bar came or went meanwhile (the width changed)
+            self._layout_width = self._text_width()
+            self.message_delegate.forget_widths(self._layout_width)
+            if model.rowCount():
+                self._set_heights(0, model.rowCount() - 1)
+            if at_bottom:
+                self.scroll_to_end()
+            self.row_heights.refine(self._layout_width)
+            if self._text_width() == self._layout_width:
+                break
         self._update_actions()
 
     def _rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
@@ -180,13 +181,17 @@ class ChatView(QTableView):
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         super().scrollContentsBy(dx, dy)
+        self.row_heights.refine(self._text_width())
         if self.actions_bar.isVisible():
             self._update_actions()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self._text_width() != self._layout_width:
+            self.row_heights.refine(self._text_width())  # what is on screen now, the rest when resizing pauses
             self._relayout_timer.start()
+        elif event.size().height() > event.oldSize().height():
+            self.row_heights.refine(self._layout_width)  # rows that came into view
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

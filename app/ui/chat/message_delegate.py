@@ -153,6 +153,22 @@ class MessageDelegate(QStyledItemDelegate):
         for uid in [uid for uid in self._cache if uid not in keep]:
             del self._cache[uid]
 
+    def forget_widths(self, width: int) -> None:
+        """Drop layouts made at another width (they would be laid out again anyway)."""
+        for uid in [uid for uid, layout in self._cache.items() if layout.width != width]:
+            del self._cache[uid]
+
+    def cached_height(self, item: ChatItem, width: int) -> int | None:
+        """The message's height if its layout at ``width`` is cached and current, else None (no layout done)."""
+        cached = self._cache.get(item.uid)
+        if cached is None or (cached.revision, cached.width, cached.editing) != (
+            item.revision,
+            width,
+            item.uid == self.editing_uid,
+        ):
+            return None
+        return cached.height
+
     def layout(self, item: ChatItem, width: int, palette: QPalette, font: QFont) -> Layout:
         cached = self._cache.get(item.uid)
         editing = item.uid == self.editing_uid

@@ -82,9 +82,11 @@ class HubPages(QObject):
             discover.serve_requested.connect(self.serve_with_vllm)
             return discover
         if name == "models":
+            from app.core.library.header_cache import HeaderCache
             from app.ui.hub.models_page import ModelsPage
 
-            models = ModelsPage(self._library_folders(current), self.background)
+            headers = HeaderCache(self.paths.cache / "model-headers.json")
+            models = ModelsPage(self._library_folders(current), self.background, header_cache=headers)
             models.load_requested.connect(self._load_from_library)
             models.library_changed.connect(self.model_bar.refresh_models)
             models.folders_changed.connect(self._folders_changed)

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.errors import HermesError, ModelFileError
-from app.core.library.gguf_file import read_gguf
+from app.core.errors import HermesError
+from app.core.library.header_cache import HeaderCache, HeaderSummary
 from app.core.library.models import LocalModel, delete_model, human_size, import_model, scan_models
 from app.ui.background import Background
 from app.ui.hub.table_model import RowTableModel
@@ -30,6 +30,8 @@ from app.ui.theme import SPACE_S, color, icon, secondary_text_css
 from app.ui.widgets import EmptyTableView, show_in_folder
 
 Index = QModelIndex | QPersistentModelIndex
+BATCH = 12  # headers read per background task: rows fill in as they are read
+READING = "…"
 
 
 @dataclass(frozen=True)
@@ -41,28 +43,36 @@ class ModelRow:
     context: str
     template: str
     problem: str = ""  # why the file cannot be loaded ("" for a good one)
+    resolved: Path | None = None  # the file's real path (compared with the loaded model's), found off the GUI thread
+    read: bool = True  # False while its header is still being read
 
-
-def describe(models: list[LocalModel]) -> list[ModelRow]:
-    """Read every header (off the GUI thread: ~50 ms a file)."""
-    rows = []
-    for model in models:
+    @staticmethod
+    def of(model: LocalModel, summary: HeaderSummary | None) -> ModelRow:
         try:
-            info = read_gguf(model.path)
-        except ModelFileError as exc:
-            rows.append(ModelRow(model, "", "", "", "", "", problem=str(exc)))
-            continue
-        rows.append(
-            ModelRow(
-                model,
-                info.architecture,
-                info.size_label,
-                info.quantization,
-                f"{info.context_length:,}" if info.context_length else "—",
-                "yes" if info.chat_template else "no (ChatML)",
-            )
-        )
-    return rows
+            resolved = model.path.resolve()
+        except OSError:
+            resolved = model.path
+        if summary is None:
+            return ModelRow(model, READING, READING, READING, READING, READING, resolved=resolved, read=False)
+        if summary.problem:
+            return ModelRow(model, "", "", "", "", "", problem=summary.problem, resolved=resolved)
+        context = f"{summary.context_length:,}" if summary.context_length else "—"
+        template = "yes" if summary.has_template else "no (ChatML)"
+        return ModelRow(model, summary.architecture, summary.parameters, summary.quantization, context, template,
+                        resolved=resolved)  # fmt: skip
+
+
+def describe(models: list[LocalModel], cache: HeaderCache | None = None) -> list[ModelRow]:
+    """Read every header (off the GUI thread: tens of ms a file; only new or changed files with a cache)."""
+    cache = cache or HeaderCache()
+    return [ModelRow.of(model, cache.summary(model)) for model in models]
+
+
+def listed(folders: list[Path], cache: HeaderCache) -> list[ModelRow]:
+    """The library's files at once (off the GUI thread), with what the cache knows; the rest still to read."""
+    models = scan_models(folders)
+    cache.forget_missing(models)
+    return [ModelRow.of(model, cache.cached(model)) for model in models]
 
 
 def short_reason(row: ModelRow) -> str:
@@ -80,7 +90,14 @@ class LibraryModel(RowTableModel[ModelRow]):
         self.loaded_path: Path | None = None
 
     def is_loaded(self, row: ModelRow) -> bool:
-        return self.loaded_path is not None and row.model.path.resolve() == self.loaded_path
+        return self.loaded_path is not None and (row.resolved or row.model.path.resolve()) == self.loaded_path
+
+    def replace_rows(self, updates: dict[int, ModelRow]) -> None:
+        """Rows whose headers were read: one dataChanged over them."""
+        for index, row in updates.items():
+            self.rows[index] = row
+        if updates:
+            self.dataChanged.emit(self.index(min(updates), 0), self.index(max(updates), len(self.HEADERS) - 1))
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -127,10 +144,14 @@ class ModelsPage(QWidget):
     imported = Signal(object)  # the Path of a model now in the library
     _import_progress = Signal(int, int)  # bytes copied, bytes in all (emitted from the worker thread)
 
-    def __init__(self, folders: list[Path], background: Background, parent=None) -> None:
+    def __init__(
+        self, folders: list[Path], background: Background, parent=None, header_cache: HeaderCache | None = None
+    ) -> None:
         super().__init__(parent)
         self.folders = list(folders)
         self.background = background
+        self.header_cache = header_cache or HeaderCache()  # headers read once, by (path, size, mtime)
+        self.reading = False  # headers are still being read (the rows are listed already)
         self.importing: Path | None = None  # the file being imported, while it is
         self._refresh = 0  # the newest library read; an older one answering late is ignored
         self.model = LibraryModel(self)
@@ -186,9 +207,9 @@ class ModelsPage(QWidget):
         self._refresh += 1
         refresh = self._refresh
         self.summary.setText("Reading the library…")
-        self.background.run(
-            lambda: describe(scan_models(folders)), lambda rows: self._show(refresh, rows), self._read_failed
-        )
+        self.reading = True
+        cache = self.header_cache
+        self.background.run(lambda: listed(folders, cache), lambda rows: self._listed(refresh, rows), self._read_failed)
 
     def set_folders(self, folders: list[Path]) -> None:
         """The settings changed the library folders: show what is in the new ones."""
@@ -197,12 +218,49 @@ class ModelsPage(QWidget):
             self.refresh()
 
     def _read_failed(self, error: Exception) -> None:
+        self.reading = False
         self.summary.setText(f"⚠ Could not read the library: {error}")
 
-    def _show(self, refresh: int, rows: list[ModelRow]) -> None:
+    def _listed(self, refresh: int, rows: list[ModelRow]) -> None:
+        """The files are listed (cached headers filled in): show them, then read the other headers in batches."""
         if refresh != self._refresh:
             return  # a newer read is on its way
         self.model.set_rows(rows)
+        self._read_next(refresh)
+
+    def _read_next(self, refresh: int) -> None:
+        rows = self.model.rows
+        todo = [index for index, row in enumerate(rows) if not row.read][:BATCH]
+        cache = self.header_cache
+        if not todo:
+            self.reading = False
+            self._show_summary()
+            self._chain(cache.save, lambda _none: None, lambda _error: None)
+            return
+        self.summary.setText(f"Reading model headers… {sum(row.read for row in rows)}/{len(rows)}")
+        batch = [(index, rows[index].model) for index in todo]
+
+        def work() -> dict[int, ModelRow]:
+            return {index: ModelRow.of(model, cache.summary(model)) for index, model in batch}
+
+        self._chain(work, lambda read: self._batch_read(refresh, read), self._read_failed)
+
+    def _chain(self, work, on_success, on_error) -> None:
+        """The next step of a read; none once the window has shut the background pool down (it is closing)."""
+        try:
+            self.background.run(work, on_success, on_error)
+        except RuntimeError:
+            self.reading = False
+
+    def _batch_read(self, refresh: int, read: dict[int, ModelRow]) -> None:
+        if refresh != self._refresh:
+            return
+        self.model.replace_rows(read)
+        self._update_buttons()
+        self._read_next(refresh)
+
+    def _show_summary(self) -> None:
+        rows = self.model.rows
         total = sum(row.model.size for row in rows)
         broken = sum(bool(row.problem) for row in rows)
         noun = "model" if len(rows) == 1 else "models"

@@ -1,0 +1,456 @@
+"""A year of use (issue 27): the app's figures with a heavy user's data against a small setup.
+
+Both setups are built through the core's own APIs in temporary base directories (seeded): chats and
+messages (some chats of 2,000 messages with branches), model files (hard links to the starter model, plus
+broken ones), presets (some with portraits) and a saved download queue. Every figure is measured small vs
+large in the same run; GUI-thread stalls are the longest gap of a 1 ms timer while an action runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import Figure, Section, median, sample_markdown, starter_model
+
+WORDS = [
+    "the",
+    "a",
+    "model",
+    "token",
+    "reply",
+    "chat",
+    "memory",
+    "python",
+    "rust",
+    "river",
+    "mountain",
+    "garden",
+    "letter",
+    "story",
+    "music",
+    "recipe",
+    "engine",
+    "window",
+    "thread",
+    "history",
+    "search",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "summer",
+    "winter",
+    "travel",
+    "budget",
+    "plan",
+]
+LONG_CHAT = 2000  # messages in each long chat
+
+
+@dataclass(frozen=True)
+class Scale:
+    chats: int
+    messages_per_chat: int
+    long_chats: int
+    models: int
+    broken: int
+    presets: int
+    portraits: int
+    downloads: int
+
+
+SMALL = Scale(chats=20, messages_per_chat=20, long_chats=0, models=3, broken=1, presets=5, portraits=2, downloads=2)
+LARGE = Scale(
+    chats=5000, messages_per_chat=42, long_chats=3, models=300, broken=50, presets=1000, portraits=300, downloads=200
+)
+QUICK_LARGE = Scale(
+    chats=300, messages_per_chat=20, long_chats=1, models=30, broken=5, presets=100, portraits=30, downloads=50
+)
+
+
+def _sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def _portrait(index: int) -> bytes:
+    """A 256×256 PNG, as a card's avatar is."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(256, 256, QImage.Format.Format_RGB32)
+    image.fill(QColor.fromHsv(index * 37 % 360, 160, 200))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")  # type: ignore[call-overload]  # PySide takes a str here, its stubs say bytes
+    return bytes(data.data())
+
+
+def build(root: Path, scale: Scale, seed: int = 27) -> dict[str, Any]:
+    """The setup in ``root`` (a --basedir): returns what the measurements need (the long chat's id, folders)."""
+    from app.core.history.store import ChatStore
+    from app.core.hub.download_jobs import Download, safe_destination, save_queue
+    from app.core.paths import resolve_paths
+    from app.core.personas.presets import Preset, PresetLibrary
+
+    rng = random.Random(seed)
+    paths = resolve_paths(root).ensure()
+    models_dir = paths.default_models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    store = ChatStore(paths.chats_db)
+    long_chat = 0
+    for _ in range(scale.long_chats):
+        turns = [("user" if i % 2 == 0 else "assistant", "") for i in range(LONG_CHAT - 1)]
+        texts = [
+            (role, _sentence(rng, 12) if role == "user" else sample_markdown(i)) for i, (role, _) in enumerate(turns)
+        ]
+        long_chat = store.record_chat(texts, sample_markdown(LONG_CHAT), model="bench")
+        path = store.active_path(long_chat)
+        for at in (100, 900, 1500):  # a few edited turns: branches, the long path stays the active one
+            store.add_message(long_chat, path[at].parent_id, "user", _sentence(rng, 10))
+        store.switch_to(path[-1].id)
+    for index in range(scale.chats):
+        texts = [
+            ("user" if i % 2 == 0 else "assistant", _sentence(rng, 10 if i % 2 == 0 else 60))
+            for i in range(scale.messages_per_chat - 1)
+        ]
+        chat = store.record_chat(texts, _sentence(rng, 40), model="bench")
+        if index == 0 and not long_chat:
+            long_chat = chat
+    store.close()
+
+    starter = starter_model()
+    for index in range(scale.models):
+        target = models_dir / f"vendor{index % 40}" / f"model-{index:04d}.Q4_K_M.gguf"
+        target.parent.mkdir(exist_ok=True)
+        try:
+            os.link(starter, target)
+        except OSError:
+            os.symlink(starter, target)
+    for index in range(scale.broken):
+        (models_dir / f"broken-{index:03d}.gguf").write_bytes(rng.randbytes(4096))
+
+    library = PresetLibrary(paths.presets_dir)
+    portrait = _portrait(0) if scale.portraits else b""
+    for index in range(scale.presets):
+        library.create(
+            Preset(
+                id="",
+                name=f"Persona {index:04d} {rng.choice(WORDS)}",
+                system_prompt=_sentence(rng, 40),
+                greeting=_sentence(rng, 12),
+                avatar_png=portrait if index < scale.portraits else b"",
+            )
+        )
+
+    jobs = [
+        Download(
+            f"org{i}/repo{i}",
+            f"model-{i}.Q4_K_M.gguf",
+            "main",
+            safe_destination(models_dir, f"org{i}/repo{i}", f"model-{i}.Q4_K_M.gguf"),
+        )
+        for i in range(scale.downloads)
+    ]
+    queue_file = paths.data / "downloads.json"
+    save_queue(queue_file, jobs, closing=False)
+    return {"paths": paths, "long_chat": long_chat, "jobs": jobs, "queue_file": queue_file}
+
+
+class StallMeter:
+    """The longest gap between two ticks of a 1 ms timer on the GUI thread, while ``measure`` spins the loop."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer(interval=1)
+        self.timer.setTimerType(self.timer.timerType().PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.worst = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def measure(
+        self, action: Callable[[], object], done: Callable[[], bool], timeout_s: float = 120.0
+    ) -> tuple[float, float]:
+        """Run ``action`` from the event loop; spin until ``done()``; return (elapsed, worst stall) in seconds."""
+        from PySide6.QtCore import QCoreApplication, QTimer
+
+        app = QCoreApplication.instance()
+        assert app is not None
+        self.worst = 0.0
+        self.timer.start()
+        started = self.last = time.perf_counter()
+        QTimer.singleShot(0, action)
+        while True:
+            app.processEvents()
+            if done() or time.perf_counter() - started > timeout_s:
+                break
+            time.sleep(0.0005)
+        elapsed = time.perf_counter() - started
+        settle = time.perf_counter() + 0.15  # what the action left queued (timers) counts too
+        while time.perf_counter() < settle:
+            app.processEvents()
+            time.sleep(0.0005)
+        self.timer.stop()
+        self._tick()
+        return elapsed, self.worst
+
+
+START_PROBE = """
+import sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import app.ui.main_window as main_window
+show = main_window.MainWindow.show
+def show_then_report(self):
+    show(self)
+    state = {"last": time.perf_counter(), "worst": 0.0, "ticks": 0}
+    print("ready", flush=True)
+    def tick():
+        now = time.perf_counter()
+        state["worst"] = max(state["worst"], now - state["last"])
+        state["last"] = now
+        state["ticks"] += 1
+    timer = QTimer(self, interval=1)
+    timer.timeout.connect(tick)
+    timer.start()
+    def report():
+        print("stall", state["worst"], flush=True)
+        self.close()
+        QApplication.quit()
+    QTimer.singleShot(2000, report)
+main_window.MainWindow.show = show_then_report
+from app.cli import main
+sys.exit(main(["--basedir", sys.argv[1]]))
+"""
+
+
+def measure_start(basedir: Path) -> tuple[float, float]:
+    """Process start → window shown, and the worst GUI stall in the 2 s after (seconds)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", START_PROBE, str(basedir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    ready = time.perf_counter() - started
+    stall_line = process.stdout.readline()
+    process.wait(timeout=60)
+    if not line.startswith("ready") or not stall_line.startswith("stall"):
+        raise RuntimeError(f"start probe failed: {line!r} {stall_line!r}")
+    return ready, float(stall_line.split()[1])
+
+
+def measure_chat(setup: dict[str, Any], meter: StallMeter) -> dict[str, float]:
+    """Open the setup's longest chat in the chat view: to first paint, the worst stall, then a resize."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.history.store import ChatStore
+    from app.ui.chat.chat_view import ChatView
+    from bench.common import BenchChat
+
+    store = ChatStore(setup["paths"].chats_db)
+    chat = BenchChat(store)
+    view = ChatView()
+    view.resize(900, 800)
+    view.setModel(chat.model)
+    view.show()
+    QApplication.processEvents()
+    painted = {"at": 0.0}
+
+    def open_chat() -> None:
+        chat.session.open(setup["long_chat"])
+        view.viewport().repaint()
+        painted["at"] = time.perf_counter()
+
+    opens, stalls, resize_stalls = [], [], []
+    for round_ in range(3):
+        chat.session.new()
+        QApplication.processEvents()
+        painted["at"] = 0.0
+        started = time.perf_counter()
+        _elapsed, stall = meter.measure(open_chat, lambda: painted["at"] > 0)
+        opens.append(painted["at"] - started)
+        stalls.append(stall)
+        width = 900 + 60 * (round_ + 1)
+        _elapsed, stall = meter.measure(functools.partial(view.resize, width, 800), lambda: True)
+        resize_stalls.append(stall)
+    rows = chat.model.rowCount()
+    view.close()
+    view.deleteLater()
+    store.close()
+    QApplication.processEvents()
+    return {
+        "rows": rows,
+        "open": median(opens),
+        "open_stall": max(stalls),
+        "resize_stall": median(resize_stalls),
+    }
+
+
+def measure_search(setup: dict[str, Any]) -> dict[str, float]:
+    from app.core.history.store import ChatStore
+
+    store = ChatStore(setup["paths"].chats_db)
+    figures = {}
+    for query in ("the", "t", "quick brown"):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            store.list_chats(query)
+            times.append(time.perf_counter() - started)
+        figures[query] = median(times)
+    started = time.perf_counter()
+    store.list_chats()
+    figures["list"] = time.perf_counter() - started
+    store.close()
+    return figures
+
+
+def measure_models(setup: dict[str, Any], meter: StallMeter) -> dict[str, float]:
+    """My Models: the page built → rows shown (elapsed, worst stall); then a refresh (as after an import)."""
+    from app.ui.background import Background
+    from app.ui.hub.models_page import ModelsPage
+
+    background = Background()
+    folders = [setup["paths"].default_models_dir]
+    holder: dict[str, Any] = {}
+    first, first_stall = meter.measure(
+        lambda: holder.setdefault("page", ModelsPage(folders, background)),
+        lambda: "page" in holder and holder["page"].model.rowCount() > 0,
+    )
+    page = holder["page"]
+    before = page._refresh
+    again, again_stall = meter.measure(
+        page.refresh, lambda: page._refresh == before + 1 and page.summary.text() != "Reading the library…"
+    )
+    background.shutdown()
+    page.deleteLater()
+    return {"first": first, "first_stall": first_stall, "again": again, "again_stall": again_stall}
+
+
+def measure_presets(setup: dict[str, Any]) -> dict[str, float]:
+    from app.core.personas.presets import PresetLibrary
+
+    started = time.perf_counter()
+    library = PresetLibrary(setup["paths"].presets_dir)
+    load = time.perf_counter() - started
+    ids = [preset.id for preset in library.presets()][-20:]
+    started = time.perf_counter()
+    for preset_id in ids:  # a chat-list scroll notch: one preset name per row
+        library.name_of(preset_id)
+    names = time.perf_counter() - started
+    return {"load": load, "names": names}
+
+
+def measure_downloads(setup: dict[str, Any]) -> dict[str, float]:
+    """What one Download click writes: the saved queue."""
+    from app.core.hub.download_jobs import save_queue
+
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        save_queue(setup["queue_file"], setup["jobs"], closing=False)
+        times.append(time.perf_counter() - started)
+    return {"save": median(times)}
+
+
+def run(quick: bool = False) -> Section:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.instance() or QApplication(sys.argv[:1])
+    large_scale = QUICK_LARGE if quick else LARGE
+    results: dict[str, dict[str, Any]] = {}
+    build_s = 0.0
+    with tempfile.TemporaryDirectory() as scratch:
+        meter = StallMeter()
+        for name, scale in (("small", SMALL), ("large", large_scale)):
+            started = time.perf_counter()
+            setup = build(Path(scratch) / name, scale)
+            build_s = time.perf_counter() - started
+            starts = [measure_start(Path(scratch) / name) for _ in range(1 if quick else 3)]
+            results[name] = {
+                "start": median([s[0] for s in starts]),
+                "start_stall": max(s[1] for s in starts),
+                "chat": measure_chat(setup, meter),
+                "search": measure_search(setup),
+                "models": measure_models(setup, meter),
+                "presets": measure_presets(setup),
+                "downloads": measure_downloads(setup),
+            }
+    return Section(
+        title="Scale: a year of use (small vs large setup)",
+        command="python -m bench.scale",
+        figures=_figures(results["small"], results["large"], large_scale, build_s),
+        notes=f"Large setup: {large_scale.chats:,} chats of {large_scale.messages_per_chat} messages plus "
+        f"{large_scale.long_chats} of {LONG_CHAT:,} (with branches), {large_scale.models} models + "
+        f"{large_scale.broken} broken files, {large_scale.presets:,} presets ({large_scale.portraits} with portraits), "
+        f"{large_scale.downloads} saved downloads; small: {SMALL.chats} chats, {SMALL.models} models, "
+        f"{SMALL.presets} presets. Stalls: the longest gap of a 1 ms GUI timer during the action. "
+        f"Building the large setup took {build_s:.0f} s.",
+    )
+
+
+def _figures(small: dict[str, Any], large: dict[str, Any], scale: Scale, build_s: float) -> list[Figure]:
+    def pair(name: str, key: tuple[str, ...], target: str = "", limit: float | None = None) -> list[Figure]:
+        """The figure small and large (in ms); the target applies to the large one."""
+        values = []
+        for setup in (small, large):
+            value: Any = setup
+            for part in key:
+                value = value[part]
+            values.append(float(value) * 1000)
+        passed = None if limit is None else values[1] <= limit * 1000
+        return [Figure(f"{name}, small", values[0], "ms"), Figure(f"{name}, large", values[1], "ms", target, passed)]
+
+    ratio = large["start"] / max(small["start"], 1e-9)
+    stall, rows = "≤ 50 ms", f"{large['chat']['rows']:.0f}"
+    figures = [
+        *pair("start → window shown", ("start",)),
+        Figure("start ratio large / small", ratio, "×", "≤ 1.5", ratio <= 1.5),
+        *pair("worst GUI stall in the 2 s after start", ("start_stall",), stall, 0.05),
+        *pair(f"open the longest chat ({rows} messages large) → first paint", ("chat", "open"), "< 150 ms", 0.15),
+        *pair("worst GUI stall opening it", ("chat", "open_stall"), stall, 0.05),
+        *pair("resize with it open: worst GUI stall", ("chat", "resize_stall"), stall, 0.05),
+        *pair("chat list (all chats) from the store", ("search", "list")),
+    ]
+    for query in ("the", "t", "quick brown"):
+        figures += pair(f"sidebar search {query!r} in the store", ("search", query), "< 50 ms", 0.05)
+    figures += [
+        *pair("My Models: rows shown", ("models", "first"), "< 1000 ms", 1.0),
+        *pair("My Models: worst GUI stall while reading", ("models", "first_stall"), stall, 0.05),
+        *pair("My Models: read again (as after an import)", ("models", "again")),
+        *pair("presets: load the library", ("presets", "load")),
+        *pair("presets: 20 names by id (a chat-list notch)", ("presets", "names")),
+        *pair(f"download queue: saved per click ({scale.downloads} queued large)", ("downloads", "save")),
+    ]
+    return figures
+
+
+if __name__ == "__main__":
+    Section.print(run(quick="--quick" in sys.argv))
