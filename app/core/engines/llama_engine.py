@@ -73,8 +73,8 @@ class LlamaEngine:
     capabilities = EngineCapabilities(remote=False, grammar=True)
 
     def __init__(self, state_cache: StateCache | None = None) -> None:
-        """``state_cache``: where states of long prompts are kept (default: memory only; the faces add a folder)."""
-        self.state_cache = state_cache if state_cache is not None else StateCache()
+        """``state_cache``: where states of long prompts are kept (the faces give one on disk); None: none kept."""
+        self.state_cache = state_cache
         self._state_space = ""
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
@@ -153,7 +153,8 @@ class LlamaEngine:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
         self._formats, self._state_space = {}, ""
-        self.state_cache.flush()  # states still being written reach the disk before the process may end
+        if self.state_cache is not None:
+            self.state_cache.flush()  # states still being written reach the disk before the process may end
         if llama is not None:
             llama.close()
 
@@ -327,7 +328,7 @@ class LlamaEngine:
 
     def _restore_state(self, llama: Llama, tokens: list[int]) -> int:
         """Load the saved state sharing the most of ``tokens`` if it beats what the context holds; how many it gave."""
-        if len(tokens) < MIN_TOKENS or not self._state_space:
+        if self.state_cache is None or len(tokens) < MIN_TOKENS or not self._state_space:
             return 0
         found = self.state_cache.best(self._state_space, tokens[:-1])  # the last token is always evaluated
         if found is None or found[1] <= cached_prefix(llama, tokens) + 16:
@@ -341,7 +342,7 @@ class LlamaEngine:
 
     def _keep_state(self, llama: Llama) -> None:
         """Save what the context holds after a reply, so coming back to this chat later reads only what is new."""
-        if llama.n_tokens < MIN_TOKENS or not self._state_space:
+        if self.state_cache is None or llama.n_tokens < MIN_TOKENS or not self._state_space:
             return
         try:
             self.state_cache.put(self._state_space, held_tokens(llama), save_sequence(llama))
