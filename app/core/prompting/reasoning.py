@@ -44,7 +44,8 @@ def reasoning_format(prompt_text: str) -> str:
     tail = prompt_text.rstrip()
     if tail.endswith(OPEN):
         return THINK_OPEN
-    if (tail.endswith("<|start|>assistant") and "<|channel|>" in prompt_text) or tail.endswith("<|channel|>analysis"):
+    harmony = "<|channel|>" in prompt_text or "Valid channels:" in prompt_text  # gpt-oss's system message says so
+    if tail.endswith("<|start|>assistant") and harmony:
         return HARMONY
     return THINK_TAGS
 
