@@ -34,7 +34,12 @@ CASES = [
         "Blue.",
     ),
     (HARMONY, "<|channel|>analysis<|message|>cut off", "cut off", ""),
-    (HARMONY, "A plain reply from a model that ignores channels.", "", "A plain reply from a model that ignores channels."),
+    (
+        HARMONY,
+        "A plain reply from a model that ignores channels.",
+        "",
+        "A plain reply from a model that ignores channels.",
+    ),
     (HARMONY, "<think>tags</think>answer", "tags", "answer"),
 ]
 
@@ -86,7 +91,10 @@ def test_the_format_is_read_from_the_rendered_prompt() -> None:
     assert reasoning_format("<|im_start|>assistant\n<think>\n") == THINK_OPEN
     assert reasoning_format("<|im_start|>assistant\n<think>\n\n</think>\n\n") == THINK_TAGS
     assert reasoning_format("<|im_start|>assistant\n") == THINK_TAGS
-    assert reasoning_format("<|start|>system<|message|># Valid channels: analysis, final.<|end|><|start|>assistant") == HARMONY
+    assert (
+        reasoning_format("<|start|>system<|message|># Valid channels: analysis, final.<|end|><|start|>assistant")
+        == HARMONY
+    )
 
 
 def test_deepseek_r1_template_opens_the_thought_when_thinking_is_enabled() -> None:
