@@ -1,4 +1,4 @@
-"""The stream split (reasoning vs answer) on every way of cutting a reply into pieces, and its detection from prompts."""
+"""The stream split (reasoning vs answer) on every cut of a reply into pieces, and its detection from prompts."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ CASES = [
     (THINK_OPEN, "</think>Blue.", "", "Blue."),
     (
         HARMONY,
-        "<|channel|>analysis<|message|>User asks colour.<|end|><|start|>assistant<|channel|>final<|message|>Blue.<|return|>",
+        "<|channel|>analysis<|message|>User asks colour.<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>Blue.<|return|>",
         "User asks colour.",
         "Blue.",
     ),

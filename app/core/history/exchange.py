@@ -133,7 +133,7 @@ def _stored_parts(raw: str) -> list[Any] | str:
     """The parts as JSON data (a damaged value as its text: kept, never dropped)."""
     if not raw:
         return []
-    parts, damaged = parts_from_json(raw)
+    damaged = parts_from_json(raw)[1]
     return damaged if damaged else json.loads(raw)
 
 

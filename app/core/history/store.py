@@ -307,11 +307,11 @@ class ChatStore:
             raise StoreError(f"Unknown message state {state!r}.")
         now = time.time()
         with self.transaction() as db:
+            values = (chat_id, parent_id, role, content, now, state, json.dumps(stats or {}), model, preset)
             cursor = db.execute(
-                "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, parts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (chat_id, parent_id, role, content, now, state, json.dumps(stats or {}), model, preset,
-                 parts_to_json(parts)),  # fmt: skip
+                "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, "
+                "parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, parts_to_json(parts)),
             )
             message_id = int(cursor.lastrowid or 0)
             db.execute("UPDATE chats SET active_leaf = ?, updated_at = ? WHERE id = ?", (message_id, now, chat_id))
