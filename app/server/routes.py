@@ -24,8 +24,8 @@ from app.core.engines.interface import ContextFullError
 from app.core.engines.llama_adapter import json_schema_grammar
 from app.core.engines.remote import RemoteEngineError
 from app.core.engines.service import EngineService, GenerationRequest, ServiceClosed, Ticket
-from app.core.prompting.parts import ReasoningOptions
 from app.core.errors import HermesError, NoModelLoaded, TemplateError
+from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server.errors import ApiError, bad_request

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 import pytest
@@ -110,8 +110,8 @@ def test_a_remote_engine_reads_the_servers_reasoning_content(served: Process, tm
 class StandIn(BaseHTTPRequestHandler):
     """An OpenAI-compatible server that streams whatever ``script`` says, and keeps the bodies it was sent."""
 
-    script: list[dict[str, Any]] = []
-    bodies: list[dict[str, Any]] = []
+    script: ClassVar[list[dict[str, Any]]] = []
+    bodies: ClassVar[list[dict[str, Any]]] = []
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
