@@ -104,7 +104,7 @@ def _gpu_layers(value: object) -> int:
     return min(layers, 100_000) if layers >= -1 else GPU_LAYERS_AUTO
 
 
-def _as_list(value: object) -> list:
+def _as_list(value: object) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 

@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.engines.interface import LoadedModel
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.state_cache import StateCache
 from app.core.history.store import ChatStore, StoreError
 from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths
@@ -76,7 +78,7 @@ class MainWindow(QMainWindow):
             settings if isinstance(settings, SettingsStore) else SettingsStore(paths.settings_file, settings)
         )
         self._unsubscribe = self.settings_store.subscribe(self.settings_changed.emit)
-        self.client = client or EngineClient(self)
+        self.client = client or EngineClient(self, engine=LlamaEngine(StateCache(paths.state_cache_dir)))
         self.store = ChatStore(paths.chats_db)
         purge_failure = self._purge_deleted_chats()
         self.background = Background(self)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.core.engines.service import FormatChoice
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
@@ -60,7 +61,7 @@ class TurnSettings:
     speaker: str = ""  # shown above the reply ("model · Persona")
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"
+    context_policy: str = ContextPolicy.STOP
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # the Think toggle, an effort
 
 

@@ -101,6 +101,7 @@ _STATS_FIELDS = (
     "dropped_start",
     "reasoning_tokens",
     "reasoning_s",
+    "restored_tokens",
 )
 
 
@@ -116,6 +117,7 @@ class GenerationStats:
     dropped_start: int = 0  # ... from this index of the messages sent
     reasoning_tokens: int = 0  # of generated_tokens, how many the model thought with
     reasoning_s: float = 0.0  # how long it thought (first thought to the answer's first piece)
+    restored_tokens: int = 0  # of the prompt, restored from a saved state instead of read (engines.state_cache)
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -130,6 +132,7 @@ class GenerationStats:
             "dropped_start": self.dropped_start,
             "reasoning_tokens": self.reasoning_tokens,
             "reasoning_s": round(self.reasoning_s, 3),
+            "restored_tokens": self.restored_tokens,
         }
 
     @classmethod
