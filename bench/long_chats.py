@@ -48,9 +48,10 @@ def run(quick: bool = False) -> Section:
     same = True
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "states"
-        cold = LlamaEngine(StateCache(memory_budget=0))
+        cold = LlamaEngine()  # keeps no states
         cold.load(model, options)
-        warm = LlamaEngine(StateCache(folder))
+        cache = StateCache(folder)
+        warm = LlamaEngine(cache)
         warm.load(model, options)
         other = _chat(300, subject="parcel")  # another chat: nothing in common but the template
         for size in sizes:
@@ -61,7 +62,7 @@ def run(quick: bool = False) -> Section:
             memory_s, memory_text, _ = _ttft(warm, continued)
             _ttft(cold, other)
             cold_s, cold_text, _ = _ttft(cold, continued)
-            warm.state_cache.flush()
+            cache.flush()
             disk = LlamaEngine(StateCache(folder, memory_budget=0))
             disk.load(model, options)
             disk_s, disk_text, _ = _ttft(disk, continued)

@@ -134,3 +134,32 @@ def _app_warnings_fail_tests(request: pytest.FixtureRequest) -> Iterator[None]:
             + "\n".join(unexpected),
             pytrace=False,
         )
+
+
+# A ChatML template that opens <think> in the generation prompt (as Qwen 3 and DeepSeek-R1 do), unless the caller
+# passes enable_thinking=false. Assistant turns carry their content only: old reasoning is never sent back.
+THINK_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
+    "{% else %}<think>\n{% endif %}{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def thinking_model(starter_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the starter model whose chat template opens <think> (written by gguf's own new-metadata code)."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    target = tmp_path_factory.mktemp("thinking") / "SmolLM2-think.gguf"
+    reader = gguf.GGUFReader(starter_model, "r")
+    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE)
+    assert arch is not None
+    writer = gguf.GGUFWriter(target, arch=arch.contents(), endianess=reader.endianess)
+    alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
+    if alignment is not None:
+        writer.data_alignment = alignment.contents()
+    template = MetadataDetails(gguf.GGUFValueType.STRING, THINK_TEMPLATE)
+    copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
+    return target

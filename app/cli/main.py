@@ -1,7 +1,7 @@
 """Command line: ``hermes-studio`` with no command opens the GUI; commands run headless on the same core.
 
 hermes-studio [--basedir DIR]                       open the app
-hermes-studio chat --model M [options] MESSAGE      stream a reply to stdout, stats to stderr
+hermes-studio chat --model M [options] MESSAGE      stream a reply to stdout, reasoning and stats to stderr
 hermes-studio models                                list the model library
 hermes-studio setup                                 put the starter model into the library
 hermes-studio devices                               the backends and devices llama.cpp can use
@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="when the chat is too long",
     )
+    chat.add_argument("--hide-thinking", action="store_true", help="drop a thinking model's reasoning (else: stderr)")
+    chat.add_argument("--think", choices=["on", "off"], help="thinking on/off, for templates that take enable_thinking")
+    chat.add_argument("--reasoning-effort", choices=["low", "medium", "high"], help="for templates that take one")
     chat.add_argument("--engine", metavar="URL", help="chat through an OpenAI-compatible server (llama-server, vLLM…)")
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
     chat.add_argument("message", nargs="+", help="what you say")
@@ -243,7 +246,10 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             context_policy=policy,
         )
         request = session.send(" ".join(args.message), turn)
-        stream_to_terminal(session, service, request, saving=store is not None, where=str(loaded.placement))
+        stream_to_terminal(
+            session, service, request, saving=store is not None, where=str(loaded.placement),
+            show_thinking=not args.hide_thinking,
+        )  # fmt: skip
     finally:
         service.close()
         if store is not None:

@@ -97,7 +97,10 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
             session.open(args.chat)
         turn = turn_from_arguments(args, session, preset, args.model)
         request = session.send(" ".join(args.message), turn)
-        stream_to_terminal(session, service, request, saving=store is not None, where=f"via {args.engine}")
+        stream_to_terminal(
+            session, service, request, saving=store is not None, where=f"via {args.engine}",
+            show_thinking=not args.hide_thinking,
+        )  # fmt: skip
     finally:
         service.close()
         if store is not None:

@@ -26,10 +26,12 @@ from app.core.engines.remote import RemoteEngineError
 from app.core.engines.service import EngineService, GenerationRequest, ServiceClosed, Ticket
 from app.core.errors import HermesError, NoModelLoaded, TemplateError
 from app.core.prompting.gbnf_bounds import GrammarRefused
+from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
+from app.server.reasoning import add_reasoning, answer_and_reasoning, deltas, reasoning_options, usage_details
 from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_embeddings, parse_json
 
 RAW_TEMPLATE = "{% for message in messages %}{{ message.content }}{% endfor %}"  # /v1/completions: the prompt as is
@@ -69,8 +71,9 @@ class Api:
         return JSONResponse({"object": "list", "data": self.host.listing()})
 
     async def chat(self, request: Request) -> Response:
-        params = parse_chat(parse_json(await request.body()))
-        return await self._generate(request, params, chat=True)
+        body = parse_json(await request.body())
+        params = parse_chat(body)
+        return await self._generate(request, params, chat=True, reasoning=reasoning_options(body))
 
     async def completions(self, request: Request) -> Response:
         params = parse_completion(parse_json(await request.body()))
@@ -85,7 +88,9 @@ class Api:
         )  # fmt: skip
 
     # generation
-    async def _generate(self, request: Request, params: GenerationParams, chat: bool) -> Response:
+    async def _generate(
+        self, request: Request, params: GenerationParams, chat: bool, reasoning: ReasoningOptions | None = None
+    ) -> Response:
         grammar = ""
         if params.json_mode:  # built in a worker thread (and a child process): no other client waits on it
             try:
@@ -93,7 +98,7 @@ class Api:
             except GrammarRefused as exc:
                 raise bad_request(str(exc), "response_format", code="invalid_json_schema") from None
         resolved = await self.host.resolve(params.model)
-        job = self._request(params, resolved, chat, grammar)
+        job = self._request(params, resolved, chat, grammar, reasoning or ReasoningOptions())
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
 
@@ -133,7 +138,7 @@ class Api:
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
             return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
         stats = self._raise_failure(ticket)
-        text = "".join(pieces)
+        text, thought = answer_and_reasoning(pieces)
         self._finished(
             request,
             params=params,
@@ -143,22 +148,24 @@ class Api:
             started=started,
             streamed=False,
         )
-        return JSONResponse(_body(reply_id, resolved.model_id, text, stats, chat))
+        return JSONResponse(add_reasoning(_body(reply_id, resolved.model_id, text, stats, chat), thought))
 
-    def _request(self, params: GenerationParams, resolved: Resolved, chat: bool, grammar: str) -> GenerationRequest:
+    def _request(
+        self, params: GenerationParams, resolved: Resolved, chat: bool, grammar: str, reasoning: ReasoningOptions
+    ) -> GenerationRequest:
         preset = resolved.preset
         sampling = (preset.sampling.with_overrides(max_tokens=1 << 20) if preset else SERVER_SAMPLING).with_overrides(
             **params.sampling
         )
         if not chat:
             raw: list[ChatMessage] = [{"role": "user", "content": params.prompt}]
-            return GenerationRequest(raw, sampling, (CUSTOM, RAW_TEMPLATE), grammar=grammar)
+            return GenerationRequest(raw, sampling, (CUSTOM, RAW_TEMPLATE), grammar=grammar, split_reasoning=False)
         messages = list(params.messages)
         if preset and preset.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": preset.system_prompt})
         params.messages = messages  # what was sent is what --save records
         prompt_format = (preset.prompt_format, preset.custom_template) if preset else (AUTO, "")
-        return GenerationRequest(messages, sampling, prompt_format, grammar=grammar)
+        return GenerationRequest(messages, sampling, prompt_format, grammar=grammar, reasoning=reasoning)
 
     async def _sse(
         self,
@@ -191,17 +198,19 @@ class Api:
             while not done and (item := await events.get()) is not _DONE:
                 if item is _STARTED:
                     continue
-                text = str(item)
+                batch = [_piece(item)]
                 while not events.empty():  # pieces that arrived while the last event was sent go out as one
                     more = events.get_nowait()
                     if more is _DONE:
                         done = True
                         break
                     if more is not _STARTED:
-                        text += str(more)
-                pieces.append(text)
-                delta: dict[str, Any] = {"content": text}
-                yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
+                        batch.append(_piece(more))
+                for key, text in deltas(batch):  # reasoning in delta.reasoning_content, the answer in content
+                    if key == "content":
+                        pieces.append(text)
+                    delta: dict[str, Any] = {key: text}
+                    yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
             try:
                 stats = self._raise_failure(ticket)
             except ApiError as exc:  # after the 200: OpenAI's SDKs read an error event
@@ -286,7 +295,7 @@ async def _until_disconnect(request: Request, work: Any, ticket: Ticket) -> Any:
 async def _drain(events: asyncio.Queue[object], pieces: list[str]) -> None:
     while (item := await events.get()) is not _DONE:
         if item is not _STARTED:
-            pieces.append(str(item))
+            pieces.append(_piece(item))
 
 
 async def _disconnected(request: Request) -> None:
@@ -300,12 +309,17 @@ def _finish(stats: GenerationStats) -> str:
     return "length" if stats.finish_reason == "length" else "stop"
 
 
-def _usage(stats: GenerationStats) -> dict[str, int]:
+def _usage(stats: GenerationStats) -> dict[str, Any]:
     return {
         "prompt_tokens": stats.prompt_tokens,
-        "completion_tokens": stats.generated_tokens,
+        "completion_tokens": stats.generated_tokens,  # reasoning included, as OpenAI counts it
         "total_tokens": stats.prompt_tokens + stats.generated_tokens,
+        **usage_details(stats),
     }
+
+
+def _piece(item: object) -> str:
+    return item if isinstance(item, str) else str(item)  # a Thought stays a Thought
 
 
 def _event(payload: dict[str, Any]) -> str:

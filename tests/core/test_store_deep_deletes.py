@@ -92,7 +92,7 @@ def test_a_schema_2_database_with_a_long_chat_is_upgraded_and_can_delete_it(tmp_
     old.close()
 
     store = ChatStore(path)
-    assert store.schema_version == 3
+    assert store.schema_version == len(MIGRATIONS)
     assert store.interrupted == 1
     assert len(store.active_path(1)) == 1200  # nothing lost, the active leaf kept
     assert store.active_path(2)[0].state == "interrupted"

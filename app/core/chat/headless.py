@@ -77,7 +77,7 @@ def _follow(
         if isinstance(item, tuple):
             session.reading(*item)
             continue
-        text = str(item)
+        text = item if isinstance(item, str) else str(item)  # a Thought stays a Thought
         session.append(text)
         if on_piece is not None:
             on_piece(text)

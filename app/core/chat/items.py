@@ -8,6 +8,7 @@ from typing import Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
@@ -31,6 +32,18 @@ class ChatItem:
     revision: int = 0  # bumped on every change; view caches key on (uid, revision)
     left_out: bool = False  # the context policy left it out of the last prompt
     reading: str = ""  # while the prompt is processed: how far ("45 % of 2,048 tokens")
+    reasoning: str = ""  # what the model thought before its answer (never sent back to it)
+    note: str = ""  # something to say about the stored message (a damaged part shown as text)
+
+    @property
+    def thinking(self) -> bool:
+        """Still thinking: reasoning so far and no answer yet."""
+        return self.state == MessageState.STREAMING and bool(self.reasoning) and not self.text
+
+    @property
+    def thought_only(self) -> bool:
+        """A reply that ended while it still thought: reasoning kept, no answer."""
+        return self.state != MessageState.STREAMING and bool(self.reasoning) and not self.text.strip()
 
     @property
     def can_continue(self) -> bool:
@@ -49,6 +62,7 @@ class TurnSettings:
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: FormatChoice = (AUTO, "")
     context_policy: str = ContextPolicy.STOP
+    reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # the Think toggle, an effort
 
 
 class SessionListener(Protocol):

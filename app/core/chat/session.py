@@ -26,6 +26,7 @@ from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
 from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
+from app.core.prompting.parts import is_thought
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
@@ -182,16 +183,20 @@ class ChatSession:
         self._set_state(ResponseState.READING_PROMPT)
 
     def append(self, text: str) -> None:
+        """A piece of the reply: its answer, or its reasoning when the piece is a ``Thought``."""
         last = self.last()
         if last is None or last.state != MessageState.STREAMING:
             return
-        last.text += text
+        if is_thought(text):
+            last.reasoning += text
+        else:
+            last.text += text
         last.reading = ""
         self._changed(len(self.items) - 1)
         self._set_state(ResponseState.GENERATING)
         if self._saver is not None:
-            saver, content = self._saver, last.text
-            self._save(lambda: saver.update(content))
+            saver, content, reasoning = self._saver, last.text, last.reasoning
+            self._save(lambda: saver.update(content, reasoning))
 
     def finish(self, stats: GenerationStats) -> None:
         self._end(stats.message_state, stats)
@@ -269,6 +274,7 @@ class ChatSession:
             prompt_format=turn.prompt_format,
             context_policy=turn.context_policy,
             continue_text=continue_text,
+            reasoning=turn.reasoning,
         )
 
     def _require_idle(self) -> None:
@@ -352,10 +358,10 @@ class ChatSession:
             return
         last.state, last.stats, last.error, last.reading = state, stats, error, ""
         self._changed(len(self.items) - 1)
-        saver, text = self._saver, last.text
+        saver, text, reasoning = self._saver, last.text, last.reasoning
         if saver is not None:
             details: dict[str, object] = dict(stats.as_dict()) if stats else {"error": error}
-            self._save(lambda: saver.finish(text, state, details))
+            self._save(lambda: saver.finish(text, state, details, reasoning))
         self._saver = None
         self._set_state(ResponseState.IDLE)
 
@@ -403,6 +409,8 @@ class ChatSession:
             message_id=message.id,
             sibling_index=message.sibling_index,
             sibling_count=message.sibling_count,
+            reasoning=message.reasoning or message.damaged_parts,
+            note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )
 
     # telling the listener

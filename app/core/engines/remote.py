@@ -32,6 +32,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.parts import Thought
 from app.core.prompting.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
@@ -231,6 +232,11 @@ class RemoteEngine:
             body["seed"] = sampling.seed
         if grammar:
             body["grammar"] = grammar  # llama-server's extension; others ignore it
+        options = (prompt_format or self.prompt_format()).options
+        if options.effort:
+            body["reasoning_effort"] = options.effort
+        if options.enable_thinking is not None:  # vLLM's and llama-server's way to the template's switch
+            body["chat_template_kwargs"] = {"enable_thinking": options.enable_thinking}
         generation = Generation(pieces=iter(()), prompt=prompt)
         connection = _Connection(self.base, self.api_key, self.connect_timeout, self.read_timeout)
         started = time.perf_counter()
@@ -275,7 +281,14 @@ class RemoteEngine:
                 if isinstance(event.get("usage"), dict):
                     usage = event["usage"]
                 for choice in event.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+                    delta = choice.get("delta") or {}
+                    # DeepSeek, vLLM and llama-server send reasoning_content; OpenRouter and newer vLLM reasoning
+                    thought = delta.get("reasoning_content") or delta.get("reasoning") or ""
+                    if isinstance(thought, str) and thought:
+                        first = first or time.perf_counter()
+                        pieces += 1
+                        yield Thought(thought)
+                    text = delta.get("content") or choice.get("text") or ""
                     if text:
                         first = first or time.perf_counter()
                         pieces += 1
@@ -295,6 +308,9 @@ class RemoteEngine:
             end = time.perf_counter()
             stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
             stats.generated_tokens = int(usage.get("completion_tokens") or pieces)
+            details = usage.get("completion_tokens_details")
+            if isinstance(details, dict):
+                stats.reasoning_tokens = int(details.get("reasoning_tokens") or 0)
             stats.ttft_s = (first or end) - started
             stats.total_s = end - started
             stats.finish_reason = FinishReason.CANCELLED if should_stop() else _finish(finish)

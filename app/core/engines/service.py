@@ -31,7 +31,9 @@ from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.parts import ReasoningOptions, Thought
 from app.core.prompting.prompt_formats import AUTO, ChatMessage, RenderedPrompt
+from app.core.prompting.reasoning import ReasoningSplitter
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class GenerationRequest:
     context_policy: str = ContextPolicy.STOP
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
+    reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # thinking on/off, effort
+    split_reasoning: bool = True  # pieces of reasoning come as ``Thought``s; False: the raw text (completions)
 
 
 PieceCallback = Callable[[str], None]
@@ -258,7 +262,7 @@ class EngineService:
             request.messages,
             request.sampling,
             should_stop=lambda: ticket.cancelled,
-            prompt_format=engine.prompt_format(*request.prompt_format),
+            prompt_format=engine.prompt_format(*request.prompt_format).with_options(request.reasoning),
             context_policy=request.context_policy,
             continue_text=request.continue_text,
             on_prompt_progress=ticket.on_progress,
@@ -266,9 +270,39 @@ class EngineService:
         )
         if ticket.on_start is not None:
             ticket.on_start(generation.prompt, generation.stats)
-        for piece in generation:
-            ticket.on_piece(piece)
-        return generation.stats
+        if not request.split_reasoning:
+            for piece in generation:
+                ticket.on_piece(piece)
+            return generation.stats
+        return self._split(ticket, generation)
+
+    def _split(self, ticket: Ticket, generation: Generation) -> GenerationStats:
+        """Pieces as reasoning (``Thought``) and answer; the stats count the reasoning's tokens and time apart."""
+        splitter = ReasoningSplitter(generation.prompt.reasoning)
+        on_piece = ticket.on_piece
+        thinking_from = answer_at = 0.0
+        thoughts: list[str] = []
+        try:
+            for piece in generation:
+                for part in splitter.feed(piece):
+                    on_piece(part)
+                    if isinstance(part, Thought):
+                        thinking_from = thinking_from or time.perf_counter()
+                        thoughts.append(part)
+                    elif not answer_at:
+                        answer_at = time.perf_counter()
+        finally:
+            for part in splitter.close():
+                on_piece(part)
+                if isinstance(part, Thought):
+                    thoughts.append(part)
+        stats = generation.stats
+        if thinking_from:
+            stats.reasoning_s = (answer_at if answer_at > thinking_from else time.perf_counter()) - thinking_from
+        if thoughts and not stats.reasoning_tokens:
+            counted = self.engine.count_tokens("".join(thoughts)) if self.engine.loaded is not None else len(thoughts)
+            stats.reasoning_tokens = min(counted, stats.generated_tokens or counted)
+        return stats
 
     def _forget(self, ticket: Ticket) -> None:
         with self._lock, contextlib.suppress(ValueError):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.history.errors import StoreError
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.parts import parts_from_json
 from app.core.prompting.types import MessageState
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def export_tree(store: ChatStore, chat_id: int) -> dict[str, Any]:
             "stats": json.loads(row["stats"] or "{}"),
             "model": row["model"],
             "preset": row["preset"],
+            "parts": _stored_parts(row["parts"]),
         }
         for row in rows
     ]
@@ -82,8 +84,8 @@ def import_tree(store: ChatStore, data: Any) -> int:
         for item in messages:
             state = MessageState.parse(str(item.get("state", "")))
             cursor = db.execute(
-                "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, "
+                "parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     new_ids.get(item.get("parent")),
@@ -94,6 +96,7 @@ def import_tree(store: ChatStore, data: Any) -> int:
                     json.dumps(item.get("stats") if isinstance(item.get("stats"), dict) else {}),
                     str(item.get("model", "")),
                     str(item.get("preset", "")),
+                    _parts_json(item.get("parts")),
                 ),
             )
             new_ids[item.get("id")] = int(cursor.lastrowid or 0)
@@ -103,8 +106,14 @@ def import_tree(store: ChatStore, data: Any) -> int:
 
 
 def export_openai(store: ChatStore, chat_id: int) -> list[dict[str, str]]:
-    """The active branch as OpenAI-style ``messages``."""
-    return [{"role": m.role, "content": m.content} for m in store.active_path(chat_id)]
+    """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API)."""
+    messages = []
+    for m in store.active_path(chat_id):
+        message = {"role": m.role, "content": m.content}
+        if m.reasoning:
+            message["reasoning_content"] = m.reasoning
+        messages.append(message)
+    return messages
 
 
 def export_markdown(store: ChatStore, chat_id: int) -> str:
@@ -114,5 +123,24 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
         lines += [f"*Model: {chat.model or '—'} · Preset: {chat.preset or '—'}*", ""]
     names = {"user": "You", "assistant": "Assistant", "system": "System"}
     for message in store.active_path(chat_id):
-        lines += [f"## {names.get(message.role, message.role)}", "", message.content, ""]
+        lines += [f"## {names.get(message.role, message.role)}", ""]
+        if message.reasoning:
+            lines += ["<details>", "<summary>Thinking</summary>", "", message.reasoning.strip(), "", "</details>", ""]
+        lines += [message.content, ""]
     return "\n".join(lines)
+
+
+def _stored_parts(raw: str) -> list[Any] | str:
+    """The parts as JSON data (a damaged value as its text: kept, never dropped)."""
+    if not raw:
+        return []
+    damaged = parts_from_json(raw)[1]
+    return damaged if damaged else json.loads(raw)
+
+
+def _parts_json(value: Any) -> str:
+    """An export's parts as stored: a list of objects with a ``type``; anything else is dropped."""
+    if not isinstance(value, list):
+        return ""
+    rows = [row for row in value if isinstance(row, dict) and isinstance(row.get("type"), str)]
+    return json.dumps(rows, ensure_ascii=False) if rows else ""

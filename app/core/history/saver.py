@@ -22,23 +22,26 @@ class StreamingSaver:
         self._last = time.monotonic()
         self._saved_len = 0
 
-    def update(self, text: str) -> bool:
-        """Called with the whole text so far; returns True when it wrote.
+    def update(self, text: str, reasoning: str = "") -> bool:
+        """Called with the whole text (and reasoning) so far; returns True when it wrote.
 
         A busy database or a full disk does not stop the reply: the text stays in memory, the next
         update tries again, and ``finish`` (which does raise) writes it all.
         """
         now = time.monotonic()
-        if now - self._last < self.interval or len(text) == self._saved_len:
+        size = len(text) + len(reasoning)
+        if now - self._last < self.interval or size == self._saved_len:
             return False
         try:
-            self.store.update_message(self.message_id, content=text)
+            self.store.update_message(self.message_id, content=text, reasoning=reasoning if reasoning else None)
         except (StoreBusyError, StoreDiskError) as exc:
             log.warning("the streaming reply could not be saved yet (%s); it is kept in memory", exc)
             self._last = now
             return False
-        self._last, self._saved_len = now, len(text)
+        self._last, self._saved_len = now, size
         return True
 
-    def finish(self, text: str, state: str, stats: dict[str, Any] | None = None) -> None:
-        self.store.update_message(self.message_id, content=text, state=state, stats=stats or {})
+    def finish(self, text: str, state: str, stats: dict[str, Any] | None = None, reasoning: str = "") -> None:
+        self.store.update_message(
+            self.message_id, content=text, state=state, stats=stats or {}, reasoning=reasoning if reasoning else None
+        )

@@ -59,6 +59,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_by_parent ON messages(parent_id);
     CREATE INDEX messages_streaming ON messages(state) WHERE state = 'streaming';
     """,
+    # 4: a message made of parts. ``content`` stays the answer's text (search, titles, exports and the next prompt
+    # read it, and an older row is unchanged); ``parts`` holds the other parts as JSON (prompting.parts): the
+    # reply's reasoning today, images, documents and tool calls next. '' means none, as in every older row.
+    """
+    ALTER TABLE messages ADD COLUMN parts TEXT NOT NULL DEFAULT '';
+    """,
 ]
 FTS_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(content, content='messages', content_rowid='id');

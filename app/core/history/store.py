@@ -32,6 +32,7 @@ from app.core.history.errors import (
 )
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.parts import Part, ReasoningPart, parts_from_json, parts_to_json, reasoning_of
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,12 @@ class Message:
     preset: str = ""
     sibling_index: int = 0  # position among the versions at this point of the tree
     sibling_count: int = 1
+    parts: tuple[Part, ...] = ()  # beside the content: the reasoning, and what later releases add
+    damaged_parts: str = ""  # a stored parts value that could not be read (shown as text, never lost)
+
+    @property
+    def reasoning(self) -> str:
+        return reasoning_of(self.parts)
 
 
 @dataclass(frozen=True)
@@ -296,16 +303,18 @@ class ChatStore:
         stats: dict[str, Any] | None = None,
         model: str = "",
         preset: str = "",
+        parts: tuple[Part, ...] = (),
     ) -> Message:
         """Append a message under ``parent_id`` (None: a root) and make it the chat's active leaf."""
         if state not in STATES:
             raise StoreError(f"Unknown message state {state!r}.")
         now = time.time()
         with self.transaction() as db:
+            values = (chat_id, parent_id, role, content, now, state, json.dumps(stats or {}), model, preset)
             cursor = db.execute(
-                "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (chat_id, parent_id, role, content, now, state, json.dumps(stats or {}), model, preset),
+                "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, "
+                "parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, parts_to_json(parts)),
             )
             message_id = int(cursor.lastrowid or 0)
             db.execute("UPDATE chats SET active_leaf = ?, updated_at = ? WHERE id = ?", (message_id, now, chat_id))
@@ -357,12 +366,16 @@ class ChatStore:
         content: str | None = None,
         state: str | None = None,
         stats: dict[str, Any] | None = None,
+        reasoning: str | None = None,
     ) -> None:
-        """Save a growing reply (content), and its end (state, stats). One small write: called every ~0.5 s."""
+        """Save a growing reply (content, reasoning), and its end (state, stats). One small write, every ~0.5 s."""
         sets, values = [], []
         if content is not None:
             sets.append("content = ?")
             values.append(content)
+        if reasoning is not None:
+            sets.append("parts = ?")
+            values.append(parts_to_json((ReasoningPart(reasoning),)))
         if state is not None:
             if state not in STATES:
                 raise StoreError(f"Unknown message state {state!r}.")
@@ -493,6 +506,7 @@ def _message(row: sqlite3.Row) -> Message:
         stats = json.loads(row["stats"] or "{}")
     except ValueError:
         stats = {}
+    parts, damaged = parts_from_json(row["parts"] if "parts" in keys else "")
     return Message(
         id=row["id"],
         chat_id=row["chat_id"],
@@ -506,6 +520,8 @@ def _message(row: sqlite3.Row) -> Message:
         preset=row["preset"],
         sibling_index=row["sibling_index"] if "sibling_index" in keys else 0,
         sibling_count=row["sibling_count"] if "sibling_count" in keys else 1,
+        parts=parts,
+        damaged_parts=damaged,
     )
 
 

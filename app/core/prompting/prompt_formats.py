@@ -12,6 +12,7 @@ Importing this module does not import llama_cpp (the GUI starts without it).
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from types import FrameType
 from typing import Any, Literal, TypedDict
 
 from app.core.errors import TemplateError
+from app.core.prompting.parts import ReasoningOptions
+from app.core.prompting.reasoning import reasoning_format
 from app.core.prompting.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig
 
 Role = Literal["system", "user", "assistant"]
@@ -150,6 +153,7 @@ class RenderedPrompt:
     added_special: bool  # True: the template wrote BOS itself, so the tokenizer must not add one
     format_name: str
     notes: tuple[str, ...] = field(default=())
+    reasoning: str = ""  # how the reply splits into reasoning and answer (prompting.reasoning's formats)
 
 
 class PromptFormat:
@@ -168,6 +172,7 @@ class PromptFormat:
         self.name = name
         self.template = template
         self.note = note
+        self.options = ReasoningOptions()
         extra = [eos_token, *stop, CHATML_STOP if "<|im_end|>" in template else ""]  # EOS first, as before
         self._extra_stop = tuple(dict.fromkeys(s for s in extra if s))
         try:
@@ -178,6 +183,19 @@ class PromptFormat:
             raise
         except Exception as exc:  # jinja2.TemplateSyntaxError and friends
             raise TemplateError(f"The {name} chat template is invalid: {exc}") from exc
+
+    def with_options(self, options: ReasoningOptions) -> PromptFormat:
+        """The same compiled template, rendered with the user's reasoning choices (``enable_thinking`` …)."""
+        if options == self.options:
+            return self
+        other = copy.copy(self)
+        other.options = options
+        return other
+
+    @property
+    def takes_thinking(self) -> bool:
+        """The template reads ``enable_thinking`` (Qwen 3 style) or ``reasoning_effort`` (gpt-oss style)."""
+        return "enable_thinking" in self.template or "reasoning_effort" in self.template
 
     def render(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
         """Render; a template that refuses the system role gets it merged into the first user turn."""
@@ -199,11 +217,15 @@ class PromptFormat:
             added_special=True,  # as llama-cpp-python's Jinja2ChatFormatter: the template writes BOS itself
             format_name=self.name,
             notes=tuple(notes),
+            reasoning=reasoning_format(response),
         )
 
     def _render(self, messages: Sequence[ChatMessage]) -> str:
         try:
-            response = _within_budget(lambda: self._template.render([dict(m) for m in messages]), self.name)
+            response = _within_budget(
+                lambda: self._template.render([dict(m) for m in messages], extra=self.options.template_kwargs()),
+                self.name,
+            )
         except TemplateTooBig as exc:
             raise TemplateTooBig(f"The {self.name} chat template was refused: {exc}") from None
         except TemplateError:

@@ -341,11 +341,15 @@ class BoundedTemplate:
         self.bos_token, self.eos_token, self.max_output = bos_token, eos_token, max_output
         self._template = BoundedEnvironment().from_string(source)
 
-    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
+    def render(
+        self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, extra: dict[str, Any] | None = None
+    ) -> str:
+        """``extra``: more variables (``enable_thinking``, ``reasoning_effort``); the standard ones win."""
         reset_budget(sum(len(str(m.get("content") or "")) for m in messages))
         pieces: list[str] = []
         size = 0
         stream = self._template.generate(
+            **(extra or {}),
             messages=messages,
             bos_token=self.bos_token,
             eos_token=self.eos_token,

@@ -99,6 +99,8 @@ _STATS_FIELDS = (
     "finish_reason",
     "dropped_messages",
     "dropped_start",
+    "reasoning_tokens",
+    "reasoning_s",
     "restored_tokens",
 )
 
@@ -113,6 +115,8 @@ class GenerationStats:
     finish_reason: str = ""  # a FinishReason value once the reply has ended
     dropped_messages: int = 0  # left out by the chat's context policy ...
     dropped_start: int = 0  # ... from this index of the messages sent
+    reasoning_tokens: int = 0  # of generated_tokens, how many the model thought with
+    reasoning_s: float = 0.0  # how long it thought (first thought to the answer's first piece)
     restored_tokens: int = 0  # of the prompt, restored from a saved state instead of read (engines.state_cache)
 
     def as_dict(self) -> dict[str, float | int | str]:
@@ -126,6 +130,8 @@ class GenerationStats:
             "finish_reason": self.finish_reason,
             "dropped_messages": self.dropped_messages,
             "dropped_start": self.dropped_start,
+            "reasoning_tokens": self.reasoning_tokens,
+            "reasoning_s": round(self.reasoning_s, 3),
             "restored_tokens": self.restored_tokens,
         }
 

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.core.chat.session import ChatItem, ChatSession, TurnSettings
 from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore, Message
+from app.core.prompting.parts import Thought
 from app.core.prompting.types import FinishReason, GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
@@ -45,6 +46,7 @@ class Conversation(QObject):
         self.model = ChatModel(self.session, self)
         self._request_id = 0
         client.tokens.connect(self._on_tokens)
+        client.thoughts.connect(self._on_thoughts)
         client.prompt_progress.connect(self._on_progress)
         client.generation_finished.connect(self._on_finished)
         client.generation_failed.connect(self._on_failed)
@@ -141,6 +143,11 @@ class Conversation(QObject):
     def _on_tokens(self, request_id: int, text: str) -> None:
         if request_id == self._request_id:
             self.session.append(text)
+
+    @Slot(int, str)
+    def _on_thoughts(self, request_id: int, text: str) -> None:
+        if request_id == self._request_id:
+            self.session.append(Thought(text))  # kept apart from the answer: never shown in it, never copied
 
     @Slot(int, object)
     def _on_finished(self, request_id: int, stats: GenerationStats) -> None:

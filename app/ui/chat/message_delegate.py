@@ -53,11 +53,19 @@ class Geometry:
 def stats_line(item: ChatItem) -> str:
     """The small print under a message."""
     if item.state == MessageState.STREAMING:
+        if item.thinking:
+            return "Thinking…"
         return f"Reading the conversation… {item.reading}" if item.reading and not item.text else "Generating…"
     if item.state == MessageState.ERROR:
         return f"Error: {item.error}"
     parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []
     stats = item.stats
+    if item.reasoning:
+        seconds = f" for {stats.reasoning_s:.0f} s" if stats is not None and stats.reasoning_s >= 1 else ""
+        tokens = f" ({stats.reasoning_tokens} tokens)" if stats is not None and stats.reasoning_tokens else ""
+        parts.append(f"thought{seconds}{tokens}")
+    if item.thought_only:
+        parts.append("ended while thinking: no answer")
     if stats is not None and stats.generated_tokens:
         parts += [
             f"{stats.generated_tokens} tokens",

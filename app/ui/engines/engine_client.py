@@ -22,6 +22,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.parts import is_thought
 from app.core.prompting.prompt_formats import AUTO, ChatMessage
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
@@ -43,6 +44,7 @@ class EngineClient(QObject):
     model_unloaded = Signal()
     load_progress = Signal(float)  # 0.0 … 1.0 while llama.cpp reads the model file
     tokens = Signal(int, str)  # request id, a batch of text
+    thoughts = Signal(int, str)  # request id, a batch of the reply's reasoning (a thinking model)
     prompt_progress = Signal(int, int, int)  # request id, prompt tokens processed, prompt tokens in all
     generation_finished = Signal(int, object)  # request id, GenerationStats
     generation_failed = Signal(int, str)  # request id, a message for people
@@ -54,6 +56,7 @@ class EngineClient(QObject):
     _progress_of_load = Signal(float)
     _now_loaded = Signal(object)  # what the engine holds after a failed load (the model before, reloaded, or None)
     _tokens = Signal(int, str)
+    _thoughts = Signal(int, str)
     _progress = Signal(int, int, int)
     _finished = Signal(int, object)
     _failed = Signal(int, str)
@@ -84,6 +87,7 @@ class EngineClient(QObject):
         # signal to signal, queued: the public signal is emitted on the GUI thread, so a plain function,
         # a lambda or a test's waitSignal connected to it runs there
         self._tokens.connect(self.tokens, queued)
+        self._thoughts.connect(self.thoughts, queued)
         self._progress.connect(self.prompt_progress, queued)
         self._finished.connect(self.generation_finished, queued)
         self._failed.connect(self.generation_failed, queued)
@@ -142,9 +146,8 @@ class EngineClient(QObject):
         request_id = next(self._ids)
 
         def piece(text: str) -> None:
-            flushed = batch.add(text)
-            if flushed:
-                self._tokens.emit(request_id, flushed)
+            if batch.add(text):
+                self._emit(request_id, batch)
 
         def progress(done: int, total: int) -> None:
             self._progress.emit(request_id, done, total)
@@ -160,10 +163,15 @@ class EngineClient(QObject):
         ticket = self._tickets.get(request_id)
         return ticket is not None and ticket.started_at is None
 
+    def _emit(self, request_id: int, batch: _Batch) -> None:
+        thoughts, text = batch.drain()
+        if thoughts:
+            self._thoughts.emit(request_id, thoughts)
+        if text:
+            self._tokens.emit(request_id, text)
+
     def _generation_done(self, request_id: int, ticket: Ticket, batch: _Batch) -> None:
-        rest = batch.drain()
-        if rest:
-            self._tokens.emit(request_id, rest)
+        self._emit(request_id, batch)
         with self._lock:
             self._tickets.pop(request_id, None)
         error = ticket.future.exception()
@@ -204,25 +212,32 @@ class EngineClient(QObject):
 
 
 class _Batch:
-    """Pieces of text gathered on the engine thread, let out at most once per interval (the first at once)."""
+    """Pieces of text gathered on the engine thread, let out at most once per interval (the first at once).
+
+    Reasoning (``Thought`` pieces) is gathered apart from the answer: a Qt signal carries plain text only.
+    """
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._pending: list[str] = []
+        self._thoughts: list[str] = []
         self._last = 0.0
 
-    def add(self, text: str) -> str:
-        self._pending.append(text)
+    def add(self, text: str) -> bool:
+        """True: time to let the batch out (``drain``)."""
+        (self._thoughts if is_thought(text) else self._pending).append(text)
         now = time.perf_counter()
         if now - self._last < self.interval:
-            return ""
+            return False
         self._last = now
-        return self.drain()
+        return True
 
-    def drain(self) -> str:
-        text = "".join(self._pending)
+    def drain(self) -> tuple[str, str]:
+        """(reasoning, answer) gathered since the last drain."""
+        thoughts, text = "".join(self._thoughts), "".join(self._pending)
         self._pending.clear()
-        return text
+        self._thoughts.clear()
+        return thoughts, text
 
 
 __all__ = ["FRAME_S", "EngineClient", "FinishReason", "GenerationStats", "RequestOptions"]

@@ -1,0 +1,107 @@
+"""A message made of parts: the answer's text, the model's reasoning, and room for what the next issues add.
+
+A stored message keeps its answer in ``content`` (what search, titles, exports and the next prompt read) and its
+other parts beside it (``Message.parts``): today ``ReasoningPart``; images, documents, citations and tool calls
+take the same road (a ``type`` and their fields, stored as JSON).
+
+While a reply streams, a piece of reasoning travels as a ``Thought``: a ``str`` marked as reasoning, so every
+queue, callback and signal that carries text carries it unchanged, and whoever cares asks ``is_thought(piece)``.
+Plain ``str`` pieces are the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PartType = Literal["text", "reasoning", "image", "document", "citation", "tool_call", "tool_result"]
+EFFORTS = ("low", "medium", "high")
+
+
+class Thought(str):
+    """A piece of the model's reasoning (a ``str``; answer pieces are plain ``str``)."""
+
+    __slots__ = ()
+
+
+def is_thought(piece: str) -> bool:
+    return isinstance(piece, Thought)
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(frozen=True)
+class ReasoningPart:
+    """What the model thought before its answer; never sent back to the model."""
+
+    text: str
+    type: Literal["reasoning"] = "reasoning"
+
+
+@dataclass(frozen=True)
+class OtherPart:
+    """A part of a type this release does not show (image, document, tool call …): kept as stored, never lost."""
+
+    type: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+Part = TextPart | ReasoningPart | OtherPart
+
+
+def reasoning_of(parts: Iterable[Part]) -> str:
+    return "".join(part.text for part in parts if isinstance(part, ReasoningPart))
+
+
+def parts_to_json(parts: Sequence[Part]) -> str:
+    """The non-content parts as stored (``''`` for none, so old rows and new plain rows look alike)."""
+    rows: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ReasoningPart):
+            if part.text:
+                rows.append({"type": "reasoning", "text": part.text})
+        elif isinstance(part, OtherPart):
+            rows.append({**part.data, "type": part.type})
+    return json.dumps(rows, ensure_ascii=False) if rows else ""
+
+
+def parts_from_json(raw: str) -> tuple[tuple[Part, ...], str]:
+    """Stored parts, and ``''`` — or, for a damaged value, no parts and the raw value to show as text."""
+    if not raw:
+        return (), ""
+    try:
+        rows = json.loads(raw)
+    except ValueError:
+        return (), raw
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        return (), raw
+    parts: list[Part] = []
+    for row in rows:
+        kind = str(row.get("type", ""))
+        if kind == "reasoning" and isinstance(row.get("text"), str):
+            parts.append(ReasoningPart(row["text"]))
+        else:
+            parts.append(OtherPart(kind, {k: v for k, v in row.items() if k != "type"}))
+    return tuple(parts), ""
+
+
+@dataclass(frozen=True)
+class ReasoningOptions:
+    """What the user asked of a thinking model: thinking on or off (Qwen 3 style), an effort (gpt-oss style)."""
+
+    enable_thinking: bool | None = None  # None: the template's default
+    effort: str = ""  # "", "low", "medium" or "high"
+
+    def template_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if self.enable_thinking is not None:
+            kwargs["enable_thinking"] = self.enable_thinking
+        if self.effort in EFFORTS:
+            kwargs["reasoning_effort"] = self.effort
+        return kwargs

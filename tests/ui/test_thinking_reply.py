@@ -1,0 +1,42 @@
+"""A thinking model's reply in the window's path: the engine thread's batches keep reasoning apart from the answer,
+and the open conversation's session (and its history) holds it apart."""
+
+import dataclasses
+from pathlib import Path
+
+from app.ui.engines.engine_worker import EngineClient
+
+from app.core.chat.items import TurnSettings
+from app.core.engines.load_options import LoadOptions
+from app.core.engines.service import GenerationRequest
+from app.core.history.store import ChatStore
+from app.core.prompting.types import Sampling
+from app.ui.chat.conversation import Conversation
+from app.ui.chat.message_delegate import stats_line
+
+FORCED = 'root ::= "Sky means blue." "</think>" "\\n\\nBlue."'
+
+
+def test_the_window_keeps_the_thought_apart_from_the_answer(qtbot, thinking_model: Path, tmp_path: Path) -> None:
+    client = EngineClient()
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    try:
+        with qtbot.waitSignal(client.model_loaded, timeout=30_000):
+            client.load(str(thinking_model), LoadOptions(context_size=1024))
+        conversation = Conversation(store, client)
+        thoughts: list[str] = []
+        client.thoughts.connect(lambda _rid, text: thoughts.append(text))
+        session = conversation.session
+        request = session.send("Colour of the sky?", TurnSettings(sampling=Sampling(temperature=0.0, max_tokens=32)))
+        forced: GenerationRequest = dataclasses.replace(request, grammar=FORCED)
+        with qtbot.waitSignal(client.generation_finished, timeout=60_000):
+            conversation._request_id = client.submit(forced)
+        qtbot.waitUntil(lambda: not session.busy, timeout=5_000)
+        reply = session.items[-1]
+        assert "".join(thoughts) == "Sky means blue."
+        assert (reply.reasoning, reply.text) == ("Sky means blue.", "Blue.")
+        assert "thought" in stats_line(reply)
+        assert store.active_path(session.chat_id or 0)[-1].reasoning == "Sky means blue."
+    finally:
+        client.shutdown()
+        store.close()
