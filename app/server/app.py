@@ -116,7 +116,9 @@ class ChatSaver:
     def __init__(self, db: Path) -> None:
         self.db = db
 
-    def __call__(self, messages: list[ChatMessage], reply: str, stats: GenerationStats, resolved: Resolved) -> None:
+    def __call__(
+        self, messages: list[ChatMessage], reply: str, stats: GenerationStats, resolved: Resolved, reasoning: str = ""
+    ) -> None:
         from app.core.chat.session import ChatSession, TurnSettings
         from app.core.history.store import ChatStore, StoreError
 
@@ -127,7 +129,8 @@ class ChatSaver:
             return
         try:
             preset = resolved.preset.id if resolved.preset else ""
-            ChatSession(store).record(messages, reply, stats, TurnSettings(model=resolved.model_id, preset=preset))
+            turn = TurnSettings(model=resolved.model_id, preset=preset)
+            ChatSession(store).record(messages, reply, stats, turn, reasoning=reasoning)
         except (StoreError, OSError, sqlite3.Error) as exc:
             log.warning("could not save a server chat: %s", exc)
         finally:

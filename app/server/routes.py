@@ -145,6 +145,7 @@ class Api:
             resolved=resolved,
             stats=stats,
             text=text,
+            reasoning=thought,
             started=started,
             streamed=False,
         )
@@ -182,6 +183,7 @@ class Api:
         created = int(time.time())
         model = resolved.model_id
         pieces: list[str] = []
+        thoughts: list[str] = []
         try:
             if chat:
                 yield _event(
@@ -207,8 +209,7 @@ class Api:
                     if more is not _STARTED:
                         batch.append(_piece(more))
                 for key, text in deltas(batch):  # reasoning in delta.reasoning_content, the answer in content
-                    if key == "content":
-                        pieces.append(text)
+                    (pieces if key == "content" else thoughts).append(text)
                     delta: dict[str, Any] = {key: text}
                     yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
             try:
@@ -232,6 +233,7 @@ class Api:
                 resolved=resolved,
                 stats=stats,
                 text="".join(pieces),
+                reasoning="".join(thoughts),
                 started=started,
                 streamed=True,
             )
@@ -266,6 +268,7 @@ class Api:
         text: str,
         started: float,
         streamed: bool,
+        reasoning: str = "",
     ) -> None:
         self.record(
             RequestRecord(
@@ -274,7 +277,7 @@ class Api:
             )
         )  # fmt: skip
         if self.save is not None and params.messages:
-            self.save(params.messages, text, stats, resolved)
+            self.save(params.messages, text, stats, resolved, reasoning)
 
 
 async def _until_disconnect(request: Request, work: Any, ticket: Ticket) -> Any:

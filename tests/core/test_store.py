@@ -245,3 +245,10 @@ def test_record_chat_writes_a_whole_exchange_or_nothing(store: ChatStore) -> Non
         store.record_chat([("system", "x"), ("user", "y"), ("narrator", "z")], "never saved")
     assert [c.id for c in store.list_chats()] == [chat]
     assert store.rows("SELECT COUNT(*) FROM messages")[0][0] == 5
+
+
+def test_record_chat_keeps_the_replys_reasoning_apart(store: ChatStore) -> None:
+    chat = store.record_chat([("user", "Why?")], "Because.", reasoning="Let me think about it.")
+    reply = store.active_path(chat)[-1]
+    assert (reply.content, reply.reasoning) == ("Because.", "Let me think about it.")
+    assert store.active_path(store.record_chat([("user", "Hi")], "Hello."))[-1].reasoning == ""

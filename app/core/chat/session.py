@@ -215,7 +215,14 @@ class ChatSession:
         """Headless faces (the CLI, the server's --save): generate ``request`` on ``service`` and wait for it."""
         return run_turn(self, service, request, on_piece, should_stop)
 
-    def record(self, messages: Sequence[ChatMessage], reply: str, stats: GenerationStats, turn: TurnSettings) -> int:
+    def record(
+        self,
+        messages: Sequence[ChatMessage],
+        reply: str,
+        stats: GenerationStats,
+        turn: TurnSettings,
+        reasoning: str = "",
+    ) -> int:
         """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
         self._require_idle()
         chat_id = self._store().record_chat(
@@ -225,6 +232,7 @@ class ChatSession:
             stats=stats.as_dict(),
             model=turn.model,
             preset=turn.preset,
+            reasoning=reasoning,
         )
         self.open(chat_id)
         return chat_id

@@ -331,6 +331,7 @@ class ChatStore:
         stats: dict[str, Any] | None = None,
         model: str = "",
         preset: str = "",
+        reasoning: str = "",
     ) -> int:
         """A finished exchange as a new chat, in one transaction: ``messages`` (role, text) in order, then the reply.
 
@@ -346,13 +347,14 @@ class ChatStore:
             chat_id = int(cursor.lastrowid or 0)
             parent: int | None = None
             title = ""
-            rows = [(role, text, MessageState.DONE.value, "{}", "", "") for role, text in messages]
-            rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset))
-            for role, text, row_state, row_stats, row_model, row_preset in rows:
+            rows = [(role, text, MessageState.DONE.value, "{}", "", "", "") for role, text in messages]
+            parts = parts_to_json((ReasoningPart(reasoning),)) if reasoning else ""
+            rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset, parts))
+            for role, text, row_state, row_stats, row_model, row_preset, row_parts in rows:
                 cursor = db.execute(
-                    "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (chat_id, parent, role, text, now, row_state, row_stats, row_model, row_preset),
+                    "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, "
+                    "parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chat_id, parent, role, text, now, row_state, row_stats, row_model, row_preset, row_parts),
                 )
                 parent = int(cursor.lastrowid or 0)
                 title = title or (_title_from(text) if role == "user" else "")
