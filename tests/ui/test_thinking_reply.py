@@ -4,7 +4,7 @@ and the open conversation's session (and its history) holds it apart."""
 import dataclasses
 from pathlib import Path
 
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 
 from app.core.chat.items import TurnSettings
 from app.core.engines.load_options import LoadOptions
