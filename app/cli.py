@@ -21,7 +21,7 @@ from pathlib import Path
 
 from app import APP_NAME, __version__
 from app import cli_library as library_commands
-from app.core.chat.types import LoadOptions
+from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
 from app.core.library.models import find_model
@@ -246,8 +246,8 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
 
 def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:
     """The settings' defaults, then the options remembered for this model file, then the command line's."""
+    from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
     from app.core.engines.offload import parse_gpu_layers
-    from app.core.library.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 
     options = ModelOptionsStore(paths.config / FILE_NAME).options(model, default_load_options(settings))
     given = {
@@ -270,6 +270,7 @@ def _devices() -> int:
 
 
 def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.core.history import exchange
     from app.core.history.store import ChatStore, StoreError
 
     store = ChatStore(paths.chats_db)
@@ -282,11 +283,11 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
                 print(f"{chat.id:>5}  {when}  {store.message_count(chat.id):>4} msgs  {chat.title or '(untitled)'}")
         elif args.action == "export":
             if args.format == "md":
-                text = store.export_markdown(args.id)
+                text = exchange.export_markdown(store, args.id)
             elif args.format == "json":
-                text = json.dumps(store.export_tree(args.id), indent=2, ensure_ascii=False)
+                text = json.dumps(exchange.export_tree(store, args.id), indent=2, ensure_ascii=False)
             else:
-                text = json.dumps(store.export_openai(args.id), indent=2, ensure_ascii=False)
+                text = json.dumps(exchange.export_openai(store, args.id), indent=2, ensure_ascii=False)
             if args.output:
                 args.output.write_text(text + "\n", encoding="utf-8")
             else:
@@ -296,7 +297,7 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
                 data = json.loads(args.file.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise StoreError(f"Could not read {args.file.name}: {exc}") from None
-            print(f"Imported as chat {store.import_tree(data)}")
+            print(f"Imported as chat {exchange.import_tree(store, data)}")
         elif args.action == "delete":
             title = store.chat(args.id).title or "(untitled)"
             store.delete_chat(args.id)

@@ -8,9 +8,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from app.core.chat.session import ChatSession, TurnSettings
-from app.core.chat.types import GenerationStats, Sampling
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
+from app.core.prompting.types import GenerationStats, Sampling
 
 if TYPE_CHECKING:
     from app.core.personas.presets import Preset

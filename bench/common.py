@@ -180,7 +180,7 @@ class BenchChat:
 
     # the chat
     def append(self, item) -> None:
-        from app.core.chat.types import MessageState, ResponseState
+        from app.core.prompting.types import MessageState, ResponseState
 
         self.session.items.append(item)
         if item.state == MessageState.STREAMING:  # a reply being written, as a turn of the session starts it
@@ -195,7 +195,7 @@ class BenchChat:
         self.session.append(text)
 
     def finish_last(self, state, stats=None) -> None:
-        from app.core.chat.types import ResponseState
+        from app.core.prompting.types import ResponseState
 
         last = self.session.items[-1]
         last.state, last.stats = state, stats

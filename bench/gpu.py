@@ -29,8 +29,8 @@ def _prompt(index: int, repeat: int) -> str:
 
 def _app_round(service, index: int, max_tokens: int, repeat: int) -> tuple[float, float, float]:
     """(whole-request tok/s, prompt tok/s, generation tok/s) of one reply through the app's engine service."""
-    from app.core.chat.types import Sampling
     from app.core.engines.service import GenerationRequest
+    from app.core.prompting.types import Sampling
 
     messages: list[Any] = [{"role": "user", "content": _prompt(index, repeat)}]
     request = GenerationRequest(messages, Sampling(max_tokens=max_tokens, **SAMPLING))
@@ -70,9 +70,9 @@ def _measure(service, raw, rounds: int, max_tokens: int, *, repeat: int, first: 
 
 
 def run(quick: bool = False) -> Section:
-    from app.core.chat.types import LoadOptions
     from app.core.engines.devices import list_devices
     from app.core.engines.llama_adapter import import_llama_cpp
+    from app.core.engines.load_options import LoadOptions
     from app.core.engines.offload import ALL, AUTO, KV_TYPES, flash_attention_on, gpu_layers_label, plan_offload
     from app.core.engines.service import EngineService
     from app.core.library.gguf_file import read_gguf

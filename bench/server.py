@@ -35,8 +35,9 @@ def _rss_mb() -> float:
 def run(quick: bool = False) -> Section:
     import openai
 
-    from app.core.chat.types import LoadOptions, Sampling
+    from app.core.engines.load_options import LoadOptions
     from app.core.engines.service import EngineService, GenerationRequest
+    from app.core.prompting.types import Sampling
     from app.server.app import ServerOptions
     from app.server.runner import ServerRunner
 

@@ -27,7 +27,8 @@ def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import Qt, QTimer
 
-    from app.core.chat.types import LoadOptions, Sampling
+    from app.core.engines.load_options import LoadOptions
+    from app.core.prompting.types import Sampling
     from app.ui.chat.chat_model import ChatItem, MessageState
     from app.ui.engines.engine_worker import EngineClient
 

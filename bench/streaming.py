@@ -31,8 +31,9 @@ def _raw_once(llama, max_tokens: int) -> tuple[float, float, int]:
 
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from app.core.chat.types import LoadOptions, Sampling
     from app.core.engines.llama_adapter import import_llama_cpp as _import_llama_cpp
+    from app.core.engines.load_options import LoadOptions
+    from app.core.prompting.types import Sampling
     from app.ui.chat.chat_model import ChatItem, MessageState
     from app.ui.engines.engine_worker import EngineClient
 

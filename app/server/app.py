@@ -23,10 +23,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.chat.prompt_formats import ChatMessage
-from app.core.chat.types import GenerationStats, LoadOptions
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService
 from app.core.personas.presets import PresetLibrary
+from app.core.prompting.prompt_formats import ChatMessage
+from app.core.prompting.types import GenerationStats
 from app.server.errors import SERVER_ERROR, ApiError, error_body, error_response
 from app.server.models import ModelHost, Resolved
 from app.server.routes import Api, Recorder, RequestRecord

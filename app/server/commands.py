@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from app.core.chat.types import LoadOptions
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError

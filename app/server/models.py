@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.chat.types import LoadOptions
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.core.library.models import scan_models

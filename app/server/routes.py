@@ -20,13 +20,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from app.core.chat.prompt_formats import AUTO, CUSTOM, ChatMessage
-from app.core.chat.types import GenerationStats, Sampling
-from app.core.engines.engine import ContextFullError
+from app.core.engines.interface import ContextFullError
 from app.core.engines.llama_adapter import json_schema_grammar
 from app.core.engines.remote import RemoteEngineError
 from app.core.engines.service import EngineService, GenerationRequest, ServiceClosed, Ticket
 from app.core.errors import HermesError, NoModelLoaded, TemplateError
+from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
+from app.core.prompting.types import GenerationStats, Sampling
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_embeddings, parse_json

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.chat.prompt_formats import ChatMessage
+from app.core.prompting.prompt_formats import ChatMessage
 from app.server.errors import ApiError, bad_request
 
 # field -> why it is refused

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.core.engines.engine import LoadedModel
+from app.core.engines.interface import LoadedModel
 from app.core.history.store import ChatStore, StoreError
 from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths

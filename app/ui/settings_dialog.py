@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.about import versions
-from app.core.library.model_options import default_load_options
+from app.core.engines.model_options import default_load_options
 from app.core.settings import THEMES, Settings
 from app.ui.engines.load_fields import LoadOptionsFields
 from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css

@@ -66,8 +66,8 @@ def test_devices_command_prints_backends_and_devices_with_the_cpu_always(tmp_pat
 
 def test_a_backend_module_that_cannot_load_is_named_with_the_systems_reason(tmp_path: Path, starter_model) -> None:
     """A GGML_BACKEND_DL build loads its modules quietly; one whose driver library is missing must say why."""
-    from app.core.chat.types import LoadOptions
     from app.core.engines.devices import DeviceReport
+    from app.core.engines.load_options import LoadOptions
     from app.core.engines.offload import plan_offload
     from app.core.library.gguf_file import read_gguf
 

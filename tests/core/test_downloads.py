@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engines.engine import Engine, LoadOptions, Sampling
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.load_options import LoadOptions
 from app.core.hub.downloads import DownloadError, DownloadManager, State, safe_destination
 from app.core.library.models import scan_models
+from app.core.prompting.types import Sampling
 
 REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -42,7 +44,7 @@ def test_a_real_download_with_progress_is_verified_and_chats(tmp_path: Path, hub
     assert {e.state for e in events} >= {State.DOWNLOADING, State.VERIFYING, State.DONE}
     assert not list(job.destination.parent.glob("*.part*"))
     assert [m.path for m in scan_models([tmp_path / "models"])] == [job.destination]
-    engine = Engine()
+    engine = LlamaEngine()
     engine.load(job.destination, LoadOptions(context_size=512))
     try:
         assert engine.stream([{"role": "user", "content": "Hi"}], Sampling(max_tokens=8)).text()

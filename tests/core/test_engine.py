@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engines.engine import ContextFullError, Engine, LoadOptions, Sampling
+from app.core.engines.interface import ContextFullError
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.load_options import LoadOptions
 from app.core.errors import NoModelLoaded
 from app.core.personas.builtin import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
+from app.core.prompting.types import Sampling
 
 HELLO = [
     {"role": "system", "content": HERMES_2_SYSTEM_PROMPT},
@@ -21,14 +24,14 @@ GREEDY = Sampling(temperature=0.0, max_tokens=64, seed=7)
 
 
 @pytest.fixture(scope="module")
-def engine(starter_model: Path) -> Iterator[Engine]:
-    engine = Engine()
+def engine(starter_model: Path) -> Iterator[LlamaEngine]:
+    engine = LlamaEngine()
     engine.load(starter_model, LoadOptions(context_size=2048))
     yield engine
     engine.unload()
 
 
-def test_streams_at_least_20_tokens_of_reply(engine: Engine) -> None:
+def test_streams_at_least_20_tokens_of_reply(engine: LlamaEngine) -> None:
     generation = engine.stream(HELLO, GREEDY)
     pieces = list(generation)
     text = "".join(pieces)
@@ -45,21 +48,21 @@ def test_streams_at_least_20_tokens_of_reply(engine: Engine) -> None:
     assert stats.tokens_per_s > 1
 
 
-def test_same_seed_same_reply(engine: Engine) -> None:
+def test_same_seed_same_reply(engine: LlamaEngine) -> None:
     sampling = Sampling(temperature=0.8, max_tokens=24, seed=1234)
     first = engine.stream(HELLO, sampling).text()
     second = engine.stream(HELLO, sampling).text()
     assert first == second and first
 
 
-def test_max_tokens_ends_with_length(engine: Engine) -> None:
+def test_max_tokens_ends_with_length(engine: LlamaEngine) -> None:
     generation = engine.stream(HELLO, Sampling(temperature=0.0, max_tokens=5))
     generation.text()
     assert generation.stats.finish_reason == "length"
     assert generation.stats.generated_tokens == 5
 
 
-def test_stop_mid_stream_within_200_ms_keeps_the_partial_text(engine: Engine) -> None:
+def test_stop_mid_stream_within_200_ms_keeps_the_partial_text(engine: LlamaEngine) -> None:
     """The stop flag is checked between tokens: at most the token being decoded follows it.
 
     200 ms is the bound on an idle machine; on an overloaded one a single decode can take longer, so the
@@ -101,7 +104,7 @@ def test_stop_mid_stream_within_200_ms_keeps_the_partial_text(engine: Engine) ->
 
 
 def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(
-    engine: Engine, starter_model: Path, caplog: pytest.LogCaptureFixture
+    engine: LlamaEngine, starter_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A long chat's prompt takes seconds (minutes for a 7B on a CPU): Stop must not wait for it to finish."""
     caplog.set_level(logging.DEBUG, logger="llama.cpp")
@@ -131,7 +134,7 @@ def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(
 
     # What llama.cpp kept of the prompt is consistent: the same reply as a freshly loaded model gives.
     whole = engine.stream(long_chat, reply).text()
-    fresh = Engine()
+    fresh = LlamaEngine()
     fresh.load(starter_model, LoadOptions(context_size=2048))
     try:
         unstopped = fresh.stream(long_chat, reply)
@@ -143,7 +146,7 @@ def test_stop_while_the_prompt_is_processed_ends_at_once_and_loses_nothing(
     assert stop_took < max(0.5, unstopped.stats.ttft_s / 2), f"Stop took {stop_took:.2f} s"
 
 
-def test_a_long_prompt_reports_its_progress_batch_by_batch_and_replies_the_same(engine: Engine) -> None:
+def test_a_long_prompt_reports_its_progress_batch_by_batch_and_replies_the_same(engine: LlamaEngine) -> None:
     long_chat = [*HELLO[:1], {"role": "user", "content": "Summarise this. " + "The Roman Empire lasted long. " * 100}]
     reply = Sampling(temperature=0.0, max_tokens=8)
     progress: list[tuple[int, int]] = []
@@ -164,7 +167,7 @@ def test_a_long_prompt_reports_its_progress_batch_by_batch_and_replies_the_same(
     assert stopped.text() == "" and stopped.stats.finish_reason == "cancelled"
 
 
-def test_edward_elric_roleplay_chats(engine: Engine) -> None:
+def test_edward_elric_roleplay_chats(engine: LlamaEngine) -> None:
     messages = [
         {"role": "system", "content": EDWARD_ELRIC_SYSTEM_PROMPT},
         {"role": "user", "content": "Who are you, and what is alchemy?"},
@@ -175,7 +178,7 @@ def test_edward_elric_roleplay_chats(engine: Engine) -> None:
 
 
 def test_a_conversation_larger_than_the_context_is_refused_clearly(starter_model: Path) -> None:
-    small = Engine()
+    small = LlamaEngine()
     small.load(starter_model, LoadOptions(context_size=256))
     try:
         huge = [{"role": "user", "content": "word " * 400}]
@@ -187,4 +190,4 @@ def test_a_conversation_larger_than_the_context_is_refused_clearly(starter_model
 
 def test_generating_without_a_model_is_a_clear_error() -> None:
     with pytest.raises(NoModelLoaded):
-        Engine().stream(HELLO, GREEDY)
+        LlamaEngine().stream(HELLO, GREEDY)

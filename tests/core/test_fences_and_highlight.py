@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.core.chat.code_blocks import code_blocks
-from app.core.chat.fences import Segment, split_fences
-from app.core.chat.highlight import PLAIN, highlight, known_language
+from app.core.rendering.code_blocks import code_blocks
+from app.core.rendering.fences import Segment, split_fences
+from app.core.rendering.highlight import PLAIN, highlight, known_language
 
 REPLY = """Intro line.
 

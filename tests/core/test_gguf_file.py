@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engines.engine import Engine
+from app.core.engines.llama_engine import LlamaEngine
 from app.core.errors import ModelFileError
 from app.core.library.gguf_file import read_gguf
 
@@ -60,7 +60,7 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 
 def test_engine_refuses_a_truncated_file_without_crashing(truncated_model: Path, starter_model: Path) -> None:
-    engine = Engine()
+    engine = LlamaEngine()
     with pytest.raises(ModelFileError, match="truncated"):
         engine.load(truncated_model)
     assert engine.loaded is None

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.core.chat.types import LoadOptions
-from app.core.engines.engine import Engine
 from app.core.engines.llama_adapter import IncompatibleLlamaCpp, check_internals
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.load_options import LoadOptions
 
 
 def test_the_installed_llama_cpp_python_has_every_internal_we_use(starter_model: Path) -> None:
-    engine = Engine()
+    engine = LlamaEngine()
     engine.load(starter_model, LoadOptions(context_size=256))
     try:
         check_internals(engine._llama)  # raises IncompatibleLlamaCpp, naming what is missing

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat.types import LoadOptions
-from app.core.library.model_options import FILE_NAME, ModelOptionsStore, clean_options, default_load_options
+from app.core.engines.load_options import LoadOptions
+from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, clean_options, default_load_options
 from app.core.settings import Settings, save_settings
 
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from app.core.chat.prompt_formats import SYSTEM_MERGED_NOTE, TemplateTimeout, resolve_format
 from app.core.errors import TemplateError
+from app.core.prompting.prompt_formats import SYSTEM_MERGED_NOTE, TemplateTimeout, resolve_format
 
 THREE_TURNS = [
     {"role": "system", "content": "You are terse."},

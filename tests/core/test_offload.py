@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat.types import LoadOptions, Sampling
 from app.core.engines.devices import Device, DeviceReport, GiB, list_devices
-from app.core.engines.engine import Engine, _fewer_layers
 from app.core.engines.llama_adapter import import_llama_cpp
+from app.core.engines.llama_engine import LlamaEngine, _fewer_layers
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
     ALL,
     AUTO,
@@ -31,6 +31,7 @@ from app.core.engines.offload import (
 )
 from app.core.errors import ModelLoadError
 from app.core.library.gguf_file import read_gguf
+from app.core.prompting.types import Sampling
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 GREEDY = Sampling(temperature=0.0, max_tokens=12, seed=1)
@@ -107,7 +108,7 @@ def test_gpu_layers_parse_auto_all_and_counts() -> None:
 
 
 def test_load_options_reach_llama_cpp_and_the_placement_says_cpu(starter_model: Path) -> None:
-    engine = Engine()
+    engine = LlamaEngine()
     try:
         plain = engine.load(starter_model, LoadOptions(context_size=512, cpu_threads=2))
         reference = engine.stream(HELLO, GREEDY).text()
@@ -132,7 +133,7 @@ def test_load_options_reach_llama_cpp_and_the_placement_says_cpu(starter_model: 
 def test_layers_asked_for_without_a_gpu_run_on_the_cpu_and_say_so(
     starter_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = Engine()
+    engine = LlamaEngine()
     try:
         loaded = engine.load(starter_model, LoadOptions(context_size=512, gpu_layers=ALL))
         assert loaded.placement is not None and loaded.placement.gpu_layers == 0
@@ -147,7 +148,7 @@ def test_layers_asked_for_without_a_gpu_run_on_the_cpu_and_say_so(
 
 
 def test_impossible_options_fail_before_loading_and_the_model_stays(starter_model: Path) -> None:
-    engine = Engine()
+    engine = LlamaEngine()
     try:
         engine.load(starter_model, LoadOptions(context_size=512))
         with pytest.raises(ModelLoadError, match="needs flash attention"):
@@ -162,11 +163,12 @@ def test_impossible_options_fail_before_loading_and_the_model_stays(starter_mode
 
 RETRY_SCRIPT = """
 import resource, sys
-from app.core.chat.types import LoadOptions, Sampling
-from app.core.engines.engine import Engine
+from app.core.prompting.types import Sampling
+from app.core.engines.load_options import LoadOptions
+from app.core.engines.llama_engine import LlamaEngine
 from app.core.errors import ModelLoadError
 
-engine = Engine()
+engine = LlamaEngine()
 engine.load(sys.argv[1], LoadOptions(context_size=512))
 with open("/proc/self/status") as status:
     size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))

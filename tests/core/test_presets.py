@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core.chat.prompt_formats import resolve_format
-from app.core.chat.types import Sampling
-from app.core.engines.engine import Engine, LoadOptions
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.load_options import LoadOptions
 from app.core.personas.builtin import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
 from app.core.personas.cards import (
     PNG_SIGNATURE,
@@ -29,6 +28,8 @@ from app.core.personas.presets import (
     parse_import,
     preset_from_dict,
 )
+from app.core.prompting.prompt_formats import resolve_format
+from app.core.prompting.types import Sampling
 from tests.core.test_prompt_formats import MODEL_CARD_PROMPT
 
 V1_CARD = {
@@ -91,7 +92,7 @@ def test_hermes_2_preset_renders_the_model_card_prompt_byte_for_byte(library: Pr
 
 def test_edward_elric_preset_chats_through_the_real_engine(library: PresetLibrary, starter_model: Path) -> None:
     edward = library.get("Edward Elric")
-    engine = Engine()
+    engine = LlamaEngine()
     engine.load(starter_model, LoadOptions(context_size=1024))
     try:
         messages = [

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat.prompt_formats import CHATML_TEMPLATE, SYSTEM_MERGED_NOTE, PromptFormat, format_for_model
-from app.core.engines.engine import Engine, LoadOptions
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.load_options import LoadOptions
 from app.core.errors import TemplateError
 from app.core.personas.builtin import EDWARD_ELRIC_SYSTEM_PROMPT, HERMES_2_SYSTEM_PROMPT
+from app.core.prompting.prompt_formats import CHATML_TEMPLATE, SYSTEM_MERGED_NOTE, PromptFormat, format_for_model
 
 # Copied from the model card's "Prompt with system instruction", up to the assistant's turn,
 # with `<|im_start|>assistant\n` appended as add_generation_prompt=True does.
@@ -49,7 +50,7 @@ def test_chatml_without_system_prompt_leaves_the_line_out() -> None:
 
 
 def test_the_starter_models_own_template_renders_the_model_card_prompt(starter_model: Path) -> None:
-    engine = Engine()
+    engine = LlamaEngine()
     engine.load(starter_model, LoadOptions(context_size=512))
     try:
         rendered = engine.render_prompt(HELLO)

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from app.core.chat.session import ChatSession, TurnError, TurnSettings
-from app.core.chat.types import FinishReason, LoadOptions, MessageState, ResponseState, Sampling
-from app.core.engines.engine import ContextFullError
+from app.core.engines.interface import ContextFullError
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.history.store import ChatStore, StoreError
+from app.core.prompting.types import FinishReason, MessageState, ResponseState, Sampling
 
 GREEDY = TurnSettings(
     system_prompt="You are a helpful assistant.",

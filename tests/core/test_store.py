@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.history.store import MIGRATIONS, SCHEMA_VERSION, ChatStore, StoreError, StreamingSaver
+from app.core.history import exchange
+from app.core.history.saver import StreamingSaver
+from app.core.history.store import MIGRATIONS, SCHEMA_VERSION, ChatStore, StoreError
 
 
 @pytest.fixture
@@ -126,12 +128,12 @@ def test_delete_chat_with_undo_then_purge(store: ChatStore) -> None:
 def test_export_import_round_trip_keeps_the_tree(store: ChatStore, tmp_path: Path) -> None:
     chat, (_system, user, _reply) = conversation(store)
     store.add_message(chat, user, "assistant", "Azure.", state="stopped", stats={"generated_tokens": 1})
-    exported = json.loads(json.dumps(store.export_tree(chat)))
+    exported = json.loads(json.dumps(exchange.export_tree(store, chat)))
     other = ChatStore(tmp_path / "other.sqlite3")
-    imported = other.import_tree(exported)
+    imported = exchange.import_tree(other, exported)
 
     def shape(s: ChatStore, chat_id: int):
-        tree = s.export_tree(chat_id)
+        tree = exchange.export_tree(s, chat_id)
         ids = {m["id"]: index for index, m in enumerate(tree["messages"])}
         return (
             [(ids.get(m["parent"]), m["role"], m["content"], m["state"], m["stats"]) for m in tree["messages"]],
@@ -140,9 +142,9 @@ def test_export_import_round_trip_keeps_the_tree(store: ChatStore, tmp_path: Pat
         )
 
     assert shape(other, imported) == shape(store, chat)
-    assert other.export_openai(imported) == store.export_openai(chat)
-    assert store.export_openai(chat)[-1] == {"role": "assistant", "content": "Azure."}
-    markdown = store.export_markdown(chat)
+    assert exchange.export_openai(other, imported) == exchange.export_openai(store, chat)
+    assert exchange.export_openai(store, chat)[-1] == {"role": "assistant", "content": "Azure."}
+    markdown = exchange.export_markdown(store, chat)
     assert markdown.startswith("# Name a colour of the sky") and "## Assistant\n\nAzure." in markdown
 
 
@@ -158,7 +160,7 @@ def test_export_import_round_trip_keeps_the_tree(store: ChatStore, tmp_path: Pat
 )
 def test_bad_imports_are_refused_and_change_nothing(store: ChatStore, bad) -> None:
     with pytest.raises(StoreError):
-        store.import_tree(bad)
+        exchange.import_tree(store, bad)
     assert store.list_chats() == []
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat.prompt_formats import RENDER_SECONDS, PromptFormat, resolve_format
 from app.core.errors import TemplateError
+from app.core.prompting.prompt_formats import RENDER_SECONDS, PromptFormat, resolve_format
 
 HERE = Path(__file__).resolve().parents[1] / "data" / "chat_templates"
 CONVERSATIONS = {

@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from app.core.history.store import ChatStore, StreamingSaver
+from app.core.history.saver import StreamingSaver
+from app.core.history.store import ChatStore
 
 WORDS = [
     "the",

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.history.store import ChatStore, StoreBusyError, StoreError, StreamingSaver
+from app.core.history.saver import StreamingSaver
+from app.core.history.store import ChatStore, StoreBusyError, StoreError
 from tests.faults.conftest import ROOT, app_command, start
 
 SEED = int(os.environ.get("HERMES_FAULT_SEED", "13"))

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from app.core.chat.session import ChatSession, TurnSettings
-from app.core.chat.types import FinishReason, MessageState, Sampling
 from app.core.engines.remote import RemoteEngine, RemoteEngineError, api_base, list_models
 from app.core.engines.remote_store import EnginesError, RemoteEngineStore
 from app.core.engines.service import EngineService
 from app.core.history.store import ChatStore
+from app.core.prompting.types import FinishReason, MessageState, Sampling
 from tests.server.conftest import Process, free_port, llama_cpp_server
 
 
@@ -147,7 +147,7 @@ def test_remote_models_for_the_picker(llama_server: Process, tmp_path: Path) -> 
 
 
 def test_a_service_switches_between_a_local_and_a_remote_engine(llama_server: Process, starter_model: Path) -> None:
-    from app.core.engines.engine import Engine
+    from app.core.engines.llama_engine import LlamaEngine
 
     service = EngineService()
     try:
@@ -159,7 +159,7 @@ def test_a_service_switches_between_a_local_and_a_remote_engine(llama_server: Pr
         service.load("smol").result(30)
         request = ChatSession(None).send("Hi", TurnSettings(sampling=Sampling(max_tokens=3)))
         assert service.generate(request, lambda _piece: None).result(60).generated_tokens == 3
-        service.switch_engine(Engine()).result(30)
+        service.switch_engine(LlamaEngine()).result(30)
         service.load(starter_model).result(60)
         assert service.generate(request, lambda _piece: None).result(60).generated_tokens == 3
     finally:

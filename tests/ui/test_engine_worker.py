@@ -3,8 +3,9 @@
 import itertools
 from pathlib import Path
 
-from app.core.engines.engine import GenerationStats, LoadOptions, Sampling
+from app.core.engines.load_options import LoadOptions
 from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
+from app.core.prompting.types import GenerationStats, Sampling
 from app.ui.engines.engine_worker import EngineClient
 
 HELLO = [

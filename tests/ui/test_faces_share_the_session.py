@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
+from app.core.history import exchange
 from app.core.history.store import ChatStore
 
 
@@ -16,7 +17,7 @@ def tree(db: Path) -> list[tuple]:
     store = ChatStore(db)
     try:
         (chat,) = store.list_chats()
-        messages = store.export_tree(chat.id)["messages"]
+        messages = exchange.export_tree(store, chat.id)["messages"]
     finally:
         store.close()
     by_id = {m["id"]: m for m in messages}

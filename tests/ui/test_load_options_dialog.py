@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.core.chat.types import LoadOptions
 from app.core.engines.devices import Device, DeviceReport, GiB
+from app.core.engines.load_options import LoadOptions
 from app.core.library.gguf_file import read_gguf
 
 

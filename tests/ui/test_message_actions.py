@@ -8,7 +8,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.core.engines.engine import GenerationStats
+from app.core.prompting.types import GenerationStats
 from app.ui.chat.chat_model import ChatItem, MessageState
 from app.ui.chat.chat_view import ChatView
 from bench.common import BenchChat

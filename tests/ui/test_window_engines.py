@@ -48,7 +48,7 @@ def test_a_remote_engines_model_is_picked_chatted_with_and_left(
     with qtbot.waitSignal(window.model_ready, timeout=30_000) as local:
         window.load_model(str(library_with_model))
     assert local.args[0].info.architecture == "llama" and local.args[0].placement is not None
-    assert not getattr(window.client.service.engine, "is_remote", False)
+    assert not window.client.service.engine.capabilities.remote
 
 
 @pytest.mark.slow

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from app.core.chat.types import GenerationStats
 from app.core.engines.service import EngineService, GenerationRequest, Ticket
 from app.core.errors import HermesError
+from app.core.prompting.types import GenerationStats
 
-if TYPE_CHECKING:
-    from app.core.chat.session import ChatSession
+
+class TurnSink(Protocol):
+    """What a headless turn reports to (a ChatSession): reading progress, each piece, and the end."""
+
+    def reading(self, done: int, total: int) -> None: ...
+    def append(self, text: str) -> None: ...
+    def finish(self, stats: GenerationStats) -> None: ...
+    def fail(self, message: str) -> None: ...
+
 
 _END = object()  # the engine is done with the request
 
 
 def run_turn(
-    session: ChatSession,
+    session: TurnSink,
     service: EngineService,
     request: GenerationRequest,
     on_piece: Callable[[str], None] | None = None,
@@ -54,7 +61,7 @@ def run_turn(
 
 
 def _follow(
-    session: ChatSession,
+    session: TurnSink,
     news: queue.Queue[object],
     ticket: Ticket,
     on_piece: Callable[[str], None] | None,

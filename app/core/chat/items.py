@@ -6,9 +6,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.core.chat.prompt_formats import AUTO
-from app.core.chat.types import GenerationStats, MessageState, ResponseState, Sampling
 from app.core.engines.service import FormatChoice
+from app.core.prompting.prompt_formats import AUTO
+from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
 _uids = itertools.count(1)
 

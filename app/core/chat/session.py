@@ -20,12 +20,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 
+from app.core.chat.headless import run_turn
 from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
-from app.core.chat.prompt_formats import ChatMessage
-from app.core.chat.types import GenerationStats, MessageState, ResponseState
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
-from app.core.history.store import ChatStore, Message, StoreError, StreamingSaver
+from app.core.history.saver import StreamingSaver
+from app.core.history.store import ChatStore, Message, StoreError
+from app.core.prompting.prompt_formats import ChatMessage
+from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
 __all__ = ["ChatItem", "ChatSession", "SessionListener", "TurnError", "TurnSettings"]
 
@@ -206,8 +208,6 @@ class ChatSession:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> GenerationStats:
         """Headless faces (the CLI, the server's --save): generate ``request`` on ``service`` and wait for it."""
-        from app.core.chat.headless import run_turn
-
         return run_turn(self, service, request, on_piece, should_stop)
 
     # the tree

@@ -26,7 +26,7 @@ from app.core.errors import HermesError
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-log = logging.getLogger("app.core.engines.engine")
+log = logging.getLogger("app.core.engines.llama_engine")
 
 TESTED_VERSIONS = "0.3.8 to 0.3.x"
 _LLAMA_ATTRIBUTES = ("_input_ids", "n_tokens", "_ctx", "_model", "eval", "n_batch", "tokenize", "create_completion")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.core.chat.types import LoadOptions
 from app.core.engines.devices import Device, DeviceReport, GiB
+from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
 

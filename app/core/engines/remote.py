@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.core.chat.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
-from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
-from app.core.engines.engine import Engine, Generation, LoadedModel
+from app.core.engines.interface import EngineCapabilities, Generation, LoadedModel
+from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo
+from app.core.prompting.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
+from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 REMOTE_FORMAT_NAME = "the server's own format"
 REMOTE_NOTE = "This model runs on a remote server, which applies its own prompt format; shown: the messages sent."
@@ -129,13 +130,15 @@ def _remote_info(model_id: str, base: str) -> GGUFInfo:
     )  # fmt: skip
 
 
-class RemoteEngine(Engine):
-    """One OpenAI-compatible endpoint; ``load(model_id)`` picks which of its models answers."""
+class RemoteEngine:
+    """One OpenAI-compatible endpoint; ``load(model_id)`` picks which of its models answers (implements ``Engine``)."""
+
+    capabilities = EngineCapabilities(remote=True, grammar=False, reasoning_format="reasoning_content")
 
     def __init__(
         self, url: str, api_key: str = "", *, name: str = "", connect_timeout: float = 10.0, read_timeout: float = 120.0
     ) -> None:
-        super().__init__()
+        self.loaded: LoadedModel | None = None
         self.base = api_base(url)
         self.api_key = api_key
         self.name = name or urlsplit(self.base).netloc
@@ -143,10 +146,6 @@ class RemoteEngine(Engine):
         self.read_timeout = read_timeout
         self._model_id = ""
         self._remote_format: PromptFormat | None = None
-
-    @property
-    def is_remote(self) -> bool:
-        return True
 
     def models(self) -> list[str]:
         return list_models(self.base, self.api_key, self.connect_timeout)
@@ -184,6 +183,11 @@ class RemoteEngine(Engine):
         if self._remote_format is None:
             self._remote_format = PromptFormat(REMOTE_FORMAT_NAME, CHATML_TEMPLATE, note=REMOTE_NOTE)
         return self._remote_format
+
+    def render_prompt(
+        self, messages: Sequence[ChatMessage], prompt_format: PromptFormat | None = None
+    ) -> RenderedPrompt:
+        return (prompt_format or self.prompt_format()).render(messages)
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # the server's tokenizer is not reachable: an estimate

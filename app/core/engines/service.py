@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from app.core.chat.prompt_formats import AUTO, ChatMessage, RenderedPrompt
-from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
-from app.core.engines.engine import Engine, Generation, LoadedModel
+from app.core.engines.interface import Engine, Generation, LoadedModel
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
+from app.core.prompting.prompt_formats import AUTO, ChatMessage, RenderedPrompt
+from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class GenerationRequest:
     messages: Sequence[ChatMessage]
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"  # see app.core.chat.context
+    context_policy: str = "stop"  # see app.core.prompting.context
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
 
@@ -106,7 +108,7 @@ class EngineService:
     """Owns one ``Engine`` on one thread; ``submit``, ``load``, ``unload`` and ``generate`` queue work for it."""
 
     def __init__(self, engine: Engine | None = None, name: str = "engine") -> None:
-        self.engine = engine or Engine()
+        self.engine: Engine = engine or LlamaEngine()
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._closed = False

@@ -6,8 +6,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from app.core.chat.types import MessageState
 from app.core.history.errors import StoreError
+from app.core.prompting.types import MessageState
 
 if TYPE_CHECKING:
     from app.core.history.store import ChatStore

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.chat.types import MessageState
-from app.core.history import exchange
 from app.core.history.errors import (
     BUSY_TIMEOUT,
     GuardedConnection,
@@ -33,6 +31,7 @@ from app.core.history.errors import (
     classify,
 )
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,6 @@ __all__ = [
     "StoreDiskError",
     "StoreError",
     "StoreReadOnlyError",
-    "StreamingSaver",
 ]
 
 
@@ -254,10 +252,14 @@ class ChatStore:
             raise StoreError(f"There is no chat {chat_id}.")
 
     def undelete_chat(self, chat_id: int) -> None:
-        cursor = self._db.execute("UPDATE chats SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL", (chat_id,))
+        cursor = self._db.execute(
+            "UPDATE chats SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL", (chat_id,)
+        )
         if cursor.rowcount == 0:
-            raise StoreError(f"There is no deleted chat {chat_id} to bring back (deleted chats are removed for good "
-                             "when the app next starts).")
+            raise StoreError(
+                f"There is no deleted chat {chat_id} to bring back (deleted chats are removed for good "
+                "when the app next starts)."
+            )
 
     def purge_deleted(self, older_than_s: float = 0.0) -> int:
         """Remove the chats deleted more than ``older_than_s`` ago, with their messages; returns how many chats.
@@ -427,19 +429,6 @@ class ChatStore:
         """A read-only query's rows (for history.exchange)."""
         return list(self._db.execute(sql, parameters))
 
-    # exports and imports live in history.exchange; these are the store's handles on them
-    def export_tree(self, chat_id: int) -> dict[str, Any]:
-        return exchange.export_tree(self, chat_id)
-
-    def import_tree(self, data: Any) -> int:
-        return exchange.import_tree(self, data)
-
-    def export_openai(self, chat_id: int) -> list[dict[str, str]]:
-        return exchange.export_openai(self, chat_id)
-
-    def export_markdown(self, chat_id: int) -> str:
-        return exchange.export_markdown(self, chat_id)
-
 
 def _summary(row: sqlite3.Row) -> ChatSummary:
     return ChatSummary(
@@ -482,6 +471,3 @@ def _title_from(text: str) -> str:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-from app.core.history.saver import StreamingSaver  # noqa: E402  (kept importable from here)

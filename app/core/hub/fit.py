@@ -5,12 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 from app.core.errors import HermesError
 
-if TYPE_CHECKING:
-    from app.core.hub.catalogue import Quant
+
+class QuantShape(Protocol):
+    """What the estimate reads of a quant (hub.catalogue's Quant has it)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def bits_per_weight(self) -> float | None: ...
+
+
+Quant = TypeVar("Quant", bound=QuantShape)
 
 log = logging.getLogger("app.core.hub.catalogue")
 
@@ -53,7 +64,7 @@ def machine_memory() -> MachineMemory:
 
 
 def estimate_fit(
-    quant: Quant, memory: MachineMemory, context: int = 4096, kv_bytes_per_token: int | None = None
+    quant: QuantShape, memory: MachineMemory, context: int = 4096, kv_bytes_per_token: int | None = None
 ) -> Fit:
     """Weights + KV cache for ``context`` tokens + working buffers, against this machine's memory.
 

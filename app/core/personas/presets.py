@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from app.core.atomic import atomic_write_bytes, atomic_write_text
-from app.core.chat.prompt_formats import AUTO, CUSTOM, NAMED_FORMATS
-from app.core.chat.types import Sampling
 from app.core.errors import HermesError
 from app.core.personas.cards import (
     MAX_CARD_BYTES,
@@ -34,6 +32,8 @@ from app.core.personas.cards import (
     substitute_macros,
     write_card_png,
 )
+from app.core.prompting.prompt_formats import AUTO, CUSTOM, NAMED_FORMATS
+from app.core.prompting.types import Sampling
 
 log = logging.getLogger(__name__)
 

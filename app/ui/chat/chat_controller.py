@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat.session import ChatItem, TurnSettings
-from app.core.chat.types import GenerationStats, ResponseState
 from app.core.errors import HermesError
 from app.core.history.store import StoreError
+from app.core.prompting.types import GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation

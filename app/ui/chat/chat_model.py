@@ -11,7 +11,7 @@ from enum import IntEnum
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from app.core.chat.session import ChatItem, ChatSession
-from app.core.chat.types import MessageState
+from app.core.prompting.types import MessageState
 
 Index = QModelIndex | QPersistentModelIndex
 

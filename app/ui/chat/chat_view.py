@@ -18,7 +18,7 @@ from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer, Signa
 from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
-from app.core.chat.highlight import warm_up
+from app.core.rendering.highlight import warm_up
 from app.ui.chat.chat_model import ChatItem, ChatRoles
 from app.ui.chat.code_blocks import CodeBlockView
 from app.ui.chat.message_actions import MessageActionBar, available

@@ -28,7 +28,7 @@ from PySide6.QtGui import (
     QTextOption,
 )
 
-from app.core.chat.highlight import PLAIN, Colour, highlight
+from app.core.rendering.highlight import PLAIN, Colour, highlight
 
 HEADER_PAD = 6  # above and below the header's text
 CODE_PAD = 12  # around the code

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.chat.session import ChatItem, ChatSession, TurnSettings
-from app.core.chat.types import FinishReason, GenerationStats, ResponseState
 from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore, Message
+from app.core.prompting.types import FinishReason, GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_worker import EngineClient
 

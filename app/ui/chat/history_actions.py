@@ -12,9 +12,10 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
-from app.core.chat.code_blocks import code_blocks
+from app.core.history import exchange
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
+from app.core.rendering.code_blocks import code_blocks
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
@@ -152,11 +153,11 @@ class ChatHistory(QObject):
 
     def write_export(self, chat_id: int, path: Path, kind: str) -> None:
         if kind == "md":
-            text = self.store.export_markdown(chat_id)
+            text = exchange.export_markdown(self.store, chat_id)
         elif kind == "json":
-            text = json.dumps(self.store.export_tree(chat_id), indent=2, ensure_ascii=False)
+            text = json.dumps(exchange.export_tree(self.store, chat_id), indent=2, ensure_ascii=False)
         else:
-            text = json.dumps(self.store.export_openai(chat_id), indent=2, ensure_ascii=False)
+            text = json.dumps(exchange.export_openai(self.store, chat_id), indent=2, ensure_ascii=False)
         try:
             path.write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
@@ -169,7 +170,7 @@ class ChatHistory(QObject):
                 return None
             path = Path(chosen)
         try:
-            chat_id = self.store.import_tree(json.loads(path.read_text(encoding="utf-8")))
+            chat_id = exchange.import_tree(self.store, json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, StoreError) as exc:
             self.error.emit(f"Could not import {path.name}: {exc}")
             return None

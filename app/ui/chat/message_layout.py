@@ -27,7 +27,7 @@ from PySide6.QtGui import (
     QTextTable,
 )
 
-from app.core.chat.fences import Fence, closes, opening_fence, split_fences
+from app.core.rendering.fences import Fence, closes, opening_fence, split_fences
 from app.ui.chat.code_blocks import CodeBlockView
 
 MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub

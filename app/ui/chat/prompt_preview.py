@@ -53,7 +53,7 @@ class PromptPreview(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        from app.core.chat.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
+        from app.core.prompting.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
 
         preset = self.persona.preset
         messages = self.chat_model.session.conversation(self.persona.system_prompt.toPlainText())

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app.core.chat.prompt_formats import AUTO, ChatMessage
-from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
-from app.core.engines.engine import Engine, LoadedModel
+from app.core.engines.interface import Engine, LoadedModel
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
+from app.core.prompting.prompt_formats import AUTO, ChatMessage
+from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 FRAME_S = 1 / 60
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RequestOptions:
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"  # see app.core.chat.context
+    context_policy: str = "stop"  # see app.core.prompting.context
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox, QWidget
 
-from app.core.chat.types import LoadOptions
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import ALL, AUTO, FLASH_ATTENTION, KV_TYPES, parse_gpu_layers
 from app.core.errors import HermesError
 

@@ -2,7 +2,7 @@
 threads, mmap, with the automatic offload's estimate for this model on this machine as they change.
 
 The dialog only edits LoadOptions (its fields are ``load_fields.LoadOptionsFields``, shared with Settings); the
-caller keeps them (app.core.library.model_options.ModelOptionsStore.remember) and reloads the model.
+caller keeps them (app.core.engines.model_options.ModelOptionsStore.remember) and reloads the model.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat.types import LoadOptions
 from app.core.engines.devices import DeviceReport
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import check_options, plan_offload
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo

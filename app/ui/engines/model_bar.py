@@ -8,10 +8,10 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QProgressBar, QPushButton, QToolBar, QWidget
 
-from app.core.engines.engine import LoadedModel
+from app.core.engines.interface import LoadedModel
+from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, remote_models
 from app.core.library.gguf_file import read_gguf
-from app.core.library.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 from app.core.library.models import LocalModel, scan_models
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
@@ -175,7 +175,7 @@ class ModelBar(QToolBar):
     # loading
     def load_model(self, path: str) -> None:
         """Load a library model (a path), or choose a remote engine's model (the picker's remote key)."""
-        from app.core.engines.engine import Engine
+        from app.core.engines.llama_engine import LlamaEngine
 
         self.load_started.emit(path)
         self.loading_path, self._requested = path, path
@@ -193,8 +193,8 @@ class ModelBar(QToolBar):
             service.switch_engine(RemoteEngine(entry.base_url, entry.api_key, name=entry.name))
             self.client.load(model_id, default_load_options(self.settings.current))
             return
-        if getattr(service.engine, "is_remote", False):
-            service.switch_engine(Engine())  # back to this machine's llama.cpp
+        if service.engine.capabilities.remote:
+            service.switch_engine(LlamaEngine())  # back to this machine's llama.cpp
         self.status.emit(f"Loading {Path(path).name}…", 0)
         self.placement.setText(" Loading… ")
         self._show_loading(True)

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat.context import POLICIES
-from app.core.chat.types import Sampling
 from app.core.personas.presets import Preset, PresetError, PresetLibrary
+from app.core.prompting.context import POLICIES
+from app.core.prompting.types import Sampling
 from app.ui.theme import SPACE_S, secondary_text_css
 from app.ui.widgets import avatar_icon, tool_button
 

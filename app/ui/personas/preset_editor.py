@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat.prompt_formats import CUSTOM, FORMAT_CHOICES
-from app.core.chat.types import Sampling
 from app.core.personas.cards import CardError, read_png_chunks
 from app.core.personas.presets import Preset, PresetError, preset_from_dict
+from app.core.prompting.prompt_formats import CUSTOM, FORMAT_CHOICES
+from app.core.prompting.types import Sampling
 from app.ui.widgets import avatar_icon
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.atomic import atomic_write_text
-from app.core.chat.types import LoadOptions
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
 
 log = logging.getLogger(__name__)

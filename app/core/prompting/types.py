@@ -1,4 +1,4 @@
-"""The chat's vocabulary, shared by every face: sampling and load options, a reply's stats and its states.
+"""The chat's vocabulary, shared by every face: sampling, a reply's stats and its states, the message states.
 
 No behaviour lives here beyond small conversions; the engine, the store, the session, the window,
 the CLI and the server all speak these types, so a state is spelled once.
@@ -69,21 +69,6 @@ class ResponseState(StrEnum):
     @property
     def busy(self) -> bool:
         return self is not ResponseState.IDLE
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How a model is loaded (engines.offload reads and checks them; library.model_options keeps them per file)."""
-
-    context_size: int = 4096  # 0: the model's own training context
-    cpu_threads: int = 0  # 0: llama.cpp's default
-    gpu_layers: int = -2  # -2: auto (as many as fit the GPU), -1: all, N: that many
-    flash_attn: str = "auto"  # "auto", "on", "off"
-    kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
-    use_mmap: bool = True
-
-    def with_overrides(self, **values: Any) -> LoadOptions:
-        return replace(self, **values)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The engine: one llama.cpp model, loaded from a validated GGUF, streaming chat replies.
+"""The local engine: one llama.cpp model, loaded from a validated GGUF, streaming chat replies.
+
+``LlamaEngine`` implements ``engines.interface.Engine`` beside ``engines.remote.RemoteEngine``.
 
 Not thread-safe by design: one owner (the GUI's engine worker thread, or the CLI's main thread)
 calls every method. The stop callback is the only thing another thread touches; it is read
@@ -11,21 +13,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.chat.context import ContextOverflow, fit_to_context
-from app.core.chat.prompt_formats import (
-    AUTO,
-    ChatMessage,
-    PromptFormat,
-    RenderedPrompt,
-    format_for_model,
-    resolve_format,
-)
-from app.core.chat.types import FinishReason, GenerationStats, LoadOptions, Sampling
 from app.core.engines.devices import list_devices
+from app.core.engines.interface import ContextFullError, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
     PromptAbort,
     cached_prefix,
@@ -35,12 +28,12 @@ from app.core.engines.llama_adapter import (
     read_prompt,
     token_text,
 )
+from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
     ALL,
     KV_TYPES,
     LoadOptionError,
     OffloadPlan,
-    Placement,
     check_options,
     flash_attention_on,
     gpu_layers_label,
@@ -50,53 +43,29 @@ from app.core.engines.offload import (
 )
 from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo, read_gguf
+from app.core.prompting.context import ContextOverflow, fit_to_context
+from app.core.prompting.prompt_formats import (
+    AUTO,
+    ChatMessage,
+    PromptFormat,
+    RenderedPrompt,
+    format_for_model,
+    resolve_format,
+)
+from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["ContextFullError", "Engine", "GenerationStats", "LoadOptions", "LoadedModel", "Sampling"]
+__all__ = ["LlamaEngine"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    info: GGUFInfo
-    context_size: int
-    load_seconds: float
-    prompt_format: str  # the name of the "auto" format: "model template" or "ChatML"
-    bos_token: str = ""
-    eos_token: str = ""
-    placement: Placement | None = None  # where it runs: str() is "CUDA · NVIDIA … · 33/33 layers on GPU"
-    notes: tuple[str, ...] = ()  # what happened on the way (a retry with fewer GPU layers, a CPU fallback)
-    options: LoadOptions = LoadOptions()  # as asked for (gpu_layers may be auto)
+class LlamaEngine:
+    """Owns at most one ``Llama`` (implements ``Engine``)."""
 
-    @property
-    def name(self) -> str:
-        return self.info.path.name
-
-
-class ContextFullError(HermesError):
-    """The conversation does not leave room for a reply in the context window."""
-
-
-@dataclass
-class Generation:
-    """An iterator of reply text; ``stats`` is complete once it is exhausted or closed."""
-
-    pieces: Iterator[str]
-    prompt: RenderedPrompt
-    stats: GenerationStats = field(default_factory=GenerationStats)
-
-    def __iter__(self) -> Iterator[str]:
-        return self.pieces
-
-    def text(self) -> str:
-        return "".join(self.pieces)
-
-
-class Engine:
-    """Owns at most one ``Llama``."""
+    capabilities = EngineCapabilities(remote=False, grammar=True)
 
     def __init__(self) -> None:
         self._llama: Llama | None = None
@@ -216,7 +185,7 @@ class Engine:
     ) -> Generation:
         """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens.
 
-        ``context_policy`` decides what happens when the conversation does not fit (see app.core.chat.context);
+        ``context_policy`` decides what happens when the conversation does not fit (see app.core.prompting.context);
         ``continue_text`` is a partial reply to carry on from (the model continues it, not a new turn);
         ``on_prompt_progress(done, total)`` hears about a long prompt's processing, batch by batch;
         ``grammar`` (GBNF) constrains the reply (the server's JSON mode).

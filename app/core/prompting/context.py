@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.core.chat.prompt_formats import ChatMessage
 from app.core.errors import HermesError
+from app.core.prompting.prompt_formats import ChatMessage
 
 POLICIES = {
     "stop": "Stop and tell me",

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Literal, TypedDict
 
-from app.core.chat.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig
 from app.core.errors import TemplateError
+from app.core.prompting.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig
 
 Role = Literal["system", "user", "assistant"]
 

@@ -1,0 +1,113 @@
+"""One interface for every engine: what the service, the session and the faces may ask of a model's runtime.
+
+``LlamaEngine`` (llama.cpp through llama-cpp-python, engines.llama_engine) and ``RemoteEngine`` (an
+OpenAI-compatible server, engines.remote) implement ``Engine`` side by side, as httpx's transports implement
+``BaseTransport``: callers read ``engine.capabilities`` instead of asking which class they hold. An embedding
+slot or a vision engine plugs in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from app.core.engines.load_options import LoadOptions
+from app.core.engines.offload import Placement
+from app.core.errors import HermesError
+from app.core.library.gguf_file import GGUFInfo
+from app.core.prompting.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt
+from app.core.prompting.types import GenerationStats, Sampling
+
+__all__ = ["ContextFullError", "Engine", "EngineCapabilities", "Generation", "LoadedModel"]
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """What an engine can do; the faces show or hide what depends on it."""
+
+    remote: bool = False  # the model runs elsewhere: no local file, no placement, tokens estimated
+    grammar: bool = False  # honours a GBNF grammar (JSON mode) itself
+    vision: bool = False
+    tools: bool = False
+    embeddings: bool = False
+    reasoning_format: str = ""  # "" (none known), "think-tags", "harmony", "reasoning_content"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    info: GGUFInfo
+    context_size: int
+    load_seconds: float
+    prompt_format: str  # the name of the "auto" format: "model template" or "ChatML"
+    bos_token: str = ""
+    eos_token: str = ""
+    placement: Placement | None = None  # where it runs: str() is "CUDA · NVIDIA … · 33/33 layers on GPU"
+    notes: tuple[str, ...] = ()  # what happened on the way (a retry with fewer GPU layers, a CPU fallback)
+    options: LoadOptions = LoadOptions()  # as asked for (gpu_layers may be auto)
+
+    @property
+    def name(self) -> str:
+        return self.info.path.name
+
+
+class ContextFullError(HermesError):
+    """The conversation does not leave room for a reply in the context window."""
+
+
+@dataclass
+class Generation:
+    """An iterator of reply text; ``stats`` is complete once it is exhausted or closed."""
+
+    pieces: Iterator[str]
+    prompt: RenderedPrompt
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.pieces
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A model's runtime, owned by one thread (the engine service's): load, render, count, stream."""
+
+    capabilities: EngineCapabilities
+    loaded: LoadedModel | None
+
+    def load(
+        self,
+        path: str | Path,
+        options: LoadOptions = LoadOptions(),
+        on_progress: Callable[[float], bool] | None = None,
+    ) -> LoadedModel:
+        """Load ``path`` (a GGUF file, or a model id of a remote engine); replaces what was loaded."""
+        ...
+
+    def unload(self) -> None: ...
+
+    def prompt_format(self, choice: str = "auto", custom_template: str = "") -> PromptFormat: ...
+
+    def render_prompt(
+        self, messages: Sequence[ChatMessage], prompt_format: PromptFormat | None = None
+    ) -> RenderedPrompt: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: Sampling = Sampling(),
+        should_stop: Callable[[], bool] = lambda: False,
+        prompt_format: PromptFormat | None = None,
+        *,
+        context_policy: str = "stop",
+        continue_text: str = "",
+        on_prompt_progress: Callable[[int, int], None] | None = None,
+        grammar: str = "",
+    ) -> Generation:
+        """Start a reply; iterate the result for its text pieces (``stats`` complete once exhausted)."""
+        ...

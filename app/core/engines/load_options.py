@@ -1,0 +1,21 @@
+"""How a model is loaded: the options that engines.offload reads and checks and engines.model_options keeps per file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a model is loaded (engines.offload reads and checks them; engines.model_options keeps them per file)."""
+
+    context_size: int = 4096  # 0: the model's own training context
+    cpu_threads: int = 0  # 0: llama.cpp's default
+    gpu_layers: int = -2  # -2: auto (as many as fit the GPU), -1: all, N: that many
+    flash_attn: str = "auto"  # "auto", "on", "off"
+    kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
+    use_mmap: bool = True
+
+    def with_overrides(self, **values: Any) -> LoadOptions:
+        return replace(self, **values)

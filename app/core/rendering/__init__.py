@@ -1,0 +1,1 @@
+"""Qt-free text helpers for the faces' rendering: code fences in streaming Markdown, syntax colours, code blocks."""
