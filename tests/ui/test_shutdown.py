@@ -126,10 +126,10 @@ def test_closing_during_a_download(qtbot, hf_env, hub_faults, window, app_thread
     page = window.hub.discover_page
     page.query.setText("SmolLM2")
     page.search()
-    qtbot.waitUntil(lambda: page.quants.rowCount() == 1 and page.download_button.isEnabled(), timeout=30_000)
+    qtbot.waitUntil(lambda: page.quants.rowCount() == 1 and page.download_button.isEnabled(), timeout=120_000)
     page.download_button.click()
     manager = window.hub.downloads
-    qtbot.waitUntil(lambda: any(job.done > 0 for job in manager.jobs()), timeout=30_000)
+    qtbot.waitUntil(lambda: any(job.done > 0 for job in manager.jobs()), timeout=120_000)
     downloaded = spy(window.hub.downloads_page.model_downloaded)
     close_and_settle(window)
     assert app_threads() == [] and not window.hub.downloads_page.timer.isActive()
@@ -143,7 +143,7 @@ def test_closing_during_a_download(qtbot, hf_env, hub_faults, window, app_thread
 def test_closing_during_a_model_load(qtbot, window, library_with_model: Path, app_threads) -> None:
     client = window.client
     ready, failed = spy(window.model_ready), spy(window.model_failed)
-    with qtbot.waitSignal(client.load_progress, timeout=30_000):
+    with qtbot.waitSignal(client.load_progress, timeout=120_000):
         window.load_model(str(library_with_model))
     close_and_settle(window)
     assert not ready and not failed  # nothing reaches the window after the close
@@ -153,13 +153,13 @@ def test_closing_during_a_model_load(qtbot, window, library_with_model: Path, ap
 
 
 def test_closing_during_a_streaming_reply(qtbot, window, library_with_model: Path, app_threads) -> None:
-    with qtbot.waitSignal(window.model_ready, timeout=30_000):
+    with qtbot.waitSignal(window.model_ready, timeout=120_000):
         window.load_model(str(library_with_model))
     window.max_tokens.setValue(4096)
     window.input.setPlainText("Tell me a very long story about a dragon.")
     tokens = spy(window.client.tokens)
     window.send()
-    qtbot.waitUntil(lambda: bool(tokens), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(tokens), timeout=120_000)
     chat_id = window.conversation.chat_id
     close_and_settle(window)
     shown, heard = window.chat_model.items[-1].text, len(tokens)
@@ -175,12 +175,12 @@ def test_closing_during_a_streaming_reply(qtbot, window, library_with_model: Pat
 
 
 def test_closing_during_an_api_request(qtbot, window, library_with_model: Path, app_threads) -> None:
-    with qtbot.waitSignal(window.model_ready, timeout=30_000):
+    with qtbot.waitSignal(window.model_ready, timeout=120_000):
         window.load_model(str(library_with_model))
     window.hub.show_page("server")
     server = window.hub.page("server")
     server.port.setValue(free_port())
-    with qtbot.waitSignal(server.running_changed, timeout=30_000):
+    with qtbot.waitSignal(server.running_changed, timeout=120_000):
         server.toggle.click()
     first_piece, ended = threading.Event(), threading.Event()
     outcome: list[object] = []
@@ -203,7 +203,7 @@ def test_closing_during_an_api_request(qtbot, window, library_with_model: Path, 
 
     caller = threading.Thread(target=api_call, name="test-api-caller")
     caller.start()
-    qtbot.waitUntil(first_piece.is_set, timeout=60_000)
+    qtbot.waitUntil(first_piece.is_set, timeout=120_000)
     close_and_settle(window)
     assert ended.wait(60), "the API request still streams after the window closed"
     caller.join(10)
