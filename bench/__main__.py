@@ -9,7 +9,18 @@ import sys
 
 from bench.common import REPO, write_report
 
-ALL = ["streaming", "smoothness", "render_scaling", "cold_start", "downloads", "memory", "history", "gpu", "server"]
+ALL = [
+    "streaming",
+    "smoothness",
+    "render_scaling",
+    "cold_start",
+    "downloads",
+    "memory",
+    "history",
+    "gpu",
+    "server",
+    "long_chats",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ SECTIONS = [
     "History: a 1,000-message chat",
     "7. GPU offload",
     "Local server (OpenAI API over HTTP)",
+    "Long chats: saved states",
 ]
 
 

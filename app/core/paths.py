@@ -40,6 +40,11 @@ class AppPaths:
         return self.data / "presets"
 
     @property
+    def state_cache_dir(self) -> Path:
+        """Saved llama.cpp states of long chats (engines.state_cache): safe to delete at any time."""
+        return self.cache / "states"
+
+    @property
     def settings_file(self) -> Path:
         return self.config / "settings.json"
 

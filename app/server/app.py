@@ -117,6 +117,7 @@ class ChatSaver:
         self.db = db
 
     def __call__(self, messages: list[ChatMessage], reply: str, stats: GenerationStats, resolved: Resolved) -> None:
+        from app.core.chat.session import ChatSession, TurnSettings
         from app.core.history.store import ChatStore, StoreError
 
         try:
@@ -126,13 +127,7 @@ class ChatSaver:
             return
         try:
             preset = resolved.preset.id if resolved.preset else ""
-            chat = store.create_chat(model=resolved.model_id, preset=preset)
-            parent = None
-            for message in messages:
-                parent = store.add_message(chat, parent, message["role"], message["content"]).id
-            store.add_message(
-                chat, parent, "assistant", reply, stats=stats.as_dict(), model=resolved.model_id, preset=preset
-            )
+            ChatSession(store).record(messages, reply, stats, TurnSettings(model=resolved.model_id, preset=preset))
         except (StoreError, OSError, sqlite3.Error) as exc:
             log.warning("could not save a server chat: %s", exc)
         finally:

@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.engines.interface import LoadedModel
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.state_cache import StateCache
 from app.core.history.store import ChatStore, StoreError
 from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths
@@ -39,11 +41,11 @@ from app.core.personas.presets import Preset, PresetLibrary
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
+from app.ui.chat.chat_history import ChatHistory
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.conversation import Conversation
-from app.ui.chat.history_actions import ChatHistory
 from app.ui.chat.prompt_preview import PromptPreview
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
@@ -77,7 +79,7 @@ class MainWindow(QMainWindow):
         )
         self._unsubscribe = self.settings_store.subscribe(self.settings_changed.emit)
         self._closing = False
-        self.client = client or EngineClient(self)
+        self.client = client or EngineClient(self, engine=LlamaEngine(StateCache(paths.state_cache_dir)))
         self.store = ChatStore(paths.chats_db)
         purge_failure = self._purge_deleted_chats()
         self.background = Background(self)

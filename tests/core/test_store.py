@@ -227,3 +227,21 @@ def test_a_reply_left_streaming_is_marked_interrupted_on_open(tmp_path: Path) ->
     again = ChatStore(path)
     assert again.interrupted == 1
     assert again.message(message.id).state == "interrupted"
+
+
+def test_record_chat_writes_a_whole_exchange_or_nothing(store: ChatStore) -> None:
+    chat = store.record_chat(
+        [("system", "Be brief."), ("user", "Name a colour"), ("assistant", "Red."), ("user", "Another?")],
+        "Blue.",
+        stats={"generated_tokens": 2},
+        model="SmolLM2",
+        preset="hermes-2",
+    )
+    path = store.active_path(chat)
+    assert [(m.role, m.content) for m in path][-2:] == [("user", "Another?"), ("assistant", "Blue.")]
+    assert path[-1].model == "SmolLM2" and path[-1].stats == {"generated_tokens": 2}
+    assert store.chat(chat).title == "Name a colour"
+    with pytest.raises(sqlite3.IntegrityError):  # a role the schema refuses, after two good rows
+        store.record_chat([("system", "x"), ("user", "y"), ("narrator", "z")], "never saved")
+    assert [c.id for c in store.list_chats()] == [chat]
+    assert store.rows("SELECT COUNT(*) FROM messages")[0][0] == 5

@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from app.core.chat.headless import run_turn
 from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
@@ -209,6 +209,20 @@ class ChatSession:
     ) -> GenerationStats:
         """Headless faces (the CLI, the server's --save): generate ``request`` on ``service`` and wait for it."""
         return run_turn(self, service, request, on_piece, should_stop)
+
+    def record(self, messages: Sequence[ChatMessage], reply: str, stats: GenerationStats, turn: TurnSettings) -> int:
+        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
+        self._require_idle()
+        chat_id = self._store().record_chat(
+            [(message["role"], message["content"]) for message in messages],
+            reply,
+            state=stats.message_state,
+            stats=stats.as_dict(),
+            model=turn.model,
+            preset=turn.preset,
+        )
+        self.open(chat_id)
+        return chat_id
 
     # the tree
     def switch_version(self, row: int, step: int) -> None:

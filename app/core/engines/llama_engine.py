@@ -23,11 +23,13 @@ from app.core.engines.llama_adapter import (
     PromptAbort,
     cached_prefix,
     evaluated_tokens,
+    grammar_compiles,
     import_llama_cpp,
     load_progress,
     read_prompt,
     token_text,
 )
+from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
     ALL,
@@ -41,9 +43,12 @@ from app.core.engines.offload import (
     plan_offload,
     too_large,
 )
+from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
 from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo, read_gguf
-from app.core.prompting.context import ContextOverflow, fit_to_context
+from app.core.prompting import gbnf_bounds
+from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
+from app.core.prompting.gbnf_bounds import GrammarRefused
 from app.core.prompting.prompt_formats import (
     AUTO,
     ChatMessage,
@@ -67,7 +72,10 @@ class LlamaEngine:
 
     capabilities = EngineCapabilities(remote=False, grammar=True)
 
-    def __init__(self) -> None:
+    def __init__(self, state_cache: StateCache | None = None) -> None:
+        """``state_cache``: where states of long prompts are kept (default: memory only; the faces add a folder)."""
+        self.state_cache = state_cache if state_cache is not None else StateCache()
+        self._state_space = ""
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
         self._formats: dict[tuple[str, str], PromptFormat] = {}
@@ -121,6 +129,7 @@ class LlamaEngine:
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
         prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
         self._llama, self._format, self._formats = llama, prompt_format, {}
+        self._state_space = _state_space(info, options, llama, plan.layers)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
         meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
         if placement.gpu_layers == 0 and meant_for_gpu:
@@ -143,7 +152,8 @@ class LlamaEngine:
     def unload(self) -> None:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
-        self._formats = {}
+        self._formats, self._state_space = {}, ""
+        self.state_cache.flush()  # states still being written reach the disk before the process may end
         if llama is not None:
             llama.close()
 
@@ -178,7 +188,7 @@ class LlamaEngine:
         should_stop: Callable[[], bool] = lambda: False,
         prompt_format: PromptFormat | None = None,
         *,
-        context_policy: str = "stop",
+        context_policy: str = ContextPolicy.STOP,
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
@@ -211,6 +221,8 @@ class LlamaEngine:
         except ContextOverflow as exc:
             raise ContextFullError(str(exc)) from None
         prompt, tokens = tokenized[len(fitted.messages)]
+        if not tokens:  # llama-cpp-python asserts on an empty prompt (found by the server fuzz suite: a 500)
+            raise HermesError("The prompt is empty: there is nothing for the model to read.")
         room = n_ctx - len(tokens)
         if room < 1:
             raise ContextFullError(
@@ -238,9 +250,14 @@ class LlamaEngine:
         return generation
 
     def _grammar(self, text: str) -> Any:
+        # llama-cpp-python adds the NULL sampler of a grammar llama.cpp refused to the chain, which crashes:
+        # checked in Python first (so the parser cannot crash), then parsed once here, before it is used.
         try:
+            gbnf_bounds.check(text)
+            if not grammar_compiles(text):
+                raise GrammarRefused("llama.cpp's grammar parser refused it")
             return import_llama_cpp().LlamaGrammar.from_string(text, verbose=False)
-        except (ValueError, RuntimeError) as exc:
+        except (GrammarRefused, ValueError, RuntimeError) as exc:
             raise HermesError(f"The reply's grammar is not valid: {exc}") from None
 
     def _pieces(
@@ -259,6 +276,7 @@ class LlamaEngine:
         started = time.perf_counter()
         finish: str = FinishReason.CANCELLED
         first = 0.0
+        stats.restored_tokens = self._restore_state(llama, tokens)
         cached = cached_prefix(llama, tokens)
         # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
         abort = PromptAbort(llama, should_stop, needed=len(tokens) - cached > 1)
@@ -305,6 +323,30 @@ class LlamaEngine:
             stats.ttft_s = (first or end) - started
             stats.total_s = end - started
             stats.finish_reason = finish
+            self._keep_state(llama)
+
+    def _restore_state(self, llama: Llama, tokens: list[int]) -> int:
+        """Load the saved state sharing the most of ``tokens`` if it beats what the context holds; how many it gave."""
+        if len(tokens) < MIN_TOKENS or not self._state_space:
+            return 0
+        found = self.state_cache.best(self._state_space, tokens[:-1])  # the last token is always evaluated
+        if found is None or found[1] <= cached_prefix(llama, tokens) + 16:
+            return 0
+        state, shared = found
+        if restore_sequence(llama, state.data, state.tokens, shared):
+            log.info("restored %d of %d prompt tokens from a saved state", shared, len(tokens))
+            return shared
+        log.info("a saved state could not be restored (a recurrent model's state cannot be cut back)")
+        return 0
+
+    def _keep_state(self, llama: Llama) -> None:
+        """Save what the context holds after a reply, so coming back to this chat later reads only what is new."""
+        if llama.n_tokens < MIN_TOKENS or not self._state_space:
+            return
+        try:
+            self.state_cache.put(self._state_space, held_tokens(llama), save_sequence(llama))
+        except (RuntimeError, MemoryError) as exc:
+            log.warning("could not save the chat's state: %s", exc)
 
     def _require(self) -> Llama:
         if self._llama is None:
@@ -338,6 +380,18 @@ class _NativeErrors(logging.Handler):
 
     def memory_cause(self) -> str:
         return next((line.strip() for line in self.lines if _MEMORY_FAILURE.search(line)), "")
+
+
+def _state_space(info: GGUFInfo, options: LoadOptions, llama: Llama, gpu_layers: int) -> str:
+    """What a saved state is valid for: this file (path, size, time), the options that shape a state, this build."""
+    try:
+        stat = info.path.stat()
+    except OSError:
+        return ""
+    return namespace(
+        info.path.resolve(), stat.st_size, stat.st_mtime_ns, llama.n_ctx(), llama.n_batch, options.kv_cache_type,
+        flash_attention_on(options, gpu_layers), state_format(),
+    )  # fmt: skip
 
 
 def _fewer_layers(layers: int, total: int) -> list[int]:

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from app.core.history.errors import StoreError
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import MessageState
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def import_tree(store: ChatStore, data: Any) -> int:
                 str(data.get("title", "")),
                 str(data.get("model", "")),
                 str(data.get("preset", "")),
-                str(data.get("overflow", "stop")),
+                str(data.get("overflow", ContextPolicy.STOP)),
                 float(data.get("created_at") or now),
                 now,
             ),

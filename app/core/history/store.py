@@ -14,7 +14,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from app.core.history.errors import (
     classify,
 )
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class ChatSummary:
     preset: str
     created_at: float
     updated_at: float
-    overflow: str = "stop"
+    overflow: str = ContextPolicy.STOP
 
 
 class ChatStore:
@@ -193,7 +194,9 @@ class ChatStore:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
 
     # chats
-    def create_chat(self, title: str = "", model: str = "", preset: str = "", overflow: str = "stop") -> int:
+    def create_chat(
+        self, title: str = "", model: str = "", preset: str = "", overflow: str = ContextPolicy.STOP
+    ) -> int:
         now = time.time()
         cursor = self._db.execute(
             "INSERT INTO chats (title, model, preset, overflow, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -310,8 +313,50 @@ class ChatStore:
                 db.execute("UPDATE chats SET title = ? WHERE id = ? AND title = ''", (_title_from(content), chat_id))
         return self.message(message_id)
 
+    def record_chat(
+        self,
+        messages: Sequence[tuple[str, str]],
+        reply: str,
+        *,
+        state: str = MessageState.DONE,
+        stats: dict[str, Any] | None = None,
+        model: str = "",
+        preset: str = "",
+    ) -> int:
+        """A finished exchange as a new chat, in one transaction: ``messages`` (role, text) in order, then the reply.
+
+        Nothing is written if any of it cannot be (a full disk leaves no half chat behind). Returns the chat's id."""
+        if state not in STATES:
+            raise StoreError(f"Unknown message state {state!r}.")
+        now = time.time()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO chats (title, model, preset, created_at, updated_at) VALUES ('', ?, ?, ?, ?)",
+                (model, preset, now, now),
+            )
+            chat_id = int(cursor.lastrowid or 0)
+            parent: int | None = None
+            title = ""
+            rows = [(role, text, MessageState.DONE.value, "{}", "", "") for role, text in messages]
+            rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset))
+            for role, text, row_state, row_stats, row_model, row_preset in rows:
+                cursor = db.execute(
+                    "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chat_id, parent, role, text, now, row_state, row_stats, row_model, row_preset),
+                )
+                parent = int(cursor.lastrowid or 0)
+                title = title or (_title_from(text) if role == "user" else "")
+            db.execute("UPDATE chats SET active_leaf = ?, title = ? WHERE id = ?", (parent, title, chat_id))
+        return chat_id
+
     def update_message(
-        self, message_id: int, *, content: str | None = None, state: str | None = None, stats: dict | None = None
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        state: str | None = None,
+        stats: dict[str, Any] | None = None,
     ) -> None:
         """Save a growing reply (content), and its end (state, stats). One small write: called every ~0.5 s."""
         sets, values = [], []

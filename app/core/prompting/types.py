@@ -99,6 +99,7 @@ _STATS_FIELDS = (
     "finish_reason",
     "dropped_messages",
     "dropped_start",
+    "restored_tokens",
 )
 
 
@@ -112,6 +113,7 @@ class GenerationStats:
     finish_reason: str = ""  # a FinishReason value once the reply has ended
     dropped_messages: int = 0  # left out by the chat's context policy ...
     dropped_start: int = 0  # ... from this index of the messages sent
+    restored_tokens: int = 0  # of the prompt, restored from a saved state instead of read (engines.state_cache)
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -124,6 +126,7 @@ class GenerationStats:
             "finish_reason": self.finish_reason,
             "dropped_messages": self.dropped_messages,
             "dropped_start": self.dropped_start,
+            "restored_tokens": self.restored_tokens,
         }
 
     @classmethod

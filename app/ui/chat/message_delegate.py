@@ -64,6 +64,9 @@ def stats_line(item: ChatItem) -> str:
             f"{stats.tokens_per_s:.1f} tok/s",
             f"TTFT {stats.ttft_s * 1000:.0f} ms",
         ]
+        if stats.restored_tokens:
+            new = max(0, stats.prompt_tokens - stats.restored_tokens)
+            parts.append(f"{stats.restored_tokens:,} cached · {new:,} new prompt tokens")
     if item.state == MessageState.STOPPED:
         parts.append("stopped" if item.text else "stopped before the reply began — right-click › Regenerate")
     elif item.state == MessageState.INTERRUPTED:

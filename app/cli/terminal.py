@@ -55,6 +55,8 @@ def stream_to_terminal(
     if stats.dropped_messages:
         print(f"note: {stats.dropped_messages} earlier messages were left out to fit the context", file=sys.stderr)
     context = f"context {stats.context_used}/{stats.context_size} · " if stats.context_size else ""
+    if stats.restored_tokens:
+        context += f"{stats.restored_tokens} prompt tokens from the cache · "
     print(
         f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s · TTFT {stats.ttft_s * 1000:.0f} ms · "
         f"{context}{stats.finish_reason} · {where}",

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
+from app.core import bounded_json
 from app.core.history import exchange
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
@@ -170,7 +171,7 @@ class ChatHistory(QObject):
                 return None
             path = Path(chosen)
         try:
-            chat_id = exchange.import_tree(self.store, json.loads(path.read_text(encoding="utf-8")))
+            chat_id = exchange.import_tree(self.store, bounded_json.load_file(path))
         except (OSError, ValueError, StoreError) as exc:
             self.error.emit(f"Could not import {path.name}: {exc}")
             return None

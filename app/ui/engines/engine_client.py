@@ -22,6 +22,7 @@ from app.core.engines.interface import Engine, LoadedModel
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import AUTO, ChatMessage
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RequestOptions:
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"  # see app.core.prompting.context
+    context_policy: str = ContextPolicy.STOP
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
 
 
@@ -60,11 +61,16 @@ class EngineClient(QObject):
     _failed = Signal(int, str)
 
     def __init__(
-        self, parent: QObject | None = None, flush_interval: float = FRAME_S, service: EngineService | None = None
+        self,
+        parent: QObject | None = None,
+        flush_interval: float = FRAME_S,
+        service: EngineService | None = None,
+        engine: Engine | None = None,
     ) -> None:
+        """``service``: a shared one (not closed here); else one of its own, on ``engine`` (default: a LlamaEngine)."""
         super().__init__(parent)
         self.flush_interval = flush_interval
-        self.service = service or EngineService()
+        self.service = service or EngineService(engine)
         self._owns_service = service is None
         self._tickets: dict[int, Ticket] = {}
         self._ids = itertools.count(1)

@@ -1,0 +1,245 @@
+"""Saved llama.cpp states, so a long chat is not read again: in memory (LRU) and on disk (LRU), per model.
+
+A state is the context after a list of tokens. Its key is a *namespace* — the model file's identity (resolved
+path, size, modification time), the load options that shape a state (context size, KV cache type, flash
+attention, batch size) and the state format (the llama.cpp build) — and the tokens themselves. A state is only
+ever restored into a context of the same namespace, for a prompt that starts with (a prefix of) its tokens, so
+it holds exactly what reading those tokens would: greedy replies are the same with or without the cache.
+
+On disk: ``<folder>/<namespace>/<sha256 of the tokens>.state``, one file per state: a header line (JSON: the
+format, the token count, the sha256 of the data), the tokens (int32), then the data. Written to a temporary file
+and renamed (another process never sees half a file); a file that does not check out is deleted and skipped.
+"""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"HERMES-STATE 1\n"
+MEMORY_BUDGET = 512 << 20  # 512 MiB: ~22,000 tokens of the starter model, ~4,000 of a 7B model (f16 KV)
+DISK_BUDGET = 4 << 30
+MIN_TOKENS = 256  # shorter prompts are read faster than a state is found and loaded
+
+
+@dataclass(frozen=True)
+class CachedState:
+    tokens: tuple[int, ...]
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + 4 * len(self.tokens)
+
+
+def namespace(*parts: object) -> str:
+    return hashlib.sha256(json.dumps([str(part) for part in parts]).encode()).hexdigest()[:24]
+
+
+def token_hash(tokens: Sequence[int]) -> str:
+    return hashlib.sha256(array.array("i", tokens).tobytes()).hexdigest()
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+class StateCache:
+    """States by namespace; ``best`` finds the one sharing the longest prefix with a prompt. Thread-safe."""
+
+    def __init__(
+        self, folder: Path | None = None, memory_budget: int = MEMORY_BUDGET, disk_budget: int = DISK_BUDGET
+    ) -> None:
+        self.folder = folder
+        self.memory_budget, self.disk_budget = memory_budget, disk_budget
+        self._memory: OrderedDict[tuple[str, str], CachedState] = OrderedDict()
+        self._lock = threading.Lock()
+        self._writers: list[threading.Thread] = []
+
+    # finding
+    def best(self, space: str, prompt: Sequence[int]) -> tuple[CachedState, int] | None:
+        """The state sharing the most tokens with ``prompt`` (and how many), memory first, then disk."""
+        found: tuple[CachedState, int] | None = None
+        with self._lock:
+            for (entry_space, key), state in self._memory.items():
+                shared = common_prefix(state.tokens, prompt) if entry_space == space else 0
+                if shared and (found is None or shared > found[1]):
+                    found, hit = (state, shared), (entry_space, key)
+            if found is not None:
+                self._memory.move_to_end(hit)
+        on_disk = self._best_on_disk(space, prompt, found[1] if found else 0)
+        return on_disk or found
+
+    def _best_on_disk(self, space: str, prompt: Sequence[int], better_than: int) -> tuple[CachedState, int] | None:
+        folder = self._space_folder(space)
+        if folder is None or not folder.is_dir():
+            return None
+        best: tuple[Path, int] | None = None
+        for path in folder.glob("*.state"):
+            tokens = _read_tokens(path)
+            shared = common_prefix(tokens, prompt) if tokens is not None else 0
+            if shared > better_than and (best is None or shared > best[1]):
+                best = (path, shared)
+        if best is None:
+            return None
+        state = _read_state(best[0])
+        if state is None:
+            return None
+        self._remember(space, state)
+        return state, best[1]
+
+    # keeping
+    def put(self, space: str, tokens: Sequence[int], data: bytes) -> None:
+        """Keep the state after ``tokens``: in memory now, on disk from a background thread."""
+        state = CachedState(tuple(tokens), data)
+        self._remember(space, state)
+        folder = self._space_folder(space)
+        if folder is not None:
+            writer = threading.Thread(target=self._write, args=(folder, state), name="state-cache", daemon=True)
+            self._writers = [w for w in self._writers if w.is_alive()] + [writer]
+            writer.start()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for the disk writes under way (tests; the engine's close)."""
+        for writer in list(self._writers):
+            writer.join(timeout)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._memory.clear()
+        if self.folder is not None and self.folder.is_dir():
+            for path in self.folder.glob("*/*.state"):
+                path.unlink(missing_ok=True)
+
+    @property
+    def memory_bytes(self) -> int:
+        with self._lock:
+            return sum(state.size for state in self._memory.values())
+
+    def disk_bytes(self) -> int:
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        return sum(_size(path) for path in self.folder.glob("*/*.state"))
+
+    def _remember(self, space: str, state: CachedState) -> None:
+        if state.size > self.memory_budget:
+            return
+        with self._lock:
+            self._memory[(space, token_hash(state.tokens))] = state
+            self._memory.move_to_end((space, token_hash(state.tokens)))
+            total = sum(entry.size for entry in self._memory.values())
+            while total > self.memory_budget and self._memory:
+                _key, evicted = self._memory.popitem(last=False)
+                total -= evicted.size
+
+    def _space_folder(self, space: str) -> Path | None:
+        return None if self.folder is None else self.folder / space
+
+    def _write(self, folder: Path, state: CachedState) -> None:
+        target = folder / f"{token_hash(state.tokens)}.state"
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        header = json.dumps({"tokens": len(state.tokens), "sha256": hashlib.sha256(state.data).hexdigest()})
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with temporary.open("wb") as out:
+                out.write(MAGIC + header.encode() + b"\n")
+                out.write(array.array("i", state.tokens).tobytes())
+                out.write(state.data)
+            os.replace(temporary, target)
+        except OSError as exc:  # a full or read-only disk: the memory tier still holds it
+            log.warning("could not save a chat state in %s: %s", folder, exc)
+            temporary.unlink(missing_ok=True)
+            return
+        self._evict_disk()
+
+    def _evict_disk(self) -> None:
+        if self.folder is None:
+            return
+        files = sorted(self.folder.glob("*/*.state"), key=_mtime)
+        total = sum(_size(path) for path in files)
+        while files and total > self.disk_budget:
+            oldest = files.pop(0)
+            total -= _size(oldest)
+            oldest.unlink(missing_ok=True)
+
+
+def _header(path: Path) -> tuple[int, str, int] | None:
+    """(token count, data sha256, offset of the tokens), or None for a file that is not a state of this format."""
+    try:
+        with path.open("rb") as source:
+            if source.read(len(MAGIC)) != MAGIC:
+                return None
+            line = source.readline(4096)
+        header = json.loads(line)
+        return int(header["tokens"]), str(header["sha256"]), len(MAGIC) + len(line)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _read_tokens(path: Path) -> list[int] | None:
+    header = _header(path)
+    if header is None:
+        _discard(path, "not a saved state")
+        return None
+    count, _digest, offset = header
+    try:
+        with path.open("rb") as source:
+            source.seek(offset)
+            tokens = array.array("i")
+            tokens.frombytes(source.read(4 * count))
+    except (OSError, ValueError):
+        return None
+    return tokens.tolist() if len(tokens) == count else None
+
+
+def _read_state(path: Path) -> CachedState | None:
+    header = _header(path)
+    tokens = _read_tokens(path)
+    if header is None or tokens is None:
+        return None
+    count, digest, offset = header
+    try:
+        with path.open("rb") as source:
+            source.seek(offset + 4 * count)
+            data = source.read()
+        os.utime(path)  # most recently used: evicted last
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != digest:
+        _discard(path, "its data does not match its checksum")
+        return None
+    return CachedState(tuple(tokens), data)
+
+
+def _discard(path: Path, why: str) -> None:
+    log.warning("ignoring the saved chat state %s (%s); it is removed", path.name, why)
+    path.unlink(missing_ok=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,110 @@
+"""Long chats: time to the first token when a chat is continued, read cold vs restored from a saved state.
+
+For each size, one chat of that many tokens is answered once (its state is saved), another chat is used (the
+context no longer holds the first), then the first is continued: with the state cache (memory tier), by a new
+engine on the same cache folder (the disk tier: a new process), and by an engine without a cache (cold, the
+baseline). Greedy replies are compared: they must be identical.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import Figure, Section, starter_model
+
+BYTES_PER_TOKEN_7B = 2 * 32 * 8 * 128 * 2  # K and V, 32 layers, 8 KV heads of 128, f16 (Mistral 7B)
+
+
+def _chat(tokens: int, subject: str = "item") -> list[dict[str, str]]:
+    facts = " ".join(f"Note {i}: {subject} {i} weighs {i * 7 % 13} kg." for i in range(tokens // 12))
+    system = f"Remember these notes on each {subject}. {facts}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": "Summarise."}]
+
+
+def _ttft(engine: Any, messages: list[dict[str, str]]) -> tuple[float, str, int]:
+    from app.core.prompting.types import Sampling
+
+    generation = engine.stream(messages, Sampling(temperature=0.0, max_tokens=8, seed=1))
+    text = generation.text()
+    stats = generation.stats
+    print(f"  {stats.prompt_tokens} prompt tokens, {stats.restored_tokens} restored, TTFT {stats.ttft_s:.3f} s")
+    return stats.ttft_s, text, stats.prompt_tokens
+
+
+def run(quick: bool = False) -> Section:
+    from app.core.engines.llama_engine import LlamaEngine
+    from app.core.engines.llama_state import restore_sequence, save_sequence
+    from app.core.engines.load_options import LoadOptions
+    from app.core.engines.state_cache import StateCache
+
+    model = starter_model()
+    options = LoadOptions(context_size=4096)
+    sizes = [300] if quick else [500, 2000]
+    figures: list[Figure] = []
+    same = True
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "states"
+        cold = LlamaEngine(StateCache(memory_budget=0))
+        cold.load(model, options)
+        warm = LlamaEngine(StateCache(folder))
+        warm.load(model, options)
+        other = _chat(300, subject="parcel")  # another chat: nothing in common but the template
+        for size in sizes:
+            chat = _chat(size)
+            _first, answer, prompt_tokens = _ttft(warm, chat)
+            continued = [*chat, {"role": "assistant", "content": answer}, {"role": "user", "content": "And item 3?"}]
+            _ttft(warm, other)
+            memory_s, memory_text, _ = _ttft(warm, continued)
+            _ttft(cold, other)
+            cold_s, cold_text, _ = _ttft(cold, continued)
+            warm.state_cache.flush()
+            disk = LlamaEngine(StateCache(folder, memory_budget=0))
+            disk.load(model, options)
+            disk_s, disk_text, _ = _ttft(disk, continued)
+            disk.unload()
+            same = same and memory_text == cold_text == disk_text
+            if not memory_text == cold_text == disk_text:
+                print(f"  replies differ: cold {cold_text!r}, memory {memory_text!r}, disk {disk_text!r}")
+            figures += [
+                Figure(f"{prompt_tokens}-token chat: TTFT read cold (baseline)", cold_s * 1000, "ms"),
+                Figure(f"{prompt_tokens}-token chat: TTFT restored from memory", memory_s * 1000, "ms"),
+                Figure(f"{prompt_tokens}-token chat: TTFT restored from disk (new engine)", disk_s * 1000, "ms"),
+                Figure(
+                    f"{prompt_tokens}-token chat: cold / restored (disk)",
+                    cold_s / max(disk_s, 1e-9),
+                    "x",
+                    ">= 10x" if prompt_tokens >= 2000 else "",
+                    cold_s / max(disk_s, 1e-9) >= 10 if prompt_tokens >= 2000 else None,
+                ),
+            ]
+        llama = warm._require()
+        state = save_sequence(llama)
+        held = list(llama.input_ids[: llama.n_tokens])
+        saves, restores = [], []
+        for _ in range(3):
+            started = time.perf_counter()
+            state = save_sequence(llama)
+            saves.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            restore_sequence(llama, state, held, len(held))
+            restores.append(time.perf_counter() - started)
+        per_1000 = len(state) / max(1, len(held)) * 1000
+        figures += [
+            Figure(f"save a {len(held)}-token state, median", statistics.median(saves) * 1000, "ms"),
+            Figure(f"restore a {len(held)}-token state, median", statistics.median(restores) * 1000, "ms"),
+            Figure("state bytes per 1,000 tokens (starter, f16 KV)", per_1000 / 1e6, "MB"),
+            Figure("state bytes per 1,000 tokens (7B by the formula)", BYTES_PER_TOKEN_7B * 1000 / 1e6, "MB"),
+            Figure("greedy replies identical (1 = yes)", 1.0 if same else 0.0, "", "1", same),
+        ]
+        warm.unload()
+        cold.unload()
+    return Section(
+        title="Long chats: saved states",
+        command="python -m bench long_chats",
+        figures=figures,
+        notes="A chat is continued after another chat was used; 'disk' is a new engine on the same cache folder.",
+    )
