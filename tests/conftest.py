@@ -1,4 +1,6 @@
-"""Fixtures shared by every test: the real starter model, and a base directory away from the real home."""
+"""Fixtures shared by every test: the real starter model, a base directory away from the real home, the loopback
+Hub; and the checks every test package gets: no engine thread outlives its test (or its module, for a module's
+shared engine), no QThread outlives a Qt test, no unexpected warning from the app's loggers."""
 
 from __future__ import annotations
 
@@ -6,10 +8,16 @@ import logging
 import os
 import re
 import shutil
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 import pytest
+
+if TYPE_CHECKING:
+    from app.core.engines.service import EngineService
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 os.environ.pop("HERMES_STUDIO_BASEDIR", None)  # never the developer's own setting
@@ -163,3 +171,58 @@ def thinking_model(starter_model: Path, tmp_path_factory: pytest.TempPathFactory
     template = MetadataDetails(gguf.GGUFValueType.STRING, THINK_TEMPLATE)
     copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
     return target
+
+
+# Threads: an engine service's thread (a loaded model) or a QThread left running by a test would leak into the
+# next ones (and keep a model in memory); the test that left it fails, and the thread is stopped.
+def _engines_left_running(before: set[EngineService], where: str) -> None:
+    from app.core.engines.service import live_services
+
+    left = [service for service in live_services() if service not in before]
+    for service in left:
+        service.close(timeout=5)
+    if left:
+        pytest.fail(f"{len(left)} engine service thread(s) left running by this {where} (close the window, the "
+                    "client or the service)", pytrace=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_engine_outlives_its_module() -> Iterator[None]:
+    """A module's shared engine (a module-scoped fixture) is closed by the module's end."""
+    yield
+    _engines_left_running(set(), "module")
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_outlives_its_test() -> Iterator[None]:
+    from app.core.engines.service import live_services
+
+    before = set(live_services())  # a module's shared engine runs on, until the module ends
+    yield
+    _engines_left_running(before, "test")
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_qthreads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In a test that uses Qt (``qtbot``): every QThread it started has ended by its end."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qtbot")  # set up first, torn down last: the test's widgets are closed before the check
+    from PySide6.QtCore import QThread
+
+    started: WeakKeyDictionary[QThread, str] = WeakKeyDictionary()
+    original_start = QThread.start
+
+    def start_and_remember(self: QThread, *args) -> None:
+        started[self] = "".join(traceback.format_stack(limit=6)[:-1])
+        original_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", start_and_remember)
+    yield
+    running = [(thread, where) for thread, where in started.items() if thread.isRunning()]
+    for thread, _ in running:
+        thread.quit()
+        thread.wait(2000)
+    if running:
+        pytest.fail("QThread left running, started at:\n" + "\n".join(where for _, where in running))

@@ -3,6 +3,10 @@
 Like Anki's QueryOp: the work runs on a worker thread and never touches widgets; the success or
 failure callback runs on the GUI thread. A task given no failure callback reports its error through
 ``unhandled`` (the window shows it), so no error vanishes.
+
+Once ``shutdown`` has begun (the window is closing), nothing new starts and nothing comes back: ``run``
+is a quiet no-op (it returns a cancelled future), and an answer that arrives afterwards is dropped, so a
+late result can neither queue more work nor touch a widget that is on its way out.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ class Background(QObject):
     def __init__(self, parent: QObject | None = None, workers: int = 2) -> None:
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="background")
+        self._closed = False
         self._finished.connect(self._deliver)  # queued: emitted from pool threads
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def run(
         self,
@@ -32,10 +41,16 @@ class Background(QObject):
         on_success: Callable[[Any], None],
         on_error: Callable[[Exception], None] | None = None,
     ) -> Future:
+        """Run ``work`` on a pool thread; after ``shutdown`` nothing runs (the future returned is cancelled)."""
+        if self._closed:
+            log.debug("background task %r not started: shutting down", getattr(work, "__qualname__", work))
+            future: Future = Future()
+            future.cancel()
+            return future
         future = self._pool.submit(work)
 
         def done(finished: Future) -> None:
-            if finished.cancelled():  # shut down before it started
+            if finished.cancelled() or self._closed:  # shut down before it started, or its answer is too late
                 return
             error = finished.exception()
             self._finished.emit((on_success, on_error), None if error else finished.result(), error)
@@ -45,6 +60,9 @@ class Background(QObject):
 
     @Slot(object, object, object)
     def _deliver(self, callbacks: tuple, result: Any, error: Exception | None) -> None:
+        if self._closed:
+            log.debug("background answer dropped: shutting down")
+            return
         on_success, on_error = callbacks
         if error is None:
             on_success(result)
@@ -55,4 +73,6 @@ class Background(QObject):
             self.unhandled.emit(f"Something went wrong in the background: {error or type(error).__name__}")
 
     def shutdown(self) -> None:
+        """Start nothing more, cancel what waits, wait for what runs; every answer from now on is dropped."""
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
             settings if isinstance(settings, SettingsStore) else SettingsStore(paths.settings_file, settings)
         )
         self._unsubscribe = self.settings_store.subscribe(self.settings_changed.emit)
+        self._closing = False
         self.client = client or EngineClient(self, engine=LlamaEngine(StateCache(paths.state_cache_dir)))
         self.store = ChatStore(paths.chats_db)
         purge_failure = self._purge_deleted_chats()
@@ -240,7 +241,9 @@ class MainWindow(QMainWindow):
         self.persona.new_chat_requested.connect(self.new_chat)
         self.sidebar.new_chat_requested.connect(self.new_chat)
         # The Hub pages and the download queue are built after the window is up (not on the start-up path).
-        QTimer.singleShot(STARTUP_DEFER_MS, self.hub.restore_downloads)
+        self._restore_timer = QTimer(self, singleShot=True, interval=STARTUP_DEFER_MS)  # stopped if closed first
+        self._restore_timer.timeout.connect(self.hub.restore_downloads)
+        self._restore_timer.start()
         self.new_chat_action.triggered.connect(self.new_chat)
         self.settings_action.triggered.connect(self.open_settings)
 
@@ -395,14 +398,22 @@ class MainWindow(QMainWindow):
             self.persona.import_file(Path(path))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self._unsubscribe()
-        self.hub.shutdown()
-        self.background.shutdown()
+        """Shut down in order, once: after this nothing submits work, and no late answer reaches a widget."""
+        if not self._closing:
+            self._closing = True
+            self._shut_down()
+        super().closeEvent(event)
+
+    def _shut_down(self) -> None:
+        for timer in self.findChildren(QTimer):  # the deferred start-up work, the pages' polling, pending searches
+            timer.stop()
+        self._unsubscribe()  # no settings reach the pages any more
+        self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
+        self.hub.shutdown()  # the server stops before the engine does; downloads pause (resumed at the next start)
         self.conversation.close()  # a reply being written is kept, as stopped
-        self.client.shutdown()
+        self.client.shutdown()  # a load is cancelled, the engine thread joined, the model freed; no signal after
         self.history.forget_undo()
         self.store.close()
-        super().closeEvent(event)
 
 
 def _dropped_kind(path: str) -> str:

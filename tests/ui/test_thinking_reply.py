@@ -4,8 +4,6 @@ and the open conversation's session (and its history) holds it apart."""
 import dataclasses
 from pathlib import Path
 
-from app.ui.engines.engine_client import EngineClient
-
 from app.core.chat.items import TurnSettings
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import GenerationRequest
@@ -13,6 +11,7 @@ from app.core.history.store import ChatStore
 from app.core.prompting.types import Sampling
 from app.ui.chat.conversation import Conversation
 from app.ui.chat.message_delegate import stats_line
+from app.ui.engines.engine_client import EngineClient
 
 FORCED = 'root ::= "Sky means blue." "</think>" "\\n\\nBlue."'
 

@@ -32,7 +32,7 @@ def test_get_the_starter_model_fetches_it_and_loads_it(qtbot, window, starter_mo
     assert not window.welcome.starter_button.isVisible()
 
 
-def test_browse_models_opens_discover(qtbot, window) -> None:
+def test_browse_models_opens_discover(qtbot, hf_env, window) -> None:
     qtbot.waitUntil(window.welcome.browse_button.isVisible)
     window.welcome.browse_button.click()
     qtbot.waitUntil(lambda: window.stack.currentWidget() is not window.stack.widget(0))

@@ -9,6 +9,7 @@ that arrive on the GUI thread. Text comes back in batches, at most one signal pe
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from app.core.prompting.prompt_formats import AUTO, ChatMessage
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 FRAME_S = 1 / 60
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,20 +79,21 @@ class EngineClient(QObject):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.loaded: LoadedModel | None = self.service.loaded
+        self._closed = False  # shut down: nothing more is queued, and late news from the engine thread is dropped
         queued = Qt.ConnectionType.QueuedConnection
         self._loaded.connect(self._remember_loaded, queued)
         self._now_loaded.connect(self._set_loaded, queued)
-        self._progress_of_load.connect(self.load_progress, queued)
+        self._progress_of_load.connect(self._relay_load_progress, queued)
         self._load_cancelled = threading.Event()
-        self._load_error.connect(self.load_failed, queued)
+        self._load_error.connect(self._relay_load_error, queued)
         self._unloaded.connect(self._forget_loaded, queued)
-        # signal to signal, queued: the public signal is emitted on the GUI thread, so a plain function,
-        # a lambda or a test's waitSignal connected to it runs there
-        self._tokens.connect(self.tokens, queued)
-        self._thoughts.connect(self.thoughts, queued)
-        self._progress.connect(self.prompt_progress, queued)
-        self._finished.connect(self.generation_finished, queued)
-        self._failed.connect(self.generation_failed, queued)
+        # queued: the public signal is emitted on the GUI thread, so a plain function, a lambda or a test's
+        # waitSignal connected to it runs there (and not at all once the client is shut down)
+        self._tokens.connect(self._relay_tokens, queued)
+        self._thoughts.connect(self._relay_thoughts, queued)
+        self._progress.connect(self._relay_progress, queued)
+        self._finished.connect(self._relay_finished, queued)
+        self._failed.connect(self._relay_failed, queued)
 
     @property
     def engine(self) -> Engine:
@@ -102,6 +105,9 @@ class EngineClient(QObject):
 
     # models
     def load(self, path: str, options: LoadOptions) -> None:
+        if self._closed:
+            log.debug("not loading %s: the engine client is shut down", path)
+            return
         self._load_cancelled.clear()
         self.service.load(path, options, self._on_load_progress).add_done_callback(
             lambda future: self._load_done(path, future)
@@ -116,6 +122,8 @@ class EngineClient(QObject):
         return not self._load_cancelled.is_set()
 
     def unload(self) -> None:
+        if self._closed:
+            return
         self.service.unload().add_done_callback(lambda _future: self._unloaded.emit())
 
     def _load_done(self, path: str, future: Future[LoadedModel]) -> None:
@@ -189,26 +197,74 @@ class EngineClient(QObject):
         for ticket in tickets:
             ticket.cancel()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def shutdown(self) -> None:
-        """Stop generating; if this client started the service, end its thread and free the model."""
+        """Stop generating and loading; if this client started the service, end its thread and free the model.
+
+        From now on this client emits nothing: what the engine thread still reports (a load that ends, the
+        last text of a reply) is dropped on arrival, so nobody hears from an engine that is gone.
+        """
+        self._closed = True
+        self.cancel_load()
         self.stop()
         if self._owns_service:
             self.service.close()
         self.loaded = None
 
+    # the engine thread's news, on the GUI thread: passed on unless the client is shut down
     @Slot(object)
     def _remember_loaded(self, loaded: LoadedModel) -> None:
-        self.loaded = loaded
-        self.model_loaded.emit(loaded)
+        if not self._closed:
+            self.loaded = loaded
+            self.model_loaded.emit(loaded)
 
     @Slot(object)
     def _set_loaded(self, loaded: LoadedModel | None) -> None:
-        self.loaded = loaded
+        if not self._closed:
+            self.loaded = loaded
 
     @Slot()
     def _forget_loaded(self) -> None:
-        self.loaded = None
-        self.model_unloaded.emit()
+        if not self._closed:
+            self.loaded = None
+            self.model_unloaded.emit()
+
+    @Slot(float)
+    def _relay_load_progress(self, progress: float) -> None:
+        if not self._closed:
+            self.load_progress.emit(progress)
+
+    @Slot(str)
+    def _relay_load_error(self, message: str) -> None:
+        if not self._closed:
+            self.load_failed.emit(message)
+
+    @Slot(int, str)
+    def _relay_tokens(self, request_id: int, text: str) -> None:
+        if not self._closed:
+            self.tokens.emit(request_id, text)
+
+    def _relay_thoughts(self, request_id: int, text: str) -> None:
+        if not self._closed:
+            self.thoughts.emit(request_id, text)
+
+    @Slot(int, int, int)
+    def _relay_progress(self, request_id: int, done: int, total: int) -> None:
+        if not self._closed:
+            self.prompt_progress.emit(request_id, done, total)
+
+    @Slot(int, object)
+    def _relay_finished(self, request_id: int, stats: GenerationStats) -> None:
+        if not self._closed:
+            self.generation_finished.emit(request_id, stats)
+
+    @Slot(int, str)
+    def _relay_failed(self, request_id: int, message: str) -> None:
+        if not self._closed:
+            self.generation_failed.emit(request_id, message)
 
 
 class _Batch:

@@ -53,6 +53,7 @@ class HubPages(QObject):
         self.service = service  # the window's engine: the local server's requests queue on it too
         self._pages: dict[str, QWidget] = {"chat": chat_page}
         self._downloads: DownloadManager | None = None
+        self._closed = False  # the window is closing: no page is built, no download restored
 
     # pages, built on first use
     def show_page(self, name: str) -> None:
@@ -146,6 +147,8 @@ class HubPages(QObject):
     def restore_downloads(self) -> None:
         """Downloads left unfinished last time resume now (their page shows them)."""
         saved = self.paths.data / "downloads.json"
+        if self._closed:
+            return
         if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
             self.page("downloads")
 
@@ -205,6 +208,9 @@ class HubPages(QObject):
         self.model_bar.open_model(path)
 
     def shutdown(self) -> None:
+        """The window is closing, in order: the server stops (its requests end before the engine does), the
+        Downloads page stops polling, transfers pause (they resume at the next start) and their threads end."""
+        self._closed = True
         if "server" in self._pages:
             from app.ui.engines.server_page import ServerPage
 
@@ -214,4 +220,4 @@ class HubPages(QObject):
         if "downloads" in self._pages:
             self.downloads_page.timer.stop()
         if self._downloads is not None:
-            self._downloads.shutdown()  # paused: they resume at the next start
+            self._downloads.shutdown()
