@@ -73,11 +73,11 @@ def read_charx(raw: bytes) -> CharxCard:
             path = _embedded_path(uri)
             if path is None:
                 continue  # ccdefault: / http(s): / data: stay as they are in the card
-            member = by_name.get(path)
-            if member is None:
+            found = by_name.get(path)
+            if found is None:
                 card.skipped.append(f"asset {uri!r}: not in the archive (or an unsafe name)")
                 continue
-            card.assets[path] = _read(archive, member, budget)
+            card.assets[path] = _read(archive, found, budget)
             if asset.get("type") == "icon" and (asset.get("name") == "main" or not card.avatar):
                 card.avatar = card.assets[path]
         return card

@@ -8,6 +8,7 @@ partial import); a document that is not a lorebook at all is refused. Fields thi
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -336,7 +337,7 @@ def _opt_bool(value: Any) -> bool | None:
 def _int(value: Any, default: int, low: int, high: int) -> int:
     if value is None or value == "":
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise LorebookError(f"expected a number, not {value!r}")
     return max(low, min(high, int(value)))
 
