@@ -26,8 +26,15 @@ BOOK = {
     "recursive_scanning": True,
     "extensions": {},
     "entries": [
-        {"keys": ["dragon"], "content": "Dragons sleep under the vale.", "extensions": {}, "enabled": True,
-         "insertion_order": 10, "id": 1, "comment": "Dragons"},
+        {
+            "keys": ["dragon"],
+            "content": "Dragons sleep under the vale.",
+            "extensions": {},
+            "enabled": True,
+            "insertion_order": 10,
+            "id": 1,
+            "comment": "Dragons",
+        },
     ],
 }
 

@@ -138,7 +138,10 @@ class Scanner:
                     pid = patterns.Add(pattern)
                 except Exception as exc:  # re2.error: a syntax RE2 lacks (back-references, look-around)
                     plan = self.plans[index]
-                    self.notes.append(f"{plan.book}: key {key!r} of {label(plan.entry)!r} is ignored ({exc}).")
+                    self.notes.append(
+                        f"{plan.book}: key “{key}” of “{label(plan.entry)}” is ignored: RE2 cannot run it "
+                        f"(no back-references or look-arounds) ({exc})."
+                    )
                     continue
                 ids[pattern] = pid
                 users.append([])
