@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--engine", metavar="URL", help="chat through an OpenAI-compatible server (llama-server, vLLM…)")
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
+    persona_commands.add_chat_options(chat)
     chat.add_argument("message", nargs="+", help="what you say")
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
@@ -252,6 +253,8 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             prompt_format=(preset.prompt_format, preset.custom_template) if preset else ("auto", ""),
             context_policy=policy,
         )
+        if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
+            turn = persona_commands.system_for_turn(args, paths, preset, turn)
         request = session.send(" ".join(args.message), turn)
         stream_to_terminal(session, service, request, saving=store is not None, where=str(loaded.placement))
     finally:

@@ -4,10 +4,17 @@ exactly the prompt a model would receive for a message (the entries that fired, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.paths import AppPaths
+
+if TYPE_CHECKING:
+    from app.core.chat.items import TurnSettings
+    from app.core.personas.presets import Preset
+    from app.core.personas.prompt_build import BuiltPrompt
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -33,6 +40,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], c
     prompt.add_argument("--model", help="a GGUF whose chat template to use when the preset's format is auto")
     prompt.add_argument("--seed", type=int, default=0, help="the turn's seed (probabilities, {{random}}, {{roll}})")
     prompt.add_argument("message", nargs="+", help="what you say")
+
+
+def add_chat_options(chat: argparse.ArgumentParser) -> None:
+    chat.add_argument("--lorebook", action="append", default=[], metavar="NAME", help="a lorebook for this turn")
+    chat.add_argument("--user-name", help="who {{user}} is (default: your default user persona, else User)")
+    chat.add_argument("--user-persona", metavar="NAME", help="one of your user personas (name and description)")
 
 
 def presets_import(path: Path, paths: AppPaths) -> int:
@@ -89,36 +102,12 @@ def lorebooks(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def prompt(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.core.personas.card_library import CardStore
-    from app.core.personas.lorebook_library import LorebookLibrary
     from app.core.personas.presets import PresetLibrary
-    from app.core.personas.prompt_build import AuthorNote, build_prompt, describe_activation
-    from app.core.personas.user_personas import UserPersona, UserPersonaStore
+    from app.core.personas.prompt_build import describe_activation
     from app.core.prompting.prompt_formats import preview_prompt
 
-    presets = PresetLibrary(paths.presets_dir)
-    preset = presets.get(args.preset)
-    card = None if preset.builtin else CardStore(presets.user_dir).load(preset.id)
-    library = LorebookLibrary(paths.data, presets)
-    books = [library.get(name) for name in args.lorebook]
-    own = None if preset.builtin else library.card_book(preset.id)
-    if own is not None:
-        books.insert(0, own)
-    personas = UserPersonaStore(paths.data)
-    if personas.problem:
-        print(f"warning: {personas.problem}", file=sys.stderr)
-    user = personas.get(args.user_persona) if args.user_persona or not personas.problem else UserPersona("User")
-    if args.user_name:
-        user = UserPersona(args.user_name, user.description)
-    built = build_prompt(
-        preset,
-        " ".join(args.message),
-        card=card,
-        books=books,
-        user=user,
-        seed=args.seed,
-        author_note=AuthorNote(args.author_note, args.author_note_depth),
-    )
+    preset = PresetLibrary(paths.presets_dir).get(args.preset)
+    built = build_turn(args, paths, preset, " ".join(args.message))
     template, bos, eos = _model_template(args.model)
     text, notes = preview_prompt(
         built.messages,
@@ -137,6 +126,48 @@ def prompt(args: argparse.Namespace, paths: AppPaths) -> int:
     for line in [*describe_activation(built.activation), *(f"note: {note}" for note in notes)]:
         print(line, file=sys.stderr)
     return 0
+
+
+def build_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, message: str) -> BuiltPrompt:
+    """The turn's messages for ``preset``: its card's lorebook plus ``--lorebook``s, the user persona, macros."""
+    from app.core.personas.card_library import CardStore
+    from app.core.personas.lorebook_library import LorebookLibrary
+    from app.core.personas.presets import PresetLibrary
+    from app.core.personas.prompt_build import AuthorNote, build_prompt
+    from app.core.personas.user_personas import UserPersona, UserPersonaStore
+
+    presets = PresetLibrary(paths.presets_dir)
+    card = None if preset.builtin else CardStore(presets.user_dir).load(preset.id)
+    library = LorebookLibrary(paths.data, presets)
+    books = [library.get(name) for name in args.lorebook]
+    own = None if preset.builtin else library.card_book(preset.id)
+    if own is not None:
+        books.insert(0, own)
+    personas = UserPersonaStore(paths.data)
+    if personas.problem:
+        print(f"warning: {personas.problem}", file=sys.stderr)
+    user = personas.get(args.user_persona) if args.user_persona or not personas.problem else UserPersona("User")
+    if args.user_name:
+        user = UserPersona(args.user_name, user.description)
+    return build_prompt(
+        preset,
+        message,
+        card=card,
+        books=books,
+        user=user,
+        seed=getattr(args, "seed", None) or 0,
+        author_note=AuthorNote(getattr(args, "author_note", ""), getattr(args, "author_note_depth", 4)),
+    )
+
+
+def system_for_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, turn: TurnSettings) -> TurnSettings:
+    """`chat`'s turn with the system message `prompt` would build (entries at a depth are not in `chat` yet)."""
+    from app.core.personas.prompt_build import describe_activation
+
+    built = build_turn(args, paths, preset, " ".join(args.message))
+    for line in describe_activation(built.activation):
+        print(line, file=sys.stderr)
+    return dataclasses.replace(turn, system_prompt=built.messages[0]["content"])
 
 
 def _model_template(model: str | None) -> tuple[str | None, str | None, str | None]:
