@@ -17,6 +17,7 @@ SECTIONS = [
     "7. GPU offload",
     "Local server (OpenAI API over HTTP)",
     "Long chats: saved states",
+    "Lorebooks: activation per turn",
 ]
 
 

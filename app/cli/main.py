@@ -6,6 +6,7 @@ hermes-studio models                                list the model library
 hermes-studio setup                                 put the starter model into the library
 hermes-studio devices                               the backends and devices llama.cpp can use
 hermes-studio serve --model M [--port 1234]         serve a model over OpenAI's HTTP API
+hermes-studio prompt --preset P MESSAGE             the exact prompt a message produces (lorebooks, personas)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from app import APP_NAME, __version__
 from app.cli import library as library_commands
+from app.cli import personas as persona_commands
 from app.core import bounded_json
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
@@ -86,18 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--reasoning-effort", choices=["low", "medium", "high"], help="for templates that take one")
     chat.add_argument("--engine", metavar="URL", help="chat through an OpenAI-compatible server (llama-server, vLLM…)")
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
+    persona_commands.add_chat_options(chat)
     chat.add_argument("message", nargs="+", help="what you say")
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
     actions = presets.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="every preset")
     actions.add_parser("show", parents=[common], help="one preset in full").add_argument("name")
-    export = actions.add_parser("export", parents=[common], help="to JSON, or to a character card if FILE ends in .png")
+    export = actions.add_parser("export", parents=[common], help="to JSON, or a V3 card if FILE ends in .png or .charx")
     export.add_argument("name")
     export.add_argument("file", type=Path)
-    actions.add_parser("import", parents=[common], help="a preset JSON or a character card (PNG or JSON)").add_argument(
-        "file", type=Path
-    )
+    cards = "a preset JSON or a card (V1/V2/V3 JSON, PNG, CHARX)"
+    actions.add_parser("import", parents=[common], help=cards).add_argument("file", type=Path)
+    persona_commands.add_parsers(commands, common)
 
     chats = commands.add_parser("chats", parents=[common], help="the chat history")
     chat_actions = chats.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -177,8 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.cli.serve import models_remote
 
             return models_remote(args)
+        if args.command == "presets" and args.action == "import":
+            return persona_commands.presets_import(args.file, paths)
+        if args.command == "presets" and args.action == "export":
+            return persona_commands.presets_export(args.name, args.file, paths)
         if args.command == "presets":
             return _presets(args, paths)
+        if args.command == "lorebooks":
+            return persona_commands.lorebooks(args, paths)
+        if args.command == "prompt":
+            return persona_commands.prompt(args, paths)
         if args.command == "chats":
             return _chats(args, paths)
         if args.command == "models":
@@ -245,6 +256,8 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             prompt_format=(preset.prompt_format, preset.custom_template) if preset else ("auto", ""),
             context_policy=policy,
         )
+        if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
+            turn = persona_commands.system_for_turn(args, paths, preset, turn)
         request = session.send(" ".join(args.message), turn)
         stream_to_terminal(
             session, service, request, saving=store is not None, where=str(loaded.placement),

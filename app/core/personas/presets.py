@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import re
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -22,14 +23,13 @@ from typing import Any
 from app.core import bounded_json
 from app.core.atomic import atomic_write_bytes, atomic_write_text
 from app.core.errors import HermesError
+from app.core.personas.card_v3 import card_of, read_card_bytes, strip_png
 from app.core.personas.cards import (
     MAX_CARD_BYTES,
     Card,
     CardError,
     card_from_dict,
-    parse_card_png,
     read_png_chunks,
-    strip_card,
     substitute_macros,
     write_card_png,
 )
@@ -225,7 +225,7 @@ def parse_import(raw: bytes, filename: str) -> Preset:
         )
     try:
         if raw.startswith(b"\x89PNG"):
-            return card_to_preset(parse_card_png(raw), avatar_png=strip_card(raw))
+            return card_to_preset(card_of(read_card_bytes(raw)), avatar_png=strip_png(raw))  # ccv3, else chara
         try:
             document = bounded_json.loads(raw, max_bytes=MAX_IMPORT_BYTES, what="it")
         except bounded_json.JsonLimitError as exc:
@@ -326,6 +326,7 @@ class PresetLibrary:
         if preset.builtin:
             raise PresetError(f"{preset.name!r} is a built-in preset and cannot be deleted.")
         (self.user_dir / f"{preset.id}.json").unlink(missing_ok=True)
+        shutil.rmtree(self.user_dir / "cards" / preset.id, ignore_errors=True)  # its original card, if imported
         del self._user[preset.id]
 
     def import_file(self, path: Path) -> Preset:

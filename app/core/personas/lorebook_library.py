@@ -1,0 +1,135 @@
+"""The lorebook library: standalone World Info files (``lorebooks/*.json``) plus the books inside imported cards.
+
+Import accepts a SillyTavern World Info file, a bare ``character_book``, or a card of any format (its book). A
+file that is not a lorebook is refused and nothing is written; entries with wrong types are skipped and named.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.core import bounded_json
+from app.core.atomic import atomic_write_text
+from app.core.personas.card_library import CardStore, read_any_card
+from app.core.personas.cards import CardError
+from app.core.personas.lorebook import Lorebook, LorebookError, parse_book, to_character_book, to_world_info
+from app.core.personas.presets import PresetLibrary
+
+FOLDER = "lorebooks"
+MAX_BYTES = 64 << 20
+
+
+@dataclass
+class BookInfo:
+    name: str
+    source: str  # "world info" or "card: <preset name>"
+    entries: int
+    book: Lorebook = field(repr=False)
+
+
+class LorebookLibrary:
+    def __init__(self, data_dir: Path, presets: PresetLibrary | None = None) -> None:
+        self.folder = data_dir / FOLDER
+        self.presets = presets
+        self.problems: list[str] = []
+
+    def books(self) -> list[BookInfo]:
+        found: list[BookInfo] = []
+        self.problems.clear()
+        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+            try:
+                book = parse_book(bounded_json.load_file(path, max_bytes=MAX_BYTES), name=path.stem)
+            except (OSError, ValueError, LorebookError) as exc:
+                self.problems.append(f"{path.name}: {exc}")
+                continue
+            found.append(BookInfo(book.name, "world info", len(book.entries), book))
+        if self.presets is not None:
+            for preset in self.presets.presets():
+                own = self.card_book(preset.id) if not preset.builtin else None
+                if own is not None:
+                    found.append(BookInfo(own.name, f"card: {preset.name}", len(own.entries), own))
+        return found
+
+    def card_book(self, preset_id: str) -> Lorebook | None:
+        """The lorebook inside a preset's original card, if it has one."""
+        if self.presets is None:
+            return None
+        document = CardStore(self.presets.user_dir).load(preset_id)
+        data = document["data"] if document else {}
+        if not isinstance(data.get("character_book"), dict):
+            return None
+        try:
+            return parse_book(data["character_book"], name=f"{data.get('name', preset_id)}'s lorebook")
+        except LorebookError:
+            return None
+
+    def get(self, name: str) -> Lorebook:
+        wanted = name.strip().lower()
+        books = self.books()
+        for info in books:
+            if info.name.lower() == wanted or _slug(info.name) == wanted:
+                return info.book
+        known = ", ".join(info.name for info in books) or "none yet"
+        raise LorebookError(f"No lorebook named {name!r} (known: {known}).")
+
+    def import_file(self, path: Path) -> Lorebook:
+        """A World Info file, a ``character_book`` JSON or a card's book, saved as a standalone World Info file."""
+        try:
+            raw = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
+        except OSError as exc:
+            raise LorebookError(f"Could not read {path.name}: {exc.strerror or exc}") from None
+        if raw is None:
+            raise LorebookError(f"{path.name} is larger than {MAX_BYTES >> 20} MB.")
+        book = self._parse(raw, path)
+        if not book.entries and book.skipped:
+            raise LorebookError(f"{path.name}: no usable entry ({'; '.join(book.skipped[:3])}). Nothing was imported.")
+        taken = {info.name.lower() for info in self.books()}
+        name, counter = book.name, 2
+        while name.lower() in taken:
+            name, counter = f"{book.name} {counter}", counter + 1
+        book.name = name
+        self.save(book)
+        return book
+
+    def save(self, book: Lorebook) -> Path:
+        target = self.folder / f"{_slug(book.name)}.json"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, json.dumps(to_world_info(book), indent=2, ensure_ascii=False))
+        except OSError as exc:
+            raise LorebookError(f"Could not save the lorebook {book.name!r}: {exc.strerror or exc}") from None
+        return target
+
+    def export(self, name: str, path: Path, *, card_book: bool = False) -> None:
+        book = self.get(name)
+        document = to_character_book(book) if card_book else to_world_info(book)
+        try:
+            atomic_write_text(path, json.dumps(document, indent=2, ensure_ascii=False))
+        except OSError as exc:
+            raise LorebookError(f"Could not write {path}: {exc.strerror or exc}") from None
+
+    def _parse(self, raw: bytes, path: Path) -> Lorebook:
+        try:
+            if raw.startswith((b"\x89PNG", b"PK\x03\x04")) or path.suffix.lower() == ".charx":
+                document, *_ = read_any_card(raw, path.name)
+                book = document["data"].get("character_book")
+                if not isinstance(book, dict):
+                    raise LorebookError(f"{path.name} is a card without a lorebook.")
+                return parse_book(book, name=f"{document['data']['name']}'s lorebook")
+            data = bounded_json.loads(raw, max_bytes=MAX_BYTES, what=path.name)
+            if isinstance(data, dict) and isinstance(data.get("data"), dict) and "spec" in data:
+                data = data["data"].get("character_book")  # a card JSON: its book
+            return parse_book(data, name=path.stem)
+        except CardError as exc:
+            raise LorebookError(f"{path.name}: {exc}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LorebookError(f"{path.name} is not valid JSON: {exc}") from None
+        except LorebookError as exc:
+            raise LorebookError(f"{path.name}: {exc}") from None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "lorebook"
