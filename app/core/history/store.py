@@ -16,7 +16,6 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,11 @@ from app.core.history.errors import (
     StoreReadOnlyError,
     classify,
 )
+from app.core.history.records import ChatSummary, Message, summary_of, title_from
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, ReasoningPart, parts_from_json, parts_to_json, reasoning_of
+from app.core.prompting.parts import Part, ReasoningPart, parts_to_json
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ STATES = tuple(state.value for state in MessageState)
 
 __all__ = [
     "ChatStore",
+    "ChatSummary",
+    "Message",
     "StoreBusyError",
     "StoreDamagedError",
     "StoreDiskError",
@@ -49,40 +52,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Message:
-    id: int
-    chat_id: int
-    parent_id: int | None
-    role: str
-    content: str
-    created_at: float
-    state: str = MessageState.DONE
-    stats: dict[str, Any] = field(default_factory=dict)
-    model: str = ""
-    preset: str = ""
-    sibling_index: int = 0  # position among the versions at this point of the tree
-    sibling_count: int = 1
-    parts: tuple[Part, ...] = ()  # beside the content: the reasoning, and what later releases add
-    damaged_parts: str = ""  # a stored parts value that could not be read (shown as text, never lost)
-
-    @property
-    def reasoning(self) -> str:
-        return reasoning_of(self.parts)
-
-
-@dataclass(frozen=True)
-class ChatSummary:
-    id: int
-    title: str
-    model: str
-    preset: str
-    created_at: float
-    updated_at: float
-    overflow: str = ContextPolicy.STOP
-
-
-class ChatStore:
+class ChatStore(MessageTree):
     """One open database. Not thread-safe: use it from one thread (the GUI's, or the CLI's)."""
 
     def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
@@ -215,13 +185,13 @@ class ChatStore:
         row = self._db.execute("SELECT * FROM chats WHERE id = ? AND deleted_at IS NULL", (chat_id,)).fetchone()
         if row is None:
             raise StoreError(f"There is no chat {chat_id}.")
-        return _summary(row)
+        return summary_of(row)
 
     def list_chats(self, search: str = "") -> list[ChatSummary]:
         """Chats, most recently used first; with ``search``, those whose title or any message matches."""
         if not search.strip():
             rows = self._db.execute("SELECT * FROM chats WHERE deleted_at IS NULL ORDER BY updated_at DESC, id DESC")
-            return [_summary(row) for row in rows]
+            return [summary_of(row) for row in rows]
         ids = self._search_ids(search)
         pattern = f"%{_escape_like(search.strip())}%"
         rows = self._db.execute(
@@ -229,7 +199,7 @@ class ChatStore:
             "(SELECT value FROM json_each(?))) ORDER BY updated_at DESC, id DESC",
             (pattern, json.dumps(sorted(ids))),
         )
-        return [_summary(row) for row in rows]
+        return [summary_of(row) for row in rows]
 
     def _search_ids(self, text: str) -> set[int]:
         if self.has_fts:
@@ -319,7 +289,7 @@ class ChatStore:
             message_id = int(cursor.lastrowid or 0)
             db.execute("UPDATE chats SET active_leaf = ?, updated_at = ? WHERE id = ?", (message_id, now, chat_id))
             if role == "user":
-                db.execute("UPDATE chats SET title = ? WHERE id = ? AND title = ''", (_title_from(content), chat_id))
+                db.execute("UPDATE chats SET title = ? WHERE id = ? AND title = ''", (title_from(content), chat_id))
         return self.message(message_id)
 
     def record_chat(
@@ -357,7 +327,7 @@ class ChatStore:
                     (chat_id, parent, role, text, now, row_state, row_stats, row_model, row_preset, row_parts),
                 )
                 parent = int(cursor.lastrowid or 0)
-                title = title or (_title_from(text) if role == "user" else "")
+                title = title or (title_from(text) if role == "user" else "")
             db.execute("UPDATE chats SET active_leaf = ?, title = ? WHERE id = ?", (parent, title, chat_id))
         return chat_id
 
@@ -389,147 +359,10 @@ class ChatStore:
         if sets:
             self._db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id))
 
-    def message(self, message_id: int) -> Message:
-        row = self._db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"There is no message {message_id}.")
-        return _message(row)
-
-    def active_path(self, chat_id: int) -> list[Message]:
-        """The conversation as shown: root to the active leaf, each with its position among its versions."""
-        leaf = self._db.execute("SELECT active_leaf FROM chats WHERE id = ?", (chat_id,)).fetchone()
-        if leaf is None:
-            raise StoreError(f"There is no chat {chat_id}.")
-        if leaf[0] is None:
-            return []
-        rows = self._db.execute(
-            """
-            WITH RECURSIVE path(id, depth) AS (
-                SELECT ?, 0
-                UNION ALL
-                SELECT m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.id
-                WHERE m.parent_id IS NOT NULL
-            )
-            SELECT m.*,
-                (SELECT COUNT(*) FROM messages s WHERE s.chat_id = m.chat_id AND s.parent_id IS m.parent_id
-                    AND s.id < m.id) AS sibling_index,
-                (SELECT COUNT(*) FROM messages s WHERE s.chat_id = m.chat_id AND s.parent_id IS m.parent_id)
-                    AS sibling_count
-            FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC
-            """,
-            (leaf[0],),
-        )
-        return [_message(row) for row in rows]
-
-    def siblings(self, message_id: int) -> list[int]:
-        message = self.message(message_id)
-        rows = self._db.execute(
-            "SELECT id FROM messages WHERE chat_id = ? AND parent_id IS ? ORDER BY id",
-            (message.chat_id, message.parent_id),
-        )
-        return [row[0] for row in rows]
-
-    def switch_to(self, message_id: int) -> None:
-        """Make the branch through ``message_id`` active (its latest descendants below it)."""
-        message = self.message(message_id)
-        leaf = message_id
-        while True:
-            child = self._db.execute(
-                "SELECT id FROM messages WHERE parent_id = ? ORDER BY id DESC LIMIT 1", (leaf,)
-            ).fetchone()
-            if child is None:
-                break
-            leaf = child[0]
-        self._db.execute(
-            "UPDATE chats SET active_leaf = ?, updated_at = ? WHERE id = ?", (leaf, time.time(), message.chat_id)
-        )
-
-    def switch_version(self, message_id: int, step: int) -> int:
-        """Show the previous (-1) or next (+1) version of a message; returns the id now shown."""
-        siblings = self.siblings(message_id)
-        index = siblings.index(message_id)
-        target = siblings[max(0, min(len(siblings) - 1, index + step))]
-        self.switch_to(target)
-        return target
-
-    def delete_message(self, message_id: int) -> None:
-        """Delete a message and everything after it in its branch; the chat shows the parent's branch."""
-        message = self.message(message_id)
-        with self.transaction() as db:
-            # The subtree's ids by a recursive query (no depth limit), deleted in one statement: no trigger chain.
-            db.execute(
-                """
-                WITH RECURSIVE subtree(id) AS (
-                    SELECT ? UNION ALL SELECT m.id FROM messages m JOIN subtree ON m.parent_id = subtree.id
-                )
-                DELETE FROM messages WHERE id IN subtree
-                """,
-                (message_id,),
-            )
-        remaining = [i for i in self.siblings_of(message.chat_id, message.parent_id)]
-        if remaining:
-            self.switch_to(remaining[-1])
-        else:
-            self._db.execute(
-                "UPDATE chats SET active_leaf = ?, updated_at = ? WHERE id = ?",
-                (message.parent_id, time.time(), message.chat_id),
-            )
-
-    def siblings_of(self, chat_id: int, parent_id: int | None) -> list[int]:
-        rows = self._db.execute(
-            "SELECT id FROM messages WHERE chat_id = ? AND parent_id IS ? ORDER BY id", (chat_id, parent_id)
-        )
-        return [row[0] for row in rows]
-
-    def message_count(self, chat_id: int) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()[0]
-
     # export and import
     def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """A read-only query's rows (for history.exchange)."""
         return list(self._db.execute(sql, parameters))
-
-
-def _summary(row: sqlite3.Row) -> ChatSummary:
-    return ChatSummary(
-        id=row["id"],
-        title=row["title"],
-        model=row["model"],
-        preset=row["preset"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        overflow=row["overflow"],
-    )
-
-
-def _message(row: sqlite3.Row) -> Message:
-    keys = row.keys()
-    try:
-        stats = json.loads(row["stats"] or "{}")
-    except ValueError:
-        stats = {}
-    parts, damaged = parts_from_json(row["parts"] if "parts" in keys else "")
-    return Message(
-        id=row["id"],
-        chat_id=row["chat_id"],
-        parent_id=row["parent_id"],
-        role=row["role"],
-        content=row["content"],
-        created_at=row["created_at"],
-        state=row["state"],
-        stats=stats if isinstance(stats, dict) else {},
-        model=row["model"],
-        preset=row["preset"],
-        sibling_index=row["sibling_index"] if "sibling_index" in keys else 0,
-        sibling_count=row["sibling_count"] if "sibling_count" in keys else 1,
-        parts=parts,
-        damaged_parts=damaged,
-    )
-
-
-def _title_from(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 60 else line[:57].rstrip() + "…"
 
 
 def _escape_like(text: str) -> str:

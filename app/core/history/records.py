@@ -1,0 +1,87 @@
+"""What the history hands out: a stored message (with its place among its versions) and a chat's summary."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.prompting.context import ContextPolicy
+from app.core.prompting.parts import Part, parts_from_json, reasoning_of
+from app.core.prompting.types import MessageState
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    chat_id: int
+    parent_id: int | None
+    role: str
+    content: str
+    created_at: float
+    state: str = MessageState.DONE
+    stats: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    preset: str = ""
+    sibling_index: int = 0  # position among the versions at this point of the tree
+    sibling_count: int = 1
+    parts: tuple[Part, ...] = ()  # beside the content: the reasoning, and what later releases add
+    damaged_parts: str = ""  # a stored parts value that could not be read (shown as text, never lost)
+
+    @property
+    def reasoning(self) -> str:
+        return reasoning_of(self.parts)
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    id: int
+    title: str
+    model: str
+    preset: str
+    created_at: float
+    updated_at: float
+    overflow: str = ContextPolicy.STOP
+
+
+def summary_of(row: sqlite3.Row) -> ChatSummary:
+    return ChatSummary(
+        id=row["id"],
+        title=row["title"],
+        model=row["model"],
+        preset=row["preset"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        overflow=row["overflow"],
+    )
+
+
+def message_of(row: sqlite3.Row) -> Message:
+    keys = row.keys()
+    try:
+        stats = json.loads(row["stats"] or "{}")
+    except ValueError:
+        stats = {}
+    parts, damaged = parts_from_json(row["parts"] if "parts" in keys else "")
+    return Message(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        parent_id=row["parent_id"],
+        role=row["role"],
+        content=row["content"],
+        created_at=row["created_at"],
+        state=row["state"],
+        stats=stats if isinstance(stats, dict) else {},
+        model=row["model"],
+        preset=row["preset"],
+        sibling_index=row["sibling_index"] if "sibling_index" in keys else 0,
+        sibling_count=row["sibling_count"] if "sibling_count" in keys else 1,
+        parts=parts,
+        damaged_parts=damaged,
+    )
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 60 else line[:57].rstrip() + "…"
