@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +28,7 @@ from app.core.errors import HermesError, NoModelLoaded, TemplateError
 from app.core.prompting.gbnf_bounds import GrammarRefused
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
+from app.server import tool_calls
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_embeddings, parse_json
@@ -94,6 +95,9 @@ class Api:
                 raise bad_request(str(exc), "response_format", code="invalid_json_schema") from None
         resolved = await self.host.resolve(params.model)
         job = self._request(params, resolved, chat, grammar)
+        if params.tools is not None:  # the template shows the tools; a forced call is held to a grammar
+            call_grammar = await tool_calls.prepare(params.tools, self.service, resolved.preset)
+            job = replace(job, tools=params.tools.tools, grammar=call_grammar or job.grammar)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
 
@@ -143,7 +147,11 @@ class Api:
             started=started,
             streamed=False,
         )
-        return JSONResponse(_body(reply_id, resolved.model_id, text, stats, chat))
+        body = _body(reply_id, resolved.model_id, text, stats, chat)
+        if params.tools is not None:
+            choice = body["choices"][0]
+            choice["message"], choice["finish_reason"] = tool_calls.reply_message(params.tools, text, _finish(stats))
+        return JSONResponse(body)
 
     def _request(self, params: GenerationParams, resolved: Resolved, chat: bool, grammar: str) -> GenerationRequest:
         preset = resolved.preset
@@ -175,6 +183,7 @@ class Api:
         created = int(time.time())
         model = resolved.model_id
         pieces: list[str] = []
+        calls = tool_calls.ToolStream(params.tools) if params.tools is not None else None
         try:
             if chat:
                 yield _event(
@@ -200,6 +209,8 @@ class Api:
                     if more is not _STARTED:
                         text += str(more)
                 pieces.append(text)
+                if calls is not None and not (text := calls.feed(text)):
+                    continue
                 delta: dict[str, Any] = {"content": text}
                 yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
             try:
@@ -207,7 +218,13 @@ class Api:
             except ApiError as exc:  # after the 200: OpenAI's SDKs read an error event
                 yield _event({"error": {"message": exc.message, "type": exc.type, "code": exc.code}})
                 return
-            yield _event(_chunk(reply_id, created, model=model, delta={}, finish=_finish(stats), chat=chat))
+            finish = _finish(stats)
+            if calls is not None:
+                last, called = calls.finish()
+                for delta in last:
+                    yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
+                finish = "tool_calls" if called else finish
+            yield _event(_chunk(reply_id, created, model=model, delta={}, finish=finish, chat=chat))
             if params.include_usage:
                 yield _event(
                     {

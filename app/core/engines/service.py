@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.core.engines.interface import Engine, Generation, LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
@@ -56,6 +56,7 @@ class GenerationRequest:
     context_policy: str = ContextPolicy.STOP
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
+    tools: Sequence[dict[str, Any]] = ()  # OpenAI function tools, for the chat template (prompting.tool_prompt)
 
 
 PieceCallback = Callable[[str], None]
@@ -263,6 +264,7 @@ class EngineService:
             continue_text=request.continue_text,
             on_prompt_progress=ticket.on_progress,
             grammar=request.grammar,
+            tools=request.tools,
         )
         if ticket.on_start is not None:
             ticket.on_start(generation.prompt, generation.stats)

@@ -341,8 +341,14 @@ class BoundedTemplate:
         self.bos_token, self.eos_token, self.max_output = bos_token, eos_token, max_output
         self._template = BoundedEnvironment().from_string(source)
 
-    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
-        reset_budget(sum(len(str(m.get("content") or "")) for m in messages))
+    def render(
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
+        tool_chars = len(json.dumps(tools)) if tools else 0
+        reset_budget(sum(len(str(m.get("content") or "")) for m in messages) + tool_chars)
         pieces: list[str] = []
         size = 0
         stream = self._template.generate(
@@ -353,7 +359,7 @@ class BoundedTemplate:
             add_generation_prompt=add_generation_prompt,
             functions=None,
             function_call=None,
-            tools=None,
+            tools=tools,
             tool_choice=None,
             strftime_now=strftime_now,
         )
