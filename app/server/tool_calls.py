@@ -14,10 +14,11 @@ from typing import Any
 
 from app.core.engines.service import EngineService
 from app.core.personas.presets import Preset
-from app.core.prompting.prompt_formats import AUTO, CHATML_TEMPLATE, CUSTOM, NAMED_FORMATS, ChatMessage
+from app.core.prompting.prompt_formats import AUTO, ChatMessage
 from app.core.prompting.tool_prompt import ToolFamily, tool_family
 from app.core.tools.grammar import call_grammar
 from app.core.tools.parsing import CallGate, ParsedReply, parse_calls
+from app.core.tools.rounds import template_of
 from app.core.tools.specs import ChoiceMode, ToolChoice, ToolError, ToolSpec, parse_choice, parse_tools
 from app.server.errors import ApiError, bad_request
 
@@ -76,23 +77,13 @@ def chat_message(message: dict[str, Any], role: str, content: str, where: str) -
     return {"role": "assistant", "content": content, "tool_calls": clean}
 
 
-def template_of(service: EngineService, preset: Preset | None) -> str:
-    """The chat template a request will be rendered with (for its call format)."""
-    choice, custom = (preset.prompt_format, preset.custom_template) if preset else (AUTO, "")
-    if choice == CUSTOM:
-        return custom
-    if choice in NAMED_FORMATS:
-        return NAMED_FORMATS[choice].template
-    loaded = service.loaded
-    return (loaded.info.chat_template if loaded else None) or CHATML_TEMPLATE
-
-
 async def prepare(request: ToolRequest, service: EngineService, preset: Preset | None) -> str:
     """Pick the call format; the grammar of a forced call ("" when the model may answer in words)."""
     if service.engine.capabilities.remote:
         raise ApiError(400, "Tool calls are not passed to remote engines yet.", code="unsupported_parameter",
                        param="tools")  # fmt: skip
-    request.family = tool_family(template_of(service, preset))
+    prompt_format = (preset.prompt_format, preset.custom_template) if preset else (AUTO, "")
+    request.family = tool_family(template_of(service.loaded, prompt_format))
     if not request.choice.forced:
         return ""
     try:
