@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
     persona_commands.add_chat_options(chat)
     chat.add_argument("message", nargs="+", help="what you say")
+    chat.add_argument("--mcp", type=Path, metavar="FILE", help="an mcp.json: its servers' tools for the model")
+    chat.add_argument("--tool-choice", default="auto", metavar="auto|required|none|NAME", help="default: auto")
+    chat.add_argument("--allow-tools", default="", metavar="all|NAME[,NAME]", help="tools that run without asking")
+    chat.add_argument("--max-tool-rounds", type=int, default=4, metavar="N", help="rounds of calls (default: 4)")
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
     actions = presets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -170,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.cli.serve import chat_remote
 
             return chat_remote(args, paths)
+        if args.command == "chat" and args.mcp:
+            from app.cli.tools import chat_with_tools
+
+            return chat_with_tools(args, paths, settings, _resolve_model(args.model, models_dir))
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
         if args.command == "serve":

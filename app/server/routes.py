@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -29,6 +29,7 @@ from app.core.prompting.gbnf_bounds import GrammarRefused
 from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
+from app.server import tool_calls
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.reasoning import add_reasoning, answer_and_reasoning, deltas, reasoning_options, usage_details
@@ -99,6 +100,9 @@ class Api:
                 raise bad_request(str(exc), "response_format", code="invalid_json_schema") from None
         resolved = await self.host.resolve(params.model)
         job = self._request(params, resolved, chat, grammar, reasoning or ReasoningOptions())
+        if params.tools is not None:  # the template shows the tools; a forced call is held to a grammar
+            call_grammar = await tool_calls.prepare(params.tools, self.service, resolved.preset)
+            job = replace(job, tools=params.tools.tools, grammar=call_grammar or job.grammar)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
 
@@ -149,7 +153,12 @@ class Api:
             started=started,
             streamed=False,
         )
-        return JSONResponse(add_reasoning(_body(reply_id, resolved.model_id, text, stats, chat), thought))
+        body = add_reasoning(_body(reply_id, resolved.model_id, text, stats, chat), thought)
+        if params.tools is not None:
+            choice = body["choices"][0]
+            message, choice["finish_reason"] = tool_calls.reply_message(params.tools, text, _finish(stats))
+            choice["message"] = {**message, "reasoning_content": choice["message"].get("reasoning_content")}
+        return JSONResponse(body)
 
     def _request(
         self, params: GenerationParams, resolved: Resolved, chat: bool, grammar: str, reasoning: ReasoningOptions
@@ -184,6 +193,7 @@ class Api:
         model = resolved.model_id
         pieces: list[str] = []
         thoughts: list[str] = []
+        calls = tool_calls.ToolStream(params.tools) if params.tools is not None else None
         try:
             if chat:
                 yield _event(
@@ -209,7 +219,12 @@ class Api:
                     if more is not _STARTED:
                         batch.append(_piece(more))
                 for key, text in deltas(batch):  # reasoning in delta.reasoning_content, the answer in content
-                    (pieces if key == "content" else thoughts).append(text)
+                    if key != "content":
+                        thoughts.append(text)
+                    else:
+                        pieces.append(text)
+                        if calls is not None and not (text := calls.feed(text)):
+                            continue
                     delta: dict[str, Any] = {key: text}
                     yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
             try:
@@ -217,7 +232,13 @@ class Api:
             except ApiError as exc:  # after the 200: OpenAI's SDKs read an error event
                 yield _event({"error": {"message": exc.message, "type": exc.type, "code": exc.code}})
                 return
-            yield _event(_chunk(reply_id, created, model=model, delta={}, finish=_finish(stats), chat=chat))
+            finish = _finish(stats)
+            if calls is not None:
+                last, called = calls.finish()
+                for delta in last:
+                    yield _event(_chunk(reply_id, created, model=model, delta=delta, finish=None, chat=chat))
+                finish = "tool_calls" if called else finish
+            yield _event(_chunk(reply_id, created, model=model, delta={}, finish=finish, chat=chat))
             if params.include_usage:
                 yield _event(
                     {

@@ -13,12 +13,13 @@ from typing import Any
 
 from app.core.bounded_json import JsonLimitError, loads
 from app.core.prompting.prompt_formats import ChatMessage
+from app.server import tool_calls
 from app.server.errors import ApiError, bad_request
 
 # field -> why it is refused
 REFUSED = {
-    "tools": "tool calling is not supported",
-    "tool_choice": "tool calling is not supported",
+    "tools": "tool calling is only supported in chat completions",
+    "tool_choice": "tool calling is only supported in chat completions",
     "functions": "function calling is not supported",
     "function_call": "function calling is not supported",
     "logit_bias": "logit_bias is not supported",
@@ -28,10 +29,11 @@ REFUSED = {
     "echo": "echo is not supported",
     "suffix": "suffix (fill-in-the-middle) is not supported",
 }
+TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty")
 CHAT_FIELDS = (
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop", "seed",
-    "response_format", "n", "logprobs", "top_logprobs", "user", *SAMPLING_FIELDS,
+    "response_format", "n", "logprobs", "top_logprobs", "user", *TOOL_FIELDS, *SAMPLING_FIELDS,
 )  # fmt: skip
 COMPLETION_FIELDS = (
     "model", "prompt", "stream", "stream_options", "max_tokens", "stop", "seed", "n", "best_of", "logprobs", "user",
@@ -45,7 +47,7 @@ _RANGES = {
     "presence_penalty": (-2.0, 2.0),
     "frequency_penalty": (-2.0, 2.0),
 }
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 # Bounds of a request body, each far above what a real client sends (the body itself is capped at 4 MiB).
 MAX_DEPTH = 64  # nesting of the body; a chat with a JSON schema nests about 20 levels
@@ -69,6 +71,7 @@ class GenerationParams:
     sampling: dict[str, Any] = field(default_factory=dict)  # only the fields the client set
     json_schema: dict[str, Any] | None = None
     json_mode: bool = False  # response_format json_object or json_schema
+    tools: tool_calls.ToolRequest | None = None  # chat: tools the model may call (tool_calls.py)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -85,7 +88,9 @@ def parse_json(raw: bytes) -> dict[str, Any]:
 
 
 def parse_chat(body: dict[str, Any]) -> GenerationParams:
+    tool_fields = {name: body.pop(name) for name in TOOL_FIELDS if name in body}
     params = _common(body)
+    params.tools = tool_calls.parse_fields(tool_fields)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array of messages.", "messages")
@@ -181,10 +186,13 @@ def _message(message: Any, index: int) -> ChatMessage:
     role = _ROLES.get(role) if isinstance(role, str) else None
     if role is None:
         raise bad_request(
-            f"{where}.role must be system, developer, user or assistant (tool messages are not supported).",
+            f"{where}.role must be system, developer, user, assistant or tool.",
             f"{where}.role",
         )
     content = message.get("content")
+    has_calls = role == "assistant" and message.get("tool_calls") not in (None, [])
+    if content is None and has_calls:
+        content = ""
     if isinstance(content, list):  # content parts: text only
         if len(content) > MAX_PARTS:
             raise bad_request(f"{where}.content has more than {MAX_PARTS:,} parts.", f"{where}.content")
@@ -196,6 +204,8 @@ def _message(message: Any, index: int) -> ChatMessage:
         content = "".join(texts)
     if not isinstance(content, str):
         raise bad_request(f"{where}.content must be a string or an array of text parts.", f"{where}.content")
+    if role == "tool" or has_calls:
+        return tool_calls.chat_message(message, role, content, where)
     return {"role": role, "content": content}  # type: ignore[typeddict-item]
 
 

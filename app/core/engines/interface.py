@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import Placement
@@ -109,6 +109,7 @@ class Engine(Protocol):
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
+        tools: Sequence[dict[str, Any]] = (),
     ) -> Generation:
         """Start a reply; iterate the result for its text pieces (``stats`` complete once exhausted)."""
         ...

@@ -193,13 +193,15 @@ class LlamaEngine:
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
+        tools: Sequence[dict[str, Any]] = (),
     ) -> Generation:
         """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens.
 
         ``context_policy`` decides what happens when the conversation does not fit (see app.core.prompting.context);
         ``continue_text`` is a partial reply to carry on from (the model continues it, not a new turn);
         ``on_prompt_progress(done, total)`` hears about a long prompt's processing, batch by batch;
-        ``grammar`` (GBNF) constrains the reply (the server's JSON mode).
+        ``grammar`` (GBNF) constrains the reply (the server's JSON mode, a forced tool call);
+        ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``).
         """
         llama = self._require()
         prompt_format = prompt_format or self.prompt_format()
@@ -211,7 +213,7 @@ class LlamaEngine:
         tokenized: dict[int, tuple[RenderedPrompt, list[int]]] = {}
 
         def count(candidate: Sequence[ChatMessage]) -> int:
-            rendered = prompt_format.render(candidate)
+            rendered = prompt_format.render(candidate, tools)
             text = rendered.text + continue_text
             ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
             tokenized[len(candidate)] = (rendered, ids)

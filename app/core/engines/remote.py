@@ -205,9 +205,12 @@ class RemoteEngine:
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
+        tools: Sequence[dict[str, Any]] = (),
     ) -> Generation:
         if self.loaded is None:
             raise NoModelLoaded("Choose a model of the remote engine first.")
+        if tools:  # a remote answers calls as delta.tool_calls, which this engine does not read yet
+            raise HermesError("Tools are not passed to remote engines yet: use a local model for tool calls.")
         sent = list(messages)
         if continue_text:
             sent.append({"role": "assistant", "content": continue_text})

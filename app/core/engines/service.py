@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.core.engines.interface import Engine, Generation, LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
@@ -60,6 +60,7 @@ class GenerationRequest:
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # thinking on/off, effort
     split_reasoning: bool = True  # pieces of reasoning come as ``Thought``s; False: the raw text (completions)
+    tools: Sequence[dict[str, Any]] = ()  # OpenAI function tools, for the chat template (prompting.tool_prompt)
 
 
 PieceCallback = Callable[[str], None]
@@ -267,6 +268,7 @@ class EngineService:
             continue_text=request.continue_text,
             on_prompt_progress=ticket.on_progress,
             grammar=request.grammar,
+            tools=request.tools,
         )
         if ticket.on_start is not None:
             ticket.on_start(generation.prompt, generation.stats)

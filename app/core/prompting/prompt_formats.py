@@ -18,14 +18,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from app.core.errors import TemplateError
 from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.reasoning import reasoning_format
 from app.core.prompting.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig
+from app.core.prompting.tool_prompt import prepare
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 RENDER_SECONDS = 2.0  # a chat template renders in milliseconds; anything slower is broken or hostile
 RENDER_MAX_CHARS = MAX_CHARS
@@ -142,6 +143,9 @@ class TemplateTimeout(TemplateError):
 class ChatMessage(TypedDict):
     role: Role
     content: str
+    tool_calls: NotRequired[list[dict[str, Any]]]  # an assistant's calls, OpenAI's shape (prompting.tool_prompt)
+    tool_call_id: NotRequired[str]  # a tool result: the call it answers
+    name: NotRequired[str]  # a tool result: the tool's name
 
 
 @dataclass(frozen=True)
@@ -197,18 +201,23 @@ class PromptFormat:
         """The template reads ``enable_thinking`` (Qwen 3 style) or ``reasoning_effort`` (gpt-oss style)."""
         return "enable_thinking" in self.template or "reasoning_effort" in self.template
 
-    def render(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
-        """Render; a template that refuses the system role gets it merged into the first user turn."""
+    def render(self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]] = ()) -> RenderedPrompt:
+        """Render; a template that refuses the system role gets it merged into the first user turn.
+
+        ``tools`` (OpenAI's function tools) go to the template as ``tools``; a template that cannot show them
+        gets them in a system message and tool turns as text (``tool_prompt.prepare``).
+        """
         notes = [self.note] if self.note else []
+        messages, template_tools = prepare(messages, tools, self.template)
         try:
-            response = self._render(messages)
+            response = self._render(messages, template_tools)
         except (TemplateTimeout, TemplateTooBig):
             raise
         except TemplateError:
             merged = merge_system_into_first_user(messages)
             if merged is None:
                 raise
-            response = self._render(merged)
+            response = self._render(merged, template_tools)
             notes.append(SYSTEM_MERGED_NOTE)
         ordered = dict.fromkeys([*self._extra_stop])
         return RenderedPrompt(
@@ -220,12 +229,11 @@ class PromptFormat:
             reasoning=reasoning_format(response),
         )
 
-    def _render(self, messages: Sequence[ChatMessage]) -> str:
+    def _render(self, messages: Sequence[ChatMessage], tools: list[dict[str, Any]] | None = None) -> str:
         try:
-            response = _within_budget(
-                lambda: self._template.render([dict(m) for m in messages], extra=self.options.template_kwargs()),
-                self.name,
-            )
+            plain = [dict(m) for m in messages]
+            extra = self.options.template_kwargs()
+            response = _within_budget(lambda: self._template.render(plain, tools=tools, extra=extra), self.name)
         except TemplateTooBig as exc:
             raise TemplateTooBig(f"The {self.name} chat template was refused: {exc}") from None
         except TemplateError:

@@ -342,10 +342,16 @@ class BoundedTemplate:
         self._template = BoundedEnvironment().from_string(source)
 
     def render(
-        self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, extra: dict[str, Any] | None = None
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
-        """``extra``: more variables (``enable_thinking``, ``reasoning_effort``); the standard ones win."""
-        reset_budget(sum(len(str(m.get("content") or "")) for m in messages))
+        """``tools``: OpenAI's function tools; ``extra``: more variables (``enable_thinking``, ``reasoning_effort``);
+        the standard ones win."""
+        tool_chars = len(json.dumps(tools)) if tools else 0
+        reset_budget(sum(len(str(m.get("content") or "")) for m in messages) + tool_chars)
         pieces: list[str] = []
         size = 0
         stream = self._template.generate(
@@ -357,7 +363,7 @@ class BoundedTemplate:
             add_generation_prompt=add_generation_prompt,
             functions=None,
             function_call=None,
-            tools=None,
+            tools=tools,
             tool_choice=None,
             strftime_now=strftime_now,
         )

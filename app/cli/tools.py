@@ -1,0 +1,139 @@
+"""`hermes-studio chat --mcp FILE`: a chat whose model may call the tools of MCP servers.
+
+Calls and results are shown on stderr as they happen (`→ call`, `← result`), the reply on stdout. A call runs only
+if `--allow-tools` names its tool (or says `all`); otherwise an interactive terminal asks, and a non-interactive
+chat refuses it, says which tool was asked for, and tells the model. Tool rounds are capped (`--max-tool-rounds`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.service import EngineService, GenerationRequest
+from app.core.engines.state_cache import StateCache
+from app.core.errors import HermesError
+from app.core.paths import AppPaths
+from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
+from app.core.personas.presets import PresetLibrary
+from app.core.prompting.prompt_formats import ChatMessage
+from app.core.prompting.types import Sampling
+from app.core.settings import Settings
+from app.core.tools.mcp_client import McpError, McpHub
+from app.core.tools.mcp_config import load_config
+from app.core.tools.rounds import RoundEvents, describe, run_rounds
+from app.core.tools.specs import ToolCall, ToolError, parse_choice
+
+SHOWN_RESULT_CHARS = 300
+
+
+class Approvals:
+    """--allow-tools, then the terminal's answer (once / always / no), or a refusal when no one can be asked."""
+
+    def __init__(self, allowed: str, interactive: bool) -> None:
+        names = {name.strip() for name in allowed.split(",") if name.strip()}
+        self.all = "all" in names
+        self.always = names - {"all"}
+        self.interactive = interactive
+
+    def __call__(self, call: ToolCall) -> bool:
+        if self.all or call.name in self.always:
+            return True
+        if not self.interactive:
+            print(
+                f"refused: the model asked for the tool {call.name!r}; pass --allow-tools {call.name} (or all) "
+                "to let it run",
+                file=sys.stderr,
+            )
+            return False
+        answer = _ask(f"Allow {describe(call)}? [y]es once, [a]lways, [N]o: ").strip().lower()
+        if answer in ("a", "always"):
+            self.always.add(call.name)
+        return answer in ("y", "yes", "a", "always")
+
+
+def _ask(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline()
+
+
+def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> int:
+    from app.cli.main import _load_options  # the same load options as a plain chat
+
+    if args.save or args.chat:
+        raise HermesError("--save and --chat do not record tool calls yet: leave them out with --mcp.")
+    if args.max_tool_rounds < 1:
+        raise HermesError("--max-tool-rounds must be at least 1.")
+    library = PresetLibrary(paths.presets_dir)
+    preset = library.get(args.preset) if args.preset else None
+    configs = load_config(args.mcp)
+    approvals = Approvals(args.allow_tools, interactive=sys.stdin.isatty() and sys.stderr.isatty())
+    with McpHub(configs) as hub:
+        tools = hub.tools()
+        for name, error in hub.errors.items():
+            print(f"warning: MCP server {name!r}: {error}", file=sys.stderr)
+        specs = [tool.spec for tool in tools]
+        if not specs:
+            raise HermesError(f"No MCP server in {args.mcp.name} offers a tool.")
+        try:
+            choice = parse_choice(args.tool_choice, specs, "--tool-choice")
+        except ToolError as exc:
+            raise HermesError(str(exc)) from None
+        print(f"tools: {', '.join(spec.name for spec in specs)}", file=sys.stderr)
+        service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+        try:
+            service.load(model, _load_options(args, paths, settings, model)).result()
+            request = _request(args, preset)
+            outcome = run_rounds(
+                service, request, specs, choice, approve=approvals, execute=lambda call: _execute(hub, call),
+                events=_events(), max_rounds=args.max_tool_rounds,
+            )  # fmt: skip
+        finally:
+            service.close()
+    sys.stdout.write("\n")
+    stats = outcome.stats
+    print(f"{len(outcome.calls)} tool calls · {outcome.rounds} rounds · {stats.generated_tokens} tokens in the last "
+          f"round · {stats.finish_reason}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _request(args: argparse.Namespace, preset: object) -> GenerationRequest:
+    from app.core.personas.presets import Preset
+
+    chosen = preset if isinstance(preset, Preset) else None
+    base = chosen.sampling if chosen else Sampling(max_tokens=512)
+    overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
+    sampling = base.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+    system = args.system if args.system is not None else chosen.system_prompt if chosen else HERMES_2_SYSTEM_PROMPT
+    messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": " ".join(args.message)})
+    prompt_format = (chosen.prompt_format, chosen.custom_template) if chosen else ("auto", "")
+    return GenerationRequest(messages, sampling, prompt_format)
+
+
+def _execute(hub: McpHub, call: ToolCall) -> tuple[str, bool]:
+    try:
+        result = hub.call(call.name, call.arguments_object())
+    except McpError as exc:
+        return str(exc), True
+    return result.text, result.is_error
+
+
+def _events() -> RoundEvents:
+    def text(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    def result(call: ToolCall, output: str, error: bool) -> None:
+        shown = output if len(output) <= SHOWN_RESULT_CHARS else output[:SHOWN_RESULT_CHARS] + "…"
+        print(f"← {'error: ' if error else ''}{shown}", file=sys.stderr)
+
+    return RoundEvents(
+        text=text,
+        call=lambda call: print(f"→ {describe(call)}", file=sys.stderr),
+        result=result,
+        note=lambda note: print(f"note: {note}", file=sys.stderr),
+    )
