@@ -185,8 +185,10 @@ def test_without_a_store_the_session_keeps_the_chat_in_memory(service: EngineSer
     session.run(service, session.send("Hi", GREEDY))
     session.run(service, session.regenerate(GREEDY))
     assert [i.role for i in session.items] == ["user", "assistant"]
+    assert session.items[1].sibling_count == 2  # an in-memory history: versions as with a file
     session.run(service, session.edit(0, "Hello", GREEDY))
-    assert session.items[0].text == "Hello"
+    assert session.items[0].text == "Hello" and session.items[0].sibling_count == 2
+    assert session.store.path == Path(":memory:")
 
 
 def test_a_second_turn_cannot_start_while_one_is_running(store: ChatStore) -> None:

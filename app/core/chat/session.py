@@ -15,9 +15,7 @@ finished message. Without a store (the server's default) the session keeps every
 from __future__ import annotations
 
 import contextlib
-import itertools
 import sqlite3
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 from app.core.chat.headless import run_turn
@@ -46,7 +44,8 @@ class ChatSession:
         listener: SessionListener | None = None,
         describe_preset: Callable[[str], str] | None = None,
     ) -> None:
-        self.store = store
+        """``store``: the history to keep the chat in; None: one in memory (nothing written to disk)."""
+        self.store = store if store is not None else ChatStore.in_memory()
         self.listener: SessionListener = listener or SilentListener()
         self.describe_preset = describe_preset or (lambda preset_id: preset_id)
         self.items: list[ChatItem] = []
@@ -56,19 +55,17 @@ class ChatSession:
         self.sent_rows: list[int] = []  # the row of each message of the last request (-1: the system prompt)
         self.save_error = ""
         self._saver: StreamingSaver | None = None
-        self._memory_ids = itertools.count(1)  # message ids without a store
 
     # opening
     def open(self, chat_id: int) -> None:
         """Show a stored chat (its active branch)."""
-        store = self._store()
-        store.chat(chat_id)  # raises StoreError for an unknown chat
+        self.store.chat(chat_id)  # raises StoreError for an unknown chat
         self.chat_id, self._saver = chat_id, None
         self._set_state(ResponseState.IDLE)
         self.reload()
 
     def reload(self) -> None:
-        if self.chat_id is None or self.store is None:
+        if self.chat_id is None:
             return
         path = self.store.active_path(self.chat_id)
         self.system_message = path[0] if path and path[0].role == "system" else None
@@ -126,10 +123,6 @@ class ChatSession:
             raise TurnError("There is no reply to regenerate.")
         self._sync_system_prompt(turn.system_prompt)
         request = self._request(turn, upto=len(self.items) - 1)
-        if self.store is None:
-            self._reset(self.items[:-1])
-            self._start_reply(self._parent_of_last(), turn)
-            return request
         parent = self.store.message(last.message_id).parent_id
         reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
         self.reload()  # the new version, with its place among its siblings
@@ -141,14 +134,9 @@ class ChatSession:
         if original.role != "user" or original.message_id is None:
             raise TurnError("Only your own saved messages can be edited.")
         self._sync_system_prompt(turn.system_prompt)
-        if self.store is None:
-            self._reset(self.items[:row])
-            self._insert(self._item(self._add(self._parent_of_last() or None, "user", text)))
-            user_id = self.items[-1].message_id or 0
-        else:
-            parent = self.store.message(original.message_id).parent_id
-            user_id = self._add(parent, "user", text).id
-            self.reload()
+        parent = self.store.message(original.message_id).parent_id
+        user_id = self._add(parent, "user", text).id
+        self.reload()
         request = self._request(turn, upto=None)
         self._start_reply(user_id, turn)
         return request
@@ -161,8 +149,7 @@ class ChatSession:
         request = self._request(turn, upto=len(self.items) - 1, continue_text=last.text)
         message_id, store = last.message_id, self.store
         self._begin(last, message_id, turn)
-        if store is not None:
-            self._save(lambda: store.update_message(message_id, state=MessageState.STREAMING))
+        self._save(lambda: store.update_message(message_id, state=MessageState.STREAMING))
         return request
 
     # while the reply streams
@@ -225,7 +212,7 @@ class ChatSession:
     ) -> int:
         """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
         self._require_idle()
-        chat_id = self._store().record_chat(
+        chat_id = self.store.record_chat(
             [(message["role"], message["content"]) for message in messages],
             reply,
             state=stats.message_state,
@@ -240,13 +227,13 @@ class ChatSession:
     # the tree
     def switch_version(self, row: int, step: int) -> None:
         item = self.items[row]
-        if item.message_id is not None and self.store is not None and not self.busy:
+        if item.message_id is not None and not self.busy:
             self.store.switch_version(item.message_id, step)
             self.reload()
 
     def delete(self, row: int) -> None:
         item = self.items[row]
-        if item.message_id is not None and self.store is not None:
+        if item.message_id is not None:
             self.store.delete_message(item.message_id)
             self.reload()
         elif row == len(self.items) - 1:
@@ -289,11 +276,6 @@ class ChatSession:
         if self.busy:
             raise TurnError("A reply is still being written; stop it first.")
 
-    def _store(self) -> ChatStore:
-        if self.store is None:
-            raise TurnError("This session keeps no history.")
-        return self.store
-
     def _add(
         self,
         parent: int | None,
@@ -302,21 +284,13 @@ class ChatSession:
         state: MessageState = MessageState.DONE,
         turn: TurnSettings | None = None,
     ) -> Message:
-        """A message in the history (or in memory only, without a store)."""
+        """A message in the chat's history."""
         model, preset = (turn.model, turn.preset) if turn else ("", "")
-        if self.store is None:
-            return Message(
-                id=next(self._memory_ids), chat_id=0, parent_id=parent, role=role, content=text,
-                created_at=time.time(), state=state, model=model, preset=preset,
-            )  # fmt: skip
         assert self.chat_id is not None
         return self.store.add_message(self.chat_id, parent, role, text, state=state, model=model, preset=preset)
 
     def _ensure_saved(self, turn: TurnSettings) -> int | None:
         """Create the chat on its first message; returns the id of the message to answer under."""
-        if self.store is None:
-            last = self.last()
-            return last.message_id if last else None
         if self.chat_id is None:
             self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
             parent = None
@@ -338,7 +312,7 @@ class ChatSession:
 
     def _sync_system_prompt(self, system_prompt: str) -> None:
         """An edited system prompt is saved into the chat's root system message."""
-        if self.store is not None and self.system_message is not None and self.system_message.content != system_prompt:
+        if self.system_message is not None and self.system_message.content != system_prompt:
             self.store.update_message(self.system_message.id, content=system_prompt)
             self.system_message = self.store.message(self.system_message.id)
 
@@ -356,7 +330,7 @@ class ChatSession:
         item.model_name = turn.speaker or item.model_name
         item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
         self._changed(self.items.index(item))
-        self._saver = StreamingSaver(self.store, message_id) if self.store is not None else None
+        self._saver = StreamingSaver(self.store, message_id)
         self._set_state(ResponseState.READING_PROMPT)
 
     def _end(self, state: MessageState, stats: GenerationStats | None, error: str = "") -> None:

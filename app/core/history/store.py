@@ -82,6 +82,11 @@ class ChatStore(MessageTree):
         self.has_fts = self._table_exists("message_search")
         self.interrupted = self._mark_interrupted()
 
+    @classmethod
+    def in_memory(cls) -> ChatStore:
+        """A history kept in memory only (a chat not saved: the CLI without --save): the same code paths, no file."""
+        return cls(Path(":memory:"))
+
     # opening and migrating
     def _open(self, path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, timeout=self.busy_timeout)

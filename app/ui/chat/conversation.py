@@ -54,7 +54,6 @@ class Conversation(QObject):
     # what the window reads
     @property
     def store(self) -> ChatStore:
-        assert self.session.store is not None
         return self.session.store
 
     @property
