@@ -176,7 +176,9 @@ def test_an_older_search_answering_late_does_not_replace_a_newer_one(qtbot, hub_
     assert page.status.text() == "1 model"
 
 
-def test_my_models_lists_files_at_once_and_reads_only_new_headers(qtbot, tmp_path: Path, starter_model: Path) -> None:
+def test_my_models_lists_files_at_once_and_reads_only_new_headers(
+    qtbot, tmp_path: Path, starter_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows show before their headers are read; a second page (the next start) and an import read nothing twice."""
     from app.core.library.header_cache import HeaderCache
     from app.ui.background import Background
@@ -188,17 +190,17 @@ def test_my_models_lists_files_at_once_and_reads_only_new_headers(qtbot, tmp_pat
     for index in range(count):
         os.link(starter_model, folder / f"model-{index:02d}.gguf")
     file = tmp_path / "cache" / "model-headers.json"
+    listed: list[int] = []  # unread rows when the rows were first shown
+    show = ModelsPage._listed
+
+    def spy(self: ModelsPage, refresh: int, rows: list) -> None:
+        listed.append(sum(not row.read for row in rows))
+        show(self, refresh, rows)
+
+    monkeypatch.setattr(ModelsPage, "_listed", spy)  # before the page exists: its first listing may answer at once
     background = Background()
     page = ModelsPage([folder], background, header_cache=HeaderCache(file))
     qtbot.addWidget(page)
-    listed: list[int] = []  # unread rows when the rows were first shown
-    show = page._listed
-
-    def spy(refresh: int, rows: list) -> None:
-        listed.append(sum(not row.read for row in rows))
-        show(refresh, rows)
-
-    page._listed = spy  # type: ignore[method-assign]
     try:
         qtbot.waitUntil(lambda: not page.reading, timeout=60_000)
         assert listed == [count] and page.header_cache.reads == count
