@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.engines.devices import list_devices
+from app.core.engines.file_watch import FileWatch
 from app.core.engines.interface import ContextFullError, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
     PromptAbort,
@@ -43,7 +44,7 @@ from app.core.engines.offload import (
     too_large,
 )
 from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
-from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
+from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo, read_gguf
 from app.core.prompting.context import ContextOverflow, fit_to_context
 from app.core.prompting.prompt_formats import (
@@ -77,6 +78,7 @@ class LlamaEngine:
         self._format: PromptFormat | None = None
         self._formats: dict[tuple[str, str], PromptFormat] = {}
         self.loaded: LoadedModel | None = None
+        self._watch: FileWatch | None = None  # the mapped file, while a model loaded with mmap is held
 
     def load(
         self,
@@ -126,6 +128,7 @@ class LlamaEngine:
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
         prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
         self._llama, self._format, self._formats = llama, prompt_format, {}
+        self._watch = FileWatch.of(info.path) if options.use_mmap else None
         self._state_space = _state_space(info, options, llama, plan.layers)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
         meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
@@ -149,6 +152,7 @@ class LlamaEngine:
     def unload(self) -> None:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
+        self._watch = None
         self._formats, self._state_space = {}, ""
         self.state_cache.flush()  # states still being written reach the disk before the process may end
         if llama is not None:
@@ -198,6 +202,7 @@ class LlamaEngine:
         ``grammar`` (GBNF) constrains the reply (the server's JSON mode).
         """
         llama = self._require()
+        self._check_file()
         prompt_format = prompt_format or self.prompt_format()
         n_ctx = llama.n_ctx()
         reserve = max(1, min(sampling.max_tokens, n_ctx // 4))
@@ -271,6 +276,7 @@ class LlamaEngine:
         # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
         abort = PromptAbort(llama, should_stop, needed=len(tokens) - cached > 1)
         chunks: Any = iter(())
+        stale = False
         try:
             if not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
                 return
@@ -302,6 +308,9 @@ class LlamaEngine:
                     break
                 if should_stop():
                     break
+                if self._file_changed():  # before the next token touches the mapped weights
+                    stale = True
+                    raise self._stale_file()
         finally:
             abort.remove()
             if hasattr(chunks, "close"):
@@ -313,7 +322,10 @@ class LlamaEngine:
             stats.ttft_s = (first or end) - started
             stats.total_s = end - started
             stats.finish_reason = finish
-            self._keep_state(llama)
+            if stale:
+                self.unload()
+            else:
+                self._keep_state(llama)
 
     def _restore_state(self, llama: Llama, tokens: list[int]) -> int:
         """Load the saved state sharing the most of ``tokens`` if it beats what the context holds; how many it gave."""
@@ -337,6 +349,21 @@ class LlamaEngine:
             self.state_cache.put(self._state_space, held_tokens(llama), save_sequence(llama))
         except (RuntimeError, MemoryError) as exc:
             log.warning("could not save the chat's state: %s", exc)
+
+    def _file_changed(self) -> bool:
+        """Whether the mapped model file was overwritten in place since the load: see engines/file_watch.py."""
+        return self._watch is not None and self._watch.changed_in_place()
+
+    def _stale_file(self) -> ModelFileError:
+        assert self._watch is not None
+        log.warning("%s changed on disk while loaded; unloading it", self._watch.path)
+        return self._watch.error()
+
+    def _check_file(self) -> None:
+        if self._file_changed():
+            error = self._stale_file()
+            self.unload()
+            raise error
 
     def _require(self) -> Llama:
         if self._llama is None:
