@@ -273,7 +273,7 @@ def _devices() -> int:
 
 def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.core.history import exchange
-    from app.core.history.store import ChatStore, StoreError
+    from app.core.history.store import ChatStore
 
     store = ChatStore(paths.chats_db)
     if store.recovered_from:
@@ -291,14 +291,11 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
             else:
                 text = json.dumps(exchange.export_openai(store, args.id), indent=2, ensure_ascii=False)
             if args.output:
-                args.output.write_text(text + "\n", encoding="utf-8")
+                exchange.write_export(args.output, text + "\n")
             else:
                 print(text)
         elif args.action == "import":
-            try:
-                data = json.loads(args.file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"Could not read {args.file.name}: {exc}") from None
+            data = exchange.read_export(args.file)
             print(f"Imported as chat {exchange.import_tree(store, data)}")
         elif args.action == "delete":
             title = store.chat(args.id).title or "(untitled)"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import mmap
+import os
 import struct
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import ModelFileError
+from app.core.files import open_regular
 from app.core.library.gguf_limits import ArrayLength, check_hyperparameters
 
 SUPPORTED_VERSIONS = (2, 3)
@@ -89,8 +91,8 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     """Validate a GGUF file and read its metadata; raise ModelFileError with a human message if unusable."""
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
+        with open_regular(path) as handle:  # a FIFO named .gguf would block a plain open forever
+            size = os.fstat(handle.fileno()).st_size
             if size < 24:
                 raise ModelFileError(f"{path.name} is not a GGUF model: the file is only {size} bytes long.")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:

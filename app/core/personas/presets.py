@@ -19,8 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from app.core.atomic import atomic_write_bytes, atomic_write_text
+from app.core.atomic import atomic_write_text
 from app.core.errors import HermesError
+from app.core.files import read_regular, write_user_file
 from app.core.personas.cards import (
     MAX_CARD_BYTES,
     Card,
@@ -268,7 +269,7 @@ class PresetLibrary:
             try:
                 if path.stem in self._builtin_ids:
                     raise PresetError("its name clashes with a built-in preset")
-                preset = preset_from_dict(json.loads(path.read_bytes()[: MAX_IMPORT_BYTES + 1]))
+                preset = preset_from_dict(json.loads(read_regular(path, MAX_IMPORT_BYTES)))
             except (OSError, ValueError, PresetError, RecursionError) as exc:
                 self.problems.append(f"{path.name}: {exc}")
                 log.warning("skipping preset %s: %s", path, exc)
@@ -334,7 +335,7 @@ class PresetLibrary:
                     f"{path.name} is {size / 1e6:.0f} MB; presets and cards larger than "
                     f"{MAX_IMPORT_BYTES >> 20} MB are refused."
                 )
-            raw = path.read_bytes()
+            raw = read_regular(path, MAX_IMPORT_BYTES)  # a FIFO or /dev/zero: refused, never waited on
         except OSError as exc:
             raise PresetError(f"Could not read {path.name}: {exc.strerror or exc}") from None
         preset = parse_import(raw, path.name)
@@ -342,11 +343,19 @@ class PresetLibrary:
         return self.create(replace(preset, name=name))
 
     def export_json(self, key: str, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.get(key).to_dict(), indent=2, ensure_ascii=False))
+        """Write a preset as JSON to a new path or over a regular file (never a device, FIFO, link or folder)."""
+        text = json.dumps(self.get(key).to_dict(), indent=2, ensure_ascii=False)
+        self._export(path, text.encode("utf-8"))
 
     def export_card(self, key: str, path: Path) -> None:
         preset = self.get(key)
-        atomic_write_bytes(path, write_card_png(preset_to_card(preset), preset.avatar_png or None))
+        self._export(path, write_card_png(preset_to_card(preset), preset.avatar_png or None))
+
+    def _export(self, path: Path, data: bytes) -> None:
+        try:
+            write_user_file(path, data)
+        except OSError as exc:
+            raise PresetError(f"Could not export to {str(path)!r}: {exc.strerror or exc}.") from None
 
     def _write(self, preset: Preset) -> None:
         try:

@@ -159,9 +159,9 @@ class ChatHistory(QObject):
         else:
             text = json.dumps(exchange.export_openai(self.store, chat_id), indent=2, ensure_ascii=False)
         try:
-            path.write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            self.error.emit(f"Could not export the chat: {exc.strerror or exc}")
+            exchange.write_export(path, text + "\n")
+        except StoreError as exc:
+            self.error.emit(str(exc))
 
     def import_chat(self, path: Path | None = None) -> int | None:
         if path is None:
@@ -170,8 +170,8 @@ class ChatHistory(QObject):
                 return None
             path = Path(chosen)
         try:
-            chat_id = exchange.import_tree(self.store, json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, StoreError) as exc:
+            chat_id = exchange.import_tree(self.store, exchange.read_export(path))
+        except StoreError as exc:
             self.error.emit(f"Could not import {path.name}: {exc}")
             return None
         self.sidebar.refresh()

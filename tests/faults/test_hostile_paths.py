@@ -1,0 +1,117 @@
+"""Hostile paths (issue 28, items 7, 8, 10, 25): FIFOs, devices, links, folders and odd names, through the CLI.
+
+Every case runs the real command in its own process with a deadline: before the fixes the FIFOs blocked forever,
+``/dev/zero`` was read until memory ran out, exports replaced FIFOs and links, and odd names gave tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import app_command, start
+
+DEADLINE = 120  # generous: a refusal takes well under a second; before the fix these never ended
+
+
+def run(basedir: Path, *args: str) -> tuple[int, str]:
+    proc = start(app_command(basedir, *args), {})
+    try:
+        _out, err = proc.communicate(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"{args} still running after {DEADLINE} s") from None
+    assert "Traceback" not in err, err[-3000:]
+    return proc.returncode, err
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    return path
+
+
+def named_fifo(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_named_gguf_is_refused_not_waited_on(tmp_path: Path) -> None:
+    model = named_fifo(tmp_path, "model.gguf")
+    code, err = run(tmp_path / "home", "chat", "--model", str(model), "hello")
+    assert code == 1 and "named pipe (FIFO), not a regular file" in err
+
+
+@pytest.mark.parametrize("command", [("presets", "import"), ("chats", "import")])
+def test_imports_refuse_a_fifo(command: tuple[str, str], tmp_path: Path) -> None:
+    code, err = run(tmp_path / "home", *command, str(named_fifo(tmp_path, "x.json")))
+    assert code == 1 and "named pipe (FIFO), not a regular file" in err
+
+
+@pytest.mark.parametrize("command", [("presets", "import"), ("chats", "import")])
+def test_imports_refuse_an_endless_device(command: tuple[str, str], tmp_path: Path) -> None:
+    code, err = run(tmp_path / "home", *command, "/dev/zero")
+    assert code == 1 and "a device, not a regular file" in err
+
+
+def test_a_chat_import_larger_than_its_limit_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    with big.open("wb") as handle:
+        handle.truncate((128 << 20) + 1)  # sparse: the limit plus one byte
+    code, err = run(tmp_path / "home", "chats", "import", str(big))
+    assert code == 1 and "larger than the 134 MB accepted" in err
+
+
+def test_presets_export_never_replaces_a_fifo_a_link_or_a_folder(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    pipe = named_fifo(tmp_path, "pipe.json")
+    target = tmp_path / "target.json"
+    target.write_text("mine")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    for path, what in ((pipe, "named pipe"), (link, "symbolic link"), (folder, "a folder")):
+        code, err = run(home, "presets", "export", "Hermes 2", str(path))
+        assert code == 1 and what in err and "only a new file or a regular file is replaced" in err, err
+    assert pipe.is_fifo() and link.is_symlink() and target.read_text() == "mine" and folder.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.json", "home", "link.json", "pipe.json", "target.json"]
+
+
+def test_presets_export_writes_a_new_file_or_over_a_regular_one(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    assert run(tmp_path / "home", "presets", "export", "Hermes 2", str(out))[0] == 0
+    out.write_text("old")
+    assert run(tmp_path / "home", "presets", "export", "Hermes 2", str(out))[0] == 0
+    assert '"name": "Hermes 2"' in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("", "a folder"),
+        (".", "a folder"),
+        ("/proc/x.json", "Could not export"),
+        ("x" * 300 + ".json", "longer than 255 bytes"),
+    ],
+    ids=["empty", "dot", "proc", "long name"],
+)
+def test_presets_export_to_odd_places_is_a_message(where: str, message: str, tmp_path: Path) -> None:
+    code, err = run(tmp_path / "home", "presets", "export", "Hermes 2", where)
+    assert code == 1 and message in err, err
+
+
+def test_chats_export_output_never_replaces_a_fifo(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    data = tmp_path / "chat.json"
+    data.write_text('{"format": "hermes-studio-chat", "version": 1, "title": "t", "messages": []}')
+    run(home, "chats", "import", str(data))
+    pipe = named_fifo(tmp_path, "out.md")
+    code, err = run(home, "chats", "export", "1", "--output", str(pipe))
+    assert code == 1 and "named pipe" in err and pipe.is_fifo()
