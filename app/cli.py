@@ -142,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    paths = resolve_paths(getattr(args, "basedir", None)).ensure()
+    try:
+        paths = resolve_paths(getattr(args, "basedir", None)).ensure()
+    except OSError as exc:
+        print(f"hermes-studio: cannot use {exc.filename or 'the base directory'} ({exc.strerror or exc}); "
+              "choose another --basedir.", file=sys.stderr)  # fmt: skip
+        return 1
     configure_hub_environment()  # before anything imports huggingface_hub
     configure_logging(paths.logs)
     settings_store = SettingsStore.load(paths.settings_file)  # settings are read once per process

@@ -81,7 +81,13 @@ def test_presets_export_never_replaces_a_fifo_a_link_or_a_folder(tmp_path: Path)
         code, err = run(home, "presets", "export", "Hermes 2", str(path))
         assert code == 1 and what in err and "only a new file or a regular file is replaced" in err, err
     assert pipe.is_fifo() and link.is_symlink() and target.read_text() == "mine" and folder.is_dir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.json", "home", "link.json", "pipe.json", "target.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder.json",
+        "home",
+        "link.json",
+        "pipe.json",
+        "target.json",
+    ]
 
 
 def test_presets_export_writes_a_new_file_or_over_a_regular_one(tmp_path: Path) -> None:
