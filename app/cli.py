@@ -248,7 +248,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         service.close()
         if store is not None:
             store.close()
-    return 0
+    return 1 if session.save_error else 0  # a reply not (fully) saved is a failure for scripts
 
 
 def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:

@@ -48,8 +48,8 @@ def stream_to_terminal(
 
     stats = session.run(service, request, on_piece=write)
     sys.stdout.write("\n")
-    if session.save_error:
-        print(f"warning: {session.save_error}", file=sys.stderr)
+    if session.save_error:  # the command then exits 1: what was written before the failure stays in the history
+        print(f"hermes-studio: {session.save_error}", file=sys.stderr)
     elif saving:
         print(f"saved in chat {session.chat_id}", file=sys.stderr)
     if stats.dropped_messages:
