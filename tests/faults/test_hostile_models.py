@@ -75,3 +75,14 @@ def test_a_header_too_slow_to_check_is_refused(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(gguf_file, "HEADER_SECONDS", 0.0)
     with pytest.raises(ModelFileError, match="checking its header took longer than"):
         read_gguf(model)
+
+
+def test_a_load_failure_says_what_llama_cpp_said(tmp_path: Path) -> None:
+    from app.core.engines.llama_engine import LlamaEngine
+    from app.core.errors import ModelLoadError
+
+    # Both used to say "the architecture may be newer than this app's llama.cpp, or there may not be enough memory".
+    with pytest.raises(ModelLoadError, match="an architecture this app's llama.cpp does not know"):
+        LlamaEngine().load(tiny_model(tmp_path / "new.gguf", "notreal"))
+    with pytest.raises(ModelLoadError, match="key not found in model: llama.attention.layer_norm_rms_epsilon"):
+        LlamaEngine().load(tiny_model(tmp_path / "incomplete.gguf"))

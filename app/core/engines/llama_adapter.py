@@ -198,6 +198,20 @@ def _defer_template_compiles(chat_format: Any) -> None:
     chat_format.Jinja2ChatFormatter = LazyFormatter
 
 
+def control_token_texts(llama: Llama) -> tuple[str, ...]:
+    """The texts of the vocabulary's control (and unknown) tokens: what tokenizing with ``special=True`` parses."""
+    llama_cpp = import_llama_cpp()
+    model = llama._model
+    wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+    found = []
+    for token in range(model.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(model.vocab, token) & wanted:
+            text = model.token_get_text(token)
+            if len(text) > 1:
+                found.append(text)
+    return tuple(sorted(set(found), key=len, reverse=True))
+
+
 @functools.cache
 def import_llama_cpp() -> Any:
     """Import llama_cpp once, routing llama.cpp's log to Python logging.
