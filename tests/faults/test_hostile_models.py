@@ -82,7 +82,7 @@ def test_a_load_failure_says_what_llama_cpp_said(tmp_path: Path) -> None:
     from app.core.errors import ModelLoadError
 
     # Both used to say "the architecture may be newer than this app's llama.cpp, or there may not be enough memory".
-    with pytest.raises(ModelLoadError, match="an architecture this app's llama.cpp does not know"):
+    with pytest.raises(ModelLoadError, match=r"an architecture this app's llama\.cpp does not know"):
         LlamaEngine().load(tiny_model(tmp_path / "new.gguf", "notreal"))
-    with pytest.raises(ModelLoadError, match="key not found in model: llama.attention.layer_norm_rms_epsilon"):
+    with pytest.raises(ModelLoadError, match=r"key not found in model: llama\.attention\.layer_norm_rms_epsilon"):
         LlamaEngine().load(tiny_model(tmp_path / "incomplete.gguf"))
