@@ -21,6 +21,7 @@ from pathlib import Path
 
 from app import APP_NAME, __version__
 from app import cli_library as library_commands
+from app.cli_text import safe
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
@@ -287,7 +288,9 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
         if args.action == "list":
             for chat in store.list_chats(args.search):
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
-                print(f"{chat.id:>5}  {when}  {store.message_count(chat.id):>4} msgs  {chat.title or '(untitled)'}")
+                print(
+                    f"{chat.id:>5}  {when}  {store.message_count(chat.id):>4} msgs  {safe(chat.title or '(untitled)')}"
+                )
         elif args.action == "export":
             if args.format == "md":
                 text = exchange.export_markdown(store, args.id)
@@ -330,7 +333,7 @@ def _presets(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.action == "list":
         for preset in library.presets():
             kind = "built-in" if preset.builtin else "yours"
-            print(f"{preset.name:<24} {kind:<9} {preset.description}")
+            print(f"{safe(preset.name):<24} {kind:<9} {safe(preset.description)}")
     elif args.action == "show":
         preset = library.get(args.name)
         print(json.dumps(preset.to_dict(avatar=False), indent=2, ensure_ascii=False))

@@ -6,6 +6,7 @@ Every case runs the real command in its own process with a deadline: before the 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -121,3 +122,41 @@ def test_chats_export_output_never_replaces_a_fifo(tmp_path: Path) -> None:
     pipe = named_fifo(tmp_path, "out.md")
     code, err = run(home, "chats", "export", "1", "--output", str(pipe))
     assert code == 1 and "named pipe" in err and pipe.is_fifo()
+
+
+def test_a_symlink_loop_in_the_models_folder_is_skipped(tmp_path: Path, starter_model: Path) -> None:
+    home = tmp_path / "home"
+    models = home / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "loop.gguf").symlink_to("loop.gguf")
+    (models / "a").symlink_to("b")
+    (models / "b").symlink_to("a")
+    os.link(starter_model, models / "real.gguf")
+    code, err = run(home, "models")
+    assert code == 0, err  # it was a RuntimeError traceback ("Symlink loop")
+    assert "Symlink loop" not in err
+    assert run(home, "rm", "nothing-here")[0] == 1
+
+
+TERMINAL_ATTACK = "Evil\x1b]0;pwned\x07\x1b[2J\u202eName"
+
+
+def test_terminal_escapes_from_a_card_are_printed_escaped(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"name": TERMINAL_ATTACK, "system_prompt": "hi", "description": "\x1b[31mred"}))
+    assert run(home, "presets", "import", str(card))[0] == 0
+    proc = start(app_command(home, "presets", "list"), {})
+    out, _err = proc.communicate(timeout=DEADLINE)
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "Evil\\x1b]0;pwned\\x07\\x1b[2J\\u202eName" in out
+
+
+def test_terminal_escapes_in_model_file_names_are_printed_escaped(tmp_path: Path, starter_model: Path) -> None:
+    home = tmp_path / "home"
+    models = home / "data" / "models"
+    models.mkdir(parents=True)
+    os.link(starter_model, models / "bad\x1b[2Jname.gguf")
+    proc = start(app_command(home, "models"), {})
+    out, _err = proc.communicate(timeout=DEADLINE)
+    assert "\x1b" not in out and "bad\\x1b[2Jname" in out
