@@ -160,3 +160,34 @@ def test_terminal_escapes_in_model_file_names_are_printed_escaped(tmp_path: Path
     proc = start(app_command(home, "models"), {})
     out, _err = proc.communicate(timeout=DEADLINE)
     assert "\x1b" not in out and "bad\\x1b[2Jname" in out
+
+
+def photo_png(side: int = 512) -> bytes:
+    """A PNG that does not compress (random pixels, like a photo): ~787 KB at 512×512."""
+    import random
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = random.Random(28).randbytes(side * (side * 3 + 1))
+    raw = b"".join(b"\0" + rows[i * (side * 3 + 1) + 1 : (i + 1) * (side * 3 + 1)] for i in range(side))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def test_a_card_with_a_photo_avatar_imports(tmp_path: Path) -> None:
+    from app.core.personas.cards import write_card_png
+
+    home = tmp_path / "home"
+    card = tmp_path / "photo.png"
+    image = photo_png()
+    assert len(image) > 780_000
+    data = {"name": "Photo", "description": "d", "first_mes": "hi"}
+    card.write_bytes(write_card_png({"spec": "chara_card_v2", "spec_version": "2.0", "data": data}, image))
+    code, err = run(home, "presets", "import", str(card))
+    assert code == 0, err  # it was "'avatar_png' is longer than 1,048,576 characters"
+    proc = start(app_command(home, "presets", "list"), {})
+    out, err = proc.communicate(timeout=DEADLINE)
+    assert "Photo" in out and "skipping" not in err

@@ -43,6 +43,7 @@ SCHEMA_VERSION = 1
 CARD_EXTENSION = "hermes_studio"
 MAX_IMPORT_BYTES = MAX_CARD_BYTES
 MAX_TEXT = 1 << 20
+MAX_AVATAR_CHARS = (MAX_CARD_BYTES + 2) // 3 * 4  # a card's whole size as base64: the image is most of a card
 PROMPT_FORMATS = (AUTO, *NAMED_FORMATS, CUSTOM)
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -109,7 +110,7 @@ def preset_from_dict(document: Any, *, builtin: bool = False) -> Preset:
     color = _text(document, "color") or "#5b4bdb"
     if not _COLOR.match(color):
         raise PresetError(f"Bad colour {color!r}: use #RRGGBB.")
-    avatar_text = _text(document, "avatar_png")
+    avatar_text = _text(document, "avatar_png", limit=MAX_AVATAR_CHARS)
     try:
         avatar = base64.b64decode(avatar_text, validate=True) if avatar_text else b""
     except (binascii.Error, ValueError):
@@ -129,7 +130,7 @@ def preset_from_dict(document: Any, *, builtin: bool = False) -> Preset:
     )
 
 
-def _text(document: dict[str, Any], key: str, *, required: bool = False) -> str:
+def _text(document: dict[str, Any], key: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
     value = document.get(key)
     if value is None:
         if required:
@@ -137,8 +138,8 @@ def _text(document: dict[str, Any], key: str, *, required: bool = False) -> str:
         return ""
     if not isinstance(value, str):
         raise PresetError(f"The preset's {key!r} must be text, not {type(value).__name__}.")
-    if len(value) > MAX_TEXT:
-        raise PresetError(f"The preset's {key!r} is longer than {MAX_TEXT:,} characters.")
+    if len(value) > limit:
+        raise PresetError(f"The preset's {key!r} is longer than {limit:,} characters.")
     return value
 
 
