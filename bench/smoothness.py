@@ -30,7 +30,7 @@ def run(quick: bool = False) -> Section:
     from app.core.engines.load_options import LoadOptions
     from app.core.prompting.types import Sampling
     from app.ui.chat.chat_model import ChatItem, MessageState
-    from app.ui.engines.engine_worker import EngineClient
+    from app.ui.engines.engine_client import EngineClient
 
     history, max_tokens = (200, 64) if quick else (1000, 320)
     app, chat, view = offscreen_chat()

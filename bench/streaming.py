@@ -35,7 +35,7 @@ def run(quick: bool = False) -> Section:
     from app.core.engines.load_options import LoadOptions
     from app.core.prompting.types import Sampling
     from app.ui.chat.chat_model import ChatItem, MessageState
-    from app.ui.engines.engine_worker import EngineClient
+    from app.ui.engines.engine_client import EngineClient
 
     rounds, max_tokens = (1, 64) if quick else (10, 320)
     model = starter_model()

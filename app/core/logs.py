@@ -54,7 +54,7 @@ class _LogFile(_NeverFails, logging.FileHandler):
         logging.StreamHandler.emit(self, record)  # its own failures reach handleError
 
 
-class _Stderr(_NeverFails, logging.StreamHandler):
+class _Stderr(_NeverFails, logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         if not self.failed:
             super().emit(record)

@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from app.core import bounded_json
 from app.core.atomic import atomic_write_text
 
+SETTINGS_BYTES = 1 << 20  # settings are a few hundred bytes; a bigger file is damaged, not settings
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: gpu_layers "auto" (-2) replaced the CPU-only default (0) once
@@ -65,7 +67,7 @@ class Settings:
 def load_settings(path: Path) -> Settings:
     """Read settings; a missing file gives defaults, a damaged one is kept aside and defaults are used."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = bounded_json.load_file(path, max_bytes=SETTINGS_BYTES)
     except FileNotFoundError:
         return Settings()
     except (OSError, ValueError) as exc:
@@ -104,7 +106,7 @@ def _gpu_layers(value: object) -> int:
     return min(layers, 100_000) if layers >= -1 else GPU_LAYERS_AUTO
 
 
-def _as_list(value: object) -> list:
+def _as_list(value: object) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 

@@ -20,11 +20,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from app.core.engines.grammar_build import build_grammar
 from app.core.engines.interface import ContextFullError
-from app.core.engines.llama_adapter import json_schema_grammar
 from app.core.engines.remote import RemoteEngineError
 from app.core.engines.service import EngineService, GenerationRequest, ServiceClosed, Ticket
 from app.core.errors import HermesError, NoModelLoaded, TemplateError
+from app.core.prompting.gbnf_bounds import GrammarRefused
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server.errors import ApiError, bad_request
@@ -85,8 +86,14 @@ class Api:
 
     # generation
     async def _generate(self, request: Request, params: GenerationParams, chat: bool) -> Response:
+        grammar = ""
+        if params.json_mode:  # built in a worker thread (and a child process): no other client waits on it
+            try:
+                grammar = await asyncio.to_thread(build_grammar, params.json_schema, "response_format.json_schema")
+            except GrammarRefused as exc:
+                raise bad_request(str(exc), "response_format", code="invalid_json_schema") from None
         resolved = await self.host.resolve(params.model)
-        job = self._request(params, resolved, chat)
+        job = self._request(params, resolved, chat, grammar)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
 
@@ -138,17 +145,11 @@ class Api:
         )
         return JSONResponse(_body(reply_id, resolved.model_id, text, stats, chat))
 
-    def _request(self, params: GenerationParams, resolved: Resolved, chat: bool) -> GenerationRequest:
+    def _request(self, params: GenerationParams, resolved: Resolved, chat: bool, grammar: str) -> GenerationRequest:
         preset = resolved.preset
         sampling = (preset.sampling.with_overrides(max_tokens=1 << 20) if preset else SERVER_SAMPLING).with_overrides(
             **params.sampling
         )
-        grammar = ""
-        if params.json_mode:
-            try:
-                grammar = json_schema_grammar(params.json_schema)
-            except ValueError as exc:
-                raise bad_request(f"response_format: {exc}", "response_format") from None
         if not chat:
             raw: list[ChatMessage] = [{"role": "user", "content": params.prompt}]
             return GenerationRequest(raw, sampling, (CUSTOM, RAW_TEMPLATE), grammar=grammar)

@@ -15,7 +15,7 @@ import uvicorn
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.server.app import ServerOptions, create_app
-from app.server.routes import Recorder
+from app.server.routes import Recorder, RequestRecord
 
 LOCAL_ONLY = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
@@ -81,3 +81,17 @@ class ServerRunner:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def describe(record: RequestRecord) -> str:
+    """One line of the request log (the CLI's stderr, the Server page)."""
+    line = f"{record.method} {record.path} {record.status}"
+    if record.model:
+        line += f" {record.model}"
+    if record.status == 200 and record.completion_tokens:
+        line += f" · {record.prompt_tokens}+{record.completion_tokens} tokens · {record.tokens_per_s:.1f} tok/s"
+    if record.seconds:
+        line += f" · {record.seconds:.2f} s"
+    if record.error:
+        line += f" · {record.error}"
+    return line

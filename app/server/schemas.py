@@ -7,11 +7,11 @@ Unknown fields are ignored, as OpenAI's own SDKs expect of compatible servers.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.bounded_json import JsonLimitError, loads
 from app.core.prompting.prompt_formats import ChatMessage
 from app.server.errors import ApiError, bad_request
 
@@ -47,6 +47,15 @@ _RANGES = {
 }
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
+# Bounds of a request body, each far above what a real client sends (the body itself is capped at 4 MiB).
+MAX_DEPTH = 64  # nesting of the body; a chat with a JSON schema nests about 20 levels
+MAX_MESSAGES = 10_000  # messages of one chat (a 128k-token context holds a few thousand short turns)
+MAX_PARTS = 1_000  # content parts of one message
+MAX_STOPS = 4  # OpenAI's own limit
+MAX_STOP_CHARS = 1_000  # one stop string
+MAX_NAME_CHARS = 1_000  # a model id
+MAX_INPUTS = 2_048  # embeddings inputs (OpenAI's own limit)
+
 
 @dataclass
 class GenerationParams:
@@ -63,8 +72,11 @@ class GenerationParams:
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
+    """The body, parsed with a depth limit that holds before anything is built (no RecursionError)."""
     try:
-        body = json.loads(raw)
+        body = loads(raw, max_bytes=len(raw), max_depth=MAX_DEPTH, what="The request body")
+    except JsonLimitError as exc:
+        raise ApiError(400, str(exc), code="request_too_deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"The request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
@@ -77,6 +89,10 @@ def parse_chat(body: dict[str, Any]) -> GenerationParams:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array of messages.", "messages")
+    if len(messages) > MAX_MESSAGES:
+        raise bad_request(
+            f"'messages' has {len(messages):,} messages, above the limit of {MAX_MESSAGES:,}.", "messages"
+        )
     params.messages = [_message(m, i) for i, m in enumerate(messages)]
     for name in ("max_tokens", "max_completion_tokens"):  # the newer name wins where both are given
         if body.get(name) is not None:
@@ -113,6 +129,8 @@ def parse_embeddings(body: dict[str, Any]) -> tuple[str, list[str]]:
         texts = [texts]
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         raise bad_request("'input' must be a string or an array of strings.", "input")
+    if len(texts) > MAX_INPUTS:
+        raise bad_request(f"'input' has {len(texts):,} entries, above the limit of {MAX_INPUTS:,}.", "input")
     return model, texts
 
 
@@ -121,7 +139,7 @@ def _common(body: dict[str, Any]) -> GenerationParams:
         if body.get(name) not in (None, [], {}):
             raise bad_request(f"'{name}': {why} by this server.", name, code="unsupported_parameter")
     model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
+    if not isinstance(model, str) or not model.strip() or len(model) > MAX_NAME_CHARS:
         raise bad_request("'model' must be a model id (see GET /v1/models).", "model")
     params = GenerationParams(model=model.strip())
     params.stream = _bool(body.get("stream", False), "stream")
@@ -145,8 +163,12 @@ def _common(body: dict[str, Any]) -> GenerationParams:
     stop = body.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
-            raise bad_request("'stop' must be a string or an array of up to 4 non-empty strings.", "stop")
+        if not isinstance(stops, list) or len(stops) > MAX_STOPS or not all(_stop(s) for s in stops):
+            raise bad_request(
+                f"'stop' must be a string or an array of up to {MAX_STOPS} non-empty strings "
+                f"of at most {MAX_STOP_CHARS:,} characters.",
+                "stop",
+            )
         params.sampling["stop"] = tuple(stops)
     return params
 
@@ -155,7 +177,8 @@ def _message(message: Any, index: int) -> ChatMessage:
     where = f"messages[{index}]"
     if not isinstance(message, dict):
         raise bad_request(f"{where} must be an object with 'role' and 'content'.", where)
-    role = _ROLES.get(message.get("role"))  # type: ignore[arg-type]
+    role = message.get("role")
+    role = _ROLES.get(role) if isinstance(role, str) else None
     if role is None:
         raise bad_request(
             f"{where}.role must be system, developer, user or assistant (tool messages are not supported).",
@@ -163,6 +186,8 @@ def _message(message: Any, index: int) -> ChatMessage:
         )
     content = message.get("content")
     if isinstance(content, list):  # content parts: text only
+        if len(content) > MAX_PARTS:
+            raise bad_request(f"{where}.content has more than {MAX_PARTS:,} parts.", f"{where}.content")
         texts = []
         for part in content:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
@@ -191,6 +216,10 @@ def _response_format(value: Any, params: GenerationParams) -> None:
         params.json_mode, params.json_schema = True, schema
         return
     raise bad_request("response_format.type must be text, json_object or json_schema.", "response_format")
+
+
+def _stop(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_STOP_CHARS
 
 
 def _bool(value: Any, name: str) -> bool:

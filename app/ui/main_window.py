@@ -41,11 +41,11 @@ from app.core.personas.presets import Preset, PresetLibrary
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
+from app.ui.chat.chat_history import ChatHistory
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.conversation import Conversation
-from app.ui.chat.history_actions import ChatHistory
 from app.ui.chat.prompt_preview import PromptPreview
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel

@@ -16,7 +16,7 @@ import pytest
 from app.core.engines.service import GenerationRequest
 from app.core.paths import resolve_paths
 from app.core.prompting.types import Sampling
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.server_page import ServerPage
 from tests.server.conftest import free_port
 

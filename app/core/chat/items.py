@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.core.engines.service import FormatChoice
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
@@ -47,7 +48,7 @@ class TurnSettings:
     speaker: str = ""  # shown above the reply ("model · Persona")
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"
+    context_policy: str = ContextPolicy.STOP
 
 
 class SessionListener(Protocol):

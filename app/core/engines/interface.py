@@ -17,6 +17,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import Placement
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import GenerationStats, Sampling
 
@@ -104,7 +105,7 @@ class Engine(Protocol):
         should_stop: Callable[[], bool] = lambda: False,
         prompt_format: PromptFormat | None = None,
         *,
-        context_policy: str = "stop",
+        context_policy: str = ContextPolicy.STOP,
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",

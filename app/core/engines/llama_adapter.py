@@ -398,8 +398,11 @@ def _text(value: bytes | None) -> str:
 def json_schema_grammar(schema: dict[str, Any] | None) -> str:
     """A GBNF grammar for replies that are JSON (``schema`` None: any JSON object) matching ``schema``.
 
-    llama-cpp-python's own converter (``llama_grammar.json_schema_to_gbnf``, a port of llama.cpp's);
-    a schema it cannot convert raises ``ValueError`` with its reason.
+    llama-cpp-python's own converter (``llama_grammar.json_schema_to_gbnf``, a port of llama.cpp's) with its
+    ``$ref`` handling replaced: it skipped the ``$defs`` beside a root ``$ref`` (pydantic's recursive models)
+    and named each ref's rule after its last segment, so a recursive ref could point at another rule of the
+    same name. Call it on a schema ``schema_bounds.check`` passed, in a child process (``grammar_build``).
+    A schema it cannot convert raises ``ValueError`` with its reason.
     """
     import json
 
@@ -408,10 +411,58 @@ def json_schema_grammar(schema: dict[str, Any] | None) -> str:
 
     if schema is None:
         return str(llama_grammar.JSON_GBNF)
+    # As upstream llama.cpp: "\." in a pattern is a literal dot (the port wrote "\." into GBNF, which it refuses).
+    llama_grammar.ESCAPED_IN_REGEXPS_BUT_NOT_IN_LITERALS.update("^$.")
+
+    class Converter(llama_grammar.SchemaConverter):
+        def resolve_refs(self, root: dict[str, Any], url: str) -> dict[str, Any]:
+            todo: list[Any] = [root]
+            while todo:
+                node = todo.pop()
+                if isinstance(node, dict):
+                    ref = node.get("$ref")
+                    if isinstance(ref, str) and ref.startswith("#/"):
+                        target: Any = root
+                        for part in ref[2:].split("/"):
+                            key = part.replace("~1", "/").replace("~0", "~")
+                            target = target[int(key)] if isinstance(target, list) else target[key]
+                        self._refs[ref] = target
+                    elif ref is not None:
+                        raise ValueError(f"unsupported $ref {ref!r}")
+                    todo.extend(node.values())
+                elif isinstance(node, list):
+                    todo.extend(node)
+            return root
+
+        def _resolve_ref(self, ref: str) -> str:
+            names: dict[str, str] = self.__dict__.setdefault("_ref_names", {})
+            if ref not in names:
+                base = "ref-" + llama_grammar.INVALID_RULE_CHARS_RE.sub("-", ref.rsplit("/", 1)[-1])
+                name, i = base, 0
+                while name in self._rules or name in names.values():
+                    i, name = i + 1, f"{base}{i}"
+                names[ref] = name
+                self.visit(self._refs[ref], name)
+            return names[ref]
+
     try:
-        return str(llama_grammar.json_schema_to_gbnf(json.dumps(schema)))
-    except (KeyError, TypeError, ValueError, RecursionError, NotImplementedError, AssertionError) as exc:
+        converter = Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+        converter.visit(converter.resolve_refs(json.loads(json.dumps(schema)), ""), "")
+        return str(converter.format_grammar())
+    except (KeyError, TypeError, ValueError, IndexError, RecursionError, NotImplementedError, AssertionError) as exc:
         raise ValueError(f"this JSON schema cannot be turned into a grammar ({exc!r})") from None
+
+
+def grammar_compiles(text: str) -> bool:
+    """Whether llama.cpp's grammar parser accepts ``text`` (it prints why not). Only for a grammar that
+    ``gbnf_bounds.check`` passed: a parser crash takes the process with it (``grammar_build`` runs this in a
+    child first)."""
+    bindings = import_llama_cpp().llama_cpp
+    sampler = bindings.llama_sampler_init_grammar(None, text.encode("utf-8"), b"root")
+    if not sampler:
+        return False
+    bindings.llama_sampler_free(sampler)
+    return True
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from app.core.engines.llama_adapter import (
     cached_prefix,
     control_token_texts,
     evaluated_tokens,
+    grammar_compiles,
     import_llama_cpp,
     load_progress,
     read_prompt,
@@ -44,7 +45,9 @@ from app.core.engines.special_text import SpecialTextGuard
 from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo, read_gguf
-from app.core.prompting.context import ContextOverflow, fit_to_context
+from app.core.prompting import gbnf_bounds
+from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
+from app.core.prompting.gbnf_bounds import GrammarRefused
 from app.core.prompting.prompt_formats import (
     AUTO,
     ChatMessage,
@@ -189,7 +192,7 @@ class LlamaEngine:
         should_stop: Callable[[], bool] = lambda: False,
         prompt_format: PromptFormat | None = None,
         *,
-        context_policy: str = "stop",
+        context_policy: str = ContextPolicy.STOP,
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
@@ -223,6 +226,8 @@ class LlamaEngine:
         except ContextOverflow as exc:
             raise ContextFullError(str(exc)) from None
         prompt, tokens = tokenized[len(fitted.messages)]
+        if not tokens:  # llama-cpp-python asserts on an empty prompt (found by the server fuzz suite: a 500)
+            raise HermesError("The prompt is empty: there is nothing for the model to read.")
         room = n_ctx - len(tokens)
         if room < 1:
             raise ContextFullError(
@@ -250,9 +255,14 @@ class LlamaEngine:
         return generation
 
     def _grammar(self, text: str) -> Any:
+        # llama-cpp-python adds the NULL sampler of a grammar llama.cpp refused to the chain, which crashes:
+        # checked in Python first (so the parser cannot crash), then parsed once here, before it is used.
         try:
+            gbnf_bounds.check(text)
+            if not grammar_compiles(text):
+                raise GrammarRefused("llama.cpp's grammar parser refused it")
             return import_llama_cpp().LlamaGrammar.from_string(text, verbose=False)
-        except (ValueError, RuntimeError) as exc:
+        except (GrammarRefused, ValueError, RuntimeError) as exc:
             raise HermesError(f"The reply's grammar is not valid: {exc}") from None
 
     def _pieces(

@@ -15,6 +15,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from app.core import bounded_json
 from app.core.atomic import atomic_write_text
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
@@ -86,7 +87,7 @@ class ModelOptionsStore:
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = bounded_json.load_file(self.path, max_bytes=16 << 20)
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:

@@ -31,6 +31,7 @@ from app.core.engines.interface import EngineCapabilities, Generation, LoadedMod
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
@@ -199,7 +200,7 @@ class RemoteEngine:
         should_stop: Callable[[], bool] = lambda: False,
         prompt_format: PromptFormat | None = None,
         *,
-        context_policy: str = "stop",
+        context_policy: str = ContextPolicy.STOP,
         continue_text: str = "",
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",

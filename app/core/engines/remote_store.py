@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from app.core import bounded_json
 from app.core.atomic import atomic_write_text
 from app.core.engines.remote import api_base
 from app.core.errors import HermesError
@@ -37,7 +38,7 @@ class RemoteEngineStore:
 
     def entries(self) -> list[RemoteEngineEntry]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = bounded_json.load_file(self.path, max_bytes=1 << 20)
             return [RemoteEngineEntry(str(e["name"]), str(e["base_url"]), str(e.get("api_key", ""))) for e in data]
         except FileNotFoundError:
             return []

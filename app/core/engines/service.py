@@ -30,6 +30,7 @@ from app.core.engines.interface import Engine, Generation, LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import AUTO, ChatMessage, RenderedPrompt
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
@@ -52,7 +53,7 @@ class GenerationRequest:
     messages: Sequence[ChatMessage]
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"  # see app.core.prompting.context
+    context_policy: str = ContextPolicy.STOP
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
 

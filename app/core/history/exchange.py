@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core import bounded_json
 from app.core.files import read_regular, write_user_file
 from app.core.history.errors import StoreError
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import MessageState
 
 if TYPE_CHECKING:
@@ -21,7 +23,7 @@ MAX_IMPORT_BYTES = 128 << 20  # a 2,000-message chat exports to ~1 MB
 def read_export(path: Path) -> Any:
     """The JSON of a chat export the user picked: a regular file of at most ``MAX_IMPORT_BYTES``."""
     try:
-        return json.loads(read_regular(path, MAX_IMPORT_BYTES))
+        return bounded_json.loads(read_regular(path, MAX_IMPORT_BYTES), max_bytes=MAX_IMPORT_BYTES, what=path.name)
     except OSError as exc:
         raise StoreError(f"Could not read {path.name}: {exc.strerror or exc}.") from None
     except (ValueError, RecursionError) as exc:
@@ -92,7 +94,7 @@ def import_tree(store: ChatStore, data: Any) -> int:
                 str(data.get("title", "")),
                 str(data.get("model", "")),
                 str(data.get("preset", "")),
-                str(data.get("overflow", "stop")),
+                str(data.get("overflow", ContextPolicy.STOP)),
                 float(data.get("created_at") or now),
                 now,
             ),

@@ -31,6 +31,7 @@ from app.core.history.errors import (
     classify,
 )
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class ChatSummary:
     preset: str
     created_at: float
     updated_at: float
-    overflow: str = "stop"
+    overflow: str = ContextPolicy.STOP
 
 
 class ChatStore:
@@ -193,7 +194,9 @@ class ChatStore:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
 
     # chats
-    def create_chat(self, title: str = "", model: str = "", preset: str = "", overflow: str = "stop") -> int:
+    def create_chat(
+        self, title: str = "", model: str = "", preset: str = "", overflow: str = ContextPolicy.STOP
+    ) -> int:
         now = time.time()
         cursor = self._db.execute(
             "INSERT INTO chats (title, model, preset, overflow, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -348,7 +351,12 @@ class ChatStore:
         return chat_id
 
     def update_message(
-        self, message_id: int, *, content: str | None = None, state: str | None = None, stats: dict | None = None
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        state: str | None = None,
+        stats: dict[str, Any] | None = None,
     ) -> None:
         """Save a growing reply (content), and its end (state, stats). One small write: called every ~0.5 s."""
         sets, values = [], []

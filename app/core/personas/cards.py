@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core import bounded_json
 from app.core.errors import HermesError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,7 +63,9 @@ def parse_card_json(raw: bytes | str) -> Card:
             f"This card is {len(raw) / 1e6:.0f} MB; cards larger than {MAX_CARD_BYTES >> 20} MB are refused."
         )
     try:
-        document = json.loads(raw)
+        document = bounded_json.loads(raw, max_bytes=MAX_CARD_BYTES, what="This card")
+    except bounded_json.JsonLimitError as exc:
+        raise CardError(str(exc)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise CardError(f"This card is not valid JSON: {exc}") from None
     return card_from_dict(document)

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from app.core import bounded_json
 from app.core.atomic import atomic_write_text
 from app.core.errors import HermesError
 from app.core.files import read_regular, write_user_file
@@ -228,7 +229,9 @@ def parse_import(raw: bytes, filename: str) -> Preset:
         if raw.startswith(b"\x89PNG"):
             return card_to_preset(parse_card_png(raw), avatar_png=strip_card(raw))
         try:
-            document = json.loads(raw)
+            document = bounded_json.loads(raw, max_bytes=MAX_IMPORT_BYTES, what="it")
+        except bounded_json.JsonLimitError as exc:
+            raise PresetError(str(exc)) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise PresetError(f"neither a PNG card nor valid JSON ({exc})") from None
         if isinstance(document, dict) and document.get("schema") == SCHEMA:
@@ -270,7 +273,8 @@ class PresetLibrary:
             try:
                 if path.stem in self._builtin_ids:
                     raise PresetError("its name clashes with a built-in preset")
-                preset = preset_from_dict(json.loads(read_regular(path, MAX_IMPORT_BYTES)))
+                raw = read_regular(path, MAX_IMPORT_BYTES)  # a FIFO in the folder is refused, never waited on
+                preset = preset_from_dict(bounded_json.loads(raw, max_bytes=MAX_IMPORT_BYTES, what=path.name))
             except (OSError, ValueError, PresetError, RecursionError) as exc:
                 self.problems.append(f"{path.name}: {exc}")
                 log.warning("skipping preset %s: %s", path, exc)

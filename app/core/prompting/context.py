@@ -12,14 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.core.errors import HermesError
 from app.core.prompting.prompt_formats import ChatMessage
 
-POLICIES = {
-    "stop": "Stop and tell me",
-    "drop-oldest": "Drop the oldest turns (keep the system prompt)",
-    "rolling": "Rolling window (keep the first exchange)",
+
+class ContextPolicy(StrEnum):
+    """A chat's answer to a conversation longer than the context (stored with the chat as its value)."""
+
+    STOP = "stop"
+    DROP_OLDEST = "drop-oldest"
+    ROLLING = "rolling"
+
+    @property
+    def label(self) -> str:
+        return POLICIES[self]
+
+
+POLICIES: dict[ContextPolicy, str] = {
+    ContextPolicy.STOP: "Stop and tell me",
+    ContextPolicy.DROP_OLDEST: "Drop the oldest turns (keep the system prompt)",
+    ContextPolicy.ROLLING: "Rolling window (keep the first exchange)",
 }
 
 
@@ -46,7 +60,7 @@ def fit_to_context(
     messages: Sequence[ChatMessage],
     count_tokens: Callable[[Sequence[ChatMessage]], int],
     budget: int,
-    policy: str = "stop",
+    policy: str = ContextPolicy.STOP,
 ) -> Fitted:
     """The messages to send so that the prompt takes at most ``budget`` tokens (the rest is for the reply)."""
     messages = list(messages)
@@ -55,7 +69,7 @@ def fit_to_context(
         return Fitted(messages, tokens, 0)
     if policy not in POLICIES:
         raise ContextOverflow(f"Unknown context policy {policy!r}.")
-    if policy == "stop":
+    if policy == ContextPolicy.STOP:
         raise ContextOverflow(
             f"This conversation needs {tokens:,} tokens, more than the {budget:,} the context leaves for it. "
             "Start a new chat, delete some messages, choose a policy that drops old turns, or load the model with "
@@ -63,7 +77,7 @@ def fit_to_context(
         )
     head = messages[:1] if messages and messages[0]["role"] == "system" else []
     body = messages[len(head) :]
-    keep_first = 2 if policy == "rolling" and len(body) > 3 else 0
+    keep_first = 2 if policy == ContextPolicy.ROLLING and len(body) > 3 else 0
     fixed_start = body[:keep_first]
     droppable = body[keep_first:-1]
     last = body[-1:]

@@ -77,7 +77,7 @@ def _size(value: Any) -> int:
     return 0
 
 
-def _cost(value: str | list | tuple) -> int:
+def _cost(value: str | list[Any] | tuple[Any, ...]) -> int:
     """Characters for a string; a list or tuple costs a pointer (8 bytes) per item."""
     return len(value) if isinstance(value, str) else 8 * len(value)
 

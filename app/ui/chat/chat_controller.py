@@ -28,7 +28,7 @@ from app.core.prompting.types import GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
 from app.ui.widgets import ChatInput, ErrorBanner

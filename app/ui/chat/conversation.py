@@ -17,7 +17,7 @@ from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore, Message
 from app.core.prompting.types import FinishReason, GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 
 __all__ = ["ChatItem", "Conversation", "TurnSettings"]
 

@@ -7,7 +7,7 @@ from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from app.ui.chat.chat_model import ChatModel
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.widgets import ChatInput
 

@@ -16,7 +16,7 @@ from app.core.library.models import LocalModel, scan_models
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id

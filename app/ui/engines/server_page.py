@@ -32,9 +32,8 @@ from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.server.app import ServerOptions
-from app.server.commands import describe
 from app.server.routes import RequestRecord
-from app.server.runner import ALL_INTERFACES, LOCAL_ONLY, ServerRunner
+from app.server.runner import ALL_INTERFACES, LOCAL_ONLY, ServerRunner, describe
 
 LAN_WARNING = (
     "Anyone on your network can then use this model (and your computer's power). "

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.personas.presets import Preset, PresetError, PresetLibrary
-from app.core.prompting.context import POLICIES
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import Sampling
 from app.ui.theme import SPACE_S, secondary_text_css
 from app.ui.widgets import avatar_icon, tool_button
@@ -80,8 +80,8 @@ class PersonaPanel(QWidget):
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128)
         self.overflow = QComboBox(minimumContentsLength=14)
         self.overflow.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        for key, label in POLICIES.items():
-            self.overflow.addItem(label, key)
+        for policy in ContextPolicy:
+            self.overflow.addItem(policy.label, policy.value)
         self.overflow.setToolTip("What happens when this chat no longer fits the model's context window")
         form = QFormLayout()
         form.addRow("Temperature", self.temperature)

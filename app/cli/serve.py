@@ -1,6 +1,6 @@
 """The CLI's server and remote-engine commands: ``serve``, ``models --engine``, ``chat --engine``.
 
-Kept beside the server so ``app/cli.py`` only parses and dispatches.
+Beside the other commands, so ``app/cli/main.py`` only parses and dispatches.
 """
 
 from __future__ import annotations
@@ -22,22 +22,7 @@ from app.core.library.models import find_model
 from app.core.paths import AppPaths
 from app.core.settings import Settings
 from app.server.app import ServerOptions
-from app.server.routes import RequestRecord
-from app.server.runner import ServerRunner
-
-
-def describe(record: RequestRecord) -> str:
-    """One line of the request log (the CLI's stderr, the Server page)."""
-    line = f"{record.method} {record.path} {record.status}"
-    if record.model:
-        line += f" {record.model}"
-    if record.status == 200 and record.completion_tokens:
-        line += f" · {record.prompt_tokens}+{record.completion_tokens} tokens · {record.tokens_per_s:.1f} tok/s"
-    if record.seconds:
-        line += f" · {record.seconds:.2f} s"
-    if record.error:
-        line += f" · {record.error}"
-    return line
+from app.server.runner import ServerRunner, describe
 
 
 def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
@@ -96,10 +81,10 @@ def models_remote(args: argparse.Namespace) -> int:
 
 
 def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.cli.terminal import stream_to_terminal, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
-    from app.terminal import stream_to_terminal, turn_from_arguments
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None

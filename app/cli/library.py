@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli_text import safe
+from app.cli.text import safe
 from app.core.errors import HermesError
 from app.core.library.models import find_model, scan_models
 from app.core.paths import AppPaths

@@ -21,6 +21,7 @@ from app.core.engines.interface import Engine, LoadedModel
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, FormatChoice, GenerationRequest, Ticket
 from app.core.errors import HermesError
+from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import AUTO, ChatMessage
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
@@ -30,7 +31,7 @@ FRAME_S = 1 / 60
 @dataclass(frozen=True)
 class RequestOptions:
     prompt_format: FormatChoice = (AUTO, "")
-    context_policy: str = "stop"  # see app.core.prompting.context
+    context_policy: str = ContextPolicy.STOP
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from app.core.engines.load_options import LoadOptions
 from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
 from app.core.prompting.types import GenerationStats, Sampling
-from app.ui.engines.engine_worker import EngineClient
+from app.ui.engines.engine_client import EngineClient
 
 HELLO = [
     {"role": "system", "content": HERMES_2_SYSTEM_PROMPT},

@@ -20,14 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
-from app import cli_library as library_commands
-from app.cli_text import safe
+from app.cli import library as library_commands
+from app.cli.text import safe
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
 from app.core.library.models import find_model
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
+from app.core.prompting.context import ContextPolicy
 from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--save", action="store_true", help="record the exchange as a new chat in the history")
     chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID from the history (implies --save)")
     chat.add_argument(
-        "--context-policy", choices=["stop", "drop-oldest", "rolling"], default=None, help="when the chat is too long"
+        "--context-policy",
+        choices=[policy.value for policy in ContextPolicy],
+        default=None,
+        help="when the chat is too long",
     )
     chat.add_argument("--engine", metavar="URL", help="chat through an OpenAI-compatible server (llama-server, vLLM…)")
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
@@ -162,17 +166,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_path = str(model) if model else None
             return run_gui(paths, settings_store, self_test=args.self_test, model=model_path, open_file=args.open)
         if args.command == "chat" and args.engine:
-            from app.server.commands import chat_remote
+            from app.cli.serve import chat_remote
 
             return chat_remote(args, paths)
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
         if args.command == "serve":
-            from app.server.commands import serve
+            from app.cli.serve import serve
 
             return serve(args, paths, settings, models_dir)
         if args.command == "models" and args.engine:
-            from app.server.commands import models_remote
+            from app.cli.serve import models_remote
 
             return models_remote(args)
         if args.command == "presets":
@@ -212,13 +216,13 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
+    from app.cli.terminal import stream_to_terminal, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
     from app.core.engines.state_cache import StateCache
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
-    from app.terminal import stream_to_terminal, turn_from_arguments
 
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None
@@ -234,7 +238,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             session.open(args.chat)
         elif preset and preset.greeting:
             session.new(preset.greeting)
-        policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else "stop")
+        policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else ContextPolicy.STOP)
         turn = turn_from_arguments(
             args,
             session,
