@@ -57,7 +57,7 @@ class HubFile:
 
     @property
     def git_oid(self) -> str:
-        content = self.source if isinstance(self.source, bytes) else self.sha256.encode()
+        content = self.source if isinstance(self.source, bytes) else str(self.sha256).encode()
         return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
     def read(self, start: int, end: int) -> bytes:
@@ -101,7 +101,9 @@ class HubRepo:
 @dataclass
 class Fault:
     pattern: str  # fnmatch on the file path
-    kind: str  # "drop", "stall", "corrupt", "wrong", "truncate", "slow" or "status"
+    kind: str  # "drop", "stall", "corrupt", "wrong", "truncate", "slow", "status" or "endless" (bytes past the end)
+    # API faults, on patterns "api:<path>": "status", "selflink" (an empty page linking to itself), "slow" (a body
+    # at one byte per ``seconds``)
     after: int = 0  # bytes served before the fault
     status: int = 500
     error_code: str = ""
@@ -158,7 +160,7 @@ class FakeHub:
     def take_fault(
         self,
         path: str,
-        kinds: tuple[str, ...] = ("drop", "stall", "corrupt", "wrong", "truncate", "slow", "status"),
+        kinds: tuple[str, ...] = ("drop", "stall", "corrupt", "wrong", "truncate", "slow", "status", "endless"),
         length: int | None = None,
     ) -> Fault | None:
         """The next fault for a request of ``path``; one that would strike after ``length`` bytes is left for later."""
@@ -217,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if match:
                     return self._serve_file(match[1], match[2], match[3], head=head)
                 return self._error(404, "EntryNotFound", "no such file")
+            if self._api_fault(path):
+                return None
             if path == "/api/models":
                 return self._search(query)
             match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/refs", path)
@@ -234,6 +238,25 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, "", "not found")
         except (BrokenPipeError, ConnectionResetError):
             return None
+
+    def _api_fault(self, path: str) -> bool:
+        fault = self.hub.take_fault(f"api:{path}", kinds=("status", "selflink", "slow"))
+        if fault is None:
+            return False
+        if fault.kind == "status":
+            self._error(fault.status, fault.error_code, f"injected {fault.status}", _retry_after(fault))
+        elif fault.kind == "selflink":
+            self._json([], {"Link": f'<{self.hub.endpoint}{self.path}>; rel="next"'})
+        else:  # slow: a body that trickles
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            for _ in range(1_000_000):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(fault.seconds)
+        return True
 
     # API
     def _search(self, query: dict[str, list[str]]) -> None:
@@ -391,6 +414,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(fault.status, fault.error_code, f"injected {fault.status}", _retry_after(fault))
         if fault is not None and fault.kind == "truncate":
             end = start + fault.after  # a body that ends cleanly, too early
+        if fault is not None and fault.kind == "endless":  # no length: the body goes on until the server closes it
+            self.send_response(status)
+            for name, value in {**headers, "Connection": "close"}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.close_connection = True
+            self.wfile.write(found.read(start, end))
+            self.hub.count(found.path, end - start)
+            for _ in range(fault.after // CHUNK):
+                self.wfile.write(bytes(CHUNK))
+                self.hub.count(found.path, CHUNK)
+            return None
         self.send_response(status)
         for name, value in {**headers, "Content-Length": str(end - start)}.items():
             self.send_header(name, value)

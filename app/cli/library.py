@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.text import safe
 from app.core.errors import HermesError
 from app.core.library.models import find_model, scan_models
 from app.core.paths import AppPaths
@@ -17,9 +18,9 @@ def models(folders: list[Path]) -> int:
     if not models:
         print(f"No models in {folders[0]}. Run `hermes-studio setup` for the starter model.", file=sys.stderr)
         return 0
-    width = max(len(m.name) for m in models)
+    width = max(len(safe(m.name)) for m in models)
     for model in models:
-        print(f"{model.name:<{width}}  {model.size_text:>9}  {model.path}")
+        print(f"{safe(model.name):<{width}}  {model.size_text:>9}  {safe(model.path)}")
     return 0
 
 
@@ -31,7 +32,7 @@ def search(args: argparse.Namespace, paths: AppPaths) -> int:
         print("No models found.", file=sys.stderr)
     for repo in results:
         updated = repo.updated.strftime("%Y-%m-%d") if repo.updated else "—"
-        print(f"{repo.id:<56} {repo.downloads:>10,} downloads {repo.likes:>6,} likes  {updated}")
+        print(f"{safe(repo.id):<56} {repo.downloads:>10,} downloads {repo.likes:>6,} likes  {updated}")
     return 0
 
 
@@ -41,9 +42,9 @@ def quants(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int
 
     details = hub.repo_details(args.repo, cache_dir=paths.cache / "hub")
     if details.note:
-        print(details.note)
+        print(safe(details.note, lines=True))
     for branch in details.branches:
-        print(f"{branch.name:<40} {branch.settings}")
+        print(f"{safe(branch.name):<40} {safe(branch.settings)}")
     memory = hub.machine_memory()
     kv = details.kv_bytes_per_token
     if details.quants:
@@ -54,7 +55,7 @@ def quants(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int
         fit = hub.estimate_fit(quant, memory, settings.context_size, kv)
         bpw = f"{quant.bits_per_weight:.2f} bpw" if quant.bits_per_weight else ""
         mark = "  ← recommended" if quant == best else ""
-        print(f"{quant.label:<10} {human_size(quant.size):>9} {bpw:>9}  {fit.badge:<17} {quant.name}{mark}")
+        print(f"{safe(quant.label):<10} {human_size(quant.size):>9} {bpw:>9}  {fit.badge:<17} {safe(quant.name)}{mark}")
     return 0
 
 

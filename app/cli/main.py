@@ -23,7 +23,7 @@ from pathlib import Path
 from app import APP_NAME, __version__
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
-from app.core import bounded_json
+from app.cli.text import safe
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
@@ -157,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    paths = resolve_paths(getattr(args, "basedir", None)).ensure()
+    try:
+        paths = resolve_paths(getattr(args, "basedir", None)).ensure()
+    except OSError as exc:
+        print(f"hermes-studio: cannot use {exc.filename or 'the base directory'} ({exc.strerror or exc}); "
+              "choose another --basedir.", file=sys.stderr)  # fmt: skip
+        return 1
     configure_hub_environment()  # before anything imports huggingface_hub
     configure_logging(paths.logs)
     settings_store = SettingsStore.load(paths.settings_file)  # settings are read once per process
@@ -275,7 +280,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         service.close()
         if store is not None:
             store.close()
-    return 0
+    return 1 if session.save_error else 0  # a reply not (fully) saved is a failure for scripts
 
 
 def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:
@@ -305,7 +310,7 @@ def _devices() -> int:
 
 def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.core.history import exchange
-    from app.core.history.store import ChatStore, StoreError
+    from app.core.history.store import ChatStore
 
     store = ChatStore(paths.chats_db)
     if store.recovered_from:
@@ -314,7 +319,9 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
         if args.action == "list":
             for chat in store.list_chats(args.search):
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
-                print(f"{chat.id:>5}  {when}  {store.message_count(chat.id):>4} msgs  {chat.title or '(untitled)'}")
+                print(
+                    f"{chat.id:>5}  {when}  {store.message_count(chat.id):>4} msgs  {safe(chat.title or '(untitled)')}"
+                )
         elif args.action == "export":
             if args.format == "md":
                 text = exchange.export_markdown(store, args.id)
@@ -323,14 +330,11 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
             else:
                 text = json.dumps(exchange.export_openai(store, args.id), indent=2, ensure_ascii=False)
             if args.output:
-                args.output.write_text(text + "\n", encoding="utf-8")
+                exchange.write_export(args.output, text + "\n")
             else:
                 print(text)
         elif args.action == "import":
-            try:
-                data = bounded_json.load_file(args.file)
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"Could not read {args.file.name}: {exc}") from None
+            data = exchange.read_export(args.file)
             print(f"Imported as chat {exchange.import_tree(store, data)}")
         elif args.action == "delete":
             title = store.chat(args.id).title or "(untitled)"
@@ -360,7 +364,7 @@ def _presets(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.action == "list":
         for preset in library.presets():
             kind = "built-in" if preset.builtin else "yours"
-            print(f"{preset.name:<24} {kind:<9} {preset.description}")
+            print(f"{safe(preset.name):<24} {kind:<9} {safe(preset.description)}")
     elif args.action == "show":
         preset = library.get(args.name)
         print(json.dumps(preset.to_dict(avatar=False), indent=2, ensure_ascii=False))

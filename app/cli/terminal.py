@@ -80,8 +80,8 @@ def stream_to_terminal(
         print(
             f"note: the reply {'ran out of tokens' if ran_out else 'ended'} while thinking: no answer", file=sys.stderr
         )
-    if session.save_error:
-        print(f"warning: {session.save_error}", file=sys.stderr)
+    if session.save_error:  # the command then exits 1: what was written before the failure stays in the history
+        print(f"hermes-studio: {session.save_error}", file=sys.stderr)
     elif saving:
         print(f"saved in chat {session.chat_id}", file=sys.stderr)
     if stats.dropped_messages:

@@ -17,7 +17,8 @@ import pytest
 
 from app.core.engines.devices import Device, DeviceReport, GiB, list_devices
 from app.core.engines.llama_adapter import import_llama_cpp
-from app.core.engines.llama_engine import LlamaEngine, _fewer_layers
+from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.llama_open import _fewer_layers
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
     ALL,

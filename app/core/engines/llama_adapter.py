@@ -160,6 +160,58 @@ def token_text(llama: Llama, token: int) -> str:
     return llama._model.token_get_text(token)  # the same call llama-cpp-python makes for its own formatter
 
 
+def _defer_template_compiles(chat_format: Any) -> None:
+    """``Llama()`` compiles every chat template in a file's metadata with plain Jinja, unbounded in time, and raises
+    a raw ``TemplateSyntaxError`` for a broken one (issue 28, items 9 and 21). The app renders templates itself, in
+    its bounded sandbox; llama-cpp-python's formatters are compiled only if one is ever used.
+    """
+    eager = chat_format.Jinja2ChatFormatter
+    if getattr(eager, "_hermes_lazy", False):
+        return
+
+    class LazyFormatter(eager):  # type: ignore[misc,valid-type]
+        """Stands for a ``Jinja2ChatFormatter`` (a subclass: it reads class attributes by name); the real one is
+        made, its template compiled, on first use."""
+
+        _hermes_lazy = True
+
+        def __init__(self, **kwargs: Any) -> None:  # no super().__init__: that is the compile
+            self._kwargs, self._real = kwargs, None
+
+        def _formatter(self) -> Any:
+            if self._real is None:
+                self._real = eager(**self._kwargs)
+            return self._real
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return self._formatter()(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._formatter(), name)
+
+        def to_chat_handler(self) -> Any:
+            def handler(*args: Any, **kwargs: Any) -> Any:
+                return self._formatter().to_chat_handler()(*args, **kwargs)
+
+            return handler
+
+    chat_format.Jinja2ChatFormatter = LazyFormatter
+
+
+def control_token_texts(llama: Llama) -> tuple[str, ...]:
+    """The texts of the vocabulary's control (and unknown) tokens: what tokenizing with ``special=True`` parses."""
+    llama_cpp = import_llama_cpp()
+    model = llama._model
+    wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+    found = []
+    for token in range(model.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(model.vocab, token) & wanted:
+            text = model.token_get_text(token)
+            if len(text) > 1:
+                found.append(text)
+    return tuple(sorted(set(found), key=len, reverse=True))
+
+
 @functools.cache
 def import_llama_cpp() -> Any:
     """Import llama_cpp once, routing llama.cpp's log to Python logging.
@@ -174,6 +226,7 @@ def import_llama_cpp() -> Any:
     import llama_cpp.llama as llama_module
 
     llama_module.suppress_stdout_stderr = lambda disable=True: contextlib.nullcontext()  # type: ignore[misc,return-value,assignment]
+    _defer_template_compiles(llama_module.llama_chat_format)
     native_log = logging.getLogger("llama.cpp")
     # ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the previous line)
     levels = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}

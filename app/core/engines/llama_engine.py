@@ -10,18 +10,18 @@ between tokens.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.engines.devices import list_devices
+from app.core.engines.file_watch import FileWatch
 from app.core.engines.interface import ContextFullError, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
     PromptAbort,
     cached_prefix,
+    control_token_texts,
     evaluated_tokens,
     grammar_compiles,
     import_llama_cpp,
@@ -29,22 +29,21 @@ from app.core.engines.llama_adapter import (
     read_prompt,
     token_text,
 )
+from app.core.engines.llama_open import open_llama
 from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
     ALL,
-    KV_TYPES,
     LoadOptionError,
-    OffloadPlan,
     check_options,
     flash_attention_on,
-    gpu_layers_label,
     placement_of,
     plan_offload,
     too_large,
 )
+from app.core.engines.special_text import SpecialTextGuard
 from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
-from app.core.errors import HermesError, ModelLoadError, NoModelLoaded
+from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo, read_gguf
 from app.core.prompting import gbnf_bounds
 from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
@@ -80,6 +79,8 @@ class LlamaEngine:
         self._format: PromptFormat | None = None
         self._formats: dict[tuple[str, str], PromptFormat] = {}
         self.loaded: LoadedModel | None = None
+        self._watch: FileWatch | None = None  # the mapped file, while a model loaded with mmap is held
+        self._guard = SpecialTextGuard(())  # the loaded vocabulary's control tokens, kept out of message text
 
     def load(
         self,
@@ -115,7 +116,7 @@ class LlamaEngine:
         self.unload()
         try:
             with load_progress(None if on_progress is None else watch):
-                llama, plan, seconds, notes = _open(info, options, plan)
+                llama, plan, seconds, notes = open_llama(info, options, plan)
         except ModelLoadError as failed:
             error = ModelLoadError(f"Loading {info.path.name} was cancelled.") if cancelled else failed
             if previous is None:
@@ -129,6 +130,8 @@ class LlamaEngine:
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
         prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
         self._llama, self._format, self._formats = llama, prompt_format, {}
+        self._watch = FileWatch.of(info.path) if options.use_mmap else None
+        self._guard = SpecialTextGuard(control_token_texts(llama))
         self._state_space = _state_space(info, options, llama, plan.layers)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
         meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
@@ -152,6 +155,7 @@ class LlamaEngine:
     def unload(self) -> None:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
+        self._watch = None
         self._formats, self._state_space = {}, ""
         if self.state_cache is not None:
             self.state_cache.flush()  # states still being written reach the disk before the process may end
@@ -177,7 +181,7 @@ class LlamaEngine:
     def render_prompt(
         self, messages: Sequence[ChatMessage], prompt_format: PromptFormat | None = None
     ) -> RenderedPrompt:
-        return (prompt_format or self.prompt_format()).render(messages)
+        return (prompt_format or self.prompt_format()).render(self._guard.messages(messages))
 
     def count_tokens(self, text: str) -> int:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -204,6 +208,7 @@ class LlamaEngine:
         ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``).
         """
         llama = self._require()
+        self._check_file()
         prompt_format = prompt_format or self.prompt_format()
         n_ctx = llama.n_ctx()
         reserve = max(1, min(sampling.max_tokens, n_ctx // 4))
@@ -214,13 +219,13 @@ class LlamaEngine:
 
         def count(candidate: Sequence[ChatMessage]) -> int:
             rendered = prompt_format.render(candidate, tools)
-            text = rendered.text + continue_text
+            text = rendered.text + self._guard.text(continue_text)
             ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
             tokenized[len(candidate)] = (rendered, ids)
             return len(ids)
 
         try:
-            fitted = fit_to_context(messages, count, n_ctx - reserve, context_policy)
+            fitted = fit_to_context(self._guard.messages(messages), count, n_ctx - reserve, context_policy)
         except ContextOverflow as exc:
             raise ContextFullError(str(exc)) from None
         prompt, tokens = tokenized[len(fitted.messages)]
@@ -284,6 +289,7 @@ class LlamaEngine:
         # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
         abort = PromptAbort(llama, should_stop, needed=len(tokens) - cached > 1)
         chunks: Any = iter(())
+        stale = False
         try:
             if not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
                 return
@@ -315,6 +321,9 @@ class LlamaEngine:
                     break
                 if should_stop():
                     break
+                if self._file_changed():  # before the next token touches the mapped weights
+                    stale = True
+                    raise self._stale_file()
         finally:
             abort.remove()
             if hasattr(chunks, "close"):
@@ -326,7 +335,10 @@ class LlamaEngine:
             stats.ttft_s = (first or end) - started
             stats.total_s = end - started
             stats.finish_reason = finish
-            self._keep_state(llama)
+            if stale:
+                self.unload()
+            else:
+                self._keep_state(llama)
 
     def _restore_state(self, llama: Llama, tokens: list[int]) -> int:
         """Load the saved state sharing the most of ``tokens`` if it beats what the context holds; how many it gave."""
@@ -351,38 +363,25 @@ class LlamaEngine:
         except (RuntimeError, MemoryError) as exc:
             log.warning("could not save the chat's state: %s", exc)
 
+    def _file_changed(self) -> bool:
+        """Whether the mapped model file was overwritten in place since the load: see engines/file_watch.py."""
+        return self._watch is not None and self._watch.changed_in_place()
+
+    def _stale_file(self) -> ModelFileError:
+        assert self._watch is not None
+        log.warning("%s changed on disk while loaded; unloading it", self._watch.path)
+        return self._watch.error()
+
+    def _check_file(self) -> None:
+        if self._file_changed():
+            error = self._stale_file()
+            self.unload()
+            raise error
+
     def _require(self) -> Llama:
         if self._llama is None:
             raise NoModelLoaded("Load a model first.")
         return self._llama
-
-
-_MEMORY_FAILURE = re.compile(
-    r"out of (device |host )?memory|OutOf(Device|Host)Memory|failed to allocate|insufficient memory|"
-    r"unable to allocate|cudaMalloc failed|alloc(ate)?_buffer.*failed",
-    re.IGNORECASE,
-)
-
-
-class _NativeErrors(logging.Handler):
-    """Collects llama.cpp's warnings and errors while a model loads (its exceptions only say "Failed to ...")."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def __enter__(self) -> _NativeErrors:
-        logging.getLogger("llama.cpp").addHandler(self)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        logging.getLogger("llama.cpp").removeHandler(self)
-
-    def memory_cause(self) -> str:
-        return next((line.strip() for line in self.lines if _MEMORY_FAILURE.search(line)), "")
 
 
 def _state_space(info: GGUFInfo, options: LoadOptions, llama: Llama, gpu_layers: int) -> str:
@@ -395,76 +394,3 @@ def _state_space(info: GGUFInfo, options: LoadOptions, llama: Llama, gpu_layers:
         info.path.resolve(), stat.st_size, stat.st_mtime_ns, llama.n_ctx(), llama.n_batch, options.kv_cache_type,
         flash_attention_on(options, gpu_layers), state_format(),
     )  # fmt: skip
-
-
-def _fewer_layers(layers: int, total: int) -> list[int]:
-    """The GPU layer counts to try after ``layers`` ran out of memory: halves, then none."""
-    start = total if layers == ALL or layers > total else layers
-    return [n for n in dict.fromkeys((start // 2, start // 4, 0)) if n < start]
-
-
-def _open(info: GGUFInfo, options: LoadOptions, plan: OffloadPlan) -> tuple[Llama, OffloadPlan, float, tuple[str, ...]]:
-    """Create the ``Llama``, with fewer GPU layers after each failure for memory (and said so in the notes)."""
-    llama_cpp = import_llama_cpp()
-    notes: list[str] = []
-    tried: list[int] = []
-    layers, retries = plan.layers, _fewer_layers(plan.layers, plan.total_layers)
-    while True:
-        kv_type = KV_TYPES[options.kv_cache_type][0]
-        started = time.perf_counter()
-        with _NativeErrors() as native:
-            try:
-                llama = llama_cpp.Llama(
-                    model_path=str(info.path),
-                    n_ctx=options.context_size,
-                    n_threads=options.cpu_threads or None,
-                    n_gpu_layers=layers,
-                    flash_attn=flash_attention_on(options, layers),
-                    type_k=kv_type,
-                    type_v=kv_type,
-                    use_mmap=options.use_mmap,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                failure: Exception | None = exc
-            else:
-                failure = None
-        if failure is None:
-            if tried:
-                reason = f"{layers} of {plan.total_layers} layers, after running out of memory with more"
-                plan = replace(plan, layers=layers, device=plan.device if layers else None, reason=reason)
-            return llama, plan, time.perf_counter() - started, tuple(notes)
-        tried.append(layers)
-        cause = native.memory_cause()
-        if layers == 0 or not retries:
-            raise ModelLoadError(_load_failure_message(info, options, failure, cause, tried))
-        following = retries.pop(0) if cause else 0
-        retries = retries if cause else []
-        what = f"ran out of memory ({cause})" if cause else f"failed ({failure})"
-        notes.append(
-            f"Loading with {gpu_layers_label(layers)} GPU layers {what}; "
-            + (f"retried with {following}." if following else "retried on the CPU.")
-        )
-        log.warning("%s", notes[-1])
-        layers = following
-
-
-def _load_failure_message(
-    info: GGUFInfo, options: LoadOptions, exc: Exception, memory: str = "", tried: Sequence[int] = ()
-) -> str:
-    arch = info.architecture
-    if memory:
-        layers = ", ".join(gpu_layers_label(n) for n in tried)
-        smaller_cache = {"f16": "a q8_0 KV cache, ", "q8_0": "a q4_0 KV cache, "}.get(options.kv_cache_type, "")
-        return (
-            f"Not enough memory to load {info.path.name} with a {options.context_size:,}-token context "
-            f"and KV cache type {options.kv_cache_type} (llama.cpp: {memory}; GPU layers tried: {layers}). "
-            f"Try a smaller context size, {smaller_cache}or fewer GPU layers."
-        )
-    hint = (
-        f"llama.cpp could not load {info.path.name} ({arch}, {info.quantization}). "
-        "The architecture may be newer than this app's llama.cpp, or there may not be enough memory"
-    )
-    if options.context_size > 8192:
-        hint += f" for a {options.context_size:,}-token context; try a smaller context size"
-    return f"{hint}. ({exc})"

@@ -84,7 +84,8 @@ class ModelShape:
         output = tensors.get("output.weight", tensors.get("token_embd.weight", 0))  # tied: the embeddings again
         output += tensors.get("output_norm.weight", 0)
         embedding, heads = number("embedding_length"), number("attention.head_count", 1) or 1
-        vocab = number("vocab_size") or int(meta.get("tokenizer.ggml.tokens", 0) or 0)
+        tokens = meta.get("tokenizer.ggml.tokens", 0)  # a count (long arrays) or the list itself (short ones)
+        vocab = number("vocab_size") or (len(tokens) if isinstance(tokens, list) else int(tokens or 0))
         return cls(
             layers=layers,
             layer_bytes=tuple(per_layer),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core import bounded_json
+from app.core.files import read_regular, write_user_file
 from app.core.history.errors import StoreError
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.parts import parts_from_json
@@ -15,6 +18,25 @@ if TYPE_CHECKING:
     from app.core.history.store import ChatStore
 
 EXPORT_FORMAT = "hermes-studio-chat"
+MAX_IMPORT_BYTES = 128 << 20  # a 2,000-message chat exports to ~1 MB
+
+
+def read_export(path: Path) -> Any:
+    """The JSON of a chat export the user picked: a regular file of at most ``MAX_IMPORT_BYTES``."""
+    try:
+        return bounded_json.loads(read_regular(path, MAX_IMPORT_BYTES), max_bytes=MAX_IMPORT_BYTES, what=path.name)
+    except OSError as exc:
+        raise StoreError(f"Could not read {path.name}: {exc.strerror or exc}.") from None
+    except (ValueError, RecursionError) as exc:
+        raise StoreError(f"{path.name} is not a chat export: {str(exc)[:200]}") from None
+
+
+def write_export(path: Path, text: str) -> None:
+    """Write an export to a new path or over a regular file, atomically."""
+    try:
+        write_user_file(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise StoreError(f"Could not export to {str(path)!r}: {exc.strerror or exc}.") from None
 
 
 def export_tree(store: ChatStore, chat_id: int) -> dict[str, Any]:

@@ -179,25 +179,36 @@ def search(
     token: str | None = None,
 ) -> list[RepoSummary]:
     """Model repos matching ``query`` in one format, best first."""
+    from app.core.hub.bounds import bounded
+
     check_reachable(endpoint)
     api = hub_api(endpoint, token)
     try:
-        models = api.list_models(
-            search=query or None, filter=fmt if fmt in FORMATS else None, sort=SORTS.get(sort, "downloads"), limit=limit
-        )
-        return [
-            RepoSummary(
-                id=m.id,
-                author=getattr(m, "author", None) or m.id.split("/")[0],
-                downloads=int(getattr(m, "downloads", 0) or 0),
-                likes=int(getattr(m, "likes", 0) or 0),
-                updated=getattr(m, "last_modified", None),
-                tags=tuple(getattr(m, "tags", None) or ()),
+        with bounded("Search"):
+            return _summaries(
+                api.list_models(
+                    search=query or None,
+                    filter=fmt if fmt in FORMATS else None,
+                    sort=SORTS.get(sort, "downloads"),
+                    limit=limit,
+                )
             )
-            for m in models
-        ]
     except Exception as exc:
         raise translate_error(exc, "Search failed") from exc
+
+
+def _summaries(models: Iterable[Any]) -> list[RepoSummary]:
+    return [
+        RepoSummary(
+            id=m.id,
+            author=getattr(m, "author", None) or m.id.split("/")[0],
+            downloads=int(getattr(m, "downloads", 0) or 0),
+            likes=int(getattr(m, "likes", 0) or 0),
+            updated=getattr(m, "last_modified", None),
+            tags=tuple(getattr(m, "tags", None) or ()),
+        )
+        for m in models
+    ]
 
 
 def repo_details(
@@ -209,12 +220,20 @@ def repo_details(
     cache_dir: Path | None = None,
 ) -> RepoDetails:
     """Files with sizes and sha256, GGUF quants, GPTQ/AWQ branches and the model card."""
+    from app.core.hub.bounds import bounded
+
     check_reachable(endpoint)
     api = hub_api(endpoint, token)
+    with bounded(f"Could not open {repo_id}"):
+        return _repo_details(api, repo_id, revision, cache_dir)
+
+
+def _repo_details(api: Any, repo_id: str, revision: str | None, cache_dir: Path | None) -> RepoDetails:
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
         files = tuple(
-            RepoFile(s.rfilename, int(s.size or 0), s.lfs.sha256 if s.lfs else None) for s in (info.siblings or [])
+            RepoFile(s.rfilename, int(s.size or 0), _sha256(s.lfs.sha256) if s.lfs else None)
+            for s in (info.siblings or [])
         )
         tags = tuple(info.tags or ())
         fmt = _format_of(repo_id, tags, files)
@@ -241,6 +260,8 @@ def repo_details(
 
 
 HEADER_PROBES = (256 << 10, 2 << 20, 8 << 20)  # bytes read from the start of a GGUF, growing until enough
+HEADER_SECONDS = 30.0  # all the probes of one header, together
+MAX_CARD = 256 << 10  # bytes of a model card (README) read: the page shows the start
 
 
 def remote_kv_bytes_per_token(
@@ -251,12 +272,21 @@ def remote_kv_bytes_per_token(
     Only as many bytes are read as the header needs (a few hundred KiB; never the weights): enough
     to see the architecture's keys, which come before the tokenizer's vocabulary.
     """
-    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub import hf_hub_url
+
+    from app.core.hub.bounds import bounded
+
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint(endpoint))
+    with bounded(f"The header of {filename}", HEADER_SECONDS, max_body=HEADER_PROBES[-1] + (1 << 20)):
+        return _probe_header(url, repo_id, filename, token)
+
+
+def _probe_header(url: str, repo_id: str, filename: str, token: str | None) -> int | None:
+    from huggingface_hub import get_session
     from huggingface_hub.utils import build_hf_headers
 
     from app.core.library.gguf_file import kv_bytes_per_token, read_header_metadata
 
-    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint(endpoint))
     for size in HEADER_PROBES:
         headers = {**build_hf_headers(token=token), "Range": f"bytes=0-{size - 1}"}
         try:
@@ -322,20 +352,35 @@ def _branch_settings(api: Any, repo_id: str, branch: str, fmt: str, cache_dir: P
 
 
 def _card(repo_id: str, revision: str | None, endpoint: str | None, token: str | None, cache_dir: Path | None) -> str:
-    from huggingface_hub import hf_hub_download
+    """The model card's first ``MAX_CARD`` bytes, read straight from the Hub (an endless README is cut there)."""
+    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
 
+    url = hf_hub_url(repo_id, "README.md", revision=revision, endpoint=endpoint)
+    headers = {**build_hf_headers(token=token), "Range": f"bytes=0-{MAX_CARD - 1}"}
+    data = bytearray()
     try:
-        path = hf_hub_download(
-            repo_id, "README.md", revision=revision, endpoint=endpoint, token=token, cache_dir=cache_dir
-        )
-        text = open(path, encoding="utf-8", errors="replace").read(200_000)  # noqa: SIM115 (one read)
-    except Exception:
+        with get_session().stream("GET", url, headers=headers, follow_redirects=True, timeout=10.0) as response:
+            if response.status_code not in (200, 206):
+                return ""
+            for block in response.iter_bytes():
+                data += block
+                if len(data) >= MAX_CARD:
+                    break
+    except Exception as exc:
+        log.info("could not read the model card of %s: %s", repo_id, exc)
         return ""
+    text = bytes(data[:MAX_CARD]).decode("utf-8", errors="replace")
     if text.startswith("---"):
         end = text.find("\n---", 3)
         if end >= 0:
             text = text[end + 4 :]
     return text.strip()
+
+
+def _sha256(value: object) -> str | None:
+    """A file's sha256 as the Hub states it, if it is one (a hostile Hub may send a number or junk)."""
+    return value.lower() if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value) else None
 
 
 def parse_quant(filename: str) -> str | None:

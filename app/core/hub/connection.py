@@ -51,6 +51,8 @@ def translate_error(exc: Exception, what: str) -> HubError:
     """A huggingface_hub / network exception as a message for people."""
     from huggingface_hub import errors
 
+    if isinstance(exc, HubError):
+        return exc  # already said for people (a bound of app.core.hub.bounds, say)
     name = type(exc).__name__
     if isinstance(exc, errors.OfflineModeIsEnabled):
         return HubOffline("Offline mode is on (HF_HUB_OFFLINE): the Hub cannot be searched. Your models still work.")

@@ -78,6 +78,8 @@ class FileTransfer:
     def run(self) -> None:
         from huggingface_hub import hf_hub_url
 
+        from app.core.hub.bounds import bounded
+
         job, settings = self.job, self.settings
         self.hooks.report(job, State.DOWNLOADING, "Connecting…")
         url = hf_hub_url(job.repo_id, job.filename, revision=job.revision, endpoint=settings.endpoint)
@@ -88,10 +90,10 @@ class FileTransfer:
             self._check_stop()
             try:
                 if meta is None:
-                    meta = self._metadata(url)
+                    with bounded(job.filename):  # a deadline and capped Retry-After for the metadata request
+                        meta = self._metadata(url)
                     total = int(meta.size or 0)
-                    expected = job.sha256 or (meta.etag if re.fullmatch(r"[0-9a-f]{64}", meta.etag or "") else "")
-                    expected = expected.lower()
+                    expected = _sha256(job.sha256) or _sha256(meta.etag)
                     with self.hooks.lock:
                         job.total, job.sha256 = total or job.total, expected or None
                     if total and job.destination.exists() and job.destination.stat().st_size == total:
@@ -107,7 +109,7 @@ class FileTransfer:
                 headers = _auth_headers(settings.token)
                 if start:
                     headers["Range"] = f"bytes={start}-"
-                self._stream(meta.location or url, headers, start)
+                self._stream(meta.location or url, headers, start, total)
                 if not total or job.part.stat().st_size >= total:
                     break
                 raise ConnectionError("the connection closed before the end of the file")
@@ -193,7 +195,8 @@ class FileTransfer:
         with self.hooks.lock:
             job.done = 0
 
-    def _stream(self, url: str, headers: dict[str, str], start: int) -> None:
+    def _stream(self, url: str, headers: dict[str, str], start: int, total: int = 0) -> None:
+        """Append the body to the .part; never past ``total`` (the announced size), whatever the server sends."""
         from huggingface_hub import get_session
 
         job = self.job
@@ -217,9 +220,13 @@ class FileTransfer:
             window_start, window_bytes = time.monotonic(), 0
             # Unbuffered: a failed write surfaces here, never later from close() (where it would pass
             # for a dropped connection and be retried), and the .part holds exactly what was written.
+            room = total - start if total else None
             with job.part.open("ab", buffering=0) as handle:
-                for block in response.iter_bytes():  # as it arrives: nothing received is held back
+                for received in response.iter_bytes():  # as it arrives: nothing received is held back
                     self._check_stop()
+                    block = received if room is None else received[:room]
+                    if room is not None:
+                        room -= len(block)
                     try:
                         write_all(handle, block)
                     except OSError as exc:
@@ -238,6 +245,8 @@ class FileTransfer:
                             window_start, window_bytes = now, 0
                             job.message = ""
                     self.hooks.report(job, None, None)
+                    if room == 0:  # the announced size is here: more would be the Hub's error (checked by sha256)
+                        break
 
     def _verify_and_place(self, total: int, expected: str) -> None:
         """Check the file as it is on disk (size, sha256) and only then rename it into the library."""
@@ -262,6 +271,11 @@ class FileTransfer:
             job.done = job.total = job.destination.stat().st_size
             job.speed = 0.0
         self.hooks.report(job, State.DONE, "Verified" if expected else "Done (the Hub gave no checksum)")
+
+
+def _sha256(value: object) -> str:
+    """A sha256 as 64 lowercase hex digits, or "" (a Hub that sends a number or junk gets no trust, nor a crash)."""
+    return value.lower() if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value) else ""
 
 
 def _auth_headers(token: str | None) -> dict[str, str]:

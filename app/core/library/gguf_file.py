@@ -15,12 +15,16 @@ from __future__ import annotations
 import functools
 import math
 import mmap
+import os
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import ModelFileError
+from app.core.files import open_regular
+from app.core.library.gguf_limits import ArrayLength, check_hyperparameters
 
 SUPPORTED_VERSIONS = (2, 3)
 MAX_RECORDS = 1 << 20  # far above any real model; guards against absurd counts in a corrupt header
@@ -28,6 +32,9 @@ MAX_STRING = 64 << 20  # chat templates are kilobytes; 64 MiB is generous
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 ARRAY_PREVIEW = 16  # arrays longer than this are summarised by their length
+MAX_ARRAY_STRINGS = 1 << 21  # strings in one header array: vocabularies reach ~262k tokens, merges ~500k
+MAX_KEPT_TEXT = 64 << 20  # characters of header strings kept in memory, all together
+HEADER_SECONDS = 20.0  # a header that takes longer to check is refused (real ones take milliseconds)
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,8 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     """Validate a GGUF file and read its metadata; raise ModelFileError with a human message if unusable."""
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
+        with open_regular(path) as handle:  # a FIFO named .gguf would block a plain open forever
+            size = os.fstat(handle.fileno()).st_size
             if size < 24:
                 raise ModelFileError(f"{path.name} is not a GGUF model: the file is only {size} bytes long.")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
@@ -154,6 +161,15 @@ def kv_bytes_per_token(metadata: dict[str, Any]) -> int | None:
 class _Cursor:
     def __init__(self, view: mmap.mmap | bytes, size: int, name: str) -> None:
         self.view, self.size, self.name, self.pos = view, size, name, 0
+        self.deadline = time.monotonic() + HEADER_SECONDS
+        self.kept = 0  # characters of strings kept so far
+
+    def on_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ModelFileError(
+                f"{self.name} is refused: checking its header took longer than {HEADER_SECONDS:.0f} s "
+                "(a real model's takes milliseconds)."
+            )
 
     def take(self, count: int) -> bytes:
         end = self.pos + count
@@ -173,6 +189,11 @@ class _Cursor:
         length = self.scalar(_U64)
         if length > MAX_STRING:
             raise ModelFileError(f"{self.name} is corrupt: a header string claims {length:,} bytes.")
+        self.kept += length
+        if self.kept > MAX_KEPT_TEXT:
+            raise ModelFileError(
+                f"{self.name} is corrupt: its header holds more than {MAX_KEPT_TEXT >> 20} MiB of text."
+            )
         return self.take(length).decode("utf-8", errors="replace")
 
     def value(self, kind_code: int) -> Any:
@@ -192,15 +213,20 @@ class _Cursor:
                 if count <= ARRAY_PREVIEW:
                     return [self.scalar(item) for _ in range(count)]
                 self.take(count * item.size)
-                return _ArrayOf(count)
-            if count > self.size // 8:
-                raise ModelFileError(f"{self.name} is corrupt: a header array claims {count:,} strings.")
+                return ArrayLength(count)
+            if count > self.size // 8 or count > MAX_ARRAY_STRINGS:
+                raise ModelFileError(
+                    f"{self.name} is corrupt or hostile: a header array claims {count:,} strings "
+                    f"(at most {MAX_ARRAY_STRINGS:,} are accepted)."
+                )
             if count <= ARRAY_PREVIEW:
                 return [self.string() for _ in range(count)]
-            for _ in range(count):
+            for index in range(count):
                 length = self.scalar(_U64)
                 self.take(length)
-            return _ArrayOf(count)
+                if not index & 0xFFFF:
+                    self.on_time()
+            return ArrayLength(count)
         return self.scalar(_scalar_formats()[kind])
 
 
@@ -228,10 +254,6 @@ def _scalar_formats() -> dict[Any, struct.Struct]:
         kinds.INT64: struct.Struct("<q"),
         kinds.FLOAT64: struct.Struct("<d"),
     }
-
-
-class _ArrayOf(int):
-    """The length of a long array whose items were skipped."""
 
 
 def _value_type(code: int, name: str) -> Any:
@@ -262,11 +284,15 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
     for _ in range(kv_count):
         key = cursor.string()
         metadata[key] = cursor.value(cursor.scalar(_U32))
+        cursor.on_time()
+    check_hyperparameters(metadata, name)  # before anything sized by them (per-layer lists) is built
 
     tensors: list[tuple[int, int]] = []  # (offset, byte length)
     tensor_bytes: dict[str, int] = {}
     parameters = 0
-    for _ in range(tensor_count):
+    for index in range(tensor_count):
+        if not index & 0x3FF:
+            cursor.on_time()
         tensor_name = cursor.string()
         n_dims = cursor.scalar(_U32)
         if n_dims > 8:

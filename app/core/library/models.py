@@ -61,7 +61,7 @@ def scan_models(folders: Iterable[Path]) -> list[LocalModel]:
                 path = Path(root, name)
                 try:
                     resolved, size = path.resolve(), path.stat().st_size
-                except OSError:
+                except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
                     continue
                 found.setdefault(resolved, LocalModel(path=path, size=size))
     return sorted(found.values(), key=lambda m: (m.name.lower(), str(m.path)))

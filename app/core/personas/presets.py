@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from app.core import bounded_json
-from app.core.atomic import atomic_write_bytes, atomic_write_text
+from app.core.atomic import atomic_write_text
 from app.core.errors import HermesError
+from app.core.files import read_regular, write_user_file
 from app.core.personas.card_v3 import card_of, read_card_bytes, strip_png
 from app.core.personas.cards import (
     MAX_CARD_BYTES,
@@ -43,6 +44,7 @@ SCHEMA_VERSION = 1
 CARD_EXTENSION = "hermes_studio"
 MAX_IMPORT_BYTES = MAX_CARD_BYTES
 MAX_TEXT = 1 << 20
+MAX_AVATAR_CHARS = (MAX_CARD_BYTES + 2) // 3 * 4  # a card's whole size as base64: the image is most of a card
 PROMPT_FORMATS = (AUTO, *NAMED_FORMATS, CUSTOM)
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -109,7 +111,7 @@ def preset_from_dict(document: Any, *, builtin: bool = False) -> Preset:
     color = _text(document, "color") or "#5b4bdb"
     if not _COLOR.match(color):
         raise PresetError(f"Bad colour {color!r}: use #RRGGBB.")
-    avatar_text = _text(document, "avatar_png")
+    avatar_text = _text(document, "avatar_png", limit=MAX_AVATAR_CHARS)
     try:
         avatar = base64.b64decode(avatar_text, validate=True) if avatar_text else b""
     except (binascii.Error, ValueError):
@@ -129,7 +131,7 @@ def preset_from_dict(document: Any, *, builtin: bool = False) -> Preset:
     )
 
 
-def _text(document: dict[str, Any], key: str, *, required: bool = False) -> str:
+def _text(document: dict[str, Any], key: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
     value = document.get(key)
     if value is None:
         if required:
@@ -137,8 +139,8 @@ def _text(document: dict[str, Any], key: str, *, required: bool = False) -> str:
         return ""
     if not isinstance(value, str):
         raise PresetError(f"The preset's {key!r} must be text, not {type(value).__name__}.")
-    if len(value) > MAX_TEXT:
-        raise PresetError(f"The preset's {key!r} is longer than {MAX_TEXT:,} characters.")
+    if len(value) > limit:
+        raise PresetError(f"The preset's {key!r} is longer than {limit:,} characters.")
     return value
 
 
@@ -271,7 +273,8 @@ class PresetLibrary:
             try:
                 if path.stem in self._builtin_ids:
                     raise PresetError("its name clashes with a built-in preset")
-                preset = preset_from_dict(bounded_json.load_file(path, max_bytes=MAX_IMPORT_BYTES))
+                raw = read_regular(path, MAX_IMPORT_BYTES)  # a FIFO in the folder is refused, never waited on
+                preset = preset_from_dict(bounded_json.loads(raw, max_bytes=MAX_IMPORT_BYTES, what=path.name))
             except (OSError, ValueError, PresetError, RecursionError) as exc:
                 self.problems.append(f"{path.name}: {exc}")
                 log.warning("skipping preset %s: %s", path, exc)
@@ -338,7 +341,7 @@ class PresetLibrary:
                     f"{path.name} is {size / 1e6:.0f} MB; presets and cards larger than "
                     f"{MAX_IMPORT_BYTES >> 20} MB are refused."
                 )
-            raw = path.read_bytes()
+            raw = read_regular(path, MAX_IMPORT_BYTES)  # a FIFO or /dev/zero: refused, never waited on
         except OSError as exc:
             raise PresetError(f"Could not read {path.name}: {exc.strerror or exc}") from None
         preset = parse_import(raw, path.name)
@@ -346,11 +349,19 @@ class PresetLibrary:
         return self.create(replace(preset, name=name))
 
     def export_json(self, key: str, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.get(key).to_dict(), indent=2, ensure_ascii=False))
+        """Write a preset as JSON to a new path or over a regular file (never a device, FIFO, link or folder)."""
+        text = json.dumps(self.get(key).to_dict(), indent=2, ensure_ascii=False)
+        self._export(path, text.encode("utf-8"))
 
     def export_card(self, key: str, path: Path) -> None:
         preset = self.get(key)
-        atomic_write_bytes(path, write_card_png(preset_to_card(preset), preset.avatar_png or None))
+        self._export(path, write_card_png(preset_to_card(preset), preset.avatar_png or None))
+
+    def _export(self, path: Path, data: bytes) -> None:
+        try:
+            write_user_file(path, data)
+        except OSError as exc:
+            raise PresetError(f"Could not export to {str(path)!r}: {exc.strerror or exc}.") from None
 
     def _write(self, preset: Preset) -> None:
         try:

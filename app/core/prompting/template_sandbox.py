@@ -10,7 +10,8 @@ string methods ``ljust``/``rjust``/``center``/``zfill``/``expandtabs``/``join``/
 ``MAX_CHARS``, or when the sizes produced by one render add up to more than ``TOTAL_CHARS`` plus
 ``TOTAL_PER_INPUT_CHAR`` times the conversation (which bounds what recursion, namespaces and a long run of
 ``set`` can keep alive). ``range`` is capped, ``lipsum`` is gone, and
-the output is counted as it is generated.
+the output is counted as it is generated. Compiling is bounded too: ``MAX_TEMPLATE_CHARS``, ``MAX_TAGS`` and
+``COMPILE_SECONDS`` (100,000 empty tags took 11 s to compile, 7 million never finished).
 
 The environment renders like llama-cpp-python's ``Jinja2ChatFormatter`` (same options, extensions,
 ``tojson``, ``strftime_now``, ``raise_exception``), so templates behave as they do there.
@@ -22,8 +23,11 @@ import json
 import math
 import re
 import string
+import sys
 import threading
+import time
 from datetime import datetime
+from types import FrameType
 from typing import Any
 
 import jinja2
@@ -41,6 +45,9 @@ MAX_CHARS = 4 << 20  # one string (a list: 8 per item): the largest prompt a mod
 TOTAL_CHARS = 32 << 20
 TOTAL_PER_INPUT_CHAR = 256
 MAX_RANGE = 100_000
+MAX_TEMPLATE_CHARS = 256 << 10  # a template's source: real ones are 1–20 KB (Llama 3.1 with tools: ~10 KB)
+MAX_TAGS = 10_000  # ``{{ }}`` and ``{% %}`` tags in one template (real ones: a few hundred)
+COMPILE_SECONDS = 5.0  # compiling a template: milliseconds for a real one
 MAX_WIDTH = 10_000  # a padding or indent width
 MAX_INT_BITS = 100_000
 _WIDTH = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[a-zA-Z%]")
@@ -334,12 +341,35 @@ def _raise_exception(message: str) -> None:
     raise ValueError(message)
 
 
+def _compile_within(source: str, seconds: float) -> Any:
+    """Compile ``source``, stopped after ``seconds`` (Jinja's lexer, parser and code generator are Python calls)."""
+    deadline = time.perf_counter() + seconds
+    calls = [0]
+
+    def watch(frame: FrameType, event: str, arg: Any) -> None:
+        calls[0] += 1
+        if calls[0] % 4096 == 0 and time.perf_counter() > deadline:
+            raise TemplateTooBig(f"compiling it took longer than {seconds:.0f} s.")
+
+    previous = sys.gettrace()
+    sys.settrace(watch)  # calls only: no line tracing, a small cost on a compile of milliseconds
+    try:
+        return BoundedEnvironment().from_string(source)
+    finally:
+        sys.settrace(previous)
+
+
 class BoundedTemplate:
     """One compiled chat template, rendered with the variables Hugging Face templates expect."""
 
     def __init__(self, source: str, *, bos_token: str, eos_token: str, max_output: int = MAX_CHARS) -> None:
         self.bos_token, self.eos_token, self.max_output = bos_token, eos_token, max_output
-        self._template = BoundedEnvironment().from_string(source)
+        if len(source) > MAX_TEMPLATE_CHARS:
+            raise TemplateTooBig(f"it is {len(source):,} characters long (the limit is {MAX_TEMPLATE_CHARS:,}).")
+        tags = source.count("{{") + source.count("{%")
+        if tags > MAX_TAGS:
+            raise TemplateTooBig(f"it has {tags:,} tags (the limit is {MAX_TAGS:,}).")
+        self._template = _compile_within(source, COMPILE_SECONDS)
 
     def render(
         self,

@@ -12,7 +12,6 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
-from app.core import bounded_json
 from app.core.history import exchange
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
@@ -160,9 +159,9 @@ class ChatHistory(QObject):
         else:
             text = json.dumps(exchange.export_openai(self.store, chat_id), indent=2, ensure_ascii=False)
         try:
-            path.write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            self.error.emit(f"Could not export the chat: {exc.strerror or exc}")
+            exchange.write_export(path, text + "\n")
+        except StoreError as exc:
+            self.error.emit(str(exc))
 
     def import_chat(self, path: Path | None = None) -> int | None:
         if path is None:
@@ -171,8 +170,8 @@ class ChatHistory(QObject):
                 return None
             path = Path(chosen)
         try:
-            chat_id = exchange.import_tree(self.store, bounded_json.load_file(path))
-        except (OSError, ValueError, StoreError) as exc:
+            chat_id = exchange.import_tree(self.store, exchange.read_export(path))
+        except StoreError as exc:
             self.error.emit(f"Could not import {path.name}: {exc}")
             return None
         self.sidebar.refresh()

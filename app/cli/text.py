@@ -1,0 +1,23 @@
+"""What the command line prints from strangers (cards, the Hub, file names), made safe for a terminal.
+
+A name holding ``ESC ] 0 ; … BEL`` retitles the terminal, ``ESC [ 2 J`` clears it, bidirectional overrides reorder
+what is shown (issue 28, item 26). Control characters are shown escaped instead (``\\x1b``), so nothing a card or a
+Hub sends is interpreted by the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_KEEP_LINES = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(found: re.Match[str]) -> str:
+    code = ord(found[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(value: object, *, lines: bool = False) -> str:
+    """``value`` as text with its control characters escaped (``lines``: keep line breaks)."""
+    return (_CONTROL_KEEP_LINES if lines else _CONTROL).sub(_escaped, str(value))
