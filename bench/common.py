@@ -199,6 +199,7 @@ class BenchChat:
 
         last = self.session.items[-1]
         last.state, last.stats = state, stats
+        last.revision += 1  # as the session's own finish does: the view lays the message out again
         self.session.response_state = ResponseState.IDLE
         self.model.item_changed(len(self.session.items) - 1)
 

@@ -82,6 +82,38 @@ def _dialog_shot(shooter: Shooter, open_dialog: Callable[[], None], name: str) -
     open_dialog()
 
 
+THOUGHT = (
+    "The user wants one sentence about GGUF. GGUF is llama.cpp's file format: one file holds the weights, "
+    "usually quantized, and the metadata needed to run them (architecture, tokenizer, chat template).\n\n"
+    "Keep it to one sentence and name llama.cpp."
+)
+
+
+def _thinking_reply(window) -> None:
+    """Put a thinking model's finished reply in the open chat and expand its reasoning, as a click would.
+
+    The starter model does not think: the reply is placed in the chat's items (never saved), the rest is the
+    real view (the block, its line, the row measured again).
+    """
+    from app.core.chat.items import ChatItem
+    from app.core.prompting.types import GenerationStats
+    from app.ui.chat.thought_block import toggle_thought
+
+    stats = GenerationStats(
+        generated_tokens=96, ttft_s=0.3, total_s=6.4, reasoning_tokens=61, reasoning_s=4.2, finish_reason="stop"
+    )
+    items = window.conversation.session.items
+    items.append(ChatItem(role="user", text="Thanks! And in one sentence, what is a GGUF file?"))
+    items.append(ChatItem(
+        role="assistant", model_name="DeepSeek-R1-Distill-Qwen-1.5B", reasoning=THOUGHT, stats=stats,
+        text="A GGUF file is a single, usually quantized, model file with everything **llama.cpp** needs to run it.",
+    ))  # fmt: skip
+    window.chat_model.items_reset()
+    window.input.clear()
+    toggle_thought(window.chat_view, len(items) - 1)
+    window.chat_view.scroll_to_end()
+
+
 def main(out: Path, theme: str) -> int:
     from tests.hub_server import standard_hub
 
@@ -181,12 +213,16 @@ def main(out: Path, theme: str) -> int:
         other = persona.picker.findData("translator")
         if other >= 0:
             _dialog_shot(shooter, lambda: persona.picker.activated.emit(other), "10-persona-switch")
+
+        # 7. a thinking model's reply, its reasoning expanded
+        _thinking_reply(window)
+        shooter.shoot(window, "11-thinking-reply")
         window.close()
     finally:
         hub.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"{len(shooter.saved)} screenshots in {out}", file=sys.stderr)
-    return 0 if len(shooter.saved) >= 9 else 1
+    return 0 if len(shooter.saved) >= 10 else 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore
 from app.core.prompting.types import Sampling
+from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation
 from app.ui.chat.message_delegate import stats_line
 from app.ui.engines.engine_client import EngineClient
@@ -23,8 +24,21 @@ def test_the_window_keeps_the_thought_apart_from_the_answer(qtbot, thinking_mode
         with qtbot.waitSignal(client.model_loaded, timeout=30_000):
             client.load(str(thinking_model), LoadOptions(context_size=1024))
         conversation = Conversation(store, client)
+        view = ChatView()  # the transcript, as the window shows it
+        qtbot.addWidget(view)
+        view.resize(700, 500)
+        view.setModel(conversation.model)
+        view.show()
         thoughts: list[str] = []
-        client.thoughts.connect(lambda _rid, text: thoughts.append(text))
+        labels: list[str] = []  # the reasoning's line in the view as each thought arrives
+
+        def thought(_rid: int, text: str) -> None:
+            thoughts.append(text)
+            row = view.model().rowCount() - 1
+            layout = view.message_delegate.layout(view.item(row), view.viewport().width(), view.palette(), view.font())
+            labels.append(layout.thought.label if layout.thought is not None else "")
+
+        client.thoughts.connect(thought)
         session = conversation.session
         request = session.send("Colour of the sky?", TurnSettings(sampling=Sampling(temperature=0.0, max_tokens=32)))
         forced: GenerationRequest = dataclasses.replace(request, grammar=FORCED)
@@ -35,6 +49,11 @@ def test_the_window_keeps_the_thought_apart_from_the_answer(qtbot, thinking_mode
         assert "".join(thoughts) == "Sky means blue."
         assert (reply.reasoning, reply.text) == ("Sky means blue.", "Blue.")
         assert "thought" in stats_line(reply)
+        assert labels and set(labels) == {"▸ Thinking…"}  # collapsed while it thought, then "Thought"
+        last = view.model().rowCount() - 1
+        layout = view.message_delegate.layout(reply, view.viewport().width(), view.palette(), view.font())
+        assert layout.thought is not None and layout.thought.label.startswith("▸ Thought")
+        assert view.message_geometry(last).thought is not None
         assert store.active_path(session.chat_id or 0)[-1].reasoning == "Sky means blue."
     finally:
         client.shutdown()

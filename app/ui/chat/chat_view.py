@@ -24,6 +24,7 @@ from app.ui.chat.code_blocks import CodeBlockView
 from app.ui.chat.message_actions import MessageActionBar, available
 from app.ui.chat.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
 from app.ui.chat.row_heights import RowHeights
+from app.ui.chat.thought_block import thought_key, toggle_thought
 from app.ui.widgets import MessageEditor
 
 __all__ = ["ChatView", "stats_line"]
@@ -37,7 +38,7 @@ class Hit:
     """What is under a point of the viewport."""
 
     row: int
-    kind: str  # "previous", "next", "copy", "thumb", "track", "code" or "message"
+    kind: str  # "previous", "next", "thought", "copy", "thumb", "track", "code" or "message"
     code: CodeBlockView | None = None
     origin: QPoint | None = None  # the code block's top left, in viewport coordinates
 
@@ -228,6 +229,8 @@ class ChatView(QTableView):
             for kind, rect in (("previous", where.arrows[0]), ("next", where.arrows[2])):
                 if rect.adjusted(-4, -4, 4, 4).contains(position):
                     return Hit(row, kind)
+        if where.thought is not None and where.thought.contains(position):
+            return Hit(row, "thought")  # the reasoning's line: a click expands or collapses it
         body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
         found = body.piece_at(position.y() - where.body_y)
         if found is None or found[1].code is None or position.x() < where.body_x:
@@ -320,7 +323,7 @@ class ChatView(QTableView):
             return
         hit = self.hit(position)
         row = hit.row if hit is not None else -1
-        pointing = hit is not None and hit.kind in ("previous", "next", "copy", "thumb", "track")
+        pointing = hit is not None and hit.kind in ("previous", "next", "thought", "copy", "thumb", "track")
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if pointing else Qt.CursorShape.ArrowCursor)
         if row != self._hover_row:
             self._hover_row = row
@@ -332,6 +335,9 @@ class ChatView(QTableView):
         hit = self.hit(position) if event.button() == Qt.MouseButton.LeftButton else None
         if hit is not None and hit.kind in ("previous", "next"):
             self.version_requested.emit(hit.row, -1 if hit.kind == "previous" else 1)
+            return
+        if hit is not None and hit.kind == "thought":
+            toggle_thought(self, hit.row)
             return
         if hit is not None and hit.code is not None and hit.origin is not None:
             code, local = hit.code, position - hit.origin
@@ -349,6 +355,10 @@ class ChatView(QTableView):
                     self._update_row(hit.row)
                 return
         super().mousePressEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        if not thought_key(self, event):  # Enter/Space on a reply that thought shows or hides its reasoning
+            super().keyPressEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:
         if self._drag is not None:

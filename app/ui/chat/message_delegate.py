@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QAbstractItemDelegate, QStyle, QStyledItemDelegate
 from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
 from app.ui.chat.message_actions import BAR_HEIGHT
 from app.ui.chat.message_layout import MessageDocuments
+from app.ui.chat.thought_block import ThoughtBlock, build_thought
 from app.ui.widgets import MessageEditor
 
 H_MARGIN = 16
@@ -33,9 +34,11 @@ class Layout:
     revision: int
     width: int
     editing: bool
+    expanded: bool
     body: MessageDocuments
     bubble_width: int
     height: int
+    thought: ThoughtBlock | None = None  # a thinking model's reasoning, above the answer
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Geometry:
     body_y: int
     footer: QRect
     arrows: tuple[QRect, QRect, QRect] | None  # previous, "n/m", next
+    thought: QRect | None = None  # the reasoning's "▸ Thought for …" line, which toggles it
 
 
 def stats_line(item: ChatItem) -> str:
@@ -111,6 +115,7 @@ class MessageDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self._cache: dict[int, Layout] = {}
         self.editing_uid: int | None = None
+        self.expanded: set[int] = set()  # replies whose reasoning is shown (uids)
 
     # editing in place
     def createEditor(self, parent, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
@@ -169,19 +174,17 @@ class MessageDelegate(QStyledItemDelegate):
     def cached_height(self, item: ChatItem, width: int) -> int | None:
         """The message's height if its layout at ``width`` is cached and current, else None (no layout done)."""
         cached = self._cache.get(item.uid)
-        if cached is None or (cached.revision, cached.width, cached.editing) != (
-            item.revision,
-            width,
-            item.uid == self.editing_uid,
-        ):
-            return None
-        return cached.height
+        return cached.height if cached is not None and self._current(cached, item, width) else None
+
+    def _current(self, cached: Layout, item: ChatItem, width: int) -> bool:
+        key = (item.revision, width, item.uid == self.editing_uid, item.uid in self.expanded)
+        return (cached.revision, cached.width, cached.editing, cached.expanded) == key
 
     def layout(self, item: ChatItem, width: int, palette: QPalette, font: QFont) -> Layout:
         cached = self._cache.get(item.uid)
-        editing = item.uid == self.editing_uid
-        if cached is not None and (cached.revision, cached.width, cached.editing) == (item.revision, width, editing):
+        if cached is not None and self._current(cached, item, width):
             return cached
+        editing, expanded = item.uid == self.editing_uid, item.uid in self.expanded
         is_user = item.role == "user"
         text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
         if is_user:
@@ -195,10 +198,20 @@ class MessageDelegate(QStyledItemDelegate):
         bubble_width = (min(text_width, body.ideal_width) if is_user else text_width) + 2 * PADDING
         footer = bool(stats_line(item)) or item.sibling_count > 1
         line = line_height(small_font(font))
+        thought = build_thought(
+            item,
+            expanded=expanded,
+            previous=cached.thought if cached is not None else None,
+            width=text_width,
+            font=small_font(font),
+            palette=palette,
+            line=line,
+        )
         height = 2 * V_MARGIN + header_height(font) + body.height + 2 * PADDING + (line if footer else 0)
+        height += thought.height if thought is not None else 0
         if editing:
             height += EDIT_EXTRA_LINES * line_height(font)
-        layout = Layout(item.revision, width, editing, body, bubble_width, height)
+        layout = Layout(item.revision, width, editing, expanded, body, bubble_width, height, thought)
         self._cache[item.uid] = layout
         return layout
 
@@ -215,7 +228,8 @@ class MessageDelegate(QStyledItemDelegate):
         is_user = item.role == "user"
         left = rect.right() - H_MARGIN - layout.bubble_width if is_user else rect.left() + H_MARGIN
         header = QRect(left, rect.top() + V_MARGIN, layout.bubble_width, header_height(font))
-        bubble = QRect(left, header.bottom() + 1, layout.bubble_width, layout.body.height + 2 * PADDING)
+        above = layout.thought.height if layout.thought is not None else 0
+        bubble = QRect(left, header.bottom() + 1, layout.bubble_width, above + layout.body.height + 2 * PADDING)
         footer = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
         arrows = None
         if item.sibling_count > 1:
@@ -232,7 +246,9 @@ class MessageDelegate(QStyledItemDelegate):
                 footer.setRight(x - 8)
             else:
                 footer.setLeft(x + width + 8)
-        return Geometry(header, bubble, bubble.left() + PADDING, bubble.top() + PADDING, footer, arrows)
+        x, y = bubble.left() + PADDING, bubble.top() + PADDING
+        thought = layout.thought.label_rect(x, y) if layout.thought is not None else None
+        return Geometry(header, bubble, x, y + above, footer, arrows, thought)
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -269,6 +285,8 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setPen(highlight)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(where.bubble.adjusted(0, 0, -1, -1), 10, 10)
+        if layout.thought is not None and where.thought is not None:
+            layout.thought.paint(painter, where.thought.left(), where.thought.top(), palette, small)
         layout.body.paint(painter, where.body_x, where.body_y, palette)
 
         painter.setFont(small)
