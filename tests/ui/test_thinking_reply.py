@@ -48,7 +48,7 @@ def test_the_window_keeps_the_thought_apart_from_the_answer(qtbot, thinking_mode
         reply = session.items[-1]
         assert "".join(thoughts) == "Sky means blue."
         assert (reply.reasoning, reply.text) == ("Sky means blue.", "Blue.")
-        assert "thought" in stats_line(reply)
+        assert "thought" not in stats_line(reply)  # said once, on the block's line
         assert labels and set(labels) == {"▸ Thinking…"}  # collapsed while it thought, then "Thought"
         last = view.model().rowCount() - 1
         layout = view.message_delegate.layout(reply, view.viewport().width(), view.palette(), view.font())

@@ -64,10 +64,7 @@ def stats_line(item: ChatItem) -> str:
         return f"Error: {item.error}"
     parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []
     stats = item.stats
-    if item.reasoning:
-        seconds = f" for {stats.reasoning_s:.0f} s" if stats is not None and stats.reasoning_s >= 1 else ""
-        tokens = f" ({stats.reasoning_tokens} tokens)" if stats is not None and stats.reasoning_tokens else ""
-        parts.append(f"thought{seconds}{tokens}")
+    # (how long it thought is on the reasoning block's own line, above the answer)
     if item.thought_only:
         parts.append("ended while thinking: no answer")
     if stats is not None and stats.generated_tokens:
