@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app.core import bounded_json
 from app.core.atomic import atomic_write_bytes, atomic_write_text
+from app.core.files import read_regular
 from app.core.personas.card_v3 import CardDocument, card_of, normalize, read_card_bytes, strip_png, write_png
 from app.core.personas.cards import MAX_CARD_BYTES, PNG_SIGNATURE, CardError, read_png_chunks
 from app.core.personas.charx import MAX_ARCHIVE_BYTES, read_charx, write_charx
@@ -97,7 +98,7 @@ def import_card_file(library: PresetLibrary, path: Path) -> CardImport:
         size = path.stat().st_size
         if size > MAX_ARCHIVE_BYTES:
             raise PresetError(f"{path.name} is {size / 1e6:.0f} MB; the limit is {MAX_ARCHIVE_BYTES >> 20} MB.")
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_ARCHIVE_BYTES)  # a FIFO or a device: refused, never waited on
     except OSError as exc:
         raise PresetError(f"Could not read {path.name}: {exc.strerror or exc}") from None
     if raw.lstrip()[:1] == b"{" and f'"{SCHEMA}"'.encode() in raw[:4096]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from app.core import bounded_json
 from app.core.atomic import atomic_write_text
+from app.core.files import read_regular
 from app.core.personas.card_library import CardStore, read_any_card
 from app.core.personas.cards import CardError
 from app.core.personas.lorebook import Lorebook, LorebookError, parse_book, to_character_book, to_world_info
@@ -78,11 +79,9 @@ class LorebookLibrary:
     def import_file(self, path: Path) -> Lorebook:
         """A World Info file, a ``character_book`` JSON or a card's book, saved as a standalone World Info file."""
         try:
-            raw = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
+            raw = read_regular(path, MAX_BYTES)  # a FIFO or a device: refused, never waited on
         except OSError as exc:
             raise LorebookError(f"Could not read {path.name}: {exc.strerror or exc}") from None
-        if raw is None:
-            raise LorebookError(f"{path.name} is larger than {MAX_BYTES >> 20} MB.")
         book = self._parse(raw, path)
         if not book.entries and book.skipped:
             raise LorebookError(f"{path.name}: no usable entry ({'; '.join(book.skipped[:3])}). Nothing was imported.")
