@@ -38,6 +38,7 @@ from app.core.history.store import ChatStore, StoreError
 from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
+from app.core.prompting.parts import thinking_switch
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
         chat_column = ChatColumn(self.chat_model)
         self.chat_view, self.welcome, self.pages = chat_column.chat_view, chat_column.welcome, chat_column.pages
-        self.input, self.send_button = chat_column.input, chat_column.send_button
+        self.input, self.send_button, self.think = chat_column.input, chat_column.send_button, chat_column.think
 
         self.prompt_preview = PromptPreview(self.chat_model, self.persona, self.input, self.client)
         self.preview, self.preview_notes = self.prompt_preview.text, self.prompt_preview.notes
@@ -191,8 +192,9 @@ class MainWindow(QMainWindow):
 
         self.statusBar().addPermanentWidget(self.history.undo_button)
         widgets = ChatWidgets(
-            self.input, self.send_button, self.banner, self.chat_view, self.statusBar(), chat_column.show_chat
-        )
+            self.input, self.send_button, self.think, self.banner, self.chat_view, self.statusBar(),
+            chat_column.show_chat,
+        )  # fmt: skip
         self.chat = ChatController(
             self.conversation, self.client, self.persona, widgets,
             loading=lambda: bool(self.model_bar.loading_path), parent=self,
@@ -258,6 +260,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_ready(self, loaded: LoadedModel) -> None:
         self.send_button.setEnabled(True)
+        self.think.setVisible(bool(thinking_switch(loaded.info.chat_template or "")))
         self.context_label.setText(f"context 0 / {loaded.context_size:,}")
         self._update_welcome()
         self.input.setFocus()

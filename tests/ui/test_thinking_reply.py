@@ -58,3 +58,25 @@ def test_the_window_keeps_the_thought_apart_from_the_answer(qtbot, thinking_mode
     finally:
         client.shutdown()
         store.close()
+
+
+def test_the_think_toggle_shows_for_templates_that_can_switch_thinking_and_reaches_the_prompt(
+    qtbot, window, thinking_model: Path, library_with_model: Path
+) -> None:
+    """The thinking copy's template takes enable_thinking: Think shows, and off renders the empty thought block."""
+    with qtbot.waitSignal(window.model_ready, timeout=30_000):
+        window.load_model(str(library_with_model))
+    assert not window.think.isVisible()  # the starter's ChatML template cannot switch thinking
+    assert window.chat.turn().reasoning.template_kwargs() == {}
+
+    with qtbot.waitSignal(window.model_ready, timeout=30_000):
+        window.load_model(str(thinking_model))
+    assert window.think.isVisible() and window.think.isChecked()
+    assert window.chat.turn().reasoning.template_kwargs() == {"enable_thinking": True}
+    window.think.click()
+    turn = window.chat.turn()
+    assert turn.reasoning.template_kwargs() == {"enable_thinking": False}
+    prompt = window.client.service.submit(
+        lambda engine: engine.prompt_format().with_options(turn.reasoning).render([{"role": "user", "content": "Hi"}])
+    ).result(30)
+    assert prompt.text.endswith("<think>\n\n</think>\n\n")  # thinking off: the template closes the block itself

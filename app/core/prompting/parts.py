@@ -105,3 +105,20 @@ class ReasoningOptions:
         if self.effort in EFFORTS:
             kwargs["reasoning_effort"] = self.effort
         return kwargs
+
+
+def thinking_switch(template: str) -> str:
+    """How a chat template turns thinking on and off: ``enable_thinking`` (Qwen 3 style), ``reasoning_effort``
+    (gpt-oss style), or "" (it cannot: the Think toggle is hidden)."""
+    if "enable_thinking" in template:
+        return "enable_thinking"
+    return "reasoning_effort" if "reasoning_effort" in template else ""
+
+
+def reasoning_for(switch: str, think: bool) -> ReasoningOptions:
+    """The Think toggle as the template understands it (a gpt-oss model cannot stop thinking: off is a low effort)."""
+    if switch == "enable_thinking":
+        return ReasoningOptions(enable_thinking=think)
+    if switch == "reasoning_effort":
+        return ReasoningOptions(effort="" if think else "low")
+    return ReasoningOptions()

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any, Literal, NotRequired, TypedDict
 
 from app.core.errors import TemplateError
-from app.core.prompting.parts import ReasoningOptions
+from app.core.prompting.parts import ReasoningOptions, thinking_switch
 from app.core.prompting.reasoning import reasoning_format
 from app.core.prompting.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig
 from app.core.prompting.tool_prompt import prepare
@@ -199,7 +199,7 @@ class PromptFormat:
     @property
     def takes_thinking(self) -> bool:
         """The template reads ``enable_thinking`` (Qwen 3 style) or ``reasoning_effort`` (gpt-oss style)."""
-        return "enable_thinking" in self.template or "reasoning_effort" in self.template
+        return bool(thinking_switch(self.template))
 
     def render(self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]] = ()) -> RenderedPrompt:
         """Render; a template that refuses the system role gets it merged into the first user turn.

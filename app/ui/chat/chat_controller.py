@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from app.core.chat.session import ChatItem, TurnSettings
 from app.core.errors import HermesError
 from app.core.history.store import StoreError
+from app.core.prompting.parts import reasoning_for, thinking_switch
 from app.core.prompting.types import GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
@@ -87,9 +88,19 @@ class ChatColumn(QWidget):
         self.send_button = QPushButton("Send")
         self.send_button.setMinimumWidth(90)
         self.send_button.setEnabled(False)
+        self.think = QPushButton("Think")  # shown for templates that can switch it
+        self.think.setCheckable(True)
+        self.think.setChecked(True)
+        self.think.setToolTip("Let the model think before it answers (its reasoning shows above the answer)")
+        self.think.setAccessibleName("Think before answering")
+        self.think.hide()
+        buttons = QVBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.think)
+        buttons.addWidget(self.send_button)
         input_row = QHBoxLayout()
         input_row.addWidget(self.input, 1)
-        input_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        input_row.addLayout(buttons)
         column = QVBoxLayout(self)
         column.setContentsMargins(8, 8, 8, 8)
         column.addWidget(self.pages, 1)
@@ -105,6 +116,7 @@ class ChatWidgets:
 
     input: ChatInput
     send_button: QPushButton
+    think: QPushButton  # the Think toggle (visible when the model's template can switch thinking)
     banner: ErrorBanner
     chat_view: ChatView
     status_bar: QStatusBar
@@ -151,6 +163,7 @@ class ChatController(QObject):
         loaded = self.client.loaded
         model = loaded.info.path.stem if loaded else ""
         preset = self.persona.preset
+        switch = thinking_switch(loaded.info.chat_template or "") if loaded else ""
         return TurnSettings(
             system_prompt=self.persona.system_prompt.toPlainText(),
             model=model,
@@ -159,6 +172,7 @@ class ChatController(QObject):
             sampling=self.persona.sampling(),
             prompt_format=(preset.prompt_format, preset.custom_template),
             context_policy=self.persona.overflow.currentData(),
+            reasoning=reasoning_for(switch, self.widgets.think.isChecked()),
         )
 
     # the user's intent
