@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--save", action="store_true", help="record every chat in the history")
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this browser origin")
     serve.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
+    serve.add_argument(
+        "--restart-on-crash",
+        action="store_true",
+        help="run the server in a child process; start it again if it crashes",
+    )
     commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
     commands.add_parser("devices", parents=[common], help="the backends and devices llama.cpp can use (CPU, GPUs)")
     return parser
@@ -185,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return chat_with_tools(args, paths, settings, _resolve_model(args.model, models_dir))
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
+        if args.command == "serve" and args.restart_on_crash:
+            from app.cli.supervise import supervise
+
+            return supervise(list(sys.argv[1:] if argv is None else argv))
         if args.command == "serve":
             from app.cli.serve import serve
 

@@ -6,6 +6,7 @@ Beside the other commands, so ``app/cli/main.py`` only parses and dispatches.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
 import threading
@@ -39,6 +40,7 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         chats_db=paths.chats_db if args.save else None, library_folders=lambda: folders,
         presets_dir=paths.presets_dir, load_options=load_options,
     )  # fmt: skip
+    faulthandler.enable()  # a native crash still prints where it happened (Python's side) before the process ends
     service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
     runner: ServerRunner | None = None
     stop = threading.Event()
