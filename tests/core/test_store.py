@@ -252,3 +252,23 @@ def test_record_chat_keeps_the_replys_reasoning_apart(store: ChatStore) -> None:
     reply = store.active_path(chat)[-1]
     assert (reply.content, reply.reasoning) == ("Because.", "Let me think about it.")
     assert store.active_path(store.record_chat([("user", "Hi")], "Hello."))[-1].reasoning == ""
+
+
+@pytest.mark.expect_log("is damaged", "not a Hermes Studio chat history", "does not hold its tables")
+@pytest.mark.parametrize("kind", ["another app's", "user_version 1", "user_version -1"])
+def test_a_database_that_is_not_ours_is_kept_aside_and_a_fresh_one_started(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "chats.sqlite3"
+    other = sqlite3.connect(path)
+    if kind == "another app's":
+        other.execute("CREATE TABLE chats (name TEXT)")
+        other.execute("INSERT INTO chats VALUES ('theirs')")
+    else:
+        other.execute(f"PRAGMA user_version = {kind.split()[-1]}")
+    other.commit()
+    other.close()
+    store = ChatStore(path)
+    assert store.recovered_from is not None and store.recovered_from.exists()
+    assert store.schema_version == SCHEMA_VERSION and store.list_chats() == []
+    if kind == "another app's":
+        kept = sqlite3.connect(store.recovered_from)
+        assert kept.execute("SELECT name FROM chats").fetchall() == [("theirs",)]  # nothing of theirs was lost

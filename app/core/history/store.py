@@ -67,8 +67,8 @@ class ChatStore(MessageTree):
             ) from exc
         try:
             self._db = GuardedConnection(self._open(path), path)
-        except sqlite3.DatabaseError as exc:
-            error = classify(exc, path)
+        except (sqlite3.DatabaseError, StoreDamagedError) as exc:
+            error = exc if isinstance(exc, StoreDamagedError) else classify(exc, path)
             if not isinstance(error, StoreDamagedError):
                 raise error from exc  # busy, read-only, full: the file is fine, it must not be moved aside
             kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -104,6 +104,8 @@ class ChatStore(MessageTree):
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version < 0 or (version == 0 and self._table_exists("messages", db)):
+            raise StoreDamagedError(f"{self.path.name} is not a Hermes Studio chat history (schema {version}).")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"The chat database was written by a newer Hermes Studio (schema {version}, this app knows "
@@ -116,7 +118,12 @@ class ChatStore(MessageTree):
             try:
                 for number in range(version, SCHEMA_VERSION):
                     log.info("migrating chat database to schema %d", number + 1)
-                    db.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1};")
+                    try:
+                        db.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1};")
+                    except sqlite3.OperationalError as exc:  # tables that are not the ones this schema had
+                        raise StoreDamagedError(
+                            f"{self.path.name} says schema {version} but does not hold its tables ({exc})."
+                        ) from exc
                     broken = db.execute("PRAGMA foreign_key_check").fetchone()
                     if broken is not None:
                         db.execute("ROLLBACK")
