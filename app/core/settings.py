@@ -41,11 +41,11 @@ class Settings:
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def models_path(self, default: Path) -> Path:
-        return Path(self.models_dir).expanduser() if self.models_dir else default
+        return _user_path(self.models_dir) if self.models_dir else default
 
     def library_folders(self, default: Path) -> list[Path]:
         """The models folder first, then the extra folders the user added."""
-        return [self.models_path(default), *(Path(d).expanduser() for d in self.extra_model_dirs)]
+        return [self.models_path(default), *(_user_path(d) for d in self.extra_model_dirs)]
 
     def validated(self) -> Settings:
         """A copy with every value clamped into its legal range."""
@@ -104,6 +104,15 @@ def _gpu_layers(value: object) -> int:
     except (TypeError, ValueError):
         return GPU_LAYERS_AUTO
     return min(layers, 100_000) if layers >= -1 else GPU_LAYERS_AUTO
+
+
+def _user_path(text: str) -> Path:
+    """A folder the user typed; ``~`` of a user this system does not know stays as written (a folder that is not
+    there, said as such where it is listed), never an exception."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
 
 
 def _as_list(value: object) -> list[Any]:

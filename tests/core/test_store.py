@@ -263,7 +263,7 @@ def test_a_database_that_is_not_ours_is_kept_aside_and_a_fresh_one_started(tmp_p
         other.execute("CREATE TABLE chats (name TEXT)")
         other.execute("INSERT INTO chats VALUES ('theirs')")
     else:
-        other.execute(f"PRAGMA user_version = {kind.split()[-1]}")
+        other.execute(f"PRAGMA user_version = {kind.rsplit(maxsplit=1)[-1]}")
     other.commit()
     other.close()
     store = ChatStore(path)

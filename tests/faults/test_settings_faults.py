@@ -92,3 +92,17 @@ def test_an_unreadable_settings_file_gives_defaults_a_clear_warning_and_keeps_it
         for p in kept:
             p.chmod(0o600)
         assert any(p.read_text() == '{"context_size": 8192}' for p in kept)
+
+
+def test_a_models_folder_of_an_unknown_users_home_is_a_missing_folder_not_a_traceback(tmp_path: Path) -> None:
+    import sys
+
+    config = tmp_path / "config"
+    config.mkdir(parents=True)
+    (config / "settings.json").write_text('{"models_dir": "~nosuchuser-hermes/models"}', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--basedir", str(tmp_path), "models"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "No models in ~nosuchuser-hermes/models" in result.stderr
