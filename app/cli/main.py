@@ -23,7 +23,7 @@ from pathlib import Path
 from app import APP_NAME, __version__
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
-from app.cli.text import safe
+from app.cli.text import message_text, safe
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
@@ -280,7 +280,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         )
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
-        request = session.send(" ".join(args.message), turn)
+        request = session.send(message_text(args.message), turn)
         stream_to_terminal(
             session, service, request, saving=store is not None, where=str(loaded.placement),
             show_thinking=not args.hide_thinking,

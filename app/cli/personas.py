@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli.text import message_text
 from app.core.paths import AppPaths
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def prompt(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.core.prompting.prompt_formats import preview_prompt
 
     preset = PresetLibrary(paths.presets_dir).get(args.preset)
-    built = build_turn(args, paths, preset, " ".join(args.message))
+    built = build_turn(args, paths, preset, message_text(args.message))
     template, bos, eos = _model_template(args.model)
     text, notes = preview_prompt(
         built.messages,
@@ -164,7 +165,7 @@ def system_for_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, t
     """`chat`'s turn with the system message `prompt` would build (entries at a depth are not in `chat` yet)."""
     from app.core.personas.prompt_build import describe_activation
 
-    built = build_turn(args, paths, preset, " ".join(args.message))
+    built = build_turn(args, paths, preset, message_text(args.message))
     for line in describe_activation(built.activation):
         print(line, file=sys.stderr)
     return dataclasses.replace(turn, system_prompt=built.messages[0]["content"])

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from app.cli.text import message_text
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
@@ -98,7 +99,7 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
         if store is not None and args.chat:
             session.open(args.chat)
         turn = turn_from_arguments(args, session, preset, args.model)
-        request = session.send(" ".join(args.message), turn)
+        request = session.send(message_text(args.message), turn)
         stream_to_terminal(
             session, service, request, saving=store is not None, where=f"via {args.engine}",
             show_thinking=not args.hide_thinking,

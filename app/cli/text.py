@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from app.core import bounded_json
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_KEEP_LINES = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -21,3 +23,9 @@ def _escaped(found: re.Match[str]) -> str:
 def safe(value: object, *, lines: bool = False) -> str:
     """``value`` as text with its control characters escaped (``lines``: keep line breaks)."""
     return (_CONTROL_KEEP_LINES if lines else _CONTROL).sub(_escaped, str(value))
+
+
+def message_text(words: list[str]) -> str:
+    """A message typed on the command line: bytes that were not UTF-8 (Python keeps them as lone surrogates) become
+    U+FFFD, so the message can be tokenized and saved; the rest is kept as typed."""
+    return bounded_json.text(" ".join(words))

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.text import message_text
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.engines.state_cache import StateCache
@@ -109,7 +110,7 @@ def _request(args: argparse.Namespace, preset: object) -> GenerationRequest:
     sampling = base.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
     system = args.system if args.system is not None else chosen.system_prompt if chosen else HERMES_2_SYSTEM_PROMPT
     messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": " ".join(args.message)})
+    messages.append({"role": "user", "content": message_text(args.message)})
     prompt_format = (chosen.prompt_format, chosen.custom_template) if chosen else ("auto", "")
     return GenerationRequest(messages, sampling, prompt_format)
 

@@ -22,6 +22,8 @@ MAX_FILE_BYTES = 64 << 20  # a chat export with every branch; presets, cards and
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _PAIR = re.compile(rb"\[\]|\{\}")
+_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")  # escaped, or encoded with surrogatepass
+_LONE = re.compile("[\ud800-\udfff]")  # after json.loads, a pair is one character: what is left is alone
 
 
 class JsonLimitError(HermesError, ValueError):
@@ -36,7 +38,24 @@ def loads(data: bytes | str, *, max_bytes: int = MAX_FILE_BYTES, max_depth: int 
     depth = nesting_over(raw, max_depth)
     if depth:
         raise JsonLimitError(f"{what} nests deeper than the limit of {max_depth} levels.")
-    return json.loads(raw, parse_constant=_no_constant)
+    value = json.loads(raw, parse_constant=_no_constant)
+    return _without_lone_surrogates(value) if _SURROGATE.search(raw) else value
+
+
+def text(value: str) -> str:
+    """``value`` with each lone surrogate (which no file can hold as UTF-8) replaced by U+FFFD."""
+    return _LONE.sub("\ufffd", value)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Every string in a loaded document made writable as UTF-8 (its depth is already bounded)."""
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {text(key): _without_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def load_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES, max_depth: int = MAX_DEPTH, what: str = "") -> Any:
