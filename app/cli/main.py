@@ -23,7 +23,7 @@ from pathlib import Path
 from app import APP_NAME, __version__
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
-from app.cli.text import message_text, safe
+from app.cli.text import safe
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
@@ -247,7 +247,7 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    from app.cli.terminal import stream_to_terminal, turn_from_arguments
+    from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
@@ -280,16 +280,11 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         )
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
-        request = session.send(message_text(args.message), turn)
-        stream_to_terminal(
-            session, service, request, saving=store is not None, where=str(loaded.placement),
-            show_thinking=not args.hide_thinking,
-        )  # fmt: skip
+        return chat_turn(session, service, args, turn, saving=store is not None, where=str(loaded.placement))
     finally:
         service.close()
         if store is not None:
             store.close()
-    return 1 if session.save_error else 0  # a reply not (fully) saved is a failure for scripts
 
 
 def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:

@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from app.cli.text import message_text
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
@@ -84,7 +83,7 @@ def models_remote(args: argparse.Namespace) -> int:
 
 
 def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.cli.terminal import stream_to_terminal, turn_from_arguments
+    from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
@@ -99,13 +98,8 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
         if store is not None and args.chat:
             session.open(args.chat)
         turn = turn_from_arguments(args, session, preset, args.model)
-        request = session.send(message_text(args.message), turn)
-        stream_to_terminal(
-            session, service, request, saving=store is not None, where=f"via {args.engine}",
-            show_thinking=not args.hide_thinking,
-        )  # fmt: skip
+        return chat_turn(session, service, args, turn, saving=store is not None, where=f"via {args.engine}")
     finally:
         service.close()
         if store is not None:
             store.close()
-    return 0

@@ -8,6 +8,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from app.cli.text import message_text
 from app.core.chat.session import ChatSession, TurnSettings
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
@@ -42,6 +43,23 @@ def turn_from_arguments(
         reasoning=reasoning,
         **more,
     )
+
+
+def chat_turn(
+    session: ChatSession,
+    service: EngineService,
+    args: argparse.Namespace,
+    turn: TurnSettings,
+    *,
+    saving: bool,
+    where: str,
+) -> int:
+    """``chat``'s one turn, local or remote: the message sent, streamed to the terminal; 1 if it was not saved."""
+    request = session.send(message_text(args.message), turn)
+    stream_to_terminal(
+        session, service, request, saving=saving, where=where, show_thinking=not args.hide_thinking
+    )  # fmt: skip
+    return 1 if session.save_error else 0  # a reply not (fully) saved is a failure for scripts
 
 
 def stream_to_terminal(
