@@ -9,7 +9,8 @@ changed, so a view only renders.
 
 Persistence: every message is written as the turn starts; a streaming reply is saved at most every
 0.5 s and at its end (``StreamingSaver``), so a crash loses at most half a second and never a
-finished message. Without a store (the server's default) the session keeps everything in memory.
+finished message. Without a store (the CLI without --save) the session keeps the chat in an in-memory SQLite
+history (``ChatStore.in_memory``): the same code paths, nothing written to disk.
 """
 
 from __future__ import annotations
