@@ -13,17 +13,14 @@ Importing this module does not import llama_cpp (the GUI starts without it).
 from __future__ import annotations
 
 import copy
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any, Literal, NotRequired, TypedDict
 
 from app.core.errors import TemplateError
 from app.core.prompting.parts import ReasoningOptions, thinking_switch
 from app.core.prompting.reasoning import reasoning_format
-from app.core.prompting.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig
+from app.core.prompting.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig, stopped_after
 from app.core.prompting.tool_prompt import prepare
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -341,26 +338,7 @@ def preview_prompt(
 def _within_budget(work: Any, name: str) -> Any:
     """Run ``work()``, aborting Jinja-compiled template code that runs past RENDER_SECONDS.
 
-    Sandboxed Jinja cannot touch files or attributes, but a loop nested in a loop can still run for
-    hours. Template code compiles to Python, so a trace function on its frames can stop it.
+    Sandboxed Jinja cannot touch files or attributes, but a loop nested in a loop can still run for hours.
     """
-    deadline = time.perf_counter() + RENDER_SECONDS
-    counter = [0]
-
-    def local_trace(frame: FrameType, event: str, arg: Any) -> Any:
-        counter[0] += 1
-        if counter[0] % 256 == 0 and time.perf_counter() > deadline:
-            raise TemplateTimeout(f"The {name} chat template took longer than {RENDER_SECONDS:.0f} s and was stopped.")
-        return local_trace
-
-    def global_trace(frame: FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename == "<template>":  # a filter's own loop is bounded by its input's size
-            return local_trace
-        return None
-
-    previous = sys.gettrace()
-    sys.settrace(global_trace)
-    try:
-        return work()
-    finally:
-        sys.settrace(previous)
+    timeout = f"The {name} chat template took longer than {RENDER_SECONDS:.0f} s and was stopped."
+    return stopped_after(work, RENDER_SECONDS, lambda: TemplateTimeout(timeout), template_lines=True)

@@ -26,9 +26,10 @@ import string
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import jinja2.ext
@@ -37,6 +38,8 @@ from jinja2.nodes import Concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.core.errors import TemplateError
+
+T = TypeVar("T")
 
 MAX_CHARS = 4 << 20  # one string (a list: 8 per item): the largest prompt a model could take, and then some
 # Everything one render may produce through the operations above: a base, plus a multiple of the conversation,
@@ -341,22 +344,44 @@ def _raise_exception(message: str) -> None:
     raise ValueError(message)
 
 
-def _compile_within(source: str, seconds: float) -> Any:
-    """Compile ``source``, stopped after ``seconds`` (Jinja's lexer, parser and code generator are Python calls)."""
-    deadline = time.perf_counter() + seconds
-    calls = [0]
+def stopped_after(work: Callable[[], T], seconds: float, stop: Callable[[], Exception], *, template_lines: bool) -> T:
+    """Run ``work()``, raising ``stop()`` once it runs past ``seconds``.
 
-    def watch(frame: FrameType, event: str, arg: Any) -> None:
-        calls[0] += 1
-        if calls[0] % 4096 == 0 and time.perf_counter() > deadline:
-            raise TemplateTooBig(f"compiling it took longer than {seconds:.0f} s.")
+    Jinja compiles templates to Python, so a trace function can stop them. ``template_lines``: every line of compiled
+    template code is counted (a render; a filter's own loop is bounded by its input's size); else every Python call
+    (a compile: Jinja's lexer, parser and code generator are Python calls; no line tracing, a small cost).
+    """
+    deadline = time.perf_counter() + seconds
+    every = 256 if template_lines else 4096
+    count = [0]
+
+    def check(frame: FrameType, event: str, arg: Any) -> Any:
+        count[0] += 1
+        if count[0] % every == 0 and time.perf_counter() > deadline:
+            raise stop()
+        return check if template_lines else None
+
+    def on_call(frame: FrameType, event: str, arg: Any) -> Any:
+        if template_lines:
+            return check if frame.f_code.co_filename == "<template>" else None
+        return check(frame, event, arg)
 
     previous = sys.gettrace()
-    sys.settrace(watch)  # calls only: no line tracing, a small cost on a compile of milliseconds
+    sys.settrace(on_call)
     try:
-        return BoundedEnvironment().from_string(source)
+        return work()
     finally:
         sys.settrace(previous)
+
+
+def _compile_within(source: str, seconds: float) -> Any:
+    """Compile ``source``, stopped after ``seconds``."""
+    return stopped_after(
+        lambda: BoundedEnvironment().from_string(source),
+        seconds,
+        lambda: TemplateTooBig(f"compiling it took longer than {seconds:.0f} s."),
+        template_lines=False,
+    )
 
 
 class BoundedTemplate:
