@@ -82,6 +82,8 @@ class StateCache:
                     found, hit = (state, shared), (entry_space, key)
             if found is not None:
                 self._memory.move_to_end(hit)
+        if found is not None and found[1] >= len(prompt):
+            return found  # all of it from memory: nothing on disk can beat that
         on_disk = self._best_on_disk(space, prompt, found[1] if found else 0)
         return on_disk or found
 
@@ -139,9 +141,10 @@ class StateCache:
     def _remember(self, space: str, state: CachedState) -> None:
         if state.size > self.memory_budget:
             return
+        key = (space, token_hash(state.tokens))
         with self._lock:
-            self._memory[(space, token_hash(state.tokens))] = state
-            self._memory.move_to_end((space, token_hash(state.tokens)))
+            self._memory[key] = state
+            self._memory.move_to_end(key)
             total = sum(entry.size for entry in self._memory.values())
             while total > self.memory_budget and self._memory:
                 _key, evicted = self._memory.popitem(last=False)
