@@ -7,6 +7,7 @@ hermes-studio setup                                 put the starter model into t
 hermes-studio devices                               the backends and devices llama.cpp can use
 hermes-studio serve --model M [--port 1234]         serve a model over OpenAI's HTTP API
 hermes-studio prompt --preset P MESSAGE             the exact prompt a message produces (lorebooks, personas)
+hermes-studio knowledge add|list|search|remove      collections of documents (chat --knowledge NAME, --attach FILE)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
+from app.cli import knowledge as knowledge_commands
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
 from app.cli.text import safe
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--tool-choice", default="auto", metavar="auto|required|none|NAME", help="default: auto")
     chat.add_argument("--allow-tools", default="", metavar="all|NAME[,NAME]", help="tools that run without asking")
     chat.add_argument("--max-tool-rounds", type=int, default=4, metavar="N", help="rounds of calls (default: 4)")
+    knowledge_commands.add_chat_options(chat)
+    knowledge_commands.add_parsers(commands, common)
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
     actions = presets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -180,10 +184,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             model = _resolve_model(args.model, models_dir) if args.model else None
             model_path = str(model) if model else None
             return run_gui(paths, settings_store, self_test=args.self_test, model=model_path, open_file=args.open)
+        if args.command == "chat" and args.mcp and (args.knowledge or args.attach):
+            raise HermesError("--knowledge and --attach do not combine with --mcp yet.")
+        if args.command == "knowledge":
+            return knowledge_commands.run(args, paths, settings)
         if args.command == "chat" and args.engine:
             from app.cli.serve import chat_remote
 
-            return chat_remote(args, paths)
+            return chat_remote(args, paths, settings)
         if args.command == "chat" and args.mcp:
             from app.cli.tools import chat_with_tools
 
@@ -280,7 +288,10 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         )
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
-        return chat_turn(session, service, args, turn, saving=store is not None, where=str(loaded.placement))
+        grounding = knowledge_commands.grounding_for(args, paths, settings, loaded.context_size)
+        return chat_turn(
+            session, service, args, turn, saving=store is not None, where=str(loaded.placement), grounding=grounding
+        )
     finally:
         service.close()
         if store is not None:

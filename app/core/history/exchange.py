@@ -127,13 +127,22 @@ def import_tree(store: ChatStore, data: Any) -> int:
     return chat_id
 
 
-def export_openai(store: ChatStore, chat_id: int) -> list[dict[str, str]]:
-    """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API)."""
+def export_openai(store: ChatStore, chat_id: int) -> list[dict[str, Any]]:
+    """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API);
+    a reply's sources in ``citations`` and a question's documents in ``documents`` (extensions: OpenAI has none)."""
     messages = []
     for m in store.active_path(chat_id):
-        message = {"role": m.role, "content": m.content}
+        message: dict[str, Any] = {"role": m.role, "content": m.content}
         if m.reasoning:
             message["reasoning_content"] = m.reasoning
+        if m.citations:
+            message["citations"] = [
+                {"index": c.index, "file": c.file, "location": c.location, "collection": c.collection,
+                 "excerpt": c.excerpt}
+                for c in m.citations
+            ]  # fmt: skip
+        if m.documents:
+            message["documents"] = [{"name": d.name, "mode": d.mode, "pages": d.pages} for d in m.documents]
         messages.append(message)
     return messages
 
@@ -148,7 +157,12 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
         lines += [f"## {names.get(message.role, message.role)}", ""]
         if message.reasoning:
             lines += ["<details>", "<summary>Thinking</summary>", "", message.reasoning.strip(), "", "</details>", ""]
+        if message.documents:
+            attached = ", ".join(d.name + (f" ({d.pages} pages)" if d.pages else "") for d in message.documents)
+            lines += [f"*With: {attached}*", ""]
         lines += [message.content, ""]
+        if message.citations:
+            lines += ["**Sources**", ""] + [f"- {c.label}" for c in message.citations] + [""]
     return "\n".join(lines)
 
 
