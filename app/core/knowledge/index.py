@@ -49,7 +49,10 @@ CREATE TABLE IF NOT EXISTS vectors (
     model TEXT NOT NULL, vector BLOB NOT NULL
 );
 """
-FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(text, tokenize='unicode61 remove_diacritics 2');"
+FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(text, tokenize='unicode61 remove_diacritics 2');"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5vocab(chunk_text, row);"  # passages per word
+)
 
 
 class KnowledgeError(HermesError):
@@ -117,7 +120,7 @@ class KnowledgeIndex:
         except sqlite3.DatabaseError as exc:
             raise KnowledgeError(f"The knowledge database {path} cannot be opened ({exc}).") from exc
         try:
-            self.db.execute(FTS_SCHEMA)
+            self.db.executescript(FTS_SCHEMA)
             self.has_fts = True
         except sqlite3.OperationalError:  # an SQLite without FTS5: keyword search scans with LIKE
             self.has_fts = False

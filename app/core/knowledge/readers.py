@@ -331,7 +331,7 @@ def _pdf(name: str, data: bytes, limits: Limits) -> tuple[list[Block], int, list
         for number in range(pages):
             page = pdf[number]
             textpage = page.get_textpage()
-            text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
             textpage.close()
             page.close()
             if not text.strip():
