@@ -83,9 +83,13 @@ def grounding_for(args: argparse.Namespace, paths: AppPaths, settings: Settings,
         base_context = _base(paths, embedder) if args.knowledge else None
         with base_context or _nothing() as base:
             grounding = ground(question, base=base, collections=args.knowledge, attachments=args.attach,
-                               embedder=embedder, whole_budget=max(256, context_size // 3))  # fmt: skip
+                               embedder=embedder, whole_budget=max(256, context_size // 3),
+                               budget=max(512, context_size // 2))  # fmt: skip
     for failure in grounding.failures:
         print(f"warning: {safe(failure)}", file=sys.stderr)
+    for note in grounding.notes:
+        if not note.startswith("keyword search only"):  # said already, once
+            print(f"note: {safe(note)}", file=sys.stderr)
     if args.attach and len(grounding.failures) == len(args.attach) and not args.knowledge:
         raise HermesError("None of the attached documents could be read.")
     return grounding

@@ -277,7 +277,10 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     session = ChatSession(store, describe_preset=library.name_of)
     service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
     try:
-        loaded = service.load(model, _load_options(args, paths, settings, model)).result()
+        options = _load_options(args, paths, settings, model)
+        # the documents first: one that cannot be read is said before the model loads
+        grounding = knowledge_commands.grounding_for(args, paths, settings, options.context_size or 4096)
+        loaded = service.load(model, options).result()
         for note in loaded.notes:
             print(f"note: {note}", file=sys.stderr)
         if store is not None and args.chat:
@@ -295,7 +298,6 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         )
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
-        grounding = knowledge_commands.grounding_for(args, paths, settings, loaded.context_size)
         return chat_turn(
             session, service, args, turn, saving=store is not None, where=str(loaded.placement), grounding=grounding
         )

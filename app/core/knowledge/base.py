@@ -22,7 +22,7 @@ from app.core.knowledge.blocks import Document, DocumentError, Limits
 from app.core.knowledge.chunking import Chunk, ChunkSize, chunk_blocks
 from app.core.knowledge.embedder import Embedder, estimate_tokens
 from app.core.knowledge.index import CollectionInfo, FileRecord, KnowledgeError, KnowledgeIndex, NewFile
-from app.core.knowledge.readers import supported
+from app.core.knowledge.readers import NOT_A_DOCUMENT, supported
 from app.core.knowledge.search import Hit, Searcher, to_blob
 from app.core.knowledge.worker import Cancelled, ReaderProcess
 
@@ -108,6 +108,7 @@ class KnowledgeBase:
         self.embedder = embedder
         self.limits = limits or Limits()
         self.size = size or _size_for(embedder)
+        self._queries: dict[tuple[str, str], list[float]] = {}
 
     def close(self) -> None:
         self.index.close()
@@ -130,8 +131,18 @@ class KnowledgeBase:
         """The passages that answer ``query`` best, from one collection or several."""
         names = [collections] if isinstance(collections, str) else list(collections)
         ids = [self.index.collection_id(name) for name in names]
-        vector = self.embedder.embed([query])[0] if self.embedder is not None and mode != "keyword" else None
+        vector = self._query_vector(query) if self.embedder is not None and mode != "keyword" else None
         return self.searcher.search(ids, query, vector, self.model, top=top, mode=mode)
+
+    def _query_vector(self, query: str) -> list[float]:
+        """A question's embedding (the last few are kept: a window searches again as the user edits)."""
+        assert self.embedder is not None
+        key = (self.model, query)
+        if key not in self._queries:
+            self._queries[key] = self.embedder.embed([query])[0]
+            while len(self._queries) > 64:
+                self._queries.pop(next(iter(self._queries)))
+        return self._queries[key]
 
     # writing
     def add(
@@ -285,7 +296,7 @@ def _expand(paths: Iterable[Path]) -> tuple[list[Path], AddReport]:
         elif not path.exists():
             report.outcomes.append(FileOutcome(path, "failed", f"{path} does not exist."))
         elif not supported(path):
-            why = f"{path.name}: not a document type that is read (text, Markdown, code, CSV, HTML, PDF, DOCX)"
+            why = f"{path.name}: {NOT_A_DOCUMENT}"
             report.outcomes.append(FileOutcome(path, "skipped", why))
         else:
             found[path.resolve()] = None

@@ -70,14 +70,16 @@ def ground(
     attachments: Sequence[Path] = (),
     embedder: Embedder | None = None,
     whole_budget: int = 1500,
+    budget: int = 3000,
     top: int = 4,
     limits: Limits | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> Grounding:
     """The sources for ``question``: attachments (whole when they fit ``whole_budget`` tokens, else their best
-    passages) and the ``top`` passages of ``collections`` in ``base``. Unreadable attachments are reported in
-    ``failures``; the rest still ground the answer."""
+    passages) and the ``top`` passages of ``collections`` in ``base``, all of them within ``budget`` tokens (what
+    does not fit is left out, and said in ``notes``). Unreadable attachments are reported in ``failures``; the rest
+    still ground the answer."""
     sources: list[Source] = []
     documents: list[DocumentPart] = []
     notes: list[str] = []
@@ -122,7 +124,16 @@ def ground(
         sources.extend(_from_hit(first + n, hit, hit.collection) for n, hit in enumerate(hits))
     if (long_files or collections) and embedder is None:
         notes.append("keyword search only: no embedding model")
-    return Grounding(tuple(sources), tuple(documents), tuple(notes), tuple(failures))
+    kept, used = [], 0
+    for source in sources:
+        tokens = count(source.text) if count is not None else estimate_tokens(source.text)
+        if used + tokens > budget:
+            notes.append(f"{source.label} left out: the sources would not fit the context")
+            continue
+        used += tokens
+        kept.append(Source(len(kept) + 1, source.file, source.location, source.text, source.path, source.collection,
+                           source.chunk_id))  # fmt: skip
+    return Grounding(tuple(kept), tuple(documents), tuple(notes), tuple(failures))
 
 
 def _from_hit(index: int, hit: Hit, collection: str) -> Source:

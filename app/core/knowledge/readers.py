@@ -82,6 +82,7 @@ TEXT_SUFFIXES = frozenset([".txt", ".text", ".log", ".rst", ".org", ".adoc", ".a
 MARKDOWN_SUFFIXES = frozenset([".md", ".markdown", ".mdx"])
 HTML_SUFFIXES = frozenset([".html", ".htm", ".xhtml"])
 SUFFIXES = CODE_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | {".csv", ".tsv", ".pdf", ".docx"}
+NOT_A_DOCUMENT = "not a document type that is read (text, Markdown, code, CSV, HTML, PDF, DOCX)"
 _LONG_BLOCK = 1_500  # characters: a longer paragraph is split into its lines
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8-sig"),
@@ -112,6 +113,8 @@ def kind_of(path: Path) -> str:
 
 def read_document(path: Path, limits: Limits) -> Document:
     """``path`` read and split into blocks; ``DocumentError`` with the reason when it cannot be."""
+    if not supported(path):
+        raise DocumentError(f"{path.name}: {NOT_A_DOCUMENT}")
     data = _read_bytes(path, limits)
     if not data.strip():
         raise DocumentError(f"{path.name} is empty.")
