@@ -105,9 +105,14 @@ def test_a_cited_answer_is_saved_and_exported(
         "**Sources**" in markdown and "- [1] memo.pdf" in markdown and "*With: memo.pdf (1 pages), island*" in markdown
     )
     openai = exchange.export_openai(store, chat_id)
+    memo = "Memo: the harbour fee is twelve crowns."
     assert openai[-1]["citations"][0] == {
-        "index": 1, "file": "memo.pdf", "location": "", "collection": "", "excerpt": "Memo: the harbour fee is twelve crowns."
-    }  # fmt: skip
+        "index": 1,
+        "file": "memo.pdf",
+        "location": "",
+        "collection": "",
+        "excerpt": memo,
+    }
     copy = exchange.import_tree(store, json.loads(json.dumps(exchange.export_tree(store, chat_id))))
     assert store.active_path(copy)[-1].citations == reply.citations
 

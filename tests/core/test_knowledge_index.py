@@ -203,7 +203,7 @@ def test_two_processes_index_one_collection_at_once(tmp_path: Path) -> None:
     shared = one / "gamma-000.txt"
     processes = [_cli(basedir, "add", "notes", str(one)), _cli(basedir, "add", "notes", str(two), str(shared))]
     for process in processes:
-        out, err = process.communicate(timeout=600)
+        _out, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
     db = basedir / "data" / "knowledge.sqlite3"
     _consistent(db)

@@ -4,6 +4,7 @@ Fixtures are made here (tests/core/documents.py): hand-written PDFs, DOCX zips, 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -162,7 +163,7 @@ def test_chunks_are_bounded_overlap_and_keep_their_locations() -> None:
     first_pages = [chunk.location["page"] for chunk in chunks]
     assert first_pages == sorted(first_pages) and first_pages[-1] == 4
     assert any(chunk.location["page"] != chunk.location["page_end"] for chunk in chunks)  # "pp. 1–2"
-    for before, after in zip(chunks, chunks[1:], strict=False):  # the overlap: the next starts with the last lines
+    for before, after in itertools.pairwise(chunks):  # the overlap: the next starts with the last lines
         assert after.text.split("\n")[0] in before.text
     long = chunk_blocks([Block("word " * 500, line=7, end=7)], "text", estimate_tokens, ChunkSize(60, 10))
     assert len(long) > 5 and all(c.tokens <= 60 and c.location["line"] == 7 for c in long)

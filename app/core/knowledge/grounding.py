@@ -124,7 +124,8 @@ def ground(
         sources.extend(_from_hit(first + n, hit, hit.collection) for n, hit in enumerate(hits))
     if (long_files or collections) and embedder is None:
         notes.append("keyword search only: no embedding model")
-    kept, used = [], 0
+    kept: list[Source] = []
+    used = 0
     for source in sources:
         tokens = count(source.text) if count is not None else estimate_tokens(source.text)
         if used + tokens > budget:
