@@ -208,3 +208,53 @@ def test_two_processes_index_one_collection_at_once(tmp_path: Path) -> None:
     db = basedir / "data" / "knowledge.sqlite3"
     _consistent(db)
     assert sqlite3.connect(db).execute("SELECT count(*) FROM files").fetchone()[0] == 80
+
+
+VECTOR_CHECK = """
+import sys, tempfile
+from pathlib import Path
+import numpy as np
+from app.core.knowledge.chunking import Chunk
+from app.core.knowledge.index import KnowledgeIndex, NewFile
+from app.core.knowledge.search import Searcher, to_blob
+index = KnowledgeIndex(Path(tempfile.mkdtemp()) / "k.sqlite3")
+collection = index.collection_id("v", create=True)
+rng = np.random.default_rng(2)
+vectors = rng.standard_normal((300, 384)).astype(np.float32)
+passages = [Chunk(f"passage {i}", {"line": i + 1}, 3) for i in range(300)]
+index.write_file(collection, NewFile("/x.txt", "x.txt", "text", "0", 0, 0, 0, "", passages,
+                                     [to_blob(v) for v in vectors], "m"))
+query = rng.standard_normal(384).tolist()
+native, plain = Searcher(index), Searcher(index, _sqlite_vec=False)
+assert native.vector_engine == "sqlite-vec", native.vector_engine
+assert native.nearest([collection], query, "m", limit=10) == plain.nearest([collection], query, "m", limit=10)
+print("agree")
+"""
+
+
+def _python_with_extensions() -> str | None:
+    """This interpreter if its SQLite loads extensions, else another of the same version that does (the venv's
+    packages are importable from it): the sqlite-vec path is checked wherever the machine has one."""
+    import shutil
+
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    found = [shutil.which(version), shutil.which("python3"), f"/usr/bin/{version}", f"/usr/local/bin/{version}"]
+    candidates = [sys.executable, *(path for path in found if path and os.path.exists(path))]
+    probe = "import sqlite3, sys; sqlite3.connect(':memory:').enable_load_extension(True); print(sys.version_info[:2])"
+    for python in dict.fromkeys(candidates):
+        done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip() == str(tuple(sys.version_info[:2])):
+            return python
+    return None
+
+
+def test_sqlite_vec_and_numpy_rank_vectors_alike() -> None:
+    import sysconfig
+
+    python = _python_with_extensions()
+    if python is None:
+        pytest.skip("no Python here whose SQLite loads extensions (search uses numpy; said in the log)")
+    paths = os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    done = subprocess.run([python, "-c", VECTOR_CHECK], capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": paths}, cwd=REPO, timeout=300)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "agree", done.stderr
