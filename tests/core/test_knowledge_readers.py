@@ -124,8 +124,9 @@ def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_is_read(tmp_path
 def test_a_worker_killed_mid_read_is_a_message_and_a_fresh_worker_follows(tmp_path: Path) -> None:
     path = tmp_path / "many.pdf"
     path.write_bytes(pdf_bytes([[f"page {n}"] * 30 for n in range(1500)]))
+    (tmp_path / "a.txt").write_text("warm")
     with ReaderProcess() as process:
-        process.read(tmp_path.joinpath("a.txt") if _write(tmp_path / "a.txt", "warm") else path)
+        process.read(tmp_path / "a.txt")  # the worker is up
         worker = process._process
         assert worker is not None
         threading.Timer(0.05, lambda: os.kill(worker.pid, 9)).start()
@@ -172,8 +173,3 @@ def test_chunks_are_bounded_overlap_and_keep_their_locations() -> None:
 def _sparse(path: Path, size: int) -> None:
     with path.open("wb") as handle:
         handle.truncate(size)
-
-
-def _write(path: Path, text: str) -> bool:
-    path.write_text(text)
-    return True
