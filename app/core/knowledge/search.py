@@ -223,7 +223,9 @@ class Searcher:
         matrix = self._vectors(collection_ids, model, len(blob) // 4)
         if matrix.ids.size == 0:
             return []
-        scores = matrix.vectors @ np.frombuffer(blob, dtype="<f4")
+        # einsum, not BLAS: a matrix-vector product this small is done in 1 ms on one core, while BLAS's threads
+        # wait for each other on a busy machine (32 ms measured for 10,000 × 384 with other work running)
+        scores = np.einsum("ij,j->i", matrix.vectors, np.frombuffer(blob, dtype="<f4"))
         count = min(limit, scores.size)
         best = np.argpartition(-scores, count - 1)[:count]
         return [int(matrix.ids[i]) for i in best[np.argsort(-scores[best])]]
