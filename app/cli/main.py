@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=1234)
     serve.add_argument("--api-key", default="", help="require 'Authorization: Bearer KEY'")
     serve.add_argument("--jit", action="store_true", help="load library models on request (just in time)")
+    serve.add_argument(
+        "--embedding-model", metavar="MODEL", help="a GGUF embedding model (path or library name) for /v1/embeddings"
+    )
     serve.add_argument("--save", action="store_true", help="record every chat in the history")
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this browser origin")
     serve.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
