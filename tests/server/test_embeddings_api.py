@@ -129,3 +129,19 @@ def test_chat_still_answers_beside_the_embedding_model(served: Process) -> None:
     )
     assert reply.choices[0].message.content
     assert not [line for line in served.lines if "Traceback" in line or " 500 " in line]
+
+
+def test_serve_refuses_a_chat_model_or_a_missing_one_as_the_embedding_model(
+    starter_model: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "app", "serve", "--basedir", str(tmp_path), "--port", "0", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+    chat = serve("--embedding-model", str(starter_model))
+    assert chat.returncode == 1 and "is not an embedding model" in chat.stderr
+    missing = serve("--embedding-model", "no-such-model")
+    assert missing.returncode == 1 and "setup --embeddings" in missing.stderr
