@@ -110,8 +110,12 @@ def main() -> int:
         result, frozen_seconds = run([str(frozen), "--basedir", base, "--self-test", "--model", str(model)])
         check(
             result.returncode == 0 and "self-test OK" in result.stdout,
-            "frozen --self-test chats: " + (result.stdout + result.stderr).strip()[-300:],
+            "frozen --self-test, every step: " + result.stdout.strip()[-300:],
+            result.stderr.strip()[-600:],
         )
+        for line in result.stderr.splitlines():  # each step's line and time in the frozen app
+            if line.startswith("self-test step "):
+                print(f"      frozen {line[len('self-test step ') :]}"[:160])
         check("Traceback" not in result.stderr and "Llama.__del__" not in result.stderr, "no traceback at exit")
         source, source_seconds = run(
             [sys.executable, "-m", "app", "--basedir", base, "--self-test", "--model", str(model)], cwd=REPO
