@@ -34,7 +34,7 @@ def run(quick: bool = False) -> Section:
     from app.core.engines.service import EngineService
 
     model = starter_embedding_model()
-    texts = corpus(64 if quick else 128)
+    texts = corpus(16 if quick else 128)
     batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
     rounds = 1 if quick else 3
 
