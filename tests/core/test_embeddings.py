@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.engines.interface import EmbeddingInputError, Embeddings
+from app.core.engines.interface import EmbeddingCancelled, EmbeddingInputError, Embeddings
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, GenerationRequest
@@ -61,6 +61,19 @@ def test_a_big_batch_is_split_into_decodes_and_keeps_its_order(embedder: LlamaEn
     alone = [embedder.embed([text])[0] for text in texts[::23]]  # the first, one in each decode, the last
     assert len(together) == 48
     assert min(cosine(a, b) for a, b in zip(together[::23], alone, strict=True)) > 0.99999
+
+
+def test_a_stop_between_decodes_cancels_and_returns_nothing_half_done(embedder: LlamaEngine) -> None:
+    texts = [f"Note {i}: the {['red', 'green', 'blue'][i % 3]} box holds {i * 7} marbles." for i in range(48)]
+    asked: list[int] = []
+
+    def after_the_first_decode() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    with pytest.raises(EmbeddingCancelled, match="after 39 of 48 texts"):  # 39 × 13 tokens fill one 512-token decode
+        embedder.embed(texts, should_stop=after_the_first_decode)
+    assert len(embedder.embed(texts[:2])) == 2
 
 
 def test_related_sentences_are_closer_than_unrelated_ones(embedder: LlamaEngine) -> None:

@@ -24,6 +24,7 @@ from app.core.prompting.types import GenerationStats, Sampling
 
 __all__ = [
     "ContextFullError",
+    "EmbeddingCancelled",
     "EmbeddingInputError",
     "Embeddings",
     "Engine",
@@ -73,6 +74,10 @@ class EmbeddingInputError(HermesError):
     def __init__(self, message: str, *, index: int, tokens: int, limit: int) -> None:
         super().__init__(message)
         self.index, self.tokens, self.limit = index, tokens, limit
+
+
+class EmbeddingCancelled(HermesError):
+    """An embedding request was stopped (its ``should_stop`` said so, or the service closed) between decodes."""
 
 
 class Embeddings(list[list[float]]):
@@ -143,10 +148,11 @@ class Engine(Protocol):
         """Start a reply; iterate the result for its text pieces (``stats`` complete once exhausted)."""
         ...
 
-    def embed(self, texts: Sequence[str]) -> Embeddings:
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
         """One normalised vector per text (an engine whose ``capabilities.embeddings`` is True; others raise).
 
-        A text longer than the model reads at once (``loaded.context_size`` tokens) or with no tokens at all
-        raises ``EmbeddingInputError`` before anything is computed: split long texts first.
+        A text longer than the model reads at once (``loaded.context_size`` tokens, the model's special tokens
+        included) or with no tokens at all raises ``EmbeddingInputError`` before anything is computed: split long
+        texts first. ``should_stop`` is read between decodes; True raises ``EmbeddingCancelled``.
         """
         ...

@@ -10,10 +10,11 @@ sequence, and decodes them together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from app.core.engines.interface import EmbeddingInputError, Embeddings
+from app.core.engines.interface import EmbeddingCancelled, EmbeddingInputError, Embeddings
+from app.core.engines.llama_adapter import embedding_sequences
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import ModelShape
 from app.core.errors import ModelLoadError
@@ -80,14 +81,21 @@ def resident_bytes(info: GGUFInfo, context: int, kv_type: str = "f16", *, embedd
     return info.file_size + activations + scores
 
 
-def embed_batch(llama: Llama, texts: Sequence[str], model_name: str) -> Embeddings:
-    """Embed ``texts`` in as few decodes as fit (llama-cpp-python's batching), L2-normalised; usage counted.
+def embed_batch(
+    llama: Llama, texts: Sequence[str], model_name: str, should_stop: Callable[[], bool] = lambda: False
+) -> Embeddings:
+    """Embed ``texts`` in as few decodes as fit, L2-normalised; usage counted; ``should_stop`` read between decodes.
 
     Every text is tokenized first, the way ``Llama.embed`` does it, so a text too long or empty is refused before
-    anything runs (``Llama.embed`` would cut a long one silently, and crash on an empty sequence).
+    anything runs (``Llama.embed`` would cut a long one silently, and crash on an empty sequence). The texts are
+    grouped as ``Llama.embed`` groups them (a group ends where the next text would pass the batch or the sequence
+    count) and each group is one ``Llama.embed`` call, one decode: the same work, with a place to stop between.
     """
     limit = llama.n_batch
+    sequences = embedding_sequences(llama)
     total = 0
+    groups: list[list[str]] = []
+    group_tokens = 0
     for index, text in enumerate(texts):
         count = len(llama.tokenize(text.encode("utf-8")))
         if count > limit:
@@ -101,7 +109,14 @@ def embed_batch(llama: Llama, texts: Sequence[str], model_name: str) -> Embeddin
             raise EmbeddingInputError(f"Input {index} is empty: there is nothing to embed.", index=index, tokens=0,
                                       limit=limit)  # fmt: skip
         total += count
-    if not texts:
-        return Embeddings([], 0)
-    vectors: list[list[float]] = llama.embed(list(texts), normalize=True, truncate=False)  # pooled: one per text
+        if not groups or group_tokens + count > limit or len(groups[-1]) >= sequences:
+            groups.append([])
+            group_tokens = 0
+        groups[-1].append(text)
+        group_tokens += count
+    vectors: list[list[float]] = []
+    for group in groups:
+        if should_stop():
+            raise EmbeddingCancelled(f"Embedding stopped after {len(vectors):,} of {len(texts):,} texts.")
+        vectors += llama.embed(group, normalize=True, truncate=False)  # pooled: one vector per text
     return Embeddings(vectors, total)

@@ -205,14 +205,14 @@ class LlamaEngine:
     def count_tokens(self, text: str) -> int:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def embed(self, texts: Sequence[str]) -> Embeddings:
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
         """One L2-normalised vector per text, batched (see engines.llama_embed.embed_batch)."""
         llama = self._require()
         if not self.embedding:
             raise HermesError("The chat model gives no embeddings here: load an embedding model for them.")
         self._check_file()
         assert self.loaded is not None
-        return embed_batch(llama, texts, self.loaded.name)
+        return embed_batch(llama, texts, self.loaded.name, should_stop)
 
     def stream(
         self,

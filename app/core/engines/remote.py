@@ -194,7 +194,7 @@ class RemoteEngine:
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # the server's tokenizer is not reachable: an estimate
 
-    def embed(self, texts: Sequence[str]) -> Embeddings:
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
         raise RemoteEngineError(f"{self.name} is a chat engine here: embeddings come from a local embedding model.")
 
     def stream(

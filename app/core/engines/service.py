@@ -207,10 +207,14 @@ class EngineService:
     def unload_embedding(self) -> Future[None]:
         return self._embedding_slot().submit(lambda engine: engine.unload())
 
-    def embed(self, texts: Sequence[str]) -> Future[Embeddings]:
-        """One normalised vector per text from the embedding model, after the embedding work queued before."""
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Future[Embeddings]:
+        """One normalised vector per text from the embedding model, after the embedding work queued before.
+
+        ``should_stop`` (and closing the service) is read between decodes: the future then fails with
+        ``EmbeddingCancelled``, and nothing half-done is returned.
+        """
         texts = list(texts)
-        return self.submit_embedding(lambda engine: engine.embed(texts))
+        return self.submit_embedding(lambda engine: engine.embed(texts, lambda: self._closed or should_stop()))
 
     def submit_embedding(self, work: Callable[[Engine], T]) -> Future[T]:
         """Run ``work(engine)`` on the embedding slot's thread (count tokens with its tokenizer, say)."""
