@@ -203,6 +203,10 @@ class LlamaEngine:
         return (prompt_format or self.prompt_format()).render(self._guard.messages(messages))
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in a chat prompt; for an embedding model, what ``embed`` reads for it (its special
+        tokens included: [CLS] and [SEP] for BERT), the figure to keep under ``loaded.context_size``."""
+        if self.embedding:
+            return len(self._require().tokenize(text.encode("utf-8")))
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
