@@ -2,8 +2,9 @@
 latency over 10,000 passages, and hit@3 on the island corpus for keyword-only, vector-only and hybrid search.
 
 - Indexing: ``KnowledgeBase.add`` on text files (read in the worker process, chunked by the model's tokenizer,
-  embedded in batches, written one document per transaction) against ``Llama.embed`` on the very passages the app
-  made, with the same model and the same context, batch and thread settings (the baseline, same run).
+  embedded in batches on the engine service's embedding slot, written one document per transaction) against
+  ``Llama.embed`` on the very passages the app made, with the same model and the same context, batch and thread
+  settings (the baseline, same run).
 - Search: 10,000 passages of Zipf-distributed words with random unit vectors (384 dimensions, as all-MiniLM-L6-v2)
   written straight into an index; each query's vector is computed before the clock starts (its embedding is timed
   apart), so the figure is FTS5 + nearest vectors + fusion.
@@ -57,7 +58,6 @@ def run(quick: bool = False) -> Section:
 
 def _indexing(folder: Path, embedder: Any, model: Path, files: int) -> list[Figure]:
     from app.core.engines.llama_adapter import import_llama_cpp
-    from app.core.engines.llama_embedder import BATCH_TOKENS
     from app.core.knowledge.base import KnowledgeBase
     from bench.knowledge_corpus import FILLER
 
@@ -76,7 +76,7 @@ def _indexing(folder: Path, embedder: Any, model: Path, files: int) -> list[Figu
     assert report.count("added") == files and len(chunks) == sum(o.chunks for o in report.outcomes)
 
     llama_cpp = import_llama_cpp()
-    batch = max(BATCH_TOKENS, embedder.max_tokens)
+    batch = embedder.max_tokens  # as the embedding slot loads it (engines/llama_embed.embedding_context)
     raw = llama_cpp.Llama(model_path=str(model), embedding=True, n_ctx=batch, n_batch=batch, n_ubatch=batch,
                           verbose=False)  # fmt: skip
     started = time.perf_counter()

@@ -18,6 +18,7 @@ SECTIONS = [
     "Local server (OpenAI API over HTTP)",
     "Long chats: saved states",
     "Lorebooks: activation per turn",
+    "Embeddings: the app vs raw llama-cpp-python",
     "Documents: indexing, hybrid search, hit@3",
 ]
 

@@ -131,6 +131,8 @@ class KnowledgeBase:
         """The passages that answer ``query`` best, from one collection or several."""
         names = [collections] if isinstance(collections, str) else list(collections)
         ids = [self.index.collection_id(name) for name in names]
+        if not query.strip():
+            return []
         vector = self._query_vector(query) if self.embedder is not None and mode != "keyword" else None
         return self.searcher.search(ids, query, vector, self.model, top=top, mode=mode)
 
