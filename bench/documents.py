@@ -41,7 +41,7 @@ def run(quick: bool = False) -> Section:
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as scratch, LlamaEmbedder(model) as embedder:
         folder = Path(scratch)
-        figures += _indexing(folder, embedder, model, files=2 if quick else 8)
+        figures += _indexing(folder, embedder, model, files=2 if quick else 6, rounds=1 if quick else 3)
         search_figures, engine, embed_ms = _search(folder, embedder, chunks=2_000 if quick else 10_000)
         figures += search_figures
         notes.append(f"vectors compared with {engine}; a question's embedding took {embed_ms:.1f} ms (median)")
@@ -56,7 +56,8 @@ def run(quick: bool = False) -> Section:
     )
 
 
-def _indexing(folder: Path, embedder: Any, model: Path, files: int) -> list[Figure]:
+def _indexing(folder: Path, embedder: Any, model: Path, files: int, rounds: int) -> list[Figure]:
+    """App and raw in alternating rounds (A, B, A, B …), so that both meet the same machine: it is shared."""
     from app.core.engines.llama_adapter import import_llama_cpp
     from app.core.knowledge.base import KnowledgeBase
     from bench.knowledge_corpus import FILLER
@@ -67,26 +68,28 @@ def _indexing(folder: Path, embedder: Any, model: Path, files: int) -> list[Figu
     for n in range(files):
         paragraphs = [" ".join(rng.sample(FILLER, 3)) for _ in range(24)]
         (docs / f"note-{n:03}.txt").write_text("\n\n".join(paragraphs))
-    base = KnowledgeBase(folder / "index.sqlite3", embedder)
-    started = time.perf_counter()
-    report = base.add("bench", [docs])
-    app_s = time.perf_counter() - started
-    chunks = [text for record in base.files("bench") for _id, text in base.index.chunk_texts(record.id)]
-    base.close()
-    assert report.count("added") == files and len(chunks) == sum(o.chunks for o in report.outcomes)
-
     llama_cpp = import_llama_cpp()
     batch = embedder.max_tokens  # as the embedding slot loads it (engines/llama_embed.embedding_context)
     raw = llama_cpp.Llama(model_path=str(model), embedding=True, n_ctx=batch, n_batch=batch, n_ubatch=batch,
                           verbose=False)  # fmt: skip
-    started = time.perf_counter()
-    for start in range(0, len(chunks), 64):
-        raw.embed(chunks[start : start + 64], normalize=True, truncate=True)
-    raw_s = time.perf_counter() - started
+    app_s = raw_s = 0.0
+    chunks: list[str] = []
+    for round_number in range(rounds):
+        base = KnowledgeBase(folder / f"index-{round_number}.sqlite3", embedder)
+        started = time.perf_counter()
+        report = base.add("bench", [docs])
+        app_s += time.perf_counter() - started
+        chunks = [text for record in base.files("bench") for _id, text in base.index.chunk_texts(record.id)]
+        base.close()
+        assert report.count("added") == files and len(chunks) == sum(o.chunks for o in report.outcomes)
+        started = time.perf_counter()
+        for start in range(0, len(chunks), 64):
+            raw.embed(chunks[start : start + 64], normalize=True, truncate=True)
+        raw_s += time.perf_counter() - started
     raw.close()
-    app_rate, raw_rate = len(chunks) / app_s, len(chunks) / raw_s
+    app_rate, raw_rate = len(chunks) * rounds / app_s, len(chunks) * rounds / raw_s
     return [
-        Figure(f"indexing {files} files, {len(chunks)} passages: app", app_rate, "chunks/s"),
+        Figure(f"indexing {files} files, {len(chunks)} passages ({rounds} rounds): app", app_rate, "chunks/s"),
         Figure("  raw llama-cpp-python embedding the same passages", raw_rate, "chunks/s"),
         Figure("  ratio app / raw", app_rate / raw_rate, "x", ">= 0.9", app_rate / raw_rate >= 0.9),
     ]
