@@ -31,6 +31,15 @@ from app.core.engines.llama_adapter import (
 )
 from app.core.engines.llama_open import open_llama
 from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
+from app.core.engines.llama_vision import (
+    ImageTiming,
+    Pixels,
+    Projector,
+    VisionPrompt,
+    default_marker,
+    open_projector,
+    vision_inputs,
+)
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
     ALL,
@@ -48,6 +57,7 @@ from app.core.library.gguf_file import GGUFInfo, read_gguf
 from app.core.prompting import gbnf_bounds
 from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
 from app.core.prompting.gbnf_bounds import GrammarRefused
+from app.core.prompting.media import images_in, with_media_markers
 from app.core.prompting.prompt_formats import (
     AUTO,
     ChatMessage,
@@ -69,11 +79,13 @@ log = logging.getLogger(__name__)
 class LlamaEngine:
     """Owns at most one ``Llama`` (implements ``Engine``)."""
 
-    capabilities = EngineCapabilities(remote=False, grammar=True)
+    capabilities = EngineCapabilities(remote=False, grammar=True)  # vision: True while a projector is loaded
 
     def __init__(self, state_cache: StateCache | None = None) -> None:
         """``state_cache``: where states of long prompts are kept (the faces give one on disk); None: none kept."""
         self.state_cache = state_cache
+        self.capabilities = LlamaEngine.capabilities
+        self._projector: Projector | None = None
         self._state_space = ""
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
@@ -137,6 +149,15 @@ class LlamaEngine:
         meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
         if placement.gpu_layers == 0 and meant_for_gpu:
             notes = (*notes, placement.reason)  # never a silent CPU fallback
+        try:
+            flash = flash_attention_on(options, plan.layers)
+            self._projector, said = open_projector(info, options, llama, placement.gpu_layers > 0, flash)
+        except ModelLoadError:
+            self.unload()
+            raise
+        notes = (*notes, *said)
+        if self._projector is not None:
+            self.capabilities = EngineCapabilities(remote=False, grammar=True, vision=True)
         self.loaded = LoadedModel(
             info=info,
             context_size=llama.n_ctx(),
@@ -147,6 +168,7 @@ class LlamaEngine:
             placement=placement,
             notes=notes,
             options=options,
+            projector=self._projector.path if self._projector else None,
         )
         log.info("loaded %s (ctx %d) in %.2f s: %s (%s)", info.path, llama.n_ctx(), seconds, placement,
                  placement.reason)  # fmt: skip
@@ -154,6 +176,9 @@ class LlamaEngine:
 
     def unload(self) -> None:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
+        if self._projector is not None:
+            self._projector.close()
+        self._projector, self.capabilities = None, LlamaEngine.capabilities
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
         self._watch = None
         self._formats, self._state_space = {}, ""
@@ -212,23 +237,46 @@ class LlamaEngine:
         prompt_format = prompt_format or self.prompt_format()
         n_ctx = llama.n_ctx()
         reserve = max(1, min(sampling.max_tokens, n_ctx // 4))
+        vision = vision_inputs(messages, self._projector, self.loaded.name if self.loaded else "The model")
 
         # Each candidate the policy tries is rendered and tokenized once; the one it keeps is sent as is.
         # (Candidates differ only in how many old messages they leave out, so their length identifies them.)
         tokenized: dict[int, tuple[RenderedPrompt, list[int]]] = {}
+        with_images: dict[int, VisionPrompt] = {}
 
         def count(candidate: Sequence[ChatMessage]) -> int:
+            if vision is not None:
+                return count_with_images(candidate, vision[0], vision[1])
             rendered = prompt_format.render(candidate, tools)
             text = rendered.text + self._guard.text(continue_text)
             ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
             tokenized[len(candidate)] = (rendered, ids)
             return len(ids)
 
+        def count_with_images(candidate: Sequence[ChatMessage], projector: Projector, pixels: Pixels) -> int:
+            rendered = prompt_format.render(with_media_markers(candidate, default_marker()), tools)
+            text = rendered.text + self._guard.text(continue_text)
+            images = [(image.sha256, pixels[image.sha256]) for image in images_in(candidate)]
+            if len(candidate) in with_images:
+                with_images.pop(len(candidate)).free()
+            prompt = projector.prompt(text, images, add_special=not rendered.added_special)
+            with_images[len(candidate)] = prompt
+            tokenized[len(candidate)] = (rendered, [])
+            return prompt.n_pos
+
         try:
             fitted = fit_to_context(self._guard.messages(messages), count, n_ctx - reserve, context_policy)
         except ContextOverflow as exc:
+            for unused in with_images.values():
+                unused.free()
             raise ContextFullError(str(exc)) from None
         prompt, tokens = tokenized[len(fitted.messages)]
+        chosen = with_images.pop(len(fitted.messages), None)
+        for unused in with_images.values():
+            unused.free()
+        if chosen is not None:
+            return self._stream_with_images(llama, chosen, prompt, fitted, sampling, should_stop, on_prompt_progress,
+                                            grammar)  # fmt: skip
         if not tokens:  # llama-cpp-python asserts on an empty prompt (found by the server fuzz suite: a 500)
             raise HermesError("The prompt is empty: there is nothing for the model to read.")
         room = n_ctx - len(tokens)
@@ -257,6 +305,45 @@ class LlamaEngine:
         )
         return generation
 
+    def _stream_with_images(  # noqa: PLR0917
+        self,
+        llama: Llama,
+        vision: VisionPrompt,
+        prompt: RenderedPrompt,
+        fitted: Any,
+        sampling: Sampling,
+        should_stop: Callable[[], bool],
+        on_prompt_progress: Callable[[int, int], None] | None,
+        grammar: str,
+    ) -> Generation:
+        n_ctx = llama.n_ctx()
+        room = n_ctx - vision.n_pos
+        if room < 1:
+            vision.free()
+            raise ContextFullError(
+                f"The conversation and its images need {vision.n_pos:,} tokens but the context holds {n_ctx:,}. "
+                "Start a new chat, send fewer images, or load the model with a larger context."
+            )
+        generation = Generation(pieces=iter(()), prompt=prompt)
+        generation.stats = GenerationStats(
+            prompt_tokens=vision.n_tokens,
+            context_size=n_ctx,
+            dropped_messages=fitted.dropped,
+            dropped_start=fitted.dropped_start,
+            image_tokens=vision.image_tokens,
+        )
+        try:
+            compiled = self._grammar(grammar) if grammar else None
+        except HermesError:
+            vision.free()
+            raise
+        generation.pieces = self._pieces(
+            llama, [], max_tokens=min(sampling.max_tokens, room), sampling=sampling, prompt=prompt,
+            should_stop=should_stop, stats=generation.stats, on_prompt_progress=on_prompt_progress,
+            grammar=compiled, vision=vision,
+        )  # fmt: skip
+        return generation
+
     def _grammar(self, text: str) -> Any:
         # llama-cpp-python adds the NULL sampler of a grammar llama.cpp refused to the chain, which crashes:
         # checked in Python first (so the parser cannot crash), then parsed once here, before it is used.
@@ -280,18 +367,34 @@ class LlamaEngine:
         stats: GenerationStats,
         on_prompt_progress: Callable[[int, int], None] | None,
         grammar: Any = None,
+        vision: VisionPrompt | None = None,
     ) -> Iterator[str]:
         started = time.perf_counter()
         finish: str = FinishReason.CANCELLED
         first = 0.0
-        stats.restored_tokens = self._restore_state(llama, tokens)
-        cached = cached_prefix(llama, tokens)
+        if vision is None:
+            if self._projector is not None:
+                self._projector.held = []  # the context is read as text from here: images hold -1, no token
+            stats.restored_tokens = self._restore_state(llama, tokens)
+            cached = cached_prefix(llama, tokens)
+        else:
+            cached = 0
         # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
-        abort = PromptAbort(llama, should_stop, needed=len(tokens) - cached > 1)
+        abort = PromptAbort(llama, should_stop, needed=vision is not None or len(tokens) - cached > 1)
         chunks: Any = iter(())
         stale = False
         try:
-            if not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
+            if vision is not None:
+                timing = ImageTiming()
+                try:
+                    read_in = vision.evaluate(llama, should_stop, on_prompt_progress, timing)
+                finally:
+                    vision.free()
+                    stats.image_encode_s = timing.encode_s
+                tokens = read_in if read_in is not None else [0] * evaluated_tokens(llama)
+                if read_in is None:
+                    return
+            elif not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
                 return
             chunks = llama.create_completion(
                 prompt=tokens,
@@ -337,7 +440,7 @@ class LlamaEngine:
             stats.finish_reason = finish
             if stale:
                 self.unload()
-            else:
+            elif vision is None:
                 self._keep_state(llama)
 
     def _restore_state(self, llama: Llama, tokens: list[int]) -> int:
