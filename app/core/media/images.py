@@ -143,7 +143,7 @@ def parse_data_url(url: str, name: str = "") -> CheckedImage:
     if len(payload) > MAX_BYTES * 4 // 3 + 4:
         raise ImageRefused(f"The image is larger than {MAX_BYTES // 2**20} MB.")
     try:
-        data = base64.b64decode(payload, validate=False)
+        data = base64.b64decode("".join(payload.split()), validate=True)
     except (binascii.Error, ValueError):
         raise ImageRefused("The image's data: URL is not valid base64.") from None
     return check_image(data, name)
