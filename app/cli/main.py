@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--save", action="store_true", help="record every chat in the history")
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this browser origin")
     serve.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
+    serve.add_argument("--allow-local-files", action="store_true",
+                       help="image_url parts may be file:// paths here (never a network fetch)")  # fmt: skip
     serve.add_argument(
         "--restart-on-crash",
         action="store_true",
