@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--quant", help="e.g. Q4_K_M (default: the recommended one)")
     pick.add_argument("--file", help="one file of the repo")
     download.add_argument("--revision", default="main", help="a branch (GPTQ/AWQ variants): downloads all its files")
+    download.add_argument("--projector", default="", metavar="FILE",
+                          help="a vision repo's mmproj file to get with it (default: F16/BF16), or 'none'")  # fmt: skip
     commands.add_parser("rm", parents=[common], help="delete a model from the library").add_argument("name")
 
     models = commands.add_parser("models", parents=[common], help="list the models in the library")

@@ -11,13 +11,22 @@ width that is not the model's) before anything reaches llama.cpp.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.errors import ModelFileError
 from app.core.library.gguf_file import GGUFInfo, read_gguf
 
-__all__ = ["ProjectorInfo", "find_projector", "is_projector_name", "pair_problem", "projector_rank", "read_projector"]
+__all__ = [
+    "ProjectorInfo",
+    "choose_projector",
+    "find_projector",
+    "is_projector_name",
+    "pair_problem",
+    "projector_rank",
+    "read_projector",
+]
 
 # Where each projector type's output width is: (tensor, dimension). Other types are checked by llama.cpp itself.
 _OUTPUT_WIDTH = {
@@ -112,21 +121,32 @@ def projector_rank(name: str) -> int:
     return len(_PRECISION_ORDER)
 
 
+_PRECISION_WORD = re.compile(r"^(i?q\d\w*|b?f\d+|k|[sml]|xs|xxs|[0-9]+)$")  # q8, 0, k, m, f16, bf16: not the name
+
+
 def _stem_words(name: str) -> set[str]:
+    """The words of a file's name that say which model it is (not its precision, not "mmproj")."""
     stem = name.lower().removesuffix(".gguf")
-    return {word for word in re.split(r"[-_.]", stem) if word and word != "mmproj"}
+    return {word for word in re.split(r"[-_.]", stem) if word and word != "mmproj" and not _PRECISION_WORD.match(word)}
 
 
-def find_projector(model_path: Path) -> Path | None:
-    """The projector beside ``model_path`` (None: none there). Several: the one sharing most of the model's name,
-    then F16/BF16 first."""
-    folder = model_path.parent
-    try:
-        candidates = [p for p in folder.iterdir() if is_projector_name(p.name) and p != model_path and p.is_file()]
-    except OSError:
+def choose_projector(model_name: str, candidates: Sequence[str]) -> str | None:
+    """Of several projector file names (paths), the one for ``model_name``: the one sharing most of its name,
+    then F16, BF16, F32, Q8_0 (a projector is small; its precision matters more than its size)."""
+    found = [name for name in candidates if is_projector_name(name.rsplit("/", 1)[-1])]
+    if not found:
         return None
-    if not candidates:
-        return None
-    words = _stem_words(model_path.name)
-    candidates.sort(key=lambda p: (-len(words & _stem_words(p.name)), projector_rank(p.name), p.name))
-    return candidates[0]
+    words = _stem_words(model_name.rsplit("/", 1)[-1])
+    found.sort(key=lambda n: (-len(words & _stem_words(n.rsplit("/", 1)[-1])), projector_rank(n.rsplit("/", 1)[-1]), n))
+    return found[0]
+
+
+def find_projector(model_path: Path, neighbours: Sequence[str] | None = None) -> Path | None:
+    """The projector beside ``model_path`` (None: none there); ``neighbours``: the folder's file names, if known."""
+    if neighbours is None:
+        try:
+            neighbours = [p.name for p in model_path.parent.iterdir() if p.is_file()]
+        except OSError:
+            return None
+    chosen = choose_projector(model_path.name, [n for n in neighbours if n != model_path.name])
+    return model_path.parent / chosen if chosen else None
