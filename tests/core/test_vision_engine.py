@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +134,15 @@ def test_a_projector_that_cannot_serve_the_model_is_said_before_llama_cpp_sees_i
             engine.load(model, LoadOptions(context_size=512, projector=str(projector)))
     finally:
         engine.unload()
+
+
+def test_the_bytes_mtmd_decodes_and_the_pixels_pillow_decodes_read_the_same(engine: LlamaEngine) -> None:
+    """A plain PNG goes to mtmd as bytes (its own decoder); a lossless WebP of the same picture as Pillow's pixels."""
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(red_sun()))
+    buffer = io.BytesIO()
+    picture.save(buffer, "WEBP", lossless=True)
+    as_png, as_webp = check_image(red_sun(), "sun.png"), check_image(buffer.getvalue(), "sun.webp")
+    assert as_png.plain and not as_webp.plain
+    assert engine.stream(ask(as_webp), GREEDY).text() == engine.stream(ask(as_png), GREEDY).text()

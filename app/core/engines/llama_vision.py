@@ -45,7 +45,7 @@ log = logging.getLogger("app.core.engines.llama_engine")
 
 _TEXT, _IMAGE = 0, 1  # MTMD_INPUT_CHUNK_TYPE_TEXT, _IMAGE
 Key = int | str  # a text position's token, or an image position's "<sha256>:<index>"
-Pixels = dict[str, DecodedImage]  # an image's hash -> its pixels
+Pixels = dict[str, DecodedImage | bytes]  # an image's hash -> its pixels, or its bytes for mtmd's own decoder
 
 
 def _mtmd() -> Any:
@@ -113,16 +113,21 @@ class Projector:
         self.held = []
 
     def prompt(
-        self, text: str, images: Sequence[tuple[str, DecodedImage]], *, add_special: bool = True
+        self, text: str, images: Sequence[tuple[str, DecodedImage | bytes]], *, add_special: bool = True
     ) -> VisionPrompt:
-        """``text`` with one media marker per image (in order), tokenized with the images' tokens; free it after."""
+        """``text`` with one media marker per image (in order), tokenized with the images' tokens; free it after.
+        An image is its pixels, or the bytes of a checked plain image (mtmd's own decoder reads them)."""
         mtmd = _mtmd()
         bitmaps = []
         chunks = None
         try:
             for sha, image in images:
-                pixels = (ctypes.c_uint8 * len(image.rgb)).from_buffer_copy(image.rgb)
-                bitmap = mtmd.mtmd_bitmap_init(image.width, image.height, pixels)
+                if isinstance(image, bytes):
+                    buffer = (ctypes.c_uint8 * len(image)).from_buffer_copy(image)
+                    bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(self._context, buffer, len(image), False)
+                else:
+                    pixels = (ctypes.c_uint8 * len(image.rgb)).from_buffer_copy(image.rgb)
+                    bitmap = mtmd.mtmd_bitmap_init(image.width, image.height, pixels)
                 if not bitmap:
                     raise HermesError("llama.cpp could not take the image's pixels.")
                 bitmaps.append(bitmap)
@@ -312,7 +317,7 @@ def vision_inputs(
     pixels: Pixels = {}
     for image in images:
         if image.sha256 not in pixels:
-            pixels[image.sha256] = decode_rgb(image)
+            pixels[image.sha256] = image.data if image.plain else decode_rgb(image)
     return projector, pixels
 
 

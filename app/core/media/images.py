@@ -7,8 +7,10 @@ the header to know; its own ``DecompressionBombError`` is caught too), a damaged
 once, here). Accepted with a note: an animated GIF (the model sees its first frame). An EXIF-rotated JPEG is turned
 upright (its width and height are the upright ones).
 
-``decode_rgb`` gives the engine the upright first frame as RGB pixels; mtmd's own preprocessing then resizes it the
-way the projector was trained.
+An image that is ``plain`` (an opaque, upright PNG, JPEG, GIF or BMP) goes to the engine as its bytes, which mtmd's
+own decoder reads (checked here first, so it never sees a hostile file); ``decode_rgb`` gives the engine the others
+(EXIF-rotated, transparent, WebP) as upright RGB pixels. mtmd's own preprocessing then resizes either the way the
+projector was trained.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class CheckedImage:
     height: int
     name: str = ""
     note: str = ""  # what the user should know ("an animated GIF: the model sees its first frame")
+    plain: bool = False  # opaque, upright PNG/JPEG/GIF/BMP: mtmd's own decoder reads the bytes as they are
 
     @property
     def extension(self) -> str:
@@ -95,6 +98,8 @@ def check_image(data: bytes, name: str = "") -> CheckedImage:
             kind, frames = str(image.format), int(getattr(image, "n_frames", 1))
             orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation: 5 to 8 swap width and height
             image.load()  # every pixel of the first frame decoded once: a damaged or cut-short file says so here
+            transparent = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+            plain = kind in ("PNG", "JPEG", "GIF", "BMP") and orientation == 1 and not transparent
     except Image.DecompressionBombError:
         raise ImageRefused(
             f"{who} is too large in pixels (a decompression bomb?); images of up to {MAX_PIXELS / 1e6:,.0f} million "
@@ -108,7 +113,7 @@ def check_image(data: bytes, name: str = "") -> CheckedImage:
         width, height = height, width
     mime = MIME_TYPES[kind]
     note = f"{who} is animated ({frames} frames): the model sees its first frame." if frames > 1 else ""
-    return CheckedImage(data, hashlib.sha256(data).hexdigest(), mime, width, height, name, note)
+    return CheckedImage(data, hashlib.sha256(data).hexdigest(), mime, width, height, name, note, plain)
 
 
 def _bomb(who: str, width: int, height: int) -> ImageRefused:
@@ -153,7 +158,7 @@ def decode_rgb(image: ImageInput) -> DecodedImage:
     """The upright first frame as RGB (transparency laid on white), for the engine."""
     with Image.open(io.BytesIO(image.data), formats=list(MIME_TYPES)) as opened:
         opened.seek(0)
-        upright = ImageOps.exif_transpose(opened)
+        upright = ImageOps.exif_transpose(opened) if opened.getexif().get(0x0112, 1) != 1 else opened
         if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
             rgba = upright.convert("RGBA")
             canvas = Image.new("RGB", rgba.size, (255, 255, 255))

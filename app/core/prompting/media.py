@@ -9,12 +9,13 @@ image. The engine (``engines.llama_vision``) hands the rendered text and the ima
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.core.prompting.prompt_formats import ChatMessage
 
-__all__ = ["MEDIA_MARKER", "ImageInput", "images_in", "with_media_markers"]
+__all__ = ["MEDIA_MARKER", "ImageInput", "images_in", "openai_message", "with_media_markers"]
 
 MEDIA_MARKER = "<__media__>"  # mtmd's default marker (mtmd_default_marker())
 
@@ -25,6 +26,12 @@ class ImageInput(Protocol):
 
     @property
     def data(self) -> bytes: ...
+
+    @property
+    def mime(self) -> str: ...
+
+    @property
+    def plain(self) -> bool: ...  # mtmd may decode the bytes itself (media.images.CheckedImage.plain)
 
 
 def images_in(messages: Sequence[ChatMessage]) -> list[ImageInput]:
@@ -44,3 +51,18 @@ def with_media_markers(messages: Sequence[ChatMessage], marker: str = MEDIA_MARK
         copy["content"] = text
         marked.append(copy)
     return marked
+
+
+def openai_message(message: ChatMessage) -> dict[str, Any]:
+    """``message`` as OpenAI's API takes it: its images as ``image_url`` parts (base64 ``data:`` URLs) before its text
+    (for remote engines)."""
+    sent: dict[str, Any] = {key: value for key, value in message.items() if key != "images"}
+    images = message.get("images", ())
+    if images:
+        parts: list[dict[str, Any]] = [
+            {"type": "image_url",
+             "image_url": {"url": f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"}}
+            for image in images
+        ]  # fmt: skip
+        sent["content"] = [*parts, {"type": "text", "text": message["content"]}]
+    return sent
