@@ -33,12 +33,11 @@ from app.core.engines.llama_open import open_llama
 from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
 from app.core.engines.llama_vision import (
     ImageTiming,
-    Pixels,
     Projector,
     VisionPrompt,
     default_marker,
+    image_candidates,
     open_projector,
-    vision_inputs,
 )
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
@@ -57,7 +56,7 @@ from app.core.library.gguf_file import GGUFInfo, read_gguf
 from app.core.prompting import gbnf_bounds
 from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
 from app.core.prompting.gbnf_bounds import GrammarRefused
-from app.core.prompting.media import images_in, with_media_markers
+from app.core.prompting.media import with_media_markers
 from app.core.prompting.prompt_formats import (
     AUTO,
     ChatMessage,
@@ -237,60 +236,55 @@ class LlamaEngine:
         prompt_format = prompt_format or self.prompt_format()
         n_ctx = llama.n_ctx()
         reserve = max(1, min(sampling.max_tokens, n_ctx // 4))
-        vision = vision_inputs(messages, self._projector, self.loaded.name if self.loaded else "The model")
+        images = image_candidates(messages, self._projector, self.loaded.name if self.loaded else "The model")
 
         # Each candidate the policy tries is rendered and tokenized once; the one it keeps is sent as is.
         # (Candidates differ only in how many old messages they leave out, so their length identifies them.)
         tokenized: dict[int, tuple[RenderedPrompt, list[int]]] = {}
-        with_images: dict[int, VisionPrompt] = {}
 
         def count(candidate: Sequence[ChatMessage]) -> int:
-            if vision is not None:
-                return count_with_images(candidate, vision[0], vision[1])
+            if images is not None:  # tokenized by mtmd, with the images' tokens
+                rendered = prompt_format.render(with_media_markers(candidate, default_marker()), tools)
+                tokenized[len(candidate)] = (rendered, [])
+                text = rendered.text + self._guard.text(continue_text)
+                return images.count(candidate, text, add_special=not rendered.added_special)
             rendered = prompt_format.render(candidate, tools)
             text = rendered.text + self._guard.text(continue_text)
             ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
             tokenized[len(candidate)] = (rendered, ids)
             return len(ids)
 
-        def count_with_images(candidate: Sequence[ChatMessage], projector: Projector, pixels: Pixels) -> int:
-            rendered = prompt_format.render(with_media_markers(candidate, default_marker()), tools)
-            text = rendered.text + self._guard.text(continue_text)
-            images = [(image.sha256, pixels[image.sha256]) for image in images_in(candidate)]
-            if len(candidate) in with_images:
-                with_images.pop(len(candidate)).free()
-            prompt = projector.prompt(text, images, add_special=not rendered.added_special)
-            with_images[len(candidate)] = prompt
-            tokenized[len(candidate)] = (rendered, [])
-            return prompt.n_pos
-
         try:
             fitted = fit_to_context(self._guard.messages(messages), count, n_ctx - reserve, context_policy)
         except ContextOverflow as exc:
-            for unused in with_images.values():
-                unused.free()
+            if images is not None:
+                images.free()
             raise ContextFullError(str(exc)) from None
         prompt, tokens = tokenized[len(fitted.messages)]
-        chosen = with_images.pop(len(fitted.messages), None)
-        for unused in with_images.values():
-            unused.free()
-        if chosen is not None:
-            return self._stream_with_images(llama, chosen, prompt, fitted, sampling, should_stop, on_prompt_progress,
-                                            grammar)  # fmt: skip
-        if not tokens:  # llama-cpp-python asserts on an empty prompt (found by the server fuzz suite: a 500)
+        chosen = images.take(len(fitted.messages)) if images is not None else None
+        if chosen is None and not tokens:  # llama-cpp-python asserts on an empty prompt (the server fuzz suite: a 500)
             raise HermesError("The prompt is empty: there is nothing for the model to read.")
-        room = n_ctx - len(tokens)
-        if room < 1:
-            raise ContextFullError(
-                f"The conversation needs {len(tokens):,} tokens but the context holds {n_ctx:,}. "
-                "Start a new chat, shorten the conversation, or load the model with a larger context."
-            )
+        needed = chosen.n_pos if chosen is not None else len(tokens)
+        room = n_ctx - needed
+        try:
+            if room < 1:
+                what = "The conversation and its images need" if chosen is not None else "The conversation needs"
+                raise ContextFullError(
+                    f"{what} {needed:,} tokens but the context holds {n_ctx:,}. "
+                    "Start a new chat, shorten the conversation, or load the model with a larger context."
+                )
+            compiled = self._grammar(grammar) if grammar else None
+        except HermesError:
+            if chosen is not None:
+                chosen.free()
+            raise
         generation = Generation(pieces=iter(()), prompt=prompt)
         generation.stats = GenerationStats(
-            prompt_tokens=len(tokens),
+            prompt_tokens=chosen.n_tokens if chosen is not None else len(tokens),
             context_size=n_ctx,
             dropped_messages=fitted.dropped,
             dropped_start=fitted.dropped_start,
+            image_tokens=chosen.image_tokens if chosen is not None else 0,
         )
         generation.pieces = self._pieces(
             llama,
@@ -301,47 +295,9 @@ class LlamaEngine:
             should_stop=should_stop,
             stats=generation.stats,
             on_prompt_progress=on_prompt_progress,
-            grammar=self._grammar(grammar) if grammar else None,
+            grammar=compiled,
+            vision=chosen,
         )
-        return generation
-
-    def _stream_with_images(  # noqa: PLR0917
-        self,
-        llama: Llama,
-        vision: VisionPrompt,
-        prompt: RenderedPrompt,
-        fitted: Any,
-        sampling: Sampling,
-        should_stop: Callable[[], bool],
-        on_prompt_progress: Callable[[int, int], None] | None,
-        grammar: str,
-    ) -> Generation:
-        n_ctx = llama.n_ctx()
-        room = n_ctx - vision.n_pos
-        if room < 1:
-            vision.free()
-            raise ContextFullError(
-                f"The conversation and its images need {vision.n_pos:,} tokens but the context holds {n_ctx:,}. "
-                "Start a new chat, send fewer images, or load the model with a larger context."
-            )
-        generation = Generation(pieces=iter(()), prompt=prompt)
-        generation.stats = GenerationStats(
-            prompt_tokens=vision.n_tokens,
-            context_size=n_ctx,
-            dropped_messages=fitted.dropped,
-            dropped_start=fitted.dropped_start,
-            image_tokens=vision.image_tokens,
-        )
-        try:
-            compiled = self._grammar(grammar) if grammar else None
-        except HermesError:
-            vision.free()
-            raise
-        generation.pieces = self._pieces(
-            llama, [], max_tokens=min(sampling.max_tokens, room), sampling=sampling, prompt=prompt,
-            should_stop=should_stop, stats=generation.stats, on_prompt_progress=on_prompt_progress,
-            grammar=compiled, vision=vision,
-        )  # fmt: skip
         return generation
 
     def _grammar(self, text: str) -> Any:

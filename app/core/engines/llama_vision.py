@@ -302,10 +302,39 @@ def open_projector(
     return projector, ()
 
 
-def vision_inputs(
+class ImageCandidates:
+    """The prompts with images a context policy tries (by how many messages they keep), each tokenized by mtmd once;
+    the one kept is taken, the others freed."""
+
+    def __init__(self, projector: Projector, pixels: Pixels) -> None:
+        self._projector, self._pixels = projector, pixels
+        self._prompts: dict[int, VisionPrompt] = {}
+
+    def count(self, candidate: Sequence[ChatMessage], text: str, *, add_special: bool) -> int:
+        """``candidate`` rendered as ``text`` (one marker per image): the positions it fills."""
+        images = [(image.sha256, self._pixels[image.sha256]) for image in images_in(candidate)]
+        if len(candidate) in self._prompts:
+            self._prompts.pop(len(candidate)).free()
+        prompt = self._projector.prompt(text, images, add_special=add_special)
+        self._prompts[len(candidate)] = prompt
+        return prompt.n_pos
+
+    def take(self, kept: int) -> VisionPrompt | None:
+        chosen = self._prompts.pop(kept, None)
+        self.free()
+        return chosen
+
+    def free(self) -> None:
+        for prompt in self._prompts.values():
+            prompt.free()
+        self._prompts.clear()
+
+
+def image_candidates(
     messages: Sequence[ChatMessage], projector: Projector | None, model_name: str
-) -> tuple[Projector, Pixels] | None:
-    """The projector and each image's pixels when ``messages`` carry images (None: a text-only prompt)."""
+) -> ImageCandidates | None:
+    """When ``messages`` carry images: their pixels (or plain images' bytes) ready for the projector (None: a
+    text-only prompt); VisionUnavailable when no projector is loaded."""
     images = images_in(messages)
     if not images:
         return None
@@ -318,7 +347,7 @@ def vision_inputs(
     for image in images:
         if image.sha256 not in pixels:
             pixels[image.sha256] = image.data if image.plain else decode_rgb(image)
-    return projector, pixels
+    return ImageCandidates(projector, pixels)
 
 
 @contextlib.contextmanager
