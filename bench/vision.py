@@ -85,7 +85,7 @@ def run(quick: bool = False) -> Section:
     from app.core.engines.load_options import LoadOptions
     from app.core.engines.service import EngineService
 
-    rounds, max_tokens = (2, 16) if quick else (12, 64)
+    rounds, max_tokens = (1, 8) if quick else (12, 64)
     llama_cpp = import_llama_cpp()
     from llama_cpp.llama_chat_format import MTMDChatHandler
 
