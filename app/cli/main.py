@@ -376,7 +376,10 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
             title = store.chat(args.id).title or "(untitled)"
             store.delete_chat(args.id)
             if args.now:
+                from app.core.media.store import ImageStore
+
                 store.purge_deleted()
+                ImageStore(paths.images_dir).prune(store.image_hashes(), older_than_s=0)  # its images, unless shared
                 print(f"Deleted chat {args.id} ({title}) for good.")
             else:
                 print(

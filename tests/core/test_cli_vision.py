@@ -35,6 +35,9 @@ def test_chat_with_an_image_answers_about_it_and_keeps_it_with_the_chat(tmp_path
     exported = run_cli("chats", "export", "1", "--format", "json", basedir=tmp_path / "home")
     assert exported.returncode == 0, exported.stderr
     assert '"type": "image"' in exported.stdout and kept[0].stem in exported.stdout
+    deleted = run_cli("chats", "delete", "1", "--now", basedir=tmp_path / "home")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not kept[0].exists()  # deleted with its chat
 
 
 def test_a_text_only_model_refuses_an_image_and_saves_nothing(tmp_path: Path, starter_model: Path) -> None:

@@ -68,3 +68,25 @@ def test_without_an_image_store_images_live_for_the_session_only() -> None:
     other.open(session.chat_id)
     with pytest.raises(TurnError, match="not available here"):
         other.regenerate(TurnSettings())
+
+
+def test_images_no_message_shows_are_pruned_and_shared_ones_kept(tmp_path: Path) -> None:
+    store, images = ChatStore(tmp_path / "chats.sqlite3"), ImageStore(tmp_path / "images")
+    red, blue = check_image(red_sun(), "red.png"), check_image(blue_field(), "blue.png")
+    first, second = ChatSession(store, images=images), ChatSession(store, images=images)
+    first.send("Two", TurnSettings(), [red, blue])
+    first.fail("no engine")
+    second.send("One", TurnSettings(), [red])
+    second.fail("no engine")
+    assert store.image_hashes() == {red.sha256, blue.sha256}
+    assert images.prune(store.image_hashes(), older_than_s=0) == 0
+    assert first.chat_id is not None
+    store.delete_chat(first.chat_id)
+    store.purge_deleted()
+    assert store.image_hashes() == {red.sha256}
+    assert images.prune(store.image_hashes()) == 0  # an hour's grace: an image being attached right now stays
+    assert images.prune(store.image_hashes(), older_than_s=0) == 1
+    assert images.load(ImagePart(red.sha256, "image/png", 96, 80)).data == red.data
+    with pytest.raises(ImageRefused, match="no longer in the data folder"):
+        images.load(ImagePart(blue.sha256, "image/png", 64, 64))
+    store.close()

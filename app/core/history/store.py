@@ -33,7 +33,7 @@ from app.core.history.records import ChatSummary, Message, summary_of, title_fro
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, ReasoningPart, parts_to_json
+from app.core.prompting.parts import Part, ReasoningPart, images_of, parts_from_json, parts_to_json
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,13 @@ class ChatStore(MessageTree):
                 return db.execute(f"DELETE FROM chats WHERE id IN ({doomed})", (cutoff,)).rowcount
         except (sqlite3.Error, StoreError) as exc:
             raise StoreError(f"Deleted chats could not be removed ({exc}); they will be at the next start.") from exc
+
+    def image_hashes(self) -> set[str]:
+        """The hashes of every image a stored message shows (what ``media.store.ImageStore.prune`` keeps)."""
+        found: set[str] = set()
+        for (raw,) in self._db.execute("SELECT parts FROM messages WHERE parts LIKE '%\"image\"%'"):
+            found.update(part.sha256 for part in images_of(parts_from_json(raw)[0]))
+        return found
 
     def _touch(self, chat_id: int, **fields: str) -> None:
         allowed = {"title", "model", "preset", "overflow"}

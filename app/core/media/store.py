@@ -7,6 +7,8 @@ never sent).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Set
 from pathlib import Path
 
 from app.core.atomic import atomic_write_bytes
@@ -32,6 +34,21 @@ class ImageStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(target, image.data)
         return ImagePart(image.sha256, image.mime, image.width, image.height, image.name)
+
+    def prune(self, keep: Set[str], older_than_s: float = 3600.0) -> int:
+        """Delete the kept images no message refers to any more (``keep``: ``ChatStore.image_hashes()``), once they
+        are older than ``older_than_s`` (an image attached right now, its message not yet saved, stays); how many."""
+        removed, cutoff = 0, time.time() - older_than_s
+        for path in self.folder.glob("??/*.*"):
+            if len(path.stem) != 64 or path.stem in keep or path.parent.name != path.stem[:2]:
+                continue
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
 
     def load(self, part: ImagePart) -> CheckedImage:
         """The image of a stored part; ImageRefused if it is gone or no longer what was stored."""
