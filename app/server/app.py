@@ -122,6 +122,7 @@ class ChatSaver:
     ) -> None:
         from app.core.chat.session import ChatSession, TurnSettings
         from app.core.history.store import ChatStore, StoreError
+        from app.core.media.store import ImageStore
 
         try:
             store = ChatStore(self.db)  # opened per chat: a few ms, and no connection shared across threads
@@ -131,7 +132,8 @@ class ChatSaver:
         try:
             preset = resolved.preset.id if resolved.preset else ""
             turn = TurnSettings(model=resolved.model_id, preset=preset)
-            ChatSession(store).record(messages, reply, stats, turn, reasoning=reasoning)
+            images = ImageStore(self.db.parent / "images")  # the data folder's (AppPaths.images_dir)
+            ChatSession(store, images=images).record(messages, reply, stats, turn, reasoning=reasoning)
         except (StoreError, OSError, sqlite3.Error) as exc:
             log.warning("could not save a server chat: %s", exc)
         finally:

@@ -102,3 +102,34 @@ def test_a_text_only_model_answers_an_image_with_a_400(served: Process, starter_
     answer = client(served).chat.completions.create(model=text_only, messages=[{"role": "user", "content": "Hi"}],
                                                     max_tokens=4)  # fmt: skip
     assert answer.choices[0].message.content  # the model stays usable
+
+
+def test_save_keeps_the_images_with_the_chat(tmp_path: Path) -> None:
+    from app.core.engines.load_options import LoadOptions
+    from app.core.engines.service import EngineService
+    from app.core.history.store import ChatStore
+    from app.core.prompting.parts import ImagePart
+    from app.server.app import ServerOptions
+    from app.server.runner import ServerRunner
+
+    service = EngineService()
+    db = tmp_path / "chats.sqlite3"
+    runner = ServerRunner(service, ServerOptions(port=0, chats_db=db))
+    try:
+        service.load(TINY_VISION, LoadOptions(context_size=1024)).result(120)
+        runner.start()
+        api = openai.OpenAI(base_url=runner.url, api_key="none", max_retries=0, timeout=120)
+        reply = api.chat.completions.create(model=MODEL, messages=ask(data_url(red_sun())), max_tokens=4)
+    finally:
+        runner.stop()
+        service.close()
+    store = ChatStore(db)
+    try:
+        [chat] = store.list_chats()
+        user, answer = store.active_path(chat.id)
+        assert user.content == "What is in the picture?" and answer.content == reply.choices[0].message.content
+        [part] = user.parts
+        assert isinstance(part, ImagePart) and (part.width, part.height) == (96, 80)
+        assert (tmp_path / "images" / part.sha256[:2] / f"{part.sha256}.png").read_bytes() == red_sun()
+    finally:
+        store.close()

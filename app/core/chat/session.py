@@ -221,7 +221,7 @@ class ChatSession:
         """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
         self._require_idle()
         chat_id = self.store.record_chat(
-            [(message["role"], message["content"]) for message in messages],
+            [(message["role"], message["content"], self._keep(message.get("images", ()))) for message in messages],
             reply,
             state=stats.message_state,
             stats=stats.as_dict(),

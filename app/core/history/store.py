@@ -313,7 +313,7 @@ class ChatStore(MessageTree):
 
     def record_chat(
         self,
-        messages: Sequence[tuple[str, str]],
+        messages: Sequence[tuple[str, str] | tuple[str, str, tuple[Part, ...]]],
         reply: str,
         *,
         state: str = MessageState.DONE,
@@ -322,7 +322,8 @@ class ChatStore(MessageTree):
         preset: str = "",
         reasoning: str = "",
     ) -> int:
-        """A finished exchange as a new chat, in one transaction: ``messages`` (role, text) in order, then the reply.
+        """A finished exchange as a new chat, in one transaction: ``messages`` (role, text[, parts]) in order, then
+        the reply.
 
         Nothing is written if any of it cannot be (a full disk leaves no half chat behind). Returns the chat's id."""
         if state not in STATES:
@@ -336,7 +337,8 @@ class ChatStore(MessageTree):
             chat_id = int(cursor.lastrowid or 0)
             parent: int | None = None
             title = ""
-            rows = [(role, text, MessageState.DONE.value, "{}", "", "", "") for role, text in messages]
+            done = MessageState.DONE.value
+            rows = [(r[0], r[1], done, "{}", "", "", parts_to_json(r[2] if len(r) > 2 else ())) for r in messages]
             parts = parts_to_json((ReasoningPart(reasoning),)) if reasoning else ""
             rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset, parts))
             for role, text, row_state, row_stats, row_model, row_preset, row_parts in rows:
