@@ -146,3 +146,25 @@ def test_the_bytes_mtmd_decodes_and_the_pixels_pillow_decodes_read_the_same(engi
     as_png, as_webp = check_image(red_sun(), "sun.png"), check_image(buffer.getvalue(), "sun.webp")
     assert as_png.plain and not as_webp.plain
     assert engine.stream(ask(as_webp), GREEDY).text() == engine.stream(ask(as_png), GREEDY).text()
+
+
+def test_the_projector_counts_in_the_fit_and_the_gpu_budget(tmp_path: Path) -> None:
+    from app.core.engines.devices import Device, DeviceReport
+    from app.core.engines.llama_vision import projector_bytes
+    from app.core.engines.offload import GiB, margin, plan_offload, too_large
+    from app.core.library.gguf_file import read_gguf
+
+    info = read_gguf(pair_folder(tmp_path))
+    beside = projector_bytes(info, LoadOptions())
+    assert beside == 2 * TINY_PROJECTOR.stat().st_size
+    assert projector_bytes(info, LoadOptions(projector="none")) == 0
+    cpu = Device("CPU", "test CPU", "CPU", "CPU", 32 * GiB, 32 * GiB)
+    card = Device("CUDA0", "test GPU", "GPU", "CUDA", 1 * GiB, 1 * GiB)
+    report = DeviceReport(("CPU", "CUDA"), (cpu, card), gpu_offload=True)
+    budget = card.usable - margin(card)
+    assert plan_offload(info, LoadOptions(), report).on_gpu == 3  # 2 layers and the output: room to spare
+    crowded = plan_offload(info, LoadOptions(), report, beside=budget)  # a projector that fills the GPU
+    assert crowded.layers == 0 and "not one layer fits" in crowded.reason
+    small = DeviceReport(("CPU",), (Device("CPU", "test CPU", "CPU", "CPU", 6_000_000, 6_000_000),), gpu_offload=False)
+    assert too_large(info, LoadOptions(context_size=256), small) == ""
+    assert "its vision projector" in too_large(info, LoadOptions(context_size=256), small, beside)

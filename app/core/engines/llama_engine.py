@@ -38,6 +38,7 @@ from app.core.engines.llama_vision import (
     default_marker,
     image_candidates,
     open_projector,
+    projector_bytes,
 )
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import (
@@ -112,10 +113,11 @@ class LlamaEngine:
         except LoadOptionError as exc:
             raise ModelLoadError(str(exc)) from None
         report = list_devices()
-        message = too_large(info, options, report)
+        beside = projector_bytes(info, options)
+        message = too_large(info, options, report, beside)
         if message:
             raise ModelLoadError(message)
-        plan = plan_offload(info, options, report)
+        plan = plan_offload(info, options, report, beside)
         previous = (self.loaded.info.path, self.loaded.options) if self.loaded else None
         cancelled = False
 

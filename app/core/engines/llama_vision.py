@@ -273,6 +273,23 @@ class VisionPrompt:
         return [*prompt, keys[-1]] if isinstance(keys[-1], int) else prompt
 
 
+def _projector_path(info: GGUFInfo, options: LoadOptions) -> Path | None:
+    chosen = options.projector.strip()
+    if chosen.lower() == "none":
+        return None
+    return Path(chosen).expanduser() if chosen else find_projector(info.path)
+
+
+def projector_bytes(info: GGUFInfo, options: LoadOptions) -> int:
+    """What the projector the model will load with needs besides the model (its weights, and as much again for
+    the compute buffer of an image's graph: a rule of thumb); 0 without one."""
+    path = _projector_path(info, options)
+    try:
+        return 2 * path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
 def open_projector(
     info: GGUFInfo, options: LoadOptions, llama: Llama, use_gpu: bool, flash_attn: bool
 ) -> tuple[Projector | None, tuple[str, ...]]:
@@ -281,9 +298,7 @@ def open_projector(
     text-only); one the options name is a ModelLoadError. ``use_gpu``: where the model's layers went, it goes.
     """
     chosen = options.projector.strip()
-    if chosen.lower() == "none":
-        return None, ()
-    path = Path(chosen).expanduser() if chosen else find_projector(info.path)
+    path = _projector_path(info, options)
     if path is None:
         return None, ()
     try:
