@@ -364,7 +364,10 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
             elif args.format == "json":
                 text = json.dumps(exchange.export_tree(store, args.id), indent=2, ensure_ascii=False)
             else:
-                text = json.dumps(exchange.export_openai(store, args.id), indent=2, ensure_ascii=False)
+                from app.core.media.store import ImageStore
+
+                openai = exchange.export_openai(store, args.id, ImageStore(paths.images_dir))
+                text = json.dumps(openai, indent=2, ensure_ascii=False)
             if args.output:
                 exchange.write_export(args.output, text + "\n")
             else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +37,14 @@ def test_chat_with_an_image_answers_about_it_and_keeps_it_with_the_chat(tmp_path
     exported = run_cli("chats", "export", "1", "--format", "json", basedir=tmp_path / "home")
     assert exported.returncode == 0, exported.stderr
     assert '"type": "image"' in exported.stdout and kept[0].stem in exported.stdout
+    as_openai = run_cli("chats", "export", "1", "--format", "openai", basedir=tmp_path / "home")
+    user = json.loads(as_openai.stdout)[1]  # after the system prompt
+    assert user["content"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(red_sun()).decode()}},
+        {"type": "text", "text": "What is this?"},
+    ]
+    as_markdown = run_cli("chats", "export", "1", basedir=tmp_path / "home")
+    assert "*[image: red.png, 96 × 80]*" in as_markdown.stdout
     deleted = run_cli("chats", "delete", "1", "--now", basedir=tmp_path / "home")
     assert deleted.returncode == 0, deleted.stderr
     assert not kept[0].exists()  # deleted with its chat
