@@ -23,6 +23,7 @@ ALL = [
     "lorebooks",
     "embeddings",
     "documents",
+    "vision",
 ]
 
 

@@ -20,6 +20,7 @@ SECTIONS = [
     "Lorebooks: activation per turn",
     "Embeddings: the app vs raw llama-cpp-python",
     "Documents: indexing, hybrid search, hit@3",
+    "Vision: attach an image → first token",
 ]
 
 

@@ -16,7 +16,10 @@ from app.core.prompting.parts import ReasoningOptions, is_thought
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from app.core.knowledge.grounding import Grounding
+    from app.core.media.images import CheckedImage
     from app.core.personas.presets import Preset
 
 
@@ -54,13 +57,14 @@ def chat_turn(
     *,
     saving: bool,
     where: str,
+    images: Sequence[CheckedImage] = (),
     grounding: Grounding | None = None,
 ) -> int:
     """``chat``'s one turn, local or remote: the message sent, streamed to the terminal; 1 if it was not saved.
 
     ``grounding``: the documents it is asked about (``--knowledge``, ``--attach``): their sources are listed on
     stderr after the reply, "[1] report.pdf, p. 12"."""
-    request = session.send(message_text(args.message), turn, grounding=grounding)
+    request = session.send(message_text(args.message), turn, images, grounding=grounding)
     stream_to_terminal(
         session, service, request, saving=saving, where=where, show_thinking=not args.hide_thinking
     )  # fmt: skip

@@ -36,6 +36,11 @@ class AppPaths:
         return self.data / "chats.sqlite3"
 
     @property
+    def images_dir(self) -> Path:
+        """Images attached to chats, by content (media.store)."""
+        return self.data / "images"
+
+    @property
     def knowledge_db(self) -> Path:
         """Knowledge collections: files, passages, their words and vectors (core.knowledge)."""
         return self.data / "knowledge.sqlite3"

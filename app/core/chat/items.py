@@ -8,7 +8,7 @@ from typing import Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import CitationPart, DocumentPart, ReasoningOptions
+from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
@@ -36,6 +36,7 @@ class ChatItem:
     note: str = ""  # something to say about the stored message (a damaged part shown as text)
     citations: tuple[CitationPart, ...] = ()  # a reply's numbered sources ("[1] report.pdf, p. 12")
     documents: tuple[DocumentPart, ...] = ()  # what a question was asked with (attached files, collections)
+    images: tuple[ImagePart, ...] = ()  # what the user attached (the bytes: media.store, by hash)
 
     @property
     def thinking(self) -> bool:

@@ -26,7 +26,9 @@ from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
 from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
-from app.core.prompting.parts import CitationPart, Part, is_thought
+from app.core.media.images import CheckedImage
+from app.core.media.store import ImageStore
+from app.core.prompting.parts import CitationPart, ImagePart, Part, images_of, is_thought
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
@@ -48,9 +50,13 @@ class ChatSession:
         store: ChatStore | None,
         listener: SessionListener | None = None,
         describe_preset: Callable[[str], str] | None = None,
+        images: ImageStore | None = None,
     ) -> None:
-        """``store``: the history to keep the chat in; None: one in memory (nothing written to disk)."""
+        """``store``: the history to keep the chat in; None: one in memory (nothing written to disk).
+        ``images``: where attached images are kept (the data folder's); None: in memory, for this process."""
         self.store = store if store is not None else ChatStore.in_memory()
+        self.images = images
+        self._attached: dict[str, CheckedImage] = {}  # the images this session has seen, by hash
         self.listener: SessionListener = listener or SilentListener()
         self.describe_preset = describe_preset or (lambda preset_id: preset_id)
         self.items: list[ChatItem] = []
@@ -93,13 +99,21 @@ class ChatSession:
 
     # starting a turn: each returns the request to queue on the engine, or raises TurnError / StoreError
     # (a chat that cannot be written) having changed nothing on screen
-    def send(self, text: str, turn: TurnSettings, grounding: Grounding | None = None) -> GenerationRequest:
-        """``grounding``: documents to answer from (``knowledge.grounding.ground``): the model reads them as numbered
+    def send(
+        self,
+        text: str,
+        turn: TurnSettings,
+        images: Sequence[CheckedImage] = (),
+        grounding: Grounding | None = None,
+    ) -> GenerationRequest:
+        """``images``: checked by ``media.images`` (the face's job); kept by content before the message is saved.
+
+        ``grounding``: documents to answer from (``knowledge.grounding.ground``): the model reads them as numbered
         sources before the question; the history keeps the question as typed with its documents, and the reply
         with its citations."""
         self._require_idle()
         with _writing():
-            return self._send(text, turn, grounding)
+            return self._send(text, turn, self._keep(images), grounding)
 
     def regenerate(self, turn: TurnSettings) -> GenerationRequest:
         """A new version of the last reply (the old one stays as a sibling)."""
@@ -119,9 +133,11 @@ class ChatSession:
         with _writing():
             return self._continue_last(turn)
 
-    def _send(self, text: str, turn: TurnSettings, grounding: Grounding | None = None) -> GenerationRequest:
+    def _send(
+        self, text: str, turn: TurnSettings, images: tuple[Part, ...] = (), grounding: Grounding | None = None
+    ) -> GenerationRequest:
         parent = self._ensure_saved(turn)
-        user = self._add(parent, "user", text, parts=grounding.documents if grounding else ())
+        user = self._add(parent, "user", text, parts=images + (grounding.documents if grounding else ()))
         self._insert(self._item(user))
         if grounding is not None and grounding.sources:
             self._grounded[user.id] = (grounding.prompt(text), grounding.citations())
@@ -147,7 +163,7 @@ class ChatSession:
             raise TurnError("Only your own saved messages can be edited.")
         self._sync_system_prompt(turn.system_prompt)
         parent = self.store.message(original.message_id).parent_id
-        user_id = self._add(parent, "user", text).id
+        user_id = self._add(parent, "user", text, parts=original.images).id
         self.reload()
         request = self._request(turn, upto=None)
         self._start_reply(user_id, turn)
@@ -225,7 +241,7 @@ class ChatSession:
         """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
         self._require_idle()
         chat_id = self.store.record_chat(
-            [(message["role"], message["content"]) for message in messages],
+            [(message["role"], message["content"], self._keep(message.get("images", ()))) for message in messages],
             reply,
             state=stats.message_state,
             stats=stats.as_dict(),
@@ -265,9 +281,12 @@ class ChatSession:
             messages.append({"role": "system", "content": system_prompt})
             rows.append(-1)
         for row, item in enumerate(self.items[:upto]):
-            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not item.text:
+            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not (item.text or item.images):
                 continue
-            messages.append({"role": "user" if item.role == "user" else "assistant", "content": item.text})
+            message: ChatMessage = {"role": "user" if item.role == "user" else "assistant", "content": item.text}
+            if item.images:
+                message["images"] = [self._image(part) for part in item.images]
+            messages.append(message)
             rows.append(row)
         self.sent_rows = rows
         return messages
@@ -280,7 +299,8 @@ class ChatSession:
         question = self._last_question(upto)
         if question is not None and question in self._grounded and messages and messages[-1]["role"] == "user":
             prompt, self._pending_citations = self._grounded[question]
-            messages[-1] = {"role": "user", "content": prompt}  # the sources before the question, this turn only
+            messages[-1] = messages[-1].copy()  # its images stay
+            messages[-1]["content"] = prompt  # the sources before the question, this turn only
         return GenerationRequest(
             messages=messages,
             sampling=turn.sampling,
@@ -314,7 +334,28 @@ class ChatSession:
         assert self.chat_id is not None
         return self.store.add_message(
             self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts
-        )
+        )  # fmt: skip
+
+    def _keep(self, images: Sequence[CheckedImage]) -> tuple[Part, ...]:
+        """Each image kept (in the image store, or in memory) before any message refers to it."""
+        parts: list[Part] = []
+        for image in images:
+            if self.images is not None:
+                try:
+                    parts.append(self.images.put(image))
+                except OSError as exc:
+                    raise StoreError(f"The image {image.name} could not be saved ({exc.strerror or exc})") from exc
+            else:
+                parts.append(ImagePart(image.sha256, image.mime, image.width, image.height, image.name))
+            self._attached[image.sha256] = image
+        return tuple(parts)
+
+    def _image(self, part: ImagePart) -> CheckedImage:
+        if part.sha256 not in self._attached:
+            if self.images is None:
+                raise TurnError(f"The image {part.name or part.sha256[:12]} of this chat is not available here.")
+            self._attached[part.sha256] = self.images.load(part)
+        return self._attached[part.sha256]
 
     def _ensure_saved(self, turn: TurnSettings) -> int | None:
         """Create the chat on its first message; returns the id of the message to answer under."""
@@ -424,6 +465,7 @@ class ChatSession:
             reasoning=message.reasoning or message.damaged_parts,
             citations=message.citations,
             documents=message.documents,
+            images=images_of(message.parts),
             note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )
 
