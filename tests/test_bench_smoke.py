@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 SECTIONS = [
@@ -22,6 +24,7 @@ SECTIONS = [
 ]
 
 
+@pytest.mark.timeout(660)  # beyond the run's own deadlock guard below
 def test_every_benchmark_runs_quickly(starter_model) -> None:
     env = {**os.environ, "HERMES_TEST_MODEL": str(starter_model), "QT_QPA_PLATFORM": "offscreen"}
     result = subprocess.run(
