@@ -31,6 +31,7 @@ __all__ = [
     "EngineCapabilities",
     "Generation",
     "LoadedModel",
+    "VisionUnavailable",
 ]
 
 
@@ -58,10 +59,19 @@ class LoadedModel:
     notes: tuple[str, ...] = ()  # what happened on the way (a retry with fewer GPU layers, a CPU fallback)
     options: LoadOptions = LoadOptions()  # as asked for (gpu_layers may be auto)
     resident_bytes: int = 0  # memory it holds, estimated (weights, KV cache, compute): other slots' loads count it
+    projector: Path | None = None  # the vision projector loaded with it (None: a text-only model)
+
+    @property
+    def vision(self) -> bool:
+        return self.projector is not None
 
     @property
     def name(self) -> str:
         return self.info.path.name
+
+
+class VisionUnavailable(HermesError):
+    """Images were sent to a model that cannot read them."""
 
 
 class ContextFullError(HermesError):
