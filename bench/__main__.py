@@ -21,9 +21,9 @@ ALL = [
     "server",
     "long_chats",
     "lorebooks",
+    "vision",
     "embeddings",
     "documents",
-    "vision",
 ]
 
 

@@ -57,7 +57,6 @@ MAX_PARTS = 1_000  # content parts of one message
 MAX_STOPS = 4  # OpenAI's own limit
 MAX_STOP_CHARS = 1_000  # one stop string
 MAX_NAME_CHARS = 1_000  # a model id
-MAX_INPUTS = 2_048  # embeddings inputs (OpenAI's own limit)
 MAX_IMAGES = 16  # images of one request (each up to 20 MB: media.images)
 
 

@@ -86,7 +86,9 @@ def test_a_cited_answer_is_saved_and_exported(
     store = ChatStore(tmp_path / "chats.sqlite3")
     session = ChatSession(store)
     turn = TurnSettings(system_prompt="You answer briefly.", model="starter", sampling=Sampling(max_tokens=24, seed=1))
-    request = session.send("What does the lighthouse keeper do, and what is the harbour fee?", turn, grounding=grounding)
+    request = session.send(
+        "What does the lighthouse keeper do, and what is the harbour fee?", turn, grounding=grounding
+    )
     prompt = request.messages[-1]["content"]
     assert prompt.startswith("Answer the question from the sources below.") and "[1] memo.pdf\nMemo:" in prompt
     assert prompt.endswith("Question: What does the lighthouse keeper do, and what is the harbour fee?")

@@ -133,7 +133,7 @@ class LlamaEngine:
         context = embedding_context(info, options) if self.embedding else 0
         sized = replace(options, context_size=context) if context else options
         report = list_devices()
-        beside = projector_bytes(info, sized)
+        beside = 0 if self.embedding else projector_bytes(info, options)
         message = too_large(info, sized, report, beside, reserved=self.reserved_bytes)
         if message:
             raise ModelLoadError(message)
@@ -172,7 +172,9 @@ class LlamaEngine:
             notes = (*notes, placement.reason)  # never a silent CPU fallback
         try:
             flash = flash_attention_on(options, plan.layers)
-            self._projector, said = open_projector(info, options, llama, placement.gpu_layers > 0, flash)
+            self._projector, said = (
+                (None, ()) if self.embedding else open_projector(info, options, llama, placement.gpu_layers > 0, flash)
+            )
         except ModelLoadError:
             self.unload()
             raise
@@ -189,7 +191,8 @@ class LlamaEngine:
             placement=placement,
             notes=notes,
             options=options,
-            resident_bytes=resident_bytes(info, llama.n_ctx(), options.kv_cache_type, embedding=self.embedding),
+            resident_bytes=beside
+            + resident_bytes(info, llama.n_ctx(), options.kv_cache_type, embedding=self.embedding),
             projector=self._projector.path if self._projector else None,
         )
         log.info("loaded %s (ctx %d) in %.2f s: %s (%s)", info.path, llama.n_ctx(), seconds, placement,

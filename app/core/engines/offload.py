@@ -232,8 +232,10 @@ def placement_of(plan: OffloadPlan, report: DeviceReport, threads: int) -> Place
 
 def too_large(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0, *, reserved: int = 0) -> str:
     """A message when the weights and KV cache (and ``beside``: a vision projector) exceed the RAM and every GPU
-    together ("" when they fit). ``reserved``: bytes the process's other loaded models hold (the chat model beside an
-    embedding model, and the other way round).
+    together ("" when they fit).
+
+    ``reserved``: bytes the process's other loaded models hold (the chat model beside an embedding model, and
+    the other way round).
     """
     shape = ModelShape.of(info)
     context = options.context_size or info.context_length or 4096
