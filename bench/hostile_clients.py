@@ -5,8 +5,8 @@ before the bounds), run the same way, with the same model and flags. Figures, ea
 
 - RSS of the server before, during and after 200 unauthenticated requests announcing 4 MB bodies and sending
   all but one byte (with ``--api-key``);
-- the wait of a normal chat (4 tokens) sent behind N streamed clients that never read, each asking ``--ask``
-  tokens (0: no ``max_tokens``), and how each of those ended.
+- the wait of a normal chat (4 tokens) sent behind N streamed completions whose clients never read (a counting
+  prompt: the reply runs to its limit), each asking ``--ask`` tokens (0: no ``max_tokens``), and how they ended.
 """
 
 from __future__ import annotations
@@ -87,15 +87,17 @@ def stalled_bodies(popen: subprocess.Popen[str], port: int, count: int = 200) ->
     )
 
 
-def non_readers(port: int, lines: list[str], count: int, ask: int) -> str:
-    ask_for = "Count from 1 to 1000, one number a line."
-    request: dict = {"model": MODEL, "messages": [{"role": "user", "content": ask_for}]}
-    request |= {"stream": True, "temperature": 0} | ({"max_tokens": ask} if ask else {})
-    body = json.dumps(request).encode()
+def non_readers(port: int, lines: list[str], count: int, ask: int, receive_buffer: int = 0) -> str:
+    counting = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"  # the starter model counts on until it is stopped
+    request: dict = {"model": MODEL, "prompt": counting, "stream": True, "temperature": 0}
+    body = json.dumps(request | ({"max_tokens": ask} if ask else {})).encode()
     sockets = []
     for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        sock.sendall(head("/v1/chat/completions", len(body), KEY) + body)
+        sock = socket.socket()
+        if receive_buffer:  # a fixed receive buffer (no autotuning), as some systems and proxies have
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(head("/v1/completions", len(body), KEY) + body)
         sockets.append(sock)
     time.sleep(0.5)
     hello = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
@@ -112,7 +114,9 @@ def non_readers(port: int, lines: list[str], count: int, ask: int) -> str:
     for sock in sockets:
         with contextlib.suppress(OSError):
             sock.close()
-    what = f"max_tokens {ask}" if ask else "no max_tokens"
+    what = (f"max_tokens {ask}" if ask else "no max_tokens") + (
+        f", {receive_buffer:,}-byte receive buffers" if receive_buffer else ""
+    )
     spent = f"; stopped after {min(tokens)}–{max(tokens)} tokens" if tokens else ""
     return (
         f"a normal chat behind {count} non-reading streamed clients ({what}): waited {waited:.1f} s; "
@@ -129,12 +133,13 @@ def main() -> int:
     parser.add_argument("--ask", type=int, default=16, help="max_tokens of each non-reading client (0: none)")
     parser.add_argument("--context-size", type=int, default=1024)
     parser.add_argument("--skip-bodies", action="store_true")
+    parser.add_argument("--receive-buffer", type=int, default=0, help="SO_RCVBUF of the non-reading clients")
     args = parser.parse_args()
     popen, port, lines = start(args.repo.resolve(), args.model.resolve(), args.home, args.context_size)
     try:
         if not args.skip_bodies:
             print(stalled_bodies(popen, port), flush=True)
-        print(non_readers(port, lines, args.clients, args.ask), flush=True)
+        print(non_readers(port, lines, args.clients, args.ask, args.receive_buffer), flush=True)
     finally:
         popen.terminate()
         popen.wait(30)

@@ -9,10 +9,12 @@ uvicorn's HTTP/1.1 protocol (h11) bounds only the idle time between two requests
   sockets never exhaust it). One more evicts the oldest connection with no request in progress (a half-open
   socket, an idle keep-alive one); when every connection is busy, the newcomer gets a 503 and is closed.
 - **writes**: a client that accepts no data for ``write_timeout`` seconds while the server has some to send is
-  disconnected; its generation stops at the next token, as when a client hangs up. The socket's send buffer
-  (16 KiB) and the transport's (8 KiB) are small, so a client that never reads is found once its own receive
-  window is full too (~90 KB in all with Linux's default, a few hundred streamed tokens), not after the 4 MB a
-  loopback socket buffers by default.
+  disconnected; its generation stops at the next token, as when a client hangs up. Backpressure stops it
+  sooner on a fast engine: a generation more than ``MAX_BACKLOG`` tokens ahead of a client whose socket is full
+  disconnects it too (``routes``, through ``stop_unread``). The socket's send buffer (16 KiB) and the
+  transport's (8 KiB) are small, so a client that never reads is found once its own receive buffer is full too
+  (~180 KB in all with Linux's default 128 KiB, ~800 streamed tokens), not after the 4 MB a loopback socket
+  buffers by default. A reply that fits in those buffers cannot be told from one read slowly.
 
 The body's deadline (``body_timeout``) is the guard's (``app.server.app.Guard``): it answers 408 there.
 Every bound closes the one connection; the server goes on serving, and logs nothing per connection (a flood of
@@ -41,7 +43,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger(__name__)
 
 SEND_BUFFER = 8 << 10  # bytes: the socket's (the kernel doubles it) and the transport's high-water mark
+MAX_BACKLOG = 256  # pieces (~tokens) a generation may run ahead of a client whose socket accepts nothing
 STALLED = "hermes.stalled"  # a scope key: the connection was closed because the client stopped reading
+CONNECTION = "hermes.connection"  # a scope key: the request's ``BoundedH11Protocol`` (for backpressure)
 _order = itertools.count()
 
 
@@ -146,6 +150,7 @@ class BoundedH11Protocol(H11Protocol):
         super().handle_events()
         if self.cycle is not None and self.cycle is not self._seen_cycle:  # a request's headers are complete
             self._seen_cycle = self.cycle
+            self.cycle.scope[CONNECTION] = self  # type: ignore[literal-required]
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None
@@ -167,11 +172,23 @@ class BoundedH11Protocol(H11Protocol):
             self._write_timer.cancel()
             self._write_timer = None
 
-    def _write_stalled(self) -> None:
-        self._write_timer = None
+    @property
+    def writes_paused(self) -> bool:
+        """The client has accepted nothing more for a while: the socket's and the transport's buffers are full."""
+        return self._write_timer is not None
+
+    def stop_unread(self) -> None:
+        """Disconnect a client that stopped reading (the write timeout, or a generation too far ahead of it)."""
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         if self.cycle is not None:
             self.cycle.scope[STALLED] = True  # type: ignore[literal-required]
         self.transport.abort()  # connection_lost: the request sees http.disconnect, its ticket is cancelled
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        self.stop_unread()
 
     def _cancel_timers(self) -> None:
         for timer in (self._header_timer, self._write_timer):

@@ -30,7 +30,7 @@ from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server import tool_calls
-from app.server.connections import STALLED
+from app.server.connections import CONNECTION, MAX_BACKLOG, STALLED
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.reasoning import add_reasoning, answer_and_reasoning, deltas, reasoning_options, usage_details
@@ -115,10 +115,16 @@ class Api:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
         generated = [0]  # pieces from the engine (about one a token), for the log of a stopped stream
+        connection = request.scope.get(CONNECTION) if params.stream else None
+
+        def put(item: object) -> None:  # on the loop
+            events.put_nowait(item)
+            if connection is not None and events.qsize() > MAX_BACKLOG and connection.writes_paused:
+                connection.stop_unread()  # backpressure: the client reads nothing and the engine runs ahead
 
         def post(item: object) -> None:
             with contextlib.suppress(RuntimeError):  # the loop has closed (the server stopped)
-                loop.call_soon_threadsafe(events.put_nowait, item)
+                loop.call_soon_threadsafe(put, item)
 
         def piece(item: object) -> None:
             generated[0] += 1

@@ -25,6 +25,7 @@ import pytest
 
 from app.cli.main import build_parser
 from app.server.app import DEFAULT_MAX_TOKENS, ServerOptions
+from app.server.connections import MAX_BACKLOG
 from tests.server.conftest import Process
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_NOFILE and /proc")]
@@ -225,8 +226,31 @@ def test_a_client_that_stops_reading_stops_its_generation(server: Process) -> No
     with connect(server, receive_buffer=4096) as sock:
         sock.sendall(head("/v1/completions", len(body)) + body)
         match, _ = server.wait_for(r"/v1/completions 499 .*stopped after (\d+) tokens.*client stopped reading", GUARD_S)
+        print(f"\nnon-reading client (4 KiB receive buffer): {match.group(0)}")
         assert int(match.group(1)) < 600
         served_normally(server)  # the socket is still open and unread: the engine is free anyway
+
+
+def test_backpressure_stops_a_generation_far_ahead_of_its_client(starter_model: Path, tmp_path: Path) -> None:
+    """With a write timeout too long to matter (600 s), the generation still stops: once the client's socket is
+    full, the engine may run at most MAX_BACKLOG (256) tokens ahead of it. On a fast engine this is what bounds
+    a non-reader's cost (a GPU makes 10 s of write timeout into thousands of tokens)."""
+    process = serve(
+        tmp_path / "home", starter_model, "--api-key", KEY, "--context-size", "1024", "--write-timeout", "600"
+    )
+    try:
+        body = json.dumps(
+            {"model": MODEL, "prompt": COUNTING, "max_tokens": 900, "temperature": 0, "stream": True}
+        ).encode()
+        with connect(process, receive_buffer=4096) as sock:
+            sock.sendall(head("/v1/completions", len(body)) + body)
+            pattern = r"/v1/completions 499 .*stopped after (\d+) tokens.*client stopped reading"
+            match, _ = process.wait_for(pattern, GUARD_S)
+            print(f"\nbackpressure, non-reading client (4 KiB receive buffer): {match.group(0)}")
+            assert MAX_BACKLOG < int(match.group(1)) < 900
+            served_normally(process)
+    finally:
+        assert process.stop() == 0, "\n".join(process.lines)
 
 
 def test_replies_are_capped_by_default(starter_model: Path, tmp_path: Path) -> None:
