@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     bound = serve.add_argument_group("bounds on clients (slow, silent or non-reading ones)")
     bound.add_argument("--max-tokens", type=int, default=4096, metavar="N", help="a reply's cap (0: none)")
     bound.add_argument("--max-connections", type=int, default=0, metavar="N", help="default: half the fd limit")
+    bound.add_argument("--max-backlog", type=int, default=256, metavar="N", help="tokens ahead of a non-reader")
     for name, seconds, what in (
         ("header", 10, "for a request's headers"), ("body", 30, "for a request's body"),
         ("idle", 5, "a kept-alive connection waits for its next request"),

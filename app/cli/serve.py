@@ -87,6 +87,7 @@ def limits(args: argparse.Namespace) -> Limits:
     return Limits(
         header_timeout=args.header_timeout, body_timeout=args.body_timeout, idle_timeout=args.idle_timeout,
         write_timeout=args.write_timeout, max_connections=max(0, args.max_connections),
+        max_backlog=max(1, args.max_backlog),
     )  # fmt: skip
 
 

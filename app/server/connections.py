@@ -10,7 +10,7 @@ uvicorn's HTTP/1.1 protocol (h11) bounds only the idle time between two requests
   socket, an idle keep-alive one); when every connection is busy, the newcomer gets a 503 and is closed.
 - **writes**: a client that accepts no data for ``write_timeout`` seconds while the server has some to send is
   disconnected; its generation stops at the next token, as when a client hangs up. Backpressure stops it
-  sooner on a fast engine: a generation more than ``MAX_BACKLOG`` tokens ahead of a client whose socket is full
+  sooner on a fast engine: a generation more than ``max_backlog`` tokens ahead of a client whose socket is full
   disconnects it too (``routes``, through ``stop_unread``). The socket's send buffer (16 KiB) and the
   transport's (8 KiB) are small, so a client that never reads is found once its own receive buffer is full too
   (~180 KB in all with Linux's default 128 KiB, ~800 streamed tokens), not after the 4 MB a loopback socket
@@ -43,7 +43,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger(__name__)
 
 SEND_BUFFER = 8 << 10  # bytes: the socket's (the kernel doubles it) and the transport's high-water mark
-MAX_BACKLOG = 256  # pieces (~tokens) a generation may run ahead of a client whose socket accepts nothing
 STALLED = "hermes.stalled"  # a scope key: the connection was closed because the client stopped reading
 CONNECTION = "hermes.connection"  # a scope key: the request's ``BoundedH11Protocol`` (for backpressure)
 _order = itertools.count()
@@ -71,6 +70,7 @@ class Limits:
     idle_timeout: float = 5.0
     write_timeout: float = 10.0
     max_connections: int = 0  # 0: default_max_connections()
+    max_backlog: int = 256  # tokens a generation may run ahead of a client whose socket accepts nothing
 
     def connections(self) -> int:
         return self.max_connections or default_max_connections()

@@ -30,7 +30,7 @@ from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server import tool_calls
-from app.server.connections import CONNECTION, MAX_BACKLOG, STALLED
+from app.server.connections import CONNECTION, STALLED
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.reasoning import add_reasoning, answer_and_reasoning, deltas, reasoning_options, usage_details
@@ -119,7 +119,7 @@ class Api:
 
         def put(item: object) -> None:  # on the loop
             events.put_nowait(item)
-            if connection is not None and events.qsize() > MAX_BACKLOG and connection.writes_paused:
+            if connection is not None and events.qsize() > connection.limits.max_backlog and connection.writes_paused:
                 connection.stop_unread()  # backpressure: the client reads nothing and the engine runs ahead
 
         def post(item: object) -> None:

@@ -25,7 +25,7 @@ import pytest
 
 from app.cli.main import build_parser
 from app.server.app import DEFAULT_MAX_TOKENS, ServerOptions
-from app.server.connections import MAX_BACKLOG
+from app.server.connections import Limits
 from tests.server.conftest import Process
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_NOFILE and /proc")]
@@ -233,10 +233,21 @@ def test_a_client_that_stops_reading_stops_its_generation(server: Process) -> No
 
 def test_backpressure_stops_a_generation_far_ahead_of_its_client(starter_model: Path, tmp_path: Path) -> None:
     """With a write timeout too long to matter (600 s), the generation still stops: once the client's socket is
-    full, the engine may run at most MAX_BACKLOG (256) tokens ahead of it. On a fast engine this is what bounds
-    a non-reader's cost (a GPU makes 10 s of write timeout into thousands of tokens)."""
+    full, the engine may run at most --max-backlog tokens (256 by default; 32 here, for speed) ahead of it. On a
+    fast engine this is what bounds a non-reader's cost (a GPU makes 10 s of write timeout into thousands of
+    tokens)."""
+    assert Limits().max_backlog == 256
     process = serve(
-        tmp_path / "home", starter_model, "--api-key", KEY, "--context-size", "1024", "--write-timeout", "600"
+        tmp_path / "home",
+        starter_model,
+        "--api-key",
+        KEY,
+        "--context-size",
+        "1024",
+        "--write-timeout",
+        "600",
+        "--max-backlog",
+        "32",
     )
     try:
         body = json.dumps(
@@ -247,7 +258,7 @@ def test_backpressure_stops_a_generation_far_ahead_of_its_client(starter_model: 
             pattern = r"/v1/completions 499 .*stopped after (\d+) tokens.*client stopped reading"
             match, _ = process.wait_for(pattern, GUARD_S)
             print(f"\nbackpressure, non-reading client (4 KiB receive buffer): {match.group(0)}")
-            assert MAX_BACKLOG < int(match.group(1)) < 900
+            assert 32 < int(match.group(1)) < 900
             served_normally(process)
     finally:
         assert process.stop() == 0, "\n".join(process.lines)
