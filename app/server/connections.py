@@ -13,8 +13,9 @@ uvicorn's HTTP/1.1 protocol (h11) bounds only the idle time between two requests
   sooner on a fast engine: a generation more than ``max_backlog`` tokens ahead of a client whose socket is full
   disconnects it too (``routes``, through ``stop_unread``). The socket's send buffer (16 KiB) and the
   transport's (8 KiB) are small, so a client that never reads is found once its own receive buffer is full too
-  (~180 KB in all with Linux's default 128 KiB, ~800 streamed tokens), not after the 4 MB a loopback socket
-  buffers by default. A reply that fits in those buffers cannot be told from one read slowly.
+  (~180 KB in all with Linux's default 128 KiB, ~800 streamed tokens; Linux 6.x grows an unread socket's buffer,
+  to ~600 KB here), not after the 4 MB our side of a loopback socket would buffer. A reply that fits in those
+  buffers cannot be told from one read slowly: ``max_tokens`` bounds it.
 
 The body's deadline (``body_timeout``) is the guard's (``app.server.app.Guard``): it answers 408 there.
 Every bound closes the one connection; the server goes on serving, and logs nothing per connection (a flood of

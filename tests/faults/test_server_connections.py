@@ -4,9 +4,12 @@ A real server subprocess on 127.0.0.1 with the real starter model; the hostile c
 server runs with short timeouts (1 s) so that the tests wait on behaviour (a connection closed, a status line,
 a log line), never on a fixed delay; the deadlines here only guard against a hang.
 
-Figures (this machine, 2 shared cores; `bench/server_clients.py` measures them, docs/benchmarks.md has them):
-before, 20 unauthenticated stalled 4 MB bodies grew the server by ~80 MB, now by under 1 MB; a streamed client
-that never reads now stops its generation after ~130 tokens (it ran to ``max_tokens``, then hung forever).
+Figures (this 2-core machine, shared; `python -m bench.hostile_clients`, docs/benchmarks.md): 200 stalled
+unauthenticated 4 MB bodies took the server from 192 to 1,003 MiB (456 MiB after they closed), now 192 → 193;
+a streamed client with a 4 KiB receive buffer that never reads is stopped after ~140 tokens by the 1 s write
+timeout, ~170 by a 32-token backlog (before: it ran to ``max_tokens``, then its request hung on its write).
+A client whose kernel buffers the whole reply (Linux 6.x grows an unread socket's buffer: ~600 KB here) cannot
+be told from a slow reader; ``max_tokens`` (4,096 by default) bounds it.
 """
 
 from __future__ import annotations
