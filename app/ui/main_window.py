@@ -13,7 +13,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
-    QShortcut,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -51,6 +50,8 @@ from app.ui.engines.model_bar import ModelBar
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
+from app.ui.shell.keyboard import tab_chain
+from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
 from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter
 
@@ -204,6 +205,7 @@ class MainWindow(QMainWindow):
                                                                  figures.context_label)  # fmt: skip
         self.context_meter = figures.context_meter
         style_slim_meter(self.context_meter)
+        tab_chain(self, rail)  # the model bar, the pages, the chats list; then the chat:
         for first, second in ((self.sidebar.view, self.chat_view), (self.chat_view, self.input),
                               (self.input, self.send_button), (self.send_button, self.persona.picker)):  # fmt: skip
             QWidget.setTabOrder(first, second)
@@ -211,11 +213,12 @@ class MainWindow(QMainWindow):
                              (self.preview, "The prompt"), (side, "Persona and prompt preview")):  # fmt: skip
             widget.setAccessibleName(name)
         name_for_accessibility(self)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.stop_generation)
+        self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
 
     def _connect(self) -> None:
         self.chat.reply_finished.connect(self.reply_finished)
         self.chat.chat_changed.connect(self._follow_chat)
+        self.conversation.state_changed.connect(lambda _state: self.chat_view.refresh_actions())
         self.chat_view.regenerate_requested.connect(lambda _row: self.regenerate())
         self.chat_view.continue_requested.connect(lambda _row: self.continue_reply())
         self.chat_view.edit_requested.connect(self.edit_message)

@@ -26,7 +26,7 @@ from app.core.about import versions
 from app.core.engines.model_options import default_load_options
 from app.core.settings import THEMES, Settings
 from app.ui.engines.load_fields import LoadOptionsFields
-from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css
+from app.ui.theme import SPACE_L, SPACE_S, secondary_text
 from app.ui.widgets import name_for_accessibility
 
 
@@ -65,7 +65,7 @@ class SettingsDialog(QDialog):
 
         models = _group("Models", [("Models folder", folder_row)])
         note = QLabel("These apply the next time a model is loaded.")
-        note.setStyleSheet(secondary_text_css())
+        secondary_text(note)
         load_rows: list[tuple[str, QWidget | QHBoxLayout]] = [*self.load_fields.rows("Default context size")]
         performance = _group("Performance", [*load_rows, ("", note)])
         appearance = _group("Appearance", [("Theme", self.theme)])

@@ -87,13 +87,18 @@ class ChatView(QTableView):
         self._actions_timer = QTimer(self, singleShot=True, interval=0)  # after the focus has landed
         self._actions_timer.timeout.connect(self._update_actions)
         self.actions_bar.focus_left.connect(self._actions_timer.start)
-        self._copy_action = self._shortcut("Copy message", QKeySequence.StandardKey.Copy, self.copy_selected)
-        self._shortcut("Regenerate", QKeySequence("Ctrl+R"), lambda: self.trigger("regenerate"))
-        self._shortcut("Continue", QKeySequence("Ctrl+Shift+Return"), lambda: self.trigger("continue"))
-        self._shortcut("Previous version", QKeySequence("Alt+Left"), lambda: self._step_version(-1))
-        self._shortcut("Next version", QKeySequence("Alt+Right"), lambda: self._step_version(1))
-        self._shortcut("Scroll code left", QKeySequence("Shift+Left"), lambda: self.scroll_code(-1))
-        self._shortcut("Scroll code right", QKeySequence("Shift+Right"), lambda: self.scroll_code(1))
+        # The window's menu bar carries these same actions; those that make sense anywhere in the window work
+        # anywhere in it (on the last reply, or the message in focus), the others while the chat has the focus.
+        self.key_actions = {
+            "copy": self._shortcut("&Copy message", QKeySequence.StandardKey.Copy, self.copy_selected),
+            "regenerate": self._shortcut("&Regenerate", "Ctrl+R", lambda: self.trigger("regenerate"), window=True),
+            "continue": self._shortcut("&Continue", "Ctrl+Shift+Return", lambda: self.trigger("continue"), window=True),
+            "previous": self._shortcut("&Previous version", "Alt+Left", lambda: self._step_version(-1), window=True),
+            "next": self._shortcut("Ne&xt version", "Alt+Right", lambda: self._step_version(1), window=True),
+            "scroll_left": self._shortcut("Scroll code &left", "Shift+Left", lambda: self.scroll_code(-1)),
+            "scroll_right": self._shortcut("Scroll code ri&ght", "Shift+Right", lambda: self.scroll_code(1)),
+        }
+        self._copy_action = self.key_actions["copy"]
         self._hover_row = -1
         self._drag: tuple[CodeBlockView, int, float] | None = None  # block, row, grab offset in the thumb
         self._copied_timer = QTimer(self, singleShot=True, interval=COPIED_MS)
@@ -104,9 +109,10 @@ class ChatView(QTableView):
         self._relayout_timer.timeout.connect(self.relayout_all)
         QTimer.singleShot(WARM_UP_MS, self, warm_up)  # when idle, not when the first code block arrives
 
-    def _shortcut(self, text: str, keys, slot) -> QAction:
+    def _shortcut(self, text: str, keys, slot, *, window: bool = False) -> QAction:
         action = QAction(text, self, shortcut=QKeySequence(keys))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)  # the view or its action bar
+        if not window:
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)  # the view or its action bar
         action.triggered.connect(slot)
         self.addAction(action)
         return action
@@ -249,7 +255,8 @@ class ChatView(QTableView):
     # actions
     def trigger(self, name: str, row: int | None = None) -> bool:
         """Run one of a message's actions (the current message by default); False where it cannot run now."""
-        row = self.currentIndex().row() if row is None else row
+        if row is None:
+            row = self.model().rowCount() - 1 if name in ("regenerate", "continue") else self.currentIndex().row()
         if not 0 <= row < self.model().rowCount():
             return False
         if not self._offered(row).get(name, False):
@@ -271,11 +278,35 @@ class ChatView(QTableView):
         busy = bool(getattr(self.model(), "streaming", False))
         return available(self.item(row), last=row == self.model().rowCount() - 1, busy=busy)
 
+    def _focused(self) -> bool:
+        return self.hasFocus() or self.actions_bar.has_focus_inside()
+
+    def row_for(self, name: str) -> int:
+        """The message an action from the menu bar acts on: the one in focus, else the last that offers it."""
+        current = self.currentIndex().row()
+        rows = self.model().rowCount() if self.model() is not None else 0
+        wanted = {"edit": lambda item: item.role == "user", "version": lambda item: item.sibling_count > 1}[name]
+        if self._focused() and 0 <= current < rows and wanted(self.item(current)):
+            return current
+        return next((row for row in range(rows - 1, -1, -1) if wanted(self.item(row))), -1)
+
     def _step_version(self, step: int) -> None:
-        row = self.currentIndex().row()
+        row = self.row_for("version")
         editing = self.state() == QAbstractItemView.State.EditingState
-        if row >= 0 and not editing and self.item(row).sibling_count > 1:
-            self.version_requested.emit(row, step)
+        if row >= 0 and not editing:
+            self.switch_version(row, step)
+
+    def switch_version(self, row: int, step: int) -> None:
+        """Ask for another version of a message; the message stays the current one (Alt+→ again goes on)."""
+        self.version_requested.emit(row, step)
+        model = self.model()
+        if model is not None and 0 <= row < model.rowCount():
+            self.setCurrentIndex(model.index(row, 0))
+            self._update_actions()
+
+    def refresh_actions(self) -> None:
+        """A reply started or ended: the action bar shows what can run now (Regenerate after Esc, say)."""
+        self._update_actions()
 
     def _update_actions(self) -> None:
         """Show the action bar over the hovered message, else over the current one while we have the focus."""
@@ -334,7 +365,7 @@ class ChatView(QTableView):
         position = event.position().toPoint()
         hit = self.hit(position) if event.button() == Qt.MouseButton.LeftButton else None
         if hit is not None and hit.kind in ("previous", "next"):
-            self.version_requested.emit(hit.row, -1 if hit.kind == "previous" else 1)
+            self.switch_version(hit.row, -1 if hit.kind == "previous" else 1)
             return
         if hit is not None and hit.kind == "thought":
             toggle_thought(self, hit.row)
@@ -411,6 +442,9 @@ class ChatView(QTableView):
     def _copy(self, text: str) -> None:
         QGuiApplication.clipboard().setText(text)
         self.copied.emit(text)
+
+    def copy_row(self, row: int) -> None:
+        self._copy(self.item(row).text)
 
     def copy_selected(self) -> None:
         indexes = self.selectionModel().selectedRows() if self.selectionModel() else []

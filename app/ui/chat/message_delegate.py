@@ -18,6 +18,7 @@ from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
 from app.ui.chat.message_actions import BAR_HEIGHT
 from app.ui.chat.message_layout import MessageDocuments
 from app.ui.chat.thought_block import ThoughtBlock, build_thought
+from app.ui.theme import color
 from app.ui.widgets import MessageEditor
 
 H_MARGIN = 16
@@ -26,7 +27,6 @@ PADDING = 10
 USER_BUBBLE_RATIO = 0.78
 CARET = " ▍"
 EDIT_EXTRA_LINES = 3  # room to type below a message being edited
-ERROR_COLOR = QColor("#d9534f")
 
 
 @dataclass
@@ -296,6 +296,6 @@ class MessageDelegate(QStyledItemDelegate):
             painter.drawText(label, Qt.AlignmentFlag.AlignCenter, f"{item.sibling_index + 1}/{item.sibling_count}")
         footer = stats_line(item)
         if footer:
-            painter.setPen(ERROR_COLOR if item.state == MessageState.ERROR else muted)
+            painter.setPen(color("error", palette) if item.state == MessageState.ERROR else muted)
             painter.drawText(where.footer, align | Qt.AlignmentFlag.AlignVCenter, footer)
         painter.restore()

@@ -22,6 +22,7 @@ from app.core.engines.offload import check_options, plan_offload
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
 from app.ui.engines.load_fields import LoadOptionsFields
+from app.ui.theme import tone
 
 
 class LoadOptionsDialog(QDialog):
@@ -45,7 +46,7 @@ class LoadOptionsDialog(QDialog):
         self.estimate.setWordWrap(True)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #c0392b;")
+        tone(self.problem, "error")
 
         form = QFormLayout()
         for label, field in self.fields.rows():

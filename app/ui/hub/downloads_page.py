@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from app.core.hub.downloads import Download, DownloadManager, State
 from app.core.library.models import human_size
 from app.ui.hub.table_model import RowTableModel
-from app.ui.theme import SPACE_S, SPACE_XS, icon, secondary_text_css
+from app.ui.theme import SPACE_S, SPACE_XS, icon, secondary_text
 from app.ui.widgets import EmptyTableView, show_in_folder, tool_button
 
 Index = QModelIndex | QPersistentModelIndex
@@ -184,7 +184,7 @@ class DownloadsPage(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.clear_button)
         note = QLabel("Downloads resume where they stopped, even after the app is closed.")
-        note.setStyleSheet(secondary_text_css())
+        secondary_text(note)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACE_S * 2, SPACE_S * 2, SPACE_S * 2, SPACE_S)
         layout.setSpacing(SPACE_S)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.personas.presets import Preset, PresetError, PresetLibrary
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import Sampling
-from app.ui.theme import SPACE_S, secondary_text_css
+from app.ui.theme import SPACE_S, secondary_text
 from app.ui.widgets import avatar_icon, tool_button
 
 APPLY, NEW_CHAT, CANCEL = "apply", "new chat", "cancel"  # the answers to a persona switch mid-chat
@@ -71,7 +71,7 @@ class PersonaPanel(QWidget):
         row.addWidget(self.menu_button)
 
         self.description = QLabel(wordWrap=True)
-        self.description.setStyleSheet(secondary_text_css())  # secondary, yet readable (a disabled label is not)
+        secondary_text(self.description)  # secondary, yet readable (a disabled label is not), in either theme
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setPlaceholderText("No system prompt")
         self.system_prompt.setAccessibleName("System prompt")

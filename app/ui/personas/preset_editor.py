@@ -30,6 +30,7 @@ from app.core.personas.cards import CardError, read_png_chunks
 from app.core.personas.presets import Preset, PresetError, preset_from_dict
 from app.core.prompting.prompt_formats import CUSTOM, FORMAT_CHOICES
 from app.core.prompting.types import Sampling
+from app.ui.theme import tone
 from app.ui.widgets import avatar_icon
 
 
@@ -109,7 +110,7 @@ class PresetEditor(QDialog):
         box.setLayout(grid)
 
         self.error = QLabel()
-        self.error.setStyleSheet("color: #b02a37;")
+        tone(self.error, "error")
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Close
