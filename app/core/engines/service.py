@@ -163,13 +163,26 @@ class EngineService:
         path: str | Path,
         options: LoadOptions = LoadOptions(),
         on_progress: Callable[[float], bool] | None = None,
+        *,
+        engine: Engine | None = None,
     ) -> Future[LoadedModel]:
         """Load a model after the queued work; running and queued generations are stopped first.
 
         ``on_progress(0.0 … 1.0)`` runs on the engine thread while llama.cpp reads the file; False cancels.
+        ``engine``: load on this engine instead (a ``RemoteEngine``, or this machine's after a remote one). The
+        engine in use keeps its model until the new one has answered: if it fails, nothing has changed.
         """
         self.cancel_all()
-        return self.submit(lambda engine: engine.load(path, options, on_progress))
+        if engine is None or engine is self.engine:
+            return self.submit(lambda current: current.load(path, options, on_progress))
+
+        def switch(old: Engine) -> LoadedModel:
+            loaded = engine.load(path, options, on_progress)
+            old.unload()
+            self.engine = engine
+            return loaded
+
+        return self.submit(switch)
 
     def unload(self) -> Future[None]:
         self.cancel_all()

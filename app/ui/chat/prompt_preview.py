@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
@@ -59,6 +61,13 @@ class PromptPreview(QWidget):
         messages = self.chat_model.session.conversation(self.persona.system_prompt.toPlainText())
         messages.append({"role": "user", "content": self.input_box.toPlainText().strip() or PREVIEW_PLACEHOLDER})
         loaded = self.client.loaded
+        if loaded is not None and loaded.info.architecture == "remote":  # its server applies its own template
+            self.text.setPlainText(json.dumps({"messages": messages}, indent=2, ensure_ascii=False))
+            where = loaded.info.metadata.get("hermes.remote_base", "the server")
+            self.notes.setText(
+                f"The server formats the prompt with its own chat template: these are the messages sent to {where}."
+            )
+            return
         text, notes = preview_prompt(
             messages,
             preset.prompt_format,
