@@ -341,6 +341,8 @@ class MainWindow(QMainWindow):
         self.conversation.close()
 
     def show_context(self, used: int, size: int) -> None:
+        if not size and self.client.loaded is not None:  # a chat of no replies yet (or of a remote model's)
+            size = self.client.loaded.context_size
         self.chat.figures.show_context(used, size)
 
     @Slot()

@@ -109,13 +109,17 @@ class ChatHistory(QObject):
             self.persona.system_prompt.setPlainText(self.conversation.system_message.content)
         self.persona.overflow.setCurrentIndex(max(0, self.persona.overflow.findData(chat.overflow)))
         self.sidebar.select(chat_id)
-        stats = self.conversation.last_stats()
-        self.turn.show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
+        self._show_context()
         self.chat_opened.emit(chat_id)
 
     def switch_version(self, row: int, step: int) -> None:
         if not self.turn.generating:
             self.conversation.switch_version(row, step)
+            self._show_context()  # the version shown now is what the next prompt holds
+
+    def _show_context(self) -> None:
+        stats = self.conversation.last_stats()
+        self.turn.show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
 
     def delete_chat(self, chat_id: int) -> None:
         self.forget_undo()

@@ -59,7 +59,8 @@ def stats_line(item: ChatItem) -> str:
     if item.state == MessageState.STREAMING:
         if item.thinking:
             return "Thinking…"
-        return f"Reading the conversation… {item.reading}" if item.reading and not item.text else "Generating…"
+        # one state, one word: the status bar says the same (until the first token, the prompt is being read)
+        return f"Reading the conversation… {item.reading}".rstrip() if not item.text else "Generating…"
     if item.state == MessageState.ERROR:
         return f"Error: {item.error}"
     parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []
