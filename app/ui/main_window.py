@@ -276,12 +276,14 @@ class MainWindow(QMainWindow):
 
     def _on_unloaded(self) -> None:
         self.send_button.setEnabled(False)
+        self._update_welcome()
         self.chat.figures.clear()  # no model: no speed, no context
 
     def _update_welcome(self, _count: int | None = None) -> None:
         looking = self.model_bar.model_count is None and not self.client.loaded
         has_models = bool(self.model_bar.model_count) or self.client.loaded is not None
-        self.welcome.show_state(looking=looking, has_models=has_models, folder=self.model_bar.models_dir)
+        loaded = self.client.loaded.info.path.stem if self.client.loaded else ""
+        self.welcome.show_state(looking=looking, has_models=has_models, folder=self.model_bar.models_dir, loaded=loaded)
 
     def get_starter_model(self) -> None:
         """Fetch the small offline starter model into the library, then load it."""

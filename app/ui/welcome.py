@@ -48,7 +48,12 @@ class WelcomePage(QWidget):
     def text(self) -> str:
         return self.label.text()
 
-    def show_state(self, *, looking: bool, has_models: bool, folder: Path) -> None:
+    def show_state(self, *, looking: bool, has_models: bool, folder: Path, loaded: str = "") -> None:
+        if loaded:  # not "Pick a model" while one is loaded
+            safe_name = loaded.replace("&", "&amp;").replace("<", "&lt;")
+            self.label.setText(f"<h2>{safe_name} is ready</h2><p>Type a message below and press Enter.</p>")
+            self.show_buttons(False)
+            return
         if looking:
             self.label.setText(LOOKING)
             self.show_buttons(False)

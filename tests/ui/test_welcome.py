@@ -28,7 +28,7 @@ def test_get_the_starter_model_fetches_it_and_loads_it(qtbot, window, starter_mo
         window.welcome.starter_button.click()
     assert ready.args[0].info.path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert (window.model_bar.models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf").exists()
-    qtbot.waitUntil(lambda: "Pick a model" in window.welcome.text())
+    qtbot.waitUntil(lambda: "SmolLM2-135M-Instruct.Q4_1 is ready" in window.welcome.text())  # not "Pick a model"
     assert not window.welcome.starter_button.isVisible()
 
 
