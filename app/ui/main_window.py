@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -136,6 +137,10 @@ class MainWindow(QMainWindow):
                              (self.model_bar.options_action, "gauge"), (self.model_bar.engines_action, "server"),
                              (self.new_chat_action, "square-pen"), (self.settings_action, "settings")):  # fmt: skip
             action.setIcon(icon(name))
+        for action in (self.model_bar.open_action, self.model_bar.eject_action, self.model_bar.engines_action):
+            button = self.model_bar.widgetForAction(action)  # icons (names in their tooltips and the Model menu):
+            if isinstance(button, QToolButton):  # New chat and Settings stay in sight while a model loads
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
 
         self.banner = ErrorBanner()
         self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)

@@ -140,3 +140,15 @@ def test_help_lists_every_action_with_its_keys(qtbot, window) -> None:
     assert rows["Model › Eject"] == QKeySequence("Ctrl+E").toString(QKeySequence.SequenceFormat.NativeText)
     assert rows["Chat › Stop"] == "Esc" and rows["Chat › Regenerate"]
     assert len(rows) == len(all_menu_actions(window))
+
+
+def test_new_chat_and_settings_stay_in_sight_while_a_model_loads(qtbot, window) -> None:
+    """Issue 25, defect 7: at the default width, the bar's progress and Cancel pushed them behind "»"."""
+    bar = window.model_bar
+    assert window.width() == 1100
+    bar._show_loading(True)  # what a load shows: the progress bar and Cancel
+    bar.placement.setText(" Loading… ")
+    qtbot.waitUntil(lambda: bar.loading_shown and bar.progress.isVisible())
+    for action in (window.new_chat_action, window.settings_action, bar.eject_action, bar.engines_action):
+        assert bar.widgetForAction(action).isVisible(), action.text()
+    bar._show_loading(False)
