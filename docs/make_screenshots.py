@@ -82,6 +82,19 @@ def _dialog_shot(shooter: Shooter, open_dialog: Callable[[], None], name: str) -
     open_dialog()
 
 
+def _menu_shot(shooter: Shooter, window, menu_name: str, name: str) -> None:
+    """The window with one of its menus open, grabbed from the screen (a menu is a window of its own)."""
+    menu = window.menus.menus[menu_name]
+    window.activateWindow()
+    window.menuBar().setActiveAction(menu.menuAction())
+    shooter.wait(menu.isVisible, timeout=5, settle=0.4)
+    frame = window.frameGeometry().united(menu.geometry())
+    target = shooter.out / f"{name}-{shooter.theme}.png"
+    window.screen().grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height()).save(str(target))
+    shooter.saved.append(target)
+    menu.hide()
+
+
 THOUGHT = (
     "The user wants one sentence about GGUF. GGUF is llama.cpp's file format: one file holds the weights, "
     "usually quantized, and the metadata needed to run them (architecture, tokenizer, chat template).\n\n"
@@ -217,6 +230,15 @@ def main(out: Path, theme: str) -> int:
         # 7. a thinking model's reply, its reasoning expanded
         _thinking_reply(window)
         shooter.shoot(window, "11-thinking-reply")
+
+        # 8. the menu bar, its Model menu open (the screen, so that the menu's own window is in it)
+        _menu_shot(shooter, window, "model", "12-menu-bar")
+
+        # 9. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
+        window.settings_store.update(theme="light" if theme == "dark" else "dark")
+        window.hub.show_page("models")
+        shooter.wait(lambda: True, settle=0.6)
+        shooter.shoot(window, "13-theme-switched-live")
         window.close()
     finally:
         hub.stop()
