@@ -54,7 +54,7 @@ from app.ui.settings_dialog import SettingsDialog
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
-from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter
+from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter, tool_button
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,14 @@ class MainWindow(QMainWindow):
             )
         elif purge_failure:
             self.statusBar().showMessage(purge_failure, 15000)
-        elif self.store.interrupted:
-            self.statusBar().showMessage(
-                "A reply was interrupted when the app last closed; it is kept and marked as interrupted.", 10000
+        elif self.store.interrupted:  # said until dismissed: a status message was gone before anyone read it
+            self.interrupted_notice = tool_button(
+                text="A reply was interrupted when the app last closed: it is kept, marked “interrupted” "
+                "(right-click › Continue to finish it)  ✕",
+                tooltip="Dismiss",
             )
+            self.interrupted_notice.clicked.connect(self.interrupted_notice.hide)
+            self.statusBar().insertPermanentWidget(0, self.interrupted_notice)
 
     def _purge_deleted_chats(self) -> str:
         """Remove chats deleted last time; a failure never stops the window (it is retried at the next start)."""

@@ -61,3 +61,28 @@ def test_a_stop_before_the_first_token_says_so(qtbot, library_with_model: Path, 
     assert done.args[0].text == ""
     assert window.speed_label.text() == "stopped before the first token"
     assert window.ttft_label.text() == "TTFT —"
+
+
+def test_the_interrupted_notice_stays_until_dismissed(qtbot, basedir: Path) -> None:
+    from app.core.history.store import ChatStore
+    from app.core.paths import resolve_paths
+    from app.core.prompting.types import MessageState
+    from app.core.settings import Settings
+    from app.ui.main_window import MainWindow
+
+    paths = resolve_paths(basedir).ensure()
+    store = ChatStore(paths.chats_db)  # a reply was being written when the process died
+    chat = store.create_chat()
+    store.add_message(chat, None, "user", "Hi")
+    store.add_message(chat, None, "assistant", "Hel", state=MessageState.STREAMING)
+    store.close()
+    window = MainWindow(paths, Settings(context_size=2048))
+    qtbot.addWidget(window)
+    window.show()
+    notice = window.interrupted_notice
+    assert notice.isVisible() and "interrupted" in notice.text()
+    window.statusBar().showMessage("Model loaded", 8000)  # another message does not hide it
+    assert notice.isVisible()
+    notice.click()
+    assert not notice.isVisible()
+    window.close()
