@@ -63,3 +63,29 @@ def test_every_label_meets_wcag_aa_after_a_live_theme_switch(qtbot, qapp, window
             assert secondary == QColor(theme.palette_colors(scheme)["PlaceholderText"])
     finally:
         theme.apply_theme(qapp, "system")
+
+
+def test_the_downloads_badge_follows_a_live_theme_switch(qapp) -> None:
+    """The rail's Downloads icon with its count was drawn once, in the theme of the moment (white on light)."""
+    from app.ui.widgets import badge_icon
+
+    badged = badge_icon("download", 2)
+
+    def darkest_stroke() -> int:
+        image = badged.pixmap(36, 36).toImage()
+        strokes = [
+            image.pixelColor(x, y).lightness()
+            for x in range(0, 14)  # the icon's lower left, away from the disc
+            for y in range(20, 36)
+            if image.pixelColor(x, y).alpha() > 200
+        ]
+        assert strokes
+        return min(strokes)
+
+    try:
+        theme.apply_theme(qapp, "dark")
+        assert darkest_stroke() > 150  # light strokes on dark
+        theme.apply_theme(qapp, "light")
+        assert darkest_stroke() < 80  # the same icon, now dark on light
+    finally:
+        theme.apply_theme(qapp, "system")

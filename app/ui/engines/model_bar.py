@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QProgressBar, QPushButton, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolBar,
+    QWidget,
+)
 
 from app.core.engines.interface import LoadedModel
 from app.core.engines.load_options import LoadOptions
@@ -22,6 +32,19 @@ from app.ui.engines.engine_client import EngineClient
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
+
+
+ESTIMATE_ROLE = Qt.ItemDataRole.UserRole + 1  # what a model would need, read in the background
+
+
+class _ListWithEstimates(QStyledItemDelegate):
+    """The picker's list says what each model would need ("needs ≈ 286 MB RAM"); the closed picker stays short."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        estimate = index.data(ESTIMATE_ROLE)
+        if estimate:
+            option.text = f"{option.text}  · {estimate}"
 
 
 def remote_key(engine: str, model_id: str) -> str:
@@ -59,6 +82,7 @@ class ModelBar(QToolBar):
         self.picker = QComboBox(minimumContentsLength=36)
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.addItem(PLACEHOLDER, None)
+        self.picker.setItemDelegate(_ListWithEstimates(self.picker))
         self.addWidget(self.picker)
         self.open_action = QAction("Open GGUF…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         self.eject_action = QAction("Eject", self, enabled=False, toolTip="Unload the model and free its memory")
@@ -158,8 +182,7 @@ class ModelBar(QToolBar):
             estimate = found.get(path)
             if estimate is None:
                 continue
-            label = self.picker.itemText(index)
-            self.picker.setItemText(index, f"{label[:-1]} · needs {estimate.use})" if label.endswith(")") else label)
+            self.picker.setItemData(index, f"needs {estimate.use}", ESTIMATE_ROLE)  # shown in the list
             self.picker.setItemData(index, f"{path}\nLoading it {estimate}", Qt.ItemDataRole.ToolTipRole)
 
     def _show_remote(self, scan: int, found: list[tuple[RemoteEngineEntry, list[str] | str]]) -> None:
