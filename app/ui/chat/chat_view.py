@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QPalette
+from PySide6.QtGui import QFontMetrics, QGuiApplication, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
 from app.core.rendering.highlight import warm_up
+from app.ui.chat import view_keys
 from app.ui.chat.chat_model import ChatItem, ChatRoles
 from app.ui.chat.code_blocks import CodeBlockView
 from app.ui.chat.message_actions import MessageActionBar, available
@@ -87,17 +88,7 @@ class ChatView(QTableView):
         self._actions_timer = QTimer(self, singleShot=True, interval=0)  # after the focus has landed
         self._actions_timer.timeout.connect(self._update_actions)
         self.actions_bar.focus_left.connect(self._actions_timer.start)
-        # The window's menu bar carries these same actions; those that make sense anywhere in the window work
-        # anywhere in it (on the last reply, or the message in focus), the others while the chat has the focus.
-        self.key_actions = {
-            "copy": self._shortcut("&Copy message", QKeySequence.StandardKey.Copy, self.copy_selected),
-            "regenerate": self._shortcut("&Regenerate", "Ctrl+R", lambda: self.trigger("regenerate"), window=True),
-            "continue": self._shortcut("&Continue", "Ctrl+Shift+Return", lambda: self.trigger("continue"), window=True),
-            "previous": self._shortcut("&Previous version", "Alt+Left", lambda: self._step_version(-1), window=True),
-            "next": self._shortcut("Ne&xt version", "Alt+Right", lambda: self._step_version(1), window=True),
-            "scroll_left": self._shortcut("Scroll code &left", "Shift+Left", lambda: self.scroll_code(-1)),
-            "scroll_right": self._shortcut("Scroll code ri&ght", "Shift+Right", lambda: self.scroll_code(1)),
-        }
+        self.key_actions = view_keys.key_actions(self)  # the menu bar's too (Edit, View, Chat)
         self._copy_action = self.key_actions["copy"]
         self._hover_row = -1
         self._drag: tuple[CodeBlockView, int, float] | None = None  # block, row, grab offset in the thumb
@@ -108,14 +99,6 @@ class ChatView(QTableView):
         self._relayout_timer = QTimer(self, singleShot=True, interval=40)
         self._relayout_timer.timeout.connect(self.relayout_all)
         QTimer.singleShot(WARM_UP_MS, self, warm_up)  # when idle, not when the first code block arrives
-
-    def _shortcut(self, text: str, keys, slot, *, window: bool = False) -> QAction:
-        action = QAction(text, self, shortcut=QKeySequence(keys))
-        if not window:
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)  # the view or its action bar
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
 
     def initViewItemOption(self, option: QStyleOptionViewItem) -> None:
         """No highlight colour in the options: the style would fill a selected row edge to edge with it.
@@ -278,23 +261,9 @@ class ChatView(QTableView):
         busy = bool(getattr(self.model(), "streaming", False))
         return available(self.item(row), last=row == self.model().rowCount() - 1, busy=busy)
 
-    def _focused(self) -> bool:
-        return self.hasFocus() or self.actions_bar.has_focus_inside()
-
     def row_for(self, name: str) -> int:
         """The message an action from the menu bar acts on: the one in focus, else the last that offers it."""
-        current = self.currentIndex().row()
-        rows = self.model().rowCount() if self.model() is not None else 0
-        wanted = {"edit": lambda item: item.role == "user", "version": lambda item: item.sibling_count > 1}[name]
-        if self._focused() and 0 <= current < rows and wanted(self.item(current)):
-            return current
-        return next((row for row in range(rows - 1, -1, -1) if wanted(self.item(row))), -1)
-
-    def _step_version(self, step: int) -> None:
-        row = self.row_for("version")
-        editing = self.state() == QAbstractItemView.State.EditingState
-        if row >= 0 and not editing:
-            self.switch_version(row, step)
+        return view_keys.row_for(self, name)
 
     def switch_version(self, row: int, step: int) -> None:
         """Ask for another version of a message; the message stays the current one (Alt+→ again goes on)."""
