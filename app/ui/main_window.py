@@ -308,7 +308,8 @@ class MainWindow(QMainWindow):
             self.welcome.busy("")
             self.banner.show_message(str(error))
 
-        self.background.run(lambda: ensure_starter_model(models_dir, wheels), done, failed)
+        report = self.welcome.progress.emit  # from the worker thread: queued to the page
+        self.background.run(lambda: ensure_starter_model(models_dir, wheels, report), done, failed)
 
     # chatting: the chat controller does it; these are the window's handles on it (and the history's ChatTurn)
     @property

@@ -40,3 +40,13 @@ def test_a_remote_model_whose_server_is_down_leaves_the_local_model_loaded(
     with qtbot.waitSignal(window.reply_finished, timeout=120_000) as done:
         window.send()
     assert done.args[0].text.strip() and done.args[0].stats.generated_tokens > 0
+
+
+def test_the_engines_dialog_is_wide_enough_to_read(qtbot, window) -> None:
+    from app.ui.engines.engines_dialog import EnginesDialog
+
+    dialog = EnginesDialog(window.model_bar.engines, window)  # it was 278 px wide: a URL did not fit
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.width() >= 560
+    dialog.close()
