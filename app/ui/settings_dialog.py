@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
@@ -97,7 +97,8 @@ class SettingsDialog(QDialog):
         folder = self.models_dir.text().strip()
         if folder and Path(folder).expanduser() == self._default_models_dir:
             folder = ""
-        load = asdict(self.load_fields.options())
+        known = {field.name for field in fields(Settings)}  # a per-model option (the projector) is not a setting
+        load = {name: value for name, value in asdict(self.load_fields.options()).items() if name in known}
         return replace(self._settings, models_dir=folder, theme=self.theme.currentData(), **load).validated()
 
 
