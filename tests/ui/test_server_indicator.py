@@ -1,0 +1,22 @@
+"""A server you can see (issue 25, 11): while the Server page serves, the status bar and the rail say so."""
+
+from __future__ import annotations
+
+from tests.server.conftest import free_port
+
+
+def test_the_indicator_shows_while_the_server_page_serves(qtbot, window) -> None:
+    indicator = window.server_indicator
+    assert not indicator.shown
+    window.hub.show_page("server")
+    page = window.hub.page("server")
+    page.port.setValue(free_port())
+    page.toggle.click()
+    assert page.running and indicator.shown
+    assert f"API server · {page.runner.url}" in indicator.button.text()
+    assert indicator.rail_action is not None and indicator.rail_action.toolTip() == "Server — running"
+    window.hub.show_page("chat")
+    indicator.button.click()  # the status bar's button opens the Server page
+    assert window.stack.currentWidget() is page
+    page.toggle.click()
+    assert not indicator.shown and indicator.rail_action.toolTip() == "Server"
