@@ -103,14 +103,14 @@ def test_the_cheat_sheet_s_snippets_work_as_pasted(qtbot, page: ServerPage, tmp_
 
     script = tmp_path / "snippet.py"
     script.write_text(QGuiApplication.clipboard().text(), encoding="utf-8")
-    run = {"capture_output": True, "text": True, "timeout": 300, "env": env, "check": False}
-    done = subprocess.run([sys.executable, str(script)], **run)
+    run = {"capture_output": True, "text": True, "timeout": 300, "env": env}
+    done = subprocess.run([sys.executable, str(script)], check=False, **run)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip()
     if shutil.which("curl") and shutil.which("bash"):
         for title in ("curl: models", "curl: chat"):
             code = page.snippets[titles.index(title)].code
-            done = subprocess.run(["bash", "-c", code], **run)
+            done = subprocess.run(["bash", "-c", code], check=False, **run)
             assert done.returncode == 0, done.stderr[-2000:]
             answer = json.loads(done.stdout)
             assert answer["data"][0]["id"] == MODEL if title == "curl: models" else answer["choices"][0]["message"]
