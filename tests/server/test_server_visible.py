@@ -69,9 +69,7 @@ def test_a_request_shows_in_the_log_as_it_starts(qtbot, page: ServerPage, engine
 
     def call() -> None:
         body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
-        request = urllib.request.Request(
-            url + "/chat/completions", body.encode(), {"Content-Type": "application/json"}
-        )
+        request = urllib.request.Request(url + "/chat/completions", body.encode(), {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=300) as reply:
             reply.read()
         answered.set()
