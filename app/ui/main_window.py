@@ -186,8 +186,8 @@ class MainWindow(QMainWindow):
             self.page_actions.addAction(action)
             rail.addAction(action)
         self.page_actions.actions()[0].setChecked(True)
-        self.server_indicator = ServerIndicator(
-            self.statusBar(), self.page_actions, lambda: self.hub.show_page("server")
+        self.server_indicator = ServerIndicator(  # the Server page's server, or a terminal's `serve`, is running
+            self.statusBar(), self.page_actions, lambda: self.hub.show_page("server"), self.paths.data / "servers"
         )
         self.hub.page_built.connect(lambda name, page: self.server_indicator.watch(page) if name == "server" else None)
         self.history = ChatHistory(

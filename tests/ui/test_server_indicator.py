@@ -20,3 +20,22 @@ def test_the_indicator_shows_while_the_server_page_serves(qtbot, window) -> None
     assert window.stack.currentWidget() is page
     page.toggle.click()
     assert not indicator.shown and indicator.rail_action.toolTip() == "Server"
+
+
+def test_a_terminal_serve_on_this_base_directory_shows_too(qtbot, window, basedir) -> None:
+    from tests.server.conftest import hermes_serve
+
+    indicator = window.server_indicator
+    process = hermes_serve(basedir, "--jit")
+    try:
+        qtbot.waitUntil(lambda: indicator.shown, timeout=30_000)
+        assert f"serve · {process.url}" in indicator.button.text()
+        assert indicator.rail_action is not None and indicator.rail_action.toolTip() == "Server — running"
+        announced = list((window.paths.data / "servers").glob("*.json"))
+        assert [path.stem for path in announced] == [str(process.popen.pid)]
+        process.popen.kill()  # kill -9: its announcement stays behind, and is seen to be stale
+        process.popen.wait(30)
+        qtbot.waitUntil(lambda: not indicator.shown, timeout=30_000)
+        assert not announced[0].exists()
+    finally:
+        process.stop()
