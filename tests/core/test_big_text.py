@@ -73,3 +73,11 @@ def test_a_cut_code_block_is_not_offered_as_code() -> None:
     text = "```\n" + BLOB + "\n```\n"
     blocks = list(plan(text, markdown=True).blocks)
     assert blocks and all(block.kind == "plain" for block in blocks)
+
+
+def test_a_long_reply_keeps_its_code_blocks() -> None:
+    code = "\n".join(f"print({i})" for i in range(1_000))  # 10,000 characters of code
+    text = ("Some prose.\n\n" * 2_000) + f"```python\n{code}\n```\n"
+    assert needs_plan(text, markdown=True)
+    blocks = list(plan(text, markdown=True).blocks)
+    assert [block.text for block in blocks if block.kind == "code"] == [code]

@@ -31,6 +31,7 @@ LINE_CAP = 1_000  # characters of one line shown before "Show all"
 SHOWN_CAP = 40_000  # characters of one message shown before "Show all"
 STREAMING_CAP = 4_000  # characters of a streaming reply's open tail shown while it is too costly to show whole
 PIECE_CHARS = 4_000  # at most this much in one block (a few ms of layout)
+CODE_CAP = 32_000  # a fenced block up to this size stays a code block (Copy, colours; unwrapped, so cheap)
 WHOLE_CAP = 16_000  # below this (and cheap), a message is laid out whole, as ever (~20 ms at most)
 MARKUP_CAP = 1_200  # Markdown delimiters in one paragraph above which it is shown as plain text
 RUN_CAP = 300  # a run of this many characters without white space is wrapped anywhere, as plain text
@@ -120,7 +121,7 @@ def _blocks(shown: str, *, markdown: bool, cut_lines: bool) -> Iterator[Block]:
     for segment in split_fences(shown):
         if not segment.code:
             yield from _prose_blocks(segment.text)
-        elif len(segment.text) <= PIECE_CHARS and longest_line(segment.text) <= LINE_CAP and not cut_lines:
+        elif len(segment.text) <= CODE_CAP and longest_line(segment.text) <= LINE_CAP and not cut_lines:
             yield Block(segment.text, "code", segment.language, segment.closed)
         else:  # a huge or cut block is shown as plain text (its Copy would not give the code)
             yield from _plain_blocks(segment.text)
