@@ -95,11 +95,11 @@ def cut(text: str, *, cap: int = SHOWN_CAP) -> tuple[str, int]:
     while position < len(text) and shown < cap:
         end = text.find("\n", position)
         end = len(text) if end < 0 else end
-        line = text[position:end]
-        if len(line) > LINE_CAP:
-            hidden += len(line) - LINE_CAP
-            line = line[:LINE_CAP] + cut_mark(len(line) - LINE_CAP)
-        lines.append(line)
+        if end - position > LINE_CAP:  # (never copied whole: a line can be 5 MB)
+            hidden += end - position - LINE_CAP
+            lines.append(text[position : position + LINE_CAP] + cut_mark(end - position - LINE_CAP))
+        else:
+            lines.append(text[position:end])
         shown += min(end - position, LINE_CAP) + 1
         position = end + 1
     if position < len(text):
