@@ -2,8 +2,10 @@
 
 Before: laying out one message on the GUI thread took 9.7 s for a 500,000-character line without spaces, more
 than 5 minutes for a 5 MB one, 20.8 s for 200,000 characters of ``*a``. A real ChatView over a real ChatSession
-on a real SQLite store; a 1 ms timer on the GUI thread measures the longest stall. The bound (1 s) is generous
-for a loaded machine and far below the seconds before.
+on a real SQLite store; a 1 ms timer on the GUI thread measures the longest stall: as the GUI thread's own CPU
+time between two ticks (what it worked without coming back to the event loop, whatever else the machine runs),
+bounded at 0.5 s (generous; the work is a few ms), and as wall-clock time, bounded at 5 s (only a guard: on
+a machine shared with a dozen processes the thread waits for a core). Before, both were the seconds above.
 """
 
 from __future__ import annotations
@@ -23,27 +25,33 @@ from app.ui.chat.chat_model import ChatItem, ChatModel, MessageState
 from app.ui.chat.chat_view import ChatView
 from tests.ui.test_chat_view_scale import Listener
 
-BOUND_S = 1.0
+BOUND_S = 0.5  # the GUI thread's CPU time between two ticks of a 1 ms timer
+WALL_BOUND_S = 5.0
 BLOB = "".join(random.Random(1).choices(string.ascii_letters + string.digits, k=500_000))
 INPUTS = {"line": BLOB, "5MB": BLOB * 10, "emphasis": "*a" * 100_000}
 
 
 class Stalls:
-    """The longest gap between ticks of a 1 ms timer on the GUI thread while it runs."""
+    """The longest gap between ticks of a 1 ms timer on the GUI thread: its CPU time, and its wall-clock time."""
 
     def __init__(self) -> None:
-        self.worst = 0.0
-        self._last = time.perf_counter()
+        self.worst = self.worst_wall = 0.0
+        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
         self.timer = QTimer(interval=1, timerType=Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
         self.timer.start()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        self.worst, self._last = max(self.worst, now - self._last), now
+        now, cpu = time.perf_counter(), time.thread_time()
+        self.worst = max(self.worst, cpu - self._last_cpu)
+        self.worst_wall = max(self.worst_wall, now - self._last)
+        self._last, self._last_cpu = now, cpu
 
     def stop(self) -> float:
+        """The worst CPU time between two ticks (the wall-clock one is checked against its guard here)."""
         self.timer.stop()
+        self._tick()
+        assert self.worst_wall < WALL_BOUND_S
         return self.worst
 
 
@@ -74,10 +82,10 @@ def test_a_hostile_reply_opens_without_blocking_and_stays_whole(chat, qtbot, nam
     text = INPUTS[name]
     chat_id = store.record_chat([("user", "Paste it.")], text)
     stalls = Stalls()
-    started = time.perf_counter()
+    started = time.thread_time()
     session.open(chat_id)
     qtbot.wait(1)
-    assert time.perf_counter() - started < BOUND_S  # opened and painted
+    assert time.thread_time() - started < BOUND_S  # opened and painted
     qtbot.waitUntil(lambda: not view.pending_layouts.busy(), timeout=60_000)
     qtbot.wait(50)
     assert stalls.stop() < BOUND_S
@@ -128,12 +136,34 @@ def test_a_long_line_streamed_in_never_blocks(qtbot) -> None:
     chat.append(ChatItem(role="assistant", state=MessageState.STREAMING))
     worst = 0.0
     for start in range(0, 200_000, 4_000):
-        started = time.perf_counter()
+        started = time.thread_time()
         chat.append_to_last(BLOB[start : start + 4_000])
         view.viewport().repaint()
-        worst = max(worst, time.perf_counter() - started)
-    assert worst < BOUND_S / 4
+        worst = max(worst, time.thread_time() - started)
+    assert worst < BOUND_S / 5  # each frame's append and paint (before: the whole open line laid out again)
     chat.finish_last(MessageState.DONE)
     qtbot.waitUntil(lambda: not view.pending_layouts.busy(), timeout=60_000)
     assert chat.last().text == BLOB[:200_000] and body(view, 1).hidden > 0
+    view.close()
+
+
+def test_a_long_code_block_still_streams_as_a_code_block(qtbot) -> None:
+    from bench.common import BenchChat
+
+    chat = BenchChat()
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.setModel(chat.model)
+    view.show()
+    chat.append(ChatItem(role="user", text="Write a long program."))
+    chat.append(ChatItem(role="assistant", state=MessageState.STREAMING))
+    chat.append_to_last("Here it is:\n\n```python\n")
+    for i in range(400):  # 8,000 characters of code, still open
+        chat.append_to_last(f"value_{i} = {i} * 2\n")
+    laid = body(view, 1)
+    assert laid.code_blocks and not laid.code_blocks[-1].closed and laid.hidden == 0
+    chat.append_to_last("```\n")
+    chat.finish_last(MessageState.DONE)
+    assert body(view, 1).code_blocks[-1].closed
     view.close()

@@ -29,7 +29,7 @@ from app.core.rendering.fences import split_fences
 
 LINE_CAP = 1_000  # characters of one line shown before "Show all"
 SHOWN_CAP = 40_000  # characters of one message shown before "Show all"
-STREAMING_CAP = 4_000  # characters of a streaming reply's open tail shown while it is too costly to show whole
+STREAMING_CAP = 4_000  # characters shown of a streaming reply's open tail that is too costly to lay out each frame
 PIECE_CHARS = 4_000  # at most this much in one block (a few ms of layout)
 CODE_CAP = 32_000  # a fenced block up to this size stays a code block (Copy, colours; unwrapped, so cheap)
 WHOLE_CAP = 16_000  # below this (and cheap), a message is laid out whole, as ever (~20 ms at most)

@@ -113,7 +113,7 @@ class MessageDocuments:
                 self._add_text(chunk, final=True)
             self._frozen_chars, self._frozen_pieces, self._frozen_height = safe, len(self.pieces), self.height
         tail = text[self._frozen_chars :]
-        if big_text.needs_plan(tail, markdown=True, cap=big_text.STREAMING_CAP):  # a long open line: its start
+        if big_text.needs_plan(tail, markdown=True):  # a long open line (or costly Markdown): its start, plain
             self._add_blocks(big_text.plan(tail, markdown=False, cap=big_text.STREAMING_CAP).blocks)
             if suffix.strip():
                 self._add_document(self._plain(suffix.strip()))
