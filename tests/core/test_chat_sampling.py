@@ -66,6 +66,10 @@ def test_the_session_keeps_the_chat_s_sampling_and_sends_the_schema(tmp_path) ->
     request = session.send("hi", TurnSettings(json_schema=SCHEMA, chat_settings=record))
     assert request.json_schema == SCHEMA
     assert session.chat_id is not None and store.chat(session.chat_id).settings == record
+    from app.core.history import exchange
+
+    copy = exchange.import_tree(store, exchange.export_tree(store, session.chat_id))  # an export keeps them
+    assert store.chat(copy).settings == record
     store.set_chat_settings(session.chat_id, "{}")
     assert store.chat(session.chat_id).settings == "{}"
     store.close()
