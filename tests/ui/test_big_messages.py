@@ -167,3 +167,36 @@ def test_a_long_code_block_still_streams_as_a_code_block(qtbot) -> None:
     chat.finish_last(MessageState.DONE)
     assert body(view, 1).code_blocks[-1].closed
     view.close()
+
+
+def test_the_prompt_preview_shows_a_huge_message_cut(qtbot, window) -> None:
+    window.input.setPlainText(BLOB)
+    window.side_tabs.setCurrentWidget(window.prompt_preview)
+    started = time.thread_time()
+    window.prompt_preview.refresh()
+    assert time.thread_time() - started < BOUND_S
+    shown = window.prompt_preview.text.toPlainText()
+    line = next(line for line in shown.splitlines() if "more characters]" in line)  # the pasted line, cut
+    assert line.startswith(BLOB[:1000]) and len(line) < 1100 and BLOB not in shown
+
+
+def test_a_pasted_blob_in_the_input_box_does_not_block(qtbot) -> None:
+    from PySide6.QtCore import QMimeData
+
+    from app.ui.widgets import ChatInput
+
+    box = ChatInput()
+    qtbot.addWidget(box)
+    box.resize(600, 100)
+    box.show()
+    pasted = QMimeData()
+    pasted.setText(BLOB)
+    started = time.thread_time()
+    box.insertFromMimeData(pasted)  # what Ctrl+V does
+    qtbot.wait(1)
+    box.insertPlainText("x")  # and typing after it
+    qtbot.wait(1)
+    assert time.thread_time() - started < 2 * BOUND_S  # before: minutes (100,000 characters alone: 0.9 s)
+    assert box.toPlainText() == BLOB + "x"
+    box.clear()
+    assert box.wordWrapMode() == box.wordWrapMode().WrapAtWordBoundaryOrAnywhere  # ordinary text: words again
