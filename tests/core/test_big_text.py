@@ -81,3 +81,9 @@ def test_a_long_reply_keeps_its_code_blocks() -> None:
     assert needs_plan(text, markdown=True)
     blocks = list(plan(text, markdown=True).blocks)
     assert [block.text for block in blocks if block.kind == "code"] == [code]
+
+
+def test_cut_keeps_a_text_that_needs_no_cut_exactly() -> None:
+    assert cut("a\nb\n") == ("a\nb\n", 0)
+    shown, hidden = cut("x" * 2_000 + "\nend\n")
+    assert shown.endswith("more characters]\nend\n") and hidden == 1_000

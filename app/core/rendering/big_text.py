@@ -89,6 +89,8 @@ def needs_plan(text: str, *, markdown: bool, cap: int = SHOWN_CAP) -> bool:
 def cut(text: str, *, cap: int = SHOWN_CAP) -> tuple[str, int]:
     """The text with each line cut at ``LINE_CAP`` and the whole at ``cap`` (marks say how much is left out),
     and how many characters are not shown. Only the first ``cap`` characters' lines are looked at."""
+    if len(text) <= cap and longest_line(text) <= LINE_CAP:
+        return text, 0  # nothing to cut: the text as it is
     lines: list[str] = []
     shown = hidden = 0
     position = 0
@@ -105,6 +107,8 @@ def cut(text: str, *, cap: int = SHOWN_CAP) -> tuple[str, int]:
     if position < len(text):
         hidden += len(text) - position
         lines.append(cut_mark(len(text) - position).strip())
+    elif text.endswith("\n"):
+        lines.append("")  # the last line's end is kept
     return "\n".join(lines), hidden
 
 
