@@ -17,10 +17,10 @@ from PySide6.QtCore import QObject, QRect, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QStatusBar, QToolButton
 
-from app.core import server_beacon
 from app.ui.theme import color, icon
 
 if TYPE_CHECKING:  # the server's modules (Starlette, uvicorn) stay off the window's start path
+    from app.core.server_beacon import Beacon
     from app.server.routes import RequestRecord
     from app.ui.engines.server_page import ServerPage
 
@@ -64,19 +64,20 @@ class ServerIndicator(QObject):
         self.rail_action: QAction | None = next((a for a in page_actions.actions() if a.data() == "server"), None)
         self.page: ServerPage | None = None
         self.in_flight: set[int] = set()
-        self.elsewhere: list[server_beacon.Beacon] = []  # ``serve`` processes on this base directory
+        self.elsewhere: list[Beacon] = []  # ``serve`` processes on this base directory
         self.beacons = beacons
-        self.timer = QTimer(self, interval=self.POLL_MS)
+        self.timer = QTimer(self, interval=self.POLL_MS)  # (the first look, too: nothing of it on the start path)
         self.timer.timeout.connect(self.poll)
         if beacons is not None:
             self.timer.start()
-            QTimer.singleShot(0, self.poll)
 
     @Slot()
     def poll(self) -> None:
         """Look for ``serve`` processes (a folder listing; a loopback connect per announcement)."""
         if self.beacons is None:
             return
+        from app.core import server_beacon
+
         own = self.page.runner.port if self.page is not None and self.page.runner is not None else None
         found = [b for b in server_beacon.running(self.beacons) if own is None or not b.url.endswith(f":{own}/v1")]
         if found != self.elsewhere:
