@@ -35,7 +35,7 @@ from app.server.routes import Api, Recorder, RequestRecord
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 4 << 20  # 4 MiB: a 128k-token conversation is about 0.5 MB of text
+MAX_BODY = 32 << 20  # 32 MiB: a 128k-token chat is about 0.5 MB of text; a 20 MB image is 27 MB in base64
 DRAIN_LIMIT = 64 << 20  # an over-large body is read and dropped up to here, so the client sees the 413
 
 
@@ -51,6 +51,7 @@ class ServerOptions:
     presets_dir: Path | None = None
     load_options: LoadOptions = LoadOptions()
     max_body: int = MAX_BODY
+    allow_local_files: bool = False  # image_url parts may be file:// paths on this machine
 
 
 class Guard:
@@ -122,6 +123,7 @@ class ChatSaver:
     ) -> None:
         from app.core.chat.session import ChatSession, TurnSettings
         from app.core.history.store import ChatStore, StoreError
+        from app.core.media.store import ImageStore
 
         try:
             store = ChatStore(self.db)  # opened per chat: a few ms, and no connection shared across threads
@@ -131,7 +133,8 @@ class ChatSaver:
         try:
             preset = resolved.preset.id if resolved.preset else ""
             turn = TurnSettings(model=resolved.model_id, preset=preset)
-            ChatSession(store).record(messages, reply, stats, turn, reasoning=reasoning)
+            images = ImageStore(self.db.parent / "images")  # the data folder's (AppPaths.images_dir)
+            ChatSession(store, images=images).record(messages, reply, stats, turn, reasoning=reasoning)
         except (StoreError, OSError, sqlite3.Error) as exc:
             log.warning("could not save a server chat: %s", exc)
         finally:
@@ -143,6 +146,7 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
     host = ModelHost(service, options.library_folders, presets, options.jit, options.load_options)
     saver = ChatSaver(options.chats_db) if options.chats_db else None
     api = Api(service, host, saver, record or (lambda _record: None))
+    api.allow_local_files = options.allow_local_files
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app.core.engines.grammar_build import build_grammar
-from app.core.engines.interface import ContextFullError
+from app.core.engines.interface import ContextFullError, VisionUnavailable
 from app.core.engines.remote import RemoteEngineError
 from app.core.engines.service import EngineService, GenerationRequest, ServiceClosed, Ticket
 from app.core.errors import HermesError, NoModelLoaded, TemplateError
@@ -73,6 +73,7 @@ class Api:
         self.host = host
         self.save = save
         self.record = record
+        self.allow_local_files = False  # image_url parts may name file:// paths (serve --allow-local-files)
 
     def log(self, request: Request, record: RequestRecord) -> None:
         """Record a request's answer (with its tokens); the request log then records no plainer line for it."""
@@ -86,7 +87,7 @@ class Api:
 
     async def chat(self, request: Request) -> Response:
         body = parse_json(await request.body())
-        params = parse_chat(body)
+        params = parse_chat(body, self.allow_local_files)
         return await self._generate(request, params, chat=True, reasoning=reasoning_options(body))
 
     async def completions(self, request: Request) -> Response:
@@ -284,6 +285,8 @@ class Api:
             return ticket.result(timeout=0)
         except ContextFullError as exc:
             raise ApiError(400, str(exc), code="context_length_exceeded", param="messages") from None
+        except VisionUnavailable as exc:
+            raise ApiError(400, str(exc), code="model_not_vision", param="messages") from None
         except NoModelLoaded as exc:
             raise ApiError(404, str(exc), code="model_not_found", param="model") from None
         except TemplateError as exc:

@@ -16,6 +16,7 @@ class LoadOptions:
     flash_attn: str = "auto"  # "auto", "on", "off"
     kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
     use_mmap: bool = True
+    projector: str = ""  # a vision projector (mmproj GGUF): "" the one beside the model (library.projector), "none"
 
     def with_overrides(self, **values: Any) -> LoadOptions:
         return replace(self, **values)
