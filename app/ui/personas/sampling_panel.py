@@ -160,6 +160,9 @@ class SamplingPanel(QWidget):
     # values out
     def sampling(self) -> Sampling:
         """The fields as sampling (``SamplingInputError`` for bad stop strings)."""
+        return self._numbers().with_overrides(stop=parse_stop(self.stop.toPlainText()))
+
+    def _numbers(self) -> Sampling:
         seed = self.seed.value()
         return self.defaults.with_overrides(
             temperature=self.temperature.value(),
@@ -169,7 +172,6 @@ class SamplingPanel(QWidget):
             min_p=self.min_p.value(),
             repeat_penalty=self.repeat_penalty.value(),
             seed=None if seed == RANDOM_SEED else seed,
-            stop=parse_stop(self.stop.toPlainText()),
         )
 
     def schema_text(self) -> str:
@@ -192,7 +194,7 @@ class SamplingPanel(QWidget):
         try:
             sampling = self.sampling()
         except HermesError:
-            sampling = self.defaults.with_overrides(temperature=self.temperature.value())
+            sampling = self._numbers()  # the stop strings as the preset has them until they are valid
         return ChatSampling(sampling, self.schema_text()).to_json()
 
     def is_default(self) -> bool:
