@@ -48,6 +48,7 @@ from app.ui.chat.conversation import Conversation
 from app.ui.chat.prompt_preview import PromptPreview
 from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
+from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
@@ -195,6 +196,10 @@ class MainWindow(QMainWindow):
             self.page_actions.addAction(action)
             rail.addAction(action)
         self.page_actions.actions()[0].setChecked(True)
+        self.server_indicator = ServerIndicator(  # the Server page's server, or a terminal's `serve`, is running
+            self.statusBar(), self.page_actions, lambda: self.hub.show_page("server"), self.paths.data / "servers"
+        )
+        self.hub.page_built.connect(lambda name, page: self.server_indicator.watch(page) if name == "server" else None)
         self.history = ChatHistory(
             self.store, self.conversation, self.chat_model, self.chat_view, sidebar=self.sidebar,
             persona=self.persona, turn=self, parent=self,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.core.engines.grammar_build import build_grammar
 from app.core.engines.interface import Engine, Generation, LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
@@ -58,6 +59,7 @@ class GenerationRequest:
     context_policy: str = ContextPolicy.STOP
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
+    json_schema: dict[str, Any] | None = None  # or a JSON schema: its grammar is built on the engine thread
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # thinking on/off, effort
     split_reasoning: bool = True  # pieces of reasoning come as ``Thought``s; False: the raw text (completions)
     tools: Sequence[dict[str, Any]] = ()  # OpenAI function tools, for the chat template (prompting.tool_prompt)
@@ -272,6 +274,9 @@ class EngineService:
     def _stream(self, ticket: Ticket) -> GenerationStats:
         request = ticket.request
         engine = self.engine
+        grammar = request.grammar
+        if not grammar and request.json_schema is not None:
+            grammar = build_grammar(request.json_schema, "JSON schema")  # bounded; a refusal fails the reply
         generation: Generation = engine.stream(
             request.messages,
             request.sampling,
@@ -280,7 +285,7 @@ class EngineService:
             context_policy=request.context_policy,
             continue_text=request.continue_text,
             on_prompt_progress=ticket.on_progress,
-            grammar=request.grammar,
+            grammar=grammar,
             tools=request.tools,
         )
         if ticket.on_start is not None:

@@ -173,7 +173,9 @@ class ChatController(QObject):
             model=model,
             preset=preset.id,
             speaker=f"{model} · {preset.name}",
-            sampling=self.persona.sampling(),
+            sampling=self.persona.sampling(),  # raises what is wrong with a field: the turn does not start
+            json_schema=self.persona.sampling_panel.json_schema(),
+            chat_settings=self.persona.sampling_panel.record(),
             prompt_format=(preset.prompt_format, preset.custom_template),
             context_policy=self.persona.overflow.currentData(),
             reasoning=reasoning_for(switch, self.widgets.think.isChecked()),

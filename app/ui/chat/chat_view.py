@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewIt
 
 from app.core.rendering.highlight import warm_up
 from app.ui.chat import view_keys
+from app.ui.chat.big_messages import PendingLayouts, show_all, show_all_at, show_all_key
 from app.ui.chat.chat_model import ChatItem, ChatRoles
 from app.ui.chat.code_blocks import CodeBlockView
 from app.ui.chat.message_actions import MessageActionBar, available
@@ -60,6 +61,7 @@ class ChatView(QTableView):
         self.message_delegate = MessageDelegate(self)
         self.setItemDelegate(self.message_delegate)
         self.row_heights = RowHeights(self, self.message_delegate)  # exact near the viewport, estimated elsewhere
+        self.pending_layouts = PendingLayouts(self)  # big messages: the rest of their blocks, a frame's worth a turn
         self.setShowGrid(False)
         self.setWordWrap(True)
         self.setFrameShape(QTableView.Shape.NoFrame)
@@ -333,6 +335,9 @@ class ChatView(QTableView):
     def mousePressEvent(self, event) -> None:
         position = event.position().toPoint()
         hit = self.hit(position) if event.button() == Qt.MouseButton.LeftButton else None
+        shown = show_all_at(self, position) if event.button() == Qt.MouseButton.LeftButton else None
+        if shown is not None and show_all(self, shown):
+            return
         if hit is not None and hit.kind in ("previous", "next"):
             self.switch_version(hit.row, -1 if hit.kind == "previous" else 1)
             return
@@ -357,7 +362,8 @@ class ChatView(QTableView):
         super().mousePressEvent(event)
 
     def keyPressEvent(self, event) -> None:
-        if not thought_key(self, event):  # Enter/Space on a reply that thought shows or hides its reasoning
+        # Enter/Space on a reply that thought shows or hides its reasoning; Enter on a cut message shows all of it
+        if not thought_key(self, event) and not show_all_key(self, event):
             super().keyPressEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:

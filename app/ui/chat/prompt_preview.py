@@ -8,6 +8,7 @@ from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
+from app.core.rendering.big_text import cut
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
@@ -77,5 +78,5 @@ class PromptPreview(QWidget):
             eos_token=loaded.eos_token if loaded else None,
             model_loaded=loaded is not None,
         )
-        self.text.setPlainText(text)
+        self.text.setPlainText(cut(text)[0])  # a 5 MB pasted line is cut for display (marks say how much)
         self.notes.setText("\n".join(notes))
