@@ -102,6 +102,8 @@ _STATS_FIELDS = (
     "reasoning_tokens",
     "reasoning_s",
     "restored_tokens",
+    "drafted_tokens",
+    "accepted_tokens",
 )
 
 
@@ -118,6 +120,8 @@ class GenerationStats:
     reasoning_tokens: int = 0  # of generated_tokens, how many the model thought with
     reasoning_s: float = 0.0  # how long it thought (first thought to the answer's first piece)
     restored_tokens: int = 0  # of the prompt, restored from a saved state instead of read (engines.state_cache)
+    drafted_tokens: int = 0  # proposed by prompt-lookup decoding (engines.prompt_lookup) ...
+    accepted_tokens: int = 0  # ... and, of them, accepted by the model
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -133,6 +137,8 @@ class GenerationStats:
             "reasoning_tokens": self.reasoning_tokens,
             "reasoning_s": round(self.reasoning_s, 3),
             "restored_tokens": self.restored_tokens,
+            "drafted_tokens": self.drafted_tokens,
+            "accepted_tokens": self.accepted_tokens,
         }
 
     @classmethod
