@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
     commands.add_parser("devices", parents=[common], help="the backends and devices llama.cpp can use (CPU, GPUs)")
+    states = commands.add_parser("states", parents=[common], help="the saved chat states: budgets, what is held")
+    states.add_argument("--clear", action="store_true", help="delete every saved state")
     return parser
 
 
@@ -228,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return library_commands.setup(paths, models_dir)
         if args.command == "devices":
             return _devices()
+        if args.command == "states":
+            return _states(args, paths, settings)
     except HermesError as exc:
         print(f"hermes-studio: {exc}", file=sys.stderr)
         return 1
@@ -246,12 +250,25 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
     return found
 
 
+def _states(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
+    from app.core.engines import state_cache
+
+    cache = state_cache.from_settings(paths.state_cache_dir, settings)
+    if args.clear:
+        cache.clear()
+    held = cache.holdings()
+    print(f"folder: {paths.state_cache_dir}")
+    print(f"budgets: memory {settings.state_memory_mib:,} MiB, disk {settings.state_disk_mib:,} MiB")
+    print(f"on disk: {held.disk_entries} states, {held.disk_bytes / (1 << 20):,.1f} MiB")
+    return 0
+
+
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
+    from app.core.engines import state_cache
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
-    from app.core.engines.state_cache import StateCache
     from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
 
@@ -260,7 +277,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     model = _resolve_model(args.model, models_dir)
     store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
     session = ChatSession(store, describe_preset=library.name_of)
-    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+    service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
     try:
         loaded = service.load(model, _load_options(args, paths, settings, model)).result()
         for note in loaded.notes:
