@@ -35,7 +35,6 @@ from app.core.engines import state_cache
 from app.core.engines.interface import LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.history.store import ChatStore, StoreError
-from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
 from app.core.prompting.parts import thinking_switch
@@ -50,7 +49,6 @@ from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
-from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import ICON_SIZE, apply_theme, icon
 from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter
 
@@ -284,6 +282,8 @@ class MainWindow(QMainWindow):
 
     def get_starter_model(self) -> None:
         """Fetch the small offline starter model into the library, then load it."""
+        from app.core.library.starter import ensure_starter_model  # off the start path, as the dialogs are
+
         models_dir, wheels = self.model_bar.models_dir, self.paths.cache / "wheels"
         self.welcome.busy("Getting the starter model…")
 
@@ -371,6 +371,8 @@ class MainWindow(QMainWindow):
     # settings and lifetime
     @Slot()
     def open_settings(self) -> None:
+        from app.ui.settings_dialog import SettingsDialog
+
         dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self, state_cache=self.state_cache)
         if dialog.exec():
             chosen = dialog.result_settings()
