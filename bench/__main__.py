@@ -22,6 +22,7 @@ ALL = [
     "long_chats",
     "prompt_lookup",
     "lorebooks",
+    "vision",
 ]
 
 

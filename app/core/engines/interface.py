@@ -21,7 +21,7 @@ from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import GenerationStats, Sampling
 
-__all__ = ["ContextFullError", "Engine", "EngineCapabilities", "Generation", "LoadedModel"]
+__all__ = ["ContextFullError", "Engine", "EngineCapabilities", "Generation", "LoadedModel", "VisionUnavailable"]
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,19 @@ class LoadedModel:
     placement: Placement | None = None  # where it runs: str() is "CUDA · NVIDIA … · 33/33 layers on GPU"
     notes: tuple[str, ...] = ()  # what happened on the way (a retry with fewer GPU layers, a CPU fallback)
     options: LoadOptions = LoadOptions()  # as asked for (gpu_layers may be auto)
+    projector: Path | None = None  # the vision projector loaded with it (None: a text-only model)
+
+    @property
+    def vision(self) -> bool:
+        return self.projector is not None
 
     @property
     def name(self) -> str:
         return self.info.path.name
+
+
+class VisionUnavailable(HermesError):
+    """Images were sent to a model that cannot read them."""
 
 
 class ContextFullError(HermesError):

@@ -19,6 +19,7 @@ class LoadOptions:
     kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
     use_mmap: bool = True
     prompt_lookup: int = 0  # prompt-lookup decoding: draft tokens per step (0: off; engines.prompt_lookup)
+    projector: str = ""  # a vision projector (mmproj GGUF): "" the one beside the model (library.projector), "none"
 
     def with_overrides(self, **values: Any) -> LoadOptions:
         return replace(self, **values)

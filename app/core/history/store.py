@@ -33,7 +33,7 @@ from app.core.history.records import ChatSummary, Message, summary_of, title_fro
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, ReasoningPart, parts_to_json
+from app.core.prompting.parts import Part, ReasoningPart, images_of, parts_from_json, parts_to_json
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,10 @@ class ChatStore(MessageTree):
     def set_chat_fields(self, chat_id: int, **fields: str) -> None:
         self._touch(chat_id, **fields)
 
+    def set_chat_settings(self, chat_id: int, settings: str) -> None:
+        """Keep a chat's own sampling (JSON) without moving it up the list: a setting is not a message."""
+        self._db.execute("UPDATE chats SET settings = ? WHERE id = ?", (settings, chat_id))
+
     def delete_chat(self, chat_id: int) -> None:
         """Hide a chat (``undelete_chat`` brings it back until ``purge_deleted``)."""
         cursor = self._db.execute(
@@ -267,8 +271,15 @@ class ChatStore(MessageTree):
         except (sqlite3.Error, StoreError) as exc:
             raise StoreError(f"Deleted chats could not be removed ({exc}); they will be at the next start.") from exc
 
+    def image_hashes(self) -> set[str]:
+        """The hashes of every image a stored message shows (what ``media.store.ImageStore.prune`` keeps)."""
+        found: set[str] = set()
+        for (raw,) in self._db.execute("SELECT parts FROM messages WHERE parts LIKE '%\"image\"%'"):
+            found.update(part.sha256 for part in images_of(parts_from_json(raw)[0]))
+        return found
+
     def _touch(self, chat_id: int, **fields: str) -> None:
-        allowed = {"title", "model", "preset", "overflow"}
+        allowed = {"title", "model", "preset", "overflow", "settings"}
         assignments = "".join(f", {name} = ?" for name in fields if name in allowed)
         values = [value for name, value in fields.items() if name in allowed]
         self._db.execute(f"UPDATE chats SET updated_at = ?{assignments} WHERE id = ?", (time.time(), *values, chat_id))
@@ -306,7 +317,7 @@ class ChatStore(MessageTree):
 
     def record_chat(
         self,
-        messages: Sequence[tuple[str, str]],
+        messages: Sequence[tuple[str, str] | tuple[str, str, tuple[Part, ...]]],
         reply: str,
         *,
         state: str = MessageState.DONE,
@@ -315,7 +326,8 @@ class ChatStore(MessageTree):
         preset: str = "",
         reasoning: str = "",
     ) -> int:
-        """A finished exchange as a new chat, in one transaction: ``messages`` (role, text) in order, then the reply.
+        """A finished exchange as a new chat, in one transaction: ``messages`` (role, text[, parts]) in order, then
+        the reply.
 
         Nothing is written if any of it cannot be (a full disk leaves no half chat behind). Returns the chat's id."""
         if state not in STATES:
@@ -329,7 +341,8 @@ class ChatStore(MessageTree):
             chat_id = int(cursor.lastrowid or 0)
             parent: int | None = None
             title = ""
-            rows = [(role, text, MessageState.DONE.value, "{}", "", "", "") for role, text in messages]
+            done = MessageState.DONE.value
+            rows = [(r[0], r[1], done, "{}", "", "", parts_to_json(r[2] if len(r) > 2 else ())) for r in messages]
             parts = parts_to_json((ReasoningPart(reasoning),)) if reasoning else ""
             rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset, parts))
             for role, text, row_state, row_stats, row_model, row_preset, row_parts in rows:

@@ -104,6 +104,8 @@ _STATS_FIELDS = (
     "restored_tokens",
     "drafted_tokens",
     "accepted_tokens",
+    "image_tokens",
+    "image_encode_s",
 )
 
 
@@ -122,6 +124,8 @@ class GenerationStats:
     restored_tokens: int = 0  # of the prompt, restored from a saved state instead of read (engines.state_cache)
     drafted_tokens: int = 0  # proposed by prompt-lookup decoding (engines.prompt_lookup) ...
     accepted_tokens: int = 0  # ... and, of them, accepted by the model
+    image_tokens: int = 0  # of the prompt, what its images cost
+    image_encode_s: float = 0.0  # of ttft_s, the projector's time encoding the images (the rest reads the prompt)
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -139,6 +143,8 @@ class GenerationStats:
             "restored_tokens": self.restored_tokens,
             "drafted_tokens": self.drafted_tokens,
             "accepted_tokens": self.accepted_tokens,
+            "image_tokens": self.image_tokens,
+            "image_encode_s": round(self.image_encode_s, 4),
         }
 
     @classmethod

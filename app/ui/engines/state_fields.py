@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidge
 from app.core.engines.load_options import MAX_DRAFT
 from app.core.engines.state_cache import StateCache
 from app.core.settings import Settings
-from app.ui.theme import secondary_text_css
+from app.ui.theme import secondary_text
 
 
 def _mib(value: int) -> str:
@@ -26,7 +26,7 @@ class StateCacheFields:
         self.disk.setValue(settings.state_disk_mib)
         self.disk.setToolTip("Saved states kept in the cache folder, for chats continued later or after a restart")
         self.held = QLabel()
-        self.held.setStyleSheet(secondary_text_css())
+        secondary_text(self.held)
         self.clear = QPushButton("Clear")
         self.clear.setAccessibleName("Clear the saved chat states")
         self.clear.setEnabled(cache is not None)
