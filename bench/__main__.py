@@ -23,6 +23,7 @@ ALL = [
     "prompt_lookup",
     "lorebooks",
     "vision",
+    "embeddings",
 ]
 
 
