@@ -20,6 +20,7 @@ ALL = [
     "gpu",
     "server",
     "long_chats",
+    "prompt_lookup",
     "lorebooks",
     "vision",
     "embeddings",

@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the starter embedding model instead (all-MiniLM-L6-v2, converted to GGUF)",
     )
     commands.add_parser("devices", parents=[common], help="the backends and devices llama.cpp can use (CPU, GPUs)")
+    states = commands.add_parser("states", parents=[common], help="the saved chat states: budgets, what is held")
+    states.add_argument("--clear", action="store_true", help="delete every saved state")
     return parser
 
 
@@ -274,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return library_commands.setup(paths, models_dir, embeddings=args.embeddings)
         if args.command == "devices":
             return _devices()
+        if args.command == "states":
+            return _states(args, paths, settings)
     except HermesError as exc:
         print(f"hermes-studio: {exc}", file=sys.stderr)
         return 1
@@ -292,13 +296,26 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
     return found
 
 
+def _states(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
+    from app.core.engines import state_cache
+
+    cache = state_cache.from_settings(paths.state_cache_dir, settings)
+    if args.clear:
+        cache.clear()
+    held = cache.holdings()
+    print(f"folder: {paths.state_cache_dir}")
+    print(f"budgets: memory {settings.state_memory_mib:,} MiB, disk {settings.state_disk_mib:,} MiB")
+    print(f"on disk: {held.disk_entries} states, {held.disk_bytes / (1 << 20):,.1f} MiB")
+    return 0
+
+
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
+    from app.core.engines import state_cache
     from app.core.engines.interface import VisionUnavailable
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
-    from app.core.engines.state_cache import StateCache
     from app.core.history.store import ChatStore
     from app.core.media.images import read_image_file
     from app.core.media.store import ImageStore
@@ -314,7 +331,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
     image_store = ImageStore(paths.images_dir) if store is not None else None
     session = ChatSession(store, describe_preset=library.name_of, images=image_store)
-    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+    service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
     try:
         options = _load_options(args, paths, settings, model)
         # the documents first: one that cannot be read is said before the model loads

@@ -15,11 +15,11 @@ from pathlib import Path
 from types import FrameType
 
 from app.core import server_beacon
+from app.core.engines import state_cache
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
 from app.core.engines.service import EngineService
-from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError
 from app.core.library.models import find_model
 from app.core.paths import AppPaths
@@ -47,7 +47,7 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         limits=limits(args),
     )  # fmt: skip
     faulthandler.enable()  # a native crash still prints where it happened (Python's side) before the process ends
-    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+    service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
     runner: ServerRunner | None = None
     stop = threading.Event()
 
