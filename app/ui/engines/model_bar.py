@@ -17,6 +17,7 @@ from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engines.engine_client import EngineClient
+from app.ui.widgets import VISION_MARK
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
@@ -112,18 +113,28 @@ class ModelBar(QToolBar):
         scan = self._scan
         folders = self.settings.current.library_folders(self.paths.default_models_dir)
         self.background.run(
-            lambda: scan_models(folders), lambda models: self._show_models(scan, models), self._scan_failed
+            lambda: _with_vision(scan_models(folders)),
+            lambda found: self._show_models(scan, *found),
+            self._scan_failed,
         )
 
-    def _show_models(self, scan: int, models: list[LocalModel]) -> None:
+    def _show_models(self, scan: int, models: list[LocalModel], vision: frozenset[Path] = frozenset()) -> None:
+        """``vision``: the models that read images (a projector with a vision encoder beside them)."""
         if scan != self._scan:
             return  # a newer scan is on its way
         self.picker.blockSignals(True)
         self.picker.clear()
         self.picker.addItem(PLACEHOLDER, None)
         for model in models:
-            self.picker.addItem(f"{model.name}  ({model.size_text})", str(model.path))
-            self.picker.setItemData(self.picker.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
+            seen = model.path in vision
+            self.picker.addItem(f"{model.name}  ({model.size_text})" + (f"  {VISION_MARK}" if seen else ""),
+                                str(model.path))  # fmt: skip
+            tip = (
+                f"{model.path}\nVision: reads images (projector {model.projector.name})"
+                if seen and model.projector
+                else ""
+            )
+            self.picker.setItemData(self.picker.count() - 1, tip or str(model.path), Qt.ItemDataRole.ToolTipRole)
         if self.loaded:
             self.select_path(str(self.loaded.info.path))  # a model opened from elsewhere stays listed
         elif self.picker.findData(self.loading_path) > 0:
@@ -319,3 +330,8 @@ def placement_text(loaded: LoadedModel) -> str:
         return str(loaded.placement)
     base = loaded.info.metadata.get("hermes.remote_base", "")
     return f"Remote · {base}" if base else ""
+
+
+def _with_vision(models: list[LocalModel]) -> tuple[list[LocalModel], frozenset[Path]]:
+    """The models, and which of them read images (their projector's header read here, off the GUI thread)."""
+    return models, frozenset(model.path for model in models if model.vision)
