@@ -423,9 +423,12 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
 
     def open_file(self, path: str) -> None:
-        """A model is loaded; a preset or a character card is imported (dropped, or handed over by a second start)."""
+        """A model is loaded; a preset or a character card is imported; another picture is attached to the next message
+        (dropped, or handed over by a second start)."""
         kind = _dropped_kind(path)
-        if kind == "model":
+        if kind and not self.attachments.unavailable and not _dropped_kind(path, card_check=True):
+            self.attachments.add_files([Path(path)])  # a picture, not a character card, and a vision model to see it
+        elif kind == "model":
             self.model_bar.open_model(path)
         elif kind:
             self.persona.import_file(Path(path))

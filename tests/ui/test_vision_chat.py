@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QFrame
 
 from app.core.paths import resolve_paths
 from app.core.settings import Settings
@@ -41,6 +41,10 @@ def _drop(window, mime: QMimeData) -> tuple[bool, bool]:
     return enter.isAccepted(), drop.isAccepted()
 
 
+def _tiles_shown(window) -> list[QFrame]:
+    return [tile for tile in window.attachments.findChildren(QFrame, "attachmentTile") if not tile.isHidden()]
+
+
 def test_attach_send_the_bubble_shows_the_thumbnail_and_the_reply_comes(qtbot, vision_window, tmp_path) -> None:
     window = vision_window
     assert window.attachments.button.isEnabled()
@@ -54,6 +58,7 @@ def test_attach_send_the_bubble_shows_the_thumbnail_and_the_reply_comes(qtbot, v
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
         window.send()
     assert not window.attachments.images and window.attachments.isHidden()  # it went with the message
+    assert not _tiles_shown(window)
     user, reply = window.chat_model.items
     assert [part.name for part in user.images] == ["sun.png"]
     assert (user.images[0].width, user.images[0].height) == (96, 80)
@@ -125,6 +130,7 @@ def test_a_non_image_dropped_on_the_chat_is_refused_with_its_reason(qtbot, visio
     assert window.input.toPlainText() == ""
     window.attachments.tiles[0].remove_button.click()  # removable
     assert [image.name for image in window.attachments.images] == ["Pasted image.png"]
+    assert len(_tiles_shown(window)) == 1
 
 
 def test_a_pasted_image_with_a_text_only_model_is_refused_with_the_reason(

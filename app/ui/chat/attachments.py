@@ -215,7 +215,10 @@ class Attachments(QWidget):
         for index, image in enumerate(self.images):
             if image.sha256 == sha256:
                 del self.images[index]
-                self.tiles.pop(index).deleteLater()
+                tile = self.tiles.pop(index)
+                tile.hide()  # gone now, not at the event loop's next turn
+                self._row.removeWidget(tile)
+                tile.deleteLater()
                 break
         self.setVisible(bool(self.images))
         self.changed.emit()
