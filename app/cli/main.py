@@ -158,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--save", action="store_true", help="record every chat in the history")
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this browser origin")
     serve.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
+    bound = serve.add_argument_group("bounds on clients (slow, silent or non-reading ones)")
+    bound.add_argument("--max-tokens", type=int, default=4096, metavar="N", help="a reply's cap (0: none)")
+    bound.add_argument("--max-connections", type=int, default=0, metavar="N", help="default: half the fd limit")
+    bound.add_argument("--max-backlog", type=int, default=256, metavar="N", help="tokens ahead of a non-reader")
+    for name, seconds, what in (
+        ("header", 10, "for a request's headers"), ("body", 60, "for a request's body"),
+        ("idle", 5, "a kept-alive connection waits for its next request"),
+        ("write", 10, "a client may accept nothing before its reply stops"),
+    ):  # fmt: skip
+        bound.add_argument(f"--{name}-timeout", type=float, default=seconds, metavar="S", help=f"seconds {what}")
     serve.add_argument("--allow-local-files", action="store_true",
                        help="image_url parts may be file:// paths here (never a network fetch)")  # fmt: skip
     serve.add_argument(
