@@ -204,6 +204,7 @@ class Attachments(QWidget):
         tile = _Tile(image, lambda: self.remove(image.sha256))
         self.tiles.append(tile)
         self._row.insertWidget(len(self.tiles) - 1, tile)
+        tile.show()  # now, not when the event loop next turns (a layout shows new children later)
         self.show()
         if image.note:
             self.noted.emit(image.note)
