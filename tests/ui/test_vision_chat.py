@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -103,6 +105,13 @@ def test_reopening_the_chat_shows_its_thumbnail(qtbot, vision_window, tmp_path, 
         assert not again.chat_view.message_delegate.thumbnails.pixmap(user.images[0], 120).isNull()
         assert len(again.chat_view.message_geometry(0).images) == 1
         assert not again.attachments.button.isEnabled()  # no model loaded yet: nothing to attach to
+        # deleting the chat deletes its image (once the undo is gone; an hour's grace for one being attached)
+        kept = list(again.paths.images_dir.glob("??/*.png"))
+        assert len(kept) == 1
+        again.history.delete_chat(chat_id)
+        os.utime(kept[0], (time.time() - 7200, time.time() - 7200))
+        again.history.forget_undo()
+        assert not kept[0].exists()
     finally:
         again.close()
 
