@@ -37,15 +37,13 @@ from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError
 from app.core.history.store import ChatStore, StoreError
 from app.core.library.starter import ensure_starter_model
-from app.core.media.images import MAX_BYTES
 from app.core.media.store import ImageStore
 from app.core.paths import AppPaths
-from app.core.personas.card_v3 import read_card_bytes
 from app.core.personas.presets import Preset, PresetLibrary
 from app.core.prompting.parts import thinking_switch
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
-from app.ui.chat.attachments import Thumbnails
+from app.ui.chat.attachments import Thumbnails, is_card_png
 from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
 from app.ui.chat.chat_history import ChatHistory
 from app.ui.chat.chat_list import ChatSidebar
@@ -461,14 +459,3 @@ def _dropped_kind(path: str, card_check: bool = False) -> str:
     if kind == "preset" and card_check and Path(path).suffix.lower() == ".png" and not is_card_png(Path(path)):
         return ""
     return kind
-
-
-def is_card_png(path: Path) -> bool:
-    """A PNG that carries a character card (a ``chara`` or ``ccv3`` chunk): imported, not attached as an image."""
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            return False
-        read_card_bytes(path.read_bytes())
-    except (OSError, HermesError):
-        return False
-    return True

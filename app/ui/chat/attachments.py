@@ -19,13 +19,15 @@ from PySide6.QtGui import QDragMoveEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from app.core.engines.interface import LoadedModel
+from app.core.errors import HermesError
 from app.core.media.images import MAX_BYTES, CheckedImage, ImageRefused, check_image, read_image_file
 from app.core.media.store import ImageStore
+from app.core.personas.card_v3 import read_card_bytes
 from app.core.prompting.parts import ImagePart
 from app.ui.theme import icon
 from app.ui.widgets import ChatInput, tool_button
 
-__all__ = ["Attachments", "ComposerInput", "Thumbnails", "image_files", "vision_reason"]
+__all__ = ["Attachments", "ComposerInput", "Thumbnails", "image_files", "is_card_png", "vision_reason"]
 
 TILE = 56  # a thumbnail in the composer, pixels
 MAX_IMAGES = 8  # per message
@@ -49,6 +51,17 @@ def vision_reason(loaded: LoadedModel | None) -> str:
 def image_files(mime: QMimeData) -> list[Path]:
     """The local files a drag or a paste carries (images or not: a non-image is refused with its reason)."""
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
+
+
+def is_card_png(path: Path) -> bool:
+    """A PNG that carries a character card (a ``chara`` or ``ccv3`` chunk): imported, not attached as an image."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            return False
+        read_card_bytes(path.read_bytes())
+    except (OSError, HermesError):
+        return False
+    return True
 
 
 def _same(image: CheckedImage) -> CheckedImage:
