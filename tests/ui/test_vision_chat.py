@@ -149,6 +149,8 @@ def test_a_pasted_image_with_a_text_only_model_is_refused_with_the_reason(
         window.load_model(str(library_with_model))
     button = window.attachments.button
     assert not button.isEnabled() and "text-only model" in button.toolTip()
+    window.menus.actions["attach"].trigger()  # Chat › Attach images… (Ctrl+Shift+A) says why instead of a file dialog
+    assert "text-only model" in window.statusBar().currentMessage()
     screenshot = QImage.fromData(red_sun())
     QGuiApplication.clipboard().setImage(screenshot)
     window.input.setPlainText("look")
