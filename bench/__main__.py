@@ -23,6 +23,7 @@ ALL = [
     "lorebooks",
     "vision",
     "embeddings",
+    "documents",
 ]
 
 

@@ -22,6 +22,7 @@ SECTIONS = [
     "Lorebooks: activation per turn",
     "Vision: attach an image → first token",
     "Embeddings: the app vs raw llama-cpp-python",
+    "Documents: indexing, hybrid search, hit@3",
 ]
 
 

@@ -7,6 +7,7 @@ hermes-studio setup [--embeddings]                  put the starter model (or th
 hermes-studio devices                               the backends and devices llama.cpp can use
 hermes-studio serve --model M [--port 1234]         serve a model over OpenAI's HTTP API
 hermes-studio prompt --preset P MESSAGE             the exact prompt a message produces (lorebooks, personas)
+hermes-studio knowledge add|list|search|remove      collections of documents (chat --knowledge NAME, --attach FILE)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
+from app.cli import knowledge as knowledge_commands
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
 from app.cli.text import safe
@@ -100,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--tool-choice", default="auto", metavar="auto|required|none|NAME", help="default: auto")
     chat.add_argument("--allow-tools", default="", metavar="all|NAME[,NAME]", help="tools that run without asking")
     chat.add_argument("--max-tool-rounds", type=int, default=4, metavar="N", help="rounds of calls (default: 4)")
+    knowledge_commands.add_chat_options(chat)
+    knowledge_commands.add_parsers(commands, common)
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
     actions = presets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -218,10 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.ui.app import run_gui  # Qt is imported only for the GUI
 
             return run_gui(paths, settings_store, model=model_path, open_file=args.open)
+        if args.command == "chat" and args.mcp and (args.knowledge or args.attach):
+            raise HermesError("--knowledge and --attach do not combine with --mcp yet.")
+        if args.command == "knowledge":
+            return knowledge_commands.run(args, paths, settings)
         if args.command == "chat" and args.engine:
             from app.cli.serve import chat_remote
 
-            return chat_remote(args, paths)
+            return chat_remote(args, paths, settings)
         if args.command == "chat" and args.mcp:
             from app.cli.tools import chat_with_tools
 
@@ -308,7 +316,10 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     session = ChatSession(store, describe_preset=library.name_of, images=image_store)
     service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
     try:
-        loaded = service.load(model, _load_options(args, paths, settings, model)).result()
+        options = _load_options(args, paths, settings, model)
+        # the documents first: one that cannot be read is said before the model loads
+        grounding = knowledge_commands.grounding_for(args, paths, settings, options.context_size or 4096)
+        loaded = service.load(model, options).result()
         for note in loaded.notes:
             print(f"note: {note}", file=sys.stderr)
         if images and not loaded.vision:
@@ -332,7 +343,9 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
         where = str(loaded.placement)
-        return chat_turn(session, service, args, turn, saving=store is not None, where=where, images=images)
+        return chat_turn(
+            session, service, args, turn, saving=store is not None, where=where, images=images, grounding=grounding
+        )
     finally:
         service.close()
         if store is not None:

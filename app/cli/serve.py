@@ -117,7 +117,8 @@ def models_remote(args: argparse.Namespace) -> int:
     return 0
 
 
-def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
+def chat_remote(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
+    from app.cli.knowledge import grounding_for
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
@@ -133,7 +134,10 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
         if store is not None and args.chat:
             session.open(args.chat)
         turn = turn_from_arguments(args, session, preset, args.model)
-        return chat_turn(session, service, args, turn, saving=store is not None, where=f"via {args.engine}")
+        grounding = grounding_for(args, paths, settings, settings.context_size)
+        return chat_turn(
+            session, service, args, turn, saving=store is not None, where=f"via {args.engine}", grounding=grounding
+        )
     finally:
         service.close()
         if store is not None:
