@@ -36,6 +36,7 @@ from app.core.engines.interface import LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.errors import HermesError
 from app.core.history.store import ChatStore, StoreError
+from app.core.knowledge.embedder import Embedder
 from app.core.media.store import ImageStore
 from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
@@ -47,6 +48,7 @@ from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
 from app.ui.chat.chat_history import ChatHistory
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.conversation import Conversation
+from app.ui.chat.documents import library_embedder
 from app.ui.chat.image_viewer import ImageViewer
 from app.ui.chat.prompt_preview import PromptPreview
 from app.ui.engines.engine_client import EngineClient
@@ -219,7 +221,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.history.undo_button)
         widgets = ChatWidgets(
             self.input, self.send_button, self.think, self.banner, self.chat_view, self.statusBar(),
-            chat_column.show_chat, chat_column.attachments,
+            chat_column.show_chat, chat_column.attachments, chat_column.documents,
         )  # fmt: skip
         self.chat = ChatController(
             self.conversation, self.client, self.persona, widgets,
@@ -250,6 +252,8 @@ class MainWindow(QMainWindow):
         self.chat_view.copied.connect(lambda _text: self.statusBar().showMessage("Copied.", 2000))
         self.chat_view.image_clicked.connect(self.show_image)
         self.attachments.refused.connect(self.banner.show_message)
+        self.chat_column.documents.refused.connect(self.banner.show_message)
+        self.chat.embedder = self._embedder  # on the grounding thread
         self.attachments.noted.connect(lambda note: self.statusBar().showMessage(note, 10000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)
@@ -447,6 +451,10 @@ class MainWindow(QMainWindow):
         for url in event.mimeData().urls():
             self.open_file(url.toLocalFile())
         event.acceptProposedAction()
+
+    def _embedder(self) -> Embedder | None:
+        """For attached documents: the library's embedding model (loaded on first use), or None (keyword search)."""
+        return library_embedder(self.client.service, self.settings.library_folders(self.paths.default_models_dir))
 
     def open_file(self, path: str) -> None:
         """A model is loaded; a preset or a character card is imported; another picture is attached to the next message

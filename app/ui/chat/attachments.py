@@ -24,6 +24,7 @@ from app.core.media.images import MAX_BYTES, CheckedImage, ImageRefused, check_i
 from app.core.media.store import ImageStore
 from app.core.personas.card_v3 import read_card_bytes
 from app.core.prompting.parts import ImagePart
+from app.ui.chat.documents import DOCUMENT_FILTER, DocumentTray, is_document
 from app.ui.theme import icon
 from app.ui.widgets import ChatInput, tool_button
 
@@ -33,7 +34,9 @@ TILE = 56  # a thumbnail in the composer, pixels
 MAX_IMAGES = 8  # per message
 NO_MODEL = "Load a vision model (a model with its mmproj projector file beside it) to attach images."
 ATTACH_TIP = "Attach images (PNG, JPEG, GIF, WebP or BMP) — or paste a screenshot, or drop image files on the chat"
-FILTER = "Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp);;All files (*)"
+IMAGES = "*.png *.jpg *.jpeg *.gif *.webp *.bmp"
+FILTER = f"Images ({IMAGES});;All files (*)"
+DOCUMENTS_TIP = "Attach documents (PDF, Word, text, Markdown, CSV, HTML): the reply cites them"
 
 
 def vision_reason(loaded: LoadedModel | None) -> str:
@@ -157,6 +160,7 @@ class Attachments(QWidget):
         self.images: list[CheckedImage] = []
         self.tiles: list[_Tile] = []
         self.unavailable = NO_MODEL
+        self.documents: DocumentTray | None = None  # where documents go (PDF, Word, text…): any model reads them
         self.button: QToolButton = tool_button(icon=icon("paperclip"), tooltip=NO_MODEL)
         self.button.setAccessibleName("Attach images")
         self.button.setEnabled(False)
@@ -169,16 +173,26 @@ class Attachments(QWidget):
     # the loaded model
     def set_model(self, loaded: LoadedModel | None) -> None:
         self.unavailable = vision_reason(loaded)
-        self.button.setEnabled(not self.unavailable)
-        self.button.setToolTip(self.unavailable or ATTACH_TIP)
+        self.button.setEnabled(not self.unavailable or self.documents is not None)
+        tip = self.unavailable or ATTACH_TIP
+        self.button.setToolTip(f"{DOCUMENTS_TIP}\n{tip}" if self.documents is not None else tip)
 
     # adding
     def choose(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Attach images", "", FILTER)
+        kinds = f"Documents and images ({DOCUMENT_FILTER} {IMAGES});;" if self.documents is not None else ""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Attach files", "", kinds + FILTER)
         self.add_files(Path(path) for path in paths)
 
     def add_files(self, paths: Iterable[Path]) -> int:
         """Attach each file; a refused one says why (the others still come). How many were attached."""
+        paths = list(paths)
+        if self.documents is not None:
+            documents = [path for path in paths if is_document(path)]
+            paths = [path for path in paths if not is_document(path)]
+            return self.documents.add_files(documents) + self._images(paths)
+        return self._images(paths)
+
+    def _images(self, paths: Iterable[Path]) -> int:
         return sum(self._add(partial(read_image_file, path), path.name) for path in paths)
 
     def add_data(self, data: bytes, name: str) -> bool:
@@ -286,9 +300,11 @@ class DropArea:
 
 
 def column_with_tray(tray: Attachments, box: QWidget) -> QVBoxLayout:
-    """The composer's left part: the thumbnails above the message box."""
+    """The composer's left part: the thumbnails (and the documents' chips) above the message box."""
     layout = QVBoxLayout()
     layout.setSpacing(0)
+    if tray.documents is not None:
+        layout.addWidget(tray.documents)
     layout.addWidget(tray)
     layout.addWidget(box, 1)
     return layout

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,12 +26,16 @@ from PySide6.QtWidgets import (
 from app.core.chat.session import ChatItem, TurnSettings
 from app.core.errors import HermesError
 from app.core.history.store import StoreError
+from app.core.knowledge.embedder import Embedder
+from app.core.knowledge.grounding import Grounding
+from app.core.media.images import CheckedImage
 from app.core.prompting.parts import reasoning_for, thinking_switch
 from app.core.prompting.types import GenerationStats, ResponseState
 from app.ui.chat.attachments import Attachments, ComposerInput, DropArea, column_with_tray
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation
+from app.ui.chat.documents import DocumentTray, GroundingTask
 from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
@@ -98,6 +103,9 @@ class ChatColumn(QWidget):
         self.input = ComposerInput()
         self.input.setFixedHeight(84)
         self.attachments = Attachments()  # images for the next message: the attach button, paste and drop
+        self.documents = DocumentTray()  # documents for the next message (the same button, paste and drop)
+        self.attachments.documents = self.documents
+        self.attachments.set_model(None)
         self.input.take_media = self.attachments.add_mime
         self.drops = DropArea(self, self.attachments, lambda _path: False)  # the window says which files it opens
         self.send_button = QPushButton("Send")
@@ -149,6 +157,7 @@ class ChatWidgets:
     status_bar: QStatusBar
     show_chat: Callable[[], None]  # bring the chat page to the front
     attachments: Attachments  # the images for the next message
+    documents: DocumentTray | None = None  # the documents for the next message
 
 
 class ChatController(QObject):
@@ -172,6 +181,8 @@ class ChatController(QObject):
         self.widgets = widgets
         self.figures = ChatFigures(widgets.status_bar)
         self._loading = loading
+        self.embedder: Callable[[], Embedder | None] = lambda: None  # on the grounding thread: the library's model
+        self.grounding: GroundingTask | None = None  # the attached documents being read for the next turn
         conversation.state_changed.connect(self._on_state)
         conversation.reply_finished.connect(self._on_finished)
         conversation.reply_failed.connect(self._on_failed)
@@ -184,7 +195,7 @@ class ChatController(QObject):
 
     @property
     def generating(self) -> bool:
-        return self.conversation.busy
+        return self.conversation.busy or self.grounding is not None
 
     def turn(self) -> TurnSettings:
         """This turn's settings, from the persona panel and the loaded model."""
@@ -217,10 +228,15 @@ class ChatController(QObject):
     def send(self) -> None:
         text = self.widgets.input.toPlainText().strip()
         attachments = self.widgets.attachments
-        if not (text or attachments.images) or self.generating or not self._ready():
+        documents = self.widgets.documents
+        has_documents = documents is not None and bool(documents.paths)
+        if not (text or attachments.images or has_documents) or self.generating or not self._ready():
             return
         images = attachments.take()
         self.widgets.input.clear()
+        if documents is not None and has_documents:
+            self._ground(text, images, documents.take())
+            return
         if not self._start(lambda turn: self.conversation.send(text, turn, images), "send again"):
             self.widgets.input.setPlainText(text)  # nothing typed or attached is lost
             attachments.restore(images)
@@ -252,7 +268,66 @@ class ChatController(QObject):
 
     @Slot()
     def stop(self) -> None:
+        if self.grounding is not None:
+            self.grounding.cancel()
         self.conversation.stop()
+
+    # documents: read off the GUI thread, then the turn starts grounded in them
+    def _ground(self, text: str, images: list[CheckedImage], paths: list[Path]) -> None:
+        task = GroundingTask(text or "Summarize the attached document.", paths, self.embedder, self)
+        task.typed, task.images = text, images
+        task.progress.connect(self._on_grounding_progress, Qt.ConnectionType.QueuedConnection)
+        task.finished.connect(self._on_grounded, Qt.ConnectionType.QueuedConnection)
+        task.failed.connect(self._on_not_grounded, Qt.ConnectionType.QueuedConnection)
+        self.grounding = task
+        self.widgets.send_button.setText("Stop")
+        task.start()
+
+    @Slot(str)
+    def _on_grounding_progress(self, message: str) -> None:
+        if self.grounding is not None:
+            self.widgets.status_bar.showMessage(message + " (Esc to stop)")
+
+    @Slot(object)
+    def _on_grounded(self, grounding: Grounding) -> None:
+        task = self.grounding
+        if task is None:
+            return
+        if task.token.cancelled:
+            self._on_not_grounded("Stopped while reading the documents; nothing was sent.")
+            return
+        if grounding.failures and not grounding.sources:
+            self._on_not_grounded(" ".join(grounding.failures) + " Nothing was sent.")
+            return
+        self._finish_grounding()
+        if grounding.failures:
+            self.widgets.banner.show_message(" ".join(grounding.failures))
+        if grounding.notes:
+            self.widgets.status_bar.showMessage("; ".join(grounding.notes), 10000)
+        text, images = task.question, task.images
+        if not self._start(lambda turn: self.conversation.send(text, turn, images, grounding), "send again"):
+            self._give_back(task)
+
+    @Slot(str)
+    def _on_not_grounded(self, message: str) -> None:
+        task = self.grounding
+        if task is None:
+            return
+        self._finish_grounding()
+        self.widgets.banner.show_message(message)
+        self._give_back(task)
+
+    def _finish_grounding(self) -> None:
+        self.grounding = None
+        self.widgets.send_button.setText("Send")
+        self.widgets.status_bar.clearMessage()
+
+    def _give_back(self, task: GroundingTask) -> None:
+        """A turn that did not start: nothing typed or attached is lost."""
+        self.widgets.input.setPlainText(task.typed)
+        self.widgets.attachments.restore(task.images)
+        if self.widgets.documents is not None:
+            self.widgets.documents.restore(task.attachments)
 
     # what the session says
     @Slot(object)

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.core.chat.session import ChatItem, ChatSession, TurnSettings
 from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore, Message
+from app.core.knowledge.grounding import Grounding
 from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
 from app.core.prompting.parts import Thought
@@ -92,8 +93,10 @@ class Conversation(QObject):
         self.session.new(greeting, speaker)
 
     # turns: each raises TurnError (or StoreError) before anything is queued if it cannot start
-    def send(self, text: str, turn: TurnSettings, images: Sequence[CheckedImage] = ()) -> None:
-        self._queue(self.session.send(text, turn, images))
+    def send(
+        self, text: str, turn: TurnSettings, images: Sequence[CheckedImage] = (), grounding: Grounding | None = None
+    ) -> None:
+        self._queue(self.session.send(text, turn, images, grounding))
 
     def regenerate(self, turn: TurnSettings) -> None:
         self._queue(self.session.regenerate(turn))

@@ -11,11 +11,19 @@ from dataclasses import dataclass
 from typing import cast
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
-from PySide6.QtWidgets import QAbstractItemDelegate, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QHelpEvent, QKeyEvent, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
+    QAbstractItemView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolTip,
+)
 
 from app.ui.chat.attachments import Thumbnails
 from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
+from app.ui.chat.documents import source_lines
 from app.ui.chat.image_viewer import paint_strip, strip_rects, strip_size
 from app.ui.chat.message_actions import BAR_HEIGHT
 from app.ui.chat.message_layout import FRAME_BUDGET_S, MessageDocuments
@@ -57,6 +65,7 @@ class Geometry:
     arrows: tuple[QRect, QRect, QRect] | None  # previous, "n/m", next
     thought: QRect | None = None  # the reasoning's "▸ Thought for …" line, which toggles it
     images: tuple[QRect, ...] = ()  # the attached images' thumbnails (a click shows one at full size)
+    sources: tuple[QRect, ...] = ()  # under the bubble: a reply's sources, a question's documents (source_lines)
 
 
 def stats_line(item: ChatItem) -> str:
@@ -246,7 +255,7 @@ class MessageDelegate(QStyledItemDelegate):
             line=line,
         )
         height = 2 * V_MARGIN + header_height(font) + body.height + 2 * PADDING + (line if footer else 0)
-        height += (thought.height if thought is not None else 0) + images_height
+        height += (thought.height if thought is not None else 0) + images_height + len(source_lines(item)) * line
         if editing:
             height += EDIT_EXTRA_LINES * line_height(font)
         layout = Layout(
@@ -270,7 +279,11 @@ class MessageDelegate(QStyledItemDelegate):
         header = QRect(left, rect.top() + V_MARGIN, layout.bubble_width, header_height(font))
         above = (layout.thought.height if layout.thought is not None else 0) + layout.images_height
         bubble = QRect(left, header.bottom() + 1, layout.bubble_width, above + layout.body.height + 2 * PADDING)
-        footer = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
+        sources = tuple(
+            QRect(left + PADDING, bubble.bottom() + 1 + n * line, layout.bubble_width - PADDING, line)
+            for n in range(len(source_lines(item)))
+        )
+        footer = QRect(left + PADDING, bubble.bottom() + 1 + len(sources) * line, layout.bubble_width - PADDING, line)
         arrows = None
         if item.sibling_count > 1:
             metrics = QFontMetrics(small)
@@ -289,7 +302,31 @@ class MessageDelegate(QStyledItemDelegate):
         x, y = bubble.left() + PADDING, bubble.top() + PADDING
         images = tuple(strip_rects(len(item.images), layout.bubble_width - 2 * PADDING, x, y))
         thought = layout.thought.label_rect(x, y + layout.images_height) if layout.thought is not None else None
-        return Geometry(header, bubble, x, y + above, footer, arrows, thought, images)
+        return Geometry(header, bubble, x, y + above, footer, arrows, thought, images, sources)
+
+    def source_tip(self, item: ChatItem, option: QStyleOptionViewItem, pos: QPoint) -> str:
+        """The tooltip at ``pos`` on a message's sources: the passage's excerpt (or the file's path); "" elsewhere."""
+        where = self.geometry(item, self.layout(item, option.rect.width(), option.palette, option.font), option.rect,
+                              option.font)  # fmt: skip
+        for (label, tip), line in zip(source_lines(item), where.sources, strict=True):
+            if line.contains(pos):
+                return f"{label}\n{tip}" if tip else label
+        return ""
+
+    def helpEvent(
+        self,
+        event: QHelpEvent,
+        view: QAbstractItemView,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        item = index.data(ChatRoles.ITEM) if index.isValid() else None
+        if event.type() == QEvent.Type.ToolTip and isinstance(item, ChatItem):
+            tip = self.source_tip(item, option, event.pos())
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, view)
+                return True
+        return super().helpEvent(event, view, option, index)
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -341,6 +378,10 @@ class MessageDelegate(QStyledItemDelegate):
             painter.drawText(following, Qt.AlignmentFlag.AlignCenter, "›")
             painter.setPen(muted)
             painter.drawText(label, Qt.AlignmentFlag.AlignCenter, f"{item.sibling_index + 1}/{item.sibling_count}")
+        painter.setPen(palette.color(QPalette.ColorRole.Link))
+        for (source, _tip), rect in zip(source_lines(item), where.sources, strict=True):
+            elided = QFontMetrics(small).elidedText(source, Qt.TextElideMode.ElideMiddle, rect.width())
+            painter.drawText(rect, align | Qt.AlignmentFlag.AlignVCenter, elided)
         footer = stats_line(item)
         if footer:
             painter.setPen(color("error", palette) if item.state == MessageState.ERROR else muted)

@@ -205,7 +205,7 @@ class WindowMenus(QObject):
         self.actions["cancel_load"].setEnabled(bool(w.model_bar.loading_path))
         self.actions["stop"].setEnabled(w.generating)
         self.actions["send"].setEnabled(not w.generating and w.client.loaded is not None)
-        self.actions["attach"].setEnabled(not w.attachments.unavailable)
+        self.actions["attach"].setEnabled(w.attachments.button.isEnabled())  # documents, or images for a vision model
         think = self.actions["think"]
         think.setEnabled(w.think.isVisible())
         think.setChecked(w.think.isChecked() and w.think.isVisible())
@@ -227,7 +227,7 @@ class WindowMenus(QObject):
         self._say("Thinking on" if think.isChecked() else "Thinking off")
 
     def attach_images(self) -> None:
-        if self.window.attachments.unavailable:  # a text-only model (or none): why, not a file dialog
+        if not self.window.attachments.button.isEnabled():  # nothing to attach now: why, not a file dialog
             self._say(self.window.attachments.unavailable)
             return
         self.window.attachments.choose()
