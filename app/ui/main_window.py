@@ -416,6 +416,7 @@ class MainWindow(QMainWindow):
         self.conversation.close()  # a reply being written is kept, as stopped
         self.client.shutdown()  # a load is cancelled, the engine thread joined, the model freed; no signal after
         self.history.forget_undo()
+        self.sidebar.close_search()  # a search in progress stops; its thread and connection go
         self.store.close()
 
 
