@@ -68,18 +68,18 @@ class ChatListModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._chats):
             return None
         chat = self._chats[index.row()]
-        preset = self.describe_preset(chat.preset) if chat.preset else ""
         if role == ChatListRoles.TITLE:
             return chat.title or "New chat"
+        if role == ChatListRoles.CHAT_ID:
+            return chat.id
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None  # the delegate asks for a dozen roles per row painted: only these two name the preset
+        preset = self.describe_preset(chat.preset) if chat.preset else ""
         if role == Qt.ItemDataRole.DisplayRole:  # title, then model · preset · last used
             details = " · ".join(part for part in (chat.model, preset, relative_time(chat.updated_at)) if part)
             return f"{chat.title or 'New chat'}\n{details}"
-        if role == Qt.ItemDataRole.ToolTipRole:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
-            return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {preset or 'no preset'} · {when}"
-        if role == ChatListRoles.CHAT_ID:
-            return chat.id
-        return None
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
+        return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {preset or 'no preset'} · {when}"
 
     def set_chats(self, chats: list[ChatSummary]) -> None:
         self.beginResetModel()
@@ -150,6 +150,11 @@ class ChatSidebar(QWidget):
         self.view.setAccessibleName("Chats")
         self.view.setModel(self.model)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        # Every row is two lines (no size hint per row), laid out a batch per pass of the event loop: a list of
+        # 5,000 chats never holds the GUI for its whole layout at once.
+        self.view.setUniformItemSizes(True)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(500)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setItemDelegate(_ChatDelegate(self.view))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -174,7 +179,8 @@ class ChatSidebar(QWidget):
         self._searcher = None if in_memory else ChatSearch(store.path)
         self._worker: ThreadPoolExecutor | None = None
         self._generation = 0
-        self._found.connect(self._apply_search)  # queued: emitted from the worker
+        # Queued even when the future is done before its callback is added (the callback then runs here, at once).
+        self._found.connect(self._apply_search, Qt.ConnectionType.QueuedConnection)
         self.refresh()
 
     def refresh(self) -> None:

@@ -32,6 +32,7 @@ from app.ui.widgets import EmptyTableView, show_in_folder
 Index = QModelIndex | QPersistentModelIndex
 BATCH = 12  # headers read per background task: rows fill in as they are read
 READING = "…"
+COLUMN_SAMPLES = ("deepseek2", "123.4B", "IQ4_XS", "131,072", "no (ChatML)", "123.4 GB")  # a usual wide value
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,14 @@ class ModelsPage(QWidget):
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S)
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sized once, never per change: ResizeToContents measured every row of every column at each batch of
+        # headers read (a stall that grew with the library). The name stretches; the others start wide enough for
+        # their usual values, fit what is on screen once every header is read, and the user may resize them.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setResizeContentsPrecision(0)  # fitting to contents measures the rows on screen only
+        for column, sample in enumerate(COLUMN_SAMPLES, start=1):
+            header.resizeSection(column, self._width_for(sample, LibraryModel.HEADERS[column]))
         self.summary = QLabel(wordWrap=True)
         self.summary.setStyleSheet(secondary_text_css())
         self.import_bar = QProgressBar(maximum=1000)
@@ -234,6 +241,7 @@ class ModelsPage(QWidget):
         cache = self.header_cache
         if not todo:
             self.reading = False
+            self._fit_columns()
             self._show_summary()
             self._chain(cache.save, lambda _none: None, lambda _error: None)
             return
@@ -244,6 +252,17 @@ class ModelsPage(QWidget):
             return {index: ModelRow.of(model, cache.summary(model)) for index, model in batch}
 
         self._chain(work, lambda read: self._batch_read(refresh, read), self._read_failed)
+
+    def _width_for(self, sample: str, title: str) -> int:
+        metrics = self.view.fontMetrics()
+        return max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(title)) + 4 * SPACE_S
+
+    def _fit_columns(self) -> None:
+        """Once per read of the library: the columns fit what is on screen, never narrower than their start."""
+        header = self.view.horizontalHeader()
+        for column, sample in enumerate(COLUMN_SAMPLES, start=1):
+            fitted = max(self.view.sizeHintForColumn(column), header.sectionSizeHint(column))
+            header.resizeSection(column, max(fitted, self._width_for(sample, LibraryModel.HEADERS[column])))
 
     def _chain(self, work, on_success, on_error) -> None:
         """The next step of a read; none once the window has shut the background pool down (it is closing)."""
