@@ -57,3 +57,22 @@ def test_columns_are_sized_once_when_every_header_is_read(qtbot, library: Path) 
         assert header.sectionSize(2) >= page.view.sizeHintForColumn(2)
     finally:
         background.shutdown()
+
+
+def test_a_hidden_page_fits_its_columns_when_it_shows(qtbot, library: Path) -> None:
+    """Hidden, Qt would measure every row (no screen to go by): the fit waits for the page to show."""
+    background = Background()
+    page = ModelsPage([library], background, header_cache=HeaderCache())
+    qtbot.addWidget(page)
+    header = page.view.horizontalHeader()
+    try:
+        qtbot.waitUntil(lambda: page.model.rowCount() == 4 * BATCH + 5 and not page.reading, timeout=120_000)
+        assert page._fit_pending
+        page.resize(1100, 600)
+        page.show()
+        qtbot.waitExposed(page)
+        assert not page._fit_pending
+        for column in range(1, page.model.columnCount()):
+            assert header.sectionSize(column) >= page.view.sizeHintForColumn(column)
+    finally:
+        background.shutdown()

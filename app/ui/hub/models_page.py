@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -155,6 +155,7 @@ class ModelsPage(QWidget):
         self.reading = False  # headers are still being read (the rows are listed already)
         self.importing: Path | None = None  # the file being imported, while it is
         self._refresh = 0  # the newest library read; an older one answering late is ignored
+        self._fit_pending = False  # the columns are to fit their contents once the page shows
         self.model = LibraryModel(self)
         self.view = EmptyTableView(
             "No models yet. Download one on Discover (Ctrl+2), import a .gguf file, or add a folder you already have."
@@ -258,11 +259,21 @@ class ModelsPage(QWidget):
         return max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(title)) + 4 * SPACE_S
 
     def _fit_columns(self) -> None:
-        """Once per read of the library: the columns fit what is on screen, never narrower than their start."""
+        """Once per read of the library: the columns fit what is on screen, never narrower than their start.
+
+        A hidden table would measure every row (Qt has no screen to go by): then it waits until the page shows."""
+        self._fit_pending = not self.view.isVisible()
+        if self._fit_pending:
+            return
         header = self.view.horizontalHeader()
         for column, sample in enumerate(COLUMN_SAMPLES, start=1):
             fitted = max(self.view.sizeHintForColumn(column), header.sectionSizeHint(column))
             header.resizeSection(column, max(fitted, self._width_for(sample, LibraryModel.HEADERS[column])))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._fit_pending:
+            self._fit_columns()
 
     def _chain(self, work, on_success, on_error) -> None:
         """The next step of a read; none once the window has shut the background pool down (it is closing)."""
