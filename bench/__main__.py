@@ -20,8 +20,11 @@ ALL = [
     "gpu",
     "server",
     "long_chats",
+    "prompt_lookup",
     "lorebooks",
     "vision",
+    "embeddings",
+    "documents",
 ]
 
 

@@ -14,11 +14,12 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from app.core import server_beacon
+from app.core.engines import state_cache
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
 from app.core.engines.service import EngineService
-from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError
 from app.core.library.models import find_model
 from app.core.paths import AppPaths
@@ -30,7 +31,7 @@ from app.server.runner import ServerRunner, describe
 
 
 def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    if not args.model and not args.jit:
+    if not args.model and not args.jit and not args.embedding_model:
         raise HermesError("Name the model to serve (--model NAME_OR_PATH), or load on request with --jit.")
     folders = settings.library_folders(paths.default_models_dir)
     load_options = LoadOptions(
@@ -46,7 +47,7 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         limits=limits(args),
     )  # fmt: skip
     faulthandler.enable()  # a native crash still prints where it happened (Python's side) before the process ends
-    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+    service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
     runner: ServerRunner | None = None
     stop = threading.Event()
 
@@ -60,15 +61,27 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
                 raise HermesError(f"No model file or library model named {args.model!r} (library: {models_dir}).")
             loaded = service.load(path, load_options).result()
             print(f"Loaded {loaded.name} ({loaded.context_size:,}-token context).", file=sys.stderr)
+        if args.embedding_model:
+            path = find_model(args.embedding_model, folders)
+            if path is None:
+                raise HermesError(f"No model file or library model named {args.embedding_model!r} (library: "
+                                  f"{models_dir}); `hermes-studio setup --embeddings` puts one there.")  # fmt: skip
+            embedding_options = LoadOptions(context_size=0, cpu_threads=settings.cpu_threads,
+                                            gpu_layers=settings.gpu_layers)  # fmt: skip
+            loaded = service.load_embedding(path, embedding_options).result()
+            print(f"Loaded {loaded.name} for embeddings (inputs of up to {loaded.context_size:,} tokens).",
+                  file=sys.stderr)  # fmt: skip
         runner = ServerRunner(service, options, record=log_request)
         runner.start()
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         print(f"Serving on http://{args.host}:{runner.port}/v1", file=sys.stderr, flush=True)
+        beacon = server_beacon.announce(paths.data / "servers", runner.url)  # the window's status bar shows it
         try:
             while not stop.wait(0.5):
                 if not runner.running:
                     raise HermesError("The server stopped unexpectedly; see the log.")
         finally:
+            server_beacon.withdraw(beacon)
             for number, handler in previous.items():
                 signal.signal(number, handler)
         print("Stopping…", file=sys.stderr, flush=True)
@@ -104,7 +117,8 @@ def models_remote(args: argparse.Namespace) -> int:
     return 0
 
 
-def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
+def chat_remote(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
+    from app.cli.knowledge import grounding_for
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
@@ -120,7 +134,10 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
         if store is not None and args.chat:
             session.open(args.chat)
         turn = turn_from_arguments(args, session, preset, args.model)
-        return chat_turn(session, service, args, turn, saving=store is not None, where=f"via {args.engine}")
+        grounding = grounding_for(args, paths, settings, settings.context_size)
+        return chat_turn(
+            session, service, args, turn, saving=store is not None, where=f"via {args.engine}", grounding=grounding
+        )
     finally:
         service.close()
         if store is not None:

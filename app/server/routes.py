@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -31,19 +31,23 @@ from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server import tool_calls
 from app.server.connections import CONNECTION, STALLED
+from app.server.embeddings import embed, embedding_model_id, names_the_embedding_model, parse_embeddings
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.reasoning import add_reasoning, answer_and_reasoning, deltas, reasoning_options, usage_details
-from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_embeddings, parse_json
+from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_json
 
 RAW_TEMPLATE = "{% for message in messages %}{{ message.content }}{% endfor %}"  # /v1/completions: the prompt as is
 SERVER_SAMPLING = Sampling(temperature=1.0, top_p=1.0, repeat_penalty=1.0, max_tokens=1 << 20)  # OpenAI's defaults
 _STARTED, _DONE = object(), object()
 
 
+STARTED, ANSWERED = "started", "answered"  # a RequestRecord's phase
+
+
 @dataclass
 class RequestRecord:
-    """One answered request, for the Server page's log."""
+    """A request as it starts (``phase`` STARTED) and once answered, for the request log (the Server page, stderr)."""
 
     method: str
     path: str
@@ -55,6 +59,9 @@ class RequestRecord:
     seconds: float = 0.0
     streamed: bool = False
     error: str = ""
+    request_id: int = 0  # the same for a request's two records (request_log.RequestLog numbers them)
+    phase: str = ANSWERED
+    at: float = field(default_factory=time.time)  # wall-clock time of the record
 
 
 Recorder = Callable[[RequestRecord], None]
@@ -78,6 +85,13 @@ class Api:
         self.max_tokens = max_tokens  # the cap on a reply (0: none); a request asking more gets this many
         self.allow_local_files = False  # image_url parts may name file:// paths (serve --allow-local-files)
 
+    def log(self, request: Request, record: RequestRecord) -> None:
+        """Record a request's answer (with its tokens); the request log then records no plainer line for it."""
+        state = request.scope.setdefault("state", {})
+        record.request_id = state.get("request_id", 0)
+        state["answer_recorded"] = True
+        self.record(record)
+
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": self.host.listing()})
 
@@ -91,12 +105,23 @@ class Api:
         return await self._generate(request, params, chat=False)
 
     async def embeddings(self, request: Request) -> Response:
-        model, _texts = parse_embeddings(parse_json(await request.body()))
-        resolved = await self.host.resolve(model)
-        raise ApiError(
-            400, f"The model {resolved.model_id!r} is loaded for chat and cannot make embeddings on this server.",
-            code="model_cannot_embed", param="model",
-        )  # fmt: skip
+        params = parse_embeddings(parse_json(await request.body()))
+        if not names_the_embedding_model(self.service, params.model):
+            if self.host.names_the_chat_model(params.model):
+                which = embedding_model_id(self.service) or "none is loaded: serve --embedding-model MODEL"
+                raise ApiError(
+                    400, f"The model {params.model!r} is loaded for chat and cannot make embeddings: name the "
+                    f"embedding model ({which}).", code="model_cannot_embed", param="model",
+                )  # fmt: skip
+            available = ", ".join(str(entry["id"]) for entry in self.host.listing()) or "none"
+            raise ApiError(
+                404, f"The model {params.model!r} does not exist or is not loaded (available: {available}).",
+                code="model_not_found", param="model",
+            )  # fmt: skip
+        body, seconds = await embed(self.service, params)
+        usage = body["usage"]["prompt_tokens"]
+        self.record(RequestRecord("POST", "/v1/embeddings", 200, body["model"], usage, 0, 0.0, seconds))
+        return JSONResponse(body)
 
     # generation
     async def _generate(
@@ -287,11 +312,12 @@ class Api:
             if not ticket.done:  # the client hung up, or stopped reading (app.server.connections)
                 ticket.cancel()
                 why = "client stopped reading" if request.scope.get(STALLED) else "client went away"
-                self.record(
+                self.log(
+                    request,
                     RequestRecord(
                         "POST", request.url.path, 499, model, completion_tokens=generated[0], streamed=True,
                         seconds=time.perf_counter() - started, error=why,
-                    )
+                    ),
                 )  # fmt: skip
 
     def _raise_failure(self, ticket: Ticket) -> GenerationStats:
@@ -322,11 +348,12 @@ class Api:
         streamed: bool,
         reasoning: str = "",
     ) -> None:
-        self.record(
+        self.log(
+            request,
             RequestRecord(
                 "POST", request.url.path, 200, resolved.model_id, stats.prompt_tokens, stats.generated_tokens,
                 stats.tokens_per_s, time.perf_counter() - started, streamed,
-            )
+            ),
         )  # fmt: skip
         if self.save is not None and params.messages:
             self.save(params.messages, text, stats, resolved, reasoning)

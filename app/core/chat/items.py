@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import ImagePart, ReasoningOptions
+from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
@@ -34,6 +34,8 @@ class ChatItem:
     reading: str = ""  # while the prompt is processed: how far ("45 % of 2,048 tokens")
     reasoning: str = ""  # what the model thought before its answer (never sent back to it)
     note: str = ""  # something to say about the stored message (a damaged part shown as text)
+    citations: tuple[CitationPart, ...] = ()  # a reply's numbered sources ("[1] report.pdf, p. 12")
+    documents: tuple[DocumentPart, ...] = ()  # what a question was asked with (attached files, collections)
     images: tuple[ImagePart, ...] = ()  # what the user attached (the bytes: media.store, by hash)
 
     @property
@@ -64,6 +66,8 @@ class TurnSettings:
     prompt_format: FormatChoice = (AUTO, "")
     context_policy: str = ContextPolicy.STOP
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # the Think toggle, an effort
+    json_schema: dict[str, Any] | None = None  # structured output: the reply is JSON valid for this schema
+    chat_settings: str | None = None  # the chat's own sampling as JSON (prompting.chat_sampling), kept with it
 
 
 class SessionListener(Protocol):

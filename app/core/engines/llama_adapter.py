@@ -29,7 +29,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.core.engines.llama_engine")
 
 TESTED_VERSIONS = "0.3.8 to 0.3.x"
-_LLAMA_ATTRIBUTES = ("_input_ids", "n_tokens", "_ctx", "_model", "eval", "n_batch", "tokenize", "create_completion")
+_LLAMA_ATTRIBUTES = (
+    "_input_ids",
+    "n_tokens",
+    "_ctx",
+    "_model",
+    "eval",
+    "n_batch",
+    "tokenize",
+    "create_completion",
+    "draft_model",
+    "_logits_all",
+    "scores",
+    "sample",
+)  # fmt: skip  (the last four: prompt_lookup)
 _MODULE_ATTRIBUTES = ("llama_set_abort_callback", "ggml_abort_callback", "llama_log_set", "llama_log_callback")
 
 
@@ -59,6 +72,11 @@ def check_internals(llama: Llama | None = None) -> None:
             f"llama-cpp-python {version} lacks internals Hermes Studio relies on ({', '.join(missing)}); "
             f"it was tested with {TESTED_VERSIONS}. Install a tested version: pip install 'llama-cpp-python<0.4'."
         )
+
+
+def embedding_sequences(llama: Llama) -> int:
+    """How many texts one embedding decode may hold (llama-cpp-python sets n_seq_max for embedding mode)."""
+    return max(1, int(getattr(getattr(llama, "context_params", None), "n_seq_max", 1) or 1))
 
 
 def evaluated_tokens(llama: Llama) -> int:

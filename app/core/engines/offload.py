@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.engines.devices import Device, DeviceReport, GiB
-from app.core.engines.load_options import LoadOptions
+from app.core.engines.load_options import MAX_DRAFT, LoadOptions
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
 
@@ -118,12 +118,17 @@ class ModelShape:
         output_on_gpu = offloaded > self.layers
         if output_on_gpu:
             weights += self.output_bytes
+        compute = self.compute_bytes(context, flash_attention, logits=output_on_gpu)
+        return weights + self.kv_bytes(context, kv_type, repeating) + compute
+
+    def compute_bytes(self, context: int, flash_attention: bool = False, *, logits: bool = True) -> int:
+        """The working buffers of one micro-batch: activations, attention scores (without flash attention), logits."""
         compute = MICRO_BATCH * (self.feed_forward * 2 + self.embedding * 8) * 4
         if not flash_attention:  # the attention scores, one f32 per head, token and context position
             compute += MICRO_BATCH * min(context, 1 << 20) * self.heads * 4
-        if output_on_gpu:
-            compute += MICRO_BATCH * self.vocab * 4  # the logits
-        return weights + self.kv_bytes(context, kv_type, repeating) + compute
+        if logits:
+            compute += MICRO_BATCH * self.vocab * 4
+        return compute
 
 
 @dataclass(frozen=True)
@@ -146,10 +151,11 @@ def margin(device: Device) -> int:
 
 
 def flash_attention_on(options: LoadOptions, gpu_layers: int) -> bool:
-    """``auto``: on where layers go to a GPU or the V cache is quantised (llama.cpp requires it), else off."""
+    """``auto``: on where layers go to a GPU or the V cache is quantised (llama.cpp requires it), or prompt lookup
+    drafts (a token's logits then do not depend on the batch it is evaluated in: see check_options), else off."""
     if options.flash_attn in ("on", "off"):
         return options.flash_attn == "on"
-    return gpu_layers != 0 or options.kv_cache_type != "f16"
+    return gpu_layers != 0 or options.kv_cache_type != "f16" or options.prompt_lookup > 0
 
 
 def check_options(options: LoadOptions) -> None:
@@ -163,6 +169,15 @@ def check_options(options: LoadOptions) -> None:
             f"A {options.kv_cache_type} KV cache needs flash attention: set flash attention to auto or on, "
             "or use an f16 KV cache."
         )
+    if options.prompt_lookup > 0 and options.flash_attn == "off":
+        # Without flash attention, llama.cpp's CPU attention gives a token evaluated in a batch of drafts other
+        # logits than the same token alone (measured: from the 40th position on), so a greedy reply could change.
+        raise LoadOptionError(
+            "Prompt-lookup decoding needs flash attention (its replies are then the same as without it): "
+            "set flash attention to auto or on, or turn prompt lookup off."
+        )
+    if not 0 <= options.prompt_lookup <= MAX_DRAFT:
+        raise LoadOptionError(f"Prompt lookup drafts 1 to {MAX_DRAFT} tokens (0: off), not {options.prompt_lookup}.")
 
 
 def plan_offload(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0) -> OffloadPlan:
@@ -212,6 +227,22 @@ class Placement:
     total_layers: int
     threads: int
     reason: str = ""  # the plan's reason ("no GPU device", "all 31 layers fit ...")
+    ram: int = 0  # bytes the model takes in RAM (weights left on the CPU, their KV cache, buffers): an estimate
+    vram: int = 0  # bytes on the GPU
+
+    @property
+    def summary(self) -> str:
+        """What the model bar says: where, how many threads, and what it costs ("CPU · 4 threads · ≈ 160 MB RAM")."""
+        from app.core.library.models import human_size
+
+        parts = [str(self)]
+        if self.gpu_layers > 0:
+            parts.append(f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}")
+        if self.vram:
+            parts.append(f"≈ {human_size(self.vram)} VRAM + {human_size(self.ram)} RAM")
+        elif self.ram:
+            parts.append(f"≈ {human_size(self.ram)} RAM")
+        return " · ".join(parts)
 
     def __str__(self) -> str:
         if self.gpu_layers > 0:
@@ -230,20 +261,25 @@ def placement_of(plan: OffloadPlan, report: DeviceReport, threads: int) -> Place
     return Placement(device.backend, device.description, plan.on_gpu, plan.total_layers, threads, plan.reason)
 
 
-def too_large(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0) -> str:
+def too_large(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0, *, reserved: int = 0) -> str:
     """A message when the weights and KV cache (and ``beside``: a vision projector) exceed the RAM and every GPU
-    together ("" when they fit)."""
+    together ("" when they fit).
+
+    ``reserved``: bytes the process's other loaded models hold (the chat model beside an embedding model, and
+    the other way round).
+    """
     shape = ModelShape.of(info)
     context = options.context_size or info.context_length or 4096
     needed = info.file_size + shape.kv_bytes(context, options.kv_cache_type) + beside
     gpu = max((d.usable for d in report.gpus if not d.unified), default=0)
     have = report.cpu.total + gpu
-    if needed <= have:
+    if needed + reserved <= have:
         return ""
     return (
         f"{info.path.name} is too large for this machine: it needs about {needed / GiB:.1f} GiB "
-        f"(weights{', its vision projector' if beside else ''} and a {context:,}-token KV cache), "
-        f"and the machine has {report.cpu.total / GiB:.1f} GiB of RAM"
+        f"(weights{', its vision projector' if beside else ''} and a {context:,}-token KV cache)"
+        + (f" beside the {reserved / GiB:.1f} GiB the other loaded model holds" if reserved else "")
+        + f", and the machine has {report.cpu.total / GiB:.1f} GiB of RAM"
         + (f" and {gpu / GiB:.1f} GiB of GPU memory" if gpu else "")
         + ". Choose a smaller quant or a smaller context, or a q8_0 KV cache."
     )

@@ -70,6 +70,7 @@ def export_tree(store: ChatStore, chat_id: int) -> dict[str, Any]:
         "model": chat.model,
         "preset": chat.preset,
         "overflow": chat.overflow,
+        "settings": chat.settings,  # the chat's own sampling (prompting.chat_sampling), read back leniently
         "created_at": chat.created_at,
         "active_leaf": leaf,
         "messages": messages,
@@ -95,12 +96,14 @@ def import_tree(store: ChatStore, data: Any) -> int:
     with store.transaction() as db:
         now = time.time()
         cursor = db.execute(
-            "INSERT INTO chats (title, model, preset, overflow, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chats (title, model, preset, overflow, settings, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 str(data.get("title", "")),
                 str(data.get("model", "")),
                 str(data.get("preset", "")),
                 str(data.get("overflow", ContextPolicy.STOP)),
+                data["settings"] if isinstance(data.get("settings"), str) else "",
                 float(data.get("created_at") or now),
                 now,
             ),
@@ -134,7 +137,8 @@ def import_tree(store: ChatStore, data: Any) -> int:
 def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = None) -> list[dict[str, Any]]:
     """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API);
     a message's images as ``image_url`` parts with ``data:`` URLs (read from ``images``; one no longer there, or
-    without ``images``, is left out)."""
+    without ``images``, is left out); a reply's sources in ``citations`` and a question's documents in
+    ``documents`` (extensions: OpenAI has none)."""
     messages = []
     for m in store.active_path(chat_id):
         attached = []
@@ -148,6 +152,14 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
         message = openai_message(plain)
         if m.reasoning:
             message["reasoning_content"] = m.reasoning
+        if m.citations:
+            message["citations"] = [
+                {"index": c.index, "file": c.file, "location": c.location, "collection": c.collection,
+                 "excerpt": c.excerpt}
+                for c in m.citations
+            ]  # fmt: skip
+        if m.documents:
+            message["documents"] = [{"name": d.name, "mode": d.mode, "pages": d.pages} for d in m.documents]
         messages.append(message)
     return messages
 
@@ -164,7 +176,12 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
             lines += ["<details>", "<summary>Thinking</summary>", "", message.reasoning.strip(), "", "</details>", ""]
         for part in images_of(message.parts):
             lines += [f"*[image: {part.name or part.sha256[:12]}, {part.width} × {part.height}]*", ""]
+        if message.documents:
+            attached = ", ".join(d.name + (f" ({d.pages} pages)" if d.pages else "") for d in message.documents)
+            lines += [f"*With: {attached}*", ""]
         lines += [message.content, ""]
+        if message.citations:
+            lines += ["**Sources**", ""] + [f"- {c.label}" for c in message.citations] + [""]
     return "\n".join(lines)
 
 

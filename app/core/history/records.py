@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, parts_from_json, reasoning_of
+from app.core.prompting.parts import (
+    CitationPart,
+    DocumentPart,
+    Part,
+    citations_of,
+    documents_of,
+    parts_from_json,
+    reasoning_of,
+)
 from app.core.prompting.types import MessageState
 
 
@@ -33,6 +41,14 @@ class Message:
     def reasoning(self) -> str:
         return reasoning_of(self.parts)
 
+    @property
+    def citations(self) -> tuple[CitationPart, ...]:
+        return citations_of(self.parts)
+
+    @property
+    def documents(self) -> tuple[DocumentPart, ...]:
+        return documents_of(self.parts)
+
 
 @dataclass(frozen=True)
 class ChatSummary:
@@ -43,6 +59,7 @@ class ChatSummary:
     created_at: float
     updated_at: float
     overflow: str = ContextPolicy.STOP
+    settings: str = ""  # the chat's own sampling (prompting.chat_sampling.ChatSampling as JSON); '': the preset's
 
 
 def summary_of(row: sqlite3.Row) -> ChatSummary:
@@ -54,6 +71,7 @@ def summary_of(row: sqlite3.Row) -> ChatSummary:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         overflow=row["overflow"],
+        settings=row["settings"],
     )
 
 

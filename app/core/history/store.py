@@ -210,6 +210,10 @@ class ChatStore(MessageTree):
     def set_chat_fields(self, chat_id: int, **fields: str) -> None:
         self._touch(chat_id, **fields)
 
+    def set_chat_settings(self, chat_id: int, settings: str) -> None:
+        """Keep a chat's own sampling (JSON) without moving it up the list: a setting is not a message."""
+        self._db.execute("UPDATE chats SET settings = ? WHERE id = ?", (settings, chat_id))
+
     def delete_chat(self, chat_id: int) -> None:
         """Hide a chat (``undelete_chat`` brings it back until ``purge_deleted``)."""
         cursor = self._db.execute(
@@ -250,7 +254,7 @@ class ChatStore(MessageTree):
         return found
 
     def _touch(self, chat_id: int, **fields: str) -> None:
-        allowed = {"title", "model", "preset", "overflow"}
+        allowed = {"title", "model", "preset", "overflow", "settings"}
         assignments = "".join(f", {name} = ?" for name in fields if name in allowed)
         values = [value for name, value in fields.items() if name in allowed]
         self._db.execute(f"UPDATE chats SET updated_at = ?{assignments} WHERE id = ?", (time.time(), *values, chat_id))
@@ -335,15 +339,19 @@ class ChatStore(MessageTree):
         state: str | None = None,
         stats: dict[str, Any] | None = None,
         reasoning: str | None = None,
+        parts: tuple[Part, ...] = (),
     ) -> None:
-        """Save a growing reply (content, reasoning), and its end (state, stats). One small write, every ~0.5 s."""
+        """Save a growing reply (content, reasoning), and its end (state, stats). One small write, every ~0.5 s.
+
+        ``parts``: the reply's other parts (its citations), written with the reasoning (which ``reasoning=None``
+        with no ``parts`` leaves as stored)."""
         sets, values = [], []
         if content is not None:
             sets.append("content = ?")
             values.append(content)
-        if reasoning is not None:
+        if reasoning is not None or parts:
             sets.append("parts = ?")
-            values.append(parts_to_json((ReasoningPart(reasoning),)))
+            values.append(parts_to_json((ReasoningPart(reasoning or ""), *parts)))
         if state is not None:
             if state not in STATES:
                 raise StoreError(f"Unknown message state {state!r}.")
