@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--only", action="append", metavar="STEP", help="(--self-test) run only this step; repeatable")
     parser.add_argument("--self-test-mcp-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--document-reader", action="store_true", help=argparse.SUPPRESS)  # the frozen app's worker
     parser.add_argument("--model", help="(GUI) load this model at start; a path or a library name")
     parser.add_argument(
         "--open", metavar="FILE", help="(GUI) open a .gguf, a preset or a character card (in the running window if any)"
@@ -202,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.selftest.probe_server import serve as serve_probe
 
         return serve_probe()
+    if args.document_reader:  # the document reader's worker process (app.core.knowledge.worker), frozen builds
+        from app.core.knowledge.worker import serve as serve_reader
+
+        return serve_reader()
     try:
         paths = resolve_paths(getattr(args, "basedir", None)).ensure()
     except OSError as exc:
