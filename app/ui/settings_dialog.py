@@ -98,6 +98,7 @@ class SettingsDialog(QDialog):
         if folder and Path(folder).expanduser() == self._default_models_dir:
             folder = ""
         load = asdict(self.load_fields.options())
+        del load["prompt_format"]  # a model file's own (Load options), never a global default
         return replace(self._settings, models_dir=folder, theme=self.theme.currentData(), **load).validated()
 
 

@@ -20,6 +20,8 @@ from app.core.engines.file_watch import FileWatch
 from app.core.engines.interface import ContextFullError, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
     PromptAbort,
+    apply_builtin_template,
+    builtin_templates,
     cached_prefix,
     control_token_texts,
     evaluated_tokens,
@@ -28,10 +30,12 @@ from app.core.engines.llama_adapter import (
     load_progress,
     read_prompt,
     token_text,
+    vocabulary_flags,
 )
 from app.core.engines.llama_open import open_llama
 from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
 from app.core.engines.load_options import LoadOptions
+from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format
 from app.core.engines.offload import (
     ALL,
     LoadOptionError,
@@ -53,7 +57,6 @@ from app.core.prompting.prompt_formats import (
     ChatMessage,
     PromptFormat,
     RenderedPrompt,
-    format_for_model,
     resolve_format,
 )
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
@@ -78,6 +81,7 @@ class LlamaEngine:
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
         self._formats: dict[tuple[str, str], PromptFormat] = {}
+        self._tokens = ModelTokens()
         self.loaded: LoadedModel | None = None
         self._watch: FileWatch | None = None  # the mapped file, while a model loaded with mmap is held
         self._guard = SpecialTextGuard(())  # the loaded vocabulary's control tokens, kept out of message text
@@ -128,7 +132,12 @@ class LlamaEngine:
                 raise error from None
             raise ModelLoadError(f"{error} {previous[0].name} is loaded again.") from failed
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
-        prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
+        add_bos, _add_eos, _eot = vocabulary_flags(llama)  # EOS and EOT end a reply as tokens (llama.cpp's EOG)
+        self._tokens = ModelTokens(bos, eos, add_bos)
+        prompt_format, has_template, format_notes = model_format(
+            info, options.prompt_format, self._tokens, builtin_templates(), apply_builtin_template
+        )
+        notes = (*notes, *format_notes)
         self._llama, self._format, self._formats = llama, prompt_format, {}
         self._watch = FileWatch.of(info.path) if options.use_mmap else None
         self._guard = SpecialTextGuard(control_token_texts(llama))
@@ -144,6 +153,9 @@ class LlamaEngine:
             prompt_format=prompt_format.name,
             bos_token=bos,
             eos_token=eos,
+            has_template=has_template,
+            add_bos=add_bos,
+            format=prompt_format,
             placement=placement,
             notes=notes,
             options=options,
@@ -175,6 +187,7 @@ class LlamaEngine:
                 custom_template=custom_template,
                 bos_token=self.loaded.bos_token,
                 eos_token=self.loaded.eos_token,
+                add_bos=self.loaded.add_bos,
             )
         return self._formats[key]
 
@@ -182,6 +195,13 @@ class LlamaEngine:
         self, messages: Sequence[ChatMessage], prompt_format: PromptFormat | None = None
     ) -> RenderedPrompt:
         return (prompt_format or self.prompt_format()).render(self._guard.messages(messages))
+
+    def prompt_tokens(self, rendered: RenderedPrompt, continue_text: str = "") -> list[int]:
+        """The tokens a rendered prompt is sent as: BOS exactly once where the GGUF asks for it (or the text has it)."""
+        llama = self._require()
+        text = rendered.text + self._guard.text(continue_text)
+        ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+        return bos_once_ids(ids, llama.token_bos(), self._tokens.add_bos)
 
     def count_tokens(self, text: str) -> int:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -219,8 +239,7 @@ class LlamaEngine:
 
         def count(candidate: Sequence[ChatMessage]) -> int:
             rendered = prompt_format.render(candidate, tools)
-            text = rendered.text + self._guard.text(continue_text)
-            ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            ids = self.prompt_tokens(rendered, continue_text)
             tokenized[len(candidate)] = (rendered, ids)
             return len(ids)
 
