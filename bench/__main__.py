@@ -21,6 +21,7 @@ ALL = [
     "server",
     "long_chats",
     "lorebooks",
+    "base_model",
 ]
 
 

@@ -18,6 +18,7 @@ SECTIONS = [
     "Local server (OpenAI API over HTTP)",
     "Long chats: saved states",
     "Lorebooks: activation per turn",
+    "A base model without a chat template",
 ]
 
 

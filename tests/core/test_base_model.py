@@ -112,6 +112,11 @@ def test_the_fallback_comes_from_llama_cpps_templates_for_the_architecture(base_
     assert fallback_template(tuned, builtins) == "gemma"  # an instruct Gemma without its template: Gemma's
     other = dataclasses.replace(tuned, metadata={**tuned.metadata, "general.architecture": "llama"})
     assert fallback_template(other, builtins) == ""  # "llama" says nothing of the format: ChatML
+    generic = dataclasses.replace(info, metadata={**info.metadata, "general.architecture": "llama",
+                                                  "general.name": "teknium_openhermes-2-mistral-7b"})  # fmt: skip
+    assert fallback_template(generic, builtins) == ""  # an old OpenHermes 2 conversion keeps ChatML, as before
+    based = dataclasses.replace(generic, metadata={**generic.metadata, "general.name": "Mistral 7B v0.1 Base"})
+    assert fallback_template(based, builtins) == "vicuna"  # a file that says it is a base model: the transcript
     chosen, has_template, _notes = model_format(other, "auto", ModelTokens("<s>", "</s>", True), builtins,
                                                 apply_builtin_template)  # fmt: skip
     assert chosen.name == "ChatML" and not has_template and chosen.note == f"{NO_TEMPLATE}: using ChatML."

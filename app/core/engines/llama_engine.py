@@ -132,8 +132,10 @@ class LlamaEngine:
                 raise error from None
             raise ModelLoadError(f"{error} {previous[0].name} is loaded again.") from failed
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
-        add_bos, _add_eos, _eot = vocabulary_flags(llama)  # EOS and EOT end a reply as tokens (llama.cpp's EOG)
-        self._tokens = ModelTokens(bos, eos, add_bos)
+        # add_eos_token is never applied to a prompt that asks for a reply (EOS would end it before the reply starts);
+        # EOS and EOT end a reply as tokens (llama.cpp's end-of-generation set) and, spelled out as text, as stops.
+        add_bos, _add_eos, eot = vocabulary_flags(llama)
+        self._tokens = ModelTokens(bos, eos, add_bos, token_text(llama, eot) if eot != llama.token_eos() else "")
         prompt_format, has_template, format_notes = model_format(
             info, options.prompt_format, self._tokens, builtin_templates(), apply_builtin_template
         )
@@ -323,7 +325,7 @@ class LlamaEngine:
                 seed=sampling.seed,
                 presence_penalty=sampling.presence_penalty,
                 frequency_penalty=sampling.frequency_penalty,
-                stop=list(dict.fromkeys(prompt.stop + sampling.stop)),
+                stop=list(dict.fromkeys(prompt.stop + self._tokens.end_texts + sampling.stop)),
                 stream=True,
                 grammar=grammar,
             )

@@ -6,14 +6,19 @@ The order, at load (``auto`` in a preset means this format):
    (``LoadOptions.prompt_format``): ``auto``, a named format (``chatml`` …) or ``llama.cpp:NAME``, one of
    llama.cpp's built-in templates;
 2. the GGUF's ``tokenizer.chat_template``;
-3. without one (a base model, or an old conversion): llama.cpp's built-in template for the architecture when the
-   file names a tuned model (``general.finetune``/name/file with "it", "instruct", "chat" …): ``gemma`` for
-   ``gemma3``, ``phi3``, ``command-r`` …; for a base model, llama.cpp's plain ``USER:``/``ASSISTANT:``
-   transcript (``vicuna``), which a base model continues and ends (measured on Gemma 3 270M base:
-   docs/benchmarks.md), where an instruct format's markup, never seen in its training, makes it ramble;
-4. ChatML.
+3. without one (a base model, or an old conversion), what llama.cpp knows for the architecture: for a family with
+   its own chat format (``gemma3`` → llama.cpp's ``gemma``, ``phi3``, ``command-r``, ``qwen2`` → ``chatml`` …),
+   that format when the file names a tuned model (``general.finetune``/name/file with "it", "instruct", "chat" …),
+   else (a base model of that family) llama.cpp's plain ``USER:``/``ASSISTANT:`` transcript (``vicuna``), which a
+   base model continues and ends where an instruct format's markup, never seen in its training, makes it ramble
+   (measured on Gemma 3 270M base: docs/benchmarks.md). A generic architecture (``llama`` is Llama 2, 3, Mistral
+   and every fine-tune of them) gets the transcript only when the file says it is a base model ("base", "pt");
+4. ChatML (what most fine-tunes of generic architectures without a template, OpenHermes 2 among them, were taught).
 
-Every path honours the GGUF's BOS setting (``PromptFormat(add_bos=…)``, and ``bos_once_ids`` on the tokens).
+Every path honours the GGUF's token settings: BOS exactly once where ``tokenizer.ggml.add_bos_token`` asks for it
+(``PromptFormat(add_bos=…)`` on the text, ``bos_once_ids`` on the tokens); EOS and EOT (``eos_token_id``,
+``eot_token_id``) end a reply as tokens (llama.cpp's end-of-generation set) and as text (``ModelTokens.end_texts``);
+``add_eos_token`` never puts EOS after a prompt that asks for a reply (it would end the sequence before the reply).
 """
 
 from __future__ import annotations
@@ -49,8 +54,10 @@ ARCHITECTURE_TEMPLATES = {
     "rwkv6": "rwkv-world", "rwkv7": "rwkv-world", "llama4": "llama4", "gpt-oss": "gpt-oss",
     "seed_oss": "seed_oss", "grok": "grok-2", "bailingmoe": "bailing", "bailingmoe2": "bailing2",
     "hunyuan-moe": "hunyuan-moe", "hunyuan-dense": "hunyuan-dense", "deepseek": "deepseek",
+    "qwen2": "chatml", "qwen2moe": "chatml", "qwen3": "chatml", "qwen3moe": "chatml",
 }  # fmt: skip
 _TUNED = re.compile(r"(?i)(?<![a-z])(it|instruct|chat|sft|dpo|rlhf|orpo|assistant)(?![a-z])")
+_BASE = re.compile(r"(?i)(?<![a-z])(base|pt|pretrain(ed)?)(?![a-z])")
 _KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 
 Apply = Callable[[str, Sequence[Mapping[str, Any]], bool], str]  # llama_adapter.apply_builtin_template
@@ -63,6 +70,12 @@ class ModelTokens:
     bos: str = ""
     eos: str = ""
     add_bos: bool = False
+    eot: str = ""  # the end-of-turn token's text where it is not EOS (Gemma's <end_of_turn>)
+
+    @property
+    def end_texts(self) -> tuple[str, ...]:
+        """EOS and EOT as text: a reply that spells one out (a base model does) stops there."""
+        return tuple(text for text in (self.eos, self.eot) if len(text.strip()) > 2)
 
 
 def is_file_format(key: str) -> bool:
@@ -96,17 +109,29 @@ def auto_label(info: GGUFInfo, builtins: Sequence[str]) -> str:
     return (BASE_LABEL if name == BASE_TEMPLATE else f"{name} (llama.cpp built-in)") if name else "ChatML"
 
 
-def looks_tuned(info: GGUFInfo) -> bool:
-    """Whether the file names a fine-tuned (chat/instruct) model rather than a base model."""
+def _names(info: GGUFInfo) -> list[str]:
     names = (info.metadata.get("general.finetune"), info.metadata.get("general.name"), info.path.stem)
-    return any(isinstance(name, str) and _TUNED.search(name) for name in names)
+    return [name for name in names if isinstance(name, str)]
+
+
+def looks_tuned(info: GGUFInfo) -> bool:
+    """Whether the file names a fine-tuned (chat/instruct) model."""
+    return any(_TUNED.search(name) for name in _names(info))
+
+
+def looks_base(info: GGUFInfo) -> bool:
+    """Whether the file says it is a base (pretrained) model."""
+    return any(_BASE.search(name) for name in _names(info)) and not looks_tuned(info)
 
 
 def fallback_template(info: GGUFInfo, builtins: Sequence[str]) -> str:
     """The llama.cpp built-in template for a model without its own ("" for none: ChatML)."""
-    if looks_tuned(info):
-        return name if (name := ARCHITECTURE_TEMPLATES.get(info.architecture, "")) in builtins else ""
-    return BASE_TEMPLATE if BASE_TEMPLATE in builtins else ""
+    family = ARCHITECTURE_TEMPLATES.get(info.architecture, "")
+    if family and looks_tuned(info):
+        return family if family in builtins else ""
+    if family or looks_base(info):
+        return BASE_TEMPLATE if BASE_TEMPLATE in builtins else ""
+    return ""
 
 
 def builtin_format(name: str, apply: Apply, tokens: ModelTokens, *, note: str = "", label: str = "") -> BuiltinFormat:
