@@ -4,6 +4,7 @@ shared engine), no QThread outlives a Qt test, no unexpected warning from the ap
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -210,6 +211,34 @@ def _no_engine_outlives_its_test() -> Iterator[None]:
     before = set(live_services())  # a module's shared engine runs on, until the module ends
     yield
     _engines_left_running(before, "test")
+
+
+# A qtbot wait is a deadlock guard, not a speed assertion: under load (CI, a busy laptop, the suite beside other work)
+# a model load or a first token can take several times what it takes on a quiet machine. Every qtbot wait's timeout is
+# stretched by this factor, so a test that passes is not slower and one that would fail still fails, only later.
+QT_WAIT_STRETCH = float(os.environ.get("HERMES_TEST_WAIT_STRETCH", "4"))
+_QT_WAIT_METHODS = ("waitUntil", "waitSignal", "waitSignals", "waitCallback", "waitExposed", "waitActive")
+
+
+def _stretched_wait(method: Callable[..., object]) -> Callable[..., object]:
+    @functools.wraps(method)
+    def wait(self: object, *args: object, **kwargs: object) -> object:
+        timeout = kwargs.get("timeout", 5000)
+        if isinstance(timeout, int | float) and timeout > 0:
+            kwargs["timeout"] = int(timeout * QT_WAIT_STRETCH)
+        return method(self, *args, **kwargs)
+
+    return wait
+
+
+@pytest.fixture(autouse=True)
+def _qt_waits_stretched(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "qtbot" not in request.fixturenames:
+        return
+    bot_type = type(request.getfixturevalue("qtbot"))
+    for name in _QT_WAIT_METHODS:
+        if hasattr(bot_type, name):
+            monkeypatch.setattr(bot_type, name, _stretched_wait(getattr(bot_type, name)))
 
 
 @pytest.fixture(autouse=True)

@@ -55,8 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
     parser.add_argument(
-        "--self-test", action="store_true", help="start offscreen, chat with --model, exit 0 if it works"
+        "--self-test",
+        action="store_true",
+        help="prove this build works with --model: each capability a step, then the window offscreen; exit 0 or 1",
     )
+    parser.add_argument("--only", action="append", metavar="STEP", help="(--self-test) run only this step; repeatable")
+    parser.add_argument("--self-test-mcp-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help="(GUI) load this model at start; a path or a library name")
     parser.add_argument(
         "--open", metavar="FILE", help="(GUI) open a .gguf, a preset or a character card (in the running window if any)"
@@ -173,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.self_test_mcp_server:  # the self-test's MCP probe: stdio is its protocol, so nothing else may print
+        from app.selftest.probe_server import serve as serve_probe
+
+        return serve_probe()
     try:
         paths = resolve_paths(getattr(args, "basedir", None)).ensure()
     except OSError as exc:
@@ -186,11 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     models_dir = settings.models_path(paths.default_models_dir)
     try:
         if args.command is None:
-            from app.ui.app import run_gui  # Qt is imported only for the GUI
-
             model = _resolve_model(args.model, models_dir) if args.model else None
             model_path = str(model) if model else None
-            return run_gui(paths, settings_store, self_test=args.self_test, model=model_path, open_file=args.open)
+            if args.self_test:
+                from app.selftest.runner import run_self_test
+
+                return run_self_test(paths, settings_store, model_path, args.only)
+            from app.ui.app import run_gui  # Qt is imported only for the GUI
+
+            return run_gui(paths, settings_store, model=model_path, open_file=args.open)
         if args.command == "chat" and args.engine:
             from app.cli.serve import chat_remote
 

@@ -1,4 +1,4 @@
-"""Start the Qt application (and the --self-test mode, which proves a build can chat)."""
+"""Start the Qt application (and the self-test's window step, which proves a build's window can chat)."""
 
 from __future__ import annotations
 
@@ -67,34 +67,25 @@ def run_gui(
     paths: AppPaths,
     settings: SettingsStore,
     *,
-    self_test: bool = False,
     model: str | None = None,
     open_file: str | None = None,
 ) -> int:
     """``settings``: the store the CLI loaded (settings are read once per process); ``open_file``: a model,
     preset or character card to open (handed to the running window if there is one)."""
-    if self_test:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    messages = QtMessages()
-    qInstallMessageHandler(messages)
+    qInstallMessageHandler(QtMessages())
     app = create_application(sys.argv[:1])
-    instance = None
-    if not self_test:  # a self-test is its own instance: it must test, not hand over
-        from app.ui.single_instance import SingleInstance, resolve_message
+    from app.ui.single_instance import SingleInstance, resolve_message
 
-        instance = SingleInstance(paths, app)
-        if not instance.claim(resolve_message(model or open_file)):
-            return 0  # the running window has it now
+    instance = SingleInstance(paths, app)
+    if not instance.claim(resolve_message(model or open_file)):
+        return 0  # the running window has it now
     apply_theme(app, settings.current.theme)
 
     from app.ui.main_window import MainWindow  # after QApplication: widgets need it
 
     window = MainWindow(paths, settings)
     window.show()
-    if self_test:
-        return _self_test(app, window, model, messages)
-    if instance is not None:
-        instance.message_received.connect(lambda path: bring_forward(window, path))
+    instance.message_received.connect(lambda path: bring_forward(window, path))
     if model:
         window.load_model(model)
     elif not (open_file and open_file.lower().endswith(".gguf")):
@@ -104,18 +95,22 @@ def run_gui(
     return app.exec()
 
 
-def bring_forward(window, path: str) -> None:
-    """A later start handed over: show the window (and load the model it was asked to open)."""
-    if window.isMinimized():
-        window.showNormal()
-    window.raise_()
-    window.activateWindow()
-    if path:
-        window.open_file(path)
+class WindowSelfTestFailed(Exception):
+    """The window could not load the model, chat, or close without a Qt warning (the message says which)."""
 
 
-def _self_test(app: QApplication, window, model: str | None, messages: QtMessages) -> int:
-    """Load the model through the real worker, stream a short reply, check it; exit 0 or 1."""
+def window_self_test(paths: AppPaths, settings: SettingsStore, model: str) -> str:
+    """Offscreen, the real window loads ``model`` through its engine client, streams a short reply and closes;
+    returns the reply. A self-test is its own instance: it tests, it does not hand over to a running window."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    messages = QtMessages()
+    qInstallMessageHandler(messages)
+    app = create_application(sys.argv[:1])
+    apply_theme(app, settings.current.theme)
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(paths, settings)
+    window.show()
     outcome: dict[str, str] = {}
 
     def fail(reason: str) -> None:
@@ -137,9 +132,6 @@ def _self_test(app: QApplication, window, model: str | None, messages: QtMessage
         window.close()
         app.quit()
 
-    if not model:
-        print("self-test: --model PATH is required", file=sys.stderr)
-        return 2
     window.model_ready.connect(loaded)
     window.model_failed.connect(fail)
     window.reply_finished.connect(finished)
@@ -148,13 +140,19 @@ def _self_test(app: QApplication, window, model: str | None, messages: QtMessage
     app.exec()
     reply = outcome.get("reply", "").strip()
     if "error" in outcome:
-        print(f"self-test FAILED: {outcome['error']}", file=sys.stderr)
-        return 1
+        raise WindowSelfTestFailed(outcome["error"])
     if not reply:
-        print("self-test FAILED: the model produced an empty reply", file=sys.stderr)
-        return 1
+        raise WindowSelfTestFailed("the model produced an empty reply")
     if messages.warnings:
-        print("self-test FAILED: Qt warnings: " + " | ".join(messages.warnings), file=sys.stderr)
-        return 1
-    print(f"self-test OK: {reply!r}")
-    return 0
+        raise WindowSelfTestFailed("Qt warnings: " + " | ".join(messages.warnings))
+    return reply
+
+
+def bring_forward(window, path: str) -> None:
+    """A later start handed over: show the window (and load the model it was asked to open)."""
+    if window.isMinimized():
+        window.showNormal()
+    window.raise_()
+    window.activateWindow()
+    if path:
+        window.open_file(path)
