@@ -4,7 +4,8 @@ The real Gemma 3 270M base GGUF in the real engine, BOS as its GGUF asks. Five q
 prompt, greedy and two sampled seeds (the app's default sampling): 30 replies of at most 200 tokens per format.
 The formats: the fallback the app picks for a base model (llama.cpp's ``vicuna`` transcript), the architecture's
 own instruct template (llama.cpp's ``gemma``) and ChatML (the fallback before). A reply "ends" when the model
-ends it (EOS, end of turn, the next turn's marker), not at max_tokens; "clean" when it holds no template markup.
+ends it (EOS, end of turn, the next turn's marker), not at max_tokens; "clean" when it holds no template markup;
+"answers" when it is more than the question said back (a base model's commonest failure).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def run(quick: bool = False) -> Section:
     try:
         for label, choice in FORMATS.items():
             chosen, _, _ = model_format(loaded.info, choice, tokens, builtin_templates(), apply_builtin_template)
-            ended = clean = total = 0
+            ended = clean = answered = total = 0
             for question in questions:
                 for system in ("", SYSTEM):
                     messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
@@ -74,8 +75,10 @@ def run(quick: bool = False) -> Section:
                         total += 1
                         ended += generation.stats.finish_reason == "stop"
                         clean += not any(mark in reply for mark in MARKUP)
+                        answered += bool(reply.strip()) and question.lower() not in reply.lower()
             figures.append(Figure(f"{label}: replies that end", 100 * ended / total, "%"))
             figures.append(Figure(f"{label}: replies without markup", 100 * clean / total, "%"))
+            figures.append(Figure(f"{label}: replies that answer", 100 * answered / total, "%"))
     finally:
         engine.unload()
     return Section(title, command, figures, notes=f"{total} replies per format, {path.name}")
