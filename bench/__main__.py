@@ -22,6 +22,7 @@ ALL = [
     "long_chats",
     "lorebooks",
     "base_model",
+    "vision",
 ]
 
 

@@ -19,6 +19,7 @@ SECTIONS = [
     "Long chats: saved states",
     "Lorebooks: activation per turn",
     "A base model without a chat template",
+    "Vision: attach an image → first token",
 ]
 
 

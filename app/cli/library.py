@@ -25,7 +25,8 @@ def models(folders: list[Path]) -> int:
         return 0
     width = max(len(safe(m.name)) for m in models)
     for model in models:
-        print(f"{safe(model.name):<{width}}  {model.size_text:>9}  {safe(model.path)}")
+        mark = "vision" if model.vision else ""
+        print(f"{safe(model.name):<{width}}  {model.size_text:>9}  {mark:<6}  {safe(model.path)}")
     return 0
 
 
@@ -81,7 +82,8 @@ def search(args: argparse.Namespace, paths: AppPaths) -> int:
         print("No models found.", file=sys.stderr)
     for repo in results:
         updated = repo.updated.strftime("%Y-%m-%d") if repo.updated else "—"
-        print(f"{safe(repo.id):<56} {repo.downloads:>10,} downloads {repo.likes:>6,} likes  {updated}")
+        mark = "  vision" if repo.vision else ""
+        print(f"{safe(repo.id):<56} {repo.downloads:>10,} downloads {repo.likes:>6,} likes  {updated}{mark}")
     return 0
 
 
@@ -99,6 +101,8 @@ def quants(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int
     if details.quants:
         source = f"{human_size(kv)} per token, from the model's header" if kv else "estimated from the parameter count"
         print(f"Fit for a {settings.context_size:,}-token context; KV cache {source}.")
+    if details.vision:
+        print("Vision: downloads with its projector, " + ", ".join(safe(p.path) for p in details.projectors) + ".")
     best = hub.recommend(details.quants, memory, settings.context_size, kv)
     for quant in details.quants:
         fit = hub.estimate_fit(quant, memory, settings.context_size, kv)
@@ -131,6 +135,12 @@ def download(args: argparse.Namespace, paths: AppPaths, settings: Settings, mode
             if chosen is None:
                 raise DownloadError(f"{args.repo} has no GGUF files.")
         files = list(chosen.files)
+        if details.vision and args.projector.lower() != "none":  # a vision model: its projector goes beside it
+            projector = details.projector_for(chosen, args.projector)
+            if projector is None:
+                names = ", ".join(p.path for p in details.projectors)
+                raise DownloadError(f"{args.repo} has no projector named {args.projector!r} (it has {names}).")
+            files.append(projector)
     else:
         files = list(details.files)  # a GPTQ/AWQ branch: the whole snapshot
         print(details.note, file=sys.stderr)

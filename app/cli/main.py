@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
     persona_commands.add_chat_options(chat)
     chat.add_argument("message", nargs="+", help="what you say")
+    chat.add_argument("--image", action="append", default=[], type=Path, metavar="PATH",
+                      help="an image for a vision model (PNG, JPEG, GIF, WebP, BMP; 20 MB at most)")  # fmt: skip
     chat.add_argument("--mcp", type=Path, metavar="FILE", help="an mcp.json: its servers' tools for the model")
     chat.add_argument("--tool-choice", default="auto", metavar="auto|required|none|NAME", help="default: auto")
     chat.add_argument("--allow-tools", default="", metavar="all|NAME[,NAME]", help="tools that run without asking")
@@ -143,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--quant", help="e.g. Q4_K_M (default: the recommended one)")
     pick.add_argument("--file", help="one file of the repo")
     download.add_argument("--revision", default="main", help="a branch (GPTQ/AWQ variants): downloads all its files")
+    download.add_argument("--projector", default="", metavar="FILE",
+                          help="a vision repo's mmproj file to get with it (default: F16/BF16), or 'none'")  # fmt: skip
     commands.add_parser("rm", parents=[common], help="delete a model from the library").add_argument("name")
 
     models = commands.add_parser("models", parents=[common], help="list the models in the library")
@@ -165,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--save", action="store_true", help="record every chat in the history")
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this browser origin")
     serve.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
+    bound = serve.add_argument_group("bounds on clients (slow, silent or non-reading ones)")
+    bound.add_argument("--max-tokens", type=int, default=4096, metavar="N", help="a reply's cap (0: none)")
+    bound.add_argument("--max-connections", type=int, default=0, metavar="N", help="default: half the fd limit")
+    bound.add_argument("--max-backlog", type=int, default=256, metavar="N", help="tokens ahead of a non-reader")
+    for name, seconds, what in (
+        ("header", 10, "for a request's headers"), ("body", 60, "for a request's body"),
+        ("idle", 5, "a kept-alive connection waits for its next request"),
+        ("write", 10, "a client may accept nothing before its reply stops"),
+    ):  # fmt: skip
+        bound.add_argument(f"--{name}-timeout", type=float, default=seconds, metavar="S", help=f"seconds {what}")
+    serve.add_argument("--allow-local-files", action="store_true",
+                       help="image_url parts may be file:// paths here (never a network fetch)")  # fmt: skip
     serve.add_argument(
         "--restart-on-crash",
         action="store_true",
@@ -276,22 +292,35 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
+    from app.core.engines.interface import VisionUnavailable
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
     from app.core.engines.state_cache import StateCache
     from app.core.history.store import ChatStore
+    from app.core.media.images import read_image_file
+    from app.core.media.store import ImageStore
     from app.core.personas.presets import PresetLibrary
 
+    images = [read_image_file(path) for path in args.image]  # each checked before anything is loaded or saved
+    for image in images:
+        if image.note:
+            print(f"note: {image.note}", file=sys.stderr)
     library = PresetLibrary(paths.presets_dir)
     preset = library.get(args.preset) if args.preset else None
     model = _resolve_model(args.model, models_dir)
     store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
-    session = ChatSession(store, describe_preset=library.name_of)
+    image_store = ImageStore(paths.images_dir) if store is not None else None
+    session = ChatSession(store, describe_preset=library.name_of, images=image_store)
     service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
     try:
         loaded = service.load(model, _load_options(args, paths, settings, model)).result()
         for note in (*loaded.notes, *library_commands.format_notes(loaded)):
             print(f"note: {note}", file=sys.stderr)
+        if images and not loaded.vision:
+            raise VisionUnavailable(
+                f"{loaded.name} is a text-only model: it cannot read images (--image). Use a vision model: one "
+                'with its mmproj projector file beside it (hermes-studio models marks them "vision").'
+            )
         if store is not None and args.chat:
             session.open(args.chat)
         elif preset and preset.greeting:
@@ -308,7 +337,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
         where = str(loaded.placement) + ("" if loaded.has_template else f" · {NO_TEMPLATE}, {loaded.prompt_format}")
-        return chat_turn(session, service, args, turn, saving=store is not None, where=where)
+        return chat_turn(session, service, args, turn, saving=store is not None, where=where, images=images)
     finally:
         service.close()
         if store is not None:
@@ -361,7 +390,10 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
             elif args.format == "json":
                 text = json.dumps(exchange.export_tree(store, args.id), indent=2, ensure_ascii=False)
             else:
-                text = json.dumps(exchange.export_openai(store, args.id), indent=2, ensure_ascii=False)
+                from app.core.media.store import ImageStore
+
+                openai = exchange.export_openai(store, args.id, ImageStore(paths.images_dir))
+                text = json.dumps(openai, indent=2, ensure_ascii=False)
             if args.output:
                 exchange.write_export(args.output, text + "\n")
             else:
@@ -373,7 +405,10 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
             title = store.chat(args.id).title or "(untitled)"
             store.delete_chat(args.id)
             if args.now:
+                from app.core.media.store import ImageStore
+
                 store.purge_deleted()
+                ImageStore(paths.images_dir).prune(store.image_hashes(), older_than_s=0)  # its images, unless shared
                 print(f"Deleted chat {args.id} ({title}) for good.")
             else:
                 print(

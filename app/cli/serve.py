@@ -6,6 +6,7 @@ Beside the other commands, so ``app/cli/main.py`` only parses and dispatches.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import signal
 import sys
@@ -23,6 +24,8 @@ from app.core.library.models import find_model
 from app.core.paths import AppPaths
 from app.core.settings import Settings
 from app.server.app import ServerOptions
+from app.server.connections import Limits
+from app.server.routes import RequestRecord
 from app.server.runner import ServerRunner, describe
 
 
@@ -38,7 +41,9 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     options = ServerOptions(
         host=args.host, port=args.port, api_key=args.api_key, cors_origins=tuple(args.cors), jit=args.jit,
         chats_db=paths.chats_db if args.save else None, library_folders=lambda: folders,
-        presets_dir=paths.presets_dir, load_options=load_options,
+        presets_dir=paths.presets_dir, load_options=load_options, allow_local_files=args.allow_local_files,
+        max_tokens=max(0, args.max_tokens),
+        limits=limits(args),
     )  # fmt: skip
     faulthandler.enable()  # a native crash still prints where it happened (Python's side) before the process ends
     service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
@@ -55,7 +60,7 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
                 raise HermesError(f"No model file or library model named {args.model!r} (library: {models_dir}).")
             loaded = service.load(path, load_options).result()
             print(f"Loaded {loaded.name} ({loaded.context_size:,}-token context).", file=sys.stderr)
-        runner = ServerRunner(service, options, record=lambda r: print(describe(r), file=sys.stderr, flush=True))
+        runner = ServerRunner(service, options, record=log_request)
         runner.start()
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         print(f"Serving on http://{args.host}:{runner.port}/v1", file=sys.stderr, flush=True)
@@ -74,6 +79,23 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         service.close()
     print("Stopped.", file=sys.stderr)
     return 0
+
+
+def limits(args: argparse.Namespace) -> Limits:
+    for name in ("header", "body", "idle", "write"):
+        if getattr(args, f"{name}_timeout") <= 0:
+            raise HermesError(f"--{name}-timeout must be a number of seconds above 0.")
+    return Limits(
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout, idle_timeout=args.idle_timeout,
+        write_timeout=args.write_timeout, max_connections=max(0, args.max_connections),
+        max_backlog=max(1, args.max_backlog),
+    )  # fmt: skip
+
+
+def log_request(record: RequestRecord) -> None:
+    """One line on stderr per request; a stderr that cannot be written (a closed pipe, a full disk) is skipped."""
+    with contextlib.suppress(OSError, ValueError):
+        print(describe(record), file=sys.stderr, flush=True)
 
 
 def models_remote(args: argparse.Namespace) -> int:

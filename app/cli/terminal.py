@@ -16,6 +16,9 @@ from app.core.prompting.parts import ReasoningOptions, is_thought
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from app.core.media.images import CheckedImage
     from app.core.personas.presets import Preset
 
 
@@ -53,9 +56,10 @@ def chat_turn(
     *,
     saving: bool,
     where: str,
+    images: Sequence[CheckedImage] = (),
 ) -> int:
     """``chat``'s one turn, local or remote: the message sent, streamed to the terminal; 1 if it was not saved."""
-    request = session.send(message_text(args.message), turn)
+    request = session.send(message_text(args.message), turn, images)
     stream_to_terminal(
         session, service, request, saving=saving, where=where, show_thinking=not args.hide_thinking
     )  # fmt: skip

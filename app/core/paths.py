@@ -36,6 +36,11 @@ class AppPaths:
         return self.data / "chats.sqlite3"
 
     @property
+    def images_dir(self) -> Path:
+        """Images attached to chats, by content (media.store)."""
+        return self.data / "images"
+
+    @property
     def presets_dir(self) -> Path:
         return self.data / "presets"
 

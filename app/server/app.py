@@ -1,12 +1,14 @@
 """The ASGI application: Starlette routes behind CORS, an API-key check and a body-size cap.
 
-Order, outermost first: CORS (so even a 401 carries the headers a browser needs), the guard (body cap,
-then the key), the routes. Every refusal is an OpenAI error body with a 4xx; an unexpected exception is
+Order, outermost first: CORS (so even a 401 carries the headers a browser needs), the guard (the key on the
+headers, then the body's cap and deadline), the routes. Connections are bounded below this, in uvicorn's
+protocol (``app.server.connections``). Every refusal is an OpenAI error body with a 4xx; an unexpected exception is
 a 500 with the same shape and the server goes on serving.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import sqlite3
@@ -28,14 +30,16 @@ from app.core.engines.service import EngineService
 from app.core.personas.presets import PresetLibrary
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats
+from app.server.connections import Limits
 from app.server.errors import SERVER_ERROR, ApiError, error_body, error_response
 from app.server.models import ModelHost, Resolved
 from app.server.routes import Api, Recorder, RequestRecord
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 4 << 20  # 4 MiB: a 128k-token conversation is about 0.5 MB of text
+MAX_BODY = 32 << 20  # 32 MiB: a 128k-token chat is about 0.5 MB of text; a 20 MB image is 27 MB in base64
 DRAIN_LIMIT = 64 << 20  # an over-large body is read and dropped up to here, so the client sees the 413
+DEFAULT_MAX_TOKENS = 4096  # a reply's cap when a request asks for more, or for nothing (0: none)
 
 
 @dataclass
@@ -50,31 +54,47 @@ class ServerOptions:
     presets_dir: Path | None = None
     load_options: LoadOptions = LoadOptions()
     max_body: int = MAX_BODY
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    limits: Limits = field(default_factory=Limits)
+    allow_local_files: bool = False  # image_url parts may be file:// paths on this machine
 
 
 class Guard:
-    """Body cap (413) and API key (401), before any route reads anything."""
+    """API key (401) on the headers alone, then the body within its cap (413) and its deadline (408).
 
-    def __init__(self, app: ASGIApp, api_key: str, max_body: int) -> None:
+    A refused request's body is never read (issue 28, item 14: 200 stalled unauthenticated 4 MB bodies had
+    taken the server from 258 to 1,118 MB); each refusal closes its connection, so what the client still
+    sends goes nowhere. A client that hangs up while sending its body reaches no route.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str, max_body: int, body_timeout: float) -> None:
         self.app = app
         self.api_key = api_key.encode()
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        body, too_large = await self._read(headers, receive)
-        if too_large:
-            message = f"The request body is larger than this server accepts ({self.max_body:,} bytes)."
-            await error_response(ApiError(413, message, code="request_too_large"))(scope, receive, send)
-            return
         if self.api_key and not self._authorized(headers.get(b"authorization", b"")):
             error = ApiError(
                 401, "Missing or wrong API key (send 'Authorization: Bearer KEY').", code="invalid_api_key"
             )
-            await error_response(error, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            await _refuse(error, scope, receive, send, {"WWW-Authenticate": "Bearer"})
+            return
+        try:
+            body, too_large, gone = await asyncio.wait_for(self._read(headers, receive), self.body_timeout)
+        except TimeoutError:
+            message = f"The request body did not arrive within {self.body_timeout:g} s."
+            await _refuse(ApiError(408, message, code="request_timeout"), scope, receive, send)
+            return
+        if gone:
+            return
+        if too_large:
+            message = f"The request body is larger than this server accepts ({self.max_body:,} bytes)."
+            await _refuse(ApiError(413, message, code="request_too_large"), scope, receive, send)
             return
         replayed = False
 
@@ -91,7 +111,8 @@ class Guard:
         scheme, _, key = header.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(key.strip(), self.api_key)
 
-    async def _read(self, headers: dict[bytes, bytes], receive: Receive) -> tuple[bytes, bool]:
+    async def _read(self, headers: dict[bytes, bytes], receive: Receive) -> tuple[bytes, bool, bool]:
+        """(body, too large, the client went away)."""
         declared = headers.get(b"content-length", b"0")
         too_large = declared.isdigit() and int(declared) > self.max_body
         chunks: list[bytes] = []
@@ -99,7 +120,7 @@ class Guard:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                return b"", too_large, True
             size += len(message.get("body", b""))
             if size > self.max_body:
                 too_large, chunks = True, []
@@ -107,7 +128,14 @@ class Guard:
                 chunks.append(message.get("body", b""))
             if not message.get("more_body") or size > DRAIN_LIMIT:
                 break
-        return b"".join(chunks), too_large
+        return b"".join(chunks), too_large, False
+
+
+async def _refuse(
+    error: ApiError, scope: Scope, receive: Receive, send: Send, headers: dict[str, str] | None = None
+) -> None:
+    """The error, and the connection closed after it (its body, read or not, is not wanted)."""
+    await error_response(error, {**(headers or {}), "Connection": "close"})(scope, receive, send)
 
 
 class ChatSaver:
@@ -121,6 +149,7 @@ class ChatSaver:
     ) -> None:
         from app.core.chat.session import ChatSession, TurnSettings
         from app.core.history.store import ChatStore, StoreError
+        from app.core.media.store import ImageStore
 
         try:
             store = ChatStore(self.db)  # opened per chat: a few ms, and no connection shared across threads
@@ -130,7 +159,8 @@ class ChatSaver:
         try:
             preset = resolved.preset.id if resolved.preset else ""
             turn = TurnSettings(model=resolved.model_id, preset=preset)
-            ChatSession(store).record(messages, reply, stats, turn, reasoning=reasoning)
+            images = ImageStore(self.db.parent / "images")  # the data folder's (AppPaths.images_dir)
+            ChatSession(store, images=images).record(messages, reply, stats, turn, reasoning=reasoning)
         except (StoreError, OSError, sqlite3.Error) as exc:
             log.warning("could not save a server chat: %s", exc)
         finally:
@@ -141,7 +171,8 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
     presets = PresetLibrary(options.presets_dir) if options.presets_dir else None
     host = ModelHost(service, options.library_folders, presets, options.jit, options.load_options)
     saver = ChatSaver(options.chats_db) if options.chats_db else None
-    api = Api(service, host, saver, record or (lambda _record: None))
+    api = Api(service, host, saver, record or (lambda _record: None), max_tokens=options.max_tokens)
+    api.allow_local_files = options.allow_local_files
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -172,7 +203,7 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         ),
-        Middleware(Guard, api_key=options.api_key, max_body=options.max_body),
+        Middleware(Guard, api_key=options.api_key, max_body=options.max_body, body_timeout=options.limits.body_timeout),
     ]
     app = Starlette(
         routes=routes,

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app.core.engines.grammar_build import build_grammar
-from app.core.engines.interface import ContextFullError
+from app.core.engines.interface import ContextFullError, VisionUnavailable
 from app.core.engines.remote import RemoteEngineError
 from app.core.engines.service import EngineService, GenerationRequest, ServiceClosed, Ticket
 from app.core.errors import HermesError, NoModelLoaded, TemplateError
@@ -30,6 +30,7 @@ from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server import tool_calls
+from app.server.connections import CONNECTION, STALLED
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.reasoning import add_reasoning, answer_and_reasoning, deltas, reasoning_options, usage_details
@@ -62,18 +63,27 @@ Recorder = Callable[[RequestRecord], None]
 class Api:
     """The routes' shared state: the engine service, the model host, saving, the request log."""
 
-    def __init__(self, service: EngineService, host: ModelHost, save: Callable[..., None] | None, record: Recorder):
+    def __init__(
+        self,
+        service: EngineService,
+        host: ModelHost,
+        save: Callable[..., None] | None,
+        record: Recorder,
+        max_tokens: int = 0,
+    ) -> None:
         self.service = service
         self.host = host
         self.save = save
         self.record = record
+        self.max_tokens = max_tokens  # the cap on a reply (0: none); a request asking more gets this many
+        self.allow_local_files = False  # image_url parts may name file:// paths (serve --allow-local-files)
 
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": self.host.listing()})
 
     async def chat(self, request: Request) -> Response:
         body = parse_json(await request.body())
-        params = parse_chat(body)
+        params = parse_chat(body, self.allow_local_files)
         return await self._generate(request, params, chat=True, reasoning=reasoning_options(body))
 
     async def completions(self, request: Request) -> Response:
@@ -105,13 +115,24 @@ class Api:
             job = replace(job, tools=params.tools.tools, grammar=call_grammar or job.grammar)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
+        generated = [0]  # pieces from the engine (about one a token), for the log of a stopped stream
+        connection = request.scope.get(CONNECTION) if params.stream else None
+
+        def put(item: object) -> None:  # on the loop
+            events.put_nowait(item)
+            if connection is not None and events.qsize() > connection.limits.max_backlog and connection.writes_paused:
+                connection.stop_unread()  # backpressure: the client reads nothing and the engine runs ahead
 
         def post(item: object) -> None:
             with contextlib.suppress(RuntimeError):  # the loop has closed (the server stopped)
-                loop.call_soon_threadsafe(events.put_nowait, item)
+                loop.call_soon_threadsafe(put, item)
+
+        def piece(item: object) -> None:
+            generated[0] += 1
+            post(item)
 
         try:
-            ticket = self.service.generate(job, post, on_start=lambda _prompt, _stats: post(_STARTED))
+            ticket = self.service.generate(job, piece, on_start=lambda _prompt, _stats: post(_STARTED))
         except ServiceClosed:
             raise ApiError(503, "The server is shutting down.", code="shutting_down", type_="server_error") from None
         ticket.add_done_callback(lambda _ticket: post(_DONE))
@@ -138,6 +159,7 @@ class Api:
                 reply_id=reply_id,
                 chat=chat,
                 started=started,
+                generated=generated,
             )
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
             return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
@@ -167,6 +189,8 @@ class Api:
         sampling = (preset.sampling.with_overrides(max_tokens=1 << 20) if preset else SERVER_SAMPLING).with_overrides(
             **params.sampling
         )
+        if self.max_tokens:
+            sampling = sampling.with_overrides(max_tokens=min(sampling.max_tokens, self.max_tokens))
         if not chat:
             raw: list[ChatMessage] = [{"role": "user", "content": params.prompt}]
             return GenerationRequest(raw, sampling, (CUSTOM, RAW_TEMPLATE), grammar=grammar, split_reasoning=False)
@@ -188,6 +212,7 @@ class Api:
         reply_id: str,
         chat: bool,
         started: float,
+        generated: list[int],
     ) -> AsyncIterator[str]:
         created = int(time.time())
         model = resolved.model_id
@@ -259,17 +284,23 @@ class Api:
                 streamed=True,
             )
         finally:
-            if not ticket.done:  # the client hung up
+            if not ticket.done:  # the client hung up, or stopped reading (app.server.connections)
                 ticket.cancel()
+                why = "client stopped reading" if request.scope.get(STALLED) else "client went away"
                 self.record(
-                    RequestRecord("POST", request.url.path, 499, model, streamed=True, error="client went away")
-                )
+                    RequestRecord(
+                        "POST", request.url.path, 499, model, completion_tokens=generated[0], streamed=True,
+                        seconds=time.perf_counter() - started, error=why,
+                    )
+                )  # fmt: skip
 
     def _raise_failure(self, ticket: Ticket) -> GenerationStats:
         try:
             return ticket.result(timeout=0)
         except ContextFullError as exc:
             raise ApiError(400, str(exc), code="context_length_exceeded", param="messages") from None
+        except VisionUnavailable as exc:
+            raise ApiError(400, str(exc), code="model_not_vision", param="messages") from None
         except NoModelLoaded as exc:
             raise ApiError(404, str(exc), code="model_not_found", param="model") from None
         except TemplateError as exc:

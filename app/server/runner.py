@@ -7,6 +7,8 @@ the connections and joins the thread. The engine service is not closed: it belon
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import threading
 import time
 
@@ -15,6 +17,7 @@ import uvicorn
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.server.app import ServerOptions, create_app
+from app.server.connections import bounded_protocol, quiet_exception_handler
 from app.server.routes import Recorder, RequestRecord
 
 LOCAL_ONLY = "127.0.0.1"
@@ -29,15 +32,21 @@ class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # signals belong to the main thread's owner
         pass
 
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.get_running_loop().set_exception_handler(quiet_exception_handler)  # logging never ends the loop
+        await super().serve(sockets)
+
 
 class ServerRunner:
     def __init__(self, service: EngineService, options: ServerOptions, record: Recorder | None = None) -> None:
         self.service = service
         self.options = options
         self.app = create_app(service, options, record)
+        limits = options.limits
         config = uvicorn.Config(
             self.app, host=options.host, port=options.port, log_level="warning", access_log=False,
-            timeout_graceful_shutdown=2, lifespan="off",
+            timeout_graceful_shutdown=2, lifespan="off", http=bounded_protocol(limits),
+            timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]  # a float works (call_later)
         )  # fmt: skip
         self._server = _Server(config)
         self._thread: threading.Thread | None = None
@@ -90,6 +99,8 @@ def describe(record: RequestRecord) -> str:
         line += f" {record.model}"
     if record.status == 200 and record.completion_tokens:
         line += f" · {record.prompt_tokens}+{record.completion_tokens} tokens · {record.tokens_per_s:.1f} tok/s"
+    elif record.status == 499:
+        line += f" · stopped after {record.completion_tokens} tokens"
     if record.seconds:
         line += f" · {record.seconds:.2f} s"
     if record.error:

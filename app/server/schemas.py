@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.bounded_json import JsonLimitError, loads
+from app.core.media.images import CheckedImage, ImageRefused, parse_data_url, read_image_file
 from app.core.prompting.prompt_formats import ChatMessage
 from app.server import tool_calls
 from app.server.errors import ApiError, bad_request
@@ -49,7 +50,7 @@ _RANGES = {
 }
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
-# Bounds of a request body, each far above what a real client sends (the body itself is capped at 4 MiB).
+# Bounds of a request body, each far above what a real client sends (the body itself is capped at 32 MiB).
 MAX_DEPTH = 64  # nesting of the body; a chat with a JSON schema nests about 20 levels
 MAX_MESSAGES = 10_000  # messages of one chat (a 128k-token context holds a few thousand short turns)
 MAX_PARTS = 1_000  # content parts of one message
@@ -57,6 +58,7 @@ MAX_STOPS = 4  # OpenAI's own limit
 MAX_STOP_CHARS = 1_000  # one stop string
 MAX_NAME_CHARS = 1_000  # a model id
 MAX_INPUTS = 2_048  # embeddings inputs (OpenAI's own limit)
+MAX_IMAGES = 16  # images of one request (each up to 20 MB: media.images)
 
 
 @dataclass
@@ -87,7 +89,8 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_chat(body: dict[str, Any]) -> GenerationParams:
+def parse_chat(body: dict[str, Any], allow_local_files: bool = False) -> GenerationParams:
+    """``allow_local_files``: ``image_url`` parts may name ``file://`` paths here (``--allow-local-files``)."""
     tool_fields = {name: body.pop(name) for name in TOOL_FIELDS if name in body}
     params = _common(body)
     params.tools = tool_calls.parse_fields(tool_fields)
@@ -98,7 +101,9 @@ def parse_chat(body: dict[str, Any]) -> GenerationParams:
         raise bad_request(
             f"'messages' has {len(messages):,} messages, above the limit of {MAX_MESSAGES:,}.", "messages"
         )
-    params.messages = [_message(m, i) for i, m in enumerate(messages)]
+    params.messages = [_message(m, i, allow_local_files) for i, m in enumerate(messages)]
+    if sum(len(m.get("images", ())) for m in params.messages) > MAX_IMAGES:
+        raise bad_request(f"A request may carry at most {MAX_IMAGES} images.", "messages", code="too_many_images")
     for name in ("max_tokens", "max_completion_tokens"):  # the newer name wins where both are given
         if body.get(name) is not None:
             params.sampling["max_tokens"] = _int(body[name], name, 1)
@@ -178,7 +183,7 @@ def _common(body: dict[str, Any]) -> GenerationParams:
     return params
 
 
-def _message(message: Any, index: int) -> ChatMessage:
+def _message(message: Any, index: int, allow_local_files: bool = False) -> ChatMessage:
     where = f"messages[{index}]"
     if not isinstance(message, dict):
         raise bad_request(f"{where} must be an object with 'role' and 'content'.", where)
@@ -193,20 +198,47 @@ def _message(message: Any, index: int) -> ChatMessage:
     has_calls = role == "assistant" and message.get("tool_calls") not in (None, [])
     if content is None and has_calls:
         content = ""
-    if isinstance(content, list):  # content parts: text only
+    images: list[CheckedImage] = []
+    if isinstance(content, list):  # content parts: text, and images in a user's message
         if len(content) > MAX_PARTS:
             raise bad_request(f"{where}.content has more than {MAX_PARTS:,} parts.", f"{where}.content")
         texts = []
-        for part in content:
+        for number, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") == "image_url" and role == "user":
+                images.append(_image(part.get("image_url"), f"{where}.content[{number}]", allow_local_files))
+                continue
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise bad_request(f"{where}.content: only text parts are supported.", f"{where}.content")
+                said = "text and (in a user's message) image_url" if role == "user" else "text"
+                raise bad_request(f"{where}.content: only {said} parts are supported.", f"{where}.content")
             texts.append(part["text"])
         content = "".join(texts)
     if not isinstance(content, str):
         raise bad_request(f"{where}.content must be a string or an array of text parts.", f"{where}.content")
     if role == "tool" or has_calls:
         return tool_calls.chat_message(message, role, content, where)
+    if images:
+        return {"role": role, "content": content, "images": images}  # type: ignore[typeddict-item]
     return {"role": role, "content": content}  # type: ignore[typeddict-item]
+
+
+def _image(value: Any, where: str, allow_local_files: bool) -> CheckedImage:
+    """An ``image_url`` part's image: a ``data:`` URL, or a ``file://`` path where the server allows them; never
+    fetched from the network. Checked by ``media.images`` (a 400 naming the part when refused)."""
+    url = value.get("url") if isinstance(value, dict) else value
+    if not isinstance(url, str):
+        raise bad_request(f"{where}.image_url must be an object with a 'url'.", where)
+    try:
+        if url.startswith("data:"):
+            return parse_data_url(url)
+        if url.startswith("file://"):
+            if not allow_local_files:
+                raise bad_request(f"{where}: file:// images are refused unless the server runs with "
+                                  "--allow-local-files.", where, code="local_files_refused")  # fmt: skip
+            return read_image_file(url.removeprefix("file://"))
+    except ImageRefused as exc:
+        raise bad_request(f"{where}: {exc}", where, code="invalid_image") from None
+    raise bad_request(f"{where}: this server does not fetch images from the network; send the image as a base64 "
+                      "data: URL (data:image/png;base64,...).", where, code="invalid_image")  # fmt: skip
 
 
 def _response_format(value: Any, params: GenerationParams) -> None:

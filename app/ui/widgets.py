@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.avatars import avatar_pixmap
 from app.ui.theme import RADIUS, SPACE_S, SPACE_XS, color, icon, scheme
 
 if TYPE_CHECKING:
@@ -136,12 +137,10 @@ class ErrorBanner(QFrame):
 
 
 def avatar_icon(preset: Preset, size: int = 32) -> QIcon:
-    """The preset's avatar, or a disc of its colour with its initial."""
-    pixmap = QPixmap()
-    if preset.avatar_png and pixmap.loadFromData(preset.avatar_png, "PNG"):
-        return QIcon(
-            pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        )
+    """The preset's avatar (decoded bounded and once: ``app.ui.avatars``), or a disc of its colour with its initial."""
+    avatar = avatar_pixmap(preset.avatar_png, size) if preset.avatar_png else None
+    if avatar is not None:
+        return QIcon(avatar)
 
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)

@@ -25,7 +25,9 @@ from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
 from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
-from app.core.prompting.parts import is_thought
+from app.core.media.images import CheckedImage
+from app.core.media.store import ImageStore
+from app.core.prompting.parts import ImagePart, Part, images_of, is_thought
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
@@ -44,9 +46,13 @@ class ChatSession:
         store: ChatStore | None,
         listener: SessionListener | None = None,
         describe_preset: Callable[[str], str] | None = None,
+        images: ImageStore | None = None,
     ) -> None:
-        """``store``: the history to keep the chat in; None: one in memory (nothing written to disk)."""
+        """``store``: the history to keep the chat in; None: one in memory (nothing written to disk).
+        ``images``: where attached images are kept (the data folder's); None: in memory, for this process."""
         self.store = store if store is not None else ChatStore.in_memory()
+        self.images = images
+        self._attached: dict[str, CheckedImage] = {}  # the images this session has seen, by hash
         self.listener: SessionListener = listener or SilentListener()
         self.describe_preset = describe_preset or (lambda preset_id: preset_id)
         self.items: list[ChatItem] = []
@@ -87,10 +93,11 @@ class ChatSession:
 
     # starting a turn: each returns the request to queue on the engine, or raises TurnError / StoreError
     # (a chat that cannot be written) having changed nothing on screen
-    def send(self, text: str, turn: TurnSettings) -> GenerationRequest:
+    def send(self, text: str, turn: TurnSettings, images: Sequence[CheckedImage] = ()) -> GenerationRequest:
+        """``images``: checked by ``media.images`` (the face's job); kept by content before the message is saved."""
         self._require_idle()
         with _writing():
-            return self._send(text, turn)
+            return self._send(text, turn, self._keep(images))
 
     def regenerate(self, turn: TurnSettings) -> GenerationRequest:
         """A new version of the last reply (the old one stays as a sibling)."""
@@ -110,9 +117,9 @@ class ChatSession:
         with _writing():
             return self._continue_last(turn)
 
-    def _send(self, text: str, turn: TurnSettings) -> GenerationRequest:
+    def _send(self, text: str, turn: TurnSettings, images: tuple[Part, ...] = ()) -> GenerationRequest:
         parent = self._ensure_saved(turn)
-        user = self._add(parent, "user", text)
+        user = self._add(parent, "user", text, parts=images)
         self._insert(self._item(user))
         request = self._request(turn, upto=None)
         self._start_reply(user.id, turn)
@@ -136,7 +143,7 @@ class ChatSession:
             raise TurnError("Only your own saved messages can be edited.")
         self._sync_system_prompt(turn.system_prompt)
         parent = self.store.message(original.message_id).parent_id
-        user_id = self._add(parent, "user", text).id
+        user_id = self._add(parent, "user", text, parts=original.images).id
         self.reload()
         request = self._request(turn, upto=None)
         self._start_reply(user_id, turn)
@@ -214,7 +221,7 @@ class ChatSession:
         """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
         self._require_idle()
         chat_id = self.store.record_chat(
-            [(message["role"], message["content"]) for message in messages],
+            [(message["role"], message["content"], self._keep(message.get("images", ()))) for message in messages],
             reply,
             state=stats.message_state,
             stats=stats.as_dict(),
@@ -254,9 +261,12 @@ class ChatSession:
             messages.append({"role": "system", "content": system_prompt})
             rows.append(-1)
         for row, item in enumerate(self.items[:upto]):
-            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not item.text:
+            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not (item.text or item.images):
                 continue
-            messages.append({"role": "user" if item.role == "user" else "assistant", "content": item.text})
+            message: ChatMessage = {"role": "user" if item.role == "user" else "assistant", "content": item.text}
+            if item.images:
+                message["images"] = [self._image(part) for part in item.images]
+            messages.append(message)
             rows.append(row)
         self.sent_rows = rows
         return messages
@@ -284,11 +294,36 @@ class ChatSession:
         text: str,
         state: MessageState = MessageState.DONE,
         turn: TurnSettings | None = None,
+        *,
+        parts: tuple[Part, ...] = (),
     ) -> Message:
         """A message in the chat's history."""
         model, preset = (turn.model, turn.preset) if turn else ("", "")
         assert self.chat_id is not None
-        return self.store.add_message(self.chat_id, parent, role, text, state=state, model=model, preset=preset)
+        return self.store.add_message(
+            self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts
+        )  # fmt: skip
+
+    def _keep(self, images: Sequence[CheckedImage]) -> tuple[Part, ...]:
+        """Each image kept (in the image store, or in memory) before any message refers to it."""
+        parts: list[Part] = []
+        for image in images:
+            if self.images is not None:
+                try:
+                    parts.append(self.images.put(image))
+                except OSError as exc:
+                    raise StoreError(f"The image {image.name} could not be saved ({exc.strerror or exc})") from exc
+            else:
+                parts.append(ImagePart(image.sha256, image.mime, image.width, image.height, image.name))
+            self._attached[image.sha256] = image
+        return tuple(parts)
+
+    def _image(self, part: ImagePart) -> CheckedImage:
+        if part.sha256 not in self._attached:
+            if self.images is None:
+                raise TurnError(f"The image {part.name or part.sha256[:12]} of this chat is not available here.")
+            self._attached[part.sha256] = self.images.load(part)
+        return self._attached[part.sha256]
 
     def _ensure_saved(self, turn: TurnSettings) -> int | None:
         """Create the chat on its first message; returns the id of the message to answer under."""
@@ -393,6 +428,7 @@ class ChatSession:
             sibling_index=message.sibling_index,
             sibling_count=message.sibling_count,
             reasoning=message.reasoning or message.damaged_parts,
+            images=images_of(message.parts),
             note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )
 

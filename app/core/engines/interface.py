@@ -21,7 +21,7 @@ from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import GenerationStats, Sampling
 
-__all__ = ["ContextFullError", "Engine", "EngineCapabilities", "Generation", "LoadedModel"]
+__all__ = ["ContextFullError", "Engine", "EngineCapabilities", "Generation", "LoadedModel", "VisionUnavailable"]
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,19 @@ class LoadedModel:
     has_template: bool = True  # False: no usable tokenizer.chat_template (a base model?): the faces say so
     add_bos: bool = False  # the GGUF asks for BOS at the start of a prompt (tokenizer.ggml.add_bos_token)
     format: PromptFormat | None = field(default=None, compare=False, repr=False)  # what "auto" renders with
+    projector: Path | None = None  # the vision projector loaded with it (None: a text-only model)
+
+    @property
+    def vision(self) -> bool:
+        return self.projector is not None
 
     @property
     def name(self) -> str:
         return self.info.path.name
+
+
+class VisionUnavailable(HermesError):
+    """Images were sent to a model that cannot read them."""
 
 
 class ContextFullError(HermesError):

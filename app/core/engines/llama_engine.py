@@ -34,6 +34,15 @@ from app.core.engines.llama_adapter import (
 )
 from app.core.engines.llama_open import open_llama
 from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
+from app.core.engines.llama_vision import (
+    ImageTiming,
+    Projector,
+    VisionPrompt,
+    default_marker,
+    image_candidates,
+    open_projector,
+    projector_bytes,
+)
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format
 from app.core.engines.offload import (
@@ -52,6 +61,7 @@ from app.core.library.gguf_file import GGUFInfo, read_gguf
 from app.core.prompting import gbnf_bounds
 from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
 from app.core.prompting.gbnf_bounds import GrammarRefused
+from app.core.prompting.media import with_media_markers
 from app.core.prompting.prompt_formats import (
     AUTO,
     ChatMessage,
@@ -72,11 +82,13 @@ log = logging.getLogger(__name__)
 class LlamaEngine:
     """Owns at most one ``Llama`` (implements ``Engine``)."""
 
-    capabilities = EngineCapabilities(remote=False, grammar=True)
+    capabilities = EngineCapabilities(remote=False, grammar=True)  # vision: True while a projector is loaded
 
     def __init__(self, state_cache: StateCache | None = None) -> None:
         """``state_cache``: where states of long prompts are kept (the faces give one on disk); None: none kept."""
         self.state_cache = state_cache
+        self.capabilities = LlamaEngine.capabilities
+        self._projector: Projector | None = None
         self._state_space = ""
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
@@ -105,10 +117,11 @@ class LlamaEngine:
         except LoadOptionError as exc:
             raise ModelLoadError(str(exc)) from None
         report = list_devices()
-        message = too_large(info, options, report)
+        beside = projector_bytes(info, options)
+        message = too_large(info, options, report, beside)
         if message:
             raise ModelLoadError(message)
-        plan = plan_offload(info, options, report)
+        plan = plan_offload(info, options, report, beside)
         previous = (self.loaded.info.path, self.loaded.options) if self.loaded else None
         cancelled = False
 
@@ -148,6 +161,15 @@ class LlamaEngine:
         meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
         if placement.gpu_layers == 0 and meant_for_gpu:
             notes = (*notes, placement.reason)  # never a silent CPU fallback
+        try:
+            flash = flash_attention_on(options, plan.layers)
+            self._projector, said = open_projector(info, options, llama, placement.gpu_layers > 0, flash)
+        except ModelLoadError:
+            self.unload()
+            raise
+        notes = (*notes, *said)
+        if self._projector is not None:
+            self.capabilities = EngineCapabilities(remote=False, grammar=True, vision=True)
         self.loaded = LoadedModel(
             info=info,
             context_size=llama.n_ctx(),
@@ -161,6 +183,7 @@ class LlamaEngine:
             placement=placement,
             notes=notes,
             options=options,
+            projector=self._projector.path if self._projector else None,
         )
         log.info("loaded %s (ctx %d) in %.2f s: %s (%s)", info.path, llama.n_ctx(), seconds, placement,
                  placement.reason)  # fmt: skip
@@ -168,6 +191,9 @@ class LlamaEngine:
 
     def unload(self) -> None:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
+        if self._projector is not None:
+            self._projector.close()
+        self._projector, self.capabilities = None, LlamaEngine.capabilities
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
         self._watch = None
         self._formats, self._state_space = {}, ""
@@ -234,12 +260,18 @@ class LlamaEngine:
         prompt_format = prompt_format or self.prompt_format()
         n_ctx = llama.n_ctx()
         reserve = max(1, min(sampling.max_tokens, n_ctx // 4))
+        images = image_candidates(messages, self._projector, self.loaded.name if self.loaded else "The model")
 
         # Each candidate the policy tries is rendered and tokenized once; the one it keeps is sent as is.
         # (Candidates differ only in how many old messages they leave out, so their length identifies them.)
         tokenized: dict[int, tuple[RenderedPrompt, list[int]]] = {}
 
         def count(candidate: Sequence[ChatMessage]) -> int:
+            if images is not None:  # tokenized by mtmd, with the images' tokens
+                rendered = prompt_format.render(with_media_markers(candidate, default_marker()), tools)
+                tokenized[len(candidate)] = (rendered, [])
+                text = rendered.text + self._guard.text(continue_text)
+                return images.count(candidate, text, add_special=not rendered.added_special)
             rendered = prompt_format.render(candidate, tools)
             ids = self.prompt_tokens(rendered, continue_text)
             tokenized[len(candidate)] = (rendered, ids)
@@ -248,22 +280,34 @@ class LlamaEngine:
         try:
             fitted = fit_to_context(self._guard.messages(messages), count, n_ctx - reserve, context_policy)
         except ContextOverflow as exc:
+            if images is not None:
+                images.free()
             raise ContextFullError(str(exc)) from None
         prompt, tokens = tokenized[len(fitted.messages)]
-        if not tokens:  # llama-cpp-python asserts on an empty prompt (found by the server fuzz suite: a 500)
+        chosen = images.take(len(fitted.messages)) if images is not None else None
+        if chosen is None and not tokens:  # llama-cpp-python asserts on an empty prompt (the server fuzz suite: a 500)
             raise HermesError("The prompt is empty: there is nothing for the model to read.")
-        room = n_ctx - len(tokens)
-        if room < 1:
-            raise ContextFullError(
-                f"The conversation needs {len(tokens):,} tokens but the context holds {n_ctx:,}. "
-                "Start a new chat, shorten the conversation, or load the model with a larger context."
-            )
+        needed = chosen.n_pos if chosen is not None else len(tokens)
+        room = n_ctx - needed
+        try:
+            if room < 1:
+                what = "The conversation and its images need" if chosen is not None else "The conversation needs"
+                raise ContextFullError(
+                    f"{what} {needed:,} tokens but the context holds {n_ctx:,}. "
+                    "Start a new chat, shorten the conversation, or load the model with a larger context."
+                )
+            compiled = self._grammar(grammar) if grammar else None
+        except HermesError:
+            if chosen is not None:
+                chosen.free()
+            raise
         generation = Generation(pieces=iter(()), prompt=prompt)
         generation.stats = GenerationStats(
-            prompt_tokens=len(tokens),
+            prompt_tokens=chosen.n_tokens if chosen is not None else len(tokens),
             context_size=n_ctx,
             dropped_messages=fitted.dropped,
             dropped_start=fitted.dropped_start,
+            image_tokens=chosen.image_tokens if chosen is not None else 0,
         )
         generation.pieces = self._pieces(
             llama,
@@ -274,7 +318,8 @@ class LlamaEngine:
             should_stop=should_stop,
             stats=generation.stats,
             on_prompt_progress=on_prompt_progress,
-            grammar=self._grammar(grammar) if grammar else None,
+            grammar=compiled,
+            vision=chosen,
         )
         return generation
 
@@ -301,18 +346,34 @@ class LlamaEngine:
         stats: GenerationStats,
         on_prompt_progress: Callable[[int, int], None] | None,
         grammar: Any = None,
+        vision: VisionPrompt | None = None,
     ) -> Iterator[str]:
         started = time.perf_counter()
         finish: str = FinishReason.CANCELLED
         first = 0.0
-        stats.restored_tokens = self._restore_state(llama, tokens)
-        cached = cached_prefix(llama, tokens)
+        if vision is None:
+            if self._projector is not None:
+                self._projector.held = []  # the context is read as text from here: images hold -1, no token
+            stats.restored_tokens = self._restore_state(llama, tokens)
+            cached = cached_prefix(llama, tokens)
+        else:
+            cached = 0
         # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
-        abort = PromptAbort(llama, should_stop, needed=len(tokens) - cached > 1)
+        abort = PromptAbort(llama, should_stop, needed=vision is not None or len(tokens) - cached > 1)
         chunks: Any = iter(())
         stale = False
         try:
-            if not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
+            if vision is not None:
+                timing = ImageTiming()
+                try:
+                    read_in = vision.evaluate(llama, should_stop, on_prompt_progress, timing)
+                finally:
+                    vision.free()
+                    stats.image_encode_s = timing.encode_s
+                tokens = read_in if read_in is not None else [0] * evaluated_tokens(llama)
+                if read_in is None:
+                    return
+            elif not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
                 return
             chunks = llama.create_completion(
                 prompt=tokens,
@@ -358,7 +419,7 @@ class LlamaEngine:
             stats.finish_reason = finish
             if stale:
                 self.unload()
-            else:
+            elif vision is None:
                 self._keep_state(llama)
 
     def _restore_state(self, llama: Llama, tokens: list[int]) -> int:

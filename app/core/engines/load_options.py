@@ -17,6 +17,7 @@ class LoadOptions:
     kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
     use_mmap: bool = True
     prompt_format: str = "auto"  # "auto" (the model's template or a fallback), a named format, "llama.cpp:NAME"
+    projector: str = ""  # a vision projector (mmproj GGUF): "" the one beside the model (library.projector), "none"
 
     def with_overrides(self, **values: Any) -> LoadOptions:
         return replace(self, **values)

@@ -165,8 +165,9 @@ def check_options(options: LoadOptions) -> None:
         )
 
 
-def plan_offload(info: GGUFInfo, options: LoadOptions, report: DeviceReport) -> OffloadPlan:
-    """How many layers to offload for ``options.gpu_layers`` (auto, all or a number), and why."""
+def plan_offload(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0) -> OffloadPlan:
+    """How many layers to offload for ``options.gpu_layers`` (auto, all or a number), and why. ``beside``: bytes
+    that go to the GPU with the layers (a vision projector's weights and its compute buffer)."""
     device = report.offload_device
     requested = options.gpu_layers
     if device is None:  # checked first: on a CPU-only machine the plan costs nothing
@@ -183,7 +184,7 @@ def plan_offload(info: GGUFInfo, options: LoadOptions, report: DeviceReport) -> 
     if requested != AUTO:
         what = "all" if requested == ALL or requested >= total else f"{requested} of {total}"
         return OffloadPlan(requested, total, device, f"{what} layers, as set", requested)
-    budget = device.usable - margin(device)
+    budget = device.usable - margin(device) - beside
     fits = 0
     for layers in range(total, 0, -1):
         flash = flash_attention_on(options, layers)
@@ -229,18 +230,20 @@ def placement_of(plan: OffloadPlan, report: DeviceReport, threads: int) -> Place
     return Placement(device.backend, device.description, plan.on_gpu, plan.total_layers, threads, plan.reason)
 
 
-def too_large(info: GGUFInfo, options: LoadOptions, report: DeviceReport) -> str:
-    """A message when the weights and KV cache exceed the RAM and every GPU together ("" when they fit)."""
+def too_large(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0) -> str:
+    """A message when the weights and KV cache (and ``beside``: a vision projector) exceed the RAM and every GPU
+    together ("" when they fit)."""
     shape = ModelShape.of(info)
     context = options.context_size or info.context_length or 4096
-    needed = info.file_size + shape.kv_bytes(context, options.kv_cache_type)
+    needed = info.file_size + shape.kv_bytes(context, options.kv_cache_type) + beside
     gpu = max((d.usable for d in report.gpus if not d.unified), default=0)
     have = report.cpu.total + gpu
     if needed <= have:
         return ""
     return (
         f"{info.path.name} is too large for this machine: it needs about {needed / GiB:.1f} GiB "
-        f"(weights and a {context:,}-token KV cache), and the machine has {report.cpu.total / GiB:.1f} GiB of RAM"
+        f"(weights{', its vision projector' if beside else ''} and a {context:,}-token KV cache), "
+        f"and the machine has {report.cpu.total / GiB:.1f} GiB of RAM"
         + (f" and {gpu / GiB:.1f} GiB of GPU memory" if gpu else "")
         + ". Choose a smaller quant or a smaller context, or a q8_0 KV cache."
     )

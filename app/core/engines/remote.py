@@ -32,6 +32,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.media import openai_message, with_media_markers
 from app.core.prompting.parts import Thought
 from app.core.prompting.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
@@ -135,7 +136,8 @@ def _remote_info(model_id: str, base: str) -> GGUFInfo:
 class RemoteEngine:
     """One OpenAI-compatible endpoint; ``load(model_id)`` picks which of its models answers (implements ``Engine``)."""
 
-    capabilities = EngineCapabilities(remote=True, grammar=False, reasoning_format="reasoning_content")
+    # vision: images are forwarded as image_url parts; a server whose model cannot see answers with its own error
+    capabilities = EngineCapabilities(remote=True, grammar=False, vision=True, reasoning_format="reasoning_content")
 
     def __init__(
         self, url: str, api_key: str = "", *, name: str = "", connect_timeout: float = 10.0, read_timeout: float = 120.0
@@ -214,13 +216,13 @@ class RemoteEngine:
         sent = list(messages)
         if continue_text:
             sent.append({"role": "assistant", "content": continue_text})
-        preview = self.prompt_format().render(sent)
+        preview = self.prompt_format().render(with_media_markers(sent))
         prompt = RenderedPrompt(
             text=preview.text, stop=(), added_special=False, format_name=REMOTE_FORMAT_NAME, notes=(REMOTE_NOTE,)
         )
         body: dict[str, Any] = {
             "model": self._model_id,
-            "messages": sent,
+            "messages": [openai_message(message) for message in sent],  # images as image_url parts
             "stream": True,
             "stream_options": {"include_usage": True},
             "temperature": sampling.temperature,

@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any
 from app.core import bounded_json
 from app.core.files import read_regular, write_user_file
 from app.core.history.errors import StoreError
+from app.core.media.images import ImageRefused
+from app.core.media.store import ImageStore
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import parts_from_json
+from app.core.prompting.media import openai_message
+from app.core.prompting.parts import images_of, parts_from_json
 from app.core.prompting.types import MessageState
 
 if TYPE_CHECKING:
     from app.core.history.store import ChatStore
+    from app.core.prompting.prompt_formats import ChatMessage
 
 EXPORT_FORMAT = "hermes-studio-chat"
 MAX_IMPORT_BYTES = 128 << 20  # a 2,000-message chat exports to ~1 MB
@@ -127,11 +131,21 @@ def import_tree(store: ChatStore, data: Any) -> int:
     return chat_id
 
 
-def export_openai(store: ChatStore, chat_id: int) -> list[dict[str, str]]:
-    """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API)."""
+def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = None) -> list[dict[str, Any]]:
+    """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API);
+    a message's images as ``image_url`` parts with ``data:`` URLs (read from ``images``; one no longer there, or
+    without ``images``, is left out)."""
     messages = []
     for m in store.active_path(chat_id):
-        message = {"role": m.role, "content": m.content}
+        attached = []
+        for part in images_of(m.parts):
+            try:
+                if images is not None:
+                    attached.append(images.load(part))
+            except ImageRefused:
+                continue
+        plain: ChatMessage = {"role": m.role, "content": m.content, "images": attached}  # type: ignore[typeddict-item]
+        message = openai_message(plain)
         if m.reasoning:
             message["reasoning_content"] = m.reasoning
         messages.append(message)
@@ -148,6 +162,8 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
         lines += [f"## {names.get(message.role, message.role)}", ""]
         if message.reasoning:
             lines += ["<details>", "<summary>Thinking</summary>", "", message.reasoning.strip(), "", "</details>", ""]
+        for part in images_of(message.parts):
+            lines += [f"*[image: {part.name or part.sha256[:12]}, {part.width} × {part.height}]*", ""]
         lines += [message.content, ""]
     return "\n".join(lines)
 

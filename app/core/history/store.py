@@ -33,7 +33,7 @@ from app.core.history.records import ChatSummary, Message, summary_of, title_fro
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, ReasoningPart, parts_to_json
+from app.core.prompting.parts import Part, ReasoningPart, images_of, parts_from_json, parts_to_json
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -267,6 +267,13 @@ class ChatStore(MessageTree):
         except (sqlite3.Error, StoreError) as exc:
             raise StoreError(f"Deleted chats could not be removed ({exc}); they will be at the next start.") from exc
 
+    def image_hashes(self) -> set[str]:
+        """The hashes of every image a stored message shows (what ``media.store.ImageStore.prune`` keeps)."""
+        found: set[str] = set()
+        for (raw,) in self._db.execute("SELECT parts FROM messages WHERE parts LIKE '%\"image\"%'"):
+            found.update(part.sha256 for part in images_of(parts_from_json(raw)[0]))
+        return found
+
     def _touch(self, chat_id: int, **fields: str) -> None:
         allowed = {"title", "model", "preset", "overflow"}
         assignments = "".join(f", {name} = ?" for name in fields if name in allowed)
@@ -306,7 +313,7 @@ class ChatStore(MessageTree):
 
     def record_chat(
         self,
-        messages: Sequence[tuple[str, str]],
+        messages: Sequence[tuple[str, str] | tuple[str, str, tuple[Part, ...]]],
         reply: str,
         *,
         state: str = MessageState.DONE,
@@ -315,7 +322,8 @@ class ChatStore(MessageTree):
         preset: str = "",
         reasoning: str = "",
     ) -> int:
-        """A finished exchange as a new chat, in one transaction: ``messages`` (role, text) in order, then the reply.
+        """A finished exchange as a new chat, in one transaction: ``messages`` (role, text[, parts]) in order, then
+        the reply.
 
         Nothing is written if any of it cannot be (a full disk leaves no half chat behind). Returns the chat's id."""
         if state not in STATES:
@@ -329,7 +337,8 @@ class ChatStore(MessageTree):
             chat_id = int(cursor.lastrowid or 0)
             parent: int | None = None
             title = ""
-            rows = [(role, text, MessageState.DONE.value, "{}", "", "", "") for role, text in messages]
+            done = MessageState.DONE.value
+            rows = [(r[0], r[1], done, "{}", "", "", parts_to_json(r[2] if len(r) > 2 else ())) for r in messages]
             parts = parts_to_json((ReasoningPart(reasoning),)) if reasoning else ""
             rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset, parts))
             for role, text, row_state, row_stats, row_model, row_preset, row_parts in rows:

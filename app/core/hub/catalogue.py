@@ -37,6 +37,7 @@ from app.core.hub.fit import (
     recommend,
     recommendation_note,
 )
+from app.core.library.projector import choose_projector, is_projector_name
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ __all__ = [
 ]  # fmt: skip  (fit and connection are re-exported: callers keep writing hub.estimate_fit)
 
 Format = Literal["gguf", "gptq", "awq"]
+VISION_TAGS = ("image-text-to-text", "visual-question-answering", "image-to-text", "vision")
 FORMATS: tuple[Format, ...] = ("gguf", "gptq", "awq")
 SORTS: dict[str, str] = {"downloads": "downloads", "likes": "likes", "updated": "last_modified"}
 
@@ -90,6 +92,11 @@ class RepoSummary:
     @property
     def format(self) -> str:
         return next((f for f in FORMATS if f in self.tags or f in self.id.lower()), "other")
+
+    @property
+    def vision(self) -> bool:
+        """The Hub tags it as a vision model (its pipeline takes images); its quants list says for sure."""
+        return any(tag in VISION_TAGS for tag in self.tags)
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,21 @@ class RepoDetails:
     branches: tuple[Branch, ...] = ()
     card: str = ""
     kv_bytes_per_token: int | None = None  # read from a GGUF's header on the Hub; None: estimated
+    projectors: tuple[RepoFile, ...] = ()  # vision projectors (mmproj*.gguf): the repo's models can see
+
+    @property
+    def vision(self) -> bool:
+        return bool(self.projectors)
+
+    def projector_for(self, quant: Quant, name: str = "") -> RepoFile | None:
+        """The projector to download with ``quant``: the one named, else one in the quant's folder (the one sharing
+        most of its name; F16/BF16 first); None when the repo has none."""
+        if name:
+            return next((p for p in self.projectors if name in (p.path, p.path.rsplit("/", 1)[-1])), None)
+        folder = quant.files[0].path.rpartition("/")[0]
+        near = [p for p in self.projectors if p.path.rpartition("/")[0] == folder] or list(self.projectors)
+        chosen = choose_projector(quant.files[0].path, [p.path for p in near])
+        return next((p for p in near if p.path == chosen), None)
 
     @property
     def runnable(self) -> bool:
@@ -251,12 +273,13 @@ def _repo_details(api: Any, repo_id: str, revision: str | None, cache_dir: Path 
     except Exception as exc:
         raise translate_error(exc, f"Could not open {repo_id}") from exc
     quants = tuple(group_quants(files))
+    projectors = tuple(f for f in files if is_projector_name(f.path.rsplit("/", 1)[-1]))
     kv = None
     if quants:  # every quant of a repo is the same model: one header says it for all
         smallest = quants[0].files[0].path
         kv = remote_kv_bytes_per_token(repo_id, smallest, revision=info.sha or revision, endpoint=api.endpoint,
                                        token=api.token)  # fmt: skip
-    return RepoDetails(repo_id, info.sha or "", fmt, files, quants, branches, card, kv)
+    return RepoDetails(repo_id, info.sha or "", fmt, files, quants, branches, card, kv, projectors)
 
 
 HEADER_PROBES = (256 << 10, 2 << 20, 8 << 20)  # bytes read from the start of a GGUF, growing until enough
@@ -394,8 +417,8 @@ def group_quants(files: Iterable[RepoFile]) -> list[Quant]:
     """One row per quant: split GGUFs (``-00001-of-00003``) are one row; smallest first."""
     groups: dict[str, list[RepoFile]] = {}
     for file in files:
-        if not file.path.lower().endswith(".gguf"):
-            continue
+        if not file.path.lower().endswith(".gguf") or is_projector_name(file.path.rsplit("/", 1)[-1]):
+            continue  # a vision projector is downloaded with a quant, never listed as one
         match = _SPLIT.match(file.path)
         key = match.group("stem") if match else file.path
         groups.setdefault(key, []).append(file)

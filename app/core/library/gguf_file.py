@@ -48,6 +48,7 @@ class GGUFInfo:
     metadata: dict[str, Any] = field(repr=False)
     parameter_count: int = 0
     tensor_bytes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # name -> bytes of data
+    tensor_dims: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)  # ggml's ne
 
     @property
     def architecture(self) -> str:
@@ -289,6 +290,7 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
 
     tensors: list[tuple[int, int]] = []  # (offset, byte length)
     tensor_bytes: dict[str, int] = {}
+    tensor_dims: dict[str, tuple[int, ...]] = {}
     parameters = 0
     for index in range(tensor_count):
         if not index & 0x3FF:
@@ -311,6 +313,7 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
         parameters += elements
         tensors.append((offset, elements // block * type_size))
         tensor_bytes[tensor_name] = elements // block * type_size
+        tensor_dims[tensor_name] = tuple(dims)
 
     alignment = metadata.get("general.alignment", 32)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
@@ -331,6 +334,7 @@ def _parse(path: Path, view: mmap.mmap, size: int) -> GGUFInfo:
         metadata=metadata,
         parameter_count=parameters,
         tensor_bytes=tensor_bytes,
+        tensor_dims=tensor_dims,
     )
 
 

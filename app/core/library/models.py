@@ -16,6 +16,7 @@ from typing import Literal
 
 from app.core.errors import HermesError, ModelFileError
 from app.core.library.gguf_file import GGUFInfo, read_gguf
+from app.core.library.projector import ProjectorInfo, find_projector, is_projector_name, read_projector
 
 _LATER_SPLIT_PART = re.compile(r"-(?!00001)\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 ImportMode = Literal["copy", "move", "link"]
@@ -30,6 +31,22 @@ class LibraryError(HermesError):
 class LocalModel:
     path: Path
     size: int
+    projector: Path | None = None  # the vision projector (mmproj) beside it, paired by folder and name
+
+    def projector_info(self) -> ProjectorInfo | None:
+        """The paired projector's header (None: no projector, or one that cannot be read)."""
+        if self.projector is None:
+            return None
+        try:
+            return read_projector(self.projector)
+        except ModelFileError:
+            return None
+
+    @property
+    def vision(self) -> bool:
+        """A projector with a vision encoder is beside it (its header says so)."""
+        info = self.projector_info()
+        return info is not None and info.has_vision
 
     @property
     def name(self) -> str:
@@ -48,7 +65,8 @@ class LocalModel:
 
 
 def scan_models(folders: Iterable[Path]) -> list[LocalModel]:
-    """Every ``*.gguf`` under the given folders (recursively), sorted by name; unreadable folders are skipped."""
+    """Every ``*.gguf`` model under the given folders (recursively), sorted by name, each paired with the vision
+    projector beside it (``mmproj*.gguf`` files are projectors, not models); unreadable folders are skipped."""
     found: dict[Path, LocalModel] = {}
     for folder in folders:
         if not folder.is_dir():
@@ -58,12 +76,14 @@ def scan_models(folders: Iterable[Path]) -> list[LocalModel]:
             for name in files:
                 if not name.lower().endswith(".gguf") or name.startswith(".") or _LATER_SPLIT_PART.search(name):
                     continue
+                if is_projector_name(name):
+                    continue
                 path = Path(root, name)
                 try:
                     resolved, size = path.resolve(), path.stat().st_size
                 except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
                     continue
-                found.setdefault(resolved, LocalModel(path=path, size=size))
+                found.setdefault(resolved, LocalModel(path=path, size=size, projector=find_projector(path, files)))
     return sorted(found.values(), key=lambda m: (m.name.lower(), str(m.path)))
 
 

@@ -1,8 +1,8 @@
 """A message made of parts: the answer's text, the model's reasoning, and room for what the next issues add.
 
 A stored message keeps its answer in ``content`` (what search, titles, exports and the next prompt read) and its
-other parts beside it (``Message.parts``): today ``ReasoningPart``; images, documents, citations and tool calls
-take the same road (a ``type`` and their fields, stored as JSON).
+other parts beside it (``Message.parts``): ``ReasoningPart``, ``ImagePart`` (an attached image, by its hash);
+documents, citations and tool calls take the same road (a ``type`` and their fields, stored as JSON).
 
 While a reply streams, a piece of reasoning travels as a ``Thought``: a ``str`` marked as reasoning, so every
 queue, callback and signal that carries text carries it unchanged, and whoever cares asks ``is_thought(piece)``.
@@ -45,6 +45,33 @@ class ReasoningPart:
 
 
 @dataclass(frozen=True)
+class ImagePart:
+    """An image the user attached: its bytes live in the data folder by content (``media.store``), named here."""
+
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    name: str = ""
+    type: Literal["image"] = "image"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": "image", "sha256": self.sha256, "mime": self.mime, "width": self.width,
+                "height": self.height, "name": self.name}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> ImagePart | None:
+        """The part of a stored row, or None for a row that is not a whole image part (kept as an OtherPart)."""
+        sha, mime = row.get("sha256"), row.get("mime")
+        width, height, name = row.get("width", 0), row.get("height", 0), row.get("name", "")
+        if not (isinstance(sha, str) and len(sha) == 64 and isinstance(mime, str) and isinstance(name, str)):
+            return None
+        if not (isinstance(width, int) and isinstance(height, int)):
+            return None
+        return cls(sha, mime, width, height, name)
+
+
+@dataclass(frozen=True)
 class OtherPart:
     """A part of a type this release does not show (image, document, tool call …): kept as stored, never lost."""
 
@@ -52,7 +79,11 @@ class OtherPart:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-Part = TextPart | ReasoningPart | OtherPart
+Part = TextPart | ReasoningPart | ImagePart | OtherPart
+
+
+def images_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
+    return tuple(part for part in parts if isinstance(part, ImagePart))
 
 
 def reasoning_of(parts: Iterable[Part]) -> str:
@@ -66,6 +97,8 @@ def parts_to_json(parts: Sequence[Part]) -> str:
         if isinstance(part, ReasoningPart):
             if part.text:
                 rows.append({"type": "reasoning", "text": part.text})
+        elif isinstance(part, ImagePart):
+            rows.append(part.as_json())
         elif isinstance(part, OtherPart):
             rows.append({**part.data, "type": part.type})
     return json.dumps(rows, ensure_ascii=False) if rows else ""
@@ -84,8 +117,11 @@ def parts_from_json(raw: str) -> tuple[tuple[Part, ...], str]:
     parts: list[Part] = []
     for row in rows:
         kind = str(row.get("type", ""))
+        image = ImagePart.from_json(row) if kind == "image" else None
         if kind == "reasoning" and isinstance(row.get("text"), str):
             parts.append(ReasoningPart(row["text"]))
+        elif image is not None:
+            parts.append(image)
         else:
             parts.append(OtherPart(kind, {k: v for k, v in row.items() if k != "type"}))
     return tuple(parts), ""

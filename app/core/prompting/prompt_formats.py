@@ -150,6 +150,7 @@ class ChatMessage(TypedDict):
     tool_calls: NotRequired[list[dict[str, Any]]]  # an assistant's calls, OpenAI's shape (prompting.tool_prompt)
     tool_call_id: NotRequired[str]  # a tool result: the call it answers
     name: NotRequired[str]  # a tool result: the tool's name
+    images: NotRequired[Sequence[Any]]  # a user's images (prompting.media.ImageInput), sent as media markers
 
 
 @dataclass(frozen=True)
