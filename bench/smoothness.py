@@ -1,4 +1,5 @@
-"""2. GUI smoothness while streaming into a chat that already holds 1,000 long Markdown messages.
+"""2. GUI smoothness while streaming into a chat that already holds 1,000 long Markdown messages,
+and while big or hostile text arrives (``bench/hostile_text.py``).
 
 A 1 ms precise timer runs on the GUI thread; how late it fires while the real engine streams at
 full speed is the event loop's stall.
@@ -10,6 +11,7 @@ import os
 import time
 from typing import Any
 
+from bench import hostile_text
 from bench.common import (
     LONG_PROMPT,
     Figure,
@@ -74,6 +76,15 @@ def run(quick: bool = False) -> Section:
     view.close()
     stats = result["stats"]
     p99 = percentile(stalls, 0.99)
+    hostile: list[Figure] = []
+    for name, way, probe, seconds in hostile_text.measure(quick):
+        worst, late = percentile(probe, 0.99), max(probe, default=0.0)
+        target = way != "Show all"  # showing all of 5 MB is the user's choice; it is measured, not held to 16 ms
+        verdict = worst < 16 if target else None
+        hostile.append(Figure(f"{name}, {way}: stall p99", worst, "ms", "< 16 ms" if target else "", verdict))
+        hostile.append(Figure(f"{name}, {way}: stall max", late, "ms"))
+        if seconds:
+            hostile.append(Figure(f"{name}, {way}: until laid out", seconds * 1000, "ms"))
     return Section(
         title="2. GUI smoothness while streaming (event-loop stalls)",
         command="python -m bench smoothness",
@@ -85,7 +96,12 @@ def run(quick: bool = False) -> Section:
             Figure("stall p50", median(stalls), "ms"),
             Figure("stall p99", p99, "ms", "< 16 ms", p99 < 16),
             Figure("stall max", max(stalls, default=0.0), "ms"),
+            *hostile,
         ],
         notes=f"{len(stalls)} timer ticks; a stall is how much later than 1 ms the next tick came. "
-        "Offscreen, 1000×800 view.",
+        "Offscreen, 1000×800 view. Big or hostile text: one finished message arrives in a chat (its first blocks "
+        "laid out at once, the rest a frame's budget per turn), then Show all is clicked; the line is also streamed "
+        "in. "
+        "Before this (same machine, same inputs, the whole message laid out at once): the 500,000-char line "
+        "blocked the GUI thread 9.7 s, 200,000 chars of `*a` 20.8 s, the 5 MB line more than 5 minutes (stopped).",
     )

@@ -5,7 +5,8 @@
 It drives the real app on a fresh base directory: the starter model ($HERMES_TEST_MODEL, or fetched once)
 loaded through the engine thread and answering a question; the loopback Hub stand-in (tests/hub_server.py)
 behind Discover and Downloads; a damaged file in the library; the Settings dialog, the preset editor and
-the persona-switch question. `make screenshots` runs it for both themes.
+the persona-switch question; the side panel's sampling; the Server page serving, with its cheat sheet, its
+request log and the status bar's indicator. `make screenshots` runs it for both themes.
 """
 
 from __future__ import annotations
@@ -82,6 +83,19 @@ def _dialog_shot(shooter: Shooter, open_dialog: Callable[[], None], name: str) -
     open_dialog()
 
 
+def _menu_shot(shooter: Shooter, window, menu_name: str, name: str) -> None:
+    """The window with one of its menus open, grabbed from the screen (a menu is a window of its own)."""
+    menu = window.menus.menus[menu_name]
+    window.activateWindow()
+    window.menuBar().setActiveAction(menu.menuAction())
+    shooter.wait(menu.isVisible, timeout=5, settle=0.4)
+    frame = window.frameGeometry().united(menu.geometry())
+    target = shooter.out / f"{name}-{shooter.theme}.png"
+    window.screen().grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height()).save(str(target))
+    shooter.saved.append(target)
+    menu.hide()
+
+
 THOUGHT = (
     "The user wants one sentence about GGUF. GGUF is llama.cpp's file format: one file holds the weights, "
     "usually quantized, and the metadata needed to run them (architecture, tokenizer, chat template).\n\n"
@@ -112,6 +126,46 @@ def _thinking_reply(window) -> None:
     window.input.clear()
     toggle_thought(window.chat_view, len(items) - 1)
     window.chat_view.scroll_to_end()
+
+
+def _sampling_and_server(shooter: Shooter, window) -> None:
+    """The side panel's sampling, every setting shown; the Server page serving, two requests in its log and the
+    status bar's indicator (real HTTP requests to 127.0.0.1)."""
+    import json
+    import socket
+    import urllib.request
+
+    from app.ui.personas.sampling_panel import SCHEMA_EXAMPLE
+
+    window.hub.show_page("chat")
+    panel = window.persona.sampling_panel
+    panel.more.setChecked(True)
+    panel.seed.setValue(42)
+    panel.stop.setPlainText("###")
+    panel.structured.setChecked(True)
+    panel.schema.setPlainText(json.dumps(json.loads(SCHEMA_EXAMPLE), indent=1))
+    shooter.wait(lambda: True, settle=0.4)
+    shooter.shoot(window, "12-sampling")
+    panel.reset()
+    panel.more.setChecked(False)
+
+    window.hub.show_page("server")
+    server = window.hub.page("server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        server.port.setValue(probe.getsockname()[1])
+    if not server.start():
+        return
+    url = server.runner.url
+    urllib.request.urlopen(url + "/models", timeout=30).read()
+    model = server.model_id()
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}).encode()
+    request = urllib.request.Request(url + "/chat/completions", body, {"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=120).read()
+    shooter.wait(lambda: len(server.log_lines()) >= 2 and "…" not in "".join(server.log_lines()), settle=0.5)
+    shooter.shoot(window, "13-server")
+    server.stop()
+    window.hub.show_page("chat")
 
 
 def main(out: Path, theme: str) -> int:
@@ -217,6 +271,18 @@ def main(out: Path, theme: str) -> int:
         # 7. a thinking model's reply, its reasoning expanded
         _thinking_reply(window)
         shooter.shoot(window, "11-thinking-reply")
+
+        # 8. the side panel's sampling; the server you can see
+        _sampling_and_server(shooter, window)
+
+        # 9. the menu bar, its Model menu open (the screen, so that the menu's own window is in it)
+        _menu_shot(shooter, window, "model", "14-menu-bar")
+
+        # 10. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
+        window.settings_store.update(theme="light" if theme == "dark" else "dark")
+        window.hub.show_page("models")
+        shooter.wait(lambda: True, settle=0.6)
+        shooter.shoot(window, "15-theme-switched-live")
         window.close()
     finally:
         hub.stop()

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from app.core import server_beacon
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
@@ -64,11 +65,13 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         runner.start()
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         print(f"Serving on http://{args.host}:{runner.port}/v1", file=sys.stderr, flush=True)
+        beacon = server_beacon.announce(paths.data / "servers", runner.url)  # the window's status bar shows it
         try:
             while not stop.wait(0.5):
                 if not runner.running:
                     raise HermesError("The server stopped unexpectedly; see the log.")
         finally:
+            server_beacon.withdraw(beacon)
             for number, handler in previous.items():
                 signal.signal(number, handler)
         print("Stopping…", file=sys.stderr, flush=True)

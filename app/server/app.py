@@ -33,6 +33,7 @@ from app.core.prompting.types import GenerationStats
 from app.server.connections import Limits
 from app.server.errors import SERVER_ERROR, ApiError, error_body, error_response
 from app.server.models import ModelHost, Resolved
+from app.server.request_log import RequestLog
 from app.server.routes import Api, Recorder, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         if exc.status != 499:
-            api.record(RequestRecord(request.method, request.url.path, exc.status, error=exc.message))
+            api.log(request, RequestRecord(request.method, request.url.path, exc.status, error=exc.message))
         return error_response(exc)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -187,7 +188,7 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
 
     async def crash(request: Request, exc: Exception) -> Response:
         log.exception("request failed: %s %s", request.method, request.url.path, exc_info=exc)
-        api.record(RequestRecord(request.method, request.url.path, 500, error=repr(exc)))
+        api.log(request, RequestRecord(request.method, request.url.path, 500, error=repr(exc)))
         return JSONResponse(error_body(f"Internal error: {exc!r}", SERVER_ERROR, "internal_error"), 500)
 
     routes = [
@@ -205,6 +206,7 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
         ),
         Middleware(Guard, api_key=options.api_key, max_body=options.max_body, body_timeout=options.limits.body_timeout),
     ]
+    middleware.insert(0, Middleware(RequestLog, record=api.record))  # outermost: every request, as it starts
     app = Starlette(
         routes=routes,
         middleware=middleware,

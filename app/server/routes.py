@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -41,9 +41,12 @@ SERVER_SAMPLING = Sampling(temperature=1.0, top_p=1.0, repeat_penalty=1.0, max_t
 _STARTED, _DONE = object(), object()
 
 
+STARTED, ANSWERED = "started", "answered"  # a RequestRecord's phase
+
+
 @dataclass
 class RequestRecord:
-    """One answered request, for the Server page's log."""
+    """A request as it starts (``phase`` STARTED) and once answered, for the request log (the Server page, stderr)."""
 
     method: str
     path: str
@@ -55,6 +58,9 @@ class RequestRecord:
     seconds: float = 0.0
     streamed: bool = False
     error: str = ""
+    request_id: int = 0  # the same for a request's two records (request_log.RequestLog numbers them)
+    phase: str = ANSWERED
+    at: float = field(default_factory=time.time)  # wall-clock time of the record
 
 
 Recorder = Callable[[RequestRecord], None]
@@ -77,6 +83,13 @@ class Api:
         self.record = record
         self.max_tokens = max_tokens  # the cap on a reply (0: none); a request asking more gets this many
         self.allow_local_files = False  # image_url parts may name file:// paths (serve --allow-local-files)
+
+    def log(self, request: Request, record: RequestRecord) -> None:
+        """Record a request's answer (with its tokens); the request log then records no plainer line for it."""
+        state = request.scope.setdefault("state", {})
+        record.request_id = state.get("request_id", 0)
+        state["answer_recorded"] = True
+        self.record(record)
 
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": self.host.listing()})
@@ -287,11 +300,12 @@ class Api:
             if not ticket.done:  # the client hung up, or stopped reading (app.server.connections)
                 ticket.cancel()
                 why = "client stopped reading" if request.scope.get(STALLED) else "client went away"
-                self.record(
+                self.log(
+                    request,
                     RequestRecord(
                         "POST", request.url.path, 499, model, completion_tokens=generated[0], streamed=True,
                         seconds=time.perf_counter() - started, error=why,
-                    )
+                    ),
                 )  # fmt: skip
 
     def _raise_failure(self, ticket: Ticket) -> GenerationStats:
@@ -322,11 +336,12 @@ class Api:
         streamed: bool,
         reasoning: str = "",
     ) -> None:
-        self.record(
+        self.log(
+            request,
             RequestRecord(
                 "POST", request.url.path, 200, resolved.model_id, stats.prompt_tokens, stats.generated_tokens,
                 stats.tokens_per_s, time.perf_counter() - started, streamed,
-            )
+            ),
         )  # fmt: skip
         if self.save is not None and params.messages:
             self.save(params.messages, text, stats, resolved, reasoning)

@@ -18,7 +18,7 @@ from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.server.app import ServerOptions, create_app
 from app.server.connections import bounded_protocol, quiet_exception_handler
-from app.server.routes import Recorder, RequestRecord
+from app.server.routes import STARTED, Recorder, RequestRecord
 
 LOCAL_ONLY = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
@@ -94,6 +94,8 @@ class ServerRunner:
 
 def describe(record: RequestRecord) -> str:
     """One line of the request log (the CLI's stderr, the Server page)."""
+    if record.phase == STARTED:
+        return f"{record.method} {record.path} …"
     line = f"{record.method} {record.path} {record.status}"
     if record.model:
         line += f" {record.model}"

@@ -13,7 +13,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
-    QShortcut,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -48,11 +48,14 @@ from app.ui.chat.conversation import Conversation
 from app.ui.chat.prompt_preview import PromptPreview
 from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
+from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.settings_dialog import SettingsDialog
+from app.ui.shell.keyboard import tab_chain
+from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
-from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter
+from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter, tool_button
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +101,14 @@ class MainWindow(QMainWindow):
             )
         elif purge_failure:
             self.statusBar().showMessage(purge_failure, 15000)
-        elif self.store.interrupted:
-            self.statusBar().showMessage(
-                "A reply was interrupted when the app last closed; it is kept and marked as interrupted.", 10000
+        elif self.store.interrupted:  # said until dismissed: a status message was gone before anyone read it
+            self.interrupted_notice = tool_button(
+                text="A reply was interrupted when the app last closed: it is kept, marked “interrupted” "
+                "(right-click › Continue to finish it)  ✕",
+                tooltip="Dismiss",
             )
+            self.interrupted_notice.clicked.connect(self.interrupted_notice.hide)
+            self.statusBar().insertPermanentWidget(0, self.interrupted_notice)
 
     def _purge_deleted_chats(self) -> str:
         """Remove chats deleted last time; a failure never stops the window (it is retried at the next start)."""
@@ -135,6 +142,10 @@ class MainWindow(QMainWindow):
                              (self.model_bar.options_action, "gauge"), (self.model_bar.engines_action, "server"),
                              (self.new_chat_action, "square-pen"), (self.settings_action, "settings")):  # fmt: skip
             action.setIcon(icon(name))
+        for action in (self.model_bar.open_action, self.model_bar.eject_action, self.model_bar.engines_action):
+            button = self.model_bar.widgetForAction(action)  # icons (names in their tooltips and the Model menu):
+            if isinstance(button, QToolButton):  # New chat and Settings stay in sight while a model loads
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
 
         self.banner = ErrorBanner()
         self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
@@ -185,6 +196,10 @@ class MainWindow(QMainWindow):
             self.page_actions.addAction(action)
             rail.addAction(action)
         self.page_actions.actions()[0].setChecked(True)
+        self.server_indicator = ServerIndicator(  # the Server page's server, or a terminal's `serve`, is running
+            self.statusBar(), self.page_actions, lambda: self.hub.show_page("server"), self.paths.data / "servers"
+        )
+        self.hub.page_built.connect(lambda name, page: self.server_indicator.watch(page) if name == "server" else None)
         self.history = ChatHistory(
             self.store, self.conversation, self.chat_model, self.chat_view, sidebar=self.sidebar,
             persona=self.persona, turn=self, parent=self,
@@ -204,6 +219,7 @@ class MainWindow(QMainWindow):
                                                                  figures.context_label)  # fmt: skip
         self.context_meter = figures.context_meter
         style_slim_meter(self.context_meter)
+        tab_chain(self, rail)  # the model bar, the pages, the chats list; then the chat:
         for first, second in ((self.sidebar.view, self.chat_view), (self.chat_view, self.input),
                               (self.input, self.send_button), (self.send_button, self.persona.picker)):  # fmt: skip
             QWidget.setTabOrder(first, second)
@@ -211,11 +227,12 @@ class MainWindow(QMainWindow):
                              (self.preview, "The prompt"), (side, "Persona and prompt preview")):  # fmt: skip
             widget.setAccessibleName(name)
         name_for_accessibility(self)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.stop_generation)
+        self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
 
     def _connect(self) -> None:
         self.chat.reply_finished.connect(self.reply_finished)
         self.chat.chat_changed.connect(self._follow_chat)
+        self.conversation.state_changed.connect(lambda _state: self.chat_view.refresh_actions())
         self.chat_view.regenerate_requested.connect(lambda _row: self.regenerate())
         self.chat_view.continue_requested.connect(lambda _row: self.continue_reply())
         self.chat_view.edit_requested.connect(self.edit_message)
@@ -273,12 +290,14 @@ class MainWindow(QMainWindow):
 
     def _on_unloaded(self) -> None:
         self.send_button.setEnabled(False)
+        self._update_welcome()
         self.chat.figures.clear()  # no model: no speed, no context
 
     def _update_welcome(self, _count: int | None = None) -> None:
         looking = self.model_bar.model_count is None and not self.client.loaded
         has_models = bool(self.model_bar.model_count) or self.client.loaded is not None
-        self.welcome.show_state(looking=looking, has_models=has_models, folder=self.model_bar.models_dir)
+        loaded = self.client.loaded.info.path.stem if self.client.loaded else ""
+        self.welcome.show_state(looking=looking, has_models=has_models, folder=self.model_bar.models_dir, loaded=loaded)
 
     def get_starter_model(self) -> None:
         """Fetch the small offline starter model into the library, then load it."""
@@ -294,7 +313,8 @@ class MainWindow(QMainWindow):
             self.welcome.busy("")
             self.banner.show_message(str(error))
 
-        self.background.run(lambda: ensure_starter_model(models_dir, wheels), done, failed)
+        report = self.welcome.progress.emit  # from the worker thread: queued to the page
+        self.background.run(lambda: ensure_starter_model(models_dir, wheels, report), done, failed)
 
     # chatting: the chat controller does it; these are the window's handles on it (and the history's ChatTurn)
     @property
@@ -338,6 +358,8 @@ class MainWindow(QMainWindow):
         self.conversation.close()
 
     def show_context(self, used: int, size: int) -> None:
+        if not size and self.client.loaded is not None:  # a chat of no replies yet (or of a remote model's)
+            size = self.client.loaded.context_size
         self.chat.figures.show_context(used, size)
 
     @Slot()

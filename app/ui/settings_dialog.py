@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
@@ -26,7 +26,7 @@ from app.core.about import versions
 from app.core.engines.model_options import default_load_options
 from app.core.settings import THEMES, Settings
 from app.ui.engines.load_fields import LoadOptionsFields
-from app.ui.theme import SPACE_L, SPACE_S, secondary_text_css
+from app.ui.theme import SPACE_L, SPACE_S, secondary_text
 from app.ui.widgets import name_for_accessibility
 
 
@@ -65,7 +65,7 @@ class SettingsDialog(QDialog):
 
         models = _group("Models", [("Models folder", folder_row)])
         note = QLabel("These apply the next time a model is loaded.")
-        note.setStyleSheet(secondary_text_css())
+        secondary_text(note)
         load_rows: list[tuple[str, QWidget | QHBoxLayout]] = [*self.load_fields.rows("Default context size")]
         performance = _group("Performance", [*load_rows, ("", note)])
         appearance = _group("Appearance", [("Theme", self.theme)])
@@ -97,8 +97,8 @@ class SettingsDialog(QDialog):
         folder = self.models_dir.text().strip()
         if folder and Path(folder).expanduser() == self._default_models_dir:
             folder = ""
-        load = asdict(self.load_fields.options())
-        del load["prompt_format"]  # a model file's own (Load options), never a global default
+        known = {field.name for field in fields(Settings)}  # a per-model option (the projector) is not a setting
+        load = {name: value for name, value in asdict(self.load_fields.options()).items() if name in known}
         return replace(self._settings, models_dir=folder, theme=self.theme.currentData(), **load).validated()
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
-from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
+
+W = TypeVar("W", bound=QWidget)
 
 # The spacing scale: every margin and gap of the window is one of these (px).
 SPACE_XS, SPACE_S, SPACE_M, SPACE_L, SPACE_XL = 4, 8, 12, 16, 24
@@ -169,9 +172,51 @@ def color(name: str, palette: QPalette | None = None, *, background: bool = Fals
 
 
 def secondary_text_css(palette: QPalette | None = None) -> str:
-    """A style sheet for secondary text that still meets 4.5:1 (not a disabled label, which does not)."""
+    """A style sheet for secondary text, in the colours of the theme shown NOW: it does not follow a theme change.
+
+    Prefer ``secondary_text(widget)``, which reads the palette when the text is painted.
+    """
     palette = palette or QGuiApplication.palette()
     return f"color: {palette.color(QPalette.ColorRole.PlaceholderText).name()};"
+
+
+def secondary_text(widget: W) -> W:
+    """Secondary text (a description, a note, a summary) that still meets 4.5:1 in either theme: the palette's
+    PlaceholderText role, read when the text is painted, so a theme switched while running reaches it too."""
+    widget.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return widget
+
+
+class _Tone(QObject):
+    """Keeps a widget's text in a semantic colour of the scheme shown, again at every palette change."""
+
+    def __init__(self, widget: QWidget, name: str) -> None:
+        super().__init__(widget)
+        self.name = name
+        widget.installEventFilter(self)
+        self.apply(widget)
+
+    def apply(self, widget: QWidget) -> None:
+        wanted = color(self.name, QGuiApplication.palette())
+        palette = widget.palette()
+        if palette.color(QPalette.ColorRole.WindowText) == wanted and palette.color(QPalette.ColorRole.Text) == wanted:
+            return  # (setting a palette sends a palette change: no loop)
+        for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text):
+            palette.setColor(role, wanted)
+        widget.setPalette(palette)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange) and isinstance(
+            watched, QWidget
+        ):
+            self.apply(watched)
+        return False
+
+
+def tone(widget: W, name: str) -> W:
+    """Text in a semantic colour ("error", "warning"…) that follows the theme, also one switched while running."""
+    _Tone(widget, name)
+    return widget
 
 
 # WCAG 2.x contrast

@@ -21,6 +21,7 @@ NO_MODELS = (
 class WelcomePage(QWidget):
     starter_requested = Signal()  # "Get the starter model"
     browse_requested = Signal()  # "Browse models": the Discover page
+    progress = Signal(str)  # what getting the starter model is doing (emitted from any thread)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,6 +33,7 @@ class WelcomePage(QWidget):
         self.browse_button = QPushButton("Browse models")
         self.browse_button.setAccessibleName("Browse models on the Hugging Face Hub")
         self.starter_button.clicked.connect(self.starter_requested)
+        self.progress.connect(self._show_progress)  # queued from a worker thread
         self.browse_button.clicked.connect(self.browse_requested)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -44,11 +46,17 @@ class WelcomePage(QWidget):
         layout.addLayout(buttons)
         layout.addStretch(2)
         self.show_buttons(False)
+        self.progress_seen: list[str] = []  # what the button said while getting the starter model
 
     def text(self) -> str:
         return self.label.text()
 
-    def show_state(self, *, looking: bool, has_models: bool, folder: Path) -> None:
+    def show_state(self, *, looking: bool, has_models: bool, folder: Path, loaded: str = "") -> None:
+        if loaded:  # not "Pick a model" while one is loaded
+            safe_name = loaded.replace("&", "&amp;").replace("<", "&lt;")
+            self.label.setText(f"<h2>{safe_name} is ready</h2><p>Type a message below and press Enter.</p>")
+            self.show_buttons(False)
+            return
         if looking:
             self.label.setText(LOOKING)
             self.show_buttons(False)
@@ -61,6 +69,11 @@ class WelcomePage(QWidget):
         # the packaged app cannot run pip to fetch the starter wheel: it offers the Hub instead
         self.starter_button.setVisible(shown and not getattr(sys, "frozen", False))
         self.browse_button.setVisible(shown)
+
+    def _show_progress(self, message: str) -> None:
+        if not self.starter_button.isEnabled():  # still getting it (a late message after the end is dropped)
+            self.busy(message)
+            self.progress_seen.append(message)
 
     def busy(self, message: str) -> None:
         """While the starter model is fetched."""

@@ -6,7 +6,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QIcon, QKeyEvent, QPainter, QPalette, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QIcon,
+    QIconEngine,
+    QKeyEvent,
+    QPainter,
+    QPalette,
+    QPixmap,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -61,7 +71,12 @@ def tool_button(
 
 
 class ChatInput(QPlainTextEdit):
-    """Enter sends; Shift+Enter starts a new line."""
+    """Enter sends; Shift+Enter starts a new line.
+
+    Text with a long run without spaces (a pasted base64 blob, a minified file) wraps anywhere: Qt's word wrap
+    looks for a break that never comes, again for every line (100,000 characters: 0.9 s, then 0.5 s a keystroke;
+    anywhere: 0.05 s). Ordinary text wraps at words.
+    """
 
     submitted = Signal()
 
@@ -69,6 +84,29 @@ class ChatInput(QPlainTextEdit):
         super().__init__(parent)
         self.setPlaceholderText("Type a message — Enter to send, Shift+Enter for a new line")
         self.setTabChangesFocus(True)
+        self.textChanged.connect(self._short_again)
+
+    def _short_again(self) -> None:
+        """Sent or cleared: ordinary text wraps at words again."""
+        if self.wordWrapMode() == QTextOption.WrapMode.WrapAnywhere and self.document().characterCount() < 300:
+            self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+
+    def setPlainText(self, text: str) -> None:
+        self._wrap_for(text)
+        super().setPlainText(text)
+
+    def insertFromMimeData(self, source) -> None:
+        if source.hasText():
+            self._wrap_for(source.text(), adding=True)
+        super().insertFromMimeData(source)
+
+    def _wrap_for(self, text: str, *, adding: bool = False) -> None:
+        from app.core.rendering.big_text import has_long_run
+
+        anywhere = has_long_run(text) or (adding and self.wordWrapMode() == QTextOption.WrapMode.WrapAnywhere)
+        mode = QTextOption.WrapMode.WrapAnywhere if anywhere else QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere
+        if self.wordWrapMode() != mode:
+            self.setWordWrapMode(mode)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -271,30 +309,48 @@ def name_for_accessibility(root: QWidget) -> list[QWidget]:
 
 
 def badge_icon(name: str, count: int, size: int = 36) -> QIcon:
-    """A bundled icon with a count in a small disc at its top right (nothing drawn for 0)."""
-    base = icon(name)
+    """A bundled icon with a count in a small disc at its top right (nothing drawn for 0), drawn in the palette's
+    colours when it is painted (a theme switched while running reaches it)."""
     if count <= 0:
-        return base
-    pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    inner = int(size * 0.72)
-    painter.drawPixmap(0, size - inner, base.pixmap(inner, inner))
-    disc = int(size * 0.56)
-    fg, bg = color("badge"), color("badge", background=True)
-    painter.setBrush(bg)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawEllipse(size - disc, 0, disc, disc)
-    font = painter.font()
-    font.setBold(True)
-    font.setPixelSize(int(disc * 0.7))
-    painter.setFont(font)
-    painter.setPen(fg)
-    text = str(count) if count < 10 else "9+"
-    painter.drawText(QRect(size - disc, 0, disc, disc), Qt.AlignmentFlag.AlignCenter, text)
-    painter.end()
-    return QIcon(pixmap)
+        return icon(name)
+    return QIcon(_BadgeEngine(name, count, size))
+
+
+class _BadgeEngine(QIconEngine):
+    def __init__(self, name: str, count: int, size: int) -> None:
+        super().__init__()
+        self.name, self.count, self.size = name, count, size
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        side = self.size
+        pixmap = QPixmap(side, side)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        inner = int(side * 0.72)
+        painter.drawPixmap(0, side - inner, icon(self.name).pixmap(inner, inner, mode, state))
+        disc = int(side * 0.56)
+        fg, bg = color("badge"), color("badge", background=True)
+        painter.setBrush(bg)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawEllipse(side - disc, 0, disc, disc)
+        font = painter.font()
+        font.setBold(True)
+        font.setPixelSize(int(disc * 0.7))
+        painter.setFont(font)
+        painter.setPen(fg)
+        text = str(self.count) if self.count < 10 else "9+"
+        painter.drawText(QRect(side - disc, 0, disc, disc), Qt.AlignmentFlag.AlignCenter, text)
+        painter.end()
+        return pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        painter.drawPixmap(rect, self.pixmap(rect.size(), mode, state))
+
+    def clone(self) -> QIconEngine:
+        clone = _BadgeEngine(self.name, self.count, self.size)
+        self._clones = [*getattr(self, "_clones", []), clone][-4:]  # alive until Qt owns it
+        return clone
 
 
 # a fit badge -> its semantic colour and icon

@@ -16,7 +16,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService
 from app.core.history import exchange
 from app.core.history.saver import StreamingSaver
-from app.core.history.schema import MIGRATIONS
+from app.core.history.schema import MIGRATIONS, SCHEMA_VERSION
 from app.core.history.store import ChatStore
 from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO
@@ -108,7 +108,7 @@ def test_a_schema_3_database_opens_unchanged_and_takes_parts(tmp_path: Path) -> 
     old.commit()
     old.close()
     store = ChatStore(path)
-    assert store.schema_version == 4
+    assert store.schema_version == SCHEMA_VERSION  # migrated to the newest
     path_ = store.active_path(1)
     assert [(m.content, m.reasoning) for m in path_] == [("hi", ""), ("<think>raw old thought</think>hello", "")]
     session = ChatSession(store)

@@ -53,8 +53,8 @@ def test_the_page_starts_and_stops_the_server_and_logs_requests(qtbot, page: Ser
     client = openai.OpenAI(base_url=url, api_key="page-key", max_retries=0, timeout=120)
     reply = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=6)
     assert reply.usage.completion_tokens == 6
-    qtbot.waitUntil(lambda: "tok/s" in page.log.toPlainText(), timeout=10_000)
-    assert "POST /v1/chat/completions 200" in page.log.toPlainText()
+    qtbot.waitUntil(lambda: "tok/s" in "\n".join(page.log_lines()), timeout=10_000)
+    assert "POST /v1/chat/completions 200" in "\n".join(page.log_lines())
     page.toggle.click()
     assert not page.running and page.status.text() == "Stopped." and page.port.isEnabled()
     with pytest.raises(urllib.error.URLError):

@@ -54,3 +54,18 @@ def test_load_options_dialog_edits_checks_and_estimates(qtbot, starter_model: Pa
     assert not ok.isEnabled() and "needs flash attention" in dialog.problem.text()
     dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()
     assert dialog.result_options() == defaults and ok.isEnabled() and dialog.problem.text() == ""
+
+
+def test_load_options_say_all_layers_on_the_cpu_and_the_models_context(qtbot, starter_model: Path) -> None:
+    """Issue 25, defect 7: not "0/31 layers on the CPU"; the model's own context length beside the field."""
+    from app.ui.engines.load_options_dialog import LoadOptionsDialog
+
+    cpu = Device("CPU", "test CPU", "CPU", "CPU", 32 * GiB, 32 * GiB)
+    report = DeviceReport(("CPU",), (cpu,), gpu_offload=False)
+    info = read_gguf(starter_model)
+    dialog = LoadOptionsDialog("SmolLM2", LoadOptions(), LoadOptions(), info=info, report=report)
+    qtbot.addWidget(dialog)
+    text = dialog.estimate.text()
+    assert text.startswith("On this machine: all 31 layers on the CPU (no GPU device)") and "0/31" not in text
+    assert "needs ≈" in text and text.endswith("MB RAM.")
+    assert dialog.context_limit.text() == f"up to {info.context_length:,} for this model"

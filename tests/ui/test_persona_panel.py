@@ -79,6 +79,9 @@ def test_built_ins_open_read_only(qtbot, window) -> None:
     qtbot.addWidget(editor)
     assert editor.system_prompt.isReadOnly()
     assert not editor.prompt_format.isEnabled()
+    # issue 25: in a view, no typing hint reads like a value; no template field for a format that is not Custom
+    assert editor.stop.text() == "" and editor.stop.placeholderText() == ""
+    assert editor.prompt_format.currentData() != "custom" and not editor.custom_template.isVisibleTo(editor)
 
 
 def test_the_preview_shows_the_exact_prompt_and_follows_changes(qtbot, window) -> None:

@@ -128,6 +128,24 @@ def test_download_actions_are_enabled_only_where_they_apply(qtbot, hf_env, hub, 
         assert loads == [str(job.destination)] and Path(loads[0]).is_file()
         page.act("pause", job.key)  # a stale click on a finished row does nothing
         assert page.model.jobs[0].state == State.DONE
+
+        # issue 25: a row's own button selects its row; a cancelled download shows no progress or size
+        page.clear_finished()
+        job.destination.unlink()
+        hub.fault(f"*{starter_model.name}", "stall", after=size // 3, seconds=30, times=1)
+        again = manager.enqueue("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", starter_model.name, size=size)
+        page.refresh()
+        qtbot.waitUntil(lambda: page.model.jobs and page.model.jobs[0].state == State.DOWNLOADING, timeout=10_000)
+        page.view.clearSelection()
+        page.row_actions(again.key).buttons["pause"].click()
+        assert page.selected() is not None and page.selected().key == again.key
+        qtbot.waitUntil(lambda: page.model.jobs[0].state == State.PAUSED, timeout=10_000)
+        page.refresh()
+        assert page.resume_button.isEnabled() and page.cancel_button.isEnabled()
+        page.cancel_button.click()
+        qtbot.waitUntil(lambda: page.model.jobs[0].state == State.CANCELLED, timeout=10_000)
+        page.refresh()
+        assert page.model.index(0, 1).data() is None and page.model.index(0, 2).data() is None
     finally:
         page.timer.stop()
         manager.shutdown()

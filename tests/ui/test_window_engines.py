@@ -35,6 +35,16 @@ def test_a_remote_engines_model_is_picked_chatted_with_and_left(
     assert ready.args[0].info.architecture == "remote"
     assert window.model_bar.placement.text().strip() == f"Remote · {llama_server.url}"
     assert window.model_picker.currentIndex() == index
+    # issue 25: what the user is told of a remote model
+    assert window.statusBar().currentMessage().startswith("Connected to smol-remote on loopback")
+    assert not window.model_bar.options_action.isEnabled()
+    window.side_tabs.setCurrentIndex(1)  # the Prompt preview: the messages sent, not a ChatML guess
+    window.input.setPlainText("Preview me")
+    qtbot.waitUntil(lambda: '"content": "Preview me"' in window.preview.toPlainText(), timeout=10_000)
+    assert "<|im_start|>" not in window.preview.toPlainText()
+    assert "server formats the prompt" in window.preview_notes.text()
+    window.input.clear()
+    window.side_tabs.setCurrentIndex(0)
 
     qtbot.keyClicks(window.input, "Say hello.")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:

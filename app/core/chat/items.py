@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.prompting.context import ContextPolicy
@@ -64,6 +64,8 @@ class TurnSettings:
     prompt_format: FormatChoice = (AUTO, "")
     context_policy: str = ContextPolicy.STOP
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # the Think toggle, an effort
+    json_schema: dict[str, Any] | None = None  # structured output: the reply is JSON valid for this schema
+    chat_settings: str | None = None  # the chat's own sampling as JSON (prompting.chat_sampling), kept with it
 
 
 class SessionListener(Protocol):

@@ -281,6 +281,7 @@ class ChatSession:
             context_policy=turn.context_policy,
             continue_text=continue_text,
             reasoning=turn.reasoning,
+            json_schema=turn.json_schema,
         )
 
     def _require_idle(self) -> None:
@@ -329,6 +330,8 @@ class ChatSession:
         """Create the chat on its first message; returns the id of the message to answer under."""
         if self.chat_id is None:
             self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
+            if turn.chat_settings is not None:
+                self.store.set_chat_settings(self.chat_id, turn.chat_settings)
             parent = None
             if turn.system_prompt.strip():
                 self.system_message = self._add(None, "system", turn.system_prompt)
@@ -340,6 +343,8 @@ class ChatSession:
                     parent = saved.id
             return parent
         self.store.set_chat_fields(self.chat_id, model=turn.model, preset=turn.preset, overflow=turn.context_policy)
+        if turn.chat_settings is not None:
+            self.store.set_chat_settings(self.chat_id, turn.chat_settings)
         self._sync_system_prompt(turn.system_prompt)
         last = self.last()
         if last is not None and last.message_id is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from app.core.engines.llama_vision import (
     projector_bytes,
 )
 from app.core.engines.load_options import LoadOptions
+from app.core.engines.memory_use import memory_use
 from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format
 from app.core.engines.offload import (
     ALL,
@@ -158,6 +160,9 @@ class LlamaEngine:
         self._guard = SpecialTextGuard(control_token_texts(llama))
         self._state_space = _state_space(info, options, llama, plan.layers)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
+        use = memory_use(info, llama.n_ctx(), options.kv_cache_type, placement.gpu_layers,
+                         flash_attention_on(options, placement.gpu_layers))  # fmt: skip
+        placement = replace(placement, ram=use.ram, vram=use.vram)
         meant_for_gpu = plan.device is not None or options.gpu_layers > 0 or options.gpu_layers == ALL
         if placement.gpu_layers == 0 and meant_for_gpu:
             notes = (*notes, placement.reason)  # never a silent CPU fallback

@@ -118,12 +118,17 @@ class ModelShape:
         output_on_gpu = offloaded > self.layers
         if output_on_gpu:
             weights += self.output_bytes
+        compute = self.compute_bytes(context, flash_attention, logits=output_on_gpu)
+        return weights + self.kv_bytes(context, kv_type, repeating) + compute
+
+    def compute_bytes(self, context: int, flash_attention: bool = False, *, logits: bool = True) -> int:
+        """The working buffers of one micro-batch: activations, attention scores (without flash attention), logits."""
         compute = MICRO_BATCH * (self.feed_forward * 2 + self.embedding * 8) * 4
         if not flash_attention:  # the attention scores, one f32 per head, token and context position
             compute += MICRO_BATCH * min(context, 1 << 20) * self.heads * 4
-        if output_on_gpu:
-            compute += MICRO_BATCH * self.vocab * 4  # the logits
-        return weights + self.kv_bytes(context, kv_type, repeating) + compute
+        if logits:
+            compute += MICRO_BATCH * self.vocab * 4
+        return compute
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,22 @@ class Placement:
     total_layers: int
     threads: int
     reason: str = ""  # the plan's reason ("no GPU device", "all 31 layers fit ...")
+    ram: int = 0  # bytes the model takes in RAM (weights left on the CPU, their KV cache, buffers): an estimate
+    vram: int = 0  # bytes on the GPU
+
+    @property
+    def summary(self) -> str:
+        """What the model bar says: where, how many threads, and what it costs ("CPU · 4 threads · ≈ 160 MB RAM")."""
+        from app.core.library.models import human_size
+
+        parts = [str(self)]
+        if self.gpu_layers > 0:
+            parts.append(f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}")
+        if self.vram:
+            parts.append(f"≈ {human_size(self.vram)} VRAM + {human_size(self.ram)} RAM")
+        elif self.ram:
+            parts.append(f"≈ {human_size(self.ram)} RAM")
+        return " · ".join(parts)
 
     def __str__(self) -> str:
         if self.gpu_layers > 0:

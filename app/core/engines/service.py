@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.core.engines.grammar_build import build_grammar
 from app.core.engines.interface import Engine, Generation, LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
@@ -58,6 +59,7 @@ class GenerationRequest:
     context_policy: str = ContextPolicy.STOP
     continue_text: str = ""  # carry on from this partial reply instead of starting a new one
     grammar: str = ""  # a GBNF grammar the reply must follow (JSON mode, say); empty: none
+    json_schema: dict[str, Any] | None = None  # or a JSON schema: its grammar is built on the engine thread
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # thinking on/off, effort
     split_reasoning: bool = True  # pieces of reasoning come as ``Thought``s; False: the raw text (completions)
     tools: Sequence[dict[str, Any]] = ()  # OpenAI function tools, for the chat template (prompting.tool_prompt)
@@ -163,13 +165,26 @@ class EngineService:
         path: str | Path,
         options: LoadOptions = LoadOptions(),
         on_progress: Callable[[float], bool] | None = None,
+        *,
+        engine: Engine | None = None,
     ) -> Future[LoadedModel]:
         """Load a model after the queued work; running and queued generations are stopped first.
 
         ``on_progress(0.0 … 1.0)`` runs on the engine thread while llama.cpp reads the file; False cancels.
+        ``engine``: load on this engine instead (a ``RemoteEngine``, or this machine's after a remote one). The
+        engine in use keeps its model until the new one has answered: if it fails, nothing has changed.
         """
         self.cancel_all()
-        return self.submit(lambda engine: engine.load(path, options, on_progress))
+        if engine is None or engine is self.engine:
+            return self.submit(lambda current: current.load(path, options, on_progress))
+
+        def switch(old: Engine) -> LoadedModel:
+            loaded = engine.load(path, options, on_progress)
+            old.unload()
+            self.engine = engine
+            return loaded
+
+        return self.submit(switch)
 
     def unload(self) -> Future[None]:
         self.cancel_all()
@@ -259,6 +274,9 @@ class EngineService:
     def _stream(self, ticket: Ticket) -> GenerationStats:
         request = ticket.request
         engine = self.engine
+        grammar = request.grammar
+        if not grammar and request.json_schema is not None:
+            grammar = build_grammar(request.json_schema, "JSON schema")  # bounded; a refusal fails the reply
         generation: Generation = engine.stream(
             request.messages,
             request.sampling,
@@ -267,7 +285,7 @@ class EngineService:
             context_policy=request.context_policy,
             continue_text=request.continue_text,
             on_prompt_progress=ticket.on_progress,
-            grammar=request.grammar,
+            grammar=grammar,
             tools=request.tools,
         )
         if ticket.on_start is not None:

@@ -70,6 +70,7 @@ def export_tree(store: ChatStore, chat_id: int) -> dict[str, Any]:
         "model": chat.model,
         "preset": chat.preset,
         "overflow": chat.overflow,
+        "settings": chat.settings,  # the chat's own sampling (prompting.chat_sampling), read back leniently
         "created_at": chat.created_at,
         "active_leaf": leaf,
         "messages": messages,
@@ -95,12 +96,14 @@ def import_tree(store: ChatStore, data: Any) -> int:
     with store.transaction() as db:
         now = time.time()
         cursor = db.execute(
-            "INSERT INTO chats (title, model, preset, overflow, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chats (title, model, preset, overflow, settings, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 str(data.get("title", "")),
                 str(data.get("model", "")),
                 str(data.get("preset", "")),
                 str(data.get("overflow", ContextPolicy.STOP)),
+                data["settings"] if isinstance(data.get("settings"), str) else "",
                 float(data.get("created_at") or now),
                 now,
             ),

@@ -43,6 +43,7 @@ class ChatSummary:
     created_at: float
     updated_at: float
     overflow: str = ContextPolicy.STOP
+    settings: str = ""  # the chat's own sampling (prompting.chat_sampling.ChatSampling as JSON); '': the preset's
 
 
 def summary_of(row: sqlite3.Row) -> ChatSummary:
@@ -54,6 +55,7 @@ def summary_of(row: sqlite3.Row) -> ChatSummary:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         overflow=row["overflow"],
+        settings=row["settings"],
     )
 
 

@@ -65,6 +65,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN parts TEXT NOT NULL DEFAULT '';
     """,
+    # 5: a chat's own sampling (prompting.chat_sampling: the side panel's values and JSON schema, as JSON);
+    # '' means the preset's, as for every older chat.
+    """
+    ALTER TABLE chats ADD COLUMN settings TEXT NOT NULL DEFAULT '';
+    """,
 ]
 FTS_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(content, content='messages', content_rowid='id');

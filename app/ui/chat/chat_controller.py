@@ -57,8 +57,12 @@ class ChatFigures:
         status_bar.addPermanentWidget(self.context_meter)
 
     def show_stats(self, stats: GenerationStats) -> None:
-        self.speed_label.setText(f"{stats.tokens_per_s:.1f} tok/s")
-        self.ttft_label.setText(f"TTFT {stats.ttft_s * 1000:.0f} ms")
+        if stats.generated_tokens:
+            self.speed_label.setText(f"{stats.tokens_per_s:.1f} tok/s")
+            self.ttft_label.setText(f"TTFT {stats.ttft_s * 1000:.0f} ms")
+        else:  # stopped (or failed) before a token came: there is no speed, and no first token to time
+            self.speed_label.setText("stopped before the first token")
+            self.ttft_label.setText("TTFT —")
         self.show_context(stats.context_used, stats.context_size)
 
     def clear(self, context_size: int = 0) -> None:
@@ -169,7 +173,9 @@ class ChatController(QObject):
             model=model,
             preset=preset.id,
             speaker=f"{model} · {preset.name}",
-            sampling=self.persona.sampling(),
+            sampling=self.persona.sampling(),  # raises what is wrong with a field: the turn does not start
+            json_schema=self.persona.sampling_panel.json_schema(),
+            chat_settings=self.persona.sampling_panel.record(),
             prompt_format=(preset.prompt_format, preset.custom_template),
             context_policy=self.persona.overflow.currentData(),
             reasoning=reasoning_for(switch, self.widgets.think.isChecked()),

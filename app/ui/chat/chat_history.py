@@ -86,6 +86,17 @@ class ChatHistory(QObject):
         sidebar.import_requested.connect(self.import_chat)
         chat_view.version_requested.connect(self.switch_version)
         chat_view.menu_requested.connect(self._message_menu)
+        persona.sampling_panel.changed.connect(self.keep_settings)
+
+    @Slot()
+    def keep_settings(self) -> None:
+        """A sampling field changed: the open chat keeps it (a new chat keeps it with its first message)."""
+        if self.conversation.chat_id is None:
+            return
+        try:
+            self.store.set_chat_settings(self.conversation.chat_id, self.persona.sampling_panel.record())
+        except StoreError as exc:
+            self.error.emit(str(exc))
 
     @Slot(int)
     def open_chat(self, chat_id: int) -> None:
@@ -108,14 +119,19 @@ class ChatHistory(QObject):
         if self.conversation.system_message is not None:
             self.persona.system_prompt.setPlainText(self.conversation.system_message.content)
         self.persona.overflow.setCurrentIndex(max(0, self.persona.overflow.findData(chat.overflow)))
+        self.persona.sampling_panel.load_record(chat.settings)  # the chat's own sampling ('': the preset's)
         self.sidebar.select(chat_id)
-        stats = self.conversation.last_stats()
-        self.turn.show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
+        self._show_context()
         self.chat_opened.emit(chat_id)
 
     def switch_version(self, row: int, step: int) -> None:
         if not self.turn.generating:
             self.conversation.switch_version(row, step)
+            self._show_context()  # the version shown now is what the next prompt holds
+
+    def _show_context(self) -> None:
+        stats = self.conversation.last_stats()
+        self.turn.show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
 
     def delete_chat(self, chat_id: int) -> None:
         self.forget_undo()

@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QPalette
+from PySide6.QtGui import QFontMetrics, QGuiApplication, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
 from app.core.rendering.highlight import warm_up
+from app.ui.chat import view_keys
+from app.ui.chat.big_messages import PendingLayouts, show_all, show_all_at, show_all_key
 from app.ui.chat.chat_model import ChatItem, ChatRoles
 from app.ui.chat.code_blocks import CodeBlockView
 from app.ui.chat.message_actions import MessageActionBar, available
@@ -59,6 +61,7 @@ class ChatView(QTableView):
         self.message_delegate = MessageDelegate(self)
         self.setItemDelegate(self.message_delegate)
         self.row_heights = RowHeights(self, self.message_delegate)  # exact near the viewport, estimated elsewhere
+        self.pending_layouts = PendingLayouts(self)  # big messages: the rest of their blocks, a frame's worth a turn
         self.setShowGrid(False)
         self.setWordWrap(True)
         self.setFrameShape(QTableView.Shape.NoFrame)
@@ -87,13 +90,8 @@ class ChatView(QTableView):
         self._actions_timer = QTimer(self, singleShot=True, interval=0)  # after the focus has landed
         self._actions_timer.timeout.connect(self._update_actions)
         self.actions_bar.focus_left.connect(self._actions_timer.start)
-        self._copy_action = self._shortcut("Copy message", QKeySequence.StandardKey.Copy, self.copy_selected)
-        self._shortcut("Regenerate", QKeySequence("Ctrl+R"), lambda: self.trigger("regenerate"))
-        self._shortcut("Continue", QKeySequence("Ctrl+Shift+Return"), lambda: self.trigger("continue"))
-        self._shortcut("Previous version", QKeySequence("Alt+Left"), lambda: self._step_version(-1))
-        self._shortcut("Next version", QKeySequence("Alt+Right"), lambda: self._step_version(1))
-        self._shortcut("Scroll code left", QKeySequence("Shift+Left"), lambda: self.scroll_code(-1))
-        self._shortcut("Scroll code right", QKeySequence("Shift+Right"), lambda: self.scroll_code(1))
+        self.key_actions = view_keys.key_actions(self)  # the menu bar's too (Edit, View, Chat)
+        self._copy_action = self.key_actions["copy"]
         self._hover_row = -1
         self._drag: tuple[CodeBlockView, int, float] | None = None  # block, row, grab offset in the thumb
         self._copied_timer = QTimer(self, singleShot=True, interval=COPIED_MS)
@@ -103,13 +101,6 @@ class ChatView(QTableView):
         self._relayout_timer = QTimer(self, singleShot=True, interval=40)
         self._relayout_timer.timeout.connect(self.relayout_all)
         QTimer.singleShot(WARM_UP_MS, self, warm_up)  # when idle, not when the first code block arrives
-
-    def _shortcut(self, text: str, keys, slot) -> QAction:
-        action = QAction(text, self, shortcut=QKeySequence(keys))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)  # the view or its action bar
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
 
     def initViewItemOption(self, option: QStyleOptionViewItem) -> None:
         """No highlight colour in the options: the style would fill a selected row edge to edge with it.
@@ -249,7 +240,8 @@ class ChatView(QTableView):
     # actions
     def trigger(self, name: str, row: int | None = None) -> bool:
         """Run one of a message's actions (the current message by default); False where it cannot run now."""
-        row = self.currentIndex().row() if row is None else row
+        if row is None:
+            row = self.model().rowCount() - 1 if name in ("regenerate", "continue") else self.currentIndex().row()
         if not 0 <= row < self.model().rowCount():
             return False
         if not self._offered(row).get(name, False):
@@ -271,11 +263,21 @@ class ChatView(QTableView):
         busy = bool(getattr(self.model(), "streaming", False))
         return available(self.item(row), last=row == self.model().rowCount() - 1, busy=busy)
 
-    def _step_version(self, step: int) -> None:
-        row = self.currentIndex().row()
-        editing = self.state() == QAbstractItemView.State.EditingState
-        if row >= 0 and not editing and self.item(row).sibling_count > 1:
-            self.version_requested.emit(row, step)
+    def row_for(self, name: str) -> int:
+        """The message an action from the menu bar acts on: the one in focus, else the last that offers it."""
+        return view_keys.row_for(self, name)
+
+    def switch_version(self, row: int, step: int) -> None:
+        """Ask for another version of a message; the message stays the current one (Alt+→ again goes on)."""
+        self.version_requested.emit(row, step)
+        model = self.model()
+        if model is not None and 0 <= row < model.rowCount():
+            self.setCurrentIndex(model.index(row, 0))
+            self._update_actions()
+
+    def refresh_actions(self) -> None:
+        """A reply started or ended: the action bar shows what can run now (Regenerate after Esc, say)."""
+        self._update_actions()
 
     def _update_actions(self) -> None:
         """Show the action bar over the hovered message, else over the current one while we have the focus."""
@@ -333,8 +335,11 @@ class ChatView(QTableView):
     def mousePressEvent(self, event) -> None:
         position = event.position().toPoint()
         hit = self.hit(position) if event.button() == Qt.MouseButton.LeftButton else None
+        shown = show_all_at(self, position) if event.button() == Qt.MouseButton.LeftButton else None
+        if shown is not None and show_all(self, shown):
+            return
         if hit is not None and hit.kind in ("previous", "next"):
-            self.version_requested.emit(hit.row, -1 if hit.kind == "previous" else 1)
+            self.switch_version(hit.row, -1 if hit.kind == "previous" else 1)
             return
         if hit is not None and hit.kind == "thought":
             toggle_thought(self, hit.row)
@@ -357,7 +362,8 @@ class ChatView(QTableView):
         super().mousePressEvent(event)
 
     def keyPressEvent(self, event) -> None:
-        if not thought_key(self, event):  # Enter/Space on a reply that thought shows or hides its reasoning
+        # Enter/Space on a reply that thought shows or hides its reasoning; Enter on a cut message shows all of it
+        if not thought_key(self, event) and not show_all_key(self, event):
             super().keyPressEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:
@@ -411,6 +417,9 @@ class ChatView(QTableView):
     def _copy(self, text: str) -> None:
         QGuiApplication.clipboard().setText(text)
         self.copied.emit(text)
+
+    def copy_row(self, row: int) -> None:
+        self._copy(self.item(row).text)
 
     def copy_selected(self) -> None:
         indexes = self.selectionModel().selectedRows() if self.selectionModel() else []

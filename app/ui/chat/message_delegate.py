@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemDelegate, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
 from app.ui.chat.message_actions import BAR_HEIGHT
-from app.ui.chat.message_layout import MessageDocuments
+from app.ui.chat.message_layout import FRAME_BUDGET_S, MessageDocuments
 from app.ui.chat.thought_block import ThoughtBlock, build_thought
+from app.ui.theme import color
 from app.ui.widgets import MessageEditor
 
 H_MARGIN = 16
@@ -26,7 +27,6 @@ PADDING = 10
 USER_BUBBLE_RATIO = 0.78
 CARET = " ▍"
 EDIT_EXTRA_LINES = 3  # room to type below a message being edited
-ERROR_COLOR = QColor("#d9534f")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Layout:
     width: int
     editing: bool
     expanded: bool
+    shown_all: bool
     body: MessageDocuments
     bubble_width: int
     height: int
@@ -59,7 +60,8 @@ def stats_line(item: ChatItem) -> str:
     if item.state == MessageState.STREAMING:
         if item.thinking:
             return "Thinking…"
-        return f"Reading the conversation… {item.reading}" if item.reading and not item.text else "Generating…"
+        # one state, one word: the status bar says the same (until the first token, the prompt is being read)
+        return f"Reading the conversation… {item.reading}".rstrip() if not item.text else "Generating…"
     if item.state == MessageState.ERROR:
         return f"Error: {item.error}"
     parts: list[str] = ["left out of the last prompt: the context was full"] if item.left_out else []
@@ -99,6 +101,16 @@ def header_height(font: QFont) -> int:
     return max(line_height(small_font(font)), BAR_HEIGHT + 2)  # room for the action bar
 
 
+def _on_screen(rect: QRect, painter: QPainter) -> QRect:
+    """``rect`` cut to what is painted, plus a margin that keeps its rounded corners off screen (painting a rounded
+    rectangle costs its full height, clipped or not)."""
+    if not painter.hasClipping():
+        return rect
+    clip = painter.clipBoundingRect().toAlignedRect().adjusted(0, -20, 0, 20)
+    top, bottom = max(rect.top(), clip.top()), min(rect.bottom(), clip.bottom())
+    return QRect(QPoint(rect.left(), top), QPoint(rect.right(), bottom)) if top < bottom else rect
+
+
 class MessageDelegate(QStyledItemDelegate):
     """Keeps each message's layout between paints (keyed on its uid and revision).
 
@@ -107,12 +119,14 @@ class MessageDelegate(QStyledItemDelegate):
     """
 
     edit_submitted = Signal(int, str)  # row, new text
+    layout_pending = Signal()  # a big message is laid out in part: the view lays out more on its next turns
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._cache: dict[int, Layout] = {}
         self.editing_uid: int | None = None
         self.expanded: set[int] = set()  # replies whose reasoning is shown (uids)
+        self.shown_all: set[int] = set()  # big messages shown whole ("Show all"; uids)
 
     # editing in place
     def createEditor(self, parent, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
@@ -174,14 +188,30 @@ class MessageDelegate(QStyledItemDelegate):
         return cached.height if cached is not None and self._current(cached, item, width) else None
 
     def _current(self, cached: Layout, item: ChatItem, width: int) -> bool:
-        key = (item.revision, width, item.uid == self.editing_uid, item.uid in self.expanded)
-        return (cached.revision, cached.width, cached.editing, cached.expanded) == key
+        uid = item.uid
+        key = (item.revision, width, uid == self.editing_uid, uid in self.expanded, uid in self.shown_all)
+        return (cached.revision, cached.width, cached.editing, cached.expanded, cached.shown_all) == key
+
+    def pending(self) -> set[int]:
+        """The uids of messages laid out in part (big ones: the rest comes a few blocks per turn)."""
+        return {uid for uid, layout in self._cache.items() if layout.body.pending}
+
+    def resume(self, uid: int, budget_s: float) -> bool:
+        """Lay out more of a big message for about ``budget_s``; its height follows. True if some is left."""
+        layout = self._cache.get(uid)
+        if layout is None:
+            return False
+        before = layout.body.height
+        more = layout.body.resume(budget_s)
+        layout.height += layout.body.height - before
+        return more
 
     def layout(self, item: ChatItem, width: int, palette: QPalette, font: QFont) -> Layout:
         cached = self._cache.get(item.uid)
         if cached is not None and self._current(cached, item, width):
             return cached
         editing, expanded = item.uid == self.editing_uid, item.uid in self.expanded
+        shown_all = item.uid in self.shown_all
         is_user = item.role == "user"
         text_width = max(50, width - 2 * H_MARGIN - 2 * PADDING)
         if is_user:
@@ -191,7 +221,11 @@ class MessageDelegate(QStyledItemDelegate):
             body = MessageDocuments(width=text_width, font=QFont(font), palette=QPalette(palette), markdown=not is_user)
         streaming = item.state == MessageState.STREAMING
         text = item.text if item.text or not streaming else "…"
-        body.update(text, streaming=streaming, suffix=CARET if streaming else "")
+        body.update(
+            text, streaming=streaming, suffix=CARET if streaming else "", show_all=shown_all, budget_s=FRAME_BUDGET_S
+        )
+        if body.pending:
+            self.layout_pending.emit()
         bubble_width = (min(text_width, body.ideal_width) if is_user else text_width) + 2 * PADDING
         footer = bool(stats_line(item)) or item.sibling_count > 1
         line = line_height(small_font(font))
@@ -208,7 +242,7 @@ class MessageDelegate(QStyledItemDelegate):
         height += thought.height if thought is not None else 0
         if editing:
             height += EDIT_EXTRA_LINES * line_height(font)
-        layout = Layout(item.revision, width, editing, expanded, body, bubble_width, height, thought)
+        layout = Layout(item.revision, width, editing, expanded, shown_all, body, bubble_width, height, thought)
         self._cache[item.uid] = layout
         return layout
 
@@ -272,16 +306,17 @@ class MessageDelegate(QStyledItemDelegate):
         highlight = (option.widget.palette() if option.widget is not None else palette).color(
             QPalette.ColorRole.Highlight
         )
+        bubble = _on_screen(where.bubble, painter)  # a big message's bubble can be 100,000 px tall
         if is_user:
             accent = QColor(highlight)
             accent.setAlpha(40)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(accent)
-            painter.drawRoundedRect(where.bubble, 10, 10)
+            painter.drawRoundedRect(bubble, 10, 10)
         if option.state & QStyle.StateFlag.State_Selected:
             painter.setPen(highlight)
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(where.bubble.adjusted(0, 0, -1, -1), 10, 10)
+            painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 10, 10)
         if layout.thought is not None and where.thought is not None:
             layout.thought.paint(painter, where.thought.left(), where.thought.top(), palette, small)
         layout.body.paint(painter, where.body_x, where.body_y, palette)
@@ -296,6 +331,6 @@ class MessageDelegate(QStyledItemDelegate):
             painter.drawText(label, Qt.AlignmentFlag.AlignCenter, f"{item.sibling_index + 1}/{item.sibling_count}")
         footer = stats_line(item)
         if footer:
-            painter.setPen(ERROR_COLOR if item.state == MessageState.ERROR else muted)
+            painter.setPen(color("error", palette) if item.state == MessageState.ERROR else muted)
             painter.drawText(where.footer, align | Qt.AlignmentFlag.AlignVCenter, footer)
         painter.restore()

@@ -7,32 +7,43 @@ once and never touched again, and only the open tail is laid out again when text
 block is coloured once, when its closing fence arrives; the open tail is shown plain. Appending
 text therefore costs the size of the tail, not of the message; when the reply finishes it is laid
 out once more as a whole.
+
+Big or hostile text (``app.core.rendering.big_text``) is laid out as the core's plan says: cut for display
+(long lines, the message past a cap) with a "Show all" line under it, in blocks of a few milliseconds each,
+plain where Markdown would be too costly. ``update`` lays out the first blocks (``budget_s``); the view lays
+out the rest a few per turn of its event loop (``resume``), the height of what is left estimated meanwhile.
 """
 
 from __future__ import annotations
 
 import bisect
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QFont,
+    QFontMetrics,
     QPainter,
     QPalette,
     QTextCursor,
     QTextDocument,
     QTextFrame,
     QTextFrameFormat,
+    QTextOption,
     QTextTable,
 )
 
+from app.core.rendering import big_text
 from app.core.rendering.fences import Fence, closes, opening_fence, split_fences
 from app.ui.chat.code_blocks import CodeBlockView
 
 MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub
 CHUNK_GAP = 8  # pixels between two pieces of prose (a paragraph's spacing)
 CODE_GAP = 12  # pixels above and below a code block
+FRAME_BUDGET_S = 0.004  # layout of a big message's blocks per turn of the event loop (at least one block)
 
 
 @dataclass
@@ -41,6 +52,7 @@ class Piece:
     height: int
     document: QTextDocument | None = None  # prose
     code: CodeBlockView | None = None  # or a code block
+    flush: bool = False  # a plain piece of a planned message: no gap above it when the piece before is one too
 
 
 @dataclass
@@ -62,6 +74,14 @@ class MessageDocuments:
     _fence: Fence | None = None  # the code fence open at _scan_pos
     _streaming: bool = False
     _text_len: int = 0
+    hidden: int = 0  # characters not shown ("Show all" shows them)
+    _pending: Iterator[big_text.Block] | None = None  # a big message's blocks not laid out yet ...
+    _pending_chars: int = 0  # ... holding this many characters
+    _laid_height: int = 0  # the height of what is laid out (``height`` adds an estimate of what is pending)
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
 
     @property
     def documents(self) -> list[QTextDocument]:
@@ -72,9 +92,12 @@ class MessageDocuments:
     def code_blocks(self) -> list[CodeBlockView]:
         return [piece.code for piece in self.pieces if piece.code is not None]
 
-    def update(self, text: str, *, streaming: bool, suffix: str = "") -> None:
+    def update(
+        self, text: str, *, streaming: bool, suffix: str = "", show_all: bool = False, budget_s: float | None = None
+    ) -> None:
+        """Lay out ``text``; a big one in blocks for ``budget_s`` seconds (None: all of them now), see ``resume``."""
         if not (self.markdown and streaming):
-            self._whole(text + suffix)
+            self._whole(text + suffix, show_all=show_all, budget_s=budget_s)
             return
         if not self._streaming or len(text) < self._text_len:
             self._reset()
@@ -83,9 +106,50 @@ class MessageDocuments:
         del self.pieces[self._frozen_pieces :], self.offsets[self._frozen_pieces :]
         self.height = self._frozen_height
         if safe > self._frozen_chars:
-            self._add_text(text[self._frozen_chars : safe], final=True)
+            chunk = text[self._frozen_chars : safe]
+            if big_text.needs_plan(chunk, markdown=True):  # a whole big chunk arrived at once: cut, never parsed
+                self._add_blocks(big_text.plan(chunk, markdown=True).blocks)
+            else:
+                self._add_text(chunk, final=True)
             self._frozen_chars, self._frozen_pieces, self._frozen_height = safe, len(self.pieces), self.height
-        self._add_text(text[self._frozen_chars :] + suffix, final=False)
+        tail = text[self._frozen_chars :]
+        if big_text.needs_plan(tail, markdown=True):  # a long open line (or costly Markdown): its start, plain
+            self._add_blocks(big_text.plan(tail, markdown=False, cap=big_text.STREAMING_CAP).blocks)
+            if suffix.strip():
+                self._add_document(self._plain(suffix.strip()))
+        else:
+            self._add_text(tail + suffix, final=False)
+        self._laid_height = self.height
+
+    def resume(self, budget_s: float | None) -> bool:
+        """Lay out more of a big message's blocks, for about ``budget_s`` seconds (None: all); True if some are left."""
+        started = time.perf_counter()
+        self.height = self._laid_height
+        while self._pending is not None:
+            block = next(self._pending, None)
+            if block is None:
+                self._pending, self._pending_chars = None, 0
+                break
+            self._add_block(block)
+            self._pending_chars -= len(block.text)
+            if budget_s is not None and time.perf_counter() - started >= budget_s:
+                break
+        self._laid_height = self.height
+        if self._pending is not None:
+            self.height += self._estimate(self._pending_chars)
+        if self.hidden:
+            self.height += CHUNK_GAP + self._link_height()
+        return bool(self._pending)
+
+    def show_all_rect(self) -> QRectF | None:
+        """The "Show all" line under a cut message (message coordinates), or None when all of it is shown."""
+        if not self.hidden:
+            return None
+        line = self._link_height()
+        return QRectF(0, self.height - line, QFontMetrics(self.font).horizontalAdvance(self.show_all_label()) + 8, line)
+
+    def show_all_label(self) -> str:
+        return f"Show all ({self.hidden:,} more characters)"
 
     def piece_at(self, y: float) -> tuple[int, Piece] | None:
         """The piece under ``y`` (in the message's coordinates), if any."""
@@ -121,24 +185,40 @@ class MessageDocuments:
             painter.translate(x, top)
             document.drawContents(painter, clip)
             painter.translate(-x, -top)
+        link = self.show_all_rect()
+        if link is not None:
+            painter.save()
+            painter.setFont(self.font)
+            painter.setPen(palette.color(QPalette.ColorRole.Link))
+            painter.drawText(
+                link.translated(x, y), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.show_all_label()
+            )
+            painter.restore()
 
-    def _whole(self, text: str) -> None:
+    def _whole(self, text: str, *, show_all: bool = False, budget_s: float | None = None) -> None:
         scrolls = [code.scroll_x for code in self.code_blocks]
         self._reset()
-        if self.markdown:
+        if big_text.needs_plan(text, markdown=self.markdown):
+            planned = big_text.plan(text, markdown=self.markdown, show_all=show_all)
+            self.hidden, self._pending, self._pending_chars = planned.hidden, planned.blocks, planned.shown
+            self.resume(budget_s)
+            self.ideal_width = self.width
+        elif self.markdown:
             self._add_text(text, final=True)
         else:
             self._add_document(self._plain(text))
         for code, scroll_x in zip(self.code_blocks, scrolls, strict=False):
             code.scroll_to(scroll_x)  # a finished reply keeps where its blocks were scrolled to
-        if not self.markdown:  # only a plain bubble (yours) is as wide as its text
+        if not self.markdown and len(self.pieces) == 1:  # a plain bubble (yours) is as wide as its text
             self.ideal_width = int(self.pieces[0].document.idealWidth()) + 1  # type: ignore[union-attr]
+        self._laid_height = self.height
 
     def _reset(self) -> None:
         self.pieces, self.offsets = [], []
         self.height = self._frozen_height = self._frozen_chars = self._frozen_pieces = self._scan_pos = 0
-        self._text_len = 0
+        self._text_len = self.hidden = self._laid_height = 0
         self._fence, self._streaming = None, False
+        self._pending, self._pending_chars = None, 0
 
     def _advance(self, text: str) -> int:
         """Scan the new complete lines; return where the last finished chunk ends.
@@ -177,13 +257,38 @@ class MessageDocuments:
             )
             self._add(Piece(0, code.height, code=code))
 
-    def _add_document(self, document: QTextDocument) -> None:
-        self._add(Piece(0, int(document.size().height()), document=document))
+    def _add_blocks(self, blocks: Iterable[big_text.Block]) -> None:
+        for block in blocks:
+            self._add_block(block)
+
+    def _add_block(self, block: big_text.Block) -> None:
+        if block.kind == "markdown":
+            self._add_document(self._markdown(block.text))
+        elif block.kind == "code":
+            code = CodeBlockView.build(
+                block.text, block.language, closed=block.closed, width=self.width, font=self.font, palette=self.palette
+            )
+            self._add(Piece(0, code.height, code=code))
+        else:
+            self._add_document(self._plain(block.text, anywhere=block.anywhere), flush=True)
+
+    def _estimate(self, chars: int) -> int:
+        """The height of ``chars`` characters not laid out yet, from their number (no layout)."""
+        metrics = QFontMetrics(self.font)
+        per_line = max(1, self.width // max(1, metrics.averageCharWidth()))
+        return (1 + chars // per_line) * metrics.lineSpacing()
+
+    def _link_height(self) -> int:
+        return QFontMetrics(self.font).height() + 4
+
+    def _add_document(self, document: QTextDocument, *, flush: bool = False) -> None:
+        self._add(Piece(0, int(document.size().height()), document=document, flush=flush))
 
     def _add(self, piece: Piece) -> None:
         if self.pieces:
             code_near = piece.code is not None or self.pieces[-1].code is not None
-            piece.top = self.height + (CODE_GAP if code_near else CHUNK_GAP)
+            gap = 0 if piece.flush and self.pieces[-1].flush else CHUNK_GAP
+            piece.top = self.height + (CODE_GAP if code_near else gap)
         self.pieces.append(piece)
         self.offsets.append(piece.top)
         self.height = piece.top + piece.height
@@ -198,8 +303,12 @@ class MessageDocuments:
         document.setTextWidth(self.width)
         return document
 
-    def _plain(self, text: str) -> QTextDocument:
+    def _plain(self, text: str, *, anywhere: bool = False) -> QTextDocument:
         document = self._new_document()
+        if anywhere:  # a long run without spaces: Qt's word wrap would look for a break at every line (seconds)
+            option = document.defaultTextOption()
+            option.setWrapMode(QTextOption.WrapMode.WrapAnywhere)
+            document.setDefaultTextOption(option)
         document.setPlainText(text)
         document.setTextWidth(self.width)
         return document

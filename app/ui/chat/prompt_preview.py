@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
+from app.core.rendering.big_text import cut
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
@@ -61,6 +64,13 @@ class PromptPreview(QWidget):
         messages = self.chat_model.session.conversation(self.persona.system_prompt.toPlainText())
         messages.append({"role": "user", "content": self.input_box.toPlainText().strip() or PREVIEW_PLACEHOLDER})
         loaded = self.client.loaded
+        if loaded is not None and loaded.info.architecture == "remote":  # its server applies its own template
+            self.text.setPlainText(json.dumps({"messages": messages}, indent=2, ensure_ascii=False))
+            where = loaded.info.metadata.get("hermes.remote_base", "the server")
+            self.notes.setText(
+                f"The server formats the prompt with its own chat template: these are the messages sent to {where}."
+            )
+            return
         text, notes = preview_prompt(
             messages,
             preset.prompt_format,
@@ -72,7 +82,7 @@ class PromptPreview(QWidget):
             add_bos=loaded.add_bos if loaded else False,
             model_format=loaded.format if loaded else None,  # what the engine renders "auto" with
         )
-        self.text.setPlainText(text)
+        self.text.setPlainText(cut(text)[0])  # a 5 MB pasted line is cut for display (marks say how much)
         named = notes[0] if text and notes and notes[0].startswith("Format: ") else ""
         self.header.setText(f"Exactly what the model receives for the next message · {named or 'Format: —'}")
         self.notes.setText("\n".join(notes[1:] if named else notes))

@@ -104,12 +104,13 @@ class EngineClient(QObject):
         return self.service.running
 
     # models
-    def load(self, path: str, options: LoadOptions) -> None:
+    def load(self, path: str, options: LoadOptions, engine: Engine | None = None) -> None:
+        """Load ``path``; on ``engine`` when given (the model loaded now stays until that one has answered)."""
         if self._closed:
             log.debug("not loading %s: the engine client is shut down", path)
             return
         self._load_cancelled.clear()
-        self.service.load(path, options, self._on_load_progress).add_done_callback(
+        self.service.load(path, options, self._on_load_progress, engine=engine).add_done_callback(
             lambda future: self._load_done(path, future)
         )
 

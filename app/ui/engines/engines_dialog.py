@@ -1,4 +1,5 @@
-"""Settings → Engines: OpenAI-compatible endpoints (llama-server, vLLM, Ollama, LM Studio, another Hermes Studio).
+"""Engines… (the model bar; Model → Engines…): OpenAI-compatible endpoints (llama-server, vLLM, Ollama, LM Studio,
+another Hermes Studio).
 
 Add one by name, base URL and optional API key; "Check" asks it for its models on a background thread
 and says what it found or why it failed (never a frozen dialog). The entries live in ``engines.json``
@@ -39,6 +40,7 @@ class EnginesDialog(QDialog):
     def __init__(self, store: RemoteEngineStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Engines")
+        self.setMinimumWidth(560)  # a URL and the help text read on one or two lines, not six
         self.store = store
         self.engines = QListWidget()
         self.name = QLineEdit(placeholderText="GPU box")

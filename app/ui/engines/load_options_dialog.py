@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QVBoxLayout,
     QWidget,
@@ -20,12 +21,14 @@ from PySide6.QtWidgets import (
 
 from app.core.engines.devices import DeviceReport
 from app.core.engines.load_options import LoadOptions
+from app.core.engines.memory_use import estimate_load
 from app.core.engines.model_format import BUILTIN, auto_label, file_format_choices, known_builtins
 from app.core.engines.offload import check_options, plan_offload
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
 from app.core.prompting.prompt_formats import AUTO, NO_TEMPLATE
 from app.ui.engines.load_fields import LoadOptionsFields
+from app.ui.theme import secondary_text, tone
 
 
 class LoadOptionsDialog(QDialog):
@@ -49,10 +52,17 @@ class LoadOptionsDialog(QDialog):
         self.estimate.setWordWrap(True)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #c0392b;")
+        tone(self.problem, "error")
 
         form = QFormLayout()
         for label, field in self.fields.rows():
+            if field is self.fields.context_size and info is not None and info.context_length:
+                row = QHBoxLayout()  # the most the model was trained for, beside the field
+                row.addWidget(field, 1)
+                self.context_limit = secondary_text(QLabel(f"up to {info.context_length:,} for this model"))
+                row.addWidget(self.context_limit)
+                form.addRow(label, row)
+                continue
             form.addRow(label, field)
         self.prompt_format = QComboBox()
         self.prompt_format.setAccessibleName("Prompt format")
@@ -110,5 +120,9 @@ class LoadOptionsDialog(QDialog):
             self.estimate.setText("")
             return
         plan = plan_offload(self._info, options, self._report)
-        where = plan.device.label if plan.device else "the CPU"
-        self.estimate.setText(f"On this machine: {plan.on_gpu}/{plan.total_layers} layers on {where} ({plan.reason}).")
+        if plan.device is None or plan.on_gpu == 0:
+            where = f"all {plan.total_layers} layers on the CPU"
+        else:
+            where = f"{plan.on_gpu}/{plan.total_layers} layers on {plan.device.label}"
+        use = estimate_load(self._info, options, self._report).use
+        self.estimate.setText(f"On this machine: {where} ({plan.reason}) · needs {use}.")

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QProgressBar, QPushButton, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolBar,
+    QWidget,
+)
 
 from app.core.engines.interface import LoadedModel
+from app.core.engines.load_options import LoadOptions
+from app.core.engines.memory_use import LoadEstimate
 from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, remote_models
 from app.core.library.gguf_file import read_gguf
@@ -21,6 +33,19 @@ from app.ui.engines.engine_client import EngineClient
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
+
+
+ESTIMATE_ROLE = Qt.ItemDataRole.UserRole + 1  # what a model would need, read in the background
+
+
+class _ListWithEstimates(QStyledItemDelegate):
+    """The picker's list says what each model would need ("needs ≈ 286 MB RAM"); the closed picker stays short."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        estimate = index.data(ESTIMATE_ROLE)
+        if estimate:
+            option.text = f"{option.text}  · {estimate}"
 
 
 def remote_key(engine: str, model_id: str) -> str:
@@ -58,6 +83,7 @@ class ModelBar(QToolBar):
         self.picker = QComboBox(minimumContentsLength=36)
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.addItem(PLACEHOLDER, None)
+        self.picker.setItemDelegate(_ListWithEstimates(self.picker))
         self.addWidget(self.picker)
         self.open_action = QAction("Open GGUF…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         self.eject_action = QAction("Eject", self, enabled=False, toolTip="Unload the model and free its memory")
@@ -82,6 +108,9 @@ class ModelBar(QToolBar):
             toolTip="OpenAI-compatible servers (llama-server, vLLM, Ollama…) whose models you can chat with",
         )
         self._requested = ""  # the picker's data of the model asked for last
+        self._loaded_key = ""  # the picker's data of the model loaded now (a path, or a remote key)
+        engine = client.service.engine  # this machine's llama.cpp engine (and its state cache), kept for coming back
+        self._local_engine = None if engine.capabilities.remote else engine
         self.addAction(self.options_action)
         self.addWidget(self.placement)
         self._format_note = self.addWidget(self.format_note)
@@ -101,7 +130,7 @@ class ModelBar(QToolBar):
         self.engines_action.triggered.connect(self.edit_engines)
         self.cancel_button.clicked.connect(client.cancel_load)
         client.load_progress.connect(lambda value: self.progress.setValue(int(1000 * max(0.0, min(1.0, value)))))
-        self.picker.currentIndexChanged.connect(lambda _index: self.options_action.setEnabled(bool(self._picked())))
+        self.picker.currentIndexChanged.connect(lambda _index: self.options_action.setEnabled(self._picked_file()))
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -127,8 +156,11 @@ class ModelBar(QToolBar):
         self.picker.blockSignals(True)
         self.picker.clear()
         self.picker.addItem(PLACEHOLDER, None)
+        names = [model.name for model in models]
         for model in models:
-            self.picker.addItem(f"{model.name}  ({model.size_text})", str(model.path))
+            # two files of one name (the starter and a Hub download of it): their folders tell them apart
+            name = f"{model.name} — {model.path.parent.name}" if names.count(model.name) > 1 else model.name
+            self.picker.addItem(f"{name}  ({model.size_text})", str(model.path))
             self.picker.setItemData(self.picker.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
         if self.loaded:
             self.select_path(str(self.loaded.info.path))  # a model opened from elsewhere stays listed
@@ -137,8 +169,27 @@ class ModelBar(QToolBar):
         self.picker.blockSignals(False)
         self.model_count = len(models)
         self.models_listed.emit(len(models))
+        self._estimate(scan, models)
         if self.engines.entries():
             self.background.run(lambda: remote_models(self.engines), lambda found: self._show_remote(scan, found))
+
+    def _estimate(self, scan: int, models: list[LocalModel]) -> None:
+        """What each model would cost to load (RAM, VRAM, where), read from its header in the background."""
+        defaults = default_load_options(self.settings.current)
+        wanted = {str(model.path): self.model_options.options(str(model.path), defaults) for model in models}
+        if wanted:
+            self.background.run(lambda: estimate_models(wanted), lambda found: self._show_estimates(scan, found))
+
+    def _show_estimates(self, scan: int, found: dict[str, LoadEstimate]) -> None:
+        if scan != self._scan:
+            return
+        for index in range(1, self.picker.count()):
+            path = str(self.picker.itemData(index) or "")
+            estimate = found.get(path)
+            if estimate is None:
+                continue
+            self.picker.setItemData(index, f"needs {estimate.use}", ESTIMATE_ROLE)  # shown in the list
+            self.picker.setItemData(index, f"{path}\nLoading it {estimate}", Qt.ItemDataRole.ToolTipRole)
 
     def _show_remote(self, scan: int, found: list[tuple[RemoteEngineEntry, list[str] | str]]) -> None:
         """The models of the remote engines, after the library's (an engine that does not answer is said)."""
@@ -174,7 +225,10 @@ class ModelBar(QToolBar):
     def select_path(self, path: str) -> None:
         index = self.picker.findData(path)
         if index < 0:
-            self.picker.addItem(Path(path).stem, path)
+            engine, _, model_id = path[len(REMOTE) :].partition("\x1f")
+            self.picker.addItem(
+                f"{model_id}  (remote · {engine})" if path.startswith(REMOTE) else Path(path).stem, path
+            )
             index = self.picker.count() - 1
         self.picker.setCurrentIndex(index)
 
@@ -186,6 +240,7 @@ class ModelBar(QToolBar):
         self.load_started.emit(path)
         self.loading_path, self._requested = path, path
         service = self.client.service
+        # The model in use stays loaded until the new one answers; a failure leaves it as it was.
         if path.startswith(REMOTE):
             engine_name, model_id = path[len(REMOTE) :].split("\x1f", 1)
             entry = self.engines.get(engine_name)
@@ -196,15 +251,21 @@ class ModelBar(QToolBar):
 
             self.status.emit(f"Connecting to {model_id} on {entry.name}…", 0)
             self.placement.setText(" Connecting… ")
-            service.switch_engine(RemoteEngine(entry.base_url, entry.api_key, name=entry.name))
-            self.client.load(model_id, default_load_options(self.settings.current))
+            remote = RemoteEngine(entry.base_url, entry.api_key, name=entry.name)
+            self.client.load(model_id, default_load_options(self.settings.current), engine=remote)
             return
-        if service.engine.capabilities.remote:
-            service.switch_engine(LlamaEngine())  # back to this machine's llama.cpp
+        engine = None
+        if service.engine.capabilities.remote:  # back to this machine's llama.cpp
+            if self._local_engine is None:
+                from app.core.engines.state_cache import StateCache
+
+                self._local_engine = LlamaEngine(StateCache(self.paths.state_cache_dir))
+            engine = self._local_engine
         self.status.emit(f"Loading {Path(path).name}…", 0)
         self.placement.setText(" Loading… ")
         self._show_loading(True)
-        self.client.load(path, self.model_options.options(path, default_load_options(self.settings.current)))
+        options = self.model_options.options(path, default_load_options(self.settings.current))
+        self.client.load(path, options, engine=engine)
 
     @property
     def loading_shown(self) -> bool:
@@ -220,6 +281,10 @@ class ModelBar(QToolBar):
     def _picked(self) -> str:
         return str(self.picker.currentData() or "")
 
+    def _picked_file(self) -> bool:
+        """A model file is picked (a remote engine's model has no load options: its server loads it)."""
+        return bool(self._picked()) and not self._picked().startswith(REMOTE)
+
     def edit_load_options(self) -> None:
         """This model's own load options (LM Studio's per-model defaults); accepting them reloads it."""
         from app.core.engines.devices import list_devices
@@ -227,7 +292,9 @@ class ModelBar(QToolBar):
         from app.ui.engines.load_options_dialog import LoadOptionsDialog
 
         path = self._picked()
-        if not path:
+        if not self._picked_file():
+            if path:
+                self.status.emit("A remote engine's model has no load options here: its server loads it.", 6000)
             return
         defaults = default_load_options(self.settings.current)
         try:
@@ -280,13 +347,20 @@ class ModelBar(QToolBar):
         self.loading_path = ""
         self._show_loading(False)
         remote = loaded.info.architecture == "remote"
-        self.select_path(self._requested if remote else str(loaded.info.path))
+        self._loaded_key = self._requested if remote else str(loaded.info.path)
+        self.select_path(self._loaded_key)
         self.eject_action.setEnabled(True)
-        self.status.emit(
-            f"{loaded.name} loaded in {loaded.load_seconds:.1f} s · {loaded.info.architecture}, "
-            f"{loaded.info.size_label}, {loaded.info.quantization} · prompt format: {loaded.prompt_format}",
-            8000,
-        )
+        if remote:
+            engine_name = self._loaded_key[len(REMOTE) :].split("\x1f", 1)[0]
+            base = loaded.info.metadata.get("hermes.remote_base", "")
+            self.status.emit(f"Connected to {loaded.name} on {engine_name} ({base}) · the server formats the prompt",
+                             8000)  # fmt: skip
+        else:
+            self.status.emit(
+                f"{loaded.name} loaded in {loaded.load_seconds:.1f} s · {loaded.info.architecture}, "
+                f"{loaded.info.size_label}, {loaded.info.quantization} · prompt format: {loaded.prompt_format}",
+                8000,
+            )
         self.placement.setText(f" {placement_text(loaded)} ")
         self._show_format(loaded)
         for note in loaded.notes:
@@ -301,18 +375,20 @@ class ModelBar(QToolBar):
         self._show_loading(False)
         self.status.emit("Load failed", 8000)
         self.picker.blockSignals(True)
-        if self.loaded and self.loaded.info.architecture != "remote":  # the model loaded before is back
-            self.select_path(str(self.loaded.info.path))
+        if self.loaded and self._loaded_key:  # the model loaded before is still (or again) there
+            self.select_path(self._loaded_key)
             self.placement.setText(f" {placement_text(self.loaded)} ")
         else:
             self.picker.setCurrentIndex(0)
             self.placement.setText("")
         self._show_format(self.loaded)
         self.picker.blockSignals(False)
+        self.options_action.setEnabled(self._picked_file())
         self.model_failed.emit(message)
 
     @Slot()
     def _on_unloaded(self) -> None:
+        self._loaded_key = ""
         self.eject_action.setEnabled(False)
         self.picker.setCurrentIndex(0)
         self.placement.setText("")
@@ -340,9 +416,29 @@ def format_tooltip(loaded: LoadedModel) -> str:
     )
 
 
+def estimate_models(wanted: dict[str, LoadOptions]) -> dict[str, LoadEstimate]:
+    """Each model file's load estimate (a background task); files that cannot be read are left out."""
+    from app.core.engines.devices import list_devices
+    from app.core.engines.memory_use import estimate_load
+    from app.core.errors import HermesError
+
+    try:
+        report = list_devices()
+    except (HermesError, OSError):
+        return {}
+    found = {}
+    for path, options in wanted.items():
+        try:
+            found[path] = estimate_load(read_gguf(path), options, report)
+        except (HermesError, OSError):
+            continue
+    return found
+
+
 def placement_text(loaded: LoadedModel) -> str:
-    """Where the model runs: "CPU · 8 threads", "Vulkan · … · 33/33 layers on GPU", "Remote · GPU box"."""
+    """Where the model runs and what it costs: "CPU · 8 threads · ≈ 160 MB RAM", "Vulkan · … · 33/33 layers on GPU
+    · 8 CPU threads · ≈ 4.1 GB VRAM + 300 MB RAM", "Remote · GPU box"."""
     if loaded.placement is not None:
-        return str(loaded.placement)
+        return loaded.placement.summary
     base = loaded.info.metadata.get("hermes.remote_base", "")
     return f"Remote · {base}" if base else ""

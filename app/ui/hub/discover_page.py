@@ -28,7 +28,7 @@ from app.core.hub import catalogue as hub
 from app.core.library.models import human_size, scan_models
 from app.ui.background import Background
 from app.ui.hub.table_model import RowTableModel
-from app.ui.theme import SPACE_S, SPACE_XS, color, icon, scheme, secondary_text_css
+from app.ui.theme import SPACE_S, SPACE_XS, color, icon, scheme, secondary_text, tone
 from app.ui.widgets import FitPillDelegate
 
 Index = QModelIndex | QPersistentModelIndex
@@ -130,9 +130,12 @@ class DiscoverPage(QWidget):
         title_font.setBold(True)
         self.title.setFont(title_font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.flag = QLabel(wordWrap=True)
-        self.memory_label = QLabel(wordWrap=True)
-        self._restyle()
+        self.flag = tone(QLabel(wordWrap=True), "warning")  # the theme's colours at paint time, also after a switch
+        bold = self.flag.font()
+        bold.setBold(True)
+        self.flag.setFont(bold)
+        self.memory_label = secondary_text(QLabel(wordWrap=True))
+        self._scheme = scheme()
         self.quants = QTableWidget(0, 5)
         self.quants.setAccessibleName("Quants")
         self.quants.setHorizontalHeaderLabels(["Quant", "Size", "Bits/weight", "Fit", "File"])
@@ -204,18 +207,11 @@ class DiscoverPage(QWidget):
         # Asking the GPU driver can take a moment: never on the GUI thread.
         self.background.run(hub.machine_memory, self._memory_known, self._memory_failed)
 
-    def _restyle(self) -> None:
-        if getattr(self, "_scheme", None) == scheme():
-            return
-        self._scheme = scheme()
-        self.flag.setStyleSheet(f"color: {color('warning').name()}; font-weight: bold;")
-        self.memory_label.setStyleSheet(secondary_text_css())
-
     def changeEvent(self, event) -> None:
         from PySide6.QtCore import QEvent
 
         if event.type() == QEvent.Type.PaletteChange and getattr(self, "_scheme", None) != scheme():
-            self._restyle()
+            self._scheme = scheme()
             if self.details is not None and self._waiting is None:
                 self.show_details(self.details)
         super().changeEvent(event)

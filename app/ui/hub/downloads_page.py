@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from app.core.hub.downloads import Download, DownloadManager, State
 from app.core.library.models import human_size
 from app.ui.hub.table_model import RowTableModel
-from app.ui.theme import SPACE_S, SPACE_XS, icon, secondary_text_css
+from app.ui.theme import SPACE_S, SPACE_XS, icon, secondary_text
 from app.ui.widgets import EmptyTableView, show_in_folder, tool_button
 
 Index = QModelIndex | QPersistentModelIndex
@@ -85,6 +85,8 @@ class DownloadsModel(RowTableModel[Download]):
             return None
         if column == 0:
             return job.filename
+        if job.state == State.CANCELLED and column in (self.PROGRESS, 2):
+            return None  # its file is gone: no progress, no size left to show
         if column == self.PROGRESS:
             return int(1000 * job.done / job.total) if job.total else 0
         if column == 2:
@@ -113,6 +115,8 @@ class DownloadsModel(RowTableModel[Download]):
 
 class ProgressDelegate(QStyledItemDelegate):
     def paint(self, painter, option, index) -> None:
+        if index.data() is None:
+            return  # (a cancelled download)
         bar = QStyleOptionProgressBar()
         bar.rect = option.rect.adjusted(2, 4, -2, -4)
         bar.minimum, bar.maximum = 0, 1000
@@ -184,7 +188,7 @@ class DownloadsPage(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.clear_button)
         note = QLabel("Downloads resume where they stopped, even after the app is closed.")
-        note.setStyleSheet(secondary_text_css())
+        secondary_text(note)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACE_S * 2, SPACE_S * 2, SPACE_S * 2, SPACE_S)
         layout.setSpacing(SPACE_S)
@@ -242,8 +246,12 @@ class DownloadsPage(QWidget):
 
     def act(self, action: str, key: str) -> None:
         """Do a row's action, if it still applies (the row may have changed since it was drawn)."""
-        job = next((job for job in self.model.jobs if job.key == key), None)
-        if job is None or not applies(action, job):
+        row = next((row for row, job in enumerate(self.model.jobs) if job.key == key), -1)
+        if row < 0:
+            return
+        job = self.model.jobs[row]
+        self.view.selectRow(row)  # a row's own button selects it: the buttons below follow
+        if not applies(action, job):
             return
         if action == "pause":
             self.manager.pause(key)

@@ -29,6 +29,7 @@ class HubPages(QObject):
 
     error = Signal(str)  # a message for the banner
     status = Signal(str, int)  # a status-bar message and how long to show it
+    page_built = Signal(str, object)  # a page's name and the page, once built (the server indicator watches it)
 
     def __init__(
         self,
@@ -68,6 +69,7 @@ class HubPages(QObject):
             self._pages[name] = page = self._build_page(name)
             name_for_accessibility(page)
             self.stack.addWidget(page)
+            self.page_built.emit(name, page)
         return self._pages[name]
 
     def _build_page(self, name: str) -> QWidget:

@@ -26,7 +26,7 @@ from app.core.library.header_cache import HeaderCache, HeaderSummary
 from app.core.library.models import LocalModel, delete_model, human_size, import_model, scan_models
 from app.ui.background import Background
 from app.ui.hub.table_model import RowTableModel
-from app.ui.theme import SPACE_S, color, icon, secondary_text_css
+from app.ui.theme import SPACE_S, color, icon, secondary_text
 from app.ui.widgets import EmptyTableView, show_in_folder
 
 Index = QModelIndex | QPersistentModelIndex
@@ -169,7 +169,7 @@ class ModelsPage(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.summary = QLabel(wordWrap=True)
-        self.summary.setStyleSheet(secondary_text_css())
+        secondary_text(self.summary)
         self.import_bar = QProgressBar(maximum=1000)
         self.import_bar.hide()
         self.load_button = QPushButton(icon("message-square"), "Chat with it")

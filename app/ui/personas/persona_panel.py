@@ -1,4 +1,4 @@
-"""The persona side panel: preset picker and its actions, the system prompt, quick sampling settings."""
+"""The persona side panel: preset picker and its actions, the system prompt, the chat's sampling (sampling_panel)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,21 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QMenu,
     QMessageBox,
     QPlainTextEdit,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.personas.presets import Preset, PresetError, PresetLibrary
-from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import Sampling
-from app.ui.theme import SPACE_S, secondary_text_css
+from app.ui.personas.sampling_panel import SamplingPanel
+from app.ui.theme import SPACE_S, secondary_text
 from app.ui.widgets import avatar_icon, tool_button
 
 APPLY, NEW_CHAT, CANCEL = "apply", "new chat", "cancel"  # the answers to a persona switch mid-chat
@@ -71,22 +68,15 @@ class PersonaPanel(QWidget):
         row.addWidget(self.menu_button)
 
         self.description = QLabel(wordWrap=True)
-        self.description.setStyleSheet(secondary_text_css())  # secondary, yet readable (a disabled label is not)
+        secondary_text(self.description)  # secondary, yet readable (a disabled label is not), in either theme
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setPlaceholderText("No system prompt")
         self.system_prompt.setAccessibleName("System prompt")
         self.system_prompt.setTabChangesFocus(True)
-        self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.05, decimals=2)
-        self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128)
-        self.overflow = QComboBox(minimumContentsLength=14)
-        self.overflow.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        for policy in ContextPolicy:
-            self.overflow.addItem(policy.label, policy.value)
-        self.overflow.setToolTip("What happens when this chat no longer fits the model's context window")
-        form = QFormLayout()
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Max tokens", self.max_tokens)
-        form.addRow("When too long", self.overflow)
+        self.sampling_panel = SamplingPanel()  # this chat's sampling, the preset's values as defaults
+        self.temperature = self.sampling_panel.temperature
+        self.max_tokens = self.sampling_panel.max_tokens
+        self.overflow = self.sampling_panel.overflow
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACE_S, SPACE_S, SPACE_S, SPACE_S)
@@ -96,7 +86,8 @@ class PersonaPanel(QWidget):
         layout.addWidget(self.description)
         layout.addWidget(QLabel("<b>System prompt</b>"))
         layout.addWidget(self.system_prompt, 1)
-        layout.addLayout(form)
+        layout.addWidget(QLabel("<b>Sampling</b>"))
+        layout.addWidget(self.sampling_panel)
 
         self.preset: Preset = library.presets()[0]
         self.picker.activated.connect(self._picked)
@@ -166,8 +157,7 @@ class PersonaPanel(QWidget):
         self.picker.setCurrentIndex(max(0, self.picker.findData(preset.id)))
         self.description.setText(preset.description)
         self.system_prompt.setPlainText(preset.system_prompt)
-        self.temperature.setValue(preset.sampling.temperature)
-        self.max_tokens.setValue(preset.sampling.max_tokens)
+        self.sampling_panel.set_preset(preset.sampling)
         for action in (self.delete_action,):
             action.setEnabled(not preset.builtin)
         self.edit_action.setText("View…" if preset.builtin else "Edit…")
@@ -175,9 +165,8 @@ class PersonaPanel(QWidget):
         self.changed.emit()
 
     def sampling(self) -> Sampling:
-        return self.preset.sampling.with_overrides(
-            temperature=self.temperature.value(), max_tokens=self.max_tokens.value()
-        )
+        """The chat's sampling (``SamplingInputError`` where a field is wrong)."""
+        return self.sampling_panel.sampling()
 
     # actions
     def new_preset(self) -> Preset | None:

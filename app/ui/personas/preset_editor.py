@@ -30,6 +30,7 @@ from app.core.personas.cards import CardError, read_png_chunks
 from app.core.personas.presets import Preset, PresetError, preset_from_dict
 from app.core.prompting.prompt_formats import CUSTOM, FORMAT_CHOICES
 from app.core.prompting.types import Sampling
+from app.ui.theme import tone
 from app.ui.widgets import avatar_icon
 
 
@@ -80,6 +81,7 @@ class PresetEditor(QDialog):
         form.addRow("Example dialogue", self.example_dialogue)
         form.addRow("Prompt format", self.prompt_format)
         form.addRow("Custom template", self.custom_template)
+        self._form = form
 
         sampling = preset.sampling
         self.temperature = _double(0, 5, 0.05, sampling.temperature)
@@ -109,7 +111,7 @@ class PresetEditor(QDialog):
         box.setLayout(grid)
 
         self.error = QLabel()
-        self.error.setStyleSheet("color: #b02a37;")
+        tone(self.error, "error")
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Close
@@ -131,13 +133,18 @@ class PresetEditor(QDialog):
             line.setReadOnly(read_only)
         for text in (self.system_prompt, self.greeting, self.example_dialogue, self.custom_template):
             text.setReadOnly(read_only)
+        if read_only:  # a hint is for typing: in a view it would read as a value
+            for field in (self.stop, self.greeting, self.example_dialogue, self.custom_template):
+                field.setPlaceholderText("")
         for control in (self.color_button, self.avatar_button, self.prompt_format, box):
             control.setEnabled(not read_only)
         self._show_color()
         self._format_changed()
 
     def _format_changed(self) -> None:
-        self.custom_template.setEnabled(self.prompt_format.currentData() == CUSTOM and not self._preset.builtin)
+        custom = self.prompt_format.currentData() == CUSTOM
+        self.custom_template.setEnabled(custom and not self._preset.builtin)
+        self._form.setRowVisible(self.custom_template, custom)  # no template field for Auto, ChatML…
 
     def _show_color(self) -> None:
         self.color_button.setText(f"Colour {self._color}")

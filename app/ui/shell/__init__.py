@@ -1,0 +1,1 @@
+"""The window's shell: its menu bar and the keyboard's ways through it."""
