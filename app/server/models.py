@@ -61,11 +61,17 @@ class ModelHost:
         path = loaded.info.path
         return {name.lower() for name in (str(path), path.name, path.stem)}
 
+    def names_the_chat_model(self, name: str) -> bool:
+        return name.lower() in self._names_of_loaded()
+
     def listing(self) -> list[dict[str, object]]:
         ids: list[str] = []
         loaded = self.loaded_id()
         if loaded:
             ids.append(loaded)
+        embedding = self.service.embedding_loaded
+        if embedding is not None and embedding.info.path.stem != loaded:
+            ids.append(embedding.info.path.stem)
         if self.jit:
             ids += [m.name for m in scan_models(self.library_folders()) if m.name != loaded]
         return [{"id": i, "object": "model", "created": self._created, "owned_by": "hermes-studio"} for i in ids]

@@ -31,10 +31,11 @@ from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from app.server import tool_calls
 from app.server.connections import CONNECTION, STALLED
+from app.server.embeddings import embed, embedding_model_id, names_the_embedding_model, parse_embeddings
 from app.server.errors import ApiError, bad_request
 from app.server.models import ModelHost, Resolved
 from app.server.reasoning import add_reasoning, answer_and_reasoning, deltas, reasoning_options, usage_details
-from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_embeddings, parse_json
+from app.server.schemas import GenerationParams, parse_chat, parse_completion, parse_json
 
 RAW_TEMPLATE = "{% for message in messages %}{{ message.content }}{% endfor %}"  # /v1/completions: the prompt as is
 SERVER_SAMPLING = Sampling(temperature=1.0, top_p=1.0, repeat_penalty=1.0, max_tokens=1 << 20)  # OpenAI's defaults
@@ -104,12 +105,23 @@ class Api:
         return await self._generate(request, params, chat=False)
 
     async def embeddings(self, request: Request) -> Response:
-        model, _texts = parse_embeddings(parse_json(await request.body()))
-        resolved = await self.host.resolve(model)
-        raise ApiError(
-            400, f"The model {resolved.model_id!r} is loaded for chat and cannot make embeddings on this server.",
-            code="model_cannot_embed", param="model",
-        )  # fmt: skip
+        params = parse_embeddings(parse_json(await request.body()))
+        if not names_the_embedding_model(self.service, params.model):
+            if self.host.names_the_chat_model(params.model):
+                which = embedding_model_id(self.service) or "none is loaded: serve --embedding-model MODEL"
+                raise ApiError(
+                    400, f"The model {params.model!r} is loaded for chat and cannot make embeddings: name the "
+                    f"embedding model ({which}).", code="model_cannot_embed", param="model",
+                )  # fmt: skip
+            available = ", ".join(str(entry["id"]) for entry in self.host.listing()) or "none"
+            raise ApiError(
+                404, f"The model {params.model!r} does not exist or is not loaded (available: {available}).",
+                code="model_not_found", param="model",
+            )  # fmt: skip
+        body, seconds = await embed(self.service, params)
+        usage = body["usage"]["prompt_tokens"]
+        self.record(RequestRecord("POST", "/v1/embeddings", 200, body["model"], usage, 0, 0.0, seconds))
+        return JSONResponse(body)
 
     # generation
     async def _generate(

@@ -57,7 +57,6 @@ MAX_PARTS = 1_000  # content parts of one message
 MAX_STOPS = 4  # OpenAI's own limit
 MAX_STOP_CHARS = 1_000  # one stop string
 MAX_NAME_CHARS = 1_000  # a model id
-MAX_INPUTS = 2_048  # embeddings inputs (OpenAI's own limit)
 MAX_IMAGES = 16  # images of one request (each up to 20 MB: media.images)
 
 
@@ -128,20 +127,6 @@ def parse_completion(body: dict[str, Any]) -> GenerationParams:
     if body.get("logprobs") not in (None, 0):
         raise bad_request("logprobs are not supported.", "logprobs", code="unsupported_parameter")
     return params
-
-
-def parse_embeddings(body: dict[str, Any]) -> tuple[str, list[str]]:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad_request("'model' must be a model id (see GET /v1/models).", "model")
-    texts = body.get("input")
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        raise bad_request("'input' must be a string or an array of strings.", "input")
-    if len(texts) > MAX_INPUTS:
-        raise bad_request(f"'input' has {len(texts):,} entries, above the limit of {MAX_INPUTS:,}.", "input")
-    return model, texts
 
 
 def _common(body: dict[str, Any]) -> GenerationParams:

@@ -2,13 +2,14 @@
 
 ``LlamaEngine`` (llama.cpp through llama-cpp-python, engines.llama_engine) and ``RemoteEngine`` (an
 OpenAI-compatible server, engines.remote) implement ``Engine`` side by side, as httpx's transports implement
-``BaseTransport``: callers read ``engine.capabilities`` instead of asking which class they hold. An embedding
-slot or a vision engine plugs in here.
+``BaseTransport``: callers read ``engine.capabilities`` instead of asking which class they hold. An engine made
+for embeddings (``LlamaEngine(embedding=True)``, the engine service's embedding slot) says
+``capabilities.embeddings`` and answers ``embed``; a vision engine plugs in here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -21,7 +22,17 @@ from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import GenerationStats, Sampling
 
-__all__ = ["ContextFullError", "Engine", "EngineCapabilities", "Generation", "LoadedModel", "VisionUnavailable"]
+__all__ = [
+    "ContextFullError",
+    "EmbeddingCancelled",
+    "EmbeddingInputError",
+    "Embeddings",
+    "Engine",
+    "EngineCapabilities",
+    "Generation",
+    "LoadedModel",
+    "VisionUnavailable",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class LoadedModel:
     has_template: bool = True  # False: no usable tokenizer.chat_template (a base model?): the faces say so
     add_bos: bool = False  # the GGUF asks for BOS at the start of a prompt (tokenizer.ggml.add_bos_token)
     format: PromptFormat | None = field(default=None, compare=False, repr=False)  # what "auto" renders with
+    resident_bytes: int = 0  # memory it holds, estimated (weights, KV cache, compute): other slots' loads count it
     projector: Path | None = None  # the vision projector loaded with it (None: a text-only model)
 
     @property
@@ -67,6 +79,29 @@ class VisionUnavailable(HermesError):
 
 class ContextFullError(HermesError):
     """The conversation does not leave room for a reply in the context window."""
+
+
+class EmbeddingInputError(HermesError):
+    """One of the texts to embed cannot be: too long for the model (``tokens`` > ``limit``), or empty."""
+
+    def __init__(self, message: str, *, index: int, tokens: int, limit: int) -> None:
+        super().__init__(message)
+        self.index, self.tokens, self.limit = index, tokens, limit
+
+
+class EmbeddingCancelled(HermesError):
+    """An embedding request was stopped (its ``should_stop`` said so, or the service closed) between decodes."""
+
+
+class Embeddings(list[list[float]]):
+    """One vector per text, in the texts' order, each of length 1 (L2-normalised): a plain list of lists.
+
+    ``tokens`` is how many tokens the model read for them all (the usage an API reports).
+    """
+
+    def __init__(self, vectors: Iterable[list[float]] = (), tokens: int = 0) -> None:
+        super().__init__(vectors)
+        self.tokens = tokens
 
 
 @dataclass
@@ -124,4 +159,13 @@ class Engine(Protocol):
         tools: Sequence[dict[str, Any]] = (),
     ) -> Generation:
         """Start a reply; iterate the result for its text pieces (``stats`` complete once exhausted)."""
+        ...
+
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
+        """One normalised vector per text (an engine whose ``capabilities.embeddings`` is True; others raise).
+
+        A text longer than the model reads at once (``loaded.context_size`` tokens, the model's special tokens
+        included) or with no tokens at all raises ``EmbeddingInputError`` before anything is computed: split long
+        texts first. ``should_stop`` is read between decodes; True raises ``EmbeddingCancelled``.
+        """
         ...

@@ -61,6 +61,11 @@ def check_internals(llama: Llama | None = None) -> None:
         )
 
 
+def embedding_sequences(llama: Llama) -> int:
+    """How many texts one embedding decode may hold (llama-cpp-python sets n_seq_max for embedding mode)."""
+    return max(1, int(getattr(getattr(llama, "context_params", None), "n_seq_max", 1) or 1))
+
+
 def evaluated_tokens(llama: Llama) -> int:
     """How many tokens the context holds (prompt + generated, but the last sampled one)."""
     return int(llama.n_tokens)

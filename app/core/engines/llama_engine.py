@@ -5,6 +5,9 @@
 Not thread-safe by design: one owner (the GUI's engine worker thread, or the CLI's main thread)
 calls every method. The stop callback is the only thing another thread touches; it is read
 between tokens.
+
+``LlamaEngine(embedding=True)`` holds an embedding model instead (the engine service's embedding slot): it loads
+only GGUFs made for embeddings (engines.llama_embed), answers ``embed`` and never chats.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.engines.devices import list_devices
 from app.core.engines.file_watch import FileWatch
-from app.core.engines.interface import ContextFullError, EngineCapabilities, Generation, LoadedModel
+from app.core.engines.interface import ContextFullError, Embeddings, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
     PromptAbort,
     apply_builtin_template,
@@ -32,6 +35,13 @@ from app.core.engines.llama_adapter import (
     read_prompt,
     token_text,
     vocabulary_flags,
+)
+from app.core.engines.llama_embed import (
+    check_chat_model,
+    check_embedding_model,
+    embed_batch,
+    embedding_context,
+    resident_bytes,
 )
 from app.core.engines.llama_open import open_llama
 from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
@@ -86,10 +96,16 @@ class LlamaEngine:
 
     capabilities = EngineCapabilities(remote=False, grammar=True)  # vision: True while a projector is loaded
 
-    def __init__(self, state_cache: StateCache | None = None) -> None:
-        """``state_cache``: where states of long prompts are kept (the faces give one on disk); None: none kept."""
-        self.state_cache = state_cache
-        self.capabilities = LlamaEngine.capabilities
+    def __init__(self, state_cache: StateCache | None = None, *, embedding: bool = False) -> None:
+        """``state_cache``: where states of long prompts are kept (the faces give one on disk); None: none kept.
+
+        ``embedding``: hold an embedding model (embedding mode, ``embed``) rather than a chat model.
+        """
+        self.embedding = embedding
+        self._capabilities = EngineCapabilities(remote=False, grammar=not embedding, embeddings=embedding)
+        self.capabilities = self._capabilities
+        self.reserved_bytes = 0  # memory other models of this process hold (the service's other slot): for the fit
+        self.state_cache = None if embedding else state_cache
         self._projector: Projector | None = None
         self._state_space = ""
         self._llama: Llama | None = None
@@ -114,16 +130,19 @@ class LlamaEngine:
         load the file; returning False cancels the load (a ModelLoadError that says so).
         """
         info = read_gguf(path)  # raises ModelFileError with a human message
+        (check_embedding_model if self.embedding else check_chat_model)(info)
         try:
             check_options(options)
         except LoadOptionError as exc:
             raise ModelLoadError(str(exc)) from None
+        context = embedding_context(info, options) if self.embedding else 0
+        sized = replace(options, context_size=context) if context else options
         report = list_devices()
-        beside = projector_bytes(info, options)
-        message = too_large(info, options, report, beside)
+        beside = 0 if self.embedding else projector_bytes(info, options)
+        message = too_large(info, sized, report, beside, reserved=self.reserved_bytes)
         if message:
             raise ModelLoadError(message)
-        plan = plan_offload(info, options, report, beside)
+        plan = plan_offload(info, sized, report, beside)
         previous = (self.loaded.info.path, self.loaded.options) if self.loaded else None
         cancelled = False
 
@@ -135,7 +154,7 @@ class LlamaEngine:
         self.unload()
         try:
             with load_progress(None if on_progress is None else watch):
-                llama, plan, seconds, notes = open_llama(info, options, plan)
+                llama, plan, seconds, notes = open_llama(info, options, plan, embedding_context=context)
         except ModelLoadError as failed:
             error = ModelLoadError(f"Loading {info.path.name} was cancelled.") if cancelled else failed
             if previous is None:
@@ -158,7 +177,7 @@ class LlamaEngine:
         self._llama, self._format, self._formats = llama, prompt_format, {}
         self._watch = FileWatch.of(info.path) if options.use_mmap else None
         self._guard = SpecialTextGuard(control_token_texts(llama))
-        self._state_space = _state_space(info, options, llama, plan.layers)
+        self._state_space = "" if self.embedding else _state_space(info, options, llama, plan.layers)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
         use = memory_use(info, llama.n_ctx(), options.kv_cache_type, placement.gpu_layers,
                          flash_attention_on(options, placement.gpu_layers))  # fmt: skip
@@ -168,13 +187,15 @@ class LlamaEngine:
             notes = (*notes, placement.reason)  # never a silent CPU fallback
         try:
             flash = flash_attention_on(options, plan.layers)
-            self._projector, said = open_projector(info, options, llama, placement.gpu_layers > 0, flash)
+            self._projector, said = (
+                (None, ()) if self.embedding else open_projector(info, options, llama, placement.gpu_layers > 0, flash)
+            )
         except ModelLoadError:
             self.unload()
             raise
         notes = (*notes, *said)
         if self._projector is not None:
-            self.capabilities = EngineCapabilities(remote=False, grammar=True, vision=True)
+            self.capabilities = replace(self._capabilities, vision=True)
         self.loaded = LoadedModel(
             info=info,
             context_size=llama.n_ctx(),
@@ -188,6 +209,8 @@ class LlamaEngine:
             placement=placement,
             notes=notes,
             options=options,
+            resident_bytes=beside
+            + resident_bytes(info, llama.n_ctx(), options.kv_cache_type, embedding=self.embedding),
             projector=self._projector.path if self._projector else None,
         )
         log.info("loaded %s (ctx %d) in %.2f s: %s (%s)", info.path, llama.n_ctx(), seconds, placement,
@@ -198,7 +221,7 @@ class LlamaEngine:
         """Free the model now (not at garbage collection: a frozen app errors in ``Llama.__del__`` at exit)."""
         if self._projector is not None:
             self._projector.close()
-        self._projector, self.capabilities = None, LlamaEngine.capabilities
+        self._projector, self.capabilities = None, self._capabilities
         llama, self._llama, self._format, self.loaded = self._llama, None, None, None
         self._watch = None
         self._formats, self._state_space = {}, ""
@@ -237,7 +260,20 @@ class LlamaEngine:
         return bos_once_ids(ids, llama.token_bos(), self._tokens.add_bos)
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in a chat prompt; for an embedding model, what ``embed`` reads for it (its special
+        tokens included: [CLS] and [SEP] for BERT), the figure to keep under ``loaded.context_size``."""
+        if self.embedding:
+            return len(self._require().tokenize(text.encode("utf-8")))
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
+        """One L2-normalised vector per text, batched (see engines.llama_embed.embed_batch)."""
+        llama = self._require()
+        if not self.embedding:
+            raise HermesError("The chat model gives no embeddings here: load an embedding model for them.")
+        self._check_file()
+        assert self.loaded is not None
+        return embed_batch(llama, texts, self.loaded.name, should_stop)
 
     def stream(
         self,
@@ -261,6 +297,8 @@ class LlamaEngine:
         ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``).
         """
         llama = self._require()
+        if self.embedding:
+            raise HermesError("An embedding model cannot chat: load a chat model to reply.")
         self._check_file()
         prompt_format = prompt_format or self.prompt_format()
         n_ctx = llama.n_ctx()

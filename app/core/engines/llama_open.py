@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.core.engines.llama_adapter import import_llama_cpp
 from app.core.engines.load_options import LoadOptions
@@ -55,10 +55,18 @@ def _fewer_layers(layers: int, total: int) -> list[int]:
 
 
 def open_llama(
-    info: GGUFInfo, options: LoadOptions, plan: OffloadPlan
+    info: GGUFInfo, options: LoadOptions, plan: OffloadPlan, *, embedding_context: int = 0
 ) -> tuple[Llama, OffloadPlan, float, tuple[str, ...]]:
-    """Create the ``Llama``, with fewer GPU layers after each failure for memory (and said so in the notes)."""
+    """Create the ``Llama``, with fewer GPU layers after each failure for memory (and said so in the notes).
+
+    ``embedding_context`` > 0: in embedding mode, with that context as the batch and micro-batch (an encoder
+    reads each input in one micro-batch).
+    """
     llama_cpp = import_llama_cpp()
+    mode: dict[str, Any] = {"n_ctx": options.context_size}
+    if embedding_context:
+        mode = {"n_ctx": embedding_context, "n_batch": embedding_context, "n_ubatch": embedding_context,
+                "embedding": True}  # fmt: skip
     notes: list[str] = []
     tried: list[int] = []
     layers, retries = plan.layers, _fewer_layers(plan.layers, plan.total_layers)
@@ -69,7 +77,7 @@ def open_llama(
             try:
                 llama = llama_cpp.Llama(
                     model_path=str(info.path),
-                    n_ctx=options.context_size,
+                    **mode,
                     n_threads=options.cpu_threads or None,
                     n_gpu_layers=layers,
                     flash_attn=flash_attention_on(options, layers),

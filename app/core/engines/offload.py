@@ -251,20 +251,25 @@ def placement_of(plan: OffloadPlan, report: DeviceReport, threads: int) -> Place
     return Placement(device.backend, device.description, plan.on_gpu, plan.total_layers, threads, plan.reason)
 
 
-def too_large(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0) -> str:
+def too_large(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0, *, reserved: int = 0) -> str:
     """A message when the weights and KV cache (and ``beside``: a vision projector) exceed the RAM and every GPU
-    together ("" when they fit)."""
+    together ("" when they fit).
+
+    ``reserved``: bytes the process's other loaded models hold (the chat model beside an embedding model, and
+    the other way round).
+    """
     shape = ModelShape.of(info)
     context = options.context_size or info.context_length or 4096
     needed = info.file_size + shape.kv_bytes(context, options.kv_cache_type) + beside
     gpu = max((d.usable for d in report.gpus if not d.unified), default=0)
     have = report.cpu.total + gpu
-    if needed <= have:
+    if needed + reserved <= have:
         return ""
     return (
         f"{info.path.name} is too large for this machine: it needs about {needed / GiB:.1f} GiB "
-        f"(weights{', its vision projector' if beside else ''} and a {context:,}-token KV cache), "
-        f"and the machine has {report.cpu.total / GiB:.1f} GiB of RAM"
+        f"(weights{', its vision projector' if beside else ''} and a {context:,}-token KV cache)"
+        + (f" beside the {reserved / GiB:.1f} GiB the other loaded model holds" if reserved else "")
+        + f", and the machine has {report.cpu.total / GiB:.1f} GiB of RAM"
         + (f" and {gpu / GiB:.1f} GiB of GPU memory" if gpu else "")
         + ". Choose a smaller quant or a smaller context, or a q8_0 KV cache."
     )

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.core.engines.interface import EngineCapabilities, Generation, LoadedModel
+from app.core.engines.interface import Embeddings, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError, NoModelLoaded
 from app.core.library.gguf_file import GGUFInfo
@@ -195,6 +195,9 @@ class RemoteEngine:
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # the server's tokenizer is not reachable: an estimate
+
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
+        raise RemoteEngineError(f"{self.name} is a chat engine here: embeddings come from a local embedding model.")
 
     def stream(
         self,

@@ -9,6 +9,11 @@ under it or the service closes.
 
 Callbacks (``on_piece``, ``on_progress``, ``on_start``) run on the engine thread: keep them short
 (append to a buffer, put on a queue, emit a queued Qt signal).
+
+Beside the chat model, a service holds an embedding model in its embedding slot (``load_embedding``,
+``embed``): an engine of its own (``LlamaEngine(embedding=True)``) with its own load options, on a thread of its
+own, made on first use, so embeddings never wait behind a reply and never run two at once on one context. Each
+slot's load counts the memory the other slot's model holds.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core.engines.grammar_build import build_grammar
-from app.core.engines.interface import Engine, Generation, LoadedModel
+from app.core.engines.interface import Embeddings, Engine, Generation, LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
-from app.core.errors import HermesError
+from app.core.errors import HermesError, NoModelLoaded
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.parts import ReasoningOptions, Thought
 from app.core.prompting.prompt_formats import AUTO, ChatMessage, RenderedPrompt
@@ -115,8 +120,17 @@ class Ticket:
 class EngineService:
     """Owns one ``Engine`` on one thread; ``submit``, ``load``, ``unload`` and ``generate`` queue work for it."""
 
-    def __init__(self, engine: Engine | None = None, name: str = "engine") -> None:
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        name: str = "engine",
+        *,
+        embedding_engine: Callable[[], Engine] | None = None,
+    ) -> None:
+        """``embedding_engine`` makes the embedding slot's engine on first use (``LlamaEngine(embedding=True)``)."""
         self.engine: Engine = engine or LlamaEngine()
+        self._embedding_engine = embedding_engine or (lambda: LlamaEngine(embedding=True))
+        self._embedding: EngineService | None = None  # the embedding slot: an engine and a thread of its own
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._closed = False
@@ -130,6 +144,11 @@ class EngineService:
     @property
     def loaded(self) -> LoadedModel | None:
         return self._loaded
+
+    @property
+    def embedding_loaded(self) -> LoadedModel | None:
+        """The embedding model, once loaded (its ``context_size``: the most tokens one input may have)."""
+        return None if self._embedding is None else self._embedding.loaded
 
     @property
     def running(self) -> bool:
@@ -176,15 +195,57 @@ class EngineService:
         """
         self.cancel_all()
         if engine is None or engine is self.engine:
-            return self.submit(lambda current: current.load(path, options, on_progress))
+            return self.submit(lambda current: _load(current, path, options, on_progress, self.embedding_loaded))
 
         def switch(old: Engine) -> LoadedModel:
-            loaded = engine.load(path, options, on_progress)
+            loaded = _load(engine, path, options, on_progress, self.embedding_loaded)
             old.unload()
             self.engine = engine
             return loaded
 
         return self.submit(switch)
+
+    # the embedding slot
+    def load_embedding(
+        self,
+        path: str | Path,
+        options: LoadOptions = LoadOptions(context_size=0),
+        on_progress: Callable[[float], bool] | None = None,
+    ) -> Future[LoadedModel]:
+        """Load an embedding model into the embedding slot (replacing the one there), beside the chat model.
+
+        ``options.context_size`` 0: the model's own context (at most engines.llama_embed.MAX_DEFAULT_CONTEXT).
+        """
+        slot = self._embedding_slot()
+        return slot.submit(lambda engine: _load(engine, path, options, on_progress, self.loaded))
+
+    def unload_embedding(self) -> Future[None]:
+        return self._embedding_slot().submit(lambda engine: engine.unload())
+
+    def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Future[Embeddings]:
+        """One normalised vector per text from the embedding model, after the embedding work queued before.
+
+        ``should_stop`` (and closing the service) is read between decodes: the future then fails with
+        ``EmbeddingCancelled``, and nothing half-done is returned.
+        """
+        texts = list(texts)
+        return self.submit_embedding(lambda engine: engine.embed(texts, lambda: self._closed or should_stop()))
+
+    def submit_embedding(self, work: Callable[[Engine], T]) -> Future[T]:
+        """Run ``work(engine)`` on the embedding slot's thread (count tokens with its tokenizer, say)."""
+        slot = self._embedding
+        if slot is None:
+            raise NoModelLoaded("No embedding model is loaded.")
+        return slot.submit(work)
+
+    def _embedding_slot(self) -> EngineService:
+        with self._lock:
+            if self._closed:
+                raise ServiceClosed("The engine is shutting down.")
+            if self._embedding is None:
+                self._embedding = EngineService(self._embedding_engine(), name=f"{self._thread.name} (embeddings)")
+                _LIVE.discard(self._embedding)  # closed with this service, which is the one tests watch
+            return self._embedding
 
     def unload(self) -> Future[None]:
         self.cancel_all()
@@ -235,6 +296,8 @@ class EngineService:
             self._closed = True
         self.cancel_all()
         self._jobs.put(None)
+        if self._embedding is not None:
+            self._embedding.close(timeout)
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self.engine.unload()  # the thread has ended: no concurrent use is possible
@@ -327,6 +390,19 @@ class EngineService:
     def _forget(self, ticket: Ticket) -> None:
         with self._lock, contextlib.suppress(ValueError):
             self._pending.remove(ticket)
+
+
+def _load(
+    engine: Engine,
+    path: str | Path,
+    options: LoadOptions,
+    on_progress: Callable[[float], bool] | None,
+    beside: LoadedModel | None,
+) -> LoadedModel:
+    """Load on the slot's thread, the memory of the model in the other slot counted against the machine's."""
+    if isinstance(engine, LlamaEngine):
+        engine.reserved_bytes = beside.resident_bytes if beside is not None else 0
+    return engine.load(path, options, on_progress)
 
 
 def live_services() -> list[EngineService]:

