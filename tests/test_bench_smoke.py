@@ -23,6 +23,7 @@ SECTIONS = [
     "A base model without a chat template",
     "Vision: attach an image → first token",
     "Embeddings: the app vs raw llama-cpp-python",
+    "Documents: indexing, hybrid search, hit@3",
 ]
 
 

@@ -31,11 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.engines import state_cache
 from app.core.engines.interface import LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
-from app.core.engines.state_cache import StateCache
 from app.core.history.store import ChatStore, StoreError
-from app.core.library.starter import ensure_starter_model
 from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
 from app.core.prompting.parts import thinking_switch
@@ -51,7 +50,6 @@ from app.ui.engines.model_bar import ModelBar
 from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
-from app.ui.settings_dialog import SettingsDialog
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
@@ -83,7 +81,9 @@ class MainWindow(QMainWindow):
         )
         self._unsubscribe = self.settings_store.subscribe(self.settings_changed.emit)
         self._closing = False
-        self.client = client or EngineClient(self, engine=LlamaEngine(StateCache(paths.state_cache_dir)))
+        cache = state_cache.from_settings(paths.state_cache_dir, self.settings_store.current)
+        self.client = client or EngineClient(self, engine=LlamaEngine(cache))
+        self.state_cache: state_cache.StateCache | None = getattr(self.client.engine, "state_cache", None)
         self.store = ChatStore(paths.chats_db)
         purge_failure = self._purge_deleted_chats()
         self.background = Background(self)
@@ -301,6 +301,8 @@ class MainWindow(QMainWindow):
 
     def get_starter_model(self) -> None:
         """Fetch the small offline starter model into the library, then load it."""
+        from app.core.library.starter import ensure_starter_model  # off the start path, as the dialogs are
+
         models_dir, wheels = self.model_bar.models_dir, self.paths.cache / "wheels"
         self.welcome.busy("Getting the starter model…")
 
@@ -391,7 +393,9 @@ class MainWindow(QMainWindow):
     # settings and lifetime
     @Slot()
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self)
+        from app.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self, state_cache=self.state_cache)
         if dialog.exec():
             chosen = dialog.result_settings()
             self.settings_store.update(**{name: getattr(chosen, name) for name in SettingsDialog.FIELDS})
@@ -399,6 +403,8 @@ class MainWindow(QMainWindow):
     def _apply_settings(self, new: Settings, old: Settings) -> None:
         if self.settings_store.save_error:
             self.banner.show_message(self.settings_store.save_error)
+        if self.state_cache is not None:
+            self.state_cache.set_budgets(new.state_memory_mib << 20, new.state_disk_mib << 20)
         if new.theme != old.theme:
             apply_theme(QApplication.instance(), new.theme)  # type: ignore[arg-type]
         if new.models_path(self.paths.default_models_dir) != old.models_path(self.paths.default_models_dir):

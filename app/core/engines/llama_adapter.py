@@ -29,7 +29,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.core.engines.llama_engine")
 
 TESTED_VERSIONS = "0.3.8 to 0.3.x"
-_LLAMA_ATTRIBUTES = ("_input_ids", "n_tokens", "_ctx", "_model", "eval", "n_batch", "tokenize", "create_completion")
+_LLAMA_ATTRIBUTES = (
+    "_input_ids",
+    "n_tokens",
+    "_ctx",
+    "_model",
+    "eval",
+    "n_batch",
+    "tokenize",
+    "create_completion",
+    "draft_model",
+    "_logits_all",
+    "scores",
+    "sample",
+)  # fmt: skip  (the last four: prompt_lookup)
 _MODULE_ATTRIBUTES = ("llama_set_abort_callback", "ggml_abort_callback", "llama_log_set", "llama_log_callback")
 
 

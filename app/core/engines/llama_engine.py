@@ -12,6 +12,7 @@ only GGUFs made for embeddings (engines.llama_embed), answers ``embed`` and neve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +67,7 @@ from app.core.engines.offload import (
     plan_offload,
     too_large,
 )
+from app.core.engines.prompt_lookup import DraftCounts, drafting
 from app.core.engines.special_text import SpecialTextGuard
 from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
@@ -405,6 +407,9 @@ class LlamaEngine:
         abort = PromptAbort(llama, should_stop, needed=vision is not None or len(tokens) - cached > 1)
         chunks: Any = iter(())
         stale = False
+        draft_length = self.loaded.options.prompt_lookup if self.loaded is not None else 0
+        drafts = contextlib.ExitStack()
+        counts: DraftCounts | None = None
         try:
             if vision is not None:
                 timing = ImageTiming()
@@ -418,6 +423,8 @@ class LlamaEngine:
                     return
             elif not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
                 return
+            if draft_length > 0 and vision is None:  # an image's positions hold no token a draft could copy
+                counts = drafts.enter_context(drafting(llama, draft_length, len(tokens)))
             chunks = llama.create_completion(
                 prompt=tokens,
                 max_tokens=max_tokens,
@@ -453,10 +460,14 @@ class LlamaEngine:
             abort.remove()
             if hasattr(chunks, "close"):
                 chunks.close()
+            drafts.close()  # unchecked drafts leave the context before its state is kept
             end = time.perf_counter()
-            # The last sampled token is never evaluated, hence + 1 once anything was generated.
-            evaluated = evaluated_tokens(llama) - len(tokens)
-            stats.generated_tokens = evaluated + 1 if (first or evaluated > 0) else 0
+            if counts is not None:
+                stats.generated_tokens = counts.sampled
+                stats.drafted_tokens, stats.accepted_tokens = counts.drafted, counts.accepted
+            else:  # the last sampled token is never evaluated, hence + 1 once anything was generated
+                evaluated = evaluated_tokens(llama) - len(tokens)
+                stats.generated_tokens = evaluated + 1 if (first or evaluated > 0) else 0
             stats.ttft_s = (first or end) - started
             stats.total_s = end - started
             stats.finish_reason = finish

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.core import bounded_json
 from app.core.atomic import atomic_write_text
-from app.core.engines.load_options import LoadOptions
+from app.core.engines.load_options import MAX_DRAFT, LoadOptions
 from app.core.engines.model_format import is_file_format
 from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
 
@@ -35,10 +35,11 @@ def clean_options(values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if name not in _FIELDS or value is None:
             continue
-        if name in ("context_size", "cpu_threads", "gpu_layers"):
+        if name in ("context_size", "cpu_threads", "gpu_layers", "prompt_lookup"):
             if isinstance(value, bool) or not isinstance(value, int):
                 continue
-            low, high = {"context_size": (0, 1 << 24), "cpu_threads": (0, 512), "gpu_layers": (AUTO, 100_000)}[name]
+            low, high = {"context_size": (0, 1 << 24), "cpu_threads": (0, 512), "gpu_layers": (AUTO, 100_000),
+                         "prompt_lookup": (0, MAX_DRAFT)}[name]  # fmt: skip
             if name == "context_size" and 0 < value < 256:
                 low = 256
             clean[name] = min(max(value, low), high)
@@ -125,4 +126,5 @@ def default_load_options(settings: Any) -> LoadOptions:
         flash_attn=settings.flash_attn,
         kv_cache_type=settings.kv_cache_type,
         use_mmap=settings.use_mmap,
+        prompt_lookup=settings.prompt_lookup,
     )

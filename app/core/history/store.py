@@ -364,15 +364,19 @@ class ChatStore(MessageTree):
         state: str | None = None,
         stats: dict[str, Any] | None = None,
         reasoning: str | None = None,
+        parts: tuple[Part, ...] = (),
     ) -> None:
-        """Save a growing reply (content, reasoning), and its end (state, stats). One small write, every ~0.5 s."""
+        """Save a growing reply (content, reasoning), and its end (state, stats). One small write, every ~0.5 s.
+
+        ``parts``: the reply's other parts (its citations), written with the reasoning (which ``reasoning=None``
+        with no ``parts`` leaves as stored)."""
         sets, values = [], []
         if content is not None:
             sets.append("content = ?")
             values.append(content)
-        if reasoning is not None:
+        if reasoning is not None or parts:
             sets.append("parts = ?")
-            values.append(parts_to_json((ReasoningPart(reasoning),)))
+            values.append(parts_to_json((ReasoningPart(reasoning or ""), *parts)))
         if state is not None:
             if state not in STATES:
                 raise StoreError(f"Unknown message state {state!r}.")

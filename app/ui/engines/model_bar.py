@@ -257,9 +257,9 @@ class ModelBar(QToolBar):
         engine = None
         if service.engine.capabilities.remote:  # back to this machine's llama.cpp
             if self._local_engine is None:
-                from app.core.engines.state_cache import StateCache
+                from app.core.engines.state_cache import from_settings
 
-                self._local_engine = LlamaEngine(StateCache(self.paths.state_cache_dir))
+                self._local_engine = LlamaEngine(from_settings(self.paths.state_cache_dir, self.settings.current))
             engine = self._local_engine
         self.status.emit(f"Loading {Path(path).name}…", 0)
         self.placement.setText(" Loading… ")
