@@ -6,7 +6,8 @@ It drives the real app on a fresh base directory: the starter model ($HERMES_TES
 loaded through the engine thread and answering a question; the loopback Hub stand-in (tests/hub_server.py)
 behind Discover and Downloads; a damaged file in the library; the Settings dialog, the preset editor and
 the persona-switch question; the side panel's sampling; the Server page serving, with its cheat sheet, its
-request log and the status bar's indicator. `make screenshots` runs it for both themes.
+request log and the status bar's indicator; an image chat with the tiny vision model of tests/data/vision.
+`make screenshots` runs it for both themes.
 """
 
 from __future__ import annotations
@@ -126,6 +127,43 @@ def _thinking_reply(window) -> None:
     window.input.clear()
     toggle_thought(window.chat_view, len(items) - 1)
     window.chat_view.scroll_to_end()
+
+
+def _picture() -> bytes:
+    """A small landscape (sky, sun, hills, a lake) as PNG bytes, drawn here."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (360, 240), (120, 180, 235))
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((250, 30, 310, 90), fill=(255, 214, 60))
+    draw.polygon([(0, 170), (90, 80), (190, 170)], fill=(70, 120, 80))
+    draw.polygon([(120, 170), (230, 60), (360, 170)], fill=(50, 100, 70))
+    draw.rectangle((0, 170, 360, 240), fill=(40, 110, 190))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _image_chat(shooter: Shooter, window) -> None:
+    """The tiny vision model (tests/data/vision) answering about an attached picture; another waits in the
+    composer. Its weights are random: the reply is not sense, the chat around it is the real one."""
+    from tests.vision_data import TINY_VISION, red_sun
+
+    window.new_chat()
+    window.load_model(str(TINY_VISION))
+    shooter.wait(lambda: window.client.loaded is not None and window.client.loaded.vision, timeout=60)
+    window.max_tokens.setValue(24)
+    finished: list[object] = []
+    window.reply_finished.connect(finished.append)
+    window.attachments.add_data(_picture(), "lake.png")
+    window.input.setPlainText("What is in this picture?")
+    window.send()
+    shooter.wait(lambda: bool(finished), timeout=120, settle=0.6)
+    window.attachments.add_data(red_sun(), "sun.png")
+    window.input.setPlainText("And in this one?")
+    shooter.shoot(window, "16-image-chat")
 
 
 def _sampling_and_server(shooter: Shooter, window) -> None:
@@ -277,6 +315,9 @@ def main(out: Path, theme: str) -> int:
 
         # 9. the menu bar, its Model menu open (the screen, so that the menu's own window is in it)
         _menu_shot(shooter, window, "model", "14-menu-bar")
+
+        # an image chat: a vision model, a picture in the sent message and one in the composer
+        _image_chat(shooter, window)
 
         # 10. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
         window.settings_store.update(theme="light" if theme == "dark" else "dark")

@@ -30,6 +30,7 @@ from app.core.prompting.prompt_formats import NO_TEMPLATE
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engines.engine_client import EngineClient
+from app.ui.widgets import VISION_MARK
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
@@ -147,10 +148,13 @@ class ModelBar(QToolBar):
         scan = self._scan
         folders = self.settings.current.library_folders(self.paths.default_models_dir)
         self.background.run(
-            lambda: scan_models(folders), lambda models: self._show_models(scan, models), self._scan_failed
+            lambda: _with_vision(scan_models(folders)),
+            lambda found: self._show_models(scan, *found),
+            self._scan_failed,
         )
 
-    def _show_models(self, scan: int, models: list[LocalModel]) -> None:
+    def _show_models(self, scan: int, models: list[LocalModel], vision: frozenset[Path] = frozenset()) -> None:
+        """``vision``: the models that read images (a projector with a vision encoder beside them)."""
         if scan != self._scan:
             return  # a newer scan is on its way
         self.picker.blockSignals(True)
@@ -160,8 +164,15 @@ class ModelBar(QToolBar):
         for model in models:
             # two files of one name (the starter and a Hub download of it): their folders tell them apart
             name = f"{model.name} — {model.path.parent.name}" if names.count(model.name) > 1 else model.name
-            self.picker.addItem(f"{name}  ({model.size_text})", str(model.path))
-            self.picker.setItemData(self.picker.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
+            seen = model.path in vision
+            self.picker.addItem(f"{name}  ({model.size_text})" + (f"  {VISION_MARK}" if seen else ""),
+                                str(model.path))  # fmt: skip
+            tip = (
+                f"{model.path}\nVision: reads images (projector {model.projector.name})"
+                if seen and model.projector
+                else ""
+            )
+            self.picker.setItemData(self.picker.count() - 1, tip or str(model.path), Qt.ItemDataRole.ToolTipRole)
         if self.loaded:
             self.select_path(str(self.loaded.info.path))  # a model opened from elsewhere stays listed
         elif self.picker.findData(self.loading_path) > 0:
@@ -189,7 +200,8 @@ class ModelBar(QToolBar):
             if estimate is None:
                 continue
             self.picker.setItemData(index, f"needs {estimate.use}", ESTIMATE_ROLE)  # shown in the list
-            self.picker.setItemData(index, f"{path}\nLoading it {estimate}", Qt.ItemDataRole.ToolTipRole)
+            said = str(self.picker.itemData(index, Qt.ItemDataRole.ToolTipRole) or path)  # the path (and Vision)
+            self.picker.setItemData(index, f"{said}\nLoading it {estimate}", Qt.ItemDataRole.ToolTipRole)
 
     def _show_remote(self, scan: int, found: list[tuple[RemoteEngineEntry, list[str] | str]]) -> None:
         """The models of the remote engines, after the library's (an engine that does not answer is said)."""
@@ -442,3 +454,8 @@ def placement_text(loaded: LoadedModel) -> str:
         return loaded.placement.summary
     base = loaded.info.metadata.get("hermes.remote_base", "")
     return f"Remote · {base}" if base else ""
+
+
+def _with_vision(models: list[LocalModel]) -> tuple[list[LocalModel], frozenset[Path]]:
+    """The models, and which of them read images (their projector's header read here, off the GUI thread)."""
+    return models, frozenset(model.path for model in models if model.vision)

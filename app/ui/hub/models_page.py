@@ -27,7 +27,7 @@ from app.core.library.models import LocalModel, delete_model, human_size, import
 from app.ui.background import Background
 from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, color, icon, secondary_text
-from app.ui.widgets import EmptyTableView, show_in_folder
+from app.ui.widgets import VISION_MARK, EmptyTableView, show_in_folder
 
 Index = QModelIndex | QPersistentModelIndex
 BATCH = 12  # headers read per background task: rows fill in as they are read
@@ -45,6 +45,7 @@ class ModelRow:
     problem: str = ""  # why the file cannot be loaded ("" for a good one)
     resolved: Path | None = None  # the file's real path (compared with the loaded model's), found off the GUI thread
     read: bool = True  # False while its header is still being read
+    vision: str = ""  # its projector, for people ("mmproj-….gguf: gemma3 vision, 896 px"); "" for a text-only model
 
     @staticmethod
     def of(model: LocalModel, summary: HeaderSummary | None) -> ModelRow:
@@ -58,8 +59,10 @@ class ModelRow:
             return ModelRow(model, "", "", "", "", "", problem=summary.problem, resolved=resolved)
         context = f"{summary.context_length:,}" if summary.context_length else "—"
         template = "yes" if summary.has_template else "no (ChatML)"
+        projector = model.projector_info()  # a small header, read off the GUI thread with the model's
+        vision = f"{projector.path.name}: {projector.summary}" if projector is not None and projector.has_vision else ""
         return ModelRow(model, summary.architecture, summary.parameters, summary.quantization, context, template,
-                        resolved=resolved)  # fmt: skip
+                        resolved=resolved, vision=vision)  # fmt: skip
 
 
 def describe(models: list[LocalModel], cache: HeaderCache | None = None) -> list[ModelRow]:
@@ -107,11 +110,13 @@ class LibraryModel(RowTableModel[ModelRow]):
         if role == Qt.ItemDataRole.ToolTipRole:
             if row.problem:
                 return f"Cannot be loaded: {row.problem}\nRemove it, or download it again.\n{row.model.path}"
-            return f"Loaded now\n{row.model.path}" if loaded else str(row.model.path)
+            seen = f"\nVision: reads images with its projector {row.vision}" if row.vision else ""
+            return (f"Loaded now\n{row.model.path}" if loaded else str(row.model.path)) + seen
         if role == Qt.ItemDataRole.DisplayRole:
             if row.problem and column == 1:
                 return short_reason(row)
-            name = f"{row.model.name}  · loaded" if loaded else row.model.name
+            name = row.model.name + (f"  {VISION_MARK}" if row.vision else "")
+            name = f"{name}  · loaded" if loaded else name
             return (name, row.architecture, row.parameters, row.quant, row.context, row.template,
                     row.model.size_text)[column]  # fmt: skip
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
@@ -125,7 +130,7 @@ class LibraryModel(RowTableModel[ModelRow]):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.AccessibleDescriptionRole and column == 0:
-            return row.problem or ("loaded" if loaded else "")
+            return row.problem or ", ".join(word for word, on in (("vision", row.vision), ("loaded", loaded)) if on)
         return None
 
     def set_loaded(self, path: Path | None) -> None:
