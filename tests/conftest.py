@@ -186,20 +186,10 @@ THINK_TEMPLATE = (
 @pytest.fixture(scope="session")
 def thinking_model(starter_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the starter model whose chat template opens <think> (written by gguf's own new-metadata code)."""
-    import gguf
-    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+    from app.selftest.steps import write_thinking_copy
 
     target = tmp_path_factory.mktemp("thinking") / "SmolLM2-think.gguf"
-    reader = gguf.GGUFReader(starter_model, "r")
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE)
-    assert arch is not None
-    writer = gguf.GGUFWriter(target, arch=arch.contents(), endianess=reader.endianess)
-    alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
-    if alignment is not None:
-        writer.data_alignment = alignment.contents()
-    template = MetadataDetails(gguf.GGUFValueType.STRING, THINK_TEMPLATE)
-    copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
-    return target
+    return write_thinking_copy(starter_model, target, THINK_TEMPLATE)
 
 
 # Threads: an engine service's thread (a loaded model) or a QThread left running by a test would leak into the

@@ -108,7 +108,8 @@ def reasoning(probe: Probe) -> str:
     return "thought and answer split, old reasoning left out"
 
 
-def write_thinking_copy(model: Path, target: Path) -> Path:
+def write_thinking_copy(model: Path, target: Path, template_text: str = THINK_TEMPLATE) -> Path:
+    """A copy of ``model`` whose chat template is ``template_text`` (gguf's own new-metadata code; the tests use it)."""
     import functools
     from unittest import mock
 
@@ -124,7 +125,7 @@ def write_thinking_copy(model: Path, target: Path) -> Path:
     alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
     if alignment is not None:
         writer.data_alignment = alignment.contents()
-    template = MetadataDetails(gguf.GGUFValueType.STRING, THINK_TEMPLATE)
+    template = MetadataDetails(gguf.GGUFValueType.STRING, template_text)
     quiet = functools.partial(gguf_new_metadata.tqdm, disable=True)  # its progress bar is not the self-test's
     with mock.patch.object(gguf_new_metadata, "tqdm", quiet):
         copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
