@@ -55,6 +55,7 @@ from app.ui.settings_dialog import SettingsDialog
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
+from app.ui.tools.hooks import WindowTools
 from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter, tool_button
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         self.chat_model = self.conversation.model
         self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
         chat_column = ChatColumn(self.chat_model)
+        self.tools = WindowTools(self.paths, self.conversation, chat_column, self)  # MCP servers, approval cards
         self.chat_view, self.welcome, self.pages = chat_column.chat_view, chat_column.welcome, chat_column.pages
         self.input, self.send_button, self.think = chat_column.input, chat_column.send_button, chat_column.think
 
@@ -391,7 +393,7 @@ class MainWindow(QMainWindow):
     # settings and lifetime
     @Slot()
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self)
+        dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self, extra=self.tools.section())
         if dialog.exec():
             chosen = dialog.result_settings()
             self.settings_store.update(**{name: getattr(chosen, name) for name in SettingsDialog.FIELDS})
@@ -436,6 +438,7 @@ class MainWindow(QMainWindow):
         self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
         self.hub.shutdown()  # the server stops before the engine does; downloads pause (resumed at the next start)
         self.conversation.close()  # a reply being written is kept, as stopped
+        self.tools.shutdown()  # every MCP server's process ends
         self.client.shutdown()  # a load is cancelled, the engine thread joined, the model freed; no signal after
         self.history.forget_undo()
         self.store.close()

@@ -42,7 +42,10 @@ class SettingsDialog(QDialog):
         "theme",
     )  # fmt: skip  (what the dialog edits)
 
-    def __init__(self, settings: Settings, default_models_dir: Path, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, default_models_dir: Path, parent: QWidget | None = None, extra: QWidget | None = None
+    ) -> None:
+        """``extra``: a section of its own (MCP servers) shown above About."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
@@ -81,8 +84,9 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACE_L, SPACE_L, SPACE_L, SPACE_L)
         layout.setSpacing(SPACE_S + 4)
-        for group in (models, performance, appearance, self.about):
-            layout.addWidget(group)
+        for group in (models, performance, appearance, extra, self.about):
+            if group is not None:
+                layout.addWidget(group)
         layout.addStretch(1)
         layout.addWidget(buttons)
         name_for_accessibility(self)
