@@ -133,7 +133,8 @@ class ToolTurns(QObject):
     def _events(self) -> RoundEvents:
         def result(call: ToolCall, text: str, error: bool) -> None:
             shown = text if len(text) <= SHOWN_RESULT_CHARS else text[:SHOWN_RESULT_CHARS] + "…"
-            self._step.emit(f"{STEP}{describe(call)}\n{'Error' if error else 'Result'}: {shown}\n\n")
+            said = "Error" if error else "Result"
+            self._step.emit(f"{STEP}`{describe(call)}`\n\n{said}:\n\n```\n{shown.replace('```', '` ` `')}\n```\n\n")
 
         return RoundEvents(
             text=lambda piece: (self._step if is_thought(piece) else self._text).emit(piece),
