@@ -20,9 +20,12 @@ ALL = [
     "gpu",
     "server",
     "long_chats",
+    "prompt_lookup",
     "lorebooks",
+    "base_model",
     "vision",
     "embeddings",
+    "documents",
 ]
 
 

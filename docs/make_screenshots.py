@@ -6,7 +6,8 @@ It drives the real app on a fresh base directory: the starter model ($HERMES_TES
 loaded through the engine thread and answering a question; the loopback Hub stand-in (tests/hub_server.py)
 behind Discover and Downloads; a damaged file in the library; the Settings dialog, the preset editor and
 the persona-switch question; the side panel's sampling; the Server page serving, with its cheat sheet, its
-request log and the status bar's indicator. `make screenshots` runs it for both themes.
+request log and the status bar's indicator; an image chat with the tiny vision model of tests/data/vision.
+`make screenshots` runs it for both themes.
 """
 
 from __future__ import annotations
@@ -128,6 +129,43 @@ def _thinking_reply(window) -> None:
     window.chat_view.scroll_to_end()
 
 
+def _picture() -> bytes:
+    """A small landscape (sky, sun, hills, a lake) as PNG bytes, drawn here."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (360, 240), (120, 180, 235))
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((250, 30, 310, 90), fill=(255, 214, 60))
+    draw.polygon([(0, 170), (90, 80), (190, 170)], fill=(70, 120, 80))
+    draw.polygon([(120, 170), (230, 60), (360, 170)], fill=(50, 100, 70))
+    draw.rectangle((0, 170, 360, 240), fill=(40, 110, 190))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _image_chat(shooter: Shooter, window) -> None:
+    """The tiny vision model (tests/data/vision) answering about an attached picture; another waits in the
+    composer. Its weights are random: the reply is not sense, the chat around it is the real one."""
+    from tests.vision_data import TINY_VISION, red_sun
+
+    window.new_chat()
+    window.load_model(str(TINY_VISION))
+    shooter.wait(lambda: window.client.loaded is not None and window.client.loaded.vision, timeout=60)
+    window.max_tokens.setValue(24)
+    finished: list[object] = []
+    window.reply_finished.connect(finished.append)
+    window.attachments.add_data(_picture(), "lake.png")
+    window.input.setPlainText("What is in this picture?")
+    window.send()
+    shooter.wait(lambda: bool(finished), timeout=120, settle=0.6)
+    window.attachments.add_data(red_sun(), "sun.png")
+    window.input.setPlainText("And in this one?")
+    shooter.shoot(window, "16-image-chat")
+
+
 def _sampling_and_server(shooter: Shooter, window) -> None:
     """The side panel's sampling, every setting shown; the Server page serving, two requests in its log and the
     status bar's indicator (real HTTP requests to 127.0.0.1)."""
@@ -188,13 +226,15 @@ def _tool_call(shooter: Shooter, window, paths) -> None:
     window.input.setPlainText("What time is it in UTC?")
     window.send()
     shooter.wait(tools.card.isVisible, timeout=120, settle=0.5)
-    shooter.shoot(window, "16-tool-approval")
+    shooter.shoot(window, "17-tool-approval")
     tools.card.allow_once.click()
     shooter.wait(lambda: bool(finished), timeout=120, settle=0.4)
     toggle_thought(window.chat_view, len(window.conversation.session.items) - 1)
     window.chat_view.scroll_to_end()
-    shooter.shoot(window, "17-tool-step")
+    shooter.shoot(window, "18-tool-step")
     tools.turns.choice = ToolChoice(ChoiceMode.AUTO)
+    paths.mcp_file.unlink()  # the shots after this one chat without tools
+    tools.service.reload()
 
 
 def main(out: Path, theme: str) -> int:
@@ -307,10 +347,13 @@ def main(out: Path, theme: str) -> int:
         # 9. the menu bar, its Model menu open (the screen, so that the menu's own window is in it)
         _menu_shot(shooter, window, "model", "14-menu-bar")
 
-        # 10. a tool call: the approval card, then the call and its result as a step of the reply
+        # a tool call: the approval card, then the call and its result as a step of the reply
         _tool_call(shooter, window, paths)
 
-        # 11. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
+        # an image chat: a vision model, a picture in the sent message and one in the composer
+        _image_chat(shooter, window)
+
+        # 10. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
         window.settings_store.update(theme="light" if theme == "dark" else "dark")
         window.hub.show_page("models")
         shooter.wait(lambda: True, settle=0.6)

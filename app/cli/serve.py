@@ -15,11 +15,11 @@ from pathlib import Path
 from types import FrameType
 
 from app.core import server_beacon
+from app.core.engines import state_cache
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.remote import RemoteEngine, list_models
 from app.core.engines.service import EngineService
-from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError
 from app.core.library.models import find_model
 from app.core.paths import AppPaths
@@ -47,7 +47,7 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         limits=limits(args),
     )  # fmt: skip
     faulthandler.enable()  # a native crash still prints where it happened (Python's side) before the process ends
-    service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+    service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
     runner: ServerRunner | None = None
     stop = threading.Event()
 
@@ -117,7 +117,8 @@ def models_remote(args: argparse.Namespace) -> int:
     return 0
 
 
-def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
+def chat_remote(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
+    from app.cli.knowledge import grounding_for
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
@@ -133,7 +134,10 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths) -> int:
         if store is not None and args.chat:
             session.open(args.chat)
         turn = turn_from_arguments(args, session, preset, args.model)
-        return chat_turn(session, service, args, turn, saving=store is not None, where=f"via {args.engine}")
+        grounding = grounding_for(args, paths, settings, settings.context_size)
+        return chat_turn(
+            session, service, args, turn, saving=store is not None, where=f"via {args.engine}", grounding=grounding
+        )
     finally:
         service.close()
         if store is not None:

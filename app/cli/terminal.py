@@ -18,6 +18,7 @@ from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from app.core.knowledge.grounding import Grounding
     from app.core.media.images import CheckedImage
     from app.core.personas.presets import Preset
 
@@ -57,12 +58,20 @@ def chat_turn(
     saving: bool,
     where: str,
     images: Sequence[CheckedImage] = (),
+    grounding: Grounding | None = None,
 ) -> int:
-    """``chat``'s one turn, local or remote: the message sent, streamed to the terminal; 1 if it was not saved."""
-    request = session.send(message_text(args.message), turn, images)
+    """``chat``'s one turn, local or remote: the message sent, streamed to the terminal; 1 if it was not saved.
+
+    ``grounding``: the documents it is asked about (``--knowledge``, ``--attach``): their sources are listed on
+    stderr after the reply, "[1] report.pdf, p. 12"."""
+    request = session.send(message_text(args.message), turn, images, grounding=grounding)
     stream_to_terminal(
         session, service, request, saving=saving, where=where, show_thinking=not args.hide_thinking
     )  # fmt: skip
+    if grounding is not None:
+        from app.cli.knowledge import print_sources
+
+        print_sources(grounding)
     return 1 if session.save_error else 0  # a reply not (fully) saved is a failure for scripts
 
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 from app.cli.text import message_text
+from app.core.engines import state_cache
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.service import EngineService, GenerationRequest
-from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
@@ -84,7 +84,7 @@ def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Setting
         except ToolError as exc:
             raise HermesError(str(exc)) from None
         print(f"tools: {', '.join(spec.name for spec in specs)}", file=sys.stderr)
-        service = EngineService(LlamaEngine(StateCache(paths.state_cache_dir)))
+        service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
         try:
             service.load(model, _load_options(args, paths, settings, model)).result()
             request = _request(args, preset)

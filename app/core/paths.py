@@ -41,6 +41,11 @@ class AppPaths:
         return self.data / "images"
 
     @property
+    def knowledge_db(self) -> Path:
+        """Knowledge collections: files, passages, their words and vectors (core.knowledge)."""
+        return self.data / "knowledge.sqlite3"
+
+    @property
     def presets_dir(self) -> Path:
         return self.data / "presets"
 

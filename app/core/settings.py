@@ -34,6 +34,9 @@ class Settings:
     flash_attn: str = "auto"  # global default of the load options ("auto", "on", "off")
     kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
     use_mmap: bool = True
+    prompt_lookup: int = 0  # prompt-lookup draft tokens (0: off; off by default: docs/benchmarks.md)
+    state_memory_mib: int = 512  # the state cache's budgets (engines.state_cache): memory ...
+    state_disk_mib: int = 4096  # ... and disk (the cache folder)
     theme: str = "system"
     last_model: str = ""
     preset: str = "hermes-2"
@@ -57,6 +60,9 @@ class Settings:
             flash_attn=self.flash_attn if self.flash_attn in FLASH_ATTENTION else "auto",
             kv_cache_type=self.kv_cache_type if self.kv_cache_type in KV_CACHE_TYPES else "f16",
             use_mmap=self.use_mmap if isinstance(self.use_mmap, bool) else True,
+            prompt_lookup=min(max(int(self.prompt_lookup), 0), 64),
+            state_memory_mib=min(max(int(self.state_memory_mib), 0), 1 << 20),
+            state_disk_mib=min(max(int(self.state_disk_mib), 0), 1 << 24),
             theme=self.theme if self.theme in THEMES else "system",
             last_model=str(self.last_model),
             preset=str(self.preset),

@@ -230,6 +230,16 @@ def _request(port: int, method: str, path: str, body: dict[str, Any] | None = No
     return answer
 
 
+def _media(name: str) -> Callable[[Probe], str]:
+    def run(probe: Probe) -> str:
+        from app.selftest import media_steps
+
+        step: Callable[[Probe], str] = getattr(media_steps, name)
+        return step(probe)
+
+    return run
+
+
 HEADLESS_STEPS = (
     Step("engine", "the engine loads the model and streams a reply", engine_chat),
     Step("reasoning", "a thinking model's reply is split, saved and left out of the next prompt", reasoning),
@@ -237,4 +247,6 @@ HEADLESS_STEPS = (
     Step("tools", "a tool call forced through a grammar and run", tool_call),
     Step("mcp", "an MCP server started from the app's executable is called over stdio", mcp_stdio),
     Step("server", "the OpenAI-compatible server answers a request", server),
+    Step("vision", "an image reaches a tiny vision model (made here) through its projector", _media("vision")),
+    Step("documents", "a PDF, a DOCX and a text file read, indexed and searched", _media("documents")),
 )

@@ -31,27 +31,29 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.engines import state_cache
 from app.core.engines.interface import LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
-from app.core.engines.state_cache import StateCache
+from app.core.errors import HermesError
 from app.core.history.store import ChatStore, StoreError
-from app.core.library.starter import ensure_starter_model
+from app.core.media.store import ImageStore
 from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
 from app.core.prompting.parts import thinking_switch
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
+from app.ui.chat.attachments import Thumbnails, is_card_png
 from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
 from app.ui.chat.chat_history import ChatHistory
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.conversation import Conversation
+from app.ui.chat.image_viewer import ImageViewer
 from app.ui.chat.prompt_preview import PromptPreview
 from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
 from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
-from app.ui.settings_dialog import SettingsDialog
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
@@ -84,7 +86,9 @@ class MainWindow(QMainWindow):
         )
         self._unsubscribe = self.settings_store.subscribe(self.settings_changed.emit)
         self._closing = False
-        self.client = client or EngineClient(self, engine=LlamaEngine(StateCache(paths.state_cache_dir)))
+        cache = state_cache.from_settings(paths.state_cache_dir, self.settings_store.current)
+        self.client = client or EngineClient(self, engine=LlamaEngine(cache))
+        self.state_cache: state_cache.StateCache | None = getattr(self.client.engine, "state_cache", None)
         self.store = ChatStore(paths.chats_db)
         purge_failure = self._purge_deleted_chats()
         self.background = Background(self)
@@ -115,6 +119,7 @@ class MainWindow(QMainWindow):
         """Remove chats deleted last time; a failure never stops the window (it is retried at the next start)."""
         try:
             self.store.purge_deleted()
+            ImageStore(self.paths.images_dir).prune(self.store.image_hashes())  # their images, unless shared
         except StoreError as exc:
             log.warning("could not purge deleted chats: %s", exc)
             return str(exc)
@@ -150,13 +155,19 @@ class MainWindow(QMainWindow):
 
         self.banner = ErrorBanner()
         self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
-        self.conversation = Conversation(self.store, self.client, self, describe_preset=self.persona.library.name_of)
+        self.images = ImageStore(self.paths.images_dir)
+        self.conversation = Conversation(
+            self.store, self.client, self, describe_preset=self.persona.library.name_of, images=self.images
+        )
         self.chat_model = self.conversation.model
         self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
-        chat_column = ChatColumn(self.chat_model)
+        chat_column = self.chat_column = ChatColumn(self.chat_model)
         self.tools = WindowTools(self.paths, self.conversation, chat_column, self)  # MCP servers, approval cards
         self.chat_view, self.welcome, self.pages = chat_column.chat_view, chat_column.welcome, chat_column.pages
         self.input, self.send_button, self.think = chat_column.input, chat_column.send_button, chat_column.think
+        self.attachments = chat_column.attachments  # images for the next message (attach, paste, drop)
+        chat_column.drops.window_opens = lambda path: bool(_dropped_kind(str(path), card_check=True))
+        self.chat_view.message_delegate.thumbnails = Thumbnails(self.images)
 
         self.prompt_preview = PromptPreview(self.chat_model, self.persona, self.input, self.client)
         self.preview, self.preview_notes = self.prompt_preview.text, self.prompt_preview.notes
@@ -210,7 +221,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.history.undo_button)
         widgets = ChatWidgets(
             self.input, self.send_button, self.think, self.banner, self.chat_view, self.statusBar(),
-            chat_column.show_chat,
+            chat_column.show_chat, chat_column.attachments,
         )  # fmt: skip
         self.chat = ChatController(
             self.conversation, self.client, self.persona, widgets,
@@ -239,6 +250,9 @@ class MainWindow(QMainWindow):
         self.chat_view.continue_requested.connect(lambda _row: self.continue_reply())
         self.chat_view.edit_requested.connect(self.edit_message)
         self.chat_view.copied.connect(lambda _text: self.statusBar().showMessage("Copied.", 2000))
+        self.chat_view.image_clicked.connect(self.show_image)
+        self.attachments.refused.connect(self.banner.show_message)
+        self.attachments.noted.connect(lambda note: self.statusBar().showMessage(note, 10000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)
         bar.model_ready.connect(self._on_model_ready)
@@ -279,6 +293,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_ready(self, loaded: LoadedModel) -> None:
         self.send_button.setEnabled(True)
+        self.attachments.set_model(loaded)
         self.think.setVisible(bool(thinking_switch(loaded.info.chat_template or "")))
         self.context_label.setText(f"context 0 / {loaded.context_size:,}")
         self._update_welcome()
@@ -288,10 +303,12 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, message: str) -> None:
         self.banner.show_message(message)
         self.send_button.setEnabled(self.client.loaded is not None)
+        self.attachments.set_model(self.client.loaded)
         self.model_failed.emit(message)
 
     def _on_unloaded(self) -> None:
         self.send_button.setEnabled(False)
+        self.attachments.set_model(None)
         self._update_welcome()
         self.chat.figures.clear()  # no model: no speed, no context
 
@@ -303,6 +320,8 @@ class MainWindow(QMainWindow):
 
     def get_starter_model(self) -> None:
         """Fetch the small offline starter model into the library, then load it."""
+        from app.core.library.starter import ensure_starter_model  # off the start path, as the dialogs are
+
         models_dir, wheels = self.model_bar.models_dir, self.paths.cache / "wheels"
         self.welcome.busy("Getting the starter model…")
 
@@ -364,6 +383,17 @@ class MainWindow(QMainWindow):
             size = self.client.loaded.context_size
         self.chat.figures.show_context(used, size)
 
+    @Slot(int, int)
+    def show_image(self, row: int, number: int) -> None:
+        """A message's image at full size (a click on its thumbnail)."""
+        try:
+            image = self.images.load(self.chat_model.item(row).images[number])
+        except (HermesError, IndexError) as exc:
+            self.banner.show_message(str(exc) or "That image is no longer there.")
+            return
+        self.image_viewer = ImageViewer(image, self)
+        self.image_viewer.show()
+
     @Slot()
     def _follow_chat(self) -> None:
         """A turn started or ended: the sidebar shows the chat (a new chat appears with its first message)."""
@@ -393,7 +423,12 @@ class MainWindow(QMainWindow):
     # settings and lifetime
     @Slot()
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self, extra=self.tools.section())
+        from app.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(
+            self.settings, self.paths.default_models_dir, self, state_cache=self.state_cache,
+            extra=self.tools.section(),
+        )  # fmt: skip
         if dialog.exec():
             chosen = dialog.result_settings()
             self.settings_store.update(**{name: getattr(chosen, name) for name in SettingsDialog.FIELDS})
@@ -401,6 +436,8 @@ class MainWindow(QMainWindow):
     def _apply_settings(self, new: Settings, old: Settings) -> None:
         if self.settings_store.save_error:
             self.banner.show_message(self.settings_store.save_error)
+        if self.state_cache is not None:
+            self.state_cache.set_budgets(new.state_memory_mib << 20, new.state_disk_mib << 20)
         if new.theme != old.theme:
             apply_theme(QApplication.instance(), new.theme)  # type: ignore[arg-type]
         if new.models_path(self.paths.default_models_dir) != old.models_path(self.paths.default_models_dir):
@@ -417,9 +454,12 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
 
     def open_file(self, path: str) -> None:
-        """A model is loaded; a preset or a character card is imported (dropped, or handed over by a second start)."""
+        """A model is loaded; a preset or a character card is imported; another picture is attached to the next message
+        (dropped, or handed over by a second start)."""
         kind = _dropped_kind(path)
-        if kind == "model":
+        if kind and not self.attachments.unavailable and not _dropped_kind(path, card_check=True):
+            self.attachments.add_files([Path(path)])  # a picture, not a character card, and a vision model to see it
+        elif kind == "model":
             self.model_bar.open_model(path)
         elif kind:
             self.persona.import_file(Path(path))
@@ -441,9 +481,16 @@ class MainWindow(QMainWindow):
         self.tools.shutdown()  # every MCP server's process ends
         self.client.shutdown()  # a load is cancelled, the engine thread joined, the model freed; no signal after
         self.history.forget_undo()
+        self.sidebar.close_search()  # a search in progress stops; its thread and connection go
         self.store.close()
 
 
-def _dropped_kind(path: str) -> str:
-    """ "model" (.gguf), "preset" (a preset or a character card: .json, .png), or "" (nothing this app opens)."""
-    return {".gguf": "model", ".json": "preset", ".png": "preset"}.get(Path(path).suffix.lower(), "")
+def _dropped_kind(path: str, card_check: bool = False) -> str:
+    """ "model" (.gguf), "preset" (a preset or a character card: .json, .png), or "" (nothing this app opens).
+
+    ``card_check``: a .png counts only when it carries a character card (dropped on the chat, any other picture is
+    an image to attach)."""
+    kind = {".gguf": "model", ".json": "preset", ".png": "preset"}.get(Path(path).suffix.lower(), "")
+    if kind == "preset" and card_check and Path(path).suffix.lower() == ".png" and not is_card_png(Path(path)):
+        return ""
+    return kind

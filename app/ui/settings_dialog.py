@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 
 from app.core.about import versions
 from app.core.engines.model_options import default_load_options
+from app.core.engines.state_cache import StateCache
 from app.core.settings import THEMES, Settings
 from app.ui.engines.load_fields import LoadOptionsFields
+from app.ui.engines.state_fields import StateCacheFields
 from app.ui.theme import SPACE_L, SPACE_S, secondary_text
 from app.ui.widgets import name_for_accessibility
 
@@ -39,13 +41,22 @@ class SettingsDialog(QDialog):
         "flash_attn",
         "kv_cache_type",
         "use_mmap",
+        "prompt_lookup",
+        "state_memory_mib",
+        "state_disk_mib",
         "theme",
     )  # fmt: skip  (what the dialog edits)
 
     def __init__(
-        self, settings: Settings, default_models_dir: Path, parent: QWidget | None = None, extra: QWidget | None = None
+        self,
+        settings: Settings,
+        default_models_dir: Path,
+        parent: QWidget | None = None,
+        state_cache: StateCache | None = None,
+        extra: QWidget | None = None,
     ) -> None:
-        """``extra``: a section of its own (MCP servers) shown above About."""
+        """``state_cache``: the engine's chat states (Performance shows and clears them); None: none to show.
+        ``extra``: a section of its own (the MCP servers), shown above About."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
@@ -70,7 +81,8 @@ class SettingsDialog(QDialog):
         note = QLabel("These apply the next time a model is loaded.")
         secondary_text(note)
         load_rows: list[tuple[str, QWidget | QHBoxLayout]] = [*self.load_fields.rows("Default context size")]
-        performance = _group("Performance", [*load_rows, ("", note)])
+        self.states = StateCacheFields(settings, state_cache)
+        performance = _group("Performance", [*load_rows, *self.states.rows(), ("", note)])
         appearance = _group("Appearance", [("Theme", self.theme)])
         about_rows: list[tuple[str, QWidget | QHBoxLayout]] = []
         for label, value in {**versions(), "Qt (PySide6)": f"{qVersion()} ({pyside_version})"}.items():
@@ -103,6 +115,7 @@ class SettingsDialog(QDialog):
             folder = ""
         known = {field.name for field in fields(Settings)}  # a per-model option (the projector) is not a setting
         load = {name: value for name, value in asdict(self.load_fields.options()).items() if name in known}
+        load.update(self.states.values())  # the chat states' budgets and the prompt-lookup default
         return replace(self._settings, models_dir=folder, theme=self.theme.currentData(), **load).validated()
 
 

@@ -402,3 +402,6 @@ class FitPillDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         hint = super().sizeHint(option, index)
         return QSize(hint.width() + option.fontMetrics.height() + SPACE_S * 2, hint.height())
+
+
+VISION_MARK = "· Vision"  # after a model's name (My Models, the picker) and a quant's (Discover): it reads images

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import ImagePart, ReasoningOptions
+from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
@@ -34,6 +34,8 @@ class ChatItem:
     reading: str = ""  # while the prompt is processed: how far ("45 % of 2,048 tokens")
     reasoning: str = ""  # what the model thought before its answer (never sent back to it)
     note: str = ""  # something to say about the stored message (a damaged part shown as text)
+    citations: tuple[CitationPart, ...] = ()  # a reply's numbered sources ("[1] report.pdf, p. 12")
+    documents: tuple[DocumentPart, ...] = ()  # what a question was asked with (attached files, collections)
     images: tuple[ImagePart, ...] = ()  # what the user attached (the bytes: media.store, by hash)
 
     @property

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from app.core.chat.headless import run_turn
 from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
@@ -27,9 +28,12 @@ from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
 from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
-from app.core.prompting.parts import ImagePart, Part, images_of, is_thought
+from app.core.prompting.parts import CitationPart, ImagePart, Part, images_of, is_thought
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
+
+if TYPE_CHECKING:
+    from app.core.knowledge.grounding import Grounding
 
 __all__ = ["ChatItem", "ChatSession", "SessionListener", "TurnError", "TurnSettings"]
 
@@ -62,6 +66,8 @@ class ChatSession:
         self.sent_rows: list[int] = []  # the row of each message of the last request (-1: the system prompt)
         self.save_error = ""
         self._saver: StreamingSaver | None = None
+        self._grounded: dict[int, tuple[str, tuple[CitationPart, ...]]] = {}  # question id: (prompt, sources)
+        self._pending_citations: tuple[CitationPart, ...] = ()  # the sources of the request being built
 
     # opening
     def open(self, chat_id: int) -> None:
@@ -93,11 +99,21 @@ class ChatSession:
 
     # starting a turn: each returns the request to queue on the engine, or raises TurnError / StoreError
     # (a chat that cannot be written) having changed nothing on screen
-    def send(self, text: str, turn: TurnSettings, images: Sequence[CheckedImage] = ()) -> GenerationRequest:
-        """``images``: checked by ``media.images`` (the face's job); kept by content before the message is saved."""
+    def send(
+        self,
+        text: str,
+        turn: TurnSettings,
+        images: Sequence[CheckedImage] = (),
+        grounding: Grounding | None = None,
+    ) -> GenerationRequest:
+        """``images``: checked by ``media.images`` (the face's job); kept by content before the message is saved.
+
+        ``grounding``: documents to answer from (``knowledge.grounding.ground``): the model reads them as numbered
+        sources before the question; the history keeps the question as typed with its documents, and the reply
+        with its citations."""
         self._require_idle()
         with _writing():
-            return self._send(text, turn, self._keep(images))
+            return self._send(text, turn, self._keep(images), grounding)
 
     def regenerate(self, turn: TurnSettings) -> GenerationRequest:
         """A new version of the last reply (the old one stays as a sibling)."""
@@ -117,10 +133,14 @@ class ChatSession:
         with _writing():
             return self._continue_last(turn)
 
-    def _send(self, text: str, turn: TurnSettings, images: tuple[Part, ...] = ()) -> GenerationRequest:
+    def _send(
+        self, text: str, turn: TurnSettings, images: tuple[Part, ...] = (), grounding: Grounding | None = None
+    ) -> GenerationRequest:
         parent = self._ensure_saved(turn)
-        user = self._add(parent, "user", text, parts=images)
+        user = self._add(parent, "user", text, parts=images + (grounding.documents if grounding else ()))
         self._insert(self._item(user))
+        if grounding is not None and grounding.sources:
+            self._grounded[user.id] = (grounding.prompt(text), grounding.citations())
         request = self._request(turn, upto=None)
         self._start_reply(user.id, turn)
         return request
@@ -274,8 +294,15 @@ class ChatSession:
     # helpers
     def _request(self, turn: TurnSettings, upto: int | None, continue_text: str = "") -> GenerationRequest:
         self._clear_left_out()
+        messages = self.conversation(turn.system_prompt, upto=upto)
+        self._pending_citations = ()
+        question = self._last_question(upto)
+        if question is not None and question in self._grounded and messages and messages[-1]["role"] == "user":
+            prompt, self._pending_citations = self._grounded[question]
+            messages[-1] = messages[-1].copy()  # its images stay
+            messages[-1]["content"] = prompt  # the sources before the question, this turn only
         return GenerationRequest(
-            messages=self.conversation(turn.system_prompt, upto=upto),
+            messages=messages,
             sampling=turn.sampling,
             prompt_format=turn.prompt_format,
             context_policy=turn.context_policy,
@@ -283,6 +310,11 @@ class ChatSession:
             reasoning=turn.reasoning,
             json_schema=turn.json_schema,
         )
+
+    def _last_question(self, upto: int | None) -> int | None:
+        """The id of the last question the request ends with (None when it ends with a reply)."""
+        items = self.items[:upto]
+        return items[-1].message_id if items and items[-1].role == "user" else None
 
     def _require_idle(self) -> None:
         if self.busy:
@@ -293,9 +325,9 @@ class ChatSession:
         parent: int | None,
         role: str,
         text: str,
+        *,
         state: MessageState = MessageState.DONE,
         turn: TurnSettings | None = None,
-        *,
         parts: tuple[Part, ...] = (),
     ) -> Message:
         """A message in the chat's history."""
@@ -370,8 +402,11 @@ class ChatSession:
     def _begin(self, item: ChatItem, message_id: int, turn: TurnSettings) -> None:
         item.model_name = turn.speaker or item.model_name
         item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
+        if self._pending_citations or item.text == "":
+            item.citations = self._pending_citations  # a continued reply keeps the sources it had
         self._changed(self.items.index(item))
         self._saver = StreamingSaver(self.store, message_id)
+        self._saver.parts = item.citations
         self._set_state(ResponseState.READING_PROMPT)
 
     def _end(self, state: MessageState, stats: GenerationStats | None, error: str = "") -> None:
@@ -433,6 +468,8 @@ class ChatSession:
             sibling_index=message.sibling_index,
             sibling_count=message.sibling_count,
             reasoning=message.reasoning or message.damaged_parts,
+            citations=message.citations,
+            documents=message.documents,
             images=images_of(message.parts),
             note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )

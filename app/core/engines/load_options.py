@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+MAX_DRAFT = 64  # prompt-lookup draft tokens per step: a wider batch than any acceptance pays for
+
 
 @dataclass(frozen=True)
 class LoadOptions:
@@ -16,6 +18,8 @@ class LoadOptions:
     flash_attn: str = "auto"  # "auto", "on", "off"
     kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
     use_mmap: bool = True
+    prompt_format: str = "auto"  # "auto" (the model's template or a fallback), a named format, "llama.cpp:NAME"
+    prompt_lookup: int = 0  # prompt-lookup decoding: draft tokens per step (0: off; engines.prompt_lookup)
     projector: str = ""  # a vision projector (mmproj GGUF): "" the one beside the model (library.projector), "none"
 
     def with_overrides(self, **values: Any) -> LoadOptions:

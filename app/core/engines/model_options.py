@@ -1,5 +1,7 @@
 """Load options remembered per model file (LM Studio's per-model defaults), in one small JSON file.
 
+The prompt format set for a file (``prompt_format``: what ``auto`` means for it) is kept with them.
+
 A model without remembered options loads with the global defaults (the settings). Only the options
 a user set for a model are kept, so a later change of a global default still reaches the others.
 The file is written atomically; a damaged one is kept aside and the defaults are used.
@@ -17,7 +19,8 @@ from typing import Any
 
 from app.core import bounded_json
 from app.core.atomic import atomic_write_text
-from app.core.engines.load_options import LoadOptions
+from app.core.engines.load_options import MAX_DRAFT, LoadOptions
+from app.core.engines.model_format import is_file_format
 from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,11 @@ def clean_options(values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if name not in _FIELDS or value is None:
             continue
-        if name in ("context_size", "cpu_threads", "gpu_layers"):
+        if name in ("context_size", "cpu_threads", "gpu_layers", "prompt_lookup"):
             if isinstance(value, bool) or not isinstance(value, int):
                 continue
-            low, high = {"context_size": (0, 1 << 24), "cpu_threads": (0, 512), "gpu_layers": (AUTO, 100_000)}[name]
+            low, high = {"context_size": (0, 1 << 24), "cpu_threads": (0, 512), "gpu_layers": (AUTO, 100_000),
+                         "prompt_lookup": (0, MAX_DRAFT)}[name]  # fmt: skip
             if name == "context_size" and 0 < value < 256:
                 low = 256
             clean[name] = min(max(value, low), high)
@@ -43,6 +47,7 @@ def clean_options(values: dict[str, Any]) -> dict[str, Any]:
             (name == "flash_attn" and value in FLASH_ATTENTION)
             or (name == "kv_cache_type" and value in KV_TYPES)
             or (name == "use_mmap" and isinstance(value, bool))
+            or (name == "prompt_format" and isinstance(value, str) and is_file_format(value))
         ):
             clean[name] = value
     return clean
@@ -121,4 +126,5 @@ def default_load_options(settings: Any) -> LoadOptions:
         flash_attn=settings.flash_attn,
         kv_cache_type=settings.kv_cache_type,
         use_mmap=settings.use_mmap,
+        prompt_lookup=settings.prompt_lookup,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.engines.devices import Device, DeviceReport, GiB
-from app.core.engines.load_options import LoadOptions
+from app.core.engines.load_options import MAX_DRAFT, LoadOptions
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
 
@@ -151,10 +151,11 @@ def margin(device: Device) -> int:
 
 
 def flash_attention_on(options: LoadOptions, gpu_layers: int) -> bool:
-    """``auto``: on where layers go to a GPU or the V cache is quantised (llama.cpp requires it), else off."""
+    """``auto``: on where layers go to a GPU or the V cache is quantised (llama.cpp requires it), or prompt lookup
+    drafts (a token's logits then do not depend on the batch it is evaluated in: see check_options), else off."""
     if options.flash_attn in ("on", "off"):
         return options.flash_attn == "on"
-    return gpu_layers != 0 or options.kv_cache_type != "f16"
+    return gpu_layers != 0 or options.kv_cache_type != "f16" or options.prompt_lookup > 0
 
 
 def check_options(options: LoadOptions) -> None:
@@ -168,6 +169,15 @@ def check_options(options: LoadOptions) -> None:
             f"A {options.kv_cache_type} KV cache needs flash attention: set flash attention to auto or on, "
             "or use an f16 KV cache."
         )
+    if options.prompt_lookup > 0 and options.flash_attn == "off":
+        # Without flash attention, llama.cpp's CPU attention gives a token evaluated in a batch of drafts other
+        # logits than the same token alone (measured: from the 40th position on), so a greedy reply could change.
+        raise LoadOptionError(
+            "Prompt-lookup decoding needs flash attention (its replies are then the same as without it): "
+            "set flash attention to auto or on, or turn prompt lookup off."
+        )
+    if not 0 <= options.prompt_lookup <= MAX_DRAFT:
+        raise LoadOptionError(f"Prompt lookup drafts 1 to {MAX_DRAFT} tokens (0: off), not {options.prompt_lookup}.")
 
 
 def plan_offload(info: GGUFInfo, options: LoadOptions, report: DeviceReport, beside: int = 0) -> OffloadPlan:

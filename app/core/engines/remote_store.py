@@ -12,7 +12,6 @@ from pathlib import Path
 
 from app.core import bounded_json
 from app.core.atomic import atomic_write_text
-from app.core.engines.remote import api_base
 from app.core.errors import HermesError
 
 ENGINES_FILE = "engines.json"
@@ -56,6 +55,8 @@ class RemoteEngineStore:
         entries = self.entries()
         if any(e.name.lower() == name.lower() for e in entries):
             raise EnginesError(f"There is already an engine named {name!r}.")
+        from app.core.engines.remote import api_base  # http.client and ssl: off the window's start path
+
         entry = RemoteEngineEntry(name, api_base(url), api_key.strip())
         self._write([*entries, entry])
         return entry

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,19 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
             break
         count += 1
     return count
+
+
+@dataclass(frozen=True)
+class Holdings:
+    memory_entries: int
+    memory_bytes: int
+    disk_entries: int
+    disk_bytes: int
+
+
+def from_settings(folder: Path, settings: Any) -> StateCache:
+    """The faces' cache: in ``folder`` (the cache folder's states), within the budgets of ``app.core.settings``."""
+    return StateCache(folder, settings.state_memory_mib << 20, settings.state_disk_mib << 20)
 
 
 class StateCache:
@@ -122,11 +136,29 @@ class StateCache:
             writer.join(timeout)
 
     def clear(self) -> None:
+        """Forget every state, in memory and on disk (the states of every model; a state being written may follow)."""
         with self._lock:
             self._memory.clear()
         if self.folder is not None and self.folder.is_dir():
             for path in self.folder.glob("*/*.state"):
                 path.unlink(missing_ok=True)
+
+    def set_budgets(self, memory_budget: int, disk_budget: int) -> None:
+        """New budgets (Settings → Performance), applied at once: the least recently used states go first."""
+        self.memory_budget, self.disk_budget = max(0, memory_budget), max(0, disk_budget)
+        with self._lock:
+            total = sum(entry.size for entry in self._memory.values())
+            while total > self.memory_budget and self._memory:
+                _key, evicted = self._memory.popitem(last=False)
+                total -= evicted.size
+        self._evict_disk()
+
+    def holdings(self) -> Holdings:
+        """What the cache holds now, per tier."""
+        with self._lock:
+            memory = (len(self._memory), sum(state.size for state in self._memory.values()))
+        files = list(self.folder.glob("*/*.state")) if self.folder is not None and self.folder.is_dir() else []
+        return Holdings(memory[0], memory[1], len(files), sum(_size(path) for path in files))
 
     @property
     def memory_bytes(self) -> int:

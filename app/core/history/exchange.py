@@ -137,7 +137,8 @@ def import_tree(store: ChatStore, data: Any) -> int:
 def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = None) -> list[dict[str, Any]]:
     """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API);
     a message's images as ``image_url`` parts with ``data:`` URLs (read from ``images``; one no longer there, or
-    without ``images``, is left out)."""
+    without ``images``, is left out); a reply's sources in ``citations`` and a question's documents in
+    ``documents`` (extensions: OpenAI has none)."""
     messages = []
     for m in store.active_path(chat_id):
         attached = []
@@ -151,6 +152,14 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
         message = openai_message(plain)
         if m.reasoning:
             message["reasoning_content"] = m.reasoning
+        if m.citations:
+            message["citations"] = [
+                {"index": c.index, "file": c.file, "location": c.location, "collection": c.collection,
+                 "excerpt": c.excerpt}
+                for c in m.citations
+            ]  # fmt: skip
+        if m.documents:
+            message["documents"] = [{"name": d.name, "mode": d.mode, "pages": d.pages} for d in m.documents]
         messages.append(message)
     return messages
 
@@ -167,7 +176,12 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
             lines += ["<details>", "<summary>Thinking</summary>", "", message.reasoning.strip(), "", "</details>", ""]
         for part in images_of(message.parts):
             lines += [f"*[image: {part.name or part.sha256[:12]}, {part.width} × {part.height}]*", ""]
+        if message.documents:
+            attached = ", ".join(d.name + (f" ({d.pages} pages)" if d.pages else "") for d in message.documents)
+            lines += [f"*With: {attached}*", ""]
         lines += [message.content, ""]
+        if message.citations:
+            lines += ["**Sources**", ""] + [f"- {c.label}" for c in message.citations] + [""]
     return "\n".join(lines)
 
 

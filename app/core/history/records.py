@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, parts_from_json, reasoning_of
+from app.core.prompting.parts import (
+    CitationPart,
+    DocumentPart,
+    Part,
+    citations_of,
+    documents_of,
+    parts_from_json,
+    reasoning_of,
+)
 from app.core.prompting.types import MessageState
 
 
@@ -32,6 +40,14 @@ class Message:
     @property
     def reasoning(self) -> str:
         return reasoning_of(self.parts)
+
+    @property
+    def citations(self) -> tuple[CitationPart, ...]:
+        return citations_of(self.parts)
+
+    @property
+    def documents(self) -> tuple[DocumentPart, ...]:
+        return documents_of(self.parts)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from app.core.history.errors import StoreBusyError, StoreDiskError
+from app.core.prompting.parts import Part
 
 if TYPE_CHECKING:
     from app.core.history.store import ChatStore
@@ -21,6 +22,7 @@ class StreamingSaver:
         self.store, self.message_id, self.interval = store, message_id, interval
         self._last = time.monotonic()
         self._saved_len = 0
+        self.parts: tuple[Part, ...] = ()  # the reply's other parts (citations), saved with every write
 
     def update(self, text: str, reasoning: str = "") -> bool:
         """Called with the whole text (and reasoning) so far; returns True when it wrote.
@@ -33,7 +35,9 @@ class StreamingSaver:
         if now - self._last < self.interval or size == self._saved_len:
             return False
         try:
-            self.store.update_message(self.message_id, content=text, reasoning=reasoning if reasoning else None)
+            self.store.update_message(
+                self.message_id, content=text, reasoning=reasoning if reasoning else None, parts=self.parts
+            )
         except (StoreBusyError, StoreDiskError) as exc:
             log.warning("the streaming reply could not be saved yet (%s); it is kept in memory", exc)
             self._last = now
@@ -43,5 +47,10 @@ class StreamingSaver:
 
     def finish(self, text: str, state: str, stats: dict[str, Any] | None = None, reasoning: str = "") -> None:
         self.store.update_message(
-            self.message_id, content=text, state=state, stats=stats or {}, reasoning=reasoning if reasoning else None
+            self.message_id,
+            content=text,
+            state=state,
+            stats=stats or {},
+            reasoning=reasoning if reasoning else None,
+            parts=self.parts,
         )

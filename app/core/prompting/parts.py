@@ -1,8 +1,9 @@
 """A message made of parts: the answer's text, the model's reasoning, and room for what the next issues add.
 
 A stored message keeps its answer in ``content`` (what search, titles, exports and the next prompt read) and its
-other parts beside it (``Message.parts``): ``ReasoningPart``, ``ImagePart`` (an attached image, by its hash);
-documents, citations and tool calls take the same road (a ``type`` and their fields, stored as JSON).
+other parts beside it (``Message.parts``): ``ReasoningPart``, ``ImagePart`` (an attached image, by its hash),
+``DocumentPart`` (a file attached to a question, or a collection it was asked of) and ``CitationPart`` (a numbered
+source of a reply: file and location); tool calls take the same road (a ``type`` and their fields, stored as JSON).
 
 While a reply streams, a piece of reasoning travels as a ``Thought``: a ``str`` marked as reasoning, so every
 queue, callback and signal that carries text carries it unchanged, and whoever cares asks ``is_thought(piece)``.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal
 
 PartType = Literal["text", "reasoning", "image", "document", "citation", "tool_call", "tool_result"]
@@ -72,6 +73,39 @@ class ImagePart:
 
 
 @dataclass(frozen=True)
+class DocumentPart:
+    """A document a question was asked with: an attached file (``mode`` "whole": all of it went into the prompt;
+    "retrieved": its most relevant passages did) or a knowledge collection (``collection`` set, ``name`` its name)."""
+
+    name: str  # the file's name, or the collection's
+    path: str = ""  # where the file was (empty for a collection)
+    collection: str = ""
+    mode: str = "whole"  # "whole", "retrieved" or "collection"
+    pages: int = 0  # a PDF's pages (0: not paged)
+    sha256: str = ""
+    type: Literal["document"] = "document"
+
+
+@dataclass(frozen=True)
+class CitationPart:
+    """Source ``[index]`` of a reply: a passage of a file (``location`` as people read it: "p. 12", "lines 3–20")."""
+
+    index: int
+    file: str  # the file's name ("report.pdf")
+    location: str = ""
+    path: str = ""
+    collection: str = ""
+    chunk_id: int = 0  # the passage in the collection's index (0: an attachment's, not kept in an index)
+    excerpt: str = ""  # the start of the passage, for a face to show without opening the file
+    type: Literal["citation"] = "citation"
+
+    @property
+    def label(self) -> str:
+        """ "[1] report.pdf, p. 12" """
+        return f"[{self.index}] {self.file}" + (f", {self.location}" if self.location else "")
+
+
+@dataclass(frozen=True)
 class OtherPart:
     """A part of a type this release does not show (image, document, tool call …): kept as stored, never lost."""
 
@@ -79,7 +113,8 @@ class OtherPart:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-Part = TextPart | ReasoningPart | ImagePart | OtherPart
+Part = TextPart | ReasoningPart | ImagePart | DocumentPart | CitationPart | OtherPart
+_FIELDS: dict[str, type[DocumentPart] | type[CitationPart]] = {"document": DocumentPart, "citation": CitationPart}
 
 
 def images_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
@@ -88,6 +123,14 @@ def images_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
 
 def reasoning_of(parts: Iterable[Part]) -> str:
     return "".join(part.text for part in parts if isinstance(part, ReasoningPart))
+
+
+def citations_of(parts: Iterable[Part]) -> tuple[CitationPart, ...]:
+    return tuple(part for part in parts if isinstance(part, CitationPart))
+
+
+def documents_of(parts: Iterable[Part]) -> tuple[DocumentPart, ...]:
+    return tuple(part for part in parts if isinstance(part, DocumentPart))
 
 
 def parts_to_json(parts: Sequence[Part]) -> str:
@@ -99,6 +142,8 @@ def parts_to_json(parts: Sequence[Part]) -> str:
                 rows.append({"type": "reasoning", "text": part.text})
         elif isinstance(part, ImagePart):
             rows.append(part.as_json())
+        elif isinstance(part, DocumentPart | CitationPart):
+            rows.append(asdict(part))
         elif isinstance(part, OtherPart):
             rows.append({**part.data, "type": part.type})
     return json.dumps(rows, ensure_ascii=False) if rows else ""
@@ -122,9 +167,29 @@ def parts_from_json(raw: str) -> tuple[tuple[Part, ...], str]:
             parts.append(ReasoningPart(row["text"]))
         elif image is not None:
             parts.append(image)
+        elif kind in _FIELDS and (known := _known_part(kind, row)) is not None:
+            parts.append(known)
         else:
             parts.append(OtherPart(kind, {k: v for k, v in row.items() if k != "type"}))
     return tuple(parts), ""
+
+
+def _known_part(kind: str, row: dict[str, Any]) -> Part | None:
+    """A document or citation part from its stored fields (None if they are not the right types: kept as stored)."""
+    cls = _FIELDS[kind]
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        if spec.name == "type" or spec.name not in row:
+            continue
+        value = row[spec.name]
+        wanted = type(spec.default) if spec.default is not MISSING else (int if spec.name == "index" else str)
+        if type(value) is not wanted:
+            return None
+        values[spec.name] = value
+    try:
+        return cls(**values)
+    except TypeError:  # a required field missing
+        return None
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ _STATS_FIELDS = (
     "reasoning_tokens",
     "reasoning_s",
     "restored_tokens",
+    "drafted_tokens",
+    "accepted_tokens",
     "image_tokens",
     "image_encode_s",
 )
@@ -120,6 +122,8 @@ class GenerationStats:
     reasoning_tokens: int = 0  # of generated_tokens, how many the model thought with
     reasoning_s: float = 0.0  # how long it thought (first thought to the answer's first piece)
     restored_tokens: int = 0  # of the prompt, restored from a saved state instead of read (engines.state_cache)
+    drafted_tokens: int = 0  # proposed by prompt-lookup decoding (engines.prompt_lookup) ...
+    accepted_tokens: int = 0  # ... and, of them, accepted by the model
     image_tokens: int = 0  # of the prompt, what its images cost
     image_encode_s: float = 0.0  # of ttft_s, the projector's time encoding the images (the rest reads the prompt)
 
@@ -137,6 +141,8 @@ class GenerationStats:
             "reasoning_tokens": self.reasoning_tokens,
             "reasoning_s": round(self.reasoning_s, 3),
             "restored_tokens": self.restored_tokens,
+            "drafted_tokens": self.drafted_tokens,
+            "accepted_tokens": self.accepted_tokens,
             "image_tokens": self.image_tokens,
             "image_encode_s": round(self.image_encode_s, 4),
         }

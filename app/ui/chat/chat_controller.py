@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -26,6 +27,7 @@ from app.core.errors import HermesError
 from app.core.history.store import StoreError
 from app.core.prompting.parts import reasoning_for, thinking_switch
 from app.core.prompting.types import GenerationStats, ResponseState
+from app.ui.chat.attachments import Attachments, ComposerInput, DropArea, column_with_tray
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation
@@ -63,17 +65,23 @@ class ChatFigures:
         else:  # stopped (or failed) before a token came: there is no speed, and no first token to time
             self.speed_label.setText("stopped before the first token")
             self.ttft_label.setText("TTFT —")
-        self.show_context(stats.context_used, stats.context_size)
+        self.show_context(stats.context_used, stats.context_size, stats.image_tokens, stats.image_encode_s)
 
     def clear(self, context_size: int = 0) -> None:
         self.speed_label.setText("— tok/s")
         self.ttft_label.setText("TTFT —")
         self.show_context(0, context_size)
 
-    def show_context(self, used: int, size: int) -> None:
-        self.context_label.setText(f"context {used:,} / {size:,}" if size else "context —")
+    def show_context(self, used: int, size: int, image_tokens: int = 0, encode_s: float = 0.0) -> None:
+        """``image_tokens``: of ``used``, what the chat's images cost (``encode_s``: the projector's time on them)."""
+        images = f" · {image_tokens:,} image" if image_tokens and size else ""
+        self.context_label.setText(f"context {used:,} / {size:,}{images}" if size else "context —")
         self.context_meter.setValue(int(1000 * min(1.0, used / size)) if size else 0)
-        self.context_meter.setToolTip(f"This chat uses {used:,} of {size:,} context tokens" if size else "")
+        tip = f"This chat uses {used:,} of {size:,} context tokens" if size else ""
+        if images:
+            tip += f", {image_tokens:,} of them for its images (encoded in {encode_s * 1000:,.0f} ms)"
+        self.context_meter.setToolTip(tip)
+        self.context_label.setToolTip(tip)
 
 
 class ChatColumn(QWidget):
@@ -87,8 +95,11 @@ class ChatColumn(QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(self.welcome)
         self.pages.addWidget(self.chat_view)
-        self.input = ChatInput()
+        self.input = ComposerInput()
         self.input.setFixedHeight(84)
+        self.attachments = Attachments()  # images for the next message: the attach button, paste and drop
+        self.input.take_media = self.attachments.add_mime
+        self.drops = DropArea(self, self.attachments, lambda _path: False)  # the window says which files it opens
         self.send_button = QPushButton("Send")
         self.send_button.setMinimumWidth(90)
         self.send_button.setEnabled(False)
@@ -101,9 +112,12 @@ class ChatColumn(QWidget):
         buttons = QVBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.think)
-        buttons.addWidget(self.send_button)
+        send_row = QHBoxLayout()
+        send_row.addWidget(self.attachments.button)
+        send_row.addWidget(self.send_button, 1)
+        buttons.addLayout(send_row)
         input_row = QHBoxLayout()
-        input_row.addWidget(self.input, 1)
+        input_row.addLayout(column_with_tray(self.attachments, self.input), 1)
         input_row.addLayout(buttons)
         column = QVBoxLayout(self)
         column.setContentsMargins(8, 8, 8, 8)
@@ -112,6 +126,15 @@ class ChatColumn(QWidget):
 
     def show_chat(self) -> None:
         self.pages.setCurrentWidget(self.chat_view)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self.drops.drag_enter(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self.drops.drag_enter(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.drops.drop(event)
 
 
 @dataclass
@@ -125,6 +148,7 @@ class ChatWidgets:
     chat_view: ChatView
     status_bar: QStatusBar
     show_chat: Callable[[], None]  # bring the chat page to the front
+    attachments: Attachments  # the images for the next message
 
 
 class ChatController(QObject):
@@ -192,11 +216,14 @@ class ChatController(QObject):
     @Slot()
     def send(self) -> None:
         text = self.widgets.input.toPlainText().strip()
-        if not text or self.generating or not self._ready():
+        attachments = self.widgets.attachments
+        if not (text or attachments.images) or self.generating or not self._ready():
             return
+        images = attachments.take()
         self.widgets.input.clear()
-        if not self._start(lambda turn: self.conversation.send(text, turn), "send again"):
-            self.widgets.input.setPlainText(text)  # nothing typed is lost
+        if not self._start(lambda turn: self.conversation.send(text, turn, images), "send again"):
+            self.widgets.input.setPlainText(text)  # nothing typed or attached is lost
+            attachments.restore(images)
 
     def regenerate(self) -> None:
         if not self.generating and self._ready():

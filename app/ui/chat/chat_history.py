@@ -157,6 +157,9 @@ class ChatHistory(QObject):
         self.undo_button.hide()
         try:
             self.store.purge_deleted()
+            images = self.conversation.session.images
+            if images is not None:  # the deleted chats' images, unless another chat shows them too
+                images.prune(self.store.image_hashes())
         except StoreError as exc:  # the history file went away or the disk is full: try again next start
             log.warning("could not purge deleted chats: %s", exc)
 

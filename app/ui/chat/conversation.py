@@ -8,7 +8,7 @@ here or in the window decides a message's state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -16,6 +16,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.core.chat.session import ChatItem, ChatSession, TurnSettings
 from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore, Message
+from app.core.media.images import CheckedImage
+from app.core.media.store import ImageStore
 from app.core.prompting.parts import Thought
 from app.core.prompting.types import FinishReason, GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
@@ -45,10 +47,12 @@ class Conversation(QObject):
         client: EngineClient,
         parent: QObject | None = None,
         describe_preset: Callable[[str], str] | None = None,
+        images: ImageStore | None = None,
     ) -> None:
+        """``images``: where attached images are kept (the data folder's; None: in memory)."""
         super().__init__(parent)
         self.client = client
-        self.session = ChatSession(store, _Listener(self), describe_preset=describe_preset)
+        self.session = ChatSession(store, _Listener(self), describe_preset=describe_preset, images=images)
         self.model = ChatModel(self.session, self)
         self._request_id = 0
         self.tools: ToolTurns | None = None  # set by the window: with MCP servers on, a turn runs there
@@ -95,8 +99,8 @@ class Conversation(QObject):
         self.session.new(greeting, speaker)
 
     # turns: each raises TurnError (or StoreError) before anything is queued if it cannot start
-    def send(self, text: str, turn: TurnSettings) -> None:
-        self._queue(self.session.send(text, turn))
+    def send(self, text: str, turn: TurnSettings, images: Sequence[CheckedImage] = ()) -> None:
+        self._queue(self.session.send(text, turn, images))
 
     def regenerate(self, turn: TurnSettings) -> None:
         self._queue(self.session.regenerate(turn))

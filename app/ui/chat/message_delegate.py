@@ -14,7 +14,9 @@ from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, Q
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemDelegate, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from app.ui.chat.attachments import Thumbnails
 from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
+from app.ui.chat.image_viewer import paint_strip, strip_rects, strip_size
 from app.ui.chat.message_actions import BAR_HEIGHT
 from app.ui.chat.message_layout import FRAME_BUDGET_S, MessageDocuments
 from app.ui.chat.thought_block import ThoughtBlock, build_thought
@@ -40,6 +42,7 @@ class Layout:
     bubble_width: int
     height: int
     thought: ThoughtBlock | None = None  # a thinking model's reasoning, above the answer
+    images_height: int = 0  # the attached images' thumbnails, at the top of the bubble
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Geometry:
     footer: QRect
     arrows: tuple[QRect, QRect, QRect] | None  # previous, "n/m", next
     thought: QRect | None = None  # the reasoning's "▸ Thought for …" line, which toggles it
+    images: tuple[QRect, ...] = ()  # the attached images' thumbnails (a click shows one at full size)
 
 
 def stats_line(item: ChatItem) -> str:
@@ -127,6 +131,7 @@ class MessageDelegate(QStyledItemDelegate):
         self.editing_uid: int | None = None
         self.expanded: set[int] = set()  # replies whose reasoning is shown (uids)
         self.shown_all: set[int] = set()  # big messages shown whole ("Show all"; uids)
+        self.thumbnails: Thumbnails | None = None  # the attached images, drawn small (the window sets it)
 
     # editing in place
     def createEditor(self, parent, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
@@ -227,6 +232,8 @@ class MessageDelegate(QStyledItemDelegate):
         if body.pending:
             self.layout_pending.emit()
         bubble_width = (min(text_width, body.ideal_width) if is_user else text_width) + 2 * PADDING
+        images_width, images_height = strip_size(len(item.images), text_width)
+        bubble_width = max(bubble_width, images_width + 2 * PADDING)
         footer = bool(stats_line(item)) or item.sibling_count > 1
         line = line_height(small_font(font))
         thought = build_thought(
@@ -239,10 +246,12 @@ class MessageDelegate(QStyledItemDelegate):
             line=line,
         )
         height = 2 * V_MARGIN + header_height(font) + body.height + 2 * PADDING + (line if footer else 0)
-        height += thought.height if thought is not None else 0
+        height += (thought.height if thought is not None else 0) + images_height
         if editing:
             height += EDIT_EXTRA_LINES * line_height(font)
-        layout = Layout(item.revision, width, editing, expanded, shown_all, body, bubble_width, height, thought)
+        layout = Layout(
+            item.revision, width, editing, expanded, shown_all, body, bubble_width, height, thought, images_height
+        )
         self._cache[item.uid] = layout
         return layout
 
@@ -259,7 +268,7 @@ class MessageDelegate(QStyledItemDelegate):
         is_user = item.role == "user"
         left = rect.right() - H_MARGIN - layout.bubble_width if is_user else rect.left() + H_MARGIN
         header = QRect(left, rect.top() + V_MARGIN, layout.bubble_width, header_height(font))
-        above = layout.thought.height if layout.thought is not None else 0
+        above = (layout.thought.height if layout.thought is not None else 0) + layout.images_height
         bubble = QRect(left, header.bottom() + 1, layout.bubble_width, above + layout.body.height + 2 * PADDING)
         footer = QRect(left + PADDING, bubble.bottom() + 1, layout.bubble_width - PADDING, line)
         arrows = None
@@ -278,8 +287,9 @@ class MessageDelegate(QStyledItemDelegate):
             else:
                 footer.setLeft(x + width + 8)
         x, y = bubble.left() + PADDING, bubble.top() + PADDING
-        thought = layout.thought.label_rect(x, y) if layout.thought is not None else None
-        return Geometry(header, bubble, x, y + above, footer, arrows, thought)
+        images = tuple(strip_rects(len(item.images), layout.bubble_width - 2 * PADDING, x, y))
+        thought = layout.thought.label_rect(x, y + layout.images_height) if layout.thought is not None else None
+        return Geometry(header, bubble, x, y + above, footer, arrows, thought, images)
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -319,6 +329,8 @@ class MessageDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 10, 10)
         if layout.thought is not None and where.thought is not None:
             layout.thought.paint(painter, where.thought.left(), where.thought.top(), palette, small)
+        if where.images:
+            paint_strip(painter, self.thumbnails, item.images, where.images, palette)
         layout.body.paint(painter, where.body_x, where.body_y, palette)
 
         painter.setFont(small)

@@ -67,6 +67,7 @@ class LoadOptionsFields:
         self.cpu_threads = QSpinBox(minimum=0, maximum=512)
         self.cpu_threads.setSpecialValueText(f"Automatic ({max(1, (os.cpu_count() or 2) // 2)})")
         self.use_mmap = QCheckBox("Map the model file (mmap): faster loads, memory shared with the page cache")
+        self._prompt_lookup = 0  # kept as given (Settings → Performance edits it: engines/state_fields.py)
 
     def rows(self, context_label: str = "Context size") -> list[tuple[str, QWidget]]:
         """(label, field) for a form; the check box carries its own text."""
@@ -81,6 +82,7 @@ class LoadOptionsFields:
         self.kv_cache_type.setCurrentIndex(max(0, self.kv_cache_type.findData(options.kv_cache_type)))
         self.cpu_threads.setValue(options.cpu_threads)
         self.use_mmap.setChecked(options.use_mmap)
+        self._prompt_lookup = options.prompt_lookup
 
     def options(self) -> LoadOptions:
         return LoadOptions(
@@ -90,6 +92,7 @@ class LoadOptionsFields:
             flash_attn=self.flash_attn.currentData(),
             kv_cache_type=self.kv_cache_type.currentData(),
             use_mmap=self.use_mmap.isChecked(),
+            prompt_lookup=self._prompt_lookup,
         )
 
     def on_change(self, callback: Callable[[], None]) -> None:

@@ -26,9 +26,11 @@ from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, 
 from app.core.library.gguf_file import read_gguf
 from app.core.library.models import LocalModel, scan_models
 from app.core.paths import AppPaths
+from app.core.prompting.prompt_formats import NO_TEMPLATE
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engines.engine_client import EngineClient
+from app.ui.widgets import VISION_MARK
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
@@ -91,6 +93,9 @@ class ModelBar(QToolBar):
         )
         self.placement = QLabel()
         self.placement.setAccessibleName("Where the model runs")
+        self.format_note = QLabel(f'<a href="format">{NO_TEMPLATE}</a>')  # opens Load options: its prompt format
+        self.format_note.setAccessibleName("The model has no chat template: set its prompt format")
+        self.format_note.linkActivated.connect(lambda _link: self.edit_load_options())
         self.progress = QProgressBar(maximum=1000, textVisible=False)
         self.progress.setMaximumWidth(120)
         self.progress.setAccessibleName("Loading the model")
@@ -109,6 +114,8 @@ class ModelBar(QToolBar):
         self._local_engine = None if engine.capabilities.remote else engine
         self.addAction(self.options_action)
         self.addWidget(self.placement)
+        self._format_note = self.addWidget(self.format_note)
+        self._format_note.setVisible(False)
         self._loading_widgets = (self.addWidget(self.progress), self.addWidget(self.cancel_button))
         self._show_loading(False)
         self.addAction(self.open_action)
@@ -141,10 +148,13 @@ class ModelBar(QToolBar):
         scan = self._scan
         folders = self.settings.current.library_folders(self.paths.default_models_dir)
         self.background.run(
-            lambda: scan_models(folders), lambda models: self._show_models(scan, models), self._scan_failed
+            lambda: _with_vision(scan_models(folders)),
+            lambda found: self._show_models(scan, *found),
+            self._scan_failed,
         )
 
-    def _show_models(self, scan: int, models: list[LocalModel]) -> None:
+    def _show_models(self, scan: int, models: list[LocalModel], vision: frozenset[Path] = frozenset()) -> None:
+        """``vision``: the models that read images (a projector with a vision encoder beside them)."""
         if scan != self._scan:
             return  # a newer scan is on its way
         self.picker.blockSignals(True)
@@ -154,8 +164,15 @@ class ModelBar(QToolBar):
         for model in models:
             # two files of one name (the starter and a Hub download of it): their folders tell them apart
             name = f"{model.name} — {model.path.parent.name}" if names.count(model.name) > 1 else model.name
-            self.picker.addItem(f"{name}  ({model.size_text})", str(model.path))
-            self.picker.setItemData(self.picker.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
+            seen = model.path in vision
+            self.picker.addItem(f"{name}  ({model.size_text})" + (f"  {VISION_MARK}" if seen else ""),
+                                str(model.path))  # fmt: skip
+            tip = (
+                f"{model.path}\nVision: reads images (projector {model.projector.name})"
+                if seen and model.projector
+                else ""
+            )
+            self.picker.setItemData(self.picker.count() - 1, tip or str(model.path), Qt.ItemDataRole.ToolTipRole)
         if self.loaded:
             self.select_path(str(self.loaded.info.path))  # a model opened from elsewhere stays listed
         elif self.picker.findData(self.loading_path) > 0:
@@ -183,7 +200,8 @@ class ModelBar(QToolBar):
             if estimate is None:
                 continue
             self.picker.setItemData(index, f"needs {estimate.use}", ESTIMATE_ROLE)  # shown in the list
-            self.picker.setItemData(index, f"{path}\nLoading it {estimate}", Qt.ItemDataRole.ToolTipRole)
+            said = str(self.picker.itemData(index, Qt.ItemDataRole.ToolTipRole) or path)  # the path (and Vision)
+            self.picker.setItemData(index, f"{said}\nLoading it {estimate}", Qt.ItemDataRole.ToolTipRole)
 
     def _show_remote(self, scan: int, found: list[tuple[RemoteEngineEntry, list[str] | str]]) -> None:
         """The models of the remote engines, after the library's (an engine that does not answer is said)."""
@@ -251,9 +269,9 @@ class ModelBar(QToolBar):
         engine = None
         if service.engine.capabilities.remote:  # back to this machine's llama.cpp
             if self._local_engine is None:
-                from app.core.engines.state_cache import StateCache
+                from app.core.engines.state_cache import from_settings
 
-                self._local_engine = LlamaEngine(StateCache(self.paths.state_cache_dir))
+                self._local_engine = LlamaEngine(from_settings(self.paths.state_cache_dir, self.settings.current))
             engine = self._local_engine
         self.status.emit(f"Loading {Path(path).name}…", 0)
         self.placement.setText(" Loading… ")
@@ -356,7 +374,7 @@ class ModelBar(QToolBar):
                 8000,
             )
         self.placement.setText(f" {placement_text(loaded)} ")
-        self.placement.setToolTip(loaded.placement.reason if loaded.placement else "The server formats and runs it")
+        self._show_format(loaded)
         for note in loaded.notes:
             self.notice.emit(note)
         if not remote:
@@ -375,6 +393,7 @@ class ModelBar(QToolBar):
         else:
             self.picker.setCurrentIndex(0)
             self.placement.setText("")
+        self._show_format(self.loaded)
         self.picker.blockSignals(False)
         self.options_action.setEnabled(self._picked_file())
         self.model_failed.emit(message)
@@ -385,8 +404,28 @@ class ModelBar(QToolBar):
         self.eject_action.setEnabled(False)
         self.picker.setCurrentIndex(0)
         self.placement.setText("")
+        self._show_format(None)
         self.status.emit("Model unloaded", 4000)
         self.unloaded.emit()
+
+    def _show_format(self, loaded: LoadedModel | None) -> None:
+        """The prompt format in the bar's tooltips, always; the no-template note while such a model is loaded."""
+        tip = format_tooltip(loaded) if loaded else ""
+        where = (loaded.placement.reason if loaded.placement else "The server formats and runs it") if loaded else ""
+        self.placement.setToolTip("\n".join(line for line in (where, tip) if line))
+        self.picker.setToolTip(tip)
+        self.format_note.setToolTip(tip)
+        self._format_note.setVisible(loaded is not None and not loaded.has_template)
+
+
+def format_tooltip(loaded: LoadedModel) -> str:
+    """The tooltip line "Prompt format: …", and what it means for a model without a chat template."""
+    if loaded.has_template:
+        return f"Prompt format: {loaded.prompt_format}"
+    return (
+        f"Prompt format: {loaded.prompt_format}\n{NO_TEMPLATE}: {loaded.name} has no tokenizer.chat_template, "
+        "so a format was chosen for it. Replies may wander; pick another in Load options…"
+    )
 
 
 def estimate_models(wanted: dict[str, LoadOptions]) -> dict[str, LoadEstimate]:
@@ -415,3 +454,8 @@ def placement_text(loaded: LoadedModel) -> str:
         return loaded.placement.summary
     base = loaded.info.metadata.get("hermes.remote_base", "")
     return f"Remote · {base}" if base else ""
+
+
+def _with_vision(models: list[LocalModel]) -> tuple[list[LocalModel], frozenset[Path]]:
+    """The models, and which of them read images (their projector's header read here, off the GUI thread)."""
+    return models, frozenset(model.path for model in models if model.vision)

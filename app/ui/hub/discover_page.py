@@ -29,7 +29,7 @@ from app.core.library.models import human_size, scan_models
 from app.ui.background import Background
 from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, SPACE_XS, color, icon, scheme, secondary_text, tone
-from app.ui.widgets import FitPillDelegate
+from app.ui.widgets import VISION_MARK, FitPillDelegate
 
 Index = QModelIndex | QPersistentModelIndex
 FIT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -45,13 +45,14 @@ class ResultsModel(RowTableModel[hub.RepoSummary]):
         repo = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (
-                repo.id,
+                f"{repo.id}  {VISION_MARK}" if repo.vision else repo.id,
                 f"{repo.downloads:,}",
                 f"{repo.likes:,}",
                 repo.updated.strftime("%Y-%m-%d") if repo.updated else "—",
             )[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{repo.id}\nby {repo.author} · {repo.format.upper()}"
+            seen = "\nVision: reads images (its quants download with their projector)" if repo.vision else ""
+            return f"{repo.id}\nby {repo.author} · {repo.format.upper()}{seen}"
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (1, 2):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.AccessibleTextRole and index.column() == 0:
@@ -321,8 +322,9 @@ class DiscoverPage(QWidget):
             self.card.setPlainText("Checking this machine's memory…")
             return
         self.title.setText(details.id)
-        self.flag.setText(details.note)
-        self.flag.setVisible(bool(details.note))  # no empty line under the title
+        note = "\n".join(line for line in (details.note, _vision_note(details)) if line)
+        self.flag.setText(note)
+        self.flag.setVisible(bool(note))  # no empty line under the title
         self.card.setMarkdown(details.card or "*No model card.*")
         self.quants.setRowCount(0)
         if details.runnable and memory is not None:
@@ -335,7 +337,15 @@ class DiscoverPage(QWidget):
                 fit = hub.estimate_fit(quant, memory, self.context_size, kv)
                 label = f"★ {quant.label}" if quant == best else quant.label
                 bpw = f"{quant.bits_per_weight:.2f}" if quant.bits_per_weight else "—"
-                row = self._add_row([label, human_size(quant.size), bpw, fit.badge, quant.name])
+                projector = details.projector_for(quant) if details.vision else None
+                label += f"  {VISION_MARK}" if projector is not None else ""
+                size = quant.size + (projector.size if projector is not None else 0)
+                row = self._add_row([label, human_size(size), bpw, fit.badge, quant.name])
+                if projector is not None:
+                    self._cell(row, 0).setToolTip(
+                        f"Vision: reads images; downloads with its projector {projector.path.rsplit('/', 1)[-1]} "
+                        f"({human_size(projector.size)}, counted in the size)"
+                    )
                 fit_item = self._cell(row, 3)
                 fit_item.setData(FIT_ROLE, fit.badge)
                 fit_item.setToolTip(hub.explain_fit(fit, self.context_size))
@@ -416,7 +426,8 @@ class DiscoverPage(QWidget):
         row = rows[0].row()
         if details.runnable:
             quant = details.quants[row]
-            self.download_requested.emit(details.id, "main", list(quant.files))
+            projector = details.projector_for(quant) if details.vision else None  # a vision model sees with it
+            self.download_requested.emit(details.id, "main", list(quant.files) + ([projector] if projector else []))
         else:
             branch = self._cell(row, 0).text()
             self.background.run(
@@ -424,3 +435,11 @@ class DiscoverPage(QWidget):
                 lambda snapshot: self.download_requested.emit(details.id, branch, list(snapshot.files)),
                 self._details_failed,
             )
+
+
+def _vision_note(details: hub.RepoDetails) -> str:
+    """What a vision repo's quants bring along, for people ("" for a text-only repo)."""
+    if not details.vision:
+        return ""
+    names = ", ".join(projector.path.rsplit("/", 1)[-1] for projector in details.projectors)
+    return f"Vision model: each quant downloads with its projector (the F16/BF16 one first; this repo has {names})."

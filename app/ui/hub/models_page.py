@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -27,11 +27,12 @@ from app.core.library.models import LocalModel, delete_model, human_size, import
 from app.ui.background import Background
 from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, color, icon, secondary_text
-from app.ui.widgets import EmptyTableView, show_in_folder
+from app.ui.widgets import VISION_MARK, EmptyTableView, show_in_folder
 
 Index = QModelIndex | QPersistentModelIndex
 BATCH = 12  # headers read per background task: rows fill in as they are read
 READING = "…"
+COLUMN_SAMPLES = ("deepseek2", "123.4B", "IQ4_XS", "131,072", "no (ChatML)", "123.4 GB")  # a usual wide value
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ModelRow:
     problem: str = ""  # why the file cannot be loaded ("" for a good one)
     resolved: Path | None = None  # the file's real path (compared with the loaded model's), found off the GUI thread
     read: bool = True  # False while its header is still being read
+    vision: str = ""  # its projector, for people ("mmproj-….gguf: gemma3 vision, 896 px"); "" for a text-only model
 
     @staticmethod
     def of(model: LocalModel, summary: HeaderSummary | None) -> ModelRow:
@@ -58,8 +60,10 @@ class ModelRow:
             return ModelRow(model, "", "", "", "", "", problem=summary.problem, resolved=resolved)
         context = f"{summary.context_length:,}" if summary.context_length else "—"
         template = "yes" if summary.has_template else "no (ChatML)"
+        projector = model.projector_info()  # a small header, read off the GUI thread with the model's
+        vision = f"{projector.path.name}: {projector.summary}" if projector is not None and projector.has_vision else ""
         return ModelRow(model, summary.architecture, summary.parameters, summary.quantization, context, template,
-                        resolved=resolved)  # fmt: skip
+                        resolved=resolved, vision=vision)  # fmt: skip
 
 
 def describe(models: list[LocalModel], cache: HeaderCache | None = None) -> list[ModelRow]:
@@ -107,11 +111,13 @@ class LibraryModel(RowTableModel[ModelRow]):
         if role == Qt.ItemDataRole.ToolTipRole:
             if row.problem:
                 return f"Cannot be loaded: {row.problem}\nRemove it, or download it again.\n{row.model.path}"
-            return f"Loaded now\n{row.model.path}" if loaded else str(row.model.path)
+            seen = f"\nVision: reads images with its projector {row.vision}" if row.vision else ""
+            return (f"Loaded now\n{row.model.path}" if loaded else str(row.model.path)) + seen
         if role == Qt.ItemDataRole.DisplayRole:
             if row.problem and column == 1:
                 return short_reason(row)
-            name = f"{row.model.name}  · loaded" if loaded else row.model.name
+            name = row.model.name + (f"  {VISION_MARK}" if row.vision else "")
+            name = f"{name}  · loaded" if loaded else name
             return (name, row.architecture, row.parameters, row.quant, row.context, row.template,
                     row.model.size_text)[column]  # fmt: skip
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
@@ -125,7 +131,7 @@ class LibraryModel(RowTableModel[ModelRow]):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.AccessibleDescriptionRole and column == 0:
-            return row.problem or ("loaded" if loaded else "")
+            return row.problem or ", ".join(word for word, on in (("vision", row.vision), ("loaded", loaded)) if on)
         return None
 
     def set_loaded(self, path: Path | None) -> None:
@@ -154,6 +160,7 @@ class ModelsPage(QWidget):
         self.reading = False  # headers are still being read (the rows are listed already)
         self.importing: Path | None = None  # the file being imported, while it is
         self._refresh = 0  # the newest library read; an older one answering late is ignored
+        self._fit_pending = False  # the columns are to fit their contents once the page shows
         self.model = LibraryModel(self)
         self.view = EmptyTableView(
             "No models yet. Download one on Discover (Ctrl+2), import a .gguf file, or add a folder you already have."
@@ -166,8 +173,14 @@ class ModelsPage(QWidget):
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S)
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sized once, never per change: ResizeToContents measured every row of every column at each batch of
+        # headers read (a stall that grew with the library). The name stretches; the others start wide enough for
+        # their usual values, fit what is on screen once every header is read, and the user may resize them.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setResizeContentsPrecision(0)  # fitting to contents measures the rows on screen only
+        for column, sample in enumerate(COLUMN_SAMPLES, start=1):
+            header.resizeSection(column, self._width_for(sample, LibraryModel.HEADERS[column]))
         self.summary = QLabel(wordWrap=True)
         secondary_text(self.summary)
         self.import_bar = QProgressBar(maximum=1000)
@@ -234,6 +247,7 @@ class ModelsPage(QWidget):
         cache = self.header_cache
         if not todo:
             self.reading = False
+            self._fit_columns()
             self._show_summary()
             self._chain(cache.save, lambda _none: None, lambda _error: None)
             return
@@ -244,6 +258,27 @@ class ModelsPage(QWidget):
             return {index: ModelRow.of(model, cache.summary(model)) for index, model in batch}
 
         self._chain(work, lambda read: self._batch_read(refresh, read), self._read_failed)
+
+    def _width_for(self, sample: str, title: str) -> int:
+        metrics = self.view.fontMetrics()
+        return max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(title)) + 4 * SPACE_S
+
+    def _fit_columns(self) -> None:
+        """Once per read of the library: the columns fit what is on screen, never narrower than their start.
+
+        A hidden table would measure every row (Qt has no screen to go by): then it waits until the page shows."""
+        self._fit_pending = not self.view.isVisible()
+        if self._fit_pending:
+            return
+        header = self.view.horizontalHeader()
+        for column, sample in enumerate(COLUMN_SAMPLES, start=1):
+            fitted = max(self.view.sizeHintForColumn(column), header.sectionSizeHint(column))
+            header.resizeSection(column, max(fitted, self._width_for(sample, LibraryModel.HEADERS[column])))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._fit_pending:
+            self._fit_columns()
 
     def _chain(self, work, on_success, on_error) -> None:
         """The next step of a read; none once the window has shut the background pool down (it is closing)."""

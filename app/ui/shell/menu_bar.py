@@ -157,6 +157,8 @@ class WindowMenus(QObject):
         menu.addAction(self._action("send", "&Send", "Ctrl+Return", w.send,
                                     tip="Send the message (Enter in the message box)"))  # fmt: skip
         menu.addAction(self._action("stop", "S&top", "Esc", w.stop_generation))
+        menu.addAction(self._action("attach", "Attach &images…", "Ctrl+Shift+A", self.attach_images,
+                                    tip="Attach images to the next message (a vision model reads them)"))  # fmt: skip
         for name in ("regenerate", "continue"):
             menu.addAction(w.chat_view.key_actions[name])
         menu.addSeparator()
@@ -203,6 +205,7 @@ class WindowMenus(QObject):
         self.actions["cancel_load"].setEnabled(bool(w.model_bar.loading_path))
         self.actions["stop"].setEnabled(w.generating)
         self.actions["send"].setEnabled(not w.generating and w.client.loaded is not None)
+        self.actions["attach"].setEnabled(not w.attachments.unavailable)
         think = self.actions["think"]
         think.setEnabled(w.think.isVisible())
         think.setChecked(w.think.isChecked() and w.think.isVisible())
@@ -222,6 +225,12 @@ class WindowMenus(QObject):
             return
         think.toggle()
         self._say("Thinking on" if think.isChecked() else "Thinking off")
+
+    def attach_images(self) -> None:
+        if self.window.attachments.unavailable:  # a text-only model (or none): why, not a file dialog
+            self._say(self.window.attachments.unavailable)
+            return
+        self.window.attachments.choose()
 
     def set_theme(self, name: str) -> None:
         self.window.settings_store.update(theme=name)
