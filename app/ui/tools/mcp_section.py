@@ -93,7 +93,9 @@ class McpSection(QGroupBox):
             self.tree.addTopLevelItem(item)
             item.setExpanded(True)
         if not tools.configs:
-            self.tree.addTopLevelItem(QTreeWidgetItem(["No servers yet: Edit mcp.json… to add one", ""]))
+            empty = QTreeWidgetItem(["No servers yet: Edit mcp.json… to add one", ""])
+            self.tree.addTopLevelItem(empty)
+            empty.setFirstColumnSpanned(True)
         self.tree.blockSignals(False)
 
     def item(self, name: str) -> QTreeWidgetItem | None:
