@@ -18,6 +18,8 @@ CMAKE_ARGS_GIVEN := $(filter environment% command%,$(origin CMAKE_ARGS))
 export CMAKE_ARGS ?= $(LLAMA_BASE_ARGS)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_MODEL := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+# A real base model without a chat template (Gemma 3 270M, from PyPI in chunks): the tests of that case use it.
+TEST_BASE_MODEL := .cache/models/gemma-3-270m-q4_k_m.gguf
 TEST_EMBED_MODEL := .cache/models/all-MiniLM-L6-v2.F16.gguf
 STARTERS := from pathlib import Path; from app.core.library import starter as s; \
   s.ensure_starter_model(Path('.cache/models'), Path('.cache/wheels')); \
@@ -45,10 +47,12 @@ run: install
 	$(PY) -m app setup
 	$(PY) -m app
 
-## test: the whole suite, with the real engine, the real starter model and the starter embedding model
+## test: the whole suite, with the real engine, the real starter models and a real base model (no chat template)
 test: install
 	$(PY) -c "$(STARTERS)"
-	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) HERMES_TEST_EMBED_MODEL=$(abspath $(TEST_EMBED_MODEL)) $(PY) -m pytest -q
+	$(PY) -c "from pathlib import Path; from app.core.library.base_model import ensure_test_base_model as e; e(Path('.cache/models'), Path('.cache/wheels'))"
+	HERMES_TEST_MODEL=$(abspath $(TEST_MODEL)) HERMES_TEST_EMBED_MODEL=$(abspath $(TEST_EMBED_MODEL)) \
+	  HERMES_TEST_BASE_MODEL=$(abspath $(TEST_BASE_MODEL)) $(PY) -m pytest -q
 
 ## fuzz: the server fuzz suite (tests/faults/test_server_fuzz.py) with many more cases than CI's 40 per property
 FUZZ_EXAMPLES ?= 1000

@@ -22,6 +22,7 @@ ALL = [
     "long_chats",
     "prompt_lookup",
     "lorebooks",
+    "base_model",
     "vision",
     "embeddings",
     "documents",

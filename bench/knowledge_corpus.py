@@ -101,7 +101,7 @@ def paragraphs(file_index: int, facts: list[int]) -> list[str]:
 
 def write_corpus(folder: Path) -> list[Path]:
     """The four documents in ``folder``; returns their paths."""
-    from tests.core.documents import docx_bytes, pdf_bytes
+    from app.selftest.sample_documents import docx_bytes, pdf_bytes
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

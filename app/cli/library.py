@@ -1,16 +1,21 @@
-"""The library and Hub commands of ``hermes-studio``: models, search, quants, download, rm, setup."""
+"""The library and Hub commands of ``hermes-studio``: models (and a file's prompt format), search, quants, download,
+rm, setup."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli.text import safe
 from app.core.errors import HermesError
 from app.core.library.models import find_model, scan_models
 from app.core.paths import AppPaths
 from app.core.settings import Settings
+
+if TYPE_CHECKING:
+    from app.core.engines.interface import LoadedModel
 
 
 def models(folders: list[Path]) -> int:
@@ -23,6 +28,50 @@ def models(folders: list[Path]) -> int:
         mark = "vision" if model.vision else ""
         print(f"{safe(model.name):<{width}}  {model.size_text:>9}  {mark:<6}  {safe(model.path)}")
     return 0
+
+
+def formats() -> int:
+    """Every prompt format a model file can be set to (``models set-format``, ``chat --prompt-format``)."""
+    from app.core.engines.model_format import file_format_choices, known_builtins
+
+    choices = file_format_choices(known_builtins())
+    width = max(map(len, choices))
+    for key, label in choices.items():
+        print(f"{key:<{width}}  {label}")
+    return 0
+
+
+def checked_format(name: str) -> str:
+    """``name`` if a model file can use it, else a HermesError that says where the names are listed."""
+    from app.core.engines.model_format import file_format_choices, known_builtins
+
+    if name not in file_format_choices(known_builtins()):
+        raise HermesError(f"Unknown prompt format {name!r}: `hermes-studio models formats` lists them.")
+    return name
+
+
+def set_format(paths: AppPaths, settings: Settings, model: Path, name: str) -> int:
+    """Remember ``name`` as the prompt format of ``model`` (``auto``: its own again), with its other load options."""
+    from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
+
+    store = ModelOptionsStore(paths.config / FILE_NAME)
+    defaults = default_load_options(settings)
+    store.remember(model, store.options(model, defaults).with_overrides(prompt_format=checked_format(name)), defaults)
+    said = "its own template (or a fallback)" if name == "auto" else name
+    print(f"{safe(model.name)} now uses {said} when a preset's format is auto.")
+    return 0
+
+
+def format_notes(loaded: LoadedModel) -> list[str]:
+    """What the chat command says on stderr about a model without a chat template."""
+    from app.core.prompting.prompt_formats import NO_TEMPLATE
+
+    if loaded.has_template:
+        return []
+    return [
+        f"{NO_TEMPLATE}: {safe(loaded.name)} has none; the prompt format is {loaded.prompt_format} "
+        f"(another: hermes-studio models set-format {safe(loaded.name)} FORMAT)"
+    ]
 
 
 def search(args: argparse.Namespace, paths: AppPaths) -> int:

@@ -33,6 +33,7 @@ from app.core.library.models import find_model
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
 from app.core.prompting.context import ContextPolicy
+from app.core.prompting.prompt_formats import NO_TEMPLATE
 from app.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--only", action="append", metavar="STEP", help="(--self-test) run only this step; repeatable")
     parser.add_argument("--self-test-mcp-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--document-reader", action="store_true", help=argparse.SUPPRESS)  # the frozen app's worker
     parser.add_argument("--model", help="(GUI) load this model at start; a path or a library name")
     parser.add_argument(
         "--open", metavar="FILE", help="(GUI) open a .gguf, a preset or a character card (in the running window if any)"
@@ -81,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--kv-cache", choices=["f16", "q8_0", "q4_0"], help="KV cache type (default: f16)")
     chat.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: llama.cpp's)")
     chat.add_argument("--no-mmap", action="store_true", help="read the whole model into memory instead of mapping it")
+    chat.add_argument(
+        "--prompt-format", metavar="FORMAT", help="the model's format for this run (`models formats`; default: its own)"
+    )
     chat.add_argument("--save", action="store_true", help="record the exchange as a new chat in the history")
     chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID from the history (implies --save)")
     chat.add_argument(
@@ -152,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", parents=[common], help="list the models in the library")
     models.add_argument("--engine", metavar="URL", help="list an OpenAI-compatible server's models instead")
     models.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
+    model_actions = models.add_subparsers(dest="action", metavar="ACTION")
+    set_format = model_actions.add_parser(
+        "set-format", parents=[common], help="the prompt format a model file uses when a preset's format is auto"
+    )
+    set_format.add_argument("model", help="a GGUF path or library name")
+    set_format.add_argument("format", metavar="FORMAT", help="auto, chatml, llama-3 … or llama.cpp:NAME (see formats)")
+    model_actions.add_parser("formats", parents=[common], help="the prompt formats set-format and --prompt-format take")
 
     serve = commands.add_parser("serve", parents=[common], help="serve a model over OpenAI's HTTP API")
     serve.add_argument("--model", help="a GGUF path or library name to load (optional with --jit)")
@@ -202,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.selftest.probe_server import serve as serve_probe
 
         return serve_probe()
+    if args.document_reader:  # the document reader's worker process (app.core.knowledge.worker), frozen builds
+        from app.core.knowledge.worker import serve as serve_reader
+
+        return serve_reader()
     try:
         paths = resolve_paths(getattr(args, "basedir", None)).ensure()
     except OSError as exc:
@@ -262,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return persona_commands.prompt(args, paths)
         if args.command == "chats":
             return _chats(args, paths)
+        if args.command == "models" and args.action == "formats":
+            return library_commands.formats()
+        if args.command == "models" and args.action == "set-format":
+            return library_commands.set_format(paths, settings, _resolve_model(args.model, models_dir), args.format)
         if args.command == "models":
             return library_commands.models(settings.library_folders(paths.default_models_dir))
         if args.command == "search":
@@ -337,7 +357,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         # the documents first: one that cannot be read is said before the model loads
         grounding = knowledge_commands.grounding_for(args, paths, settings, options.context_size or 4096)
         loaded = service.load(model, options).result()
-        for note in loaded.notes:
+        for note in (*loaded.notes, *library_commands.format_notes(loaded)):
             print(f"note: {note}", file=sys.stderr)
         if images and not loaded.vision:
             raise VisionUnavailable(
@@ -359,7 +379,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         )
         if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
             turn = persona_commands.system_for_turn(args, paths, preset, turn)
-        where = str(loaded.placement)
+        where = str(loaded.placement) + ("" if loaded.has_template else f" · {NO_TEMPLATE}, {loaded.prompt_format}")
         return chat_turn(
             session, service, args, turn, saving=store is not None, where=where, images=images, grounding=grounding
         )
@@ -382,6 +402,7 @@ def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings,
         "kv_cache_type": args.kv_cache,
         "cpu_threads": args.threads,
         "use_mmap": False if args.no_mmap else None,
+        "prompt_format": library_commands.checked_format(args.prompt_format) if args.prompt_format else None,
     }
     return options.with_overrides(**{k: v for k, v in given.items() if v is not None})
 

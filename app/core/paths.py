@@ -58,6 +58,16 @@ class AppPaths:
     def settings_file(self) -> Path:
         return self.config / "settings.json"
 
+    @property
+    def mcp_file(self) -> Path:
+        """The MCP servers the window connects (``{"mcpServers": …}``, the shape LM Studio and Claude Desktop use)."""
+        return self.config / "mcp.json"
+
+    @property
+    def tool_prefs_file(self) -> Path:
+        """Which MCP servers and tools are switched off, and which tools run without asking (tools.tool_prefs)."""
+        return self.config / "tools.json"
+
     def ensure(self) -> AppPaths:
         """Create the directories (on demand, never at import)."""
         for directory in (self.data, self.config, self.cache, self.logs):

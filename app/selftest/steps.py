@@ -108,7 +108,8 @@ def reasoning(probe: Probe) -> str:
     return "thought and answer split, old reasoning left out"
 
 
-def write_thinking_copy(model: Path, target: Path) -> Path:
+def write_thinking_copy(model: Path, target: Path, template_text: str = THINK_TEMPLATE) -> Path:
+    """A copy of ``model`` whose chat template is ``template_text`` (gguf's own new-metadata code; the tests use it)."""
     import functools
     from unittest import mock
 
@@ -124,7 +125,7 @@ def write_thinking_copy(model: Path, target: Path) -> Path:
     alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
     if alignment is not None:
         writer.data_alignment = alignment.contents()
-    template = MetadataDetails(gguf.GGUFValueType.STRING, THINK_TEMPLATE)
+    template = MetadataDetails(gguf.GGUFValueType.STRING, template_text)
     quiet = functools.partial(gguf_new_metadata.tqdm, disable=True)  # its progress bar is not the self-test's
     with mock.patch.object(gguf_new_metadata, "tqdm", quiet):
         copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
@@ -230,6 +231,16 @@ def _request(port: int, method: str, path: str, body: dict[str, Any] | None = No
     return answer
 
 
+def _media(name: str) -> Callable[[Probe], str]:
+    def run(probe: Probe) -> str:
+        from app.selftest import media_steps
+
+        step: Callable[[Probe], str] = getattr(media_steps, name)
+        return step(probe)
+
+    return run
+
+
 HEADLESS_STEPS = (
     Step("engine", "the engine loads the model and streams a reply", engine_chat),
     Step("reasoning", "a thinking model's reply is split, saved and left out of the next prompt", reasoning),
@@ -237,4 +248,6 @@ HEADLESS_STEPS = (
     Step("tools", "a tool call forced through a grammar and run", tool_call),
     Step("mcp", "an MCP server started from the app's executable is called over stdio", mcp_stdio),
     Step("server", "the OpenAI-compatible server answers a request", server),
+    Step("vision", "an image reaches a tiny vision model (made here) through its projector", _media("vision")),
+    Step("documents", "a PDF, a DOCX and a text file read, indexed and searched", _media("documents")),
 )

@@ -59,6 +59,7 @@ from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
+from app.ui.tools.hooks import WindowTools
 from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter, tool_button
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class MainWindow(QMainWindow):
         self.chat_model = self.conversation.model
         self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
         chat_column = self.chat_column = ChatColumn(self.chat_model)
+        self.tools = WindowTools(self.paths, self.conversation, chat_column, self)  # MCP servers, approval cards
         self.chat_view, self.welcome, self.pages = chat_column.chat_view, chat_column.welcome, chat_column.pages
         self.input, self.send_button, self.think = chat_column.input, chat_column.send_button, chat_column.think
         self.attachments = chat_column.attachments  # images for the next message (attach, paste, drop)
@@ -427,7 +429,10 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from app.ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self.paths.default_models_dir, self, state_cache=self.state_cache)
+        dialog = SettingsDialog(
+            self.settings, self.paths.default_models_dir, self, state_cache=self.state_cache,
+            extra=self.tools.section(),
+        )  # fmt: skip
         if dialog.exec():
             chosen = dialog.result_settings()
             self.settings_store.update(**{name: getattr(chosen, name) for name in SettingsDialog.FIELDS})
@@ -481,8 +486,10 @@ class MainWindow(QMainWindow):
         self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
         self.hub.shutdown()  # the server stops before the engine does; downloads pause (resumed at the next start)
         self.conversation.close()  # a reply being written is kept, as stopped
+        self.tools.shutdown()  # every MCP server's process ends
         self.client.shutdown()  # a load is cancelled, the engine thread joined, the model freed; no signal after
         self.history.forget_undo()
+        self.sidebar.close_search()  # a search in progress stops; its thread and connection go
         self.store.close()
 
 

@@ -53,8 +53,10 @@ class SettingsDialog(QDialog):
         default_models_dir: Path,
         parent: QWidget | None = None,
         state_cache: StateCache | None = None,
+        extra: QWidget | None = None,
     ) -> None:
-        """``state_cache``: the engine's chat states (Performance shows and clears them); None: none to show."""
+        """``state_cache``: the engine's chat states (Performance shows and clears them); None: none to show.
+        ``extra``: a section of its own (the MCP servers), shown above About."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
@@ -94,8 +96,9 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACE_L, SPACE_L, SPACE_L, SPACE_L)
         layout.setSpacing(SPACE_S + 4)
-        for group in (models, performance, appearance, self.about):
-            layout.addWidget(group)
+        for group in (models, performance, appearance, extra, self.about):
+            if group is not None:
+                layout.addWidget(group)
         layout.addStretch(1)
         layout.addWidget(buttons)
         name_for_accessibility(self)

@@ -1,6 +1,6 @@
 """Documents read in the worker process: every format with its locations, and the hostile files of issue 23.
 
-Fixtures are made here (tests/core/documents.py): hand-written PDFs, DOCX zips, text in several encodings."""
+Fixtures are made here (app/selftest/sample_documents.py): hand-written PDFs, DOCX zips, text in several encodings."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from app.core.knowledge.blocks import DocumentError, Limits, location_label, spa
 from app.core.knowledge.chunking import ChunkSize, chunk_blocks
 from app.core.knowledge.embedder import estimate_tokens
 from app.core.knowledge.worker import Cancelled, ReaderProcess
-from tests.core.documents import deep_pdf_bytes, docx_bomb, docx_bytes, pdf_bytes, scanned_pdf_bytes
+from app.selftest.sample_documents import deep_pdf_bytes, docx_bomb, docx_bytes, pdf_bytes, scanned_pdf_bytes
 
 
 @pytest.fixture(scope="module")

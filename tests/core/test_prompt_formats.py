@@ -41,7 +41,7 @@ def test_chatml_fallback_renders_the_model_card_prompt() -> None:
     assert rendered.text == MODEL_CARD_PROMPT
     assert rendered.format_name == "ChatML"
     assert "<|im_end|>" in rendered.stop
-    assert rendered.notes == ("The model has no chat template; using ChatML.",)
+    assert rendered.notes == ("No chat template (base model?): using ChatML.",)
 
 
 def test_chatml_without_system_prompt_leaves_the_line_out() -> None:

@@ -119,11 +119,11 @@ HOSTILE = {
 def test_a_hostile_template_is_refused_quickly_within_a_few_tens_of_mb(name: str) -> None:
     template, problem = HOSTILE[name]
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()  # this thread's work, not the waits a loaded machine adds
     try:
         with pytest.raises(TemplateError, match=problem):
             PromptFormat("hostile", template).render([{"role": "user", "content": "Hi"}])
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -113,14 +113,14 @@ def test_a_real_stdio_server_lazily_with_timeouts_and_no_orphans() -> None:
         "missing": {"command": "/nonexistent/mcp-server"},
         "hangs": {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]},
     }})  # fmt: skip
-    hub = McpHub(configs, start_seconds=5, call_seconds=10, max_result_chars=40)
+    hub = McpHub(configs, start_seconds=20, call_seconds=30, max_result_chars=40)  # a loaded machine starts slowly
     try:
         assert not _children("mcp_server_time")  # nothing starts before it is needed
         started = time.monotonic()
         names = {tool.spec.name for tool in hub.tools()}
-        assert time.monotonic() - started < 15  # the hanging server is given up on at its deadline
+        assert time.monotonic() - started < 60  # the hanging server is given up on at its deadline
         assert {"time__get_current_time", "time__convert_time"} <= names
-        assert "could not start" in hub.errors["missing"] and "did not answer within 5 s" in hub.errors["hangs"]
+        assert "could not start" in hub.errors["missing"] and "did not answer within 20 s" in hub.errors["hangs"]
         assert _children("mcp_server_time")
         result = hub.call("time__get_current_time", {"timezone": "Asia/Tokyo"})
         assert result.truncated and "Asia/Tokyo" in result.text and "the result was cut" in result.text

@@ -63,7 +63,9 @@ def test_streamed_chat_sends_deltas_then_finish_reason_then_usage(served: Proces
     texts = [c.choices[0].delta.content or "" for c in chunks if c.choices]
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert len([t for t in texts if t]) >= 3 and "".join(texts).strip()
+    # at least one delta of text (pieces that arrive while one is sent go out together: on a loaded machine a short
+    # reply may come as one delta), and the text is the whole reply (compared with the non-streamed one below)
+    assert [t for t in texts if t] and "".join(texts).strip()
     assert finishes == ["length"]
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 12
     # the same greedy reply, not streamed, is the same text

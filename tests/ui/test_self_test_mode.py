@@ -42,3 +42,19 @@ def test_self_test_fails_clearly_on_a_corrupt_model(truncated_model: Path, tmp_p
     assert "self-test FAILED: truncated.gguf is truncated" in result.stderr
     assert "(step engine:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_apps_own_executable_serves_as_the_document_reader(tmp_path: Path) -> None:
+    """What a frozen build starts for the reader process (``worker_command``), here through ``-m app``."""
+    import json
+
+    note = tmp_path / "note.txt"
+    note.write_text("The tide turns at noon.\n", encoding="utf-8")
+    request = json.dumps({"path": str(note), "limits": {}}) + "\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--document-reader"], input=request, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[0])
+    assert answer["ok"] and "The tide turns at noon." in answer["blocks"][0]["text"]

@@ -52,12 +52,15 @@ class LoadedModel:
     info: GGUFInfo
     context_size: int
     load_seconds: float
-    prompt_format: str  # the name of the "auto" format: "model template" or "ChatML"
+    prompt_format: str  # the name of the "auto" format: "model template", a fallback's, or the one set for the file
     bos_token: str = ""
     eos_token: str = ""
     placement: Placement | None = None  # where it runs: str() is "CUDA · NVIDIA … · 33/33 layers on GPU"
     notes: tuple[str, ...] = ()  # what happened on the way (a retry with fewer GPU layers, a CPU fallback)
     options: LoadOptions = LoadOptions()  # as asked for (gpu_layers may be auto)
+    has_template: bool = True  # False: no usable tokenizer.chat_template (a base model?): the faces say so
+    add_bos: bool = False  # the GGUF asks for BOS at the start of a prompt (tokenizer.ggml.add_bos_token)
+    format: PromptFormat | None = field(default=None, compare=False, repr=False)  # what "auto" renders with
     resident_bytes: int = 0  # memory it holds, estimated (weights, KV cache, compute): other slots' loads count it
     projector: Path | None = None  # the vision projector loaded with it (None: a text-only model)
 

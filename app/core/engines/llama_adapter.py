@@ -17,7 +17,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +176,47 @@ def token_text(llama: Llama, token: int) -> str:
     if token < 0:
         return ""
     return llama._model.token_get_text(token)  # the same call llama-cpp-python makes for its own formatter
+
+
+def vocabulary_flags(llama: Llama) -> tuple[bool, bool, int]:
+    """The GGUF's ``tokenizer.ggml.add_bos_token`` and ``add_eos_token`` as llama.cpp read them (with its defaults
+    for the vocabulary type where a file says nothing), and the end-of-turn token (-1: none)."""
+    llama_cpp = import_llama_cpp()
+    vocab = llama._model.vocab
+    add_bos, add_eos = llama_cpp.llama_vocab_get_add_bos(vocab), llama_cpp.llama_vocab_get_add_eos(vocab)
+    return bool(add_bos), bool(add_eos), int(llama_cpp.llama_vocab_eot(vocab))
+
+
+@functools.cache
+def builtin_templates() -> tuple[str, ...]:
+    """The names of llama.cpp's built-in chat templates ("chatml", "gemma", "llama3", "vicuna", …)."""
+    import ctypes
+
+    llama_cpp = import_llama_cpp()
+    count = int(llama_cpp.llama_chat_builtin_templates(None, 0))
+    names = (ctypes.c_char_p * max(count, 0))()
+    llama_cpp.llama_chat_builtin_templates(names, count)
+    return tuple(name.decode("utf-8", "replace") for name in names if name)
+
+
+def apply_builtin_template(name: str, messages: Sequence[Mapping[str, Any]], add_assistant: bool) -> str:
+    """``messages`` rendered by llama.cpp's built-in template ``name`` (never with BOS: that is the tokenizer's)."""
+    import ctypes
+
+    if name not in builtin_templates():  # llama.cpp would read any other text as a template to detect
+        raise ValueError(f"llama.cpp has no built-in chat template named {name!r}")
+    llama_cpp = import_llama_cpp()
+    encoded = [
+        (str(m["role"]).encode("utf-8"), str(m.get("content") or "").replace("\x00", "").encode("utf-8"))
+        for m in messages
+    ]
+    chat = (llama_cpp.llama_chat_message * len(encoded))(*(llama_cpp.llama_chat_message(r, c) for r, c in encoded))
+    size = llama_cpp.llama_chat_apply_template(name.encode(), chat, len(encoded), add_assistant, None, 0)
+    if size < 0:
+        raise ValueError(f"llama.cpp's {name} chat template refused this conversation")
+    buffer = ctypes.create_string_buffer(size + 1)
+    written = llama_cpp.llama_chat_apply_template(name.encode(), chat, len(encoded), add_assistant, buffer, size + 1)
+    return buffer.raw[: max(0, min(written, size))].decode("utf-8", "replace")
 
 
 def _defer_template_compiles(chat_format: Any) -> None:

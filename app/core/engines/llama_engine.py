@@ -25,6 +25,8 @@ from app.core.engines.file_watch import FileWatch
 from app.core.engines.interface import ContextFullError, Embeddings, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
     PromptAbort,
+    apply_builtin_template,
+    builtin_templates,
     cached_prefix,
     control_token_texts,
     evaluated_tokens,
@@ -33,6 +35,7 @@ from app.core.engines.llama_adapter import (
     load_progress,
     read_prompt,
     token_text,
+    vocabulary_flags,
 )
 from app.core.engines.llama_embed import (
     check_chat_model,
@@ -54,6 +57,7 @@ from app.core.engines.llama_vision import (
 )
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.memory_use import memory_use
+from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format
 from app.core.engines.offload import (
     ALL,
     LoadOptionError,
@@ -77,7 +81,6 @@ from app.core.prompting.prompt_formats import (
     ChatMessage,
     PromptFormat,
     RenderedPrompt,
-    format_for_model,
     resolve_format,
 )
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
@@ -110,6 +113,7 @@ class LlamaEngine:
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
         self._formats: dict[tuple[str, str], PromptFormat] = {}
+        self._tokens = ModelTokens()
         self.loaded: LoadedModel | None = None
         self._watch: FileWatch | None = None  # the mapped file, while a model loaded with mmap is held
         self._guard = SpecialTextGuard(())  # the loaded vocabulary's control tokens, kept out of message text
@@ -164,7 +168,14 @@ class LlamaEngine:
                 raise error from None
             raise ModelLoadError(f"{error} {previous[0].name} is loaded again.") from failed
         bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
-        prompt_format = format_for_model(info.chat_template, bos_token=bos, eos_token=eos)
+        # add_eos_token is never applied to a prompt that asks for a reply (EOS would end it before the reply starts);
+        # EOS and EOT end a reply as tokens (llama.cpp's end-of-generation set) and, spelled out as text, as stops.
+        add_bos, _add_eos, eot = vocabulary_flags(llama)
+        self._tokens = ModelTokens(bos, eos, add_bos, token_text(llama, eot) if eot != llama.token_eos() else "")
+        prompt_format, has_template, format_notes = model_format(
+            info, options.prompt_format, self._tokens, builtin_templates(), apply_builtin_template
+        )
+        notes = (*notes, *format_notes)
         self._llama, self._format, self._formats = llama, prompt_format, {}
         self._watch = FileWatch.of(info.path) if options.use_mmap else None
         self._guard = SpecialTextGuard(control_token_texts(llama))
@@ -194,6 +205,9 @@ class LlamaEngine:
             prompt_format=prompt_format.name,
             bos_token=bos,
             eos_token=eos,
+            has_template=has_template,
+            add_bos=add_bos,
+            format=prompt_format,
             placement=placement,
             notes=notes,
             options=options,
@@ -231,6 +245,7 @@ class LlamaEngine:
                 custom_template=custom_template,
                 bos_token=self.loaded.bos_token,
                 eos_token=self.loaded.eos_token,
+                add_bos=self.loaded.add_bos,
             )
         return self._formats[key]
 
@@ -238,6 +253,13 @@ class LlamaEngine:
         self, messages: Sequence[ChatMessage], prompt_format: PromptFormat | None = None
     ) -> RenderedPrompt:
         return (prompt_format or self.prompt_format()).render(self._guard.messages(messages))
+
+    def prompt_tokens(self, rendered: RenderedPrompt, continue_text: str = "") -> list[int]:
+        """The tokens a rendered prompt is sent as: BOS exactly once where the GGUF asks for it (or the text has it)."""
+        llama = self._require()
+        text = rendered.text + self._guard.text(continue_text)
+        ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+        return bos_once_ids(ids, llama.token_bos(), self._tokens.add_bos)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` in a chat prompt; for an embedding model, what ``embed`` reads for it (its special
@@ -296,8 +318,7 @@ class LlamaEngine:
                 text = rendered.text + self._guard.text(continue_text)
                 return images.count(candidate, text, add_special=not rendered.added_special)
             rendered = prompt_format.render(candidate, tools)
-            text = rendered.text + self._guard.text(continue_text)
-            ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            ids = self.prompt_tokens(rendered, continue_text)
             tokenized[len(candidate)] = (rendered, ids)
             return len(ids)
 
@@ -415,7 +436,7 @@ class LlamaEngine:
                 seed=sampling.seed,
                 presence_penalty=sampling.presence_penalty,
                 frequency_penalty=sampling.frequency_penalty,
-                stop=list(dict.fromkeys(prompt.stop + sampling.stop)),
+                stop=list(dict.fromkeys(prompt.stop + self._tokens.end_texts + sampling.stop)),
                 stream=True,
                 grammar=grammar,
             )

@@ -18,6 +18,7 @@ class LoadOptions:
     flash_attn: str = "auto"  # "auto", "on", "off"
     kv_cache_type: str = "f16"  # "f16", "q8_0", "q4_0"
     use_mmap: bool = True
+    prompt_format: str = "auto"  # "auto" (the model's template or a fallback), a named format, "llama.cpp:NAME"
     prompt_lookup: int = 0  # prompt-lookup decoding: draft tokens per step (0: off; engines.prompt_lookup)
     projector: str = ""  # a vision projector (mmproj GGUF): "" the one beside the model (library.projector), "none"
 

@@ -1,5 +1,7 @@
 """Load options remembered per model file (LM Studio's per-model defaults), in one small JSON file.
 
+The prompt format set for a file (``prompt_format``: what ``auto`` means for it) is kept with them.
+
 A model without remembered options loads with the global defaults (the settings). Only the options
 a user set for a model are kept, so a later change of a global default still reaches the others.
 The file is written atomically; a damaged one is kept aside and the defaults are used.
@@ -18,6 +20,7 @@ from typing import Any
 from app.core import bounded_json
 from app.core.atomic import atomic_write_text
 from app.core.engines.load_options import MAX_DRAFT, LoadOptions
+from app.core.engines.model_format import is_file_format
 from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ def clean_options(values: dict[str, Any]) -> dict[str, Any]:
             (name == "flash_attn" and value in FLASH_ATTENTION)
             or (name == "kv_cache_type" and value in KV_TYPES)
             or (name == "use_mmap" and isinstance(value, bool))
+            or (name == "prompt_format" and isinstance(value, str) and is_file_format(value))
         ):
             clean[name] = value
     return clean

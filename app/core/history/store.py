@@ -31,6 +31,7 @@ from app.core.history.errors import (
 )
 from app.core.history.records import ChatSummary, Message, summary_of, title_from
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from app.core.history.search import find_chats
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.parts import Part, ReasoningPart, images_of, parts_from_json, parts_to_json
@@ -201,33 +202,7 @@ class ChatStore(MessageTree):
 
     def list_chats(self, search: str = "") -> list[ChatSummary]:
         """Chats, most recently used first; with ``search``, those whose title or any message matches."""
-        if not search.strip():
-            rows = self._db.execute("SELECT * FROM chats WHERE deleted_at IS NULL ORDER BY updated_at DESC, id DESC")
-            return [summary_of(row) for row in rows]
-        ids = self._search_ids(search)
-        pattern = f"%{_escape_like(search.strip())}%"
-        rows = self._db.execute(
-            "SELECT * FROM chats WHERE deleted_at IS NULL AND (title LIKE ? ESCAPE '\\' OR id IN "
-            "(SELECT value FROM json_each(?))) ORDER BY updated_at DESC, id DESC",
-            (pattern, json.dumps(sorted(ids))),
-        )
-        return [summary_of(row) for row in rows]
-
-    def _search_ids(self, text: str) -> set[int]:
-        if self.has_fts:
-            query = " ".join('"' + word.replace('"', '""') + '"*' for word in text.split())
-            try:
-                rows = self._db.execute(
-                    "SELECT DISTINCT m.chat_id FROM message_search s JOIN messages m ON m.id = s.rowid "
-                    "WHERE message_search MATCH ?",
-                    (query,),
-                )
-                return {row[0] for row in rows}
-            except sqlite3.OperationalError:
-                pass
-        pattern = f"%{_escape_like(text.strip())}%"
-        rows = self._db.execute("SELECT DISTINCT chat_id FROM messages WHERE content LIKE ? ESCAPE '\\'", (pattern,))
-        return {row[0] for row in rows}
+        return find_chats(self._db, search, self.has_fts)
 
     def rename_chat(self, chat_id: int, title: str) -> None:
         self._touch(chat_id, title=title.strip())
@@ -392,7 +367,3 @@ class ChatStore(MessageTree):
     def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """A read-only query's rows (for history.exchange)."""
         return list(self._db.execute(sql, parameters))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

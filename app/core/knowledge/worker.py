@@ -4,8 +4,9 @@
 in, a JSON line out). The parent waits at most ``Limits.seconds`` for each file, then kills the worker and says so;
 the next file gets a fresh worker. The worker's heap is capped (``RLIMIT_DATA``), so a decompression bomb or a
 runaway parser ends in a ``MemoryError`` (or a kill) there. ``cancel()`` from another thread kills it at once.
-A frozen build cannot start ``-m`` children: there the files are read in a thread of this process (the readers'
-own checks still hold: sizes, pages, zip members).
+A frozen build starts its own executable as the worker (``hermes-studio --document-reader``, which runs ``serve``);
+only a windowed frozen build (Windows, macOS), whose children get no standard streams from PyInstaller, reads in a
+thread of this process (the readers' own checks still hold: sizes, pages, zip members).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class ReaderProcess:
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
-        self.in_process = bool(getattr(sys, "frozen", False))
+        self.in_process = bool(getattr(sys, "frozen", False)) and sys.platform in ("win32", "darwin")
 
     def read(self, path: Path) -> Document:
         """``path`` read in the worker; ``DocumentError`` with the reason (the worker's, or the limit it passed)."""
@@ -90,7 +91,7 @@ class ReaderProcess:
             if self._process is None or self._process.poll() is not None:
                 env = {**os.environ, "PYTHONPATH": os.pathsep.join([_ROOT, os.environ.get("PYTHONPATH", "")])}
                 self._process = subprocess.Popen(
-                    [sys.executable, "-m", "app.core.knowledge.worker"],
+                    worker_command(),
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                 )  # fmt: skip
                 self._lines = queue.Queue()
@@ -165,7 +166,14 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _child() -> int:
+def worker_command() -> list[str]:
+    """The worker's argv: this module under this interpreter, or the frozen app's own executable."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--document-reader"]
+    return [sys.executable, "-m", "app.core.knowledge.worker"]
+
+
+def serve() -> int:
     """The worker: one JSON request per line on stdin, one JSON answer per line on stdout."""
     limits = Limits()
     try:
@@ -183,4 +191,4 @@ def _child() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child())
+    sys.exit(serve())

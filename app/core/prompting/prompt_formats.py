@@ -5,7 +5,12 @@ user's custom Jinja — is rendered as llama-cpp-python's ``Jinja2ChatFormatter`
 immutable sandboxed Jinja environment (no attribute tricks, no file or network access) that also
 checks every size-multiplying operation before it runs (``template_sandbox``), under a time budget,
 so that a hostile template can neither hang the app nor exhaust its memory. A model without a
-usable template gets ChatML, the format of OpenHermes 2.
+usable template gets the fallback the engine picks from llama.cpp's built-in templates (``BuiltinFormat``,
+``engines.model_format``), else ChatML, the format of OpenHermes 2.
+
+BOS, in every path (the model's template, a named format, a custom one, a built-in): the rendered text starts
+with the model's BOS exactly once when the GGUF asks for one (``tokenizer.ggml.add_bos_token``) or the template
+wrote it, so what the preview shows is what the engine tokenizes (never with another BOS added).
 
 Importing this module does not import llama_cpp (the GUI starts without it).
 """
@@ -13,7 +18,7 @@ Importing this module does not import llama_cpp (the GUI starts without it).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -30,6 +35,7 @@ RENDER_MAX_CHARS = MAX_CHARS
 AUTO = "auto"
 CUSTOM = "custom"
 SYSTEM_MERGED_NOTE = "This format has no system role: the system prompt was merged into the first user message."
+NO_TEMPLATE = "No chat template (base model?)"  # the words the faces show for a model without a usable template
 
 # The template published with OpenHermes 2 (its tokenizer_config.json): plain ChatML.
 CHATML_TEMPLATE = (
@@ -39,6 +45,7 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 CHATML_STOP = "<|im_end|>"
+CHATML_START = "<|im_start|>"
 
 # Meta's Llama 2 chat format, as in the meta-llama/Llama-2-*-chat-hf tokenizer_config.json.
 LLAMA_2_TEMPLATE = (
@@ -170,12 +177,16 @@ class PromptFormat:
         eos_token: str = "",
         stop: Sequence[str] = (),
         note: str = "",
+        add_bos: bool = False,
     ) -> None:
+        """``add_bos``: the model's GGUF asks for BOS at the start (``tokenizer.ggml.add_bos_token``)."""
         self.name = name
         self.template = template
         self.note = note
         self.options = ReasoningOptions()
-        extra = [eos_token, *stop, CHATML_STOP if "<|im_end|>" in template else ""]  # EOS first, as before
+        self.bos_token, self.add_bos = bos_token, add_bos
+        chatml = [CHATML_STOP if "<|im_end|>" in template else "", CHATML_START if "<|im_start|>" in template else ""]
+        extra = [eos_token, *stop, *chatml]  # EOS first, as before; a new ChatML turn ends the reply too
         self._extra_stop = tuple(dict.fromkeys(s for s in extra if s))
         try:
             self._template: BoundedTemplate = _within_budget(
@@ -218,10 +229,11 @@ class PromptFormat:
             response = self._render(merged, template_tools)
             notes.append(SYSTEM_MERGED_NOTE)
         ordered = dict.fromkeys([*self._extra_stop])
+        response = bos_once(response, self.bos_token, self.add_bos)
         return RenderedPrompt(
             text=response,
             stop=tuple(ordered),
-            added_special=True,  # as llama-cpp-python's Jinja2ChatFormatter: the template writes BOS itself
+            added_special=True,  # the text holds BOS as the model wants it (bos_once): the tokenizer adds none
             format_name=self.name,
             notes=tuple(notes),
             reasoning=reasoning_format(response),
@@ -245,6 +257,68 @@ class PromptFormat:
         return response
 
 
+class BuiltinFormat(PromptFormat):
+    """One of llama.cpp's built-in chat templates (``llama_chat_apply_template`` by name), for a model without its own.
+
+    ``apply(messages, add_assistant)`` renders with llama.cpp (the engines layer passes it in: this layer never
+    touches llama.cpp). Its stops are read from the format itself: the lines that close a turn and open the next
+    (``<end_of_turn>``, ``<start_of_turn>user``, ``USER:``), so a model that starts another turn is stopped there.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        apply: Callable[[Sequence[ChatMessage], bool], str],
+        *,
+        label: str = "",
+        bos_token: str = "",
+        eos_token: str = "",
+        note: str = "",
+        add_bos: bool = False,
+    ) -> None:
+        self.builtin, self._apply = name, apply
+        self.name = label or f"{name} (llama.cpp built-in)"
+        self.template, self.note, self.options = "", note, ReasoningOptions()
+        self.bos_token, self.add_bos = bos_token, add_bos
+        try:
+            stops = turn_markers(apply)
+        except Exception as exc:  # an unknown name, a llama.cpp refusal
+            raise TemplateError(f"llama.cpp's built-in {name!r} chat template failed: {exc}") from exc
+        self._extra_stop = tuple(dict.fromkeys(s for s in (eos_token, *stops) if s))
+
+    def _render(self, messages: Sequence[ChatMessage], tools: list[dict[str, Any]] | None = None) -> str:
+        try:
+            return self._apply(messages, True)
+        except Exception as exc:
+            raise TemplateError(f"llama.cpp's {self.builtin} chat template failed on this conversation: {exc}") from exc
+
+
+def turn_markers(apply: Callable[[Sequence[ChatMessage], bool], str]) -> tuple[str, ...]:
+    """The lines a format writes between one message and the next (``<end_of_turn>``, ``<start_of_turn>user``):
+    where a reply must stop. Read from a rendering of three short turns."""
+    a, b, c = "\x01A\x01", "\x01B\x01", "\x01C\x01"
+    turns: list[ChatMessage] = [
+        {"role": "user", "content": a}, {"role": "assistant", "content": b}, {"role": "user", "content": c}
+    ]  # fmt: skip
+    text = apply(turns, True)
+    if not all(mark in text for mark in (a, b, c)):
+        return ()
+    between = text[text.index(a) + len(a) : text.index(b)] + "\n" + text[text.index(b) + len(b) : text.index(c)]
+    between += "\n" + text[text.index(c) + len(c) :]
+    return tuple(dict.fromkeys(line.strip() for line in between.splitlines() if len(line.strip()) > 1))
+
+
+def bos_once(text: str, bos_token: str, add_bos: bool) -> str:
+    """``text`` starting with ``bos_token`` exactly once when ``add_bos`` or it already started with it; else as is."""
+    if not bos_token:
+        return text
+    rest = text
+    while rest.startswith(bos_token):
+        rest = rest[len(bos_token) :]
+    wrote = len(rest) < len(text)
+    return bos_token + rest if add_bos or wrote else text
+
+
 def merge_system_into_first_user(messages: Sequence[ChatMessage]) -> list[ChatMessage] | None:
     """The conversation without a system message, its text put before the first user message; None if no system."""
     if not messages or messages[0]["role"] != "system":
@@ -260,15 +334,27 @@ def merge_system_into_first_user(messages: Sequence[ChatMessage]) -> list[ChatMe
     return [{"role": "user", "content": system}, *rest]
 
 
-def format_for_model(chat_template: str | None, *, bos_token: str = "", eos_token: str = "") -> PromptFormat:
-    """The model's own template when it has a usable one, else ChatML."""
-    note = "The model has no chat template; using ChatML."
+def format_for_model(
+    chat_template: str | None,
+    *,
+    bos_token: str = "",
+    eos_token: str = "",
+    add_bos: bool = False,
+    fallback: Callable[[str], PromptFormat] | None = None,
+) -> PromptFormat:
+    """The model's own template when it has a usable one, else ``fallback(note)`` (the engine's pick among
+    llama.cpp's built-in templates, given the note to carry), else ChatML."""
+    note = f"{NO_TEMPLATE}: using ChatML."
     if chat_template:
         try:
-            return PromptFormat("model template", chat_template, bos_token=bos_token, eos_token=eos_token)
+            return PromptFormat(
+                "model template", chat_template, bos_token=bos_token, eos_token=eos_token, add_bos=add_bos
+            )
         except TemplateError as exc:  # a broken embedded template must not make the model unusable
             note = f"{exc} Using ChatML instead."
-    return PromptFormat("ChatML", CHATML_TEMPLATE, bos_token=bos_token, eos_token=eos_token, note=note)
+    if fallback is not None:
+        return fallback(note)
+    return PromptFormat("ChatML", CHATML_TEMPLATE, bos_token=bos_token, eos_token=eos_token, note=note, add_bos=add_bos)
 
 
 def resolve_format(
@@ -278,17 +364,24 @@ def resolve_format(
     model_template: str | None = None,
     bos_token: str | None = None,
     eos_token: str | None = None,
+    add_bos: bool = False,
+    model_format: PromptFormat | None = None,
 ) -> PromptFormat:
     """The format a preset asks for: ``auto`` (the model's), a named one, or ``custom``.
 
-    ``bos_token``/``eos_token`` are the loaded model's; named formats use their own otherwise.
+    ``bos_token``/``eos_token``/``add_bos`` are the loaded model's; named formats use their own otherwise.
+    ``model_format``: the loaded model's own format as its engine resolved it (``auto`` is then that one).
     """
     if choice == AUTO:
-        return format_for_model(model_template, bos_token=bos_token or "", eos_token=eos_token or "")
+        if model_format is not None:
+            return model_format
+        return format_for_model(model_template, bos_token=bos_token or "", eos_token=eos_token or "", add_bos=add_bos)
     if choice == CUSTOM:
         if not custom_template.strip():
             raise TemplateError("The custom prompt format is empty: write a Jinja chat template.")
-        return PromptFormat("custom template", custom_template, bos_token=bos_token or "", eos_token=eos_token or "")
+        return PromptFormat(
+            "custom template", custom_template, bos_token=bos_token or "", eos_token=eos_token or "", add_bos=add_bos
+        )
     named = NAMED_FORMATS.get(choice)
     if named is None:
         raise TemplateError(f"Unknown prompt format {choice!r}.")
@@ -298,6 +391,7 @@ def resolve_format(
         bos_token=named.bos_token if bos_token is None else bos_token or named.bos_token,
         eos_token=named.eos_token if eos_token is None else eos_token or named.eos_token,
         stop=named.stop,
+        add_bos=add_bos,
     )
 
 
@@ -313,8 +407,13 @@ def preview_prompt(
     bos_token: str | None = None,
     eos_token: str | None = None,
     model_loaded: bool = True,
+    add_bos: bool = False,
+    model_format: PromptFormat | None = None,
 ) -> tuple[str, list[str]]:
-    """The exact text of the next prompt and notes about it, or ("", [the error]) — for the live preview."""
+    """The exact text of the next prompt and notes about it, or ("", [the error]) — for the live preview.
+
+    The first note always names the format ("Format: …"); ``model_format`` is the loaded model's own (``auto``).
+    """
     extra: list[str] = []
     if choice == AUTO and not model_loaded:
         choice = "chatml"
@@ -326,6 +425,8 @@ def preview_prompt(
             model_template=model_template,
             bos_token=bos_token,
             eos_token=eos_token,
+            add_bos=add_bos,
+            model_format=model_format,
         )
         rendered = prompt_format.render(messages)
     except TemplateError as exc:

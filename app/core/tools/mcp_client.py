@@ -89,6 +89,18 @@ class McpHub:
         """Servers that failed, and why."""
         return {name: server.error for name, server in self._servers.items() if server.error}
 
+    def state(self, name: str) -> str:
+        """ "not started", "running", or "failed: <reason>" (a server the hub does not have: "not started")."""
+        server = self._servers.get(name)
+        if server is None or (server.client is None and not server.error):
+            return "not started"
+        return f"failed: {server.error}" if server.error else "running"
+
+    def tools_of(self, name: str) -> list[McpTool]:
+        """The tools a started server offers (none before it starts)."""
+        server = self._servers.get(name)
+        return list(server.tools) if server is not None else []
+
     def tools(self) -> list[McpTool]:
         """Every started server's tools (each server started on first use; one that fails is in ``errors``)."""
         found: list[McpTool] = []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from enum import IntEnum
+from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QPalette
@@ -23,10 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.history.store import ChatStore, ChatSummary
+from app.core.history.search import ChatSearch, SearchInterrupted
+from app.core.history.store import ChatStore, ChatSummary, StoreError
 from app.ui.theme import SPACE_S, SPACE_XS
 from app.ui.widgets import EmptyListView, tool_button
 
+log = logging.getLogger(__name__)
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -62,18 +68,18 @@ class ChatListModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._chats):
             return None
         chat = self._chats[index.row()]
-        preset = self.describe_preset(chat.preset) if chat.preset else ""
         if role == ChatListRoles.TITLE:
             return chat.title or "New chat"
+        if role == ChatListRoles.CHAT_ID:
+            return chat.id
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None  # the delegate asks for a dozen roles per row painted: only these two name the preset
+        preset = self.describe_preset(chat.preset) if chat.preset else ""
         if role == Qt.ItemDataRole.DisplayRole:  # title, then model · preset · last used
             details = " · ".join(part for part in (chat.model, preset, relative_time(chat.updated_at)) if part)
             return f"{chat.title or 'New chat'}\n{details}"
-        if role == Qt.ItemDataRole.ToolTipRole:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
-            return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {preset or 'no preset'} · {when}"
-        if role == ChatListRoles.CHAT_ID:
-            return chat.id
-        return None
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
+        return f"{chat.title or 'New chat'}\n{chat.model or 'no model'} · {preset or 'no preset'} · {when}"
 
     def set_chats(self, chats: list[ChatSummary]) -> None:
         self.beginResetModel()
@@ -113,7 +119,13 @@ class _ChatDelegate(QStyledItemDelegate):
 
 
 class ChatSidebar(QWidget):
+    """The chats, newest first. A search runs on a worker thread (its own read-only connection): the GUI never
+    waits for it, the latest query wins (a stale one is interrupted, its answer dropped), and ``searched``
+    says when the list shows a query's answer. The list without a search is read at once (it is quick)."""
+
     chat_selected = Signal(int)
+    searched = Signal(str)  # the query whose answer the list now shows
+    _found = Signal(int, str, object)  # generation, query, list of chats or an error (from the worker)
     new_chat_requested = Signal()
     delete_requested = Signal(int)
     export_requested = Signal(int)
@@ -138,6 +150,11 @@ class ChatSidebar(QWidget):
         self.view.setAccessibleName("Chats")
         self.view.setModel(self.model)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        # Every row is two lines (no size hint per row), laid out a batch per pass of the event loop: a list of
+        # 5,000 chats never holds the GUI for its whole layout at once.
+        self.view.setUniformItemSizes(True)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(500)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setItemDelegate(_ChatDelegate(self.view))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -158,11 +175,71 @@ class ChatSidebar(QWidget):
         self.view.activated.connect(lambda index: self.chat_selected.emit(index.data(ChatListRoles.CHAT_ID)))
         self.view.customContextMenuRequested.connect(self._menu)
         self.current: int | None = None
+        in_memory = store.path == Path(":memory:")  # another connection would see another, empty database
+        self._searcher = None if in_memory else ChatSearch(store.path)
+        self._worker: ThreadPoolExecutor | None = None
+        self._generation = 0
+        # Queued even when the future is done before its callback is added (the callback then runs here, at once).
+        self._found.connect(self._apply_search, Qt.ConnectionType.QueuedConnection)
         self.refresh()
 
     def refresh(self) -> None:
-        self.model.set_chats(self.store.list_chats(self.search.text()))
+        """Show the chats again (after a change, or as the search text says)."""
+        text = self.search.text()
+        self._generation += 1  # whatever search is on its way is stale now
+        if self._searcher is not None:
+            self._searcher.interrupt()
+        if not text.strip() or self._searcher is None:
+            self._show(self.store.list_chats(text), text)
+            return
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-search")
+        generation, searcher = self._generation, self._searcher
+
+        def work() -> list[ChatSummary] | None:
+            if generation != self._generation:  # a newer query came while this one waited: skip it
+                return None
+            return searcher.chats(text)
+
+        future = self._worker.submit(work)
+        future.add_done_callback(lambda done: self._deliver(generation, text, done))
+
+    def _deliver(self, generation: int, text: str, done: Future) -> None:
+        """On the worker thread: hand the answer to the GUI thread."""
+        if done.cancelled():
+            return
+        error = done.exception()
+        with contextlib.suppress(RuntimeError):  # the sidebar is gone (the window closed while the query ran)
+            self._found.emit(generation, text, error if error is not None else done.result())
+
+    def _apply_search(self, generation: int, text: str, answer: object) -> None:
+        if generation != self._generation or answer is None or isinstance(answer, SearchInterrupted):
+            return  # stale: a newer query (or a refresh) replaced it
+        if isinstance(answer, BaseException):
+            log.warning("chat search for %r failed: %s", text, answer)
+            detail = str(answer) if isinstance(answer, StoreError) else f"{type(answer).__name__}: {answer}"
+            self.search.setToolTip(f"The search failed: {detail}")
+            answer = []
+        else:
+            self.search.setToolTip("")
+        self._show(answer if isinstance(answer, list) else [], text)
+
+    def _show(self, chats: list[ChatSummary], text: str) -> None:
+        self.model.set_chats(chats)
         self.select(self.current)
+        self.searched.emit(text)
+
+    def close_search(self) -> None:
+        """Stop a search in progress and release its thread and connection (the window is closing)."""
+        self._search_timer.stop()
+        self._generation += 1
+        if self._searcher is not None:
+            self._searcher.interrupt()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+        if self._searcher is not None:
+            self._searcher.close()
 
     def select(self, chat_id: int | None) -> None:
         self.current = chat_id

@@ -9,6 +9,7 @@ here or in the window decides a message's state.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -22,6 +23,11 @@ from app.core.prompting.parts import Thought
 from app.core.prompting.types import FinishReason, GenerationStats, ResponseState
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
+
+if TYPE_CHECKING:
+    from app.ui.tools.tool_turn import ToolTurns
+
+TOOL_TURN = -2  # the request id of a turn the window's tool turns run (app.ui.tools)
 
 __all__ = ["ChatItem", "Conversation", "TurnSettings"]
 
@@ -50,6 +56,7 @@ class Conversation(QObject):
         self.session = ChatSession(store, _Listener(self), describe_preset=describe_preset, images=images)
         self.model = ChatModel(self.session, self)
         self._request_id = 0
+        self.tools: ToolTurns | None = None  # set by the window: with MCP servers on, a turn runs there
         client.tokens.connect(self._on_tokens)
         client.thoughts.connect(self._on_thoughts)
         client.prompt_progress.connect(self._on_progress)
@@ -111,11 +118,15 @@ class Conversation(QObject):
         """Stop the reply being written (its text so far is kept)."""
         if self.session.busy:
             self.client.stop()
+            if self.tools is not None:
+                self.tools.stop()
 
     def close(self) -> None:
         """The window closes: a reply still streaming is kept as stopped."""
         if self.session.busy:
             self.client.stop()
+            if self.tools is not None:
+                self.tools.stop()
             self._request_id = -1
             self.session.finish(GenerationStats(finish_reason=FinishReason.CANCELLED))
 
@@ -128,6 +139,10 @@ class Conversation(QObject):
 
     # the engine's signals
     def _queue(self, request: GenerationRequest) -> None:
+        if self.tools is not None and self.tools.active:
+            self._request_id = TOOL_TURN
+            self.tools.start(request, self)
+            return
         self._request_id = self.client.submit(request)
         if self.client.waiting(self._request_id) and self.client.service.queue_length() > 1:
             self.session.queued()
@@ -136,6 +151,12 @@ class Conversation(QObject):
         """Leaving a chat mid-reply: stop it and keep it (as stopped); late text for it is ignored."""
         if self.session.busy:
             self.close()
+
+    def tool_turn_finished(self, stats: GenerationStats) -> None:
+        self._on_finished(TOOL_TURN, stats)
+
+    def tool_turn_failed(self, message: str) -> None:
+        self._on_failed(TOOL_TURN, message)
 
     @Slot(int, int, int)
     def _on_progress(self, request_id: int, done: int, total: int) -> None:

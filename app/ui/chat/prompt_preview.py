@@ -34,7 +34,9 @@ class PromptPreview(QWidget):
         self.notes = QLabel(wordWrap=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(QLabel("Exactly what the model receives for the next message:"))
+        self.header = QLabel("Exactly what the model receives for the next message:", wordWrap=True)  # + the format
+        self.header.setAccessibleName("Prompt format")
+        layout.addWidget(self.header)
         layout.addWidget(self.text, 1)
         layout.addWidget(self.notes)
         self.timer = QTimer(self, singleShot=True, interval=DELAY_MS)
@@ -77,6 +79,10 @@ class PromptPreview(QWidget):
             bos_token=loaded.bos_token if loaded else None,
             eos_token=loaded.eos_token if loaded else None,
             model_loaded=loaded is not None,
+            add_bos=loaded.add_bos if loaded else False,
+            model_format=loaded.format if loaded else None,  # what the engine renders "auto" with
         )
         self.text.setPlainText(cut(text)[0])  # a 5 MB pasted line is cut for display (marks say how much)
-        self.notes.setText("\n".join(notes))
+        named = notes[0] if text and notes and notes[0].startswith("Format: ") else ""
+        self.header.setText(f"Exactly what the model receives for the next message · {named or 'Format: —'}")
+        self.notes.setText("\n".join(notes[1:] if named else notes))

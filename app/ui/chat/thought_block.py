@@ -30,6 +30,9 @@ TOGGLE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
 
 def thought_label(item: ChatItem, expanded: bool) -> str:
     arrow = "▾" if expanded else "▸"
+    steps = item.reasoning.count("Tool call: ")  # tool steps (app.ui.tools) share the block
+    if steps:
+        return f"{arrow} Used {'a tool' if steps == 1 else f'{steps} tools'} (click for the calls and results)"
     if item.state == MessageState.STREAMING and not item.text:
         return f"{arrow} Thinking…"
     stats = item.stats

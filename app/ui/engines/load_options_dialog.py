@@ -1,5 +1,6 @@
 """Per-model load options (the model bar's "Load options…"): context, GPU layers, flash attention, KV cache,
-threads, mmap, with the automatic offload's estimate for this model on this machine as they change.
+threads, mmap, with the automatic offload's estimate for this model on this machine as they change; and the file's
+prompt format (what a preset's "Auto" means for it: its template, a named format or one of llama.cpp's).
 
 The dialog only edits LoadOptions (its fields are ``load_fields.LoadOptionsFields``, shared with Settings); the
 caller keeps them (app.core.engines.model_options.ModelOptionsStore.remember) and reloads the model.
@@ -8,6 +9,7 @@ caller keeps them (app.core.engines.model_options.ModelOptionsStore.remember) an
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -20,9 +22,11 @@ from PySide6.QtWidgets import (
 from app.core.engines.devices import DeviceReport
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.memory_use import estimate_load
+from app.core.engines.model_format import BUILTIN, auto_label, file_format_choices, known_builtins
 from app.core.engines.offload import check_options, plan_offload
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
+from app.core.prompting.prompt_formats import AUTO, NO_TEMPLATE
 from app.ui.engines.load_fields import LoadOptionsFields
 from app.ui.theme import secondary_text, tone
 
@@ -60,6 +64,22 @@ class LoadOptionsDialog(QDialog):
                 form.addRow(label, row)
                 continue
             form.addRow(label, field)
+        self.prompt_format = QComboBox()
+        self.prompt_format.setAccessibleName("Prompt format")
+        builtins = known_builtins()
+        group = 0  # Auto, then the named formats, then llama.cpp's built-in templates, a separator between
+        for key, label in file_format_choices(builtins).items():
+            kind = 0 if key == AUTO else 2 if key.startswith(BUILTIN) else 1
+            if kind != group:
+                self.prompt_format.insertSeparator(self.prompt_format.count())
+                group = kind
+            self.prompt_format.addItem(label, key)
+        self.prompt_format.setItemText(0, f"Auto: {auto_label(info, builtins)}" if info else "Auto")
+        self.prompt_format.setToolTip(
+            "How this file's conversations become its prompt when a preset's format is Auto"
+            + (f". {NO_TEMPLATE}: this file has no chat template." if info and not info.chat_template else "")
+        )
+        form.addRow("Prompt format", self.prompt_format)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -80,9 +100,11 @@ class LoadOptionsDialog(QDialog):
 
     def set_options(self, options: LoadOptions) -> None:
         self.fields.set_options(options)
+        index = self.prompt_format.findData(options.prompt_format)
+        self.prompt_format.setCurrentIndex(max(0, index))
 
     def result_options(self) -> LoadOptions:
-        return self.fields.options()
+        return self.fields.options().with_overrides(prompt_format=self.prompt_format.currentData() or AUTO)
 
     def _update(self) -> None:
         options = self.result_options()

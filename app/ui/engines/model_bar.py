@@ -26,6 +26,7 @@ from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, 
 from app.core.library.gguf_file import read_gguf
 from app.core.library.models import LocalModel, scan_models
 from app.core.paths import AppPaths
+from app.core.prompting.prompt_formats import NO_TEMPLATE
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engines.engine_client import EngineClient
@@ -92,6 +93,9 @@ class ModelBar(QToolBar):
         )
         self.placement = QLabel()
         self.placement.setAccessibleName("Where the model runs")
+        self.format_note = QLabel(f'<a href="format">{NO_TEMPLATE}</a>')  # opens Load options: its prompt format
+        self.format_note.setAccessibleName("The model has no chat template: set its prompt format")
+        self.format_note.linkActivated.connect(lambda _link: self.edit_load_options())
         self.progress = QProgressBar(maximum=1000, textVisible=False)
         self.progress.setMaximumWidth(120)
         self.progress.setAccessibleName("Loading the model")
@@ -110,6 +114,8 @@ class ModelBar(QToolBar):
         self._local_engine = None if engine.capabilities.remote else engine
         self.addAction(self.options_action)
         self.addWidget(self.placement)
+        self._format_note = self.addWidget(self.format_note)
+        self._format_note.setVisible(False)
         self._loading_widgets = (self.addWidget(self.progress), self.addWidget(self.cancel_button))
         self._show_loading(False)
         self.addAction(self.open_action)
@@ -368,7 +374,7 @@ class ModelBar(QToolBar):
                 8000,
             )
         self.placement.setText(f" {placement_text(loaded)} ")
-        self.placement.setToolTip(loaded.placement.reason if loaded.placement else "The server formats and runs it")
+        self._show_format(loaded)
         for note in loaded.notes:
             self.notice.emit(note)
         if not remote:
@@ -387,6 +393,7 @@ class ModelBar(QToolBar):
         else:
             self.picker.setCurrentIndex(0)
             self.placement.setText("")
+        self._show_format(self.loaded)
         self.picker.blockSignals(False)
         self.options_action.setEnabled(self._picked_file())
         self.model_failed.emit(message)
@@ -397,8 +404,28 @@ class ModelBar(QToolBar):
         self.eject_action.setEnabled(False)
         self.picker.setCurrentIndex(0)
         self.placement.setText("")
+        self._show_format(None)
         self.status.emit("Model unloaded", 4000)
         self.unloaded.emit()
+
+    def _show_format(self, loaded: LoadedModel | None) -> None:
+        """The prompt format in the bar's tooltips, always; the no-template note while such a model is loaded."""
+        tip = format_tooltip(loaded) if loaded else ""
+        where = (loaded.placement.reason if loaded.placement else "The server formats and runs it") if loaded else ""
+        self.placement.setToolTip("\n".join(line for line in (where, tip) if line))
+        self.picker.setToolTip(tip)
+        self.format_note.setToolTip(tip)
+        self._format_note.setVisible(loaded is not None and not loaded.has_template)
+
+
+def format_tooltip(loaded: LoadedModel) -> str:
+    """The tooltip line "Prompt format: …", and what it means for a model without a chat template."""
+    if loaded.has_template:
+        return f"Prompt format: {loaded.prompt_format}"
+    return (
+        f"Prompt format: {loaded.prompt_format}\n{NO_TEMPLATE}: {loaded.name} has no tokenizer.chat_template, "
+        "so a format was chosen for it. Replies may wander; pick another in Load options…"
+    )
 
 
 def estimate_models(wanted: dict[str, LoadOptions]) -> dict[str, LoadEstimate]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -32,6 +32,7 @@ from app.ui.widgets import VISION_MARK, EmptyTableView, show_in_folder
 Index = QModelIndex | QPersistentModelIndex
 BATCH = 12  # headers read per background task: rows fill in as they are read
 READING = "…"
+COLUMN_SAMPLES = ("deepseek2", "123.4B", "IQ4_XS", "131,072", "no (ChatML)", "123.4 GB")  # a usual wide value
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class ModelsPage(QWidget):
         self.reading = False  # headers are still being read (the rows are listed already)
         self.importing: Path | None = None  # the file being imported, while it is
         self._refresh = 0  # the newest library read; an older one answering late is ignored
+        self._fit_pending = False  # the columns are to fit their contents once the page shows
         self.model = LibraryModel(self)
         self.view = EmptyTableView(
             "No models yet. Download one on Discover (Ctrl+2), import a .gguf file, or add a folder you already have."
@@ -171,8 +173,14 @@ class ModelsPage(QWidget):
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S)
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sized once, never per change: ResizeToContents measured every row of every column at each batch of
+        # headers read (a stall that grew with the library). The name stretches; the others start wide enough for
+        # their usual values, fit what is on screen once every header is read, and the user may resize them.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setResizeContentsPrecision(0)  # fitting to contents measures the rows on screen only
+        for column, sample in enumerate(COLUMN_SAMPLES, start=1):
+            header.resizeSection(column, self._width_for(sample, LibraryModel.HEADERS[column]))
         self.summary = QLabel(wordWrap=True)
         secondary_text(self.summary)
         self.import_bar = QProgressBar(maximum=1000)
@@ -239,6 +247,7 @@ class ModelsPage(QWidget):
         cache = self.header_cache
         if not todo:
             self.reading = False
+            self._fit_columns()
             self._show_summary()
             self._chain(cache.save, lambda _none: None, lambda _error: None)
             return
@@ -249,6 +258,27 @@ class ModelsPage(QWidget):
             return {index: ModelRow.of(model, cache.summary(model)) for index, model in batch}
 
         self._chain(work, lambda read: self._batch_read(refresh, read), self._read_failed)
+
+    def _width_for(self, sample: str, title: str) -> int:
+        metrics = self.view.fontMetrics()
+        return max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(title)) + 4 * SPACE_S
+
+    def _fit_columns(self) -> None:
+        """Once per read of the library: the columns fit what is on screen, never narrower than their start.
+
+        A hidden table would measure every row (Qt has no screen to go by): then it waits until the page shows."""
+        self._fit_pending = not self.view.isVisible()
+        if self._fit_pending:
+            return
+        header = self.view.horizontalHeader()
+        for column, sample in enumerate(COLUMN_SAMPLES, start=1):
+            fitted = max(self.view.sizeHintForColumn(column), header.sectionSizeHint(column))
+            header.resizeSection(column, max(fitted, self._width_for(sample, LibraryModel.HEADERS[column])))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._fit_pending:
+            self._fit_columns()
 
     def _chain(self, work, on_success, on_error) -> None:
         """The next step of a read; none once the window has shut the background pool down (it is closing)."""

@@ -1,5 +1,6 @@
-"""Documents made in the tests: PDFs written by hand (text layer, encrypted, a million pages, deeply nested, scanned),
-DOCX files written with zipfile (paragraphs, headings, page breaks, a zip bomb). No fixture file is checked in."""
+"""Documents written by hand for the self-test's ``documents`` step and the tests: PDFs (text layer, encrypted, a
+million pages, deeply nested, scanned) and DOCX files written with zipfile (paragraphs, headings, page breaks, a zip
+bomb). No fixture file is checked in, and nothing here needs a library the app does not ship."""
 
 from __future__ import annotations
 

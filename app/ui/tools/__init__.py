@@ -1,0 +1,1 @@
+"""The window\x27s tools: MCP servers in Settings, approval cards and tool steps in the chat."""

@@ -1,0 +1,42 @@
+"""The window's tools in one place: the MCP servers, the turns with tools, and the approval card in the chat."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QMainWindow, QVBoxLayout, QWidget
+
+from app.core.paths import AppPaths
+from app.ui.chat.conversation import Conversation
+from app.ui.tools.approval_card import ApprovalCard
+from app.ui.tools.mcp_section import McpSection
+from app.ui.tools.tool_turn import ToolTurns
+from app.ui.tools.tools_service import ToolsService
+
+
+class WindowTools(QObject):
+    def __init__(self, paths: AppPaths, conversation: Conversation, chat_column: QWidget, parent: QObject) -> None:
+        super().__init__(parent)
+        self.service = ToolsService(paths.mcp_file, paths.tool_prefs_file, self)
+        self.turns = ToolTurns(conversation.client.service, self.service, self)
+        conversation.tools = self.turns
+        self.card = ApprovalCard(chat_column)
+        column = chat_column.layout()
+        if isinstance(column, QVBoxLayout):
+            column.insertWidget(column.count() - 1, self.card)  # above the input row
+        self.turns.approval_needed.connect(self.card.ask)
+        self.turns.approval_closed.connect(self.card.hide)
+        self.card.decided.connect(self.turns.answer)
+        if isinstance(parent, QMainWindow):  # the status bar says what the reply waits for
+            status = parent.statusBar()
+            self.turns.approval_needed.connect(
+                lambda call, _server: status.showMessage(f"Waiting for you: allow {call.name} to run, or deny it")
+            )
+            self.turns.approval_closed.connect(status.clearMessage)
+
+    def section(self) -> McpSection:
+        return McpSection(self.service)
+
+    def shutdown(self) -> None:
+        self.turns.stop()
+        self.turns.wait(10)
+        self.service.close()

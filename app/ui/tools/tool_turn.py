@@ -1,0 +1,182 @@
+"""A chat turn with MCP tools: the core's ``run_rounds`` on a worker thread, its events as Qt signals.
+
+The worker generates on the shared ``EngineService`` (the tickets are kept, so Stop cancels the round being
+written). When the model calls a tool, ``approval_needed`` asks the window (an ``ApprovalCard``) and the worker
+waits for ``answer``: allow once, always (remembered in ``tools.json``), or deny (the model is told). A tool
+the user allowed always runs without asking. Each call and its result are added to the reply's collapsible
+block (as reasoning pieces, so they are kept with the message); then the model answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, cast
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.core.engines.service import EngineService, GenerationRequest, Ticket
+from app.core.errors import HermesError
+from app.core.prompting.parts import Thought, is_thought
+from app.core.prompting.types import FinishReason, GenerationStats
+from app.core.tools.mcp_client import SEPARATOR
+from app.core.tools.rounds import MAX_ROUNDS, RoundEvents, describe, run_rounds
+from app.core.tools.specs import ChoiceMode, ToolCall, ToolChoice
+from app.ui.tools.tools_service import ToolsService
+
+if TYPE_CHECKING:
+    from app.ui.chat.conversation import Conversation
+
+STEP = "Tool call: "  # how a step starts in the reply's block (the block's label counts them)
+SHOWN_RESULT_CHARS = 2_000
+ONCE, ALWAYS, DENY = "once", "always", "deny"
+
+
+class ToolTurns(QObject):
+    """Runs the window's turns with tools, one at a time."""
+
+    approval_needed = Signal(object, str)  # ToolCall, its server's name
+    approval_closed = Signal()  # the call was answered (or the turn stopped): the card goes
+    _text = Signal(str)
+    _step = Signal(str)  # a piece of the collapsible block (a signal carries plain text: made a Thought on arrival)
+    _done = Signal(object)  # GenerationStats
+    _failed = Signal(str)
+
+    def __init__(self, service: EngineService, tools: ToolsService, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.service, self.tools = service, tools
+        self.choice = ToolChoice(ChoiceMode.AUTO)  # tests force a named call; the window lets the model decide
+        self.max_rounds = MAX_ROUNDS
+        self._conversation: Conversation | None = None
+        self._tickets: list[Ticket] = []
+        self._stopping = threading.Event()
+        self._answered = threading.Event()
+        self._answer = DENY
+        self._thread: threading.Thread | None = None
+        self._text.connect(self._on_text)
+        self._step.connect(self._on_step)
+        self._done.connect(self._on_done)
+        self._failed.connect(self._on_failed)
+
+    @property
+    def active(self) -> bool:
+        return self.tools.active
+
+    def start(self, request: GenerationRequest, conversation: Conversation) -> None:
+        self._conversation = conversation
+        self._stopping.clear()
+        self._tickets = []
+        self._thread = threading.Thread(target=self._work, args=(request,), name="tool-turn", daemon=True)
+        self._thread.start()
+
+    @Slot(str)
+    def answer(self, decision: str) -> None:
+        """The user's answer to the card: ``once``, ``always`` or ``deny``."""
+        self._answer = decision
+        self._answered.set()
+        self.approval_closed.emit()
+
+    def stop(self) -> None:
+        """Stop the turn: the round being written ends, a call waiting for approval is refused."""
+        self._stopping.set()
+        for ticket in list(self._tickets):
+            ticket.cancel()
+        self._answer = DENY
+        self._answered.set()
+        self.approval_closed.emit()
+
+    def wait(self, seconds: float) -> None:
+        if self._thread is not None:
+            self._thread.join(seconds)
+
+    # the worker thread
+    def _work(self, request: GenerationRequest) -> None:
+        try:
+            specs = self.tools.specs()
+            for config in self.tools.configs:
+                state = self.tools.state(config.name)
+                if state.startswith("failed"):
+                    self._step.emit(f"Note: MCP server {config.name!r} {state}\n\n")
+            choice = self.choice if specs else ToolChoice(ChoiceMode.NONE)
+            outcome = run_rounds(
+                cast(EngineService, _Tracked(self)), request, specs, choice, approve=self._approve,
+                execute=self._execute, events=self._events(), max_rounds=self.max_rounds,
+            )  # fmt: skip
+        except HermesError as exc:
+            self._failed.emit(str(exc))
+        except Exception as exc:  # the app stays up; the reply says what went wrong
+            self._failed.emit(f"The turn with tools failed: {exc}")
+        else:
+            stats = outcome.stats
+            if self._stopping.is_set():
+                stats.finish_reason = FinishReason.CANCELLED
+            self._done.emit(stats)
+
+    def _approve(self, call: ToolCall) -> bool:
+        if self._stopping.is_set():
+            return False
+        if call.name in self.tools.prefs.always_allowed:
+            return True
+        self._answered.clear()
+        self.approval_needed.emit(call, call.name.partition(SEPARATOR)[0])
+        self._answered.wait()
+        if self._answer == ALWAYS:
+            self.tools.allow_always(call.name)
+        return self._answer in (ONCE, ALWAYS) and not self._stopping.is_set()
+
+    def _execute(self, call: ToolCall) -> tuple[str, bool]:
+        try:
+            result = self.tools.call(call.name, call.arguments_object())
+        except HermesError as exc:
+            return str(exc), True
+        return result.text, result.is_error
+
+    def _events(self) -> RoundEvents:
+        def result(call: ToolCall, text: str, error: bool) -> None:
+            shown = text if len(text) <= SHOWN_RESULT_CHARS else text[:SHOWN_RESULT_CHARS] + "…"
+            said = "Error" if error else "Result"
+            self._step.emit(f"{STEP}`{describe(call)}`\n\n{said}:\n\n```\n{shown.replace('```', '` ` `')}\n```\n\n")
+
+        return RoundEvents(
+            text=lambda piece: (self._step if is_thought(piece) else self._text).emit(piece),
+            result=result,
+            note=lambda note: self._step.emit(f"Note: {note}\n\n"),
+        )
+
+    # on the GUI thread
+    @Slot(str)
+    def _on_text(self, text: str) -> None:
+        if self._conversation is not None:
+            self._conversation.session.append(text)
+
+    @Slot(str)
+    def _on_step(self, text: str) -> None:
+        if self._conversation is not None:
+            self._conversation.session.append(Thought(text))
+
+    @Slot(object)
+    def _on_done(self, stats: GenerationStats) -> None:
+        if self._conversation is not None:
+            self._conversation.tool_turn_finished(stats)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self._conversation is not None:
+            self._conversation.tool_turn_failed(message)
+
+
+class _Tracked:
+    """The service as ``run_rounds`` sees it, keeping each round's ticket so Stop can cancel it."""
+
+    def __init__(self, turns: ToolTurns) -> None:
+        self._turns = turns
+
+    @property
+    def loaded(self) -> Any:
+        return self._turns.service.loaded
+
+    def generate(self, request: GenerationRequest, on_piece: Any, **kwargs: Any) -> Ticket:
+        ticket = self._turns.service.generate(request, on_piece, **kwargs)
+        self._turns._tickets.append(ticket)
+        if self._turns._stopping.is_set():
+            ticket.cancel()
+        return ticket
