@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QFrame, QStyleOptionViewItem
 
 from app.core.history.store import MessageState
-from tests.core.documents import pdf_bytes
+from app.selftest.sample_documents import pdf_bytes
 from tests.ui.test_main_window import load_first_model
 
 FACT = "The access code of the Zorblax vault is 7431."
