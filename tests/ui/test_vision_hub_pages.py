@@ -61,9 +61,9 @@ def test_vision_marked_in_discover_my_models_and_the_picker(qtbot, vision_window
     assert "mmproj-tiny-vision-f16.gguf" in page.quants.item(q8, 0).toolTip()  # the F16 projector comes along
     assert "each quant downloads with its projector" in page.flag.text()
     page.quants.selectRow(q8)
-    page.download_button.click()
-    downloaded: list[str] = []
+    downloaded: list[str] = []  # listened to before the click: a 0.3 MB projector can be done before the next line
     window.hub.downloads_page.model_downloaded.connect(lambda job: downloaded.append(job.filename))
+    page.download_button.click()
     qtbot.waitUntil(lambda: len(downloaded) == 2, timeout=120_000)
     placed = sorted(Path(name).name for name in downloaded)
     assert placed == ["mmproj-tiny-vision-f16.gguf", "tiny-vision-Q8_0.gguf"]
