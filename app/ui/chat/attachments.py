@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QIODevice, QMimeData, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QIODevice, QMimeData, Qt, Signal
 from PySide6.QtGui import QDragMoveEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
@@ -24,7 +24,7 @@ from app.core.media.images import MAX_BYTES, CheckedImage, ImageRefused, check_i
 from app.core.media.store import ImageStore
 from app.core.personas.card_v3 import read_card_bytes
 from app.core.prompting.parts import ImagePart
-from app.ui.chat.documents import DOCUMENT_FILTER, DocumentTray, is_document
+from app.ui.chat.documents import DOCUMENT_FILTER, DocumentTray, is_document, remove_button
 from app.ui.theme import icon
 from app.ui.widgets import ChatInput, tool_button
 
@@ -137,10 +137,7 @@ class _Tile(QFrame):
         described = f"{name} · {image.width} × {image.height} · {len(image.data) / 1024:,.0f} KB"
         self.setToolTip(described + (f"\n{image.note}" if image.note else ""))
         self.picture.setAccessibleName(f"Attached image {name}")
-        self.remove_button = tool_button(icon=icon("x"), tooltip=f"Remove {name}", auto_raise=True)
-        self.remove_button.setAccessibleName(f"Remove {name}")
-        self.remove_button.setIconSize(QSize(12, 12))
-        self.remove_button.clicked.connect(remove)
+        self.remove_button = remove_button(name, remove)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(0)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app.core.chat.items import ChatItem
 from app.core.engines.llama_embedder import SlotEmbedder, find_embedding_model
@@ -58,6 +58,15 @@ def library_embedder(service: EngineService, folders: Sequence[Path]) -> Embedde
     return SlotEmbedder(service)
 
 
+def remove_button(name: str, remove: Callable[[], None]) -> QToolButton:
+    """The small × on an attachment's chip (a document's or an image's), named for screen readers."""
+    button = tool_button(icon=icon("x"), tooltip=f"Remove {name}", auto_raise=True)
+    button.setAccessibleName(f"Remove {name}")
+    button.setIconSize(QSize(12, 12))
+    button.clicked.connect(remove)
+    return button
+
+
 class _Chip(QFrame):
     """One attached document: its name and a remove button."""
 
@@ -68,10 +77,7 @@ class _Chip(QFrame):
         self.setToolTip(str(path))
         self.label = QLabel(f"📄 {path.name}")
         self.label.setAccessibleName(f"Attached document {path.name}")
-        self.remove_button = tool_button(icon=icon("x"), tooltip=f"Remove {path.name}", auto_raise=True)
-        self.remove_button.setAccessibleName(f"Remove {path.name}")
-        self.remove_button.setIconSize(QSize(12, 12))
-        self.remove_button.clicked.connect(remove)
+        self.remove_button = remove_button(path.name, remove)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 2, 2)
         layout.setSpacing(2)
