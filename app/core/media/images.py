@@ -22,8 +22,6 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from app.core.errors import HermesError
 from app.core.files import read_regular
 from app.core.prompting.media import ImageInput
@@ -90,6 +88,8 @@ def check_image(data: bytes, name: str = "") -> CheckedImage:
     head = data[:512].lstrip().lower()
     if head.startswith((b"<svg", b"<?xml", b"<!doctype svg")) or b"<svg" in head:
         raise ImageRefused(f"{who} is an SVG drawing, which models cannot read: export it as a PNG first.")
+    from PIL import Image, UnidentifiedImageError  # Pillow loads with the first image, not at the app's start
+
     try:
         with Image.open(io.BytesIO(data), formats=list(MIME_TYPES)) as image:
             width, height = image.size
@@ -156,6 +156,8 @@ def parse_data_url(url: str, name: str = "") -> CheckedImage:
 
 def decode_rgb(image: ImageInput) -> DecodedImage:
     """The upright first frame as RGB (transparency laid on white), for the engine."""
+    from PIL import Image, ImageOps
+
     with Image.open(io.BytesIO(image.data), formats=list(MIME_TYPES)) as opened:
         opened.seek(0)
         upright = ImageOps.exif_transpose(opened) if opened.getexif().get(0x0112, 1) != 1 else opened

@@ -25,7 +25,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from app.core.errors import TemplateError
 from app.core.prompting.parts import ReasoningOptions, thinking_switch
 from app.core.prompting.reasoning import reasoning_format
-from app.core.prompting.template_sandbox import MAX_CHARS, BoundedTemplate, TemplateTooBig, stopped_after
+from app.core.prompting.template_limits import MAX_CHARS, TemplateTooBig, stopped_after
 from app.core.prompting.tool_prompt import prepare
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -188,6 +188,8 @@ class PromptFormat:
         chatml = [CHATML_STOP if "<|im_end|>" in template else "", CHATML_START if "<|im_start|>" in template else ""]
         extra = [eos_token, *stop, *chatml]  # EOS first, as before; a new ChatML turn ends the reply too
         self._extra_stop = tuple(dict.fromkeys(s for s in extra if s))
+        from app.core.prompting.template_sandbox import BoundedTemplate  # jinja2: on first compile, not at start
+
         try:
             self._template: BoundedTemplate = _within_budget(
                 lambda: BoundedTemplate(template, bos_token=bos_token, eos_token=eos_token), name

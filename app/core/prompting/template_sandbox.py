@@ -1,5 +1,7 @@
 """A Jinja sandbox with a memory budget, for chat templates that come from strangers (a GGUF, a preset).
 
+This is the part that imports jinja2 (loaded on a template's first compile); its limits are in ``template_limits``.
+
 Jinja's ``ImmutableSandboxedEnvironment`` stops attribute tricks and mutation, and the time budget
 in ``prompt_formats`` stops long loops, but neither can stop one big C-level operation:
 ``{{ 'a' * 10**9 }}`` allocates a gigabyte before any check runs. Here every operation that can
@@ -23,13 +25,9 @@ import json
 import math
 import re
 import string
-import sys
 import threading
-import time
-from collections.abc import Callable
 from datetime import datetime
-from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import jinja2
 import jinja2.ext
@@ -38,10 +36,8 @@ from jinja2.nodes import Concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.core.errors import TemplateError
+from app.core.prompting.template_limits import MAX_CHARS, TemplateTooBig, stopped_after
 
-T = TypeVar("T")
-
-MAX_CHARS = 4 << 20  # one string (a list: 8 per item): the largest prompt a model could take, and then some
 # Everything one render may produce through the operations above: a base, plus a multiple of the conversation,
 # because real templates that build the prompt in a namespace (``ns.x = ns.x ~ turn``) produce about
 # (number of messages) × (prompt size) characters, nearly all of it freed at once (Reka-Edge: 201× for 201 turns).
@@ -54,10 +50,6 @@ COMPILE_SECONDS = 5.0  # compiling a template: milliseconds for a real one
 MAX_WIDTH = 10_000  # a padding or indent width
 MAX_INT_BITS = 100_000
 _WIDTH = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[a-zA-Z%]")
-
-
-class TemplateTooBig(TemplateError):
-    """A template operation would allocate more than its budget."""
 
 
 class _Budget(threading.local):
@@ -342,36 +334,6 @@ def strftime_now(fmt: str) -> str:
 
 def _raise_exception(message: str) -> None:
     raise ValueError(message)
-
-
-def stopped_after(work: Callable[[], T], seconds: float, stop: Callable[[], Exception], *, template_lines: bool) -> T:
-    """Run ``work()``, raising ``stop()`` once it runs past ``seconds``.
-
-    Jinja compiles templates to Python, so a trace function can stop them. ``template_lines``: every line of compiled
-    template code is counted (a render; a filter's own loop is bounded by its input's size); else every Python call
-    (a compile: Jinja's lexer, parser and code generator are Python calls; no line tracing, a small cost).
-    """
-    deadline = time.perf_counter() + seconds
-    every = 256 if template_lines else 4096
-    count = [0]
-
-    def check(frame: FrameType, event: str, arg: Any) -> Any:
-        count[0] += 1
-        if count[0] % every == 0 and time.perf_counter() > deadline:
-            raise stop()
-        return check if template_lines else None
-
-    def on_call(frame: FrameType, event: str, arg: Any) -> Any:
-        if template_lines:
-            return check if frame.f_code.co_filename == "<template>" else None
-        return check(frame, event, arg)
-
-    previous = sys.gettrace()
-    sys.settrace(on_call)
-    try:
-        return work()
-    finally:
-        sys.settrace(previous)
 
 
 def _compile_within(source: str, seconds: float) -> Any:

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from app.core.errors import HermesError
-from app.core.tools.mcp_config import McpServerConfig
+from app.core.tools.mcp_config import SEPARATOR, McpServerConfig
 from app.core.tools.specs import ToolError, ToolSpec, spec_from
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SEPARATOR = "__"
 START_SECONDS = 30.0
 CALL_SECONDS = 60.0
 STOP_SECONDS = 5.0

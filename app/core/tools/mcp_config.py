@@ -17,6 +17,7 @@ from app.core.errors import HermesError
 
 MAX_CONFIG_BYTES = 1 << 20
 MAX_SERVERS = 64
+SEPARATOR = "__"  # between a server's name and its tool's name in a qualified tool name (server__tool)
 SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # it prefixes tool names: letters, digits, '_', '-'
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
@@ -26,8 +27,6 @@ from PySide6.QtWidgets import (
 from app.core.chat.session import ChatItem, TurnSettings
 from app.core.errors import HermesError
 from app.core.history.store import StoreError
-from app.core.knowledge.embedder import Embedder
-from app.core.knowledge.grounding import Grounding
 from app.core.media.images import CheckedImage
 from app.core.prompting.parts import reasoning_for, thinking_switch
 from app.core.prompting.types import GenerationStats, ResponseState
@@ -40,6 +39,10 @@ from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
 from app.ui.widgets import ChatInput, ErrorBanner
+
+if TYPE_CHECKING:  # the knowledge package (numpy) loads with the first attached document
+    from app.core.knowledge.embedder import Embedder
+    from app.core.knowledge.grounding import Grounding
 
 STATUS = {
     ResponseState.QUEUED: "Waiting for the engine (another request is being answered)… (Esc to stop)",

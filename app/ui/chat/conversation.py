@@ -16,7 +16,6 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.core.chat.session import ChatItem, ChatSession, TurnSettings
 from app.core.engines.service import GenerationRequest
 from app.core.history.store import ChatStore, Message
-from app.core.knowledge.grounding import Grounding
 from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
 from app.core.prompting.parts import Thought
@@ -25,6 +24,7 @@ from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
 
 if TYPE_CHECKING:
+    from app.core.knowledge.grounding import Grounding  # numpy: loaded with the first attached document
     from app.ui.tools.tool_turn import ToolTurns
 
 TOOL_TURN = -2  # the request id of a turn the window's tool turns run (app.ui.tools)

@@ -13,19 +13,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSize, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-from app.core.chat.items import ChatItem
-from app.core.engines.llama_embedder import SlotEmbedder, find_embedding_model
-from app.core.engines.service import EngineService
-from app.core.knowledge.base import CancelToken, Progress
-from app.core.knowledge.embedder import Embedder
-from app.core.knowledge.grounding import Grounding, ground
-from app.core.media.images import CheckedImage
 from app.ui.theme import icon
 from app.ui.widgets import tool_button
+
+if TYPE_CHECKING:  # the knowledge package (numpy, the reader process) loads with the first attached document
+    from app.core.chat.items import ChatItem
+    from app.core.engines.service import EngineService
+    from app.core.knowledge.base import Progress
+    from app.core.knowledge.embedder import Embedder
+    from app.core.knowledge.grounding import Grounding
+    from app.core.media.images import CheckedImage
 
 __all__ = ["DOCUMENT_SUFFIXES", "DocumentTray", "GroundingTask", "is_document", "library_embedder", "source_lines"]
 
@@ -50,6 +52,8 @@ def source_lines(item: ChatItem) -> list[tuple[str, str]]:
 def library_embedder(service: EngineService, folders: Sequence[Path]) -> Embedder | None:
     """The embedding slot's model, loading the library's first embedding model there if none is (off the GUI thread:
     it blocks while it loads); None when the library has none (keyword search and whole documents then)."""
+    from app.core.engines.llama_embedder import SlotEmbedder, find_embedding_model
+
     if service.embedding_loaded is None:
         model = find_embedding_model(folders)
         if model is None:
@@ -166,6 +170,8 @@ class GroundingTask(QObject):
         embedder: Callable[[], Embedder | None],
         parent: QObject | None = None,
     ) -> None:
+        from app.core.knowledge.base import CancelToken
+
         super().__init__(parent)
         self.question = question
         self.attachments = attachments
@@ -187,6 +193,8 @@ class GroundingTask(QObject):
         self.progress.emit(f"Reading {name} ({progress.index}/{progress.total}): {progress.stage}{figures}…")
 
     def _run(self) -> None:
+        from app.core.knowledge.grounding import ground
+
         try:
             names = ", ".join(path.name for path in self.attachments)
             self.progress.emit(f"Reading {names}…")

@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from app.core.tools.mcp_client import SEPARATOR
+from app.core.tools.mcp_config import SEPARATOR
 from app.core.tools.specs import ToolCall
 from app.ui.theme import SPACE_S, secondary_text
 from app.ui.tools.tool_turn import ALWAYS, DENY, ONCE

@@ -18,7 +18,7 @@ from app.core.engines.service import EngineService, GenerationRequest, Ticket
 from app.core.errors import HermesError
 from app.core.prompting.parts import Thought, is_thought
 from app.core.prompting.types import FinishReason, GenerationStats
-from app.core.tools.mcp_client import SEPARATOR
+from app.core.tools.mcp_config import SEPARATOR
 from app.core.tools.rounds import MAX_ROUNDS, RoundEvents, describe, run_rounds
 from app.core.tools.specs import ChoiceMode, ToolCall, ToolChoice
 from app.ui.tools.tools_service import ToolsService

@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from app.core.atomic import atomic_write_text
 from app.core.bounded_json import loads
 from app.core.errors import HermesError
-from app.core.tools.mcp_client import McpHub, McpTool, ToolResult
 from app.core.tools.mcp_config import MAX_CONFIG_BYTES, McpConfigError, McpServerConfig, load_config, parse_config
 from app.core.tools.specs import ToolSpec
 from app.core.tools.tool_prefs import ToolPrefs, load_prefs, save_prefs
+
+if TYPE_CHECKING:  # the MCP client (asyncio, the mcp SDK) loads when a server is first switched on
+    from app.core.tools.mcp_client import McpHub, McpTool, ToolResult
 
 EMPTY_CONFIG = '{\n  "mcpServers": {}\n}\n'
 
@@ -137,8 +140,13 @@ class ToolsService(QObject):
 
     def _new_hub(self) -> None:
         on = [config for config in self.configs if self.prefs.server_on(config.name)]
+        hub: McpHub | None = None
+        if on:
+            from app.core.tools.mcp_client import McpHub
+
+            hub = McpHub(on)
         with self._lock:
-            old, self._hub = self._hub, McpHub(on)
+            old, self._hub = self._hub, hub
         if old is not None:
             old.close()
 
