@@ -47,8 +47,8 @@ def main(output: Path, theme: str = "light") -> int:
             ensure_starter_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels"), paths.default_models_dir
         )
         window = MainWindow(paths, Settings())
-        window.temperature.setValue(0.3)
-        window.max_tokens.setValue(200)
+        window.persona.temperature.setValue(0.3)
+        window.persona.max_tokens.setValue(200)
         window.resize(1200, 800)
         window.show()
         asked = iter(QUESTIONS)
@@ -56,7 +56,7 @@ def main(output: Path, theme: str = "light") -> int:
 
         def ask() -> None:
             window.input.setPlainText(next(asked))
-            window.send()
+            window.chat.send()
 
         def on_tokens(_request: int, _text: str) -> None:
             last = window.chat_model.last()
@@ -77,7 +77,7 @@ def main(output: Path, theme: str = "light") -> int:
         window.client.tokens.connect(on_tokens)
         window.reply_finished.connect(on_finished)
         QTimer.singleShot(120_000, app.quit)
-        window.load_model(str(model))
+        window.model_bar.load_model(str(model))
         app.exec()
         window.close()
     print(f"saved {output}" if shot.get("taken") else "no screenshot taken", file=sys.stderr)

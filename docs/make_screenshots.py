@@ -152,14 +152,14 @@ def _image_chat(shooter: Shooter, window) -> None:
     from tests.vision_data import TINY_VISION, red_sun
 
     window.new_chat()
-    window.load_model(str(TINY_VISION))
+    window.model_bar.load_model(str(TINY_VISION))
     shooter.wait(lambda: window.client.loaded is not None and window.client.loaded.vision, timeout=60)
-    window.max_tokens.setValue(24)
+    window.persona.max_tokens.setValue(24)
     finished: list[object] = []
     window.reply_finished.connect(finished.append)
     window.attachments.add_data(_picture(), "lake.png")
     window.input.setPlainText("What is in this picture?")
-    window.send()
+    window.chat.send()
     shooter.wait(lambda: bool(finished), timeout=120, settle=0.6)
     window.attachments.add_data(red_sun(), "sun.png")
     window.input.setPlainText("And in this one?")
@@ -175,7 +175,7 @@ def _sampling_and_server(shooter: Shooter, window) -> None:
 
     from app.ui.personas.sampling_panel import SCHEMA_EXAMPLE
 
-    window.hub.show_page("chat")
+    window.router.show("chat")
     panel = window.persona.sampling_panel
     panel.more.setChecked(True)
     panel.seed.setValue(42)
@@ -187,8 +187,8 @@ def _sampling_and_server(shooter: Shooter, window) -> None:
     panel.reset()
     panel.more.setChecked(False)
 
-    window.hub.show_page("server")
-    server = window.hub.page("server")
+    window.router.show("server")
+    server = window.router.page("server")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         server.port.setValue(probe.getsockname()[1])
@@ -203,7 +203,7 @@ def _sampling_and_server(shooter: Shooter, window) -> None:
     shooter.wait(lambda: len(server.log_lines()) >= 2 and "…" not in "".join(server.log_lines()), settle=0.5)
     shooter.shoot(window, "13-server")
     server.stop()
-    window.hub.show_page("chat")
+    window.router.show("chat")
 
 
 def _tool_call(shooter: Shooter, window, paths) -> None:
@@ -222,9 +222,9 @@ def _tool_call(shooter: Shooter, window, paths) -> None:
     window.new_chat_action.trigger()
     finished: list[object] = []
     window.reply_finished.connect(finished.append)
-    window.max_tokens.setValue(64)
+    window.persona.max_tokens.setValue(64)
     window.input.setPlainText("What time is it in UTC?")
-    window.send()
+    window.chat.send()
     shooter.wait(tools.card.isVisible, timeout=120, settle=0.5)
     shooter.shoot(window, "17-tool-approval")
     tools.card.allow_once.click()
@@ -277,15 +277,15 @@ def main(out: Path, theme: str) -> int:
         window = MainWindow(paths, Settings(theme=theme, context_size=2048))
         window.resize(*SIZE)
         window.show()
-        window.temperature.setValue(0.3)
-        window.max_tokens.setValue(160)
+        window.persona.temperature.setValue(0.3)
+        window.persona.max_tokens.setValue(160)
         shooter.wait(lambda: window.model_bar.model_count is not None)
-        window.load_model(str(model))
+        window.model_bar.load_model(str(model))
         shooter.wait(lambda: window.client.loaded is not None, timeout=60)
         finished: list[object] = []
         window.reply_finished.connect(finished.append)
         window.input.setPlainText("Show me a Python function that adds two numbers, in a code block.")
-        window.send()
+        window.chat.send()
         shooter.wait(lambda: bool(finished), timeout=120, settle=0.6)
         window.input.setPlainText("Thanks! And in one sentence, what is a GGUF file?")
         shooter.shoot(window, "02-chat")
@@ -296,7 +296,7 @@ def main(out: Path, theme: str) -> int:
         window.side_tabs.setCurrentIndex(0)
 
         # 3. Discover, against the loopback Hub
-        window.hub.show_page("discover")
+        window.router.show("discover")
         page = window.hub.discover_page
         page.query.setText("OpenHermes")
         page.search()
@@ -322,14 +322,14 @@ def main(out: Path, theme: str) -> int:
         shooter.shoot(window, "06-downloads")
 
         # 5. My Models: the loaded model, a broken file
-        window.hub.show_page("models")
+        window.router.show("models")
         models = window.hub.models_page
         shooter.wait(lambda: models.model.rowCount() >= 2, timeout=30, settle=0.6)
         models.view.selectRow(0)
         shooter.shoot(window, "07-my-models")
 
         # 6. dialogs
-        window.hub.show_page("chat")
+        window.router.show("chat")
         _dialog_shot(shooter, window.open_settings, "08-settings")
         _dialog_shot(shooter, window.persona.edit_preset, "09-preset-editor")
         persona = window.persona
@@ -355,7 +355,7 @@ def main(out: Path, theme: str) -> int:
 
         # 10. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
         window.settings_store.update(theme="light" if theme == "dark" else "dark")
-        window.hub.show_page("models")
+        window.router.show("models")
         shooter.wait(lambda: True, settle=0.6)
         shooter.shoot(window, "15-theme-switched-live")
         window.close()

@@ -87,7 +87,7 @@ def run_gui(
     window.show()
     instance.message_received.connect(lambda path: bring_forward(window, path))
     if model:
-        window.load_model(model)
+        window.model_bar.load_model(model)
     elif not (open_file and open_file.lower().endswith(".gguf")):
         window.model_bar.restore_last()  # the model of the last session, as LM Studio does
     if open_file:
@@ -119,10 +119,10 @@ def window_self_test(paths: AppPaths, settings: SettingsStore, model: str) -> st
         app.quit()
 
     def loaded(_model) -> None:
-        window.max_tokens.setValue(32)
-        window.temperature.setValue(0.0)
+        window.persona.max_tokens.setValue(32)
+        window.persona.temperature.setValue(0.0)
         window.input.setPlainText(SELF_TEST_PROMPT)
-        window.send()
+        window.chat.send()
 
     def finished(item) -> None:
         if item.error:
@@ -136,7 +136,7 @@ def window_self_test(paths: AppPaths, settings: SettingsStore, model: str) -> st
     window.model_failed.connect(fail)
     window.reply_finished.connect(finished)
     QTimer.singleShot(SELF_TEST_TIMEOUT_MS, lambda: fail("timed out waiting for a reply"))
-    window.load_model(model)
+    window.model_bar.load_model(model)
     app.exec()
     reply = outcome.get("reply", "").strip()
     if "error" in outcome:

@@ -8,7 +8,6 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
@@ -16,11 +15,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QDoubleSpinBox,
     QMainWindow,
-    QPlainTextEdit,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -58,14 +54,13 @@ from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
+from app.ui.shell.pages import Page, PageRouter
 from app.ui.theme import ICON_SIZE, apply_theme, icon
 from app.ui.tools.hooks import WindowTools
 from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter, tool_button
 
 log = logging.getLogger(__name__)
 
-PAGES = (("Chat", "chat", "message-square"), ("Discover", "discover", "compass"), ("My Models", "models", "hard-drive"),
-         ("Downloads", "downloads", "download"), ("Server", "server", "server"))  # fmt: skip
 MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
 
@@ -162,6 +157,7 @@ class MainWindow(QMainWindow):
             self.store, self.client, self, describe_preset=self.persona.library.name_of, images=self.images
         )
         self.chat_model = self.conversation.model
+        self.session = self.conversation.session  # the core's chat: what is open, its items, its state
         self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
         chat_column = self.chat_column = ChatColumn(self.chat_model)
         self.tools = WindowTools(self.paths, self.conversation, chat_column, self)  # MCP servers, approval cards
@@ -199,28 +195,16 @@ class MainWindow(QMainWindow):
         rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
         rail.setIconSize(QSize(ICON_SIZE + 4, ICON_SIZE + 4))
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, rail)
-        self.page_actions = QActionGroup(self)
+        self.router = PageRouter(self.stack, rail, self)  # every page, built on first show
         self.hub = HubPages(
-            self.stack, self.page_actions, splitter, paths=self.paths, settings=self.settings_store,
-            background=self.background, model_bar=self.model_bar, service=self.client.service, parent=self,
+            self.router, paths=self.paths, settings=self.settings_store, background=self.background,
+            model_bar=self.model_bar, parent=self,
         )  # fmt: skip
-        for number, (title, name, icon_name) in enumerate(PAGES, start=1):
-            action = QAction(icon(icon_name), title, self, checkable=True, shortcut=QKeySequence(f"Ctrl+{number}"))
-            action.setData(name)
-            action.triggered.connect(lambda _checked=False, target=name: self.hub.show_page(target))
-            self.page_actions.addAction(action)
-            rail.addAction(action)
-        self.page_actions.actions()[0].setChecked(True)
+        self._register_pages(splitter)
         self.server_indicator = ServerIndicator(  # the Server page's server, or a terminal's `serve`, is running
-            self.statusBar(), self.page_actions, lambda: self.hub.show_page("server"), self.paths.data / "servers"
-        )
-        self.hub.page_built.connect(lambda name, page: self.server_indicator.watch(page) if name == "server" else None)
-        self.history = ChatHistory(
-            self.store, self.conversation, self.chat_model, self.chat_view, sidebar=self.sidebar,
-            persona=self.persona, turn=self, parent=self,
+            self.statusBar(), self.router.action(Page.SERVER), lambda: self.router.show(Page.SERVER),
+            self.paths.data / "servers",
         )  # fmt: skip
-
-        self.statusBar().addPermanentWidget(self.history.undo_button)
         widgets = ChatWidgets(
             self.input, self.send_button, self.think, self.banner, self.chat_view, self.statusBar(),
             chat_column.show_chat, chat_column.attachments, chat_column.documents,
@@ -229,6 +213,11 @@ class MainWindow(QMainWindow):
             self.conversation, self.client, self.persona, widgets,
             loading=lambda: bool(self.model_bar.loading_path), parent=self,
         )  # fmt: skip
+        self.history = ChatHistory(
+            self.store, self.conversation, self.chat_model, self.chat_view, sidebar=self.sidebar,
+            persona=self.persona, turn=self.chat, parent=self,
+        )  # fmt: skip
+        self.statusBar().insertPermanentWidget(1, self.history.undo_button)  # after the server's, before the figures
         figures = self.chat.figures
         self.speed_label, self.ttft_label, self.context_label = (figures.speed_label, figures.ttft_label,
                                                                  figures.context_label)  # fmt: skip
@@ -244,13 +233,30 @@ class MainWindow(QMainWindow):
         name_for_accessibility(self)
         self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
 
+    def _register_pages(self, chat_page: QWidget) -> None:
+        """The rail's pages in order (Ctrl+1…): a page is one line here, its factory builds it on first show."""
+        add = self.router.add
+        add(Page.CHAT, "&Chat", "message-square", lambda: chat_page)
+        add(Page.DISCOVER, "&Discover", "compass", self.hub.build_discover)
+        add(Page.MODELS, "My &Models", "hard-drive", self.hub.build_models)
+        add(Page.DOWNLOADS, "Do&wnloads", "download", self.hub.build_downloads)
+        add(Page.SERVER, "Se&rver", "server", self._build_server_page)
+
+    def _build_server_page(self) -> QWidget:
+        from app.ui.engines.server_page import ServerPage
+
+        folders = lambda: self.settings.library_folders(self.paths.default_models_dir)  # noqa: E731
+        page = ServerPage(self.client.service, self.paths, folders)  # serves the window's engine service
+        self.server_indicator.watch(page)
+        return page
+
     def _connect(self) -> None:
         self.chat.reply_finished.connect(self.reply_finished)
         self.chat.chat_changed.connect(self._follow_chat)
         self.conversation.state_changed.connect(lambda _state: self.chat_view.refresh_actions())
-        self.chat_view.regenerate_requested.connect(lambda _row: self.regenerate())
-        self.chat_view.continue_requested.connect(lambda _row: self.continue_reply())
-        self.chat_view.edit_requested.connect(self.edit_message)
+        self.chat_view.regenerate_requested.connect(lambda _row: self.chat.regenerate())
+        self.chat_view.continue_requested.connect(lambda _row: self.chat.continue_reply())
+        self.chat_view.edit_requested.connect(self.chat.edit_message)
         self.chat_view.copied.connect(lambda _text: self.statusBar().showMessage("Copied.", 2000))
         self.chat_view.image_clicked.connect(self.show_image)
         self.attachments.refused.connect(self.banner.show_message)
@@ -278,6 +284,7 @@ class MainWindow(QMainWindow):
         self.persona.preset_changed.connect(self._on_preset_changed)
         self.persona.chat_in_use = lambda: any(item.role == "user" for item in self.chat_model.items)
         self.persona.new_chat_requested.connect(self.new_chat)
+        self.history.new_chat_needed.connect(self.new_chat)
         self.sidebar.new_chat_requested.connect(self.new_chat)
         # The Hub pages and the download queue are built after the window is up (not on the start-up path).
         self._restore_timer = QTimer(self, singleShot=True, interval=STARTUP_DEFER_MS)  # stopped if closed first
@@ -286,12 +293,9 @@ class MainWindow(QMainWindow):
         self.new_chat_action.triggered.connect(self.new_chat)
         self.settings_action.triggered.connect(self.open_settings)
 
-    # the model (the model bar owns the loading state; the chat follows it)
-    def load_model(self, path: str) -> None:
-        self.model_bar.load_model(path)
-
+    # the model (the model bar owns the loading state: ``model_bar.load_model``; the chat follows it)
     def _on_load_started(self, _path: str) -> None:
-        self.stop_generation()
+        self.chat.stop()
         self.banner.hide()
         self.send_button.setEnabled(False)
 
@@ -341,52 +345,7 @@ class MainWindow(QMainWindow):
         report = self.welcome.progress.emit  # from the worker thread: queued to the page
         self.background.run(lambda: ensure_starter_model(models_dir, wheels, report), done, failed)
 
-    # chatting: the chat controller does it; these are the window's handles on it (and the history's ChatTurn)
-    @property
-    def generating(self) -> bool:
-        return self.chat.generating
-
-    @property
-    def preset(self) -> Preset:
-        return self.persona.preset
-
-    @property
-    def temperature(self) -> QDoubleSpinBox:
-        return self.persona.temperature
-
-    @property
-    def max_tokens(self) -> QSpinBox:
-        return self.persona.max_tokens
-
-    @property
-    def system_prompt(self) -> QPlainTextEdit:
-        return self.persona.system_prompt
-
-    def send(self) -> None:
-        self.chat.send()
-
-    def regenerate(self) -> None:
-        self.chat.regenerate()
-
-    def continue_reply(self) -> None:
-        self.chat.continue_reply()
-
-    def edit_message(self, row: int) -> None:
-        self.chat.edit_message(row)
-
-    @Slot()
-    def stop_generation(self) -> None:
-        self.chat.stop()
-
-    def abandon_reply(self) -> None:
-        """Leaving the chat: a reply still being written is stopped and kept."""
-        self.conversation.close()
-
-    def show_context(self, used: int, size: int) -> None:
-        if not size and self.client.loaded is not None:  # a chat of no replies yet (or of a remote model's)
-            size = self.client.loaded.context_size
-        self.chat.figures.show_context(used, size)
-
+    # chatting: the chat controller (``self.chat``) does it; the persona panel holds the sampling fields
     @Slot(int, int)
     def show_image(self, row: int, number: int) -> None:
         """A message's image at full size (a click on its thumbnail)."""
@@ -401,8 +360,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def _follow_chat(self) -> None:
         """A turn started or ended: the sidebar shows the chat (a new chat appears with its first message)."""
-        if self.conversation.chat_id is not None:
-            self.sidebar.select(self.conversation.chat_id)
+        if self.session.chat_id is not None:
+            self.sidebar.select(self.session.chat_id)
         self.sidebar.refresh()
 
     @Slot()
@@ -414,14 +373,15 @@ class MainWindow(QMainWindow):
 
     def _greet(self) -> None:
         """A new chat opens with the preset's greeting, when it has one."""
-        greeting = self.preset.greeting.strip()
-        self.conversation.new(greeting, self.preset.name)
+        preset = self.persona.preset
+        greeting = preset.greeting.strip()
+        self.conversation.new(greeting, preset.name)
         self.pages.setCurrentWidget(self.chat_view if greeting else self.welcome)
 
     @Slot(object)
     def _on_preset_changed(self, preset: Preset) -> None:
         self.settings_store.update(preset=preset.id)
-        if self.conversation.chat_id is None and not any(item.role == "user" for item in self.chat_model.items):
+        if self.session.chat_id is None and not any(item.role == "user" for item in self.chat_model.items):
             self._greet()  # an untouched chat takes the new persona's greeting
 
     # settings and lifetime
@@ -484,7 +444,11 @@ class MainWindow(QMainWindow):
             timer.stop()
         self._unsubscribe()  # no settings reach the pages any more
         self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
-        self.hub.shutdown()  # the server stops before the engine does; downloads pause (resumed at the next start)
+        self.router.close()  # no page is built any more
+        server = self.router.built(Page.SERVER)
+        if server is not None:
+            server.shutdown()  # type: ignore[attr-defined]  # the server stops before the engine does
+        self.hub.shutdown()  # downloads pause (resumed at the next start)
         self.conversation.close()  # a reply being written is kept, as stopped
         self.tools.shutdown()  # every MCP server's process ends
         self.client.shutdown()  # a load is cancelled, the engine thread joined, the model freed; no signal after

@@ -18,8 +18,8 @@ def window(qtbot, basedir: Path):
     paths = resolve_paths(basedir).ensure()
     win = MainWindow(paths, Settings(context_size=2048))
     qtbot.addWidget(win)
-    win.max_tokens.setValue(48)
-    win.temperature.setValue(0.0)
+    win.persona.max_tokens.setValue(48)
+    win.persona.temperature.setValue(0.0)
     win.show()
     yield win
     win.close()

@@ -19,7 +19,7 @@ def test_the_model_bar_and_preview_say_there_is_no_template_and_name_the_format(
     bar = window.model_bar
     assert not bar.format_note.isVisible()
     with qtbot.waitSignal(window.model_ready, timeout=120_000):
-        window.load_model(str(base_model))
+        window.model_bar.load_model(str(base_model))
     qtbot.waitUntil(bar.format_note.isVisible, timeout=5000)  # laid out in the bar (not hidden behind "»")
     assert NO_TEMPLATE in bar.format_note.text()
     assert f"Prompt format: {BASE_LABEL}" in bar.placement.toolTip()
@@ -35,7 +35,7 @@ def test_the_model_bar_and_preview_say_there_is_no_template_and_name_the_format(
 
     # a model with a template: no note, and the format is still named
     with qtbot.waitSignal(window.model_ready, timeout=120_000):
-        window.load_model(str(starter_model))
+        window.model_bar.load_model(str(starter_model))
     qtbot.waitUntil(lambda: not bar.format_note.isVisible(), timeout=5000)
     assert "Prompt format: model template" in bar.placement.toolTip()
     qtbot.waitUntil(lambda: "Format: model template" in window.prompt_preview.header.text(), timeout=10_000)
@@ -66,7 +66,7 @@ def test_a_format_set_for_the_file_is_used_by_the_window(qtbot, window, base_mod
     store.remember(base_model, defaults.with_overrides(prompt_format="llama.cpp:gemma"), defaults)
     window.model_bar.model_options = ModelOptionsStore(window.paths.config / FILE_NAME)  # as a new session reads it
     with qtbot.waitSignal(window.model_ready, timeout=120_000) as ready:
-        window.load_model(str(base_model))
+        window.model_bar.load_model(str(base_model))
     assert ready.args[0].prompt_format == "gemma (llama.cpp built-in)"
     assert "Prompt format: gemma (llama.cpp built-in)" in window.model_bar.placement.toolTip()
     qtbot.waitUntil(window.model_bar.format_note.isVisible, timeout=5000)  # still a file without a template

@@ -18,10 +18,10 @@ from tests.ui.test_message_actions import _hover, _shown
 
 def test_esc_brings_back_regenerate_and_versions_switch_on(qtbot, library_with_model: Path, window) -> None:
     load_first_model(qtbot, window)
-    window.max_tokens.setValue(400)
+    window.persona.max_tokens.setValue(400)
     window.input.setPlainText("Tell me a long story about a fox.")
     with qtbot.waitSignal(window.client.tokens, timeout=120_000):
-        window.send()
+        window.chat.send()
     view = window.chat_view
     _hover(view, 1)  # the mouse rests on the reply being written
     assert _shown(view) == ["copy"]
@@ -31,7 +31,7 @@ def test_esc_brings_back_regenerate_and_versions_switch_on(qtbot, library_with_m
     assert _shown(view) == ["copy", "regenerate", "continue"]
     assert view.actions_bar.buttons["regenerate"].isEnabled()
 
-    window.max_tokens.setValue(6)
+    window.persona.max_tokens.setValue(6)
     with qtbot.waitSignal(window.reply_finished, timeout=120_000) as second:
         QTest.keyClick(window.input, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # from the message box
     assert (second.args[0].sibling_index, second.args[0].sibling_count) == (1, 2)
@@ -52,7 +52,7 @@ def test_esc_brings_back_regenerate_and_versions_switch_on(qtbot, library_with_m
 def test_a_stop_before_the_first_token_says_so(qtbot, library_with_model: Path, window) -> None:
     load_first_model(qtbot, window)
     window.input.setPlainText("Summarise this. " + "The Roman Empire lasted long. " * 60)
-    window.send()
+    window.chat.send()
     reply = window.chat_model.last()
     assert window.statusBar().currentMessage().startswith("Reading the conversation…")
     assert stats_line(reply).startswith("Reading the conversation…")  # the bubble says the same

@@ -23,7 +23,7 @@ def _chips(window) -> list[QFrame]:
 def _send(qtbot, window, text: str):
     window.input.setPlainText(text)
     with qtbot.waitSignal(window.reply_finished, timeout=120_000) as done:
-        window.send()
+        window.chat.send()
         assert window.chat.grounding is not None  # read off the GUI thread: the send returned at once
         assert window.send_button.text() == "Stop"
     return done.args[0]
@@ -58,7 +58,7 @@ def test_an_attached_pdf_grounds_the_reply_and_its_source_is_shown_and_kept(
     assert tip.startswith("[1] report.pdf") and "7431" in tip
     assert delegate.source_tip(shown, option, QPoint(rect.left() + 1, rect.top() + 1)) == ""
     # reopened from the history, the sources are still there
-    chat_id = window.conversation.chat_id
+    chat_id = window.session.chat_id
     window.new_chat()
     window.conversation.open(chat_id)
     reopened = window.chat_model.items
@@ -74,7 +74,7 @@ def test_random_bytes_named_pdf_are_refused_and_nothing_is_sent(
     fake.write_bytes(os.urandom(4096))
     window.attachments.add_files([fake])
     window.input.setPlainText("What does it say?")
-    window.send()
+    window.chat.send()
     qtbot.waitUntil(lambda: window.chat.grounding is None, timeout=60_000)
     assert window.banner.isVisible() and "fake.pdf" in window.banner.message
     assert "Nothing was sent" in window.banner.message

@@ -29,10 +29,10 @@ def tree(db: Path) -> list[tuple]:
 
 
 def test_cli_and_window_store_identical_trees(qtbot, library_with_model: Path, window, tmp_path: Path) -> None:
-    window.max_tokens.setValue(16)
-    window.temperature.setValue(0.0)
+    window.persona.max_tokens.setValue(16)
+    window.persona.temperature.setValue(0.0)
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     qtbot.keyClicks(window.input, "Name three colours.")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000):
         qtbot.keyClick(window.input, Qt.Key.Key_Return)
@@ -41,7 +41,7 @@ def test_cli_and_window_store_identical_trees(qtbot, library_with_model: Path, w
     cli_home = tmp_path / "cli-home"
     result = subprocess.run(
         [sys.executable, "-m", "app", "--basedir", str(cli_home), "chat", "--save", "--model", str(library_with_model),
-         "--preset", window.preset.name, "--temperature", "0", "--max-tokens", "16", "--context-size", "2048",
+         "--preset", window.persona.preset.name, "--temperature", "0", "--max-tokens", "16", "--context-size", "2048",
          "Name three colours."],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

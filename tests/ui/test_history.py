@@ -16,33 +16,33 @@ from app.ui.chat.chat_view import stats_line
 @pytest.fixture
 def ready(qtbot, library_with_model: Path, window):
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
-    window.max_tokens.setValue(24)
-    window.temperature.setValue(0.9)
+        window.model_bar.load_model(str(library_with_model))
+    window.persona.max_tokens.setValue(24)
+    window.persona.temperature.setValue(0.9)
     return window
 
 
 def say(qtbot, window, text: str):
     window.input.setPlainText(text)
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
-        window.send()
+        window.chat.send()
     return done.args[0]
 
 
 def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
     window = ready
     first = say(qtbot, window, "Name a fruit.")
-    assert first.message_id is not None and window.conversation.chat_id is not None
-    chat_id = window.conversation.chat_id
+    assert first.message_id is not None and window.session.chat_id is not None
+    chat_id = window.session.chat_id
     assert window.sidebar.model.rowCount() == 1
     assert window.sidebar.model.index(0).data(ChatListRoles.TITLE) == "Name a fruit."
     assert (
         window.sidebar.model.index(0).data().endswith("SmolLM2-135M-Instruct.Q4_1 · Hermes 2 · just now")
     )  # the preset's name, not its id
 
-    window.temperature.setValue(1.5)
+    window.persona.temperature.setValue(1.5)
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
-        window.regenerate()
+        window.chat.regenerate()
     second = done.args[0]
     assert second.message_id != first.message_id
     assert (second.sibling_index, second.sibling_count) == (1, 2)
@@ -56,7 +56,7 @@ def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
 
     # the prompt sent to the engine follows the active path only: one reply, the shown version
     conversation = window.conversation.session.conversation
-    messages = conversation(window.system_prompt.toPlainText())
+    messages = conversation(window.persona.system_prompt.toPlainText())
     assert [m["role"] for m in messages if m["role"] != "system"] == ["user", "assistant"]
     assert messages[-1]["content"] == second.text
     window.history.switch_version(1, -1)
@@ -65,7 +65,7 @@ def test_send_regenerate_switch_versions_and_reopen(qtbot, ready) -> None:
 
     question = window.chat_model.items[0].message_id
     window.new_chat()
-    assert window.conversation.chat_id is None and window.chat_model.rowCount() == 0
+    assert window.session.chat_id is None and window.chat_model.rowCount() == 0
     window.history.open_chat(chat_id)
     assert [i.message_id for i in window.chat_model.items] == [question, second.message_id]
 
@@ -76,7 +76,7 @@ def test_edit_in_place_and_resend_makes_a_branch(qtbot, ready) -> None:
     old_user, old_reply = window.chat_model.items
     assert not window.chat_model.flags(window.chat_model.index(1)) & Qt.ItemFlag.ItemIsEditable  # replies: no
 
-    window.edit_message(0)
+    window.chat.edit_message(0)
     editor = window.chat_view.editor()
     assert editor is not None and editor.isVisible() and editor.toPlainText() == "Name a colour."
     assert window.input.toPlainText() == ""  # the input box is left alone
@@ -86,7 +86,7 @@ def test_edit_in_place_and_resend_makes_a_branch(qtbot, ready) -> None:
     # Clicking elsewhere neither sends nor discards the edit.
     window.input.setFocus()
     qtbot.wait(50)
-    assert window.chat_view.editor() is editor and not window.generating
+    assert window.chat_view.editor() is editor and not window.chat.generating
 
     editor.selectAll()
     qtbot.keyClicks(editor, "Name an animal.")
@@ -99,47 +99,47 @@ def test_edit_in_place_and_resend_makes_a_branch(qtbot, ready) -> None:
     window.history.switch_version(0, -1)
     assert window.chat_model.items[0].message_id == old_user.message_id
     assert window.chat_model.items[1].message_id == old_reply.message_id  # the old branch, whole
-    assert window.store.message_count(window.conversation.chat_id) == 5  # system + 2 users + 2 replies
+    assert window.store.message_count(window.session.chat_id) == 5  # system + 2 users + 2 replies
 
 
 def test_escape_cancels_an_edit_and_nothing_is_edited_while_a_reply_streams(qtbot, ready) -> None:
     window = ready
     say(qtbot, window, "Name a city.")
     rows_before = window.chat_model.rowCount()
-    window.edit_message(0)
+    window.chat.edit_message(0)
     editor = window.chat_view.editor()
     qtbot.keyClicks(editor, " And a river.")
     qtbot.keyClick(editor, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: window.chat_view.editor() is None, timeout=2000)
     assert window.chat_model.items[0].text == "Name a city." and window.chat_model.rowCount() == rows_before
-    assert window.store.message_count(window.conversation.chat_id) == 3
+    assert window.store.message_count(window.session.chat_id) == 3
 
-    window.max_tokens.setValue(400)
+    window.persona.max_tokens.setValue(400)
     window.input.setPlainText("Tell me a long story.")
     with qtbot.waitSignal(window.client.tokens, timeout=30_000):
-        window.send()
+        window.chat.send()
     assert not window.chat_view.start_editing(0)  # not while the reply streams
     assert window.chat_view.editor() is None
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        window.stop_generation()
+        window.chat.stop()
     assert window.chat_view.start_editing(0)  # and again once it is done
 
 
 def test_stop_then_continue_appends_to_the_same_reply(qtbot, ready) -> None:
     window = ready
-    window.max_tokens.setValue(1500)
+    window.persona.max_tokens.setValue(1500)
     window.input.setPlainText("Tell me a long story about a fox.")
     with qtbot.waitSignal(window.client.tokens, timeout=30_000):
-        window.send()
+        window.chat.send()
     qtbot.wait(200)
     with qtbot.waitSignal(window.reply_finished, timeout=5_000) as stopped:
-        window.stop_generation()
+        window.chat.stop()
     partial = stopped.args[0]
     partial_text = partial.text  # the item object keeps growing below
     assert partial.state == MessageState.STOPPED and partial.can_continue
-    window.max_tokens.setValue(12)
+    window.persona.max_tokens.setValue(12)
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as continued:
-        window.continue_reply()
+        window.chat.continue_reply()
     reply = continued.args[0]
     assert reply.message_id == partial.message_id
     assert reply.text.startswith(partial_text) and len(reply.text) > len(partial_text)
@@ -158,12 +158,12 @@ def test_search_delete_and_undo(qtbot, ready) -> None:
     window.sidebar.search.clear()
     qtbot.waitUntil(lambda: window.sidebar.model.rowCount() == 2, timeout=2000)
 
-    current = window.conversation.chat_id
+    current = window.session.chat_id
     window.history.delete_chat(current)
-    assert window.sidebar.model.rowCount() == 1 and window.conversation.chat_id is None
+    assert window.sidebar.model.rowCount() == 1 and window.session.chat_id is None
     assert window.history.undo_button.isVisible()
     window.history.undo_button.click()
-    assert window.sidebar.model.rowCount() == 2 and window.conversation.chat_id == current
+    assert window.sidebar.model.rowCount() == 2 and window.session.chat_id == current
     window.history.delete_chat(current)
     window.history.undo_timer.timeout.emit()  # the undo window passes
     assert not window.history.undo_button.isVisible()
@@ -193,7 +193,7 @@ def test_message_menu_offers_copy_code_and_the_right_actions(qtbot, window) -> N
 def test_export_and_import_from_the_gui(qtbot, ready, tmp_path: Path) -> None:
     window = ready
     say(qtbot, window, "Hello there")
-    chat_id = window.conversation.chat_id
+    chat_id = window.session.chat_id
     window.history.write_export(chat_id, tmp_path / "chat.json", "json")
     window.history.write_export(chat_id, tmp_path / "chat.md", "md")
     assert (tmp_path / "chat.md").read_text().startswith("# Hello there")
@@ -224,7 +224,7 @@ def test_the_chats_overflow_policy_is_chosen_saved_and_applied(qtbot, ready) -> 
     window = ready
     window.persona.overflow.setCurrentIndex(window.persona.overflow.findData("drop-oldest"))
     say(qtbot, window, "Hello")
-    chat_id = window.conversation.chat_id
+    chat_id = window.session.chat_id
     assert window.store.chat(chat_id).overflow == "drop-oldest"
     window.new_chat()
     window.persona.overflow.setCurrentIndex(0)
@@ -238,7 +238,7 @@ def test_a_failing_history_database_is_reported_and_loses_nothing_on_screen(qtbo
     say(qtbot, window, "First message")
     window.store._db.close()  # from here on every write fails, as on a full disk
     window.input.setPlainText("Second message")
-    window.send()
+    window.chat.send()
     assert window.banner.isVisible() and "could not be saved" in window.banner.message
     assert window.input.toPlainText() == "Second message"  # nothing typed is lost
     assert next(i.text for i in window.chat_model.items) == "First message"
@@ -247,9 +247,9 @@ def test_a_failing_history_database_is_reported_and_loses_nothing_on_screen(qtbo
 def test_messages_left_out_to_fit_the_context_are_dimmed_and_counted(qtbot, library_with_model: Path, window) -> None:
     window.settings_store.update(context_size=512)
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     window.persona.overflow.setCurrentIndex(window.persona.overflow.findData("drop-oldest"))
-    window.max_tokens.setValue(8)
+    window.persona.max_tokens.setValue(8)
     for topic in ("rivers", "mountains", "deserts"):
         say(qtbot, window, f"Tell me about {topic}. " + "Please be thorough and detailed. " * 22)
     left_out = [row for row, item in enumerate(window.chat_model.items) if item.left_out]
@@ -258,7 +258,7 @@ def test_messages_left_out_to_fit_the_context_are_dimmed_and_counted(qtbot, libr
     assert window.chat_model.items[len(left_out)].role == "user"
     assert "left out to fit the context (dimmed in the chat)" in window.statusBar().currentMessage()
     assert stats_line(window.chat_model.items[0]).startswith("left out of the last prompt")
-    window.max_tokens.setValue(1)
+    window.persona.max_tokens.setValue(1)
     say(qtbot, window, "Thanks.")  # each reply says afresh what it left out: again the oldest, as a run
     again = [row for row, item in enumerate(window.chat_model.items) if item.left_out]
     assert again == list(range(len(again))) and len(again) >= len(left_out)

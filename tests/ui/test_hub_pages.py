@@ -87,7 +87,7 @@ def test_gptq_is_flagged_and_offline_is_a_state(qtbot, hub_window, monkeypatch) 
 
 
 def test_my_models_import_and_delete(qtbot, hub_window, starter_model: Path, tmp_path: Path) -> None:
-    hub_window.hub.show_page("models")
+    hub_window.router.show("models")
     page = hub_window.hub.models_page
     source = tmp_path / "elsewhere.gguf"
     source.write_bytes(starter_model.read_bytes())

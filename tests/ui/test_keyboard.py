@@ -40,7 +40,7 @@ def test_the_menu_bar_carries_every_action_with_its_own_shortcut(window) -> None
     in_menus = set(all_menu_actions(window))
     bar, panel = window.model_bar, window.persona
     everywhere = [a for a in bar.actions() if not isinstance(a, QWidgetAction) and a.text()]
-    everywhere += [*window.page_actions.actions(), window.new_chat_action, window.settings_action]
+    everywhere += [*window.router.actions.actions(), window.new_chat_action, window.settings_action]
     everywhere += [*window.chat_view.key_actions.values(), *panel.findChildren(QAction)]
     everywhere = [a for a in everywhere if a.text() and not a.isSeparator() and a.menu() is None]
     missing = [a.text() for a in everywhere if a not in in_menus]
@@ -90,7 +90,7 @@ def test_tab_reaches_the_model_bar_and_the_page_rail(qtbot, window) -> None:
     discover = next(w for w in visited if w.accessibleName() == "Discover")
     discover.setFocus()
     QTest.keyClick(discover, Qt.Key.Key_Space)
-    assert window.stack.currentWidget() is window.hub.page("discover")
+    assert window.stack.currentWidget() is window.router.page("discover")
 
 
 @pytest.mark.qt_log_ignore("This plugin does not support (raise|grabbing)")  # a menu popping up, offscreen
@@ -98,7 +98,7 @@ def test_the_keyboard_loads_ejects_and_opens_load_options(qtbot, window, library
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     with qtbot.waitSignal(window.model_ready, timeout=60_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     focus(qtbot, window, window.input)
 
     seen: list[str] = []
@@ -125,7 +125,7 @@ def test_the_keyboard_loads_ejects_and_opens_load_options(qtbot, window, library
     assert window.client.loaded is None
 
     with qtbot.waitSignal(window.model_ready, timeout=60_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     focus(qtbot, window, window.input)
     with qtbot.waitSignal(window.model_bar.unloaded, timeout=30_000):
         QTest.keyClick(window.input, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)

@@ -9,7 +9,7 @@ def test_load_progress_goes_from_0_to_100_percent(qtbot, window, library_with_mo
     seen: list[float] = []
     window.client.load_progress.connect(seen.append)
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
         assert window.model_bar.loading_shown
     qtbot.waitUntil(lambda: bool(seen) and seen[-1] >= 1.0)
     assert seen[0] < 0.5 and seen == sorted(seen)  # llama.cpp reports it growing, from the start to the end
@@ -18,10 +18,10 @@ def test_load_progress_goes_from_0_to_100_percent(qtbot, window, library_with_mo
 
 def test_cancel_stops_the_load_and_says_so(qtbot, window, library_with_model: Path) -> None:
     with qtbot.waitSignal(window.model_failed, timeout=30_000) as failed:
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
         window.model_bar.cancel_button.click()  # before llama.cpp has read the file
     assert "was cancelled" in failed.args[0]
     assert window.client.loaded is None and window.client.engine.loaded is None
     assert not window.model_bar.loading_shown
     with qtbot.waitSignal(window.model_ready, timeout=30_000):  # the next load works
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))

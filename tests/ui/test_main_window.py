@@ -45,8 +45,8 @@ def test_shift_enter_is_a_new_line(qtbot, window) -> None:
 
 def test_stop_and_escape_keep_the_partial_reply(qtbot, library_with_model: Path, window) -> None:
     load_first_model(qtbot, window)
-    window.max_tokens.setValue(1500)
-    window.temperature.setValue(0.8)
+    window.persona.max_tokens.setValue(1500)
+    window.persona.temperature.setValue(0.8)
     window.input.setPlainText("Tell me a very long story about a lighthouse keeper.")
     with qtbot.waitSignal(window.client.tokens, timeout=30_000):
         qtbot.keyClick(window.input, Qt.Key.Key_Return)
@@ -59,7 +59,7 @@ def test_stop_and_escape_keep_the_partial_reply(qtbot, library_with_model: Path,
     # and the Stop button does the same on the next reply
     window.input.setPlainText("Another one, please.")
     with qtbot.waitSignal(window.client.tokens, timeout=30_000):
-        window.send()
+        window.chat.send()
     with qtbot.waitSignal(window.reply_finished, timeout=5_000) as done:
         qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
     assert done.args[0].state == MessageState.STOPPED
@@ -69,7 +69,7 @@ def test_a_failed_load_shows_a_banner_and_the_app_stays_usable(
     qtbot, library_with_model: Path, truncated_model: Path, window
 ) -> None:
     with qtbot.waitSignal(window.model_failed, timeout=10_000):
-        window.load_model(str(truncated_model))
+        window.model_bar.load_model(str(truncated_model))
     assert window.banner.isVisible()
     assert "truncated" in window.banner.message
     assert not window.send_button.isEnabled()
@@ -79,7 +79,7 @@ def test_a_failed_load_shows_a_banner_and_the_app_stays_usable(
 
 def test_new_chat_clears_and_sending_without_a_model_explains(qtbot, window) -> None:
     window.input.setPlainText("hi")
-    window.send()
+    window.chat.send()
     assert window.banner.isVisible() and "Pick a model" in window.banner.message
     assert window.chat_model.rowCount() == 0
     window.new_chat_action.trigger()
@@ -93,12 +93,12 @@ def test_empty_library_says_how_to_get_a_model(qtbot, window) -> None:
 
 def test_a_long_message_shows_reading_progress_and_esc_stops_it_there(qtbot, library_with_model: Path, window) -> None:
     load_first_model(qtbot, window)
-    window.max_tokens.setValue(8)
+    window.persona.max_tokens.setValue(8)
     shown: list[str] = []
     window.statusBar().messageChanged.connect(shown.append)
     window.input.setPlainText("Summarise this. " + "The Roman Empire lasted long. " * 100)
     with qtbot.waitSignal(window.client.prompt_progress, timeout=30_000):
-        window.send()
+        window.chat.send()
     qtbot.waitUntil(lambda: any(" % of " in message for message in shown), timeout=10_000)
     reading = next(message for message in shown if " % of " in message)
     assert reading.startswith("Reading the conversation… ") and reading.endswith("tokens (Esc to stop)")
@@ -110,5 +110,5 @@ def test_a_long_message_shows_reading_progress_and_esc_stops_it_there(qtbot, lib
     assert stats_line(done.args[0]) == "stopped before the reply began — right-click › Regenerate"
     assert window.send_button.text() == "Send" and not window.statusBar().currentMessage().startswith("Reading")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as again:
-        window.regenerate()  # what the footer suggests
+        window.chat.regenerate()  # what the footer suggests
     assert again.args[0].text and (again.args[0].sibling_index, again.args[0].sibling_count) == (1, 2)

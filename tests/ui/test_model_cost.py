@@ -30,7 +30,7 @@ def test_the_picker_estimates_and_the_model_bar_shows_the_cost(qtbot, library_wi
     assert "2,048-token context" in tip and "CPU" in tip
 
     with qtbot.waitSignal(window.model_ready, timeout=60_000) as ready:
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     loaded = ready.args[0]
     shown = window.model_bar.placement.text().strip()
     threads = loaded.placement.threads

@@ -20,24 +20,24 @@ def pick(window, name: str) -> None:
 
 
 def test_starts_on_hermes_2_and_picking_edward_sets_prompt_and_greeting(window) -> None:
-    assert window.preset.id == "hermes-2"
-    assert window.system_prompt.toPlainText() == HERMES_2_SYSTEM_PROMPT
+    assert window.persona.preset.id == "hermes-2"
+    assert window.persona.system_prompt.toPlainText() == HERMES_2_SYSTEM_PROMPT
     pick(window, "Edward Elric")
-    assert window.system_prompt.toPlainText() == EDWARD_ELRIC_SYSTEM_PROMPT
+    assert window.persona.system_prompt.toPlainText() == EDWARD_ELRIC_SYSTEM_PROMPT
     items = window.chat_model.items
     assert len(items) == 1 and items[0].role == "assistant" and "Edward Elric" in items[0].text
-    assert window.temperature.value() == 0.8
+    assert window.persona.temperature.value() == 0.8
     assert window.settings.preset == "edward-elric"
 
 
 def test_edward_elric_chats_end_to_end_in_the_gui(qtbot, library_with_model: Path, window) -> None:
     pick(window, "Edward Elric")
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
-    window.temperature.setValue(0.0)
+        window.model_bar.load_model(str(library_with_model))
+    window.persona.temperature.setValue(0.0)
     window.input.setPlainText("What is alchemy?")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
-        window.send()
+        window.chat.send()
     reply = done.args[0]
     assert reply.state == MessageState.DONE and reply.text.strip()
     assert reply.model_name.endswith("· Edward Elric")
@@ -57,8 +57,8 @@ def test_create_edit_delete_a_preset(qtbot, window, monkeypatch) -> None:
 
     fill_and_accept("Pirate", "Talk like a pirate.", 1.1)
     window.persona.new_action.trigger()
-    assert window.preset.name == "Pirate" and not window.preset.builtin
-    assert window.system_prompt.toPlainText() == "Talk like a pirate."
+    assert window.persona.preset.name == "Pirate" and not window.persona.preset.builtin
+    assert window.persona.system_prompt.toPlainText() == "Talk like a pirate."
     assert (window.paths.presets_dir / "pirate.json").exists()
     assert window.persona.picker.currentText() == "Pirate  (yours)"
 
@@ -71,11 +71,11 @@ def test_create_edit_delete_a_preset(qtbot, window, monkeypatch) -> None:
     window.persona.delete_preset(confirm=False)
     assert not (window.paths.presets_dir / "pirate.json").exists()
     assert window.persona.picker.findText("Pirate Captain", Qt.MatchFlag.MatchStartsWith) == -1
-    assert window.preset.id == "hermes-2"
+    assert window.persona.preset.id == "hermes-2"
 
 
 def test_built_ins_open_read_only(qtbot, window) -> None:
-    editor = PresetEditor(window.preset, window)
+    editor = PresetEditor(window.persona.preset, window)
     qtbot.addWidget(editor)
     assert editor.system_prompt.isReadOnly()
     assert not editor.prompt_format.isEnabled()
@@ -93,7 +93,9 @@ def test_the_preview_shows_the_exact_prompt_and_follows_changes(qtbot, window) -
     assert text.endswith("<|im_start|>assistant\n")
     assert "No model loaded" in window.preview_notes.text()
 
-    window.persona.library.create(replace(window.preset, id="", name="Llama talk", prompt_format="mistral-instruct"))
+    window.persona.library.create(
+        replace(window.persona.preset, id="", name="Llama talk", prompt_format="mistral-instruct")
+    )
     window.persona.refresh()
     pick(window, "Llama talk")
     qtbot.waitUntil(lambda: window.preview.toPlainText().startswith("<s>[INST] "), timeout=3000)
@@ -111,8 +113,8 @@ def test_dropping_a_character_card_imports_it(qtbot, window, tmp_path: Path) -> 
         QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
     )
     window.dropEvent(drop)
-    assert window.preset.name == "Nova"
-    assert "Nova is a pilot." in window.system_prompt.toPlainText()
+    assert window.persona.preset.name == "Nova"
+    assert "Nova is a pilot." in window.persona.system_prompt.toPlainText()
     assert window.chat_model.items[0].text == "Ready, User?"
 
 

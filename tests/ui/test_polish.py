@@ -198,11 +198,11 @@ def test_a_persona_switch_mid_chat_asks_and_eject_clears_the_figures(qtbot, libr
     persona.picker.activated.emit(persona.picker.findData("hermes-2"))
 
     load_first_model(qtbot, window)
-    window.max_tokens.setValue(8)
+    window.persona.max_tokens.setValue(8)
     window.input.setPlainText("Name a colour.")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000):
-        window.send()
-    chat_id = window.conversation.chat_id
+        window.chat.send()
+    chat_id = window.session.chat_id
     assert window.speed_label.text() != "— tok/s"
     assert window.sidebar.model.index(0).data().split("\n")[1].split(" · ")[1] == "Hermes 2"
 
@@ -211,23 +211,23 @@ def test_a_persona_switch_mid_chat_asks_and_eject_clears_the_figures(qtbot, libr
     persona.picker.activated.emit(translator)
     assert seen == ["Switch to “Translator”?"]
     assert persona.preset.id == "hermes-2" and persona.picker.currentData() == "hermes-2"
-    assert window.conversation.chat_id == chat_id
+    assert window.session.chat_id == chat_id
 
     answer_next_question(qtbot, "Apply to this chat", seen)
     persona.picker.activated.emit(translator)
-    assert persona.preset.id == "translator" and window.conversation.chat_id == chat_id
+    assert persona.preset.id == "translator" and window.session.chat_id == chat_id
     assert persona.system_prompt.toPlainText() == persona.library.get("translator").system_prompt
 
     answer_next_question(qtbot, "Start a new chat", seen)
     persona.picker.activated.emit(persona.picker.findData("assistant"))
     assert len(seen) == 3 and persona.preset.id == "assistant"
-    assert window.conversation.chat_id is None
+    assert window.session.chat_id is None
     assert not any(item.role == "user" for item in window.chat_model.items)
     assert window.store.chat(chat_id) is not None  # the old chat is kept
 
     window.input.setPlainText("Hi")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000):
-        window.send()
+        window.chat.send()
     assert window.speed_label.text() != "— tok/s"
     with qtbot.waitSignal(window.model_bar.unloaded, timeout=30_000):
         window.model_bar.eject_action.trigger()
@@ -242,7 +242,7 @@ def test_every_focusable_widget_has_an_accessible_name(qtbot, window) -> None:
     from app.ui.settings_dialog import SettingsDialog
 
     for name in ("discover", "models", "downloads"):
-        window.hub.page(name)
+        window.router.page(name)
     dialog = SettingsDialog(window.settings, window.paths.default_models_dir, window)
     qtbot.addWidget(dialog)
     unnamed = []
@@ -273,7 +273,7 @@ def test_tab_order_icons_and_collapsible_side_panels(qtbot, window) -> None:
             widget = widget.nextInFocusChain()
         order.append(widget)
     assert order[:3] == [window.chat_view, window.input, window.send_button]
-    for action in (*window.page_actions.actions(), window.model_bar.open_action, window.model_bar.eject_action,
+    for action in (*window.router.actions.actions(), window.model_bar.open_action, window.model_bar.eject_action,
                    window.new_chat_action, window.settings_action):  # fmt: skip
         assert not action.icon().isNull(), action.text()
     splitter = window.stack.widget(0)

@@ -14,7 +14,7 @@ def test_a_remote_model_whose_server_is_down_leaves_the_local_model_loaded(
     qtbot, window, library_with_model: Path
 ) -> None:
     with qtbot.waitSignal(window.model_ready, timeout=60_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     placement = window.model_bar.placement.text()
     RemoteEngineStore(window.paths.config).add("Remote box", f"http://127.0.0.1:{free_port()}")
     key = remote_key("Remote box", "remote-smol")
@@ -27,7 +27,7 @@ def test_a_remote_model_whose_server_is_down_leaves_the_local_model_loaded(
     assert not notices and "remote" in window.statusBar().currentMessage()
 
     with qtbot.waitSignal(window.model_failed, timeout=60_000) as failed:
-        window.load_model(key)
+        window.model_bar.load_model(key)
     assert "127.0.0.1" in failed.args[0]
     loaded = window.client.loaded
     assert loaded is not None and loaded.info.path == library_with_model  # the local model stays
@@ -38,7 +38,7 @@ def test_a_remote_model_whose_server_is_down_leaves_the_local_model_loaded(
 
     window.input.setPlainText("Say hello.")  # and it still answers
     with qtbot.waitSignal(window.reply_finished, timeout=120_000) as done:
-        window.send()
+        window.chat.send()
     assert done.args[0].text.strip() and done.args[0].stats.generated_tokens > 0
 
 

@@ -74,7 +74,7 @@ def test_a_seed_reaches_the_engine_and_makes_a_sampled_reply_reproducible(
     other = regenerate(qtbot, window)
     assert other.text != first.text
     # the chat keeps its settings: a new chat and back again shows them
-    chat_id = window.conversation.chat_id
+    chat_id = window.session.chat_id
     window.new_chat()
     panel.seed.setValue(7)
     window.history.open_chat(chat_id)

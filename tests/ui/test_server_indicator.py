@@ -8,14 +8,14 @@ from tests.server.conftest import free_port
 def test_the_indicator_shows_while_the_server_page_serves(qtbot, window) -> None:
     indicator = window.server_indicator
     assert not indicator.shown
-    window.hub.show_page("server")
-    page = window.hub.page("server")
+    window.router.show("server")
+    page = window.router.page("server")
     page.port.setValue(free_port())
     page.toggle.click()
     assert page.running and indicator.shown
     assert f"API server · {page.runner.url}" in indicator.button.text()
     assert indicator.rail_action is not None and indicator.rail_action.toolTip() == "Server — running"
-    window.hub.show_page("chat")
+    window.router.show("chat")
     indicator.button.click()  # the status bar's button opens the Server page
     assert window.stack.currentWidget() is page
     page.toggle.click()

@@ -144,7 +144,7 @@ def test_closing_during_a_model_load(qtbot, window, library_with_model: Path, ap
     client = window.client
     ready, failed = spy(window.model_ready), spy(window.model_failed)
     with qtbot.waitSignal(client.load_progress, timeout=120_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     close_and_settle(window)
     assert not ready and not failed  # nothing reaches the window after the close
     assert client.closed and client.loaded is None and not client.running
@@ -154,13 +154,13 @@ def test_closing_during_a_model_load(qtbot, window, library_with_model: Path, ap
 
 def test_closing_during_a_streaming_reply(qtbot, window, library_with_model: Path, app_threads) -> None:
     with qtbot.waitSignal(window.model_ready, timeout=120_000):
-        window.load_model(str(library_with_model))
-    window.max_tokens.setValue(4096)
+        window.model_bar.load_model(str(library_with_model))
+    window.persona.max_tokens.setValue(4096)
     window.input.setPlainText("Tell me a very long story about a dragon.")
     tokens = spy(window.client.tokens)
-    window.send()
+    window.chat.send()
     qtbot.waitUntil(lambda: bool(tokens), timeout=120_000)
-    chat_id = window.conversation.chat_id
+    chat_id = window.session.chat_id
     close_and_settle(window)
     shown, heard = window.chat_model.items[-1].text, len(tokens)
     QCoreApplication.processEvents()
@@ -176,9 +176,9 @@ def test_closing_during_a_streaming_reply(qtbot, window, library_with_model: Pat
 
 def test_closing_during_an_api_request(qtbot, window, library_with_model: Path, app_threads) -> None:
     with qtbot.waitSignal(window.model_ready, timeout=120_000):
-        window.load_model(str(library_with_model))
-    window.hub.show_page("server")
-    server = window.hub.page("server")
+        window.model_bar.load_model(str(library_with_model))
+    window.router.show("server")
+    server = window.router.page("server")
     server.port.setValue(free_port())
     with qtbot.waitSignal(server.running_changed, timeout=120_000):
         server.toggle.click()

@@ -65,12 +65,12 @@ def test_the_think_toggle_shows_for_templates_that_can_switch_thinking_and_reach
 ) -> None:
     """The thinking copy's template takes enable_thinking: Think shows, and off renders the empty thought block."""
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     assert not window.think.isVisible()  # the starter's ChatML template cannot switch thinking
     assert window.chat.turn().reasoning.template_kwargs() == {}
 
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(thinking_model))
+        window.model_bar.load_model(str(thinking_model))
     assert window.think.isVisible() and window.think.isChecked()
     assert window.chat.turn().reasoning.template_kwargs() == {"enable_thinking": True}
     window.think.click()

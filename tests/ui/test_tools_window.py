@@ -90,8 +90,8 @@ def tools_window(qtbot, basedir: Path, library_with_model: Path):
     paths.tool_prefs_file.write_text(json.dumps({"disabledServers": ["spare"]}))
     win = MainWindow(paths, Settings(context_size=2048))
     qtbot.addWidget(win)
-    win.max_tokens.setValue(64)  # room for the call (its JSON), then a short answer
-    win.temperature.setValue(0.0)
+    win.persona.max_tokens.setValue(64)  # room for the call (its JSON), then a short answer
+    win.persona.temperature.setValue(0.0)
     win.show()
     yield win
     win.close()

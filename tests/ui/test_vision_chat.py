@@ -21,7 +21,7 @@ from tests.vision_data import TINY_VISION, blue_field, red_sun
 def vision_window(qtbot, window, tmp_path: Path):
     """The window with the tiny vision model (its projector beside it) loaded."""
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(TINY_VISION))
+        window.model_bar.load_model(str(TINY_VISION))
     return window
 
 
@@ -58,7 +58,7 @@ def test_attach_send_the_bubble_shows_the_thumbnail_and_the_reply_comes(qtbot, v
     assert len(window.attachments.tiles) == 1 and window.attachments.isVisible()
     window.input.setPlainText("What is in the picture?")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
-        window.send()
+        window.chat.send()
     assert not window.attachments.images and window.attachments.isHidden()  # it went with the message
     assert not _tiles_shown(window)
     user, reply = window.chat_model.items
@@ -90,8 +90,8 @@ def test_reopening_the_chat_shows_its_thumbnail(qtbot, vision_window, tmp_path, 
     assert window.attachments.add_data(blue_field(), "field.png")
     window.input.setPlainText("And this one?")
     with qtbot.waitSignal(window.reply_finished, timeout=60_000):
-        window.send()
-    chat_id = window.conversation.chat_id
+        window.chat.send()
+    chat_id = window.session.chat_id
     window.close()
     from app.ui.main_window import MainWindow
 
@@ -146,7 +146,7 @@ def test_a_pasted_image_with_a_text_only_model_is_refused_with_the_reason(
     qtbot, library_with_model: Path, window
 ) -> None:
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     button = window.attachments.button
     assert button.isEnabled() and "text-only model" in button.toolTip()  # documents still; images not
     screenshot = QImage.fromData(red_sun())
@@ -161,5 +161,5 @@ def test_a_pasted_image_with_a_text_only_model_is_refused_with_the_reason(
     assert window.input.toPlainText() == "look"  # nothing pasted into the text either
     # the message still goes, without an image
     with qtbot.waitSignal(window.reply_finished, timeout=60_000):
-        window.send()
+        window.chat.send()
     assert window.chat_model.items[0].images == ()

@@ -47,7 +47,7 @@ def vision_window(qtbot, vision_hub: FakeHub, basedir: Path, tmp_path: Path, mon
 
 def test_vision_marked_in_discover_my_models_and_the_picker(qtbot, vision_window) -> None:
     window = vision_window
-    window.hub.show_page("discover")
+    window.router.show("discover")
     page = window.hub.discover_page
     page.query.setText("tiny-vision")
     page.search()

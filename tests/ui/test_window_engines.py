@@ -51,12 +51,12 @@ def test_a_remote_engines_model_is_picked_chatted_with_and_left(
         qtbot.keyClick(window.input, Qt.Key.Key_Return)
     reply = done.args[0]
     assert reply.text.strip() and reply.stats is not None and reply.stats.generated_tokens > 0
-    path = window.store.active_path(window.conversation.chat_id)
+    path = window.store.active_path(window.session.chat_id)
     assert path[-1].content == reply.text and path[-1].model == "smol-remote"
 
     # back to this machine's llama.cpp
     with qtbot.waitSignal(window.model_ready, timeout=30_000) as local:
-        window.load_model(str(library_with_model))
+        window.model_bar.load_model(str(library_with_model))
     assert local.args[0].info.architecture == "llama" and local.args[0].placement is not None
     assert not window.client.service.engine.capabilities.remote
 
@@ -64,9 +64,9 @@ def test_a_remote_engines_model_is_picked_chatted_with_and_left(
 @pytest.mark.slow
 def test_the_server_page_serves_the_windows_model(qtbot, window, library_with_model: Path) -> None:
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
-        window.load_model(str(library_with_model))
-    window.hub.show_page("server")
-    page = window.hub.page("server")
+        window.model_bar.load_model(str(library_with_model))
+    window.router.show("server")
+    page = window.router.page("server")
     page.port.setValue(free_port())
     with qtbot.waitSignal(page.running_changed, timeout=30_000):
         page.toggle.click()

@@ -198,7 +198,7 @@ class ChatController(QObject):
 
     @property
     def generating(self) -> bool:
-        return self.conversation.busy or self.grounding is not None
+        return self.conversation.session.busy or self.grounding is not None
 
     def turn(self) -> TurnSettings:
         """This turn's settings, from the persona panel and the loaded model."""
@@ -251,6 +251,15 @@ class ChatController(QObject):
     def continue_reply(self) -> None:
         if not self.generating and self._ready():
             self._start(self.conversation.continue_last, "try again")
+
+    def abandon_reply(self) -> None:
+        """Leaving the chat: a reply still being written is stopped and kept."""
+        self.conversation.close()
+
+    def show_context(self, used: int, size: int) -> None:
+        if not size and self.client.loaded is not None:  # a chat of no replies yet (or of a remote model's)
+            size = self.client.loaded.context_size
+        self.figures.show_context(used, size)
 
     def edit_message(self, row: int) -> None:
         """Edit a message of yours in place; Enter sends it as a new version (a branch from that point)."""
@@ -349,7 +358,7 @@ class ChatController(QObject):
 
     @Slot(str)
     def _on_reading(self, progress: str) -> None:
-        if self.conversation.state is ResponseState.READING_PROMPT:
+        if self.conversation.session.response_state is ResponseState.READING_PROMPT:
             self.widgets.status_bar.showMessage(f"Reading the conversation… {progress} (Esc to stop)")
 
     @Slot(object)

@@ -27,15 +27,13 @@ UNDO_MS = 6000
 
 
 class ChatTurn(Protocol):
-    """What the history needs of the chat turn (the window today; the chat controller once it has its own)."""
+    """What the history needs of the chat turn (the chat controller)."""
 
     @property
     def generating(self) -> bool: ...
 
     def abandon_reply(self) -> None:
         """Stop a reply in progress and ignore whatever it still sends."""
-
-    def new_chat(self) -> None: ...
 
     def regenerate(self) -> None: ...
 
@@ -52,6 +50,7 @@ class ChatHistory(QObject):
     error = Signal(str)  # a message for the banner
     status = Signal(str, int)  # a status-bar message and how long to show it
     chat_opened = Signal(int)  # a chat id, once its messages are on screen
+    new_chat_needed = Signal()  # the open chat was deleted: the window opens a new one
 
     def __init__(
         self,
@@ -91,16 +90,16 @@ class ChatHistory(QObject):
     @Slot()
     def keep_settings(self) -> None:
         """A sampling field changed: the open chat keeps it (a new chat keeps it with its first message)."""
-        if self.conversation.chat_id is None:
+        if self.conversation.session.chat_id is None:
             return
         try:
-            self.store.set_chat_settings(self.conversation.chat_id, self.persona.sampling_panel.record())
+            self.store.set_chat_settings(self.conversation.session.chat_id, self.persona.sampling_panel.record())
         except StoreError as exc:
             self.error.emit(str(exc))
 
     @Slot(int)
     def open_chat(self, chat_id: int) -> None:
-        if chat_id == self.conversation.chat_id:
+        if chat_id == self.conversation.session.chat_id:
             return
         self.turn.abandon_reply()
         try:
@@ -116,8 +115,8 @@ class ChatHistory(QObject):
             preset = None
         if preset is not None and preset.id != self.persona.preset.id:
             self.persona.apply(preset)
-        if self.conversation.system_message is not None:
-            self.persona.system_prompt.setPlainText(self.conversation.system_message.content)
+        if self.conversation.session.system_message is not None:
+            self.persona.system_prompt.setPlainText(self.conversation.session.system_message.content)
         self.persona.overflow.setCurrentIndex(max(0, self.persona.overflow.findData(chat.overflow)))
         self.persona.sampling_panel.load_record(chat.settings)  # the chat's own sampling ('': the preset's)
         self.sidebar.select(chat_id)
@@ -126,19 +125,19 @@ class ChatHistory(QObject):
 
     def switch_version(self, row: int, step: int) -> None:
         if not self.turn.generating:
-            self.conversation.switch_version(row, step)
+            self.conversation.session.switch_version(row, step)
             self._show_context()  # the version shown now is what the next prompt holds
 
     def _show_context(self) -> None:
-        stats = self.conversation.last_stats()
+        stats = self.conversation.session.last_stats()
         self.turn.show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
 
     def delete_chat(self, chat_id: int) -> None:
         self.forget_undo()
         self.store.delete_chat(chat_id)
         self.undo_chat = chat_id
-        if self.conversation.chat_id == chat_id:
-            self.turn.new_chat()
+        if self.conversation.session.chat_id == chat_id:
+            self.new_chat_needed.emit()
         self.sidebar.refresh()
         self.undo_button.show()
         self.undo_timer.start()
@@ -227,7 +226,7 @@ class ChatHistory(QObject):
             menu.addAction("Previous version", lambda: self.switch_version(row, -1)).setEnabled(not busy)
             menu.addAction("Next version", lambda: self.switch_version(row, 1)).setEnabled(not busy)
         menu.addSeparator()
-        menu.addAction("Delete (with what follows)", lambda: self.conversation.delete(row)).setEnabled(not busy)
+        menu.addAction("Delete (with what follows)", lambda: self.conversation.session.delete(row)).setEnabled(not busy)
         return menu
 
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.chat.session import ChatItem, ChatSession, TurnSettings
 from app.core.engines.service import GenerationRequest
-from app.core.history.store import ChatStore, Message
+from app.core.history.store import ChatStore
 from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
 from app.core.prompting.parts import Thought
@@ -63,37 +63,10 @@ class Conversation(QObject):
         client.generation_finished.connect(self._on_finished)
         client.generation_failed.connect(self._on_failed)
 
-    # what the window reads
-    @property
-    def store(self) -> ChatStore:
-        return self.session.store
-
-    @property
-    def chat_id(self) -> int | None:
-        return self.session.chat_id
-
-    @property
-    def system_message(self) -> Message | None:
-        return self.session.system_message
-
-    @property
-    def state(self) -> ResponseState:
-        return self.session.response_state
-
-    @property
-    def busy(self) -> bool:
-        return self.session.busy
-
-    def last_stats(self) -> GenerationStats | None:
-        return self.session.last_stats()
-
     # opening
     def open(self, chat_id: int) -> None:
         self._abandon()
         self.session.open(chat_id)
-
-    def reload(self) -> None:
-        self.session.reload()
 
     def new(self, greeting: str = "", speaker: str = "") -> None:
         self._abandon()
@@ -129,13 +102,6 @@ class Conversation(QObject):
                 self.tools.stop()
             self._request_id = -1
             self.session.finish(GenerationStats(finish_reason=FinishReason.CANCELLED))
-
-    # the tree
-    def switch_version(self, row: int, step: int) -> None:
-        self.session.switch_version(row, step)
-
-    def delete(self, row: int) -> None:
-        self.session.delete(row)
 
     # the engine's signals
     def _queue(self, request: GenerationRequest) -> None:

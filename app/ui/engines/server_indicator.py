@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRect, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QAction, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QStatusBar, QToolButton
 
 from app.ui.theme import color, icon
@@ -49,8 +49,8 @@ class ServerIndicator(QObject):
     def __init__(
         self,
         status_bar: QStatusBar,
-        page_actions: QActionGroup,
-        open_page: Callable[[], None],
+        rail_action: QAction | None,
+        open_page: Callable[[], object],
         beacons: Path | None = None,
     ) -> None:
         super().__init__(status_bar)
@@ -61,7 +61,7 @@ class ServerIndicator(QObject):
         self.button.clicked.connect(open_page)
         self.button.hide()
         status_bar.addPermanentWidget(self.button)
-        self.rail_action: QAction | None = next((a for a in page_actions.actions() if a.data() == "server"), None)
+        self.rail_action = rail_action  # the rail's (and View menu's) Server entry
         self.page: ServerPage | None = None
         self.in_flight: set[int] = set()
         self.elsewhere: list[Beacon] = []  # ``serve`` processes on this base directory

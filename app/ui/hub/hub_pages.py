@@ -1,19 +1,18 @@
-"""The Hub pages of the main window (Discover, My Models, Downloads): built on first use, following the settings."""
+"""The Hub pages of the main window (Discover, My Models, Downloads): their factories (the window's ``PageRouter``
+builds them on first show), the download queue, and the pages following the settings."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QActionGroup
-from PySide6.QtWidgets import QStackedWidget, QWidget
 
-from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engines.model_bar import ModelBar
+from app.ui.shell.pages import Page, PageRouter
 
 if TYPE_CHECKING:
     from app.core.hub.downloads import Download, DownloadManager
@@ -25,84 +24,59 @@ STARTER_QUERY = "OpenHermes 2 Mistral"
 
 
 class HubPages(QObject):
-    """Page switching, the download queue and the library pages; owns the pages it built and the queue."""
+    """The library pages' factories and the download queue (owned here); the router owns the pages once built."""
 
     error = Signal(str)  # a message for the banner
     status = Signal(str, int)  # a status-bar message and how long to show it
-    page_built = Signal(str, object)  # a page's name and the page, once built (the server indicator watches it)
 
     def __init__(
         self,
-        stack: QStackedWidget,
-        page_actions: QActionGroup,
-        chat_page: QWidget,
+        router: PageRouter,
         *,
         paths: AppPaths,
         settings: SettingsStore,
         background: Background,
         model_bar: ModelBar,
-        service: EngineService,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.stack = stack
-        self.page_actions = page_actions
+        self.router = router
         self.paths = paths
         self.settings = settings
         self.background = background
         self.model_bar = model_bar
-        self.service = service  # the window's engine: the local server's requests queue on it too
-        self._pages: dict[str, QWidget] = {"chat": chat_page}
         self._downloads: DownloadManager | None = None
         self._closed = False  # the window is closing: no page is built, no download restored
 
-    # pages, built on first use
-    def show_page(self, name: str) -> None:
-        self.stack.setCurrentWidget(self.page(name))
-        for action in self.page_actions.actions():
-            action.setChecked(action.data() == name)
+    # the pages' factories (the router calls them on first show)
+    def build_discover(self) -> DiscoverPage:
+        from app.ui.hub.discover_page import DiscoverPage
 
-    def page(self, name: str) -> QWidget:
-        if name not in self._pages:
-            from app.ui.widgets import name_for_accessibility
+        discover = DiscoverPage(
+            self.background, self.paths.cache / "hub", self.settings.current.context_size,
+            library_folders=lambda: self._library_folders(self.settings.current),
+        )  # fmt: skip
+        discover.download_requested.connect(self.start_download)
+        discover.serve_requested.connect(self.serve_with_vllm)
+        return discover
 
-            self._pages[name] = page = self._build_page(name)
-            name_for_accessibility(page)
-            self.stack.addWidget(page)
-            self.page_built.emit(name, page)
-        return self._pages[name]
+    def build_models(self) -> ModelsPage:
+        from app.core.library.header_cache import HeaderCache
+        from app.ui.hub.models_page import ModelsPage
 
-    def _build_page(self, name: str) -> QWidget:
-        current = self.settings.current
-        if name == "discover":
-            from app.ui.hub.discover_page import DiscoverPage
+        headers = HeaderCache(self.paths.cache / "model-headers.json")
+        models = ModelsPage(self._library_folders(self.settings.current), self.background, header_cache=headers)
+        models.load_requested.connect(self._load_from_library)
+        models.library_changed.connect(self.model_bar.refresh_models)
+        models.folders_changed.connect(self._folders_changed)
+        models.error.connect(self.error)
+        bar = self.model_bar
+        models.set_loaded(bar.loaded.info.path if bar.loaded else None)
+        bar.model_ready.connect(lambda loaded: models.set_loaded(loaded.info.path))
+        bar.unloaded.connect(lambda: models.set_loaded(None))
+        return models
 
-            discover = DiscoverPage(
-                self.background, self.paths.cache / "hub", current.context_size,
-                library_folders=lambda: self._library_folders(self.settings.current),
-            )  # fmt: skip
-            discover.download_requested.connect(self.start_download)
-            discover.serve_requested.connect(self.serve_with_vllm)
-            return discover
-        if name == "models":
-            from app.core.library.header_cache import HeaderCache
-            from app.ui.hub.models_page import ModelsPage
-
-            headers = HeaderCache(self.paths.cache / "model-headers.json")
-            models = ModelsPage(self._library_folders(current), self.background, header_cache=headers)
-            models.load_requested.connect(self._load_from_library)
-            models.library_changed.connect(self.model_bar.refresh_models)
-            models.folders_changed.connect(self._folders_changed)
-            models.error.connect(self.error)
-            bar = self.model_bar
-            models.set_loaded(bar.loaded.info.path if bar.loaded else None)
-            bar.model_ready.connect(lambda loaded: models.set_loaded(loaded.info.path))
-            bar.unloaded.connect(lambda: models.set_loaded(None))
-            return models
-        if name == "server":
-            from app.ui.engines.server_page import ServerPage
-
-            return ServerPage(self.service, self.paths, lambda: self._library_folders(self.settings.current))
+    def build_downloads(self) -> DownloadsPage:
         from app.ui.hub.downloads_page import DownloadsPage
 
         downloads = DownloadsPage(self.downloads)
@@ -127,15 +101,15 @@ class HubPages(QObject):
 
     @property
     def discover_page(self) -> DiscoverPage:
-        return self.page("discover")  # type: ignore[return-value]
+        return self.router.page(Page.DISCOVER)  # type: ignore[return-value]
 
     @property
     def models_page(self) -> ModelsPage:
-        return self.page("models")  # type: ignore[return-value]
+        return self.router.page(Page.MODELS)  # type: ignore[return-value]
 
     @property
     def downloads_page(self) -> DownloadsPage:
-        return self.page("downloads")  # type: ignore[return-value]
+        return self.router.page(Page.DOWNLOADS)  # type: ignore[return-value]
 
     @property
     def downloads(self) -> DownloadManager:
@@ -152,11 +126,11 @@ class HubPages(QObject):
         if self._closed:
             return
         if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
-            self.page("downloads")
+            self.router.page(Page.DOWNLOADS)
 
     def find_starter(self) -> None:
         """The empty library's link: search the Hub for the model this app is named after."""
-        self.show_page("discover")
+        self.router.show(Page.DISCOVER)
         self.discover_page.query.setText(STARTER_QUERY)
         self.discover_page.search()
 
@@ -165,9 +139,9 @@ class HubPages(QObject):
         default = self.paths.default_models_dir
         if self._downloads is not None and new.models_path(default) != old.models_path(default):
             self._downloads.models_dir = new.models_path(default)  # the next download lands there
-        if "models" in self._pages and self._library_folders(new) != self.models_page.folders:
+        if self.router.built(Page.MODELS) and self._library_folders(new) != self.models_page.folders:
             self.models_page.set_folders(self._library_folders(new))
-        if "discover" in self._pages and new.context_size != old.context_size:
+        if self.router.built(Page.DISCOVER) and new.context_size != old.context_size:
             self.discover_page.set_context_size(new.context_size)
 
     def _library_folders(self, settings: Settings) -> list:
@@ -185,12 +159,12 @@ class HubPages(QObject):
             self.error.emit(str(exc))
             return
         self.downloads_page.refresh()
-        self.show_page("downloads")
+        self.router.show(Page.DOWNLOADS)
 
     def _on_downloaded(self, job: Download) -> None:
-        if "models" in self._pages:
+        if self.router.built(Page.MODELS):
             self.models_page.refresh()
-        if "discover" in self._pages:
+        if self.router.built(Page.DISCOVER):
             self.discover_page.mark_downloaded(job.filename)
         self.model_bar.refresh_models()
         self.status.emit(f"Downloaded and verified: {job.filename}", 8000)
@@ -199,27 +173,20 @@ class HubPages(QObject):
         """The page list's badge: how many downloads are not finished."""
         from app.ui.widgets import badge_icon
 
-        for action in self.page_actions.actions():
-            if action.data() == "downloads":
-                action.setIcon(badge_icon("download", count))
-                action.setToolTip(f"Downloads — {count} in progress" if count else "Downloads")
-                action.setStatusTip(action.toolTip())
+        action = self.router.action(Page.DOWNLOADS)
+        action.setIcon(badge_icon("download", count))
+        action.setToolTip(f"Downloads — {count} in progress" if count else "Downloads")
+        action.setStatusTip(action.toolTip())
 
     def _load_from_library(self, path: str) -> None:
-        self.show_page("chat")
+        self.router.show(Page.CHAT)
         self.model_bar.open_model(path)
 
     def shutdown(self) -> None:
-        """The window is closing, in order: the server stops (its requests end before the engine does), the
-        Downloads page stops polling, transfers pause (they resume at the next start) and their threads end."""
+        """The window is closing, in order: the Downloads page stops polling, transfers pause (they resume at the
+        next start) and their threads end."""
         self._closed = True
-        if "server" in self._pages:
-            from app.ui.engines.server_page import ServerPage
-
-            server_page = self._pages["server"]
-            assert isinstance(server_page, ServerPage)
-            server_page.shutdown()
-        if "downloads" in self._pages:
+        if self.router.built(Page.DOWNLOADS):
             self.downloads_page.timer.stop()
         if self._downloads is not None:
             self._downloads.shutdown()

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QSplitter, QWidget
 
 from app.core.settings import THEMES
+from app.ui.shell.pages import Page
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
@@ -113,10 +114,7 @@ class WindowMenus(QObject):
     def _build_view(self) -> None:
         w = self.window
         menu = self._menu("view", "&View")
-        for action, text in zip(w.page_actions.actions(), ("&Chat", "&Discover", "My &Models", "Do&wnloads",
-                                                          "Se&rver"), strict=False):  # fmt: skip
-            action.setText(text)
-            menu.addAction(action)
+        menu.addActions(w.router.actions.actions())  # the pages, as the rail has them (app.ui.shell.pages)
         menu.addSeparator()
         menu.addAction(self._action("focus_input", "Go to the message &box", "Ctrl+M", self.focus_input))
         menu.addAction(self._action("show_chats", "Show the c&hats list", "Ctrl+Shift+H",
@@ -154,9 +152,9 @@ class WindowMenus(QObject):
     def _build_chat(self) -> None:
         w = self.window
         menu = self._menu("chat", "&Chat")
-        menu.addAction(self._action("send", "&Send", "Ctrl+Return", w.send,
+        menu.addAction(self._action("send", "&Send", "Ctrl+Return", w.chat.send,
                                     tip="Send the message (Enter in the message box)"))  # fmt: skip
-        menu.addAction(self._action("stop", "S&top", "Esc", w.stop_generation))
+        menu.addAction(self._action("stop", "S&top", "Esc", w.chat.stop))
         menu.addAction(self._action("attach", "Attach &images…", "Ctrl+Shift+A", self.attach_images,
                                     tip="Attach images to the next message (a vision model reads them)"))  # fmt: skip
         for name in ("regenerate", "continue"):
@@ -198,13 +196,13 @@ class WindowMenus(QObject):
     # always answers (and says why when it cannot run now)
     def update_enabled(self) -> None:
         w = self.window
-        chat_open = w.conversation.chat_id is not None
+        chat_open = w.session.chat_id is not None
         for name in ("export_chat", "rename_chat", "delete_chat"):
             self.actions[name].setEnabled(chat_open)
         self.actions["undo_delete"].setEnabled(w.history.undo_chat is not None)
         self.actions["cancel_load"].setEnabled(bool(w.model_bar.loading_path))
-        self.actions["stop"].setEnabled(w.generating)
-        self.actions["send"].setEnabled(not w.generating and w.client.loaded is not None)
+        self.actions["stop"].setEnabled(w.chat.generating)
+        self.actions["send"].setEnabled(not w.chat.generating and w.client.loaded is not None)
         self.actions["attach"].setEnabled(w.attachments.button.isEnabled())  # documents, or images for a vision model
         think = self.actions["think"]
         think.setEnabled(w.think.isVisible())
@@ -241,7 +239,7 @@ class WindowMenus(QObject):
         self.window.settings_store.update(theme="light" if is_dark() else "dark")
 
     def export_chat(self) -> None:
-        chat_id = self.window.conversation.chat_id
+        chat_id = self.window.session.chat_id
         if chat_id is None:
             self._say("Open or start a chat first: there is nothing to export.")
             return
@@ -265,27 +263,27 @@ class WindowMenus(QObject):
         self.window.sidebar.search.selectAll()
 
     def rename_chat(self) -> None:
-        chat_id = self.window.conversation.chat_id
+        chat_id = self.window.session.chat_id
         if chat_id is None:
             self._say("Open or start a chat first: there is nothing to rename.")
             return
         self.window.sidebar.rename(chat_id)
 
     def delete_chat(self) -> None:
-        chat_id = self.window.conversation.chat_id
+        chat_id = self.window.session.chat_id
         if chat_id is None:
             self._say("Open a chat first: there is nothing to delete.")
             return
         self.window.history.delete_chat(chat_id)
 
     def focus_input(self) -> None:
-        self.window.hub.show_page("chat")
+        self.window.router.show(Page.CHAT)
         self.window.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def show_panel(self, index: int, focus: QWidget) -> None:
         """The chat page with a side column opened again if it was dragged shut, and the focus in it."""
         w = self.window
-        w.hub.show_page("chat")
+        w.router.show(Page.CHAT)
         splitter = cast(QSplitter, w.stack.widget(0))
         sizes = splitter.sizes()
         if sizes[index] == 0:
