@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
-from PySide6.QtGui import QImageReader, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImageReader, QPainter, QPixmap
+
+if TYPE_CHECKING:
+    from app.core.personas.presets import Preset
 
 MAX_AVATAR_PIXELS = 4096 * 4096  # a 12 MP phone photo fits; decoding one costs at most ~64 MB, once
 CACHE_ENTRIES = 256  # small pixmaps (at most 64×64 or so): well under 5 MB in all
@@ -51,3 +55,26 @@ def decode(image: bytes, size: int) -> QPixmap | None:
 
 def clear_cache() -> None:
     _cache.clear()
+
+
+def avatar_icon(preset: Preset, size: int = 32) -> QIcon:
+    """The preset's avatar (decoded bounded and once: ``app.ui.avatars``), or a disc of its colour with its initial."""
+    avatar = avatar_pixmap(preset.avatar_png, size) if preset.avatar_png else None
+    if avatar is not None:
+        return QIcon(avatar)
+
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor(preset.color))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(0, 0, size, size)
+    painter.setPen(QColor("white"))
+    font = painter.font()
+    font.setBold(True)
+    font.setPixelSize(int(size * 0.5))
+    painter.setFont(font)
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, (preset.name[:1] or "?").upper())
+    painter.end()
+    return QIcon(pixmap)

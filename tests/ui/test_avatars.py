@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor, QImage
 
 from app.core.personas.presets import builtin_presets
 from app.ui import avatars
-from app.ui.widgets import avatar_icon
+from app.ui.avatars import avatar_icon
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,7 +91,7 @@ import json, resource, sys, time
 from dataclasses import replace
 from PySide6.QtWidgets import QApplication
 from app.core.personas.presets import builtin_presets
-from app.ui.widgets import avatar_icon
+from app.ui.avatars import avatar_icon
 app = QApplication([])
 preset = replace(builtin_presets()[0], avatar_png=open(sys.argv[1], "rb").read())
 avatar_icon(builtin_presets()[0], 20)  # Qt's painting set up before the baseline

@@ -183,7 +183,7 @@ def test_the_prompt_preview_shows_a_huge_message_cut(qtbot, window) -> None:
 def test_a_pasted_blob_in_the_input_box_does_not_block(qtbot) -> None:
     from PySide6.QtCore import QMimeData
 
-    from app.ui.widgets import ChatInput
+    from app.ui.chat.chat_input import ChatInput
 
     box = ChatInput()
     qtbot.addWidget(box)

@@ -67,7 +67,7 @@ def test_every_label_meets_wcag_aa_after_a_live_theme_switch(qtbot, qapp, window
 
 def test_the_downloads_badge_follows_a_live_theme_switch(qapp) -> None:
     """The rail's Downloads icon with its count was drawn once, in the theme of the moment (white on light)."""
-    from app.ui.widgets import badge_icon
+    from app.ui.shell.badge_icon import badge_icon
 
     badged = badge_icon("download", 2)
 

@@ -24,9 +24,10 @@ from app.core.media.images import MAX_BYTES, CheckedImage, ImageRefused, check_i
 from app.core.media.store import ImageStore
 from app.core.personas.card_v3 import read_card_bytes
 from app.core.prompting.parts import ImagePart
+from app.ui.chat.chat_input import ChatInput
 from app.ui.chat.documents import DOCUMENT_FILTER, DocumentTray, is_document, remove_button
 from app.ui.theme import icon
-from app.ui.widgets import ChatInput, tool_button
+from app.ui.widgets import tool_button
 
 __all__ = ["Attachments", "ComposerInput", "Thumbnails", "image_files", "is_card_png", "vision_reason"]
 

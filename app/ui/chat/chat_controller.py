@@ -31,6 +31,7 @@ from app.core.media.images import CheckedImage
 from app.core.prompting.parts import reasoning_for, thinking_switch
 from app.core.prompting.types import GenerationStats, ResponseState
 from app.ui.chat.attachments import Attachments, ComposerInput, DropArea, column_with_tray
+from app.ui.chat.chat_input import ChatInput
 from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation
@@ -38,7 +39,7 @@ from app.ui.chat.documents import DocumentTray, GroundingTask
 from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
-from app.ui.widgets import ChatInput, ErrorBanner
+from app.ui.widgets import ErrorBanner
 
 if TYPE_CHECKING:  # the knowledge package (numpy) loads with the first attached document
     from app.core.knowledge.embedder import Embedder

@@ -21,13 +21,13 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewIt
 from app.core.rendering.highlight import warm_up
 from app.ui.chat import view_keys
 from app.ui.chat.big_messages import PendingLayouts, show_all, show_all_at, show_all_key
+from app.ui.chat.chat_input import MessageEditor
 from app.ui.chat.chat_model import ChatItem, ChatRoles
 from app.ui.chat.code_blocks import CodeBlockView
 from app.ui.chat.message_actions import MessageActionBar, available
 from app.ui.chat.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
 from app.ui.chat.row_heights import RowHeights
 from app.ui.chat.thought_block import thought_key, toggle_thought
-from app.ui.widgets import MessageEditor
 
 __all__ = ["ChatView", "stats_line"]
 COPIED_MS = 1500  # how long a code block's header says "Copied"

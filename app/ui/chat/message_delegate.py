@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.chat.attachments import Thumbnails
+from app.ui.chat.chat_input import MessageEditor
 from app.ui.chat.chat_model import ChatItem, ChatRoles, MessageState
 from app.ui.chat.documents import source_lines
 from app.ui.chat.image_viewer import paint_strip, strip_rects, strip_size
@@ -29,7 +30,6 @@ from app.ui.chat.message_actions import BAR_HEIGHT
 from app.ui.chat.message_layout import FRAME_BUDGET_S, MessageDocuments
 from app.ui.chat.thought_block import ThoughtBlock, build_thought
 from app.ui.theme import color
-from app.ui.widgets import MessageEditor
 
 H_MARGIN = 16
 V_MARGIN = 6

@@ -9,10 +9,10 @@ from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from app.core.rendering.big_text import cut
+from app.ui.chat.chat_input import ChatInput
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
-from app.ui.widgets import ChatInput
 
 DELAY_MS = 150  # typing re-renders at most this often
 

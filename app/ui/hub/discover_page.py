@@ -27,9 +27,10 @@ from PySide6.QtWidgets import (
 from app.core.hub import catalogue as hub
 from app.core.library.models import human_size, scan_models
 from app.ui.background import Background
+from app.ui.hub.fit_pill_delegate import FitPillDelegate
 from app.ui.hub.table_model import RowTableModel
 from app.ui.theme import SPACE_S, SPACE_XS, color, icon, scheme, secondary_text, tone
-from app.ui.widgets import VISION_MARK, FitPillDelegate
+from app.ui.widgets import VISION_MARK
 
 Index = QModelIndex | QPersistentModelIndex
 FIT_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -171,7 +171,7 @@ class HubPages(QObject):
 
     def _show_download_count(self, count: int) -> None:
         """The page list's badge: how many downloads are not finished."""
-        from app.ui.widgets import badge_icon
+        from app.ui.shell.badge_icon import badge_icon
 
         action = self.router.action(Page.DOWNLOADS)
         action.setIcon(badge_icon("download", count))

@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
 
 from app.core.personas.presets import Preset, PresetError, PresetLibrary
 from app.core.prompting.types import Sampling
+from app.ui.avatars import avatar_icon
 from app.ui.personas.sampling_panel import SamplingPanel
 from app.ui.theme import SPACE_S, secondary_text
-from app.ui.widgets import avatar_icon, tool_button
+from app.ui.widgets import tool_button
 
 APPLY, NEW_CHAT, CANCEL = "apply", "new chat", "cancel"  # the answers to a persona switch mid-chat
 

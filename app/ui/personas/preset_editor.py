@@ -30,8 +30,8 @@ from app.core.personas.cards import CardError, read_png_chunks
 from app.core.personas.presets import Preset, PresetError, preset_from_dict
 from app.core.prompting.prompt_formats import CUSTOM, FORMAT_CHOICES
 from app.core.prompting.types import Sampling
+from app.ui.avatars import avatar_icon
 from app.ui.theme import tone
-from app.ui.widgets import avatar_icon
 
 
 class PresetEditor(QDialog):
