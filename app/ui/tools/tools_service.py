@@ -18,11 +18,11 @@ from app.core.atomic import atomic_write_text
 from app.core.bounded_json import loads
 from app.core.errors import HermesError
 from app.core.tools.mcp_config import MAX_CONFIG_BYTES, McpConfigError, McpServerConfig, load_config, parse_config
-from app.core.tools.specs import ToolSpec
 from app.core.tools.tool_prefs import ToolPrefs, load_prefs, save_prefs
 
 if TYPE_CHECKING:  # the MCP client (asyncio, the mcp SDK) loads when a server is first switched on
     from app.core.tools.mcp_client import McpHub, McpTool, ToolResult
+    from app.core.tools.specs import ToolSpec
 
 EMPTY_CONFIG = '{\n  "mcpServers": {}\n}\n'
 
