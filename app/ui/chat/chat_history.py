@@ -12,7 +12,6 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
-from app.core.history import exchange
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
 from app.core.rendering.code_blocks import code_blocks
@@ -170,6 +169,8 @@ class ChatHistory(QObject):
             self.write_export(chat_id, Path(path), kind)
 
     def write_export(self, chat_id: int, path: Path, kind: str) -> None:
+        from app.core.history import exchange  # with the first export, not at start
+
         if kind == "md":
             text = exchange.export_markdown(self.store, chat_id)
         elif kind == "json":
@@ -187,6 +188,8 @@ class ChatHistory(QObject):
             if not chosen:
                 return None
             path = Path(chosen)
+        from app.core.history import exchange
+
         try:
             chat_id = exchange.import_tree(self.store, exchange.read_export(path))
         except StoreError as exc:
