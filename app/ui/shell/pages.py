@@ -53,7 +53,7 @@ class PageRouter(QObject):
 
     def add(self, name: Page | str, text: str, icon_name: str, build: Callable[[], QWidget]) -> QAction:
         """Register a page: ``text`` is its rail and View-menu label (``&`` marks the menu's mnemonic), ``build``
-        makes it on first show. The first page registered is the one in front."""
+        makes it on first show. The first page registered is the one in front (built at once)."""
         if name in self._factories:
             raise ValueError(f"a page named {name!r} is registered already")
         number = len(self._factories) + 1
@@ -65,7 +65,8 @@ class PageRouter(QObject):
         self.actions.addAction(action)
         self.rail.addAction(action)
         self._factories[str(name)] = build
-        if number == 1:
+        if number == 1:  # in front from the start, so built now (the chat column: the window's own)
+            self.stack.setCurrentWidget(self.page(name))
             action.setChecked(True)
         return action
 
