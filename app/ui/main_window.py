@@ -60,7 +60,7 @@ from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
 from app.ui.tools.hooks import WindowTools
-from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter, tool_button
+from app.ui.widgets import ErrorBanner, name_for_accessibility, scrolling, style_slim_meter, tool_button
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
         self.prompt_preview = PromptPreview(self.chat_model, self.persona, self.input, self.client)
         self.preview, self.preview_notes = self.prompt_preview.text, self.prompt_preview.notes
         side = QTabWidget()
-        side.addTab(self.persona, "Persona")
+        side.addTab(scrolling(self.persona), "Persona")  # a short window scrolls the panel, never grows past it
         side.addTab(self.prompt_preview, "Prompt preview")
         self.side_tabs = side
         splitter = QSplitter()
@@ -502,3 +502,4 @@ def _dropped_kind(path: str, card_check: bool = False) -> str:
     if kind == "preset" and card_check and Path(path).suffix.lower() == ".png" and not is_card_png(Path(path)):
         return ""
     return kind
+
