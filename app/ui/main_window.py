@@ -502,4 +502,3 @@ def _dropped_kind(path: str, card_check: bool = False) -> str:
     if kind == "preset" and card_check and Path(path).suffix.lower() == ".png" and not is_card_png(Path(path)):
         return ""
     return kind
-
