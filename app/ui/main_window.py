@@ -34,7 +34,6 @@ from app import APP_NAME
 from app.core.engines import state_cache
 from app.core.engines.interface import LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
-from app.core.errors import HermesError
 from app.core.history.store import ChatStore, StoreError
 from app.core.knowledge.embedder import Embedder
 from app.core.media.store import ImageStore
@@ -389,13 +388,11 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int)
     def show_image(self, row: int, number: int) -> None:
-        """A message's image at full size (a click on its thumbnail)."""
-        try:
-            image = self.images.load(self.chat_model.item(row).images[number])
-        except (HermesError, IndexError) as exc:
-            self.banner.show_message(str(exc) or "That image is no longer there.")
+        """A message's image at full size (a click on its thumbnail, or View images), its others a key away."""
+        images = self.chat_model.item(row).images if 0 <= row < self.chat_model.rowCount() else []
+        if not 0 <= number < len(images):
             return
-        self.image_viewer = ImageViewer(image, self)
+        self.image_viewer = ImageViewer(images, self.images.load, number, self)
         self.image_viewer.show()
 
     @Slot()
