@@ -1,17 +1,22 @@
 """4. Cold start: process start to the main window shown and taking input, no model loaded.
 
 Baseline: a bare PySide6 QMainWindow shown the same way. Both are fresh processes, interleaved.
+
+``python -m bench.cold_start --against DIR [--rounds N]`` times another checkout of the app (``DIR``: its root, e.g.
+``git worktree add /tmp/before main``) in the same run, interleaved with this one and the bare window: a change's
+before and after, each as a ratio to the bare window measured between them (this machine's load moves every figure).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
-from bench.common import Figure, Section, median
+from bench.common import REPO, Figure, Section, median
 
 BASELINE = """
 import sys
@@ -52,14 +57,22 @@ WHERE_THE_TIME_GOES = (
 )
 
 
-def _time_to_ready(code: str, basedir: str) -> tuple[float, str]:
+def _time_to_ready(code: str, basedir: str, tree: str | None = None) -> tuple[float, str]:
+    """``tree``: the checkout whose ``app`` runs (default: whatever ``app`` this interpreter imports)."""
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    if tree is not None:  # (run from there too: ``-c`` puts the working directory first on sys.path)
+        env["PYTHONPATH"] = tree
     # An installed app has its bytecode compiled (pip does it at install); this machine sets
     # PYTHONDONTWRITEBYTECODE, which would make every start recompile the app's sources.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-c", code, basedir], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        [sys.executable, "-c", code, basedir],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tree,
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -96,3 +109,33 @@ def run(quick: bool = False) -> Section:
         notes=f"Median of {rounds} interleaved fresh processes each, offscreen, warm page cache, bytecode compiled "
         "(as after an install). " + WHERE_THE_TIME_GOES,
     )
+
+
+def compare(against: str, rounds: int = 9) -> dict[str, list[float]]:
+    """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved."""
+    trees = {"bare": str(REPO), "against": against, "this": str(REPO)}
+    times: dict[str, list[float]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as basedir:
+        for name, tree in trees.items():  # warm the page cache and the bytecode of each
+            _time_to_ready(BASELINE if name == "bare" else APP, basedir, tree)
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                times[name].append(_time_to_ready(BASELINE if name == "bare" else APP, basedir, tree)[0])
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_start")
+    parser.add_argument("--against", required=True, help="the root of another checkout (the change's before)")
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args(argv)
+    times = compare(args.against, args.rounds)
+    bare = median(times["bare"])
+    for name, values in times.items():
+        print(f"{name:8} median {median(values) * 1000:7.1f} ms  ratio to the bare {median(values) / bare:5.2f}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
