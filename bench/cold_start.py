@@ -53,7 +53,10 @@ WHERE_THE_TIME_GOES = (
     "use, ~32 ms for the ~80 classes the window uses (the `Qt` namespace alone 11.8 ms, `QStyle` 4.5 ms); each Qt "
     "enum touched becomes a Python `enum` class, ~28 ms for ~250 of them; the app's own modules and the window's "
     "widgets ~35 ms. llama_cpp, numpy, huggingface_hub, logging.handlers, the Hub pages and the preset editor are "
-    "already off this path; what remains is the window itself."
+    "already off this path; what remains is the window itself. Since 2026-12-03 jinja2 (the template sandbox), the "
+    "knowledge package (numpy), Pillow, the MCP client (asyncio), the tool turns and every page but Chat are off it "
+    "too (tests/ui/test_start_path.py keeps them off); each module still imported costs PySide6's per-module feature "
+    "check (it reads the module's source) besides its own classes, dataclasses, enums and regular expressions."
 )
 
 
