@@ -22,7 +22,7 @@ def test_the_last_model_is_loaded_again_at_the_next_start(qtbot, library_with_mo
     first = _window(qtbot, basedir, SettingsStore.load(paths.settings_file))
     assert not first.model_bar.restore_last()  # a first start: nothing to restore
     with qtbot.waitSignal(first.model_ready, timeout=30_000):
-        first.load_model(str(library_with_model))
+        first.model_bar.load_model(str(library_with_model))
     first.close()
 
     store = SettingsStore.load(paths.settings_file)  # the next start reads what the last one wrote
