@@ -99,6 +99,14 @@ class HubPages(QObject):
             bar.model_ready.connect(lambda loaded: models.set_loaded(loaded.info.path))
             bar.unloaded.connect(lambda: models.set_loaded(None))
             return models
+        if name == "lorebooks":
+            from app.core.personas.lorebook_library import LorebookLibrary
+            from app.core.personas.presets import PresetLibrary
+            from app.ui.personas.lorebooks_page import LorebooksPage
+
+            lorebooks = LorebooksPage(LorebookLibrary(self.paths.data, PresetLibrary(self.paths.presets_dir)))
+            lorebooks.status.connect(self.status)
+            return lorebooks
         if name == "server":
             from app.ui.engines.server_page import ServerPage
 
