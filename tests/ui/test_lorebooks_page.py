@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QLineEdit, QSpinBox
 
@@ -118,8 +118,12 @@ def test_add_duplicate_remove_and_toggle_entries(qtbot, page: LorebooksPage, lib
     qtbot.keyClicks(editor, "phoenix")
     qtbot.keyClick(editor, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.table.entries[2].keys == ["phoenix"])  # the delegate commits on the next turn
-    page.table.setData(page.table.index(0, ENABLED), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
-    page.table.setData(page.table.index(2, CONSTANT), Qt.CheckState.Checked.value, Qt.ItemDataRole.CheckStateRole)
+    switch = page.view.visualRect(page.table.index(0, ENABLED))  # a click anywhere in the cell switches it
+    qtbot.mouseClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=switch.center() + QPoint(6, 0))
+    assert not page.table.entries[0].enabled
+    page.view.setCurrentIndex(page.table.index(2, CONSTANT))
+    qtbot.keyClick(page.view, Qt.Key.Key_Space)
+    assert page.table.entries[2].constant
     page.view.selectRow(4)
     page.remove_button.click()
     assert page.save()

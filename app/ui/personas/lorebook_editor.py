@@ -8,6 +8,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QFormLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -114,8 +115,12 @@ class FiringTest(QWidget):
         self.results.setAccessibleName("Entries that fire")
         self.results.setHeaderLabels(["Entry", "Why", "Where", "Tokens"])
         self.results.setRootIsDecorated(False)
-        self.results.setColumnWidth(0, 130)
-        self.results.setColumnWidth(1, 190)
+        header = self.results.header()
+        header.setStretchLastSection(False)
+        for column, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch,
+                                       QHeaderView.ResizeMode.ResizeToContents,
+                                       QHeaderView.ResizeMode.ResizeToContents)):  # fmt: skip
+            header.setSectionResizeMode(column, mode)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         heading = QLabel("&Test the lorebook")
@@ -159,6 +164,7 @@ class FiringTest(QWidget):
             row.setForeground(0, fired)
             row.setForeground(1, fired)
             row.setToolTip(0, item.text[:2000])
+            row.setToolTip(1, item.reason)
             self.results.addTopLevelItem(row)
         for name, why in activation.dropped:
             row = QTreeWidgetItem([name, f"left out: {why}", "", ""])

@@ -10,8 +10,18 @@ import copy
 import re
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QSpinBox,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from app.core.personas.lorebook import MAX_CONTENT, MAX_KEYS, Entry, Logic, Lorebook, Position, split_decorators
 
@@ -232,7 +242,58 @@ class EntryTable(QAbstractTableModel):
 
 
 class EntryDelegate(QStyledItemDelegate):
-    """Lists for the logic and the position, bounded spin boxes for the numbers, a line for the keys."""
+    """Lists for the logic and the position, bounded spin boxes for the numbers, a line for the keys; the two
+    switches drawn in the text's own colour (Fusion's check box all but vanishes on a dark Base) and toggled by a
+    click anywhere in the cell or by Space."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        if index.column() not in CHECKED:
+            super().paint(painter, option, index)
+            return
+        cell = QStyleOptionViewItem(option)
+        self.initStyleOption(cell, index)
+        cell.features &= ~QStyleOptionViewItem.ViewItemFeature.HasCheckIndicator
+        cell.text = ""
+        style = cell.widget.style() if cell.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, cell, painter, cell.widget)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        ink = option.palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        rect = option.rect
+        side = max(8.0, min(14.0, rect.height() - 8.0))
+        box = QRectF(rect.center().x() - side / 2 + 1, rect.center().y() - side / 2 + 1, side, side)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(ink, 1.3))
+        painter.drawRoundedRect(box, 3, 3)
+        if index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked:
+            tick = QPen(ink, 2.0)
+            tick.setCapStyle(Qt.PenCapStyle.RoundCap)
+            tick.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            painter.setPen(tick)
+            x, y = box.left(), box.top()
+            painter.drawPolyline([QPointF(x + side * 0.22, y + side * 0.52), QPointF(x + side * 0.43, y + side * 0.74),
+                                  QPointF(x + side * 0.8, y + side * 0.28)])  # fmt: skip
+        painter.restore()
+
+    def editorEvent(self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: Index) -> bool:
+        if index.column() not in CHECKED:
+            return super().editorEvent(event, model, option, index)
+        kind = event.type()
+        toggle = (
+            kind == QEvent.Type.MouseButtonRelease
+            and isinstance(event, QMouseEvent)
+            and event.button() == Qt.MouseButton.LeftButton
+            and option.rect.contains(event.position().toPoint())
+        ) or (
+            kind == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Select)
+        )
+        if toggle:
+            on = index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+            state = Qt.CheckState.Unchecked if on else Qt.CheckState.Checked
+            return bool(model.setData(index, state.value, Qt.ItemDataRole.CheckStateRole))
+        return kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick)  # no editor for a switch
 
     def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
         column = index.column()

@@ -77,7 +77,8 @@ class LorebooksPage(QWidget):
         self.view = EmptyTableView("Choose a lorebook on the left, or import a SillyTavern World Info file.")
         self.view.setAccessibleName("Entries")
         self.view.setModel(self.table)
-        self.view.setItemDelegate(EntryDelegate(self.view))
+        self.delegate = EntryDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
@@ -87,7 +88,7 @@ class LorebooksPage(QWidget):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(CONTENT, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((34, 140, 110, 72, 200, 68, 50, 100, 48, 76)):
+        for column, width in enumerate((34, 124, 112, 70, 200, 68, 50, 92, 48, 76)):
             if column != CONTENT:
                 self.view.setColumnWidth(column, width)
         self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 10)
@@ -154,7 +155,7 @@ class LorebooksPage(QWidget):
         below = QSplitter(Qt.Orientation.Horizontal)
         below.addWidget(self.form)
         below.addWidget(self.tester)
-        below.setSizes([500, 400])
+        below.setSizes([400, 500])
         parts = QSplitter(Qt.Orientation.Vertical)
         parts.addWidget(self.view)
         parts.addWidget(below)
@@ -165,7 +166,7 @@ class LorebooksPage(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 800])
+        splitter.setSizes([280, 820])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
