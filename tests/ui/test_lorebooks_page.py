@@ -264,6 +264,12 @@ def test_the_page_in_the_window_menu_rail_and_shortcut(qtbot, window) -> None:
     assert window.stack.currentWidget() is page and action.isChecked()
     page.new_book("From the window")
     assert (window.paths.data / "lorebooks" / "from-the-window.json").is_file()
+    page.add_entry()
+    page.table.setData(page.table.index(0, KEYS), "left, unsaved")
+    assert page.dirty
+    window.close()  # the edit is saved, not lost
+    saved = LorebookLibrary(window.paths.data).get("From the window")
+    assert [entry.keys for entry in saved.entries] == [["left", "unsaved"]]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

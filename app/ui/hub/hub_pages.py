@@ -227,6 +227,12 @@ class HubPages(QObject):
             server_page = self._pages["server"]
             assert isinstance(server_page, ServerPage)
             server_page.shutdown()
+        if "lorebooks" in self._pages:
+            from app.ui.personas.lorebooks_page import LorebooksPage
+
+            lorebooks = self._pages["lorebooks"]
+            assert isinstance(lorebooks, LorebooksPage)
+            lorebooks.shutdown()  # edits not yet saved are written, not lost
         if "downloads" in self._pages:
             self.downloads_page.timer.stop()
         if self._downloads is not None:

@@ -2,12 +2,13 @@
 edited as a table of entries, saved through the core's LorebookLibrary (atomic writes), with a Test box that shows
 which entries a message fires and why.
 
-An edit stays in memory until Save (Ctrl+S); leaving a changed book asks first. A refused import, a bad value or a
-failed save says why in the page's message line and changes nothing on disk.
+An edit stays in memory until Save (Ctrl+S); leaving a changed book asks first; closing the window saves it.
+A refused import, a bad value or a failed save says why in the page's message line and changes nothing on disk.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from app.ui.personas.lorebook_editor import EntryForm, FiringTest
 from app.ui.personas.lorebook_entries import CONTENT, KEYS, EntryDelegate, EntryTable
 from app.ui.theme import color, secondary_text, tone
 from app.ui.widgets import EmptyTableView
+
+log = logging.getLogger(__name__)
 
 FILE_FILTER = "Lorebooks and character cards (*.json *.png *.charx);;All files (*)"
 
@@ -413,6 +416,12 @@ class LorebooksPage(QWidget):
         self.say("")
         self.refresh()
         self.status.emit(f"Deleted the lorebook {info.name!r}.", 5000)
+
+    def shutdown(self) -> None:
+        """The window is closing: a changed book is saved (atomically) rather than lost."""
+        self.tester.timer.stop()
+        if self.dirty and not self.save():
+            log.warning("lorebook edits not saved at close: %s", self.message.text())
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
