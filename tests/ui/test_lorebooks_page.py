@@ -125,7 +125,8 @@ def test_add_duplicate_remove_and_toggle_entries(qtbot, page: LorebooksPage, lib
     qtbot.keyClick(page.view, Qt.Key.Key_Space)
     assert page.table.entries[2].constant
     page.view.selectRow(4)
-    page.remove_button.click()
+    page.view.setFocus()
+    qtbot.keyClick(page.view, Qt.Key.Key_Delete)
     assert page.save()
     entries = LorebookLibrary(library.folder.parent).get("Eldoria").entries
     assert [entry.comment or entry.keys[0] for entry in entries] == ["Dragons", "Dragons", "phoenix", "Castle at night",

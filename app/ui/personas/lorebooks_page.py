@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QBrush, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -115,7 +115,10 @@ class LorebooksPage(QWidget):
         self.add_button.clicked.connect(self.add_entry)
         self.duplicate_button.clicked.connect(self.duplicate_entries)
         self.remove_button.clicked.connect(self.remove_entries)
-        QShortcut(QKeySequence.StandardKey.Save, self, self.save, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        within = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        QShortcut(QKeySequence.StandardKey.Save, self, self.save, context=within)
+        only_table = Qt.ShortcutContext.WidgetShortcut  # not while a cell's editor has the key
+        QShortcut(QKeySequence.StandardKey.Delete, self.view, self.remove_entries, context=only_table)
 
         self.table.edited.connect(self._edited)
         self.table.problem.connect(self.say)
@@ -422,6 +425,14 @@ class LorebooksPage(QWidget):
         self.tester.timer.stop()
         if self.dirty and not self.save():
             log.warning("lorebook edits not saved at close: %s", self.message.text())
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            card = QBrush(color("card_book"))  # the theme now shown (a live switch)
+            for info, item in zip(self.infos, self._items, strict=False):
+                if info.card:
+                    item.setForeground(2, card)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
