@@ -182,7 +182,7 @@ def _book_entry(item: Any, index: int) -> Entry:
         use_regex=_bool(item.get("use_regex"), False),
         exclude_recursion=_bool(ext.get("exclude_recursion"), False),
         prevent_recursion=_bool(ext.get("prevent_recursion"), False),
-        raw=copy.deepcopy(item),
+        raw=_json_copy(item),
     )
 
 
@@ -211,7 +211,7 @@ def _world_info_entry(item: Any, index: int) -> Entry:
         scan_depth=_opt_int(item.get("scanDepth")),
         exclude_recursion=_bool(item.get("excludeRecursion"), False),
         prevent_recursion=_bool(item.get("preventRecursion"), False),
-        raw=copy.deepcopy(item),
+        raw=_json_copy(item),
     )
 
 
@@ -290,6 +290,15 @@ def to_character_book(book: Lorebook) -> dict[str, Any]:
         "extensions": book_raw.get("extensions") or {},
         "entries": items,
     }
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of decoded JSON (objects, arrays, scalars): deepcopy's result, several times faster (20,000 entries)."""
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    return value
 
 
 def _st_logic(logic: Logic) -> int:

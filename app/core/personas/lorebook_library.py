@@ -61,6 +61,20 @@ class LorebookLibrary:
                     found.append(info)
         return found
 
+    def stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """What ``books()`` would read, by name, time and size: unchanged, the books need not be read again."""
+        paths = sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        if self.presets is not None:
+            paths += sorted(CardStore(self.presets.user_dir).root.glob("*/card.json"))
+        found = []
+        for path in paths:
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), info.st_mtime_ns, info.st_size))
+        return tuple(found)
+
     def card_book(self, preset_id: str) -> Lorebook | None:
         """The lorebook inside a preset's original card, if it has one."""
         if self.presets is None:

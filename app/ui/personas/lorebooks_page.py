@@ -126,8 +126,9 @@ class LorebooksPage(QWidget):
         self.view.doubleClicked.connect(
             lambda index: self.form.content.setFocus() if index.column() == CONTENT else None
         )
+        self._stamp: tuple[tuple[str, int, int], ...] | None = None  # the library as last read
         self._lay_out()
-        self.refresh()
+        self._update_heading()  # the books are read when the page is first shown
 
     def _lay_out(self) -> None:
         left = QWidget()
@@ -180,6 +181,7 @@ class LorebooksPage(QWidget):
     def refresh(self, select: str | None = None) -> None:
         """Read the library again; keep (or move to) the selected book."""
         wanted = select or (self.current.name if self.current else None)
+        self._stamp = self.library.stamp()
         self.infos = self.library.books()
         self.books.blockSignals(True)
         self.books.clear()
@@ -319,6 +321,7 @@ class LorebooksPage(QWidget):
             return False
         self.current.entries = len(self.current.book.entries)
         self.dirty = False
+        self._stamp = self.library.stamp()  # its own write: nothing to read again
         row = self.infos.index(self.current)
         self._items[row].setText(1, f"{self.current.entries:,}")
         self.say("")
@@ -436,5 +439,5 @@ class LorebooksPage(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if not self.dirty:
-            self.refresh()  # a card imported meanwhile brings its book
+        if not self.dirty and self.library.stamp() != self._stamp:
+            self.refresh()  # a card imported meanwhile brings its book; unchanged files are not read again
