@@ -263,6 +263,8 @@ def test_the_page_in_the_window_menu_rail_and_shortcut(qtbot, window) -> None:
     qtbot.keyClick(window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
     page = window.hub.page("lorebooks")
     assert window.stack.currentWidget() is page and action.isChecked()
+    window.resize(900, 600)  # the page fits a small window: it does not widen it
+    qtbot.waitUntil(lambda: window.width() <= 900)
     page.new_book("From the window")
     assert (window.paths.data / "lorebooks" / "from-the-window.json").is_file()
     page.add_entry()

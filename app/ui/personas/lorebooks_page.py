@@ -17,12 +17,14 @@ from PySide6.QtGui import QBrush, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
@@ -104,6 +106,7 @@ class LorebooksPage(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.source = secondary_text(QLabel())
+        self.source.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # elided, not widening
         self.save_button, self.revert_button = QPushButton("&Save"), QPushButton("Re&vert")
         self.add_button, self.duplicate_button, self.remove_button = (
             QPushButton(text) for text in ("&Add entry", "D&uplicate", "&Remove")
@@ -138,15 +141,11 @@ class LorebooksPage(QWidget):
         about.setWordWrap(True)
         left_layout.addWidget(about)
         left_layout.addWidget(self.books, 1)
-        buttons = QHBoxLayout()
-        for button in (self.new_button, self.import_button, self.export_button):
-            buttons.addWidget(button)
+        buttons = QGridLayout()  # two columns: the page fits a 900-pixel window beside the rail
+        for number, button in enumerate((self.new_button, self.import_button, self.rename_button,
+                                         self.export_button, self.delete_button)):  # fmt: skip
+            buttons.addWidget(button, number // 2, number % 2)
         left_layout.addLayout(buttons)
-        more = QHBoxLayout()
-        for button in (self.rename_button, self.delete_button):
-            more.addWidget(button)
-        more.addStretch(1)
-        left_layout.addLayout(more)
         left_layout.addWidget(self.message)
 
         right = QWidget()
@@ -155,10 +154,14 @@ class LorebooksPage(QWidget):
         heading = QHBoxLayout()
         heading.addWidget(self.title)
         heading.addWidget(self.source, 1)
-        for button in (self.add_button, self.duplicate_button, self.remove_button, self.revert_button,
-                       self.save_button):  # fmt: skip
-            heading.addWidget(button)
+        heading.addWidget(self.revert_button)
+        heading.addWidget(self.save_button)
         right_layout.addLayout(heading)
+        entry_buttons = QHBoxLayout()
+        for button in (self.add_button, self.duplicate_button, self.remove_button):
+            entry_buttons.addWidget(button)
+        entry_buttons.addStretch(1)
+        right_layout.addLayout(entry_buttons)
         below = QSplitter(Qt.Orientation.Horizontal)
         below.addWidget(self.form)
         below.addWidget(self.tester)
