@@ -77,3 +77,12 @@ def test_a_cards_book_is_saved_and_renamed_inside_its_card(library: LorebookLibr
     with pytest.raises(LorebookError, match="belongs to the card of Aria"):
         library.delete(info)
     assert library.card_book(preset.id) is not None
+
+
+def test_key_problem_names_the_keys_re2_cannot_run() -> None:
+    from app.core.personas.lorebook_scan import key_problem
+
+    assert key_problem("dragon") == "" and key_problem("/(a+)+$/") == ""  # RE2 runs it, in linear time
+    assert key_problem("/drag(on|ons)/i") == "" and key_problem("a(b", regex=False) == ""  # literal text
+    assert "look-arounds" in key_problem("/(?<=a)b/") and "missing ]" in key_problem("/[a/")
+    assert "missing )" in key_problem("a(b", regex=True)  # a V3 use_regex entry: every key is a pattern

@@ -193,6 +193,9 @@ def test_bad_values_are_refused_and_a_failed_save_keeps_the_edits(
     assert not page.table.setData(page.table.index(0, PROBABILITY), "many")
     assert "not a whole number" in page.message.text()
     assert split_keys("a, /b{1,3}/i , c d,") == ["a", "/b{1,3}/i", "c d"]
+    assert page.table.setData(page.table.index(1, KEYS), "castle, /(?<=old )keep/i")  # kept as typed, and said
+    assert "“/(?<=old )keep/i” is ignored when scanning: RE2 cannot run it" in page.message.text()
+    assert page.table.entries[1].keys == ["castle", "/(?<=old )keep/i"]
 
     page.table.setData(page.table.index(0, KEYS), "firedrake")
     path = next(library.folder.glob("*.json"))
@@ -296,3 +299,25 @@ def test_the_lorebook_colours_meet_wcag_aa_in_both_themes(qapp, qtbot, scheme: s
         assert theme.contrast_ratio(label, widget.palette().window().color()) >= 4.5
     finally:
         theme.apply_theme(qapp, "system")
+
+
+def test_leaving_a_changed_book_asks_first(qtbot, page: LorebooksPage, library, eldoria: Path) -> None:
+    page.new_book("Second")
+    page.import_file(eldoria)
+    page.table.setData(page.table.index(0, KEYS), "wyvern")
+    seen: list[str] = []
+    answer_next_question(qtbot, "Cancel", seen)
+    page.books.setCurrentItem(page.books.topLevelItem(1))  # "Second"
+    assert "Save the changes to 'Eldoria'?" in seen[0]
+    assert page.current is not None and page.current.name == "Eldoria" and page.dirty
+    assert page.books.currentItem().text(0) == "Eldoria"
+
+    answer_next_question(qtbot, "Save", seen)
+    page.books.setCurrentItem(page.books.topLevelItem(1))
+    assert page.current.name == "Second" and not page.dirty
+    assert LorebookLibrary(library.folder.parent).get("Eldoria").entries[0].keys == ["wyvern"]
+
+    page.table.add_entry()
+    answer_next_question(qtbot, "Discard", seen)
+    page.books.setCurrentItem(page.books.topLevelItem(0))
+    assert page.current.name == "Eldoria" and LorebookLibrary(library.folder.parent).get("Second").entries == []

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.personas.lorebook import MAX_CONTENT, MAX_KEYS, Entry, Logic, Lorebook, Position, split_decorators
+from app.core.personas.lorebook_scan import key_problem
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -166,6 +167,10 @@ class EntryTable(QAbstractTableModel):
                 else:
                     entry.secondary_keys = keys
                     entry.selective = bool(keys) or entry.selective
+                broken = [(key, why) for key in keys if (why := key_problem(key, regex=entry.use_regex))]
+                if broken:  # kept as typed (nothing is lost), and said: it will never match
+                    key, why = broken[0]
+                    self.problem.emit(f"Entry {index.row() + 1}: the key “{key}” is ignored when scanning: {why}.")
             elif column == LOGIC:
                 entry.logic = Logic(value)
             elif column == POSITION:
