@@ -65,7 +65,6 @@ def type_into_cell(qtbot, page: LorebooksPage, row: int, column: int, text: str)
     index = page.table.index(row, column)
     page.view.setCurrentIndex(index)
     page.view.edit(index)
-    editor = page.view.indexWidget(index)
     qtbot.waitUntil(lambda: page.view.indexWidget(index) is not None)
     editor = page.view.indexWidget(index)
     if isinstance(editor, QSpinBox):
@@ -86,6 +85,7 @@ def test_import_edit_save_and_read_back_from_disk(qtbot, page: LorebooksPage, li
 
     type_into_cell(qtbot, page, 0, KEYS, "dragon, drake, /wyrms?/i")
     page.view.setCurrentIndex(page.table.index(0, 0))
+    assert page.form.keys.text() == "dragon, drake, /wyrms?/i" and page.form.title.text() == "Dragons"
     page.form.content.setFocus()
     page.form.content.selectAll()
     qtbot.keyClicks(page.form.content, "Dragons here breathe green fire.")
