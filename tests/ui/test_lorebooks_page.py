@@ -321,3 +321,30 @@ def test_leaving_a_changed_book_asks_first(qtbot, page: LorebooksPage, library, 
     answer_next_question(qtbot, "Discard", seen)
     page.books.setCurrentItem(page.books.topLevelItem(0))
     assert page.current.name == "Eldoria" and LorebookLibrary(library.folder.parent).get("Second").entries == []
+
+
+def test_the_books_own_settings_are_edited_saved_and_tested(qtbot, page: LorebooksPage, library, eldoria) -> None:
+    page.import_file(eldoria)
+    settings = page.settings
+    assert (settings.scan_depth.value(), settings.budget.value(), settings.recursive.isChecked()) == (2, 1024, True)
+    page.tester.message.setPlainText("A dragon over the castle at night, then the river.")
+    page.tester.run()
+    assert len(page.tester.fired_names()) == 4
+    settings.budget.setValue(12)  # room for the constant entry (7 tokens) only: the rest is left out, and why
+    qtbot.waitUntil(lambda: page.tester.fired_names() == ["World"])
+    dropped = [page.tester.results.topLevelItem(i).text(1) for i in range(page.tester.results.topLevelItemCount())]
+    assert any(why.startswith("left out: over the token budget") for why in dropped)
+    settings.scan_depth.setValue(5)
+    settings.recursive.setChecked(False)
+    assert page.dirty and page.save()
+    again = LorebookLibrary(library.folder.parent).get("Eldoria")
+    assert (again.scan_depth, again.token_budget, again.recursive_scanning) == (5, 12, False)
+
+
+def test_the_pages_mnemonics_are_distinct_and_leave_the_menus_alone(qtbot, page: LorebooksPage) -> None:
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    texts = [w.text() for w in page.findChildren(QAbstractButton)] + [w.text() for w in page.findChildren(QLabel)]
+    letters = [QKeySequence.mnemonic(text).toString() for text in texts if "&" in text.replace("&&", "")]
+    assert len(letters) == len(set(letters)) >= 12, letters
+    assert not {"Alt+F", "Alt+E", "Alt+V", "Alt+M", "Alt+C", "Alt+H"} & set(letters)  # the menu bar's

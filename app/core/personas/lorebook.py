@@ -216,7 +216,8 @@ def _world_info_entry(item: Any, index: int) -> Entry:
 
 
 def to_world_info(book: Lorebook) -> dict[str, Any]:
-    """A SillyTavern World Info document."""
+    """A SillyTavern World Info document (with the book's scan depth, budget and recursion, which SillyTavern keeps
+    in its own settings and ignores here, so that the book reads back as it was edited)."""
     entries: dict[str, Any] = {}
     for entry in book.entries:
         item = dict(entry.raw) if "key" in entry.raw else {}
@@ -242,7 +243,9 @@ def to_world_info(book: Lorebook) -> dict[str, Any]:
             preventRecursion=entry.prevent_recursion,
         )
         entries[str(entry.uid)] = item
-    return {**copy.deepcopy(book.raw), "name": book.name, "entries": entries}
+    settings = {"scan_depth": book.scan_depth, "token_budget": book.token_budget,
+                "recursive_scanning": book.recursive_scanning}  # fmt: skip
+    return {**copy.deepcopy(book.raw), "name": book.name, **settings, "entries": entries}
 
 
 def to_character_book(book: Lorebook) -> dict[str, Any]:

@@ -1,17 +1,20 @@
-"""Below the entry table: the form for one entry's long text, and the Test box (which entries fire for a message)."""
+"""Beside the entry table: the form for one entry's long text, the Test box (which entries fire for a message), and
+the book's own settings."""
 
 from __future__ import annotations
 
 import zlib
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QSpinBox,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -44,7 +47,7 @@ class EntryForm(QWidget):
             widget.setAccessibleName(name)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("&Title", self.title)
+        form.addRow("Tit&le", self.title)
         form.addRow("&Keys", self.keys)
         form.addRow("Secondar&y keys", self.secondary)
         form.addRow("C&ontent", self.content)
@@ -188,3 +191,49 @@ class FiringTest(QWidget):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self.activation is not None:
             self.run()  # the colours of the theme now shown
+
+
+class BookSettings(QWidget):
+    """The book's own settings: how many messages are scanned, the token budget, recursion."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.book: Lorebook | None = None
+        self._loading = False
+        self.scan_depth = QSpinBox(minimum=0, maximum=1000, suffix=" messages")
+        self.scan_depth.setToolTip("How many of the last messages are searched for keys (0: only constant entries)")
+        self.budget = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128, suffix=" tokens")
+        self.budget.setToolTip("At most this much lore enters the prompt; the lowest order is left out first")
+        self.recursive = QCheckBox("Entries can fire other entries")
+        self.recursive.setToolTip("A fired entry's text is scanned for keys too (a few rounds at most)")
+        for widget, name in ((self.scan_depth, "Scan depth"), (self.budget, "Token budget"),
+                             (self.recursive, "Recursive scanning")):  # fmt: skip
+            widget.setAccessibleName(name)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Scan de&pth", self.scan_depth)
+        form.addRow("Token bud&get", self.budget)
+        form.addRow(self.recursive)
+        self.scan_depth.valueChanged.connect(lambda value: self._write("scan_depth", value))
+        self.budget.valueChanged.connect(lambda value: self._write("token_budget", value))
+        self.recursive.toggled.connect(lambda on: self._write("recursive_scanning", on))
+        self.show_book(None)
+
+    def show_book(self, book: Lorebook | None) -> None:
+        self.book = book
+        self._loading = True
+        try:
+            self.scan_depth.setValue(book.scan_depth if book else 2)
+            self.budget.setValue(book.token_budget if book else 1024)
+            self.recursive.setChecked(book.recursive_scanning if book else True)
+        finally:
+            self._loading = False
+        self.setEnabled(book is not None)
+
+    def _write(self, name: str, value: int | bool) -> None:
+        if self._loading or self.book is None or getattr(self.book, name) == value:
+            return
+        setattr(self.book, name, value)
+        self.changed.emit()

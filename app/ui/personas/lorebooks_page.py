@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.core.personas.lorebook import LorebookError
 from app.core.personas.lorebook_library import BookInfo, LorebookLibrary
-from app.ui.personas.lorebook_editor import EntryForm, FiringTest
+from app.ui.personas.lorebook_editor import BookSettings, EntryForm, FiringTest
 from app.ui.personas.lorebook_entries import CONTENT, KEYS, EntryDelegate, EntryTable
 from app.ui.theme import color, secondary_text, tone
 from app.ui.widgets import EmptyTableView
@@ -63,7 +63,7 @@ class LorebooksPage(QWidget):
         self.books.header().setStretchLastSection(False)
         self.books.currentItemChanged.connect(self._book_chosen)
         self.new_button, self.import_button, self.export_button, self.rename_button, self.delete_button = (
-            QPushButton(text) for text in ("&New…", "&Import…", "E&xport…", "Rena&me…", "&Delete…")
+            QPushButton(text) for text in ("&New…", "&Import…", "E&xport…", "&Rename…", "&Delete…")
         )
         for button, slot, tip in (
             (self.new_button, self.new_book, "A new, empty lorebook"),
@@ -99,6 +99,8 @@ class LorebooksPage(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 10)
         self.form = EntryForm(self.table)
         self.tester = FiringTest()
+        self.settings = BookSettings()
+        self.settings.changed.connect(self._edited)
 
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.PlainText)
@@ -107,12 +109,13 @@ class LorebooksPage(QWidget):
         self.title.setFont(font)
         self.source = secondary_text(QLabel())
         self.source.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # elided, not widening
-        self.save_button, self.revert_button = QPushButton("&Save"), QPushButton("Re&vert")
+        self.save_button, self.revert_button = QPushButton("&Save"), QPushButton("Revert")
         self.add_button, self.duplicate_button, self.remove_button = (
-            QPushButton(text) for text in ("&Add entry", "D&uplicate", "&Remove")
+            QPushButton(text) for text in ("&Add entry", "D&uplicate", "Remove")
         )
         self.save_button.setToolTip("Save the changes (Ctrl+S)")
         self.revert_button.setToolTip("Drop the changes not yet saved")
+        self.remove_button.setToolTip("Remove the selected entries (Delete)")
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self.revert)
         self.add_button.clicked.connect(self.add_entry)
@@ -141,6 +144,7 @@ class LorebooksPage(QWidget):
         about.setWordWrap(True)
         left_layout.addWidget(about)
         left_layout.addWidget(self.books, 1)
+        left_layout.addWidget(self.settings)
         buttons = QGridLayout()  # two columns: the page fits a 900-pixel window beside the rail
         for number, button in enumerate((self.new_button, self.import_button, self.rename_button,
                                          self.export_button, self.delete_button)):  # fmt: skip
@@ -212,6 +216,7 @@ class LorebooksPage(QWidget):
         self.dirty = False
         self.table.set_book(info.book if info else None)
         self.tester.set_book(info.book if info else None)
+        self.settings.show_book(info.book if info else None)
         if info is not None:
             row = self.infos.index(info)
             self.books.blockSignals(True)
