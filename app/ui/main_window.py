@@ -240,6 +240,7 @@ class MainWindow(QMainWindow):
         add(Page.MODELS, "My &Models", "hard-drive", self.hub.build_models)
         add(Page.DOWNLOADS, "Do&wnloads", "download", self.hub.build_downloads)
         add(Page.SERVER, "Se&rver", "server", self._build_server_page)
+        add(Page.LOREBOOKS, "L&orebooks", "book-open", self._build_lorebooks_page)
 
     def _build_server_page(self) -> QWidget:
         from app.ui.engines.server_page import ServerPage
@@ -247,6 +248,14 @@ class MainWindow(QMainWindow):
         folders = lambda: self.settings.library_folders(self.paths.default_models_dir)  # noqa: E731
         page = ServerPage(self.client.service, self.paths, folders)  # serves the window's engine service
         self.server_indicator.watch(page)
+        return page
+
+    def _build_lorebooks_page(self) -> QWidget:
+        from app.core.personas.lorebook_library import LorebookLibrary
+        from app.ui.personas.lorebooks_page import LorebooksPage
+
+        page = LorebooksPage(LorebookLibrary(self.paths.data, PresetLibrary(self.paths.presets_dir)))
+        page.status.connect(self.statusBar().showMessage)
         return page
 
     def _connect(self) -> None:
@@ -445,6 +454,9 @@ class MainWindow(QMainWindow):
         server = self.router.built(Page.SERVER)
         if server is not None:
             server.shutdown()  # type: ignore[attr-defined]  # the server stops before the engine does
+        lorebooks = self.router.built(Page.LOREBOOKS)
+        if lorebooks is not None:
+            lorebooks.shutdown()  # type: ignore[attr-defined]  # edits not yet saved are written, not lost
         self.hub.shutdown()  # downloads pause (resumed at the next start)
         self.conversation.close()  # a reply being written is kept, as stopped
         self.tools.shutdown()  # every MCP server's process ends

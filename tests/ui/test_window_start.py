@@ -35,6 +35,7 @@ HEAVY = (
     "app.ui.hub.models_page",
     "app.ui.hub.downloads_page",
     "app.ui.engines.server_page",
+    "app.ui.personas.lorebooks_page",
 )
 
 PROBE = """

@@ -7,9 +7,10 @@ costs the same however many pages there are.
 
 Adding a page is one line where the window registers its pages (``MainWindow._register_pages``)::
 
-    self.router.add(Page.LOREBOOKS, "&Lorebooks", "book", self._build_lorebooks_page)
+    self.router.add(Page.KNOWLEDGE, "&Knowledge", "library", self._build_knowledge_page)
 
-where the factory returns the page (import its module inside the factory) and ``Page`` gets the new name.
+where the factory returns the page (import its module inside the factory) and ``Page`` gets the new name
+(``KNOWLEDGE = "knowledge"``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Page(StrEnum):
     MODELS = "models"
     DOWNLOADS = "downloads"
     SERVER = "server"
+    LOREBOOKS = "lorebooks"
 
 
 class PageRouter(QObject):
