@@ -54,6 +54,7 @@ from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.shell.pages import Page, PageRouter
+from app.ui.shell.window_pages import register_pages
 from app.ui.theme import ICON_SIZE, apply_theme, icon
 from app.ui.tools.hooks import WindowTools
 from app.ui.widgets import ErrorBanner, name_for_accessibility, scrolling, style_slim_meter, tool_button
@@ -199,7 +200,7 @@ class MainWindow(QMainWindow):
             self.router, paths=self.paths, settings=self.settings_store, background=self.background,
             model_bar=self.model_bar, parent=self,
         )  # fmt: skip
-        self._register_pages(splitter)
+        register_pages(self, splitter)  # app/ui/shell/window_pages.py: one line a page
         self.server_indicator = ServerIndicator(  # the Server page's server, or a terminal's `serve`, is running
             self.statusBar(), self.router.action(Page.SERVER), lambda: self.router.show(Page.SERVER),
             self.paths.data / "servers",
@@ -231,32 +232,6 @@ class MainWindow(QMainWindow):
             widget.setAccessibleName(name)
         name_for_accessibility(self)
         self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
-
-    def _register_pages(self, chat_page: QWidget) -> None:
-        """The rail's pages in order (Ctrl+1…): a page is one line here, its factory builds it on first show."""
-        add = self.router.add
-        add(Page.CHAT, "&Chat", "message-square", lambda: chat_page)
-        add(Page.DISCOVER, "&Discover", "compass", self.hub.build_discover)
-        add(Page.MODELS, "My &Models", "hard-drive", self.hub.build_models)
-        add(Page.DOWNLOADS, "Do&wnloads", "download", self.hub.build_downloads)
-        add(Page.SERVER, "Se&rver", "server", self._build_server_page)
-        add(Page.LOREBOOKS, "L&orebooks", "book-open", self._build_lorebooks_page)
-
-    def _build_server_page(self) -> QWidget:
-        from app.ui.engines.server_page import ServerPage
-
-        folders = lambda: self.settings.library_folders(self.paths.default_models_dir)  # noqa: E731
-        page = ServerPage(self.client.service, self.paths, folders)  # serves the window's engine service
-        self.server_indicator.watch(page)
-        return page
-
-    def _build_lorebooks_page(self) -> QWidget:
-        from app.core.personas.lorebook_library import LorebookLibrary
-        from app.ui.personas.lorebooks_page import LorebooksPage
-
-        page = LorebooksPage(LorebookLibrary(self.paths.data, PresetLibrary(self.paths.presets_dir)))
-        page.status.connect(self.statusBar().showMessage)
-        return page
 
     def _connect(self) -> None:
         self.chat.reply_finished.connect(self.reply_finished)
@@ -450,13 +425,7 @@ class MainWindow(QMainWindow):
             timer.stop()
         self._unsubscribe()  # no settings reach the pages any more
         self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
-        self.router.close()  # no page is built any more
-        server = self.router.built(Page.SERVER)
-        if server is not None:
-            server.shutdown()  # type: ignore[attr-defined]  # the server stops before the engine does
-        lorebooks = self.router.built(Page.LOREBOOKS)
-        if lorebooks is not None:
-            lorebooks.shutdown()  # type: ignore[attr-defined]  # edits not yet saved are written, not lost
+        self.router.close()  # no page is built any more; the Server page's server stops, the Lorebooks page saves
         self.hub.shutdown()  # downloads pause (resumed at the next start)
         self.conversation.close()  # a reply being written is kept, as stopped
         self.tools.shutdown()  # every MCP server's process ends

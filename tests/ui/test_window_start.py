@@ -110,3 +110,23 @@ def test_the_view_menu_and_the_rail_hold_the_same_page_actions(qtbot, window) ->
     assert {action.data() for action in view} == {str(page) for page in Page}
     window.menus.actions["focus_input"].trigger()  # a View item that goes through the router too
     assert window.router.current == Page.CHAT
+
+
+def test_closing_the_window_shuts_down_the_pages_that_were_built(qtbot, window) -> None:
+    stopped: list[str] = []
+
+    class Stopping(QLabel):
+        def __init__(self, name: str) -> None:
+            super().__init__(name)
+            self.name = name
+
+        def shutdown(self) -> None:
+            stopped.append(self.name)
+
+    window.router.add("shown", "Shown", "compass", lambda: Stopping("shown"))
+    window.router.add("never", "Never", "compass", lambda: Stopping("never"))
+    window.router.show("shown")
+    window.close()
+    assert stopped == ["shown"]  # a page never shown is neither built nor stopped
+    with pytest.raises(RuntimeError, match="closing"):
+        window.router.page("never")

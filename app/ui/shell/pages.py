@@ -5,12 +5,12 @@ The page rail (the toolbar on the left) and the menu bar's View menu hold the ve
 plain QWidget: nothing of it (not even its module) is imported before it is first shown, so the window's start
 costs the same however many pages there are.
 
-Adding a page is one line where the window registers its pages (``MainWindow._register_pages``)::
+Adding a page is one line where the window registers its pages (``app/ui/shell/window_pages.py``)::
 
-    self.router.add(Page.KNOWLEDGE, "&Knowledge", "library", self._build_knowledge_page)
+    add(Page.KNOWLEDGE, "&Knowledge", "library", lambda: knowledge_page(window))
 
 where the factory returns the page (import its module inside the factory) and ``Page`` gets the new name
-(``KNOWLEDGE = "knowledge"``).
+(``KNOWLEDGE = "knowledge"``). A page with a ``shutdown()`` has it called when the window closes.
 """
 
 from __future__ import annotations
@@ -115,5 +115,10 @@ class PageRouter(QObject):
         return next((name for name, page in self._pages.items() if page is widget), "")
 
     def close(self) -> None:
-        """The window is closing: pages not built stay unbuilt."""
+        """The window is closing: pages not built stay unbuilt; each built page with a ``shutdown()`` has it called,
+        in the order the pages were registered."""
         self._closed = True
+        for name in self._factories:
+            shutdown = getattr(self._pages.get(name), "shutdown", None)
+            if callable(shutdown):
+                shutdown()
