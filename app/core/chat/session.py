@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from app.core.chat import roleplay_turn
 from app.core.chat.headless import run_turn
 from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
 from app.core.engines.service import EngineService, GenerationRequest
@@ -28,6 +29,8 @@ from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
 from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
+from app.core.personas.prompt_build import BuiltPrompt
+from app.core.personas.roleplay import TokenCounter
 from app.core.prompting.parts import CitationPart, ImagePart, Part, images_of, is_thought
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
@@ -68,6 +71,9 @@ class ChatSession:
         self._saver: StreamingSaver | None = None
         self._grounded: dict[int, tuple[str, tuple[CitationPart, ...]]] = {}  # question id: (prompt, sources)
         self._pending_citations: tuple[CitationPart, ...] = ()  # the sources of the request being built
+        self.tokens = TokenCounter()  # a face with a loaded model gives it the model's tokenizer
+        self.built: BuiltPrompt | None = None  # the last turn's roleplay: which entries fired, and why
+        self._greetings: list[str] = []  # a fresh chat's greetings to choose from (before it is saved)
 
     # opening
     def open(self, chat_id: int) -> None:
@@ -84,11 +90,20 @@ class ChatSession:
         self.system_message = path[0] if path and path[0].role == "system" else None
         self._reset([self._item(m) for m in path if m.role != "system"])
 
-    def new(self, greeting: str = "", speaker: str = "") -> None:
-        """A fresh chat (saved when its first message is sent)."""
+    def new(self, greeting: str | Sequence[str] = "", speaker: str = "", chosen: int = 0) -> None:
+        """A fresh chat (saved when its first message is sent). ``greeting``: one, or several to swipe through
+        (a card's alternate greetings: each is kept as a version of the first message; ``chosen`` is shown)."""
         self.chat_id, self.system_message, self._saver = None, None, None
         self._set_state(ResponseState.IDLE)
-        self._reset([ChatItem(role="assistant", text=greeting, model_name=speaker)] if greeting else [])
+        self._greetings, chosen = roleplay_turn.greeting_rows(
+            [greeting] if isinstance(greeting, str) else greeting, chosen
+        )
+        items = (
+            [ChatItem(role="assistant", text=self._greetings[chosen], model_name=speaker)] if self._greetings else []
+        )
+        if items:
+            items[0].sibling_index, items[0].sibling_count = chosen, len(self._greetings)
+        self._reset(items)
 
     @property
     def busy(self) -> bool:
@@ -255,7 +270,11 @@ class ChatSession:
     # the tree
     def switch_version(self, row: int, step: int) -> None:
         item = self.items[row]
-        if item.message_id is not None and not self.busy:
+        if item.message_id is None and row == 0 and len(self._greetings) > 1:  # a fresh chat's greetings
+            item.sibling_index = max(0, min(len(self._greetings) - 1, item.sibling_index + step))
+            item.text = self._greetings[item.sibling_index]
+            self._changed(row)
+        elif item.message_id is not None and not self.busy:
             self.store.switch_version(item.message_id, step)
             self.reload()
 
@@ -295,12 +314,19 @@ class ChatSession:
     def _request(self, turn: TurnSettings, upto: int | None, continue_text: str = "") -> GenerationRequest:
         self._clear_left_out()
         messages = self.conversation(turn.system_prompt, upto=upto)
+        self.built = None
+        if turn.roleplay is not None:  # lorebooks, the user persona, the author's note, macros
+            messages, self.sent_rows, self.built = roleplay_turn.with_roleplay(
+                messages, self.sent_rows, turn.roleplay, self.tokens
+            )
         self._pending_citations = ()
         question = self._last_question(upto)
-        if question is not None and question in self._grounded and messages and messages[-1]["role"] == "user":
+        asked = len(self.items[:upto]) - 1
+        if question is not None and question in self._grounded and asked in self.sent_rows:
             prompt, self._pending_citations = self._grounded[question]
-            messages[-1] = messages[-1].copy()  # its images stay
-            messages[-1]["content"] = prompt  # the sources before the question, this turn only
+            at = self.sent_rows.index(asked)
+            messages[at] = messages[at].copy()  # its images stay
+            messages[at]["content"] = prompt  # the sources before the question, this turn only
         return GenerationRequest(
             messages=messages,
             sampling=turn.sampling,
@@ -362,26 +388,33 @@ class ChatSession:
         """Create the chat on its first message; returns the id of the message to answer under."""
         if self.chat_id is None:
             self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
-            if turn.chat_settings is not None:
-                self.store.set_chat_settings(self.chat_id, turn.chat_settings)
+            roleplay_turn.keep_settings(self.store, self.chat_id, turn)
             parent = None
             if turn.system_prompt.strip():
                 self.system_message = self._add(None, "system", turn.system_prompt)
                 parent = self.system_message.id
             for item in self.items:  # the greeting, shown before the chat existed
                 if item.message_id is None and item.text:
-                    saved = self._add(parent, item.role, item.text, turn=TurnSettings(preset=turn.preset))
-                    item.message_id = saved.id
-                    parent = saved.id
+                    item.message_id = self._save_greeting(parent, item, turn)
+                    parent = item.message_id
             return parent
         self.store.set_chat_fields(self.chat_id, model=turn.model, preset=turn.preset, overflow=turn.context_policy)
-        if turn.chat_settings is not None:
-            self.store.set_chat_settings(self.chat_id, turn.chat_settings)
+        roleplay_turn.keep_settings(self.store, self.chat_id, turn)
         self._sync_system_prompt(turn.system_prompt)
         last = self.last()
         if last is not None and last.message_id is not None:
             return last.message_id
         return self.system_message.id if self.system_message else None
+
+    def _save_greeting(self, parent: int | None, item: ChatItem, turn: TurnSettings) -> int:
+        """A greeting shown before the chat existed; its alternatives kept as its versions, the one shown active."""
+        greetings = self._greetings if item is self.items[0] and len(self._greetings) > 1 else [item.text]
+        ids = [self._add(parent, item.role, text, turn=TurnSettings(preset=turn.preset)).id for text in greetings]
+        shown = ids[item.sibling_index] if len(ids) > 1 else ids[0]
+        if shown != ids[-1]:
+            self.store.switch_to(shown)
+        self._greetings = []
+        return shown
 
     def _sync_system_prompt(self, system_prompt: str) -> None:
         """An edited system prompt is saved into the chat's root system message."""
