@@ -74,8 +74,9 @@ class RoleplaySettings:
 
         def number(name: str, default: int) -> int:
             value = values.get(name)
-            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_DEPTH
-            return int(value) if ok else default
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_DEPTH:
+                return value
+            return default
 
         return cls(
             lorebooks=books,
