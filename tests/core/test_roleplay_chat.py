@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from app.core.paths import AppPaths, resolve_paths
 from app.core.personas.card_library import import_card_file
 from app.core.personas.cards import placeholder_png
 from app.core.personas.lorebook_library import LorebookLibrary
-from app.core.personas.presets import PresetLibrary
+from app.core.personas.lorebook_scan import Scanner
+from app.core.personas.presets import Preset, PresetLibrary
 from app.core.personas.prompt_build import describe_activation
 from app.core.personas.roleplay import (
+    Roleplay,
     RoleplaySettings,
     RoleplaySources,
     TokenCounter,
@@ -34,6 +37,7 @@ from app.core.personas.roleplay import (
 )
 from app.core.personas.user_personas import UserPersona, UserPersonaStore
 from app.core.prompting.chat_sampling import ChatSampling
+from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import Sampling
 
 CARD: dict[str, Any] = {
@@ -170,7 +174,7 @@ def test_a_deleted_lorebook_is_a_note_not_a_failure(tmp_path: Path) -> None:
     sources = RoleplaySources(paths.data, PresetLibrary(paths.presets_dir))
     roleplay = sources.resolve(sources.presets.get("Aria"), RoleplaySettings(lorebooks=("gone",), user_persona="Who"))
     assert any("gone" in note for note in roleplay.notes) and any("Who" in note for note in roleplay.notes)
-    assert roleplay.user.name == "Sam" or roleplay.user.name == "Nobody"
+    assert roleplay.user.name == "Nobody"  # the default, in place of the persona no longer there
     built = roleplay.build([{"role": "user", "content": "a dragon"}])
     assert "Dragons sleep" in built.messages[1]["content"]
 
@@ -249,3 +253,23 @@ def test_cli_personas_crud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["personas", "edit", "Kit", "--avatar", str(not_png), *base]) == 1
     assert "must be a PNG" in capsys.readouterr().err
     assert UserPersonaStore(resolve_paths(str(tmp_path / "base")).data).get("Kit").avatar_png == b""
+
+
+def test_author_note_frequency_depth_and_persona_macros() -> None:
+    preset = Preset(id="p", name="Aria", system_prompt="You are {{char}}; {{user}} is here.")
+    settings = RoleplaySettings(author_note="[{{user}} is tired.]", author_note_depth=1, author_note_every=3)
+    roleplay = Roleplay(preset, settings, UserPersona("Sam", "{{user}} farms."), None, Scanner([]))
+    conversation: list[ChatMessage] = []
+    seen = []
+    for turn in range(1, 7):
+        conversation.append({"role": "user", "content": f"Question {turn} from {{{{user}}}} to {{{{char}}}}"})
+        built = roleplay.build(conversation)
+        assert built.messages[0]["content"] == "You are Aria; Sam is here.\n\nSam farms."
+        assert built.messages[-1]["content"] == f"Question {turn} from Sam to Aria"
+        noted = built.messages[-2]["content"] == "[Sam is tired.]"  # depth 1: just before the last message
+        seen.append(noted)
+        assert noted == any(m["content"] == "[Sam is tired.]" for m in built.messages)
+        conversation.append({"role": "assistant", "content": f"Answer {turn}"})
+    assert seen == [False, False, True, False, False, True]
+    never = replace(roleplay, settings=replace(settings, author_note_every=0)).build(conversation[:5])
+    assert all("tired" not in m["content"] for m in never.messages)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.errors import HermesError
 from app.core.history.store import StoreError
 from app.core.personas.lorebook import LorebookError
 from app.core.personas.presets import Preset
@@ -200,6 +201,9 @@ class RoleplayControls(QObject):
     def _count(self, texts: list[str]) -> list[int] | None:
         """The loaded model's token counts, when its thread is free now (else the estimate is used)."""
         service = self.client.service
-        if self.client.loaded is None or self.busy() or service.queue_length() or self.conversation.busy:
+        if self.client.closed or self.client.loaded is None or self.busy() or service.queue_length():
             return None
-        return service.submit(lambda engine: [engine.count_tokens(text) for text in texts]).result()
+        try:
+            return service.submit(lambda engine: [engine.count_tokens(text) for text in texts]).result()
+        except HermesError:  # shutting down, or the model went away: the estimate serves this once
+            return None

@@ -46,7 +46,7 @@ class UserPersonaPicker(QWidget):
         super().__init__(parent)
         self.data_dir = data_dir
         self.combo = QComboBox(minimumContentsLength=10)
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.combo.setAccessibleName("You are")
         self.combo.setToolTip(
             "Who you are in this chat: {{user}} in the prompt, and your description after the character's"
