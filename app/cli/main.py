@@ -245,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_gui(paths, settings_store, model=model_path, open_file=args.open)
         if args.command == "chat" and args.mcp and (args.knowledge or args.attach):
             raise HermesError("--knowledge and --attach do not combine with --mcp yet.")
+        roleplay = ("lorebook", "user_name", "user_persona", "author_note", "greeting")
+        if args.command == "chat" and args.mcp and any(getattr(args, name) for name in roleplay):
+            raise HermesError("--lorebook, --user-name, --user-persona, --author-note and --greeting do not combine "
+                              "with --mcp yet.")  # fmt: skip
         if args.command == "knowledge":
             return knowledge_commands.run(args, paths, settings)
         if args.command == "chat" and args.engine:

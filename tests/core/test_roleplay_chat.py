@@ -253,6 +253,9 @@ def test_cli_personas_crud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["personas", "edit", "Kit", "--avatar", str(not_png), *base]) == 1
     assert "must be a PNG" in capsys.readouterr().err
     assert UserPersonaStore(resolve_paths(str(tmp_path / "base")).data).get("Kit").avatar_png == b""
+    mcp = ["chat", "--model", "m", "--mcp", str(tmp_path / "mcp.json"), "--user-persona", "Kit", "hi", *base]
+    assert main(mcp) == 1  # said, not silently ignored
+    assert "do not combine with --mcp yet" in capsys.readouterr().err
 
 
 def test_author_note_frequency_depth_and_persona_macros() -> None:
