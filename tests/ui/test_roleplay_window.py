@@ -115,6 +115,12 @@ def test_a_chats_roleplay_in_the_window(
     assert window.chat_model.items[0].sibling_count == 2
     window.roleplay_panel.note_every.setValue(2)  # a change is kept with the open chat at once
     assert settings_of(window.store.chat(chat_id).settings).author_note_every == 2
+    sea = {"entries": {"0": {"uid": 0, "key": ["sea"], "content": "The sea is calm.", "position": 1}}}
+    (tmp_path / "sea.json").write_text(json.dumps(sea), encoding="utf-8")
+    LorebookLibrary(window.paths.data).import_file(tmp_path / "sea.json")  # another page adds a book
+    window.side_tabs.setCurrentWidget(window.roleplay_panel)  # listed when the tab comes into view
+    assert [window.roleplay_panel.books.item(row).text() for row in range(2)] == ["sea", "world"]
+    assert window.roleplay_panel.checked() == ("world",)
 
 
 def test_manage_personas_dialog(qtbot: Any, window: Any) -> None:

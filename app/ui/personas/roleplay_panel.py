@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
@@ -41,6 +42,7 @@ from app.ui.theme import SPACE_S, secondary_text
 
 class RoleplayPanel(QWidget):
     changed = Signal()
+    shown = Signal()  # the tab came into view: the library's books are listed afresh (another page may add one)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +77,10 @@ class RoleplayPanel(QWidget):
         self.note.textChanged.connect(self.changed)
         self.note_depth.valueChanged.connect(self.changed)
         self.note_every.valueChanged.connect(self.changed)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.shown.emit()
+        super().showEvent(event)
 
     def show_books(self, names: list[str], own: str, checked: tuple[str, ...]) -> None:
         """``names``: every standalone lorebook; ``own``: the card's book ("" if none); ``checked``: the chat's."""
@@ -138,6 +144,7 @@ class RoleplayControls(QObject):
         self.preset: Preset | None = None
         conversation.session.tokens = TokenCounter(self._count)
         panel.changed.connect(self._edited)
+        panel.shown.connect(lambda: self._show_books(self.panel.checked()))
         picker.changed.connect(self._edited)
         picker.error.connect(self.error)
 
