@@ -11,6 +11,10 @@ Persistence: every message is written as the turn starts; a streaming reply is s
 0.5 s and at its end (``StreamingSaver``), so a crash loses at most half a second and never a
 finished message. Without a store (the CLI without --save) the session keeps the chat in an in-memory SQLite
 history (``ChatStore.in_memory``): the same code paths, nothing written to disk.
+
+Roleplay: a turn whose ``TurnSettings.roleplay`` is set is built through it (``chat.roleplay_turn``: lorebook
+entries, the user persona, the author's note, macros; ``built`` says what fired), and the chat keeps its roleplay
+settings beside its sampling. A fresh chat's greetings (a card's alternate ones) are versions of its first message.
 """
 
 from __future__ import annotations
