@@ -45,6 +45,7 @@ STATUS = {
     ResponseState.QUEUED: "Waiting for the engine (another request is being answered)… (Esc to stop)",
     ResponseState.READING_PROMPT: "Reading the conversation… (Esc to stop)",
     ResponseState.GENERATING: "Generating… (Esc to stop)",
+    ResponseState.AWAITING_APPROVAL: "Waiting for your approval: allow the tool to run, or deny it (Esc to stop)",
 }
 
 
@@ -339,8 +340,10 @@ class ChatController(QObject):
             last = self.conversation.session.last()
             if state is ResponseState.READING_PROMPT and last is not None and last.reading:
                 message = f"Reading the conversation… {last.reading} (Esc to stop)"
+            elif state is ResponseState.AWAITING_APPROVAL and last is not None and last.waiting:
+                message = f"{last.waiting}: allow it, or deny it (Esc to stop)"
             status.showMessage(message)
-        elif status.currentMessage() in STATUS.values() or status.currentMessage().startswith("Reading"):
+        elif status.currentMessage() in STATUS.values() or status.currentMessage().startswith(("Reading", "Waiting")):
             status.clearMessage()
         self.chat_changed.emit()
 

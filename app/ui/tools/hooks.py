@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.core.paths import AppPaths
 from app.ui.chat.conversation import Conversation
@@ -26,12 +26,6 @@ class WindowTools(QObject):
         self.turns.approval_needed.connect(self.card.ask)
         self.turns.approval_closed.connect(self.card.hide)
         self.card.decided.connect(self.turns.answer)
-        if isinstance(parent, QMainWindow):  # the status bar says what the reply waits for
-            status = parent.statusBar()
-            self.turns.approval_needed.connect(
-                lambda call, _server: status.showMessage(f"Waiting for you: allow {call.name} to run, or deny it")
-            )
-            self.turns.approval_closed.connect(status.clearMessage)
 
     def section(self) -> McpSection:
         return McpSection(self.service)
