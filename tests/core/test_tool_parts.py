@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.history.exchange import export_markdown, export_openai, export_tree, import_tree
 from app.core.history.store import ChatStore
+from app.core.paths import resolve_paths
 from app.core.prompting.parts import (
     ImagePart,
     OtherPart,
@@ -196,3 +199,39 @@ def test_the_next_turn_renders_the_steps_in_the_models_own_template(
     assert call_shape in prompt and result_shape in prompt and result.content in prompt
     assert prompt.index(call_shape) < prompt.index(result.content) < prompt.index("And tomorrow?")
     store.close()
+
+
+def test_the_cli_keeps_calls_and_results_in_the_history(starter_model: Path, tmp_path: Path) -> None:
+    """`chat --mcp … --allow-tools … --save` with a real MCP server over stdio: the step is the reply's parts, and
+    `chats export --format openai` carries it as tool_calls and a role "tool" message."""
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"time": {
+        "command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}}}))  # fmt: skip
+    home = tmp_path / "home"
+    chat = subprocess.run(
+        [sys.executable, "-m", "app", "chat", "--basedir", str(home), "--model", str(starter_model), "--save",
+         "--mcp", str(config), "--tool-choice", "time__get_current_time", "--allow-tools", "time__get_current_time",
+         "--max-tokens", "40", "--temperature", "0", "--seed", "1", "--max-tool-rounds", "1", "What time is it?"],
+        check=False, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert chat.returncode == 0, chat.stderr
+    assert "saved in chat 1" in chat.stderr and "Traceback" not in chat.stderr
+    store = ChatStore(resolve_paths(home).chats_db)
+    try:
+        reply = store.active_path(1)[-1]
+        call, result = (part for part in reply.parts if isinstance(part, ToolCallPart | ToolResultPart))
+        assert isinstance(call, ToolCallPart) and call.name == "time__get_current_time" and call.server == "time"
+        assert isinstance(result, ToolResultPart) and result.call_id == call.id and '"timezone"' in result.content
+        assert result.content not in reply.reasoning  # a part, not reasoning text
+    finally:
+        store.close()
+    exported = subprocess.run(
+        [sys.executable, "-m", "app", "chats", "export", "1", "--format", "openai", "--basedir", str(home)],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    messages = json.loads(exported.stdout)
+    assistant = next(m for m in messages if m.get("tool_calls"))
+    assert assistant["tool_calls"][0]["id"] == call.id
+    assert assistant["tool_calls"][0]["function"] == {"name": call.name, "arguments": call.arguments}
+    tool = messages[messages.index(assistant) + 1]
+    assert tool["role"] == "tool" and tool["tool_call_id"] == call.id and tool["content"] == result.content

@@ -166,9 +166,8 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
         if m.role == "assistant" and tools:
             rounds = [dict(step) for step in reply_messages(m.content, tools)]
             answered = rounds and rounds[-1]["role"] == "assistant" and "tool_calls" not in rounds[-1]
-            message["content"] = (
-                rounds.pop()["content"] if answered else ""
-            )  # the reasoning, sources … stay with the answer
+            # the answer keeps the reasoning, the sources …; the rounds go before it
+            message["content"] = rounds.pop()["content"] if answered else ""
             messages += rounds
         messages.append(message)
     return messages
