@@ -118,7 +118,7 @@ class ChatColumn(QWidget):
         self.think.setToolTip("Let the model think before it answers (its reasoning shows above the answer)")
         self.think.setAccessibleName("Think before answering")
         self.think.hide()
-        buttons = QVBoxLayout()
+        buttons = self.buttons = QVBoxLayout()  # the Tools menu (app.ui.tools) goes above Think
         buttons.addStretch(1)
         buttons.addWidget(self.think)
         send_row = QHBoxLayout()

@@ -1,4 +1,5 @@
-"""The window's tools in one place: the MCP servers, the turns with tools, and the approval card in the chat."""
+"""The window's tools in one place: the MCP servers, the turns with tools, the approval card in the chat, and the chat
+bar's Tools menu (its choice is the next turn's)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from app.core.paths import AppPaths
 from app.ui.chat.conversation import Conversation
 from app.ui.tools.approval_card import ApprovalCard
 from app.ui.tools.mcp_section import McpSection
+from app.ui.tools.tool_menu import ToolMenu
 from app.ui.tools.tool_turn import ToolTurns
 from app.ui.tools.tools_service import ToolsService
 
@@ -26,6 +28,11 @@ class WindowTools(QObject):
         self.turns.approval_needed.connect(self.card.ask)
         self.turns.approval_closed.connect(self.card.hide)
         self.card.decided.connect(self.turns.answer)
+        self.menu = ToolMenu(self.service, chat_column)
+        buttons = getattr(chat_column, "buttons", None)
+        if isinstance(buttons, QVBoxLayout):
+            buttons.insertWidget(1, self.menu.button)  # above Think and Send
+        self.menu.choice_changed.connect(lambda choice: setattr(self.turns, "choice", choice))
 
     def section(self) -> McpSection:
         return McpSection(self.service)
