@@ -93,8 +93,9 @@ class ToolMenu(QObject):
         found: list[QAction] = []
         for action in self.menu.actions():
             found.append(action)
-            if action.menu() is not None:
-                found += action.menu().actions()  # type: ignore[union-attr]
+            submenu = action.menu()
+            if isinstance(submenu, QMenu):
+                found += submenu.actions()
         return found
 
     def _choice_action(self, menu: QMenu, group: QActionGroup, choice: ToolChoice, text: str) -> None:
