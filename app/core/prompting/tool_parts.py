@@ -96,6 +96,7 @@ def steps_markdown(parts: Sequence[Part], shown_chars: int = SHOWN_RESULT_CHARS)
             notes = [" (cut to fit the context)" if result.truncated else ""]
             if result.images:
                 notes.append(f" · {len(result.images)} image{'s' if len(result.images) > 1 else ''}")
-            lines += [f"{said}{''.join(notes)}:", "", "```", shown.replace("```", "` ` `"), "```"]
+            fence = "```json" if shown.lstrip().startswith(("{", "[")) else "```"
+            lines += [f"{said}{''.join(notes)}:", "", fence, shown.replace("```", "` ` `"), "```"]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
