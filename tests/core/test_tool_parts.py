@@ -29,8 +29,8 @@ from app.core.prompting.parts import (
     parts_from_json,
     parts_to_json,
 )
-from app.core.prompting.prompt_formats import CUSTOM, RenderedPrompt
-from app.core.prompting.tool_parts import NOT_RUN, answer_of, reply_messages, steps_markdown
+from app.core.prompting.prompt_formats import CUSTOM, ChatMessage, RenderedPrompt
+from app.core.prompting.tool_parts import NOT_RUN, answer_of, fold_tool_turns, reply_messages, steps_markdown
 from app.core.prompting.types import GenerationStats, MessageState, Sampling
 from app.core.tools.mcp_client import ToolResult
 from app.core.tools.rounds import DENIED
@@ -115,6 +115,13 @@ def test_a_reply_becomes_its_rounds_of_calls_and_results() -> None:
     assert messages[3]["content"] == NOT_RUN  # a call the reply was stopped before running is answered
     assert messages[4]["content"] == " Oslo is snowy; Bergen rainy." == answer_of(content, parts)
     assert "MCP server weather" in steps_markdown(parts) and "No result yet" in steps_markdown(parts)
+    # and back: a client's OpenAI history folds into the same reply (the server's --save keeps it so)
+    whole = (*(dataclasses.replace(p, server="") if isinstance(p, ToolCallPart) else p for p in parts),  # no server
+             ToolResultPart("c2", "Rain", "weather__forecast"))  # fmt: skip
+    question: ChatMessage = {"role": "user", "content": "Weather?"}
+    folded = fold_tool_turns([question, *reply_messages(content, whole), {"role": "user", "content": "Thanks"}])
+    assert folded == [(question, ()), ({"role": "assistant", "content": content}, whole),
+                      ({"role": "user", "content": "Thanks"}, ())]  # fmt: skip
 
 
 def test_a_tool_round_trip_is_saved_reopened_sent_next_turn_and_exported(
@@ -235,3 +242,47 @@ def test_the_cli_keeps_calls_and_results_in_the_history(starter_model: Path, tmp
     assert assistant["tool_calls"][0]["function"] == {"name": call.name, "arguments": call.arguments}
     tool = messages[messages.index(assistant) + 1]
     assert tool["role"] == "tool" and tool["tool_call_id"] == call.id and tool["content"] == result.content
+
+
+def test_the_servers_save_keeps_a_clients_tool_turns_as_parts(starter_model: Path, tmp_path: Path) -> None:
+    """`serve --save` with the `openai` client: a history with an assistant's tool_calls and a role "tool" result is
+    saved as one reply with its call and result parts (not refused by the history), and exported back as it came."""
+    import openai
+
+    from app.server.app import ServerOptions
+    from app.server.runner import ServerRunner
+
+    service = EngineService()
+    db = tmp_path / "chats.sqlite3"
+    runner = ServerRunner(service, ServerOptions(port=0, chats_db=db))
+    history = [
+        {"role": "user", "content": "What is the weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_oslo", "type": "function",
+         "function": {"name": "weather__forecast", "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": "call_oslo", "content": "Snow, -3 °C"},
+    ]  # fmt: skip
+    try:
+        service.load(starter_model, LoadOptions(context_size=2048)).result(60)
+        runner.start()
+        client = openai.OpenAI(base_url=runner.url, api_key="none", max_retries=0, timeout=120)
+        answer = client.chat.completions.create(
+            model="SmolLM2-135M-Instruct.Q4_1", messages=history, tools=[WEATHER.as_openai()], tool_choice="none",
+            max_tokens=8, temperature=0,
+        )  # fmt: skip
+    finally:
+        runner.stop()
+        service.close()
+    store = ChatStore(db)
+    try:
+        [chat] = store.list_chats()
+        user, reply = store.active_path(chat.id)[-2:]
+        assert user.role == "user" and reply.role == "assistant"
+        assert reply.content == answer.choices[0].message.content
+        call, result = (part for part in reply.parts if isinstance(part, ToolCallPart | ToolResultPart))
+        assert call == ToolCallPart("call_oslo", "weather__forecast", '{"city": "Oslo"}', round=0, at=0)
+        assert result == ToolResultPart("call_oslo", "Snow, -3 °C")
+        exported = export_openai(store, chat.id)
+        assert [m["role"] for m in exported][-3:] == ["assistant", "tool", "assistant"]
+        assert exported[-3]["tool_calls"][0]["id"] == "call_oslo" and exported[-2]["content"] == "Snow, -3 °C"
+    finally:
+        store.close()

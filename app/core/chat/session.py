@@ -40,7 +40,7 @@ from app.core.prompting.parts import (
     tool_parts_of,
 )
 from app.core.prompting.prompt_formats import ChatMessage
-from app.core.prompting.tool_parts import answer_of, reply_messages
+from app.core.prompting.tool_parts import answer_of, fold_tool_turns, reply_messages
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
 if TYPE_CHECKING:
@@ -281,16 +281,25 @@ class ChatSession:
         turn: TurnSettings,
         reasoning: str = "",
     ) -> int:
-        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
+        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown.
+
+        Tool turns (assistant ``tool_calls``, ``role: "tool"`` results) are kept as the replies' parts; a reply that
+        answers the last results is the same reply's answer."""
         self._require_idle()
+        folded = fold_tool_turns(messages)
+        reply_parts: tuple[Part, ...] = ()
+        if folded and folded[-1][1] and isinstance(folded[-1][1][-1], ToolResultPart):
+            answered, reply_parts = folded.pop()
+            reply = answered["content"] + reply
         chat_id = self.store.record_chat(
-            [(message["role"], message["content"], self._keep(message.get("images", ()))) for message in messages],
+            [(m["role"], m["content"], self._keep(m.get("images", ())) + parts) for m, parts in folded],
             reply,
             state=stats.message_state,
             stats=stats.as_dict(),
             model=turn.model,
             preset=turn.preset,
             reasoning=reasoning,
+            reply_parts=reply_parts,
         )
         self.open(chat_id)
         return chat_id

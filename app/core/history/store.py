@@ -300,9 +300,10 @@ class ChatStore(MessageTree):
         model: str = "",
         preset: str = "",
         reasoning: str = "",
+        reply_parts: tuple[Part, ...] = (),
     ) -> int:
         """A finished exchange as a new chat, in one transaction: ``messages`` (role, text[, parts]) in order, then
-        the reply.
+        the reply (with ``reply_parts``: its tool steps).
 
         Nothing is written if any of it cannot be (a full disk leaves no half chat behind). Returns the chat's id."""
         if state not in STATES:
@@ -318,7 +319,7 @@ class ChatStore(MessageTree):
             title = ""
             done = MessageState.DONE.value
             rows = [(r[0], r[1], done, "{}", "", "", parts_to_json(r[2] if len(r) > 2 else ())) for r in messages]
-            parts = parts_to_json((ReasoningPart(reasoning),)) if reasoning else ""
+            parts = parts_to_json((ReasoningPart(reasoning), *reply_parts) if reasoning else reply_parts)
             rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset, parts))
             for role, text, row_state, row_stats, row_model, row_preset, row_parts in rows:
                 cursor = db.execute(

@@ -100,3 +100,47 @@ def steps_markdown(parts: Sequence[Part], shown_chars: int = SHOWN_RESULT_CHARS)
             lines += [f"{said}{''.join(notes)}:", "", fence, shown.replace("```", "` ` `"), "```"]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def fold_tool_turns(messages: Sequence[ChatMessage]) -> list[tuple[ChatMessage, tuple[Part, ...]]]:
+    """OpenAI messages (a client's history) as the history keeps them: an assistant message with ``tool_calls``, its
+    ``role: "tool"`` results and the assistant's next message become one assistant message whose parts are the calls
+    and results (``reply_messages`` gives them back). A result with no call before it is kept as a reply's result."""
+    folded: list[tuple[ChatMessage, tuple[Part, ...]]] = []
+    open_reply = False  # the last folded message is a reply whose rounds may go on
+    for message in messages:
+        role = message["role"]
+        if role not in ("assistant", "tool"):
+            folded.append(({**message}, ()))
+            open_reply = False
+            continue
+        if not open_reply:
+            folded.append(({"role": "assistant", "content": ""}, ()))
+            open_reply = True
+        reply, parts = folded[-1]
+        content = reply["content"]
+        if role == "tool":
+            result = ToolResultPart(str(message.get("tool_call_id", "")), message["content"], message.get("name", ""))
+            folded[-1] = (reply, (*parts, result))
+            continue
+        if content and parts and not isinstance(parts[-1], ToolResultPart):  # a new turn, not the rounds' answer
+            reply, parts, content = {"role": "assistant", "content": ""}, (), ""
+            folded.append((reply, parts))
+        content += message["content"]
+        calls = message.get("tool_calls") or []
+        index = len(rounds_of(parts))
+        made = tuple(
+            ToolCallPart(
+                str(call.get("id", "")), str((call.get("function") or {}).get("name", "")),
+                _arguments_text((call.get("function") or {}).get("arguments", "{}")), round=index, at=len(content),
+            )
+            for call in calls
+            if isinstance(call, dict)
+        )  # fmt: skip
+        folded[-1] = ({"role": "assistant", "content": content}, (*parts, *made))
+        open_reply = bool(made)
+    return folded
+
+
+def _arguments_text(arguments: object) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
