@@ -286,3 +286,40 @@ def test_the_servers_save_keeps_a_clients_tool_turns_as_parts(starter_model: Pat
         assert exported[-3]["tool_calls"][0]["id"] == "call_oslo" and exported[-2]["content"] == "Snow, -3 °C"
     finally:
         store.close()
+
+
+def test_images_a_tool_returns_are_kept_as_image_parts(tmp_path: Path) -> None:
+    """A real MCP server (stdio) returns text and a PNG: the PNG is checked, kept in the image store, and stored as an
+    image of the result part; it comes back when the chat is reopened, and the step says so."""
+    from app.core.chat.tool_turn import checked_images
+    from app.core.media.store import ImageStore
+    from app.core.tools.mcp_client import McpHub
+    from app.core.tools.mcp_config import parse_config
+
+    server = Path(__file__).parent.parent / "data" / "mcp" / "pictures_server.py"
+    configs = parse_config({"mcpServers": {"pics": {"command": sys.executable, "args": [str(server)]}}})
+    with McpHub(configs, start_seconds=60) as hub:
+        result = hub.call("pics__chart", {})
+    call = ToolCall("pics__chart", "{}")
+    images = checked_images(result, call)
+    assert result.text.startswith("A red chart") and [(i.width, i.height) for i in images] == [(8, 6)]
+    store, pictures = ChatStore(tmp_path / "chats.db"), ImageStore(tmp_path / "images")
+    session = ChatSession(store, images=pictures)
+    session.send("Draw me a chart", TURN)
+    session.tool_step(ToolCallPart(call.id, call.name, call.arguments, "pics"))
+    session.tool_step(ToolResultPart(call.id, result.text, call.name), images)
+    session.append("Here it is.")
+    session.finish(GenerationStats(finish_reason="stop"))
+    chat_id = session.chat_id
+    store.close()
+    store = ChatStore(tmp_path / "chats.db")
+    reopened = ChatSession(store, images=pictures)
+    reopened.open(chat_id)
+    kept = reopened.last().tools[1]
+    assert isinstance(kept, ToolResultPart) and [(i.width, i.height, i.mime) for i in kept.images] == [
+        (8, 6, "image/png")
+    ]
+    assert pictures.load(kept.images[0]).data == images[0].data  # the bytes, by content, in the data folder
+    assert pictures.prune(store.image_hashes(), older_than_s=0) == 0  # a result's image is not pruned as unused
+    assert "1 image" in steps_markdown(reopened.last().tools)
+    store.close()

@@ -227,8 +227,9 @@ class ChatSession:
             saver, content, reasoning = self._saver, last.text, last.reasoning
             self._save(lambda: saver.update(content, reasoning))
 
-    def tool_step(self, part: ToolCallPart | ToolResultPart) -> None:
-        """A call the model made in the streaming reply, or a call's result: kept with the reply, saved at once.
+    def tool_step(self, part: ToolCallPart | ToolResultPart, images: Sequence[CheckedImage] = ()) -> None:
+        """A call the model made in the streaming reply, or a call's result (with the ``images`` it returned, checked
+        by ``media.images``): kept with the reply, saved at once.
 
         A call's ``at`` is where the reply's text stands now (the face need not know it)."""
         last = self.last()
@@ -236,6 +237,12 @@ class ChatSession:
             return
         if isinstance(part, ToolCallPart):
             part = dataclasses.replace(part, at=len(last.text))
+        elif images:
+            try:
+                kept = self._keep(images)
+            except StoreError as exc:
+                kept, part = (), dataclasses.replace(part, content=f"{part.content}\n[{exc}]")
+            part = dataclasses.replace(part, images=images_of(kept))
         last.tools += (part,)
         last.waiting = ""
         self._changed(len(self.items) - 1)

@@ -18,6 +18,7 @@ from typing import Any
 from app.core.chat.session import ChatSession
 from app.core.engines.service import EngineService, GenerationRequest, Ticket
 from app.core.errors import HermesError
+from app.core.media.images import CheckedImage, ImageRefused, check_image
 from app.core.prompting.parts import Thought, ToolCallPart, ToolResultPart
 from app.core.prompting.types import FinishReason, GenerationStats
 from app.core.tools.mcp_client import ToolResult
@@ -36,6 +37,7 @@ class _Rounds:
         self.stop = threading.Event()
         self.tickets: list[Ticket] = []
         self.truncated: set[str] = set()
+        self.images: dict[str, list[CheckedImage]] = {}
         self.round = 0
 
     @property
@@ -65,6 +67,7 @@ class _Rounds:
         result = self.run_tool(call)
         if result.truncated:
             self.truncated.add(call.id)
+        self.images[call.id] = checked_images(result, call)
         return result.text, result.is_error
 
     def events(self) -> RoundEvents:
@@ -72,9 +75,22 @@ class _Rounds:
             text=lambda piece: self.news.put(("text", piece)),
             round=lambda index: setattr(self, "round", index),
             call=lambda call: self.news.put(("call", (call, self.round))),
-            result=lambda call, text, error: self.news.put(("result", (call, text, error, call.id in self.truncated))),
+            result=lambda call, text, error: self.news.put(
+                ("result", (call, text, error, call.id in self.truncated, self.images.pop(call.id, [])))
+            ),
             note=lambda note: self.news.put(("note", note)),
         )
+
+
+def checked_images(result: ToolResult, call: ToolCall) -> list[CheckedImage]:
+    """The images a tool returned that pass ``media.images``' checks (a refused one is left out)."""
+    images = []
+    for number, data in enumerate(result.images, 1):
+        try:
+            images.append(check_image(data, f"{call.name} image {number}"))
+        except ImageRefused:
+            continue
+    return images
 
 
 def run_tool_turn(
@@ -147,8 +163,8 @@ def _follow(
             session.tool_step(ToolCallPart(call.id, call.name, call.arguments, server_of(call.name), index))
             face.call(call)
         elif kind == "result":
-            call, text, error, cut = value
-            session.tool_step(ToolResultPart(call.id, text, call.name, truncated=cut, error=error))
+            call, text, error, cut, images = value
+            session.tool_step(ToolResultPart(call.id, text, call.name, truncated=cut, error=error), images)
             face.result(call, text, error)
         elif kind == "approve":
             call, answer = value

@@ -34,7 +34,7 @@ from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from app.core.history.search import find_chats
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, ReasoningPart, images_of, parts_from_json, parts_to_json
+from app.core.prompting.parts import Part, ReasoningPart, every_image_of, parts_from_json, parts_to_json
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ class ChatStore(MessageTree):
         """The hashes of every image a stored message shows (what ``media.store.ImageStore.prune`` keeps)."""
         found: set[str] = set()
         for (raw,) in self._db.execute("SELECT parts FROM messages WHERE parts LIKE '%\"image\"%'"):
-            found.update(part.sha256 for part in images_of(parts_from_json(raw)[0]))
+            found.update(part.sha256 for part in every_image_of(parts_from_json(raw)[0]))
         return found
 
     def _touch(self, chat_id: int, **fields: str) -> None:

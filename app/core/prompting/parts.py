@@ -179,6 +179,17 @@ def images_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
     return tuple(part for part in parts if isinstance(part, ImagePart))
 
 
+def every_image_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
+    """The message's own images and those its tool results brought (what the image store must keep)."""
+    found: list[ImagePart] = []
+    for part in parts:
+        if isinstance(part, ImagePart):
+            found.append(part)
+        elif isinstance(part, ToolResultPart):
+            found += part.images
+    return tuple(found)
+
+
 def reasoning_of(parts: Iterable[Part]) -> str:
     return "".join(part.text for part in parts if isinstance(part, ReasoningPart))
 

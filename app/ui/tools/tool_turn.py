@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.core.chat.tool_turn import checked_images
 from app.core.engines.service import EngineService, GenerationRequest, Ticket
 from app.core.errors import HermesError
+from app.core.media.images import CheckedImage
 from app.core.prompting.parts import Thought, ToolCallPart, ToolResultPart, is_thought
 from app.core.prompting.types import FinishReason, GenerationStats
 from app.core.tools.mcp_client import SEPARATOR
@@ -38,7 +40,7 @@ class ToolTurns(QObject):
     approval_closed = Signal()  # the call was answered (or the turn stopped): the card goes
     _text = Signal(str)
     _note = Signal(str)  # a note for the reply's block (a signal carries plain text: made a Thought on arrival)
-    _step = Signal(object)  # a ToolCallPart or a ToolResultPart
+    _step = Signal(object)  # (a ToolCallPart or a ToolResultPart, the images a result brought)
     _done = Signal(object)  # GenerationStats
     _failed = Signal(str)
 
@@ -55,6 +57,7 @@ class ToolTurns(QObject):
         self._thread: threading.Thread | None = None
         self._round = 0
         self._truncated: set[str] = set()  # the calls whose result was cut to fit
+        self._images: dict[str, list[CheckedImage]] = {}  # the images each call returned (checked)
         self._text.connect(self._on_text)
         self._note.connect(self._on_note)
         self._step.connect(self._on_step)
@@ -139,6 +142,7 @@ class ToolTurns(QObject):
             return str(exc), True
         if result.truncated:
             self._truncated.add(call.id)
+        self._images[call.id] = checked_images(result, call)
         return result.text, result.is_error
 
     def _events(self) -> RoundEvents:
@@ -147,12 +151,13 @@ class ToolTurns(QObject):
 
         def call_made(call: ToolCall) -> None:
             server = call.name.partition(SEPARATOR)[0] if SEPARATOR in call.name else ""
-            self._step.emit(ToolCallPart(call.id, call.name, call.arguments, server, self._round))
+            self._step.emit((ToolCallPart(call.id, call.name, call.arguments, server, self._round), []))
 
         def result(call: ToolCall, text: str, error: bool) -> None:
             truncated = call.id in self._truncated
             self._truncated.discard(call.id)
-            self._step.emit(ToolResultPart(call.id, text, call.name, truncated=truncated, error=error))
+            part = ToolResultPart(call.id, text, call.name, truncated=truncated, error=error)
+            self._step.emit((part, self._images.pop(call.id, [])))
 
         return RoundEvents(
             text=lambda piece: (self._note if is_thought(piece) else self._text).emit(piece),
@@ -174,9 +179,9 @@ class ToolTurns(QObject):
             self._conversation.session.append(Thought(text))
 
     @Slot(object)
-    def _on_step(self, part: ToolCallPart | ToolResultPart) -> None:
+    def _on_step(self, step: tuple[ToolCallPart | ToolResultPart, list[CheckedImage]]) -> None:
         if self._conversation is not None:
-            self._conversation.session.tool_step(part)
+            self._conversation.session.tool_step(*step)
 
     @Slot(object, str)
     def _on_approval_needed(self, call: ToolCall, _server: str) -> None:
