@@ -323,3 +323,21 @@ def test_images_a_tool_returns_are_kept_as_image_parts(tmp_path: Path) -> None:
     assert pictures.prune(store.image_hashes(), older_than_s=0) == 0  # a result's image is not pruned as unused
     assert "1 image" in steps_markdown(reopened.last().tools)
     store.close()
+
+
+def test_continue_after_tool_rounds_sends_the_rounds_and_carries_on_the_answer(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "chats.db")
+    session = ChatSession(store)
+    session.send("Weather in Oslo?", TURN)
+    session.append("Looking. ")
+    session.tool_step(ToolCallPart("c1", WEATHER.name, '{"city": "Oslo"}', "weather"))
+    session.tool_step(ToolResultPart("c1", "Snow", WEATHER.name))
+    session.append("It snows in")
+    session.finish(GenerationStats(finish_reason="cancelled"))  # Stop pressed mid-answer
+    assert session.last().state is MessageState.STOPPED and session.last().tools[0].at == len("Looking. ")
+    request = session.continue_last(TURN)
+    assert request.continue_text == "It snows in"  # the answer after the rounds carries on ...
+    assert [m["role"] for m in request.messages][-3:] == ["user", "assistant", "tool"]  # ... after them
+    assert request.messages[-2]["content"] == "Looking. " and request.messages[-1]["content"] == "Snow"
+    session.fail("not generated here")
+    store.close()
