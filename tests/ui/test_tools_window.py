@@ -19,6 +19,7 @@ from app.core.paths import resolve_paths
 from app.core.prompting.parts import ToolCallPart, ToolResultPart
 from app.core.settings import Settings
 from app.core.tools.rounds import DENIED
+from app.core.tools.specs import ChoiceMode
 from app.ui.chat.message_delegate import stats_line
 from app.ui.chat.thought_block import block_text
 from app.ui.tools.mcp_section import ConfigEditor, McpSection
@@ -167,7 +168,10 @@ def test_menu_choice_approval_wait_step_deny_and_reopen(qtbot, tools_window, mon
     assert layout.thought is not None and layout.thought.label.startswith("▸ Used a tool")  # collapsed step
     assert _no_children("Asia/Tokyo")  # the server switched off never started
 
-    # Deny: nothing runs, and the model is told (the choice stays until it is changed)
+    assert menu.button.text() == "Tools" and turns.choice.mode is ChoiceMode.AUTO  # the choice was the last turn's
+
+    # Deny: nothing runs, and the model is told
+    _choose(qtbot, window, f"choice:named:{TOOL}")
     _ask(qtbot, window, "And now?")
     qtbot.waitUntil(card.isVisible, timeout=90_000)
     with qtbot.waitSignal(window.reply_finished, timeout=90_000) as done:
@@ -207,6 +211,7 @@ def test_always_skips_the_card_and_no_server_outlives_the_window(qtbot, tools_wi
     assert TOOL in json.loads(window.paths.tool_prefs_file.read_text())["alwaysAllowed"]
     asked: list[object] = []
     turns.approval_needed.connect(lambda call, _server: asked.append(call))
+    _choose(qtbot, window, f"choice:named:{TOOL}")
     with qtbot.waitSignal(window.reply_finished, timeout=90_000) as done:
         _ask(qtbot, window, "Last time?")
     assert not asked and not card.isVisible()

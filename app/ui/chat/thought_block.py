@@ -15,6 +15,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView
 
+from app.core.prompting.parts import ToolCallPart
 from app.core.prompting.tool_parts import step_count, steps_markdown
 from app.core.prompting.types import MessageState
 from app.ui.chat.message_layout import MessageDocuments
@@ -38,6 +39,9 @@ def block_text(item: ChatItem) -> str:
 def thought_label(item: ChatItem, expanded: bool) -> str:
     arrow = "▾" if expanded else "▸"
     steps = step_count(item.tools)  # tool steps share the block
+    pending = item.tools[-1] if item.tools and item.state == MessageState.STREAMING else None
+    if isinstance(pending, ToolCallPart):  # no result yet: it waits for the user, or runs
+        return f"{arrow} Calling {pending.name}…"
     if steps:
         return f"{arrow} Used {'a tool' if steps == 1 else f'{steps} tools'} (click for the calls and results)"
     if item.state == MessageState.STREAMING and not item.text:

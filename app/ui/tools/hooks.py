@@ -7,6 +7,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.core.paths import AppPaths
+from app.core.tools.specs import ChoiceMode, ToolChoice
 from app.ui.chat.conversation import Conversation
 from app.ui.tools.approval_card import ApprovalCard
 from app.ui.tools.mcp_section import McpSection
@@ -33,6 +34,7 @@ class WindowTools(QObject):
         if isinstance(buttons, QVBoxLayout):
             buttons.insertWidget(1, self.menu.button)  # above Think and Send
         self.menu.choice_changed.connect(lambda choice: setattr(self.turns, "choice", choice))
+        self.turns.choice_spent.connect(lambda: self.menu.set_choice(ToolChoice(ChoiceMode.AUTO)))
 
     def section(self) -> McpSection:
         return McpSection(self.service)

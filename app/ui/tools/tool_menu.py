@@ -1,9 +1,10 @@
 """The chat bar's Tools menu: the tools the model is offered, by server, and what it may do with them next turn.
 
 A button beside Think, shown while an MCP server is on. Its menu lists each server that is on (its state) and its
-tools, each one checkable (the same switch as Settings → MCP); then the tool choice for the next turns: Auto (the
+tools, each one checkable (the same switch as Settings → MCP); then the tool choice for the next reply: Auto (the
 model decides), Required (it must call one), None (it answers without tools) or one named tool (called at once,
-its arguments constrained by the tool's schema). The button says the choice when it is not Auto.
+its arguments constrained by the tool's schema). The button says the choice when it is not Auto; once a reply has
+used it, it is Auto again (a forced call on every turn would never let the model answer in its own way).
 """
 
 from __future__ import annotations

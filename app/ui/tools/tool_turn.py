@@ -6,7 +6,7 @@ waits for ``answer``: allow once, always (remembered in ``tools.json``), or deny
 the user allowed always runs without asking; while the card waits, the reply says so. Each call and its result
 are kept with the reply as parts (``ToolCallPart``, ``ToolResultPart``: saved at once, shown as the reply's
 collapsible step, sent to the model in later turns as its ``tool_calls`` and ``role: "tool"`` messages); then
-the model answers. ``choice`` (the chat bar's tool menu) applies to the next turn.
+the model answers. ``choice`` (the chat bar's Tools menu) applies to the next turn only.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class ToolTurns(QObject):
 
     approval_needed = Signal(object, str)  # ToolCall, its server's name
     approval_closed = Signal()  # the call was answered (or the turn stopped): the card goes
+    choice_spent = Signal()  # a turn used the tool choice (the menu goes back to Auto)
     _text = Signal(str)
     _note = Signal(str)  # a note for the reply's block (a signal carries plain text: made a Thought on arrival)
     _step = Signal(object)  # (a ToolCallPart or a ToolResultPart, the images a result brought)
@@ -47,7 +48,7 @@ class ToolTurns(QObject):
     def __init__(self, service: EngineService, tools: ToolsService, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.service, self.tools = service, tools
-        self.choice = ToolChoice(ChoiceMode.AUTO)  # the chat bar's tool menu: auto, required, none or a named tool
+        self.choice = ToolChoice(ChoiceMode.AUTO)  # the next turn's (the chat bar's Tools menu), then Auto again
         self.max_rounds = MAX_ROUNDS
         self._conversation: Conversation | None = None
         self._tickets: list[Ticket] = []
@@ -71,10 +72,14 @@ class ToolTurns(QObject):
         return self.tools.active
 
     def start(self, request: GenerationRequest, conversation: Conversation) -> None:
+        """Run a turn with ``choice``; the choice is for this turn only (then Auto again: ``choice_spent``)."""
         self._conversation = conversation
         self._stopping.clear()
         self._tickets = []
-        self._thread = threading.Thread(target=self._work, args=(request,), name="tool-turn", daemon=True)
+        choice, self.choice = self.choice, ToolChoice(ChoiceMode.AUTO)
+        if choice.mode is not ChoiceMode.AUTO:
+            self.choice_spent.emit()
+        self._thread = threading.Thread(target=self._work, args=(request, choice), name="tool-turn", daemon=True)
         self._thread.start()
 
     @Slot(str)
@@ -98,14 +103,14 @@ class ToolTurns(QObject):
             self._thread.join(seconds)
 
     # the worker thread
-    def _work(self, request: GenerationRequest) -> None:
+    def _work(self, request: GenerationRequest, chosen: ToolChoice) -> None:
         try:
             specs = self.tools.specs()
             for config in self.tools.configs:
                 state = self.tools.state(config.name)
                 if state.startswith("failed"):
                     self._note.emit(f"Note: MCP server {config.name!r} {state}\n\n")
-            choice = self.choice if specs else ToolChoice(ChoiceMode.NONE)
+            choice = chosen if specs else ToolChoice(ChoiceMode.NONE)
             if choice.mode is ChoiceMode.NAMED and choice.name not in {spec.name for spec in specs}:
                 self._note.emit(f"Note: the tool {choice.name} is not available now; the model decides.\n\n")
                 choice = ToolChoice(ChoiceMode.AUTO)
