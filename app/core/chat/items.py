@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions
+from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions, ToolPart
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
@@ -40,6 +40,8 @@ class ChatItem:
     citations: tuple[CitationPart, ...] = ()  # a reply's numbered sources ("[1] report.pdf, p. 12")
     documents: tuple[DocumentPart, ...] = ()  # what a question was asked with (attached files, collections)
     images: tuple[ImagePart, ...] = ()  # what the user attached (the bytes: media.store, by hash)
+    tools: tuple[ToolPart, ...] = ()  # a reply's tool calls and their results, in order (prompting.tool_parts)
+    waiting: str = ""  # what the streaming reply waits for, when not for the model ("Waiting for your approval")
 
     @property
     def thinking(self) -> bool:

@@ -20,6 +20,7 @@ settings beside its sampling. A fresh chat's greetings (a card's alternate ones)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -35,8 +36,18 @@ from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
 from app.core.personas.prompt_build import BuiltPrompt
 from app.core.personas.roleplay import TokenCounter
-from app.core.prompting.parts import CitationPart, ImagePart, Part, images_of, is_thought
+from app.core.prompting.parts import (
+    CitationPart,
+    ImagePart,
+    Part,
+    ToolCallPart,
+    ToolResultPart,
+    images_of,
+    is_thought,
+    tool_parts_of,
+)
 from app.core.prompting.prompt_formats import ChatMessage
+from app.core.prompting.tool_parts import answer_of, fold_tool_turns, reply_messages
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
 if TYPE_CHECKING:
@@ -193,7 +204,10 @@ class ChatSession:
         if last is None or not last.can_continue or last.message_id is None:
             raise TurnError("There is no stopped reply to continue.")
         self._sync_system_prompt(turn.system_prompt)
-        request = self._request(turn, upto=len(self.items) - 1, continue_text=last.text)
+        request = self._request(turn, upto=len(self.items) - 1, continue_text=answer_of(last.text, last.tools))
+        if last.tools:  # the rounds before the answer being continued, as the model wrote and read them
+            rounds = [m for m in reply_messages(last.text, last.tools) if m["role"] == "tool" or m.get("tool_calls")]
+            request = dataclasses.replace(request, messages=[*request.messages, *rounds])
         message_id, store = last.message_id, self.store
         self._begin(last, message_id, turn)
         self._save(lambda: store.update_message(message_id, state=MessageState.STREAMING))
@@ -225,12 +239,48 @@ class ChatSession:
             last.reasoning += text
         else:
             last.text += text
-        last.reading = ""
+        last.reading, last.waiting = "", ""
         self._changed(len(self.items) - 1)
         self._set_state(ResponseState.GENERATING)
         if self._saver is not None:
             saver, content, reasoning = self._saver, last.text, last.reasoning
             self._save(lambda: saver.update(content, reasoning))
+
+    def tool_step(self, part: ToolCallPart | ToolResultPart, images: Sequence[CheckedImage] = ()) -> None:
+        """A call the model made in the streaming reply, or a call's result (with the ``images`` it returned, checked
+        by ``media.images``): kept with the reply, saved at once.
+
+        A call's ``at`` is where the reply's text stands now (the face need not know it)."""
+        last = self.last()
+        if last is None or last.state != MessageState.STREAMING:
+            return
+        if isinstance(part, ToolCallPart):
+            part = dataclasses.replace(part, at=len(last.text))
+        elif images:
+            try:
+                kept = self._keep(images)
+            except StoreError as exc:
+                kept, part = (), dataclasses.replace(part, content=f"{part.content}\n[{exc}]")
+            part = dataclasses.replace(part, images=images_of(kept))
+        last.tools += (part,)
+        last.waiting = ""
+        self._changed(len(self.items) - 1)
+        if self._saver is not None:
+            saver, content, reasoning = self._saver, last.text, last.reasoning
+            saver.parts = (*last.citations, *last.tools)
+            self._save(lambda: saver.write(content, reasoning))
+
+    def awaiting_approval(self, waiting: bool, tool: str = "") -> None:
+        """The reply waits for the user to allow a call of ``tool`` (or, ``waiting`` False, no longer does)."""
+        last = self.last()
+        if last is None or last.state != MessageState.STREAMING:
+            return
+        if not waiting and self.response_state is not ResponseState.AWAITING_APPROVAL:
+            return
+        last.waiting = f"Waiting for your approval to run {tool}" if waiting and tool else ""
+        last.waiting = last.waiting or ("Waiting for your approval" if waiting else "")
+        self._changed(len(self.items) - 1)
+        self._set_state(ResponseState.AWAITING_APPROVAL if waiting else ResponseState.READING_PROMPT)
 
     def finish(self, stats: GenerationStats) -> None:
         self._end(stats.message_state, stats)
@@ -257,16 +307,25 @@ class ChatSession:
         turn: TurnSettings,
         reasoning: str = "",
     ) -> int:
-        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
+        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown.
+
+        Tool turns (assistant ``tool_calls``, ``role: "tool"`` results) are kept as the replies' parts; a reply that
+        answers the last results is the same reply's answer."""
         self._require_idle()
+        folded = fold_tool_turns(messages)
+        reply_parts: tuple[Part, ...] = ()
+        if folded and folded[-1][1] and isinstance(folded[-1][1][-1], ToolResultPart):
+            answered, reply_parts = folded.pop()
+            reply = answered["content"] + reply
         chat_id = self.store.record_chat(
-            [(message["role"], message["content"], self._keep(message.get("images", ()))) for message in messages],
+            [(m["role"], m["content"], self._keep(m.get("images", ())) + parts) for m, parts in folded],
             reply,
             state=stats.message_state,
             stats=stats.as_dict(),
             model=turn.model,
             preset=turn.preset,
             reasoning=reasoning,
+            reply_parts=reply_parts,
         )
         self.open(chat_id)
         return chat_id
@@ -304,7 +363,13 @@ class ChatSession:
             messages.append({"role": "system", "content": system_prompt})
             rows.append(-1)
         for row, item in enumerate(self.items[:upto]):
-            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not (item.text or item.images):
+            shown = item.text or item.images or item.tools
+            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not shown:
+                continue
+            if item.role == "assistant" and item.tools:  # its calls and their results, then its answer
+                expanded = reply_messages(item.text, item.tools)
+                messages += expanded
+                rows += [row] * len(expanded)
                 continue
             message: ChatMessage = {"role": "user" if item.role == "user" else "assistant", "content": item.text}
             if item.images:
@@ -441,9 +506,11 @@ class ChatSession:
         item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
         if self._pending_citations or item.text == "":
             item.citations = self._pending_citations  # a continued reply keeps the sources it had
+        if item.text == "":
+            item.tools = ()
         self._changed(self.items.index(item))
         self._saver = StreamingSaver(self.store, message_id)
-        self._saver.parts = item.citations
+        self._saver.parts = (*item.citations, *item.tools)
         self._set_state(ResponseState.READING_PROMPT)
 
     def _end(self, state: MessageState, stats: GenerationStats | None, error: str = "") -> None:
@@ -451,7 +518,7 @@ class ChatSession:
         if last is None or last.state != MessageState.STREAMING:
             self._set_state(ResponseState.IDLE)
             return
-        last.state, last.stats, last.error, last.reading = state, stats, error, ""
+        last.state, last.stats, last.error, last.reading, last.waiting = state, stats, error, "", ""
         self._changed(len(self.items) - 1)
         saver, text, reasoning = self._saver, last.text, last.reasoning
         if saver is not None:
@@ -508,6 +575,7 @@ class ChatSession:
             citations=message.citations,
             documents=message.documents,
             images=images_of(message.parts),
+            tools=tool_parts_of(message.parts),
             note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )
 

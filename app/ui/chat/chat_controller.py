@@ -46,6 +46,7 @@ STATUS = {
     ResponseState.QUEUED: "Waiting for the engine (another request is being answered)… (Esc to stop)",
     ResponseState.READING_PROMPT: "Reading the conversation… (Esc to stop)",
     ResponseState.GENERATING: "Generating… (Esc to stop)",
+    ResponseState.AWAITING_APPROVAL: "Waiting for your approval: allow the tool to run, or deny it (Esc to stop)",
 }
 
 
@@ -124,7 +125,7 @@ class ChatColumn(QWidget):
         self.think.setToolTip("Let the model think before it answers (its reasoning shows above the answer)")
         self.think.setAccessibleName("Think before answering")
         self.think.hide()
-        buttons = QVBoxLayout()
+        buttons = self.buttons = QVBoxLayout()  # the Tools menu (app.ui.tools) goes above Think
         buttons.addStretch(1)
         buttons.addWidget(self.think)
         send_row = QHBoxLayout()
@@ -352,8 +353,10 @@ class ChatController(QObject):
             last = self.conversation.session.last()
             if state is ResponseState.READING_PROMPT and last is not None and last.reading:
                 message = f"Reading the conversation… {last.reading} (Esc to stop)"
+            elif state is ResponseState.AWAITING_APPROVAL and last is not None and last.waiting:
+                message = f"{last.waiting}: allow it, or deny it (Esc to stop)"
             status.showMessage(message)
-        elif status.currentMessage() in STATUS.values() or status.currentMessage().startswith("Reading"):
+        elif status.currentMessage() in STATUS.values() or status.currentMessage().startswith(("Reading", "Waiting")):
             status.clearMessage()
         self.chat_changed.emit()
 
