@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
+from app.core.personas.roleplay import record_with
 from app.core.rendering.code_blocks import code_blocks
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.chat_model import ChatModel
@@ -92,7 +93,8 @@ class ChatHistory(QObject):
         if self.conversation.session.chat_id is None:
             return
         try:
-            self.store.set_chat_settings(self.conversation.session.chat_id, self.persona.sampling_panel.record())
+            chat_id, record = self.conversation.session.chat_id, self.persona.sampling_panel.record()
+            self.store.set_chat_settings(chat_id, record_with(self.store.chat(chat_id).settings, sampling=record))
         except StoreError as exc:
             self.error.emit(str(exc))
 
