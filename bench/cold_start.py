@@ -118,12 +118,13 @@ def compare(against: str, rounds: int = 9) -> dict[str, list[float]]:
     """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved."""
     trees = {"bare": str(REPO), "against": against, "this": str(REPO)}
     times: dict[str, list[float]] = {name: [] for name in trees}
-    with tempfile.TemporaryDirectory() as basedir:
+    with tempfile.TemporaryDirectory() as folder:
+        basedirs = {name: os.path.join(folder, name) for name in trees}  # one each: their schemas may differ
         for name, tree in trees.items():  # warm the page cache and the bytecode of each
-            _time_to_ready(BASELINE if name == "bare" else APP, basedir, tree)
+            _time_to_ready(BASELINE if name == "bare" else APP, basedirs[name], tree)
         for _ in range(rounds):
             for name, tree in trees.items():
-                times[name].append(_time_to_ready(BASELINE if name == "bare" else APP, basedir, tree)[0])
+                times[name].append(_time_to_ready(BASELINE if name == "bare" else APP, basedirs[name], tree)[0])
     return times
 
 
