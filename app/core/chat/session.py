@@ -20,8 +20,9 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from app.core.chat import group
 from app.core.chat.headless import run_turn
-from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
+from app.core.chat.items import ChatItem, GroupTurn, SessionListener, SilentListener, TurnSettings
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
 from app.core.history.saver import StreamingSaver
@@ -68,6 +69,7 @@ class ChatSession:
         self._saver: StreamingSaver | None = None
         self._grounded: dict[int, tuple[str, tuple[CitationPart, ...]]] = {}  # question id: (prompt, sources)
         self._pending_citations: tuple[CitationPart, ...] = ()  # the sources of the request being built
+        self._speaking: GroupTurn | None = None  # a group chat's reply being written: its speaker
 
     # opening
     def open(self, chat_id: int) -> None:
@@ -84,11 +86,11 @@ class ChatSession:
         self.system_message = path[0] if path and path[0].role == "system" else None
         self._reset([self._item(m) for m in path if m.role != "system"])
 
-    def new(self, greeting: str = "", speaker: str = "") -> None:
-        """A fresh chat (saved when its first message is sent)."""
+    def new(self, greeting: str = "", speaker: str = "", greetings: Sequence[ChatItem] = ()) -> None:
+        """A fresh chat (saved when its first message is sent). ``greetings``: a group chat's, one per member."""
         self.chat_id, self.system_message, self._saver = None, None, None
         self._set_state(ResponseState.IDLE)
-        self._reset([ChatItem(role="assistant", text=greeting, model_name=speaker)] if greeting else [])
+        self._reset([ChatItem(role="assistant", text=greeting, model_name=speaker)] if greeting else list(greetings))
 
     @property
     def busy(self) -> bool:
@@ -126,6 +128,15 @@ class ChatSession:
         self._require_idle()
         with _writing():
             return self._edit(row, text, turn)
+
+    def reply(self, turn: TurnSettings) -> GenerationRequest:
+        """Another reply after the last message, with nothing new of yours (a group chat's next speaker)."""
+        self._require_idle()
+        with _writing():
+            parent = self._ensure_saved(turn)
+            request = self._request(turn, upto=None)
+            self._start_reply(parent, turn)
+            return request
 
     def continue_last(self, turn: TurnSettings) -> GenerationRequest:
         """Carry on with the last reply where it stopped."""
@@ -270,10 +281,13 @@ class ChatSession:
     def last_stats(self) -> GenerationStats | None:
         return next((item.stats for item in reversed(self.items) if item.stats is not None), None)
 
-    def conversation(self, system_prompt: str, upto: int | None = None) -> list[ChatMessage]:
+    def conversation(
+        self, system_prompt: str, upto: int | None = None, speaking: GroupTurn | None = None
+    ) -> list[ChatMessage]:
         """What the engine is sent: the system prompt, then every message with text (errors left out).
 
-        ``upto``: only the rows before this one.
+        ``upto``: only the rows before this one. ``speaking``: a group chat's speaker, who reads the others' lines
+        as named turns (``group.named_turns``).
         """
         messages: list[ChatMessage] = []
         rows: list[int] = []
@@ -288,13 +302,15 @@ class ChatSession:
                 message["images"] = [self._image(part) for part in item.images]
             messages.append(message)
             rows.append(row)
+        if speaking is not None:
+            messages, rows = group.named_turns(messages, rows, self.items, speaking)
         self.sent_rows = rows
         return messages
 
     # helpers
     def _request(self, turn: TurnSettings, upto: int | None, continue_text: str = "") -> GenerationRequest:
         self._clear_left_out()
-        messages = self.conversation(turn.system_prompt, upto=upto)
+        messages = self.conversation(turn.system_prompt, upto=upto, speaking=turn.group)
         self._pending_citations = ()
         question = self._last_question(upto)
         if question is not None and question in self._grounded and messages and messages[-1]["role"] == "user":
@@ -332,9 +348,10 @@ class ChatSession:
     ) -> Message:
         """A message in the chat's history."""
         model, preset = (turn.model, turn.preset) if turn else ("", "")
+        speaker = turn.group.speaker if turn and turn.group and role == "assistant" else ""
         assert self.chat_id is not None
         return self.store.add_message(
-            self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts
+            self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts, speaker=speaker
         )  # fmt: skip
 
     def _keep(self, images: Sequence[CheckedImage]) -> tuple[Part, ...]:
@@ -364,13 +381,17 @@ class ChatSession:
             self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
             if turn.chat_settings is not None:
                 self.store.set_chat_settings(self.chat_id, turn.chat_settings)
+            if turn.group is not None:  # each speaker has its own system prompt: none is kept with the chat
+                self.store.set_chat_members(self.chat_id, turn.group.members)
             parent = None
-            if turn.system_prompt.strip():
+            if turn.system_prompt.strip() and turn.group is None:
                 self.system_message = self._add(None, "system", turn.system_prompt)
                 parent = self.system_message.id
             for item in self.items:  # the greeting, shown before the chat existed
                 if item.message_id is None and item.text:
-                    saved = self._add(parent, item.role, item.text, turn=TurnSettings(preset=turn.preset))
+                    said = GroupTurn(item.speaker) if item.speaker else None
+                    greeter = TurnSettings(preset=item.preset_id or turn.preset, group=said)
+                    saved = self._add(parent, item.role, item.text, turn=greeter)
                     item.message_id = saved.id
                     parent = saved.id
             return parent
@@ -393,7 +414,7 @@ class ChatSession:
         last = self.last()
         return last.message_id if last and last.message_id is not None else 0
 
-    def _start_reply(self, parent: int, turn: TurnSettings) -> None:
+    def _start_reply(self, parent: int | None, turn: TurnSettings) -> None:
         reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
         item = self._item(reply)
         self._insert(item)
@@ -401,6 +422,9 @@ class ChatSession:
 
     def _begin(self, item: ChatItem, message_id: int, turn: TurnSettings) -> None:
         item.model_name = turn.speaker or item.model_name
+        self._speaking = turn.group
+        if turn.group is not None:
+            item.speaker, item.preset_id = turn.group.speaker, turn.preset
         item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
         if self._pending_citations or item.text == "":
             item.citations = self._pending_citations  # a continued reply keeps the sources it had
@@ -415,6 +439,8 @@ class ChatSession:
             self._set_state(ResponseState.IDLE)
             return
         last.state, last.stats, last.error, last.reading = state, stats, error, ""
+        if self._speaking is not None:
+            last.text = group.unprefixed(last.text, self._speaking.speaker)
         self._changed(len(self.items) - 1)
         saver, text, reasoning = self._saver, last.text, last.reasoning
         if saver is not None:
@@ -471,6 +497,8 @@ class ChatSession:
             citations=message.citations,
             documents=message.documents,
             images=images_of(message.parts),
+            speaker=message.speaker,
+            preset_id=message.preset,
             note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )
 

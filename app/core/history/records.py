@@ -36,6 +36,7 @@ class Message:
     sibling_count: int = 1
     parts: tuple[Part, ...] = ()  # beside the content: the reasoning, and what later releases add
     damaged_parts: str = ""  # a stored parts value that could not be read (shown as text, never lost)
+    speaker: str = ""  # a group chat's reply: the character who wrote it (its preset id is ``preset``)
 
     @property
     def reasoning(self) -> str:
@@ -60,6 +61,7 @@ class ChatSummary:
     updated_at: float
     overflow: str = ContextPolicy.STOP
     settings: str = ""  # the chat's own sampling (prompting.chat_sampling.ChatSampling as JSON); '': the preset's
+    members: str = ""  # a group chat's personas (JSON, chat.group.Members); '': a one-persona chat
 
 
 def summary_of(row: sqlite3.Row) -> ChatSummary:
@@ -72,6 +74,7 @@ def summary_of(row: sqlite3.Row) -> ChatSummary:
         updated_at=row["updated_at"],
         overflow=row["overflow"],
         settings=row["settings"],
+        members=row["members"],
     )
 
 
@@ -97,6 +100,7 @@ def message_of(row: sqlite3.Row) -> Message:
         sibling_count=row["sibling_count"] if "sibling_count" in keys else 1,
         parts=parts,
         damaged_parts=damaged,
+        speaker=row["speaker"] if "speaker" in keys else "",
     )
 
 

@@ -214,6 +214,10 @@ class ChatStore(MessageTree):
         """Keep a chat's own sampling (JSON) without moving it up the list: a setting is not a message."""
         self._db.execute("UPDATE chats SET settings = ? WHERE id = ?", (settings, chat_id))
 
+    def set_chat_members(self, chat_id: int, members: str) -> None:
+        """Keep a group chat's personas (JSON, ``chat.group``); like a setting, it does not move the chat up."""
+        self._db.execute("UPDATE chats SET members = ? WHERE id = ?", (members, chat_id))
+
     def delete_chat(self, chat_id: int) -> None:
         """Hide a chat (``undelete_chat`` brings it back until ``purge_deleted``)."""
         cursor = self._db.execute(
@@ -272,8 +276,11 @@ class ChatStore(MessageTree):
         model: str = "",
         preset: str = "",
         parts: tuple[Part, ...] = (),
+        speaker: str = "",
     ) -> Message:
-        """Append a message under ``parent_id`` (None: a root) and make it the chat's active leaf."""
+        """Append a message under ``parent_id`` (None: a root) and make it the chat's active leaf.
+
+        ``speaker``: in a group chat, the name of the character who writes it."""
         if state not in STATES:
             raise StoreError(f"Unknown message state {state!r}.")
         now = time.time()
@@ -281,8 +288,8 @@ class ChatStore(MessageTree):
             values = (chat_id, parent_id, role, content, now, state, json.dumps(stats or {}), model, preset)
             cursor = db.execute(
                 "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, "
-                "parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, parts_to_json(parts)),
+                "parts, speaker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, parts_to_json(parts), speaker),
             )
             message_id = int(cursor.lastrowid or 0)
             db.execute("UPDATE chats SET active_leaf = ?, updated_at = ? WHERE id = ?", (message_id, now, chat_id))
