@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.core.chat.items import TurnSettings
     from app.core.personas.presets import Preset
     from app.core.personas.prompt_build import BuiltPrompt
+    from app.core.personas.user_personas import UserPersona
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -135,7 +136,6 @@ def build_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, messag
     from app.core.personas.lorebook_library import LorebookLibrary
     from app.core.personas.presets import PresetLibrary
     from app.core.personas.prompt_build import AuthorNote, build_prompt
-    from app.core.personas.user_personas import UserPersona, UserPersonaStore
 
     presets = PresetLibrary(paths.presets_dir)
     card = None if preset.builtin else CardStore(presets.user_dir).load(preset.id)
@@ -144,12 +144,7 @@ def build_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, messag
     own = None if preset.builtin else library.card_book(preset.id)
     if own is not None:
         books.insert(0, own)
-    personas = UserPersonaStore(paths.data)
-    if personas.problem:
-        print(f"warning: {personas.problem}", file=sys.stderr)
-    user = personas.get(args.user_persona) if args.user_persona or not personas.problem else UserPersona("User")
-    if args.user_name:
-        user = UserPersona(args.user_name, user.description)
+    user = user_persona(args, paths)
     return build_prompt(
         preset,
         message,
@@ -159,6 +154,19 @@ def build_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, messag
         seed=getattr(args, "seed", None) or 0,
         author_note=AuthorNote(getattr(args, "author_note", ""), getattr(args, "author_note_depth", 4)),
     )
+
+
+def user_persona(args: argparse.Namespace, paths: AppPaths) -> UserPersona:
+    """Who ``{{user}}`` is: ``--user-persona``, else your default one, else "User"; ``--user-name`` renames it."""
+    from app.core.personas.user_personas import UserPersona, UserPersonaStore
+
+    personas = UserPersonaStore(paths.data)
+    if personas.problem:
+        print(f"warning: {personas.problem}", file=sys.stderr)
+    user = personas.get(args.user_persona) if args.user_persona or not personas.problem else UserPersona("User")
+    if args.user_name:
+        user = UserPersona(args.user_name, user.description)
+    return user
 
 
 def system_for_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, turn: TurnSettings) -> TurnSettings:

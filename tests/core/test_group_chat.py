@@ -189,6 +189,7 @@ def test_exports_carry_speaker_names(store: ChatStore, cast: GroupCast) -> None:
     session.finish(_stats())
     chat_id = session.chat_id or 0
     markdown = exchange.export_markdown(store, chat_id)
+    assert "· Group: Hermes 2, Edward Elric*" in markdown
     assert "## Hermes 2\n\nHello." in markdown and "## Edward Elric\n\nHey." in markdown
     openai = exchange.export_openai(store, chat_id)
     assert [m.get("name") for m in openai] == [None, "Hermes_2", "Edward_Elric"]
@@ -219,7 +220,8 @@ def test_two_characters_take_turns_on_the_real_engine(starter_model: Path, store
         assert speaker.name == "Edward Elric"
         second = session.reply(cast.turn(speaker, BASE, session.items))
         named = second.messages[-1]
-        assert named["role"] == "user" and named["content"].startswith("Winry: Hermes, say hello to Edward.\n\nHermes 2: ")
+        assert named["role"] == "user"
+        assert named["content"].startswith("Winry: Hermes, say hello to Edward.\n\nHermes 2: ")
         assert "Write the next reply only as Edward Elric" in second.messages[0]["content"]
         session.run(service, second)
         replies = [item for item in session.items if item.role == "assistant"]

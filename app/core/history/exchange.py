@@ -175,7 +175,10 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
 def export_markdown(store: ChatStore, chat_id: int) -> str:
     chat = store.chat(chat_id)
     lines = [f"# {chat.title or 'Chat'}", ""]
-    if chat.model or chat.preset:
+    cast = _member_names(chat.members)
+    if cast:
+        lines += [f"*Model: {chat.model or '—'} · Group: {', '.join(cast)}*", ""]
+    elif chat.model or chat.preset:
         lines += [f"*Model: {chat.model or '—'} · Preset: {chat.preset or '—'}*", ""]
     names = {"user": "You", "assistant": "Assistant", "system": "System"}
     for message in store.active_path(chat_id):
@@ -191,6 +194,16 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
         if message.citations:
             lines += ["**Sources**", ""] + [f"- {c.label}" for c in message.citations] + [""]
     return "\n".join(lines)
+
+
+def _member_names(members: str) -> list[str]:
+    """A group chat's member names (``chat.group`` writes the list; read leniently here, below that layer)."""
+    try:
+        data = json.loads(members) if members else []
+    except ValueError:
+        return []
+    rows = data if isinstance(data, list) else []
+    return [str(row["name"]) for row in rows if isinstance(row, dict) and isinstance(row.get("name"), str)]
 
 
 def _stored_parts(raw: str) -> list[Any] | str:
