@@ -49,6 +49,7 @@ from app.ui.chat.chat_history import ChatHistory
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.conversation import Conversation
 from app.ui.chat.documents import library_embedder
+from app.ui.chat.group_chat import install as install_group_chats
 from app.ui.chat.image_viewer import ImageViewer
 from app.ui.chat.prompt_preview import PromptPreview
 from app.ui.engines.engine_client import EngineClient
@@ -242,6 +243,7 @@ class MainWindow(QMainWindow):
                              (self.preview, "The prompt"), (side, "Persona and prompt preview")):  # fmt: skip
             widget.setAccessibleName(name)
         name_for_accessibility(self)
+        self.group = install_group_chats(self)  # the speaker bar, "New group chat…"
         self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
 
     def _connect(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
@@ -36,6 +37,9 @@ from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation
 from app.ui.chat.documents import DocumentTray, GroundingTask
+
+if TYPE_CHECKING:
+    from app.ui.chat.group_chat import GroupChat
 from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
@@ -183,6 +187,7 @@ class ChatController(QObject):
         self._loading = loading
         self.embedder: Callable[[], Embedder | None] = lambda: None  # on the grounding thread: the library's model
         self.grounding: GroundingTask | None = None  # the attached documents being read for the next turn
+        self.group: GroupChat | None = None  # a group chat's speakers (app.ui.chat.group_chat), set by the window
         conversation.state_changed.connect(self._on_state)
         conversation.reply_finished.connect(self._on_finished)
         conversation.reply_failed.connect(self._on_failed)
@@ -203,7 +208,7 @@ class ChatController(QObject):
         model = loaded.info.path.stem if loaded else ""
         preset = self.persona.preset
         switch = thinking_switch(loaded.info.chat_template or "") if loaded else ""
-        return TurnSettings(
+        turn = TurnSettings(
             system_prompt=self.persona.system_prompt.toPlainText(),
             model=model,
             preset=preset.id,
@@ -215,6 +220,7 @@ class ChatController(QObject):
             context_policy=self.persona.overflow.currentData(),
             reasoning=reasoning_for(switch, self.widgets.think.isChecked()),
         )
+        return self.group.turn(turn) if self.group is not None and self.group.active else turn
 
     # the user's intent
     @Slot()
@@ -234,6 +240,8 @@ class ChatController(QObject):
             return
         images = attachments.take()
         self.widgets.input.clear()
+        if self.group is not None:
+            self.group.typed = text  # who answers may depend on whom it names
         if documents is not None and has_documents:
             self._ground(text, images, documents.take())
             return
@@ -243,10 +251,19 @@ class ChatController(QObject):
 
     def regenerate(self) -> None:
         if not self.generating and self._ready():
+            if self.group is not None:
+                self.group.typed = None  # the same speaker again
             self._start(self.conversation.regenerate, "try again")
+
+    def reply(self) -> None:
+        """Another reply with nothing new of yours (a group chat's next speaker)."""
+        if not self.generating and self._ready():
+            self._start(self.conversation.reply, "try again")
 
     def continue_reply(self) -> None:
         if not self.generating and self._ready():
+            if self.group is not None:
+                self.group.typed = None
             self._start(self.conversation.continue_last, "try again")
 
     def edit_message(self, row: int) -> None:
@@ -264,6 +281,8 @@ class ChatController(QObject):
         if text == self.conversation.session.items[row].text:
             self.widgets.status_bar.clearMessage()
             return  # unchanged: nothing to send
+        if self.group is not None:
+            self.group.typed = text
         self._start(lambda turn: self.conversation.edit(row, text, turn), "try again")
 
     @Slot()
