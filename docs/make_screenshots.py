@@ -166,6 +166,24 @@ def _image_chat(shooter: Shooter, window) -> None:
     shooter.shoot(window, "16-image-chat")
 
 
+def _group_chat(shooter: Shooter, window) -> None:
+    """A group chat of two built-in personas: Edward's greeting, your message naming both, each answering in turn
+    (Auto) with its name and avatar on its bubble; the speaker bar above the composer."""
+    from app.core.chat.group import Member
+
+    window.hub.show_page("chat")
+    window.max_tokens.setValue(48)
+    window.group.start([Member("edward-elric", "Edward Elric"), Member("hermes-2", "Hermes 2")])
+    window.input.setPlainText("Edward, what is alchemy? Hermes, do you agree with him?")
+    window.send()
+    done = lambda: not window.chat.generating and sum(i.role == "assistant" for i in window.chat_model.items) == 3  # noqa: E731
+    shooter.wait(done, timeout=180, settle=0.8)
+    window.input.setPlainText("Hermes, one more thing…")
+    shooter.shoot(window, "19-group-chat")
+    window.input.clear()
+    window.new_chat()
+
+
 def _sampling_and_server(shooter: Shooter, window) -> None:
     """The side panel's sampling, every setting shown; the Server page serving, two requests in its log and the
     status bar's indicator (real HTTP requests to 127.0.0.1)."""
@@ -346,6 +364,9 @@ def main(out: Path, theme: str) -> int:
 
         # 9. the menu bar, its Model menu open (the screen, so that the menu's own window is in it)
         _menu_shot(shooter, window, "model", "14-menu-bar")
+
+        # a group chat: Edward Elric and Hermes 2 answer in turn, the speaker bar above the composer
+        _group_chat(shooter, window)
 
         # a tool call: the approval card, then the call and its result as a step of the reply
         _tool_call(shooter, window, paths)

@@ -351,7 +351,9 @@ class MessageDelegate(QStyledItemDelegate):
         header = "You" if is_user else (item.model_name or "Assistant")
         header_rect = QRect(where.header)
         avatar = None if is_user else self.avatar_for(item)
-        if avatar is not None:  # a group chat's reply: its speaker's face beside its name
+        if avatar is not None:  # a group chat's reply: its speaker's face, then its name (before the model's)
+            model = item.model_name.removesuffix(f" · {item.speaker}").removesuffix(item.speaker)
+            header = f"{item.speaker} · {model}" if model else item.speaker
             side = header_rect.height()
             painter.drawPixmap(QRect(header_rect.left(), header_rect.top(), side, side), avatar)
             header_rect.setLeft(header_rect.left() + side + 4)
