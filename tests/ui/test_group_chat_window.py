@@ -29,6 +29,7 @@ def test_members_dialog_needs_two_and_the_bar_shows_the_group(qtbot, window) -> 
     bar = window.group.bar
     assert bar.isVisible() and [b.text() for b in bar.buttons.values()] == ["Hermes 2", "Edward Elric"]
     assert bar.auto.isChecked()
+    assert window.persona.system_prompt.isReadOnly()  # each speaker's own card's prompt is used, not this one
     greeting = window.chat_model.items[0]  # Edward's greeting (Hermes 2 has none)
     assert (greeting.speaker, greeting.preset_id) == ("Edward Elric", "edward-elric")
     assert window.chat_view.message_delegate.avatar_for(greeting) is not None
@@ -36,6 +37,7 @@ def test_members_dialog_needs_two_and_the_bar_shows_the_group(qtbot, window) -> 
 
     window.new_chat()  # a one-persona chat again: no bar, no avatars
     assert bar.isHidden() and not window.group.active
+    assert not window.persona.system_prompt.isReadOnly()
     assert not window.group.start([HERMES])  # one persona is no group: said in the banner
     assert "two or more" in window.banner.label.text()
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
 
 AVATAR = 22
+GROUP_PROMPT_TIP = "In a group chat each persona speaks with its own card's system prompt, lorebook and sampling."
 
 
 class GroupDialog(QDialog):
@@ -294,6 +295,9 @@ class GroupChat(QObject):
     def _use(self, cast: GroupCast | None) -> None:
         self.cast, self.left, self.next, self.typed = cast, 0, None, None
         self.bar.show_members(cast)
+        field = self.chat.persona.system_prompt  # a group's speakers each use their own card's: not this one
+        field.setReadOnly(cast is not None)
+        field.setToolTip(GROUP_PROMPT_TIP if cast is not None else "")
 
     def _writer_of_last(self) -> Member | None:
         assert self.cast is not None
