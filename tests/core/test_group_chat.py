@@ -19,6 +19,7 @@ from app.core.chat.group import (
     named_turns,
     next_speaker,
     unprefixed,
+    with_message,
 )
 from app.core.chat.group_cast import GroupCast
 from app.core.chat.items import ChatItem, GroupTurn
@@ -101,6 +102,8 @@ def test_others_lines_are_named_user_turns_and_roles_alternate() -> None:
     as_edward, _ = named_turns(messages, [-1, 0, 1, 2], items, GroupTurn("Edward Elric", "Winry", "", "edward-elric"))
     assert [m["role"] for m in as_edward] == ["system", "user", "assistant"]
     assert as_edward[1]["content"] == "Hermes 2: I am Hermes.\n\nWinry: Hello both."
+    nxt = with_message(as_hermes, "And you?", GroupTurn("Hermes 2", "Winry"))
+    assert nxt[-1] == {"role": "user", "content": "Winry: Hello both.\n\nEdward Elric: Yo.\n\nWinry: And you?"}
     assert unprefixed(" Edward Elric: Hey!", "Edward Elric") == "Hey!"
     assert unprefixed("Hey, Edward Elric: you", "Edward Elric") == "Hey, Edward Elric: you"
 

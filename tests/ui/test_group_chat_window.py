@@ -35,6 +35,14 @@ def test_members_dialog_needs_two_and_the_bar_shows_the_group(qtbot, window) -> 
     assert window.chat_view.message_delegate.avatar_for(greeting) is not None
     assert window.group.new_action in window.persona.menu_button.menu().actions()
 
+    window.side_tabs.setCurrentIndex(1)  # the Prompt preview: the next speaker's own prompt, the others named
+    window.input.setPlainText("Hermes, hello.")
+    qtbot.waitUntil(lambda: "Write the next reply only as Hermes 2" in window.preview.toPlainText())
+    assert "Edward Elric: Hey! Name's Edward Elric" in window.preview.toPlainText()
+    assert "User: Hermes, hello." in window.preview.toPlainText()
+    window.input.clear()
+    window.side_tabs.setCurrentIndex(0)
+
     window.new_chat()  # a one-persona chat again: no bar, no avatars
     assert bar.isHidden() and not window.group.active
     assert not window.persona.system_prompt.isReadOnly()

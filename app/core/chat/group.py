@@ -168,6 +168,16 @@ def _own(item: ChatItem, group: GroupTurn) -> bool:
     return item.speaker == group.speaker
 
 
+def with_message(messages: Sequence[ChatMessage], text: str, group: GroupTurn) -> list[ChatMessage]:
+    """``messages`` (``named_turns``' output) with your next message after them, named and joined the same way
+    (the Prompt preview's last turn)."""
+    named = f"{group.user}: {text}"
+    if messages and messages[-1]["role"] == "user":
+        joined: ChatMessage = {**messages[-1], "content": f"{messages[-1]['content']}\n\n{named}"}
+        return [*messages[:-1], joined]
+    return [*messages, {"role": "user", "content": named}]
+
+
 def stops(members: Sequence[Member], speaker: str, user: str) -> tuple[str, ...]:
     """Where a reply stops: a new line that starts another character's (or your) line."""
     others = [member.name for member in members if member.name != speaker] + [user]

@@ -243,6 +243,19 @@ class GroupChat(QObject):
             self.chat.reply()
         self.next = None  # a turn that did not start leaves no choice behind
 
+    def preview_turn(self, typed: str) -> TurnSettings | None:
+        """The turn the next speaker would get for ``typed`` (the Prompt preview's; nothing is decided by it)."""
+        if self.cast is None:
+            return None
+        items: list[ChatItem] = list(self.conversation.session.items)
+        if typed:
+            items.append(ChatItem(role="user", text=typed))
+        try:
+            member = self.next or next_speaker(self.cast.members, items, Policy.AUTO)
+            return self.cast.turn(member, TurnSettings(), items)
+        except HermesError:
+            return None
+
     def avatar(self, item: ChatItem) -> QPixmap | None:
         """A group reply's avatar for its bubble (None outside a group chat, or for a persona no longer there)."""
         if self.cast is None or not item.speaker or not item.preset_id:
@@ -313,6 +326,8 @@ def install(window: MainWindow) -> GroupChat:
     if isinstance(column, QVBoxLayout):
         column.insertWidget(1, group.bar)  # between the messages and the composer
     group.error.connect(window.banner.show_message)
+    window.prompt_preview.group_turn = group.preview_turn
+    group.bar.speak.connect(lambda _member: window.prompt_preview.schedule())
     button = window.model_bar.widgetForAction(window.new_chat_action)
     if isinstance(button, QToolButton):
         menu = QMenu(button)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
+from app.core.chat.group import with_message
+from app.core.chat.items import TurnSettings
 from app.core.rendering.big_text import cut
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
@@ -27,6 +30,7 @@ class PromptPreview(QWidget):
         self.chat_model = chat_model
         self.persona = persona
         self.input_box = input_box
+        self.group_turn: Callable[[str], TurnSettings | None] = lambda _typed: None  # a group's next speaker
         self.client = client
         self.text = QPlainTextEdit(readOnly=True)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -61,8 +65,16 @@ class PromptPreview(QWidget):
         from app.core.prompting.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
 
         preset = self.persona.preset
-        messages = self.chat_model.session.conversation(self.persona.system_prompt.toPlainText())
-        messages.append({"role": "user", "content": self.input_box.toPlainText().strip() or PREVIEW_PLACEHOLDER})
+        typed = self.input_box.toPlainText().strip()
+        group = self.group_turn(typed)  # a group chat: the next speaker's own prompt (app.ui.chat.group_chat)
+        if group is not None and group.group is not None:
+            messages = self.chat_model.session.conversation(group.system_prompt, speaking=group.group)
+            messages = with_message(messages, typed or PREVIEW_PLACEHOLDER, group.group)
+            prompt_format, custom_template = group.prompt_format
+        else:
+            messages = self.chat_model.session.conversation(self.persona.system_prompt.toPlainText())
+            messages.append({"role": "user", "content": typed or PREVIEW_PLACEHOLDER})
+            prompt_format, custom_template = preset.prompt_format, preset.custom_template
         loaded = self.client.loaded
         if loaded is not None and loaded.info.architecture == "remote":  # its server applies its own template
             self.text.setPlainText(json.dumps({"messages": messages}, indent=2, ensure_ascii=False))
@@ -73,8 +85,8 @@ class PromptPreview(QWidget):
             return
         text, notes = preview_prompt(
             messages,
-            preset.prompt_format,
-            custom_template=preset.custom_template,
+            prompt_format,
+            custom_template=custom_template,
             model_template=loaded.info.chat_template if loaded else None,
             bos_token=loaded.bos_token if loaded else None,
             eos_token=loaded.eos_token if loaded else None,
