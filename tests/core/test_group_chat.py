@@ -18,6 +18,7 @@ from app.core.chat.group import (
     mentioned,
     named_turns,
     next_speaker,
+    tidy,
     unprefixed,
     with_message,
 )
@@ -105,6 +106,9 @@ def test_others_lines_are_named_user_turns_and_roles_alternate() -> None:
     nxt = with_message(as_hermes, "And you?", GroupTurn("Hermes 2", "Winry"))
     assert nxt[-1] == {"role": "user", "content": "Winry: Hello both.\n\nEdward Elric: Yo.\n\nWinry: And you?"}
     assert unprefixed(" Edward Elric: Hey!", "Edward Elric") == "Hey!"
+    as_ed = GroupTurn("Edward Elric", "Winry", '[{"id": "hermes-2", "name": "Hermes 2"}]', "edward-elric")
+    assert tidy("Edward Elric: Hey.\nWinry", as_ed) == "Hey."  # a cut-off start of your line
+    assert tidy("Hey.\nHermes 2:", as_ed) == "Hey." and tidy("Hey.\nHer", as_ed) == "Hey.\nHer"
     assert unprefixed("Hey, Edward Elric: you", "Edward Elric") == "Hey, Edward Elric: you"
 
 

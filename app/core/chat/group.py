@@ -184,6 +184,17 @@ def stops(members: Sequence[Member], speaker: str, user: str) -> tuple[str, ...]
     return tuple(f"\n{name}:" for name in others)
 
 
+def tidy(text: str, group: GroupTurn) -> str:
+    """A finished reply without its own "Name:" at the start, nor a last line that only began another's line
+    ("User", cut off by the token limit before the stop string was whole)."""
+    text = unprefixed(text, group.speaker)
+    head, newline, tail = text.rpartition("\n")
+    others = {m.name for m in members_from_json(group.members) if m.name != group.speaker} | {group.user}
+    if newline and tail.strip().rstrip(":").strip() in others:
+        return head.rstrip()
+    return text
+
+
 def unprefixed(text: str, speaker: str) -> str:
     """A reply without the "Name:" it may begin with (the model imitating the named lines)."""
     stripped = text.lstrip()

@@ -440,7 +440,7 @@ class ChatSession:
             return
         last.state, last.stats, last.error, last.reading = state, stats, error, ""
         if self._speaking is not None:
-            last.text = group.unprefixed(last.text, self._speaking.speaker)
+            last.text = group.tidy(last.text, self._speaking)
         self._changed(len(self.items) - 1)
         saver, text, reasoning = self._saver, last.text, last.reasoning
         if saver is not None:
