@@ -62,9 +62,45 @@ def run(quick: bool = False) -> Section:
             )
         )
         figures.append(Figure(f"{count:,} entries: compile once (RE2 set)", compile_s * 1000, "ms"))
+    figures += _read_and_write(book)  # the last book built: 20,000 entries
     return Section(
         "Lorebooks: activation per turn",
         "python -m bench lorebooks",
         figures,
-        notes="Keys of all entries in one RE2 set: one linear pass over the scanned messages per turn.",
+        notes="Keys of all entries in one RE2 set: one linear pass over the scanned messages per turn. Read and "
+        "write: what the Lorebooks page does to open and save a book (the baseline: json.loads of the same file).",
     )
+
+
+def _read_and_write(book: object) -> list[Figure]:
+    """The Lorebooks page's open and Save of the biggest book, against json.loads of the same file in the same run."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from app.core.personas.lorebook import Lorebook, parse_book
+    from app.core.personas.lorebook_library import LorebookLibrary
+
+    assert isinstance(book, Lorebook)
+    count = len(book.entries)
+    with tempfile.TemporaryDirectory() as folder:
+        library = LorebookLibrary(Path(folder))
+        started = time.perf_counter()
+        path = library.save(book)
+        write_s = time.perf_counter() - started
+        raw = path.read_bytes()
+        reads, baselines = [], []
+        for _ in range(3):  # interleaved, medians
+            started = time.perf_counter()
+            json.loads(raw)
+            baselines.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            parse_book(json.loads(raw))
+            reads.append(time.perf_counter() - started)
+    read, baseline = statistics.median(reads), statistics.median(baselines)
+    return [
+        Figure(f"{count:,} entries: read the World Info file (JSON + parse_book)", read * 1000, "ms"),
+        Figure(f"{count:,} entries: json.loads of the same file (baseline)", baseline * 1000, "ms"),
+        Figure(f"{count:,} entries: read / baseline", read / baseline, "x"),
+        Figure(f"{count:,} entries: save (to_world_info, JSON, atomic write)", write_s * 1000, "ms"),
+    ]

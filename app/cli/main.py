@@ -289,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models" and args.action == "set-format":
             return library_commands.set_format(paths, settings, _resolve_model(args.model, models_dir), args.format)
         if args.command == "models":
-            return library_commands.models(settings.library_folders(paths.default_models_dir))
+            folders = settings.library_folders(paths.default_models_dir)
+            return library_commands.models(folders, paths.cache / "model-headers.json")
         if args.command == "search":
             return library_commands.search(args, paths)
         if args.command == "quants":

@@ -65,7 +65,8 @@ from app.ui.widgets import ErrorBanner, name_for_accessibility, scrolling, style
 log = logging.getLogger(__name__)
 
 PAGES = (("Chat", "chat", "message-square"), ("Discover", "discover", "compass"), ("My Models", "models", "hard-drive"),
-         ("Downloads", "downloads", "download"), ("Server", "server", "server"))  # fmt: skip
+         ("Downloads", "downloads", "download"), ("Server", "server", "server"),
+         ("Lorebooks", "lorebooks", "book-open"))  # fmt: skip
 MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
 

@@ -274,3 +274,17 @@ def _pattern(key: str, *, case: bool, whole: bool, regex: bool) -> str:
     if whole and " " not in key.strip():
         body = rf"(?:^|\W){body}(?:$|\W)"
     return body if case else f"(?i){body}"
+
+
+def key_problem(key: str, *, regex: bool = False) -> str:
+    """Why a key can never match (RE2 refuses its pattern), or "" when it can: said as the key is typed."""
+    pattern = _pattern(key, case=False, whole=False, regex=regex)
+    try:
+        if not pattern:
+            return "it is empty"
+        re2.compile(pattern, _RE2_OPTIONS)
+    except Exception as exc:  # re2.error: back-references, look-arounds, a broken pattern
+        detail = exc.args[0] if exc.args else exc
+        detail = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+        return f"RE2 cannot run it (no back-references or look-arounds): {detail}"
+    return ""
