@@ -11,13 +11,20 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from bench.common import Figure, Section
+
+if TYPE_CHECKING:
+    from app.core.prompting.prompt_formats import ChatMessage
 
 
 def run(quick: bool = False) -> Section:
     from app.core.personas.lorebook import Entry, Lorebook
     from app.core.personas.lorebook_scan import Scanner
+    from app.core.personas.presets import Preset
+    from app.core.personas.roleplay import Roleplay, RoleplaySettings
+    from app.core.personas.user_personas import UserPersona
 
     rng = random.Random(1)
     words = [f"w{index}x" for index in range(5000)]
@@ -41,7 +48,10 @@ def run(quick: bool = False) -> Section:
         started = time.perf_counter()
         scanner = Scanner([book])
         compile_s = time.perf_counter() - started
-        times = []
+        times, whole = [], []
+        note = RoleplaySettings(author_note="[Stay in character, {{char}}.]")
+        roleplay = Roleplay(Preset(id="b", name="Bench", system_prompt="You are {{char}}."), note,
+                            UserPersona("Sam", "{{user}} is a bard."), None, scanner, [book])  # fmt: skip
         for turn in range(turns):
             messages = [
                 " ".join(rng.choice(words) for _ in range(200)) + f" term{rng.randrange(count)} castle"
@@ -50,7 +60,16 @@ def run(quick: bool = False) -> Section:
             started = time.perf_counter()
             scanner.activate(messages, seed=turn)
             times.append(time.perf_counter() - started)
+            conversation: list[ChatMessage] = [
+                {"role": "user" if index % 2 == 0 else "assistant", "content": text}
+                for index, text in enumerate(messages[:3])
+            ]
+            started = time.perf_counter()
+            roleplay.build(conversation)  # a chat's turn: activation, placement, the note, macros
+            whole.append(time.perf_counter() - started)
         per_turn = statistics.median(times) * 1000
+        figures.append(Figure(f"{count:,} entries: a whole roleplay turn (Roleplay.build, median)",
+                              statistics.median(whole) * 1000, "ms"))  # fmt: skip
         target = count == 20_000
         figures.append(
             Figure(

@@ -236,7 +236,7 @@ def _tool_call(shooter: Shooter, window, paths) -> None:
     paths.mcp_file.write_text(json.dumps({"mcpServers": {"time": server}}))
     tools = window.tools
     tools.service.reload()
-    tools.turns.choice = ToolChoice(ChoiceMode.NAMED, "time__get_current_time")  # the tiny model calls, reliably
+    tools.menu.set_choice(ToolChoice(ChoiceMode.NAMED, "time__get_current_time"))  # the tiny model calls, reliably
     tools.turns.max_rounds = 1
     window.new_chat_action.trigger()
     finished: list[object] = []
@@ -251,7 +251,7 @@ def _tool_call(shooter: Shooter, window, paths) -> None:
     toggle_thought(window.chat_view, len(window.conversation.session.items) - 1)
     window.chat_view.scroll_to_end()
     shooter.shoot(window, "18-tool-step")
-    tools.turns.choice = ToolChoice(ChoiceMode.AUTO)
+    tools.menu.set_choice(ToolChoice(ChoiceMode.AUTO))
     paths.mcp_file.unlink()  # the shots after this one chat without tools
     tools.service.reload()
 

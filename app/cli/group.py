@@ -45,7 +45,7 @@ def wanted(args: argparse.Namespace, paths: AppPaths) -> bool:
 
 def chat_group(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> int:
     from app.cli.main import _load_options
-    from app.cli.personas import user_persona
+    from app.cli.personas import roleplay_settings, service_counts
     from app.cli.terminal import stream_to_terminal, turn_from_arguments
     from app.cli.text import message_text
     from app.core.chat.group import Policy, members_from_json, next_speaker
@@ -56,34 +56,37 @@ def chat_group(args: argparse.Namespace, paths: AppPaths, settings: Settings, mo
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.service import EngineService
     from app.core.history.store import ChatStore
-    from app.core.personas.lorebook_library import LorebookLibrary
     from app.core.personas.presets import PresetLibrary
+    from app.core.personas.roleplay import RoleplaySources, TokenCounter
     from app.core.prompting.context import ContextPolicy
 
     _refuse_what_does_not_combine(args)
     library = PresetLibrary(paths.presets_dir)
-    lorebooks = LorebookLibrary(paths.data, library)
-    books = [lorebooks.get(name) for name in args.lorebook]
-    user = user_persona(args, paths)
+    sources = RoleplaySources(paths.data, library)
+    for name in args.lorebook:
+        sources.lorebooks.get(name)  # an unknown name typed now is an error, not a note
+    if args.user_persona:
+        sources.user_personas().get(args.user_persona)
     store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
     try:
-        if store is not None and args.chat:
-            members = members_from_json(store.chat(args.chat).members)
-            cast = GroupCast(library, members, user=user, lorebooks=lorebooks, books=books)
+        stored = store.chat(args.chat) if store is not None and args.chat else None
+        roleplay = roleplay_settings(args, stored.settings if stored else "")  # the chat's, the options over them
+        if stored is not None:
+            cast = GroupCast(sources, members_from_json(stored.members), roleplay)
         else:
-            keys = args.group.split(",")
-            cast = GroupCast.of_presets(library, keys, user=user, lorebooks=lorebooks, books=books)
+            cast = GroupCast.of_presets(sources, args.group.split(","), roleplay)
         session = ChatSession(store, describe_preset=library.name_of)
-        if store is not None and args.chat:
-            session.open(args.chat)
+        if stored is not None:
+            session.open(stored.id)
         else:
-            session.new(greetings=cast.greetings(seed=args.seed or 0))
+            session.new(group_greetings=cast.greetings(seed=args.seed or 0))
         chosen = next_speaker(cast.members, [], Policy.CHOSEN, args.speaker) if args.speaker else None
         service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
         try:
             loaded = service.load(model, _load_options(args, paths, settings, model)).result()
             for note in loaded.notes:
                 print(f"note: {note}", file=sys.stderr)
+            session.tokens = TokenCounter(lambda texts: service_counts(service, texts))
             policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else None)
             base = turn_from_arguments(args, session, None, model.stem, context_policy=policy or ContextPolicy.STOP)
             overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
@@ -94,7 +97,7 @@ def chat_group(args: argparse.Namespace, paths: AppPaths, settings: Settings, mo
             for number in range(args.turns):
                 items = pending if number == 0 else session.items
                 speaker = chosen if number == 0 and chosen else next_speaker(cast.members, items)
-                turn = cast.turn(speaker, base, items, overrides)
+                turn = cast.turn(speaker, base, overrides)
                 request = session.send(message, turn) if number == 0 else session.reply(turn)
                 sys.stdout.write(f"{speaker.name}: ")
                 sys.stdout.flush()
@@ -116,6 +119,7 @@ def _refuse_what_does_not_combine(args: argparse.Namespace) -> None:
     for option, given in (
         ("--preset", args.preset), ("--system", args.system is not None), ("--engine", args.engine),
         ("--mcp", args.mcp), ("--image", args.image), ("--knowledge", args.knowledge), ("--attach", args.attach),
+        ("--greeting", getattr(args, "greeting", None) is not None),
     ):  # fmt: skip
         if given:
             raise HermesError(f"{option} does not combine with a group chat (each persona speaks with its own card).")

@@ -32,7 +32,7 @@ from app.core.history.schema import MIGRATIONS, SCHEMA_VERSION
 from app.core.history.store import ChatStore
 from app.core.personas.card_library import import_card_file
 from app.core.personas.presets import PresetLibrary
-from app.core.personas.user_personas import UserPersona
+from app.core.personas.roleplay import RoleplaySettings, RoleplaySources
 from app.core.prompting.types import MessageState, Sampling
 
 HERMES, EDWARD = Member("hermes-2", "Hermes 2"), Member("edward-elric", "Edward Elric")
@@ -52,8 +52,13 @@ def library(tmp_path: Path) -> PresetLibrary:
 
 
 @pytest.fixture
-def cast(library: PresetLibrary) -> GroupCast:
-    return GroupCast.of_presets(library, ["Hermes 2", "edward-elric"], user=UserPersona("Winry"))
+def sources(tmp_path: Path, library: PresetLibrary) -> RoleplaySources:
+    return RoleplaySources(tmp_path / "data", library)
+
+
+@pytest.fixture
+def cast(sources: RoleplaySources) -> GroupCast:
+    return GroupCast.of_presets(sources, ["Hermes 2", "edward-elric"], RoleplaySettings(user_name="Winry"))
 
 
 def reply(text: str, member: Member) -> ChatItem:
@@ -79,12 +84,12 @@ def test_mention_picks_those_named_in_order_each_once_then_turns() -> None:
     assert mentioned("Hermesian edwards", members) == []  # whole words only
 
 
-def test_chosen_speaker_must_be_a_member() -> None:
+def test_chosen_speaker_must_be_a_member(sources: RoleplaySources) -> None:
     assert next_speaker([HERMES, EDWARD], [], Policy.CHOSEN, chosen="edward elric") == EDWARD
     with pytest.raises(GroupError, match="not in this group chat"):
         next_speaker([HERMES, EDWARD], [], Policy.CHOSEN, chosen="Translator")
     with pytest.raises(GroupError, match="two or more"):
-        GroupCast(PresetLibrary(Path("/nonexistent-presets")), [HERMES, HERMES])
+        GroupCast(sources, [HERMES, HERMES])
 
 
 # the speaker's prompt
@@ -113,18 +118,21 @@ def test_others_lines_are_named_user_turns_and_roles_alternate() -> None:
 
 
 def test_speaker_turn_uses_its_card_sampling_and_stops_at_others(cast: GroupCast, library: PresetLibrary) -> None:
-    edward = cast.turn(cast.members[1], BASE, [])
+    edward = cast.turn(cast.members[1], BASE)
     assert edward.preset == "edward-elric" and edward.group is not None and edward.group.speaker == "Edward Elric"
     assert library.get("edward-elric").system_prompt.strip()[:40] in edward.system_prompt
     assert "Write the next reply only as Edward Elric" in edward.system_prompt
     assert edward.sampling.temperature == 0.8  # Edward's own sampling
     assert "\nHermes 2:" in edward.sampling.stop and "\nWinry:" in edward.sampling.stop
     assert "\nEdward Elric:" not in edward.sampling.stop
-    hermes = cast.turn(cast.members[0], BASE, [], overrides={"temperature": 0.0})
+    assert edward.roleplay is not None and edward.roleplay.user.name == "Winry"  # the session applies it
+    hermes = cast.turn(cast.members[0], BASE, overrides={"temperature": 0.0})
     assert hermes.sampling.temperature == 0.0 and hermes.system_prompt != edward.system_prompt
 
 
-def test_v3_group_only_greetings_open_the_group(tmp_path: Path, library: PresetLibrary) -> None:
+def test_v3_group_only_greetings_open_the_group(
+    tmp_path: Path, library: PresetLibrary, sources: RoleplaySources
+) -> None:
     card = {
         "spec": "chara_card_v3",
         "spec_version": "3.0",
@@ -138,7 +146,7 @@ def test_v3_group_only_greetings_open_the_group(tmp_path: Path, library: PresetL
     path = tmp_path / "mira.json"
     path.write_text(json.dumps(card))
     mira = import_card_file(library, path).preset
-    group = GroupCast.of_presets(library, [mira.id, "edward-elric"], user=UserPersona("Winry"))
+    group = GroupCast.of_presets(sources, [mira.id, "edward-elric"], RoleplaySettings(user_name="Winry"))
     greetings = group.greetings()
     assert [(g.speaker, g.preset_id) for g in greetings] == [("Mira", mira.id), ("Edward Elric", "edward-elric")]
     assert greetings[0].text == "Hello, Winry and everyone, I am Mira."  # the group-only one, not first_mes
@@ -164,10 +172,10 @@ def test_schema_6_migrates_a_schema_5_database(tmp_path: Path) -> None:
 
 def test_reopening_a_group_chat_keeps_members_and_speakers(store: ChatStore, cast: GroupCast) -> None:
     session = ChatSession(store)
-    session.new(greetings=cast.greetings())
-    session.send("Hello, Edward.", cast.turn(cast.members[1], BASE, session.items))
+    session.new(group_greetings=cast.greetings())
+    session.send("Hello, Edward.", cast.turn(cast.members[1], BASE))
     session.finish(_stats())
-    session.reply(cast.turn(cast.members[0], BASE, session.items))
+    session.reply(cast.turn(cast.members[0], BASE))
     session.append("Hermes 2: Greetings.")
     session.finish(_stats())
     assert session.items[-1].text == "Greetings."  # its own name taken off
@@ -188,10 +196,10 @@ def test_reopening_a_group_chat_keeps_members_and_speakers(store: ChatStore, cas
 
 def test_exports_carry_speaker_names(store: ChatStore, cast: GroupCast) -> None:
     session = ChatSession(store)
-    session.send("Hi all.", cast.turn(cast.members[0], BASE, []))
+    session.send("Hi all.", cast.turn(cast.members[0], BASE))
     session.append("Hello.")
     session.finish(_stats())
-    session.reply(cast.turn(cast.members[1], BASE, session.items))
+    session.reply(cast.turn(cast.members[1], BASE))
     session.append("Hey.")
     session.finish(_stats())
     chat_id = session.chat_id or 0
@@ -220,12 +228,12 @@ def test_two_characters_take_turns_on_the_real_engine(starter_model: Path, store
         service.load(starter_model, LoadOptions(context_size=2048)).result()
         session = ChatSession(store)
         first = cast.members[next(i for i, m in enumerate(cast.members) if m.name == "Hermes 2")]
-        request = session.send("Hermes, say hello to Edward.", cast.turn(first, BASE, session.items))
+        request = session.send("Hermes, say hello to Edward.", cast.turn(first, BASE))
         assert request.messages[-1] == {"role": "user", "content": "Winry: Hermes, say hello to Edward."}
         session.run(service, request)
         speaker = next_speaker(cast.members, session.items, Policy.AUTO)
         assert speaker.name == "Edward Elric"
-        second = session.reply(cast.turn(speaker, BASE, session.items))
+        second = session.reply(cast.turn(speaker, BASE))
         named = second.messages[-1]
         assert named["role"] == "user"
         assert named["content"].startswith("Winry: Hermes, say hello to Edward.\n\nHermes 2: ")
@@ -240,3 +248,33 @@ def test_two_characters_take_turns_on_the_real_engine(starter_model: Path, store
         ]  # fmt: skip
     finally:
         service.close()
+
+
+def test_each_speaker_reads_its_own_cards_lorebook_and_the_chats_note(
+    tmp_path: Path, store: ChatStore, library: PresetLibrary, sources: RoleplaySources
+) -> None:
+    card = {
+        "spec": "chara_card_v3",
+        "spec_version": "3.0",
+        "data": {
+            "name": "Mira",
+            "description": "{{char}} draws maps for {{user}}.",
+            "first_mes": "Hi.",
+            "character_book": {"entries": [{"keys": ["harbour"], "content": "The harbour is frozen.", "id": 1}]},
+        },
+    }
+    path = tmp_path / "mira.json"
+    path.write_text(json.dumps(card))
+    mira = import_card_file(library, path).preset
+    settings = RoleplaySettings(user_name="Winry", author_note="Keep it short.", author_note_depth=0)
+    group = GroupCast.of_presets(sources, [mira.id, "edward-elric"], settings)
+    session = ChatSession(store)
+    as_mira = session.send("Tell me about the harbour.", group.turn(group.members[0], BASE))
+    text = "\n".join(m["content"] for m in as_mira.messages)
+    assert "The harbour is frozen." in text and "Mira draws maps for Winry." in text  # her book, macros resolved
+    assert "Keep it short." in text  # the chat's author's note, for every speaker
+    session.finish(_stats())
+    as_edward = session.reply(group.turn(group.members[1], BASE))
+    text = "\n".join(m["content"] for m in as_edward.messages)
+    assert "The harbour is frozen." not in text and "Keep it short." in text  # not his card's book
+    assert "Write the next reply only as Edward Elric" in as_edward.messages[0]["content"]

@@ -1,9 +1,11 @@
 """A group chat's personas as the library has them: each speaker's turn and the group's greetings.
 
 Every face asks the same two things (``GroupCast``): the greetings a new group chat opens with (one per member:
-a V3 card's first group-only greeting, else its greeting), and the turn for the member who speaks next, built
-with that member's own card, lorebook (``prompt_build``) and sampling, the face's own settings (model, format
-choice, context policy) kept from ``base``. ``chat.group`` says who speaks and how the others' lines read.
+a V3 card's first group-only greeting, else its greeting), and the turn for the member who speaks next: that
+member's own card (its system prompt, with the group named) and sampling, and the chat's roleplay resolved for
+that member (``personas.roleplay``: its card's lorebook beside the chat's lorebooks, the user persona, the
+author's note), which the session applies as for any turn. The face's own settings (model, context policy,
+reasoning) are kept from ``base``; ``chat.group`` says who speaks and how the others' lines read.
 """
 
 from __future__ import annotations
@@ -14,45 +16,34 @@ from typing import Any
 
 from app.core.chat.group import GroupError, Member, checked_members, members_to_json, stops
 from app.core.chat.items import ChatItem, GroupTurn, TurnSettings
-from app.core.personas.card_library import CardStore
 from app.core.personas.card_v3 import CardDocument
-from app.core.personas.lorebook import Lorebook
-from app.core.personas.lorebook_library import LorebookLibrary
 from app.core.personas.macros import MacroContext, resolve
-from app.core.personas.presets import Preset, PresetError, PresetLibrary
-from app.core.personas.prompt_build import build_prompt
-from app.core.personas.user_personas import UserPersona
-from app.core.prompting.prompt_formats import ChatMessage
-from app.core.prompting.types import MessageState
+from app.core.personas.presets import Preset, PresetError
+from app.core.personas.prompt_build import character_text
+from app.core.personas.roleplay import RoleplaySettings, RoleplaySources
 
 GROUP_NUDGE = "This is a group chat between {names}. Write the next reply only as {char}, in {char}'s voice."
 
 
 class GroupCast:
-    """The members of one group chat, read from the persona library (a member no longer there is said, once)."""
+    """The members of one group chat, read from the persona library through the roleplay's sources."""
 
     def __init__(
-        self,
-        presets: PresetLibrary,
-        members: Sequence[Member],
-        *,
-        user: UserPersona | None = None,
-        lorebooks: LorebookLibrary | None = None,
-        books: Sequence[Lorebook] = (),
+        self, sources: RoleplaySources, members: Sequence[Member], settings: RoleplaySettings | None = None
     ) -> None:
-        """``books``: lorebooks for every speaker besides each one's own card book."""
-        self.presets = presets
+        """``settings``: the chat's roleplay (lorebooks, user persona, author's note) for every speaker."""
+        self.sources = sources
+        self.presets = sources.presets
         self.members = checked_members(members)
-        self.user = user or UserPersona("User")
-        self.lorebooks = lorebooks
-        self.books = list(books)
-        self._cards = CardStore(presets.user_dir)
+        self.settings = settings or RoleplaySettings()
 
     @classmethod
-    def of_presets(cls, presets: PresetLibrary, keys: Sequence[str], **options: Any) -> GroupCast:
-        """A new group from preset names or ids (``--group hermes,edward-elric``)."""
-        chosen = [presets.get(key.strip()) for key in keys if key.strip()]
-        return cls(presets, [Member(preset.id, preset.name) for preset in chosen], **options)
+    def of_presets(
+        cls, sources: RoleplaySources, keys: Sequence[str], settings: RoleplaySettings | None = None
+    ) -> GroupCast:
+        """A new group from preset names or ids (``--group hermes-2,"Edward Elric"``)."""
+        chosen = [sources.presets.get(key.strip()) for key in keys if key.strip()]
+        return cls(sources, [Member(preset.id, preset.name) for preset in chosen], settings)
 
     @property
     def members_json(self) -> str:
@@ -66,54 +57,47 @@ class GroupCast:
                              "with them speaking.") from None  # fmt: skip
 
     def card(self, preset: Preset) -> CardDocument | None:
-        return None if preset.builtin else self._cards.load(preset.id)
+        return None if preset.builtin else self.sources.resolve(preset, self.settings).card
 
     def greetings(self, seed: int = 0) -> list[ChatItem]:
         """What each member says first: its card's first group-only greeting (V3), else its greeting."""
+        user = self.sources.user(self.settings)[0]
         items = []
         for member in self.members:
             preset = self.preset(member)
             card = self.card(preset)
             group_only = card["data"].get("group_only_greetings") if card else None
             text = group_only[0] if isinstance(group_only, list) and group_only else preset.greeting
-            text = resolve(text, MacroContext(user=self.user.name, char=preset.name, seed=seed))
+            text = resolve(text, MacroContext(user=user.name, char=preset.name, persona=user.description, seed=seed))
             if text.strip():
                 items.append(ChatItem(role="assistant", text=text, model_name=preset.name, speaker=preset.name,
                                       preset_id=preset.id))  # fmt: skip
         return items
 
     def turn(
-        self, member: Member, base: TurnSettings, items: Sequence[ChatItem], overrides: dict[str, Any] | None = None
+        self,
+        member: Member,
+        base: TurnSettings,
+        overrides: dict[str, Any] | None = None,
+        settings: RoleplaySettings | None = None,
     ) -> TurnSettings:
-        """The turn for ``member`` after ``items``: its card's system prompt (lorebook entries and user persona in
-        it, the group named), its sampling (``overrides`` over it) with stops at the others' lines, its format."""
+        """The turn for ``member``: its card's system prompt with the group named, the chat's roleplay (``settings``,
+        else the cast's) for it, its sampling (``overrides`` over it) with stops at the others' lines, its format."""
         preset = self.preset(member)
-        history: list[ChatMessage] = [
-            {"role": "user" if item.role == "user" else "assistant", "content": item.text}
-            for item in items
-            if item.text and item.state is not MessageState.ERROR
-        ]
-        books = list(self.books)
-        own = self.lorebooks.card_book(preset.id) if self.lorebooks and not preset.builtin else None
-        if own is not None:
-            books.insert(0, own)
-        seed = base.sampling.seed or 0
-        card = self.card(preset)
-        built = build_prompt(preset, "", history=history, card=card, books=books, user=self.user, seed=seed)
-        names = ", ".join([self.user.name, *(m.name for m in self.members)])
-        system = "\n\n".join(
-            part for part in (built.messages[0]["content"].strip(), GROUP_NUDGE.format(names=names, char=preset.name))
-            if part
-        )  # fmt: skip
+        roleplay = self.sources.resolve(preset, settings or self.settings)
+        names = ", ".join([roleplay.user.name, *(m.name for m in self.members)])
+        nudge = GROUP_NUDGE.format(names=names, char=preset.name)
+        system = "\n\n".join(part for part in (character_text(preset, roleplay.card).strip(), nudge) if part)
         sampling = preset.sampling.with_overrides(**(overrides or {}))
-        extra = stops(self.members, member.name, self.user.name)
+        extra = stops(self.members, member.name, roleplay.user.name)
         sampling = sampling.with_overrides(stop=tuple(dict.fromkeys((*sampling.stop, *extra))))
         return dataclasses.replace(
             base,
             system_prompt=system,
+            roleplay=roleplay,
             preset=preset.id,
             speaker=f"{base.model} · {preset.name}" if base.model else preset.name,
             sampling=sampling,
             prompt_format=(preset.prompt_format, preset.custom_template),
-            group=GroupTurn(preset.name, self.user.name, self.members_json, preset.id),
+            group=GroupTurn(preset.name, roleplay.user.name, self.members_json, preset.id),
         )

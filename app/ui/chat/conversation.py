@@ -97,10 +97,17 @@ class Conversation(QObject):
     def reload(self) -> None:
         self.session.reload()
 
-    def new(self, greeting: str = "", speaker: str = "", greetings: Sequence[ChatItem] = ()) -> None:
-        """``greetings``: a new group chat's, one per member."""
+    def new(
+        self,
+        greeting: str | Sequence[str] = "",
+        speaker: str = "",
+        chosen: int = 0,
+        group_greetings: Sequence[ChatItem] = (),
+    ) -> None:
+        """``greeting``: one, or a card's greetings to swipe through (``chosen`` shown first); ``group_greetings``: a
+        new group chat's, one per member."""
         self._abandon()
-        self.session.new(greeting, speaker, greetings)
+        self.session.new(greeting, speaker, chosen, group_greetings)
         self.opened.emit()
 
     # turns: each raises TurnError (or StoreError) before anything is queued if it cannot start

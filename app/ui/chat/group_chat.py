@@ -9,7 +9,7 @@ avatar. The core decides the rest (``chat.group``, ``chat.group_cast``); this on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal, Slot
@@ -31,10 +31,8 @@ from app.core.chat.group import GroupError, Member, Policy, members_from_json, n
 from app.core.chat.group_cast import GroupCast
 from app.core.chat.items import ChatItem, TurnSettings
 from app.core.errors import HermesError
-from app.core.paths import AppPaths
-from app.core.personas.lorebook_library import LorebookLibrary
 from app.core.personas.presets import PresetError, PresetLibrary
-from app.core.personas.user_personas import UserPersonaStore
+from app.core.personas.roleplay import RoleplaySources
 from app.core.prompting.types import MessageState
 from app.ui.chat.chat_controller import ChatController
 from app.ui.chat.conversation import Conversation
@@ -159,11 +157,13 @@ class GroupChat(QObject):
     error = Signal(str)
 
     def __init__(
-        self, conversation: Conversation, chat: ChatController, library: PresetLibrary, paths: AppPaths,
+        self, conversation: Conversation, chat: ChatController, sources: RoleplaySources,
         parent: QObject | None = None,
     ) -> None:  # fmt: skip
+        """``sources``: the window's roleplay sources (the persona library, lorebooks, user personas)."""
         super().__init__(parent)
-        self.conversation, self.chat, self.library, self.paths = conversation, chat, library, paths
+        self.conversation, self.chat, self.sources, self.library = conversation, chat, sources, sources.presets
+        self.before_new: Callable[[], None] = lambda: None  # the window: a new chat's roleplay controls reset
         self.cast: GroupCast | None = None
         self.bar = SpeakerBar()
         self.new_action = QAction("New group chat…", self)
@@ -199,9 +199,10 @@ class GroupChat(QObject):
         except (HermesError, PresetError) as exc:
             self.error.emit(str(exc))
             return False
+        self.before_new()
         self._starting = True
         try:
-            self.conversation.new(greetings=greetings)
+            self.conversation.new(group_greetings=greetings)
         finally:
             self._starting = False
         self._use(cast)
@@ -223,11 +224,7 @@ class GroupChat(QObject):
         elif member is None:  # a regenerate or a continue: the one who wrote the last reply
             member = self._writer_of_last() or next_speaker(self.cast.members, items, Policy.ROUND_ROBIN)
         self.bar.show_speaking(member)
-        # each speaker's own sampling; the chat's reply length (and seed, if set) from the side panel
-        overrides: dict[str, object] = {"max_tokens": base.sampling.max_tokens}
-        if base.sampling.seed is not None:
-            overrides["seed"] = base.sampling.seed
-        return self.cast.turn(member, base, items, overrides)
+        return self.cast.turn(member, base, _overrides(base), base.roleplay.settings if base.roleplay else None)
 
     @Slot(object)
     def speak(self, member: Member) -> None:
@@ -252,7 +249,8 @@ class GroupChat(QObject):
             items.append(ChatItem(role="user", text=typed))
         try:
             member = self.next or next_speaker(self.cast.members, items, Policy.AUTO)
-            return self.cast.turn(member, TurnSettings(), items)
+            roleplay = self.chat.roleplay()  # the chat's lorebooks, user persona and note, for every speaker
+            return self.cast.turn(member, TurnSettings(), settings=roleplay.settings if roleplay else None)
         except HermesError:
             return None
 
@@ -302,8 +300,8 @@ class GroupChat(QObject):
 
     # helpers
     def _cast(self, members: Sequence[Member]) -> GroupCast:
-        lorebooks = LorebookLibrary(self.paths.data, self.library)
-        return GroupCast(self.library, members, user=UserPersonaStore(self.paths.data).get(), lorebooks=lorebooks)
+        roleplay = self.chat.roleplay()
+        return GroupCast(self.sources, members, roleplay.settings if roleplay else None)
 
     def _use(self, cast: GroupCast | None) -> None:
         self.cast, self.left, self.next, self.typed = cast, 0, None, None
@@ -318,10 +316,19 @@ class GroupChat(QObject):
         return next((m for m in self.cast.members if last is not None and m.preset_id == last.preset_id), None)
 
 
+def _overrides(base: TurnSettings) -> dict[str, object]:
+    """Each speaker's own sampling; the chat's reply length (and seed, if set) from the side panel."""
+    overrides: dict[str, object] = {"max_tokens": base.sampling.max_tokens}
+    if base.sampling.seed is not None:
+        overrides["seed"] = base.sampling.seed
+    return overrides
+
+
 def install(window: MainWindow) -> GroupChat:
     """The window's group chats: the speaker bar above the composer, "New group chat…" in the New chat button's
     menu, the persona panel's menu and the File menu (added by the menus)."""
-    group = GroupChat(window.conversation, window.chat, window.persona.library, window.paths, window)
+    group = GroupChat(window.conversation, window.chat, window.roleplay.sources, window)
+    group.before_new = lambda: window.roleplay.show_chat("")  # no lorebooks of its own yet, no note
     column = window.chat_column.layout()
     if isinstance(column, QVBoxLayout):
         column.insertWidget(1, group.bar)  # between the messages and the composer
