@@ -24,11 +24,13 @@ from typing import Any, TypeVar
 
 from app.core.errors import HermesError
 from app.core.tools.mcp_config import McpServerConfig
+from app.core.tools.mcp_http import http_transport
 from app.core.tools.specs import ToolError, ToolSpec, spec_from
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SEPARATOR = "__"
+CONNECTION_CLOSED = -32000  # the SDK's JSON-RPC code for a transport that ended (mcp_types.CONNECTION_CLOSED)
 START_SECONDS = 30.0
 CALL_SECONDS = 60.0
 STOP_SECONDS = 5.0
@@ -39,6 +41,10 @@ _LIVE: weakref.WeakSet[McpHub] = weakref.WeakSet()
 
 class McpError(HermesError):
     """An MCP server that could not start, list or call; the message names it."""
+
+
+class McpServerGone(McpError):
+    """The server's connection closed (its process ended, its host went away): later calls fail at once."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,11 @@ class McpHub:
         self._ensure(server)
         if tool not in {t.name for t in server.tools}:
             raise McpError(f"The MCP server {name!r} has no tool named {tool!r}.")
-        result = self._run(_call(server.client, tool, arguments, self.call_seconds), self.call_seconds + 5)
+        try:
+            result = self._run(_call(server.client, tool, arguments, self.call_seconds), self.call_seconds + 5)
+        except McpServerGone as exc:
+            server.error = f"The MCP server {name!r} stopped: {exc}"
+            raise McpError(server.error) from None
         return _result(result, self.max_result_chars)
 
     def close(self) -> None:
@@ -183,7 +193,8 @@ class McpHub:
         config = server.config
         ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         server.stop = asyncio.Event()
-        server.task = asyncio.create_task(_hold(config, ready, server.stop))
+        timeouts = (self.start_seconds, self.call_seconds)
+        server.task = asyncio.create_task(_hold(config, ready, server.stop, timeouts))
         try:
             client = await asyncio.wait_for(asyncio.shield(ready), self.start_seconds)
             listing = await asyncio.wait_for(client.list_tools(), self.start_seconds)
@@ -211,18 +222,21 @@ class McpHub:
             server.tools.append(McpTool(config.name, tool.name, spec))
 
 
-async def _hold(config: McpServerConfig, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
+async def _hold(
+    config: McpServerConfig, ready: asyncio.Future[Any], stop: asyncio.Event, timeouts: tuple[float, float]
+) -> None:
     """Open the SDK's client for ``config``, hand it over, keep it open until ``stop`` (same task: anyio's rule)."""
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    target: Any
-    if config.command:
-        target = StdioServerParameters(command=config.command, args=list(config.args), env=config.env or None)
-    else:
-        target = config.url  # Streamable HTTP (headers: not passed yet)
     try:
-        async with Client(target) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            target: Any
+            if config.command:
+                target = StdioServerParameters(command=config.command, args=list(config.args), env=config.env or None)
+            else:
+                target = await stack.enter_async_context(http_transport(config, timeouts))
+            client = await stack.enter_async_context(Client(target))
             ready.set_result(client)
             await stop.wait()
     except BaseException as exc:
@@ -239,6 +253,8 @@ async def _call(client: Any, tool: str, arguments: dict[str, Any], seconds: floa
     except TimeoutError:
         raise McpError(f"The tool {tool!r} did not answer within {seconds:g} s.") from None
     except Exception as exc:
+        if getattr(exc, "code", None) == CONNECTION_CLOSED and str(getattr(exc, "message", "")) == "Connection closed":
+            raise McpServerGone(f"The tool {tool!r} failed: the server closed the connection mid-call.") from None
         raise McpError(f"The tool {tool!r} failed: {_reason(exc)}") from None
 
 
