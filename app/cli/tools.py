@@ -14,6 +14,7 @@ from pathlib import Path
 from app.cli.text import message_text
 from app.core.engines import state_cache
 from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.remote import RemoteEngine
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
@@ -61,7 +62,8 @@ def _ask(prompt: str) -> str:
     return sys.stdin.readline()
 
 
-def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> int:
+def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path | None) -> int:
+    """``model``: a GGUF file, or None for ``--engine``'s model ``--model`` (a remote engine gets the tools sent)."""
     from app.cli.main import _load_options  # the same load options as a plain chat
 
     if args.save or args.chat:
@@ -84,9 +86,15 @@ def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Setting
         except ToolError as exc:
             raise HermesError(str(exc)) from None
         print(f"tools: {', '.join(spec.name for spec in specs)}", file=sys.stderr)
-        service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
+        if model is None:
+            service = EngineService(RemoteEngine(args.engine, args.api_key))
+        else:
+            service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
         try:
-            service.load(model, _load_options(args, paths, settings, model)).result()
+            if model is None:
+                service.load(args.model).result()
+            else:
+                service.load(model, _load_options(args, paths, settings, model)).result()
             request = _request(args, preset)
             outcome = run_rounds(
                 service, request, specs, choice, approve=approvals, execute=lambda call: _execute(hub, call),

@@ -137,7 +137,8 @@ class Api:
         job = self._request(params, resolved, chat, grammar, reasoning or ReasoningOptions())
         if params.tools is not None:  # the template shows the tools; a forced call is held to a grammar
             call_grammar = await tool_calls.prepare(params.tools, self.service, resolved.preset)
-            job = replace(job, tools=params.tools.tools, grammar=call_grammar or job.grammar)
+            job = replace(job, tools=params.tools.tools, grammar=call_grammar or job.grammar,
+                          tool_choice=params.tools.choice.as_openai())  # fmt: skip
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
         generated = [0]  # pieces from the engine (about one a token), for the log of a stopped stream

@@ -71,6 +71,12 @@ def prepare(
     return _as_text(messages, tools), None
 
 
+def hermes_call_text(name: str, arguments: Any) -> str:
+    """One call as Hermes 2 Pro writes it: ``<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>``."""
+    body = {"name": name, "arguments": call_arguments(arguments)}
+    return f"<tool_call>\n{json.dumps(body, ensure_ascii=False)}\n</tool_call>"
+
+
 def call_arguments(arguments: Any) -> Any:
     """A call's arguments as an object where they are a JSON object's text (OpenAI sends text)."""
     if isinstance(arguments, str):
@@ -105,8 +111,8 @@ def _as_text(messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]]) -
         content = message["content"]
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
-            body = {"name": function.get("name", ""), "arguments": call_arguments(function.get("arguments", {}))}
-            content += ("\n" if content else "") + f"<tool_call>\n{json.dumps(body, ensure_ascii=False)}\n</tool_call>"
+            call_text = hermes_call_text(function.get("name", ""), function.get("arguments", {}))
+            content += ("\n" if content else "") + call_text
         out.append({"role": role, "content": content})
     if tools:
         instructions = hermes_instructions(tools)

@@ -51,6 +51,8 @@ class RoundsOutcome:
 def template_of(loaded: LoadedModel | None, prompt_format: FormatChoice) -> str:
     """The chat template a request with ``prompt_format`` is rendered with (its call format follows from it)."""
     choice, custom = prompt_format
+    if loaded is not None and loaded.info.metadata.get("general.architecture") == "remote":
+        return CHATML_TEMPLATE  # a remote engine's calls arrive as delta.tool_calls, handed on as Hermes call text
     if choice == CUSTOM:
         return custom
     if choice != AUTO and choice in NAMED_FORMATS:
@@ -81,10 +83,11 @@ def run_rounds(
         outcome.rounds += 1
         last = outcome.rounds > max_rounds
         round_choice = ToolChoice(ChoiceMode.NONE) if last else choice
-        grammar = call_grammar(specs, round_choice, family, parallel) if round_choice.forced else ""
+        local = service.engine.capabilities.grammar  # a remote engine is sent tool_choice and forces the call itself
+        grammar = call_grammar(specs, round_choice, family, parallel) if round_choice.forced and local else ""
         job = dataclasses.replace(
             request, messages=list(messages), grammar=grammar or request.grammar,
-            tools=tools if round_choice.mode is not ChoiceMode.NONE else (),
+            tools=tools if round_choice.mode is not ChoiceMode.NONE else (), tool_choice=round_choice.as_openai(),
         )  # fmt: skip
         text, calls, outcome.stats = _one_round(service, job, family, events)
         if round_choice.mode is ChoiceMode.NONE or not calls:
