@@ -27,6 +27,7 @@ class ToolFamily(StrEnum):
     HERMES = "hermes"  # <tool_call>{"name", "arguments"}</tool_call>, one block per call (Hermes 2 Pro, Qwen)
     LLAMA3 = "llama3"  # a bare JSON object {"name", "parameters"} (Llama 3.1–3.3), optionally after <|python_tag|>
     MISTRAL = "mistral"  # [TOOL_CALLS][{"name", "arguments"}, …]
+    HARMONY = "harmony"  # gpt-oss: <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{…}<|call|>
 
 
 def renders_tools(template: str) -> bool:
@@ -40,6 +41,8 @@ def tool_family(template: str) -> ToolFamily:
         return ToolFamily.HERMES
     if "[TOOL_CALLS]" in template:
         return ToolFamily.MISTRAL
+    if "<|channel|>" in template and "to=" in template:  # gpt-oss's harmony: messages have channels, recipients
+        return ToolFamily.HARMONY
     if "<tool_call>" in template:
         return ToolFamily.HERMES
     if "<|start_header_id|>" in template:
