@@ -34,8 +34,6 @@ from app.core.engines.llama_adapter import (
     import_llama_cpp,
     load_progress,
     read_prompt,
-    token_text,
-    vocabulary_flags,
 )
 from app.core.engines.llama_embed import (
     check_chat_model,
@@ -57,7 +55,7 @@ from app.core.engines.llama_vision import (
 )
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.memory_use import memory_use
-from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format
+from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format, model_tokens
 from app.core.engines.offload import (
     ALL,
     LoadOptionError,
@@ -167,11 +165,9 @@ class LlamaEngine:
                 log.warning("could not load %s again: %s", previous[0], again)
                 raise error from None
             raise ModelLoadError(f"{error} {previous[0].name} is loaded again.") from failed
-        bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
         # add_eos_token is never applied to a prompt that asks for a reply (EOS would end it before the reply starts);
         # EOS and EOT end a reply as tokens (llama.cpp's end-of-generation set) and, spelled out as text, as stops.
-        add_bos, _add_eos, eot = vocabulary_flags(llama)
-        self._tokens = ModelTokens(bos, eos, add_bos, token_text(llama, eot) if eot != llama.token_eos() else "")
+        self._tokens = model_tokens(llama)
         prompt_format, has_template, format_notes = model_format(
             info, options.prompt_format, self._tokens, builtin_templates(), apply_builtin_template
         )
@@ -203,10 +199,10 @@ class LlamaEngine:
             context_size=llama.n_ctx(),
             load_seconds=seconds,
             prompt_format=prompt_format.name,
-            bos_token=bos,
-            eos_token=eos,
+            bos_token=self._tokens.bos,
+            eos_token=self._tokens.eos,
             has_template=has_template,
-            add_bos=add_bos,
+            add_bos=self._tokens.add_bos,
             format=prompt_format,
             placement=placement,
             notes=notes,
