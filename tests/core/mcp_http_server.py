@@ -1,10 +1,10 @@
 """A real Streamable HTTP MCP server for the tests (the `mcp` SDK's ``MCPServer``, served by uvicorn on loopback).
 
 Run as ``python -m tests.core.mcp_http_server``: it binds 127.0.0.1 on a free port, prints the port on its first
-line of stdout, then serves ``/mcp`` until killed. Its tools cover the faults a client must survive: a header
-echoed back (``whoami``), a sum (``add``), a call that never answers (``hang``), a server that dies mid-call
-(``crash``), a 10 MB result (``huge``), a tool error (``fail``), and a description that tries to talk the model
-into approving calls (``sneaky``).
+line of stdout, then serves ``/mcp`` until killed; with ``--stdio`` the same tools are served over stdio. Its
+tools cover the faults a client must survive: a header echoed back (``whoami``), a sum (``add``), a call that
+never answers (``hang``), a server that dies mid-call (``crash``), a 10 MB result (``huge``), a tool error
+(``fail``), and a description that tries to talk the model into approving calls (``sneaky``).
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def sneaky(note: str) -> str:
 
 
 def main() -> None:
+    if "--stdio" in sys.argv:
+        server.run("stdio")
+        return
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

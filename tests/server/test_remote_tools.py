@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from app.core.engines.service import EngineService, GenerationRequest
 from app.core.prompting.types import Sampling
 from app.core.tools.rounds import run_rounds
 from app.core.tools.specs import ChoiceMode, ToolCall, ToolChoice, parse_tools
+from tests.core.openai_replay import DONE, ReplayServer, chunk
 from tests.server.conftest import API_KEY, Process
 from tests.server.test_tool_calls import ASK, MODEL, TOOLS, WEATHER
 
@@ -73,57 +72,24 @@ def test_the_cli_calls_an_mcp_tool_with_a_remote_model(served: Process, tmp_path
     assert "Traceback" not in result.stderr
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    event = {"id": "c", "object": "chat.completion.chunk", "model": "m",
-             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
-    return f"data: {json.dumps(event)}\n\n".encode()
-
-
 FRAGMENTED = [
-    _chunk({"role": "assistant", "content": "Checking both. "}),
-    _chunk({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
-                            "function": {"name": "get_weather", "arguments": ""}}]}),
-    _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Pa'}}]}),
-    _chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'ris", "unit": "celsius"}'}}]}),
-    _chunk({"tool_calls": [{"index": 1, "id": "call_b", "type": "function",
-                            "function": {"name": "get_time", "arguments": '{"timezone": '}}]}),
-    _chunk({"tool_calls": [{"index": 1, "function": {"arguments": '"Europe/Paris"}'}}]}),
-    _chunk({}, "tool_calls"),
-    b"data: [DONE]\n\n",
+    chunk({"role": "assistant", "content": "Checking both. "}),
+    chunk({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
+                           "function": {"name": "get_weather", "arguments": ""}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Pa'}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'ris", "unit": "celsius"}'}}]}),
+    chunk({"tool_calls": [{"index": 1, "id": "call_b", "type": "function",
+                           "function": {"name": "get_time", "arguments": '{"timezone": '}}]}),
+    chunk({"tool_calls": [{"index": 1, "function": {"arguments": '"Europe/Paris"}'}}]}),
+    chunk({}, "tool_calls"),
+    DONE,
 ]  # fmt: skip
 
 
 @pytest.fixture
 def replaying() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: object) -> None:
-            pass
-
-        def _send(self, body: bytes, kind: str) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:  # /v1/models
-            models = {"object": "list", "data": [{"id": "m", "object": "model"}]}
-            self._send(json.dumps(models).encode(), "application/json")
-
-        def do_POST(self) -> None:  # /v1/chat/completions
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self._send(b"".join(FRAGMENTED), "text/event-stream")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with ReplayServer(lambda _body: FRAGMENTED) as server:
+        yield server.url, server.received
 
 
 def test_fragmented_parallel_deltas_are_assembled_and_tools_are_sent(replaying) -> None:

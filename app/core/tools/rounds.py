@@ -18,6 +18,7 @@ from app.core.engines.service import EngineService, FormatChoice, GenerationRequ
 from app.core.prompting.prompt_formats import AUTO, CHATML_TEMPLATE, CUSTOM, NAMED_FORMATS, ChatMessage
 from app.core.prompting.tool_prompt import ToolFamily, tool_family
 from app.core.prompting.types import GenerationStats
+from app.core.tools.arguments import argument_problem
 from app.core.tools.grammar import call_grammar
 from app.core.tools.parsing import CallGate, parse_calls
 from app.core.tools.specs import ChoiceMode, ToolCall, ToolChoice, ToolSpec
@@ -75,7 +76,7 @@ def run_rounds(
     """Generate ``request`` (its messages so far) with ``specs``, running calls until the model answers."""
     events = events or RoundEvents()
     family = tool_family(template_of(service.loaded, request.prompt_format))
-    known = {spec.name for spec in specs}
+    known = {spec.name: spec for spec in specs}
     tools = [spec.as_openai() for spec in specs]
     messages = list(request.messages)
     outcome = RoundsOutcome(messages, GenerationStats(), 0)
@@ -104,6 +105,8 @@ def run_rounds(
             outcome.calls.append(call)
             if call.name not in known:
                 result, error = f"There is no tool named {call.name!r} (tools: {', '.join(sorted(known))}).", True
+            elif problem := argument_problem(known[call.name], call):
+                result, error = problem, True  # said to the model; no one is asked to run a call that cannot
             elif not approve(call):
                 result, error = DENIED, True
             else:
