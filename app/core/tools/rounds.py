@@ -49,10 +49,15 @@ class RoundsOutcome:
     calls: list[ToolCall] = field(default_factory=list)
 
 
+def is_remote(loaded: LoadedModel | None) -> bool:
+    """Whether the model runs on a remote engine (``engines.remote``: its calls come as ``delta.tool_calls``)."""
+    return loaded is not None and loaded.info.metadata.get("general.architecture") == "remote"
+
+
 def template_of(loaded: LoadedModel | None, prompt_format: FormatChoice) -> str:
     """The chat template a request with ``prompt_format`` is rendered with (its call format follows from it)."""
     choice, custom = prompt_format
-    if loaded is not None and loaded.info.metadata.get("general.architecture") == "remote":
+    if is_remote(loaded):
         return CHATML_TEMPLATE  # a remote engine's calls arrive as delta.tool_calls, handed on as Hermes call text
     if choice == CUSTOM:
         return custom
@@ -84,7 +89,7 @@ def run_rounds(
         outcome.rounds += 1
         last = outcome.rounds > max_rounds
         round_choice = ToolChoice(ChoiceMode.NONE) if last else choice
-        local = service.engine.capabilities.grammar  # a remote engine is sent tool_choice and forces the call itself
+        local = not is_remote(service.loaded)  # a remote engine is sent tool_choice and forces the call itself
         grammar = call_grammar(specs, round_choice, family, parallel) if round_choice.forced and local else ""
         job = dataclasses.replace(
             request, messages=list(messages), grammar=grammar or request.grammar,
