@@ -1,11 +1,13 @@
 """MCP servers' tools through the ``mcp`` SDK (2.x ``Client``): started lazily, timed out, stopped with the app.
 
 ``McpHub`` owns one asyncio loop on a thread of its own; each server is a task on it that holds the SDK's
-``Client`` open (stdio: the server is a child process with its ``env``; a ``url``: Streamable HTTP) until the
-hub closes. Faces call it synchronously from any thread. Every step has a deadline (start, listing, each call);
-a server that does not start, hangs or fails is an ``McpError`` with its name and the reason, never a hang or a
-traceback. Tool names are namespaced ``server__tool``; results are text, cut to ``max_result_chars`` and
-marked as cut; images and resources are named, not inlined. ``close`` (also at exit) ends every child.
+``Client`` open (stdio: the server is a child process with its ``env``; a ``url``: Streamable HTTP with its
+``headers``, ``mcp_http``) until the hub closes. Faces call it synchronously from any thread. Every step has a
+deadline (start, listing, each call); a server that does not start, hangs or fails is an ``McpError`` with its
+name and the reason, never a hang or a traceback. Tool names are namespaced ``server__tool``; results are text,
+cut to ``max_result_chars`` and marked as cut; images and resources are named, not inlined. A server whose
+connection closes mid-call (its process died, its host went away) is marked stopped, and later calls say so at
+once. ``close`` (also at exit) ends every child.
 """
 
 from __future__ import annotations
