@@ -6,8 +6,9 @@
   end-of-text one, decoded) to the result event, and from its last text piece (one decode more). The user's
   approval is not in it (the tool is allowed).
 - the server's tool-call streaming overhead: the same server streams a reply with ``tools`` (``tool_choice``
-  auto: the reply passes the call gate and the tool stream) and without, interleaved A/B; tokens/s after the
-  first token, from the server's own ``usage``. The ratio with / without is the overhead (1.0: none).
+  auto: the reply passes the call gate and the tool stream) and without (the same prompt text: the tool
+  instructions sent as the system message), interleaved A/B; tokens/s after the first token, from the server's
+  own ``usage``. The ratio with / without is the overhead (1.0: none).
 """
 
 from __future__ import annotations
@@ -90,13 +91,18 @@ def _call_to_result(service: Any, calls: int) -> tuple[list[float], list[float],
 
 
 def _stream_rate(client: Any, model: str, tools: bool, max_tokens: int) -> float:
+    from app.core.prompting.tool_prompt import hermes_instructions
+
     extra: dict[str, Any] = {k: SAMPLING[k] for k in ("top_k", "min_p", "repeat_penalty")}
+    messages: list[Any] = [{"role": "user", "content": LONG_PROMPT}]
     if tools:
         extra.update(tools=[WEATHER_TOOL], tool_choice="auto")
+    else:  # the very prompt the server renders for the tools (the starter's ChatML cannot show them itself)
+        messages.insert(0, {"role": "system", "content": hermes_instructions([WEATHER_TOOL])})
     first = last = 0.0
     tokens = 0
     stream = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": LONG_PROMPT}], max_tokens=max_tokens, stream=True,
+        model=model, messages=messages, max_tokens=max_tokens, stream=True,
         temperature=0.0, top_p=0.95, seed=1, stream_options={"include_usage": True}, extra_body=extra,
     )  # fmt: skip
     for chunk in stream:
@@ -162,6 +168,6 @@ def run(quick: bool = False) -> Section:
         ],
         notes=f"{len(waits)} named calls after a warm-up (each: parse, schema check, McpHub.call over stdio); "
         f"{rounds} interleaved A/B rounds of up to {max_tokens} tokens through the openai client, tokens/s after "
-        "the first token from the server's usage; medians. The prompts differ (the tools are in one), so this "
-        "compares decoding rates, not TTFT.",
+        "the first token from the server's usage; medians. Both prompts are the same text (the plain request carries "
+        "the tool instructions the server would render), so the difference is the tool path alone.",
     )
