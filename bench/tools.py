@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bench.common import LONG_PROMPT, SAMPLING, Figure, Section, median, starter_model
+
+if TYPE_CHECKING:
+    from app.core.engines.service import EngineService
 
 WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city now",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
@@ -84,8 +87,8 @@ def _call_to_result(service: Any, calls: int) -> tuple[list[float], list[float],
                                     Sampling(max_tokens=48, temperature=0.0, seed=1))  # fmt: skip
         for _ in range(calls + 1):  # the first is a warm-up (the grammar is built and cached)
             run_rounds(
-                timed, request, specs, ToolChoice(ChoiceMode.NAMED, specs[0].name), approve=lambda _call: True,
-                execute=execute, events=RoundEvents(result=result), max_rounds=1,
+                cast("EngineService", timed), request, specs, ToolChoice(ChoiceMode.NAMED, specs[0].name),
+                approve=lambda _call: True, execute=execute, events=RoundEvents(result=result), max_rounds=1,
             )  # fmt: skip
     return waits[1:], from_text[1:], first_use
 

@@ -99,8 +99,8 @@ class ImageViewer(QDialog):
         for button in (self.previous, self.next):
             button.setVisible(len(self.images) > 1)
             button.setAutoDefault(False)
-        for button in buttons.buttons():  # Left/Right step through the images, never move the focus between these
-            button.installEventFilter(self)
+        for each in buttons.buttons():  # Left/Right step through the images, never move the focus between these
+            each.installEventFilter(self)
         layout = QVBoxLayout(self)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.caption)
