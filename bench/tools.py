@@ -126,7 +126,7 @@ def run(quick: bool = False) -> Section:
     from app.server.app import ServerOptions
     from app.server.runner import ServerRunner
 
-    calls, rounds, max_tokens = (2, 1, 24) if quick else (12, 6, 200)
+    calls, rounds, max_tokens = (2, 1, 24) if quick else (12, 12, 200)
     service = EngineService()
     loaded = service.load(starter_model(), LoadOptions(context_size=2048)).result()
     try:
