@@ -106,6 +106,15 @@ class CitationPart:
 
 
 @dataclass(frozen=True)
+class SourcesPart:
+    """The question as the model read it (its numbered sources, then the question), kept on the question: a reply
+    regenerated after the chat was reopened answers from the same sources (the reply's ``CitationPart``s say which)."""
+
+    prompt: str = ""
+    type: Literal["sources"] = "sources"
+
+
+@dataclass(frozen=True)
 class OtherPart:
     """A part of a type this release does not show (image, document, tool call …): kept as stored, never lost."""
 
@@ -113,8 +122,12 @@ class OtherPart:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-Part = TextPart | ReasoningPart | ImagePart | DocumentPart | CitationPart | OtherPart
-_FIELDS: dict[str, type[DocumentPart] | type[CitationPart]] = {"document": DocumentPart, "citation": CitationPart}
+Part = TextPart | ReasoningPart | ImagePart | DocumentPart | CitationPart | SourcesPart | OtherPart
+_FIELDS: dict[str, type[DocumentPart] | type[CitationPart] | type[SourcesPart]] = {
+    "document": DocumentPart,
+    "citation": CitationPart,
+    "sources": SourcesPart,
+}
 
 
 def images_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
@@ -133,6 +146,11 @@ def documents_of(parts: Iterable[Part]) -> tuple[DocumentPart, ...]:
     return tuple(part for part in parts if isinstance(part, DocumentPart))
 
 
+def sources_prompt_of(parts: Iterable[Part]) -> str:
+    """The grounded prompt a question was sent as ('' for a question asked without sources)."""
+    return next((part.prompt for part in parts if isinstance(part, SourcesPart)), "")
+
+
 def parts_to_json(parts: Sequence[Part]) -> str:
     """The non-content parts as stored (``''`` for none, so old rows and new plain rows look alike)."""
     rows: list[dict[str, Any]] = []
@@ -142,7 +160,7 @@ def parts_to_json(parts: Sequence[Part]) -> str:
                 rows.append({"type": "reasoning", "text": part.text})
         elif isinstance(part, ImagePart):
             rows.append(part.as_json())
-        elif isinstance(part, DocumentPart | CitationPart):
+        elif isinstance(part, DocumentPart | CitationPart | SourcesPart):
             rows.append(asdict(part))
         elif isinstance(part, OtherPart):
             rows.append({**part.data, "type": part.type})
