@@ -65,7 +65,8 @@ from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter
 log = logging.getLogger(__name__)
 
 PAGES = (("Chat", "chat", "message-square"), ("Discover", "discover", "compass"), ("My Models", "models", "hard-drive"),
-         ("Downloads", "downloads", "download"), ("Server", "server", "server"))  # fmt: skip
+         ("Downloads", "downloads", "download"), ("Server", "server", "server"),
+         ("Knowledge", "knowledge", "library"))  # fmt: skip
 MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
 
@@ -255,7 +256,8 @@ class MainWindow(QMainWindow):
         self.chat_view.image_clicked.connect(self.show_image)
         self.attachments.refused.connect(self.banner.show_message)
         self.chat_column.documents.refused.connect(self.banner.show_message)
-        self.chat.embedder = self._embedder  # on the grounding thread
+        self.chat.embedder = self.hub.embedder = self._embedder  # on the grounding thread, the Knowledge page's
+        self.hub.page_built.connect(self._page_built)
         self.attachments.noted.connect(lambda note: self.statusBar().showMessage(note, 10000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)
@@ -456,6 +458,11 @@ class MainWindow(QMainWindow):
         for url in event.mimeData().urls():
             self.open_file(url.toLocalFile())
         event.acceptProposedAction()
+
+    def _page_built(self, name: str, page: QWidget) -> None:
+        if name == "knowledge":  # its messages reach the window's banner and status line
+            page.error.connect(self.banner.show_message)  # type: ignore[attr-defined]
+            page.status.connect(self.statusBar().showMessage)  # type: ignore[attr-defined]
 
     def _embedder(self) -> Embedder | None:
         """For attached documents: the library's embedding model (loaded on first use), or None (keyword search)."""

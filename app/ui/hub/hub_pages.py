@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import QStackedWidget, QWidget
 
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError
+from app.core.knowledge.embedder import Embedder
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
@@ -55,6 +57,7 @@ class HubPages(QObject):
         self._pages: dict[str, QWidget] = {"chat": chat_page}
         self._downloads: DownloadManager | None = None
         self._closed = False  # the window is closing: no page is built, no download restored
+        self.embedder: Callable[[], Embedder | None] = lambda: None  # the Knowledge page's (the window sets it)
 
     # pages, built on first use
     def show_page(self, name: str) -> None:
@@ -99,6 +102,10 @@ class HubPages(QObject):
             bar.model_ready.connect(lambda loaded: models.set_loaded(loaded.info.path))
             bar.unloaded.connect(lambda: models.set_loaded(None))
             return models
+        if name == "knowledge":
+            from app.ui.knowledge.knowledge_page import KnowledgePage
+
+            return KnowledgePage(self.paths.knowledge_db, self.embedder)
         if name == "server":
             from app.ui.engines.server_page import ServerPage
 
@@ -213,6 +220,9 @@ class HubPages(QObject):
         """The window is closing, in order: the server stops (its requests end before the engine does), the
         Downloads page stops polling, transfers pause (they resume at the next start) and their threads end."""
         self._closed = True
+        knowledge = self._pages.get("knowledge")
+        if knowledge is not None:
+            knowledge.shutdown()  # type: ignore[attr-defined]  # an add in progress cancelled, its threads joined
         if "server" in self._pages:
             from app.ui.engines.server_page import ServerPage
 

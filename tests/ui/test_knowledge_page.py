@@ -1,0 +1,141 @@
+"""The Knowledge page in the real window, on real SQLite with the real embedding model (loaded into the engine
+service's embedding slot from the library): collections made, renamed and deleted, files added with per-file
+progress, their passages and state, search hits with file and place, re-index, remove, cancel, drag and drop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from bench.knowledge_corpus import write_corpus
+
+WAIT = 120_000  # a deadlock guard, never a speed bound
+
+
+def _page(window):
+    window.hub.show_page("knowledge")
+    page = window.hub.page("knowledge")
+    assert window.stack.currentWidget() is page
+    return page
+
+
+def _rows(page) -> dict[str, tuple[str, str, str]]:
+    items = (page.files.topLevelItem(n) for n in range(page.files.topLevelItemCount()))
+    return {item.text(0): (item.text(1), item.text(2), item.text(3)) for item in items}
+
+
+def _wait_indexed(qtbot, page) -> None:
+    qtbot.waitUntil(lambda: not page.indexing and not page.reads.busy and not page.writes.busy, timeout=WAIT)
+
+
+def test_collections_files_search_reindex_and_remove(
+    qtbot, library_with_model: Path, starter_embedding_model: Path, window, tmp_path: Path, *, monkeypatch
+) -> None:
+    shutil.copy2(starter_embedding_model, library_with_model.parent / starter_embedding_model.name)
+    page = _page(window)
+    assert page.title.text() == "No collection yet: New… makes one." and not page.rename_button.isEnabled()
+    page.make_collection("Island")
+    qtbot.waitUntil(lambda: page.names == ["Island"], timeout=WAIT)
+    assert page.collection_list.currentItem().text() == "Island"
+    qtbot.waitUntil(page.hint.isVisible, timeout=WAIT)  # an empty collection says what to do
+
+    stages: list[str] = []
+    page._progressed.connect(lambda progress: stages.append(progress.stage))
+    page.add_paths([write_corpus(tmp_path / "docs")[0].parent])
+    assert page.progress_row.isVisible() and page.cancel_button.isEnabled() and not page.reindex_button.isEnabled()
+    _wait_indexed(qtbot, page)
+    assert page.report is not None and page.report.count("added") == 4 and not page.report.keyword_only
+    assert {"reading", "embedding", "writing", "done"} <= set(stages)  # each file's progress was shown
+    assert not page.progress_row.isVisible()
+    rows = _rows(page)
+    assert sorted(rows) == ["council.pdf", "guide.docx", "history.txt", "notes.md"]
+    assert all(int(chunks) > 0 and state == "indexed" for chunks, _pages, state in rows.values())
+    assert int(rows["council.pdf"][1]) > 1  # a PDF's pages
+    assert window.client.service.embedding_loaded is not None  # the library's embedding model, in the slot
+
+    page.search.setText("Who keeps the lamp of the Varnholm lighthouse?")  # searched once typing pauses
+    qtbot.waitUntil(lambda: page.searched == page.search.text(), timeout=WAIT)
+    assert page.hits[0].file == "notes.md" and "Edda Quillon" in page.hits[0].text
+    assert page.results.item(0).text().startswith("[1] notes.md, lines ")
+
+    notes = tmp_path / "docs" / "notes.md"
+    notes.write_text(notes.read_text(encoding="utf-8") + "\nThe keeper's cat is called Pilot.\n", encoding="utf-8")
+    (tmp_path / "docs" / "history.txt").unlink()
+    page.load_files()
+    qtbot.waitUntil(lambda: _rows(page).get("notes.md", ("", "", ""))[2] == "changed", timeout=WAIT)
+    assert _rows(page)["history.txt"][2] == "missing"
+    page.reindex_button.click()
+    _wait_indexed(qtbot, page)
+    assert {o.path.name: o.status for o in page.report.outcomes} == {
+        "history.txt": "removed", "notes.md": "updated", "council.pdf": "unchanged", "guide.docx": "unchanged",
+    }  # fmt: skip
+    assert sorted(_rows(page)) == ["council.pdf", "guide.docx", "notes.md"]
+
+    page.files.topLevelItem(0).setSelected(True)
+    assert page.remove_button.isEnabled()
+    page.remove_button.click()
+    qtbot.waitUntil(lambda: sorted(_rows(page)) == ["guide.docx", "notes.md"], timeout=WAIT)
+
+    page.rename("Island", "Varnholm")
+    qtbot.waitUntil(lambda: page.names == ["Varnholm"], timeout=WAIT)
+    assert page.current == "Varnholm" and sorted(_rows(page)) == ["guide.docx", "notes.md"]
+    page.make_collection("Varnholm")  # a name taken: said, nothing lost
+    qtbot.waitUntil(lambda: "already a collection" in window.banner.message, timeout=WAIT)
+
+    asked: list[str] = []
+
+    def answer(_parent, _title, text, *_args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Cancel if len(asked) == 1 else QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    page.delete_button.click()  # cancelled: kept
+    assert page.names == ["Varnholm"] and not page.writes.busy
+    page.delete_button.click()
+    qtbot.waitUntil(lambda: page.names == [], timeout=WAIT)
+    assert "“Varnholm”" in asked[0] and page.files.topLevelItemCount() == 0
+
+
+def test_keyword_only_cancel_and_drop(qtbot, library_with_model: Path, window, tmp_path: Path) -> None:
+    """No embedding model in the library: files are indexed for keyword search, and the window is told it may
+    offer one. Cancel stops an add part way and keeps what was indexed; files dropped on the page are added."""
+    page = _page(window)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(40):
+        (folder / f"note{n:02}.txt").write_text(f"Note {n}: the tide table for pier {n} lists {n * 3} boats.\n" * 40)
+    wanted: list[bool] = []
+    page.embedding_wanted.connect(lambda: wanted.append(True))
+    seen: list[int] = []
+    page._progressed.connect(lambda progress: seen.append(progress.index))
+    page.add_paths([folder])  # no collection yet: "Documents" is made for them
+    qtbot.waitUntil(lambda: len(seen) >= 3, timeout=WAIT)
+    page.cancel_button.click()
+    _wait_indexed(qtbot, page)
+    report = page.report
+    assert report is not None and report.keyword_only and report.count("cancelled") > 0
+    kept = report.count("added")
+    assert 0 < kept < 40 and page.names == ["Documents"]
+    qtbot.waitUntil(lambda: len(_rows(page)) == kept, timeout=WAIT)
+    assert {state for _c, _p, state in _rows(page).values()} == {"keywords only"}
+    assert wanted and window.client.service.embedding_loaded is None
+
+    dropped = tmp_path / "dropped.md"
+    dropped.write_text("# Ferries\n\nThe Brasswick ferry leaves at 6:40.\n", encoding="utf-8")
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(dropped))])
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                      Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    page.dropEvent(drop)
+    _wait_indexed(qtbot, page)
+    assert page.report.count("added") == 1 and "dropped.md" in _rows(page)
+    page.search.setText("Brasswick ferry")
+    page.run_search()
+    qtbot.waitUntil(lambda: page.searched == "Brasswick ferry", timeout=WAIT)
+    assert page.hits[0].file == "dropped.md"
+    assert os.path.exists(window.paths.knowledge_db)
