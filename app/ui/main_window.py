@@ -258,6 +258,12 @@ class MainWindow(QMainWindow):
         self.chat_column.documents.refused.connect(self.banner.show_message)
         self.chat.embedder = self.hub.embedder = self._embedder  # on the grounding thread, the Knowledge page's
         self.hub.page_built.connect(self._page_built)
+        self.chat.knowledge_db = self.paths.knowledge_db
+        picker = self.persona.sampling_panel.knowledge
+        picker.manage_requested.connect(lambda: self.hub.show_page("knowledge"))
+        self._restore_timer_knowledge = QTimer(self, singleShot=True, interval=STARTUP_DEFER_MS)
+        self._restore_timer_knowledge.timeout.connect(self._list_collections)
+        self._restore_timer_knowledge.start()
         self.attachments.noted.connect(lambda note: self.statusBar().showMessage(note, 10000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)
@@ -460,9 +466,17 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
 
     def _page_built(self, name: str, page: QWidget) -> None:
-        if name == "knowledge":  # its messages reach the window's banner and status line
+        if name == "knowledge":  # its messages reach the window's banner and status line; its names the picker
             page.error.connect(self.banner.show_message)  # type: ignore[attr-defined]
             page.status.connect(self.statusBar().showMessage)  # type: ignore[attr-defined]
+            page.collections_changed.connect(self.persona.sampling_panel.knowledge.set_names)  # type: ignore[attr-defined]
+
+    def _list_collections(self) -> None:
+        """The chat's collection picker gets the names there are (read off the GUI thread, after start-up)."""
+        from app.ui.knowledge.lanes import collection_names
+
+        database = self.paths.knowledge_db
+        self.background.run(lambda: collection_names(database), self.persona.sampling_panel.knowledge.set_names)
 
     def _embedder(self) -> Embedder | None:
         """For attached documents: the library's embedding model (loaded on first use), or None (keyword search)."""

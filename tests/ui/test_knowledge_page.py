@@ -139,3 +139,55 @@ def test_keyword_only_cancel_and_drop(qtbot, library_with_model: Path, window, t
     qtbot.waitUntil(lambda: page.searched == "Brasswick ferry", timeout=WAIT)
     assert page.hits[0].file == "dropped.md"
     assert os.path.exists(window.paths.knowledge_db)
+
+
+def test_a_chat_answers_from_its_collection_and_a_persona_carries_collections(
+    qtbot, library_with_model: Path, starter_embedding_model: Path, window, tmp_path: Path
+) -> None:
+    """The side panel's Knowledge picker: the chat's collection grounds each question (sources under the reply),
+    is kept with the chat, and a persona's collections are a new chat's default."""
+    from dataclasses import replace
+
+    from app.core.engines.llama_embedder import LlamaEmbedder
+    from app.core.knowledge.base import KnowledgeBase
+    from tests.ui.test_main_window import load_first_model
+
+    shutil.copy2(starter_embedding_model, library_with_model.parent / starter_embedding_model.name)
+    with LlamaEmbedder(library_with_model.parent / starter_embedding_model.name) as embedder:
+        base = KnowledgeBase(window.paths.knowledge_db, embedder)
+        assert base.add("Island", write_corpus(tmp_path / "docs")).count("added") == 4
+        base.close()
+    picker = window.persona.sampling_panel.knowledge
+    window._list_collections()
+    qtbot.waitUntil(lambda: picker.names == ["Island"], timeout=WAIT)
+    assert picker.text() == "None"
+    load_first_model(qtbot, window)
+    picker.menu().aboutToShow.emit()  # the menu as it opens: a checkable entry per collection
+    entry = next(a for a in picker.menu().actions() if a.text() == "Island")
+    entry.trigger()
+    assert picker.chosen == ("Island",) and picker.text() == "Island"
+
+    window.input.setPlainText("Who keeps the lamp of the Varnholm lighthouse?")
+    with qtbot.waitSignal(window.reply_finished, timeout=WAIT) as done:
+        window.send()
+        assert window.chat.grounding is not None  # searched off the GUI thread
+    reply = done.args[0]
+    assert reply.citations and reply.citations[0].collection == "Island"
+    assert reply.citations[0].file == "notes.md" and reply.citations[0].chunk_id > 0
+    question = window.chat_model.items[0]
+    assert [(d.name, d.mode) for d in question.documents] == [("Island", "collection")]
+    chat_id = window.conversation.chat_id
+    assert '"knowledge": ["Island"]' in window.store.chat(chat_id).settings  # kept with the chat
+
+    window.new_chat()
+    picker.set_chosen(())
+    window.history.open_chat(chat_id)
+    assert picker.chosen == ("Island",)  # the chat's own choice, back with it
+
+    persona = window.persona.library.create(replace(window.persona.preset, id="", name="Islander",
+                                                    knowledge=("Island", "Gone")))  # fmt: skip
+    assert window.persona.library.get(persona.id).knowledge == ("Island", "Gone")  # saved and read back
+    window.persona.apply(persona)
+    assert picker.chosen == ("Island", "Gone") and picker.missing == ["Gone"]
+    picker.menu().aboutToShow.emit()
+    assert "Gone (missing)" in [a.text() for a in picker.menu().actions()]

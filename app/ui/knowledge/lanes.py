@@ -109,3 +109,14 @@ class Lane(QObject):
         if self._base is not None:
             self._base.close()
             self._base = None
+
+
+def collection_names(database: Path) -> list[str]:
+    """The collections' names (off the GUI thread: the window's picker); none when there is no database yet."""
+    if not database.is_file():
+        return []
+    base = KnowledgeBase(database)
+    try:
+        return [info.name for info in base.collections()]
+    finally:
+        base.close()
