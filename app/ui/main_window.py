@@ -55,6 +55,7 @@ from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
 from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
+from app.ui.knowledge.hooks import WindowKnowledge
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
@@ -256,14 +257,8 @@ class MainWindow(QMainWindow):
         self.chat_view.image_clicked.connect(self.show_image)
         self.attachments.refused.connect(self.banner.show_message)
         self.chat_column.documents.refused.connect(self.banner.show_message)
-        self.chat.embedder = self.hub.embedder = self._embedder  # on the grounding thread, the Knowledge page's
-        self.hub.page_built.connect(self._page_built)
-        self.chat.knowledge_db = self.paths.knowledge_db
-        picker = self.persona.sampling_panel.knowledge
-        picker.manage_requested.connect(lambda: self.hub.show_page("knowledge"))
-        self._restore_timer_knowledge = QTimer(self, singleShot=True, interval=STARTUP_DEFER_MS)
-        self._restore_timer_knowledge.timeout.connect(self._list_collections)
-        self._restore_timer_knowledge.start()
+        self.chat.embedder = self._embedder  # on the grounding thread
+        self.knowledge = WindowKnowledge(self)  # the Knowledge page, the chat's collections, a source opened
         self.attachments.noted.connect(lambda note: self.statusBar().showMessage(note, 10000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)
@@ -464,19 +459,6 @@ class MainWindow(QMainWindow):
         for url in event.mimeData().urls():
             self.open_file(url.toLocalFile())
         event.acceptProposedAction()
-
-    def _page_built(self, name: str, page: QWidget) -> None:
-        if name == "knowledge":  # its messages reach the window's banner and status line; its names the picker
-            page.error.connect(self.banner.show_message)  # type: ignore[attr-defined]
-            page.status.connect(self.statusBar().showMessage)  # type: ignore[attr-defined]
-            page.collections_changed.connect(self.persona.sampling_panel.knowledge.set_names)  # type: ignore[attr-defined]
-
-    def _list_collections(self) -> None:
-        """The chat's collection picker gets the names there are (read off the GUI thread, after start-up)."""
-        from app.ui.knowledge.lanes import collection_names
-
-        database = self.paths.knowledge_db
-        self.background.run(lambda: collection_names(database), self.persona.sampling_panel.knowledge.set_names)
 
     def _embedder(self) -> Embedder | None:
         """For attached documents: the library's embedding model (loaded on first use), or None (keyword search)."""

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDesktopServices, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from bench.knowledge_corpus import write_corpus
@@ -142,7 +142,7 @@ def test_keyword_only_cancel_and_drop(qtbot, library_with_model: Path, window, t
 
 
 def test_a_chat_answers_from_its_collection_and_a_persona_carries_collections(
-    qtbot, library_with_model: Path, starter_embedding_model: Path, window, tmp_path: Path
+    qtbot, library_with_model: Path, starter_embedding_model: Path, window, tmp_path: Path, *, monkeypatch
 ) -> None:
     """The side panel's Knowledge picker: the chat's collection grounds each question (sources under the reply),
     is kept with the chat, and a persona's collections are a new chat's default."""
@@ -158,7 +158,7 @@ def test_a_chat_answers_from_its_collection_and_a_persona_carries_collections(
         assert base.add("Island", write_corpus(tmp_path / "docs")).count("added") == 4
         base.close()
     picker = window.persona.sampling_panel.knowledge
-    window._list_collections()
+    window.knowledge.list_collections()
     qtbot.waitUntil(lambda: picker.names == ["Island"], timeout=WAIT)
     assert picker.text() == "None"
     load_first_model(qtbot, window)
@@ -178,6 +178,26 @@ def test_a_chat_answers_from_its_collection_and_a_persona_carries_collections(
     assert [(d.name, d.mode) for d in question.documents] == [("Island", "collection")]
     chat_id = window.conversation.chat_id
     assert '"knowledge": ["Island"]' in window.store.chat(chat_id).settings  # kept with the chat
+
+    # a click on "[1] notes.md, lines …" under the reply opens the whole passage, its file and place
+    view = window.chat_view
+    view.scrollToBottom()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.message_geometry(1).sources[0].center())
+    dialog = window.knowledge.passage_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.heading.text().startswith("<b>[1] notes.md, lines ")
+    assert "collection Island" in dialog.where.text() and str(tmp_path / "docs" / "notes.md") in dialog.where.text()
+    qtbot.waitUntil(lambda: dialog.note.text() == "", timeout=WAIT)  # read from the index
+    assert "Edda Quillon" in dialog.text.toPlainText() and len(dialog.text.toPlainText()) > len(
+        reply.citations[0].excerpt
+    )
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    dialog.open_button.click()
+    assert opened == [str(tmp_path / "docs" / "notes.md")]
+    dialog.show_passage(None)  # removed from the collection since: said, the excerpt stays
+    assert "no longer in the collection" in dialog.note.text()
+    dialog.close()
 
     window.new_chat()
     picker.set_chosen(())
