@@ -303,3 +303,22 @@ def test_collections_are_made_renamed_and_reindexed_for_the_knowledge_page(
     base.remove("Field notes", folder / "birds.md")
     assert base.passage(hit.chunk_id) is None
     base.close()
+
+
+def test_keyword_search_of_one_collection_is_not_crowded_out_by_another(tmp_path: Path) -> None:
+    """BM25 ranks in FTS5 first and filters by collection after: a small collection whose passage ranks below
+    hundreds of another collection's still finds it (the ranking falls back to the joined rows)."""
+    crowd = tmp_path / "crowd"
+    crowd.mkdir()
+    for n in range(300):
+        (crowd / f"heron{n:03}.txt").write_text("heron heron heron wades " * 3 + f"pond {n}\n", encoding="utf-8")
+    lone = tmp_path / "lone.txt"
+    lone.write_text("A long note about harbours, boats and tides, where a heron is seen once.\n" * 3)
+    base = KnowledgeBase(tmp_path / "k.sqlite3")  # keywords only
+    assert base.add("crowd", [crowd]).count("added") == 300
+    assert base.add("lone", [lone]).count("added") == 1
+    hits = base.search("lone", "heron", top=3, mode="keyword")
+    assert [hit.file for hit in hits] == ["lone.txt"]
+    assert len(base.search("crowd", "heron", top=60, mode="keyword")) == 50  # the candidates of one list
+    assert {hit.collection for hit in base.search(["crowd", "lone"], "heron", top=5, mode="keyword")} == {"crowd"}
+    base.close()
