@@ -132,6 +132,7 @@ class Searcher:
     index: KnowledgeIndex
     _sqlite_vec: bool | None = None
     _matrix: _Matrix | None = field(default=None, repr=False)
+    rank_in_fts: bool = True  # False: BM25 over the joined rows, as before (bench/documents.py's baseline)
 
     @property
     def vector_engine(self) -> str:
@@ -173,7 +174,7 @@ class Searcher:
         if not match:
             return []
         if self.index.has_fts:
-            ranked = self._ranked(match, collection_ids, limit)
+            ranked = self._ranked(match, collection_ids, limit) if self.rank_in_fts else None
             if ranked is not None:
                 return ranked
             rows = self.index.db.execute(

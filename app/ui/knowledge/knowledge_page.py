@@ -140,6 +140,8 @@ class KnowledgePage(QWidget):
         self.results = QListWidget()
         self.results.setAccessibleName("Search results")
         self.results.setWordWrap(True)
+        self.results.setAlternatingRowColors(True)  # one hit from the next at a glance
+        self.results.setSpacing(2)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addLayout(actions)
@@ -153,7 +155,7 @@ class KnowledgePage(QWidget):
         below_layout.addWidget(self.search)
         below_layout.addWidget(self.results, 1)
         split.addWidget(below)
-        split.setSizes([300, 200])
+        split.setSizes([240, 300])
         right_layout.addWidget(split, 1)
 
         outer = QSplitter()
@@ -176,8 +178,8 @@ class KnowledgePage(QWidget):
         self.collection_list.blockSignals(True)
         self.collection_list.clear()
         for info in collections:
-            item = QListWidgetItem(info.name)
-            item.setToolTip(f"{info.files} files, {info.chunks} passages")
+            item = QListWidgetItem(f"{info.name}")
+            item.setData(Qt.ItemDataRole.ToolTipRole, f"{info.files} files, {info.chunks} passages")
             self.collection_list.addItem(item)
             if info.name == chosen:
                 self.collection_list.setCurrentItem(item)
