@@ -123,8 +123,10 @@ def _search(folder: Path, embedder: Any, chunks: int) -> tuple[list[Figure], str
     queries = [" ".join(vocabulary[w] for w in rng.choice(len(vocabulary), size=6, p=weights)) for _ in range(60)]
     vectors = rng.standard_normal((len(queries), embedder.dimensions)).astype(np.float32)
     searcher.search([collection], queries[0], vectors[0].tolist(), "bench-model")  # the first search loads the matrix
-    times, cpu = [], []
-    before_times, before_cpu = [], []  # the baseline, in the same run: BM25 ranked over the joined rows
+    times: list[float] = []
+    cpu: list[float] = []
+    before_times: list[float] = []  # the baseline, in the same run: BM25 ranked over the joined rows
+    before_cpu: list[float] = []
     for query, vector in zip(queries, vectors, strict=True):
         for rank_in_fts, wall, spent in ((False, before_times, before_cpu), (True, times, cpu)):
             searcher.rank_in_fts = rank_in_fts

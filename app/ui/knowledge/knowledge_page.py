@@ -17,6 +17,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -45,6 +46,8 @@ SEARCH_DELAY_MS = 250  # a search starts once typing pauses
 STAGES = {"reading": "reading…", "embedding": "embedding", "writing": "writing…", "done": "indexed",
           "unchanged": "unchanged", "failed": "failed"}  # fmt: skip
 FILE_COLUMNS = ("File", "Passages", "Pages", "State")
+DEFAULT_EMBEDDING = "all-MiniLM-L6-v2"  # `setup --embeddings`: small, widely used, converted from its PyPI wheel
+DEFAULT_EMBEDDING_SIZE = "46 MB"
 
 
 class KnowledgePage(QWidget):
@@ -53,7 +56,9 @@ class KnowledgePage(QWidget):
     collections_changed = Signal(list)  # the collections' names
     error = Signal(str)  # for the window's banner
     status = Signal(str, int)
-    embedding_wanted = Signal()  # indexed for keywords only: the window may offer the embedding model
+    embedding_wanted = Signal()  # indexed for keywords only: the page offers the embedding model
+    hub_requested = Signal()  # "Find one on the Hub": Discover, embedding models
+    model_fetched = Signal(object)  # the Path of the embedding model put in the library (the model bar lists it)
     _progressed = Signal(object)  # a Progress, from the write lane's thread
 
     def __init__(self, database: Path, embedder: Callable[[], Embedder | None], parent: QWidget | None = None) -> None:
@@ -61,6 +66,7 @@ class KnowledgePage(QWidget):
         self.writes = Lane(database, embedder, "writes", parent=self)
         self.reads = Lane(database, embedder, "reads", parent=self)
         self.token: CancelToken | None = None  # the add or re-index running
+        self.fetch_embedding: Callable[[], Path] | None = None  # puts the default embedding model in the library
         self.names: list[str] = []
         self.current = ""
         self.report: AddReport | None = None  # the last add's outcome (tests read it)
@@ -125,6 +131,24 @@ class KnowledgePage(QWidget):
         self.progress_row = QWidget()
         self.progress_row.setLayout(progress_row)
         self.progress_row.hide()
+        self.offer = QFrame()
+        self.offer.setObjectName("embeddingOffer")
+        self.offer.setFrameShape(QFrame.Shape.StyledPanel)
+        offer_text = QLabel(
+            "Indexed for keyword search only. With an embedding model, questions find passages by their meaning "
+            f"too: {DEFAULT_EMBEDDING} ({DEFAULT_EMBEDDING_SIZE}, English) is the default."
+        )
+        offer_text.setWordWrap(True)
+        self.get_button = QPushButton(f"Get {DEFAULT_EMBEDDING}")
+        self.get_button.clicked.connect(self.get_embedding_model)
+        self.hub_button = QPushButton("Find one on the Hub…")
+        self.hub_button.clicked.connect(self.hub_requested)
+        offer_row = QHBoxLayout(self.offer)
+        offer_row.addWidget(offer_text, 1)
+        offer_row.addWidget(self.get_button)
+        offer_row.addWidget(self.hub_button)
+        self.offer.hide()
+        self.embedding_wanted.connect(self.offer.show)
         self.hint = QLabel("Drop files or folders here, or Add files…: PDF, Word, text, Markdown, CSV, HTML, code.")
         self.hint.setWordWrap(True)
         secondary_text(self.hint)
@@ -145,6 +169,7 @@ class KnowledgePage(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addLayout(actions)
+        right_layout.addWidget(self.offer)
         right_layout.addWidget(self.hint)
         right_layout.addWidget(self.progress_row)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -214,6 +239,8 @@ class KnowledgePage(QWidget):
             item.setToolTip(0, record.path + (f"\n{record.notes}" if record.notes else ""))
             self.files.addTopLevelItem(item)
         self.hint.setVisible(not rows and bool(name))
+        if any(state == "keywords only" for _record, state in rows):
+            self.embedding_wanted.emit()
         self._update_buttons()
 
     def new_collection(self) -> None:
@@ -359,6 +386,33 @@ class KnowledgePage(QWidget):
             self.refresh()
 
         self.writes.run(job, removed, self.error.emit)
+
+    # the embedding model, the first time documents need one
+    def get_embedding_model(self) -> None:
+        """The default embedding model into the library, then the collection embedded (a re-index: its passages,
+        indexed for keywords, get their vectors; nothing is read again)."""
+        fetch = self.fetch_embedding
+        if fetch is None or self.token is not None:
+            return
+        self.get_button.setEnabled(False)
+        self.get_button.setText(f"Getting {DEFAULT_EMBEDDING}…")
+
+        def got(path: Path) -> None:
+            self.offer.hide()
+            self._reset_get_button()
+            self.status.emit(f"{path.name} is in your library: embedding the collection…", 10000)
+            self.model_fetched.emit(path)
+            self.reindex()
+
+        def failed(message: str) -> None:
+            self._reset_get_button()
+            self.error.emit(message)
+
+        self.writes.run(lambda _base: fetch(), got, failed)
+
+    def _reset_get_button(self) -> None:
+        self.get_button.setEnabled(True)
+        self.get_button.setText(f"Get {DEFAULT_EMBEDDING}")
 
     # search
     def run_search(self) -> None:
