@@ -275,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "lorebooks":
             return persona_commands.lorebooks(args, paths)
         if args.command == "prompt":
-            return persona_commands.prompt(args, paths)
+            model = _resolve_model(args.model, models_dir) if args.model else None
+            return persona_commands.prompt(args, paths, model)
         if args.command == "chats":
             return _chats(args, paths)
         if args.command == "models" and args.action == "formats":
@@ -283,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models" and args.action == "set-format":
             return library_commands.set_format(paths, settings, _resolve_model(args.model, models_dir), args.format)
         if args.command == "models":
-            return library_commands.models(settings.library_folders(paths.default_models_dir))
+            folders = settings.library_folders(paths.default_models_dir)
+            return library_commands.models(folders, paths.cache / "model-headers.json")
         if args.command == "search":
             return library_commands.search(args, paths)
         if args.command == "quants":
