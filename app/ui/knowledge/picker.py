@@ -24,8 +24,11 @@ class CollectionPicker(QToolButton):
         self.setToolTip("The chat answers from these collections, citing their passages")
         self.names: list[str] = []
         self.chosen: tuple[str, ...] = ()
-        self.setMenu(QMenu(self))
-        self.menu().aboutToShow.connect(self._rebuild)
+        # the menu's entries are choices (like a combo box's items), not commands: the menu is kept here, not made a
+        # child of the panel, so the menu bar's check of every command (View → Knowledge opens the page) skips them
+        self._menu = QMenu()
+        self.setMenu(self._menu)
+        self._menu.aboutToShow.connect(self._rebuild)
         self._rebuild()
 
     def set_names(self, names: Iterable[str]) -> None:
