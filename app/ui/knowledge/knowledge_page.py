@@ -17,7 +17,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -40,14 +39,13 @@ from app.core.knowledge.embedder import Embedder
 from app.core.knowledge.index import FileRecord
 from app.core.knowledge.search import Hit
 from app.ui.knowledge.lanes import Lane
+from app.ui.knowledge.offer import EmbeddingOffer
 from app.ui.theme import secondary_text
 
 SEARCH_DELAY_MS = 250  # a search starts once typing pauses
 STAGES = {"reading": "reading…", "embedding": "embedding", "writing": "writing…", "done": "indexed",
           "unchanged": "unchanged", "failed": "failed"}  # fmt: skip
 FILE_COLUMNS = ("File", "Passages", "Pages", "State")
-DEFAULT_EMBEDDING = "all-MiniLM-L6-v2"  # `setup --embeddings`: small, widely used, converted from its PyPI wheel
-DEFAULT_EMBEDDING_SIZE = "46 MB"
 
 
 class KnowledgePage(QWidget):
@@ -131,23 +129,10 @@ class KnowledgePage(QWidget):
         self.progress_row = QWidget()
         self.progress_row.setLayout(progress_row)
         self.progress_row.hide()
-        self.offer = QFrame()
-        self.offer.setObjectName("embeddingOffer")
-        self.offer.setFrameShape(QFrame.Shape.StyledPanel)
-        offer_text = QLabel(
-            "Indexed for keyword search only. With an embedding model, questions find passages by their meaning "
-            f"too: {DEFAULT_EMBEDDING} ({DEFAULT_EMBEDDING_SIZE}, English) is the default."
-        )
-        offer_text.setWordWrap(True)
-        self.get_button = QPushButton(f"Get {DEFAULT_EMBEDDING}")
+        self.offer = EmbeddingOffer()
+        self.get_button, self.hub_button = self.offer.get_button, self.offer.hub_button
         self.get_button.clicked.connect(self.get_embedding_model)
-        self.hub_button = QPushButton("Find one on the Hub…")
         self.hub_button.clicked.connect(self.hub_requested)
-        offer_row = QHBoxLayout(self.offer)
-        offer_row.addWidget(offer_text, 1)
-        offer_row.addWidget(self.get_button)
-        offer_row.addWidget(self.hub_button)
-        self.offer.hide()
         self.embedding_wanted.connect(self.offer.show)
         self.hint = QLabel("Drop files or folders here, or Add files…: PDF, Word, text, Markdown, CSV, HTML, code.")
         self.hint.setWordWrap(True)
@@ -394,25 +379,20 @@ class KnowledgePage(QWidget):
         fetch = self.fetch_embedding
         if fetch is None or self.token is not None:
             return
-        self.get_button.setEnabled(False)
-        self.get_button.setText(f"Getting {DEFAULT_EMBEDDING}…")
+        self.offer.busy(True)
 
         def got(path: Path) -> None:
             self.offer.hide()
-            self._reset_get_button()
+            self.offer.busy(False)
             self.status.emit(f"{path.name} is in your library: embedding the collection…", 10000)
             self.model_fetched.emit(path)
             self.reindex()
 
         def failed(message: str) -> None:
-            self._reset_get_button()
+            self.offer.busy(False)
             self.error.emit(message)
 
         self.writes.run(lambda _base: fetch(), got, failed)
-
-    def _reset_get_button(self) -> None:
-        self.get_button.setEnabled(True)
-        self.get_button.setText(f"Get {DEFAULT_EMBEDDING}")
 
     # search
     def run_search(self) -> None:
