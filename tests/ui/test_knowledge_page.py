@@ -284,3 +284,39 @@ def test_the_default_embedding_model_is_offered_and_discover_finds_embedding_mod
         window.close()
     finally:
         hub.stop()
+
+
+def test_closing_the_window_while_indexing_cancels_and_keeps_what_was_indexed(
+    qtbot, basedir: Path, tmp_path: Path
+) -> None:
+    """The window closes at once during an add: the reader process is stopped, the lanes' threads joined, no answer
+    reaches a widget afterwards, and the database holds whole files only (reopened, it lists and searches)."""
+    import threading
+
+    from app.core.knowledge.base import KnowledgeBase
+    from app.core.paths import resolve_paths
+    from app.core.settings import Settings
+    from app.ui.main_window import MainWindow
+
+    paths = resolve_paths(basedir).ensure()
+    window = MainWindow(paths, Settings(context_size=1024))
+    qtbot.addWidget(window)
+    window.show()
+    page = _page(window)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(60):
+        (folder / f"log{n:02}.txt").write_text(f"Entry {n}: the lamp was trimmed at dusk by keeper {n}.\n" * 30)
+    seen: list[int] = []
+    page._progressed.connect(lambda progress: seen.append(progress.index))
+    page.add_paths([folder])
+    qtbot.waitUntil(lambda: len(seen) >= 2, timeout=WAIT)
+    window.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("knowledge-")]  # the lanes are joined
+    base = KnowledgeBase(paths.knowledge_db)
+    try:
+        files = base.files("Documents")
+        assert 0 < len(files) < 60 and all(record.chunks > 0 for record in files)
+        assert base.search("Documents", "lamp trimmed keeper", top=1, mode="keyword")
+    finally:
+        base.close()
