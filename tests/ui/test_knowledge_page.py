@@ -62,6 +62,7 @@ def test_collections_files_search_reindex_and_remove(
     qtbot.waitUntil(lambda: page.searched == page.search.text(), timeout=WAIT)
     assert page.hits[0].file == "notes.md" and "Edda Quillon" in page.hits[0].text
     assert page.results.item(0).text().startswith("[1] notes.md, lines ")
+    assert "Edda Quillon" in page.results.item(0).text()  # the part of the passage that holds the question's words
 
     notes = tmp_path / "docs" / "notes.md"
     notes.write_text(notes.read_text(encoding="utf-8") + "\nThe keeper's cat is called Pilot.\n", encoding="utf-8")
