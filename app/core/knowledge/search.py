@@ -113,6 +113,19 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+def snippet(text: str, query: str, width: int = 240) -> str:
+    """The part of a passage around the first of the question's rarer words it holds (its start when none)."""
+    flat = " ".join(text.split())
+    lower = flat.lower()
+    words = sorted({w for w in query_words(query) if len(w) > 3}, key=len, reverse=True)
+    found = [at for at in (lower.find(w) for w in words) if at >= 0]
+    start = max(0, min(found) - width // 3) if found else 0
+    if start:
+        start = flat.find(" ", start) + 1 or start
+    piece = flat[start : start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+
+
 def fts_query(words: Sequence[str]) -> str:
     """Words as an FTS5 query: each quoted (no syntax reaches FTS5), any of them may match."""
     return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)

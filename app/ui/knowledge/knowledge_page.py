@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from app.core.knowledge.base import AddReport, CancelToken, CollectionInfo, KnowledgeBase, Progress
 from app.core.knowledge.embedder import Embedder
 from app.core.knowledge.index import FileRecord
-from app.core.knowledge.search import Hit, query_words
+from app.core.knowledge.search import Hit, snippet
 from app.ui.knowledge.lanes import Lane
 from app.ui.knowledge.offer import EmbeddingOffer
 from app.ui.theme import secondary_text
@@ -442,19 +442,6 @@ class KnowledgePage(QWidget):
         """The window closes: an add in progress is cancelled, the lanes' threads joined; nothing comes back."""
         self.writes.shutdown(self.token)
         self.reads.shutdown()
-
-
-def snippet(text: str, query: str, width: int = 240) -> str:
-    """The part of a passage around the first of the question's rarer words it holds (its start when none)."""
-    flat = " ".join(text.split())
-    lower = flat.lower()
-    words = sorted({w for w in query_words(query) if len(w) > 3}, key=len, reverse=True)
-    found = [at for at in (lower.find(w) for w in words) if at >= 0]
-    start = max(0, min(found) - width // 3) if found else 0
-    if start:
-        start = flat.find(" ", start) + 1 or start
-    piece = flat[start : start + width]
-    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
 
 
 def _escape(text: str) -> str:
