@@ -53,7 +53,7 @@ class Estimator:
         per_line = self.per_line[item.role == "user"]
         lines = sum(1 + len(line) // per_line for line in (item.text or "…").split("\n"))
         footer = self.footer if (item.sibling_count > 1 or stats_line(item)) else 0
-        thought = 2 * self.footer if item.reasoning else 0  # the reasoning's line, collapsed (see thought_block)
+        thought = 2 * self.footer if item.reasoning or item.tools else 0  # the block's line, collapsed (thought_block)
         return self.base + lines * self.line + footer + thought
 
 
