@@ -143,15 +143,18 @@ class HubPages(QObject):
             from app.core.hub.downloads import DownloadManager
 
             models_dir = self.settings.current.models_path(self.paths.default_models_dir)
-            self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.json")
+            self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.db")
         return self._downloads
 
     def restore_downloads(self) -> None:
         """Downloads left unfinished last time resume now (their page shows them)."""
-        saved = self.paths.data / "downloads.json"
+        from app.core.hub.download_store import saved_queue_exists
+
         if self._closed:
             return
-        if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
+        if self._downloads is not None or not saved_queue_exists(self.paths.data / "downloads.db"):
+            return
+        if any(not job.finished for job in self.downloads.jobs()):
             self.page("downloads")
 
     def find_starter(self) -> None:
