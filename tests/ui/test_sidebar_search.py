@@ -42,11 +42,11 @@ def test_a_search_runs_off_the_gui_thread_and_its_answer_arrives(qtbot, sidebar,
         return chats(self, search, limit)
 
     monkeypatch.setattr(ChatSearch, "chats", recorded)
-    assert len(ids(sidebar)) == 300
+    assert ids(sidebar) == [c.id for c in store.list_chats()][:PAGE] and sidebar.more_found  # a page of 300
     sidebar.search.setText("Chat 0042")
     with qtbot.waitSignal(sidebar.searched, timeout=30_000) as searched:
         sidebar.refresh()
-        assert sidebar.model.rowCount() == 300  # refresh returned before the answer: the GUI did not wait for it
+        assert sidebar.model.rowCount() == PAGE  # refresh returned before the answer: the GUI did not wait for it
     assert searched.args == ["Chat 0042"]
     assert ids(sidebar) == [c.id for c in store.list_chats("Chat 0042")] and len(ids(sidebar)) == 1
     assert threads and all(thread is not threading.main_thread() for thread in threads)
@@ -73,7 +73,7 @@ def test_the_debounced_typing_searches_once_and_clearing_lists_every_chat_at_onc
     assert ids(sidebar) == [c.id for c in store.list_chats("mountain")][:PAGE]
     sidebar.search.setText("")
     sidebar.refresh()
-    assert len(ids(sidebar)) == 300 and shown[-1] == ""  # no search: read at once, no worker
+    assert len(ids(sidebar)) == PAGE and shown[-1] == ""  # no search: read at once (a page), no worker
 
 
 def test_a_chat_selected_stays_selected_through_a_search(qtbot, sidebar, store) -> None:
@@ -130,4 +130,13 @@ def test_a_search_shows_a_page_and_scrolling_to_its_end_brings_the_next(qtbot, s
     assert ids(sidebar) == everything[:PAGE] and sidebar.more_found
     with qtbot.waitSignal(sidebar.searched, timeout=30_000):
         sidebar.view.scrollToBottom()
+    assert ids(sidebar) == everything and not sidebar.more_found
+
+
+def test_every_chat_is_a_page_too_and_scrolling_brings_the_rest(qtbot, sidebar, store) -> None:
+    everything = [c.id for c in store.list_chats()]
+    sidebar.resize(300, 600)
+    sidebar.show()
+    assert ids(sidebar) == everything[:PAGE] and sidebar.more_found
+    sidebar.view.scrollToBottom()  # no search: the next page is read at once
     assert ids(sidebar) == everything and not sidebar.more_found

@@ -194,8 +194,10 @@ class ChatSidebar(QWidget):
         self._generation += 1  # whatever search is on its way is stale now
         if self._searcher is not None:
             self._searcher.interrupt()
-        if not text.strip() or self._searcher is None:
-            self._show(self.store.list_chats(text), text)
+        if not text.strip() or self._searcher is None:  # every chat, newest first: a page of them is quick
+            page = self.store.chat_page(text, self._limit)
+            self.more_found = page.more
+            self._show(page.chats, text)
             return
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-search")
@@ -234,7 +236,8 @@ class ChatSidebar(QWidget):
     def _scrolled(self, value: int) -> None:
         """Near the end of a page of search results, with more to find: the next page (the list grows)."""
         bar = self.view.verticalScrollBar()
-        if self.more_found and value >= bar.maximum() - bar.pageStep():
+        scrolled = self.view.isVisible() and bar.maximum() > 0  # not a hidden list's, or a reset's, scroll bar
+        if self.more_found and scrolled and value >= bar.maximum() - bar.pageStep():
             self.more_found = False  # asked once; the answer says again whether there is more
             self._limit += PAGE
             self.refresh()
