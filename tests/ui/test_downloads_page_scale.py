@@ -60,3 +60,49 @@ def test_a_click_adds_one_row_and_pause_works_on_a_queued_row(qtbot, manager: Do
     saved = {job.key: job.state for job in load_queue(tmp_path / "downloads.db", tmp_path / "models", autostart=True)}
     assert saved[queued.key] == State.PAUSED and len(saved) == 200
     assert list(saved.values()).count(State.QUEUED) == 199
+
+
+def test_the_window_restores_the_queue_off_the_gui_thread_and_keeps_pauses(
+    qtbot, hf_env, hub, basedir, monkeypatch
+) -> None:
+    """A saved queue at start: read on a pool thread, its page built after; a paused download stays paused, the
+    others resume and finish."""
+    from app.core.hub.download_jobs import Download, safe_destination, saved
+    from app.core.hub.download_store import QueueStore
+    from app.core.paths import resolve_paths
+    from app.core.settings import Settings
+    from app.ui.main_window import MainWindow
+
+    hub.faults.clear()
+    if REPO not in hub.repos:
+        hub.add(HubRepo(REPO, {"main": FILES}, tags=["gguf"]))
+    paths = resolve_paths(basedir).ensure()
+    models = paths.default_models_dir
+    store = QueueStore(paths.data / "downloads.db")
+    for i, file in enumerate(FILES[:4]):
+        job = Download(REPO, file.path, "main", safe_destination(models, REPO, file.path), file.sha256, file.size)
+        store.put(saved(job, paused=i == 1))
+    store.close()
+    restoring: list[str] = []
+    original = QueueStore.load
+
+    def load(self: QueueStore):
+        import threading
+
+        restoring.append(threading.current_thread().name)
+        return original(self)
+
+    monkeypatch.setattr(QueueStore, "load", load)
+    window = MainWindow(paths, Settings(context_size=2048))
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        qtbot.waitUntil(lambda: "downloads" in window.hub._pages, timeout=30_000)
+        assert restoring and restoring[0].startswith("background")  # not the GUI thread
+        manager = window.hub.downloads
+        keys = [job.key for job in manager.jobs()]
+        assert len(keys) == 4
+        for i, key in enumerate(keys):
+            assert manager.wait(key, timeout=60).state == (State.PAUSED if i == 1 else State.DONE)
+    finally:
+        window.close()
