@@ -186,10 +186,13 @@ class ModelBar(QToolBar):
 
     def _estimate(self, scan: int, models: list[LocalModel]) -> None:
         """What each model would cost to load (RAM, VRAM, where), read from its header in the background."""
-        defaults = default_load_options(self.settings.current)
-        wanted = {str(model.path): self.model_options.options(str(model.path), defaults) for model in models}
-        if wanted:
-            self.background.run(lambda: estimate_models(wanted), lambda found: self._show_estimates(scan, found))
+        defaults, options = default_load_options(self.settings.current), self.model_options
+
+        def estimate() -> dict[str, LoadEstimate]:  # each model's options looked up there too (a path resolved each)
+            return estimate_models({str(m.path): options.options(str(m.path), defaults) for m in models})
+
+        if models:
+            self.background.run(estimate, lambda found: self._show_estimates(scan, found))
 
     def _show_estimates(self, scan: int, found: dict[str, LoadEstimate]) -> None:
         if scan != self._scan:
