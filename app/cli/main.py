@@ -275,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "lorebooks":
             return persona_commands.lorebooks(args, paths)
         if args.command == "prompt":
-            return persona_commands.prompt(args, paths)
+            model = _resolve_model(args.model, models_dir) if args.model else None
+            return persona_commands.prompt(args, paths, model)
         if args.command == "chats":
             return _chats(args, paths)
         if args.command == "models" and args.action == "formats":

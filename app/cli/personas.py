@@ -14,6 +14,7 @@ from app.core.paths import AppPaths
 
 if TYPE_CHECKING:
     from app.core.chat.items import TurnSettings
+    from app.core.engines.model_format import FileFormat
     from app.core.personas.presets import Preset
     from app.core.personas.prompt_build import BuiltPrompt
 
@@ -38,7 +39,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], c
     prompt.add_argument("--user-persona", metavar="NAME", help="one of your user personas (name and description)")
     prompt.add_argument("--author-note", default="", help="an author's note for this turn")
     prompt.add_argument("--author-note-depth", type=int, default=4, metavar="N")
-    prompt.add_argument("--model", help="a GGUF whose chat template to use when the preset's format is auto")
+    prompt.add_argument(
+        "--model", help="a GGUF path or library name: its format (as a load picks it) when the preset's is auto"
+    )
     prompt.add_argument("--seed", type=int, default=0, help="the turn's seed (probabilities, {{random}}, {{roll}})")
     prompt.add_argument("message", nargs="+", help="what you say")
 
@@ -102,23 +105,26 @@ def lorebooks(args: argparse.Namespace, paths: AppPaths) -> int:
     return 0
 
 
-def prompt(args: argparse.Namespace, paths: AppPaths) -> int:
+def prompt(args: argparse.Namespace, paths: AppPaths, model: Path | None) -> int:
     from app.core.personas.presets import PresetLibrary
     from app.core.personas.prompt_build import describe_activation
     from app.core.prompting.prompt_formats import preview_prompt
 
     preset = PresetLibrary(paths.presets_dir).get(args.preset)
     built = build_turn(args, paths, preset, message_text(args.message))
-    template, bos, eos = _model_template(args.model)
+    own, format_notes = _model_format(model, paths)
+    tokens = own.tokens if own is not None else None
     text, notes = preview_prompt(
         built.messages,
         preset.prompt_format,
         custom_template=preset.custom_template,
-        model_template=template,
-        bos_token=bos,
-        eos_token=eos,
-        model_loaded=args.model is not None,
+        bos_token=tokens.bos if tokens else None,
+        eos_token=tokens.eos if tokens else None,
+        add_bos=tokens.add_bos if tokens else False,
+        model_loaded=model is not None,
+        model_format=own.prompt_format if own is not None else None,
     )
+    notes = [*notes, *format_notes]
     if not text:
         print(f"hermes-studio: {'; '.join(notes)}", file=sys.stderr)
         return 1
@@ -171,10 +177,16 @@ def system_for_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, t
     return dataclasses.replace(turn, system_prompt=built.messages[0]["content"])
 
 
-def _model_template(model: str | None) -> tuple[str | None, str | None, str | None]:
+def _model_format(model: Path | None, paths: AppPaths) -> tuple[FileFormat | None, list[str]]:
+    """The format ``auto`` stands for with ``model`` as a load would pick it (the one set for the file, its
+    template, or the fallback for a model without one), with its BOS rule, and the notes on the file's setting."""
     if model is None:
-        return None, None, None
+        return None, []
+    from app.core.engines.model_format import file_format
+    from app.core.engines.model_options import FILE_NAME, ModelOptionsStore
     from app.core.library.gguf_file import read_gguf
+    from app.core.prompting.prompt_formats import AUTO
 
-    info = read_gguf(model)
-    return info.chat_template, None, None
+    choice = ModelOptionsStore(paths.config / FILE_NAME).overrides(model).get("prompt_format", AUTO)
+    found = file_format(read_gguf(model), choice)
+    return found, list(found.notes)  # the format's own note (no template, the fallback) is in the preview's

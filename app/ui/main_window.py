@@ -34,7 +34,6 @@ from app import APP_NAME
 from app.core.engines import state_cache
 from app.core.engines.interface import LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
-from app.core.errors import HermesError
 from app.core.history.store import ChatStore, StoreError
 from app.core.knowledge.embedder import Embedder
 from app.core.media.store import ImageStore
@@ -60,7 +59,7 @@ from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
 from app.ui.tools.hooks import WindowTools
-from app.ui.widgets import ErrorBanner, name_for_accessibility, style_slim_meter, tool_button
+from app.ui.widgets import ErrorBanner, name_for_accessibility, scrolling, style_slim_meter, tool_button
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +173,7 @@ class MainWindow(QMainWindow):
         self.prompt_preview = PromptPreview(self.chat_model, self.persona, self.input, self.client)
         self.preview, self.preview_notes = self.prompt_preview.text, self.prompt_preview.notes
         side = QTabWidget()
-        side.addTab(self.persona, "Persona")
+        side.addTab(scrolling(self.persona), "Persona")  # a short window scrolls the panel, never grows past it
         side.addTab(self.prompt_preview, "Prompt preview")
         self.side_tabs = side
         splitter = QSplitter()
@@ -389,13 +388,11 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int)
     def show_image(self, row: int, number: int) -> None:
-        """A message's image at full size (a click on its thumbnail)."""
-        try:
-            image = self.images.load(self.chat_model.item(row).images[number])
-        except (HermesError, IndexError) as exc:
-            self.banner.show_message(str(exc) or "That image is no longer there.")
+        """A message's image at full size (a click on its thumbnail, or View images), its others a key away."""
+        images = self.chat_model.item(row).images if 0 <= row < self.chat_model.rowCount() else []
+        if not 0 <= number < len(images):
             return
-        self.image_viewer = ImageViewer(image, self)
+        self.image_viewer = ImageViewer(images, self.images.load, number, self)
         self.image_viewer.show()
 
     @Slot()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QListView,
     QPlainTextEdit,
     QProgressBar,
+    QScrollArea,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -405,3 +406,17 @@ class FitPillDelegate(QStyledItemDelegate):
 
 
 VISION_MARK = "· Vision"  # after a model's name (My Models, the picker) and a quant's (Discover): it reads images
+
+
+def scrolling(panel: QWidget) -> QScrollArea:
+    """``panel`` in a scroll area fitted to its width: a short window scrolls the panel instead of growing past the
+    screen to hold it (a side column at 900×600)."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setFocusProxy(panel)
+    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the panel's fields take the focus, not a frame around them
+    area.setMinimumWidth(panel.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+    return area

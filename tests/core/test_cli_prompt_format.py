@@ -39,3 +39,23 @@ def test_a_format_set_for_the_file_is_remembered_and_used(base_model: Path, tmp_
     assert once.returncode == 0 and "the prompt format is ChatML" in once.stderr, once.stderr
     assert run_cli("models", "set-format", str(base_model), "auto", basedir=tmp_path).returncode == 0
     assert json.loads((tmp_path / "config" / "model-options.json").read_text())["models"] == {}
+
+
+def test_prompt_previews_a_base_model_as_its_load_would_format_it(
+    base_model: Path, starter_model: Path, tmp_path: Path
+) -> None:
+    """`prompt --model` renders with the format a load picks (the fallback for a base model, its BOS once; a format
+    set for the file), not ChatML."""
+    question = "What is the capital of France?"
+    base = run_cli("prompt", "--preset", "Hermes 2", "--model", str(base_model), question, basedir=tmp_path)
+    assert base.returncode == 0, base.stderr
+    assert base.stdout.startswith("<bos>") and base.stdout.count("<bos>") == 1, base.stdout[:80]
+    assert f"USER: {question}\nASSISTANT:" in base.stdout and "<|im_start|>" not in base.stdout
+    assert f"note: {NO_TEMPLATE}: using USER/ASSISTANT transcript" in base.stderr
+    assert "WARNING" not in base.stderr, base.stderr  # a vocabulary read alone has no context to warn about
+    assert run_cli("models", "set-format", str(base_model), "llama.cpp:gemma", basedir=tmp_path).returncode == 0
+    gemma = run_cli("prompt", "--preset", "Hermes 2", "--model", str(base_model), question, basedir=tmp_path)
+    assert gemma.returncode == 0 and gemma.stdout.startswith("<bos><start_of_turn>user\n"), gemma.stdout[:80]
+    chatml = run_cli("prompt", "--preset", "Hermes 2", "--model", str(starter_model), "Hi", basedir=tmp_path)
+    assert chatml.returncode == 0 and chatml.stdout.startswith("<|im_start|>system\n"), chatml.stderr
+    assert "note: Format: model template" in chatml.stderr and NO_TEMPLATE not in chatml.stderr

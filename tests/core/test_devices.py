@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engines import llama_adapter
+from app.core.engines import ggml_devices, llama_adapter
 from app.core.engines.devices import GiB, list_devices, vram_override
 
 
@@ -33,10 +33,10 @@ def test_llama_cpp_lists_its_backends_and_the_cpu_with_its_memory() -> None:
 
 def test_backend_modules_are_loaded_once_and_only_when_none_is_registered() -> None:
     """A normal build registers its backends at start: loading the modules again must change nothing."""
-    before = llama_adapter.backend_names()
-    llama_adapter._load_backend_modules()
-    assert llama_adapter.backend_names() == before
-    assert (llama_adapter.library_dir() / "libllama.so").exists() or sys.platform != "linux"
+    before = ggml_devices.backend_names()
+    ggml_devices.load_backend_modules()
+    assert ggml_devices.backend_names() == before
+    assert (ggml_devices.library_dir() / "libllama.so").exists() or sys.platform != "linux"
 
 
 def test_the_override_stands_in_for_the_gpu_memory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,10 +71,10 @@ def test_a_backend_module_that_cannot_load_is_named_with_the_systems_reason(tmp_
     from app.core.engines.offload import plan_offload
     from app.core.library.gguf_file import read_gguf
 
-    assert llama_adapter.backend_problems() == []  # this build: nothing failed
+    assert ggml_devices.backend_problems() == []  # this build: nothing failed
     (tmp_path / "libggml-vulkan.so").write_bytes(b"\x7fELF broken")  # a module the system cannot open
     (tmp_path / "libggml-cpu-haswell.so").write_bytes(b"")  # CPU variants are not GPU backends
-    problems = llama_adapter.backend_problems(tmp_path)
+    problems = ggml_devices.backend_problems(tmp_path)
     assert len(problems) == 1 and problems[0].startswith("the vulkan backend could not be loaded (")
     assert "libggml-vulkan.so" in problems[0]
     report = list_devices()

@@ -39,3 +39,35 @@ def test_a_copy_that_fails_midway_leaves_no_half_file(starter_model: Path, tmp_p
     with pytest.raises(HermesError, match=r"Could not copy .* No space left on device"):
         import_model(starter_model, tmp_path / "models", "copy", disk_full)
     assert list((tmp_path / "models").rglob("*")) == [tmp_path / "models" / "imported"]
+
+
+VISION = Path(__file__).resolve().parents[1] / "data" / "vision"
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+def test_a_vision_model_comes_with_its_projector(mode: str, tmp_path: Path) -> None:
+    """Import brings the projector beside a vision model, the two in a folder of their own (paired by folder)."""
+    progress: list[tuple[int, int]] = []
+    target = import_model(VISION / "tiny-vision.gguf", tmp_path / "models", mode, lambda *p: progress.append(p))  # type: ignore[arg-type]
+    assert target == tmp_path / "models" / "imported" / "tiny-vision" / "tiny-vision.gguf"
+    [entry] = scan_models([tmp_path / "models"])
+    assert entry.path == target and entry.projector == target.with_name("mmproj-tiny-vision.gguf")
+    assert entry.vision
+    if mode == "copy":
+        total = sum(p.stat().st_size for p in VISION.iterdir())
+        assert progress[-1] == (total, total) and all(done <= total for done, _ in progress)
+        assert entry.projector.read_bytes() == (VISION / "mmproj-tiny-vision.gguf").read_bytes()
+    else:
+        assert entry.projector.is_symlink() and target.is_symlink()
+
+
+def test_a_vision_import_that_fails_on_the_projector_leaves_neither(tmp_path: Path) -> None:
+    model_size = (VISION / "tiny-vision.gguf").stat().st_size
+
+    def disk_full(done: int, _total: int) -> None:
+        if done > model_size:  # the model landed; the projector's first chunk fails
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(HermesError, match=r"Could not copy tiny-vision.gguf .* No space left on device"):
+        import_model(VISION / "tiny-vision.gguf", tmp_path / "models", "copy", disk_full)
+    assert [p for p in (tmp_path / "models").rglob("*") if p.is_file()] == []

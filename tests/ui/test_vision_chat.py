@@ -163,3 +163,39 @@ def test_a_pasted_image_with_a_text_only_model_is_refused_with_the_reason(
     with qtbot.waitSignal(window.reply_finished, timeout=60_000):
         window.send()
     assert window.chat_model.items[0].images == ()
+
+
+def test_a_messages_images_open_from_the_keyboard_and_step_with_the_arrows(qtbot, vision_window) -> None:
+    """Space on a message with images (or View → View images, Ctrl+I) opens them; Left/Right step between them."""
+    window = vision_window
+    assert window.attachments.add_data(red_sun(), "sun.png") and window.attachments.add_data(blue_field(), "field.png")
+    window.input.setPlainText("Two pictures")
+    with qtbot.waitSignal(window.reply_finished, timeout=60_000):
+        window.send()
+    view = window.chat_view
+    view.setFocus()
+    view.setCurrentIndex(view.model().index(0, 0))
+    with qtbot.waitSignal(view.image_clicked) as opened:
+        qtbot.keyClick(view, Qt.Key.Key_Space)
+    assert opened.args == [0, 0]
+    viewer = window.image_viewer
+    assert viewer.isVisible() and viewer.caption.text().startswith("1 of 2 · sun.png · 96 × 80")
+    assert viewer.next.isVisible() and viewer.previous.isVisible()
+    viewer.activateWindow()
+    qtbot.waitActive(viewer)
+    viewer.next.setFocus()  # a button of the dialog's: arrows would move the focus between them
+    qtbot.keyClick(viewer.next, Qt.Key.Key_Right)
+    assert viewer.caption.text().startswith("2 of 2 · field.png")
+    assert viewer.picture.pixmap().size().toTuple() == (QImage.fromData(blue_field()).size().toTuple())
+    qtbot.keyClick(viewer.next, Qt.Key.Key_Right)  # round again
+    assert viewer.caption.text().startswith("1 of 2 · sun.png")
+    viewer.close()
+    view.setCurrentIndex(view.model().index(1, 0))  # the reply has no images: Space is not ours there
+    with qtbot.assertNotEmitted(view.image_clicked):
+        qtbot.keyClick(view, Qt.Key.Key_Space)
+    action = view.key_actions["images"]  # the View menu's: the last message with images
+    assert action in window.menuBar().findChildren(type(action)) or action.shortcut().toString() == "Ctrl+I"
+    with qtbot.waitSignal(view.image_clicked) as again:
+        action.trigger()
+    assert again.args == [0, 0]
+    window.image_viewer.close()

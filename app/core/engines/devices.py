@@ -12,7 +12,7 @@ import os
 import platform
 from dataclasses import dataclass
 
-from app.core.engines import llama_adapter
+from app.core.engines import ggml_devices, llama_adapter
 
 VRAM_OVERRIDE_ENV = "HERMES_STUDIO_VRAM_GB"
 # ggml_backend_dev_type
@@ -116,7 +116,8 @@ def vram_override() -> int | None:
 def list_devices() -> DeviceReport:
     """Ask llama.cpp now (free memory changes as other programs run); the CPU is always listed."""
     devices = []
-    for name, description, kind_code, backend, free, total in llama_adapter.backend_devices():
+    llama_adapter.import_llama_cpp()  # the backends are loaded and their log routed first
+    for name, description, kind_code, backend, free, total in ggml_devices.backend_devices():
         kind = KINDS.get(kind_code, "other")
         unified = kind == "iGPU" or (kind == "GPU" and backend in ("Metal", "MTL") and _apple_silicon())
         devices.append(Device(name, description, kind, backend, free, total, unified=unified))
@@ -128,8 +129,8 @@ def list_devices() -> DeviceReport:
         if override:
             devices.append(Device("GPU0", "configured GPU", "GPU", "configured", override, override, configured=True))
     return DeviceReport(
-        backends=tuple(llama_adapter.backend_names()),
+        backends=tuple(ggml_devices.backend_names()),
         devices=tuple(devices),
         gpu_offload=llama_adapter.supports_gpu_offload(),
-        problems=tuple(llama_adapter.backend_problems()),
+        problems=tuple(ggml_devices.backend_problems()),
     )

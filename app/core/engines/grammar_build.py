@@ -21,7 +21,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from app.core.engines.llama_adapter import grammar_compiles, json_schema_grammar
+from app.core.engines.llama_adapter import grammar_compiles, import_llama_cpp, json_schema_grammar
+from app.core.errors import HermesError
 from app.core.prompting import gbnf_bounds, schema_bounds
 from app.core.prompting.gbnf_bounds import GrammarRefused
 
@@ -120,3 +121,16 @@ def _child() -> int:
 
 if __name__ == "__main__":
     sys.exit(_child())
+
+
+def compile_grammar(text: str) -> Any:
+    """``text`` as llama-cpp-python's ``LlamaGrammar``, checked first: llama-cpp-python adds the NULL sampler of a
+    grammar llama.cpp refused to the chain, which crashes, so it is checked in Python (so the parser cannot crash),
+    then parsed once here, before it is used."""
+    try:
+        gbnf_bounds.check(text)
+        if not grammar_compiles(text):
+            raise GrammarRefused("llama.cpp's grammar parser refused it")
+        return import_llama_cpp().LlamaGrammar.from_string(text, verbose=False)
+    except (GrammarRefused, ValueError, RuntimeError) as exc:
+        raise HermesError(f"The reply's grammar is not valid: {exc}") from None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.engines.devices import list_devices
 from app.core.engines.file_watch import FileWatch
+from app.core.engines.grammar_build import compile_grammar
 from app.core.engines.interface import ContextFullError, Embeddings, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
     PromptAbort,
@@ -30,12 +31,8 @@ from app.core.engines.llama_adapter import (
     cached_prefix,
     control_token_texts,
     evaluated_tokens,
-    grammar_compiles,
-    import_llama_cpp,
     load_progress,
     read_prompt,
-    token_text,
-    vocabulary_flags,
 )
 from app.core.engines.llama_embed import (
     check_chat_model,
@@ -45,7 +42,7 @@ from app.core.engines.llama_embed import (
     resident_bytes,
 )
 from app.core.engines.llama_open import open_llama
-from app.core.engines.llama_state import held_tokens, restore_sequence, save_sequence, state_format
+from app.core.engines.llama_state import keep_state, restore_best, state_space
 from app.core.engines.llama_vision import (
     ImageTiming,
     Projector,
@@ -57,7 +54,7 @@ from app.core.engines.llama_vision import (
 )
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.memory_use import memory_use
-from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format
+from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format, model_tokens
 from app.core.engines.offload import (
     ALL,
     LoadOptionError,
@@ -69,12 +66,10 @@ from app.core.engines.offload import (
 )
 from app.core.engines.prompt_lookup import DraftCounts, drafting
 from app.core.engines.special_text import SpecialTextGuard
-from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
+from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
-from app.core.library.gguf_file import GGUFInfo, read_gguf
-from app.core.prompting import gbnf_bounds
+from app.core.library.gguf_file import read_gguf
 from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
-from app.core.prompting.gbnf_bounds import GrammarRefused
 from app.core.prompting.media import with_media_markers
 from app.core.prompting.prompt_formats import (
     AUTO,
@@ -167,11 +162,9 @@ class LlamaEngine:
                 log.warning("could not load %s again: %s", previous[0], again)
                 raise error from None
             raise ModelLoadError(f"{error} {previous[0].name} is loaded again.") from failed
-        bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
         # add_eos_token is never applied to a prompt that asks for a reply (EOS would end it before the reply starts);
         # EOS and EOT end a reply as tokens (llama.cpp's end-of-generation set) and, spelled out as text, as stops.
-        add_bos, _add_eos, eot = vocabulary_flags(llama)
-        self._tokens = ModelTokens(bos, eos, add_bos, token_text(llama, eot) if eot != llama.token_eos() else "")
+        self._tokens = model_tokens(llama)
         prompt_format, has_template, format_notes = model_format(
             info, options.prompt_format, self._tokens, builtin_templates(), apply_builtin_template
         )
@@ -179,7 +172,7 @@ class LlamaEngine:
         self._llama, self._format, self._formats = llama, prompt_format, {}
         self._watch = FileWatch.of(info.path) if options.use_mmap else None
         self._guard = SpecialTextGuard(control_token_texts(llama))
-        self._state_space = "" if self.embedding else _state_space(info, options, llama, plan.layers)
+        self._state_space = "" if self.embedding else state_space(info, options, llama, plan.layers)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
         use = memory_use(info, llama.n_ctx(), options.kv_cache_type, placement.gpu_layers,
                          flash_attention_on(options, placement.gpu_layers))  # fmt: skip
@@ -203,10 +196,10 @@ class LlamaEngine:
             context_size=llama.n_ctx(),
             load_seconds=seconds,
             prompt_format=prompt_format.name,
-            bos_token=bos,
-            eos_token=eos,
+            bos_token=self._tokens.bos,
+            eos_token=self._tokens.eos,
             has_template=has_template,
-            add_bos=add_bos,
+            add_bos=self._tokens.add_bos,
             format=prompt_format,
             placement=placement,
             notes=notes,
@@ -341,7 +334,7 @@ class LlamaEngine:
                     f"{what} {needed:,} tokens but the context holds {n_ctx:,}. "
                     "Start a new chat, shorten the conversation, or load the model with a larger context."
                 )
-            compiled = self._grammar(grammar) if grammar else None
+            compiled = compile_grammar(grammar) if grammar else None
         except HermesError:
             if chosen is not None:
                 chosen.free()
@@ -368,17 +361,6 @@ class LlamaEngine:
         )
         return generation
 
-    def _grammar(self, text: str) -> Any:
-        # llama-cpp-python adds the NULL sampler of a grammar llama.cpp refused to the chain, which crashes:
-        # checked in Python first (so the parser cannot crash), then parsed once here, before it is used.
-        try:
-            gbnf_bounds.check(text)
-            if not grammar_compiles(text):
-                raise GrammarRefused("llama.cpp's grammar parser refused it")
-            return import_llama_cpp().LlamaGrammar.from_string(text, verbose=False)
-        except (GrammarRefused, ValueError, RuntimeError) as exc:
-            raise HermesError(f"The reply's grammar is not valid: {exc}") from None
-
     def _pieces(
         self,
         llama: Llama,
@@ -399,7 +381,7 @@ class LlamaEngine:
         if vision is None:
             if self._projector is not None:
                 self._projector.held = []  # the context is read as text from here: images hold -1, no token
-            stats.restored_tokens = self._restore_state(llama, tokens)
+            stats.restored_tokens = restore_best(self.state_cache, self._state_space, llama, tokens)
             cached = cached_prefix(llama, tokens)
         else:
             cached = 0
@@ -474,30 +456,7 @@ class LlamaEngine:
             if stale:
                 self.unload()
             elif vision is None:
-                self._keep_state(llama)
-
-    def _restore_state(self, llama: Llama, tokens: list[int]) -> int:
-        """Load the saved state sharing the most of ``tokens`` if it beats what the context holds; how many it gave."""
-        if self.state_cache is None or len(tokens) < MIN_TOKENS or not self._state_space:
-            return 0
-        found = self.state_cache.best(self._state_space, tokens[:-1])  # the last token is always evaluated
-        if found is None or found[1] <= cached_prefix(llama, tokens) + 16:
-            return 0
-        state, shared = found
-        if restore_sequence(llama, state.data, state.tokens, shared):
-            log.info("restored %d of %d prompt tokens from a saved state", shared, len(tokens))
-            return shared
-        log.info("a saved state could not be restored (a recurrent model's state cannot be cut back)")
-        return 0
-
-    def _keep_state(self, llama: Llama) -> None:
-        """Save what the context holds after a reply, so coming back to this chat later reads only what is new."""
-        if self.state_cache is None or llama.n_tokens < MIN_TOKENS or not self._state_space:
-            return
-        try:
-            self.state_cache.put(self._state_space, held_tokens(llama), save_sequence(llama))
-        except (RuntimeError, MemoryError) as exc:
-            log.warning("could not save the chat's state: %s", exc)
+                keep_state(self.state_cache, self._state_space, llama)
 
     def _file_changed(self) -> bool:
         """Whether the mapped model file was overwritten in place since the load: see engines/file_watch.py."""
@@ -518,15 +477,3 @@ class LlamaEngine:
         if self._llama is None:
             raise NoModelLoaded("Load a model first.")
         return self._llama
-
-
-def _state_space(info: GGUFInfo, options: LoadOptions, llama: Llama, gpu_layers: int) -> str:
-    """What a saved state is valid for: this file (path, size, time), the options that shape a state, this build."""
-    try:
-        stat = info.path.stat()
-    except OSError:
-        return ""
-    return namespace(
-        info.path.resolve(), stat.st_size, stat.st_mtime_ns, llama.n_ctx(), llama.n_batch, options.kv_cache_type,
-        flash_attention_on(options, gpu_layers), state_format(),
-    )  # fmt: skip

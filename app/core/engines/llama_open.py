@@ -110,6 +110,26 @@ def open_llama(
         layers = following
 
 
+def open_vocabulary(info: GGUFInfo) -> Llama:
+    """The file's vocabulary alone (llama.cpp's ``vocab_only``: no weights read): its tokens and their settings."""
+    llama_cpp = import_llama_cpp()
+    native_log = logging.getLogger("llama.cpp")
+
+    def quiet(record: logging.LogRecord) -> bool:  # a vocabulary has no context: its warnings about one mean nothing
+        return record.levelno >= logging.ERROR
+
+    native_log.addFilter(quiet)
+    try:
+        with _NativeErrors() as native:
+            try:
+                return llama_cpp.Llama(model_path=str(info.path), vocab_only=True, n_ctx=16, n_batch=16, verbose=False)
+            except (ValueError, RuntimeError, OSError) as exc:
+                said = cause_in(native.lines) or str(exc)
+                raise ModelLoadError(f"The vocabulary of {info.path.name} could not be read: {said}") from exc
+    finally:
+        native_log.removeFilter(quiet)
+
+
 def cause_in(lines: Sequence[str]) -> str:
     """The reason llama.cpp logged for a failed load ("error loading model: …"), for people; "" when none."""
     for line in reversed(lines):

@@ -1,4 +1,6 @@
-"""llama.cpp's per-sequence state (the KV cache, and a hybrid model's recurrent state) as bytes, and back.
+"""llama.cpp's per-sequence state (the KV cache, and a hybrid model's recurrent state) as bytes, and back; and the
+engine's use of the state cache: what a state is valid for (``state_space``), the best one restored before a
+prompt is read (``restore_best``), the context's kept after a reply (``keep_state``).
 
 Through ``llama_state_seq_*`` on the context llama-cpp-python already holds; the engine's token bookkeeping
 (``Llama.input_ids`` / ``n_tokens``) is set to match, so llama-cpp-python's own prefix match continues from it.
@@ -7,13 +9,20 @@ Through ``llama_state_seq_*`` on the context llama-cpp-python already holds; the
 from __future__ import annotations
 
 import ctypes
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from app.core.engines.llama_adapter import import_llama_cpp
+from app.core.engines.llama_adapter import cached_prefix, import_llama_cpp
+from app.core.engines.load_options import LoadOptions
+from app.core.engines.offload import flash_attention_on
+from app.core.engines.state_cache import MIN_TOKENS, StateCache, namespace
+from app.core.library.gguf_file import GGUFInfo
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+
+log = logging.getLogger("app.core.engines.llama_engine")
 
 SEQUENCE = 0  # llama-cpp-python runs everything on sequence 0
 
@@ -60,3 +69,40 @@ def restore_sequence(llama: Llama, data: bytes, tokens: Sequence[int], keep: int
     llama.input_ids[:keep] = list(tokens[:keep])
     llama.n_tokens = keep
     return True
+
+
+def state_space(info: GGUFInfo, options: LoadOptions, llama: Llama, gpu_layers: int) -> str:
+    """What a saved state is valid for: this file (path, size, time), the options that shape a state, this build."""
+    try:
+        stat = info.path.stat()
+    except OSError:
+        return ""
+    return namespace(
+        info.path.resolve(), stat.st_size, stat.st_mtime_ns, llama.n_ctx(), llama.n_batch, options.kv_cache_type,
+        flash_attention_on(options, gpu_layers), state_format(),
+    )  # fmt: skip
+
+
+def restore_best(cache: StateCache | None, space: str, llama: Llama, tokens: list[int]) -> int:
+    """Load the saved state sharing the most of ``tokens`` if it beats what the context holds; how many it gave."""
+    if cache is None or len(tokens) < MIN_TOKENS or not space:
+        return 0
+    found = cache.best(space, tokens[:-1])  # the last token is always evaluated
+    if found is None or found[1] <= cached_prefix(llama, tokens) + 16:
+        return 0
+    state, shared = found
+    if restore_sequence(llama, state.data, state.tokens, shared):
+        log.info("restored %d of %d prompt tokens from a saved state", shared, len(tokens))
+        return shared
+    log.info("a saved state could not be restored (a recurrent model's state cannot be cut back)")
+    return 0
+
+
+def keep_state(cache: StateCache | None, space: str, llama: Llama) -> None:
+    """Save what the context holds after a reply, so coming back to this chat later reads only what is new."""
+    if cache is None or llama.n_tokens < MIN_TOKENS or not space:
+        return
+    try:
+        cache.put(space, held_tokens(llama), save_sequence(llama))
+    except (RuntimeError, MemoryError) as exc:
+        log.warning("could not save the chat's state: %s", exc)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.library.gguf_file import GGUFInfo
 from app.core.prompting.prompt_formats import (
@@ -58,6 +58,9 @@ ARCHITECTURE_TEMPLATES = {
 }  # fmt: skip
 _TUNED = re.compile(r"(?i)(?<![a-z])(it|instruct|chat|sft|dpo|rlhf|orpo|assistant)(?![a-z])")
 _BASE = re.compile(r"(?i)(?<![a-z])(base|pt|pretrain(ed)?)(?![a-z])")
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
 _KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 
 Apply = Callable[[str, Sequence[Mapping[str, Any]], bool], str]  # llama_adapter.apply_builtin_template
@@ -175,6 +178,40 @@ def model_format(
         if not chosen.note:
             chosen.note = f"{NO_TEMPLATE}: using {chosen.name}."
     return chosen, has_template, tuple(notes)
+
+
+def model_tokens(llama: Llama) -> ModelTokens:
+    """What a format needs of a vocabulary llama.cpp has read: BOS/EOS/EOT texts and whether BOS is added."""
+    from app.core.engines.llama_adapter import token_text, vocabulary_flags
+
+    add_bos, _add_eos, eot = vocabulary_flags(llama)
+    bos, eos = token_text(llama, llama.token_bos()), token_text(llama, llama.token_eos())
+    return ModelTokens(bos, eos, add_bos, token_text(llama, eot) if eot != llama.token_eos() else "")
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A model file's format as a load would pick it, without loading it."""
+
+    prompt_format: PromptFormat
+    has_template: bool
+    notes: tuple[str, ...]
+    tokens: ModelTokens
+
+
+def file_format(info: GGUFInfo, choice: str) -> FileFormat:
+    """:func:`model_format` for a file that is not loaded (``prompt --model``): its vocabulary read alone, so the
+    format, the fallback for a model without a template and the BOS rule are the ones a load would pick."""
+    from app.core.engines.llama_adapter import apply_builtin_template, builtin_templates
+    from app.core.engines.llama_open import open_vocabulary
+
+    llama = open_vocabulary(info)
+    try:
+        tokens = model_tokens(llama)
+    finally:
+        llama.close()
+    chosen, has_template, notes = model_format(info, choice, tokens, builtin_templates(), apply_builtin_template)
+    return FileFormat(chosen, has_template, notes, tokens)
 
 
 def bos_once_ids(ids: list[int], bos: int, add_bos: bool) -> list[int]:

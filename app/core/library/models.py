@@ -131,27 +131,63 @@ def import_model(
 ) -> Path:
     """Bring a GGUF into the models folder by copying, moving or linking it; it is validated first.
 
-    ``progress(done, total)`` is called as a copy goes (from the calling thread).
+    A vision model comes with the projector beside it (``find_projector``), the two in a folder of their own under
+    ``imported/`` (as in their Hub repo: a projector is paired with its model by folder). ``progress(done, total)``
+    is called as a copy goes (from the calling thread), over both files' bytes.
     """
     read_gguf(source)  # raises ModelFileError with a clear message for a bad file
-    target = models_dir / "imported" / source.name
-    if target.exists():
+    projector = None if is_projector_name(source.name) else find_projector(source)
+    if projector is not None:
+        try:
+            read_projector(projector)
+        except ModelFileError:
+            projector = None  # a damaged projector does not stop its model from coming in (the model is read alone)
+    folder = models_dir / "imported" / (source.stem if projector is not None else "")
+    target = folder / source.name
+    sources = [source, *([projector] if projector is not None else [])]
+    targets = [folder / item.name for item in sources]
+    if any(item.exists() or item.is_symlink() for item in (target, *targets)):
         raise LibraryError(f"{target.name} is already in the library.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+    folder.mkdir(parents=True, exist_ok=True)
+    total = sum(item.stat().st_size for item in sources)
+    done_before = 0
+    landed: list[Path] = []
     try:
-        if mode == "link":
-            target.symlink_to(source.resolve())
-        elif mode == "move":
-            shutil.move(str(source), target)
-        else:
-            _copy(source, partial, progress)
-            partial.replace(target)
+        for item, destination in zip(sources, targets, strict=True):
+            _bring(item, destination, mode, progress, done_before=done_before, total=total)
+            landed.append(destination)
+            done_before += destination.stat().st_size if mode == "copy" else 0
     except OSError as exc:
-        if mode == "copy":
-            partial.unlink(missing_ok=True)  # a half copy (a full disk, say) is not left behind
+        for destination in landed:  # all or nothing: a model without the projector it came with is not left
+            if mode == "move":
+                shutil.move(str(destination), sources[targets.index(destination)])
+            else:
+                destination.unlink(missing_ok=True)
         raise LibraryError(f"Could not {mode} {source.name} into the library: {exc.strerror or exc}") from None
     return target
+
+
+def _bring(
+    source: Path,
+    target: Path,
+    mode: ImportMode,
+    progress: Callable[[int, int], None] | None,
+    *,
+    done_before: int,
+    total: int,
+) -> None:
+    if mode == "link":
+        target.symlink_to(source.resolve())
+    elif mode == "move":
+        shutil.move(str(source), target)
+    else:
+        partial = target.with_name(target.name + ".part")
+        try:
+            _copy(source, partial, None if progress is None else lambda done, _: progress(done_before + done, total))
+            partial.replace(target)
+        except OSError:
+            partial.unlink(missing_ok=True)  # a half copy (a full disk, say) is not left behind
+            raise
 
 
 def _copy(source: Path, target: Path, progress: Callable[[int, int], None] | None) -> None:

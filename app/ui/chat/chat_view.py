@@ -370,8 +370,9 @@ class ChatView(QTableView):
         super().mousePressEvent(event)
 
     def keyPressEvent(self, event) -> None:
-        # Enter/Space on a reply that thought shows or hides its reasoning; Enter on a cut message shows all of it
-        if not thought_key(self, event) and not show_all_key(self, event):
+        # Enter/Space on a reply that thought shows or hides its reasoning; Enter on a cut message shows all of it;
+        # Space on a message with images shows them
+        if not thought_key(self, event) and not show_all_key(self, event) and not view_keys.images_key(self, event):
             super().keyPressEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:

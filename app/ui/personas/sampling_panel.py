@@ -50,7 +50,7 @@ class SamplingPanel(QWidget):
         self.temperature = _spin(0.0, 5.0, 0.05, 2, "Temperature")
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 20, singleStep=128)
         self.max_tokens.setAccessibleName("Max tokens")
-        self.overflow = QComboBox(minimumContentsLength=14)
+        self.overflow = QComboBox(minimumContentsLength=8)  # its label keeps its width in a narrow panel
         self.overflow.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         for policy in ContextPolicy:
             self.overflow.addItem(policy.label, policy.value)

@@ -126,6 +126,7 @@ class WindowMenus(QObject):
         menu.addAction(self._action("show_preview", "Show the prompt pre&view", "Ctrl+Shift+V",
                                     lambda: self.show_side_tab(1)))  # fmt: skip
         menu.addSeparator()
+        menu.addAction(w.chat_view.key_actions["images"])
         menu.addAction(w.chat_view.key_actions["scroll_left"])
         menu.addAction(w.chat_view.key_actions["scroll_right"])
         menu.addSeparator()
