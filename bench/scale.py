@@ -287,11 +287,13 @@ def measure_chat(setup: dict[str, Any], meter: StallMeter) -> dict[str, float]:
     painted = {"at": 0.0}
 
     def open_chat() -> None:
+        started_cpu = time.thread_time()
         chat.session.open(setup["long_chat"])
         view.viewport().repaint()
         painted["at"] = time.perf_counter()
+        painted["cpu"] = time.thread_time() - started_cpu  # the GUI thread's own work, whatever the machine's load
 
-    opens, stalls, resize_stalls = [], [], []
+    opens, cpus, stalls, resize_stalls = [], [], [], []
     for round_ in range(3):
         chat.session.new()
         QApplication.processEvents()
@@ -299,6 +301,7 @@ def measure_chat(setup: dict[str, Any], meter: StallMeter) -> dict[str, float]:
         started = time.perf_counter()
         _elapsed, stall = meter.measure(open_chat, lambda: painted["at"] > 0)
         opens.append(painted["at"] - started)
+        cpus.append(painted["cpu"])
         stalls.append(stall)
         width = 900 + 60 * (round_ + 1)
         _elapsed, stall = meter.measure(functools.partial(view.resize, width, 800), lambda: True)
@@ -311,6 +314,7 @@ def measure_chat(setup: dict[str, Any], meter: StallMeter) -> dict[str, float]:
     return {
         "rows": rows,
         "open": median(opens),
+        "open_cpu": median(cpus),
         "open_stall": max(stalls),
         "resize_stall": median(resize_stalls),
     }
@@ -541,6 +545,7 @@ def _figures(small: dict[str, Any], large: dict[str, Any], scale: Scale, build_s
         Figure("start ratio large / small", ratio, "×", "≤ 1.5", ratio <= 1.5),
         *pair("worst GUI stall in the 2 s after start", ("start_stall",), stall, 0.05),
         *pair(f"open the longest chat ({rows} messages large) → first paint", ("chat", "open"), "< 150 ms", 0.15),
+        *pair("the same, the GUI thread's CPU time (the machine's load left out)", ("chat", "open_cpu")),
         *pair("worst GUI stall opening it", ("chat", "open_stall"), stall, 0.05),
         *pair("resize with it open: worst GUI stall", ("chat", "resize_stall"), stall, 0.05),
         *pair("chat list (all chats) from the store", ("search", "list")),
