@@ -39,8 +39,9 @@ def enqueue_all(downloads: DownloadManager, files: list[HubFile]) -> list[str]:
     return [downloads.enqueue(REPO, f.path, sha256=f.sha256, size=f.size).key for f in files]
 
 
-def worker_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("download")]
+def worker_threads(since: set[threading.Thread]) -> list[str]:
+    """The download threads started after ``since`` was taken (other tests' queues left out)."""
+    return [t.name for t in threading.enumerate() if t not in since and t.name.startswith("download")]
 
 
 def wait_for(condition, what: str, timeout: float = 60) -> None:
@@ -52,11 +53,12 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
 
 def test_200_queued_downloads_use_the_pool_and_pause_and_cancel_queued_rows(tmp_path: Path, hub) -> None:
     hub.fault("part-*.gguf", "stall", after=0, seconds=20, times=-1)  # the two running transfers hang
+    before = set(threading.enumerate())
     downloads = manager(tmp_path, hub, concurrency=2)
     try:
         keys = enqueue_all(downloads, FILES)
         wait_for(lambda: sum(j.state == State.DOWNLOADING for j in downloads.jobs()) == 2, "two transfers")
-        assert downloads.threads() == 2 and len(worker_threads()) == 2  # not one thread per queued download
+        assert downloads.threads() == 2 and len(worker_threads(before)) == 2  # not one per queued download
         states = [downloads.job(key).state for key in keys]
         assert states.count(State.QUEUED) == 198
 
@@ -73,12 +75,13 @@ def test_200_queued_downloads_use_the_pool_and_pause_and_cancel_queued_rows(tmp_
             assert downloads.wait(key, timeout=30).state == State.PAUSED
             downloads.resume(key)
         finished = [downloads.wait(key, timeout=120) for key in keys]
+        wait_for(lambda: worker_threads(before) == [], "the workers to end with the queue empty")
     finally:
         downloads.shutdown()
     assert [job.state for job in finished].count(State.DONE) == 198
     assert finished[150].state == State.PAUSED and finished[151].state == State.CANCELLED
     assert finished[0].destination.read_bytes() == FILES[0].source
-    assert worker_threads() == []
+    assert worker_threads(before) == []
     (left,) = load_queue(tmp_path / "downloads.db", tmp_path / "models", autostart=True)
     assert left.key == keys[150] and left.state == State.PAUSED  # done and cancelled rows are gone
 

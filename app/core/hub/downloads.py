@@ -1,13 +1,13 @@
 """The download queue: resumable, verified model downloads from the Hugging Face Hub, a few at a time.
 
-A fixed pool of ``concurrency`` worker threads takes queued downloads in order (200 queued downloads are 200
-rows, not 200 threads); a queued download paused or cancelled simply leaves the queue. Each job runs as a
-``transfer.FileTransfer``: HTTP Range into a ``.part`` file, so a download survives a dropped connection
-(retried with backoff), a pause, and a killed process (resumed from the bytes on disk); the file is checked on
-disk before it becomes a ``.gguf`` the library would offer. Every process takes the destination's cross-process
-lock before it touches the ``.part`` (``download_guard``): a second Hermes Studio waits, it never appends to the
-same file. The queue is saved one row per change (``download_store``) so that it comes back at the next start,
-with the user's pauses kept.
+A pool of at most ``concurrency`` worker threads takes queued downloads in order (200 queued downloads are
+200 rows, not 200 threads; a worker ends when the queue is empty); a queued download paused or cancelled
+simply leaves the queue. Each job runs as a ``transfer.FileTransfer``: HTTP Range into a ``.part`` file, so
+a download survives a dropped connection (retried with backoff), a pause, and a killed process (resumed from
+the bytes on disk); the file is checked on disk before it becomes a ``.gguf`` the library would offer. Every
+process takes the destination's cross-process lock before it touches the ``.part`` (``download_guard``): a
+second Hermes Studio waits, it never appends to the same file. The queue is saved one row per change
+(``download_store``) so that it comes back at the next start, with the user's pauses kept.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class DownloadManager:
             return self.job(key)
 
     def shutdown(self) -> None:
-        """Stop every transfer (it resumes at the next start; a user's pause stays) and end the workers."""
+        """Stop every transfer (it resumes at the next start; a user's pause stays) and wait for the workers."""
         with self._lock:
             self._closed = True
             keys = list(self._running)
@@ -221,7 +221,7 @@ class DownloadManager:
                 self._resume_after_stop.add(key)
                 return
             self._pending.append(key)
-            if len(self._workers) < self.concurrency:
+            if len(self._workers) < self.concurrency:  # (a worker leaves the list only with the queue empty)
                 worker = threading.Thread(target=self._work, name=f"download worker {len(self._workers) + 1}",
                                           daemon=True)  # fmt: skip
                 self._workers.append(worker)
@@ -229,11 +229,11 @@ class DownloadManager:
             self._changed.notify_all()
 
     def _work(self) -> None:
+        """Take queued downloads in order until none is left (the thread then ends; ``_start`` makes another)."""
         while True:
             with self._changed:
-                while not self._pending and not self._closed:
-                    self._changed.wait()
-                if self._closed:
+                if self._closed or not self._pending:
+                    self._workers.remove(threading.current_thread())
                     return
                 key = self._pending.popleft()
                 self._running.add(key)
