@@ -6,7 +6,8 @@ It drives the real app on a fresh base directory: the starter model ($HERMES_TES
 loaded through the engine thread and answering a question; the loopback Hub stand-in (tests/hub_server.py)
 behind Discover and Downloads; a damaged file in the library; the Settings dialog, the preset editor and
 the persona-switch question; the side panel's sampling; the Server page serving, with its cheat sheet, its
-request log and the status bar's indicator; an image chat with the tiny vision model of tests/data/vision.
+request log and the status bar's indicator; the Lorebooks page; an image chat with the tiny vision model of
+tests/data/vision.
 `make screenshots` runs it for both themes.
 """
 
@@ -217,7 +218,7 @@ def _tool_call(shooter: Shooter, window, paths) -> None:
     paths.mcp_file.write_text(json.dumps({"mcpServers": {"time": server}}))
     tools = window.tools
     tools.service.reload()
-    tools.turns.choice = ToolChoice(ChoiceMode.NAMED, "time__get_current_time")  # the tiny model calls, reliably
+    tools.menu.set_choice(ToolChoice(ChoiceMode.NAMED, "time__get_current_time"))  # the tiny model calls, reliably
     tools.turns.max_rounds = 1
     window.new_chat_action.trigger()
     finished: list[object] = []
@@ -232,9 +233,56 @@ def _tool_call(shooter: Shooter, window, paths) -> None:
     toggle_thought(window.chat_view, len(window.conversation.session.items) - 1)
     window.chat_view.scroll_to_end()
     shooter.shoot(window, "18-tool-step")
-    tools.turns.choice = ToolChoice(ChoiceMode.AUTO)
+    tools.menu.set_choice(ToolChoice(ChoiceMode.AUTO))
     paths.mcp_file.unlink()  # the shots after this one chat without tools
     tools.service.reload()
+
+
+ELDORIA = [  # (keys, secondary keys, logic, comment, content, constant, order, position, depth)
+    (["Eldoria"], [], 0, "The kingdom", "Eldoria is a river kingdom of lakes and old stone bridges.", True, 10, 0, 4),
+    (["dragon", "wyrm", "/drakes?/i"], [], 0, "Dragons", "The dragons of Eldoria breathe blue fire and hoard maps.",
+     False, 100, 0, 4),
+    (["castle", "Highkeep"], ["night", "dark"], 0, "Highkeep at night",
+     "Highkeep's gates close at dusk; after dark only the queen's guard may pass.", False, 80, 4, 2),
+    (["river"], ["boat", "ferry"], 2, "The river on foot", "The Silverrun is cold and fast; fording it is deadly.",
+     False, 60, 1, 4),
+    (["queen", "Maren"], [], 0, "Queen Maren", "Queen Maren is young, clever, and distrusts the mages' guild.",
+     False, 90, 0, 4),
+    (["mage", "guild"], ["queen"], 3, "The mages' guild", "The guild keeps the old dragon pacts in a sealed vault.",
+     False, 70, 1, 4),
+    (["market"], [], 0, "Lantern market", "The lantern market opens at midnight on the east bank.", False, 40, 0, 4),
+]  # fmt: skip
+
+
+def _lorebooks(shooter: Shooter, window, scratch: Path) -> None:
+    """The Lorebooks page: a World Info file and a card's own book, an entry open, the Test box's fired entries."""
+    import json
+
+    from app.core.personas.card_library import import_card_file
+
+    entries = {
+        str(uid): {"uid": uid, "key": keys, "keysecondary": second, "selective": bool(second), "selectiveLogic": logic,
+                   "comment": comment, "content": content, "constant": constant, "order": order, "position": where,
+                   "depth": depth}
+        for uid, (keys, second, logic, comment, content, constant, order, where, depth) in enumerate(ELDORIA)
+    }  # fmt: skip
+    world = scratch / "Eldoria.json"
+    world.write_text(json.dumps({"entries": entries}))
+    book = {"name": "Aria's songs", "entries": [
+        {"id": 1, "keys": ["lute"], "content": "Aria's lute was her mother's.", "insertion_order": 5, "enabled": True},
+        {"id": 2, "keys": ["ballad", "song"], "content": "Aria knows every ballad of the river towns.",
+         "insertion_order": 6, "enabled": True}]}  # fmt: skip
+    card = scratch / "aria.json"
+    aria = {"name": "Aria", "description": "A travelling bard.", "first_mes": "Hello!", "character_book": book}
+    card.write_text(json.dumps({"spec": "chara_card_v3", "spec_version": "3.0", "data": aria}))
+    import_card_file(window.persona.library, card)
+    window.hub.show_page("lorebooks")
+    page = window.hub.page("lorebooks")
+    page.import_file(world)
+    page.view.selectRow(2)
+    page.tester.message.setPlainText("We reach Highkeep at night; is there a dragon near the river ferry?")
+    shooter.wait(lambda: page.tester.activation is not None, timeout=10, settle=0.4)
+    shooter.shoot(window, "19-lorebooks")
 
 
 def main(out: Path, theme: str) -> int:
@@ -352,6 +400,9 @@ def main(out: Path, theme: str) -> int:
 
         # an image chat: a vision model, a picture in the sent message and one in the composer
         _image_chat(shooter, window)
+
+        # the Lorebooks page: World Info and a card's book, an entry in the form, the Test box
+        _lorebooks(shooter, window, scratch)
 
         # 10. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
         window.settings_store.update(theme="light" if theme == "dark" else "dark")

@@ -18,15 +18,31 @@ if TYPE_CHECKING:
     from app.core.engines.interface import LoadedModel
 
 
-def models(folders: list[Path]) -> int:
+def models(folders: list[Path], header_cache: Path | None = None) -> int:
+    """The library, one model per line; a file that cannot be loaded is marked and its reason said on stderr.
+
+    Headers are read once per (path, size, mtime), in the cache file the window shares (``model-headers.json``).
+    """
+    from app.core.library.header_cache import HeaderCache
+
     models = scan_models(folders)
     if not models:
         print(f"No models in {folders[0]}. Run `hermes-studio setup` for the starter model.", file=sys.stderr)
         return 0
+    cache = HeaderCache(header_cache)
+    summaries = cache.summaries(models)
+    cache.forget_missing(models)
+    cache.save()
     width = max(len(safe(m.name)) for m in models)
-    for model in models:
-        mark = "vision" if model.vision else ""
+    broken = []
+    for model, summary in zip(models, summaries, strict=True):
+        mark = "BROKEN" if summary.problem else "vision" if model.vision else ""
         print(f"{safe(model.name):<{width}}  {model.size_text:>9}  {mark:<6}  {safe(model.path)}")
+        if summary.problem:
+            said = safe(summary.problem)
+            broken.append(said if model.path.name in summary.problem else f"{safe(model.path.name)}: {said}")
+    for line in broken:
+        print(f"cannot be loaded: {line}", file=sys.stderr)
     return 0
 
 

@@ -7,6 +7,7 @@ hermes-studio setup [--embeddings]                  put the starter model (or th
 hermes-studio devices                               the backends and devices llama.cpp can use
 hermes-studio serve --model M [--port 1234]         serve a model over OpenAI's HTTP API
 hermes-studio prompt --preset P MESSAGE             the exact prompt a message produces (lorebooks, personas)
+hermes-studio personas list|add|edit|remove|default  your user personas (who {{user}} is)
 hermes-studio knowledge add|list|search|remove      collections of documents (chat --knowledge NAME, --attach FILE)
 """
 
@@ -25,6 +26,7 @@ from app import APP_NAME, __version__
 from app.cli import knowledge as knowledge_commands
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
+from app.cli import user_personas as user_persona_commands
 from app.cli.text import safe
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     cards = "a preset JSON or a card (V1/V2/V3 JSON, PNG, CHARX)"
     actions.add_parser("import", parents=[common], help=cards).add_argument("file", type=Path)
     persona_commands.add_parsers(commands, common)
+    user_persona_commands.add_parsers(commands, common)
 
     chats = commands.add_parser("chats", parents=[common], help="the chat history")
     chat_actions = chats.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -242,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_gui(paths, settings_store, model=model_path, open_file=args.open)
         if args.command == "chat" and args.mcp and (args.knowledge or args.attach):
             raise HermesError("--knowledge and --attach do not combine with --mcp yet.")
+        roleplay = ("lorebook", "user_name", "user_persona", "author_note", "greeting")
+        if args.command == "chat" and args.mcp and any(getattr(args, name) for name in roleplay):
+            raise HermesError("--lorebook, --user-name, --user-persona, --author-note and --greeting do not combine "
+                              "with --mcp yet.")  # fmt: skip
         if args.command == "knowledge":
             return knowledge_commands.run(args, paths, settings)
         if args.command == "chat" and args.engine:
@@ -277,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prompt":
             model = _resolve_model(args.model, models_dir) if args.model else None
             return persona_commands.prompt(args, paths, model)
+        if args.command == "personas":
+            return user_persona_commands.run(args, paths)
         if args.command == "chats":
             return _chats(args, paths)
         if args.command == "models" and args.action == "formats":
@@ -284,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models" and args.action == "set-format":
             return library_commands.set_format(paths, settings, _resolve_model(args.model, models_dir), args.format)
         if args.command == "models":
-            return library_commands.models(settings.library_folders(paths.default_models_dir))
+            folders = settings.library_folders(paths.default_models_dir)
+            return library_commands.models(folders, paths.cache / "model-headers.json")
         if args.command == "search":
             return library_commands.search(args, paths)
         if args.command == "quants":
@@ -365,10 +375,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
                 f"{loaded.name} is a text-only model: it cannot read images (--image). Use a vision model: one "
                 'with its mmproj projector file beside it (hermes-studio models marks them "vision").'
             )
-        if store is not None and args.chat:
-            session.open(args.chat)
-        elif preset and preset.greeting:
-            session.new(preset.greeting)
+        preset, roleplay = persona_commands.start_chat(args, paths, session, preset, service)  # --chat ID, greeting
         policy = args.context_policy or (store.chat(args.chat).overflow if store and args.chat else ContextPolicy.STOP)
         turn = turn_from_arguments(
             args,
@@ -377,9 +384,8 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
             model.stem,
             prompt_format=(preset.prompt_format, preset.custom_template) if preset else ("auto", ""),
             context_policy=policy,
+            roleplay=roleplay,  # lorebooks, the user persona, the author's note, macros: on every turn
         )
-        if preset is not None and args.system is None and not args.chat:  # lorebooks, user persona, macros
-            turn = persona_commands.system_for_turn(args, paths, preset, turn)
         where = str(loaded.placement) + ("" if loaded.has_template else f" · {NO_TEMPLATE}, {loaded.prompt_format}")
         return chat_turn(
             session, service, args, turn, saving=store is not None, where=where, images=images, grounding=grounding

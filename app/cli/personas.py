@@ -4,19 +4,22 @@ exactly the prompt a model would receive for a message (the entries that fired, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.cli.text import message_text
+from app.core.errors import HermesError
 from app.core.paths import AppPaths
 
 if TYPE_CHECKING:
-    from app.core.chat.items import TurnSettings
+    from app.core.chat.session import ChatSession
     from app.core.engines.model_format import FileFormat
+    from app.core.engines.service import EngineService
     from app.core.personas.presets import Preset
-    from app.core.personas.prompt_build import BuiltPrompt
+    from app.core.personas.roleplay import Roleplay, RoleplaySettings
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -37,19 +40,27 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], c
     prompt.add_argument("--lorebook", action="append", default=[], metavar="NAME", help="another lorebook (repeatable)")
     prompt.add_argument("--user-name", help="who {{user}} is (default: your default user persona, else User)")
     prompt.add_argument("--user-persona", metavar="NAME", help="one of your user personas (name and description)")
-    prompt.add_argument("--author-note", default="", help="an author's note for this turn")
-    prompt.add_argument("--author-note-depth", type=int, default=4, metavar="N")
+    prompt.add_argument("--author-note", default=None, help="an author's note for this turn")
+    prompt.add_argument("--author-note-depth", type=int, default=None, metavar="N")
+    prompt.add_argument("--author-note-every", type=int, default=None, metavar="N")
+    prompt.add_argument("--chat", type=int, metavar="ID", help="after this chat's messages, with its roleplay settings")
     prompt.add_argument(
         "--model", help="a GGUF path or library name: its format (as a load picks it) when the preset's is auto"
     )
-    prompt.add_argument("--seed", type=int, default=0, help="the turn's seed (probabilities, {{random}}, {{roll}})")
     prompt.add_argument("message", nargs="+", help="what you say")
 
 
 def add_chat_options(chat: argparse.ArgumentParser) -> None:
-    chat.add_argument("--lorebook", action="append", default=[], metavar="NAME", help="a lorebook for this turn")
+    """Roleplay options of `chat`; with --save or --chat they are kept with the chat (--chat ID keeps its own)."""
+    chat.add_argument("--lorebook", action="append", default=[], metavar="NAME", help="a lorebook for this chat")
     chat.add_argument("--user-name", help="who {{user}} is (default: your default user persona, else User)")
     chat.add_argument("--user-persona", metavar="NAME", help="one of your user personas (name and description)")
+    chat.add_argument("--author-note", default=None, metavar="TEXT", help="an author's note for this chat")
+    chat.add_argument("--author-note-depth", type=int, default=None, metavar="N", help="messages from the end (4)")
+    chat.add_argument("--author-note-every", type=int, default=None, metavar="N",
+                      help="on every Nth message of yours (1; 0: never)")  # fmt: skip
+    chat.add_argument("--greeting", type=int, default=None, metavar="N",
+                      help="a new chat's first message: 1 the card's, 2… its alternate greetings")  # fmt: skip
 
 
 def presets_import(path: Path, paths: AppPaths) -> int:
@@ -106,16 +117,32 @@ def lorebooks(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def prompt(args: argparse.Namespace, paths: AppPaths, model: Path | None) -> int:
+    from app.core.chat.roleplay_turn import next_prompt
+    from app.core.chat.session import ChatSession
+    from app.core.history.store import ChatStore
     from app.core.personas.presets import PresetLibrary
     from app.core.personas.prompt_build import describe_activation
     from app.core.prompting.prompt_formats import preview_prompt
 
-    preset = PresetLibrary(paths.presets_dir).get(args.preset)
-    built = build_turn(args, paths, preset, message_text(args.message))
+    library = PresetLibrary(paths.presets_dir)
+    preset = library.get(args.preset)
+    store = ChatStore(paths.chats_db) if args.chat else None
+    session = ChatSession(store)
+    try:
+        stored = ""
+        if store is not None:
+            session.open(args.chat)
+            stored = store.chat(args.chat).settings
+        roleplay = roleplay_for(args, paths, preset, stored)
+        system = session.system_message.content if session.system_message else preset.system_prompt
+        messages, built = next_prompt(session, system, roleplay, message_text(args.message))
+    finally:
+        if store is not None:
+            store.close()
     own, format_notes = _model_format(model, paths)
     tokens = own.tokens if own is not None else None
     text, notes = preview_prompt(
-        built.messages,
+        messages,
         preset.prompt_format,
         custom_template=preset.custom_template,
         bos_token=tokens.bos if tokens else None,
@@ -130,51 +157,87 @@ def prompt(args: argparse.Namespace, paths: AppPaths, model: Path | None) -> int
         return 1
     sys.stdout.write(text)
     sys.stdout.flush()
+    assert built is not None
     for line in [*describe_activation(built.activation), *(f"note: {note}" for note in notes)]:
         print(line, file=sys.stderr)
     return 0
 
 
-def build_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, message: str) -> BuiltPrompt:
-    """The turn's messages for ``preset``: its card's lorebook plus ``--lorebook``s, the user persona, macros."""
-    from app.core.personas.card_library import CardStore
-    from app.core.personas.lorebook_library import LorebookLibrary
+def roleplay_settings(args: argparse.Namespace, stored: str = "") -> RoleplaySettings:
+    """A chat's kept roleplay (``stored``: its settings JSON) with what the command line says over it."""
+    from app.core.personas.roleplay import settings_of
+
+    settings = settings_of(stored)
+    given: dict[str, Any] = {
+        "user_persona": getattr(args, "user_persona", None),
+        "user_name": getattr(args, "user_name", None),
+        "author_note": getattr(args, "author_note", None),
+        "author_note_depth": getattr(args, "author_note_depth", None),
+        "author_note_every": getattr(args, "author_note_every", None),
+    }
+    for name in ("author_note_depth", "author_note_every"):
+        if given[name] is not None and not 0 <= given[name] <= 1000:
+            raise HermesError(f"--{name.replace('_', '-')} must be between 0 and 1000.")
+    books = tuple(dict.fromkeys([*settings.lorebooks, *getattr(args, "lorebook", [])]))
+    return dataclasses.replace(settings, lorebooks=books, **{k: v for k, v in given.items() if v is not None})
+
+
+def roleplay_for(args: argparse.Namespace, paths: AppPaths, preset: Preset, stored: str = "") -> Roleplay:
+    """The roleplay a command's turn uses: names typed on the command line must exist; a chat's kept ones
+    that are gone are left out with a warning."""
     from app.core.personas.presets import PresetLibrary
-    from app.core.personas.prompt_build import AuthorNote, build_prompt
-    from app.core.personas.user_personas import UserPersona, UserPersonaStore
+    from app.core.personas.roleplay import RoleplaySources
 
-    presets = PresetLibrary(paths.presets_dir)
-    card = None if preset.builtin else CardStore(presets.user_dir).load(preset.id)
-    library = LorebookLibrary(paths.data, presets)
-    books = [library.get(name) for name in args.lorebook]
-    own = None if preset.builtin else library.card_book(preset.id)
-    if own is not None:
-        books.insert(0, own)
-    personas = UserPersonaStore(paths.data)
-    if personas.problem:
-        print(f"warning: {personas.problem}", file=sys.stderr)
-    user = personas.get(args.user_persona) if args.user_persona or not personas.problem else UserPersona("User")
-    if args.user_name:
-        user = UserPersona(args.user_name, user.description)
-    return build_prompt(
-        preset,
-        message,
-        card=card,
-        books=books,
-        user=user,
-        seed=getattr(args, "seed", None) or 0,
-        author_note=AuthorNote(getattr(args, "author_note", ""), getattr(args, "author_note_depth", 4)),
-    )
+    sources = RoleplaySources(paths.data, PresetLibrary(paths.presets_dir))
+    for name in getattr(args, "lorebook", []):
+        sources.lorebooks.get(name)  # an unknown name typed now is an error, not a note
+    if getattr(args, "user_persona", None):
+        sources.user_personas().get(args.user_persona)
+    roleplay = sources.resolve(preset, roleplay_settings(args, stored))
+    for note in roleplay.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    roleplay.notes.clear()
+    return roleplay
 
 
-def system_for_turn(args: argparse.Namespace, paths: AppPaths, preset: Preset, turn: TurnSettings) -> TurnSettings:
-    """`chat`'s turn with the system message `prompt` would build (entries at a depth are not in `chat` yet)."""
-    from app.core.personas.prompt_build import describe_activation
+def start_chat(
+    args: argparse.Namespace, paths: AppPaths, session: ChatSession, preset: Preset | None, service: EngineService
+) -> tuple[Preset | None, Roleplay | None]:
+    """`chat`'s chat: --chat ID opened (its preset and roleplay kept), else a new one with the preset's greeting
+    (--greeting N). Returns the preset and the roleplay every turn goes through (None: a plain chat)."""
+    from app.core.personas.presets import Preset, PresetError, PresetLibrary
+    from app.core.personas.roleplay import RoleplaySettings, TokenCounter, settings_of
 
-    built = build_turn(args, paths, preset, message_text(args.message))
-    for line in describe_activation(built.activation):
-        print(line, file=sys.stderr)
-    return dataclasses.replace(turn, system_prompt=built.messages[0]["content"])
+    stored = ""
+    if args.chat:
+        session.open(args.chat)
+        chat = session.store.chat(args.chat)
+        stored = chat.settings
+        if preset is None and chat.preset:
+            with contextlib.suppress(PresetError):
+                preset = PresetLibrary(paths.presets_dir).get(chat.preset)
+    asked = bool(args.lorebook or args.user_name or args.user_persona or args.author_note)
+    if preset is None and not asked and settings_of(stored) == RoleplaySettings():
+        if args.greeting is not None:
+            raise HermesError("--greeting needs a --preset whose card has greetings.")
+        return None, None
+    speaker = preset or Preset(id="", name="Assistant", system_prompt=args.system or "")
+    roleplay = roleplay_for(args, paths, speaker, stored)
+    if not args.chat:
+        greetings = roleplay.greetings() if preset is not None else []
+        chosen = 1 if args.greeting is None else args.greeting
+        if args.greeting is not None and not 1 <= chosen <= len(greetings):
+            raise HermesError(f"--greeting {chosen}: {speaker.name} has {len(greetings)} greeting(s).")
+        session.new(greetings, chosen=chosen - 1)
+    session.tokens = TokenCounter(lambda texts: service_counts(service, texts))
+    return preset, roleplay
+
+
+def service_counts(service: EngineService, texts: list[str]) -> list[int] | None:
+    """Tokens of each text by the loaded model's tokenizer, on its engine thread (None: no model loaded)."""
+    if service.loaded is None:
+        return None
+    return service.submit(lambda engine: [engine.count_tokens(text) for text in texts]).result()
 
 
 def _model_format(model: Path | None, paths: AppPaths) -> tuple[FileFormat | None, list[str]]:

@@ -119,6 +119,7 @@ def models_remote(args: argparse.Namespace) -> int:
 
 def chat_remote(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> int:
     from app.cli.knowledge import grounding_for
+    from app.cli.personas import start_chat
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
@@ -131,9 +132,8 @@ def chat_remote(args: argparse.Namespace, paths: AppPaths, settings: Settings) -
     service = EngineService(RemoteEngine(args.engine, args.api_key))
     try:
         service.load(args.model).result()
-        if store is not None and args.chat:
-            session.open(args.chat)
-        turn = turn_from_arguments(args, session, preset, args.model)
+        preset, roleplay = start_chat(args, paths, session, preset, service)  # --chat ID, greeting, roleplay
+        turn = turn_from_arguments(args, session, preset, args.model, roleplay=roleplay)
         grounding = grounding_for(args, paths, settings, settings.context_size)
         return chat_turn(
             session, service, args, turn, saving=store is not None, where=f"via {args.engine}", grounding=grounding

@@ -12,6 +12,7 @@ from app.cli.text import message_text
 from app.core.chat.session import ChatSession, TurnSettings
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
+from app.core.personas.prompt_build import describe_activation
 from app.core.prompting.parts import ReasoningOptions, is_thought
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
@@ -65,6 +66,9 @@ def chat_turn(
     ``grounding``: the documents it is asked about (``--knowledge``, ``--attach``): their sources are listed on
     stderr after the reply, "[1] report.pdf, p. 12"."""
     request = session.send(message_text(args.message), turn, images, grounding=grounding)
+    if session.built is not None:  # the roleplay's lorebook entries: which fired, and why
+        for line in describe_activation(session.built.activation):
+            print(line, file=sys.stderr)
     stream_to_terminal(
         session, service, request, saving=saving, where=where, show_thinking=not args.hide_thinking
     )  # fmt: skip

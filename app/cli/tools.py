@@ -3,6 +3,9 @@
 Calls and results are shown on stderr as they happen (`→ call`, `← result`), the reply on stdout. A call runs only
 if `--allow-tools` names its tool (or says `all`); otherwise an interactive terminal asks, and a non-interactive
 chat refuses it, says which tool was asked for, and tells the model. Tool rounds are capped (`--max-tool-rounds`).
+The turn goes through a ``ChatSession`` as a plain chat's does: with `--save` (or `--chat ID`, to continue one) the
+calls and results are kept in the history as the reply's parts, exactly as the window keeps them, and the next
+turn sends them back to the model.
 """
 
 from __future__ import annotations
@@ -11,20 +14,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.terminal import turn_from_arguments
 from app.cli.text import message_text
+from app.core.chat.session import ChatSession
+from app.core.chat.tool_turn import run_tool_turn
 from app.core.engines import state_cache
 from app.core.engines.llama_engine import LlamaEngine
-from app.core.engines.service import EngineService, GenerationRequest
+from app.core.engines.service import EngineService
 from app.core.errors import HermesError
+from app.core.history.store import ChatStore
 from app.core.paths import AppPaths
-from app.core.personas.builtin import HERMES_2_SYSTEM_PROMPT
 from app.core.personas.presets import PresetLibrary
-from app.core.prompting.prompt_formats import ChatMessage
-from app.core.prompting.types import Sampling
 from app.core.settings import Settings
-from app.core.tools.mcp_client import McpError, McpHub
+from app.core.tools.mcp_client import SEPARATOR, McpError, McpHub, ToolResult
 from app.core.tools.mcp_config import load_config
-from app.core.tools.rounds import RoundEvents, describe, run_rounds
+from app.core.tools.rounds import RoundEvents, describe
 from app.core.tools.specs import ToolCall, ToolError, parse_choice
 
 SHOWN_RESULT_CHARS = 300
@@ -64,8 +68,6 @@ def _ask(prompt: str) -> str:
 def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> int:
     from app.cli.main import _load_options  # the same load options as a plain chat
 
-    if args.save or args.chat:
-        raise HermesError("--save and --chat do not record tool calls yet: leave them out with --mcp.")
     if args.max_tool_rounds < 1:
         raise HermesError("--max-tool-rounds must be at least 1.")
     library = PresetLibrary(paths.presets_dir)
@@ -84,43 +86,45 @@ def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Setting
         except ToolError as exc:
             raise HermesError(str(exc)) from None
         print(f"tools: {', '.join(spec.name for spec in specs)}", file=sys.stderr)
+        store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
         service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
         try:
+            session = ChatSession(store, describe_preset=library.name_of)
+            if store is not None and args.chat:
+                session.open(args.chat)
             service.load(model, _load_options(args, paths, settings, model)).result()
-            request = _request(args, preset)
-            outcome = run_rounds(
-                service, request, specs, choice, approve=approvals, execute=lambda call: _execute(hub, call),
-                events=_events(), max_rounds=args.max_tool_rounds,
+            prompt_format = (preset.prompt_format, preset.custom_template) if preset else ("auto", "")
+            turn = turn_from_arguments(args, session, preset, model.stem, prompt_format=prompt_format)
+            request = session.send(message_text(args.message), turn)
+            outcome = run_tool_turn(
+                session, service, request, specs, choice, approve=approvals, run_tool=lambda call: _run(hub, call),
+                events=_events(), server_of=_server_of, max_rounds=args.max_tool_rounds,
             )  # fmt: skip
         finally:
             service.close()
+            if store is not None:
+                store.close()
     sys.stdout.write("\n")
     stats = outcome.stats
     print(f"{len(outcome.calls)} tool calls · {outcome.rounds} rounds · {stats.generated_tokens} tokens in the last "
           f"round · {stats.finish_reason}", file=sys.stderr)  # fmt: skip
+    if session.save_error:
+        print(f"hermes-studio: {session.save_error}", file=sys.stderr)
+        return 1
+    if store is not None:
+        print(f"saved in chat {session.chat_id}", file=sys.stderr)
     return 0
 
 
-def _request(args: argparse.Namespace, preset: object) -> GenerationRequest:
-    from app.core.personas.presets import Preset
-
-    chosen = preset if isinstance(preset, Preset) else None
-    base = chosen.sampling if chosen else Sampling(max_tokens=512)
-    overrides = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
-    sampling = base.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
-    system = args.system if args.system is not None else chosen.system_prompt if chosen else HERMES_2_SYSTEM_PROMPT
-    messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": message_text(args.message)})
-    prompt_format = (chosen.prompt_format, chosen.custom_template) if chosen else ("auto", "")
-    return GenerationRequest(messages, sampling, prompt_format)
+def _server_of(name: str) -> str:
+    return name.partition(SEPARATOR)[0] if SEPARATOR in name else ""
 
 
-def _execute(hub: McpHub, call: ToolCall) -> tuple[str, bool]:
+def _run(hub: McpHub, call: ToolCall) -> ToolResult:
     try:
-        result = hub.call(call.name, call.arguments_object())
+        return hub.call(call.name, call.arguments_object())
     except McpError as exc:
-        return str(exc), True
-    return result.text, result.is_error
+        return ToolResult(str(exc), is_error=True)
 
 
 def _events() -> RoundEvents:

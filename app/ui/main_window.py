@@ -39,6 +39,7 @@ from app.core.knowledge.embedder import Embedder
 from app.core.media.store import ImageStore
 from app.core.paths import AppPaths
 from app.core.personas.presets import Preset, PresetLibrary
+from app.core.personas.roleplay import RoleplaySources
 from app.core.prompting.parts import thinking_switch
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
@@ -55,6 +56,8 @@ from app.ui.engines.model_bar import ModelBar
 from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
 from app.ui.personas.persona_panel import PersonaPanel
+from app.ui.personas.roleplay_panel import RoleplayControls, RoleplayPanel
+from app.ui.personas.user_persona_picker import UserPersonaPicker
 from app.ui.shell.keyboard import tab_chain
 from app.ui.shell.menu_bar import WindowMenus
 from app.ui.theme import ICON_SIZE, apply_theme, icon
@@ -64,7 +67,8 @@ from app.ui.widgets import ErrorBanner, name_for_accessibility, scrolling, style
 log = logging.getLogger(__name__)
 
 PAGES = (("Chat", "chat", "message-square"), ("Discover", "discover", "compass"), ("My Models", "models", "hard-drive"),
-         ("Downloads", "downloads", "download"), ("Server", "server", "server"))  # fmt: skip
+         ("Downloads", "downloads", "download"), ("Server", "server", "server"),
+         ("Lorebooks", "lorebooks", "book-open"))  # fmt: skip
 MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
 
@@ -175,6 +179,10 @@ class MainWindow(QMainWindow):
         side = QTabWidget()
         side.addTab(scrolling(self.persona), "Persona")  # a short window scrolls the panel, never grows past it
         side.addTab(self.prompt_preview, "Prompt preview")
+        self.roleplay_panel = RoleplayPanel()  # the chat's lorebooks and author's note
+        side.addTab(self.roleplay_panel, "Roleplay")
+        self.user_persona = UserPersonaPicker(self.paths.data)  # who you are in this chat, above the input
+        chat_column.add_above_input(self.user_persona)
         self.side_tabs = side
         splitter = QSplitter()
         splitter.addWidget(self.sidebar)
@@ -228,6 +236,13 @@ class MainWindow(QMainWindow):
             self.conversation, self.client, self.persona, widgets,
             loading=lambda: bool(self.model_bar.loading_path), parent=self,
         )  # fmt: skip
+        self.roleplay = RoleplayControls(
+            RoleplaySources(self.paths.data, self.persona.library), self.roleplay_panel, self.user_persona,
+            self.conversation, self.client, busy=lambda: bool(self.model_bar.loading_path), parent=self,
+        )  # fmt: skip
+        self.chat.roleplay = self.prompt_preview.roleplay = self.roleplay.roleplay
+        self.roleplay.show_preset(self.persona.preset)
+        self.persona.preset_changed.connect(self.roleplay.show_preset)  # before the new persona's greeting
         figures = self.chat.figures
         self.speed_label, self.ttft_label, self.context_label = (figures.speed_label, figures.ttft_label,
                                                                  figures.context_label)  # fmt: skip
@@ -275,6 +290,10 @@ class MainWindow(QMainWindow):
         self.settings_changed.connect(self._apply_settings)
         self.history.chat_opened.connect(lambda _chat: self.pages.setCurrentWidget(self.chat_view))
         self.persona.preset_changed.connect(self._on_preset_changed)
+        self.roleplay.changed.connect(self.prompt_preview.schedule)
+        self.roleplay.error.connect(self.banner.show_message)
+        self.user_persona.changed.connect(self._greet_if_untouched)  # the greeting says the new name
+        self.history.chat_opened.connect(lambda chat: self.roleplay.show_chat(self.store.chat(chat).settings))
         self.persona.chat_in_use = lambda: any(item.role == "user" for item in self.chat_model.items)
         self.persona.new_chat_requested.connect(self.new_chat)
         self.sidebar.new_chat_requested.connect(self.new_chat)
@@ -404,22 +423,27 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def new_chat(self) -> None:
+        self.roleplay.show_chat("")  # no lorebooks of its own yet, your default persona, no note
         self._greet()  # a reply still being written is stopped and kept
         self.sidebar.select(None)
         self.chat.figures.clear(self.client.loaded.context_size if self.client.loaded else 0)
         self.input.setFocus()
 
     def _greet(self) -> None:
-        """A new chat opens with the preset's greeting, when it has one."""
-        greeting = self.preset.greeting.strip()
-        self.conversation.new(greeting, self.preset.name)
-        self.pages.setCurrentWidget(self.chat_view if greeting else self.welcome)
+        """A new chat opens with the preset's greeting, when it has one (a card's alternate greetings: swipeable)."""
+        greetings = self.roleplay.greetings()
+        self.conversation.new(greetings, self.preset.name)
+        self.pages.setCurrentWidget(self.chat_view if greetings else self.welcome)
+
+    @Slot()
+    def _greet_if_untouched(self) -> None:
+        if self.conversation.chat_id is None and not any(item.role == "user" for item in self.chat_model.items):
+            self._greet()  # an untouched chat takes the new persona's greeting
 
     @Slot(object)
     def _on_preset_changed(self, preset: Preset) -> None:
         self.settings_store.update(preset=preset.id)
-        if self.conversation.chat_id is None and not any(item.role == "user" for item in self.chat_model.items):
-            self._greet()  # an untouched chat takes the new persona's greeting
+        self._greet_if_untouched()
 
     # settings and lifetime
     @Slot()

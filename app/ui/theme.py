@@ -101,6 +101,8 @@ SEMANTIC = {
         "recommended": ("#1d1d21", "#fff2c2"),
         "badge": ("#ffffff", "#2c64c8"),
         "loaded": ("#1b6b2e", "#ffffff"),
+        "fired": ("#1b6b2e", "#e2f3e6"),  # a lorebook entry that fires (the Lorebooks page's Test box)
+        "card_book": ("#6a2c91", "#f1e7f8"),  # a lorebook that belongs to a character card
     },
     "dark": {
         "error": ("#ffd9dc", "#4a1f24"),
@@ -113,6 +115,8 @@ SEMANTIC = {
         "recommended": ("#f3e6b8", "#4a3f1a"),
         "badge": ("#ffffff", "#3a6ccc"),
         "loaded": ("#8fe0a0", "#1e1e21"),
+        "fired": ("#8fe0a0", "#1f3a26"),
+        "card_book": ("#dcb8ff", "#33264a"),
     },
 }
 
@@ -242,7 +246,7 @@ def contrast_report(scheme_name: str) -> dict[str, float]:
         if name == "error_border":
             continue  # a border, not text
         report[name] = contrast_ratio(fg, bg)
-        if name.startswith("fit_") or name == "warning":
+        if name.startswith("fit_") or name in ("warning", "fired", "card_book"):  # also drawn on lists' Base
             report[f"{name} on Base"] = contrast_ratio(fg, colors["Base"])
     return report
 

@@ -43,6 +43,21 @@ def test_models_lists_the_library(library_with_model: Path, basedir: Path) -> No
     result = run_cli("models", basedir=basedir)
     assert result.returncode == 0
     assert library_with_model.stem in result.stdout and "MB" in result.stdout
+    assert "BROKEN" not in result.stdout and result.stderr == ""
+
+
+def test_models_marks_a_file_that_cannot_be_loaded(library_with_model: Path, basedir: Path) -> None:
+    """A broken file is not listed as a model like the others (issue 27): marked, its reason on stderr; the
+    headers are read once and kept in the cache file the window shares."""
+    broken = library_with_model.with_name("broken.gguf")
+    broken.write_bytes(b"GGUF" + b"\0" * 4)
+    result = run_cli("models", basedir=basedir)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "BROKEN" in lines["broken"] and "BROKEN" not in lines[library_with_model.stem]
+    assert result.stderr.startswith("cannot be loaded: broken.gguf") and "GGUF" in result.stderr
+    cached = json.loads((basedir / "cache" / "model-headers.json").read_text())["files"]
+    assert set(cached) == {str(library_with_model), str(broken)}
 
 
 def test_bad_model_path_is_one_line_and_nonzero(tmp_path: Path) -> None:

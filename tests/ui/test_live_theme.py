@@ -41,7 +41,8 @@ def test_every_label_meets_wcag_aa_after_a_live_theme_switch(qtbot, qapp, window
 
     try:
         window.settings_store.update(theme="light")
-        pages = [window.hub.page(name) for name in ("discover", "models", "downloads", "server")]
+        pages = [window.hub.page(name) for name in ("discover", "models", "downloads", "server", "lorebooks")]
+        pages[-1].say("A refused file: the message line in the error colour.")
         dialog = SettingsDialog(window.settings, window.paths.default_models_dir, window)
         qtbot.addWidget(dialog)
         assert window.persona.description.text()  # the persona's description, secondary text

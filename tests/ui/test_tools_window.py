@@ -1,7 +1,8 @@
 """MCP tools in the window (offscreen), with the real engine, the starter model and a real MCP server over stdio
-(``mcp_server_time``): Settings lists servers and tools and switches them; a call waits for the approval card;
-Allow runs it and the step shows the result; Deny tells the model; "always" skips the card; servers switched
-off never start; no server process outlives the window."""
+(``mcp_server_time``): Settings lists servers and tools and switches them; the chat bar's Tools menu picks the
+next turn's tool choice (it reaches the engine); a call waits for the approval card while the reply says so;
+Allow runs it and the step shows the result (the reply's parts, rebuilt after the chat is reopened); Deny tells
+the model; "always" skips the card; servers switched off never start; no server process outlives the window."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from app.core.engines.service import GenerationRequest
 from app.core.paths import resolve_paths
+from app.core.prompting.parts import ToolCallPart, ToolResultPart
 from app.core.settings import Settings
 from app.core.tools.rounds import DENIED
-from app.core.tools.specs import ChoiceMode, ToolChoice
+from app.core.tools.specs import ChoiceMode
+from app.ui.chat.message_delegate import stats_line
+from app.ui.chat.thought_block import block_text
 from app.ui.tools.mcp_section import ConfigEditor, McpSection
 from app.ui.tools.tools_service import ToolsService
 from tests.core.test_tools import _children
@@ -102,39 +107,101 @@ def _ask(qtbot, window, text: str) -> None:
     qtbot.keyClick(window.input, Qt.Key.Key_Return)
 
 
-def test_approve_deny_always_in_a_chat_and_no_orphans(qtbot, tools_window) -> None:
-    window = tools_window
+def _choose(qtbot, window, name: str) -> None:
+    """Pick an entry of the chat bar's Tools menu, as the user does (the menu is built as it opens)."""
+    menu = window.tools.menu
+    assert menu.button.isVisible()
+    menu.menu.aboutToShow.emit()
+    action = next(action for action in menu.actions() if action.objectName() == name)
+    action.trigger()
+
+
+def _layout(window, item):
+    view = window.chat_view
+    return view.message_delegate.layout(item, view.viewport().width(), view.palette(), view.font())
+
+
+def _named_call(qtbot, window) -> None:
+    """The model loaded, the servers listed, and the Tools menu set to call the time tool (a grammar makes the tiny
+    model call, reliably); after the call it must answer in words."""
     load_first_model(qtbot, window)
-    turns, card = window.tools.turns, window.tools.card
-    turns.choice = ToolChoice(ChoiceMode.NAMED, TOOL)  # a grammar makes the tiny model call, reliably
-    turns.max_rounds = 1  # then it must answer in words
+    window.tools.turns.max_rounds = 1
+    window.tools.service.start()
+    qtbot.waitUntil(lambda: bool(window.tools.service.tools_of("time")), timeout=60_000)
+    _choose(qtbot, window, f"choice:named:{TOOL}")
+
+
+def test_menu_choice_approval_wait_step_deny_and_reopen(qtbot, tools_window, monkeypatch) -> None:
+    window = tools_window
+    turns, card, menu = window.tools.turns, window.tools.card, window.tools.menu
+    engine = turns.service
+    sent: list[GenerationRequest] = []
+    generate = engine.generate
+    monkeypatch.setattr(
+        engine, "generate", lambda request, *a, **k: (sent.append(request), generate(request, *a, **k))[1]
+    )
+
+    # the Tools menu lists the running server's tools; calling one by name is the next turn's choice
+    _named_call(qtbot, window)
+    assert menu.button.text() == "Tools: get_current_time" and turns.choice.name == TOOL
 
     # Allow once: the card shows the tool, its server and its arguments; the step shows the server's answer
     _ask(qtbot, window, "What time is it in UTC?")
     qtbot.waitUntil(card.isVisible, timeout=90_000)
+    assert TOOL in sent[0].grammar and "convert_time" not in sent[0].grammar  # the choice reached the engine
     assert "get_current_time" in card.title.text() and "MCP server: time" in card.server.text()
     arguments = json.loads(card.arguments.toPlainText())
     assert set(arguments) == {"timezone"}  # valid against the tool's schema
-    assert window.chat_model.items[-1].reasoning == ""  # nothing ran before the user answered
+    waiting = window.chat_model.items[-1]
+    qtbot.waitUntil(lambda: stats_line(waiting).startswith("Waiting for your approval"), timeout=10_000)
+    assert window.statusBar().currentMessage().startswith(f"Waiting for your approval to run {TOOL}")
+    assert [type(part) for part in waiting.tools] == [ToolCallPart]  # nothing ran before the user answered
     with qtbot.waitSignal(window.reply_finished, timeout=90_000) as done:
         card.allow_once.click()
     reply = done.args[0]
     assert not card.isVisible()
-    assert f"Tool call: `{TOOL}(" in reply.reasoning
-    assert '"timezone"' in reply.reasoning or "Invalid timezone" in reply.reasoning  # the real server's answer
-    assert DENIED not in reply.reasoning
-    layout = window.chat_view.message_delegate.layout(
-        reply, window.chat_view.viewport().width(), window.chat_view.palette(), window.chat_view.font()
-    )
+    call, result = reply.tools
+    assert isinstance(result, ToolResultPart) and result.call_id == call.id and call.server == "time"
+    assert '"timezone"' in result.content or "Invalid timezone" in result.content  # the real server's answer
+    assert not result.error and result.content not in reply.reasoning  # a part, not reasoning text
+    layout = _layout(window, reply)
     assert layout.thought is not None and layout.thought.label.startswith("▸ Used a tool")  # collapsed step
     assert _no_children("Asia/Tokyo")  # the server switched off never started
 
+    assert menu.button.text() == "Tools" and turns.choice.mode is ChoiceMode.AUTO  # the choice was the last turn's
+
     # Deny: nothing runs, and the model is told
+    _choose(qtbot, window, f"choice:named:{TOOL}")
     _ask(qtbot, window, "And now?")
     qtbot.waitUntil(card.isVisible, timeout=90_000)
     with qtbot.waitSignal(window.reply_finished, timeout=90_000) as done:
         card.deny.click()
-    assert "Error:" in done.args[0].reasoning and DENIED in done.args[0].reasoning
+    denied = done.args[0].tools[1]
+    assert denied.error and denied.content == DENIED
+
+    # reopened, the steps are rebuilt from the stored parts: the block lists each call and its result
+    chat_id = window.conversation.chat_id
+    window.conversation.open(chat_id)
+    items = window.chat_model.items
+    assert items[1].tools == reply.tools and items[3].tools[1] == denied
+    window.chat_view.message_delegate.expanded.add(items[1].uid)
+    opened = _layout(window, items[1])
+    assert opened.thought is not None and opened.thought.label.startswith("▾ Used a tool")
+    assert f"`{TOOL}(" in block_text(items[1]) and result.content[:40] in block_text(items[1])
+
+    # None: the next turn offers no tools (no card, nothing forced)
+    _choose(qtbot, window, "choice:none:")
+    sent.clear()
+    with qtbot.waitSignal(window.reply_finished, timeout=90_000) as done:
+        _ask(qtbot, window, "Thanks!")
+    assert not card.isVisible() and done.args[0].tools == ()
+    assert sent and not sent[0].tools and not sent[0].grammar
+
+
+def test_always_skips_the_card_and_no_server_outlives_the_window(qtbot, tools_window) -> None:
+    window = tools_window
+    turns, card = window.tools.turns, window.tools.card
+    _named_call(qtbot, window)
 
     # Always: this call runs, the next one does not ask
     _ask(qtbot, window, "Once more?")
@@ -144,10 +211,12 @@ def test_approve_deny_always_in_a_chat_and_no_orphans(qtbot, tools_window) -> No
     assert TOOL in json.loads(window.paths.tool_prefs_file.read_text())["alwaysAllowed"]
     asked: list[object] = []
     turns.approval_needed.connect(lambda call, _server: asked.append(call))
+    _choose(qtbot, window, f"choice:named:{TOOL}")
     with qtbot.waitSignal(window.reply_finished, timeout=90_000) as done:
         _ask(qtbot, window, "Last time?")
     assert not asked and not card.isVisible()
-    assert f"Tool call: `{TOOL}(" in done.args[0].reasoning and DENIED not in done.args[0].reasoning
+    ran = done.args[0].tools
+    assert ran[0].name == TOOL and ran[1].content != DENIED
 
     assert _children("mcp_server_time")
     window.close()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions
+from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions, ToolPart
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
+
+if TYPE_CHECKING:
+    from app.core.personas.roleplay import Roleplay
 
 _uids = itertools.count(1)
 
@@ -37,6 +40,8 @@ class ChatItem:
     citations: tuple[CitationPart, ...] = ()  # a reply's numbered sources ("[1] report.pdf, p. 12")
     documents: tuple[DocumentPart, ...] = ()  # what a question was asked with (attached files, collections)
     images: tuple[ImagePart, ...] = ()  # what the user attached (the bytes: media.store, by hash)
+    tools: tuple[ToolPart, ...] = ()  # a reply's tool calls and their results, in order (prompting.tool_parts)
+    waiting: str = ""  # what the streaming reply waits for, when not for the model ("Waiting for your approval")
 
     @property
     def thinking(self) -> bool:
@@ -68,6 +73,7 @@ class TurnSettings:
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # the Think toggle, an effort
     json_schema: dict[str, Any] | None = None  # structured output: the reply is JSON valid for this schema
     chat_settings: str | None = None  # the chat's own sampling as JSON (prompting.chat_sampling), kept with it
+    roleplay: Roleplay | None = None  # lorebooks, user persona, author's note (personas.roleplay), kept with it
 
 
 class SessionListener(Protocol):

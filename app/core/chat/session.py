@@ -11,15 +11,21 @@ Persistence: every message is written as the turn starts; a streaming reply is s
 0.5 s and at its end (``StreamingSaver``), so a crash loses at most half a second and never a
 finished message. Without a store (the CLI without --save) the session keeps the chat in an in-memory SQLite
 history (``ChatStore.in_memory``): the same code paths, nothing written to disk.
+
+Roleplay: a turn whose ``TurnSettings.roleplay`` is set is built through it (``chat.roleplay_turn``: lorebook
+entries, the user persona, the author's note, macros; ``built`` says what fired), and the chat keeps its roleplay
+settings beside its sampling. A fresh chat's greetings (a card's alternate ones) are versions of its first message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from app.core.chat import roleplay_turn
 from app.core.chat.headless import run_turn
 from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
 from app.core.engines.service import EngineService, GenerationRequest
@@ -28,8 +34,20 @@ from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
 from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
-from app.core.prompting.parts import CitationPart, ImagePart, Part, images_of, is_thought
+from app.core.personas.prompt_build import BuiltPrompt
+from app.core.personas.roleplay import TokenCounter
+from app.core.prompting.parts import (
+    CitationPart,
+    ImagePart,
+    Part,
+    ToolCallPart,
+    ToolResultPart,
+    images_of,
+    is_thought,
+    tool_parts_of,
+)
 from app.core.prompting.prompt_formats import ChatMessage
+from app.core.prompting.tool_parts import answer_of, fold_tool_turns, reply_messages
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
 if TYPE_CHECKING:
@@ -68,6 +86,9 @@ class ChatSession:
         self._saver: StreamingSaver | None = None
         self._grounded: dict[int, tuple[str, tuple[CitationPart, ...]]] = {}  # question id: (prompt, sources)
         self._pending_citations: tuple[CitationPart, ...] = ()  # the sources of the request being built
+        self.tokens = TokenCounter()  # a face with a loaded model gives it the model's tokenizer
+        self.built: BuiltPrompt | None = None  # the last turn's roleplay: which entries fired, and why
+        self._greetings: list[str] = []  # a fresh chat's greetings to choose from (before it is saved)
 
     # opening
     def open(self, chat_id: int) -> None:
@@ -84,11 +105,20 @@ class ChatSession:
         self.system_message = path[0] if path and path[0].role == "system" else None
         self._reset([self._item(m) for m in path if m.role != "system"])
 
-    def new(self, greeting: str = "", speaker: str = "") -> None:
-        """A fresh chat (saved when its first message is sent)."""
+    def new(self, greeting: str | Sequence[str] = "", speaker: str = "", chosen: int = 0) -> None:
+        """A fresh chat (saved when its first message is sent). ``greeting``: one, or several to swipe through
+        (a card's alternate greetings: each is kept as a version of the first message; ``chosen`` is shown)."""
         self.chat_id, self.system_message, self._saver = None, None, None
         self._set_state(ResponseState.IDLE)
-        self._reset([ChatItem(role="assistant", text=greeting, model_name=speaker)] if greeting else [])
+        self._greetings, chosen = roleplay_turn.greeting_rows(
+            [greeting] if isinstance(greeting, str) else greeting, chosen
+        )
+        items = (
+            [ChatItem(role="assistant", text=self._greetings[chosen], model_name=speaker)] if self._greetings else []
+        )
+        if items:
+            items[0].sibling_index, items[0].sibling_count = chosen, len(self._greetings)
+        self._reset(items)
 
     @property
     def busy(self) -> bool:
@@ -174,7 +204,10 @@ class ChatSession:
         if last is None or not last.can_continue or last.message_id is None:
             raise TurnError("There is no stopped reply to continue.")
         self._sync_system_prompt(turn.system_prompt)
-        request = self._request(turn, upto=len(self.items) - 1, continue_text=last.text)
+        request = self._request(turn, upto=len(self.items) - 1, continue_text=answer_of(last.text, last.tools))
+        if last.tools:  # the rounds before the answer being continued, as the model wrote and read them
+            rounds = [m for m in reply_messages(last.text, last.tools) if m["role"] == "tool" or m.get("tool_calls")]
+            request = dataclasses.replace(request, messages=[*request.messages, *rounds])
         message_id, store = last.message_id, self.store
         self._begin(last, message_id, turn)
         self._save(lambda: store.update_message(message_id, state=MessageState.STREAMING))
@@ -206,12 +239,48 @@ class ChatSession:
             last.reasoning += text
         else:
             last.text += text
-        last.reading = ""
+        last.reading, last.waiting = "", ""
         self._changed(len(self.items) - 1)
         self._set_state(ResponseState.GENERATING)
         if self._saver is not None:
             saver, content, reasoning = self._saver, last.text, last.reasoning
             self._save(lambda: saver.update(content, reasoning))
+
+    def tool_step(self, part: ToolCallPart | ToolResultPart, images: Sequence[CheckedImage] = ()) -> None:
+        """A call the model made in the streaming reply, or a call's result (with the ``images`` it returned, checked
+        by ``media.images``): kept with the reply, saved at once.
+
+        A call's ``at`` is where the reply's text stands now (the face need not know it)."""
+        last = self.last()
+        if last is None or last.state != MessageState.STREAMING:
+            return
+        if isinstance(part, ToolCallPart):
+            part = dataclasses.replace(part, at=len(last.text))
+        elif images:
+            try:
+                kept = self._keep(images)
+            except StoreError as exc:
+                kept, part = (), dataclasses.replace(part, content=f"{part.content}\n[{exc}]")
+            part = dataclasses.replace(part, images=images_of(kept))
+        last.tools += (part,)
+        last.waiting = ""
+        self._changed(len(self.items) - 1)
+        if self._saver is not None:
+            saver, content, reasoning = self._saver, last.text, last.reasoning
+            saver.parts = (*last.citations, *last.tools)
+            self._save(lambda: saver.write(content, reasoning))
+
+    def awaiting_approval(self, waiting: bool, tool: str = "") -> None:
+        """The reply waits for the user to allow a call of ``tool`` (or, ``waiting`` False, no longer does)."""
+        last = self.last()
+        if last is None or last.state != MessageState.STREAMING:
+            return
+        if not waiting and self.response_state is not ResponseState.AWAITING_APPROVAL:
+            return
+        last.waiting = f"Waiting for your approval to run {tool}" if waiting and tool else ""
+        last.waiting = last.waiting or ("Waiting for your approval" if waiting else "")
+        self._changed(len(self.items) - 1)
+        self._set_state(ResponseState.AWAITING_APPROVAL if waiting else ResponseState.READING_PROMPT)
 
     def finish(self, stats: GenerationStats) -> None:
         self._end(stats.message_state, stats)
@@ -238,16 +307,25 @@ class ChatSession:
         turn: TurnSettings,
         reasoning: str = "",
     ) -> int:
-        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown."""
+        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown.
+
+        Tool turns (assistant ``tool_calls``, ``role: "tool"`` results) are kept as the replies' parts; a reply that
+        answers the last results is the same reply's answer."""
         self._require_idle()
+        folded = fold_tool_turns(messages)
+        reply_parts: tuple[Part, ...] = ()
+        if folded and folded[-1][1] and isinstance(folded[-1][1][-1], ToolResultPart):
+            answered, reply_parts = folded.pop()
+            reply = answered["content"] + reply
         chat_id = self.store.record_chat(
-            [(message["role"], message["content"], self._keep(message.get("images", ()))) for message in messages],
+            [(m["role"], m["content"], self._keep(m.get("images", ())) + parts) for m, parts in folded],
             reply,
             state=stats.message_state,
             stats=stats.as_dict(),
             model=turn.model,
             preset=turn.preset,
             reasoning=reasoning,
+            reply_parts=reply_parts,
         )
         self.open(chat_id)
         return chat_id
@@ -255,7 +333,11 @@ class ChatSession:
     # the tree
     def switch_version(self, row: int, step: int) -> None:
         item = self.items[row]
-        if item.message_id is not None and not self.busy:
+        if item.message_id is None and row == 0 and len(self._greetings) > 1:  # a fresh chat's greetings
+            item.sibling_index = max(0, min(len(self._greetings) - 1, item.sibling_index + step))
+            item.text = self._greetings[item.sibling_index]
+            self._changed(row)
+        elif item.message_id is not None and not self.busy:
             self.store.switch_version(item.message_id, step)
             self.reload()
 
@@ -281,7 +363,13 @@ class ChatSession:
             messages.append({"role": "system", "content": system_prompt})
             rows.append(-1)
         for row, item in enumerate(self.items[:upto]):
-            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not (item.text or item.images):
+            shown = item.text or item.images or item.tools
+            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not shown:
+                continue
+            if item.role == "assistant" and item.tools:  # its calls and their results, then its answer
+                expanded = reply_messages(item.text, item.tools)
+                messages += expanded
+                rows += [row] * len(expanded)
                 continue
             message: ChatMessage = {"role": "user" if item.role == "user" else "assistant", "content": item.text}
             if item.images:
@@ -295,12 +383,19 @@ class ChatSession:
     def _request(self, turn: TurnSettings, upto: int | None, continue_text: str = "") -> GenerationRequest:
         self._clear_left_out()
         messages = self.conversation(turn.system_prompt, upto=upto)
+        self.built = None
+        if turn.roleplay is not None:  # lorebooks, the user persona, the author's note, macros
+            messages, self.sent_rows, self.built = roleplay_turn.with_roleplay(
+                messages, self.sent_rows, turn.roleplay, self.tokens
+            )
         self._pending_citations = ()
         question = self._last_question(upto)
-        if question is not None and question in self._grounded and messages and messages[-1]["role"] == "user":
+        asked = len(self.items[:upto]) - 1
+        if question is not None and question in self._grounded and asked in self.sent_rows:
             prompt, self._pending_citations = self._grounded[question]
-            messages[-1] = messages[-1].copy()  # its images stay
-            messages[-1]["content"] = prompt  # the sources before the question, this turn only
+            at = self.sent_rows.index(asked)
+            messages[at] = messages[at].copy()  # its images stay
+            messages[at]["content"] = prompt  # the sources before the question, this turn only
         return GenerationRequest(
             messages=messages,
             sampling=turn.sampling,
@@ -362,26 +457,33 @@ class ChatSession:
         """Create the chat on its first message; returns the id of the message to answer under."""
         if self.chat_id is None:
             self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
-            if turn.chat_settings is not None:
-                self.store.set_chat_settings(self.chat_id, turn.chat_settings)
+            roleplay_turn.keep_settings(self.store, self.chat_id, turn)
             parent = None
             if turn.system_prompt.strip():
                 self.system_message = self._add(None, "system", turn.system_prompt)
                 parent = self.system_message.id
             for item in self.items:  # the greeting, shown before the chat existed
                 if item.message_id is None and item.text:
-                    saved = self._add(parent, item.role, item.text, turn=TurnSettings(preset=turn.preset))
-                    item.message_id = saved.id
-                    parent = saved.id
+                    item.message_id = self._save_greeting(parent, item, turn)
+                    parent = item.message_id
             return parent
         self.store.set_chat_fields(self.chat_id, model=turn.model, preset=turn.preset, overflow=turn.context_policy)
-        if turn.chat_settings is not None:
-            self.store.set_chat_settings(self.chat_id, turn.chat_settings)
+        roleplay_turn.keep_settings(self.store, self.chat_id, turn)
         self._sync_system_prompt(turn.system_prompt)
         last = self.last()
         if last is not None and last.message_id is not None:
             return last.message_id
         return self.system_message.id if self.system_message else None
+
+    def _save_greeting(self, parent: int | None, item: ChatItem, turn: TurnSettings) -> int:
+        """A greeting shown before the chat existed; its alternatives kept as its versions, the one shown active."""
+        greetings = self._greetings if item is self.items[0] and len(self._greetings) > 1 else [item.text]
+        ids = [self._add(parent, item.role, text, turn=TurnSettings(preset=turn.preset)).id for text in greetings]
+        shown = ids[item.sibling_index] if len(ids) > 1 else ids[0]
+        if shown != ids[-1]:
+            self.store.switch_to(shown)
+        self._greetings = []
+        return shown
 
     def _sync_system_prompt(self, system_prompt: str) -> None:
         """An edited system prompt is saved into the chat's root system message."""
@@ -404,9 +506,11 @@ class ChatSession:
         item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
         if self._pending_citations or item.text == "":
             item.citations = self._pending_citations  # a continued reply keeps the sources it had
+        if item.text == "":
+            item.tools = ()
         self._changed(self.items.index(item))
         self._saver = StreamingSaver(self.store, message_id)
-        self._saver.parts = item.citations
+        self._saver.parts = (*item.citations, *item.tools)
         self._set_state(ResponseState.READING_PROMPT)
 
     def _end(self, state: MessageState, stats: GenerationStats | None, error: str = "") -> None:
@@ -414,7 +518,7 @@ class ChatSession:
         if last is None or last.state != MessageState.STREAMING:
             self._set_state(ResponseState.IDLE)
             return
-        last.state, last.stats, last.error, last.reading = state, stats, error, ""
+        last.state, last.stats, last.error, last.reading, last.waiting = state, stats, error, "", ""
         self._changed(len(self.items) - 1)
         saver, text, reasoning = self._saver, last.text, last.reasoning
         if saver is not None:
@@ -471,6 +575,7 @@ class ChatSession:
             citations=message.citations,
             documents=message.documents,
             images=images_of(message.parts),
+            tools=tool_parts_of(message.parts),
             note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )
 

@@ -14,7 +14,8 @@ from app.core.media.images import ImageRefused
 from app.core.media.store import ImageStore
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.media import openai_message
-from app.core.prompting.parts import images_of, parts_from_json
+from app.core.prompting.parts import images_of, parts_from_json, tool_parts_of
+from app.core.prompting.tool_parts import reply_messages, steps_markdown
 from app.core.prompting.types import MessageState
 
 if TYPE_CHECKING:
@@ -138,8 +139,9 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
     """The active branch as OpenAI-style ``messages``; a reply's reasoning in ``reasoning_content`` (DeepSeek's API);
     a message's images as ``image_url`` parts with ``data:`` URLs (read from ``images``; one no longer there, or
     without ``images``, is left out); a reply's sources in ``citations`` and a question's documents in
-    ``documents`` (extensions: OpenAI has none)."""
-    messages = []
+    ``documents`` (extensions: OpenAI has none). A reply that used tools is its rounds, as OpenAI's API has them: an
+    assistant message with the round's ``tool_calls``, a ``role: "tool"`` message per result, then the answer."""
+    messages: list[dict[str, Any]] = []
     for m in store.active_path(chat_id):
         attached = []
         for part in images_of(m.parts):
@@ -160,6 +162,13 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
             ]  # fmt: skip
         if m.documents:
             message["documents"] = [{"name": d.name, "mode": d.mode, "pages": d.pages} for d in m.documents]
+        tools = tool_parts_of(m.parts)
+        if m.role == "assistant" and tools:
+            rounds = [dict(step) for step in reply_messages(m.content, tools)]
+            answered = rounds and rounds[-1]["role"] == "assistant" and "tool_calls" not in rounds[-1]
+            # the answer keeps the reasoning, the sources …; the rounds go before it
+            message["content"] = rounds.pop()["content"] if answered else ""
+            messages += rounds
         messages.append(message)
     return messages
 
@@ -179,6 +188,10 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
         if message.documents:
             attached = ", ".join(d.name + (f" ({d.pages} pages)" if d.pages else "") for d in message.documents)
             lines += [f"*With: {attached}*", ""]
+        tools = tool_parts_of(message.parts)
+        if tools:
+            lines += ["<details>", "<summary>Tools used</summary>", "", steps_markdown(tools, 1 << 62), "",
+                      "</details>", ""]  # fmt: skip
         lines += [message.content, ""]
         if message.citations:
             lines += ["**Sources**", ""] + [f"- {c.label}" for c in message.citations] + [""]

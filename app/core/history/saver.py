@@ -22,7 +22,7 @@ class StreamingSaver:
         self.store, self.message_id, self.interval = store, message_id, interval
         self._last = time.monotonic()
         self._saved_len = 0
-        self.parts: tuple[Part, ...] = ()  # the reply's other parts (citations), saved with every write
+        self.parts: tuple[Part, ...] = ()  # the reply's other parts (citations, tool steps), saved with every write
 
     def update(self, text: str, reasoning: str = "") -> bool:
         """Called with the whole text (and reasoning) so far; returns True when it wrote.
@@ -44,6 +44,13 @@ class StreamingSaver:
             return False
         self._last, self._saved_len = now, size
         return True
+
+    def write(self, text: str, reasoning: str = "") -> None:
+        """Write now, whatever the interval (a tool call or result: rare, and not to be lost); raises as ``finish``."""
+        self.store.update_message(
+            self.message_id, content=text, reasoning=reasoning if reasoning else None, parts=self.parts
+        )
+        self._last, self._saved_len = time.monotonic(), len(text) + len(reasoning)
 
     def finish(self, text: str, state: str, stats: dict[str, Any] | None = None, reasoning: str = "") -> None:
         self.store.update_message(

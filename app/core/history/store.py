@@ -34,7 +34,7 @@ from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from app.core.history.search import PAGE, SearchPage, find_chat_page, find_chats
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import Part, ReasoningPart, images_of, parts_from_json, parts_to_json
+from app.core.prompting.parts import Part, ReasoningPart, every_image_of, parts_from_json, parts_to_json
 from app.core.prompting.types import MessageState
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ class ChatStore(MessageTree):
         """The hashes of every image a stored message shows (what ``media.store.ImageStore.prune`` keeps)."""
         found: set[str] = set()
         for (raw,) in self._db.execute("SELECT parts FROM messages WHERE parts LIKE '%\"image\"%'"):
-            found.update(part.sha256 for part in images_of(parts_from_json(raw)[0]))
+            found.update(part.sha256 for part in every_image_of(parts_from_json(raw)[0]))
         return found
 
     def _touch(self, chat_id: int, **fields: str) -> None:
@@ -305,9 +305,10 @@ class ChatStore(MessageTree):
         model: str = "",
         preset: str = "",
         reasoning: str = "",
+        reply_parts: tuple[Part, ...] = (),
     ) -> int:
         """A finished exchange as a new chat, in one transaction: ``messages`` (role, text[, parts]) in order, then
-        the reply.
+        the reply (with ``reply_parts``: its tool steps).
 
         Nothing is written if any of it cannot be (a full disk leaves no half chat behind). Returns the chat's id."""
         if state not in STATES:
@@ -323,7 +324,7 @@ class ChatStore(MessageTree):
             title = ""
             done = MessageState.DONE.value
             rows = [(r[0], r[1], done, "{}", "", "", parts_to_json(r[2] if len(r) > 2 else ())) for r in messages]
-            parts = parts_to_json((ReasoningPart(reasoning),)) if reasoning else ""
+            parts = parts_to_json((ReasoningPart(reasoning), *reply_parts) if reasoning else reply_parts)
             rows.append(("assistant", reply, state, json.dumps(stats or {}), model, preset, parts))
             for role, text, row_state, row_stats, row_model, row_preset, row_parts in rows:
                 cursor = db.execute(

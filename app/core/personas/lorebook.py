@@ -182,7 +182,7 @@ def _book_entry(item: Any, index: int) -> Entry:
         use_regex=_bool(item.get("use_regex"), False),
         exclude_recursion=_bool(ext.get("exclude_recursion"), False),
         prevent_recursion=_bool(ext.get("prevent_recursion"), False),
-        raw=copy.deepcopy(item),
+        raw=_json_copy(item),
     )
 
 
@@ -211,12 +211,13 @@ def _world_info_entry(item: Any, index: int) -> Entry:
         scan_depth=_opt_int(item.get("scanDepth")),
         exclude_recursion=_bool(item.get("excludeRecursion"), False),
         prevent_recursion=_bool(item.get("preventRecursion"), False),
-        raw=copy.deepcopy(item),
+        raw=_json_copy(item),
     )
 
 
 def to_world_info(book: Lorebook) -> dict[str, Any]:
-    """A SillyTavern World Info document."""
+    """A SillyTavern World Info document (with the book's scan depth, budget and recursion, which SillyTavern keeps
+    in its own settings and ignores here, so that the book reads back as it was edited)."""
     entries: dict[str, Any] = {}
     for entry in book.entries:
         item = dict(entry.raw) if "key" in entry.raw else {}
@@ -242,7 +243,9 @@ def to_world_info(book: Lorebook) -> dict[str, Any]:
             preventRecursion=entry.prevent_recursion,
         )
         entries[str(entry.uid)] = item
-    return {**copy.deepcopy(book.raw), "name": book.name, "entries": entries}
+    settings = {"scan_depth": book.scan_depth, "token_budget": book.token_budget,
+                "recursive_scanning": book.recursive_scanning}  # fmt: skip
+    return {**copy.deepcopy(book.raw), "name": book.name, **settings, "entries": entries}
 
 
 def to_character_book(book: Lorebook) -> dict[str, Any]:
@@ -290,6 +293,15 @@ def to_character_book(book: Lorebook) -> dict[str, Any]:
         "extensions": book_raw.get("extensions") or {},
         "entries": items,
     }
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of decoded JSON (objects, arrays, scalars): deepcopy's result, several times faster (20,000 entries)."""
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    return value
 
 
 def _st_logic(logic: Logic) -> int:

@@ -29,6 +29,12 @@ class BookInfo:
     source: str  # "world info" or "card: <preset name>"
     entries: int
     book: Lorebook = field(repr=False)
+    path: Path | None = None  # a World Info file's path (None for a card's book)
+    preset_id: str = ""  # the card's preset (empty for a World Info file)
+
+    @property
+    def card(self) -> bool:
+        return bool(self.preset_id)
 
 
 class LorebookLibrary:
@@ -46,13 +52,28 @@ class LorebookLibrary:
             except (OSError, ValueError, LorebookError) as exc:
                 self.problems.append(f"{path.name}: {exc}")
                 continue
-            found.append(BookInfo(book.name, "world info", len(book.entries), book))
+            found.append(BookInfo(book.name, "world info", len(book.entries), book, path=path))
         if self.presets is not None:
             for preset in self.presets.presets():
                 own = self.card_book(preset.id) if not preset.builtin else None
                 if own is not None:
-                    found.append(BookInfo(own.name, f"card: {preset.name}", len(own.entries), own))
+                    info = BookInfo(own.name, f"card: {preset.name}", len(own.entries), own, preset_id=preset.id)
+                    found.append(info)
         return found
+
+    def stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """What ``books()`` would read, by name, time and size: unchanged, the books need not be read again."""
+        paths = sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        if self.presets is not None:
+            paths += sorted(CardStore(self.presets.user_dir).root.glob("*/card.json"))
+        found = []
+        for path in paths:
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), info.st_mtime_ns, info.st_size))
+        return tuple(found)
 
     def card_book(self, preset_id: str) -> Lorebook | None:
         """The lorebook inside a preset's original card, if it has one."""
@@ -102,8 +123,92 @@ class LorebookLibrary:
             raise LorebookError(f"Could not save the lorebook {book.name!r}: {exc.strerror or exc}") from None
         return target
 
+    # editing (the Lorebooks page): a World Info file is rewritten where it is; a card's book inside its card
+    def create(self, name: str) -> BookInfo:
+        """A new empty World Info lorebook; LorebookError if the name is empty or taken."""
+        name = self._free_name(name)
+        book = Lorebook(name)
+        path = self.save(book)
+        return BookInfo(book.name, "world info", 0, book, path=path)
+
+    def save_book(self, info: BookInfo) -> None:
+        """Write ``info.book`` back where it came from (atomically); LorebookError says why it could not."""
+        if info.card:
+            self._save_card_book(info.preset_id, info.book)
+            return
+        if info.path is None:
+            info.path = self.save(info.book)
+            return
+        try:
+            atomic_write_text(info.path, json.dumps(to_world_info(info.book), indent=2, ensure_ascii=False))
+        except OSError as exc:
+            raise LorebookError(f"Could not save the lorebook {info.book.name!r}: {exc.strerror or exc}") from None
+
+    def rename(self, info: BookInfo, new_name: str) -> None:
+        """A World Info file moves to its new name's file (written first, then the old one removed)."""
+        new_name = self._free_name(new_name, keeping=info)
+        old_name, info.book.name = info.book.name, new_name
+        try:
+            if info.card:
+                self._save_card_book(info.preset_id, info.book)
+            else:
+                old_path, target = info.path, self.folder / f"{_slug(new_name)}.json"
+                info.path = target
+                self.save_book(info)
+                if old_path is not None and old_path != target:
+                    old_path.unlink(missing_ok=True)
+        except (LorebookError, OSError) as exc:
+            info.book.name = old_name
+            raise LorebookError(str(exc)) from None
+        info.name = new_name
+
+    def delete(self, info: BookInfo) -> None:
+        if info.card:
+            raise LorebookError(
+                f"{info.name!r} belongs to the card of {info.source.removeprefix('card: ')}: "
+                "it goes when that preset is deleted (Persona › Delete preset)."
+            )
+        if info.path is not None:
+            try:
+                info.path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise LorebookError(f"Could not delete {info.path.name}: {exc.strerror or exc}") from None
+
+    def _free_name(self, name: str, keeping: BookInfo | None = None) -> str:
+        name = " ".join(name.split())
+        if not name:
+            raise LorebookError("A lorebook needs a name.")
+        if len(name) > 120:
+            raise LorebookError("That name is too long (120 characters at most).")
+        for other in self.books():
+            if keeping is not None and (other.path, other.preset_id) == (keeping.path, keeping.preset_id):
+                continue  # the book being renamed
+            if other.name.lower() == name.lower():
+                raise LorebookError(f"There is already a lorebook named {other.name!r}.")
+            to_file = keeping is None or not keeping.card
+            if to_file and other.path is not None and other.path.stem == _slug(name):
+                raise LorebookError(f"The lorebook {other.name!r} already has that file name ({other.path.name}).")
+        return name
+
+    def _save_card_book(self, preset_id: str, book: Lorebook) -> None:
+        if self.presets is None:
+            raise LorebookError("No preset library to save a card's lorebook into.")
+        store = CardStore(self.presets.user_dir)
+        document = store.load(preset_id)
+        if document is None:
+            raise LorebookError("The card of this lorebook is gone (its preset was deleted?).")
+        document["data"]["character_book"] = to_character_book(book)
+        try:
+            atomic_write_text(store.folder(preset_id) / "card.json", json.dumps(document, ensure_ascii=False, indent=1))
+        except OSError as exc:
+            raise LorebookError(f"Could not save the card's lorebook: {exc.strerror or exc}") from None
+
     def export(self, name: str, path: Path, *, card_book: bool = False) -> None:
-        book = self.get(name)
+        self.write_world_info(self.get(name), path, card_book=card_book)
+
+    @staticmethod
+    def write_world_info(book: Lorebook, path: Path, *, card_book: bool = False) -> None:
+        """``book`` as a SillyTavern World Info file (or a bare ``character_book``) at ``path``, atomically."""
         document = to_character_book(book) if card_book else to_world_info(book)
         try:
             atomic_write_text(path, json.dumps(document, indent=2, ensure_ascii=False))

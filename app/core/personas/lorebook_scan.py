@@ -95,6 +95,7 @@ class Scanner:
         for scan_depth, keys in self._keys.items():
             self._sets[scan_depth] = self._compile(scan_depth, keys)
         self._keys.clear()
+        self._always = [index for index, plan in enumerate(self.plans) if plan.always]  # a turn never walks them all
 
     def _add(self, book: Lorebook, entry: Entry) -> None:
         position, depth, scan_depth = entry.position, entry.depth, entry.scan_depth
@@ -163,7 +164,7 @@ class Scanner:
     ) -> Activation:
         """The entries that fire for ``messages`` (oldest first; the newest is the message being sent)."""
         result = Activation(notes=list(self.notes))
-        fired: dict[int, str] = {index: _always_reason(p) for index, p in enumerate(self.plans) if p.always}
+        fired: dict[int, str] = {index: _always_reason(self.plans[index]) for index in self._always}
         scanned = {depth: _buffer(messages, depth) for depth in self._sets}
         self._match(scanned, fired, result, seed, recursion=None)
         if self.recursive:
@@ -178,8 +179,8 @@ class Scanner:
                     break
             else:
                 result.notes.append(f"Recursion stopped after {self.max_recursion} rounds.")
-        for plan in self.plans:
-            plan.recurse_depth = 0
+        for index in fired:  # only what fired had a recursion round set
+            self.plans[index].recurse_depth = 0
         self._fit(fired, result, budget if budget is not None else self._budget(), count_tokens)
         return result
 
@@ -274,3 +275,17 @@ def _pattern(key: str, *, case: bool, whole: bool, regex: bool) -> str:
     if whole and " " not in key.strip():
         body = rf"(?:^|\W){body}(?:$|\W)"
     return body if case else f"(?i){body}"
+
+
+def key_problem(key: str, *, regex: bool = False) -> str:
+    """Why a key can never match (RE2 refuses its pattern), or "" when it can: said as the key is typed."""
+    pattern = _pattern(key, case=False, whole=False, regex=regex)
+    try:
+        if not pattern:
+            return "it is empty"
+        re2.compile(pattern, _RE2_OPTIONS)
+    except Exception as exc:  # re2.error: back-references, look-arounds, a broken pattern
+        detail = exc.args[0] if exc.args else exc
+        detail = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+        return f"RE2 cannot run it (no back-references or look-arounds): {detail}"
+    return ""

@@ -2,8 +2,10 @@
 
 A stored message keeps its answer in ``content`` (what search, titles, exports and the next prompt read) and its
 other parts beside it (``Message.parts``): ``ReasoningPart``, ``ImagePart`` (an attached image, by its hash),
-``DocumentPart`` (a file attached to a question, or a collection it was asked of) and ``CitationPart`` (a numbered
-source of a reply: file and location); tool calls take the same road (a ``type`` and their fields, stored as JSON).
+``DocumentPart`` (a file attached to a question, or a collection it was asked of), ``CitationPart`` (a numbered
+source of a reply: file and location), and a reply's tool steps: ``ToolCallPart`` (a call the model made: its id,
+name, arguments and server, and where in the reply's text it came) and ``ToolResultPart`` (what the call returned;
+``prompting.tool_parts`` turns them back into the assistant ``tool_calls`` and ``role: "tool"`` messages).
 
 While a reply streams, a piece of reasoning travels as a ``Thought``: a ``str`` marked as reasoning, so every
 queue, callback and signal that carries text carries it unchanged, and whoever cares asks ``is_thought(piece)``.
@@ -106,19 +108,86 @@ class CitationPart:
 
 
 @dataclass(frozen=True)
+class ToolCallPart:
+    """A call the model made in a reply. ``round``: which of the reply's tool rounds (calls of one round were written
+    together); ``at``: how much of the reply's text had been written when it came (the text of that round ends there).
+    """
+
+    id: str
+    name: str  # as the model was offered it (MCP tools: ``server__tool``)
+    arguments: str = "{}"  # JSON text, as OpenAI sends it
+    server: str = ""  # the MCP server that ran it ('' for none)
+    round: int = 0
+    at: int = 0
+    type: Literal["tool_call"] = "tool_call"
+
+    def as_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
+class ToolResultPart:
+    """What a call returned (``call_id`` names it): its text as the model read it, cut to fit (``truncated``), an error
+    (``error``: the tool failed, or the user did not allow it), and any images it returned, kept by content."""
+
+    call_id: str
+    content: str
+    name: str = ""
+    truncated: bool = False
+    error: bool = False
+    images: tuple[ImagePart, ...] = ()
+    type: Literal["tool_result"] = "tool_result"
+
+    def as_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"type": "tool_result", "call_id": self.call_id, "content": self.content,
+                               "name": self.name, "truncated": self.truncated, "error": self.error}  # fmt: skip
+        if self.images:
+            row["images"] = [image.as_json() for image in self.images]
+        return row
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> ToolResultPart | None:
+        """The part of a stored row, or None for a row that is not a whole result (kept as an OtherPart)."""
+        call_id, content, name = row.get("call_id"), row.get("content"), row.get("name", "")
+        truncated, error, images = row.get("truncated", False), row.get("error", False), row.get("images", [])
+        if not (isinstance(call_id, str) and isinstance(content, str) and isinstance(name, str)):
+            return None
+        if not (isinstance(truncated, bool) and isinstance(error, bool) and isinstance(images, list)):
+            return None
+        kept = [ImagePart.from_json(image) if isinstance(image, dict) else None for image in images]
+        if any(image is None for image in kept):
+            return None
+        return cls(call_id, content, name, truncated, error, tuple(image for image in kept if image is not None))
+
+
+@dataclass(frozen=True)
 class OtherPart:
-    """A part of a type this release does not show (image, document, tool call …): kept as stored, never lost."""
+    """A part of a type this release does not know (or a damaged one): kept as stored, never lost."""
 
     type: str
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-Part = TextPart | ReasoningPart | ImagePart | DocumentPart | CitationPart | OtherPart
-_FIELDS: dict[str, type[DocumentPart] | type[CitationPart]] = {"document": DocumentPart, "citation": CitationPart}
+Part = TextPart | ReasoningPart | ImagePart | DocumentPart | CitationPart | ToolCallPart | ToolResultPart | OtherPart
+ToolPart = ToolCallPart | ToolResultPart
+_FIELDS: dict[str, type[DocumentPart] | type[CitationPart] | type[ToolCallPart]] = {
+    "document": DocumentPart, "citation": CitationPart, "tool_call": ToolCallPart,
+}  # fmt: skip
 
 
 def images_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
     return tuple(part for part in parts if isinstance(part, ImagePart))
+
+
+def every_image_of(parts: Iterable[Part]) -> tuple[ImagePart, ...]:
+    """The message's own images and those its tool results brought (what the image store must keep)."""
+    found: list[ImagePart] = []
+    for part in parts:
+        if isinstance(part, ImagePart):
+            found.append(part)
+        elif isinstance(part, ToolResultPart):
+            found += part.images
+    return tuple(found)
 
 
 def reasoning_of(parts: Iterable[Part]) -> str:
@@ -133,6 +202,11 @@ def documents_of(parts: Iterable[Part]) -> tuple[DocumentPart, ...]:
     return tuple(part for part in parts if isinstance(part, DocumentPart))
 
 
+def tool_parts_of(parts: Iterable[Part]) -> tuple[ToolPart, ...]:
+    """A reply's tool calls and results, in the order they happened."""
+    return tuple(part for part in parts if isinstance(part, ToolCallPart | ToolResultPart))
+
+
 def parts_to_json(parts: Sequence[Part]) -> str:
     """The non-content parts as stored (``''`` for none, so old rows and new plain rows look alike)."""
     rows: list[dict[str, Any]] = []
@@ -142,8 +216,10 @@ def parts_to_json(parts: Sequence[Part]) -> str:
                 rows.append({"type": "reasoning", "text": part.text})
         elif isinstance(part, ImagePart):
             rows.append(part.as_json())
-        elif isinstance(part, DocumentPart | CitationPart):
+        elif isinstance(part, DocumentPart | CitationPart | ToolCallPart):
             rows.append(asdict(part))
+        elif isinstance(part, ToolResultPart):
+            rows.append(part.as_json())
         elif isinstance(part, OtherPart):
             rows.append({**part.data, "type": part.type})
     return json.dumps(rows, ensure_ascii=False) if rows else ""
@@ -163,10 +239,13 @@ def parts_from_json(raw: str) -> tuple[tuple[Part, ...], str]:
     for row in rows:
         kind = str(row.get("type", ""))
         image = ImagePart.from_json(row) if kind == "image" else None
+        result = ToolResultPart.from_json(row) if kind == "tool_result" else None
         if kind == "reasoning" and isinstance(row.get("text"), str):
             parts.append(ReasoningPart(row["text"]))
         elif image is not None:
             parts.append(image)
+        elif result is not None:
+            parts.append(result)
         elif kind in _FIELDS and (known := _known_part(kind, row)) is not None:
             parts.append(known)
         else:
@@ -175,7 +254,8 @@ def parts_from_json(raw: str) -> tuple[tuple[Part, ...], str]:
 
 
 def _known_part(kind: str, row: dict[str, Any]) -> Part | None:
-    """A document or citation part from its stored fields (None if they are not the right types: kept as stored)."""
+    """A document, citation or tool-call part from its stored fields (None for a field of the wrong type: kept as
+    stored)."""
     cls = _FIELDS[kind]
     values: dict[str, Any] = {}
     for spec in fields(cls):

@@ -65,6 +65,7 @@ class ResponseState(StrEnum):
     QUEUED = "queued"  # waiting behind another request for the engine
     READING_PROMPT = "reading"  # llama.cpp processes the prompt
     GENERATING = "generating"
+    AWAITING_APPROVAL = "approval"  # a tool call waits for the user to allow or deny it
 
     @property
     def busy(self) -> bool:

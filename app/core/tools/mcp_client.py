@@ -5,13 +5,16 @@
 hub closes. Faces call it synchronously from any thread. Every step has a deadline (start, listing, each call);
 a server that does not start, hangs or fails is an ``McpError`` with its name and the reason, never a hang or a
 traceback. Tool names are namespaced ``server__tool``; results are text, cut to ``max_result_chars`` and
-marked as cut; images and resources are named, not inlined. ``close`` (also at exit) ends every child.
+marked as cut; images come back as bytes (kept with the reply as image parts), resources are named, not inlined.
+``close`` (also at exit) ends every child.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
+import binascii
 import contextlib
 import logging
 import threading
@@ -33,6 +36,8 @@ START_SECONDS = 30.0
 CALL_SECONDS = 60.0
 STOP_SECONDS = 5.0
 MAX_RESULT_CHARS = 16_000  # about 4,000 tokens: a result must leave the context room for the answer
+MAX_RESULT_IMAGES = 4  # images of one result kept with the reply (their bytes; a face checks them: media.images)
+MAX_IMAGE_BASE64 = 28 << 20  # base64 characters of one image (about 20 MB of bytes)
 
 _LIVE: weakref.WeakSet[McpHub] = weakref.WeakSet()
 
@@ -53,6 +58,7 @@ class ToolResult:
     text: str
     is_error: bool = False
     truncated: bool = False
+    images: tuple[bytes, ...] = ()  # images the tool returned (undecoded, unchecked: media.images checks them)
 
 
 @dataclass
@@ -244,10 +250,14 @@ async def _call(client: Any, tool: str, arguments: dict[str, Any], seconds: floa
 
 def _result(result: Any, limit: int) -> ToolResult:
     parts: list[str] = []
+    images: list[bytes] = []
     for block in getattr(result, "content", None) or []:
         kind = getattr(block, "type", "")
         if kind == "text":
             parts.append(block.text)
+        elif kind == "image" and (image := _image_bytes(block, len(images))) is not None:
+            images.append(image)
+            parts.append(f"[image {len(images)}: {getattr(block, 'mime_type', '')}, kept with the reply]")
         elif kind in ("image", "audio"):
             size = len(getattr(block, "data", ""))
             parts.append(f"[{kind}: {getattr(block, 'mime_type', '')}, {size:,} base64 characters, not shown]")
@@ -258,7 +268,18 @@ def _result(result: Any, limit: int) -> ToolResult:
     truncated = len(text) > limit
     if truncated:
         text = f"{text[:limit]}\n[… the result was cut: {limit:,} of {len(text):,} characters shown]"
-    return ToolResult(text, bool(getattr(result, "is_error", False)), truncated)
+    return ToolResult(text, bool(getattr(result, "is_error", False)), truncated, tuple(images))
+
+
+def _image_bytes(block: Any, kept: int) -> bytes | None:
+    """An image block's bytes (None past ``MAX_RESULT_IMAGES``, above ``MAX_IMAGE_BASE64``, or not base64)."""
+    data = getattr(block, "data", "")
+    if kept >= MAX_RESULT_IMAGES or not isinstance(data, str) or len(data) > MAX_IMAGE_BASE64:
+        return None
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -34,6 +34,7 @@ class RoundEvents:
     """What a face shows as the rounds go (each optional)."""
 
     text: Callable[[str], None] = lambda _text: None
+    round: Callable[[int], None] = lambda _index: None  # a round begins (0, 1, …): its calls belong together
     call: Callable[[ToolCall], None] = lambda _call: None
     result: Callable[[ToolCall, str, bool], None] = lambda _call, _text, _error: None
     note: Callable[[str], None] = lambda _note: None
@@ -78,6 +79,7 @@ def run_rounds(
     messages = list(request.messages)
     outcome = RoundsOutcome(messages, GenerationStats(), 0)
     while True:
+        events.round(outcome.rounds)
         outcome.rounds += 1
         last = outcome.rounds > max_rounds
         round_choice = ToolChoice(ChoiceMode.NONE) if last else choice

@@ -29,6 +29,7 @@ from app.core.history.store import StoreError
 from app.core.knowledge.embedder import Embedder
 from app.core.knowledge.grounding import Grounding
 from app.core.media.images import CheckedImage
+from app.core.personas.roleplay import Roleplay
 from app.core.prompting.parts import reasoning_for, thinking_switch
 from app.core.prompting.types import GenerationStats, ResponseState
 from app.ui.chat.attachments import Attachments, ComposerInput, DropArea, column_with_tray
@@ -45,6 +46,7 @@ STATUS = {
     ResponseState.QUEUED: "Waiting for the engine (another request is being answered)… (Esc to stop)",
     ResponseState.READING_PROMPT: "Reading the conversation… (Esc to stop)",
     ResponseState.GENERATING: "Generating… (Esc to stop)",
+    ResponseState.AWAITING_APPROVAL: "Waiting for your approval: allow the tool to run, or deny it (Esc to stop)",
 }
 
 
@@ -63,28 +65,34 @@ class ChatFigures:
             status_bar.addPermanentWidget(label)
         status_bar.addPermanentWidget(self.context_meter)
 
-    def show_stats(self, stats: GenerationStats) -> None:
+    def show_stats(self, stats: GenerationStats, lore_tokens: int = 0) -> None:
         if stats.generated_tokens:
             self.speed_label.setText(f"{stats.tokens_per_s:.1f} tok/s")
             self.ttft_label.setText(f"TTFT {stats.ttft_s * 1000:.0f} ms")
         else:  # stopped (or failed) before a token came: there is no speed, and no first token to time
             self.speed_label.setText("stopped before the first token")
             self.ttft_label.setText("TTFT —")
-        self.show_context(stats.context_used, stats.context_size, stats.image_tokens, stats.image_encode_s)
+        self.show_context(stats.context_used, stats.context_size, stats.image_tokens, stats.image_encode_s, lore_tokens)
 
     def clear(self, context_size: int = 0) -> None:
         self.speed_label.setText("— tok/s")
         self.ttft_label.setText("TTFT —")
         self.show_context(0, context_size)
 
-    def show_context(self, used: int, size: int, image_tokens: int = 0, encode_s: float = 0.0) -> None:
-        """``image_tokens``: of ``used``, what the chat's images cost (``encode_s``: the projector's time on them)."""
+    def show_context(
+        self, used: int, size: int, image_tokens: int = 0, encode_s: float = 0.0, lore_tokens: int = 0
+    ) -> None:
+        """``image_tokens``: of ``used``, what the chat's images cost (``encode_s``: the projector's time on them);
+        ``lore_tokens``: what its lorebook entries cost."""
         images = f" · {image_tokens:,} image" if image_tokens and size else ""
-        self.context_label.setText(f"context {used:,} / {size:,}{images}" if size else "context —")
+        lore = f" · {lore_tokens:,} lore" if lore_tokens and size else ""
+        self.context_label.setText(f"context {used:,} / {size:,}{images}{lore}" if size else "context —")
         self.context_meter.setValue(int(1000 * min(1.0, used / size)) if size else 0)
         tip = f"This chat uses {used:,} of {size:,} context tokens" if size else ""
         if images:
             tip += f", {image_tokens:,} of them for its images (encoded in {encode_s * 1000:,.0f} ms)"
+        if lore:
+            tip += f"; {lore_tokens:,} for the lorebook entries that fired"
         self.context_meter.setToolTip(tip)
         self.context_label.setToolTip(tip)
 
@@ -117,7 +125,7 @@ class ChatColumn(QWidget):
         self.think.setToolTip("Let the model think before it answers (its reasoning shows above the answer)")
         self.think.setAccessibleName("Think before answering")
         self.think.hide()
-        buttons = QVBoxLayout()
+        buttons = self.buttons = QVBoxLayout()  # the Tools menu (app.ui.tools) goes above Think
         buttons.addStretch(1)
         buttons.addWidget(self.think)
         send_row = QHBoxLayout()
@@ -127,10 +135,14 @@ class ChatColumn(QWidget):
         input_row = QHBoxLayout()
         input_row.addLayout(column_with_tray(self.attachments, self.input), 1)
         input_row.addLayout(buttons)
-        column = QVBoxLayout(self)
-        column.setContentsMargins(8, 8, 8, 8)
-        column.addWidget(self.pages, 1)
-        column.addLayout(input_row)
+        self.column = QVBoxLayout(self)
+        self.column.setContentsMargins(8, 8, 8, 8)
+        self.column.addWidget(self.pages, 1)
+        self.column.addLayout(input_row)
+
+    def add_above_input(self, widget: QWidget) -> None:
+        """A row between the chat and the input (the user-persona picker)."""
+        self.column.insertWidget(self.column.count() - 1, widget)
 
     def show_chat(self) -> None:
         self.pages.setCurrentWidget(self.chat_view)
@@ -183,6 +195,7 @@ class ChatController(QObject):
         self._loading = loading
         self.embedder: Callable[[], Embedder | None] = lambda: None  # on the grounding thread: the library's model
         self.grounding: GroundingTask | None = None  # the attached documents being read for the next turn
+        self.roleplay: Callable[[], Roleplay | None] = lambda: None  # the window's: lorebooks, user persona, note
         conversation.state_changed.connect(self._on_state)
         conversation.reply_finished.connect(self._on_finished)
         conversation.reply_failed.connect(self._on_failed)
@@ -214,6 +227,7 @@ class ChatController(QObject):
             prompt_format=(preset.prompt_format, preset.custom_template),
             context_policy=self.persona.overflow.currentData(),
             reasoning=reasoning_for(switch, self.widgets.think.isChecked()),
+            roleplay=self.roleplay(),
         )
 
     # the user's intent
@@ -339,8 +353,10 @@ class ChatController(QObject):
             last = self.conversation.session.last()
             if state is ResponseState.READING_PROMPT and last is not None and last.reading:
                 message = f"Reading the conversation… {last.reading} (Esc to stop)"
+            elif state is ResponseState.AWAITING_APPROVAL and last is not None and last.waiting:
+                message = f"{last.waiting}: allow it, or deny it (Esc to stop)"
             status.showMessage(message)
-        elif status.currentMessage() in STATUS.values() or status.currentMessage().startswith("Reading"):
+        elif status.currentMessage() in STATUS.values() or status.currentMessage().startswith(("Reading", "Waiting")):
             status.clearMessage()
         self.chat_changed.emit()
 
@@ -352,7 +368,8 @@ class ChatController(QObject):
     @Slot(object)
     def _on_finished(self, item: ChatItem) -> None:
         if item.stats is not None:
-            self.figures.show_stats(item.stats)
+            built = self.conversation.session.built
+            self.figures.show_stats(item.stats, sum(fired.tokens for fired in built.activation.fired) if built else 0)
         self.reply_finished.emit(item)
 
     @Slot(str)

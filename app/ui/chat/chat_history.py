@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 from app.core.history import exchange
 from app.core.history.store import ChatStore, StoreError
 from app.core.personas.presets import PresetError
+from app.core.personas.roleplay import record_with
 from app.core.rendering.code_blocks import code_blocks
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.chat_model import ChatModel
@@ -94,7 +95,8 @@ class ChatHistory(QObject):
         if self.conversation.chat_id is None:
             return
         try:
-            self.store.set_chat_settings(self.conversation.chat_id, self.persona.sampling_panel.record())
+            chat_id, record = self.conversation.chat_id, self.persona.sampling_panel.record()
+            self.store.set_chat_settings(chat_id, record_with(self.store.chat(chat_id).settings, sampling=record))
         except StoreError as exc:
             self.error.emit(str(exc))
 

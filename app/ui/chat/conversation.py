@@ -95,9 +95,10 @@ class Conversation(QObject):
     def reload(self) -> None:
         self.session.reload()
 
-    def new(self, greeting: str = "", speaker: str = "") -> None:
+    def new(self, greeting: str | Sequence[str] = "", speaker: str = "", chosen: int = 0) -> None:
+        """``greeting``: one, or a card's greetings to swipe through (``chosen`` shown first)."""
         self._abandon()
-        self.session.new(greeting, speaker)
+        self.session.new(greeting, speaker, chosen)
 
     # turns: each raises TurnError (or StoreError) before anything is queued if it cannot start
     def send(

@@ -71,6 +71,8 @@ class Geometry:
 def stats_line(item: ChatItem) -> str:
     """The small print under a message."""
     if item.state == MessageState.STREAMING:
+        if item.waiting:
+            return item.waiting
         if item.thinking:
             return "Thinking…"
         # one state, one word: the status bar says the same (until the first token, the prompt is being read)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
+from app.core.personas.roleplay import Roleplay
 from app.core.rendering.big_text import cut
 from app.ui.chat.chat_model import ChatModel
 from app.ui.engines.engine_client import EngineClient
@@ -28,6 +30,8 @@ class PromptPreview(QWidget):
         self.persona = persona
         self.input_box = input_box
         self.client = client
+        self.roleplay: Callable[[], Roleplay | None] = lambda: None  # the window's: lorebooks, persona, note
+        self.fired: list[str] = []  # the lorebook entries the next message fires, and why
         self.text = QPlainTextEdit(readOnly=True)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -58,18 +62,29 @@ class PromptPreview(QWidget):
 
     @Slot()
     def refresh(self) -> None:
+        from app.core.chat.roleplay_turn import next_prompt
+        from app.core.personas.prompt_build import describe_activation
         from app.core.prompting.prompt_formats import PREVIEW_PLACEHOLDER, preview_prompt
 
         preset = self.persona.preset
-        messages = self.chat_model.session.conversation(self.persona.system_prompt.toPlainText())
-        messages.append({"role": "user", "content": self.input_box.toPlainText().strip() or PREVIEW_PLACEHOLDER})
+        typed = self.input_box.toPlainText().strip() or PREVIEW_PLACEHOLDER
+        system = self.persona.system_prompt.toPlainText()
+        messages, built = next_prompt(self.chat_model.session, system, self.roleplay(), typed)
+        lore: list[str] = []
+        if built is not None:
+            self.fired = describe_activation(built.activation)
+            tokens = sum(fired.tokens for fired in built.activation.fired)
+            count = len(built.activation.fired)
+            lore = [f"Lorebook entries: {count} fired, {tokens:,} tokens" if count else "Lorebook entries: none fired"]
+            lore += [*self.fired, *(f"note: {note}" for note in built.notes if note not in built.activation.notes)]
+        else:
+            self.fired = []
         loaded = self.client.loaded
         if loaded is not None and loaded.info.architecture == "remote":  # its server applies its own template
             self.text.setPlainText(json.dumps({"messages": messages}, indent=2, ensure_ascii=False))
             where = loaded.info.metadata.get("hermes.remote_base", "the server")
-            self.notes.setText(
-                f"The server formats the prompt with its own chat template: these are the messages sent to {where}."
-            )
+            sent = f"The server formats the prompt with its own chat template: these are the messages sent to {where}."
+            self.notes.setText("\n".join([sent, *lore]))
             return
         text, notes = preview_prompt(
             messages,
@@ -85,4 +100,4 @@ class PromptPreview(QWidget):
         self.text.setPlainText(cut(text)[0])  # a 5 MB pasted line is cut for display (marks say how much)
         named = notes[0] if text and notes and notes[0].startswith("Format: ") else ""
         self.header.setText(f"Exactly what the model receives for the next message · {named or 'Format: —'}")
-        self.notes.setText("\n".join(notes[1:] if named else notes))
+        self.notes.setText("\n".join([*(notes[1:] if named else notes), *lore]))

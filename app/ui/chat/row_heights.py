@@ -56,7 +56,7 @@ class Estimator:
         text = item.text or "…"
         lines = 1 + text.count("\n") + len(text) // self.per_line[item.role == "user"]
         footer = self.footer if _has_footer(item) else 0
-        thought = 2 * self.footer if item.reasoning else 0  # the reasoning's line, collapsed (see thought_block)
+        thought = 2 * self.footer if item.reasoning or item.tools else 0  # the block's line, collapsed (thought_block)
         return self.base + lines * self.line + footer + thought
 
 

@@ -1,4 +1,4 @@
-"""A thinking model's reasoning above its answer: a one-line toggle, collapsed until clicked.
+"""A thinking model's reasoning, and a reply's tool steps, above its answer: a one-line toggle, collapsed until clicked.
 
 "▸ Thinking…" while the model thinks, "▸ Thought for 12 s (340 tokens)" once it has; expanded ("▾ …")
 the reasoning shows under that line, smaller and muted, and grows as it streams. Which replies are
@@ -15,6 +15,8 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView
 
+from app.core.prompting.parts import ToolCallPart
+from app.core.prompting.tool_parts import step_count, steps_markdown
 from app.core.prompting.types import MessageState
 from app.ui.chat.message_layout import MessageDocuments
 
@@ -28,9 +30,18 @@ INDENT = 10  # the reasoning sits right of a thin rule
 TOGGLE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
 
 
+def block_text(item: ChatItem) -> str:
+    """What the block shows: the reasoning, then each tool call and its result (read from the reply's parts)."""
+    steps = steps_markdown(item.tools) if item.tools else ""
+    return f"{item.reasoning.rstrip()}\n\n{steps}" if item.reasoning.strip() and steps else item.reasoning or steps
+
+
 def thought_label(item: ChatItem, expanded: bool) -> str:
     arrow = "▾" if expanded else "▸"
-    steps = item.reasoning.count("Tool call: ")  # tool steps (app.ui.tools) share the block
+    steps = step_count(item.tools)  # tool steps share the block
+    pending = item.tools[-1] if item.tools and item.state == MessageState.STREAMING else None
+    if isinstance(pending, ToolCallPart):  # no result yet: it waits for the user, or runs
+        return f"{arrow} Calling {pending.name}…"
     if steps:
         return f"{arrow} Used {'a tool' if steps == 1 else f'{steps} tools'} (click for the calls and results)"
     if item.state == MessageState.STREAMING and not item.text:
@@ -82,7 +93,8 @@ def build_thought(
     line: int,
 ) -> ThoughtBlock | None:
     """The block for ``item`` (None without reasoning); an expanded body is reused and fed only what changed."""
-    if not item.reasoning:
+    text = block_text(item)
+    if not text:
         return None
     label = thought_label(item, expanded)
     block = ThoughtBlock(label, QFontMetrics(font).horizontalAdvance(label) + 12, line)
@@ -91,7 +103,7 @@ def build_thought(
     body = previous.body if previous is not None and previous.body is not None else None
     if body is None or body.width != width - INDENT:
         body = MessageDocuments(width=width - INDENT, font=QFont(font), palette=QPalette(palette))
-    source = (item.reasoning, item.state == MessageState.STREAMING and not item.text)
+    source = (text, item.state == MessageState.STREAMING and not item.text)
     if previous is None or previous.body is not body or previous.source != source:
         body.update(source[0], streaming=source[1])  # an answer's tokens leave a finished thought as it is
     block.body, block.source = body, source
@@ -101,7 +113,7 @@ def build_thought(
 def toggle_thought(view: ChatView, row: int) -> bool:
     """Expand or collapse the reasoning of the message at ``row``; False where it has none."""
     item = view.item(row)
-    if not item.reasoning:
+    if not (item.reasoning or item.tools):
         return False
     view.message_delegate.expanded.symmetric_difference_update({item.uid})
     view.setCurrentIndex(view.model().index(row, 0))  # Enter/Space toggle it again

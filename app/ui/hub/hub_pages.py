@@ -101,6 +101,14 @@ class HubPages(QObject):
             bar.model_ready.connect(lambda loaded: models.set_loaded(loaded.info.path))
             bar.unloaded.connect(lambda: models.set_loaded(None))
             return models
+        if name == "lorebooks":
+            from app.core.personas.lorebook_library import LorebookLibrary
+            from app.core.personas.presets import PresetLibrary
+            from app.ui.personas.lorebooks_page import LorebooksPage
+
+            lorebooks = LorebooksPage(LorebookLibrary(self.paths.data, PresetLibrary(self.paths.presets_dir)))
+            lorebooks.status.connect(self.status)
+            return lorebooks
         if name == "server":
             from app.ui.engines.server_page import ServerPage
 
@@ -231,6 +239,12 @@ class HubPages(QObject):
             server_page = self._pages["server"]
             assert isinstance(server_page, ServerPage)
             server_page.shutdown()
+        if "lorebooks" in self._pages:
+            from app.ui.personas.lorebooks_page import LorebooksPage
+
+            lorebooks = self._pages["lorebooks"]
+            assert isinstance(lorebooks, LorebooksPage)
+            lorebooks.shutdown()  # edits not yet saved are written, not lost
         if "downloads" in self._pages:
             self.downloads_page.timer.stop()
         if self._downloads is not None:

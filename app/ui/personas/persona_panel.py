@@ -207,11 +207,14 @@ class PersonaPanel(QWidget):
         self.apply(self.library.presets()[0])
 
     def import_file(self, path: Path) -> Preset | None:
-        return self._run(lambda: self.library.import_file(path))
+        """A preset or a card of any format (its original kept: its lorebook, its alternate greetings)."""
+        from app.core.personas.card_library import import_card_file
+
+        return self._run(lambda: import_card_file(self.library, path).preset)
 
     def _choose_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import a preset or character card", "", "Presets and cards (*.json *.png);;All files (*)"
+            self, "Import a preset or character card", "", "Presets and cards (*.json *.png *.charx);;All files (*)"
         )
         if path:
             self.import_file(Path(path))

@@ -3,8 +3,10 @@
 The worker generates on the shared ``EngineService`` (the tickets are kept, so Stop cancels the round being
 written). When the model calls a tool, ``approval_needed`` asks the window (an ``ApprovalCard``) and the worker
 waits for ``answer``: allow once, always (remembered in ``tools.json``), or deny (the model is told). A tool
-the user allowed always runs without asking. Each call and its result are added to the reply's collapsible
-block (as reasoning pieces, so they are kept with the message); then the model answers.
+the user allowed always runs without asking; while the card waits, the reply says so. Each call and its result
+are kept with the reply as parts (``ToolCallPart``, ``ToolResultPart``: saved at once, shown as the reply's
+collapsible step, sent to the model in later turns as its ``tool_calls`` and ``role: "tool"`` messages); then
+the model answers. ``choice`` (the chat bar's Tools menu) applies to the next turn only.
 """
 
 from __future__ import annotations
@@ -14,20 +16,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.core.chat.tool_turn import checked_images
 from app.core.engines.service import EngineService, GenerationRequest, Ticket
 from app.core.errors import HermesError
-from app.core.prompting.parts import Thought, is_thought
+from app.core.media.images import CheckedImage
+from app.core.prompting.parts import Thought, ToolCallPart, ToolResultPart, is_thought
 from app.core.prompting.types import FinishReason, GenerationStats
 from app.core.tools.mcp_client import SEPARATOR
-from app.core.tools.rounds import MAX_ROUNDS, RoundEvents, describe, run_rounds
+from app.core.tools.rounds import MAX_ROUNDS, RoundEvents, run_rounds
 from app.core.tools.specs import ChoiceMode, ToolCall, ToolChoice
 from app.ui.tools.tools_service import ToolsService
 
 if TYPE_CHECKING:
     from app.ui.chat.conversation import Conversation
 
-STEP = "Tool call: "  # how a step starts in the reply's block (the block's label counts them)
-SHOWN_RESULT_CHARS = 2_000
 ONCE, ALWAYS, DENY = "once", "always", "deny"
 
 
@@ -36,15 +38,17 @@ class ToolTurns(QObject):
 
     approval_needed = Signal(object, str)  # ToolCall, its server's name
     approval_closed = Signal()  # the call was answered (or the turn stopped): the card goes
+    choice_spent = Signal()  # a turn used the tool choice (the menu goes back to Auto)
     _text = Signal(str)
-    _step = Signal(str)  # a piece of the collapsible block (a signal carries plain text: made a Thought on arrival)
+    _note = Signal(str)  # a note for the reply's block (a signal carries plain text: made a Thought on arrival)
+    _step = Signal(object)  # (a ToolCallPart or a ToolResultPart, the images a result brought)
     _done = Signal(object)  # GenerationStats
     _failed = Signal(str)
 
     def __init__(self, service: EngineService, tools: ToolsService, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.service, self.tools = service, tools
-        self.choice = ToolChoice(ChoiceMode.AUTO)  # tests force a named call; the window lets the model decide
+        self.choice = ToolChoice(ChoiceMode.AUTO)  # the next turn's (the chat bar's Tools menu), then Auto again
         self.max_rounds = MAX_ROUNDS
         self._conversation: Conversation | None = None
         self._tickets: list[Ticket] = []
@@ -52,8 +56,14 @@ class ToolTurns(QObject):
         self._answered = threading.Event()
         self._answer = DENY
         self._thread: threading.Thread | None = None
+        self._round = 0
+        self._truncated: set[str] = set()  # the calls whose result was cut to fit
+        self._images: dict[str, list[CheckedImage]] = {}  # the images each call returned (checked)
         self._text.connect(self._on_text)
+        self._note.connect(self._on_note)
         self._step.connect(self._on_step)
+        self.approval_needed.connect(self._on_approval_needed)
+        self.approval_closed.connect(self._on_approval_closed)
         self._done.connect(self._on_done)
         self._failed.connect(self._on_failed)
 
@@ -62,10 +72,14 @@ class ToolTurns(QObject):
         return self.tools.active
 
     def start(self, request: GenerationRequest, conversation: Conversation) -> None:
+        """Run a turn with ``choice``; the choice is for this turn only (then Auto again: ``choice_spent``)."""
         self._conversation = conversation
         self._stopping.clear()
         self._tickets = []
-        self._thread = threading.Thread(target=self._work, args=(request,), name="tool-turn", daemon=True)
+        choice, self.choice = self.choice, ToolChoice(ChoiceMode.AUTO)
+        if choice.mode is not ChoiceMode.AUTO:
+            self.choice_spent.emit()
+        self._thread = threading.Thread(target=self._work, args=(request, choice), name="tool-turn", daemon=True)
         self._thread.start()
 
     @Slot(str)
@@ -89,14 +103,17 @@ class ToolTurns(QObject):
             self._thread.join(seconds)
 
     # the worker thread
-    def _work(self, request: GenerationRequest) -> None:
+    def _work(self, request: GenerationRequest, chosen: ToolChoice) -> None:
         try:
             specs = self.tools.specs()
             for config in self.tools.configs:
                 state = self.tools.state(config.name)
                 if state.startswith("failed"):
-                    self._step.emit(f"Note: MCP server {config.name!r} {state}\n\n")
-            choice = self.choice if specs else ToolChoice(ChoiceMode.NONE)
+                    self._note.emit(f"Note: MCP server {config.name!r} {state}\n\n")
+            choice = chosen if specs else ToolChoice(ChoiceMode.NONE)
+            if choice.mode is ChoiceMode.NAMED and choice.name not in {spec.name for spec in specs}:
+                self._note.emit(f"Note: the tool {choice.name} is not available now; the model decides.\n\n")
+                choice = ToolChoice(ChoiceMode.AUTO)
             outcome = run_rounds(
                 cast(EngineService, _Tracked(self)), request, specs, choice, approve=self._approve,
                 execute=self._execute, events=self._events(), max_rounds=self.max_rounds,
@@ -128,18 +145,31 @@ class ToolTurns(QObject):
             result = self.tools.call(call.name, call.arguments_object())
         except HermesError as exc:
             return str(exc), True
+        if result.truncated:
+            self._truncated.add(call.id)
+        self._images[call.id] = checked_images(result, call)
         return result.text, result.is_error
 
     def _events(self) -> RoundEvents:
+        def round_begins(index: int) -> None:
+            self._round = index
+
+        def call_made(call: ToolCall) -> None:
+            server = call.name.partition(SEPARATOR)[0] if SEPARATOR in call.name else ""
+            self._step.emit((ToolCallPart(call.id, call.name, call.arguments, server, self._round), []))
+
         def result(call: ToolCall, text: str, error: bool) -> None:
-            shown = text if len(text) <= SHOWN_RESULT_CHARS else text[:SHOWN_RESULT_CHARS] + "…"
-            said = "Error" if error else "Result"
-            self._step.emit(f"{STEP}`{describe(call)}`\n\n{said}:\n\n```\n{shown.replace('```', '` ` `')}\n```\n\n")
+            truncated = call.id in self._truncated
+            self._truncated.discard(call.id)
+            part = ToolResultPart(call.id, text, call.name, truncated=truncated, error=error)
+            self._step.emit((part, self._images.pop(call.id, [])))
 
         return RoundEvents(
-            text=lambda piece: (self._step if is_thought(piece) else self._text).emit(piece),
+            text=lambda piece: (self._note if is_thought(piece) else self._text).emit(piece),
+            round=round_begins,
+            call=call_made,
             result=result,
-            note=lambda note: self._step.emit(f"Note: {note}\n\n"),
+            note=lambda note: self._note.emit(f"Note: {note}\n\n"),
         )
 
     # on the GUI thread
@@ -149,9 +179,24 @@ class ToolTurns(QObject):
             self._conversation.session.append(text)
 
     @Slot(str)
-    def _on_step(self, text: str) -> None:
+    def _on_note(self, text: str) -> None:
         if self._conversation is not None:
             self._conversation.session.append(Thought(text))
+
+    @Slot(object)
+    def _on_step(self, step: tuple[ToolCallPart | ToolResultPart, list[CheckedImage]]) -> None:
+        if self._conversation is not None:
+            self._conversation.session.tool_step(*step)
+
+    @Slot(object, str)
+    def _on_approval_needed(self, call: ToolCall, _server: str) -> None:
+        if self._conversation is not None:
+            self._conversation.session.awaiting_approval(True, call.name)
+
+    @Slot()
+    def _on_approval_closed(self) -> None:
+        if self._conversation is not None:
+            self._conversation.session.awaiting_approval(False)
 
     @Slot(object)
     def _on_done(self, stats: GenerationStats) -> None:
