@@ -51,10 +51,11 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.expect_log(r"part-\d+\.gguf: .*; retry \d")  # a hung read given up on, on a very busy machine
 def test_200_queued_downloads_use_the_pool_and_pause_and_cancel_queued_rows(tmp_path: Path, hub) -> None:
-    hub.fault("part-*.gguf", "stall", after=0, seconds=20, times=-1)  # the two running transfers hang
+    hub.fault("part-*.gguf", "stall", after=0, seconds=120, times=-1)  # the two running transfers hang
     before = set(threading.enumerate())
-    downloads = manager(tmp_path, hub, concurrency=2)
+    downloads = manager(tmp_path, hub, concurrency=2, stall_timeout=600)
     try:
         keys = enqueue_all(downloads, FILES)
         wait_for(lambda: sum(j.state == State.DOWNLOADING for j in downloads.jobs()) == 2, "two transfers")
@@ -68,12 +69,14 @@ def test_200_queued_downloads_use_the_pool_and_pause_and_cancel_queued_rows(tmp_
         assert downloads.job(keys[151]).state == State.CANCELLED
         assert downloads.wait(keys[150], timeout=5).state == State.PAUSED  # no worker holds it
 
-        hub.faults.clear()
         running = [key for key in keys if downloads.job(key).state == State.DOWNLOADING]
-        for key in running:  # unblock the hung reads: pause, then resume (queued again at the end)
+        for key in running:  # unblock the hung reads: pause them (a pause may lose the race with the last byte)
             downloads.pause(key)
-            assert downloads.wait(key, timeout=30).state == State.PAUSED
-            downloads.resume(key)
+            assert downloads.wait(key, timeout=60).state in (State.PAUSED, State.DONE)
+        hub.faults.clear()
+        for key in running:  # resumed: queued again, at the end
+            if downloads.job(key).state == State.PAUSED:
+                downloads.resume(key)
         finished = [downloads.wait(key, timeout=120) for key in keys]
         wait_for(lambda: worker_threads(before) == [], "the workers to end with the queue empty")
     finally:
@@ -87,7 +90,7 @@ def test_200_queued_downloads_use_the_pool_and_pause_and_cancel_queued_rows(tmp_
 
 
 def test_a_paused_download_stays_paused_across_restarts(tmp_path: Path, hub) -> None:
-    hub.fault("part-00*.gguf", "stall", after=1024, seconds=20, times=-1)
+    hub.fault("part-00*.gguf", "stall", after=1024, seconds=120, times=-1)
     first = manager(tmp_path, hub, concurrency=1)
     keys = enqueue_all(first, FILES[:4])
     wait_for(lambda: first.job(keys[0]).done >= 1024, "the first transfer")
@@ -147,6 +150,7 @@ def test_kill_9_while_saving_loses_nothing_already_queued(tmp_path: Path, hub, h
     finally:
         process.send_signal(signal.SIGKILL)  # mid-save, as likely as not
         process.wait(10)
+    queued += process.stdout.read().split()  # announced before the kill, still in the pipe
     db = sqlite3.connect(tmp_path / "downloads.db")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()

@@ -18,7 +18,7 @@ def manager(hf_env, hub, tmp_path: Path):
     hub.faults.clear()
     if REPO not in hub.repos:
         hub.add(HubRepo(REPO, {"main": FILES}, tags=["gguf"]))
-    hub.fault("row-*.gguf", "stall", after=0, seconds=20, times=-1)  # the two running transfers hang
+    hub.fault("row-*.gguf", "stall", after=0, seconds=120, times=-1)  # the two running transfers hang
     downloads = DownloadManager(tmp_path / "models", tmp_path / "downloads.db", endpoint=hub.endpoint)
     yield downloads
     hub.faults.clear()

@@ -257,14 +257,7 @@ class DownloadManager:
             self._stop_flags[key] = how
             response = self._responses.get(key)
         if response is not None:
-            # A read blocked on a stalled connection only wakes when its socket is shut down.
-            with contextlib.suppress(Exception):
-                stream = response.extensions.get("network_stream")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(Exception):
-                response.close()
+            _close(response)
 
     def _stopping(self, key: str) -> str | None:
         return self._stop_flags.get(key)
@@ -297,6 +290,9 @@ class DownloadManager:
         def watch(response: Any) -> None:
             with self._lock:
                 self._responses[key] = response
+                stopping = bool(self._stop_flags.get(key))
+            if stopping:  # asked to stop while connecting: this response's first read would never see it
+                _close(response)
 
         return TransferHooks(
             lock=self._lock,
@@ -347,3 +343,14 @@ class DownloadManager:
             for job in jobs:
                 if job.state == State.QUEUED:
                     self._start(job.key)
+
+
+def _close(response: Any) -> None:
+    """Close a transfer's response; a read blocked on a stalled connection only wakes when its socket is shut down."""
+    with contextlib.suppress(Exception):
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        response.close()
