@@ -29,6 +29,7 @@ def _hub(hf_env, hub):
         hub.add(HubRepo(REPO, {"main": FILES}, tags=["gguf"]))
     yield hub
     hub.faults.clear()
+    hub.repos.pop(REPO, None)  # the session's Hub is shared: its searches list only the standard repos
 
 
 def manager(tmp_path: Path, hub, **options) -> DownloadManager:

@@ -23,6 +23,7 @@ def manager(hf_env, hub, tmp_path: Path):
     yield downloads
     hub.faults.clear()
     downloads.shutdown()
+    hub.repos.pop(REPO, None)  # the session's Hub is shared: its searches list only the standard repos
 
 
 def test_a_click_adds_one_row_and_pause_works_on_a_queued_row(qtbot, manager: DownloadManager, tmp_path) -> None:
@@ -106,3 +107,4 @@ def test_the_window_restores_the_queue_off_the_gui_thread_and_keeps_pauses(
             assert manager.wait(key, timeout=60).state == (State.PAUSED if i == 1 else State.DONE)
     finally:
         window.close()
+        hub.repos.pop(REPO, None)
