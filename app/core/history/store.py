@@ -31,7 +31,7 @@ from app.core.history.errors import (
 )
 from app.core.history.records import ChatSummary, Message, summary_of, title_from
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
-from app.core.history.search import find_chats
+from app.core.history.search import PAGE, SearchPage, find_chat_page, find_chats
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.parts import Part, ReasoningPart, every_image_of, parts_from_json, parts_to_json
@@ -203,6 +203,11 @@ class ChatStore(MessageTree):
     def list_chats(self, search: str = "") -> list[ChatSummary]:
         """Chats, most recently used first; with ``search``, those whose title or any message matches."""
         return find_chats(self._db, search, self.has_fts)
+
+    def chat_page(self, search: str = "", limit: int = PAGE) -> SearchPage:
+        """The first ``limit`` of ``list_chats(search)`` (about: see ``search.find_chat_page``), and whether
+        there are more."""
+        return find_chat_page(self._db, search, self.has_fts, limit)
 
     def rename_chat(self, chat_id: int, title: str) -> None:
         self._touch(chat_id, title=title.strip())

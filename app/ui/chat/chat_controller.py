@@ -6,7 +6,7 @@ It decides nothing about messages: the session owns each turn and its state; thi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -200,6 +200,7 @@ class ChatController(QObject):
         self.embedder: Callable[[], Embedder | None] = lambda: None  # on the grounding thread: the library's model
         self.grounding: GroundingTask | None = None  # the attached documents being read for the next turn
         self.roleplay: Callable[[], Roleplay | None] = lambda: None  # the window's: lorebooks, user persona, note
+        self.knowledge_db: Path | None = None  # where the chat's collections are (the window sets it)
         self.group: GroupChat | None = None  # a group chat's speakers (app.ui.chat.group_chat), set by the window
         conversation.state_changed.connect(self._on_state)
         conversation.reply_finished.connect(self._on_finished)
@@ -256,8 +257,9 @@ class ChatController(QObject):
         self.widgets.input.clear()
         if self.group is not None:
             self.group.typed = text  # who answers may depend on whom it names
-        if documents is not None and has_documents:
-            self._ground(text, images, documents.take())
+        collections = self.persona.sampling_panel.knowledge.chosen  # the chat's knowledge collections
+        if (documents is not None and has_documents) or (collections and text):
+            self._ground(text, images, documents.take() if documents is not None else [], collections)
             return
         if not self._start(lambda turn: self.conversation.send(text, turn, images), "send again"):
             self.widgets.input.setPlainText(text)  # nothing typed or attached is lost
@@ -306,8 +308,12 @@ class ChatController(QObject):
         self.conversation.stop()
 
     # documents: read off the GUI thread, then the turn starts grounded in them
-    def _ground(self, text: str, images: list[CheckedImage], paths: list[Path]) -> None:
-        task = GroundingTask(text or "Summarize the attached document.", paths, self.embedder, self)
+    def _ground(
+        self, text: str, images: list[CheckedImage], paths: list[Path], collections: Sequence[str] = ()
+    ) -> None:
+        question = text or "Summarize the attached document."
+        task = GroundingTask(question, paths, self.embedder, self, collections=collections,
+                             knowledge_db=self.knowledge_db)  # fmt: skip
         task.typed, task.images = text, images
         task.progress.connect(self._on_grounding_progress, Qt.ConnectionType.QueuedConnection)
         task.finished.connect(self._on_grounded, Qt.ConnectionType.QueuedConnection)

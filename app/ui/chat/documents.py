@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Signal
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 from app.core.chat.items import ChatItem
 from app.core.engines.llama_embedder import SlotEmbedder, find_embedding_model
 from app.core.engines.service import EngineService
-from app.core.knowledge.base import CancelToken, Progress
+from app.core.knowledge.base import CancelToken, KnowledgeBase, Progress
 from app.core.knowledge.embedder import Embedder
 from app.core.knowledge.grounding import Grounding, ground
 from app.core.media.images import CheckedImage
@@ -165,10 +166,15 @@ class GroundingTask(QObject):
         attachments: list[Path],
         embedder: Callable[[], Embedder | None],
         parent: QObject | None = None,
+        *,
+        collections: Sequence[str] = (),
+        knowledge_db: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.question = question
         self.attachments = attachments
+        self.collections = tuple(collections)  # the chat's knowledge collections (searched in knowledge_db)
+        self.knowledge_db = knowledge_db
         self._embedder = embedder
         self.token = CancelToken()
         self.typed = ""  # the message as typed, and its images: given back if the turn does not start
@@ -188,13 +194,26 @@ class GroundingTask(QObject):
 
     def _run(self) -> None:
         try:
-            names = ", ".join(path.name for path in self.attachments)
-            self.progress.emit(f"Reading {names}…")
+            names = ", ".join([path.name for path in self.attachments] + list(self.collections))
+            self.progress.emit(f"Reading {names}…" if self.attachments else f"Searching {names}…")
             embedder = self._embedder()
-            grounding: Grounding = ground(
-                self.question, attachments=self.attachments, embedder=embedder, progress=self._report, cancel=self.token
-            )
+            grounding = self._ground(embedder)
         except Exception as exc:  # whatever went wrong reaches the banner, not a dead thread
             self.failed.emit(f"The documents could not be read: {exc}")
             return
         self.finished.emit(grounding)
+
+    def _ground(self, embedder: Embedder | None) -> Grounding:
+        if not self.collections or self.knowledge_db is None:
+            return ground(self.question, attachments=self.attachments, embedder=embedder, progress=self._report,
+                          cancel=self.token)  # fmt: skip
+        base = KnowledgeBase(self.knowledge_db, embedder)
+        try:
+            there = {info.name for info in base.collections()}
+            found = [name for name in self.collections if name in there]
+            grounding = ground(self.question, base=base, collections=found, attachments=self.attachments,
+                               embedder=embedder, progress=self._report, cancel=self.token)  # fmt: skip
+        finally:
+            base.close()
+        gone = [f"the collection {name} is not there any more" for name in self.collections if name not in there]
+        return replace(grounding, notes=grounding.notes + tuple(gone))

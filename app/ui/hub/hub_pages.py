@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import QStackedWidget, QWidget
 
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError
+from app.core.knowledge.embedder import Embedder
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
@@ -54,7 +57,9 @@ class HubPages(QObject):
         self.service = service  # the window's engine: the local server's requests queue on it too
         self._pages: dict[str, QWidget] = {"chat": chat_page}
         self._downloads: DownloadManager | None = None
+        self._downloads_lock = threading.Lock()  # the queue is made once, by whichever thread asks first
         self._closed = False  # the window is closing: no page is built, no download restored
+        self.embedder: Callable[[], Embedder | None] = lambda: None  # the Knowledge page's (the window sets it)
 
     # pages, built on first use
     def show_page(self, name: str) -> None:
@@ -107,6 +112,10 @@ class HubPages(QObject):
             lorebooks = LorebooksPage(LorebookLibrary(self.paths.data, PresetLibrary(self.paths.presets_dir)))
             lorebooks.status.connect(self.status)
             return lorebooks
+        if name == "knowledge":
+            from app.ui.knowledge.knowledge_page import KnowledgePage
+
+            return KnowledgePage(self.paths.knowledge_db, self.embedder)
         if name == "server":
             from app.ui.engines.server_page import ServerPage
 
@@ -147,20 +156,30 @@ class HubPages(QObject):
 
     @property
     def downloads(self) -> DownloadManager:
-        if self._downloads is None:
-            from app.core.hub.downloads import DownloadManager
+        """The queue, made on first use (by the start's restore on a pool thread, or a click: one of them)."""
+        with self._downloads_lock:
+            if self._downloads is None:
+                from app.core.hub.downloads import DownloadManager
 
-            models_dir = self.settings.current.models_path(self.paths.default_models_dir)
-            self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.json")
-        return self._downloads
+                models_dir = self.settings.current.models_path(self.paths.default_models_dir)
+                self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.db")
+            return self._downloads
 
     def restore_downloads(self) -> None:
-        """Downloads left unfinished last time resume now (their page shows them)."""
-        saved = self.paths.data / "downloads.json"
+        """Downloads left unfinished last time resume now (their page shows them). The saved queue is read
+        off the GUI thread (its imports, the rows, the bytes on disk); the page is then built here."""
+        from app.core.hub.download_store import saved_queue_exists
+
         if self._closed:
             return
-        if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
-            self.page("downloads")
+        if self._downloads is not None or not saved_queue_exists(self.paths.data / "downloads.db"):
+            return
+
+        def restored(unfinished: bool) -> None:
+            if unfinished and not self._closed:
+                self.page("downloads")
+
+        self.background.run(lambda: any(not job.finished for job in self.downloads.jobs()), restored)
 
     def find_starter(self) -> None:
         """The empty library's link: search the Hub for the model this app is named after."""
@@ -221,6 +240,9 @@ class HubPages(QObject):
         """The window is closing, in order: the server stops (its requests end before the engine does), the
         Downloads page stops polling, transfers pause (they resume at the next start) and their threads end."""
         self._closed = True
+        knowledge = self._pages.get("knowledge")
+        if knowledge is not None:
+            knowledge.shutdown()  # type: ignore[attr-defined]  # an add in progress cancelled, its threads joined
         if "server" in self._pages:
             from app.ui.engines.server_page import ServerPage
 

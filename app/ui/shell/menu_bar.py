@@ -115,7 +115,8 @@ class WindowMenus(QObject):
         w = self.window
         menu = self._menu("view", "&View")
         for action, text in zip(w.page_actions.actions(), ("&Chat", "&Discover", "My &Models", "Do&wnloads",
-                                                          "Se&rver", "L&orebooks"), strict=False):  # fmt: skip
+                                                          "Se&rver", "L&orebooks", "&Knowledge"),
+                                                          strict=False):  # fmt: skip
             action.setText(text)
             menu.addAction(action)
         menu.addSeparator()
