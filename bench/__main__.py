@@ -26,6 +26,7 @@ ALL = [
     "vision",
     "embeddings",
     "documents",
+    "tools",
 ]
 
 

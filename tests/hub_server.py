@@ -84,6 +84,7 @@ class HubRepo:
     tags: list[str] = field(default_factory=list)
     card: str = ""
     gated: bool = False
+    pipeline_tag: str = ""  # the Hub's pipeline ("feature-extraction" for an embedding model)
 
     def commit(self, branch: str) -> str:
         return hashlib.sha1(f"{self.id}@{branch}".encode()).hexdigest()
@@ -266,6 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
         for wanted in query.get("filter", []):
             for tag in wanted.split(","):
                 repos = [r for r in repos if tag in r.tags]
+        pipeline = (query.get("pipeline_tag") or [""])[0]
+        if pipeline:
+            repos = [r for r in repos if r.pipeline_tag == pipeline]
         author = (query.get("author") or [""])[0]
         if author:
             repos = [r for r in repos if r.id.split("/")[0] == author]
@@ -284,6 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "likes": r.likes,
                 "lastModified": r.last_modified,
                 "tags": r.tags,
+                "pipeline_tag": r.pipeline_tag or None,
                 "private": False,
                 "gated": r.gated,
             }

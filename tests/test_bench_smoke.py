@@ -24,6 +24,7 @@ SECTIONS = [
     "Vision: attach an image → first token",
     "Embeddings: the app vs raw llama-cpp-python",
     "Documents: indexing, hybrid search, hit@3",
+    "Tools: a call's last token to its result; the server's tool-call streaming overhead",
 ]
 
 

@@ -160,7 +160,7 @@ def download(args: argparse.Namespace, paths: AppPaths, settings: Settings, mode
     else:
         files = list(details.files)  # a GPTQ/AWQ branch: the whole snapshot
         print(details.note, file=sys.stderr)
-    manager = DownloadManager(models_dir, paths.data / "downloads-cli.json", autostart=False)
+    manager = DownloadManager(models_dir, paths.data / "downloads-cli.db", autostart=False)
     keys = [manager.enqueue(args.repo, f.path, revision=args.revision, sha256=f.sha256, size=f.size).key for f in files]
     failed = False
     try:

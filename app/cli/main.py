@@ -2,6 +2,7 @@
 
 hermes-studio [--basedir DIR]                       open the app
 hermes-studio chat --model M [options] MESSAGE      stream a reply to stdout, reasoning and stats to stderr
+hermes-studio chat --model M --group P,P MESSAGE    a group chat: each persona's reply after its name
 hermes-studio models                                list the model library
 hermes-studio setup [--embeddings]                  put the starter model (or the embedding one) into the library
 hermes-studio devices                               the backends and devices llama.cpp can use
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
+from app.cli import group as group_commands
 from app.cli import knowledge as knowledge_commands
 from app.cli import library as library_commands
 from app.cli import personas as persona_commands
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--engine", metavar="URL", help="chat through an OpenAI-compatible server (llama-server, vLLM…)")
     chat.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
     persona_commands.add_chat_options(chat)
+    group_commands.add_chat_options(chat)
     chat.add_argument("message", nargs="+", help="what you say")
     chat.add_argument("--image", action="append", default=[], type=Path, metavar="PATH",
                       help="an image for a vision model (PNG, JPEG, GIF, WebP, BMP; 20 MB at most)")  # fmt: skip
@@ -251,14 +254,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "with --mcp yet.")  # fmt: skip
         if args.command == "knowledge":
             return knowledge_commands.run(args, paths, settings)
+        if args.command == "chat" and group_commands.wanted(args, paths):
+            return group_commands.chat_group(args, paths, settings, _resolve_model(args.model, models_dir))
+        if args.command == "chat" and args.mcp:  # a local model, or a remote engine's (--engine)
+            from app.cli.tools import chat_with_tools
+
+            model = None if args.engine else _resolve_model(args.model, models_dir)
+            return chat_with_tools(args, paths, settings, model)
         if args.command == "chat" and args.engine:
             from app.cli.serve import chat_remote
 
             return chat_remote(args, paths, settings)
-        if args.command == "chat" and args.mcp:
-            from app.cli.tools import chat_with_tools
-
-            return chat_with_tools(args, paths, settings, _resolve_model(args.model, models_dir))
         if args.command == "chat":
             return _chat(args, paths, settings, models_dir)
         if args.command == "serve" and args.restart_on_crash:

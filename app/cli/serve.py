@@ -43,7 +43,7 @@ def serve(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
         host=args.host, port=args.port, api_key=args.api_key, cors_origins=tuple(args.cors), jit=args.jit,
         chats_db=paths.chats_db if args.save else None, library_folders=lambda: folders,
         presets_dir=paths.presets_dir, load_options=load_options, allow_local_files=args.allow_local_files,
-        max_tokens=max(0, args.max_tokens),
+        max_tokens=max(0, args.max_tokens), knowledge_db=paths.knowledge_db,
         limits=limits(args),
     )  # fmt: skip
     faulthandler.enable()  # a native crash still prints where it happened (Python's side) before the process ends

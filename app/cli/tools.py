@@ -20,6 +20,7 @@ from app.core.chat.session import ChatSession
 from app.core.chat.tool_turn import run_tool_turn
 from app.core.engines import state_cache
 from app.core.engines.llama_engine import LlamaEngine
+from app.core.engines.remote import RemoteEngine
 from app.core.engines.service import EngineService
 from app.core.errors import HermesError
 from app.core.history.store import ChatStore
@@ -65,7 +66,8 @@ def _ask(prompt: str) -> str:
     return sys.stdin.readline()
 
 
-def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> int:
+def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path | None) -> int:
+    """``model``: a GGUF file, or None for ``--engine``'s model ``--model`` (a remote engine gets the tools sent)."""
     from app.cli.main import _load_options  # the same load options as a plain chat
 
     if args.max_tool_rounds < 1:
@@ -87,14 +89,21 @@ def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Setting
             raise HermesError(str(exc)) from None
         print(f"tools: {', '.join(spec.name for spec in specs)}", file=sys.stderr)
         store = ChatStore(paths.chats_db) if (args.save or args.chat) else None
-        service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
+        if model is None:
+            service = EngineService(RemoteEngine(args.engine, args.api_key))
+        else:
+            service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
         try:
             session = ChatSession(store, describe_preset=library.name_of)
             if store is not None and args.chat:
                 session.open(args.chat)
-            service.load(model, _load_options(args, paths, settings, model)).result()
+            if model is None:
+                service.load(args.model).result()
+            else:
+                service.load(model, _load_options(args, paths, settings, model)).result()
             prompt_format = (preset.prompt_format, preset.custom_template) if preset else ("auto", "")
-            turn = turn_from_arguments(args, session, preset, model.stem, prompt_format=prompt_format)
+            name = args.model if model is None else model.stem
+            turn = turn_from_arguments(args, session, preset, name, prompt_format=prompt_format)
             request = session.send(message_text(args.message), turn)
             outcome = run_tool_turn(
                 session, service, request, specs, choice, approve=approvals, run_tool=lambda call: _run(hub, call),

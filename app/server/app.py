@@ -58,6 +58,7 @@ class ServerOptions:
     max_tokens: int = DEFAULT_MAX_TOKENS
     limits: Limits = field(default_factory=Limits)
     allow_local_files: bool = False  # image_url parts may be file:// paths on this machine
+    knowledge_db: Path | None = None  # the collections a chat request may name (``hermes.knowledge``)
 
 
 class Guard:
@@ -174,6 +175,7 @@ def create_app(service: EngineService, options: ServerOptions, record: Recorder 
     saver = ChatSaver(options.chats_db) if options.chats_db else None
     api = Api(service, host, saver, record or (lambda _record: None), max_tokens=options.max_tokens)
     api.allow_local_files = options.allow_local_files
+    api.knowledge_db = options.knowledge_db
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)

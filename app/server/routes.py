@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -29,7 +30,7 @@ from app.core.prompting.gbnf_bounds import GrammarRefused
 from app.core.prompting.parts import ReasoningOptions
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
-from app.server import tool_calls
+from app.server import knowledge, tool_calls
 from app.server.connections import CONNECTION, STALLED
 from app.server.embeddings import embed, embedding_model_id, names_the_embedding_model, parse_embeddings
 from app.server.errors import ApiError, bad_request
@@ -84,6 +85,7 @@ class Api:
         self.record = record
         self.max_tokens = max_tokens  # the cap on a reply (0: none); a request asking more gets this many
         self.allow_local_files = False  # image_url parts may name file:// paths (serve --allow-local-files)
+        self.knowledge_db: Path | None = None  # the collections a request may name (server/knowledge.py)
 
     def log(self, request: Request, record: RequestRecord) -> None:
         """Record a request's answer (with its tokens); the request log then records no plainer line for it."""
@@ -97,8 +99,15 @@ class Api:
 
     async def chat(self, request: Request) -> Response:
         body = parse_json(await request.body())
+        ask = knowledge.parse(body)
         params = parse_chat(body, self.allow_local_files)
-        return await self._generate(request, params, chat=True, reasoning=reasoning_options(body))
+        extension = None
+        if ask is not None:
+            params.messages, grounding = await knowledge.ground_messages(
+                self.service, self.knowledge_db, ask, params.messages
+            )
+            extension = knowledge.sources(grounding)
+        return await self._generate(request, params, chat=True, reasoning=reasoning_options(body), extension=extension)
 
     async def completions(self, request: Request) -> Response:
         params = parse_completion(parse_json(await request.body()))
@@ -125,7 +134,12 @@ class Api:
 
     # generation
     async def _generate(
-        self, request: Request, params: GenerationParams, chat: bool, reasoning: ReasoningOptions | None = None
+        self,
+        request: Request,
+        params: GenerationParams,
+        chat: bool,
+        reasoning: ReasoningOptions | None = None,
+        extension: dict[str, Any] | None = None,
     ) -> Response:
         grammar = ""
         if params.json_mode:  # built in a worker thread (and a child process): no other client waits on it
@@ -137,7 +151,8 @@ class Api:
         job = self._request(params, resolved, chat, grammar, reasoning or ReasoningOptions())
         if params.tools is not None:  # the template shows the tools; a forced call is held to a grammar
             call_grammar = await tool_calls.prepare(params.tools, self.service, resolved.preset)
-            job = replace(job, tools=params.tools.tools, grammar=call_grammar or job.grammar)
+            job = replace(job, tools=params.tools.tools, grammar=call_grammar or job.grammar,
+                          tool_choice=params.tools.choice.as_openai())  # fmt: skip
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
         generated = [0]  # pieces from the engine (about one a token), for the log of a stopped stream
@@ -185,6 +200,7 @@ class Api:
                 chat=chat,
                 started=started,
                 generated=generated,
+                extension=extension,
             )
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
             return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
@@ -205,6 +221,8 @@ class Api:
             choice = body["choices"][0]
             message, choice["finish_reason"] = tool_calls.reply_message(params.tools, text, _finish(stats))
             choice["message"] = {**message, "reasoning_content": choice["message"].get("reasoning_content")}
+        if extension is not None:
+            body[knowledge.FIELD] = extension
         return JSONResponse(body)
 
     def _request(
@@ -238,6 +256,7 @@ class Api:
         chat: bool,
         started: float,
         generated: list[int],
+        extension: dict[str, Any] | None = None,
     ) -> AsyncIterator[str]:
         created = int(time.time())
         model = resolved.model_id
@@ -246,16 +265,12 @@ class Api:
         calls = tool_calls.ToolStream(params.tools) if params.tools is not None else None
         try:
             if chat:
-                yield _event(
-                    _chunk(
-                        reply_id,
-                        created,
-                        model=model,
-                        delta={"role": "assistant", "content": ""},
-                        finish=None,
-                        chat=chat,
-                    )
+                first = _chunk(
+                    reply_id, created, model=model, delta={"role": "assistant", "content": ""}, finish=None, chat=chat
                 )
+                if extension is not None:
+                    first[knowledge.FIELD] = extension  # the sources are known before the first token
+                yield _event(first)
             done = False
             while not done and (item := await events.get()) is not _DONE:
                 if item is _STARTED:

@@ -45,12 +45,14 @@ from app.ui.chat.chat_history import ChatHistory
 from app.ui.chat.chat_list import ChatSidebar
 from app.ui.chat.conversation import Conversation
 from app.ui.chat.documents import library_embedder
+from app.ui.chat.group_chat import install as install_group_chats
 from app.ui.chat.image_viewer import ImageViewer
 from app.ui.chat.prompt_preview import PromptPreview
 from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.model_bar import ModelBar
 from app.ui.engines.server_indicator import ServerIndicator
 from app.ui.hub.hub_pages import HubPages
+from app.ui.knowledge.hooks import WindowKnowledge
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.personas.roleplay_panel import RoleplayControls, RoleplayPanel
 from app.ui.personas.user_persona_picker import UserPersonaPicker
@@ -245,6 +247,7 @@ class MainWindow(QMainWindow):
                              (self.preview, "The prompt"), (side, "Persona and prompt preview")):  # fmt: skip
             widget.setAccessibleName(name)
         name_for_accessibility(self)
+        self.group = install_group_chats(self)  # the speaker bar, "New group chat…"
         self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
 
     def _connect(self) -> None:
@@ -259,6 +262,7 @@ class MainWindow(QMainWindow):
         self.attachments.refused.connect(self.banner.show_message)
         self.chat_column.documents.refused.connect(self.banner.show_message)
         self.chat.embedder = self._embedder  # on the grounding thread
+        self.knowledge = WindowKnowledge(self)  # the Knowledge page, the chat's collections, a source opened
         self.attachments.noted.connect(lambda note: self.statusBar().showMessage(note, 10000))
         bar = self.model_bar
         bar.load_started.connect(self._on_load_started)

@@ -12,6 +12,7 @@ import pytest
 from app.core.history.search import ChatSearch, SearchInterrupted
 from app.core.history.store import ChatStore
 
+ALL = 100_000  # a page larger than any history here: every match
 WORDS = ["river", "mountain", "garden", "letter", "story", "music", "recipe", "engine", "winter", "budget"]
 
 
@@ -41,7 +42,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> ChatStore:
 def test_the_searcher_finds_what_the_store_finds(history: ChatStore, query: str) -> None:
     searcher = ChatSearch(history.path)
     try:
-        found = [chat.id for chat in searcher.chats(query)]
+        found = [chat.id for chat in searcher.chats(query, limit=ALL).chats]
     finally:
         searcher.close()
     assert found == [chat.id for chat in history.list_chats(query)]
@@ -55,7 +56,7 @@ def test_odd_input_is_searched_as_text_not_as_query_syntax(history: ChatStore) -
     searcher = ChatSearch(history.path)
     try:
         for query in ['"', "quokka AND", "NEAR(", "*", "a'b", "100%_"]:
-            assert [c.id for c in searcher.chats(query)] == [c.id for c in history.list_chats(query)]
+            assert [c.id for c in searcher.chats(query, ALL).chats] == [c.id for c in history.list_chats(query)]
     finally:
         searcher.close()
 
@@ -64,12 +65,12 @@ def test_the_searcher_sees_chats_written_after_it_opened_and_hides_deleted_ones(
     store = generated_history(tmp_path / "chats.sqlite3", chats=20)
     searcher = ChatSearch(store.path)
     try:
-        assert searcher.chats("albatross") == []
+        assert searcher.chats("albatross").chats == []
         chat = store.create_chat()
         store.add_message(chat, None, "user", "An albatross over the sea")
-        assert [c.id for c in searcher.chats("albatross")] == [chat]
+        assert [c.id for c in searcher.chats("albatross").chats] == [chat]
         store.delete_chat(chat)
-        assert searcher.chats("albatross") == []
+        assert searcher.chats("albatross").chats == []
     finally:
         searcher.close()
         store.close()
@@ -94,9 +95,10 @@ def test_interrupt_from_another_thread_stops_the_query_in_progress(history: Chat
     thread.join(timeout=30)
     assert len(outcome) == 1 and isinstance(outcome[0], SearchInterrupted)
     searcher._connection().set_progress_handler(None, 0)
-    assert [c.id for c in searcher.chats("quokka")] == [c.id for c in history.list_chats("quokka")]  # usable after
+    found = [c.id for c in searcher.chats("quokka").chats]
+    assert found == [c.id for c in history.list_chats("quokka")]  # usable after
     searcher.interrupt()  # nothing runs: harmless, the next query is not stopped by it
-    assert len(searcher.chats("river")) == len(history.list_chats("river")) > 0
+    assert len(searcher.chats("river", ALL).chats) == len(history.list_chats("river")) > 0
     searcher.close()
 
 
@@ -105,3 +107,32 @@ def _run(searcher: ChatSearch, query: str) -> object:
         return searcher.chats(query)
     except SearchInterrupted as exc:
         return exc
+
+
+@pytest.mark.parametrize("fts", [True, False])
+def test_a_page_of_results_reads_only_what_it_shows_and_the_next_page_finds_the_rest(
+    history: ChatStore, fts: bool
+) -> None:
+    """A word in every chat: the first page is the newest chats, says there is more, and a larger page (the
+    list scrolled to its end) goes on where it stopped, newest first, until every match is there."""
+    from app.core.history.search import find_chat_page
+
+    searcher = ChatSearch(history.path)
+    db = searcher._connection()
+    everything = [chat.id for chat in history.list_chats("river")]
+    assert len(everything) > 250
+    steps: list[int] = []
+    db.set_progress_handler(lambda: steps.append(1) and 0, 100)  # SQLite's work, in steps of 100 instructions
+    first = find_chat_page(db, "river", fts, limit=50)
+    first_work, steps[:] = len(steps), []
+    history_wide = find_chat_page(db, "river", fts, limit=len(everything) + 10)
+    all_work = len(steps)
+    db.set_progress_handler(None, 0)
+    assert [c.id for c in first.chats] == everything[:50] and first.more
+    assert first_work * 3 < all_work  # the first page did not walk every match
+    assert [c.id for c in history_wide.chats] == everything and not history_wide.more
+    second = find_chat_page(db, "river", fts, limit=100)
+    assert [c.id for c in second.chats] == everything[:100] and second.more
+    rare = find_chat_page(db, "narwhal", fts, limit=50)  # fewer matches than a page: all of them, no more
+    assert [c.id for c in rare.chats] == [c.id for c in history.list_chats("narwhal")] and not rare.more
+    searcher.close()

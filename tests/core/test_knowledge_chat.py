@@ -125,6 +125,20 @@ def test_a_cited_answer_is_saved_and_exported(
     assert again.messages[-1]["content"] == prompt
     session.run(service, again)
     assert store.active_path(chat_id)[-1].citations == reply.citations
+
+    # reopened in a fresh session (the app started again): a regenerate still answers from the same sources
+    store.close()
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    later = ChatSession(store)
+    later.open(chat_id)
+    assert later.items[-1].citations == reply.citations
+    once_more = later.regenerate(turn)
+    assert once_more.messages[-1]["content"] == prompt  # the sources before the question, as first sent
+    assert later.items[-1].citations == reply.citations  # shown under the new version while it streams
+    later.run(service, once_more)
+    newest = store.active_path(chat_id)[-1]
+    assert newest.sibling_count == 3 and newest.citations == reply.citations
+    assert "Answer the question" not in exchange.export_markdown(store, chat_id)  # the sources stay out of exports
     store.close()
 
 

@@ -258,3 +258,67 @@ def test_sqlite_vec_and_numpy_rank_vectors_alike() -> None:
     done = subprocess.run([python, "-c", VECTOR_CHECK], capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": paths}, cwd=REPO, timeout=300)  # fmt: skip
     assert done.returncode == 0 and done.stdout.strip() == "agree", done.stderr
+
+
+def test_collections_are_made_renamed_and_reindexed_for_the_knowledge_page(
+    tmp_path: Path, embedder: LlamaEmbedder
+) -> None:
+    """What the window's Knowledge page asks of the core: an empty collection, a rename, each file's state, a
+    re-index (changed content read again, a touched file kept by its hash, a deleted file forgotten), a passage."""
+    base = KnowledgeBase(tmp_path / "k.sqlite3", embedder)
+    base.create("Notes")
+    with pytest.raises(KnowledgeError, match="already a collection named 'Notes'"):
+        base.create("Notes ")
+    base.create("Other")
+    base.rename("Notes", "Field notes")
+    with pytest.raises(KnowledgeError, match="already a collection named 'Other'"):
+        base.rename("Field notes", "Other")
+    with pytest.raises(KnowledgeError, match="needs a name"):
+        base.rename("Field notes", "  ")
+    assert [(c.name, c.files) for c in base.collections()] == [("Field notes", 0), ("Other", 0)]
+
+    folder = _docs(tmp_path / "docs")
+    (folder / "tides.txt").write_text("Spring tides follow the new and the full moon.\n")
+    assert base.add("Field notes", [folder]).count("added") == 3
+    assert {r.name: s for r, s in base.file_states("Field notes")} == dict.fromkeys(
+        ["birds.md", "stones.txt", "tides.txt"], "indexed"
+    )
+    (folder / "birds.md").write_text("# Birds\n\nThe little egret wades in the salt marsh at noon.\n")
+    stones = folder / "stones.txt"
+    os.utime(stones, ns=(stones.stat().st_atime_ns, stones.stat().st_mtime_ns + 5_000_000_000))  # same bytes
+    (folder / "tides.txt").unlink()
+    assert {r.name: s for r, s in base.file_states("Field notes")} == {
+        "birds.md": "changed", "stones.txt": "changed", "tides.txt": "missing",
+    }  # fmt: skip
+    report = base.reindex("Field notes")
+    assert {o.path.name: o.status for o in report.outcomes} == {
+        "tides.txt": "removed", "birds.md": "updated", "stones.txt": "unchanged",
+    }  # fmt: skip
+    assert {s for _r, s in base.file_states("Field notes")} == {"indexed"}
+    hit = base.search("Field notes", "egret salt marsh", top=1)[0]
+    assert hit.file == "birds.md"
+    passage = base.passage(hit.chunk_id)
+    assert passage is not None and "little egret" in passage.text and passage.where == hit.where
+    assert passage.collection == "Field notes"
+    base.remove("Field notes", folder / "birds.md")
+    assert base.passage(hit.chunk_id) is None
+    base.close()
+
+
+def test_keyword_search_of_one_collection_is_not_crowded_out_by_another(tmp_path: Path) -> None:
+    """BM25 ranks in FTS5 first and filters by collection after: a small collection whose passage ranks below
+    hundreds of another collection's still finds it (the ranking falls back to the joined rows)."""
+    crowd = tmp_path / "crowd"
+    crowd.mkdir()
+    for n in range(300):
+        (crowd / f"heron{n:03}.txt").write_text("heron heron heron wades " * 3 + f"pond {n}\n", encoding="utf-8")
+    lone = tmp_path / "lone.txt"
+    lone.write_text("A long note about harbours, boats and tides, where a heron is seen once.\n" * 3)
+    base = KnowledgeBase(tmp_path / "k.sqlite3")  # keywords only
+    assert base.add("crowd", [crowd]).count("added") == 300
+    assert base.add("lone", [lone]).count("added") == 1
+    hits = base.search("lone", "heron", top=3, mode="keyword")
+    assert [hit.file for hit in hits] == ["lone.txt"]
+    assert len(base.search("crowd", "heron", top=60, mode="keyword")) == 50  # the candidates of one list
+    assert {hit.collection for hit in base.search(["crowd", "lone"], "heron", top=5, mode="keyword")} == {"crowd"}
+    base.close()

@@ -27,7 +27,7 @@ def conversation(store: ChatStore) -> tuple[int, list[int]]:
 
 
 def test_schema_is_created_with_wal_and_foreign_keys(store: ChatStore) -> None:
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._db.execute("PRAGMA foreign_keys").fetchone()[0] == 1

@@ -145,3 +145,49 @@ def test_serve_refuses_a_chat_model_or_a_missing_one_as_the_embedding_model(
     assert chat.returncode == 1 and "is not an embedding model" in chat.stderr
     missing = serve("--embedding-model", "no-such-model")
     assert missing.returncode == 1 and "setup --embeddings" in missing.stderr
+
+
+def test_a_chat_request_answers_from_a_collection(served: Process, starter_embedding_model: Path) -> None:
+    """`hermes.knowledge` through the `openai` client's `extra_body`: the question grounded in the collection's
+    passages (hybrid: the served embedding model embeds the question), the sources in the reply's `hermes`."""
+    from app.core.engines.llama_embedder import LlamaEmbedder
+    from app.core.knowledge.base import KnowledgeBase
+    from app.core.paths import resolve_paths
+    from bench.knowledge_corpus import write_corpus
+
+    basedir = Path(served.popen.args[served.popen.args.index("--basedir") + 1])
+    with LlamaEmbedder(starter_embedding_model) as embedder:
+        base = KnowledgeBase(resolve_paths(basedir).knowledge_db, embedder)
+        assert base.add("island", write_corpus(basedir / "island-docs")).count("added") == 4
+        best = base.search("island", "Who keeps the lamp of the Varnholm lighthouse?", top=1)[0]
+        base.close()
+    assert "Edda Quillon" in best.text
+    question = [{"role": "user", "content": "Who keeps the lamp of the Varnholm lighthouse?"}]
+    openai_client = client(served)
+    reply = openai_client.chat.completions.create(
+        model=CHAT, messages=question, max_tokens=8, temperature=0, extra_body={"hermes": {"knowledge": "island"}}
+    )
+    assert reply.choices[0].message.content
+    sources = (reply.model_extra or {})["hermes"]["sources"]
+    assert sources[0]["file"] == "notes.md" and sources[0]["location"].startswith("lines ")
+    assert sources[0]["chunk_id"] == best.chunk_id and sources[0]["collection"] == "island"
+    assert [s["index"] for s in sources] == list(range(1, len(sources) + 1)) and len(sources) <= 4
+
+    stream = openai_client.chat.completions.create(
+        model=CHAT, messages=question, max_tokens=4, temperature=0, stream=True,
+        extra_body={"hermes": {"knowledge": ["island"], "top": 2}},
+    )  # fmt: skip
+    chunks = list(stream)
+    assert [s["file"] for s in (chunks[0].model_extra or {})["hermes"]["sources"]][:1] == ["notes.md"]
+    assert len(chunks[0].model_extra["hermes"]["sources"]) == 2
+
+    with pytest.raises(openai.NotFoundError) as missing:
+        openai_client.chat.completions.create(
+            model=CHAT, messages=question, max_tokens=4, extra_body={"hermes": {"knowledge": "atlantis"}}
+        )
+    assert missing.value.code == "knowledge_not_found" and "(collections: island)" in str(missing.value)
+    with pytest.raises(openai.BadRequestError) as malformed:
+        openai_client.chat.completions.create(
+            model=CHAT, messages=question, max_tokens=4, extra_body={"hermes": {"knowledge": 7}}
+        )
+    assert malformed.value.code == "invalid_value" and "hermes.knowledge" in str(malformed.value)

@@ -84,7 +84,7 @@ def test_tab_reaches_the_model_bar_and_the_page_rail(qtbot, window) -> None:
             break
     names = [w.accessibleName() for w in visited if isinstance(w, QToolButton)]
     assert names[:4] == ["Open GGUF", "Engines", "New chat", "Settings"], names  # Eject, Load options: disabled
-    assert names[4:] == ["Chat", "Discover", "My Models", "Downloads", "Server", "Lorebooks"], names
+    assert names[4:] == ["Chat", "Discover", "My Models", "Downloads", "Server", "Lorebooks", "Knowledge"], names
     assert visited[-1] is window.sidebar.search
     assert all(b.focusPolicy() & Qt.FocusPolicy.TabFocus for b in tool_buttons(window.model_bar))
     discover = next(w for w in visited if w.accessibleName() == "Discover")

@@ -32,7 +32,7 @@ def test_make_screenshots_renders_every_page_and_dialog(starter_model, tmp_path)
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     shots = sorted(path.name for path in tmp_path.glob("*-dark.png"))
-    assert len(shots) == 19, shots
+    assert len(shots) == 22, shots
     for name in (
         "01-welcome",
         "04-discover",
@@ -49,6 +49,9 @@ def test_make_screenshots_renders_every_page_and_dialog(starter_model, tmp_path)
         "17-tool-approval",
         "18-tool-step",
         "19-lorebooks",
+        "20-knowledge",
+        "21-cited-answer",
+        "22-group-chat",
     ):
         assert f"{name}-dark.png" in shots
     assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)

@@ -42,6 +42,8 @@ class ChatItem:
     images: tuple[ImagePart, ...] = ()  # what the user attached (the bytes: media.store, by hash)
     tools: tuple[ToolPart, ...] = ()  # a reply's tool calls and their results, in order (prompting.tool_parts)
     waiting: str = ""  # what the streaming reply waits for, when not for the model ("Waiting for your approval")
+    speaker: str = ""  # a group chat's reply: the character who wrote it (chat.group)
+    preset_id: str = ""  # the persona preset a reply was written with (its avatar, in a group chat)
 
     @property
     def thinking(self) -> bool:
@@ -60,6 +62,16 @@ class ChatItem:
 
 
 @dataclass(frozen=True)
+class GroupTurn:
+    """A group chat's turn (chat.group): who speaks, how your lines are named, and the chat's members."""
+
+    speaker: str  # the character who replies: recorded with the reply, its own lines stay plain in the prompt
+    user: str = "User"  # your lines reach the model as "User: text", the other characters' as "Name: text"
+    members: str = ""  # the chat's personas as JSON (chat.group.members_to_json), kept with the chat
+    speaker_id: str = ""  # the speaker's preset id (its own lines are known by it, even after a rename)
+
+
+@dataclass(frozen=True)
 class TurnSettings:
     """What the face's persona controls say for this turn."""
 
@@ -74,6 +86,7 @@ class TurnSettings:
     json_schema: dict[str, Any] | None = None  # structured output: the reply is JSON valid for this schema
     chat_settings: str | None = None  # the chat's own sampling as JSON (prompting.chat_sampling), kept with it
     roleplay: Roleplay | None = None  # lorebooks, user persona, author's note (personas.roleplay), kept with it
+    group: GroupTurn | None = None  # a group chat's turn: the speaker and the others' names (chat.group)
 
 
 class SessionListener(Protocol):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from app.core.chat.group import with_message
+from app.core.chat.items import GroupTurn
 from app.core.personas.prompt_build import BuiltPrompt
 from app.core.personas.roleplay import Roleplay, TokenCounter, record_with
 from app.core.prompting.prompt_formats import ChatMessage
@@ -35,14 +37,25 @@ def with_roleplay(
 
 
 def next_prompt(
-    session: ChatSession, system_prompt: str, roleplay: Roleplay | None, text: str
+    session: ChatSession,
+    system_prompt: str,
+    roleplay: Roleplay | None,
+    text: str,
+    speaking: GroupTurn | None = None,
 ) -> tuple[list[ChatMessage], BuiltPrompt | None]:
-    """What the model would receive if ``text`` were sent now (the Prompt preview's messages)."""
-    messages = session.conversation(system_prompt)
-    messages.append({"role": "user", "content": text})
+    """What the model would receive if ``text`` were sent now (the Prompt preview's messages). ``speaking``: a
+    group chat's next speaker, who reads the others' lines, and yours, as named turns (``chat.group``)."""
+    messages = session.conversation(system_prompt, speaking=speaking)
+    rows = list(session.sent_rows)
+    if speaking is not None:
+        joined = with_message(messages, text, speaking)
+        rows += [len(session.items)] if len(joined) > len(messages) else []
+        messages = joined
+    else:
+        messages.append({"role": "user", "content": text})
+        rows.append(len(session.items))
     if roleplay is None:
         return messages, None
-    rows = [*session.sent_rows, len(session.items)]
     built_messages, _, built = with_roleplay(messages, rows, roleplay, session.tokens)
     return built_messages, built
 

@@ -25,9 +25,9 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from app.core.chat import roleplay_turn
+from app.core.chat import group, roleplay_turn
 from app.core.chat.headless import run_turn
-from app.core.chat.items import ChatItem, SessionListener, SilentListener, TurnSettings
+from app.core.chat.items import ChatItem, GroupTurn, SessionListener, SilentListener, TurnSettings
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.errors import HermesError
 from app.core.history.saver import StreamingSaver
@@ -40,10 +40,12 @@ from app.core.prompting.parts import (
     CitationPart,
     ImagePart,
     Part,
+    SourcesPart,
     ToolCallPart,
     ToolResultPart,
     images_of,
     is_thought,
+    sources_prompt_of,
     tool_parts_of,
 )
 from app.core.prompting.prompt_formats import ChatMessage
@@ -89,6 +91,7 @@ class ChatSession:
         self.tokens = TokenCounter()  # a face with a loaded model gives it the model's tokenizer
         self.built: BuiltPrompt | None = None  # the last turn's roleplay: which entries fired, and why
         self._greetings: list[str] = []  # a fresh chat's greetings to choose from (before it is saved)
+        self._speaking: GroupTurn | None = None  # a group chat's reply being written: its speaker
 
     # opening
     def open(self, chat_id: int) -> None:
@@ -103,11 +106,29 @@ class ChatSession:
             return
         path = self.store.active_path(self.chat_id)
         self.system_message = path[0] if path and path[0].role == "system" else None
+        self._remember_sources(path)
         self._reset([self._item(m) for m in path if m.role != "system"])
 
-    def new(self, greeting: str | Sequence[str] = "", speaker: str = "", chosen: int = 0) -> None:
+    def _remember_sources(self, path: Sequence[Message]) -> None:
+        """Questions sent with sources (their ``SourcesPart``): a regenerate answers from the same sources, cited
+        as the reply that follows each one cites them, also after the chat was reopened."""
+        for number, message in enumerate(path):
+            prompt = sources_prompt_of(message.parts) if message.role == "user" else ""
+            if prompt and message.id not in self._grounded:
+                after = path[number + 1] if number + 1 < len(path) else None
+                citations = after.citations if after is not None and after.role == "assistant" else ()
+                self._grounded[message.id] = (prompt, citations)
+
+    def new(
+        self,
+        greeting: str | Sequence[str] = "",
+        speaker: str = "",
+        chosen: int = 0,
+        group_greetings: Sequence[ChatItem] = (),
+    ) -> None:
         """A fresh chat (saved when its first message is sent). ``greeting``: one, or several to swipe through
-        (a card's alternate greetings: each is kept as a version of the first message; ``chosen`` is shown)."""
+        (a card's alternate greetings: each is kept as a version of the first message; ``chosen`` is shown).
+        ``group_greetings``: a group chat's instead, one per member (``chat.group_cast``)."""
         self.chat_id, self.system_message, self._saver = None, None, None
         self._set_state(ResponseState.IDLE)
         self._greetings, chosen = roleplay_turn.greeting_rows(
@@ -118,7 +139,7 @@ class ChatSession:
         )
         if items:
             items[0].sibling_index, items[0].sibling_count = chosen, len(self._greetings)
-        self._reset(items)
+        self._reset(items or list(group_greetings))
 
     @property
     def busy(self) -> bool:
@@ -157,6 +178,15 @@ class ChatSession:
         with _writing():
             return self._edit(row, text, turn)
 
+    def reply(self, turn: TurnSettings) -> GenerationRequest:
+        """Another reply after the last message, with nothing new of yours (a group chat's next speaker)."""
+        self._require_idle()
+        with _writing():
+            parent = self._ensure_saved(turn)
+            request = self._request(turn, upto=None)
+            self._start_reply(parent, turn)
+            return request
+
     def continue_last(self, turn: TurnSettings) -> GenerationRequest:
         """Carry on with the last reply where it stopped."""
         self._require_idle()
@@ -167,9 +197,12 @@ class ChatSession:
         self, text: str, turn: TurnSettings, images: tuple[Part, ...] = (), grounding: Grounding | None = None
     ) -> GenerationRequest:
         parent = self._ensure_saved(turn)
-        user = self._add(parent, "user", text, parts=images + (grounding.documents if grounding else ()))
+        grounded = grounding is not None and bool(grounding.sources)
+        documents = grounding.documents if grounding is not None else ()
+        sources = (SourcesPart(grounding.prompt(text)),) if grounding is not None and grounded else ()
+        user = self._add(parent, "user", text, parts=images + documents + sources)
         self._insert(self._item(user))
-        if grounding is not None and grounding.sources:
+        if grounding is not None and grounded:
             self._grounded[user.id] = (grounding.prompt(text), grounding.citations())
         request = self._request(turn, upto=None)
         self._start_reply(user.id, turn)
@@ -352,10 +385,13 @@ class ChatSession:
     def last_stats(self) -> GenerationStats | None:
         return next((item.stats for item in reversed(self.items) if item.stats is not None), None)
 
-    def conversation(self, system_prompt: str, upto: int | None = None) -> list[ChatMessage]:
+    def conversation(
+        self, system_prompt: str, upto: int | None = None, speaking: GroupTurn | None = None
+    ) -> list[ChatMessage]:
         """What the engine is sent: the system prompt, then every message with text (errors left out).
 
-        ``upto``: only the rows before this one.
+        ``upto``: only the rows before this one. ``speaking``: a group chat's speaker, who reads the others' lines
+        as named turns (``group.named_turns``).
         """
         messages: list[ChatMessage] = []
         rows: list[int] = []
@@ -376,13 +412,15 @@ class ChatSession:
                 message["images"] = [self._image(part) for part in item.images]
             messages.append(message)
             rows.append(row)
+        if speaking is not None:
+            messages, rows = group.named_turns(messages, rows, self.items, speaking)
         self.sent_rows = rows
         return messages
 
     # helpers
     def _request(self, turn: TurnSettings, upto: int | None, continue_text: str = "") -> GenerationRequest:
         self._clear_left_out()
-        messages = self.conversation(turn.system_prompt, upto=upto)
+        messages = self.conversation(turn.system_prompt, upto=upto, speaking=turn.group)
         self.built = None
         if turn.roleplay is not None:  # lorebooks, the user persona, the author's note, macros
             messages, self.sent_rows, self.built = roleplay_turn.with_roleplay(
@@ -427,9 +465,10 @@ class ChatSession:
     ) -> Message:
         """A message in the chat's history."""
         model, preset = (turn.model, turn.preset) if turn else ("", "")
+        speaker = turn.group.speaker if turn and turn.group and role == "assistant" else ""
         assert self.chat_id is not None
         return self.store.add_message(
-            self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts
+            self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts, speaker=speaker
         )  # fmt: skip
 
     def _keep(self, images: Sequence[CheckedImage]) -> tuple[Part, ...]:
@@ -458,8 +497,10 @@ class ChatSession:
         if self.chat_id is None:
             self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
             roleplay_turn.keep_settings(self.store, self.chat_id, turn)
+            if turn.group is not None:  # each speaker has its own system prompt: none is kept with the chat
+                self.store.set_chat_members(self.chat_id, turn.group.members)
             parent = None
-            if turn.system_prompt.strip():
+            if turn.system_prompt.strip() and turn.group is None:
                 self.system_message = self._add(None, "system", turn.system_prompt)
                 parent = self.system_message.id
             for item in self.items:  # the greeting, shown before the chat existed
@@ -478,7 +519,10 @@ class ChatSession:
     def _save_greeting(self, parent: int | None, item: ChatItem, turn: TurnSettings) -> int:
         """A greeting shown before the chat existed; its alternatives kept as its versions, the one shown active."""
         greetings = self._greetings if item is self.items[0] and len(self._greetings) > 1 else [item.text]
-        ids = [self._add(parent, item.role, text, turn=TurnSettings(preset=turn.preset)).id for text in greetings]
+        said = TurnSettings(
+            preset=item.preset_id or turn.preset, group=GroupTurn(item.speaker) if item.speaker else None
+        )
+        ids = [self._add(parent, item.role, text, turn=said).id for text in greetings]
         shown = ids[item.sibling_index] if len(ids) > 1 else ids[0]
         if shown != ids[-1]:
             self.store.switch_to(shown)
@@ -495,7 +539,7 @@ class ChatSession:
         last = self.last()
         return last.message_id if last and last.message_id is not None else 0
 
-    def _start_reply(self, parent: int, turn: TurnSettings) -> None:
+    def _start_reply(self, parent: int | None, turn: TurnSettings) -> None:
         reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
         item = self._item(reply)
         self._insert(item)
@@ -503,6 +547,9 @@ class ChatSession:
 
     def _begin(self, item: ChatItem, message_id: int, turn: TurnSettings) -> None:
         item.model_name = turn.speaker or item.model_name
+        self._speaking = turn.group
+        if turn.group is not None:
+            item.speaker, item.preset_id = turn.group.speaker, turn.preset
         item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
         if self._pending_citations or item.text == "":
             item.citations = self._pending_citations  # a continued reply keeps the sources it had
@@ -519,6 +566,8 @@ class ChatSession:
             self._set_state(ResponseState.IDLE)
             return
         last.state, last.stats, last.error, last.reading, last.waiting = state, stats, error, "", ""
+        if self._speaking is not None:
+            last.text = group.tidy(last.text, self._speaking)
         self._changed(len(self.items) - 1)
         saver, text, reasoning = self._saver, last.text, last.reasoning
         if saver is not None:
@@ -576,6 +625,8 @@ class ChatSession:
             documents=message.documents,
             images=images_of(message.parts),
             tools=tool_parts_of(message.parts),
+            speaker=message.speaker,
+            preset_id=message.preset,
             note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
         )
 

@@ -157,6 +157,7 @@ class Engine(Protocol):
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
         tools: Sequence[dict[str, Any]] = (),
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Generation:
         """Start a reply; iterate the result for its text pieces (``stats`` complete once exhausted)."""
         ...

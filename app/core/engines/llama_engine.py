@@ -282,6 +282,7 @@ class LlamaEngine:
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
         tools: Sequence[dict[str, Any]] = (),
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Generation:
         """Start a reply; iterate the result for text pieces. ``should_stop`` is checked between tokens.
 
@@ -289,7 +290,8 @@ class LlamaEngine:
         ``continue_text`` is a partial reply to carry on from (the model continues it, not a new turn);
         ``on_prompt_progress(done, total)`` hears about a long prompt's processing, batch by batch;
         ``grammar`` (GBNF) constrains the reply (the server's JSON mode, a forced tool call);
-        ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``).
+        ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``);
+        ``tool_choice`` is for remote engines: here a forced call is the ``grammar``'s work.
         """
         llama = self._require()
         if self.embedding:

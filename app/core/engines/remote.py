@@ -35,10 +35,13 @@ from app.core.prompting.context import ContextPolicy
 from app.core.prompting.media import openai_message, with_media_markers
 from app.core.prompting.parts import Thought
 from app.core.prompting.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
+from app.core.prompting.tool_prompt import hermes_call_text
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 REMOTE_FORMAT_NAME = "the server's own format"
 REMOTE_NOTE = "This model runs on a remote server, which applies its own prompt format; shown: the messages sent."
+MAX_CALLS = 64  # tool calls one streamed reply may carry
+MAX_CALL_CHARS = 1 << 20  # the arguments of all of them together
 
 
 class RemoteEngineError(HermesError):
@@ -137,7 +140,10 @@ class RemoteEngine:
     """One OpenAI-compatible endpoint; ``load(model_id)`` picks which of its models answers (implements ``Engine``)."""
 
     # vision: images are forwarded as image_url parts; a server whose model cannot see answers with its own error
-    capabilities = EngineCapabilities(remote=True, grammar=False, vision=True, reasoning_format="reasoning_content")
+    # tools: sent as ``tools``/``tool_choice``; the server's streamed calls come back as Hermes call text
+    capabilities = EngineCapabilities(
+        remote=True, grammar=False, vision=True, tools=True, reasoning_format="reasoning_content"
+    )
 
     def __init__(
         self, url: str, api_key: str = "", *, name: str = "", connect_timeout: float = 10.0, read_timeout: float = 120.0
@@ -211,15 +217,14 @@ class RemoteEngine:
         on_prompt_progress: Callable[[int, int], None] | None = None,
         grammar: str = "",
         tools: Sequence[dict[str, Any]] = (),
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Generation:
         if self.loaded is None:
             raise NoModelLoaded("Choose a model of the remote engine first.")
-        if tools:  # a remote answers calls as delta.tool_calls, which this engine does not read yet
-            raise HermesError("Tools are not passed to remote engines yet: use a local model for tool calls.")
         sent = list(messages)
         if continue_text:
             sent.append({"role": "assistant", "content": continue_text})
-        preview = self.prompt_format().render(with_media_markers(sent))
+        preview = self.prompt_format().render(with_media_markers(sent), tools)
         prompt = RenderedPrompt(
             text=preview.text, stop=(), added_special=False, format_name=REMOTE_FORMAT_NAME, notes=(REMOTE_NOTE,)
         )
@@ -238,7 +243,10 @@ class RemoteEngine:
             body["stop"] = list(sampling.stop)
         if sampling.seed is not None:
             body["seed"] = sampling.seed
-        if grammar:
+        if tools:  # the server renders and forces them; its calls come back as delta.tool_calls
+            body["tools"] = list(tools)
+            body["tool_choice"] = tool_choice or "auto"
+        elif grammar:
             body["grammar"] = grammar  # llama-server's extension; others ignore it
         options = (prompt_format or self.prompt_format()).options
         if options.effort:
@@ -280,6 +288,7 @@ class RemoteEngine:
         first = 0.0
         pieces = 0
         usage: dict[str, Any] = {}
+        calls = _StreamedCalls()
         try:
             ended = False
             for event in _events(response):
@@ -301,9 +310,14 @@ class RemoteEngine:
                         first = first or time.perf_counter()
                         pieces += 1
                         yield text
+                    if delta.get("tool_calls"):
+                        first = first or time.perf_counter()
+                        pieces += calls.add(delta["tool_calls"])
                     finish = choice.get("finish_reason") or finish
                 if should_stop():
                     break
+            if calls.calls and not should_stop():
+                yield calls.text()  # what a local engine's reply holds: the tool layer parses it the same way
             if not (ended or finish or should_stop()):
                 raise ConnectionResetError("the stream ended before the reply did")
         except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -322,6 +336,45 @@ class RemoteEngine:
             stats.ttft_s = (first or end) - started
             stats.total_s = end - started
             stats.finish_reason = FinishReason.CANCELLED if should_stop() else _finish(finish)
+
+
+class _StreamedCalls:
+    """``delta.tool_calls`` put together: per ``index``, the id and name of its first fragment, then the arguments'
+    pieces in order (how the ``openai`` client assembles them)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, str]] = {}
+        self._chars = 0
+
+    def add(self, fragments: Any) -> int:
+        """Take one delta's fragments; how many there were."""
+        if not isinstance(fragments, list):
+            raise ValueError("delta.tool_calls is not an array")
+        for position, fragment in enumerate(fragments):
+            if not isinstance(fragment, dict):
+                raise ValueError("a delta.tool_calls entry is not an object")
+            index = fragment.get("index", position)
+            if not isinstance(index, int):
+                raise ValueError("a delta.tool_calls entry has no integer index")
+            if index not in self.calls and len(self.calls) >= MAX_CALLS:
+                raise ValueError(f"the reply holds more than {MAX_CALLS} tool calls")
+            call = self.calls.setdefault(index, {"name": "", "arguments": ""})
+            function = fragment.get("function")
+            if not isinstance(function, dict):
+                function = {}
+            name, arguments = function.get("name"), function.get("arguments")
+            if isinstance(name, str) and name and not call["name"]:
+                call["name"] = name
+            if isinstance(arguments, str):
+                self._chars += len(arguments)
+                if self._chars > MAX_CALL_CHARS:
+                    raise ValueError(f"the tool calls' arguments are longer than {MAX_CALL_CHARS:,} characters")
+                call["arguments"] += arguments
+        return len(fragments)
+
+    def text(self) -> str:
+        """The calls in Hermes 2 Pro's text form, in index order (unreadable arguments stay text: the parser says)."""
+        return "\n".join(hermes_call_text(c["name"], c["arguments"] or "{}") for _, c in sorted(self.calls.items()))
 
 
 def _finish(value: str) -> str:

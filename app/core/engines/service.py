@@ -68,6 +68,7 @@ class GenerationRequest:
     reasoning: ReasoningOptions = field(default_factory=ReasoningOptions)  # thinking on/off, effort
     split_reasoning: bool = True  # pieces of reasoning come as ``Thought``s; False: the raw text (completions)
     tools: Sequence[dict[str, Any]] = ()  # OpenAI function tools, for the chat template (prompting.tool_prompt)
+    tool_choice: str | dict[str, Any] | None = None  # OpenAI's, for a remote engine (a local one has the grammar)
 
 
 PieceCallback = Callable[[str], None]
@@ -350,6 +351,7 @@ class EngineService:
             on_prompt_progress=ticket.on_progress,
             grammar=grammar,
             tools=request.tools,
+            tool_choice=request.tool_choice,
         )
         if ticket.on_start is not None:
             ticket.on_start(generation.prompt, generation.stats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,7 @@ def export_tree(store: ChatStore, chat_id: int) -> dict[str, Any]:
             "model": row["model"],
             "preset": row["preset"],
             "parts": _stored_parts(row["parts"]),
+            "speaker": row["speaker"],
         }
         for row in rows
     ]
@@ -72,6 +74,7 @@ def export_tree(store: ChatStore, chat_id: int) -> dict[str, Any]:
         "preset": chat.preset,
         "overflow": chat.overflow,
         "settings": chat.settings,  # the chat's own sampling (prompting.chat_sampling), read back leniently
+        "members": chat.members,  # a group chat's personas (chat.group), read back leniently
         "created_at": chat.created_at,
         "active_leaf": leaf,
         "messages": messages,
@@ -97,14 +100,15 @@ def import_tree(store: ChatStore, data: Any) -> int:
     with store.transaction() as db:
         now = time.time()
         cursor = db.execute(
-            "INSERT INTO chats (title, model, preset, overflow, settings, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chats (title, model, preset, overflow, settings, members, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 str(data.get("title", "")),
                 str(data.get("model", "")),
                 str(data.get("preset", "")),
                 str(data.get("overflow", ContextPolicy.STOP)),
                 data["settings"] if isinstance(data.get("settings"), str) else "",
+                data["members"] if isinstance(data.get("members"), str) else "",
                 float(data.get("created_at") or now),
                 now,
             ),
@@ -115,7 +119,7 @@ def import_tree(store: ChatStore, data: Any) -> int:
             state = MessageState.parse(str(item.get("state", "")))
             cursor = db.execute(
                 "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, "
-                "parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "parts, speaker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     new_ids.get(item.get("parent")),
@@ -127,6 +131,7 @@ def import_tree(store: ChatStore, data: Any) -> int:
                     str(item.get("model", "")),
                     str(item.get("preset", "")),
                     _parts_json(item.get("parts")),
+                    item["speaker"] if isinstance(item.get("speaker"), str) else "",
                 ),
             )
             new_ids[item.get("id")] = int(cursor.lastrowid or 0)
@@ -140,7 +145,8 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
     a message's images as ``image_url`` parts with ``data:`` URLs (read from ``images``; one no longer there, or
     without ``images``, is left out); a reply's sources in ``citations`` and a question's documents in
     ``documents`` (extensions: OpenAI has none). A reply that used tools is its rounds, as OpenAI's API has them: an
-    assistant message with the round's ``tool_calls``, a ``role: "tool"`` message per result, then the answer."""
+    assistant message with the round's ``tool_calls``, a ``role: "tool"`` message per result, then the answer. A
+    group chat's reply names its speaker in ``name`` (OpenAI's own field for a participant)."""
     messages: list[dict[str, Any]] = []
     for m in store.active_path(chat_id):
         attached = []
@@ -152,6 +158,8 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
                 continue
         plain: ChatMessage = {"role": m.role, "content": m.content, "images": attached}  # type: ignore[typeddict-item]
         message = openai_message(plain)
+        if m.speaker:
+            message["name"] = re.sub(r"[^A-Za-z0-9_-]", "_", m.speaker)[:64]  # the characters OpenAI's API takes
         if m.reasoning:
             message["reasoning_content"] = m.reasoning
         if m.citations:
@@ -176,11 +184,14 @@ def export_openai(store: ChatStore, chat_id: int, images: ImageStore | None = No
 def export_markdown(store: ChatStore, chat_id: int) -> str:
     chat = store.chat(chat_id)
     lines = [f"# {chat.title or 'Chat'}", ""]
-    if chat.model or chat.preset:
+    cast = _member_names(chat.members)
+    if cast:
+        lines += [f"*Model: {chat.model or '—'} · Group: {', '.join(cast)}*", ""]
+    elif chat.model or chat.preset:
         lines += [f"*Model: {chat.model or '—'} · Preset: {chat.preset or '—'}*", ""]
     names = {"user": "You", "assistant": "Assistant", "system": "System"}
     for message in store.active_path(chat_id):
-        lines += [f"## {names.get(message.role, message.role)}", ""]
+        lines += [f"## {message.speaker or names.get(message.role, message.role)}", ""]
         if message.reasoning:
             lines += ["<details>", "<summary>Thinking</summary>", "", message.reasoning.strip(), "", "</details>", ""]
         for part in images_of(message.parts):
@@ -196,6 +207,16 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
         if message.citations:
             lines += ["**Sources**", ""] + [f"- {c.label}" for c in message.citations] + [""]
     return "\n".join(lines)
+
+
+def _member_names(members: str) -> list[str]:
+    """A group chat's member names (``chat.group`` writes the list; read leniently here, below that layer)."""
+    try:
+        data = json.loads(members) if members else []
+    except ValueError:
+        return []
+    rows = data if isinstance(data, list) else []
+    return [str(row["name"]) for row in rows if isinstance(row, dict) and isinstance(row.get("name"), str)]
 
 
 def _stored_parts(raw: str) -> list[Any] | str:

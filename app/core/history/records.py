@@ -36,6 +36,7 @@ class Message:
     sibling_count: int = 1
     parts: tuple[Part, ...] = ()  # beside the content: the reasoning, and what later releases add
     damaged_parts: str = ""  # a stored parts value that could not be read (shown as text, never lost)
+    speaker: str = ""  # a group chat's reply: the character who wrote it (its preset id is ``preset``)
 
     @property
     def reasoning(self) -> str:
@@ -60,6 +61,7 @@ class ChatSummary:
     updated_at: float
     overflow: str = ContextPolicy.STOP
     settings: str = ""  # the chat's own sampling (prompting.chat_sampling.ChatSampling as JSON); '': the preset's
+    members: str = ""  # a group chat's personas (JSON, chat.group.Members); '': a one-persona chat
 
 
 def summary_of(row: sqlite3.Row) -> ChatSummary:
@@ -72,10 +74,12 @@ def summary_of(row: sqlite3.Row) -> ChatSummary:
         updated_at=row["updated_at"],
         overflow=row["overflow"],
         settings=row["settings"],
+        members=row["members"],
     )
 
 
-def message_of(row: sqlite3.Row) -> Message:
+def message_of(row: sqlite3.Row, versions: tuple[int, int] | None = None) -> Message:
+    """A stored message; ``versions``: its (index, count) among its siblings, if the caller counted them."""
     keys = row.keys()
     try:
         stats = json.loads(row["stats"] or "{}")
@@ -93,10 +97,11 @@ def message_of(row: sqlite3.Row) -> Message:
         stats=stats if isinstance(stats, dict) else {},
         model=row["model"],
         preset=row["preset"],
-        sibling_index=row["sibling_index"] if "sibling_index" in keys else 0,
-        sibling_count=row["sibling_count"] if "sibling_count" in keys else 1,
+        sibling_index=versions[0] if versions else row["sibling_index"] if "sibling_index" in keys else 0,
+        sibling_count=versions[1] if versions else row["sibling_count"] if "sibling_count" in keys else 1,
         parts=parts,
         damaged_parts=damaged,
+        speaker=row["speaker"] if "speaker" in keys else "",
     )
 
 

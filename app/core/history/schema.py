@@ -70,6 +70,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE chats ADD COLUMN settings TEXT NOT NULL DEFAULT '';
     """,
+    # 6: group chats. ``chats.members``: the personas of a group chat (JSON, chat.group); '' for a one-persona chat.
+    # ``messages.speaker``: the name of the character who wrote a reply (its preset id stays in ``preset``), kept
+    # so that a renamed or deleted persona's lines still say who spoke; '' for every older row.
+    """
+    ALTER TABLE chats ADD COLUMN members TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN speaker TEXT NOT NULL DEFAULT '';
+    """,
 ]
 FTS_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(content, content='messages', content_rowid='id');

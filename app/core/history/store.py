@@ -31,7 +31,7 @@ from app.core.history.errors import (
 )
 from app.core.history.records import ChatSummary, Message, summary_of, title_from
 from app.core.history.schema import FTS_SCHEMA, MIGRATIONS, SCHEMA_VERSION
-from app.core.history.search import find_chats
+from app.core.history.search import PAGE, SearchPage, find_chat_page, find_chats
 from app.core.history.tree import MessageTree
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.parts import Part, ReasoningPart, every_image_of, parts_from_json, parts_to_json
@@ -204,6 +204,11 @@ class ChatStore(MessageTree):
         """Chats, most recently used first; with ``search``, those whose title or any message matches."""
         return find_chats(self._db, search, self.has_fts)
 
+    def chat_page(self, search: str = "", limit: int = PAGE) -> SearchPage:
+        """The first ``limit`` of ``list_chats(search)`` (about: see ``search.find_chat_page``), and whether
+        there are more."""
+        return find_chat_page(self._db, search, self.has_fts, limit)
+
     def rename_chat(self, chat_id: int, title: str) -> None:
         self._touch(chat_id, title=title.strip())
 
@@ -213,6 +218,10 @@ class ChatStore(MessageTree):
     def set_chat_settings(self, chat_id: int, settings: str) -> None:
         """Keep a chat's own sampling (JSON) without moving it up the list: a setting is not a message."""
         self._db.execute("UPDATE chats SET settings = ? WHERE id = ?", (settings, chat_id))
+
+    def set_chat_members(self, chat_id: int, members: str) -> None:
+        """Keep a group chat's personas (JSON, ``chat.group``); like a setting, it does not move the chat up."""
+        self._db.execute("UPDATE chats SET members = ? WHERE id = ?", (members, chat_id))
 
     def delete_chat(self, chat_id: int) -> None:
         """Hide a chat (``undelete_chat`` brings it back until ``purge_deleted``)."""
@@ -272,8 +281,11 @@ class ChatStore(MessageTree):
         model: str = "",
         preset: str = "",
         parts: tuple[Part, ...] = (),
+        speaker: str = "",
     ) -> Message:
-        """Append a message under ``parent_id`` (None: a root) and make it the chat's active leaf."""
+        """Append a message under ``parent_id`` (None: a root) and make it the chat's active leaf.
+
+        ``speaker``: in a group chat, the name of the character who writes it."""
         if state not in STATES:
             raise StoreError(f"Unknown message state {state!r}.")
         now = time.time()
@@ -281,8 +293,8 @@ class ChatStore(MessageTree):
             values = (chat_id, parent_id, role, content, now, state, json.dumps(stats or {}), model, preset)
             cursor = db.execute(
                 "INSERT INTO messages (chat_id, parent_id, role, content, created_at, state, stats, model, preset, "
-                "parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, parts_to_json(parts)),
+                "parts, speaker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, parts_to_json(parts), speaker),
             )
             message_id = int(cursor.lastrowid or 0)
             db.execute("UPDATE chats SET active_leaf = ?, updated_at = ? WHERE id = ?", (message_id, now, chat_id))

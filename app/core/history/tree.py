@@ -7,6 +7,7 @@ a subtree is deleted by its ids (a recursive query, one statement), never throug
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from contextlib import AbstractContextManager
 
 from app.core.history.errors import GuardedConnection, StoreError
@@ -40,16 +41,20 @@ class MessageTree:
                 SELECT m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.id
                 WHERE m.parent_id IS NOT NULL
             )
-            SELECT m.*,
-                (SELECT COUNT(*) FROM messages s WHERE s.chat_id = m.chat_id AND s.parent_id IS m.parent_id
-                    AND s.id < m.id) AS sibling_index,
-                (SELECT COUNT(*) FROM messages s WHERE s.chat_id = m.chat_id AND s.parent_id IS m.parent_id)
-                    AS sibling_count
-            FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC
+            SELECT m.* FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC
             """,
             (leaf[0],),
-        )
-        return [message_of(row) for row in rows]
+        ).fetchall()
+        # Each message's versions, from one read of the chat's (id, parent) pairs: not two counts per message.
+        versions: dict[int | None, list[int]] = {}
+        pairs = self._db.execute("SELECT id, parent_id FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))
+        for message_id, parent_id in pairs:
+            versions.setdefault(parent_id, []).append(message_id)
+        messages = []
+        for row in rows:
+            same = versions.get(row["parent_id"], [row["id"]])
+            messages.append(message_of(row, (bisect_left(same, row["id"]), len(same))))
+        return messages
 
     def siblings(self, message_id: int) -> list[int]:
         message = self.message(message_id)

@@ -60,6 +60,7 @@ __all__ = [
 
 Format = Literal["gguf", "gptq", "awq"]
 VISION_TAGS = ("image-text-to-text", "visual-question-answering", "image-to-text", "vision")
+EMBEDDING_TAGS = ("feature-extraction", "sentence-similarity")  # the Hub's pipelines of embedding models
 FORMATS: tuple[Format, ...] = ("gguf", "gptq", "awq")
 SORTS: dict[str, str] = {"downloads": "downloads", "likes": "likes", "updated": "last_modified"}
 
@@ -88,6 +89,12 @@ class RepoSummary:
     likes: int
     updated: datetime | None
     tags: tuple[str, ...] = ()
+    pipeline: str = ""  # the Hub's pipeline tag ("text-generation", "feature-extraction"…)
+
+    @property
+    def embedding(self) -> bool:
+        """An embedding model by the Hub's pipeline (what the Knowledge page and ``/v1/embeddings`` load)."""
+        return self.pipeline in EMBEDDING_TAGS or any(tag in EMBEDDING_TAGS for tag in self.tags)
 
     @property
     def format(self) -> str:
@@ -199,24 +206,35 @@ def search(
     limit: int = 50,
     endpoint: str | None = None,
     token: str | None = None,
+    kind: str = "",
 ) -> list[RepoSummary]:
-    """Model repos matching ``query`` in one format, best first."""
+    """Model repos matching ``query`` in one format, best first; ``kind`` "embedding": only embedding models (the
+    Hub's ``feature-extraction`` and ``sentence-similarity`` pipelines, asked for one after the other, merged)."""
     from app.core.hub.bounds import bounded
 
     check_reachable(endpoint)
     api = hub_api(endpoint, token)
+    pipelines: tuple[str | None, ...] = EMBEDDING_TAGS if kind == "embedding" else (None,)
+    found: dict[str, RepoSummary] = {}
     try:
         with bounded("Search"):
-            return _summaries(
-                api.list_models(
+            for pipeline in pipelines:
+                models = api.list_models(
                     search=query or None,
                     filter=fmt if fmt in FORMATS else None,
+                    pipeline_tag=pipeline,
                     sort=SORTS.get(sort, "downloads"),
                     limit=limit,
                 )
-            )
+                for summary in _summaries(models):
+                    found.setdefault(summary.id, summary)
     except Exception as exc:
         raise translate_error(exc, "Search failed") from exc
+    results = list(found.values())
+    if len(pipelines) > 1:  # two lists, each best first: merged by the same order
+        order = {"likes": lambda r: -r.likes, "updated": lambda r: -(r.updated.timestamp() if r.updated else 0)}
+        results.sort(key=order.get(sort, lambda r: -r.downloads))
+    return results[:limit]
 
 
 def _summaries(models: Iterable[Any]) -> list[RepoSummary]:
@@ -228,6 +246,7 @@ def _summaries(models: Iterable[Any]) -> list[RepoSummary]:
             likes=int(getattr(m, "likes", 0) or 0),
             updated=getattr(m, "last_modified", None),
             tags=tuple(getattr(m, "tags", None) or ()),
+            pipeline=str(getattr(m, "pipeline_tag", None) or ""),
         )
         for m in models
     ]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
-from app.core.atomic import atomic_write_text
 from app.core.hub.download_guard import DownloadError
+from app.core.hub.download_store import QueueStore, SavedDownload
 
 log = logging.getLogger(__name__)
 
@@ -92,42 +91,34 @@ def remove_files(*paths: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def save_queue(state_file: Path, jobs: list[Download], *, closing: bool) -> None:
-    """Write what is left to do (unfinished and failed jobs); a pause survives a restart, a shutdown does not."""
-    pending = [
-        {
-            "repo_id": job.repo_id,
-            "filename": job.filename,
-            "revision": job.revision,
-            "sha256": job.sha256,
-            "total": job.total,
-            "paused": job.state == State.PAUSED and not closing,
-        }
-        for job in jobs
-        if not job.finished or job.state == State.FAILED
-    ]
-    try:
-        atomic_write_text(state_file, json.dumps({"version": 1, "downloads": pending}, indent=1))
-    except OSError as exc:
-        log.warning("could not save the download queue: %s", exc)
+def restore_jobs(saved: list[SavedDownload], models_dir: Path, *, autostart: bool) -> list[Download]:
+    """The saved queue as jobs, each paused or queued, with the bytes already on disk; bad entries are dropped."""
+    jobs = []
+    for entry in saved:
+        try:
+            destination = safe_destination(models_dir, entry.repo_id, entry.filename, entry.revision)
+        except DownloadError as exc:
+            log.warning("dropping a saved download entry: %s", exc)
+            continue
+        job = Download(entry.repo_id, entry.filename, entry.revision, destination, sha256=entry.sha256,
+                       total=entry.total)  # fmt: skip
+        try:
+            job.done = job.part.stat().st_size
+        except OSError:
+            job.done = 0
+        job.state = State.PAUSED if entry.paused or not autostart else State.QUEUED
+        jobs.append(job)
+    return jobs
 
 
 def load_queue(state_file: Path, models_dir: Path, *, autostart: bool) -> list[Download]:
-    """The saved queue, each job paused or queued, with the bytes already on disk; bad entries are dropped."""
+    """The queue saved in ``state_file`` (as the next start restores it)."""
+    store = QueueStore(state_file)
     try:
-        saved = json.loads(state_file.read_text(encoding="utf-8")).get("downloads", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    jobs = []
-    for entry in saved if isinstance(saved, list) else []:
-        try:
-            destination = safe_destination(models_dir, entry["repo_id"], entry["filename"], entry["revision"])
-            job = Download(entry["repo_id"], entry["filename"], entry["revision"], destination,
-                           sha256=entry.get("sha256"), total=int(entry.get("total") or 0))  # fmt: skip
-        except (KeyError, TypeError, ValueError, DownloadError) as exc:
-            log.warning("dropping a saved download entry: %s", exc)
-            continue
-        job.done = job.part.stat().st_size if job.part.exists() else 0
-        job.state = State.PAUSED if entry.get("paused") or not autostart else State.QUEUED
-        jobs.append(job)
-    return jobs
+        return restore_jobs(store.load(), models_dir, autostart=autostart)
+    finally:
+        store.close()
+
+
+def saved(job: Download, *, paused: bool = False) -> SavedDownload:
+    return SavedDownload(job.repo_id, job.filename, job.revision, job.sha256, job.total, paused)

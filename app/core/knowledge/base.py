@@ -12,6 +12,7 @@ Everything here runs on the caller's thread (a face puts it on a worker thread);
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -74,7 +75,7 @@ class Progress:
 @dataclass(frozen=True)
 class FileOutcome:
     path: Path
-    status: str  # "added", "updated", "unchanged", "re-embedded", "failed", "skipped", "cancelled"
+    status: str  # "added", "updated", "unchanged", "re-embedded", "failed", "skipped", "cancelled", "removed"
     message: str = ""
     chunks: int = 0
     pages: int = 0
@@ -126,6 +127,34 @@ class KnowledgeBase:
 
     def files(self, collection: str) -> list[FileRecord]:
         return self.index.files(self.index.collection_id(collection))
+
+    def file_states(self, collection: str) -> list[tuple[FileRecord, str]]:
+        """Each file of a collection with its state as people read it: "indexed", "keywords only" (no vectors),
+        "another model" (its vectors are another model's: re-index embeds it again), "changed" (on disk since it was
+        indexed: re-index reads it again) or "missing" (gone from disk: re-index forgets it)."""
+        states: list[tuple[FileRecord, str]] = []
+        for record in self.files(collection):
+            try:
+                now = os.stat(record.path)
+            except OSError:
+                states.append((record, "missing"))
+                continue
+            if (now.st_size, now.st_mtime_ns) != (record.size, record.mtime_ns):
+                state = "changed"
+            elif not record.model:
+                state = "keywords only" if self.embedder is None else "another model"
+            else:
+                state = "indexed" if self.embedder is None or record.model == self.model else "another model"
+            states.append((record, state))
+        return states
+
+    def passage(self, chunk_id: int) -> Hit | None:
+        """One stored passage (a citation's ``chunk_id``), with its file and location; None once it is gone."""
+        found = self.index.passage(chunk_id)
+        if found is None:
+            return None
+        text, location, name, path, collection = found
+        return Hit(chunk_id, text, json.loads(location), name, path, collection, 0.0)
 
     def search(self, collections: str | Sequence[str], query: str, top: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The passages that answer ``query`` best, from one collection or several."""
@@ -183,6 +212,37 @@ class KnowledgeBase:
                                              outcome.message))  # fmt: skip
             finally:
                 token._readers.remove(reader)
+        return report
+
+    def create(self, collection: str) -> None:
+        """An empty collection (a name already taken is an error: the window asks for another)."""
+        if any(info.name == collection.strip() for info in self.collections()):
+            raise KnowledgeError(f"There is already a collection named {collection.strip()!r}.")
+        with self.index.transaction():
+            self.index.collection_id(collection.strip(), create=True)
+
+    def rename(self, collection: str, new_name: str) -> None:
+        self.index.rename_collection(self.index.collection_id(collection), new_name)
+
+    def reindex(
+        self,
+        collection: str,
+        progress: Callable[[Progress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> AddReport:
+        """The collection's files again: a changed file is read again (embedded again only if its content hash
+        changed), a file indexed by another embedding model is embedded again, a file gone from disk is forgotten
+        (its outcome "removed"); the rest is left as it is."""
+        records = self.files(collection)
+        gone = [record for record in records if not Path(record.path).is_file()]
+        for record in gone:
+            self.index.remove_file(self.index.collection_id(collection), record.path)
+        present = [Path(record.path) for record in records if record not in gone]
+        report = (
+            self.add(collection, present, progress, cancel) if present else AddReport(keyword_only=not self.embedder)
+        )
+        removed = [FileOutcome(Path(r.path), "removed", f"{r.name} is no longer on disk: forgotten") for r in gone]
+        report.outcomes[:0] = removed
         return report
 
     def remove(self, collection: str, path: Path | None = None) -> int:

@@ -167,6 +167,25 @@ class KnowledgeIndex:
         rows = self.db.execute(f"SELECT generation FROM collections WHERE id IN ({marks}) ORDER BY id", collection_ids)
         return tuple(row[0] for row in rows)
 
+    def rename_collection(self, collection_id: int, name: str) -> None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise KnowledgeError("A collection needs a name (at most 200 characters).")
+        with self.transaction() as db:
+            taken = db.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
+            if taken is not None and taken[0] != collection_id:
+                raise KnowledgeError(f"There is already a collection named {name!r}.")
+            db.execute("UPDATE collections SET name = ? WHERE id = ?", (name, collection_id))
+
+    def passage(self, chunk_id: int) -> tuple[str, str, str, str, str] | None:
+        """A passage's text, its location (JSON), its file's name and path, its collection's name."""
+        row = self.db.execute(
+            "SELECT c.text, c.location, f.name, f.path, k.name FROM chunks c JOIN files f ON f.id = c.file_id "
+            "JOIN collections k ON k.id = f.collection_id WHERE c.id = ?",
+            (chunk_id,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+
     def delete_collection(self, collection_id: int) -> None:
         with self.transaction() as db:
             self._delete_chunks(db, "SELECT id FROM files WHERE collection_id = ?", (collection_id,))

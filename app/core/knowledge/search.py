@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 RRF_K = 60
 CANDIDATES = 50  # from each list, before fusion
+OVERFETCH = 4  # keyword candidates ranked before the collection filter: CANDIDATES × this
+RANKED_SQL = "SELECT rowid FROM chunk_text WHERE chunk_text MATCH ? ORDER BY rank LIMIT ?"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
     [
@@ -111,6 +113,19 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+def snippet(text: str, query: str, width: int = 240) -> str:
+    """The part of a passage around the first of the question's rarer words it holds (its start when none)."""
+    flat = " ".join(text.split())
+    lower = flat.lower()
+    words = sorted({w for w in query_words(query) if len(w) > 3}, key=len, reverse=True)
+    found = [at for at in (lower.find(w) for w in words) if at >= 0]
+    start = max(0, min(found) - width // 3) if found else 0
+    if start:
+        start = flat.find(" ", start) + 1 or start
+    piece = flat[start : start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+
+
 def fts_query(words: Sequence[str]) -> str:
     """Words as an FTS5 query: each quoted (no syntax reaches FTS5), any of them may match."""
     return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
@@ -130,6 +145,7 @@ class Searcher:
     index: KnowledgeIndex
     _sqlite_vec: bool | None = None
     _matrix: _Matrix | None = field(default=None, repr=False)
+    rank_in_fts: bool = True  # False: BM25 over the joined rows, as before (bench/documents.py's baseline)
 
     @property
     def vector_engine(self) -> str:
@@ -148,12 +164,13 @@ class Searcher:
         """The ``top`` passages for ``query``: ``mode`` "hybrid" (RRF of both lists), "keyword" or "vector"."""
         if not collection_ids:
             return []
-        keyword = self.keyword(collection_ids, query) if mode in ("hybrid", "keyword") else []
+        informative = self._informative(query_words(query))  # once per search: the keywords and the filter
+        keyword = self.keyword(collection_ids, query, words=informative) if mode in ("hybrid", "keyword") else []
         vector: list[int] = []
         if mode in ("hybrid", "vector") and query_vector is not None and model:
             vector = self.nearest(collection_ids, query_vector, model)
         if vector and keyword:
-            keyword = self._covering(keyword, self._informative(query_words(query)), 2)
+            keyword = self._covering(keyword, informative, 2)
         scores: dict[int, float] = {}
         for ranked in (keyword, vector):
             for rank, chunk_id in enumerate(ranked, 1):
@@ -162,12 +179,17 @@ class Searcher:
         ranks = ({c: r for r, c in enumerate(keyword, 1)}, {c: r for r, c in enumerate(vector, 1)})
         return self._hits(best, scores, ranks)
 
-    def keyword(self, collection_ids: Sequence[int], query: str, limit: int = CANDIDATES) -> list[int]:
+    def keyword(
+        self, collection_ids: Sequence[int], query: str, limit: int = CANDIDATES, words: Sequence[str] | None = None
+    ) -> list[int]:
         marks = ",".join("?" * len(collection_ids))
-        match = fts_query(self._informative(query_words(query)))
+        match = fts_query(self._informative(query_words(query)) if words is None else words)
         if not match:
             return []
         if self.index.has_fts:
+            ranked = self._ranked(match, collection_ids, limit) if self.rank_in_fts else None
+            if ranked is not None:
+                return ranked
             rows = self.index.db.execute(
                 f"SELECT c.id FROM chunk_text JOIN chunks c ON c.id = chunk_text.rowid "
                 f"JOIN files f ON f.id = c.file_id WHERE chunk_text MATCH ? AND f.collection_id IN ({marks}) "
@@ -183,6 +205,33 @@ class Searcher:
             (*collection_ids, *[f"%{w}%" for w in words], *[f"%{w}%" for w in words], limit),
         )
         return [row[0] for row in rows]
+
+    def _ranked(self, match: str, collection_ids: Sequence[int], limit: int) -> list[int] | None:
+        """BM25's best passages from FTS5's own ``ORDER BY rank LIMIT`` (no join inside the ranking: half the CPU
+        of ranking the joined rows, measured in bench/documents.py), then those of the collections asked; None
+        when other collections' passages filled the over-fetch so that the asked ones may be missing (the caller
+        then ranks the joined rows)."""
+        fetch = limit * OVERFETCH
+        found = [row[0] for row in self.index.db.execute(RANKED_SQL, (match, fetch))]
+        marks = ",".join("?" * len(collection_ids))
+        if len(found) == 0:
+            return []
+        if self._all_collections(collection_ids):
+            return found[:limit]
+        inside = {
+            row[0]
+            for row in self.index.db.execute(
+                f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN "
+                f"({','.join('?' * len(found))}) AND f.collection_id IN ({marks})",
+                (*found, *collection_ids),
+            )
+        }
+        kept = [chunk_id for chunk_id in found if chunk_id in inside][:limit]
+        return kept if len(kept) == limit or len(found) < fetch else None
+
+    def _all_collections(self, collection_ids: Sequence[int]) -> bool:
+        """The search covers every collection there is (the common case: then no passage needs filtering)."""
+        return bool(self.index.db.execute("SELECT count(*) FROM collections").fetchone()[0] <= len(set(collection_ids)))
 
     def _informative(self, words: list[str]) -> list[str]:
         """The words that tell passages apart: one found in more than half of them (the island of a book about an
@@ -202,10 +251,14 @@ class Searcher:
         that shares one common word with a paraphrased question is noise the fusion would rank above the passage
         the vectors found (measured on bench/knowledge_corpus.py: paraphrase hit@3 0.67 → 1.0, keywords kept 1.0)."""
         need = min(least, len(words))
+        if need <= 1:
+            return chunk_ids  # every keyword hit holds one of the words
         marks = ",".join("?" * len(chunk_ids))
-        rows = self.index.db.execute(f"SELECT id, lower(text) FROM chunks WHERE id IN ({marks})", chunk_ids)
-        texts = {row[0]: set(_WORD.findall(row[1])) for row in rows}
-        return [c for c in chunk_ids if sum(1 for word in words if word in texts.get(c, ())) >= need]
+        rows = self.index.db.execute(f"SELECT id, text FROM chunks WHERE id IN ({marks})", chunk_ids)
+        # only the question's words are looked for (one pass of one pattern), not every word of each passage
+        wanted = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)", re.IGNORECASE)
+        held = {row[0]: len({found.lower() for found in wanted.findall(row[1])}) for row in rows}
+        return [c for c in chunk_ids if held.get(c, 0) >= need]
 
     def nearest(
         self, collection_ids: Sequence[int], query_vector: Sequence[float], model: str, limit: int = CANDIDATES

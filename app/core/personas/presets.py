@@ -34,6 +34,7 @@ from app.core.personas.cards import (
     substitute_macros,
     write_card_png,
 )
+from app.core.prompting.chat_sampling import MAX_COLLECTIONS, MAX_NAME_CHARS, knowledge_names
 from app.core.prompting.prompt_formats import AUTO, CUSTOM, NAMED_FORMATS
 from app.core.prompting.types import Sampling
 
@@ -78,12 +79,14 @@ class Preset:
     sampling: Sampling = field(default_factory=Sampling)
     avatar_png: bytes = b""
     color: str = "#5b4bdb"
+    knowledge: tuple[str, ...] = ()  # knowledge collections its chats answer from (by name)
     builtin: bool = False
 
     def to_dict(self, *, avatar: bool = True) -> dict[str, Any]:
         data = asdict(self)
         data.pop("builtin")
         data["sampling"]["stop"] = list(self.sampling.stop)
+        data["knowledge"] = list(self.knowledge)
         data["avatar_png"] = base64.b64encode(self.avatar_png).decode("ascii") if avatar and self.avatar_png else ""
         return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **data}
 
@@ -127,7 +130,17 @@ def preset_from_dict(document: Any, *, builtin: bool = False) -> Preset:
         sampling=_sampling(document.get("sampling", {})),
         avatar_png=avatar,
         color=color,
+        knowledge=_knowledge(document.get("knowledge", [])),
         builtin=builtin,
+    )
+
+
+def _knowledge(value: Any) -> tuple[str, ...]:
+    if knowledge_names(value, ()) or value == []:
+        return knowledge_names(value)
+    raise PresetError(
+        f"The preset's 'knowledge' must be a list of up to {MAX_COLLECTIONS} collection names (text, at most "
+        f"{MAX_NAME_CHARS} characters each)."
     )
 
 

@@ -22,6 +22,8 @@ from app.core.prompting.types import Sampling
 MAX_STOPS = 16  # stop strings per chat (OpenAI allows 4; llama.cpp checks each after every token)
 MAX_STOP_CHARS = 200
 MAX_SCHEMA_BYTES = 256 << 10
+MAX_COLLECTIONS = 16  # knowledge collections one chat (or persona) answers from
+MAX_NAME_CHARS = 200
 SEED_MAX = 2**31 - 1
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
 _NUMBERS = {  # field: (type, minimum, maximum), as the side panel's fields allow
@@ -78,23 +80,26 @@ class ChatSampling:
 
     sampling: Sampling = field(default_factory=Sampling)
     schema: str = ""
+    knowledge: tuple[str, ...] = ()  # the knowledge collections the chat answers from (the persona's by default)
 
     def to_json(self) -> str:
         values = asdict(self.sampling)
         values["stop"] = list(self.sampling.stop)
-        return json.dumps({"sampling": values, "schema": self.schema}, ensure_ascii=False, sort_keys=True)
+        document = {"sampling": values, "schema": self.schema, "knowledge": list(self.knowledge)}
+        return json.dumps(document, ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, defaults: Sampling) -> ChatSampling:
-        """A kept record over ``defaults`` (the preset's): each value that is missing or wrong is the default."""
+    def from_json(cls, text: str, defaults: Sampling, knowledge: tuple[str, ...] = ()) -> ChatSampling:
+        """A kept record over ``defaults`` (the preset's sampling and ``knowledge``): each value that is missing or
+        wrong is the default."""
         if not text.strip():
-            return cls(defaults)
+            return cls(defaults, knowledge=knowledge)
         try:
             document = bounded_json.loads(text, max_bytes=MAX_SCHEMA_BYTES * 2, what="The chat's settings")
         except (json.JSONDecodeError, HermesError):
-            return cls(defaults)
+            return cls(defaults, knowledge=knowledge)
         if not isinstance(document, dict):
-            return cls(defaults)
+            return cls(defaults, knowledge=knowledge)
         values = document.get("sampling")
         values = values if isinstance(values, dict) else {}
         known = {item.name for item in fields(Sampling)}
@@ -109,7 +114,17 @@ class ChatSampling:
             elif name in known and name not in _NUMBERS and name not in ("seed", "stop") and _is_number(value):
                 kept[name] = float(value)  # presence and frequency penalties
         schema = document.get("schema")
-        return cls(replace(defaults, **kept), schema if isinstance(schema, str) else "")
+        kept_knowledge = knowledge_names(document.get("knowledge"), knowledge)
+        return cls(replace(defaults, **kept), schema if isinstance(schema, str) else "", kept_knowledge)
+
+
+def knowledge_names(value: Any, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Collections' names as kept (a list of up to 16 names); anything else is ``default``."""
+    if not isinstance(value, list) or len(value) > MAX_COLLECTIONS:
+        return default
+    if not all(isinstance(name, str) and name.strip() and len(name) <= MAX_NAME_CHARS for name in value):
+        return default
+    return tuple(dict.fromkeys(name.strip() for name in value))
 
 
 def _unescape(line: str) -> str:

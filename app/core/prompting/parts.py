@@ -108,6 +108,15 @@ class CitationPart:
 
 
 @dataclass(frozen=True)
+class SourcesPart:
+    """The question as the model read it (its numbered sources, then the question), kept on the question: a reply
+    regenerated after the chat was reopened answers from the same sources (the reply's ``CitationPart``s say which)."""
+
+    prompt: str = ""
+    type: Literal["sources"] = "sources"
+
+
+@dataclass(frozen=True)
 class ToolCallPart:
     """A call the model made in a reply. ``round``: which of the reply's tool rounds (calls of one round were written
     together); ``at``: how much of the reply's text had been written when it came (the text of that round ends there).
@@ -168,10 +177,13 @@ class OtherPart:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-Part = TextPart | ReasoningPart | ImagePart | DocumentPart | CitationPart | ToolCallPart | ToolResultPart | OtherPart
+Part = (
+    TextPart | ReasoningPart | ImagePart | DocumentPart | CitationPart | SourcesPart | ToolCallPart | ToolResultPart
+    | OtherPart
+)  # fmt: skip
 ToolPart = ToolCallPart | ToolResultPart
-_FIELDS: dict[str, type[DocumentPart] | type[CitationPart] | type[ToolCallPart]] = {
-    "document": DocumentPart, "citation": CitationPart, "tool_call": ToolCallPart,
+_FIELDS: dict[str, type[DocumentPart] | type[CitationPart] | type[SourcesPart] | type[ToolCallPart]] = {
+    "document": DocumentPart, "citation": CitationPart, "sources": SourcesPart, "tool_call": ToolCallPart,
 }  # fmt: skip
 
 
@@ -202,6 +214,11 @@ def documents_of(parts: Iterable[Part]) -> tuple[DocumentPart, ...]:
     return tuple(part for part in parts if isinstance(part, DocumentPart))
 
 
+def sources_prompt_of(parts: Iterable[Part]) -> str:
+    """The grounded prompt a question was sent as ('' for a question asked without sources)."""
+    return next((part.prompt for part in parts if isinstance(part, SourcesPart)), "")
+
+
 def tool_parts_of(parts: Iterable[Part]) -> tuple[ToolPart, ...]:
     """A reply's tool calls and results, in the order they happened."""
     return tuple(part for part in parts if isinstance(part, ToolCallPart | ToolResultPart))
@@ -216,7 +233,7 @@ def parts_to_json(parts: Sequence[Part]) -> str:
                 rows.append({"type": "reasoning", "text": part.text})
         elif isinstance(part, ImagePart):
             rows.append(part.as_json())
-        elif isinstance(part, DocumentPart | CitationPart | ToolCallPart):
+        elif isinstance(part, DocumentPart | CitationPart | SourcesPart | ToolCallPart):
             rows.append(asdict(part))
         elif isinstance(part, ToolResultPart):
             rows.append(part.as_json())

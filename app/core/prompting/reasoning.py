@@ -14,7 +14,8 @@ The formats (``RenderedPrompt.reasoning`` says which, read from the rendered pro
   starts as reasoning.
 - ``HARMONY`` (gpt-oss): ``<|channel|>analysis<|message|>…<|end|>`` is reasoning, ``final`` (and
   ``commentary``) the answer; headers and end markers are dropped. A reply without channels is read as
-  ``THINK_TAGS``.
+  ``THINK_TAGS``. A message with a recipient (``to=functions.NAME``: a tool call) is passed on whole, header,
+  arguments and ``<|call|>``, as answer text: the tool layer reads the call from it (``tools.parsing``).
 
 A thought never closed (a reply cut off while thinking) comes out as reasoning with an empty answer.
 Pieces that already are ``Thought`` (a remote engine's ``reasoning_content``) pass through as they are.
@@ -34,6 +35,7 @@ OPEN, CLOSE = "<think>", "</think>"
 _HARMONY_ENDS = ("<|end|>", "<|return|>", "<|call|>")
 _HARMONY_MESSAGE = "<|message|>"
 _CHANNEL = re.compile(r"<\|channel\|>\s*([A-Za-z_]+)")
+_RECIPIENT = re.compile(r"\bto=(?!assistant\b)\S")  # a message to a tool (to=functions.NAME), not to the user
 _MAX_HEADER = 256  # a harmony header longer than this is not one: the text is passed on as it is
 
 _START, _THINK, _AFTER, _ANSWER, _HEADER, _BODY = range(6)
@@ -69,6 +71,7 @@ class ReasoningSplitter:
         self._state = {THINK_OPEN: _THINK, HARMONY: _HEADER}.get(fmt, _START)
         self._buffer = ""
         self._channel_is_reasoning = False
+        self._call = False  # the current harmony message is a tool call: passed on whole
         self.reasoning_chars = 0
 
     @property
@@ -138,15 +141,19 @@ class ReasoningSplitter:
             self._buffer = buffer[len(buffer) - keep :]
             return False
         if state == _HEADER:
-            return self._header(final)
+            return self._header(out, final)
         return self._body(out, final)
 
-    def _header(self, final: bool) -> bool:
+    def _header(self, out: list[str], final: bool) -> bool:
         buffer = self._buffer
         found = buffer.find(_HARMONY_MESSAGE)
         if found != -1:
-            channel = _CHANNEL.search(buffer[:found])
-            self._channel_is_reasoning = channel is not None and channel.group(1) == "analysis"
+            header = buffer[:found]
+            channel = _CHANNEL.search(header)
+            self._call = _RECIPIENT.search(header) is not None
+            self._channel_is_reasoning = not self._call and channel is not None and channel.group(1) == "analysis"
+            if self._call:
+                out.append(header.lstrip() + _HARMONY_MESSAGE)
             self._state, self._buffer = _BODY, buffer[found + len(_HARMONY_MESSAGE) :]
             return True
         text = buffer.lstrip()
@@ -160,7 +167,7 @@ class ReasoningSplitter:
         ends = [(at, marker) for marker in _HARMONY_ENDS if (at := buffer.find(marker)) != -1]
         if ends:
             at, marker = min(ends)
-            self._emit_body(out, buffer[:at])
+            self._emit_body(out, buffer[:at] + (marker if self._call else ""))
             self._state, self._buffer = _HEADER, buffer[at + len(marker) :]
             return True
         keep = 0 if final else _held(buffer, _HARMONY_ENDS)

@@ -27,6 +27,7 @@ class ToolFamily(StrEnum):
     HERMES = "hermes"  # <tool_call>{"name", "arguments"}</tool_call>, one block per call (Hermes 2 Pro, Qwen)
     LLAMA3 = "llama3"  # a bare JSON object {"name", "parameters"} (Llama 3.1–3.3), optionally after <|python_tag|>
     MISTRAL = "mistral"  # [TOOL_CALLS][{"name", "arguments"}, …]
+    HARMONY = "harmony"  # gpt-oss: <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{…}<|call|>
 
 
 def renders_tools(template: str) -> bool:
@@ -40,6 +41,8 @@ def tool_family(template: str) -> ToolFamily:
         return ToolFamily.HERMES
     if "[TOOL_CALLS]" in template:
         return ToolFamily.MISTRAL
+    if "<|channel|>" in template and "to=" in template:  # gpt-oss's harmony: messages have channels, recipients
+        return ToolFamily.HARMONY
     if "<tool_call>" in template:
         return ToolFamily.HERMES
     if "<|start_header_id|>" in template:
@@ -69,6 +72,12 @@ def prepare(
     if renders_tools(template):
         return [_with_object_arguments(m) if m.get("tool_calls") else m for m in messages], list(tools) or None
     return _as_text(messages, tools), None
+
+
+def hermes_call_text(name: str, arguments: Any) -> str:
+    """One call as Hermes 2 Pro writes it: ``<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>``."""
+    body = {"name": name, "arguments": call_arguments(arguments)}
+    return f"<tool_call>\n{json.dumps(body, ensure_ascii=False)}\n</tool_call>"
 
 
 def call_arguments(arguments: Any) -> Any:
@@ -105,8 +114,8 @@ def _as_text(messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]]) -
         content = message["content"]
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
-            body = {"name": function.get("name", ""), "arguments": call_arguments(function.get("arguments", {}))}
-            content += ("\n" if content else "") + f"<tool_call>\n{json.dumps(body, ensure_ascii=False)}\n</tool_call>"
+            call_text = hermes_call_text(function.get("name", ""), function.get("arguments", {}))
+            content += ("\n" if content else "") + call_text
         out.append({"role": role, "content": content})
     if tools:
         instructions = hermes_instructions(tools)

@@ -24,7 +24,10 @@ _ROOT = re.compile(r"^root ::=", re.MULTILINE)
 
 
 def call_schema(specs: Sequence[ToolSpec], family: ToolFamily) -> dict[str, Any]:
-    """The JSON schema of one call object of any of ``specs``."""
+    """The JSON schema of one call object of any of ``specs`` (harmony: of the arguments; the name is the header's)."""
+    if family is ToolFamily.HARMONY:
+        arguments = [spec.parameters or {"type": "object"} for spec in specs]
+        return arguments[0] if len(arguments) == 1 else {"anyOf": arguments}
     key = "parameters" if family is ToolFamily.LLAMA3 else "arguments"
     options: list[dict[str, Any]] = [
         {
@@ -51,7 +54,11 @@ def call_grammar(specs: Sequence[ToolSpec], choice: ToolChoice, family: ToolFami
     body = _ROOT.sub(f"{_CALL_RULE} ::=", call, count=1)
     several = parallel and choice.mode is ChoiceMode.REQUIRED
     more = f"{{0,{MAX_PARALLEL - 1}}}"
-    if family is ToolFamily.MISTRAL:
+    if family is ToolFamily.HARMONY:  # one call; with several tools, the arguments match one of their schemas
+        names = " | ".join(f'"{spec.name}"' for spec in chosen)
+        head = '"<|channel|>commentary to=functions." (' + names + ') " <|constrain|>json<|message|>"'
+        root = f'root ::= {head} {_CALL_RULE} "<|call|>"'
+    elif family is ToolFamily.MISTRAL:
         rest = f' ("," " "? {_CALL_RULE}){more}' if several else ""
         root = f'root ::= "[TOOL_CALLS][" {_CALL_RULE}{rest} "]"'
     elif family is ToolFamily.LLAMA3:

@@ -1,12 +1,13 @@
 """MCP servers' tools through the ``mcp`` SDK (2.x ``Client``): started lazily, timed out, stopped with the app.
 
 ``McpHub`` owns one asyncio loop on a thread of its own; each server is a task on it that holds the SDK's
-``Client`` open (stdio: the server is a child process with its ``env``; a ``url``: Streamable HTTP) until the
-hub closes. Faces call it synchronously from any thread. Every step has a deadline (start, listing, each call);
-a server that does not start, hangs or fails is an ``McpError`` with its name and the reason, never a hang or a
-traceback. Tool names are namespaced ``server__tool``; results are text, cut to ``max_result_chars`` and
-marked as cut; images come back as bytes (kept with the reply as image parts), resources are named, not inlined.
-``close`` (also at exit) ends every child.
+``Client`` open (stdio: the server is a child process with its ``env``; a ``url``: Streamable HTTP with its
+``headers``, ``mcp_http``) until the hub closes. Faces call it synchronously from any thread. Every step has a
+deadline (start, listing, each call); a server that does not start, hangs or fails is an ``McpError`` with its
+name and the reason, never a hang or a traceback. Tool names are namespaced ``server__tool``; results are text,
+cut to ``max_result_chars`` and marked as cut; images come back as bytes (kept with the reply as image parts),
+resources are named, not inlined. A server whose connection closes mid-call (its process died, its host went
+away) is marked stopped, and later calls say so at once. ``close`` (also at exit) ends every child.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from typing import Any, TypeVar
 
 from app.core.errors import HermesError
 from app.core.tools.mcp_config import SEPARATOR, McpServerConfig
+from app.core.tools.mcp_http import http_transport
 from app.core.tools.specs import ToolError, ToolSpec, spec_from
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CONNECTION_CLOSED = -32000  # the SDK's JSON-RPC code for a transport that ended (mcp_types.CONNECTION_CLOSED)
 START_SECONDS = 30.0
 CALL_SECONDS = 60.0
 STOP_SECONDS = 5.0
@@ -43,6 +46,10 @@ _LIVE: weakref.WeakSet[McpHub] = weakref.WeakSet()
 
 class McpError(HermesError):
     """An MCP server that could not start, list or call; the message names it."""
+
+
+class McpServerGone(McpError):
+    """The server's connection closed (its process ended, its host went away): later calls fail at once."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,11 @@ class McpHub:
         self._ensure(server)
         if tool not in {t.name for t in server.tools}:
             raise McpError(f"The MCP server {name!r} has no tool named {tool!r}.")
-        result = self._run(_call(server.client, tool, arguments, self.call_seconds), self.call_seconds + 5)
+        try:
+            result = self._run(_call(server.client, tool, arguments, self.call_seconds), self.call_seconds + 5)
+        except McpServerGone as exc:
+            server.error = f"The MCP server {name!r} stopped: {exc}"
+            raise McpError(server.error) from None
         return _result(result, self.max_result_chars)
 
     def close(self) -> None:
@@ -188,7 +199,8 @@ class McpHub:
         config = server.config
         ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         server.stop = asyncio.Event()
-        server.task = asyncio.create_task(_hold(config, ready, server.stop))
+        timeouts = (self.start_seconds, self.call_seconds)
+        server.task = asyncio.create_task(_hold(config, ready, server.stop, timeouts))
         try:
             client = await asyncio.wait_for(asyncio.shield(ready), self.start_seconds)
             listing = await asyncio.wait_for(client.list_tools(), self.start_seconds)
@@ -216,18 +228,21 @@ class McpHub:
             server.tools.append(McpTool(config.name, tool.name, spec))
 
 
-async def _hold(config: McpServerConfig, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
+async def _hold(
+    config: McpServerConfig, ready: asyncio.Future[Any], stop: asyncio.Event, timeouts: tuple[float, float]
+) -> None:
     """Open the SDK's client for ``config``, hand it over, keep it open until ``stop`` (same task: anyio's rule)."""
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    target: Any
-    if config.command:
-        target = StdioServerParameters(command=config.command, args=list(config.args), env=config.env or None)
-    else:
-        target = config.url  # Streamable HTTP (headers: not passed yet)
     try:
-        async with Client(target) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            target: Any
+            if config.command:
+                target = StdioServerParameters(command=config.command, args=list(config.args), env=config.env or None)
+            else:
+                target = await stack.enter_async_context(http_transport(config, timeouts))
+            client = await stack.enter_async_context(Client(target))
             ready.set_result(client)
             await stop.wait()
     except BaseException as exc:
@@ -244,6 +259,8 @@ async def _call(client: Any, tool: str, arguments: dict[str, Any], seconds: floa
     except TimeoutError:
         raise McpError(f"The tool {tool!r} did not answer within {seconds:g} s.") from None
     except Exception as exc:
+        if getattr(exc, "code", None) == CONNECTION_CLOSED and str(getattr(exc, "message", "")) == "Connection closed":
+            raise McpServerGone(f"The tool {tool!r} failed: the server closed the connection mid-call.") from None
         raise McpError(f"The tool {tool!r} failed: {_reason(exc)}") from None
 
 

@@ -4,7 +4,11 @@
   block, cut by a stop token, counts);
 - Llama 3.x: the whole reply is ``{"name": …, "parameters": {…}}`` (or ``"arguments"``), optionally after
   ``<|python_tag|>``, several separated by ``;``;
-- Mistral: ``[TOOL_CALLS][{"name": …, "arguments": {…}}, …]``, or the newer ``[TOOL_CALLS]name[ARGS]{…}``.
+- Mistral: ``[TOOL_CALLS][{"name": …, "arguments": {…}}, …]``, or the newer ``[TOOL_CALLS]name[ARGS]{…}``;
+- gpt-oss harmony: a message with a recipient, ``<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>
+  {…}<|call|>`` (or ``<|start|>assistant to=functions.NAME<|channel|>commentary json<|message|>…``); the
+  ``analysis`` channel is reasoning, ``final`` and ``commentary`` the answer. Text without headers (the reasoning
+  splitter already took them off) is answer text.
 
 Malformed JSON is never an exception: the text stays in the reply's content and ``problems`` says what was wrong.
 ``CallGate`` does the same for a stream: text that cannot be the start of a call goes out at once, the rest waits.
@@ -23,6 +27,14 @@ from app.core.tools.specs import ToolCall, arguments_text
 _HERMES_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _MISTRAL_NAMED = re.compile(r"([A-Za-z0-9_.-]{1,64})\[ARGS\]")
 HERMES_OPEN, MISTRAL_OPEN, PYTHON_TAG = "<tool_call>", "[TOOL_CALLS]", "<|python_tag|>"
+HARMONY_OPENS = ("<|start|>", "<|channel|>")  # where a harmony message (a call, in a split reply) begins
+_HARMONY_HEADER = re.compile(
+    r"(?:<\|start\|>[^<]{0,200})?(?:<\|channel\|>[^<]{0,200})?(?:<\|constrain\|>[^<]{0,50})?<\|message\|>"
+)
+_HARMONY_ENDS = re.compile(r"<\|(?:end|return|call)\|>")
+_HARMONY_CHANNEL = re.compile(r"<\|channel\|>\s*(\w+)")
+_HARMONY_RECIPIENT = re.compile(r"\bto=([^\s<]+)")
+_HARMONY_LEFTOVER = re.compile(r"<\|start\|>\s*assistant\s*$|<\|(?:start|end|return|call)\|>")
 _decoder = json.JSONDecoder()
 
 
@@ -31,6 +43,7 @@ class ParsedReply:
     content: str
     calls: list[ToolCall] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    reasoning: str = ""  # a harmony reply's analysis channel, where the text still had its headers
 
 
 def parse_calls(text: str, family: ToolFamily) -> ParsedReply:
@@ -39,6 +52,8 @@ def parse_calls(text: str, family: ToolFamily) -> ParsedReply:
         return _mistral(text)
     if family is ToolFamily.LLAMA3:
         return _llama3(text)
+    if family is ToolFamily.HARMONY:
+        return _harmony(text)
     return _hermes(text)
 
 
@@ -131,6 +146,37 @@ def _mistral(text: str) -> ParsedReply:
     return reply
 
 
+def _harmony(text: str) -> ParsedReply:
+    reply = ParsedReply("")
+    content: list[str] = []
+    reasoning: list[str] = []
+    position = 0
+    while (header := _HARMONY_HEADER.search(text, position)) is not None:
+        content.append(text[position : header.start()])  # answer text whose header was already taken off
+        end = _HARMONY_ENDS.search(text, header.end())
+        body = text[header.end() : end.start() if end else len(text)]
+        position = end.end() if end else len(text)
+        recipient = _HARMONY_RECIPIENT.search(header.group(0))
+        channel = _HARMONY_CHANNEL.search(header.group(0))
+        if recipient is not None and recipient.group(1) != "assistant":
+            name = recipient.group(1).removeprefix("functions.")
+            decoded = _json(body.strip()) if body.strip() else ({}, 0)
+            call = decoded if isinstance(decoded, str) else _call({"name": name, "arguments": decoded[0]})
+            if isinstance(call, ToolCall):
+                reply.calls.append(call)
+            else:  # kept as it was written, and said
+                reply.problems.append(call)
+                content.append(text[header.start() : position])
+        elif channel is not None and channel.group(1) == "analysis":
+            reasoning.append(body)
+        else:
+            content.append(body)
+    content.append(text[position:])
+    reply.content = "".join(content).strip() if reply.problems else _HARMONY_LEFTOVER.sub("", "".join(content)).strip()
+    reply.reasoning = "\n".join(part.strip() for part in reasoning if part.strip())
+    return reply
+
+
 def _keep(reply: ParsedReply, call: ToolCall | str, source: str) -> None:
     if isinstance(call, ToolCall):
         reply.calls.append(call)
@@ -145,7 +191,8 @@ class CallGate:
     def __init__(self, family: ToolFamily) -> None:
         self.family = family
         self.held = ""
-        self._open = MISTRAL_OPEN if family is ToolFamily.MISTRAL else HERMES_OPEN
+        opens = {ToolFamily.MISTRAL: (MISTRAL_OPEN,), ToolFamily.HARMONY: HARMONY_OPENS}
+        self._opens = opens.get(family, (HERMES_OPEN,))
         self._holding = False
         self._started = False
 
@@ -165,11 +212,11 @@ class CallGate:
                     self._started = self._holding = True  # a Llama 3 call is the whole reply
                     return ""
             self._started = True
-        at = self.held.find(self._open)
+        at = min((found for marker in self._opens if (found := self.held.find(marker)) >= 0), default=-1)
         if at >= 0:
             out, self.held, self._holding = self.held[:at], self.held[at:], True
             return out
-        keep = _partial_suffix(self.held, self._open)
+        keep = max(_partial_suffix(self.held, marker) for marker in self._opens)
         out, self.held = self.held[: len(self.held) - keep], self.held[len(self.held) - keep :]
         return out
 

@@ -18,6 +18,7 @@ from app.core.engines.service import EngineService, FormatChoice, GenerationRequ
 from app.core.prompting.prompt_formats import AUTO, CHATML_TEMPLATE, CUSTOM, NAMED_FORMATS, ChatMessage
 from app.core.prompting.tool_prompt import ToolFamily, tool_family
 from app.core.prompting.types import GenerationStats
+from app.core.tools.arguments import argument_problem
 from app.core.tools.grammar import call_grammar
 from app.core.tools.parsing import CallGate, parse_calls
 from app.core.tools.specs import ChoiceMode, ToolCall, ToolChoice, ToolSpec
@@ -49,9 +50,16 @@ class RoundsOutcome:
     calls: list[ToolCall] = field(default_factory=list)
 
 
+def is_remote(loaded: LoadedModel | None) -> bool:
+    """Whether the model runs on a remote engine (``engines.remote``: its calls come as ``delta.tool_calls``)."""
+    return loaded is not None and loaded.info.metadata.get("general.architecture") == "remote"
+
+
 def template_of(loaded: LoadedModel | None, prompt_format: FormatChoice) -> str:
     """The chat template a request with ``prompt_format`` is rendered with (its call format follows from it)."""
     choice, custom = prompt_format
+    if is_remote(loaded):
+        return CHATML_TEMPLATE  # a remote engine's calls arrive as delta.tool_calls, handed on as Hermes call text
     if choice == CUSTOM:
         return custom
     if choice != AUTO and choice in NAMED_FORMATS:
@@ -74,7 +82,7 @@ def run_rounds(
     """Generate ``request`` (its messages so far) with ``specs``, running calls until the model answers."""
     events = events or RoundEvents()
     family = tool_family(template_of(service.loaded, request.prompt_format))
-    known = {spec.name for spec in specs}
+    known = {spec.name: spec for spec in specs}
     tools = [spec.as_openai() for spec in specs]
     messages = list(request.messages)
     outcome = RoundsOutcome(messages, GenerationStats(), 0)
@@ -83,10 +91,11 @@ def run_rounds(
         outcome.rounds += 1
         last = outcome.rounds > max_rounds
         round_choice = ToolChoice(ChoiceMode.NONE) if last else choice
-        grammar = call_grammar(specs, round_choice, family, parallel) if round_choice.forced else ""
+        local = not is_remote(service.loaded)  # a remote engine is sent tool_choice and forces the call itself
+        grammar = call_grammar(specs, round_choice, family, parallel) if round_choice.forced and local else ""
         job = dataclasses.replace(
             request, messages=list(messages), grammar=grammar or request.grammar,
-            tools=tools if round_choice.mode is not ChoiceMode.NONE else (),
+            tools=tools if round_choice.mode is not ChoiceMode.NONE else (), tool_choice=round_choice.as_openai(),
         )  # fmt: skip
         text, calls, outcome.stats = _one_round(service, job, family, events)
         if round_choice.mode is ChoiceMode.NONE or not calls:
@@ -103,6 +112,8 @@ def run_rounds(
             outcome.calls.append(call)
             if call.name not in known:
                 result, error = f"There is no tool named {call.name!r} (tools: {', '.join(sorted(known))}).", True
+            elif problem := argument_problem(known[call.name], call):
+                result, error = problem, True  # said to the model; no one is asked to run a call that cannot
             elif not approve(call):
                 result, error = DENIED, True
             else:

@@ -80,6 +80,12 @@ class ToolChoice:
         """Whether the reply must be a call (a grammar constrains it)."""
         return self.mode in (ChoiceMode.REQUIRED, ChoiceMode.NAMED)
 
+    def as_openai(self) -> str | dict[str, Any]:
+        """OpenAI's ``tool_choice`` (what a remote engine is sent: it forces the call itself)."""
+        if self.mode is ChoiceMode.NAMED:
+            return {"type": "function", "function": {"name": self.name}}
+        return self.mode.value
+
 
 def parse_tools(value: Any, where: str = "tools") -> list[ToolSpec]:
     """OpenAI's ``tools`` array as specs; ``ToolError`` naming the field if it is not usable."""

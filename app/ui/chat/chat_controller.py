@@ -6,7 +6,7 @@ It decides nothing about messages: the session owns each turn and its state; thi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,9 @@ from app.ui.chat.chat_model import ChatModel
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.conversation import Conversation
 from app.ui.chat.documents import DocumentTray, GroundingTask
+
+if TYPE_CHECKING:
+    from app.ui.chat.group_chat import GroupChat
 from app.ui.engines.engine_client import EngineClient
 from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
@@ -200,6 +203,8 @@ class ChatController(QObject):
         self.embedder: Callable[[], Embedder | None] = lambda: None  # on the grounding thread: the library's model
         self.grounding: GroundingTask | None = None  # the attached documents being read for the next turn
         self.roleplay: Callable[[], Roleplay | None] = lambda: None  # the window's: lorebooks, user persona, note
+        self.knowledge_db: Path | None = None  # where the chat's collections are (the window sets it)
+        self.group: GroupChat | None = None  # a group chat's speakers (app.ui.chat.group_chat), set by the window
         conversation.state_changed.connect(self._on_state)
         conversation.reply_finished.connect(self._on_finished)
         conversation.reply_failed.connect(self._on_failed)
@@ -220,7 +225,7 @@ class ChatController(QObject):
         model = loaded.info.path.stem if loaded else ""
         preset = self.persona.preset
         switch = thinking_switch(loaded.info.chat_template or "") if loaded else ""
-        return TurnSettings(
+        turn = TurnSettings(
             system_prompt=self.persona.system_prompt.toPlainText(),
             model=model,
             preset=preset.id,
@@ -233,6 +238,7 @@ class ChatController(QObject):
             reasoning=reasoning_for(switch, self.widgets.think.isChecked()),
             roleplay=self.roleplay(),
         )
+        return self.group.turn(turn) if self.group is not None and self.group.active else turn
 
     # the user's intent
     @Slot()
@@ -252,8 +258,11 @@ class ChatController(QObject):
             return
         images = attachments.take()
         self.widgets.input.clear()
-        if documents is not None and has_documents:
-            self._ground(text, images, documents.take())
+        if self.group is not None:
+            self.group.typed = text  # who answers may depend on whom it names
+        collections = self.persona.sampling_panel.knowledge.chosen  # the chat's knowledge collections
+        if (documents is not None and has_documents) or (collections and text):
+            self._ground(text, images, documents.take() if documents is not None else [], collections)
             return
         if not self._start(lambda turn: self.conversation.send(text, turn, images), "send again"):
             self.widgets.input.setPlainText(text)  # nothing typed or attached is lost
@@ -261,10 +270,19 @@ class ChatController(QObject):
 
     def regenerate(self) -> None:
         if not self.generating and self._ready():
+            if self.group is not None:
+                self.group.typed = None  # the same speaker again
             self._start(self.conversation.regenerate, "try again")
+
+    def reply(self) -> None:
+        """Another reply with nothing new of yours (a group chat's next speaker)."""
+        if not self.generating and self._ready():
+            self._start(self.conversation.reply, "try again")
 
     def continue_reply(self) -> None:
         if not self.generating and self._ready():
+            if self.group is not None:
+                self.group.typed = None
             self._start(self.conversation.continue_last, "try again")
 
     def abandon_reply(self) -> None:
@@ -291,6 +309,8 @@ class ChatController(QObject):
         if text == self.conversation.session.items[row].text:
             self.widgets.status_bar.clearMessage()
             return  # unchanged: nothing to send
+        if self.group is not None:
+            self.group.typed = text
         self._start(lambda turn: self.conversation.edit(row, text, turn), "try again")
 
     @Slot()
@@ -300,8 +320,12 @@ class ChatController(QObject):
         self.conversation.stop()
 
     # documents: read off the GUI thread, then the turn starts grounded in them
-    def _ground(self, text: str, images: list[CheckedImage], paths: list[Path]) -> None:
-        task = GroundingTask(text or "Summarize the attached document.", paths, self.embedder, self)
+    def _ground(
+        self, text: str, images: list[CheckedImage], paths: list[Path], collections: Sequence[str] = ()
+    ) -> None:
+        question = text or "Summarize the attached document."
+        task = GroundingTask(question, paths, self.embedder, self, collections=collections,
+                             knowledge_db=self.knowledge_db)  # fmt: skip
         task.typed, task.images = text, images
         task.progress.connect(self._on_grounding_progress, Qt.ConnectionType.QueuedConnection)
         task.finished.connect(self._on_grounded, Qt.ConnectionType.QueuedConnection)

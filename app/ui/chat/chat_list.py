@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.history.search import ChatSearch, SearchInterrupted
+from app.core.history.search import PAGE, ChatSearch, SearchInterrupted, SearchPage
 from app.core.history.store import ChatStore, ChatSummary, StoreError
 from app.ui.theme import SPACE_S, SPACE_XS
 from app.ui.widgets import EmptyListView, tool_button
@@ -181,25 +181,32 @@ class ChatSidebar(QWidget):
         self._generation = 0
         # Queued even when the future is done before its callback is added (the callback then runs here, at once).
         self._found.connect(self._apply_search, Qt.ConnectionType.QueuedConnection)
+        self._searched_text, self._limit = "", PAGE  # a search shows its first ``_limit`` chats
+        self.more_found = False  # the search found more than the list shows (the next page comes at its end)
+        self.view.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.refresh()
 
     def refresh(self) -> None:
         """Show the chats again (after a change, or as the search text says)."""
         text = self.search.text()
+        if text != self._searched_text:  # a new search starts with its first page
+            self._searched_text, self._limit, self.more_found = text, PAGE, False
         self._generation += 1  # whatever search is on its way is stale now
         if self._searcher is not None:
             self._searcher.interrupt()
-        if not text.strip() or self._searcher is None:
-            self._show(self.store.list_chats(text), text)
+        if not text.strip() or self._searcher is None:  # every chat, newest first: a page of them is quick
+            page = self.store.chat_page(text, self._limit)
+            self.more_found = page.more
+            self._show(page.chats, text)
             return
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-search")
-        generation, searcher = self._generation, self._searcher
+        generation, searcher, limit = self._generation, self._searcher, self._limit
 
-        def work() -> list[ChatSummary] | None:
+        def work() -> SearchPage | None:
             if generation != self._generation:  # a newer query came while this one waited: skip it
                 return None
-            return searcher.chats(text)
+            return searcher.chats(text, limit)
 
         future = self._worker.submit(work)
         future.add_done_callback(lambda done: self._deliver(generation, text, done))
@@ -219,10 +226,21 @@ class ChatSidebar(QWidget):
             log.warning("chat search for %r failed: %s", text, answer)
             detail = str(answer) if isinstance(answer, StoreError) else f"{type(answer).__name__}: {answer}"
             self.search.setToolTip(f"The search failed: {detail}")
-            answer = []
+            answer = SearchPage([], False)
         else:
             self.search.setToolTip("")
-        self._show(answer if isinstance(answer, list) else [], text)
+        page = answer if isinstance(answer, SearchPage) else SearchPage([], False)
+        self.more_found = page.more
+        self._show(page.chats, text)
+
+    def _scrolled(self, value: int) -> None:
+        """Near the end of a page of search results, with more to find: the next page (the list grows)."""
+        bar = self.view.verticalScrollBar()
+        scrolled = self.view.isVisible() and bar.maximum() > 0  # not a hidden list's, or a reset's, scroll bar
+        if self.more_found and scrolled and value >= bar.maximum() - bar.pageStep():
+            self.more_found = False  # asked once; the answer says again whether there is more
+            self._limit += PAGE
+            self.refresh()
 
     def _show(self, chats: list[ChatSummary], text: str) -> None:
         self.model.set_chats(chats)

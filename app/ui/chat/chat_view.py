@@ -40,10 +40,10 @@ class Hit:
     """What is under a point of the viewport."""
 
     row: int
-    kind: str  # "previous", "next", "thought", "image", "copy", "thumb", "track", "code" or "message"
+    kind: str  # "previous", "next", "thought", "image", "source", "copy", "thumb", "track", "code" or "message"
     code: CodeBlockView | None = None
     origin: QPoint | None = None  # the code block's top left, in viewport coordinates
-    image: int = -1  # which of the message's images (kind "image")
+    image: int = -1  # which of the message's images (kind "image"), or of a reply's sources (kind "source")
 
 
 class ChatView(QTableView):
@@ -57,6 +57,7 @@ class ChatView(QTableView):
     continue_requested = Signal(int)  # row (the last reply, stopped or cut short)
     copied = Signal(str)  # what went to the clipboard (a message or a code block)
     image_clicked = Signal(int, int)  # row, which of its images: show it at full size
+    source_clicked = Signal(int, int)  # row, which of the reply's sources: open the passage
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -227,6 +228,10 @@ class ChatView(QTableView):
         for number, rect in enumerate(where.images):
             if rect.contains(position):
                 return Hit(row, "image", image=number)
+        if self.item(row).citations:
+            for number, rect in enumerate(where.sources):
+                if rect.contains(position):
+                    return Hit(row, "source", image=number)
         body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
         found = body.piece_at(position.y() - where.body_y)
         if found is None or found[1].code is None or position.x() < where.body_x:
@@ -330,7 +335,8 @@ class ChatView(QTableView):
             return
         hit = self.hit(position)
         row = hit.row if hit is not None else -1
-        pointing = hit is not None and hit.kind in ("previous", "next", "thought", "image", "copy", "thumb", "track")
+        pointing = hit is not None and hit.kind in ("previous", "next", "thought", "image", "source", "copy", "thumb",
+                                                    "track")  # fmt: skip
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if pointing else Qt.CursorShape.ArrowCursor)
         if row != self._hover_row:
             self._hover_row = row
@@ -351,6 +357,9 @@ class ChatView(QTableView):
             return
         if hit is not None and hit.kind == "image":
             self.image_clicked.emit(hit.row, hit.image)
+            return
+        if hit is not None and hit.kind == "source":
+            self.source_clicked.emit(hit.row, hit.image)
             return
         if hit is not None and hit.code is not None and hit.origin is not None:
             code, local = hit.code, position - hit.origin

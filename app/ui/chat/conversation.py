@@ -41,6 +41,7 @@ class Conversation(QObject):
     save_failed = Signal(str)  # a message for people: the chat could not be written (disk full, …)
     reading = Signal(str)  # how far the prompt has been read ("45 % of 2,048 tokens")
     left_out = Signal(int)  # how many earlier messages the context policy left out of the last prompt
+    opened = Signal()  # another chat is shown (a stored one, or a new one)
 
     def __init__(
         self,
@@ -67,11 +68,20 @@ class Conversation(QObject):
     def open(self, chat_id: int) -> None:
         self._abandon()
         self.session.open(chat_id)
+        self.opened.emit()
 
-    def new(self, greeting: str | Sequence[str] = "", speaker: str = "", chosen: int = 0) -> None:
-        """``greeting``: one, or a card's greetings to swipe through (``chosen`` shown first)."""
+    def new(
+        self,
+        greeting: str | Sequence[str] = "",
+        speaker: str = "",
+        chosen: int = 0,
+        group_greetings: Sequence[ChatItem] = (),
+    ) -> None:
+        """``greeting``: one, or a card's greetings to swipe through (``chosen`` shown first); ``group_greetings``: a
+        new group chat's, one per member."""
         self._abandon()
-        self.session.new(greeting, speaker, chosen)
+        self.session.new(greeting, speaker, chosen, group_greetings)
+        self.opened.emit()
 
     # turns: each raises TurnError (or StoreError) before anything is queued if it cannot start
     def send(
@@ -84,6 +94,10 @@ class Conversation(QObject):
 
     def edit(self, row: int, text: str, turn: TurnSettings) -> None:
         self._queue(self.session.edit(row, text, turn))
+
+    def reply(self, turn: TurnSettings) -> None:
+        """Another reply with nothing new of yours (a group chat's next speaker)."""
+        self._queue(self.session.reply(turn))
 
     def continue_last(self, turn: TurnSettings) -> None:
         self._queue(self.session.continue_last(turn))

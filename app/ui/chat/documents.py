@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,12 +170,17 @@ class GroundingTask(QObject):
         attachments: list[Path],
         embedder: Callable[[], Embedder | None],
         parent: QObject | None = None,
+        *,
+        collections: Sequence[str] = (),
+        knowledge_db: Path | None = None,
     ) -> None:
         from app.core.knowledge.base import CancelToken
 
         super().__init__(parent)
         self.question = question
         self.attachments = attachments
+        self.collections = tuple(collections)  # the chat's knowledge collections (searched in knowledge_db)
+        self.knowledge_db = knowledge_db
         self._embedder = embedder
         self.token = CancelToken()
         self.typed = ""  # the message as typed, and its images: given back if the turn does not start
@@ -193,16 +199,30 @@ class GroundingTask(QObject):
         self.progress.emit(f"Reading {name} ({progress.index}/{progress.total}): {progress.stage}{figures}…")
 
     def _run(self) -> None:
-        from app.core.knowledge.grounding import ground
-
         try:
-            names = ", ".join(path.name for path in self.attachments)
-            self.progress.emit(f"Reading {names}…")
+            names = ", ".join([path.name for path in self.attachments] + list(self.collections))
+            self.progress.emit(f"Reading {names}…" if self.attachments else f"Searching {names}…")
             embedder = self._embedder()
-            grounding: Grounding = ground(
-                self.question, attachments=self.attachments, embedder=embedder, progress=self._report, cancel=self.token
-            )
+            grounding = self._ground(embedder)
         except Exception as exc:  # whatever went wrong reaches the banner, not a dead thread
             self.failed.emit(f"The documents could not be read: {exc}")
             return
         self.finished.emit(grounding)
+
+    def _ground(self, embedder: Embedder | None) -> Grounding:
+        from app.core.knowledge.base import KnowledgeBase
+        from app.core.knowledge.grounding import ground
+
+        if not self.collections or self.knowledge_db is None:
+            return ground(self.question, attachments=self.attachments, embedder=embedder, progress=self._report,
+                          cancel=self.token)  # fmt: skip
+        base = KnowledgeBase(self.knowledge_db, embedder)
+        try:
+            there = {info.name for info in base.collections()}
+            found = [name for name in self.collections if name in there]
+            grounding = ground(self.question, base=base, collections=found, attachments=self.attachments,
+                               embedder=embedder, progress=self._report, cancel=self.token)  # fmt: skip
+        finally:
+            base.close()
+        gone = [f"the collection {name} is not there any more" for name in self.collections if name not in there]
+        return replace(grounding, notes=grounding.notes + tuple(gone))

@@ -7,11 +7,12 @@ remembered from the last paint, so nothing goes stale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QHelpEvent, QKeyEvent, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QHelpEvent, QKeyEvent, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
@@ -143,6 +144,7 @@ class MessageDelegate(QStyledItemDelegate):
         self.expanded: set[int] = set()  # replies whose reasoning is shown (uids)
         self.shown_all: set[int] = set()  # big messages shown whole ("Show all"; uids)
         self.thumbnails: Thumbnails | None = None  # the attached images, drawn small (the window sets it)
+        self.avatar_for: Callable[[ChatItem], QPixmap | None] = lambda _item: None  # a group reply's speaker
 
     # editing in place
     def createEditor(self, parent, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
@@ -349,7 +351,15 @@ class MessageDelegate(QStyledItemDelegate):
         painter.setFont(small)
         painter.setPen(muted)
         header = "You" if is_user else (item.model_name or "Assistant")
-        painter.drawText(where.header, align | Qt.AlignmentFlag.AlignVCenter, header)
+        header_rect = QRect(where.header)
+        avatar = None if is_user else self.avatar_for(item)
+        if avatar is not None:  # a group chat's reply: its speaker's face, then its name (before the model's)
+            model = item.model_name.removesuffix(f" · {item.speaker}").removesuffix(item.speaker)
+            header = f"{item.speaker} · {model}" if model else item.speaker
+            side = header_rect.height()
+            painter.drawPixmap(QRect(header_rect.left(), header_rect.top(), side, side), avatar)
+            header_rect.setLeft(header_rect.left() + side + 4)
+        painter.drawText(header_rect, align | Qt.AlignmentFlag.AlignVCenter, header)
 
         # The view hands out options without a highlight colour (see ChatView.initViewItemOption).
         highlight = (option.widget.palette() if option.widget is not None else palette).color(

@@ -9,6 +9,7 @@ from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QShowEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
+from app.core.chat.items import TurnSettings
 from app.core.personas.roleplay import Roleplay
 from app.core.rendering.big_text import cut
 from app.ui.chat.chat_input import ChatInput
@@ -31,6 +32,7 @@ class PromptPreview(QWidget):
         self.input_box = input_box
         self.client = client
         self.roleplay: Callable[[], Roleplay | None] = lambda: None  # the window's: lorebooks, persona, note
+        self.group_turn: Callable[[str], TurnSettings | None] = lambda _typed: None  # a group's next speaker
         self.fired: list[str] = []  # the lorebook entries the next message fires, and why
         self.text = QPlainTextEdit(readOnly=True)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -68,8 +70,14 @@ class PromptPreview(QWidget):
 
         preset = self.persona.preset
         typed = self.input_box.toPlainText().strip() or PREVIEW_PLACEHOLDER
-        system = self.persona.system_prompt.toPlainText()
-        messages, built = next_prompt(self.chat_model.session, system, self.roleplay(), typed)
+        system, roleplay = self.persona.system_prompt.toPlainText(), self.roleplay()
+        prompt_format, custom_template = preset.prompt_format, preset.custom_template
+        group = self.group_turn(self.input_box.toPlainText().strip())  # a group chat: the next speaker's own prompt
+        if group is not None:
+            system, roleplay = group.system_prompt, group.roleplay
+            prompt_format, custom_template = group.prompt_format
+        speaking = group.group if group is not None else None
+        messages, built = next_prompt(self.chat_model.session, system, roleplay, typed, speaking)
         lore: list[str] = []
         if built is not None:
             self.fired = describe_activation(built.activation)
@@ -88,8 +96,8 @@ class PromptPreview(QWidget):
             return
         text, notes = preview_prompt(
             messages,
-            preset.prompt_format,
-            custom_template=preset.custom_template,
+            prompt_format,
+            custom_template=custom_template,
             model_template=loaded.info.chat_template if loaded else None,
             bos_token=loaded.bos_token if loaded else None,
             eos_token=loaded.eos_token if loaded else None,

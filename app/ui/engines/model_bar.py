@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
@@ -186,10 +187,14 @@ class ModelBar(QToolBar):
 
     def _estimate(self, scan: int, models: list[LocalModel]) -> None:
         """What each model would cost to load (RAM, VRAM, where), read from its header in the background."""
-        defaults = default_load_options(self.settings.current)
-        wanted = {str(model.path): self.model_options.options(str(model.path), defaults) for model in models}
-        if wanted:
-            self.background.run(lambda: estimate_models(wanted), lambda found: self._show_estimates(scan, found))
+        defaults, options = default_load_options(self.settings.current), self.model_options
+
+        def estimate() -> dict[str, LoadEstimate]:  # each model's options looked up there too (a path resolved each)
+            wanted = {str(m.path): options.options(str(m.path), defaults) for m in models}
+            return estimate_models(wanted, lambda: self.background.closed)
+
+        if models:
+            self.background.run(estimate, lambda found: self._show_estimates(scan, found))
 
     def _show_estimates(self, scan: int, found: dict[str, LoadEstimate]) -> None:
         if scan != self._scan:
@@ -428,8 +433,11 @@ def format_tooltip(loaded: LoadedModel) -> str:
     )
 
 
-def estimate_models(wanted: dict[str, LoadOptions]) -> dict[str, LoadEstimate]:
-    """Each model file's load estimate (a background task); files that cannot be read are left out."""
+def estimate_models(
+    wanted: dict[str, LoadOptions], stop: Callable[[], bool] = lambda: False
+) -> dict[str, LoadEstimate]:
+    """Each model file's load estimate (a background task); files that cannot be read are left out. ``stop``
+    is asked between files: a window closing does not wait for a library of hundreds of headers."""
     from app.core.engines.devices import list_devices
     from app.core.engines.memory_use import estimate_load
     from app.core.errors import HermesError
@@ -440,6 +448,8 @@ def estimate_models(wanted: dict[str, LoadOptions]) -> dict[str, LoadEstimate]:
         return {}
     found = {}
     for path, options in wanted.items():
+        if stop():
+            return {}
         try:
             found[path] = estimate_load(read_gguf(path), options, report)
         except (HermesError, OSError):

@@ -143,6 +143,7 @@ class ServerPage(QWidget):
             host=ALL_INTERFACES if self.lan.isChecked() else LOCAL_ONLY, port=self.port.value(),
             api_key=self.api_key.text().strip(), cors_origins=origins, jit=self.jit.isChecked(),
             library_folders=self.library_folders, presets_dir=self.paths.presets_dir,
+            knowledge_db=self.paths.knowledge_db,
         )  # fmt: skip
 
     def start(self) -> bool:

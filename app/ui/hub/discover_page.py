@@ -98,6 +98,10 @@ class DiscoverPage(QWidget):
         self.format = QComboBox()
         for key, label in (("gguf", "GGUF"), ("gptq", "GPTQ"), ("awq", "AWQ")):
             self.format.addItem(label, key)
+        self.kind = QComboBox()  # every model, or only embedding models (the Knowledge page's, /v1/embeddings')
+        for key, label in (("", "All models"), ("embedding", "Embedding models")):
+            self.kind.addItem(label, key)
+        self.kind.setAccessibleName("Kind of model")
         self.sort = QComboBox()
         for key, label in (("downloads", "Most downloads"), ("likes", "Most likes"), ("updated", "Recently updated")):
             self.sort.addItem(label, key)
@@ -108,6 +112,7 @@ class DiscoverPage(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.query, 1)
         bar.addWidget(self.format)
+        bar.addWidget(self.kind)
         bar.addWidget(self.sort)
         bar.addWidget(self.search_button)
         self.status = QLabel(wordWrap=True)
@@ -198,6 +203,7 @@ class DiscoverPage(QWidget):
         self.query.returnPressed.connect(self.search)
         self.search_button.clicked.connect(self.search)
         self.format.currentIndexChanged.connect(self.search)
+        self.kind.currentIndexChanged.connect(self.search)
         self.sort.currentIndexChanged.connect(self.search)
         self.results_view.selectionModel().currentRowChanged.connect(
             lambda current, _old: self.open_repo(current.row())
@@ -247,11 +253,12 @@ class DiscoverPage(QWidget):
     # searching
     def search(self) -> None:
         query, fmt, sort = self.query.text().strip(), self.format.currentData(), self.sort.currentData()
+        kind = self.kind.currentData()
         self.status.setText("Searching…")
         self._search += 1
         search = self._search
         self.background.run(
-            lambda: hub.search(query, fmt=fmt, sort=sort, limit=50),
+            lambda: hub.search(query, fmt=fmt, sort=sort, limit=50, kind=kind),
             lambda results: self._found(search, results),
             lambda error: self._failed(search, error),
         )

@@ -4,6 +4,7 @@ cancel, show in folder, load) that are enabled only where they apply."""
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -67,6 +68,7 @@ class DownloadsModel(RowTableModel[Download]):
     def __init__(self, manager: DownloadManager, parent=None) -> None:
         super().__init__(parent)
         self.manager = manager
+        self.version = -1  # the manager's version last shown
 
     @property
     def jobs(self) -> list[Download]:
@@ -99,18 +101,36 @@ class DownloadsModel(RowTableModel[Download]):
             return _eta(job.eta) if job.state == State.DOWNLOADING else ""
         return job.message or job.state.value.capitalize()
 
-    def refresh(self) -> list[Download]:
-        """Re-read the manager; returns the jobs that finished since the last refresh."""
+    def refresh(self) -> tuple[list[Download], list[Download]]:
+        """Re-read the manager, if anything changed since the last time: (the jobs that finished since the last
+        refresh, the rows that changed). Rows added at the end or removed are inserted or removed one by one
+        (a Download click touches one row, not all of them); only a reordering resets the model."""
+        version = self.manager.version
+        if version == self.version:
+            return [], []
+        self.version = version
         fresh = self.manager.jobs()
-        before = {job.key: job.state for job in self.jobs}
-        finished = [job for job in fresh if job.state == State.DONE and before.get(job.key) not in (None, State.DONE)]
-        if [job.key for job in fresh] != [job.key for job in self.rows]:
+        before = {job.key: job for job in self.rows}
+        finished = [job for job in fresh if job.state == State.DONE and before.get(job.key, job).state != State.DONE]
+        fresh_keys = {job.key for job in fresh}
+        gone = [row for row, job in enumerate(self.rows) if job.key not in fresh_keys]
+        for row in reversed(gone):
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self.rows[row]
+            self.endRemoveRows()
+        kept = len(self.rows)
+        if [job.key for job in fresh[:kept]] != [job.key for job in self.rows]:
             self.set_rows(fresh)
-        else:
-            self.rows = fresh
-            if fresh:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(fresh) - 1, len(self.HEADERS) - 1))
-        return finished
+            return finished, list(fresh)
+        changed = [row for row in range(kept) if fresh[row] != self.rows[row]]
+        self.rows[:kept] = fresh[:kept]
+        for row in changed:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+        if len(fresh) > kept:
+            self.beginInsertRows(QModelIndex(), kept, len(fresh) - 1)
+            self.rows.extend(fresh[kept:])
+            self.endInsertRows()
+        return finished, [self.rows[row] for row in changed]
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -169,15 +189,24 @@ class DownloadsPage(QWidget):
         self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 2 * SPACE_S + 4)
+        # Widths fixed from the font (not ResizeToContents, which measures every row at each change of one).
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(DownloadsModel.PROGRESS, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(DownloadsModel.PROGRESS, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(DownloadsModel.ACTIONS, QHeaderView.ResizeMode.Fixed)
+        metrics, pad = self.fontMetrics(), 2 * SPACE_S + 8
+        for column, widest in ((2, "999.9\u00a0MB\u00a0/\u00a0999.9\u00a0MB"), (3, "999.9 MB/s"), (4, "59 min")):
+            width = max(metrics.horizontalAdvance(widest), metrics.horizontalAdvance(DownloadsModel.HEADERS[column]))
+            self.view.setColumnWidth(column, width + pad)
         self.view.setColumnWidth(DownloadsModel.PROGRESS, 160)
         self.view.setColumnWidth(DownloadsModel.ACTIONS, 5 * 30 + 2 * SPACE_XS + 8)
+        # Each row's buttons are made when the row first comes into view (a queue of 200 makes a screenful).
         self._rows: dict[str, RowActions] = {}
+        self._fill = QTimer(self, singleShot=True, interval=0)
+        self._fill.timeout.connect(self._add_visible_row_actions)
+        self.view.verticalScrollBar().valueChanged.connect(self._fill.start)
         self.pause_button = QPushButton(icon("pause"), "Pause")
         self.resume_button = QPushButton(icon("play"), "Resume")
         self.cancel_button = QPushButton(icon("x"), "Cancel")
@@ -201,14 +230,20 @@ class DownloadsPage(QWidget):
         self.clear_button.clicked.connect(self.clear_finished)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.modelReset.connect(self._rebuild_row_actions)
+        self.model.rowsInserted.connect(self._add_row_actions)
+        self.model.rowsAboutToBeRemoved.connect(self._drop_row_actions)
         self.timer = QTimer(self, interval=REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         self.refresh()
 
     def refresh(self) -> None:
-        for job in self.model.refresh():
+        finished, changed = self.model.refresh()
+        for job in finished:
             self.model_downloaded.emit(job)
+        for job in changed:
+            if job.key in self._rows:
+                self._rows[job.key].update_for(job)
         self._update_buttons()
         active = sum(job.state in ACTIVE for job in self.model.jobs)
         if active != self.active_count:
@@ -216,16 +251,46 @@ class DownloadsPage(QWidget):
             self.active_count_changed.emit(active)
 
     def _rebuild_row_actions(self) -> None:
-        self._rows.clear()
-        for row, job in enumerate(self.model.jobs):
-            actions = RowActions(self, job.key)
-            self.view.setIndexWidget(self.model.index(row, DownloadsModel.ACTIONS), actions)
-            self._rows[job.key] = actions
+        self._rows.clear()  # the view dropped its row widgets with the reset
+        self._fill.start()
+
+    def _add_row_actions(self, *_args) -> None:
+        self._fill.start()
+
+    def _add_visible_row_actions(self) -> None:
+        """Buttons for the rows on screen (and a few past them) that have none yet."""
+        count = len(self.model.jobs)
+        if not count or not self.view.isVisible():
+            return
+        first = max(self.view.rowAt(0), 0)
+        last = self.view.rowAt(self.view.viewport().height() - 1)
+        last = count - 1 if last < 0 else min(count - 1, last + 4)
+        for row in range(first, last + 1):
+            if self.model.jobs[row].key not in self._rows:
+                self._make_row_actions(row)
+
+    def _make_row_actions(self, row: int) -> RowActions:
+        job = self.model.jobs[row]
+        actions = RowActions(self, job.key)
+        actions.update_for(job)
+        self.view.setIndexWidget(self.model.index(row, DownloadsModel.ACTIONS), actions)
+        self._rows[job.key] = actions
+        return actions
+
+    def _drop_row_actions(self, _parent: Index, first: int, last: int) -> None:
+        for job in self.model.jobs[first : last + 1]:
+            self._rows.pop(job.key, None)  # the view deletes the row's widget with the row
+        self._fill.start()  # the rows below move up into view
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fill.start()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fill.start()
 
     def _update_buttons(self, *_args) -> None:
-        for job in self.model.jobs:
-            if job.key in self._rows:
-                self._rows[job.key].update_for(job)
         selected = self.selected()
         self.pause_button.setEnabled(selected is not None and applies("pause", selected))
         self.resume_button.setEnabled(selected is not None and applies("resume", selected))
@@ -233,6 +298,10 @@ class DownloadsPage(QWidget):
         self.clear_button.setEnabled(any(job.finished for job in self.model.jobs))
 
     def row_actions(self, key: str) -> RowActions:
+        """A row's buttons (made now if the row has not been in view yet)."""
+        if key not in self._rows:
+            row = next(row for row, job in enumerate(self.model.jobs) if job.key == key)
+            return self._make_row_actions(row)
         return self._rows[key]
 
     def selected(self) -> Download | None:

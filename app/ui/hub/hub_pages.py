@@ -3,6 +3,7 @@ builds them on first show), the download queue, and the pages following the sett
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -46,6 +47,7 @@ class HubPages(QObject):
         self.background = background
         self.model_bar = model_bar
         self._downloads: DownloadManager | None = None
+        self._downloads_lock = threading.Lock()  # the queue is made once, by whichever thread asks first
         self._closed = False  # the window is closing: no page is built, no download restored
 
     # the pages' factories (the router calls them on first show)
@@ -113,20 +115,30 @@ class HubPages(QObject):
 
     @property
     def downloads(self) -> DownloadManager:
-        if self._downloads is None:
-            from app.core.hub.downloads import DownloadManager
+        """The queue, made on first use (by the start's restore on a pool thread, or a click: one of them)."""
+        with self._downloads_lock:
+            if self._downloads is None:
+                from app.core.hub.downloads import DownloadManager
 
-            models_dir = self.settings.current.models_path(self.paths.default_models_dir)
-            self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.json")
-        return self._downloads
+                models_dir = self.settings.current.models_path(self.paths.default_models_dir)
+                self._downloads = DownloadManager(models_dir, self.paths.data / "downloads.db")
+            return self._downloads
 
     def restore_downloads(self) -> None:
-        """Downloads left unfinished last time resume now (their page shows them)."""
-        saved = self.paths.data / "downloads.json"
+        """Downloads left unfinished last time resume now (their page shows them). The saved queue is read
+        off the GUI thread (its imports, the rows, the bytes on disk); the page is then built here."""
+        from app.core.hub.download_store import saved_queue_exists
+
         if self._closed:
             return
-        if self._downloads is None and saved.exists() and any(not job.finished for job in self.downloads.jobs()):
-            self.router.page(Page.DOWNLOADS)
+        if self._downloads is not None or not saved_queue_exists(self.paths.data / "downloads.db"):
+            return
+
+        def restored(unfinished: bool) -> None:
+            if unfinished and not self._closed:
+                self.router.page(Page.DOWNLOADS)
+
+        self.background.run(lambda: any(not job.finished for job in self.downloads.jobs()), restored)
 
     def find_starter(self) -> None:
         """The empty library's link: search the Hub for the model this app is named after."""

@@ -158,7 +158,7 @@ class PersonaPanel(QWidget):
         self.picker.setCurrentIndex(max(0, self.picker.findData(preset.id)))
         self.description.setText(preset.description)
         self.system_prompt.setPlainText(preset.system_prompt)
-        self.sampling_panel.set_preset(preset.sampling)
+        self.sampling_panel.set_preset(preset.sampling, preset.knowledge)
         for action in (self.delete_action,):
             action.setEnabled(not preset.builtin)
         self.edit_action.setText("View…" if preset.builtin else "Edit…")

@@ -81,6 +81,9 @@ class PresetEditor(QDialog):
         form.addRow("Example dialogue", self.example_dialogue)
         form.addRow("Prompt format", self.prompt_format)
         form.addRow("Custom template", self.custom_template)
+        self.knowledge = QLineEdit(", ".join(preset.knowledge))
+        self.knowledge.setPlaceholderText("Optional: knowledge collections its chats answer from, comma-separated")
+        form.addRow("Knowledge", self.knowledge)
         self._form = form
 
         sampling = preset.sampling
@@ -195,6 +198,7 @@ class PresetEditor(QDialog):
             sampling=sampling,
             avatar_png=self._avatar,
             color=self._color,
+            knowledge=tuple(n.strip() for n in self.knowledge.text().split(",") if n.strip()),
         )
         return preset_from_dict(replace(edited, id=edited.id or "new").to_dict(), builtin=edited.builtin)
 

@@ -28,6 +28,7 @@ from app.core.errors import HermesError
 from app.core.prompting.chat_sampling import SEED_MAX, ChatSampling, format_stop, parse_schema, parse_stop
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.types import Sampling
+from app.ui.knowledge.picker import CollectionPicker
 
 RANDOM_SEED = -1  # the seed field's "Random" (no seed: a new one each reply)
 SCHEMA_EXAMPLE = '{"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}'
@@ -88,6 +89,9 @@ class SamplingPanel(QWidget):
         basic.addRow("Temperature", self.temperature)
         basic.addRow("Max tokens", self.max_tokens)
         basic.addRow("When too long", self.overflow)
+        self.knowledge = CollectionPicker()  # the collections this chat answers from (the persona's by default)
+        self.default_knowledge: tuple[str, ...] = ()
+        basic.addRow("Knowledge", self.knowledge)
         self.advanced = QWidget()
         advanced = QFormLayout(self.advanced)
         advanced.setContentsMargins(0, 0, 0, 0)
@@ -119,16 +123,17 @@ class SamplingPanel(QWidget):
         for box in (self.max_tokens, self.top_k, self.seed):
             box.valueChanged.connect(self._changed)
         self.stop.textChanged.connect(self._changed)
+        self.knowledge.changed.connect(self._changed)
         self.schema.textChanged.connect(self._changed)
         self.structured.toggled.connect(self._changed)
         self.schema.setEnabled(False)
         self._loading = False
 
     # values in
-    def set_preset(self, sampling: Sampling) -> None:
-        """A new preset: its values are the defaults, and the fields show them."""
-        self.defaults = sampling
-        self.load(ChatSampling(sampling))
+    def set_preset(self, sampling: Sampling, knowledge: tuple[str, ...] = ()) -> None:
+        """A new preset: its values (and its collections) are the defaults, and the fields show them."""
+        self.defaults, self.default_knowledge = sampling, knowledge
+        self.load(ChatSampling(sampling, knowledge=knowledge))
 
     def load(self, chat: ChatSampling) -> None:
         """Show a chat's sampling (kept with it, or the preset's)."""
@@ -145,17 +150,18 @@ class SamplingPanel(QWidget):
             self.stop.setPlainText(format_stop(values.stop))
             self.structured.setChecked(bool(chat.schema.strip()))
             self.schema.setPlainText(chat.schema)
+            self.knowledge.set_chosen(chat.knowledge)
         finally:
             self._loading = False
         self._changed()
 
     def load_record(self, record: str) -> None:
         """A chat's kept record (JSON; '' or damaged: the preset's values)."""
-        self.load(ChatSampling.from_json(record, self.defaults))
+        self.load(ChatSampling.from_json(record, self.defaults, self.default_knowledge))
 
     def reset(self) -> None:
         """Reset to preset: every field back to the preset's value; no structured output."""
-        self.load(ChatSampling(self.defaults))
+        self.load(ChatSampling(self.defaults, knowledge=self.default_knowledge))
 
     # values out
     def sampling(self) -> Sampling:
@@ -187,7 +193,7 @@ class SamplingPanel(QWidget):
         return schema
 
     def chat_sampling(self) -> ChatSampling:
-        return ChatSampling(self.sampling(), self.schema_text())
+        return ChatSampling(self.sampling(), self.schema_text(), self.knowledge.chosen)
 
     def record(self) -> str:
         """What is kept with the chat (JSON); the fields as they are, even where one is not valid yet."""
@@ -195,11 +201,11 @@ class SamplingPanel(QWidget):
             sampling = self.sampling()
         except HermesError:
             sampling = self._numbers()  # the stop strings as the preset has them until they are valid
-        return ChatSampling(sampling, self.schema_text()).to_json()
+        return ChatSampling(sampling, self.schema_text(), self.knowledge.chosen).to_json()
 
     def is_default(self) -> bool:
         try:
-            return self.chat_sampling() == ChatSampling(self.defaults)
+            return self.chat_sampling() == ChatSampling(self.defaults, knowledge=self.default_knowledge)
         except HermesError:
             return False
 

@@ -83,6 +83,7 @@ class WindowMenus(QObject):
         w, bar = self.window, self.window.model_bar
         menu = self._menu("file", "&File")
         menu.addAction(self._shared(w.new_chat_action, "&New chat", QKeySequence.StandardKey.New))
+        menu.addAction(self._shared(w.group.new_action, "New &group chat…", "Ctrl+Shift+M"))
         menu.addAction(self._shared(bar.open_action, "&Open GGUF…", QKeySequence.StandardKey.Open))
         menu.addSeparator()
         menu.addAction(self._action("import_chat", "Import c&hat (JSON)…", "Ctrl+Shift+O", w.history.import_chat))

@@ -36,6 +36,7 @@ class Page(StrEnum):
     DOWNLOADS = "downloads"
     SERVER = "server"
     LOREBOOKS = "lorebooks"
+    KNOWLEDGE = "knowledge"
 
 
 class PageRouter(QObject):

@@ -3,7 +3,7 @@
 A factory builds its page on first show: it imports the page's module inside itself (so nothing of the page is on
 the start path) and wires the page to the window. A page with a ``shutdown()`` has it called when the window closes
 (``PageRouter.close``), in this order: the Server page stops its server before the engine stops, the Lorebooks page
-saves its edits.
+saves its edits, the Knowledge page cancels an add in progress and joins its threads.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def register_pages(window: MainWindow, chat_page: QWidget) -> None:
     add(Page.DOWNLOADS, "Do&wnloads", "download", hub.build_downloads)
     add(Page.SERVER, "Se&rver", "server", lambda: server_page(window))
     add(Page.LOREBOOKS, "L&orebooks", "book-open", lambda: lorebooks_page(window))
+    add(Page.KNOWLEDGE, "&Knowledge", "library", lambda: knowledge_page(window))
 
 
 def server_page(window: MainWindow) -> QWidget:
@@ -44,4 +45,12 @@ def lorebooks_page(window: MainWindow) -> QWidget:
 
     page = LorebooksPage(LorebookLibrary(window.paths.data, PresetLibrary(window.paths.presets_dir)))
     page.status.connect(window.statusBar().showMessage)
+    return page
+
+
+def knowledge_page(window: MainWindow) -> QWidget:
+    from app.ui.knowledge.knowledge_page import KnowledgePage
+
+    page = KnowledgePage(window.paths.knowledge_db, window._embedder)  # indexes with the library's embedding model
+    window.knowledge.attach(page)
     return page

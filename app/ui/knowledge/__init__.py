@@ -1,0 +1,1 @@
+"""The Knowledge page: collections of documents, their files and indexing, search."""
