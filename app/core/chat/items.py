@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.core.engines.service import FormatChoice
+from app.core.errors import HermesError
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions, ToolPart
 from app.core.prompting.prompt_formats import AUTO
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from app.core.personas.roleplay import Roleplay
 
 _uids = itertools.count(1)
+
+
+class TurnError(HermesError):
+    """A turn that cannot start (nothing to regenerate, a message that cannot be edited, an image that is gone…)."""
 
 
 @dataclass

@@ -26,10 +26,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from app.core.chat import group, roleplay_turn
+from app.core.chat.attached_images import AttachedImages
 from app.core.chat.headless import run_turn
-from app.core.chat.items import ChatItem, GroupTurn, SessionListener, SilentListener, TurnSettings
+from app.core.chat.items import ChatItem, GroupTurn, SessionListener, SilentListener, TurnError, TurnSettings
+from app.core.chat.turn_messages import turn_messages
 from app.core.engines.service import EngineService, GenerationRequest
-from app.core.errors import HermesError
 from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
 from app.core.media.images import CheckedImage
@@ -38,7 +39,6 @@ from app.core.personas.prompt_build import BuiltPrompt
 from app.core.personas.roleplay import TokenCounter
 from app.core.prompting.parts import (
     CitationPart,
-    ImagePart,
     Part,
     SourcesPart,
     ToolCallPart,
@@ -58,10 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatItem", "ChatSession", "SessionListener", "TurnError", "TurnSettings"]
 
 
-class TurnError(HermesError):
-    """A turn that cannot start (nothing to regenerate, a message that cannot be edited, …)."""
-
-
 class ChatSession:
     """One chat: its shown messages, its current turn, its place in the history (if any)."""
 
@@ -76,7 +72,7 @@ class ChatSession:
         ``images``: where attached images are kept (the data folder's); None: in memory, for this process."""
         self.store = store if store is not None else ChatStore.in_memory()
         self.images = images
-        self._attached: dict[str, CheckedImage] = {}  # the images this session has seen, by hash
+        self.attached = AttachedImages(images)  # the images this session has seen, kept before a message names them
         self.listener: SessionListener = listener or SilentListener()
         self.describe_preset = describe_preset or (lambda preset_id: preset_id)
         self.items: list[ChatItem] = []
@@ -164,7 +160,7 @@ class ChatSession:
         with its citations."""
         self._require_idle()
         with _writing():
-            return self._send(text, turn, self._keep(images), grounding)
+            return self._send(text, turn, self.attached.keep(images), grounding)
 
     def regenerate(self, turn: TurnSettings) -> GenerationRequest:
         """A new version of the last reply (the old one stays as a sibling)."""
@@ -291,7 +287,7 @@ class ChatSession:
             part = dataclasses.replace(part, at=len(last.text))
         elif images:
             try:
-                kept = self._keep(images)
+                kept = self.attached.keep(images)
             except StoreError as exc:
                 kept, part = (), dataclasses.replace(part, content=f"{part.content}\n[{exc}]")
             part = dataclasses.replace(part, images=images_of(kept))
@@ -351,7 +347,7 @@ class ChatSession:
             answered, reply_parts = folded.pop()
             reply = answered["content"] + reply
         chat_id = self.store.record_chat(
-            [(m["role"], m["content"], self._keep(m.get("images", ())) + parts) for m, parts in folded],
+            [(m["role"], m["content"], self.attached.keep(m.get("images", ())) + parts) for m, parts in folded],
             reply,
             state=stats.message_state,
             stats=stats.as_dict(),
@@ -393,25 +389,7 @@ class ChatSession:
         ``upto``: only the rows before this one. ``speaking``: a group chat's speaker, who reads the others' lines
         as named turns (``group.named_turns``).
         """
-        messages: list[ChatMessage] = []
-        rows: list[int] = []
-        if system_prompt.strip():
-            messages.append({"role": "system", "content": system_prompt})
-            rows.append(-1)
-        for row, item in enumerate(self.items[:upto]):
-            shown = item.text or item.images or item.tools
-            if item.state in (MessageState.ERROR, MessageState.STREAMING) or not shown:
-                continue
-            if item.role == "assistant" and item.tools:  # its calls and their results, then its answer
-                expanded = reply_messages(item.text, item.tools)
-                messages += expanded
-                rows += [row] * len(expanded)
-                continue
-            message: ChatMessage = {"role": "user" if item.role == "user" else "assistant", "content": item.text}
-            if item.images:
-                message["images"] = [self._image(part) for part in item.images]
-            messages.append(message)
-            rows.append(row)
+        messages, rows = turn_messages(self.items[:upto], system_prompt, self.attached.load)
         if speaking is not None:
             messages, rows = group.named_turns(messages, rows, self.items, speaking)
         self.sent_rows = rows
@@ -470,27 +448,6 @@ class ChatSession:
         return self.store.add_message(
             self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts, speaker=speaker
         )  # fmt: skip
-
-    def _keep(self, images: Sequence[CheckedImage]) -> tuple[Part, ...]:
-        """Each image kept (in the image store, or in memory) before any message refers to it."""
-        parts: list[Part] = []
-        for image in images:
-            if self.images is not None:
-                try:
-                    parts.append(self.images.put(image))
-                except OSError as exc:
-                    raise StoreError(f"The image {image.name} could not be saved ({exc.strerror or exc})") from exc
-            else:
-                parts.append(ImagePart(image.sha256, image.mime, image.width, image.height, image.name))
-            self._attached[image.sha256] = image
-        return tuple(parts)
-
-    def _image(self, part: ImagePart) -> CheckedImage:
-        if part.sha256 not in self._attached:
-            if self.images is None:
-                raise TurnError(f"The image {part.name or part.sha256[:12]} of this chat is not available here.")
-            self._attached[part.sha256] = self.images.load(part)
-        return self._attached[part.sha256]
 
     def _ensure_saved(self, turn: TurnSettings) -> int | None:
         """Create the chat on its first message; returns the id of the message to answer under."""
