@@ -15,37 +15,17 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from app.core.engines.service import GenerationRequest
-from app.core.paths import resolve_paths
 from app.core.prompting.types import Sampling
 from app.server.snippets import KEY_VARIABLE
 from app.ui.engines.engine_client import EngineClient
 from app.ui.engines.server_page import ServerPage
-from tests.server.conftest import free_port
+from tests.server import page_fixtures
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
-
-
-@pytest.fixture
-def engine(qtbot, starter_model: Path) -> Iterator[EngineClient]:
-    client = EngineClient()
-    client.service.load(starter_model).result(60)
-    yield client
-    client.shutdown()
-
-
-@pytest.fixture
-def page(qtbot, engine: EngineClient, basedir: Path) -> Iterator[ServerPage]:
-    server_page = ServerPage(engine.service, resolve_paths(basedir).ensure())
-    qtbot.addWidget(server_page)
-    server_page.port.setValue(free_port())
-    yield server_page
-    server_page.shutdown()
+engine, page = page_fixtures.engine, page_fixtures.page  # the Server page's fixtures, shared with its other tests
 
 
 def rows(page: ServerPage, request: str) -> list[str]:
