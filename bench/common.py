@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,30 @@ class Section:
             print(figure.line())
         if self.notes:
             print(self.notes)
+
+
+class StallTicks:
+    """A 1 ms timer on the GUI thread while it runs: ``stalls`` is how much later than 1 ms each tick came (ms)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.stalls: list[float] = []
+        self._last = 0.0
+        self.timer = QTimer(interval=1, timerType=Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last:
+            self.stalls.append(max(0.0, (now - self._last) * 1000 - 1.0))
+        self._last = now
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.common import StallTicks
+
 SETTLE_S = 0.25  # the probe keeps running this long after the layout is done
 
 
@@ -38,19 +40,9 @@ class Probe:
 
     @classmethod
     def run(cls, app, until: Callable[[], bool], act: Callable[[], object], deadline_s: float = 120.0) -> Probe:
-        from PySide6.QtCore import QEventLoop, Qt, QTimer
+        from PySide6.QtCore import QEventLoop, QTimer
 
-        stalls: list[float] = []
-        last = [0.0]
-
-        def tick() -> None:
-            now = time.perf_counter()
-            if last[0]:
-                stalls.append(max(0.0, (now - last[0]) * 1000 - 1.0))
-            last[0] = now
-
-        timer = QTimer(interval=1, timerType=Qt.TimerType.PreciseTimer)
-        timer.timeout.connect(tick)
+        ticks = StallTicks()
         loop = QEventLoop()
         started, done_at = time.perf_counter(), [0.0]
 
@@ -65,13 +57,13 @@ class Probe:
 
         checker = QTimer(interval=10)
         checker.timeout.connect(check)
-        timer.start()
+        ticks.start()
         checker.start()
         QTimer.singleShot(20, act)
         loop.exec()
-        timer.stop()
+        ticks.stop()
         checker.stop()
-        return cls(stalls)
+        return cls(ticks.stalls)
 
 
 def measure(quick: bool) -> list[tuple[str, str, list[float], float]]:

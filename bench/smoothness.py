@@ -16,6 +16,7 @@ from bench.common import (
     LONG_PROMPT,
     Figure,
     Section,
+    StallTicks,
     median,
     offscreen_chat,
     percentile,
@@ -27,7 +28,6 @@ from bench.common import (
 
 def run(quick: bool = False) -> Section:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import Qt, QTimer
 
     from app.core.engines.load_options import LoadOptions
     from app.core.prompting.types import Sampling
@@ -49,28 +49,19 @@ def run(quick: bool = False) -> Section:
     wait_for(client.model_loaded, lambda: client.load(str(starter_model()), LoadOptions(context_size=2048)))
     chat.append(ChatItem(role="user", text=LONG_PROMPT))
     chat.append(ChatItem(role="assistant", state=MessageState.STREAMING))
-    stalls: list[float] = []
-    last = [0.0]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        if last[0]:
-            stalls.append(max(0.0, (now - last[0]) * 1000 - 1.0))
-        last[0] = now
-
-    timer = QTimer(interval=1, timerType=Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(tick)
+    ticks = StallTicks()
+    stalls = ticks.stalls
     client.tokens.connect(lambda _rid, text: chat.append_to_last(text))
     result: dict[str, Any] = {}
     client.generation_finished.connect(lambda _rid, stats: result.setdefault("stats", stats))
-    timer.start()
+    ticks.start()
     wait_for(
         client.generation_finished,
         lambda: client.generate(
             [{"role": "user", "content": LONG_PROMPT}], Sampling(temperature=0.0, max_tokens=max_tokens)
         ),
     )
-    timer.stop()
+    ticks.stop()
     chat.finish_last(MessageState.DONE, result.get("stats"))
     client.shutdown()
     view.close()
