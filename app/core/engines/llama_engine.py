@@ -20,68 +20,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.engines.devices import list_devices
-from app.core.engines.file_watch import FileWatch
-from app.core.engines.grammar_build import compile_grammar
 from app.core.engines.interface import ContextFullError, Embeddings, EngineCapabilities, Generation, LoadedModel
-from app.core.engines.llama_adapter import (
-    PromptAbort,
-    apply_builtin_template,
-    builtin_templates,
-    cached_prefix,
-    control_token_texts,
-    evaluated_tokens,
-    load_progress,
-    read_prompt,
-)
-from app.core.engines.llama_embed import (
-    check_chat_model,
-    check_embedding_model,
-    embed_batch,
-    embedding_context,
-    resident_bytes,
-)
-from app.core.engines.llama_open import open_llama
-from app.core.engines.llama_state import keep_state, restore_best, state_space
-from app.core.engines.llama_vision import (
-    ImageTiming,
-    Projector,
-    VisionPrompt,
-    default_marker,
-    image_candidates,
-    open_projector,
-    projector_bytes,
-)
 from app.core.engines.load_options import LoadOptions
-from app.core.engines.memory_use import memory_use
-from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format, model_tokens
-from app.core.engines.offload import (
-    ALL,
-    LoadOptionError,
-    check_options,
-    flash_attention_on,
-    placement_of,
-    plan_offload,
-    too_large,
-)
-from app.core.engines.prompt_lookup import DraftCounts, drafting
+from app.core.engines.model_format import ModelTokens
 from app.core.engines.special_text import SpecialTextGuard
-from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
-from app.core.library.gguf_file import read_gguf
-from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
-from app.core.prompting.media import with_media_markers
-from app.core.prompting.prompt_formats import (
-    AUTO,
-    ChatMessage,
-    PromptFormat,
-    RenderedPrompt,
-    resolve_format,
-)
+from app.core.prompting.context import ContextPolicy
+from app.core.prompting.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
+# What a load, a reply or an embedding needs is imported where it is used (in load, stream, _pieces): the window
+# builds a LlamaEngine at start, before any model is loaded, and the cold start pays only for what it touches
+# (issue 20, part 4; tests/ui/test_window_start.py keeps these modules off the start path).
 if TYPE_CHECKING:
     from llama_cpp import Llama
+
+    from app.core.engines.file_watch import FileWatch
+    from app.core.engines.llama_vision import Projector, VisionPrompt
+    from app.core.engines.prompt_lookup import DraftCounts
+    from app.core.engines.state_cache import StateCache
 
 __all__ = ["LlamaEngine"]
 
@@ -126,6 +83,36 @@ class LlamaEngine:
         loaded again where it can be, and the error says so. ``on_progress(0.0 … 1.0)`` hears llama.cpp
         load the file; returning False cancels the load (a ModelLoadError that says so).
         """
+        from app.core.engines.devices import list_devices
+        from app.core.engines.file_watch import FileWatch
+        from app.core.engines.llama_adapter import (
+            apply_builtin_template,
+            builtin_templates,
+            control_token_texts,
+            load_progress,
+        )
+        from app.core.engines.llama_embed import (
+            check_chat_model,
+            check_embedding_model,
+            embedding_context,
+            resident_bytes,
+        )
+        from app.core.engines.llama_open import open_llama
+        from app.core.engines.llama_state import state_space
+        from app.core.engines.llama_vision import open_projector, projector_bytes
+        from app.core.engines.memory_use import memory_use
+        from app.core.engines.model_format import model_format, model_tokens
+        from app.core.engines.offload import (
+            ALL,
+            LoadOptionError,
+            check_options,
+            flash_attention_on,
+            placement_of,
+            plan_offload,
+            too_large,
+        )
+        from app.core.library.gguf_file import read_gguf
+
         info = read_gguf(path)  # raises ModelFileError with a human message
         (check_embedding_model if self.embedding else check_chat_model)(info)
         try:
@@ -233,6 +220,8 @@ class LlamaEngine:
             return self._format
         key = (choice, custom_template)
         if key not in self._formats:
+            from app.core.prompting.prompt_formats import resolve_format
+
             self._formats[key] = resolve_format(
                 choice,
                 custom_template=custom_template,
@@ -249,6 +238,8 @@ class LlamaEngine:
 
     def prompt_tokens(self, rendered: RenderedPrompt, continue_text: str = "") -> list[int]:
         """The tokens a rendered prompt is sent as: BOS exactly once where the GGUF asks for it (or the text has it)."""
+        from app.core.engines.model_format import bos_once_ids
+
         llama = self._require()
         text = rendered.text + self._guard.text(continue_text)
         ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
@@ -263,6 +254,8 @@ class LlamaEngine:
 
     def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
         """One L2-normalised vector per text, batched (see engines.llama_embed.embed_batch)."""
+        from app.core.engines.llama_embed import embed_batch
+
         llama = self._require()
         if not self.embedding:
             raise HermesError("The chat model gives no embeddings here: load an embedding model for them.")
@@ -293,6 +286,11 @@ class LlamaEngine:
         ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``);
         ``tool_choice`` is for remote engines: here a forced call is the ``grammar``'s work.
         """
+        from app.core.engines.grammar_build import compile_grammar
+        from app.core.engines.llama_vision import default_marker, image_candidates
+        from app.core.prompting.context import ContextOverflow, fit_to_context
+        from app.core.prompting.media import with_media_markers
+
         llama = self._require()
         if self.embedding:
             raise HermesError("An embedding model cannot chat: load a chat model to reply.")
@@ -377,6 +375,11 @@ class LlamaEngine:
         grammar: Any = None,
         vision: VisionPrompt | None = None,
     ) -> Iterator[str]:
+        from app.core.engines.llama_adapter import PromptAbort, cached_prefix, evaluated_tokens, read_prompt
+        from app.core.engines.llama_state import keep_state, restore_best
+        from app.core.engines.llama_vision import ImageTiming
+        from app.core.engines.prompt_lookup import drafting
+
         started = time.perf_counter()
         finish: str = FinishReason.CANCELLED
         first = 0.0
