@@ -24,16 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
-from app.cli import group as group_commands
-from app.cli import knowledge as knowledge_commands
-from app.cli import library as library_commands
-from app.cli import personas as persona_commands
-from app.cli import user_personas as user_persona_commands
-from app.cli.text import safe
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
-from app.core.library.models import find_model
 from app.core.logs import configure_logging
 from app.core.paths import AppPaths, resolve_paths
 from app.core.prompting.context import ContextPolicy
@@ -55,6 +48,11 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.cli import group as group_commands
+    from app.cli import knowledge as knowledge_commands
+    from app.cli import personas as persona_commands
+    from app.cli import user_personas as user_persona_commands
+
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="hermes-studio", description=f"{APP_NAME}: chat with local LLMs.", parents=[common]
@@ -214,8 +212,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WINDOW_OPTIONS = ("--basedir", "--model", "--open")  # all a plain window start takes
+
+
+def window_args(argv: Sequence[str]) -> argparse.Namespace | None:
+    """A plain window start's arguments (only ``WINDOW_OPTIONS``, each once or more, the last one kept), read as
+    ``build_parser`` reads them, without building it: its ~30 commands and their modules cost the window's cold start
+    (issue 20, part 4). None for anything else (a command, --help, a typo, a value that starts with "-"): the whole
+    parser reads those, with its help and its errors."""
+    given: dict[str, str] = {}
+    tokens = iter(argv)
+    for token in tokens:
+        name, equals, value = token.partition("=")
+        if name not in WINDOW_OPTIONS:
+            return None
+        if not equals:
+            value = next(tokens, "-")
+            if value.startswith("-"):
+                return None
+        given[name.removeprefix("--")] = value
+    args = argparse.Namespace(self_test=False, only=None, self_test_mcp_server=False, document_reader=False,
+                              model=given.get("model"), open=given.get("open"), command=None)  # fmt: skip
+    if "basedir" in given:  # (the parser's default is SUPPRESS: absent unless given)
+        args.basedir = given["basedir"]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = window_args(sys.argv[1:] if argv is None else argv) or build_parser().parse_args(argv)
     if args.self_test_mcp_server:  # the self-test's MCP probe: stdio is its protocol, so nothing else may print
         from app.selftest.probe_server import serve as serve_probe
 
@@ -246,6 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.ui.app import run_gui  # Qt is imported only for the GUI
 
             return run_gui(paths, settings_store, model=model_path, open_file=args.open)
+        from app.cli import group as group_commands
+        from app.cli import knowledge as knowledge_commands
+        from app.cli import library as library_commands
+        from app.cli import personas as persona_commands
+        from app.cli import user_personas as user_persona_commands
+
         if args.command == "chat" and args.mcp and (args.knowledge or args.attach):
             raise HermesError("--knowledge and --attach do not combine with --mcp yet.")
         roleplay = ("lorebook", "user_name", "user_persona", "author_note", "greeting")
@@ -327,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _resolve_model(name: str, models_dir: Path) -> Path:
+    from app.core.library.models import find_model
+
     found = find_model(name, [models_dir])
     if found is None:
         raise HermesError(f"No model file or library model named {name!r} (library: {models_dir}).")
@@ -347,6 +379,9 @@ def _states(args: argparse.Namespace, paths: AppPaths, settings: Settings) -> in
 
 
 def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_dir: Path) -> int:
+    from app.cli import knowledge as knowledge_commands
+    from app.cli import library as library_commands
+    from app.cli import personas as persona_commands
     from app.cli.terminal import chat_turn, turn_from_arguments
     from app.core.chat.session import ChatSession
     from app.core.engines import state_cache
@@ -404,6 +439,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, settings: Settings, models_
 
 def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:
     """The settings' defaults, then the options remembered for this model file, then the command line's."""
+    from app.cli.library import checked_format
     from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
     from app.core.engines.offload import parse_gpu_layers
 
@@ -415,7 +451,7 @@ def _load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings,
         "kv_cache_type": args.kv_cache,
         "cpu_threads": args.threads,
         "use_mmap": False if args.no_mmap else None,
-        "prompt_format": library_commands.checked_format(args.prompt_format) if args.prompt_format else None,
+        "prompt_format": checked_format(args.prompt_format) if args.prompt_format else None,
     }
     return options.with_overrides(**{k: v for k, v in given.items() if v is not None})
 
@@ -429,6 +465,7 @@ def _devices() -> int:
 
 
 def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.cli.text import safe
     from app.core.history import exchange
     from app.core.history.store import ChatStore
 
@@ -482,6 +519,7 @@ def _chats(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _presets(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.cli.text import safe
     from app.core.personas.presets import PresetLibrary
 
     library = PresetLibrary(paths.presets_dir)
