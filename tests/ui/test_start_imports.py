@@ -31,6 +31,8 @@ OFF_THE_START_PATH = (
     "ctypes",
     "subprocess",
     "platform",
+    # RE2 (the lorebook scanner's sets): on the first scan or key checked
+    "re2",
     # the command line's commands: a plain window start is read without building their parsers
     "app.cli.library",
     "app.cli.knowledge",
