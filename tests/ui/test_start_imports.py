@@ -33,6 +33,8 @@ OFF_THE_START_PATH = (
     "platform",
     # RE2 (the lorebook scanner's sets): on the first scan or key checked
     "re2",
+    # CHARX card archives: on the first card imported or exported
+    "app.core.personas.charx",
     # the command line's commands: a plain window start is read without building their parsers
     "app.cli.library",
     "app.cli.knowledge",
