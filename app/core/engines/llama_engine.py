@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.engines.interface import ContextFullError, Embeddings, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.load_options import LoadOptions
-from app.core.engines.model_format import ModelTokens
+from app.core.engines.model_format import ModelTokens, bos_once_ids
 from app.core.engines.special_text import SpecialTextGuard
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
-from app.core.prompting.context import ContextPolicy
-from app.core.prompting.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt
+from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
+from app.core.prompting.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt, resolve_format
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
 
 # What a load, a reply or an embedding needs is imported where it is used (in load, stream, _pieces): the window
@@ -220,8 +220,6 @@ class LlamaEngine:
             return self._format
         key = (choice, custom_template)
         if key not in self._formats:
-            from app.core.prompting.prompt_formats import resolve_format
-
             self._formats[key] = resolve_format(
                 choice,
                 custom_template=custom_template,
@@ -238,8 +236,6 @@ class LlamaEngine:
 
     def prompt_tokens(self, rendered: RenderedPrompt, continue_text: str = "") -> list[int]:
         """The tokens a rendered prompt is sent as: BOS exactly once where the GGUF asks for it (or the text has it)."""
-        from app.core.engines.model_format import bos_once_ids
-
         llama = self._require()
         text = rendered.text + self._guard.text(continue_text)
         ids = llama.tokenize(text.encode("utf-8"), add_bos=not rendered.added_special, special=True)
@@ -288,7 +284,6 @@ class LlamaEngine:
         """
         from app.core.engines.grammar_build import compile_grammar
         from app.core.engines.llama_vision import default_marker, image_candidates
-        from app.core.prompting.context import ContextOverflow, fit_to_context
         from app.core.prompting.media import with_media_markers
 
         llama = self._require()
