@@ -72,3 +72,20 @@ def test_no_module_imports_itself_back() -> None:
     assert len(graph.modules) > 200  # the whole app was read
     new = [sorted(circle) for circle in circles(graph) if circle not in KNOWN]
     assert new == [], f"modules that import each other back (move what both need into a module below them): {new}"
+
+
+def test_the_tests_never_import_the_benchmarks() -> None:
+    """A benchmark may change its figures' set-up at will: what tests and benchmarks share lives under tests/
+    (``tests/chat_harness.py``, ``tests/knowledge_corpus.py``) and the benchmarks import it from there."""
+    import ast
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found += [f"{path.relative_to(tests)}: {name}" for name in names if name.split(".")[0] == "bench"]
+    assert found == []

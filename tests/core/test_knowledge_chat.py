@@ -23,8 +23,8 @@ from app.core.knowledge.grounding import ground
 from app.core.prompting.parts import CitationPart
 from app.core.prompting.types import Sampling
 from app.selftest.sample_documents import pdf_bytes
-from bench.knowledge_corpus import FACTS, FILLER, hit_at_3, write_corpus
 from tests.conftest import REPO
+from tests.knowledge_corpus import FACTS, FILLER, hit_at_3, write_corpus
 
 
 @pytest.fixture(scope="module")
