@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
                 f"Your chat history file was damaged, so a fresh one was started. The damaged file was kept as "
                 f"{self.store.recovered_from}."
             )
-        self._stages.start()  # after the first paint (the events queued by show come first)
+        self._stages.start_after_paint(self.input)  # the rest: in the event-loop turns after the first paint
 
     def __getattr__(self, name: str) -> Any:
         """A part built after the first paint, asked for before its stage ran: the window is finished now (its parts
@@ -240,6 +240,7 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.banner)
         central_layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        super().statusBar()  # (empty until its figures come: the chat column does not move when they do)
         self.input.setFocus()  # typing starts at the first paint
 
     def _describe_preset(self, preset: str) -> str:
@@ -419,6 +420,7 @@ class MainWindow(QMainWindow):
             )
             self.interrupted_notice.clicked.connect(self.interrupted_notice.hide)
             self.statusBar().insertPermanentWidget(0, self.interrupted_notice)
+            self.interrupted_notice.show()  # now, not in a later turn: the status bar is shown already
 
     def _connect(self) -> None:
         from app.ui.knowledge.hooks import WindowKnowledge

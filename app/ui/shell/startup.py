@@ -14,9 +14,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QWidget
 
 log = logging.getLogger(__name__)
+
+FALLBACK_MS = 250  # no first paint by then (a window shown minimised): the stages start anyway
 
 
 class StagedBuild(QObject):
@@ -34,6 +37,8 @@ class StagedBuild(QObject):
         self.times_ms: dict[str, float] = {}  # how long each stage took (docs/benchmarks.md, the start-up log)
         self._timer = QTimer(parent, singleShot=True, interval=0)  # the window's child: stopped when it closes
         self._timer.timeout.connect(self._step)
+        self._stopped = False
+        self._painted_widget: QWidget | None = None
 
     @property
     def done(self) -> bool:
@@ -49,12 +54,27 @@ class StagedBuild(QObject):
         return bool(self._current)
 
     def start(self) -> None:
-        """Run the stages left, one per event-loop turn (the first after the events already queued: the paint)."""
-        if not self.done:
+        """Run the stages left, one per event-loop turn."""
+        if not self.done and not self._stopped:
             self._timer.start()
+
+    def start_after_paint(self, widget: QWidget, fallback_ms: int = FALLBACK_MS) -> None:
+        """Start once ``widget`` is first painted (or ``fallback_ms`` after this, if no paint comes: a window shown
+        minimised, or on a screen that paints nothing)."""
+        widget.installEventFilter(self)
+        self._painted_widget = widget
+        QTimer.singleShot(fallback_ms, self, self.start)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._painted_widget and event.type() == QEvent.Type.Paint:
+            watched.removeEventFilter(self)
+            self._painted_widget = None
+            self.start()  # (its first turn comes after this paint)
+        return False
 
     def stop(self) -> None:
         """The window is closing: no stage runs by itself any more (``ensure`` still builds what is asked for)."""
+        self._stopped = True
         self._timer.stop()
 
     def ensure(self, name: str) -> None:
@@ -75,6 +95,8 @@ class StagedBuild(QObject):
             self._callbacks.append(callback)
 
     def _step(self) -> None:
+        if self._stopped:
+            return
         if self._next < len(self._stages):
             self._run_next()
         if self._next < len(self._stages):
