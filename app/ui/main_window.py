@@ -1,19 +1,21 @@
-"""The main window: it builds the widgets and wires the controllers (model bar, history, Hub pages, chat turn)."""
+"""The main window: it builds the chat column for its first paint, then the rest in stages after it
+(app/ui/shell/window_parts.py, run by app/ui/shell/startup.py), and wires the controllers (model bar, history, Hub
+pages, chat turn)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
     QMenuBar,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QStatusBar,
@@ -37,6 +39,7 @@ from app.ui.chat.chat_controller import ChatColumn
 from app.ui.chat.conversation import Conversation
 from app.ui.engines.engine_client import EngineClient
 from app.ui.shell.startup import StagedBuild
+from app.ui.shell.window_parts import BUILT_BY, MIN_CHAT_WIDTH, STAGES
 from app.ui.widgets import ErrorBanner
 
 if TYPE_CHECKING:  # built after the first paint (app/ui/shell/startup.py): imported by their stage
@@ -61,26 +64,7 @@ if TYPE_CHECKING:  # built after the first paint (app/ui/shell/startup.py): impo
 
 log = logging.getLogger(__name__)
 
-MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
-
-# What each stage after the first paint makes, in the order they run: an attribute read before its stage ran builds
-# it then (MainWindow.__getattr__), with every stage before it.
-STAGES: dict[str, tuple[str, ...]] = {
-    "background": ("background",),
-    "model_bar": ("model_bar", "model_picker", "new_chat_action", "settings_action"),
-    "persona": ("persona",),
-    "sidebar": ("sidebar",),
-    "tools": ("tools",),
-    "side_panels": ("prompt_preview", "preview", "preview_notes", "roleplay_panel", "user_persona", "side_tabs"),
-    "pages": ("router", "hub", "server_indicator"),
-    "chat": ("chat", "history", "roleplay", "speed_label", "ttft_label", "context_label", "context_meter"),
-    "order": (),
-    "group": ("group",),
-    "menus": ("menus",),
-    "wiring": ("knowledge", "interrupted_notice"),
-}
-BUILT_BY = {attribute: stage for stage, attributes in STAGES.items() for attribute in attributes}
 
 
 class MainWindow(QMainWindow):
@@ -110,6 +94,7 @@ class MainWindow(QMainWindow):
     roleplay_panel: RoleplayPanel
     user_persona: UserPersonaPicker
     side_tabs: QTabWidget
+    rail: QToolBar
     router: PageRouter
     hub: HubPages
     server_indicator: ServerIndicator
@@ -128,7 +113,7 @@ class MainWindow(QMainWindow):
     def __init__(self, paths: AppPaths, settings: SettingsStore | Settings, client: EngineClient | None = None) -> None:
         """``settings``: the process's SettingsStore; a bare Settings gets a store of its own (tests, tools)."""
         super().__init__()
-        self._stages = StagedBuild([(name, getattr(self, f"_build_{name}")) for name in STAGES], self)
+        self._stages = StagedBuild([(name, partial(build, self)) for name, (build, _made) in STAGES.items()], self)
         self.paths = paths
         self.settings_store = (
             settings if isinstance(settings, SettingsStore) else SettingsStore(paths.settings_file, settings)
@@ -251,176 +236,6 @@ class MainWindow(QMainWindow):
         """Enter pressed before the chat controller was built: it is built now and takes the message."""
         if not self._stages.built("chat"):
             self.chat.send()
-
-    # after the first paint, one stage a turn (``STAGES``)
-    def _build_background(self) -> None:
-        from app.ui.background import Background
-
-        self.background = Background(self)
-
-    def _build_model_bar(self) -> None:
-        from app.ui.engines.model_bar import ModelBar
-        from app.ui.theme import ICON_SIZE, icon
-
-        self.model_bar = ModelBar(self.client, self.settings_store, self.paths, self.background, self)
-        self.addToolBar(self.model_bar)
-        self.model_picker = self.model_bar.picker
-        self.new_chat_action = QAction("New chat", self, shortcut=QKeySequence("Ctrl+N"))
-        self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.model_bar.addWidget(spacer)
-        self.model_bar.addAction(self.new_chat_action)
-        self.model_bar.addAction(self.settings_action)
-        self.model_bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.model_bar.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
-        for action, name in ((self.model_bar.open_action, "folder-open"), (self.model_bar.eject_action, "power"),
-                             (self.model_bar.options_action, "gauge"), (self.model_bar.engines_action, "server"),
-                             (self.new_chat_action, "square-pen"), (self.settings_action, "settings")):  # fmt: skip
-            action.setIcon(icon(name))
-        for action in (self.model_bar.open_action, self.model_bar.eject_action, self.model_bar.engines_action):
-            button = self.model_bar.widgetForAction(action)  # icons (names in their tooltips and the Model menu):
-            if isinstance(button, QToolButton):  # New chat and Settings stay in sight while a model loads
-                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-
-    def _build_persona(self) -> None:
-        from app.core.personas.presets import PresetLibrary
-        from app.ui.personas.persona_panel import PersonaPanel
-
-        self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
-
-    def _build_sidebar(self) -> None:
-        from app.ui.chat.chat_list import ChatSidebar
-
-        self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
-        self.splitter.insertWidget(0, self.sidebar)
-
-    def _build_tools(self) -> None:
-        from app.ui.tools.hooks import WindowTools
-
-        self.tools = WindowTools(self.paths, self.conversation, self.chat_column, self)  # MCP servers, approvals
-
-    def _build_side_panels(self) -> None:
-        from app.ui.chat.prompt_preview import PromptPreview
-        from app.ui.personas.roleplay_panel import RoleplayPanel
-        from app.ui.personas.user_persona_picker import UserPersonaPicker
-        from app.ui.widgets import scrolling
-
-        self.prompt_preview = PromptPreview(self.chat_model, self.persona, self.input, self.client)
-        self.preview, self.preview_notes = self.prompt_preview.text, self.prompt_preview.notes
-        side = self.side_tabs = QTabWidget()
-        side.addTab(scrolling(self.persona), "Persona")  # a short window scrolls the panel, never grows past it
-        side.addTab(self.prompt_preview, "Prompt preview")
-        self.roleplay_panel = RoleplayPanel()  # the chat's lorebooks and author's note
-        side.addTab(self.roleplay_panel, "Roleplay")
-        self.user_persona = UserPersonaPicker(self.paths.data)  # who you are in this chat, above the input
-        self.chat_column.add_above_input(self.user_persona)
-        splitter = self.splitter
-        splitter.addWidget(side)
-        for index, stretch in enumerate((0, 1, 0)):  # the chat takes the room; the side columns keep theirs
-            splitter.setStretchFactor(index, stretch)
-        splitter.setCollapsible(0, True)
-        splitter.setCollapsible(1, False)
-        side.setMinimumWidth(MIN_CHAT_WIDTH // 2 + 40)  # less than its contents ask for: the chat comes first
-        splitter.setSizes([200, 700, 300])
-
-    def _build_pages(self) -> None:
-        from app.ui.engines.server_indicator import ServerIndicator
-        from app.ui.hub.hub_pages import HubPages
-        from app.ui.shell.pages import Page, PageRouter
-        from app.ui.shell.window_pages import register_pages
-        from app.ui.theme import ICON_SIZE
-
-        rail = self.rail = QToolBar("Pages", self, movable=False)
-        rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        rail.setIconSize(QSize(ICON_SIZE + 4, ICON_SIZE + 4))
-        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, rail)
-        self.router = PageRouter(self.stack, rail, self)  # every page, built on first show
-        self.hub = HubPages(
-            self.router, paths=self.paths, settings=self.settings_store, background=self.background,
-            model_bar=self.model_bar, parent=self,
-        )  # fmt: skip
-        register_pages(self, self.splitter)  # app/ui/shell/window_pages.py: one line a page
-        self.server_indicator = ServerIndicator(  # the Server page's server, or a terminal's `serve`, is running
-            self.statusBar(), self.router.action(Page.SERVER), lambda: self.router.show(Page.SERVER),
-            self.paths.data / "servers",
-        )  # fmt: skip
-
-    def _build_chat(self) -> None:
-        from app.core.personas.roleplay import RoleplaySources
-        from app.ui.chat.chat_controller import ChatController, ChatWidgets
-        from app.ui.chat.chat_history import ChatHistory
-        from app.ui.personas.roleplay_panel import RoleplayControls
-        from app.ui.widgets import style_slim_meter
-
-        chat_column = self.chat_column
-        widgets = ChatWidgets(
-            self.input, self.send_button, self.think, self.banner, self.chat_view, self.statusBar(),
-            chat_column.show_chat, chat_column.attachments, chat_column.documents,
-        )  # fmt: skip
-        self.chat = ChatController(
-            self.conversation, self.client, self.persona, widgets,
-            loading=lambda: bool(self.model_bar.loading_path), parent=self,
-        )  # fmt: skip
-        self.history = ChatHistory(
-            self.store, self.conversation, self.chat_model, self.chat_view, sidebar=self.sidebar,
-            persona=self.persona, turn=self.chat, parent=self,
-        )  # fmt: skip
-        self.statusBar().insertPermanentWidget(1, self.history.undo_button)  # after the server's, before the figures
-        self.roleplay = RoleplayControls(
-            RoleplaySources(self.paths.data, self.persona.library), self.roleplay_panel, self.user_persona,
-            self.conversation, self.client, busy=lambda: bool(self.model_bar.loading_path), parent=self,
-        )  # fmt: skip
-        self.chat.roleplay = self.prompt_preview.roleplay = self.roleplay.roleplay
-        self.roleplay.show_preset(self.persona.preset)
-        self.persona.preset_changed.connect(self.roleplay.show_preset)  # before the new persona's greeting
-        figures = self.chat.figures
-        self.speed_label, self.ttft_label, self.context_label = (figures.speed_label, figures.ttft_label,
-                                                                 figures.context_label)  # fmt: skip
-        self.context_meter = figures.context_meter
-        style_slim_meter(self.context_meter)
-
-    def _build_order(self) -> None:
-        """The Tab chain and the accessible names, once every widget in them is built."""
-        from app.ui.shell.keyboard import tab_chain
-        from app.ui.widgets import name_for_accessibility
-
-        tab_chain(self, self.rail)  # the model bar, the pages, the chats list; then the chat:
-        for first, second in ((self.sidebar.view, self.chat_view), (self.chat_view, self.input),
-                              (self.input, self.send_button), (self.send_button, self.persona.picker)):  # fmt: skip
-            QWidget.setTabOrder(first, second)
-        for widget, name in ((self.model_picker, "Model"), (self.chat_view, "Messages"), (self.input, "Message"),
-                             (self.preview, "The prompt"), (self.side_tabs, "Persona and prompt preview")):  # fmt: skip
-            widget.setAccessibleName(name)
-        name_for_accessibility(self)
-
-    def _build_group(self) -> None:
-        from app.ui.chat.group_chat import install as install_group_chats
-
-        self.group = install_group_chats(self)  # the speaker bar, "New group chat…"
-
-    def _build_menus(self) -> None:
-        from app.ui.shell.menu_bar import WindowMenus
-
-        self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
-
-    def _build_wiring(self) -> None:
-        self._connect()
-        self.model_bar.refresh_models()
-        self._greet_if_untouched()  # a new chat opens with the persona's greeting (unless one was opened already)
-        if self.store.recovered_from is None and self._purge_failure:
-            self.statusBar().showMessage(self._purge_failure, 15000)
-        elif self.store.recovered_from is None and self.store.interrupted:  # said until dismissed
-            from app.ui.widgets import tool_button
-
-            self.interrupted_notice = tool_button(
-                text="A reply was interrupted when the app last closed: it is kept, marked “interrupted” "
-                "(right-click › Continue to finish it)  ✕",
-                tooltip="Dismiss",
-            )
-            self.interrupted_notice.clicked.connect(self.interrupted_notice.hide)
-            self.statusBar().insertPermanentWidget(0, self.interrupted_notice)
-            self.interrupted_notice.show()  # now, not in a later turn: the status bar is shown already
 
     def _connect(self) -> None:
         from app.ui.knowledge.hooks import WindowKnowledge
