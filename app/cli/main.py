@@ -24,14 +24,6 @@ import sys
 from collections.abc import Sequence
 
 from app import APP_NAME, __version__
-from app.cli import chat as chat_command
-from app.cli import chats as chats_command
-from app.cli import engine_info
-from app.cli import knowledge as knowledge_commands
-from app.cli import library as library_commands
-from app.cli import personas as persona_commands
-from app.cli import user_personas as user_persona_commands
-from app.cli.model_args import resolve_model
 from app.core.errors import HermesError
 from app.core.hub.connection import configure_hub_environment
 from app.core.logs import configure_logging
@@ -53,6 +45,15 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # each command's module adds its options; imported here, off a plain window start's path (issue 20, part 4)
+    from app.cli import chat as chat_command
+    from app.cli import chats as chats_command
+    from app.cli import engine_info
+    from app.cli import knowledge as knowledge_commands
+    from app.cli import library as library_commands
+    from app.cli import personas as persona_commands
+    from app.cli import user_personas as user_persona_commands
+
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="hermes-studio", description=f"{APP_NAME}: chat with local LLMs.", parents=[common]
@@ -138,8 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     models_dir = settings.models_path(paths.default_models_dir)
     try:
         if args.command is None:
-            model = resolve_model(args.model, models_dir) if args.model else None
-            model_path = str(model) if model else None
+            model_path = None
+            if args.model:
+                from app.cli.model_args import resolve_model
+
+                model_path = str(resolve_model(args.model, models_dir))
             if args.self_test:
                 from app.selftest.runner import run_self_test
 
@@ -147,6 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.ui.app import run_gui  # Qt is imported only for the GUI
 
             return run_gui(paths, settings_store, model=model_path, open_file=args.open)
+        from app.cli import chat as chat_command
+        from app.cli import chats as chats_command
+        from app.cli import engine_info
+        from app.cli import knowledge as knowledge_commands
+        from app.cli import library as library_commands
+        from app.cli import personas as persona_commands
+        from app.cli import user_personas as user_persona_commands
+        from app.cli.model_args import resolve_model
+
         if args.command == "knowledge":
             return knowledge_commands.run(args, paths, settings)
         if args.command == "chat":

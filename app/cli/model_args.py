@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.cli import library as library_commands
 from app.core.engines.load_options import LoadOptions
 from app.core.errors import HermesError
 from app.core.library.models import find_model
@@ -24,6 +23,7 @@ def resolve_model(name: str, models_dir: Path) -> Path:
 
 def load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> LoadOptions:
     """The settings' defaults, then the options remembered for this model file, then the command line's."""
+    from app.cli.library import checked_format
     from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
     from app.core.engines.offload import parse_gpu_layers
 
@@ -35,6 +35,6 @@ def load_options(args: argparse.Namespace, paths: AppPaths, settings: Settings, 
         "kv_cache_type": args.kv_cache,
         "cpu_threads": args.threads,
         "use_mmap": False if args.no_mmap else None,
-        "prompt_format": library_commands.checked_format(args.prompt_format) if args.prompt_format else None,
+        "prompt_format": checked_format(args.prompt_format) if args.prompt_format else None,
     }
     return options.with_overrides(**{k: v for k, v in given.items() if v is not None})

@@ -36,7 +36,6 @@ from app.core.engines.llama_embed import (
     resident_bytes,
 )
 from app.core.engines.llama_open import open_llama
-from app.core.engines.llama_reply import HeldModel, reply_pieces
 from app.core.engines.llama_state import state_space
 from app.core.engines.llama_vision import (
     Projector,
@@ -285,6 +284,8 @@ class LlamaEngine:
         ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``);
         ``tool_choice`` is for remote engines: here a forced call is the ``grammar``'s work.
         """
+        from app.core.engines.llama_reply import HeldModel, reply_pieces  # what a reply needs, on its first use
+
         llama = self._require()
         if self.embedding:
             raise HermesError("An embedding model cannot chat: load a chat model to reply.")
