@@ -2,9 +2,9 @@
 
 ``LlamaEngine`` implements ``engines.interface.Engine`` beside ``engines.remote.RemoteEngine``.
 
-Not thread-safe by design: one owner (the GUI's engine worker thread, or the CLI's main thread)
-calls every method. The stop callback is the only thing another thread touches; it is read
-between tokens.
+Not thread-safe by design: one owner (the engine service's thread, ``engines.service``) calls every method. The
+stop callback is the only thing another thread touches; it is read between tokens. A reply's token loop is
+``engines.llama_reply``; loading the file, ``engines.llama_open``.
 
 ``LlamaEngine(embedding=True)`` holds an embedding model instead (the engine service's embedding slot): it loads
 only GGUFs made for embeddings (engines.llama_embed), answers ``embed`` and never chats.
@@ -12,10 +12,8 @@ only GGUFs made for embeddings (engines.llama_embed), answers ``embed`` and neve
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,14 +23,10 @@ from app.core.engines.file_watch import FileWatch
 from app.core.engines.grammar_build import compile_grammar
 from app.core.engines.interface import ContextFullError, Embeddings, EngineCapabilities, Generation, LoadedModel
 from app.core.engines.llama_adapter import (
-    PromptAbort,
     apply_builtin_template,
     builtin_templates,
-    cached_prefix,
     control_token_texts,
-    evaluated_tokens,
     load_progress,
-    read_prompt,
 )
 from app.core.engines.llama_embed import (
     check_chat_model,
@@ -42,11 +36,9 @@ from app.core.engines.llama_embed import (
     resident_bytes,
 )
 from app.core.engines.llama_open import open_llama
-from app.core.engines.llama_state import keep_state, restore_best, state_space
+from app.core.engines.llama_state import state_space
 from app.core.engines.llama_vision import (
-    ImageTiming,
     Projector,
-    VisionPrompt,
     default_marker,
     image_candidates,
     open_projector,
@@ -64,7 +56,6 @@ from app.core.engines.offload import (
     plan_offload,
     too_large,
 )
-from app.core.engines.prompt_lookup import DraftCounts, drafting
 from app.core.engines.special_text import SpecialTextGuard
 from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
@@ -78,7 +69,7 @@ from app.core.prompting.prompt_formats import (
     RenderedPrompt,
     resolve_format,
 )
-from app.core.prompting.types import FinishReason, GenerationStats, Sampling
+from app.core.prompting.types import GenerationStats, Sampling
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -293,6 +284,8 @@ class LlamaEngine:
         ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``);
         ``tool_choice`` is for remote engines: here a forced call is the ``grammar``'s work.
         """
+        from app.core.engines.llama_reply import HeldModel, reply_pieces  # what a reply needs, on its first use
+
         llama = self._require()
         if self.embedding:
             raise HermesError("An embedding model cannot chat: load a chat model to reply.")
@@ -349,12 +342,22 @@ class LlamaEngine:
             dropped_start=fitted.dropped_start,
             image_tokens=chosen.image_tokens if chosen is not None else 0,
         )
-        generation.pieces = self._pieces(
-            llama,
+        held = HeldModel(
+            llama=llama,
+            projector=self._projector,
+            state_cache=self.state_cache,
+            state_space=self._state_space,
+            draft_length=self.loaded.options.prompt_lookup if self.loaded is not None else 0,
+            file_changed=self._file_changed,
+            stale_error=self._stale_file,
+            unload=self.unload,
+        )
+        generation.pieces = reply_pieces(
+            held,
             tokens,
             max_tokens=min(sampling.max_tokens, room),
             sampling=sampling,
-            prompt=prompt,
+            stop=list(dict.fromkeys(prompt.stop + self._tokens.end_texts + sampling.stop)),
             should_stop=should_stop,
             stats=generation.stats,
             on_prompt_progress=on_prompt_progress,
@@ -362,103 +365,6 @@ class LlamaEngine:
             vision=chosen,
         )
         return generation
-
-    def _pieces(
-        self,
-        llama: Llama,
-        tokens: list[int],
-        *,
-        max_tokens: int,
-        sampling: Sampling,
-        prompt: RenderedPrompt,
-        should_stop: Callable[[], bool],
-        stats: GenerationStats,
-        on_prompt_progress: Callable[[int, int], None] | None,
-        grammar: Any = None,
-        vision: VisionPrompt | None = None,
-    ) -> Iterator[str]:
-        started = time.perf_counter()
-        finish: str = FinishReason.CANCELLED
-        first = 0.0
-        if vision is None:
-            if self._projector is not None:
-                self._projector.held = []  # the context is read as text from here: images hold -1, no token
-            stats.restored_tokens = restore_best(self.state_cache, self._state_space, llama, tokens)
-            cached = cached_prefix(llama, tokens)
-        else:
-            cached = 0
-        # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
-        abort = PromptAbort(llama, should_stop, needed=vision is not None or len(tokens) - cached > 1)
-        chunks: Any = iter(())
-        stale = False
-        draft_length = self.loaded.options.prompt_lookup if self.loaded is not None else 0
-        drafts = contextlib.ExitStack()
-        counts: DraftCounts | None = None
-        try:
-            if vision is not None:
-                timing = ImageTiming()
-                try:
-                    read_in = vision.evaluate(llama, should_stop, on_prompt_progress, timing)
-                finally:
-                    vision.free()
-                    stats.image_encode_s = timing.encode_s
-                tokens = read_in if read_in is not None else [0] * evaluated_tokens(llama)
-                if read_in is None:
-                    return
-            elif not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
-                return
-            if draft_length > 0 and vision is None:  # an image's positions hold no token a draft could copy
-                counts = drafts.enter_context(drafting(llama, draft_length, len(tokens)))
-            chunks = llama.create_completion(
-                prompt=tokens,
-                max_tokens=max_tokens,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                top_k=sampling.top_k,
-                min_p=sampling.min_p,
-                repeat_penalty=sampling.repeat_penalty,
-                seed=sampling.seed,
-                presence_penalty=sampling.presence_penalty,
-                frequency_penalty=sampling.frequency_penalty,
-                stop=list(dict.fromkeys(prompt.stop + self._tokens.end_texts + sampling.stop)),
-                stream=True,
-                grammar=grammar,
-            )
-            for chunk in abort.guard(chunks):
-                abort.remove()  # the prompt is in: from here the flag is checked between tokens, at no cost
-                choice = chunk["choices"][0]
-                text = choice["text"]
-                if text:
-                    if not first:
-                        first = time.perf_counter()
-                    yield text
-                if choice["finish_reason"]:
-                    finish = choice["finish_reason"]
-                    break
-                if should_stop():
-                    break
-                if self._file_changed():  # before the next token touches the mapped weights
-                    stale = True
-                    raise self._stale_file()
-        finally:
-            abort.remove()
-            if hasattr(chunks, "close"):
-                chunks.close()
-            drafts.close()  # unchecked drafts leave the context before its state is kept
-            end = time.perf_counter()
-            if counts is not None:
-                stats.generated_tokens = counts.sampled
-                stats.drafted_tokens, stats.accepted_tokens = counts.drafted, counts.accepted
-            else:  # the last sampled token is never evaluated, hence + 1 once anything was generated
-                evaluated = evaluated_tokens(llama) - len(tokens)
-                stats.generated_tokens = evaluated + 1 if (first or evaluated > 0) else 0
-            stats.ttft_s = (first or end) - started
-            stats.total_s = end - started
-            stats.finish_reason = finish
-            if stale:
-                self.unload()
-            elif vision is None:
-                keep_state(self.state_cache, self._state_space, llama)
 
     def _file_changed(self) -> bool:
         """Whether the mapped model file was overwritten in place since the load: see engines/file_watch.py."""
