@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         cache = state_cache.from_settings(paths.state_cache_dir, self.settings_store.current)
         self.client = client or EngineClient(self, engine=LlamaEngine(cache))
-        self.state_cache: state_cache.StateCache | None = getattr(self.client.engine, "state_cache", None)
+        self.state_cache: state_cache.StateCache | None = self.client.engine.state_cache
         self.store = ChatStore(paths.chats_db)
         self._purge_failure = self._purge_deleted_chats()
         self.setWindowTitle(APP_NAME)

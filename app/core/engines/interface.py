@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.offload import Placement
@@ -21,6 +21,9 @@ from app.core.library.gguf_file import GGUFInfo
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import GenerationStats, Sampling
+
+if TYPE_CHECKING:
+    from app.core.engines.state_cache import StateCache
 
 __all__ = [
     "ContextFullError",
@@ -125,6 +128,8 @@ class Engine(Protocol):
 
     capabilities: EngineCapabilities
     loaded: LoadedModel | None
+    state_cache: StateCache | None  # where states of long prompts are kept; None: none (a server keeps its own)
+    reserved_bytes: int  # memory the other slot's model holds, counted against the machine's when a model is fitted
 
     def load(
         self,
