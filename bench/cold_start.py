@@ -56,7 +56,10 @@ WHERE_THE_TIME_GOES = (
     "already off this path; what remains is the window itself. Since 2026-12-03 jinja2 (the template sandbox), the "
     "knowledge package (numpy), Pillow, the MCP client (asyncio), the tool turns and every page but Chat are off it "
     "too (tests/ui/test_start_path.py keeps them off); each module still imported costs PySide6's per-module feature "
-    "check (it reads the module's source) besides its own classes, dataclasses, enums and regular expressions."
+    "check (it reads the module's source) besides its own classes, dataclasses, enums and regular expressions. "
+    "Since the progressive first paint (2026-12-03) the constructor builds the chat column only and the rest is "
+    "built in stages after the first paint (app/ui/shell/startup.py): what remains before ready is mostly importing "
+    "what the chat column needs (the chat session pulls in the engine service, the chat view its renderer)."
 )
 
 

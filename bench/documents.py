@@ -8,7 +8,7 @@ latency over 10,000 passages, and hit@3 on the island corpus for keyword-only, v
 - Search: 10,000 passages of Zipf-distributed words with random unit vectors (384 dimensions, as all-MiniLM-L6-v2)
   written straight into an index; each query's vector is computed before the clock starts (its embedding is timed
   apart), so the figure is FTS5 + nearest vectors + fusion.
-- hit@3: bench/knowledge_corpus.py, twelve invented facts in four formats, a keyword and a paraphrased question each.
+- hit@3: tests/knowledge_corpus.py, twelve invented facts in four formats, a keyword and a paraphrased question each.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _indexing(folder: Path, embedder: Any, model: Path, files: int, rounds: int)
     """App and raw in alternating rounds (A, B, A, B …), so that both meet the same machine: it is shared."""
     from app.core.engines.llama_adapter import import_llama_cpp
     from app.core.knowledge.base import KnowledgeBase
-    from bench.knowledge_corpus import FILLER
+    from tests.knowledge_corpus import FILLER
 
     docs = folder / "docs"
     docs.mkdir()
@@ -172,7 +172,7 @@ def _p95(seconds: list[float]) -> float:
 
 def _hit_at_3(folder: Path, embedder: Any) -> list[Figure]:
     from app.core.knowledge.base import KnowledgeBase
-    from bench.knowledge_corpus import hit_at_3, write_corpus
+    from tests.knowledge_corpus import hit_at_3, write_corpus
 
     base = KnowledgeBase(folder / "island.sqlite3", embedder)
     base.add("island", write_corpus(folder / "island"))

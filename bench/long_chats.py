@@ -35,15 +35,17 @@ def _ttft(engine: Any, messages: list[dict[str, str]]) -> tuple[float, str, int]
     return stats.ttft_s, text, stats.prompt_tokens
 
 
-def run(quick: bool = False) -> Section:
+def run(quick: bool = False, sizes: list[int] | None = None) -> Section:
+    """``sizes``: the chats' sizes in notes' tokens (about 0.8 of the prompt's tokens: 6400 gives an ~8,000-token
+    chat; ``python -m bench.long_chats 6400``); the context grows to hold the largest."""
     from app.core.engines.llama_engine import LlamaEngine
     from app.core.engines.llama_state import restore_sequence, save_sequence
     from app.core.engines.load_options import LoadOptions
     from app.core.engines.state_cache import StateCache
 
     model = starter_model()
-    options = LoadOptions(context_size=4096)
-    sizes = [300] if quick else [500, 2000]
+    sizes = sizes or ([300] if quick else [500, 2000])
+    options = LoadOptions(context_size=max(4096, -(-max(sizes) * 3 // 2 // 1024) * 1024))
     figures: list[Figure] = []
     same = True
     with tempfile.TemporaryDirectory() as scratch:
@@ -109,3 +111,9 @@ def run(quick: bool = False) -> Section:
         figures=figures,
         notes="A chat is continued after another chat was used; 'disk' is a new engine on the same cache folder.",
     )
+
+
+if __name__ == "__main__":
+    import sys
+
+    run(sizes=[int(size) for size in sys.argv[1:]] or None).print()

@@ -275,10 +275,10 @@ def measure_chat(setup: dict[str, Any], meter: StallMeter) -> dict[str, float]:
 
     from app.core.history.store import ChatStore
     from app.ui.chat.chat_view import ChatView
-    from bench.common import BenchChat
+    from tests.chat_harness import ChatHarness
 
     store = ChatStore(setup["paths"].chats_db)
-    chat = BenchChat(store)
+    chat = ChatHarness(store)
     view = ChatView()
     view.resize(900, 800)
     view.setModel(chat.model)

@@ -309,7 +309,7 @@ def _knowledge(shooter: Shooter, window, paths) -> None:
     from make_screenshot import place_in_library  # docs/, beside this script
 
     from app.core.library.starter import ensure_starter_embedding_model
-    from bench.knowledge_corpus import write_corpus
+    from tests.knowledge_corpus import write_corpus
 
     given = os.environ.get("HERMES_TEST_EMBED_MODEL")
     embedding = (

@@ -44,7 +44,7 @@ def wanted(args: argparse.Namespace, paths: AppPaths) -> bool:
 
 
 def chat_group(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path) -> int:
-    from app.cli.main import _load_options
+    from app.cli.model_args import load_options
     from app.cli.personas import roleplay_settings, service_counts
     from app.cli.terminal import stream_to_terminal, turn_from_arguments
     from app.cli.text import message_text
@@ -83,7 +83,7 @@ def chat_group(args: argparse.Namespace, paths: AppPaths, settings: Settings, mo
         chosen = next_speaker(cast.members, [], Policy.CHOSEN, args.speaker) if args.speaker else None
         service = EngineService(LlamaEngine(state_cache.from_settings(paths.state_cache_dir, settings)))
         try:
-            loaded = service.load(model, _load_options(args, paths, settings, model)).result()
+            loaded = service.load(model, load_options(args, paths, settings, model)).result()
             for note in loaded.notes:
                 print(f"note: {note}", file=sys.stderr)
             session.tokens = TokenCounter(lambda texts: service_counts(service, texts))

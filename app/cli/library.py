@@ -18,6 +18,49 @@ if TYPE_CHECKING:
     from app.core.engines.interface import LoadedModel
 
 
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    """`search`, `quants`, `download`, `rm` and `models` (`setup`: ``add_setup_parser``)."""
+    search = commands.add_parser("search", parents=[common], help="search the Hugging Face Hub")
+    search.add_argument("query", nargs="*")
+    search.add_argument("--format", choices=["gguf", "gptq", "awq"], default="gguf")
+    search.add_argument("--sort", choices=["downloads", "likes", "updated"], default="downloads")
+    search.add_argument("--limit", type=int, default=20)
+    commands.add_parser("quants", parents=[common], help="a repo's quants and whether they fit").add_argument("repo")
+    download = commands.add_parser("download", parents=[common], help="download a model (resumes when re-run)")
+    download.add_argument("repo")
+    pick = download.add_mutually_exclusive_group()
+    pick.add_argument("--quant", help="e.g. Q4_K_M (default: the recommended one)")
+    pick.add_argument("--file", help="one file of the repo")
+    download.add_argument("--revision", default="main", help="a branch (GPTQ/AWQ variants): downloads all its files")
+    download.add_argument("--projector", default="", metavar="FILE",
+                          help="a vision repo's mmproj file to get with it (default: F16/BF16), or 'none'")  # fmt: skip
+    commands.add_parser("rm", parents=[common], help="delete a model from the library").add_argument("name")
+
+    models = commands.add_parser("models", parents=[common], help="list the models in the library")
+    models.add_argument("--engine", metavar="URL", help="list an OpenAI-compatible server's models instead")
+    models.add_argument("--api-key", default="", help="the --engine's API key, if it needs one")
+    model_actions = models.add_subparsers(dest="action", metavar="ACTION")
+    set_format = model_actions.add_parser(
+        "set-format", parents=[common], help="the prompt format a model file uses when a preset's format is auto"
+    )
+    set_format.add_argument("model", help="a GGUF path or library name")
+    set_format.add_argument("format", metavar="FORMAT", help="auto, chatml, llama-3 … or llama.cpp:NAME (see formats)")
+    model_actions.add_parser("formats", parents=[common], help="the prompt formats set-format and --prompt-format take")
+
+
+def add_setup_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    setup = commands.add_parser(
+        "setup", parents=[common], help="put the starter model (SmolLM2-135M, ChatML) in the library"
+    )
+    setup.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="the starter embedding model instead (all-MiniLM-L6-v2, converted to GGUF)",
+    )
+
+
 def models(folders: list[Path], header_cache: Path | None = None) -> int:
     """The library, one model per line; a file that cannot be loaded is marked and its reason said on stderr.
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli.text import message_text
+from app.cli.text import message_text, safe
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
     from app.core.engines.service import EngineService
     from app.core.personas.presets import Preset
     from app.core.personas.roleplay import Roleplay, RoleplaySettings
+
+
+def add_presets_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    presets = commands.add_parser("presets", parents=[common], help="the persona library")
+    actions = presets.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", parents=[common], help="every preset")
+    actions.add_parser("show", parents=[common], help="one preset in full").add_argument("name")
+    export = actions.add_parser("export", parents=[common], help="to JSON, or a V3 card if FILE ends in .png or .charx")
+    export.add_argument("name")
+    export.add_argument("file", type=Path)
+    cards = "a preset JSON or a card (V1/V2/V3 JSON, PNG, CHARX)"
+    actions.add_parser("import", parents=[common], help=cards).add_argument("file", type=Path)
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -61,6 +76,27 @@ def add_chat_options(chat: argparse.ArgumentParser) -> None:
                       help="on every Nth message of yours (1; 0: never)")  # fmt: skip
     chat.add_argument("--greeting", type=int, default=None, metavar="N",
                       help="a new chat's first message: 1 the card's, 2… its alternate greetings")  # fmt: skip
+
+
+def presets(args: argparse.Namespace, paths: AppPaths) -> int:
+    """`presets list|show|import|export`."""
+    if args.action == "import":
+        return presets_import(args.file, paths)
+    if args.action == "export":
+        return presets_export(args.name, args.file, paths)
+    from app.core.personas.presets import PresetLibrary
+
+    library = PresetLibrary(paths.presets_dir)
+    for problem in library.problems:
+        print(f"warning: skipped {problem}", file=sys.stderr)
+    if args.action == "list":
+        for preset in library.presets():
+            kind = "built-in" if preset.builtin else "yours"
+            print(f"{safe(preset.name):<24} {kind:<9} {safe(preset.description)}")
+    elif args.action == "show":
+        preset = library.get(args.name)
+        print(json.dumps(preset.to_dict(avatar=False), indent=2, ensure_ascii=False))
+    return 0
 
 
 def presets_import(path: Path, paths: AppPaths) -> int:

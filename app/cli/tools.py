@@ -68,7 +68,7 @@ def _ask(prompt: str) -> str:
 
 def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Settings, model: Path | None) -> int:
     """``model``: a GGUF file, or None for ``--engine``'s model ``--model`` (a remote engine gets the tools sent)."""
-    from app.cli.main import _load_options  # the same load options as a plain chat
+    from app.cli.model_args import load_options  # the same load options as a plain chat
 
     if args.max_tool_rounds < 1:
         raise HermesError("--max-tool-rounds must be at least 1.")
@@ -100,7 +100,7 @@ def chat_with_tools(args: argparse.Namespace, paths: AppPaths, settings: Setting
             if model is None:
                 service.load(args.model).result()
             else:
-                service.load(model, _load_options(args, paths, settings, model)).result()
+                service.load(model, load_options(args, paths, settings, model)).result()
             prompt_format = (preset.prompt_format, preset.custom_template) if preset else ("auto", "")
             name = args.model if model is None else model.stem
             turn = turn_from_arguments(args, session, preset, name, prompt_format=prompt_format)

@@ -13,7 +13,7 @@ import io
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
 from app.core.prompting.types import Sampling
-from app.selftest.steps import Probe, check
+from app.selftest.probe import Probe, check
 
 GREEDY = Sampling(temperature=0.0, max_tokens=12, seed=1)
 FACT = "The lighthouse keeper on Skerry Mor is called Ailsa Brodie."

@@ -17,7 +17,8 @@ from pathlib import Path
 from app.core.errors import HermesError
 from app.core.paths import AppPaths
 from app.core.settings import SettingsStore
-from app.selftest.steps import HEADLESS_STEPS, Probe, Step, StepFailed
+from app.selftest.probe import Probe, Step, StepFailed
+from app.selftest.steps import HEADLESS_STEPS
 
 log = logging.getLogger(__name__)
 

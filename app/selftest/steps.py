@@ -11,20 +11,18 @@ import dataclasses
 import http.client
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core.chat.session import ChatSession, TurnSettings
 from app.core.engines.llama_engine import LlamaEngine
-from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService, GenerationRequest
 from app.core.engines.state_cache import StateCache
 from app.core.history.store import ChatStore
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import Sampling
+from app.selftest.probe import OPTIONS, Probe, Step, check
 
-OPTIONS = LoadOptions(context_size=2048)
 GREEDY = Sampling(temperature=0.0, max_tokens=8, seed=1)
 # A ChatML template that opens <think> (as Qwen 3's and DeepSeek R1's do): the reasoning split runs on real tokens.
 THINK_TEMPLATE = (
@@ -32,49 +30,6 @@ THINK_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
 )
 FORCED_THOUGHT = 'root ::= "Sky means blue." "</think>" "\\n\\nBlue."'
-
-
-class StepFailed(Exception):
-    """A step's check did not hold (the message says what was expected and what came)."""
-
-
-@dataclass
-class Probe:
-    """What every step may use; the service is loaded once, on the first step that needs it."""
-
-    model: Path
-    scratch: Path
-    _service: EngineService | None = field(default=None, repr=False)
-
-    @property
-    def service(self) -> EngineService:
-        if self._service is None:
-            service = EngineService(name="self-test")
-            try:
-                service.load(self.model, OPTIONS).result()
-            except BaseException:
-                service.close()
-                raise
-            self._service = service
-        return self._service
-
-    def close(self) -> None:
-        if self._service is not None:
-            self._service.close()
-            self._service = None
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    what: str
-    run: Callable[[Probe], str]
-    in_window: bool = False  # runs in the Qt window (the last step), not headless
-
-
-def check(condition: bool, message: str) -> None:
-    if not condition:
-        raise StepFailed(message)
 
 
 def engine_chat(probe: Probe) -> str:

@@ -54,4 +54,9 @@ def add_reasoning(body: dict[str, Any], reasoning: str) -> dict[str, Any]:
 
 
 def usage_details(stats: GenerationStats) -> dict[str, Any]:
-    return {"completion_tokens_details": {"reasoning_tokens": stats.reasoning_tokens}}
+    """OpenAI's details of a reply's usage: its reasoning tokens, and the prompt tokens restored from a saved state
+    (``engines.state_cache``: an earlier request of this conversation) instead of read."""
+    return {
+        "completion_tokens_details": {"reasoning_tokens": stats.reasoning_tokens},
+        "prompt_tokens_details": {"cached_tokens": stats.restored_tokens},
+    }

@@ -84,15 +84,20 @@ def run_gui(
     from app.ui.main_window import MainWindow  # after QApplication: widgets need it
 
     window = MainWindow(paths, settings)
-    window.show()
+    window.show()  # the chat column; the rest is built in the event-loop turns after its first paint
     instance.message_received.connect(lambda path: bring_forward(window, path))
+    window.when_built(lambda: _open_at_start(window, model, open_file))
+    return app.exec()
+
+
+def _open_at_start(window, model: str | None, open_file: str | None) -> None:
+    """Once the window is built: the model asked for, or the last session's (as LM Studio does), and a file."""
     if model:
         window.model_bar.load_model(model)
     elif not (open_file and open_file.lower().endswith(".gguf")):
-        window.model_bar.restore_last()  # the model of the last session, as LM Studio does
+        window.model_bar.restore_last()
     if open_file:
         window.open_file(str(Path(open_file).resolve()))
-    return app.exec()
 
 
 class WindowSelfTestFailed(Exception):

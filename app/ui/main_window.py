@@ -1,24 +1,24 @@
-"""The main window: it builds the widgets and wires the controllers (model bar, history, Hub pages, chat turn)."""
+"""The main window: it builds the chat column for its first paint, then the rest in stages after it
+(app/ui/shell/window_parts.py, run by app/ui/shell/startup.py), and wires the controllers (model bar, history, Hub
+pages, chat turn)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeySequence,
-)
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
-    QSizePolicy,
+    QMenuBar,
     QSplitter,
     QStackedWidget,
+    QStatusBar,
     QTabWidget,
     QToolBar,
     QToolButton,
@@ -31,47 +31,47 @@ from app.core.engines import state_cache
 from app.core.engines.interface import LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.history.store import ChatStore, StoreError
-from app.core.knowledge.embedder import Embedder
 from app.core.media.store import ImageStore
 from app.core.paths import AppPaths
-from app.core.personas.presets import Preset, PresetLibrary
-from app.core.personas.roleplay import RoleplaySources
-from app.core.prompting.parts import thinking_switch
 from app.core.settings import Settings, SettingsStore
-from app.ui.background import Background
 from app.ui.chat.attachments import Thumbnails, is_card_png
-from app.ui.chat.chat_controller import ChatColumn, ChatController, ChatWidgets
-from app.ui.chat.chat_history import ChatHistory
-from app.ui.chat.chat_list import ChatSidebar
+from app.ui.chat.chat_controller import ChatColumn
 from app.ui.chat.conversation import Conversation
-from app.ui.chat.documents import library_embedder
-from app.ui.chat.group_chat import install as install_group_chats
-from app.ui.chat.image_viewer import ImageViewer
-from app.ui.chat.prompt_preview import PromptPreview
 from app.ui.engines.engine_client import EngineClient
-from app.ui.engines.model_bar import ModelBar
-from app.ui.engines.server_indicator import ServerIndicator
-from app.ui.hub.hub_pages import HubPages
-from app.ui.knowledge.hooks import WindowKnowledge
-from app.ui.personas.persona_panel import PersonaPanel
-from app.ui.personas.roleplay_panel import RoleplayControls, RoleplayPanel
-from app.ui.personas.user_persona_picker import UserPersonaPicker
-from app.ui.shell.keyboard import tab_chain
-from app.ui.shell.menu_bar import WindowMenus
-from app.ui.shell.pages import Page, PageRouter
-from app.ui.shell.window_pages import register_pages
-from app.ui.theme import ICON_SIZE, apply_theme, icon
-from app.ui.tools.hooks import WindowTools
-from app.ui.widgets import ErrorBanner, name_for_accessibility, scrolling, style_slim_meter, tool_button
+from app.ui.shell.startup import StagedBuild
+from app.ui.shell.window_parts import BUILT_BY, MIN_CHAT_WIDTH, STAGES
+from app.ui.widgets import ErrorBanner
+
+if TYPE_CHECKING:  # built after the first paint (app/ui/shell/startup.py): imported by their stage
+    from app.core.knowledge.embedder import Embedder
+    from app.core.personas.presets import Preset
+    from app.ui.background import Background
+    from app.ui.chat.chat_controller import ChatController
+    from app.ui.chat.chat_history import ChatHistory
+    from app.ui.chat.chat_list import ChatSidebar
+    from app.ui.chat.group_chat import GroupChat
+    from app.ui.chat.prompt_preview import PromptPreview
+    from app.ui.engines.model_bar import ModelBar
+    from app.ui.engines.server_indicator import ServerIndicator
+    from app.ui.hub.hub_pages import HubPages
+    from app.ui.knowledge.hooks import WindowKnowledge
+    from app.ui.personas.persona_panel import PersonaPanel
+    from app.ui.personas.roleplay_panel import RoleplayControls, RoleplayPanel
+    from app.ui.personas.user_persona_picker import UserPersonaPicker
+    from app.ui.shell.menu_bar import WindowMenus
+    from app.ui.shell.pages import PageRouter
+    from app.ui.tools.hooks import WindowTools
 
 log = logging.getLogger(__name__)
 
-MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 STARTUP_DEFER_MS = 300
 
 
 class MainWindow(QMainWindow):
-    """One chat with one model. Talks to the engine thread only through its EngineClient."""
+    """One chat with one model. Talks to the engine thread only through its EngineClient.
+
+    The constructor builds what the first paint shows (the chat column: the conversation and the input); the rest
+    is built in stages after it (``STAGES``), or at once when it is asked for (app/ui/shell/startup.py)."""
 
     # Re-emitted on the GUI thread, so plain Python callables connected to them run there too.
     model_ready = Signal(object)  # LoadedModel
@@ -79,9 +79,41 @@ class MainWindow(QMainWindow):
     reply_finished = Signal(object)  # the finished ChatItem
     settings_changed = Signal(object, object)  # new Settings, old Settings (from the SettingsStore)
 
+    # built after the first paint (``STAGES``)
+    background: Background
+    model_bar: ModelBar
+    model_picker: Any
+    new_chat_action: QAction
+    settings_action: QAction
+    persona: PersonaPanel
+    sidebar: ChatSidebar
+    tools: WindowTools
+    prompt_preview: PromptPreview
+    preview: Any
+    preview_notes: Any
+    roleplay_panel: RoleplayPanel
+    user_persona: UserPersonaPicker
+    side_tabs: QTabWidget
+    rail: QToolBar
+    router: PageRouter
+    hub: HubPages
+    server_indicator: ServerIndicator
+    chat: ChatController
+    history: ChatHistory
+    roleplay: RoleplayControls
+    speed_label: Any
+    ttft_label: Any
+    context_label: Any
+    context_meter: Any
+    group: GroupChat
+    menus: WindowMenus
+    knowledge: WindowKnowledge
+    interrupted_notice: QToolButton
+
     def __init__(self, paths: AppPaths, settings: SettingsStore | Settings, client: EngineClient | None = None) -> None:
         """``settings``: the process's SettingsStore; a bare Settings gets a store of its own (tests, tools)."""
         super().__init__()
+        self._stages = StagedBuild([(name, partial(build, self)) for name, (build, _made) in STAGES.items()], self)
         self.paths = paths
         self.settings_store = (
             settings if isinstance(settings, SettingsStore) else SettingsStore(paths.settings_file, settings)
@@ -90,32 +122,64 @@ class MainWindow(QMainWindow):
         self._closing = False
         cache = state_cache.from_settings(paths.state_cache_dir, self.settings_store.current)
         self.client = client or EngineClient(self, engine=LlamaEngine(cache))
-        self.state_cache: state_cache.StateCache | None = getattr(self.client.engine, "state_cache", None)
+        self.state_cache: state_cache.StateCache | None = self.client.engine.state_cache
         self.store = ChatStore(paths.chats_db)
-        purge_failure = self._purge_deleted_chats()
-        self.background = Background(self)
+        self._purge_failure = self._purge_deleted_chats()
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 760)
-        self._build()
-        self._connect()
-        self.model_bar.refresh_models()
+        self._build_chat_column()
         self.setAcceptDrops(True)
-        self._greet()
         if self.store.recovered_from is not None:
             self.banner.show_message(
                 f"Your chat history file was damaged, so a fresh one was started. The damaged file was kept as "
                 f"{self.store.recovered_from}."
             )
-        elif purge_failure:
-            self.statusBar().showMessage(purge_failure, 15000)
-        elif self.store.interrupted:  # said until dismissed: a status message was gone before anyone read it
-            self.interrupted_notice = tool_button(
-                text="A reply was interrupted when the app last closed: it is kept, marked “interrupted” "
-                "(right-click › Continue to finish it)  ✕",
-                tooltip="Dismiss",
-            )
-            self.interrupted_notice.clicked.connect(self.interrupted_notice.hide)
-            self.statusBar().insertPermanentWidget(0, self.interrupted_notice)
+        self._stages.start_after_paint(self.input)  # the rest: in the event-loop turns after the first paint
+
+    def __getattr__(self, name: str) -> Any:
+        """A part built after the first paint, asked for before its stage ran: the window is finished now (its parts
+        are wired to each other, so none is handed out before all are: no signal of it goes unheard)."""
+        stage = BUILT_BY.get(name)
+        stages = self.__dict__.get("_stages")
+        if stage is None or stages is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        stages.ensure(stage if stages.building else next(reversed(STAGES)))  # (building: a stage out of order)
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+    @property
+    def built(self) -> bool:
+        """Every part of the window is built (the stages after the first paint have all run)."""
+        return self._stages.done
+
+    @property
+    def stage_times_ms(self) -> dict[str, float]:
+        """How long each stage after the first paint took (bench.cold_start, the start-up log)."""
+        return dict(self._stages.times_ms)
+
+    def stage_built(self, stage: str) -> bool:
+        return self._stages.built(stage)
+
+    def when_built(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs once the whole window is built (at once if it is): what waits on the model bar, the
+        pages or the menus without building them before the first paint (loading the last session's model)."""
+        self._stages.when_built(callback)
+
+    def finish_building(self) -> None:
+        """Build every part not built yet, now."""
+        self._stages.ensure(next(reversed(STAGES)))
+
+    def menuBar(self) -> QMenuBar:
+        if not self._stages.building:
+            self.finish_building()  # its menus, not an empty bar
+        return super().menuBar()
+
+    def statusBar(self) -> QStatusBar:
+        if not self._stages.building:
+            self.finish_building()  # its figures, the server's light, the undo button
+        return super().statusBar()
 
     def _purge_deleted_chats(self) -> str:
         """Remove chats deleted last time; a failure never stops the window (it is retried at the next start)."""
@@ -132,125 +196,51 @@ class MainWindow(QMainWindow):
         """The settings now (read-only: change them through ``settings_store.update``)."""
         return self.settings_store.current
 
-    # construction
-    def _build(self) -> None:
-        self.model_bar = ModelBar(self.client, self.settings_store, self.paths, self.background, self)
-        self.addToolBar(self.model_bar)
-        self.model_picker = self.model_bar.picker
-        self.new_chat_action = QAction("New chat", self, shortcut=QKeySequence("Ctrl+N"))
-        self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.model_bar.addWidget(spacer)
-        self.model_bar.addAction(self.new_chat_action)
-        self.model_bar.addAction(self.settings_action)
-        self.model_bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.model_bar.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
-        for action, name in ((self.model_bar.open_action, "folder-open"), (self.model_bar.eject_action, "power"),
-                             (self.model_bar.options_action, "gauge"), (self.model_bar.engines_action, "server"),
-                             (self.new_chat_action, "square-pen"), (self.settings_action, "settings")):  # fmt: skip
-            action.setIcon(icon(name))
-        for action in (self.model_bar.open_action, self.model_bar.eject_action, self.model_bar.engines_action):
-            button = self.model_bar.widgetForAction(action)  # icons (names in their tooltips and the Model menu):
-            if isinstance(button, QToolButton):  # New chat and Settings stay in sight while a model loads
-                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-
+    # the first paint: the chat column (the conversation and the input), in the page stack, under the banner
+    def _build_chat_column(self) -> None:
         self.banner = ErrorBanner()
-        self.persona = PersonaPanel(PresetLibrary(self.paths.presets_dir), self.settings.preset)
         self.images = ImageStore(self.paths.images_dir)
         self.conversation = Conversation(
-            self.store, self.client, self, describe_preset=self.persona.library.name_of, images=self.images
-        )
+            self.store, self.client, self, describe_preset=self._describe_preset,
+            images=self.images,
+        )  # fmt: skip
         self.chat_model = self.conversation.model
         self.session = self.conversation.session  # the core's chat: what is open, its items, its state
-        self.sidebar = ChatSidebar(self.store, describe_preset=self.persona.library.name_of)
         chat_column = self.chat_column = ChatColumn(self.chat_model)
-        self.tools = WindowTools(self.paths, self.conversation, chat_column, self)  # MCP servers, approval cards
         self.chat_view, self.welcome, self.pages = chat_column.chat_view, chat_column.welcome, chat_column.pages
         self.input, self.send_button, self.think = chat_column.input, chat_column.send_button, chat_column.think
         self.attachments = chat_column.attachments  # images for the next message (attach, paste, drop)
         chat_column.drops.window_opens = lambda path: bool(_dropped_kind(str(path), card_check=True))
         self.chat_view.message_delegate.thumbnails = Thumbnails(self.images)
-
-        self.prompt_preview = PromptPreview(self.chat_model, self.persona, self.input, self.client)
-        self.preview, self.preview_notes = self.prompt_preview.text, self.prompt_preview.notes
-        side = QTabWidget()
-        side.addTab(scrolling(self.persona), "Persona")  # a short window scrolls the panel, never grows past it
-        side.addTab(self.prompt_preview, "Prompt preview")
-        self.roleplay_panel = RoleplayPanel()  # the chat's lorebooks and author's note
-        side.addTab(self.roleplay_panel, "Roleplay")
-        self.user_persona = UserPersonaPicker(self.paths.data)  # who you are in this chat, above the input
-        chat_column.add_above_input(self.user_persona)
-        self.side_tabs = side
-        splitter = QSplitter()
-        splitter.addWidget(self.sidebar)
-        splitter.addWidget(chat_column)
-        splitter.addWidget(side)
-        for index, stretch in enumerate((0, 1, 0)):  # the chat takes the room; the side columns keep theirs
-            splitter.setStretchFactor(index, stretch)
-        splitter.setCollapsible(1, False)  # the side panels collapse (drag them shut); the chat never does
+        self.input.submitted.connect(self._submitted_early)  # Enter before the chat controller: it is built then
+        self.splitter = QSplitter()
+        self.splitter.addWidget(chat_column)
+        self.splitter.setCollapsible(0, False)  # the side panels collapse (drag them shut); the chat never does
         chat_column.setMinimumWidth(MIN_CHAT_WIDTH)
-        side.setMinimumWidth(MIN_CHAT_WIDTH // 2 + 40)  # less than its contents ask for: the chat comes first
-        splitter.setSizes([200, 700, 300])
         self.stack = QStackedWidget()
-        self.stack.addWidget(splitter)
+        self.stack.addWidget(self.splitter)
         central = QWidget()  # the banner above every page: an error is seen wherever it happens
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
         central_layout.addWidget(self.banner)
         central_layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-        rail = QToolBar("Pages", self, movable=False)
-        rail.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        rail.setIconSize(QSize(ICON_SIZE + 4, ICON_SIZE + 4))
-        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, rail)
-        self.router = PageRouter(self.stack, rail, self)  # every page, built on first show
-        self.hub = HubPages(
-            self.router, paths=self.paths, settings=self.settings_store, background=self.background,
-            model_bar=self.model_bar, parent=self,
-        )  # fmt: skip
-        register_pages(self, splitter)  # app/ui/shell/window_pages.py: one line a page
-        self.server_indicator = ServerIndicator(  # the Server page's server, or a terminal's `serve`, is running
-            self.statusBar(), self.router.action(Page.SERVER), lambda: self.router.show(Page.SERVER),
-            self.paths.data / "servers",
-        )  # fmt: skip
-        widgets = ChatWidgets(
-            self.input, self.send_button, self.think, self.banner, self.chat_view, self.statusBar(),
-            chat_column.show_chat, chat_column.attachments, chat_column.documents,
-        )  # fmt: skip
-        self.chat = ChatController(
-            self.conversation, self.client, self.persona, widgets,
-            loading=lambda: bool(self.model_bar.loading_path), parent=self,
-        )  # fmt: skip
-        self.history = ChatHistory(
-            self.store, self.conversation, self.chat_model, self.chat_view, sidebar=self.sidebar,
-            persona=self.persona, turn=self.chat, parent=self,
-        )  # fmt: skip
-        self.statusBar().insertPermanentWidget(1, self.history.undo_button)  # after the server's, before the figures
-        self.roleplay = RoleplayControls(
-            RoleplaySources(self.paths.data, self.persona.library), self.roleplay_panel, self.user_persona,
-            self.conversation, self.client, busy=lambda: bool(self.model_bar.loading_path), parent=self,
-        )  # fmt: skip
-        self.chat.roleplay = self.prompt_preview.roleplay = self.roleplay.roleplay
-        self.roleplay.show_preset(self.persona.preset)
-        self.persona.preset_changed.connect(self.roleplay.show_preset)  # before the new persona's greeting
-        figures = self.chat.figures
-        self.speed_label, self.ttft_label, self.context_label = (figures.speed_label, figures.ttft_label,
-                                                                 figures.context_label)  # fmt: skip
-        self.context_meter = figures.context_meter
-        style_slim_meter(self.context_meter)
-        tab_chain(self, rail)  # the model bar, the pages, the chats list; then the chat:
-        for first, second in ((self.sidebar.view, self.chat_view), (self.chat_view, self.input),
-                              (self.input, self.send_button), (self.send_button, self.persona.picker)):  # fmt: skip
-            QWidget.setTabOrder(first, second)
-        for widget, name in ((self.model_picker, "Model"), (self.chat_view, "Messages"), (self.input, "Message"),
-                             (self.preview, "The prompt"), (side, "Persona and prompt preview")):  # fmt: skip
-            widget.setAccessibleName(name)
-        name_for_accessibility(self)
-        self.group = install_group_chats(self)  # the speaker bar, "New group chat…"
-        self.menus = WindowMenus(self)  # every action, with its shortcut (Esc stops a reply)
+        super().statusBar()  # (empty until its figures come: the chat column does not move when they do)
+        self.input.setFocus()  # typing starts at the first paint
+
+    def _describe_preset(self, preset: str) -> str:
+        return self.persona.library.name_of(preset)  # (the persona panel is built after the first paint)
+
+    @Slot()
+    def _submitted_early(self) -> None:
+        """Enter pressed before the chat controller was built: it is built now and takes the message."""
+        if not self._stages.built("chat"):
+            self.chat.send()
 
     def _connect(self) -> None:
+        from app.ui.knowledge.hooks import WindowKnowledge
+
+        self.input.submitted.disconnect(self._submitted_early)
         self.chat.reply_finished.connect(self.reply_finished)
         self.chat.chat_changed.connect(self._follow_chat)
         self.conversation.state_changed.connect(lambda _state: self.chat_view.refresh_actions())
@@ -305,6 +295,8 @@ class MainWindow(QMainWindow):
         self.send_button.setEnabled(False)
 
     def _on_model_ready(self, loaded: LoadedModel) -> None:
+        from app.core.prompting.parts import thinking_switch
+
         self.send_button.setEnabled(True)
         self.attachments.set_model(loaded)
         self.think.setVisible(bool(thinking_switch(loaded.info.chat_template or "")))
@@ -357,6 +349,8 @@ class MainWindow(QMainWindow):
         images = self.chat_model.item(row).images if 0 <= row < self.chat_model.rowCount() else []
         if not 0 <= number < len(images):
             return
+        from app.ui.chat.image_viewer import ImageViewer
+
         self.image_viewer = ImageViewer(images, self.images.load, number, self)
         self.image_viewer.show()
 
@@ -410,6 +404,8 @@ class MainWindow(QMainWindow):
         if self.state_cache is not None:
             self.state_cache.set_budgets(new.state_memory_mib << 20, new.state_disk_mib << 20)
         if new.theme != old.theme:
+            from app.ui.theme import apply_theme
+
             apply_theme(QApplication.instance(), new.theme)  # type: ignore[arg-type]
         if new.models_path(self.paths.default_models_dir) != old.models_path(self.paths.default_models_dir):
             self._update_welcome()
@@ -426,6 +422,8 @@ class MainWindow(QMainWindow):
 
     def _embedder(self) -> Embedder | None:
         """For attached documents: the library's embedding model (loaded on first use), or None (keyword search)."""
+        from app.ui.chat.documents import library_embedder
+
         return library_embedder(self.client.service, self.settings.library_folders(self.paths.default_models_dir))
 
     def open_file(self, path: str) -> None:
@@ -447,17 +445,24 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def _shut_down(self) -> None:
+        self._stages.stop()  # no stage is built any more unless asked for
         for timer in self.findChildren(QTimer):  # the deferred start-up work, the pages' polling, pending searches
             timer.stop()
+        built = self._stages.built
         self._unsubscribe()  # no settings reach the pages any more
-        self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
-        self.router.close()  # no page is built any more; the Server page's server stops, the Lorebooks page saves
-        self.hub.shutdown()  # downloads pause (resumed at the next start)
+        if built("background"):
+            self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
+        if built("pages"):
+            self.router.close()  # no page is built any more; the Server page's server stops, the Lorebooks page saves
+            self.hub.shutdown()  # downloads pause (resumed at the next start)
         self.conversation.close()  # a reply being written is kept, as stopped
-        self.tools.shutdown()  # every MCP server's process ends
+        if built("tools"):
+            self.tools.shutdown()  # every MCP server's process ends
         self.client.shutdown()  # a load is cancelled, the engine thread joined, the model freed; no signal after
-        self.history.forget_undo()
-        self.sidebar.close_search()  # a search in progress stops; its thread and connection go
+        if built("chat"):
+            self.history.forget_undo()
+        if built("sidebar"):
+            self.sidebar.close_search()  # a search in progress stops; its thread and connection go
         self.store.close()
 
 

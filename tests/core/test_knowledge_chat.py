@@ -13,8 +13,6 @@ import pytest
 
 from app.core.chat.session import ChatSession, TurnSettings
 from app.core.engines.llama_embedder import LlamaEmbedder
-from app.core.engines.llama_engine import LlamaEngine
-from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService
 from app.core.history import exchange
 from app.core.history.store import ChatStore
@@ -23,8 +21,8 @@ from app.core.knowledge.grounding import ground
 from app.core.prompting.parts import CitationPart
 from app.core.prompting.types import Sampling
 from app.selftest.sample_documents import pdf_bytes
-from bench.knowledge_corpus import FACTS, FILLER, hit_at_3, write_corpus
 from tests.conftest import REPO
+from tests.knowledge_corpus import FACTS, FILLER, hit_at_3, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +56,6 @@ def test_every_format_is_cited_with_its_location(island: KnowledgeBase) -> None:
     assert where["Copper Hall"].startswith("council.pdf, p")  # a page per paragraph in this PDF
     assert where["four silver pennies"].startswith("guide.docx, ¶ ")
     assert where["1911"].startswith("history.txt, lines ")
-
-
-@pytest.fixture(scope="module")
-def service(starter_model: Path):
-    service = EngineService(LlamaEngine())
-    service.load(starter_model, LoadOptions(context_size=2048)).result()
-    yield service
-    service.close()
 
 
 def test_a_cited_answer_is_saved_and_exported(

@@ -97,3 +97,27 @@ def test_prompt_lookup_needs_flash_attention_and_a_sane_length(starter_model: Pa
     assert clean_options({"prompt_lookup": "lots"}) == {}
     assert Settings(prompt_lookup=-3).validated().prompt_lookup == 0
     assert Settings().prompt_lookup == 0  # off by default: slower on the machines measured (docs/benchmarks.md)
+
+
+def test_drafting_stops_for_the_reply_once_few_drafts_are_accepted() -> None:
+    """The real ``LlamaPromptLookupDecoding`` inside ``Drafter``, called as ``Llama.generate`` calls it: the
+    sequence grows by the sampled token only (every proposal refused), or by part of each proposal too."""
+    import numpy as np
+
+    from app.core.engines.prompt_lookup import WARM_UP, DraftCounts, Drafter
+
+    refused = DraftCounts()
+    drafter = Drafter(4, refused, on_first_call=lambda: None)
+    proposals = []
+    for step in range(40):  # ends in "1 2", which the lookup finds earlier: a proposal each time, until it stops
+        ids = np.array([1, 2, 3] * 5 + [7] * step + [1, 2], dtype=np.intc)
+        proposals.append(len(drafter(ids)))
+    assert refused.accepted == 0 and WARM_UP <= refused.drafted < WARM_UP + 4  # judged once WARM_UP were drafted
+    assert refused.stopped_at == refused.drafted and proposals[-1] == 0  # and none for the rest of the reply
+    assert sum(proposals) == refused.drafted
+
+    kept = DraftCounts()
+    drafter = Drafter(4, kept, on_first_call=lambda: None)
+    for step in range(40):  # three more tokens each call: two of each proposal accepted, half of them
+        drafter(np.array([1, 2, 3] * (5 + step) + [1, 2], dtype=np.intc))
+    assert kept.stopped_at == 0 and kept.accepted * 2 >= kept.drafted - 4 and kept.drafted > 100

@@ -24,15 +24,6 @@ GREEDY = TurnSettings(
 )
 
 
-@pytest.fixture(scope="module")
-def service(starter_model: Path) -> Iterator[EngineService]:
-    engine = EngineService()
-    engine.load(starter_model, LoadOptions(context_size=2048)).result()
-    yield engine
-    engine.close()
-    assert not engine.running
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[ChatStore]:
     chats = ChatStore(tmp_path / "chats.db")

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,14 +48,6 @@ TURN = TurnSettings(
     sampling=Sampling(temperature=0.0, max_tokens=48, seed=1),
 )
 SHA = "ab" * 32
-
-
-@pytest.fixture(scope="module")
-def service(starter_model: Path) -> Iterator[EngineService]:
-    engine = EngineService()
-    engine.load(starter_model, LoadOptions(context_size=2048)).result()
-    yield engine
-    engine.close()
 
 
 def _forecast(call: ToolCall) -> ToolResult:

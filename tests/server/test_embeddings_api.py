@@ -153,7 +153,7 @@ def test_a_chat_request_answers_from_a_collection(served: Process, starter_embed
     from app.core.engines.llama_embedder import LlamaEmbedder
     from app.core.knowledge.base import KnowledgeBase
     from app.core.paths import resolve_paths
-    from bench.knowledge_corpus import write_corpus
+    from tests.knowledge_corpus import write_corpus
 
     basedir = Path(served.popen.args[served.popen.args.index("--basedir") + 1])
     with LlamaEmbedder(starter_embedding_model) as embedder:

@@ -225,3 +225,30 @@ def test_unknown_route_is_an_openai_404_and_the_server_still_chats(served: Proce
     reply = client(served).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4)
     assert reply.choices[0].message.content
     assert not [line for line in served.lines if "Traceback" in line or " 500 " in line]
+
+
+def test_a_conversation_continued_is_read_from_its_saved_state_and_clients_stay_apart(served: Process) -> None:
+    """Issue 20 on the server: a request that continues an earlier one restores that one's state (usage says how
+    many prompt tokens: ``prompt_tokens_details.cached_tokens``); another client's conversation restores nothing."""
+
+    def facts(topic: str) -> str:
+        return " ".join(f"Fact {i}: the {topic} number {i} has {i * 7 % 13} boats." for i in range(30))
+
+    mine = [{"role": "system", "content": f"Remember these facts. {facts('harbour')}"},
+            {"role": "user", "content": "Which harbour has the most boats?"}]  # fmt: skip
+    theirs = [{"role": "system", "content": f"Remember these facts. {facts('lake')}"},
+              {"role": "user", "content": "Which lake has the most boats?"}]  # fmt: skip
+
+    def ask(messages: list[dict[str, str]]):
+        reply = client(served).chat.completions.create(model=MODEL, messages=messages, max_tokens=8, temperature=0)
+        assert reply.usage is not None and reply.usage.prompt_tokens_details is not None
+        return reply, reply.usage.prompt_tokens_details.cached_tokens or 0
+
+    first, cached = ask(mine)
+    assert cached == 0 and first.usage.prompt_tokens > 300
+    _, cached = ask(theirs)  # another client in between: it shares no more than the template's first tokens
+    assert cached == 0
+    going_on = [*mine, {"role": "assistant", "content": first.choices[0].message.content or ""},
+                {"role": "user", "content": "And the fewest?"}]  # fmt: skip
+    _, cached = ask(going_on)
+    assert cached > first.usage.prompt_tokens * 0.9  # the first exchange came from its saved state

@@ -124,9 +124,9 @@ def test_show_all_lays_out_the_whole_text_a_frame_at_a_time(chat, qtbot, name: s
 
 
 def test_a_long_line_streamed_in_never_blocks(qtbot) -> None:
-    from bench.common import BenchChat
+    from tests.chat_harness import ChatHarness
 
-    chat = BenchChat()
+    chat = ChatHarness()
     view = ChatView()
     qtbot.addWidget(view)
     view.resize(800, 600)
@@ -148,9 +148,9 @@ def test_a_long_line_streamed_in_never_blocks(qtbot) -> None:
 
 
 def test_a_long_code_block_still_streams_as_a_code_block(qtbot) -> None:
-    from bench.common import BenchChat
+    from tests.chat_harness import ChatHarness
 
-    chat = BenchChat()
+    chat = ChatHarness()
     view = ChatView()
     qtbot.addWidget(view)
     view.resize(800, 600)

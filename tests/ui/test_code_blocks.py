@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from app.ui.chat.chat_model import ChatItem, MessageState
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.code_blocks import CodeBlockView
-from bench.common import BenchChat
+from tests.chat_harness import ChatHarness
 
 LONG_LINE = "result = compute(" + ", ".join(f"argument_{i}" for i in range(40)) + ")  # END"
 CODE = 'def greet(name):\n\treturn "hello, " + name   \n\n' + LONG_LINE + "\nprint('ünïcode ✓')"
@@ -20,7 +20,7 @@ REPLY = f"## Example\n\n```python\n{CODE}\n```\n\nThat is all."
 
 @pytest.fixture
 def chat(qtbot):
-    model = BenchChat()  # the window's chat path: a session and its list model
+    model = ChatHarness()  # the window's chat path: a session and its list model
     view = ChatView()
     qtbot.addWidget(view)
     view.resize(700, 600)

@@ -286,3 +286,33 @@ def test_the_window_starts_after_a_long_chat_was_deleted(qtbot, basedir: Path) -
     assert window.store.rows("SELECT COUNT(*) FROM messages")[0][0] == 1
     assert "could not be removed" not in window.statusBar().currentMessage()
     window.close()
+
+
+@pytest.mark.expect_log("readonly|read-only|read only")
+def test_rename_and_delete_go_through_the_history_and_a_failed_write_is_said(
+    qtbot, window, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    chat = window.store.create_chat(title="Old title")
+    window.sidebar.refresh()
+    renamed = []
+    window.sidebar.rename_requested.connect(lambda *args: renamed.append(args))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("Harbours", True))
+    window.sidebar.rename(chat)  # the chat list's Rename… (and Chat › Rename chat…)
+    assert renamed == [(chat, "Harbours")] and window.store.chat(chat).title == "Harbours"
+    assert window.sidebar.model.index(0).data(ChatListRoles.TITLE) == "Harbours"
+
+    window.store._db.execute("PRAGMA query_only = ON")  # the history refuses every write, as a read-only file does
+    try:
+        monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("Lakes", True))
+        window.sidebar.rename(chat)
+        assert "Could not rename the chat" in window.banner.message and window.banner.isVisible()
+        assert window.store.chat(chat).title == "Harbours"  # nothing half done
+        window.history.delete_chat(chat)
+        assert "Could not delete the chat" in window.banner.message
+        assert window.sidebar.model.rowCount() == 1 and not window.history.undo_button.isVisible()
+    finally:
+        window.store._db.execute("PRAGMA query_only = OFF")
+    window.history.delete_chat(chat)
+    assert window.sidebar.model.rowCount() == 0

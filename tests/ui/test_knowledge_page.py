@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from bench.knowledge_corpus import write_corpus
+from tests.knowledge_corpus import write_corpus
 
 WAIT = 120_000  # a deadlock guard, never a speed bound
 

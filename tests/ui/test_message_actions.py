@@ -11,12 +11,12 @@ from PySide6.QtWidgets import QApplication
 from app.core.prompting.types import GenerationStats
 from app.ui.chat.chat_model import ChatItem, MessageState
 from app.ui.chat.chat_view import ChatView
-from bench.common import BenchChat
+from tests.chat_harness import ChatHarness
 
 
 @pytest.fixture
 def chat(qtbot):
-    model = BenchChat()  # the window's chat path: a session and its list model
+    model = ChatHarness()  # the window's chat path: a session and its list model
     view = ChatView()
     qtbot.addWidget(view)
     view.resize(700, 600)

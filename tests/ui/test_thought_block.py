@@ -13,14 +13,14 @@ from app.core.prompting.types import GenerationStats
 from app.ui.chat.chat_model import ChatItem, MessageState
 from app.ui.chat.chat_view import ChatView
 from app.ui.chat.thought_block import thought_label
-from bench.common import BenchChat
+from tests.chat_harness import ChatHarness
 
 REASONING = "The user asks about the sky.\n\nRayleigh scattering favours short wavelengths. " * 6
 
 
 @pytest.fixture
 def chat(qtbot):
-    model = BenchChat()
+    model = ChatHarness()
     view = ChatView()
     qtbot.addWidget(view)
     view.resize(700, 600)

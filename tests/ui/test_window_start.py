@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from app.core.paths import resolve_paths
+from app.core.settings import Settings
+from app.ui.main_window import STAGES
 from app.ui.shell.pages import Page
 
 # Libraries (and the app's own modules that hold them) that no first paint needs: each loads when its feature is used.
@@ -130,3 +134,130 @@ def test_closing_the_window_shuts_down_the_pages_that_were_built(qtbot, window) 
     assert stopped == ["shown"]  # a page never shown is neither built nor stopped
     with pytest.raises(RuntimeError, match="closing"):
         window.router.page("never")
+
+
+# The progressive first paint: the constructor builds the chat column; everything else is built in the event-loop
+# turns after the window's first paint, importing its modules only then (app/ui/shell/startup.py).
+DEFERRED = (
+    "app.ui.background",
+    "app.ui.engines.model_bar",
+    "app.ui.personas.persona_panel",
+    "app.ui.chat.chat_list",
+    "app.ui.tools.hooks",
+    "app.ui.chat.prompt_preview",
+    "app.ui.personas.roleplay_panel",
+    "app.ui.hub.hub_pages",
+    "app.ui.engines.server_indicator",
+    "app.ui.chat.chat_history",
+    "app.ui.shell.keyboard",
+    "app.ui.chat.group_chat",
+    "app.ui.shell.menu_bar",
+    "app.ui.knowledge.hooks",
+)
+
+FIRST_PAINT_PROBE = """
+import json, sys, time
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+from app.core.paths import resolve_paths
+from app.core.settings import Settings
+from app.ui.main_window import MainWindow
+deferred = json.loads(sys.argv[2])
+window = MainWindow(resolve_paths(sys.argv[1]).ensure(), Settings())
+painted = {}
+
+class FirstPaint(QObject):
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint and "stages" not in painted:
+            painted["stages"] = list(window.stage_times_ms)  # the stages run before the input was first painted
+            painted["modules"] = [name for name in deferred if name in sys.modules]
+        return False
+
+first_paint = FirstPaint()
+window.input.installEventFilter(first_paint)
+window.show()
+shown = {"modules": [name for name in deferred if name in sys.modules], "input": window.input.isVisible(),
+         "focus": window.focusWidget() is window.input}
+deadline = time.monotonic() + 120  # (a deadlock guard: the stages take well under a second)
+while not window.built and time.monotonic() < deadline:
+    app.processEvents()
+listing = window.knowledge._timer  # the knowledge picker lists the collections a moment after the window is up
+while listing.isActive() and time.monotonic() < deadline:
+    app.processEvents()
+print(json.dumps({
+    "numpy": "numpy" in sys.modules,  # no knowledge database yet: nothing of the knowledge package is imported
+    "shown": shown, "painted": painted, "built": window.built, "stages": list(window.stage_times_ms),
+    "modules": [name for name in deferred if name in sys.modules],
+    "menus": len(window.menuBar().actions()), "model_bar": window.model_bar.isVisible(),
+}))
+window.close()
+"""
+
+
+def test_the_first_paint_is_the_chat_column_and_the_rest_is_built_after_it(tmp_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_PAINT_PROBE, str(tmp_path), json.dumps(DEFERRED)],
+        check=False, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["shown"] == {"modules": [], "input": True, "focus": True}  # typing starts at the first paint
+    assert found["painted"] == {"stages": [], "modules": []}  # painted before any later part was built or imported
+    assert found["built"] and found["stages"] == list(STAGES)  # then every stage ran, in order, by itself
+    assert found["modules"] == list(DEFERRED)
+    assert found["menus"] >= 6 and found["model_bar"]
+    assert not found["numpy"]
+
+
+def test_a_part_asked_for_before_its_stage_is_built_then_with_the_whole_window(qtbot, basedir: Path) -> None:
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(resolve_paths(basedir).ensure(), Settings(context_size=2048))
+    qtbot.addWidget(window)
+    try:
+        assert not window.built and not window.stage_built("background")
+        ran: list[bool] = []
+        window.when_built(lambda: ran.append(window.built))
+        assert ran == []
+        persona = window.persona  # as code and tests read it right after the constructor
+        assert window.built and ran == [True]  # wired to the rest: no signal of it goes unheard
+        assert window.persona is persona and window.sidebar.isVisibleTo(window)
+        assert "&Chat" in [action.text() for action in window.menuBar().actions()]
+        window.when_built(lambda: ran.append(True))  # once built: at once
+        assert ran == [True, True]
+        with pytest.raises(AttributeError, match="no_such_part"):
+            _ = window.no_such_part
+    finally:
+        window.close()
+
+
+def test_enter_pressed_before_the_chat_controller_exists_loses_nothing(qtbot, basedir: Path) -> None:
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(resolve_paths(basedir).ensure(), Settings(context_size=2048))
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        assert not window.stage_built("chat")
+        window.input.setPlainText("Hello there")
+        qtbot.keyClick(window.input, Qt.Key.Key_Return)  # before the stages ran: the controller is built and sends
+        assert window.stage_built("chat") and window.built
+        assert window.input.toPlainText() == "Hello there"  # no model yet: kept, and said why
+        assert window.banner.isVisible() and "Pick a model" in window.banner.message
+        assert window.chat_model.rowCount() == 0
+    finally:
+        window.close()
+
+
+def test_closing_before_the_rest_was_built_builds_nothing_more(qtbot, basedir: Path) -> None:
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(resolve_paths(basedir).ensure(), Settings(context_size=2048))
+    qtbot.addWidget(window)
+    window.show()
+    window.close()  # the engine thread is joined, the store closed
+    qtbot.wait(50)  # (turns in which the stages would have run)
+    assert not window.stage_built("background") and not window.built
+    assert not window.client.service.running

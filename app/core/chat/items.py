@@ -1,19 +1,30 @@
-"""What a chat shows and what a turn is asked with: the session's items, a turn's settings, the session's listener."""
+"""What a chat shows and what a turn is asked with: the session's items (``item_of``: a stored message as one), a
+turn's settings, the session's listener."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.core.engines.service import FormatChoice
 from app.core.errors import HermesError
 from app.core.prompting.context import ContextPolicy
-from app.core.prompting.parts import CitationPart, DocumentPart, ImagePart, ReasoningOptions, ToolPart
+from app.core.prompting.parts import (
+    CitationPart,
+    DocumentPart,
+    ImagePart,
+    ReasoningOptions,
+    ToolPart,
+    images_of,
+    tool_parts_of,
+)
 from app.core.prompting.prompt_formats import AUTO
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState, Sampling
 
 if TYPE_CHECKING:
+    from app.core.history.store import Message
     from app.core.personas.roleplay import Roleplay
 
 _uids = itertools.count(1)
@@ -119,3 +130,31 @@ class SilentListener:
 
     def save_failed(self, message: str) -> None:
         pass
+
+
+def item_of(message: Message, describe_preset: Callable[[str], str]) -> ChatItem:
+    """A stored message as a face shows it (``describe_preset``: a preset id's name, shown after the model's)."""
+    stats = None
+    if message.stats and "generated_tokens" in message.stats:
+        stats = GenerationStats.from_dict(message.stats)
+    preset = describe_preset(message.preset) if message.preset else ""
+    state = MessageState.on_reopen(message.state)
+    return ChatItem(
+        role=message.role,
+        text=message.content,
+        state=state,
+        stats=stats,
+        model_name=" · ".join(part for part in (message.model, preset) if part),
+        error=str(message.stats.get("error", "")) if state is MessageState.ERROR else "",
+        message_id=message.id,
+        sibling_index=message.sibling_index,
+        sibling_count=message.sibling_count,
+        reasoning=message.reasoning or message.damaged_parts,
+        citations=message.citations,
+        documents=message.documents,
+        images=images_of(message.parts),
+        tools=tool_parts_of(message.parts),
+        speaker=message.speaker,
+        preset_id=message.preset,
+        note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
+    )

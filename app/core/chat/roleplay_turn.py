@@ -1,5 +1,6 @@
 """A chat turn with its roleplay: the session's conversation rebuilt through ``Roleplay.build`` (lorebook entries,
-the user persona, the author's note, macros), the greetings a fresh chat offers, and the chat's kept settings.
+the user persona, the author's note, macros), and the chat's kept settings (a fresh chat's greetings:
+``chat.greetings``).
 
 The session calls these on every turn; the window's preview calls ``next_prompt`` for the message being typed,
 with the same conversation and the same seed, so the preview and the reply agree.
@@ -8,18 +9,31 @@ with the same conversation and the same seed, so the preview and the reply agree
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from app.core.chat.group import with_message
-from app.core.chat.items import GroupTurn
+from app.core.chat.items import ChatItem, GroupTurn
 from app.core.personas.prompt_build import BuiltPrompt
 from app.core.personas.roleplay import Roleplay, TokenCounter, record_with
 from app.core.prompting.prompt_formats import ChatMessage
 
 if TYPE_CHECKING:
     from app.core.chat.items import TurnSettings
-    from app.core.chat.session import ChatSession
     from app.core.history.store import ChatStore
+
+
+class Conversing(Protocol):
+    """What the preview reads of a chat (a ``ChatSession``): the messages it would send, and from which rows."""
+
+    @property
+    def items(self) -> Sequence[ChatItem]: ...
+    @property
+    def sent_rows(self) -> Sequence[int]: ...
+    @property
+    def tokens(self) -> TokenCounter: ...
+    def conversation(
+        self, system_prompt: str, upto: int | None = None, speaking: GroupTurn | None = None
+    ) -> list[ChatMessage]: ...
 
 
 def with_roleplay(
@@ -37,7 +51,7 @@ def with_roleplay(
 
 
 def next_prompt(
-    session: ChatSession,
+    session: Conversing,
     system_prompt: str,
     roleplay: Roleplay | None,
     text: str,
@@ -67,9 +81,3 @@ def keep_settings(store: ChatStore, chat_id: int, turn: TurnSettings) -> None:
     roleplay = turn.roleplay.settings if turn.roleplay is not None else None
     record = record_with(store.chat(chat_id).settings, roleplay=roleplay, sampling=turn.chat_settings)
     store.set_chat_settings(chat_id, record)
-
-
-def greeting_rows(greetings: Sequence[str], chosen: int) -> tuple[list[str], int]:
-    """The greetings a fresh chat offers (empty ones left out) and which is shown."""
-    kept = [text for text in greetings if text.strip()]
-    return kept, max(0, min(chosen, len(kept) - 1))

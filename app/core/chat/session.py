@@ -1,20 +1,23 @@
 """ChatSession: one chat and the lifecycle of its turns, the same for every face.
 
 The window, the CLI and the server never write turn logic of their own. They ask the session to
-start a turn (send, regenerate, edit-and-resend, continue), which records it in the history and
-returns the ``GenerationRequest`` to queue on the engine; they hand the reply's text back as it
-streams (``append``) and its end (``finish`` / ``fail``). The session keeps the messages a face
-shows (``items``), the state of the current turn (``response_state``), and tells its listener what
-changed, so a view only renders.
+start a turn (send, regenerate, edit-and-resend, continue, another reply: ``reply``), which records it in the
+history and returns the ``GenerationRequest`` to queue on the engine; they hand the reply's text back as it
+streams (``append``) and its end (``finish`` / ``fail``). A face never decides a message's state.
 
-Persistence: every message is written as the turn starts; a streaming reply is saved at most every
-0.5 s and at its end (``StreamingSaver``), so a crash loses at most half a second and never a
-finished message. Without a store (the CLI without --save) the session keeps the chat in an in-memory SQLite
-history (``ChatStore.in_memory``): the same code paths, nothing written to disk.
+The session's parts, one job each:
 
-Roleplay: a turn whose ``TurnSettings.roleplay`` is set is built through it (``chat.roleplay_turn``: lorebook
-entries, the user persona, the author's note, macros; ``built`` says what fired), and the chat keeps its roleplay
-settings beside its sampling. A fresh chat's greetings (a card's alternate ones) are versions of its first message.
+- ``shown`` (``chat.shown.ShownChat``): the messages a face shows (``items``), the state of the current turn
+  (``response_state``), and the listener told what changed, so a view only renders;
+- ``reply`` (``chat.streaming_reply.StreamingReply``): the reply being written: its pieces, tool steps and approvals,
+  saved at most every 0.5 s and at its end, so a crash loses at most half a second and never a finished message;
+- the request each turn sends (``conversation``, built here): the shown messages (``chat.turn_messages``), a group
+  chat's named turns (``chat.group``), the roleplay (``chat.roleplay_turn``: lorebook entries, the user persona, the
+  author's note, macros; ``built`` says what fired), a grounded question's sources (``chat.grounded_questions``);
+- the history: every message is written as its turn starts. Without a store (the CLI without --save) the session
+  keeps the chat in an in-memory SQLite history (``ChatStore.in_memory``): the same code paths, nothing on disk.
+
+A fresh chat's greetings (a card's alternate ones) are versions of its first message.
 """
 
 from __future__ import annotations
@@ -27,27 +30,20 @@ from typing import TYPE_CHECKING
 
 from app.core.chat import group, roleplay_turn
 from app.core.chat.attached_images import AttachedImages
+from app.core.chat.greetings import Greetings
+from app.core.chat.grounded_questions import GroundedQuestions
 from app.core.chat.headless import run_turn
-from app.core.chat.items import ChatItem, GroupTurn, SessionListener, SilentListener, TurnError, TurnSettings
+from app.core.chat.items import ChatItem, GroupTurn, SessionListener, SilentListener, TurnError, TurnSettings, item_of
+from app.core.chat.shown import ShownChat
+from app.core.chat.streaming_reply import StreamingReply
 from app.core.chat.turn_messages import turn_messages
 from app.core.engines.service import EngineService, GenerationRequest
-from app.core.history.saver import StreamingSaver
 from app.core.history.store import ChatStore, Message, StoreError
 from app.core.media.images import CheckedImage
 from app.core.media.store import ImageStore
 from app.core.personas.prompt_build import BuiltPrompt
 from app.core.personas.roleplay import TokenCounter
-from app.core.prompting.parts import (
-    CitationPart,
-    Part,
-    SourcesPart,
-    ToolCallPart,
-    ToolResultPart,
-    images_of,
-    is_thought,
-    sources_prompt_of,
-    tool_parts_of,
-)
+from app.core.prompting.parts import CitationPart, Part, ToolCallPart, ToolResultPart
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.tool_parts import answer_of, fold_tool_turns, reply_messages
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
@@ -55,7 +51,7 @@ from app.core.prompting.types import GenerationStats, MessageState, ResponseStat
 if TYPE_CHECKING:
     from app.core.knowledge.grounding import Grounding
 
-__all__ = ["ChatItem", "ChatSession", "SessionListener", "TurnError", "TurnSettings"]
+__all__ = ["ChatItem", "ChatSession", "SessionListener", "SilentListener", "TurnError", "TurnSettings"]
 
 
 class ChatSession:
@@ -73,28 +69,51 @@ class ChatSession:
         self.store = store if store is not None else ChatStore.in_memory()
         self.images = images
         self.attached = AttachedImages(images)  # the images this session has seen, kept before a message names them
-        self.listener: SessionListener = listener or SilentListener()
         self.describe_preset = describe_preset or (lambda preset_id: preset_id)
-        self.items: list[ChatItem] = []
+        self.shown = ShownChat(listener)  # the items a face renders, the turn's state, the listener
+        self.streaming_reply = StreamingReply(self.shown, self.store, self.attached)  # the reply being written
         self.chat_id: int | None = None
         self.system_message: Message | None = None
-        self.response_state = ResponseState.IDLE
         self.sent_rows: list[int] = []  # the row of each message of the last request (-1: the system prompt)
-        self.save_error = ""
-        self._saver: StreamingSaver | None = None
-        self._grounded: dict[int, tuple[str, tuple[CitationPart, ...]]] = {}  # question id: (prompt, sources)
+        self._grounded = GroundedQuestions()  # questions asked with documents: their prompts and sources
         self._pending_citations: tuple[CitationPart, ...] = ()  # the sources of the request being built
         self.tokens = TokenCounter()  # a face with a loaded model gives it the model's tokenizer
         self.built: BuiltPrompt | None = None  # the last turn's roleplay: which entries fired, and why
-        self._greetings: list[str] = []  # a fresh chat's greetings to choose from (before it is saved)
-        self._speaking: GroupTurn | None = None  # a group chat's reply being written: its speaker
+        self._greetings = Greetings()  # a fresh chat's greetings to choose from (before it is saved)
+
+    # what a face shows (``shown``) and the reply being written (``streaming_reply``), as faces have read them
+    @property
+    def items(self) -> list[ChatItem]:
+        return self.shown.items
+
+    @items.setter
+    def items(self, items: list[ChatItem]) -> None:
+        self.shown.items = items
+
+    @property
+    def response_state(self) -> ResponseState:
+        return self.shown.response_state
+
+    @response_state.setter
+    def response_state(self, state: ResponseState) -> None:
+        self.shown.response_state = state
+
+    @property
+    def listener(self) -> SessionListener:
+        return self.shown.listener
+
+    @property
+    def save_error(self) -> str:
+        """Why the reply could not be saved ("" once a write works again): a face shows it."""
+        return self.streaming_reply.save_error
 
     # opening
     def open(self, chat_id: int) -> None:
         """Show a stored chat (its active branch)."""
         self.store.chat(chat_id)  # raises StoreError for an unknown chat
-        self.chat_id, self._saver = chat_id, None
-        self._set_state(ResponseState.IDLE)
+        self.chat_id = chat_id
+        self.streaming_reply.drop()
+        self.shown.set_state(ResponseState.IDLE)
         self.reload()
 
     def reload(self) -> None:
@@ -102,18 +121,8 @@ class ChatSession:
             return
         path = self.store.active_path(self.chat_id)
         self.system_message = path[0] if path and path[0].role == "system" else None
-        self._remember_sources(path)
-        self._reset([self._item(m) for m in path if m.role != "system"])
-
-    def _remember_sources(self, path: Sequence[Message]) -> None:
-        """Questions sent with sources (their ``SourcesPart``): a regenerate answers from the same sources, cited
-        as the reply that follows each one cites them, also after the chat was reopened."""
-        for number, message in enumerate(path):
-            prompt = sources_prompt_of(message.parts) if message.role == "user" else ""
-            if prompt and message.id not in self._grounded:
-                after = path[number + 1] if number + 1 < len(path) else None
-                citations = after.citations if after is not None and after.role == "assistant" else ()
-                self._grounded[message.id] = (prompt, citations)
+        self._grounded.remember(path)
+        self.shown.reset([item_of(m, self.describe_preset) for m in path if m.role != "system"])
 
     def new(
         self,
@@ -125,24 +134,17 @@ class ChatSession:
         """A fresh chat (saved when its first message is sent). ``greeting``: one, or several to swipe through
         (a card's alternate greetings: each is kept as a version of the first message; ``chosen`` is shown).
         ``group_greetings``: a group chat's instead, one per member (``chat.group_cast``)."""
-        self.chat_id, self.system_message, self._saver = None, None, None
-        self._set_state(ResponseState.IDLE)
-        self._greetings, chosen = roleplay_turn.greeting_rows(
-            [greeting] if isinstance(greeting, str) else greeting, chosen
-        )
-        items = (
-            [ChatItem(role="assistant", text=self._greetings[chosen], model_name=speaker)] if self._greetings else []
-        )
-        if items:
-            items[0].sibling_index, items[0].sibling_count = chosen, len(self._greetings)
-        self._reset(items or list(group_greetings))
+        self.chat_id, self.system_message = None, None
+        self.streaming_reply.drop()
+        self.shown.set_state(ResponseState.IDLE)
+        self.shown.reset(self._greetings.offer(greeting, speaker, chosen) or list(group_greetings))
 
     @property
     def busy(self) -> bool:
-        return self.response_state.busy
+        return self.shown.busy
 
     def last(self) -> ChatItem | None:
-        return self.items[-1] if self.items else None
+        return self.shown.last()
 
     # starting a turn: each returns the request to queue on the engine, or raises TurnError / StoreError
     # (a chat that cannot be written) having changed nothing on screen
@@ -193,13 +195,10 @@ class ChatSession:
         self, text: str, turn: TurnSettings, images: tuple[Part, ...] = (), grounding: Grounding | None = None
     ) -> GenerationRequest:
         parent = self._ensure_saved(turn)
-        grounded = grounding is not None and bool(grounding.sources)
         documents = grounding.documents if grounding is not None else ()
-        sources = (SourcesPart(grounding.prompt(text)),) if grounding is not None and grounded else ()
-        user = self._add(parent, "user", text, parts=images + documents + sources)
-        self._insert(self._item(user))
-        if grounding is not None and grounded:
-            self._grounded[user.id] = (grounding.prompt(text), grounding.citations())
+        user = self._add(parent, "user", text, parts=images + documents + self._grounded.parts(text, grounding))
+        self.shown.insert(item_of(user, self.describe_preset))
+        self._grounded.asked(user.id, text, grounding)
         request = self._request(turn, upto=None)
         self._start_reply(user.id, turn)
         return request
@@ -239,84 +238,38 @@ class ChatSession:
             request = dataclasses.replace(request, messages=[*request.messages, *rounds])
         message_id, store = last.message_id, self.store
         self._begin(last, message_id, turn)
-        self._save(lambda: store.update_message(message_id, state=MessageState.STREAMING))
+        self.streaming_reply.save(lambda: store.update_message(message_id, state=MessageState.STREAMING))
         return request
 
-    # while the reply streams
+    # while the reply streams: the reply in progress takes it (``chat.streaming_reply``)
     def queued(self) -> None:
         """The request waits for the engine behind another one."""
-        if self.busy:
-            self._set_state(ResponseState.QUEUED)
+        self.streaming_reply.queued()
 
     def reading(self, done: int, total: int) -> None:
         """How far llama.cpp has read the prompt."""
-        last = self.last()
-        if last is None or last.state != MessageState.STREAMING or not total:
-            return
-        progress = f"{100 * done // total} % of {total:,} tokens"
-        if last.reading != progress:
-            last.reading = progress
-            self._changed(len(self.items) - 1)
-        self._set_state(ResponseState.READING_PROMPT)
+        self.streaming_reply.reading(done, total)
 
     def append(self, text: str) -> None:
         """A piece of the reply: its answer, or its reasoning when the piece is a ``Thought``."""
-        last = self.last()
-        if last is None or last.state != MessageState.STREAMING:
-            return
-        if is_thought(text):
-            last.reasoning += text
-        else:
-            last.text += text
-        last.reading, last.waiting = "", ""
-        self._changed(len(self.items) - 1)
-        self._set_state(ResponseState.GENERATING)
-        if self._saver is not None:
-            saver, content, reasoning = self._saver, last.text, last.reasoning
-            self._save(lambda: saver.update(content, reasoning))
+        self.streaming_reply.append(text)
 
     def tool_step(self, part: ToolCallPart | ToolResultPart, images: Sequence[CheckedImage] = ()) -> None:
         """A call the model made in the streaming reply, or a call's result (with the ``images`` it returned, checked
-        by ``media.images``): kept with the reply, saved at once.
-
-        A call's ``at`` is where the reply's text stands now (the face need not know it)."""
-        last = self.last()
-        if last is None or last.state != MessageState.STREAMING:
-            return
-        if isinstance(part, ToolCallPart):
-            part = dataclasses.replace(part, at=len(last.text))
-        elif images:
-            try:
-                kept = self.attached.keep(images)
-            except StoreError as exc:
-                kept, part = (), dataclasses.replace(part, content=f"{part.content}\n[{exc}]")
-            part = dataclasses.replace(part, images=images_of(kept))
-        last.tools += (part,)
-        last.waiting = ""
-        self._changed(len(self.items) - 1)
-        if self._saver is not None:
-            saver, content, reasoning = self._saver, last.text, last.reasoning
-            saver.parts = (*last.citations, *last.tools)
-            self._save(lambda: saver.write(content, reasoning))
+        by ``media.images``): kept with the reply, saved at once."""
+        self.streaming_reply.tool_step(part, images)
 
     def awaiting_approval(self, waiting: bool, tool: str = "") -> None:
         """The reply waits for the user to allow a call of ``tool`` (or, ``waiting`` False, no longer does)."""
-        last = self.last()
-        if last is None or last.state != MessageState.STREAMING:
-            return
-        if not waiting and self.response_state is not ResponseState.AWAITING_APPROVAL:
-            return
-        last.waiting = f"Waiting for your approval to run {tool}" if waiting and tool else ""
-        last.waiting = last.waiting or ("Waiting for your approval" if waiting else "")
-        self._changed(len(self.items) - 1)
-        self._set_state(ResponseState.AWAITING_APPROVAL if waiting else ResponseState.READING_PROMPT)
+        self.streaming_reply.awaiting_approval(waiting, tool)
 
     def finish(self, stats: GenerationStats) -> None:
-        self._end(stats.message_state, stats)
-        self._mark_left_out(stats)
+        self.streaming_reply.end(stats.message_state, stats)
+        if stats.dropped_messages:
+            self.shown.mark_left_out(self.sent_rows[stats.dropped_start : stats.dropped_start + stats.dropped_messages])
 
     def fail(self, message: str) -> None:
-        self._end(MessageState.ERROR, None, error=message)
+        self.streaming_reply.end(MessageState.ERROR, None, error=message)
 
     def run(
         self,
@@ -362,10 +315,8 @@ class ChatSession:
     # the tree
     def switch_version(self, row: int, step: int) -> None:
         item = self.items[row]
-        if item.message_id is None and row == 0 and len(self._greetings) > 1:  # a fresh chat's greetings
-            item.sibling_index = max(0, min(len(self._greetings) - 1, item.sibling_index + step))
-            item.text = self._greetings[item.sibling_index]
-            self._changed(row)
+        if item.message_id is None and row == 0 and self._greetings.swipe(item, step):  # a fresh chat's greetings
+            self.shown.changed(row)
         elif item.message_id is not None and not self.busy:
             self.store.switch_version(item.message_id, step)
             self.reload()
@@ -376,7 +327,7 @@ class ChatSession:
             self.store.delete_message(item.message_id)
             self.reload()
         elif row == len(self.items) - 1:
-            self._reset(self.items[:-1])
+            self.shown.reset(self.items[:-1])
 
     def last_stats(self) -> GenerationStats | None:
         return next((item.stats for item in reversed(self.items) if item.stats is not None), None)
@@ -397,21 +348,14 @@ class ChatSession:
 
     # helpers
     def _request(self, turn: TurnSettings, upto: int | None, continue_text: str = "") -> GenerationRequest:
-        self._clear_left_out()
+        self.shown.clear_left_out()
         messages = self.conversation(turn.system_prompt, upto=upto, speaking=turn.group)
         self.built = None
         if turn.roleplay is not None:  # lorebooks, the user persona, the author's note, macros
             messages, self.sent_rows, self.built = roleplay_turn.with_roleplay(
                 messages, self.sent_rows, turn.roleplay, self.tokens
             )
-        self._pending_citations = ()
-        question = self._last_question(upto)
-        asked = len(self.items[:upto]) - 1
-        if question is not None and question in self._grounded and asked in self.sent_rows:
-            prompt, self._pending_citations = self._grounded[question]
-            at = self.sent_rows.index(asked)
-            messages[at] = messages[at].copy()  # its images stay
-            messages[at]["content"] = prompt  # the sources before the question, this turn only
+        self._pending_citations = self._grounded.ground(messages, self.items[:upto], self.sent_rows)
         return GenerationRequest(
             messages=messages,
             sampling=turn.sampling,
@@ -421,11 +365,6 @@ class ChatSession:
             reasoning=turn.reasoning,
             json_schema=turn.json_schema,
         )
-
-    def _last_question(self, upto: int | None) -> int | None:
-        """The id of the last question the request ends with (None when it ends with a reply)."""
-        items = self.items[:upto]
-        return items[-1].message_id if items and items[-1].role == "user" else None
 
     def _require_idle(self) -> None:
         if self.busy:
@@ -475,7 +414,7 @@ class ChatSession:
 
     def _save_greeting(self, parent: int | None, item: ChatItem, turn: TurnSettings) -> int:
         """A greeting shown before the chat existed; its alternatives kept as its versions, the one shown active."""
-        greetings = self._greetings if item is self.items[0] and len(self._greetings) > 1 else [item.text]
+        greetings = self._greetings.versions(item, first=item is self.items[0])
         said = TurnSettings(
             preset=item.preset_id or turn.preset, group=GroupTurn(item.speaker) if item.speaker else None
         )
@@ -483,7 +422,7 @@ class ChatSession:
         shown = ids[item.sibling_index] if len(ids) > 1 else ids[0]
         if shown != ids[-1]:
             self.store.switch_to(shown)
-        self._greetings = []
+        self._greetings.saved()
         return shown
 
     def _sync_system_prompt(self, system_prompt: str) -> None:
@@ -492,118 +431,14 @@ class ChatSession:
             self.store.update_message(self.system_message.id, content=system_prompt)
             self.system_message = self.store.message(self.system_message.id)
 
-    def _parent_of_last(self) -> int:
-        last = self.last()
-        return last.message_id if last and last.message_id is not None else 0
-
     def _start_reply(self, parent: int | None, turn: TurnSettings) -> None:
         reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
-        item = self._item(reply)
-        self._insert(item)
+        item = item_of(reply, self.describe_preset)
+        self.shown.insert(item)
         self._begin(item, reply.id, turn)
 
     def _begin(self, item: ChatItem, message_id: int, turn: TurnSettings) -> None:
-        item.model_name = turn.speaker or item.model_name
-        self._speaking = turn.group
-        if turn.group is not None:
-            item.speaker, item.preset_id = turn.group.speaker, turn.preset
-        item.state, item.stats, item.error, item.reading = MessageState.STREAMING, None, "", ""
-        if self._pending_citations or item.text == "":
-            item.citations = self._pending_citations  # a continued reply keeps the sources it had
-        if item.text == "":
-            item.tools = ()
-        self._changed(self.items.index(item))
-        self._saver = StreamingSaver(self.store, message_id)
-        self._saver.parts = (*item.citations, *item.tools)
-        self._set_state(ResponseState.READING_PROMPT)
-
-    def _end(self, state: MessageState, stats: GenerationStats | None, error: str = "") -> None:
-        last = self.last()
-        if last is None or last.state != MessageState.STREAMING:
-            self._set_state(ResponseState.IDLE)
-            return
-        last.state, last.stats, last.error, last.reading, last.waiting = state, stats, error, "", ""
-        if self._speaking is not None:
-            last.text = group.tidy(last.text, self._speaking)
-        self._changed(len(self.items) - 1)
-        saver, text, reasoning = self._saver, last.text, last.reasoning
-        if saver is not None:
-            details: dict[str, object] = dict(stats.as_dict()) if stats else {"error": error}
-            self._save(lambda: saver.finish(text, state, details, reasoning))
-        self._saver = None
-        self._set_state(ResponseState.IDLE)
-
-    def _mark_left_out(self, stats: GenerationStats) -> None:
-        if not stats.dropped_messages:
-            return
-        sent = self.sent_rows[stats.dropped_start : stats.dropped_start + stats.dropped_messages]
-        for row in sent:
-            if row >= 0 and not self.items[row].left_out:
-                self.items[row].left_out = True
-                self._changed(row)
-
-    def _clear_left_out(self) -> None:
-        for row, item in enumerate(self.items):
-            if item.left_out:
-                item.left_out = False
-                self._changed(row)
-
-    def _save(self, write: Callable[[], object]) -> None:
-        """A failed write (disk full, say) is reported once; the reply stays shown and is written again next time."""
-        try:
-            write()
-        except (sqlite3.Error, StoreError) as exc:
-            if not self.save_error:
-                self.save_error = (
-                    f"The chat could not be saved ({exc}). Free some disk space; the reply is kept on screen."
-                )
-                self.listener.save_failed(self.save_error)
-        else:
-            self.save_error = ""
-
-    def _item(self, message: Message) -> ChatItem:
-        stats = None
-        if message.stats and "generated_tokens" in message.stats:
-            stats = GenerationStats.from_dict(message.stats)
-        preset = self.describe_preset(message.preset) if message.preset else ""
-        state = MessageState.on_reopen(message.state)
-        return ChatItem(
-            role=message.role,
-            text=message.content,
-            state=state,
-            stats=stats,
-            model_name=" · ".join(part for part in (message.model, preset) if part),
-            error=str(message.stats.get("error", "")) if state is MessageState.ERROR else "",
-            message_id=message.id,
-            sibling_index=message.sibling_index,
-            sibling_count=message.sibling_count,
-            reasoning=message.reasoning or message.damaged_parts,
-            citations=message.citations,
-            documents=message.documents,
-            images=images_of(message.parts),
-            tools=tool_parts_of(message.parts),
-            speaker=message.speaker,
-            preset_id=message.preset,
-            note="This message's stored parts could not be read; shown as saved." if message.damaged_parts else "",
-        )
-
-    # telling the listener
-    def _reset(self, items: list[ChatItem]) -> None:
-        self.items = items
-        self.listener.items_reset()
-
-    def _insert(self, item: ChatItem) -> None:
-        self.items.append(item)
-        self.listener.item_inserted(len(self.items) - 1)
-
-    def _changed(self, row: int) -> None:
-        self.items[row].revision += 1
-        self.listener.item_changed(row)
-
-    def _set_state(self, state: ResponseState) -> None:
-        if state is not self.response_state:
-            self.response_state = state
-            self.listener.state_changed(state)
+        self.streaming_reply.begin(item, message_id, turn, self._pending_citations)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from app.core.prompting.types import GenerationStats, Sampling
 
 if TYPE_CHECKING:  # annotations only: the offload planner and the GGUF reader stay off the start path
     from app.core.engines.offload import Placement
+    from app.core.engines.state_cache import StateCache
     from app.core.library.gguf_file import GGUFInfo
 
 __all__ = [
@@ -127,6 +128,8 @@ class Engine(Protocol):
 
     capabilities: EngineCapabilities
     loaded: LoadedModel | None
+    state_cache: StateCache | None  # where states of long prompts are kept; None: none (a server keeps its own)
+    reserved_bytes: int  # memory the other slot's model holds, counted against the machine's when a model is fitted
 
     def load(
         self,

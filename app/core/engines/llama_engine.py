@@ -2,9 +2,9 @@
 
 ``LlamaEngine`` implements ``engines.interface.Engine`` beside ``engines.remote.RemoteEngine``.
 
-Not thread-safe by design: one owner (the GUI's engine worker thread, or the CLI's main thread)
-calls every method. The stop callback is the only thing another thread touches; it is read
-between tokens.
+Not thread-safe by design: one owner (the engine service's thread, ``engines.service``) calls every method. The
+stop callback is the only thing another thread touches; it is read between tokens. A reply's token loop is
+``engines.llama_reply``; loading the file, ``engines.llama_open``.
 
 ``LlamaEngine(embedding=True)`` holds an embedding model instead (the engine service's embedding slot): it loads
 only GGUFs made for embeddings (engines.llama_embed), answers ``embed`` and never chats.
@@ -12,10 +12,8 @@ only GGUFs made for embeddings (engines.llama_embed), answers ``embed`` and neve
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,17 +25,16 @@ from app.core.engines.special_text import SpecialTextGuard
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
 from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
 from app.core.prompting.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt, resolve_format
-from app.core.prompting.types import FinishReason, GenerationStats, Sampling
+from app.core.prompting.types import GenerationStats, Sampling
 
-# What a load, a reply or an embedding needs is imported where it is used (in load, stream, _pieces): the window
-# builds a LlamaEngine at start, before any model is loaded, and the cold start pays only for what it touches
-# (issue 20, part 4; tests/ui/test_window_start.py keeps these modules off the start path).
+# What a load, a reply or an embedding needs is imported where it is used (load, stream, embed; the reply loop in
+# llama_reply): the window builds a LlamaEngine at start, before any model is loaded, and the cold start pays only for
+# what it touches (issue 20, part 4; tests/ui/test_start_imports.py keeps these modules off the start path).
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
     from app.core.engines.file_watch import FileWatch
-    from app.core.engines.llama_vision import Projector, VisionPrompt
-    from app.core.engines.prompt_lookup import DraftCounts
+    from app.core.engines.llama_vision import Projector
     from app.core.engines.state_cache import StateCache
 
 __all__ = ["LlamaEngine"]
@@ -283,6 +280,7 @@ class LlamaEngine:
         ``tool_choice`` is for remote engines: here a forced call is the ``grammar``'s work.
         """
         from app.core.engines.grammar_build import compile_grammar
+        from app.core.engines.llama_reply import HeldModel, reply_pieces  # what a reply needs, on its first use
         from app.core.engines.llama_vision import default_marker, image_candidates
         from app.core.prompting.media import with_media_markers
 
@@ -342,12 +340,22 @@ class LlamaEngine:
             dropped_start=fitted.dropped_start,
             image_tokens=chosen.image_tokens if chosen is not None else 0,
         )
-        generation.pieces = self._pieces(
-            llama,
+        held = HeldModel(
+            llama=llama,
+            projector=self._projector,
+            state_cache=self.state_cache,
+            state_space=self._state_space,
+            draft_length=self.loaded.options.prompt_lookup if self.loaded is not None else 0,
+            file_changed=self._file_changed,
+            stale_error=self._stale_file,
+            unload=self.unload,
+        )
+        generation.pieces = reply_pieces(
+            held,
             tokens,
             max_tokens=min(sampling.max_tokens, room),
             sampling=sampling,
-            prompt=prompt,
+            stop=list(dict.fromkeys(prompt.stop + self._tokens.end_texts + sampling.stop)),
             should_stop=should_stop,
             stats=generation.stats,
             on_prompt_progress=on_prompt_progress,
@@ -355,108 +363,6 @@ class LlamaEngine:
             vision=chosen,
         )
         return generation
-
-    def _pieces(
-        self,
-        llama: Llama,
-        tokens: list[int],
-        *,
-        max_tokens: int,
-        sampling: Sampling,
-        prompt: RenderedPrompt,
-        should_stop: Callable[[], bool],
-        stats: GenerationStats,
-        on_prompt_progress: Callable[[int, int], None] | None,
-        grammar: Any = None,
-        vision: VisionPrompt | None = None,
-    ) -> Iterator[str]:
-        from app.core.engines.llama_adapter import PromptAbort, cached_prefix, evaluated_tokens, read_prompt
-        from app.core.engines.llama_state import keep_state, restore_best
-        from app.core.engines.llama_vision import ImageTiming
-        from app.core.engines.prompt_lookup import drafting
-
-        started = time.perf_counter()
-        finish: str = FinishReason.CANCELLED
-        first = 0.0
-        if vision is None:
-            if self._projector is not None:
-                self._projector.held = []  # the context is read as text from here: images hold -1, no token
-            stats.restored_tokens = restore_best(self.state_cache, self._state_space, llama, tokens)
-            cached = cached_prefix(llama, tokens)
-        else:
-            cached = 0
-        # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
-        abort = PromptAbort(llama, should_stop, needed=vision is not None or len(tokens) - cached > 1)
-        chunks: Any = iter(())
-        stale = False
-        draft_length = self.loaded.options.prompt_lookup if self.loaded is not None else 0
-        drafts = contextlib.ExitStack()
-        counts: DraftCounts | None = None
-        try:
-            if vision is not None:
-                timing = ImageTiming()
-                try:
-                    read_in = vision.evaluate(llama, should_stop, on_prompt_progress, timing)
-                finally:
-                    vision.free()
-                    stats.image_encode_s = timing.encode_s
-                tokens = read_in if read_in is not None else [0] * evaluated_tokens(llama)
-                if read_in is None:
-                    return
-            elif not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
-                return
-            if draft_length > 0 and vision is None:  # an image's positions hold no token a draft could copy
-                counts = drafts.enter_context(drafting(llama, draft_length, len(tokens)))
-            chunks = llama.create_completion(
-                prompt=tokens,
-                max_tokens=max_tokens,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                top_k=sampling.top_k,
-                min_p=sampling.min_p,
-                repeat_penalty=sampling.repeat_penalty,
-                seed=sampling.seed,
-                presence_penalty=sampling.presence_penalty,
-                frequency_penalty=sampling.frequency_penalty,
-                stop=list(dict.fromkeys(prompt.stop + self._tokens.end_texts + sampling.stop)),
-                stream=True,
-                grammar=grammar,
-            )
-            for chunk in abort.guard(chunks):
-                abort.remove()  # the prompt is in: from here the flag is checked between tokens, at no cost
-                choice = chunk["choices"][0]
-                text = choice["text"]
-                if text:
-                    if not first:
-                        first = time.perf_counter()
-                    yield text
-                if choice["finish_reason"]:
-                    finish = choice["finish_reason"]
-                    break
-                if should_stop():
-                    break
-                if self._file_changed():  # before the next token touches the mapped weights
-                    stale = True
-                    raise self._stale_file()
-        finally:
-            abort.remove()
-            if hasattr(chunks, "close"):
-                chunks.close()
-            drafts.close()  # unchecked drafts leave the context before its state is kept
-            end = time.perf_counter()
-            if counts is not None:
-                stats.generated_tokens = counts.sampled
-                stats.drafted_tokens, stats.accepted_tokens = counts.drafted, counts.accepted
-            else:  # the last sampled token is never evaluated, hence + 1 once anything was generated
-                evaluated = evaluated_tokens(llama) - len(tokens)
-                stats.generated_tokens = evaluated + 1 if (first or evaluated > 0) else 0
-            stats.ttft_s = (first or end) - started
-            stats.total_s = end - started
-            stats.finish_reason = finish
-            if stale:
-                self.unload()
-            elif vision is None:
-                keep_state(self.state_cache, self._state_space, llama)
 
     def _file_changed(self) -> bool:
         """Whether the mapped model file was overwritten in place since the load: see engines/file_watch.py."""

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from app.core.engines.interface import Embeddings, EngineCapabilities, Generation, LoadedModel
@@ -37,6 +37,9 @@ from app.core.prompting.parts import Thought
 from app.core.prompting.prompt_formats import CHATML_TEMPLATE, ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.tool_prompt import hermes_call_text
 from app.core.prompting.types import FinishReason, GenerationStats, Sampling
+
+if TYPE_CHECKING:
+    from app.core.engines.state_cache import StateCache
 
 REMOTE_FORMAT_NAME = "the server's own format"
 REMOTE_NOTE = "This model runs on a remote server, which applies its own prompt format; shown: the messages sent."
@@ -154,6 +157,8 @@ class RemoteEngine:
         self.name = name or urlsplit(self.base).netloc
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.state_cache: StateCache | None = None  # the server keeps its own prompt cache
+        self.reserved_bytes = 0  # nothing of this machine's memory is fitted: the model runs on the server
         self._model_id = ""
         self._remote_format: PromptFormat | None = None
 

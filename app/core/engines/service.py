@@ -403,8 +403,7 @@ def _load(
     beside: LoadedModel | None,
 ) -> LoadedModel:
     """Load on the slot's thread, the memory of the model in the other slot counted against the machine's."""
-    if isinstance(engine, LlamaEngine):
-        engine.reserved_bytes = beside.resident_bytes if beside is not None else 0
+    engine.reserved_bytes = beside.resident_bytes if beside is not None else 0
     return engine.load(path, options, on_progress)
 
 

@@ -8,7 +8,9 @@ it holds exactly what reading those tokens would: greedy replies are the same wi
 
 On disk: ``<folder>/<namespace>/<sha256 of the tokens>.state``, one file per state: a header line (JSON: the
 format, the token count, the sha256 of the data), the tokens (int32), then the data. Written to a temporary file
-and renamed (another process never sees half a file); a file that does not check out is deleted and skipped.
+and renamed (another process never sees half a file); a file that does not check out is deleted and skipped, and a
+temporary file whose writer died (kill -9) is removed by the next eviction. A file the cache cannot read, write or
+delete (a full or read-only disk) is logged and skipped: the turn goes on, reading the prompt itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -141,7 +144,7 @@ class StateCache:
             self._memory.clear()
         if self.folder is not None and self.folder.is_dir():
             for path in self.folder.glob("*/*.state"):
-                path.unlink(missing_ok=True)
+                _remove(path, "cleared")
 
     def set_budgets(self, memory_budget: int, disk_budget: int) -> None:
         """New budgets (Settings → Performance), applied at once: the least recently used states go first."""
@@ -205,12 +208,15 @@ class StateCache:
     def _evict_disk(self) -> None:
         if self.folder is None:
             return
+        for leftover in self.folder.glob("*/.*.tmp"):
+            if _abandoned(leftover):
+                _remove(leftover, "a write that never finished (its process ended)")
         files = sorted(self.folder.glob("*/*.state"), key=_mtime)
         total = sum(_size(path) for path in files)
         while files and total > self.disk_budget:
             oldest = files.pop(0)
             total -= _size(oldest)
-            oldest.unlink(missing_ok=True)
+            _remove(oldest, "the disk budget")
 
 
 def _header(path: Path) -> tuple[int, str, int] | None:
@@ -235,11 +241,15 @@ def _read_tokens(path: Path) -> list[int] | None:
     try:
         with path.open("rb") as source:
             source.seek(offset)
-            tokens = array.array("i")
-            tokens.frombytes(source.read(4 * count))
-    except (OSError, ValueError):
+            raw = source.read(4 * count)
+    except OSError:
         return None
-    return tokens.tolist() if len(tokens) == count else None
+    if count < 0 or len(raw) != 4 * count:
+        _discard(path, "it is truncated")
+        return None
+    tokens = array.array("i")
+    tokens.frombytes(raw)
+    return tokens.tolist()
 
 
 def _read_state(path: Path) -> CachedState | None:
@@ -263,7 +273,35 @@ def _read_state(path: Path) -> CachedState | None:
 
 def _discard(path: Path, why: str) -> None:
     log.warning("ignoring the saved chat state %s (%s); it is removed", path.name, why)
-    path.unlink(missing_ok=True)
+    _remove(path, why)
+
+
+def _remove(path: Path, why: str) -> None:
+    """Delete a file of the cache; one that cannot be (a read-only disk, a folder in its place) is left, said once
+    in the log per call, and never stops the turn that found it."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove %s from the chat state cache (%s): %s", path.name, why, exc)
+
+
+STALE_WRITE_S = 3600.0  # a temporary file this old was left by a writer that died (a state is written in seconds)
+
+
+def _abandoned(temporary: Path) -> bool:
+    """A temporary file (``.<name>.<pid>.<thread>.tmp``) whose writer is gone: killed (kill -9, a crash, power)."""
+    try:
+        pid = int(temporary.name.split(".")[-3])
+    except (IndexError, ValueError):
+        pid = 0
+    if os.name == "posix" and pid > 0 and pid != os.getpid():
+        try:
+            os.kill(pid, 0)  # signal 0: is it alive? (not on Windows, where it would end the process)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass  # alive, another user's
+    return time.time() - _mtime(temporary) > STALE_WRITE_S
 
 
 def _size(path: Path) -> int:

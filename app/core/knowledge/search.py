@@ -249,7 +249,7 @@ class Searcher:
     def _covering(self, chunk_ids: list[int], words: list[str], least: int) -> list[int]:
         """Beside vectors, only the keyword hits that hold ``least`` of the question's informative words: a passage
         that shares one common word with a paraphrased question is noise the fusion would rank above the passage
-        the vectors found (measured on bench/knowledge_corpus.py: paraphrase hit@3 0.67 → 1.0, keywords kept 1.0)."""
+        the vectors found (measured on tests/knowledge_corpus.py: paraphrase hit@3 0.67 → 1.0, keywords kept 1.0)."""
         need = min(least, len(words))
         if need <= 1:
             return chunk_ids  # every keyword hit holds one of the words

@@ -40,8 +40,8 @@ from app.ui.chat.documents import DocumentTray, GroundingTask
 
 if TYPE_CHECKING:
     from app.ui.chat.group_chat import GroupChat
+    from app.ui.personas.persona_panel import PersonaPanel  # built after the window's first paint
 from app.ui.engines.engine_client import EngineClient
-from app.ui.personas.persona_panel import PersonaPanel
 from app.ui.welcome import WelcomePage
 from app.ui.widgets import ErrorBanner
 

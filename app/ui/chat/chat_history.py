@@ -1,4 +1,6 @@
-"""Chat history actions: open, versions, delete with undo, export/import, and the menu of one message."""
+"""Chat history actions: open, versions, rename, delete with undo, export/import, and the menu of one message.
+
+Every write to the history goes through here (the chat list only asks): one that fails is said in the banner."""
 
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ class ChatHistory(QObject):
         self.undo_timer.timeout.connect(self.forget_undo)
         sidebar.chat_selected.connect(self.open_chat)
         sidebar.delete_requested.connect(self.delete_chat)
+        sidebar.rename_requested.connect(self.rename_chat)
         sidebar.export_requested.connect(self.export_chat)
         sidebar.import_requested.connect(self.import_chat)
         chat_view.version_requested.connect(self.switch_version)
@@ -133,9 +136,21 @@ class ChatHistory(QObject):
         stats = self.conversation.session.last_stats()
         self.turn.show_context(stats.context_used if stats else 0, stats.context_size if stats else 0)
 
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        try:
+            self.store.rename_chat(chat_id, title)
+        except StoreError as exc:  # a full disk, a locked or read-only history: said, and the old title stays
+            self.error.emit(f"Could not rename the chat: {exc}")
+            return
+        self.sidebar.refresh()
+
     def delete_chat(self, chat_id: int) -> None:
         self.forget_undo()
-        self.store.delete_chat(chat_id)
+        try:
+            self.store.delete_chat(chat_id)
+        except StoreError as exc:
+            self.error.emit(f"Could not delete the chat: {exc}")
+            return
         self.undo_chat = chat_id
         if self.conversation.session.chat_id == chat_id:
             self.new_chat_needed.emit()
@@ -146,7 +161,11 @@ class ChatHistory(QObject):
 
     def undo_delete(self) -> None:
         if self.undo_chat is not None:
-            self.store.undelete_chat(self.undo_chat)
+            try:
+                self.store.undelete_chat(self.undo_chat)
+            except StoreError as exc:
+                self.error.emit(f"Could not bring the chat back: {exc}")
+                return
             chat_id, self.undo_chat = self.undo_chat, None
             self.undo_button.hide()
             self.sidebar.refresh()

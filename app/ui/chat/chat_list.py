@@ -128,6 +128,7 @@ class ChatSidebar(QWidget):
     _found = Signal(int, str, object)  # generation, query, list of chats or an error (from the worker)
     new_chat_requested = Signal()
     delete_requested = Signal(int)
+    rename_requested = Signal(int, str)  # a chat and its new title (ChatHistory saves it)
     export_requested = Signal(int)
     import_requested = Signal()
 
@@ -272,8 +273,7 @@ class ChatSidebar(QWidget):
         current = self.store.chat(chat_id).title
         title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=current)
         if ok and title.strip():
-            self.store.rename_chat(chat_id, title)
-            self.refresh()
+            self.rename_requested.emit(chat_id, title)
 
     def _menu(self, position) -> None:
         index = self.view.indexAt(position)

@@ -12,8 +12,6 @@ Code blocks answer the mouse themselves: Copy, and sideways scrolling of long li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics, QGuiApplication, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
@@ -28,22 +26,12 @@ from app.ui.chat.message_actions import MessageActionBar, available
 from app.ui.chat.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
 from app.ui.chat.row_heights import RowHeights
 from app.ui.chat.thought_block import thought_key, toggle_thought
+from app.ui.chat.view_hits import CLICKABLE, Hit, HitKind
 
-__all__ = ["ChatView", "stats_line"]
+__all__ = ["ChatView", "Hit", "HitKind", "stats_line"]
 COPIED_MS = 1500  # how long a code block's header says "Copied"
 WARM_UP_MS = 3000  # after start-up: Pygments is ready before the first reply with code
 WHEEL_STEP = 40  # pixels a code block scrolls sideways per wheel notch
-
-
-@dataclass
-class Hit:
-    """What is under a point of the viewport."""
-
-    row: int
-    kind: str  # "previous", "next", "thought", "image", "source", "copy", "thumb", "track", "code" or "message"
-    code: CodeBlockView | None = None
-    origin: QPoint | None = None  # the code block's top left, in viewport coordinates
-    image: int = -1  # which of the message's images (kind "image"), or of a reply's sources (kind "source")
 
 
 class ChatView(QTableView):
@@ -220,32 +208,36 @@ class ChatView(QTableView):
         row = index.row()
         where = self.message_geometry(row)
         if where.arrows is not None:
-            for kind, rect in (("previous", where.arrows[0]), ("next", where.arrows[2])):
+            for kind, rect in ((HitKind.PREVIOUS, where.arrows[0]), (HitKind.NEXT, where.arrows[2])):
                 if rect.adjusted(-4, -4, 4, 4).contains(position):
                     return Hit(row, kind)
         if where.thought is not None and where.thought.contains(position):
-            return Hit(row, "thought")  # the reasoning's line: a click expands or collapses it
+            return Hit(row, HitKind.THOUGHT)  # the reasoning's line: a click expands or collapses it
         for number, rect in enumerate(where.images):
             if rect.contains(position):
-                return Hit(row, "image", image=number)
+                return Hit(row, HitKind.IMAGE, image=number)
         if self.item(row).citations:
             for number, rect in enumerate(where.sources):
                 if rect.contains(position):
-                    return Hit(row, "source", image=number)
+                    return Hit(row, HitKind.SOURCE, image=number)
         body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
         found = body.piece_at(position.y() - where.body_y)
         if found is None or found[1].code is None or position.x() < where.body_x:
-            return Hit(row, "message")
+            return Hit(row, HitKind.MESSAGE)
         code, origin = found[1].code, QPoint(where.body_x, where.body_y + found[1].top)
         local = position - origin
         if local.x() >= code.width:
-            return Hit(row, "message")
+            return Hit(row, HitKind.MESSAGE)
         thumb, track = code.thumb_rect(), code.track_rect()
-        rects: tuple[tuple[str, QRect | None], ...] = (("copy", code.copy_rect()), ("thumb", thumb), ("track", track))
+        rects: tuple[tuple[HitKind, QRect | None], ...] = (
+            (HitKind.COPY, code.copy_rect()),
+            (HitKind.THUMB, thumb),
+            (HitKind.TRACK, track),
+        )
         for kind, area in rects:
             if area is not None and area.adjusted(0, -3, 0, 3).contains(local):
                 return Hit(row, kind, code, origin)
-        return Hit(row, "code", code, origin)
+        return Hit(row, HitKind.CODE, code, origin)
 
     # actions
     def trigger(self, name: str, row: int | None = None) -> bool:
@@ -335,8 +327,7 @@ class ChatView(QTableView):
             return
         hit = self.hit(position)
         row = hit.row if hit is not None else -1
-        pointing = hit is not None and hit.kind in ("previous", "next", "thought", "image", "source", "copy", "thumb",
-                                                    "track")  # fmt: skip
+        pointing = hit is not None and hit.kind in CLICKABLE
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if pointing else Qt.CursorShape.ArrowCursor)
         if row != self._hover_row:
             self._hover_row = row
@@ -349,29 +340,29 @@ class ChatView(QTableView):
         shown = show_all_at(self, position) if event.button() == Qt.MouseButton.LeftButton else None
         if shown is not None and show_all(self, shown):
             return
-        if hit is not None and hit.kind in ("previous", "next"):
-            self.switch_version(hit.row, -1 if hit.kind == "previous" else 1)
+        if hit is not None and hit.kind in (HitKind.PREVIOUS, HitKind.NEXT):
+            self.switch_version(hit.row, -1 if hit.kind == HitKind.PREVIOUS else 1)
             return
-        if hit is not None and hit.kind == "thought":
+        if hit is not None and hit.kind == HitKind.THOUGHT:
             toggle_thought(self, hit.row)
             return
-        if hit is not None and hit.kind == "image":
+        if hit is not None and hit.kind == HitKind.IMAGE:
             self.image_clicked.emit(hit.row, hit.image)
             return
-        if hit is not None and hit.kind == "source":
+        if hit is not None and hit.kind == HitKind.SOURCE:
             self.source_clicked.emit(hit.row, hit.image)
             return
         if hit is not None and hit.code is not None and hit.origin is not None:
             code, local = hit.code, position - hit.origin
-            if hit.kind == "copy":
+            if hit.kind == HitKind.COPY:
                 self.copy_code(hit.row, code)
                 return
-            if hit.kind == "thumb":
+            if hit.kind == HitKind.THUMB:
                 thumb = code.thumb_rect()
                 assert thumb is not None
                 self._drag = (code, hit.row, float(hit.origin.x() + local.x() - thumb.left()))
                 return
-            if hit.kind == "track":
+            if hit.kind == HitKind.TRACK:
                 page = code.inner_width * (1 if local.x() > (code.thumb_rect() or QRect()).center().x() else -1)
                 if code.scroll_to(code.scroll_x + page):
                     self._update_row(hit.row)

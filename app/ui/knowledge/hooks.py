@@ -64,11 +64,19 @@ class WindowKnowledge(QObject):
 
     @Slot()
     def list_collections(self) -> None:
-        """The picker gets the collections' names (read off the GUI thread)."""
-        from app.ui.knowledge.lanes import collection_names
-
+        """The picker gets the collections' names (read off the GUI thread). No database yet: none, and the knowledge
+        package (numpy) is not imported: importing it holds the GIL for a long stall of the window just started."""
         database = self.window.paths.knowledge_db
-        self.window.background.run(lambda: collection_names(database), self.picker.set_names)
+        if not database.is_file():
+            self.picker.set_names([])
+            return
+
+        def read() -> list[str]:  # (imported on the worker: the GUI thread keeps its turns while it loads)
+            from app.ui.knowledge.lanes import collection_names
+
+            return collection_names(database)
+
+        self.window.background.run(read, self.picker.set_names)
 
     @Slot(int, int)
     def show_source(self, row: int, number: int) -> None:

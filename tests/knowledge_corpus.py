@@ -1,6 +1,7 @@
 """A small corpus of facts no model can know (an invented island), written as a Markdown file, a PDF, a DOCX and a
 text file, with two questions per fact: one that shares the fact's rare words ("keyword") and one that says it
-in other words ("paraphrase"). Used by tests/core/test_knowledge_retrieval.py and bench/documents.py (hit@3)."""
+in other words ("paraphrase"). Used by the knowledge tests (core, server, the Knowledge page) and
+bench/documents.py (hit@3)."""
 
 from __future__ import annotations
 
