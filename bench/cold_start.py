@@ -63,8 +63,12 @@ WHERE_THE_TIME_GOES = (
 )
 
 
+CPU_SECONDS: list[float] = []  # each probe's CPU time (user + system, os.wait4): it runs to ready, then quits
+
+
 def _time_to_ready(code: str, basedir: str, tree: str | None = None) -> tuple[float, str]:
-    """``tree``: the checkout whose ``app`` runs (default: whatever ``app`` this interpreter imports)."""
+    """``tree``: the checkout whose ``app`` runs (default: whatever ``app`` this interpreter imports). The process's
+    CPU time is appended to ``CPU_SECONDS``: less moved by this machine's load than the wall time."""
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     if tree is not None:  # (run from there too: ``-c`` puts the working directory first on sys.path)
         env["PYTHONPATH"] = tree
@@ -83,7 +87,18 @@ def _time_to_ready(code: str, basedir: str, tree: str | None = None) -> tuple[fl
     assert process.stdout is not None
     line = process.stdout.readline()
     elapsed = time.perf_counter() - started
-    process.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while True:  # (os.wait4, not process.wait: it reports the child's CPU time)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the start probe did not quit")
+        time.sleep(0.005)
+    process.stdout.close()
     if not line.startswith("ready"):
         raise RuntimeError(f"start probe failed: {line!r}")
     return elapsed, line
@@ -117,10 +132,12 @@ def run(quick: bool = False) -> Section:
     )
 
 
-def compare(against: str, rounds: int = 9) -> dict[str, list[float]]:
-    """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved."""
+def compare(against: str, rounds: int = 9) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved; and each
+    process's CPU seconds (to ready, then its quit)."""
     trees = {"bare": str(REPO), "against": against, "this": str(REPO)}
     times: dict[str, list[float]] = {name: [] for name in trees}
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as folder:
         basedirs = {name: os.path.join(folder, name) for name in trees}  # one each: their schemas may differ
         for name, tree in trees.items():  # warm the page cache and the bytecode of each
@@ -128,7 +145,8 @@ def compare(against: str, rounds: int = 9) -> dict[str, list[float]]:
         for _ in range(rounds):
             for name, tree in trees.items():
                 times[name].append(_time_to_ready(BASELINE if name == "bare" else APP, basedirs[name], tree)[0])
-    return times
+                cpu[name].append(CPU_SECONDS[-1])
+    return times, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", required=True, help="the root of another checkout (the change's before)")
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args(argv)
-    times = compare(args.against, args.rounds)
-    bare = median(times["bare"])
+    times, cpu = compare(args.against, args.rounds)
+    bare, bare_cpu = median(times["bare"]), median(cpu["bare"])
     for name, values in times.items():
-        print(f"{name:8} median {median(values) * 1000:7.1f} ms  ratio to the bare {median(values) / bare:5.2f}")
+        print(f"{name:8} median {median(values) * 1000:7.1f} ms  ratio to the bare {median(values) / bare:5.2f}  "
+              f"CPU {median(cpu[name]) * 1000:7.1f} ms  ratio {median(cpu[name]) / bare_cpu:5.2f}")  # fmt: skip
     print(f"load average {os.getloadavg()[0]:.1f}")
     return 0
 

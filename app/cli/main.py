@@ -116,8 +116,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WINDOW_OPTIONS = ("--basedir", "--model", "--open")  # all a plain window start takes
+
+
+def window_args(argv: Sequence[str]) -> argparse.Namespace | None:
+    """A plain window start's arguments (only ``WINDOW_OPTIONS``, each once or more, the last one kept), read as
+    ``build_parser`` reads them, without building it: its ~30 commands and their modules cost the window's cold start
+    (issue 20, part 4). None for anything else (a command, --help, a typo, a value that starts with "-"): the whole
+    parser reads those, with its help and its errors."""
+    given: dict[str, str] = {}
+    tokens = iter(argv)
+    for token in tokens:
+        name, equals, value = token.partition("=")
+        if name not in WINDOW_OPTIONS:
+            return None
+        if not equals:
+            value = next(tokens, "-")
+            if value.startswith("-"):
+                return None
+        given[name.removeprefix("--")] = value
+    args = argparse.Namespace(self_test=False, only=None, self_test_mcp_server=False, document_reader=False,
+                              model=given.get("model"), open=given.get("open"), command=None)  # fmt: skip
+    if "basedir" in given:  # (the parser's default is SUPPRESS: absent unless given)
+        args.basedir = given["basedir"]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = window_args(sys.argv[1:] if argv is None else argv) or build_parser().parse_args(argv)
     if args.self_test_mcp_server:  # the self-test's MCP probe: stdio is its protocol, so nothing else may print
         from app.selftest.probe_server import serve as serve_probe
 

@@ -7,12 +7,19 @@ Hub sends is interpreted by the terminal.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from app.core import bounded_json
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_KEEP_LINES = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+_CONTROL_KEEP_LINES = r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """(Compiled on first use: the window's start never prints to the terminal.)"""
+    return re.compile(pattern)
 
 
 def _escaped(found: re.Match[str]) -> str:
@@ -22,7 +29,7 @@ def _escaped(found: re.Match[str]) -> str:
 
 def safe(value: object, *, lines: bool = False) -> str:
     """``value`` as text with its control characters escaped (``lines``: keep line breaks)."""
-    return (_CONTROL_KEEP_LINES if lines else _CONTROL).sub(_escaped, str(value))
+    return _compiled(_CONTROL_KEEP_LINES if lines else _CONTROL).sub(_escaped, str(value))
 
 
 def message_text(words: list[str]) -> str:

@@ -9,6 +9,7 @@ most ``max_depth`` times), and only a document within both limits reaches ``json
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -23,7 +24,6 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _PAIR = re.compile(rb"\[\]|\{\}")
 _SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")  # escaped, or encoded with surrogatepass
-_LONE = re.compile("[\ud800-\udfff]")  # after json.loads, a pair is one character: what is left is alone
 
 
 class JsonLimitError(HermesError, ValueError):
@@ -44,7 +44,13 @@ def loads(data: bytes | str, *, max_bytes: int = MAX_FILE_BYTES, max_depth: int 
 
 def text(value: str) -> str:
     """``value`` with each lone surrogate (which no file can hold as UTF-8) replaced by U+FFFD."""
-    return _LONE.sub("\ufffd", value)
+    return _lone().sub("\ufffd", value)
+
+
+@functools.cache
+def _lone() -> re.Pattern[str]:
+    """A surrogate alone (after json.loads, a pair is one character): compiled on first use, off the start path."""
+    return re.compile("[\ud800-\udfff]")
 
 
 def _without_lone_surrogates(value: Any) -> Any:

@@ -4,6 +4,7 @@ closes (closing waited for every header of a 300-model library: over a minute)."
 from pathlib import Path
 
 from app.core.engines.load_options import LoadOptions
+from app.core.library import gguf_file
 from app.ui.engines import model_bar
 
 
@@ -14,13 +15,13 @@ def test_estimates_stop_between_files_when_asked(starter_model: Path, tmp_path: 
         path.symlink_to(starter_model)
         paths.append(str(path))
     read: list[str] = []
-    real_read = model_bar.read_gguf
+    real_read = gguf_file.read_gguf
 
     def counted(path):
         read.append(str(path))
         return real_read(path)
 
-    monkeypatch.setattr(model_bar, "read_gguf", counted)
+    monkeypatch.setattr(gguf_file, "read_gguf", counted)  # (model_bar imports it where it reads)
     wanted = {path: LoadOptions(context_size=512) for path in paths}
     every = model_bar.estimate_models(wanted)
     assert sorted(every) == sorted(paths) and all(every[p].context == 512 for p in paths)

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from app.core.engines.load_options import LoadOptions
-from app.core.engines.offload import Placement
 from app.core.errors import HermesError
-from app.core.library.gguf_file import GGUFInfo
 from app.core.prompting.context import ContextPolicy
 from app.core.prompting.prompt_formats import ChatMessage, PromptFormat, RenderedPrompt
 from app.core.prompting.types import GenerationStats, Sampling
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the offload planner and the GGUF reader stay off the start path
+    from app.core.engines.offload import Placement
     from app.core.engines.state_cache import StateCache
+    from app.core.library.gguf_file import GGUFInfo
 
 __all__ = [
     "ContextFullError",

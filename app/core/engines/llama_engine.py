@@ -18,61 +18,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.engines.devices import list_devices
-from app.core.engines.file_watch import FileWatch
-from app.core.engines.grammar_build import compile_grammar
 from app.core.engines.interface import ContextFullError, Embeddings, EngineCapabilities, Generation, LoadedModel
-from app.core.engines.llama_adapter import (
-    apply_builtin_template,
-    builtin_templates,
-    control_token_texts,
-    load_progress,
-)
-from app.core.engines.llama_embed import (
-    check_chat_model,
-    check_embedding_model,
-    embed_batch,
-    embedding_context,
-    resident_bytes,
-)
-from app.core.engines.llama_open import open_llama
-from app.core.engines.llama_state import state_space
-from app.core.engines.llama_vision import (
-    Projector,
-    default_marker,
-    image_candidates,
-    open_projector,
-    projector_bytes,
-)
 from app.core.engines.load_options import LoadOptions
-from app.core.engines.memory_use import memory_use
-from app.core.engines.model_format import ModelTokens, bos_once_ids, model_format, model_tokens
-from app.core.engines.offload import (
-    ALL,
-    LoadOptionError,
-    check_options,
-    flash_attention_on,
-    placement_of,
-    plan_offload,
-    too_large,
-)
+from app.core.engines.model_format import ModelTokens, bos_once_ids
 from app.core.engines.special_text import SpecialTextGuard
-from app.core.engines.state_cache import StateCache
 from app.core.errors import HermesError, ModelFileError, ModelLoadError, NoModelLoaded
-from app.core.library.gguf_file import read_gguf
 from app.core.prompting.context import ContextOverflow, ContextPolicy, fit_to_context
-from app.core.prompting.media import with_media_markers
-from app.core.prompting.prompt_formats import (
-    AUTO,
-    ChatMessage,
-    PromptFormat,
-    RenderedPrompt,
-    resolve_format,
-)
+from app.core.prompting.prompt_formats import AUTO, ChatMessage, PromptFormat, RenderedPrompt, resolve_format
 from app.core.prompting.types import GenerationStats, Sampling
 
+# What a load, a reply or an embedding needs is imported where it is used (load, stream, embed; the reply loop in
+# llama_reply): the window builds a LlamaEngine at start, before any model is loaded, and the cold start pays only for
+# what it touches (issue 20, part 4; tests/ui/test_start_imports.py keeps these modules off the start path).
 if TYPE_CHECKING:
     from llama_cpp import Llama
+
+    from app.core.engines.file_watch import FileWatch
+    from app.core.engines.llama_vision import Projector
+    from app.core.engines.state_cache import StateCache
 
 __all__ = ["LlamaEngine"]
 
@@ -117,6 +80,36 @@ class LlamaEngine:
         loaded again where it can be, and the error says so. ``on_progress(0.0 … 1.0)`` hears llama.cpp
         load the file; returning False cancels the load (a ModelLoadError that says so).
         """
+        from app.core.engines.devices import list_devices
+        from app.core.engines.file_watch import FileWatch
+        from app.core.engines.llama_adapter import (
+            apply_builtin_template,
+            builtin_templates,
+            control_token_texts,
+            load_progress,
+        )
+        from app.core.engines.llama_embed import (
+            check_chat_model,
+            check_embedding_model,
+            embedding_context,
+            resident_bytes,
+        )
+        from app.core.engines.llama_open import open_llama
+        from app.core.engines.llama_state import state_space
+        from app.core.engines.llama_vision import open_projector, projector_bytes
+        from app.core.engines.memory_use import memory_use
+        from app.core.engines.model_format import model_format, model_tokens
+        from app.core.engines.offload import (
+            ALL,
+            LoadOptionError,
+            check_options,
+            flash_attention_on,
+            placement_of,
+            plan_offload,
+            too_large,
+        )
+        from app.core.library.gguf_file import read_gguf
+
         info = read_gguf(path)  # raises ModelFileError with a human message
         (check_embedding_model if self.embedding else check_chat_model)(info)
         try:
@@ -254,6 +247,8 @@ class LlamaEngine:
 
     def embed(self, texts: Sequence[str], should_stop: Callable[[], bool] = lambda: False) -> Embeddings:
         """One L2-normalised vector per text, batched (see engines.llama_embed.embed_batch)."""
+        from app.core.engines.llama_embed import embed_batch
+
         llama = self._require()
         if not self.embedding:
             raise HermesError("The chat model gives no embeddings here: load an embedding model for them.")
@@ -284,7 +279,10 @@ class LlamaEngine:
         ``tools`` (OpenAI function tools) are rendered into the prompt by the template (``prompting.tool_prompt``);
         ``tool_choice`` is for remote engines: here a forced call is the ``grammar``'s work.
         """
+        from app.core.engines.grammar_build import compile_grammar
         from app.core.engines.llama_reply import HeldModel, reply_pieces  # what a reply needs, on its first use
+        from app.core.engines.llama_vision import default_marker, image_candidates
+        from app.core.prompting.media import with_media_markers
 
         llama = self._require()
         if self.embedding:

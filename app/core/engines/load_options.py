@@ -6,6 +6,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 MAX_DRAFT = 64  # prompt-lookup draft tokens per step: a wider batch than any acceptance pays for
+AUTO, ALL = -2, -1  # LoadOptions.gpu_layers / Settings.gpu_layers: anything >= 0 is a layer count
+FLASH_ATTENTION = ("auto", "on", "off")
+# KV cache types: (ggml_type, bytes per element) — f16 2 bytes; q8_0 34 bytes and q4_0 18 bytes per 32
+KV_TYPES: dict[str, tuple[int, float]] = {"f16": (1, 2.0), "q8_0": (8, 34 / 32), "q4_0": (2, 18 / 32)}
 
 
 @dataclass(frozen=True)

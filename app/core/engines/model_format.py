@@ -23,12 +23,12 @@ Every path honours the GGUF's token settings: BOS exactly once where ``tokenizer
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.core.library.gguf_file import GGUFInfo
 from app.core.prompting.prompt_formats import (
     AUTO,
     NAMED_FORMATS,
@@ -56,12 +56,21 @@ ARCHITECTURE_TEMPLATES = {
     "hunyuan-moe": "hunyuan-moe", "hunyuan-dense": "hunyuan-dense", "deepseek": "deepseek",
     "qwen2": "chatml", "qwen2moe": "chatml", "qwen3": "chatml", "qwen3moe": "chatml",
 }  # fmt: skip
-_TUNED = re.compile(r"(?i)(?<![a-z])(it|instruct|chat|sft|dpo|rlhf|orpo|assistant)(?![a-z])")
-_BASE = re.compile(r"(?i)(?<![a-z])(base|pt|pretrain(ed)?)(?![a-z])")
+_TUNED = r"(?i)(?<![a-z])(it|instruct|chat|sft|dpo|rlhf|orpo|assistant)(?![a-z])"
+_BASE = r"(?i)(?<![a-z])(base|pt|pretrain(ed)?)(?![a-z])"
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
+    from app.core.library.gguf_file import GGUFInfo
+
 _KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """(Compiled on a model's first load, not at import: LlamaEngine is built at the window's start.)"""
+    return re.compile(pattern)
+
 
 Apply = Callable[[str, Sequence[Mapping[str, Any]], bool], str]  # llama_adapter.apply_builtin_template
 
@@ -119,12 +128,12 @@ def _names(info: GGUFInfo) -> list[str]:
 
 def looks_tuned(info: GGUFInfo) -> bool:
     """Whether the file names a fine-tuned (chat/instruct) model."""
-    return any(_TUNED.search(name) for name in _names(info))
+    return any(_compiled(_TUNED).search(name) for name in _names(info))
 
 
 def looks_base(info: GGUFInfo) -> bool:
     """Whether the file says it is a base (pretrained) model."""
-    return any(_BASE.search(name) for name in _names(info)) and not looks_tuned(info)
+    return any(_compiled(_BASE).search(name) for name in _names(info)) and not looks_tuned(info)
 
 
 def fallback_template(info: GGUFInfo, builtins: Sequence[str]) -> str:

@@ -19,9 +19,8 @@ from typing import Any
 
 from app.core import bounded_json
 from app.core.atomic import atomic_write_text
-from app.core.engines.load_options import MAX_DRAFT, LoadOptions
+from app.core.engines.load_options import AUTO, FLASH_ATTENTION, KV_TYPES, MAX_DRAFT, LoadOptions
 from app.core.engines.model_format import is_file_format
-from app.core.engines.offload import AUTO, FLASH_ATTENTION, KV_TYPES
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.engines.devices import Device, DeviceReport, GiB
-from app.core.engines.load_options import MAX_DRAFT, LoadOptions
+from app.core.engines.load_options import ALL, AUTO, FLASH_ATTENTION, KV_TYPES, MAX_DRAFT, LoadOptions
 from app.core.errors import HermesError
 from app.core.library.gguf_file import GGUFInfo
 
-AUTO, ALL = -2, -1  # LoadOptions.gpu_layers / Settings.gpu_layers: anything >= 0 is a layer count
-FLASH_ATTENTION = ("auto", "on", "off")
-# KV cache types: (ggml_type, bytes per element) — f16 2 bytes; q8_0 34 bytes and q4_0 18 bytes per 32
-KV_TYPES: dict[str, tuple[int, float]] = {"f16": (1, 2.0), "q8_0": (8, 34 / 32), "q4_0": (2, 18 / 32)}
 MICRO_BATCH = 512  # llama-cpp-python's n_ubatch
 MARGIN_MIB = 512  # the least left free on the device; 5 % of it when that is more
 

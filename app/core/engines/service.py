@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.core.engines.grammar_build import build_grammar
 from app.core.engines.interface import Embeddings, Engine, Generation, LoadedModel
 from app.core.engines.llama_engine import LlamaEngine
 from app.core.engines.load_options import LoadOptions
@@ -340,6 +339,8 @@ class EngineService:
         engine = self.engine
         grammar = request.grammar
         if not grammar and request.json_schema is not None:
+            from app.core.engines.grammar_build import build_grammar  # (off the start path: subprocess, the bounds)
+
             grammar = build_grammar(request.json_schema, "JSON schema")  # bounded; a refusal fails the reply
         generation: Generation = engine.stream(
             request.messages,

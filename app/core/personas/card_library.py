@@ -18,7 +18,6 @@ from app.core.atomic import atomic_write_bytes, atomic_write_text
 from app.core.files import read_regular
 from app.core.personas.card_v3 import CardDocument, card_of, normalize, read_card_bytes, strip_png, write_png
 from app.core.personas.cards import MAX_CARD_BYTES, PNG_SIGNATURE, CardError, read_png_chunks
-from app.core.personas.charx import MAX_ARCHIVE_BYTES, read_charx, write_charx
 from app.core.personas.presets import (
     CARD_EXTENSION,
     SCHEMA,
@@ -84,6 +83,8 @@ class CardStore:
 def read_any_card(raw: bytes, filename: str) -> tuple[CardDocument, bytes, dict[str, bytes], list[str]]:
     """(document, avatar PNG or other image, assets, skipped) from a card file of any format."""
     if raw.startswith(ZIP_SIGNATURE) or filename.lower().endswith(".charx"):
+        from app.core.personas.charx import read_charx  # (the archive format: off the window's start path)
+
         charx = read_charx(raw)
         return charx.document, charx.avatar, charx.assets, charx.skipped
     if len(raw) > MAX_CARD_BYTES:
@@ -94,6 +95,8 @@ def read_any_card(raw: bytes, filename: str) -> tuple[CardDocument, bytes, dict[
 
 def import_card_file(library: PresetLibrary, path: Path) -> CardImport:
     """Import any preset or card file as a new user preset; a refused file changes nothing."""
+    from app.core.personas.charx import MAX_ARCHIVE_BYTES
+
     try:
         size = path.stat().st_size
         if size > MAX_ARCHIVE_BYTES:
@@ -130,6 +133,8 @@ def card_document(library: PresetLibrary, key: str) -> CardDocument:
 
 def export_card_file(library: PresetLibrary, key: str, path: Path) -> None:
     """``.png`` (``ccv3`` + V2 ``chara``), ``.charx`` (card.json + assets) or ``.json`` (V3)."""
+    from app.core.personas.charx import write_charx
+
     preset = library.get(key)
     document = card_document(library, key)
     suffix = path.suffix.lower()

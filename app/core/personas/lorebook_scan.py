@@ -13,20 +13,31 @@ any other decorator (and the ``@@@`` fallbacks) is kept in the entry and ignored
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import re2
+from typing import TYPE_CHECKING, Any
 
 from app.core.personas.lorebook import V3_POSITIONS, Entry, Logic, Lorebook, Position
+
+if TYPE_CHECKING:
+    import re2
 
 HONOURED_DECORATORS = ("activate", "dont_activate", "depth", "position", "scan_depth")
 MAX_SCANNED_CHARS = 200_000  # the buffer a turn scans (the last scan_depth messages), newest kept
 MAX_RECURSION = 8
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.max_mem = 512 << 20  # a set of 40,000 keys needs more than RE2's default 8 MB of automaton
-_RE2_OPTIONS.log_errors = False
+
+
+@functools.cache
+def _re2() -> tuple[Any, Any]:
+    """The re2 module and its options, on the first scan or key checked (off the window's start path)."""
+    import re2
+
+    options = re2.Options()
+    options.max_mem = 512 << 20  # a set of 40,000 keys needs more than RE2's default 8 MB of automaton
+    options.log_errors = False
+    return re2, options
 
 
 def approx_tokens(text: str) -> int:
@@ -127,7 +138,8 @@ class Scanner:
 
     def _compile(self, depth: int, keys: list[tuple[int, bool, str, str]]) -> re2.Set:
         """One RE2 set of the distinct patterns of this scan depth (a key shared by 10,000 entries is one pattern)."""
-        patterns = re2.Set.SearchSet(_RE2_OPTIONS)
+        re2, options = _re2()
+        patterns = re2.Set.SearchSet(options)
         ids: dict[str, int] = {}
         users: list[list[tuple[int, str]]] = []
         for index, secondary, key, pattern in keys:
@@ -271,7 +283,7 @@ def _pattern(key: str, *, case: bool, whole: bool, regex: bool) -> str:
         flags = "".join(f for f in key[end + 1 :] if f in "ims")
         if end > 1 and len(flags) == len(key) - end - 1 - key[end + 1 :].count("g") - key[end + 1 :].count("u"):
             return (f"(?{flags})" if flags else "") + key[1:end]
-    body = re2.escape(key.strip())
+    body = _re2()[0].escape(key.strip())
     if whole and " " not in key.strip():
         body = rf"(?:^|\W){body}(?:$|\W)"
     return body if case else f"(?i){body}"
@@ -283,7 +295,8 @@ def key_problem(key: str, *, regex: bool = False) -> str:
     try:
         if not pattern:
             return "it is empty"
-        re2.compile(pattern, _RE2_OPTIONS)
+        re2, options = _re2()
+        re2.compile(pattern, options)
     except Exception as exc:  # re2.error: back-references, look-arounds, a broken pattern
         detail = exc.args[0] if exc.args else exc
         detail = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)

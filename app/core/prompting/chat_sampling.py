@@ -16,7 +16,6 @@ from typing import Any
 
 from app.core import bounded_json
 from app.core.errors import HermesError
-from app.core.prompting import schema_bounds
 from app.core.prompting.types import Sampling
 
 MAX_STOPS = 16  # stop strings per chat (OpenAI allows 4; llama.cpp checks each after every token)
@@ -69,6 +68,8 @@ def parse_schema(text: str) -> dict[str, Any] | None:
         schema = bounded_json.loads(text, max_bytes=MAX_SCHEMA_BYTES, what="The JSON schema")
     except json.JSONDecodeError as exc:
         raise SamplingInputError(f"The JSON schema is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+    from app.core.prompting import schema_bounds  # (with its GBNF bounds: off the start path, as presets load)
+
     schema_bounds.check(schema, "JSON schema")  # GrammarRefused names the limit
     assert isinstance(schema, dict)
     return schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
@@ -21,17 +22,19 @@ from PySide6.QtWidgets import (
 
 from app.core.engines.interface import LoadedModel
 from app.core.engines.load_options import LoadOptions
-from app.core.engines.memory_use import LoadEstimate
 from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, remote_models
-from app.core.library.gguf_file import read_gguf
-from app.core.library.models import LocalModel, scan_models
 from app.core.paths import AppPaths
 from app.core.prompting.prompt_formats import NO_TEMPLATE
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engines.engine_client import EngineClient
 from app.ui.widgets import VISION_MARK
+
+if TYPE_CHECKING:  # the library scan and the estimates run in the background, after the window is shown
+    from app.core.engines.memory_use import LoadEstimate
+    from app.core.library.gguf_file import GGUFInfo
+    from app.core.library.models import LocalModel
 
 PLACEHOLDER = "Select a model to load…"
 REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
@@ -149,7 +152,7 @@ class ModelBar(QToolBar):
         scan = self._scan
         folders = self.settings.current.library_folders(self.paths.default_models_dir)
         self.background.run(
-            lambda: _with_vision(scan_models(folders)),
+            lambda: _with_vision(_scan_models(folders)),
             lambda found: self._show_models(scan, *found),
             self._scan_failed,
         )
@@ -315,7 +318,7 @@ class ModelBar(QToolBar):
             return
         defaults = default_load_options(self.settings.current)
         try:
-            info = read_gguf(path)
+            info = _read_gguf(path)
         except HermesError as exc:
             self.notice.emit(str(exc))
             return
@@ -451,7 +454,7 @@ def estimate_models(
         if stop():
             return {}
         try:
-            found[path] = estimate_load(read_gguf(path), options, report)
+            found[path] = estimate_load(_read_gguf(path), options, report)
         except (HermesError, OSError):
             continue
     return found
@@ -469,3 +472,15 @@ def placement_text(loaded: LoadedModel) -> str:
 def _with_vision(models: list[LocalModel]) -> tuple[list[LocalModel], frozenset[Path]]:
     """The models, and which of them read images (their projector's header read here, off the GUI thread)."""
     return models, frozenset(model.path for model in models if model.vision)
+
+
+def _scan_models(folders: list[Path]) -> list[LocalModel]:
+    from app.core.library.models import scan_models  # (in the background: off the start path)
+
+    return scan_models(folders)
+
+
+def _read_gguf(path: str | Path) -> GGUFInfo:
+    from app.core.library.gguf_file import read_gguf
+
+    return read_gguf(path)

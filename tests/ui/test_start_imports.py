@@ -1,0 +1,83 @@
+"""What the cold start imports (issue 20, part 4): the modules a window start has no use for stay off its path.
+
+The probe starts the app as ``bench/cold_start.py`` does (``app.cli``'s ``main``, the window shown, one event-loop
+turn) and reads ``sys.modules`` there, then again once the window's later stages have all run (no model loaded: none
+of these modules is needed before one is). Each module below was moved off the path with its import cost measured
+(docs/benchmarks.md, the cold start); tests/ui/test_window_start.py keeps the heavy libraries and the pages off it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+OFF_THE_START_PATH = (
+    # the engine's load, reply and embedding path: imported by LlamaEngine.load / stream / embed
+    "app.core.engines.grammar_build",
+    "app.core.prompting.gbnf_bounds",
+    "app.core.prompting.schema_bounds",
+    "app.core.engines.llama_vision",
+    "app.core.engines.llama_state",
+    "app.core.engines.llama_open",
+    "app.core.engines.llama_embed",
+    "app.core.engines.llama_adapter",
+    "app.core.engines.memory_use",
+    "app.core.engines.prompt_lookup",
+    "app.core.engines.file_watch",
+    "app.core.engines.offload",  # (its constants live in load_options)
+    "app.core.engines.devices",
+    "ctypes",
+    "subprocess",
+    "platform",
+    # RE2 (the lorebook scanner's sets): on the first scan or key checked
+    "re2",
+    # CHARX card archives: on the first card imported or exported
+    "app.core.personas.charx",
+    # the command line's commands: a plain window start is read without building their parsers
+    "app.cli.library",
+    "app.cli.knowledge",
+    "app.cli.group",
+    "app.cli.personas",
+    "app.cli.user_personas",
+    "app.cli.text",
+)
+
+PROBE = """
+import json, sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import app.ui.main_window as main_window
+show = main_window.MainWindow.show
+def show_then_report(self):
+    show(self)
+    def report():
+        wanted = json.loads(sys.argv[2])
+        ready = sorted(name for name in wanted if name in sys.modules)
+        deadline = time.monotonic() + 120  # (a deadlock guard: the stages take well under a second)
+        while not self.built and time.monotonic() < deadline:
+            QApplication.processEvents()
+        built = sorted(name for name in wanted if name in sys.modules)
+        print(json.dumps({"ready": ready, "built": self.built, "after": built}), flush=True)
+        self.close()
+        QApplication.quit()
+    QTimer.singleShot(0, report)
+main_window.MainWindow.show = show_then_report
+from app.cli import main
+sys.exit(main(["--basedir", sys.argv[1]]))
+"""
+
+
+def test_the_start_path_imports_none_of_the_modules_moved_off_it(tmp_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path), json.dumps(OFF_THE_START_PATH)],
+        check=False, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["ready"] == [], f"back on the start path: {found['ready']} (import them where they are used)"
+    assert found["built"], "the window's later stages did not all run"
+    assert found["after"] == [], f"imported by the window's later stages: {found['after']} (no model is loaded)"
