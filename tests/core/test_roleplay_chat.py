@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from app.cli.main import main
 from app.core.chat.roleplay_turn import next_prompt
 from app.core.chat.session import ChatSession, TurnSettings
 from app.core.engines.llama_engine import LlamaEngine
-from app.core.engines.load_options import LoadOptions
 from app.core.engines.service import EngineService
 from app.core.history.store import ChatStore
 from app.core.paths import AppPaths, resolve_paths
@@ -65,14 +63,6 @@ CARD: dict[str, Any] = {
     },
 }
 WORLD = {"entries": {"0": {"uid": 0, "key": ["moon"], "content": "The moon is red over Ardent.", "position": 1}}}
-
-
-@pytest.fixture(scope="module")
-def service(starter_model: Path) -> Iterator[EngineService]:
-    engine = EngineService()
-    engine.load(starter_model, LoadOptions(context_size=2048)).result()
-    yield engine
-    engine.close()
 
 
 def _library(base: Path) -> AppPaths:

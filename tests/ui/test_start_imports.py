@@ -9,10 +9,9 @@ of these modules is needed before one is). Each module below was moved off the p
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.ui.probes import run_probe
 
 OFF_THE_START_PATH = (
     # the engine's load, reply and embedding path: imported by LlamaEngine.load / stream / embed
@@ -71,13 +70,7 @@ sys.exit(main(["--basedir", sys.argv[1]]))
 
 
 def test_the_start_path_imports_none_of_the_modules_moved_off_it(tmp_path: Path) -> None:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path), json.dumps(OFF_THE_START_PATH)],
-        check=False, capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_probe(PROBE, str(tmp_path), json.dumps(OFF_THE_START_PATH))
     assert found["ready"] == [], f"back on the start path: {found['ready']} (import them where they are used)"
     assert found["built"], "the window's later stages did not all run"
     assert found["after"] == [], f"imported by the window's later stages: {found['after']} (no model is loaded)"

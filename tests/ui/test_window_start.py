@@ -4,9 +4,6 @@ before it is shown; the page router (issue 18, part 5) builds each page once, on
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from app.core.paths import resolve_paths
 from app.core.settings import Settings
 from app.ui.main_window import STAGES
 from app.ui.shell.pages import Page
+from tests.ui.probes import run_probe
 
 # Libraries (and the app's own modules that hold them) that no first paint needs: each loads when its feature is used.
 HEAVY = (
@@ -63,13 +61,7 @@ window.close()
 
 
 def test_the_window_shown_loads_no_heavy_library_and_builds_no_page(tmp_path: Path) -> None:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path), json.dumps(HEAVY)],
-        check=False, capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_probe(PROBE, str(tmp_path), json.dumps(HEAVY))
     assert found["loaded"] == [], f"on the start path: {found['loaded']} (import them where they are used)"
     assert found["built"] == [Page.CHAT]
 
@@ -196,13 +188,7 @@ window.close()
 
 
 def test_the_first_paint_is_the_chat_column_and_the_rest_is_built_after_it(tmp_path: Path) -> None:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
-        [sys.executable, "-c", FIRST_PAINT_PROBE, str(tmp_path), json.dumps(DEFERRED)],
-        check=False, capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_probe(FIRST_PAINT_PROBE, str(tmp_path), json.dumps(DEFERRED))
     assert found["shown"] == {"modules": [], "input": True, "focus": True}  # typing starts at the first paint
     assert found["painted"] == {"stages": [], "modules": []}  # painted before any later part was built or imported
     assert found["built"] and found["stages"] == list(STAGES)  # then every stage ran, in order, by itself
