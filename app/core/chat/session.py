@@ -14,7 +14,8 @@ The session's parts, one job each:
 - the request each turn sends (``conversation``, built here): the shown messages (``chat.turn_messages``), a group
   chat's named turns (``chat.group``), the roleplay (``chat.roleplay_turn``: lorebook entries, the user persona, the
   author's note, macros; ``built`` says what fired), a grounded question's sources (``chat.grounded_questions``);
-- the history: every message is written as its turn starts. Without a store (the CLI without --save) the session
+- the history: a turn's messages are written as it starts, in one transaction (``_one_turn``: all or none, and
+  the session as it was if none). Without a store (the CLI without --save) the session
   keeps the chat in an in-memory SQLite history (``ChatStore.in_memory``): the same code paths, nothing on disk.
 
 A fresh chat's greetings (a card's alternate ones) are versions of its first message.
@@ -160,26 +161,22 @@ class ChatSession:
         ``grounding``: documents to answer from (``knowledge.grounding.ground``): the model reads them as numbered
         sources before the question; the history keeps the question as typed with its documents, and the reply
         with its citations."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._send(text, turn, self.attached.keep(images), grounding)
 
     def regenerate(self, turn: TurnSettings) -> GenerationRequest:
         """A new version of the last reply (the old one stays as a sibling)."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._regenerate(turn)
 
     def edit(self, row: int, text: str, turn: TurnSettings) -> GenerationRequest:
         """Resend an edited message of yours as a new branch from the same point."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._edit(row, text, turn)
 
     def reply(self, turn: TurnSettings) -> GenerationRequest:
         """Another reply after the last message, with nothing new of yours (a group chat's next speaker)."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             parent = self._ensure_saved(turn)
             request = self._request(turn, upto=None)
             self._start_reply(parent, turn)
@@ -187,8 +184,7 @@ class ChatSession:
 
     def continue_last(self, turn: TurnSettings) -> GenerationRequest:
         """Carry on with the last reply where it stopped."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._continue_last(turn)
 
     def _send(
@@ -365,6 +361,24 @@ class ChatSession:
             reasoning=turn.reasoning,
             json_schema=turn.json_schema,
         )
+
+    @contextlib.contextmanager
+    def _one_turn(self) -> Iterator[None]:
+        """A turn's writes (the chat, its settings, system prompt and greetings, your message, the reply's start) in
+        one transaction: all of them or none. A turn that cannot be saved leaves the history, the chat shown and the
+        session as they were (a new chat stays unsaved, its greetings offered), and raises ``StoreError``."""
+        self._require_idle()
+        place = self.chat_id, self.system_message
+        undo = (self.shown.kept(), self._greetings.kept(), self._grounded.kept())
+        try:
+            with _writing(), self.store.transaction():
+                yield
+        except BaseException:
+            self.streaming_reply.drop()
+            self.chat_id, self.system_message = place
+            for restore in undo:
+                restore()
+            raise
 
     def _require_idle(self) -> None:
         if self.busy:
