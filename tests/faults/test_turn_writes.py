@@ -102,7 +102,7 @@ def test_a_first_turn_refused_half_way_leaves_no_chat_and_the_greetings_still_of
     session.new(["Hello there.", "Well met, traveller."], speaker="Guide", chosen=1)
     refuse_replies(db)
 
-    with pytest.raises(StoreError, match="The chat could not be saved .*the reply cannot be written"):
+    with pytest.raises(StoreError, match=r"The chat could not be saved .*the reply cannot be written"):
         session.send("What is a glacier?", TURN)
 
     assert table(db) == []  # no chat row, no system prompt, no greetings, no question: all or nothing
