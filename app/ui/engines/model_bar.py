@@ -355,7 +355,7 @@ class ModelBar(QToolBar):
     def _on_loaded(self, loaded: LoadedModel) -> None:
         self.loading_path = ""
         self._show_loading(False)
-        remote = loaded.info.architecture == "remote"
+        remote = loaded.remote
         self._loaded_key = self._requested if remote else str(loaded.info.path)
         self.select_path(self._loaded_key)
         self.eject_action.setEnabled(True)
