@@ -52,7 +52,7 @@ class ModelHost:
         if loaded is None:
             return None
         path = loaded.info.path
-        return str(path) if loaded.info.architecture == "remote" else path.stem
+        return str(path) if loaded.remote else path.stem
 
     def _names_of_loaded(self) -> set[str]:
         loaded = self.service.loaded

@@ -18,7 +18,7 @@ from app.core.prompting.prompt_formats import AUTO, ChatMessage
 from app.core.prompting.tool_prompt import ToolFamily, tool_family
 from app.core.tools.grammar import call_grammar
 from app.core.tools.parsing import CallGate, ParsedReply, parse_calls
-from app.core.tools.rounds import is_remote, template_of
+from app.core.tools.rounds import template_of
 from app.core.tools.specs import ChoiceMode, ToolChoice, ToolError, ToolSpec, parse_choice, parse_tools
 from app.server.errors import bad_request
 
@@ -80,8 +80,8 @@ def chat_message(message: dict[str, Any], role: str, content: str, where: str) -
 async def prepare(request: ToolRequest, service: EngineService, preset: Preset | None) -> str:
     """Pick the call format; the grammar of a forced call ("" when the model may answer in words)."""
     prompt_format = (preset.prompt_format, preset.custom_template) if preset else (AUTO, "")
-    request.family = tool_family(template_of(service.loaded, prompt_format))
-    if not request.choice.forced or is_remote(service.loaded):
+    request.family = tool_family(template_of(service, prompt_format))
+    if not request.choice.forced or service.engine.capabilities.remote:
         return ""  # a remote engine is sent tool_choice and forces the call itself
     try:
         return await asyncio.to_thread(call_grammar, request.specs, request.choice, request.family, request.parallel)

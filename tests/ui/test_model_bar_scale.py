@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.core.engines.load_options import LoadOptions
 from app.core.library import gguf_file
-from app.ui.engines import model_bar
+from app.ui.engines import model_choices
 
 
 def test_estimates_stop_between_files_when_asked(starter_model: Path, tmp_path: Path, monkeypatch) -> None:
@@ -21,11 +21,11 @@ def test_estimates_stop_between_files_when_asked(starter_model: Path, tmp_path: 
         read.append(str(path))
         return real_read(path)
 
-    monkeypatch.setattr(gguf_file, "read_gguf", counted)  # (model_bar imports it where it reads)
+    monkeypatch.setattr(gguf_file, "read_gguf", counted)  # (model_choices imports it where it reads)
     wanted = {path: LoadOptions(context_size=512) for path in paths}
-    every = model_bar.estimate_models(wanted)
+    every = model_choices.estimate_models(wanted)
     assert sorted(every) == sorted(paths) and all(every[p].context == 512 for p in paths)
     read.clear()
     closing = iter([False, False, True])  # the window closes while the third file is next
-    assert model_bar.estimate_models(wanted, lambda: next(closing)) == {}
+    assert model_choices.estimate_models(wanted, lambda: next(closing)) == {}
     assert read == paths[:2]

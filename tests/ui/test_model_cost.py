@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from app.core.engines.load_options import LoadOptions
 from app.core.engines.memory_use import memory_use
 from app.core.library.gguf_file import read_gguf
-from app.ui.engines.model_bar import ESTIMATE_ROLE
+from app.ui.engines.model_choices import ESTIMATE_ROLE
 
 
 def test_the_picker_estimates_and_the_model_bar_shows_the_cost(qtbot, library_with_model: Path, window) -> None:

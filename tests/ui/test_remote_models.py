@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.core.engines.remote_store import RemoteEngineStore
-from app.ui.engines.model_bar import remote_key
+from app.ui.engines.model_choices import remote_key
 from tests.server.conftest import free_port
 
 

@@ -4,7 +4,7 @@ version of that message, the one shown active."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from app.core.chat.items import ChatItem
 
@@ -36,6 +36,15 @@ class Greetings:
     def versions(self, item: ChatItem, first: bool) -> list[str]:
         """What to save for ``item``, shown before the chat existed (the ``first`` one: every greeting)."""
         return self.texts if first and len(self.texts) > 1 else [item.text]
+
+    def kept(self) -> Callable[[], None]:
+        """The greetings offered now, to offer again (the chat's first turn could not be saved)."""
+        texts = list(self.texts)
+
+        def restore() -> None:
+            self.texts = texts
+
+        return restore
 
     def saved(self) -> None:
         """The chat is saved with its greetings: it offers none any more."""

@@ -7,7 +7,7 @@ is reopened (``remember``). ``ChatSession`` asks ``ground`` for every request it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from app.core.chat.items import ChatItem
@@ -33,6 +33,15 @@ class GroundedQuestions:
                 after = path[number + 1] if number + 1 < len(path) else None
                 citations = after.citations if after is not None and after.role == "assistant" else ()
                 self._asked[message.id] = (prompt, citations)
+
+    def kept(self) -> Callable[[], None]:
+        """The questions known now, to come back to (a turn that could not be saved: its ids may be used again)."""
+        asked = dict(self._asked)
+
+        def restore() -> None:
+            self._asked = asked
+
+        return restore
 
     @staticmethod
     def parts(text: str, grounding: Grounding | None) -> tuple[SourcesPart, ...]:

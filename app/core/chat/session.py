@@ -14,7 +14,8 @@ The session's parts, one job each:
 - the request each turn sends (``conversation``, built here): the shown messages (``chat.turn_messages``), a group
   chat's named turns (``chat.group``), the roleplay (``chat.roleplay_turn``: lorebook entries, the user persona, the
   author's note, macros; ``built`` says what fired), a grounded question's sources (``chat.grounded_questions``);
-- the history: every message is written as its turn starts. Without a store (the CLI without --save) the session
+- the history: a turn's messages are written as it starts, in one transaction (``_one_turn``: all or none, and
+  the session as it was if none). Without a store (the CLI without --save) the session
   keeps the chat in an in-memory SQLite history (``ChatStore.in_memory``): the same code paths, nothing on disk.
 
 A fresh chat's greetings (a card's alternate ones) are versions of its first message.
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from app.core.chat import group, roleplay_turn
 from app.core.chat.attached_images import AttachedImages
+from app.core.chat.chat_record import ChatRecord
 from app.core.chat.greetings import Greetings
 from app.core.chat.grounded_questions import GroundedQuestions
 from app.core.chat.headless import run_turn
@@ -45,7 +47,7 @@ from app.core.personas.prompt_build import BuiltPrompt
 from app.core.personas.roleplay import TokenCounter
 from app.core.prompting.parts import CitationPart, Part, ToolCallPart, ToolResultPart
 from app.core.prompting.prompt_formats import ChatMessage
-from app.core.prompting.tool_parts import answer_of, fold_tool_turns, reply_messages
+from app.core.prompting.tool_parts import answer_of, reply_messages
 from app.core.prompting.types import GenerationStats, MessageState, ResponseState
 
 if TYPE_CHECKING:
@@ -72,14 +74,13 @@ class ChatSession:
         self.describe_preset = describe_preset or (lambda preset_id: preset_id)
         self.shown = ShownChat(listener)  # the items a face renders, the turn's state, the listener
         self.streaming_reply = StreamingReply(self.shown, self.store, self.attached)  # the reply being written
-        self.chat_id: int | None = None
-        self.system_message: Message | None = None
         self.sent_rows: list[int] = []  # the row of each message of the last request (-1: the system prompt)
         self._grounded = GroundedQuestions()  # questions asked with documents: their prompts and sources
         self._pending_citations: tuple[CitationPart, ...] = ()  # the sources of the request being built
         self.tokens = TokenCounter()  # a face with a loaded model gives it the model's tokenizer
         self.built: BuiltPrompt | None = None  # the last turn's roleplay: which entries fired, and why
         self._greetings = Greetings()  # a fresh chat's greetings to choose from (before it is saved)
+        self.chat_record = ChatRecord(self.store, self._greetings)  # the chat's place in the history, and its writes
 
     # what a face shows (``shown``) and the reply being written (``streaming_reply``), as faces have read them
     @property
@@ -97,6 +98,23 @@ class ChatSession:
     @response_state.setter
     def response_state(self, state: ResponseState) -> None:
         self.shown.response_state = state
+
+    @property
+    def chat_id(self) -> int | None:
+        """The chat's id in the history (None: a fresh chat, saved with its first message)."""
+        return self.chat_record.chat_id
+
+    @chat_id.setter
+    def chat_id(self, chat_id: int | None) -> None:
+        self.chat_record.chat_id = chat_id
+
+    @property
+    def system_message(self) -> Message | None:
+        return self.chat_record.system_message
+
+    @system_message.setter
+    def system_message(self, message: Message | None) -> None:
+        self.chat_record.system_message = message
 
     @property
     def listener(self) -> SessionListener:
@@ -160,43 +178,39 @@ class ChatSession:
         ``grounding``: documents to answer from (``knowledge.grounding.ground``): the model reads them as numbered
         sources before the question; the history keeps the question as typed with its documents, and the reply
         with its citations."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._send(text, turn, self.attached.keep(images), grounding)
 
     def regenerate(self, turn: TurnSettings) -> GenerationRequest:
         """A new version of the last reply (the old one stays as a sibling)."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._regenerate(turn)
 
     def edit(self, row: int, text: str, turn: TurnSettings) -> GenerationRequest:
         """Resend an edited message of yours as a new branch from the same point."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._edit(row, text, turn)
 
     def reply(self, turn: TurnSettings) -> GenerationRequest:
         """Another reply after the last message, with nothing new of yours (a group chat's next speaker)."""
-        self._require_idle()
-        with _writing():
-            parent = self._ensure_saved(turn)
+        with self._one_turn():
+            parent = self.chat_record.ensure_saved(turn, self.items)
             request = self._request(turn, upto=None)
             self._start_reply(parent, turn)
             return request
 
     def continue_last(self, turn: TurnSettings) -> GenerationRequest:
         """Carry on with the last reply where it stopped."""
-        self._require_idle()
-        with _writing():
+        with self._one_turn():
             return self._continue_last(turn)
 
     def _send(
         self, text: str, turn: TurnSettings, images: tuple[Part, ...] = (), grounding: Grounding | None = None
     ) -> GenerationRequest:
-        parent = self._ensure_saved(turn)
+        parent = self.chat_record.ensure_saved(turn, self.items)
         documents = grounding.documents if grounding is not None else ()
-        user = self._add(parent, "user", text, parts=images + documents + self._grounded.parts(text, grounding))
+        parts = images + documents + self._grounded.parts(text, grounding)
+        user = self.chat_record.add(parent, "user", text, parts=parts)
         self.shown.insert(item_of(user, self.describe_preset))
         self._grounded.asked(user.id, text, grounding)
         request = self._request(turn, upto=None)
@@ -207,10 +221,10 @@ class ChatSession:
         last = self.last()
         if last is None or last.role != "assistant" or last.message_id is None:
             raise TurnError("There is no reply to regenerate.")
-        self._sync_system_prompt(turn.system_prompt)
+        self.chat_record.sync_system_prompt(turn.system_prompt)
         request = self._request(turn, upto=len(self.items) - 1)
         parent = self.store.message(last.message_id).parent_id
-        reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
+        reply = self.chat_record.add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
         self.reload()  # the new version, with its place among its siblings
         self._begin(self.items[-1], reply.id, turn)
         return request
@@ -219,9 +233,9 @@ class ChatSession:
         original = self.items[row]
         if original.role != "user" or original.message_id is None:
             raise TurnError("Only your own saved messages can be edited.")
-        self._sync_system_prompt(turn.system_prompt)
+        self.chat_record.sync_system_prompt(turn.system_prompt)
         parent = self.store.message(original.message_id).parent_id
-        user_id = self._add(parent, "user", text, parts=original.images).id
+        user_id = self.chat_record.add(parent, "user", text, parts=original.images).id
         self.reload()
         request = self._request(turn, upto=None)
         self._start_reply(user_id, turn)
@@ -231,7 +245,7 @@ class ChatSession:
         last = self.last()
         if last is None or not last.can_continue or last.message_id is None:
             raise TurnError("There is no stopped reply to continue.")
-        self._sync_system_prompt(turn.system_prompt)
+        self.chat_record.sync_system_prompt(turn.system_prompt)
         request = self._request(turn, upto=len(self.items) - 1, continue_text=answer_of(last.text, last.tools))
         if last.tools:  # the rounds before the answer being continued, as the model wrote and read them
             rounds = [m for m in reply_messages(last.text, last.tools) if m["role"] == "tool" or m.get("tool_calls")]
@@ -289,26 +303,10 @@ class ChatSession:
         turn: TurnSettings,
         reasoning: str = "",
     ) -> int:
-        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction, then shown.
-
-        Tool turns (assistant ``tool_calls``, ``role: "tool"`` results) are kept as the replies' parts; a reply that
-        answers the last results is the same reply's answer."""
+        """A turn answered elsewhere (the server's ``--save``): saved as a new chat in one transaction
+        (``ChatRecord.record``: tool turns kept as the replies' parts), then shown."""
         self._require_idle()
-        folded = fold_tool_turns(messages)
-        reply_parts: tuple[Part, ...] = ()
-        if folded and folded[-1][1] and isinstance(folded[-1][1][-1], ToolResultPart):
-            answered, reply_parts = folded.pop()
-            reply = answered["content"] + reply
-        chat_id = self.store.record_chat(
-            [(m["role"], m["content"], self.attached.keep(m.get("images", ())) + parts) for m, parts in folded],
-            reply,
-            state=stats.message_state,
-            stats=stats.as_dict(),
-            model=turn.model,
-            preset=turn.preset,
-            reasoning=reasoning,
-            reply_parts=reply_parts,
-        )
+        chat_id = self.chat_record.record(messages, reply, stats, turn, reasoning=reasoning, attached=self.attached)
         self.open(chat_id)
         return chat_id
 
@@ -366,73 +364,30 @@ class ChatSession:
             json_schema=turn.json_schema,
         )
 
+    @contextlib.contextmanager
+    def _one_turn(self) -> Iterator[None]:
+        """A turn's writes (the chat, its settings, system prompt and greetings, your message, the reply's start) in
+        one transaction: all of them or none. A turn that cannot be saved leaves the history, the chat shown and the
+        session as they were (a new chat stays unsaved, its greetings offered), and raises ``StoreError``."""
+        self._require_idle()
+        place = self.chat_id, self.system_message
+        undo = (self.shown.kept(), self._greetings.kept(), self._grounded.kept())
+        try:
+            with _writing(), self.store.transaction():
+                yield
+        except BaseException:
+            self.streaming_reply.drop()
+            self.chat_id, self.system_message = place
+            for restore in undo:
+                restore()
+            raise
+
     def _require_idle(self) -> None:
         if self.busy:
             raise TurnError("A reply is still being written; stop it first.")
 
-    def _add(
-        self,
-        parent: int | None,
-        role: str,
-        text: str,
-        *,
-        state: MessageState = MessageState.DONE,
-        turn: TurnSettings | None = None,
-        parts: tuple[Part, ...] = (),
-    ) -> Message:
-        """A message in the chat's history."""
-        model, preset = (turn.model, turn.preset) if turn else ("", "")
-        speaker = turn.group.speaker if turn and turn.group and role == "assistant" else ""
-        assert self.chat_id is not None
-        return self.store.add_message(
-            self.chat_id, parent, role, text, state=state, model=model, preset=preset, parts=parts, speaker=speaker
-        )  # fmt: skip
-
-    def _ensure_saved(self, turn: TurnSettings) -> int | None:
-        """Create the chat on its first message; returns the id of the message to answer under."""
-        if self.chat_id is None:
-            self.chat_id = self.store.create_chat(model=turn.model, preset=turn.preset, overflow=turn.context_policy)
-            roleplay_turn.keep_settings(self.store, self.chat_id, turn)
-            if turn.group is not None:  # each speaker has its own system prompt: none is kept with the chat
-                self.store.set_chat_members(self.chat_id, turn.group.members)
-            parent = None
-            if turn.system_prompt.strip() and turn.group is None:
-                self.system_message = self._add(None, "system", turn.system_prompt)
-                parent = self.system_message.id
-            for item in self.items:  # the greeting, shown before the chat existed
-                if item.message_id is None and item.text:
-                    item.message_id = self._save_greeting(parent, item, turn)
-                    parent = item.message_id
-            return parent
-        self.store.set_chat_fields(self.chat_id, model=turn.model, preset=turn.preset, overflow=turn.context_policy)
-        roleplay_turn.keep_settings(self.store, self.chat_id, turn)
-        self._sync_system_prompt(turn.system_prompt)
-        last = self.last()
-        if last is not None and last.message_id is not None:
-            return last.message_id
-        return self.system_message.id if self.system_message else None
-
-    def _save_greeting(self, parent: int | None, item: ChatItem, turn: TurnSettings) -> int:
-        """A greeting shown before the chat existed; its alternatives kept as its versions, the one shown active."""
-        greetings = self._greetings.versions(item, first=item is self.items[0])
-        said = TurnSettings(
-            preset=item.preset_id or turn.preset, group=GroupTurn(item.speaker) if item.speaker else None
-        )
-        ids = [self._add(parent, item.role, text, turn=said).id for text in greetings]
-        shown = ids[item.sibling_index] if len(ids) > 1 else ids[0]
-        if shown != ids[-1]:
-            self.store.switch_to(shown)
-        self._greetings.saved()
-        return shown
-
-    def _sync_system_prompt(self, system_prompt: str) -> None:
-        """An edited system prompt is saved into the chat's root system message."""
-        if self.system_message is not None and self.system_message.content != system_prompt:
-            self.store.update_message(self.system_message.id, content=system_prompt)
-            self.system_message = self.store.message(self.system_message.id)
-
     def _start_reply(self, parent: int | None, turn: TurnSettings) -> None:
-        reply = self._add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
+        reply = self.chat_record.add(parent, "assistant", "", state=MessageState.STREAMING, turn=turn)
         item = item_of(reply, self.describe_preset)
         self.shown.insert(item)
         self._begin(item, reply.id, turn)

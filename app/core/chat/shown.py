@@ -6,7 +6,8 @@ the reply being written (``chat.streaming_reply``): every change goes through he
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
 
 from app.core.chat.items import ChatItem, SessionListener, SilentListener
 from app.core.prompting.types import ResponseState
@@ -26,6 +27,16 @@ class ShownChat:
 
     def last(self) -> ChatItem | None:
         return self.items[-1] if self.items else None
+
+    def kept(self) -> Callable[[], None]:
+        """What is shown now, to come back to (a turn that could not be saved): each item as it is, and the state."""
+        items, state = [dataclasses.replace(item) for item in self.items], self.response_state
+
+        def restore() -> None:
+            self.reset(items)
+            self.set_state(state)
+
+        return restore
 
     def reset(self, items: list[ChatItem]) -> None:
         self.items = items

@@ -66,6 +66,7 @@ class LoadedModel:
     format: PromptFormat | None = field(default=None, compare=False, repr=False)  # what "auto" renders with
     resident_bytes: int = 0  # memory it holds, estimated (weights, KV cache, compute): other slots' loads count it
     projector: Path | None = None  # the vision projector loaded with it (None: a text-only model)
+    remote: bool = False  # it runs on a remote engine (``engines.remote``): no local file, its server's template
 
     @property
     def vision(self) -> bool:

@@ -185,6 +185,7 @@ class RemoteEngine:
             context_size=0,  # not told by the OpenAI API
             load_seconds=time.perf_counter() - started,
             prompt_format=REMOTE_FORMAT_NAME,
+            remote=True,
         )
         return self.loaded
 

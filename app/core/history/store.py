@@ -60,6 +60,7 @@ class ChatStore(MessageTree):
         self.path = path
         self.busy_timeout = busy_timeout
         self.recovered_from: Path | None = None  # where a damaged database was moved, if it was
+        self._depth = 0  # how many ``transaction()`` blocks are open (the outer one BEGINs, the others SAVEPOINT)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -158,19 +159,43 @@ class ChatStore(MessageTree):
 
     @contextmanager
     def transaction(self) -> Iterator[GuardedConnection]:
+        """Writes that land together or not at all. Nestable: inside another one it is a SAVEPOINT, so a caller can
+        make several writes that each use a transaction (a turn: the chat, its system prompt, your message, the
+        reply's start) one transaction; a failing inner part rolls back only itself unless the error goes on out."""
+        if self._depth:
+            yield from self._savepoint()
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self._db
         except BaseException:
+            self._depth = 0
             if self._db.in_transaction:  # SQLite may already have rolled back (a full disk, an I/O error)
                 self._db.execute("ROLLBACK")
             raise
+        self._depth = 0
         try:
             self._db.execute("COMMIT")
         except StoreError:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _savepoint(self) -> Iterator[GuardedConnection]:
+        name = f"nested_{self._depth}"
+        self._db.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield self._db
+        except BaseException:
+            self._depth -= 1
+            if self._db.in_transaction:
+                self._db.execute(f"ROLLBACK TO {name}")
+                self._db.execute(f"RELEASE {name}")
+            raise
+        self._depth -= 1
+        self._db.execute(f"RELEASE {name}")
 
     def close(self) -> None:
         """Close the database; a database that already failed closes quietly (there is nothing left to lose)."""

@@ -88,7 +88,7 @@ class PromptPreview(QWidget):
         else:
             self.fired = []
         loaded = self.client.loaded
-        if loaded is not None and loaded.info.architecture == "remote":  # its server applies its own template
+        if loaded is not None and loaded.remote:  # its server applies its own template
             self.text.setPlainText(json.dumps({"messages": messages}, indent=2, ensure_ascii=False))
             where = loaded.info.metadata.get("hermes.remote_base", "the server")
             sent = f"The server formats the prompt with its own chat template: these are the messages sent to {where}."

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -14,14 +13,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QToolBar,
     QWidget,
 )
 
 from app.core.engines.interface import LoadedModel
-from app.core.engines.load_options import LoadOptions
 from app.core.engines.model_options import FILE_NAME, ModelOptionsStore, default_load_options
 from app.core.engines.remote_store import RemoteEngineEntry, RemoteEngineStore, remote_models
 from app.core.paths import AppPaths
@@ -29,32 +25,25 @@ from app.core.prompting.prompt_formats import NO_TEMPLATE
 from app.core.settings import Settings, SettingsStore
 from app.ui.background import Background
 from app.ui.engines.engine_client import EngineClient
+from app.ui.engines.model_choices import (
+    ESTIMATE_ROLE,
+    REMOTE,
+    ListWithEstimates,
+    estimate_models,
+    format_tooltip,
+    placement_text,
+    read_gguf_header,
+    remote_key,
+    scan_models,
+    with_vision,
+)
 from app.ui.widgets import VISION_MARK
 
 if TYPE_CHECKING:  # the library scan and the estimates run in the background, after the window is shown
     from app.core.engines.memory_use import LoadEstimate
-    from app.core.library.gguf_file import GGUFInfo
     from app.core.library.models import LocalModel
 
 PLACEHOLDER = "Select a model to load…"
-REMOTE = "remote\x1f"  # the picker's data for a remote model: REMOTE + engine name + "\x1f" + model id
-
-
-ESTIMATE_ROLE = Qt.ItemDataRole.UserRole + 1  # what a model would need, read in the background
-
-
-class _ListWithEstimates(QStyledItemDelegate):
-    """The picker's list says what each model would need ("needs ≈ 286 MB RAM"); the closed picker stays short."""
-
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        super().initStyleOption(option, index)
-        estimate = index.data(ESTIMATE_ROLE)
-        if estimate:
-            option.text = f"{option.text}  · {estimate}"
-
-
-def remote_key(engine: str, model_id: str) -> str:
-    return f"{REMOTE}{engine}\x1f{model_id}"
 
 
 class ModelBar(QToolBar):
@@ -88,7 +77,7 @@ class ModelBar(QToolBar):
         self.picker = QComboBox(minimumContentsLength=36)
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.addItem(PLACEHOLDER, None)
-        self.picker.setItemDelegate(_ListWithEstimates(self.picker))
+        self.picker.setItemDelegate(ListWithEstimates(self.picker))
         self.addWidget(self.picker)
         self.open_action = QAction("Open GGUF…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         self.eject_action = QAction("Eject", self, enabled=False, toolTip="Unload the model and free its memory")
@@ -152,7 +141,7 @@ class ModelBar(QToolBar):
         scan = self._scan
         folders = self.settings.current.library_folders(self.paths.default_models_dir)
         self.background.run(
-            lambda: _with_vision(_scan_models(folders)),
+            lambda: with_vision(scan_models(folders)),
             lambda found: self._show_models(scan, *found),
             self._scan_failed,
         )
@@ -318,7 +307,7 @@ class ModelBar(QToolBar):
             return
         defaults = default_load_options(self.settings.current)
         try:
-            info = _read_gguf(path)
+            info = read_gguf_header(path)
         except HermesError as exc:
             self.notice.emit(str(exc))
             return
@@ -366,7 +355,7 @@ class ModelBar(QToolBar):
     def _on_loaded(self, loaded: LoadedModel) -> None:
         self.loading_path = ""
         self._show_loading(False)
-        remote = loaded.info.architecture == "remote"
+        remote = loaded.remote
         self._loaded_key = self._requested if remote else str(loaded.info.path)
         self.select_path(self._loaded_key)
         self.eject_action.setEnabled(True)
@@ -424,63 +413,3 @@ class ModelBar(QToolBar):
         self.picker.setToolTip(tip)
         self.format_note.setToolTip(tip)
         self._format_note.setVisible(loaded is not None and not loaded.has_template)
-
-
-def format_tooltip(loaded: LoadedModel) -> str:
-    """The tooltip line "Prompt format: …", and what it means for a model without a chat template."""
-    if loaded.has_template:
-        return f"Prompt format: {loaded.prompt_format}"
-    return (
-        f"Prompt format: {loaded.prompt_format}\n{NO_TEMPLATE}: {loaded.name} has no tokenizer.chat_template, "
-        "so a format was chosen for it. Replies may wander; pick another in Load options…"
-    )
-
-
-def estimate_models(
-    wanted: dict[str, LoadOptions], stop: Callable[[], bool] = lambda: False
-) -> dict[str, LoadEstimate]:
-    """Each model file's load estimate (a background task); files that cannot be read are left out. ``stop``
-    is asked between files: a window closing does not wait for a library of hundreds of headers."""
-    from app.core.engines.devices import list_devices
-    from app.core.engines.memory_use import estimate_load
-    from app.core.errors import HermesError
-
-    try:
-        report = list_devices()
-    except (HermesError, OSError):
-        return {}
-    found = {}
-    for path, options in wanted.items():
-        if stop():
-            return {}
-        try:
-            found[path] = estimate_load(_read_gguf(path), options, report)
-        except (HermesError, OSError):
-            continue
-    return found
-
-
-def placement_text(loaded: LoadedModel) -> str:
-    """Where the model runs and what it costs: "CPU · 8 threads · ≈ 160 MB RAM", "Vulkan · … · 33/33 layers on GPU
-    · 8 CPU threads · ≈ 4.1 GB VRAM + 300 MB RAM", "Remote · GPU box"."""
-    if loaded.placement is not None:
-        return loaded.placement.summary
-    base = loaded.info.metadata.get("hermes.remote_base", "")
-    return f"Remote · {base}" if base else ""
-
-
-def _with_vision(models: list[LocalModel]) -> tuple[list[LocalModel], frozenset[Path]]:
-    """The models, and which of them read images (their projector's header read here, off the GUI thread)."""
-    return models, frozenset(model.path for model in models if model.vision)
-
-
-def _scan_models(folders: list[Path]) -> list[LocalModel]:
-    from app.core.library.models import scan_models  # (in the background: off the start path)
-
-    return scan_models(folders)
-
-
-def _read_gguf(path: str | Path) -> GGUFInfo:
-    from app.core.library.gguf_file import read_gguf
-
-    return read_gguf(path)

@@ -195,7 +195,7 @@ class ServerPage(QWidget):
         loaded = self.service.loaded
         if loaded is None:
             return ""
-        return str(loaded.info.path) if loaded.info.architecture == "remote" else loaded.info.path.stem
+        return str(loaded.info.path) if loaded.remote else loaded.info.path.stem
 
     @Slot()
     def refresh_snippets(self) -> None:
