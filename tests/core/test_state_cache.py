@@ -176,13 +176,5 @@ def test_regenerating_an_earlier_reply_restores_and_another_model_file_never_doe
     other.unload()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 20's 'identical greedy output' does not hold here: llama.cpp's CPU kernels give a token other "
-    "logits read alone than inside a batch (the restored prompt's last token is read alone; the cold read's in its "
-    "last batch), and this chat's first token is a near-tie ('D' 30.856 vs 'Des' 30.667 read whole; 'Des' 30.828 vs "
-    "'D' 30.800 with the last token alone). Fix: restore only up to a multiple of n_batch, so the rest is read in "
-    "the cold read's batches (costs up to n_batch - 1 tokens of reading)",
-)
 def test_a_regenerated_reply_is_the_cold_reply(regenerated: dict[str, object]) -> None:
     assert regenerated["again"] == regenerated["first"]
