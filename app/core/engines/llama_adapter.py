@@ -151,6 +151,7 @@ class PromptAbort:
         self._context = llama._ctx.ctx
         self._should_stop = should_stop
         self._callback: Any = None
+        self.fired = False  # llama.cpp gave up a decode (a recurrent state may then be half-updated)
         if needed:
             self._callback = self._llama_cpp.ggml_abort_callback(self._check)
             self._llama_cpp.llama_set_abort_callback(self._context, self._callback, None)
@@ -158,6 +159,7 @@ class PromptAbort:
     def _check(self, _data: Any) -> bool:
         if self._should_stop():
             STOPPING_A_PROMPT.set()
+            self.fired = True
             return True
         return False
 
