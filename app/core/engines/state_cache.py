@@ -4,7 +4,8 @@ A state is the context after a list of tokens. Its key is a *namespace* — the 
 path, size, modification time), the load options that shape a state (context size, KV cache type, flash
 attention, batch size) and the state format (the llama.cpp build) — and the tokens themselves. A state is only
 ever restored into a context of the same namespace, for a prompt that starts with (a prefix of) its tokens, so
-it holds exactly what reading those tokens would: greedy replies are the same with or without the cache.
+it holds the very bytes the context held after reading them: greedy replies are the same with or without the cache.
+A model whose state cannot be cut back (recurrent, hybrid) asks only for exact checkpoints (``best(exact=True)``).
 
 On disk: ``<folder>/<namespace>/<sha256 of the tokens>.state``, one file per state: a header line (JSON: the
 format, the token count, the sha256 of the data), the tokens (int32), then the data. Written to a temporary file
