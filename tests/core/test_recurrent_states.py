@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,13 +21,16 @@ from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
 from tests.recurrent_model import write_tiny_mamba
 
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
 GREEDY = Sampling(temperature=0.0, max_tokens=12, seed=3)
 OPTIONS = LoadOptions(context_size=2048)
 
 
-def chat(topic: str) -> list[ChatMessage]:
+def chat(topic: str, count: int = 12) -> list[ChatMessage]:
     """~450 tokens (the vocabulary is mostly bytes); chats differ only in their system message's subject."""
-    facts = " ".join(f"Fact {i}: the {topic} number {i} is {i * 7 % 13}." for i in range(12))
+    facts = " ".join(f"Fact {i}: the {topic} number {i} is {i * 7 % 13}." for i in range(count))
     return [{"role": "system", "content": f"You know these facts about {topic}. {facts}"},
             {"role": "user", "content": "Tell me more."}]  # fmt: skip
 
@@ -42,6 +46,19 @@ def reply(engine: LlamaEngine, messages: Sequence[ChatMessage]) -> tuple[str, Ge
 
 def prompt_of(engine: LlamaEngine, messages: Sequence[ChatMessage]) -> list[int]:
     return engine.prompt_tokens(engine.render_prompt(messages))
+
+
+def watch_reads(llama: Llama, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Where each of llama.cpp's reads starts from here (the real ``Llama.eval`` still reads): what the context kept."""
+    starts: list[int] = []
+    evaluate = llama.eval
+
+    def watched(batch: Sequence[int]) -> None:
+        starts.append(llama.n_tokens)
+        evaluate(batch)
+
+    monkeypatch.setattr(llama, "eval", watched)
+    return starts
 
 
 @pytest.fixture(scope="module")
@@ -121,17 +138,34 @@ def test_a_longer_state_is_never_cut_back_and_the_context_keeps_its_own_prefix(
     assert longer is not None and longer[1] > len(held) + 16  # ...and a saved state shares more of it, but longer
     assert cache.best(engine._state_space, tokens[:-1], exact=True) is None
 
-    starts: list[int] = []  # where each llama.cpp read starts: what the context kept
-    evaluate = llama.eval
-
-    def watched(batch: Sequence[int]) -> None:
-        starts.append(llama.n_tokens)
-        evaluate(batch)
-
-    monkeypatch.setattr(llama, "eval", watched)
+    starts = watch_reads(llama, monkeypatch)
     text, stats = reply(engine, edited)
     monkeypatch.undo()
     assert stats.restored_tokens == 0  # the longer state was not cut back (llama.cpp would refuse: logged)
     assert starts[0] == len(held)  # the context's own prefix was kept, only the edit and the rest read
     assert text == reply(cold, edited)[0]
+    engine.unload()
+
+
+def test_a_prompt_stopped_midway_goes_on_from_where_it_stopped(
+    mamba: Path, cold: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rivers = chat("rivers", count=40)  # ~1,400 tokens: three batches
+    expected = reply(cold, rivers)[0]
+    engine = LlamaEngine(StateCache())
+    engine.load(mamba, OPTIONS)
+    stop, progress = [False], []
+
+    def heard(done: int, total: int) -> None:
+        progress.append((done, total))
+        stop[0] = done > 0  # Stop pressed once the first batch is read
+
+    stopped = engine.stream(rivers, GREEDY, should_stop=lambda: stop[0], on_prompt_progress=heard)
+    assert stopped.text() == "" and progress[-1][0] == engine._require().n_batch
+    stop[0] = False
+    llama = engine._require()
+    starts = watch_reads(llama, monkeypatch)
+    text = reply(engine, rivers)[0]  # sent again: the batch already read is kept, and the reply is the cold one
+    monkeypatch.undo()
+    assert starts[0] == llama.n_batch and text == expected
     engine.unload()
