@@ -1,5 +1,6 @@
-"""Saved states of a model whose state cannot be cut back to a shorter prefix: a real recurrent model (the tiny
-random-weight Mamba of tests/recurrent_model.py) in the real llama.cpp engine, with a real StateCache.
+"""Saved states of a model whose state cannot be cut back to a shorter prefix: a real recurrent model and a real
+hybrid one (the tiny random-weight Mamba and LFM2 of tests/recurrent_model.py) in the real llama.cpp engine, with a
+real StateCache.
 
 Only exact checkpoints (a state whose every token starts the new prompt) are restored; a regenerate restores the
 checkpoint saved at the prompt's end and replies as a cold read does; a longer state is never cut back, and the
@@ -19,7 +20,7 @@ from app.core.engines.load_options import LoadOptions
 from app.core.engines.state_cache import MIN_TOKENS, StateCache
 from app.core.prompting.prompt_formats import ChatMessage
 from app.core.prompting.types import GenerationStats, Sampling
-from tests.recurrent_model import write_tiny_mamba
+from tests.recurrent_model import write_tiny_lfm2, write_tiny_mamba
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -61,16 +62,18 @@ def watch_reads(llama: Llama, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return starts
 
 
-@pytest.fixture(scope="module")
-def mamba(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_mamba(tmp_path_factory.mktemp("recurrent") / "tiny-mamba.gguf")
+@pytest.fixture(scope="module", params=["mamba", "lfm2"])
+def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Mamba: recurrent (llama_model_is_recurrent); LFM2: hybrid, attention beside its convolutions (_is_hybrid)."""
+    write = write_tiny_mamba if request.param == "mamba" else write_tiny_lfm2
+    return write(tmp_path_factory.mktemp(request.param) / f"tiny-{request.param}.gguf")
 
 
 @pytest.fixture(scope="module")
-def cold(mamba: Path) -> Iterator[LlamaEngine]:
+def cold(model: Path) -> Iterator[LlamaEngine]:
     """An engine that keeps no state: every prompt read in full, the reference replies."""
     engine = LlamaEngine(StateCache(memory_budget=0))
-    engine.load(mamba, OPTIONS)
+    engine.load(model, OPTIONS)
     yield engine
     engine.unload()
 
@@ -84,11 +87,11 @@ def test_the_model_is_recurrent_and_its_replies_depend_on_the_whole_prompt(cold:
 
 
 def test_a_regenerate_restores_the_prompt_end_checkpoint_and_replies_as_a_cold_read(
-    mamba: Path, cold: LlamaEngine, tmp_path: Path
+    model: Path, cold: LlamaEngine, tmp_path: Path
 ) -> None:
     cache = StateCache(tmp_path / "states")
     engine = LlamaEngine(cache)
-    engine.load(mamba, OPTIONS)
+    engine.load(model, OPTIONS)
     deserts = chat("deserts")
     first, stats = reply(engine, deserts)
     assert stats.restored_tokens == 0 and first == reply(cold, deserts)[0]
@@ -108,14 +111,14 @@ def test_a_regenerate_restores_the_prompt_end_checkpoint_and_replies_as_a_cold_r
     engine.unload()
 
     restarted = LlamaEngine(StateCache(tmp_path / "states"))  # a new process: the checkpoint from disk
-    restarted.load(mamba, OPTIONS)
+    restarted.load(model, OPTIONS)
     again, from_disk = reply(restarted, deserts)
     assert from_disk.restored_tokens == len(tokens) - 1 and again == first
     restarted.unload()
 
 
 def test_a_longer_state_is_never_cut_back_and_the_context_keeps_its_own_prefix(
-    mamba: Path, cold: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+    model: Path, cold: LlamaEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     oceans = chat("oceans")
     first = reply(cold, oceans)[0]
@@ -124,7 +127,7 @@ def test_a_longer_state_is_never_cut_back_and_the_context_keeps_its_own_prefix(
 
     cache = StateCache()  # memory only
     engine = LlamaEngine(cache)
-    engine.load(mamba, OPTIONS)
+    engine.load(model, OPTIONS)
     reply(engine, asked)  # the cache holds states of the question as first asked (never a prefix of the edit)
     engine.state_cache = None
     # The context holds the first prompt now (one token sampled, never evaluated); nothing of it is saved.
@@ -148,12 +151,12 @@ def test_a_longer_state_is_never_cut_back_and_the_context_keeps_its_own_prefix(
 
 
 def test_a_prompt_stopped_midway_goes_on_from_where_it_stopped(
-    mamba: Path, cold: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+    model: Path, cold: LlamaEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rivers = chat("rivers", count=40)  # ~1,400 tokens: three batches
     expected = reply(cold, rivers)[0]
     engine = LlamaEngine(StateCache())
-    engine.load(mamba, OPTIONS)
+    engine.load(model, OPTIONS)
     stop, progress = [False], []
 
     def heard(done: int, total: int) -> None:
