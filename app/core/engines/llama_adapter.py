@@ -82,14 +82,17 @@ def evaluated_tokens(llama: Llama) -> int:
     return int(llama.n_tokens)
 
 
-def cached_prefix(llama: Llama, tokens: list[int]) -> int:
-    """How many of the prompt's tokens (all but the last, which is always evaluated) the KV cache holds."""
+def cached_prefix(llama: Llama, tokens: list[int], *, exact: bool = False) -> int:
+    """How many of the prompt's tokens (all but the last, which is always evaluated) the KV cache holds.
+
+    ``exact``: the context's state cannot be cut back (a recurrent or hybrid model), so it serves only if all it
+    holds is a prefix of the prompt (else 0: the prompt is read from its start)."""
     cached = 0
     for held, wanted in zip(llama._input_ids, tokens[:-1], strict=False):
         if held != wanted:
             break
         cached += 1
-    return cached
+    return 0 if exact and cached < llama.n_tokens else cached
 
 
 def read_prompt(
@@ -99,25 +102,29 @@ def read_prompt(
     should_stop: Callable[[], bool],
     on_progress: Callable[[int, int], None] | None,
 ) -> bool:
-    """Process a long prompt batch by batch, reporting progress; False if Stop came first.
+    """Evaluate every token of the prompt but the last, batch by batch (reporting a long prompt's progress); False
+    if Stop came first.
 
-    llama-cpp-python would process it in one call, silently. Here every token but the last is
-    evaluated first, one batch at a time; ``create_completion`` then finds them in the KV cache
-    (its prefix match) and evaluates only the last. Prompts of one batch or less go straight through.
+    ``create_completion`` then finds them in the KV cache (its prefix match) and evaluates only the last token,
+    alone. So the last token is always read alone, after the same batches of ``n_batch`` from wherever the read
+    started: a state saved after ``tokens[:-1]`` and restored later gives the very logits a cold read gives
+    (llama.cpp's CPU kernels give a token slightly other logits inside a batch than alone, and a near-tie would
+    flip a greedy reply). ``cached``: how many tokens the context holds already (``cached_prefix``).
     """
     batch = llama.n_batch
     end = len(tokens) - 1
-    if on_progress is None or end - cached <= batch:
-        return True
     llama.n_tokens = cached  # eval() drops whatever the cache holds past this point
+    report = on_progress if on_progress is not None and end - cached > batch else None
     position = cached
-    on_progress(position, len(tokens))
+    if report is not None:
+        report(position, len(tokens))
     try:
         while position < end:
             following = min(end, position + batch)
             llama.eval(tokens[position:following])
             position = following
-            on_progress(position, len(tokens))
+            if report is not None:
+                report(position, len(tokens))
             if should_stop():
                 return False
     except RuntimeError:  # llama_decode aborted by Stop (see PromptAbort)
@@ -144,6 +151,7 @@ class PromptAbort:
         self._context = llama._ctx.ctx
         self._should_stop = should_stop
         self._callback: Any = None
+        self.fired = False  # llama.cpp gave up a decode (a recurrent state may then be half-updated)
         if needed:
             self._callback = self._llama_cpp.ggml_abort_callback(self._check)
             self._llama_cpp.llama_set_abort_callback(self._context, self._callback, None)
@@ -151,6 +159,7 @@ class PromptAbort:
     def _check(self, _data: Any) -> bool:
         if self._should_stop():
             STOPPING_A_PROMPT.set()
+            self.fired = True
             return True
         return False
 

@@ -59,6 +59,7 @@ class LlamaEngine:
         self.state_cache = None if embedding else state_cache
         self._projector: Projector | None = None
         self._state_space = ""
+        self._exact_states = False  # the model's state cannot be cut back (a recurrent or hybrid model)
         self._llama: Llama | None = None
         self._format: PromptFormat | None = None
         self._formats: dict[tuple[str, str], PromptFormat] = {}
@@ -95,7 +96,7 @@ class LlamaEngine:
             resident_bytes,
         )
         from app.core.engines.llama_open import open_llama
-        from app.core.engines.llama_state import state_space
+        from app.core.engines.llama_state import exact_states_only, state_space
         from app.core.engines.llama_vision import open_projector, projector_bytes
         from app.core.engines.memory_use import memory_use
         from app.core.engines.model_format import model_format, model_tokens
@@ -157,6 +158,7 @@ class LlamaEngine:
         self._watch = FileWatch.of(info.path) if options.use_mmap else None
         self._guard = SpecialTextGuard(control_token_texts(llama))
         self._state_space = "" if self.embedding else state_space(info, options, llama, plan.layers)
+        self._exact_states = exact_states_only(llama)
         placement = placement_of(plan, report, int(getattr(llama, "n_threads", 0) or options.cpu_threads))
         use = memory_use(info, llama.n_ctx(), options.kv_cache_type, placement.gpu_layers,
                          flash_attention_on(options, placement.gpu_layers))  # fmt: skip
@@ -345,6 +347,7 @@ class LlamaEngine:
             projector=self._projector,
             state_cache=self.state_cache,
             state_space=self._state_space,
+            exact_states=self._exact_states,
             draft_length=self.loaded.options.prompt_lookup if self.loaded is not None else 0,
             file_changed=self._file_changed,
             stale_error=self._stale_file,

@@ -33,6 +33,7 @@ class HeldModel:
     projector: Projector | None  # the vision projector loaded beside it, if any
     state_cache: StateCache | None  # where states of long prompts are kept (None: none kept)
     state_space: str  # what a kept state is valid for (``llama_state.state_space``)
+    exact_states: bool  # the model's state cannot be cut back (``llama_state.exact_states_only``)
     draft_length: int  # prompt lookup's drafts (0: none)
     file_changed: Callable[[], bool]  # the mapped model file was overwritten in place
     stale_error: Callable[[], ModelFileError]  # the error that says so (logged)
@@ -63,8 +64,9 @@ def reply_pieces(
     if vision is None:
         if held.projector is not None:
             held.projector.held = []  # the context is read as text from here: images hold -1, no token
-        stats.restored_tokens = restore_best(held.state_cache, held.state_space, llama, tokens)
-        cached = cached_prefix(llama, tokens)
+        exact = held.exact_states
+        stats.restored_tokens = restore_best(held.state_cache, held.state_space, llama, tokens, exact=exact)
+        cached = cached_prefix(llama, tokens, exact=exact)
     else:
         cached = 0
     # A prompt already in the KV cache but for its last token (regenerate, continue) needs no abort.
@@ -86,7 +88,10 @@ def reply_pieces(
                 return
         elif not read_prompt(llama, tokens, cached, should_stop, on_prompt_progress):
             return
-        if held.draft_length > 0 and vision is None:  # an image's positions hold no token a draft could copy
+        elif held.exact_states and len(tokens) - 1 > cached:  # the prompt-end checkpoint: a regenerate starts here
+            keep_state(held.state_cache, held.state_space, llama)
+        # An image's positions hold no token a draft could copy; a refused draft cannot be cut out of a recurrent state.
+        if held.draft_length > 0 and vision is None and not held.exact_states:
             counts = drafts.enter_context(drafting(llama, held.draft_length, len(tokens)))
         chunks = llama.create_completion(
             prompt=tokens,
@@ -136,5 +141,7 @@ def reply_pieces(
         stats.finish_reason = finish
         if stale:
             held.unload()
+        elif held.exact_states and abort.fired:  # a decode given up midway: the recurrent state is not trusted
+            llama.reset()
         elif vision is None:
             keep_state(held.state_cache, held.state_space, llama)

@@ -4,7 +4,8 @@ A state is the context after a list of tokens. Its key is a *namespace* — the 
 path, size, modification time), the load options that shape a state (context size, KV cache type, flash
 attention, batch size) and the state format (the llama.cpp build) — and the tokens themselves. A state is only
 ever restored into a context of the same namespace, for a prompt that starts with (a prefix of) its tokens, so
-it holds exactly what reading those tokens would: greedy replies are the same with or without the cache.
+it holds the very bytes the context held after reading them: greedy replies are the same with or without the cache.
+A model whose state cannot be cut back (recurrent, hybrid) asks only for exact checkpoints (``best(exact=True)``).
 
 On disk: ``<folder>/<namespace>/<sha256 of the tokens>.state``, one file per state: a header line (JSON: the
 format, the token count, the sha256 of the data), the tokens (int32), then the data. Written to a temporary file
@@ -63,6 +64,13 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return count
 
 
+def usable_prefix(tokens: Sequence[int], prompt: Sequence[int], exact: bool) -> int:
+    """How many of ``prompt``'s tokens a state after ``tokens`` gives. ``exact``: the state cannot be cut back (a
+    recurrent or hybrid model), so it gives all its tokens, if they are a prefix of the prompt, or nothing."""
+    shared = common_prefix(tokens, prompt)
+    return 0 if exact and shared < len(tokens) else shared
+
+
 @dataclass(frozen=True)
 class Holdings:
     memory_entries: int
@@ -89,29 +97,34 @@ class StateCache:
         self._writers: list[threading.Thread] = []
 
     # finding
-    def best(self, space: str, prompt: Sequence[int]) -> tuple[CachedState, int] | None:
-        """The state sharing the most tokens with ``prompt`` (and how many), memory first, then disk."""
+    def best(self, space: str, prompt: Sequence[int], *, exact: bool = False) -> tuple[CachedState, int] | None:
+        """The state sharing the most tokens with ``prompt`` (and how many), memory first, then disk.
+
+        ``exact``: only a state whose every token starts ``prompt`` (an exact checkpoint), for a model whose state
+        cannot be cut back to a shorter prefix (``usable_prefix``)."""
         found: tuple[CachedState, int] | None = None
         with self._lock:
             for (entry_space, key), state in self._memory.items():
-                shared = common_prefix(state.tokens, prompt) if entry_space == space else 0
+                shared = usable_prefix(state.tokens, prompt, exact) if entry_space == space else 0
                 if shared and (found is None or shared > found[1]):
                     found, hit = (state, shared), (entry_space, key)
             if found is not None:
                 self._memory.move_to_end(hit)
         if found is not None and found[1] >= len(prompt):
             return found  # all of it from memory: nothing on disk can beat that
-        on_disk = self._best_on_disk(space, prompt, found[1] if found else 0)
+        on_disk = self._best_on_disk(space, prompt, found[1] if found else 0, exact)
         return on_disk or found
 
-    def _best_on_disk(self, space: str, prompt: Sequence[int], better_than: int) -> tuple[CachedState, int] | None:
+    def _best_on_disk(
+        self, space: str, prompt: Sequence[int], better_than: int, exact: bool
+    ) -> tuple[CachedState, int] | None:
         folder = self._space_folder(space)
         if folder is None or not folder.is_dir():
             return None
         best: tuple[Path, int] | None = None
         for path in folder.glob("*.state"):
             tokens = _read_tokens(path)
-            shared = common_prefix(tokens, prompt) if tokens is not None else 0
+            shared = usable_prefix(tokens, prompt, exact) if tokens is not None else 0
             if shared > better_than and (best is None or shared > best[1]):
                 best = (path, shared)
         if best is None:
