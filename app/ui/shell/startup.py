@@ -34,6 +34,7 @@ class StagedBuild(QObject):
         self._next = 0  # the first stage not started
         self._current = ""  # the stage running now ("" between stages)
         self._callbacks: list[Callable[[], None]] = []
+        self._after_paint: list[Callable[[], None]] = []  # run in the first turn after the first paint
         self.times_ms: dict[str, float] = {}  # how long each stage took (docs/benchmarks.md, the start-up log)
         self._timer = QTimer(parent, singleShot=True, interval=0)  # the window's child: stopped when it closes
         self._timer.timeout.connect(self._step)
@@ -54,9 +55,14 @@ class StagedBuild(QObject):
         return bool(self._current)
 
     def start(self) -> None:
-        """Run the stages left, one per event-loop turn."""
-        if not self.done and not self._stopped:
+        """Run the stages left, one per event-loop turn (and first what waits for the first paint)."""
+        if (self._after_paint or not self.done) and not self._stopped:
             self._timer.start()
+
+    def after_paint(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs in the first event-loop turn after the first paint, before the next stage (a start's
+        work that no first paint needs, such as listening for later starts)."""
+        self._after_paint.append(callback)
 
     def start_after_paint(self, widget: QWidget, fallback_ms: int = FALLBACK_MS) -> None:
         """Start once ``widget`` is first painted (or ``fallback_ms`` after this, if no paint comes: a window shown
@@ -97,6 +103,9 @@ class StagedBuild(QObject):
     def _step(self) -> None:
         if self._stopped:
             return
+        waiting, self._after_paint = self._after_paint, []
+        for callback in waiting:
+            callback()
         if self._next < len(self._stages):
             self._run_next()
         if self._next < len(self._stages):
