@@ -2,9 +2,12 @@
 
 Baseline: a bare PySide6 QMainWindow shown the same way. Both are fresh processes, interleaved.
 
-``python -m bench.cold_start --against DIR [--rounds N]`` times another checkout of the app (``DIR``: its root, e.g.
-``git worktree add /tmp/before main``) in the same run, interleaved with this one and the bare window: a change's
-before and after, each as a ratio to the bare window measured between them (this machine's load moves every figure).
+``python -m bench.cold_start --against DIR [--rounds N] [--chats N]`` times another checkout of the app (``DIR``: its
+root, e.g. ``git worktree add /tmp/before main``) in the same run, interleaved with this one and the bare window: a
+change's before and after, each as a ratio to the bare window measured between them (this machine's load moves every
+figure). ``--chats N``: each app's base directory holds N chats first (written by that checkout's own history store),
+as a user's does. Besides the time to the window ready (shown and taking input) it times, in separate processes, the
+window finished (every stage after the first paint built: the model bar, the chats list, the menus …).
 """
 
 from __future__ import annotations
@@ -45,6 +48,38 @@ def show_then_report(self):
 main_window.MainWindow.show = show_then_report
 from app.cli import main
 sys.exit(main(["--basedir", sys.argv[1]]))
+"""
+
+
+BUILT = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import app.ui.main_window as main_window
+show = main_window.MainWindow.show
+def show_then_report(self):
+    show(self)
+    def report():
+        print("ready", flush=True)
+        self.close()
+        QApplication.quit()
+    self.when_built(lambda: QTimer.singleShot(0, report))
+main_window.MainWindow.show = show_then_report
+from app.cli import main
+sys.exit(main(["--basedir", sys.argv[1]]))
+"""
+
+FILL = """
+import sys
+from app.core.history.store import ChatStore
+from app.core.paths import resolve_paths
+store = ChatStore(resolve_paths(sys.argv[1]).ensure().chats_db)
+for chat in range(int(sys.argv[2])):
+    turns = [("user" if turn % 2 == 0 else "assistant",
+              f"Message {turn} of chat {chat}: " + "a sentence of ordinary length, " * (3 if turn % 2 == 0 else 24))
+             for turn in range(9)]
+    store.record_chat(turns, "The last reply, " * 30, model="bench")
+store.close()
 """
 
 
@@ -132,34 +167,46 @@ def run(quick: bool = False) -> Section:
     )
 
 
-def compare(against: str, rounds: int = 9) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved; and each
-    process's CPU seconds (to ready, then its quit)."""
+def compare(
+    against: str, rounds: int = 9, chats: int = 0
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved; each process's
+    CPU seconds (to ready, then its quit); and seconds to the apps' windows finished (separate processes)."""
     trees = {"bare": str(REPO), "against": against, "this": str(REPO)}
     times: dict[str, list[float]] = {name: [] for name in trees}
     cpu: dict[str, list[float]] = {name: [] for name in trees}
+    built: dict[str, list[float]] = {name: [] for name in trees if name != "bare"}
     with tempfile.TemporaryDirectory() as folder:
         basedirs = {name: os.path.join(folder, name) for name in trees}  # one each: their schemas may differ
+        for name, tree in trees.items():
+            if chats and name != "bare":
+                env = {**os.environ, "PYTHONPATH": tree}
+                subprocess.run([sys.executable, "-c", FILL, basedirs[name], str(chats)], check=True, env=env, cwd=tree)
         for name, tree in trees.items():  # warm the page cache and the bytecode of each
             _time_to_ready(BASELINE if name == "bare" else APP, basedirs[name], tree)
         for _ in range(rounds):
             for name, tree in trees.items():
                 times[name].append(_time_to_ready(BASELINE if name == "bare" else APP, basedirs[name], tree)[0])
                 cpu[name].append(CPU_SECONDS[-1])
-    return times, cpu
+            for name, finished in built.items():
+                finished.append(_time_to_ready(BUILT, basedirs[name], trees[name])[0])
+    return times, cpu, built
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start")
     parser.add_argument("--against", required=True, help="the root of another checkout (the change's before)")
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--chats", type=int, default=0, help="chats in each app's base directory (default: none)")
     args = parser.parse_args(argv)
-    times, cpu = compare(args.against, args.rounds)
+    times, cpu, built = compare(args.against, args.rounds, args.chats)
     bare, bare_cpu = median(times["bare"]), median(cpu["bare"])
     for name, values in times.items():
         print(f"{name:8} median {median(values) * 1000:7.1f} ms  ratio to the bare {median(values) / bare:5.2f}  "
               f"CPU {median(cpu[name]) * 1000:7.1f} ms  ratio {median(cpu[name]) / bare_cpu:5.2f}")  # fmt: skip
-    print(f"load average {os.getloadavg()[0]:.1f}")
+    for name, values in built.items():
+        print(f"{name:8} window finished (every stage built): median {median(values) * 1000:7.1f} ms")
+    print(f"{args.chats} chats in each base directory; load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

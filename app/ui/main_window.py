@@ -132,12 +132,12 @@ class MainWindow(QMainWindow):
         self._client = client
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 760)
-        first_paint = FirstPaint(on_enter=self._enter_before_the_column)
+        painted = self._stages.start_after_paint()  # the rest: in the event-loop turns after the first paint
+        first_paint = FirstPaint(on_enter=self._enter_before_the_column, on_painted=painted)
         self.first_paint: FirstPaint | None = first_paint  # (None once the chat column took its place)
         self.setCentralWidget(first_paint)
         super().statusBar()  # (empty until its figures come: the chat column does not move when they do)
         first_paint.input.setFocus()  # typing starts at the first paint
-        self._stages.start_after_paint(first_paint.input)  # the rest: in the event-loop turns after it
 
     def __getattr__(self, name: str) -> Any:
         """A part built after the first paint, asked for before its stage ran: the window is finished now (its parts

@@ -1,6 +1,6 @@
 from PySide6.QtGui import QPalette
 
-from app.ui.theme import apply_theme, confirm_scheme
+from app.ui.theme import apply_theme, confirm_scheme, dark_palette, light_palette
 
 
 def window_lightness(qapp) -> int:
@@ -25,19 +25,22 @@ def test_the_system_theme_paints_first_in_the_scheme_last_seen_then_follows_the_
     desktop = "dark" if qapp.styleHints().colorScheme() == Qt.ColorScheme.Dark else "light"
     other = "light" if desktop == "dark" else "dark"
     remembered = tmp_path / "cache" / "color-scheme"
+    palettes = {"dark": dark_palette(), "light": light_palette()}
     try:
+        qapp.setPalette(qapp.style().standardPalette())  # as a new application's (Fusion's own, not ours)
         apply_theme(qapp, "system", remembered)  # nothing remembered: asked now, and remembered
         assert remembered.read_text(encoding="utf-8") == desktop
-        assert (window_lightness(qapp) < 128) == (desktop == "dark")
+        assert qapp.palette() == palettes[desktop]
         remembered.write_text(other, encoding="utf-8")  # the desktop's scheme changed since the last start
         apply_theme(qapp, "system", remembered)
-        assert (window_lightness(qapp) < 128) == (other == "dark")  # the first paint: the scheme last seen
+        assert qapp.palette() == palettes[other]  # the first paint: the scheme last seen
         confirm_scheme(qapp, remembered)  # the first turn after it
-        assert (window_lightness(qapp) < 128) == (desktop == "dark")
+        assert qapp.palette() == palettes[desktop]
         assert remembered.read_text(encoding="utf-8") == desktop
         remembered.write_text("purple\n", encoding="utf-8")  # a damaged file: asked now, and rewritten
+        qapp.setPalette(qapp.style().standardPalette())
         apply_theme(qapp, "system", remembered)
-        assert (window_lightness(qapp) < 128) == (desktop == "dark")
+        assert qapp.palette() == palettes[desktop]
         assert remembered.read_text(encoding="utf-8") == desktop
     finally:
         apply_theme(qapp, "system")

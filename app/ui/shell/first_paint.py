@@ -20,11 +20,13 @@ MARGIN = 8
 
 
 class _FirstInput(QPlainTextEdit):
-    """The message box until the real one is built; Enter (without Shift) hands over and sends."""
+    """The message box until the real one is built; Enter (without Shift) hands over and sends; its first paint is
+    reported (``on_painted``)."""
 
     def __init__(self, on_enter: Callable[[], None]) -> None:
         super().__init__()
         self._on_enter = on_enter
+        self.on_painted: Callable[[], None] | None = None
         self.setPlaceholderText(PLACEHOLDER)
         self.setTabChangesFocus(True)
         self.setFixedHeight(INPUT_HEIGHT)
@@ -38,13 +40,22 @@ class _FirstInput(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
+    def paintEvent(self, event) -> None:  # (QPaintEvent)
+        painted, self.on_painted = self.on_painted, None
+        super().paintEvent(event)
+        if painted is not None:
+            painted()
+
 
 class FirstPaint(QWidget):
-    """The chat column's outline: an empty chat area over the message box and a (disabled) Send button."""
+    """The chat column's outline: an empty chat area over the message box and a (disabled) Send button.
 
-    def __init__(self, on_enter: Callable[[], None]) -> None:
+    ``on_painted``: called once, when the message box is first painted (the window's stages start then)."""
+
+    def __init__(self, on_enter: Callable[[], None], on_painted: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.input = _FirstInput(on_enter)
+        self.input.on_painted = on_painted
         send = QPushButton("Send")
         send.setMinimumWidth(90)
         send.setEnabled(False)
