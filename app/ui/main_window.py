@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
-from PySide6.QtWidgets import QApplication, QMainWindow, QMenuBar, QStatusBar
+from PySide6.QtWidgets import QApplication, QMainWindow, QStatusBar
 
 from app import APP_NAME
 from app.core.paths import AppPaths
@@ -22,7 +22,7 @@ from app.ui.shell.window_parts import BUILT_BY, STAGES
 
 if TYPE_CHECKING:  # built after the first paint (app/ui/shell/startup.py): imported by their stage
     from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
-    from PySide6.QtWidgets import QSplitter, QStackedWidget, QTabWidget, QToolBar, QToolButton
+    from PySide6.QtWidgets import QMenuBar, QSplitter, QStackedWidget, QTabWidget, QToolBar, QToolButton
 
     from app.core.engines.interface import LoadedModel
     from app.core.engines.state_cache import StateCache
