@@ -99,7 +99,7 @@ def run_gui(
     from app.ui.main_window import MainWindow  # after QApplication: widgets need it
 
     window = MainWindow(paths, settings)
-    window.show()  # the chat column; the rest is built in the event-loop turns after its first paint
+    window.show()  # the chat column's outline; the rest is built in the event-loop turns after its first paint
     instance.message_received.connect(lambda path: bring_forward(window, path))
     window.after_first_paint(instance.listen)  # later starts wait for it until then
     if theme not in ("dark", "light"):

@@ -17,6 +17,24 @@ if TYPE_CHECKING:
 MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 
 
+def engine_modules(_window: MainWindow) -> None:
+    """The chat column's imports, in slices (each one turn; aim ≤ 50 ms): the engine and its Qt face."""
+    import app.core.engines.llama_engine
+    import app.core.engines.state_cache
+    import app.ui.engines.engine_client  # noqa: F401
+
+
+def conversation_modules(_window: MainWindow) -> None:
+    """The core's chat (prompting, personas, the engine service) and the history store."""
+    import app.core.history.store
+    import app.ui.chat.conversation  # noqa: F401
+
+
+def view_modules(_window: MainWindow) -> None:
+    """The chat view, its renderer and the composer."""
+    import app.ui.chat.chat_controller  # noqa: F401
+
+
 def column(window: MainWindow) -> None:
     """The chat column: the conversation (the engine client, the history store) and the message box, in place of the
     first paint's outline, with what was typed in it."""
@@ -222,6 +240,9 @@ COLUMN_PARTS = (
 # What each stage makes, in the order they run: an attribute read before its stage ran finishes the window then
 # (MainWindow.__getattr__).
 STAGES: dict[str, tuple[Callable[[MainWindow], None], tuple[str, ...]]] = {
+    "engine_modules": (engine_modules, ()),
+    "conversation_modules": (conversation_modules, ()),
+    "view_modules": (view_modules, ()),
     "column": (column, COLUMN_PARTS),
     "background": (background, ("background",)),
     "model_bar": (model_bar, ("model_bar", "model_picker", "new_chat_action", "settings_action")),
