@@ -140,6 +140,30 @@ def test_a_start_during_the_first_ones_start_reaches_its_window(tmp_path: Path, 
     assert log_text(basedir).count("single instance: listening") == 1
 
 
+@pytest.mark.slow
+def test_a_start_while_the_first_has_not_listened_yet_waits_and_hands_over(qtbot, tmp_path: Path, processes) -> None:
+    """The window between the first instance's lock (before its window) and its server (after the first paint)."""
+    from app.ui.single_instance import SingleInstance
+
+    basedir = tmp_path / "home"
+    first = SingleInstance(resolve_paths(basedir).ensure())
+    assert first.claim() and not first.listening  # the lock, taken before the first window
+    received: list[str] = []
+    first.message_received.connect(received.append)
+    try:
+        wanted = tmp_path / "Captain.json"
+        second = gui(basedir, "--open", str(wanted))
+        processes.append(second)
+        qtbot.wait(1500)  # (the second start finds the lock taken and nobody listening: it waits)
+        assert second.poll() is None, "a later start must wait for a first one still starting"
+        first.listen()  # the first window has been painted
+        qtbot.waitUntil(lambda: bool(received), timeout=60_000)
+        assert received == [str(wanted.resolve())]
+        assert second.wait(60) == 0
+    finally:
+        first.release()
+
+
 PROBE = """
 import json, sys
 from PySide6.QtWidgets import QApplication
