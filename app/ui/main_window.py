@@ -498,8 +498,10 @@ class MainWindow(QMainWindow):
             timer.stop()
         built = self._stages.built
         self._unsubscribe()  # no settings reach the pages any more
-        if not built("column"):
-            return  # closed before its first stage: no engine, no store, nothing else built
+        if not built("column"):  # closed before the chat column: no engine thread started, no store opened
+            if self._client is not None:
+                self._client.shutdown()  # (one handed in is the window's to shut down, as ever)
+            return
         if built("background"):
             self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
         if built("pages"):
