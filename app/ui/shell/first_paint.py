@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLay
 PLACEHOLDER = "Type a message — Enter to send, Shift+Enter for a new line"  # as app.ui.chat.chat_input.ChatInput's
 INPUT_HEIGHT = 84  # as app.ui.chat.chat_controller.ChatColumn's
 MARGIN = 8
+ATTACH_ROOM = 30  # the attach button's width beside Send (the message box keeps its width when the column comes)
 
 
 class _FirstInput(QPlainTextEdit):
@@ -59,9 +60,12 @@ class FirstPaint(QWidget):
         send = QPushButton("Send")
         send.setMinimumWidth(90)
         send.setEnabled(False)
+        send_row = QHBoxLayout()
+        send_row.addSpacing(ATTACH_ROOM)  # (where the attach button comes)
+        send_row.addWidget(send, 1)
         buttons = QVBoxLayout()
         buttons.addStretch(1)
-        buttons.addWidget(send)
+        buttons.addLayout(send_row)
         row = QHBoxLayout()
         row.addWidget(self.input, 1)
         row.addLayout(buttons)
