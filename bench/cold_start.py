@@ -2,9 +2,12 @@
 
 Baseline: a bare PySide6 QMainWindow shown the same way. Both are fresh processes, interleaved.
 
-``python -m bench.cold_start --against DIR [--rounds N]`` times another checkout of the app (``DIR``: its root, e.g.
-``git worktree add /tmp/before main``) in the same run, interleaved with this one and the bare window: a change's
-before and after, each as a ratio to the bare window measured between them (this machine's load moves every figure).
+``python -m bench.cold_start --against DIR [--rounds N] [--chats N]`` times another checkout of the app (``DIR``: its
+root, e.g. ``git worktree add /tmp/before main``) in the same run, interleaved with this one and the bare window: a
+change's before and after, each as a ratio to the bare window measured between them (this machine's load moves every
+figure). ``--chats N``: each app's base directory holds N chats first (written by that checkout's own history store),
+as a user's does. Besides the time to the window ready (shown and taking input) it times, in separate processes, the
+window finished (every stage after the first paint built: the model bar, the chats list, the menus …).
 """
 
 from __future__ import annotations
@@ -48,18 +51,53 @@ sys.exit(main(["--basedir", sys.argv[1]]))
 """
 
 
+BUILT = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import app.ui.main_window as main_window
+show = main_window.MainWindow.show
+def show_then_report(self):
+    show(self)
+    def report():
+        print("ready", flush=True)
+        self.close()
+        QApplication.quit()
+    self.when_built(lambda: QTimer.singleShot(0, report))
+main_window.MainWindow.show = show_then_report
+from app.cli import main
+sys.exit(main(["--basedir", sys.argv[1]]))
+"""
+
+FILL = """
+import sys
+from app.core.history.store import ChatStore
+from app.core.paths import resolve_paths
+store = ChatStore(resolve_paths(sys.argv[1]).ensure().chats_db)
+for chat in range(int(sys.argv[2])):
+    turns = [("user" if turn % 2 == 0 else "assistant",
+              f"Message {turn} of chat {chat}: " + "a sentence of ordinary length, " * (3 if turn % 2 == 0 else 24))
+             for turn in range(9)]
+    store.record_chat(turns, "The last reply, " * 30, model="bench")
+store.close()
+"""
+
+
 WHERE_THE_TIME_GOES = (
-    "Where the app's extra ~95 ms go (measured 2026-11-27): PySide6 builds each Qt class's Python type on first "
-    "use, ~32 ms for the ~80 classes the window uses (the `Qt` namespace alone 11.8 ms, `QStyle` 4.5 ms); each Qt "
-    "enum touched becomes a Python `enum` class, ~28 ms for ~250 of them; the app's own modules and the window's "
-    "widgets ~35 ms. llama_cpp, numpy, huggingface_hub, logging.handlers, the Hub pages and the preset editor are "
-    "already off this path; what remains is the window itself. Since 2026-12-03 jinja2 (the template sandbox), the "
-    "knowledge package (numpy), Pillow, the MCP client (asyncio), the tool turns and every page but Chat are off it "
-    "too (tests/ui/test_start_path.py keeps them off); each module still imported costs PySide6's per-module feature "
-    "check (it reads the module's source) besides its own classes, dataclasses, enums and regular expressions. "
-    "Since the progressive first paint (2026-12-03) the constructor builds the chat column only and the rest is "
-    "built in stages after the first paint (app/ui/shell/startup.py): what remains before ready is mostly importing "
-    "what the chat column needs (the chat session pulls in the engine service, the chat view its renderer)."
+    "Since 2026-12-03 (issue 20, part 4, fifth pass) the window ready is the chat column's outline "
+    "(app/ui/shell/first_paint.py: an empty chat area, the message box taking input, a disabled Send button, from "
+    "plain QtWidgets classes); the chat column itself (the engine client, the chat store, the conversation view and "
+    "its renderer) is the first stage after the first paint, with what was typed handed over; the single instance "
+    "takes its lock file before the window and starts its QtNetwork server after the first paint; the system theme "
+    "paints in the desktop's scheme as last seen and asks the desktop after the first paint (reading its answer "
+    "builds PySide6's `Qt` namespace, 93 enum classes, ~15 ms); the application starts with `-style Fusion` "
+    "(asking `app.style()` builds QStyle, ~6–10 ms); the stages start from the outline's paintEvent (a Python "
+    "event filter made PySide6 build ~80 QEvent types). What remains over a bare window, CPU of the main thread on "
+    "a quiet machine: the app's modules ~15 ms (settings and paths with dataclasses and json, the command line's "
+    "window arguments, the outline, the stage runner), the window's own types and construction ~8 ms (QPlainTextEdit, "
+    "QPushButton, layouts, QStatusBar), the application's name and icon ~3 ms, the theme module and palette ~5 ms, "
+    "the lock file ~1 ms. A first start (no scheme remembered) and the explicit dark or light theme pay the `Qt` "
+    "namespace before the first paint as well."
 )
 
 
@@ -132,34 +170,46 @@ def run(quick: bool = False) -> Section:
     )
 
 
-def compare(against: str, rounds: int = 9) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved; and each
-    process's CPU seconds (to ready, then its quit)."""
+def compare(
+    against: str, rounds: int = 9, chats: int = 0
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds to ready for the bare window, the app of ``against`` and this checkout's, interleaved; each process's
+    CPU seconds (to ready, then its quit); and seconds to the apps' windows finished (separate processes)."""
     trees = {"bare": str(REPO), "against": against, "this": str(REPO)}
     times: dict[str, list[float]] = {name: [] for name in trees}
     cpu: dict[str, list[float]] = {name: [] for name in trees}
+    built: dict[str, list[float]] = {name: [] for name in trees if name != "bare"}
     with tempfile.TemporaryDirectory() as folder:
         basedirs = {name: os.path.join(folder, name) for name in trees}  # one each: their schemas may differ
+        for name, tree in trees.items():
+            if chats and name != "bare":
+                env = {**os.environ, "PYTHONPATH": tree}
+                subprocess.run([sys.executable, "-c", FILL, basedirs[name], str(chats)], check=True, env=env, cwd=tree)
         for name, tree in trees.items():  # warm the page cache and the bytecode of each
             _time_to_ready(BASELINE if name == "bare" else APP, basedirs[name], tree)
         for _ in range(rounds):
             for name, tree in trees.items():
                 times[name].append(_time_to_ready(BASELINE if name == "bare" else APP, basedirs[name], tree)[0])
                 cpu[name].append(CPU_SECONDS[-1])
-    return times, cpu
+            for name, finished in built.items():
+                finished.append(_time_to_ready(BUILT, basedirs[name], trees[name])[0])
+    return times, cpu, built
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start")
     parser.add_argument("--against", required=True, help="the root of another checkout (the change's before)")
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--chats", type=int, default=0, help="chats in each app's base directory (default: none)")
     args = parser.parse_args(argv)
-    times, cpu = compare(args.against, args.rounds)
+    times, cpu, built = compare(args.against, args.rounds, args.chats)
     bare, bare_cpu = median(times["bare"]), median(cpu["bare"])
     for name, values in times.items():
         print(f"{name:8} median {median(values) * 1000:7.1f} ms  ratio to the bare {median(values) / bare:5.2f}  "
               f"CPU {median(cpu[name]) * 1000:7.1f} ms  ratio {median(cpu[name]) / bare_cpu:5.2f}")  # fmt: skip
-    print(f"load average {os.getloadavg()[0]:.1f}")
+    for name, values in built.items():
+        print(f"{name:8} window finished (every stage built): median {median(values) * 1000:7.1f} ms")
+    print(f"{args.chats} chats in each base directory; load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
@@ -15,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from app import APP_ID, APP_NAME, __version__
 from app.core.paths import AppPaths
 from app.core.settings import SettingsStore
-from app.ui.theme import apply_theme
+from app.ui.theme import FUSION_PROPERTY, apply_theme, confirm_scheme, fusion_arguments
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -23,6 +22,8 @@ qt_log = logging.getLogger("qt")
 SELF_TEST_PROMPT = "Hello, who are you?"
 SELF_TEST_TIMEOUT_MS = 120_000
 
+
+SCHEME_FILE = "color-scheme"  # in the cache folder: the desktop's colour scheme as last seen ("dark" or "light")
 
 # Warnings that say something about the platform, not about the app.
 EXPECTED_QT_WARNINGS = ("This plugin does not support propagateSizeHints()",)
@@ -47,12 +48,24 @@ class QtMessages:
 
 def resource_path(*parts: str) -> Path:
     """A file under resources/ (the package ``app.resources``), installed, editable or frozen."""
+    source = _SOURCE_RESOURCES.joinpath(*parts)
+    if source.exists():  # a source checkout (importlib.resources costs the cold start a few ms)
+        return source
+    from importlib import resources
+
     return Path(str(resources.files("app.resources").joinpath(*parts)))
+
+
+_SOURCE_RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
 def create_application(argv: list[str]) -> QApplication:
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(argv)
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
+        app = QApplication(fusion_arguments(argv))
+        app.setProperty(FUSION_PROPERTY, True)  # (apply_theme: no need to ask the style)
     app.setApplicationName(APP_ID)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
@@ -79,13 +92,18 @@ def run_gui(
     instance = SingleInstance(paths, app)
     if not instance.claim(resolve_message(model or open_file)):
         return 0  # the running window has it now
-    apply_theme(app, settings.current.theme)
+    theme = settings.current.theme
+    scheme_file = paths.cache / SCHEME_FILE
+    apply_theme(app, theme, scheme_file)  # "system": the desktop's scheme as last seen, asked after the first paint
 
     from app.ui.main_window import MainWindow  # after QApplication: widgets need it
 
     window = MainWindow(paths, settings)
-    window.show()  # the chat column; the rest is built in the event-loop turns after its first paint
+    window.show()  # the chat column's outline; the rest is built in the event-loop turns after its first paint
     instance.message_received.connect(lambda path: bring_forward(window, path))
+    window.after_first_paint(instance.listen)  # later starts wait for it until then
+    if theme not in ("dark", "light"):
+        window.after_first_paint(lambda: confirm_scheme(app, scheme_file))
     window.when_built(lambda: _open_at_start(window, model, open_file))
     return app.exec()
 

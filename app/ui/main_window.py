@@ -1,6 +1,6 @@
-"""The main window: it builds the chat column for its first paint, then the rest in stages after it
-(app/ui/shell/window_parts.py, run by app/ui/shell/startup.py), and wires the controllers (model bar, history, Hub
-pages, chat turn)."""
+"""The main window: its first paint is the chat column's outline (app/ui/shell/first_paint.py); the chat column
+itself and the rest are built in stages after it (app/ui/shell/window_parts.py, run by app/ui/shell/startup.py); it
+wires the controllers (model bar, history, Hub pages, chat turn)."""
 
 from __future__ import annotations
 
@@ -11,46 +11,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QApplication,
-    QMainWindow,
-    QMenuBar,
-    QSplitter,
-    QStackedWidget,
-    QStatusBar,
-    QTabWidget,
-    QToolBar,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QMainWindow, QStatusBar
 
 from app import APP_NAME
-from app.core.engines import state_cache
-from app.core.engines.interface import LoadedModel
-from app.core.engines.llama_engine import LlamaEngine
-from app.core.history.store import ChatStore, StoreError
-from app.core.media.store import ImageStore
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
-from app.ui.chat.attachments import Thumbnails, is_card_png
-from app.ui.chat.chat_controller import ChatColumn
-from app.ui.chat.conversation import Conversation
-from app.ui.engines.engine_client import EngineClient
+from app.ui.shell.first_paint import FirstPaint
 from app.ui.shell.startup import StagedBuild
-from app.ui.shell.window_parts import BUILT_BY, MIN_CHAT_WIDTH, STAGES
-from app.ui.widgets import ErrorBanner
+from app.ui.shell.window_parts import BUILT_BY, STAGES
 
 if TYPE_CHECKING:  # built after the first paint (app/ui/shell/startup.py): imported by their stage
+    from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QMenuBar, QSplitter, QStackedWidget, QTabWidget, QToolBar, QToolButton
+
+    from app.core.engines.interface import LoadedModel
+    from app.core.engines.state_cache import StateCache
+    from app.core.history.store import ChatStore
     from app.core.knowledge.embedder import Embedder
+    from app.core.media.store import ImageStore
     from app.core.personas.presets import Preset
     from app.ui.background import Background
-    from app.ui.chat.chat_controller import ChatController
+    from app.ui.chat.attachments import Attachments
+    from app.ui.chat.chat_controller import ChatColumn, ChatController
     from app.ui.chat.chat_history import ChatHistory
     from app.ui.chat.chat_list import ChatSidebar
+    from app.ui.chat.conversation import Conversation
     from app.ui.chat.group_chat import GroupChat
     from app.ui.chat.prompt_preview import PromptPreview
+    from app.ui.engines.engine_client import EngineClient
     from app.ui.engines.model_bar import ModelBar
     from app.ui.engines.server_indicator import ServerIndicator
     from app.ui.hub.hub_pages import HubPages
@@ -61,6 +49,7 @@ if TYPE_CHECKING:  # built after the first paint (app/ui/shell/startup.py): impo
     from app.ui.shell.menu_bar import WindowMenus
     from app.ui.shell.pages import PageRouter
     from app.ui.tools.hooks import WindowTools
+    from app.ui.widgets import ErrorBanner
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +59,9 @@ STARTUP_DEFER_MS = 300
 class MainWindow(QMainWindow):
     """One chat with one model. Talks to the engine thread only through its EngineClient.
 
-    The constructor builds what the first paint shows (the chat column: the conversation and the input); the rest
-    is built in stages after it (``STAGES``), or at once when it is asked for (app/ui/shell/startup.py)."""
+    The constructor builds what the first paint shows: the chat column's outline (app/ui/shell/first_paint.py); the
+    rest is built in stages after it (``STAGES``: the chat column itself first), or at once when it is asked for
+    (app/ui/shell/startup.py)."""
 
     # Re-emitted on the GUI thread, so plain Python callables connected to them run there too.
     model_ready = Signal(object)  # LoadedModel
@@ -79,7 +69,26 @@ class MainWindow(QMainWindow):
     reply_finished = Signal(object)  # the finished ChatItem
     settings_changed = Signal(object, object)  # new Settings, old Settings (from the SettingsStore)
 
-    # built after the first paint (``STAGES``)
+    # built after the first paint (``STAGES``): the chat column (its first stage)
+    client: EngineClient
+    state_cache: StateCache | None
+    store: ChatStore
+    banner: ErrorBanner
+    images: ImageStore
+    conversation: Conversation
+    chat_model: Any
+    session: Any
+    chat_column: ChatColumn
+    chat_view: Any
+    welcome: Any
+    pages: QStackedWidget
+    input: Any
+    send_button: Any
+    think: Any
+    attachments: Attachments
+    splitter: QSplitter
+    stack: QStackedWidget
+    # and the rest
     background: Background
     model_bar: ModelBar
     model_picker: Any
@@ -120,21 +129,15 @@ class MainWindow(QMainWindow):
         )
         self._unsubscribe = self.settings_store.subscribe(self.settings_changed.emit)
         self._closing = False
-        cache = state_cache.from_settings(paths.state_cache_dir, self.settings_store.current)
-        self.client = client or EngineClient(self, engine=LlamaEngine(cache))
-        self.state_cache: state_cache.StateCache | None = self.client.engine.state_cache
-        self.store = ChatStore(paths.chats_db)
-        self._purge_failure = self._purge_deleted_chats()
+        self._client = client
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 760)
-        self._build_chat_column()
-        self.setAcceptDrops(True)
-        if self.store.recovered_from is not None:
-            self.banner.show_message(
-                f"Your chat history file was damaged, so a fresh one was started. The damaged file was kept as "
-                f"{self.store.recovered_from}."
-            )
-        self._stages.start_after_paint(self.input)  # the rest: in the event-loop turns after the first paint
+        painted = self._stages.start_after_paint()  # the rest: in the event-loop turns after the first paint
+        first_paint = FirstPaint(on_enter=self._enter_before_the_column, on_painted=painted)
+        self.first_paint: FirstPaint | None = first_paint  # (None once the chat column took its place)
+        self.setCentralWidget(first_paint)
+        super().statusBar()  # (empty until its figures come: the chat column does not move when they do)
+        first_paint.input.setFocus()  # typing starts at the first paint
 
     def __getattr__(self, name: str) -> Any:
         """A part built after the first paint, asked for before its stage ran: the window is finished now (its parts
@@ -167,6 +170,10 @@ class MainWindow(QMainWindow):
         pages or the menus without building them before the first paint (loading the last session's model)."""
         self._stages.when_built(callback)
 
+    def after_first_paint(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs in the first event-loop turn after the window's first paint (before the next stage)."""
+        self._stages.after_paint(callback)
+
     def finish_building(self) -> None:
         """Build every part not built yet, now."""
         self._stages.ensure(next(reversed(STAGES)))
@@ -183,6 +190,9 @@ class MainWindow(QMainWindow):
 
     def _purge_deleted_chats(self) -> str:
         """Remove chats deleted last time; a failure never stops the window (it is retried at the next start)."""
+        from app.core.history.store import StoreError
+        from app.core.media.store import ImageStore
+
         try:
             self.store.purge_deleted()
             ImageStore(self.paths.images_dir).prune(self.store.image_hashes())  # their images, unless shared
@@ -196,8 +206,26 @@ class MainWindow(QMainWindow):
         """The settings now (read-only: change them through ``settings_store.update``)."""
         return self.settings_store.current
 
-    # the first paint: the chat column (the conversation and the input), in the page stack, under the banner
+    # the chat column (the conversation and the input, in the page stack, under the banner): the first stage
     def _build_chat_column(self) -> None:
+        from PySide6.QtWidgets import QSplitter, QStackedWidget, QVBoxLayout, QWidget
+
+        from app.core.engines import state_cache
+        from app.core.engines.llama_engine import LlamaEngine
+        from app.core.history.store import ChatStore
+        from app.core.media.store import ImageStore
+        from app.ui.chat.attachments import Thumbnails
+        from app.ui.chat.chat_controller import ChatColumn
+        from app.ui.chat.conversation import Conversation
+        from app.ui.engines.engine_client import EngineClient
+        from app.ui.shell.window_parts import MIN_CHAT_WIDTH
+        from app.ui.widgets import ErrorBanner
+
+        cache = state_cache.from_settings(self.paths.state_cache_dir, self.settings_store.current)
+        self.client = self._client or EngineClient(self, engine=LlamaEngine(cache))
+        self.state_cache = self.client.engine.state_cache
+        self.store = ChatStore(self.paths.chats_db)
+        self._purge_failure = self._purge_deleted_chats()
         self.banner = ErrorBanner()
         self.images = ImageStore(self.paths.images_dir)
         self.conversation = Conversation(
@@ -224,9 +252,27 @@ class MainWindow(QMainWindow):
         central_layout.setContentsMargins(0, 0, 0, 0)
         central_layout.addWidget(self.banner)
         central_layout.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
-        super().statusBar()  # (empty until its figures come: the chat column does not move when they do)
-        self.input.setFocus()  # typing starts at the first paint
+        first_paint, self.first_paint = self.first_paint, None
+        focus = first_paint is None or first_paint.holds_focus()
+        self.setCentralWidget(central)  # (the first paint's outline is deleted later)
+        central.show()  # now, not in the next turn (what asked for the column may show the banner at once)
+        if first_paint is not None:
+            first_paint.hand_over(self.input, focus)  # what was typed in the first paint's box, its cursor, the focus
+        else:
+            self.input.setFocus()
+        self.setAcceptDrops(True)
+        if self.store.recovered_from is not None:
+            self.banner.show_message(
+                f"Your chat history file was damaged, so a fresh one was started. The damaged file was kept as "
+                f"{self.store.recovered_from}."
+            )
+
+    def _enter_before_the_column(self) -> None:
+        """Enter pressed in the first paint's box: the chat column takes the text, and sends it."""
+        if self._stages.building:
+            return  # (a stage is running: the column comes with it)
+        self._stages.ensure("column")
+        self.input.submitted.emit()
 
     def _describe_preset(self, preset: str) -> str:
         return self.persona.library.name_of(preset)  # (the persona panel is built after the first paint)
@@ -412,6 +458,8 @@ class MainWindow(QMainWindow):
 
     # drag and drop: models, presets and character cards
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if not self._stages.built("column"):
+            return
         if any(_dropped_kind(url.toLocalFile()) for url in event.mimeData().urls()):
             event.acceptProposedAction()
 
@@ -450,6 +498,10 @@ class MainWindow(QMainWindow):
             timer.stop()
         built = self._stages.built
         self._unsubscribe()  # no settings reach the pages any more
+        if not built("column"):  # closed before the chat column: no engine thread started, no store opened
+            if self._client is not None:
+                self._client.shutdown()  # (one handed in is the window's to shut down, as ever)
+            return
         if built("background"):
             self.background.shutdown()  # nothing new runs; what runs is awaited and its answer dropped
         if built("pages"):
@@ -472,6 +524,9 @@ def _dropped_kind(path: str, card_check: bool = False) -> str:
     ``card_check``: a .png counts only when it carries a character card (dropped on the chat, any other picture is
     an image to attach)."""
     kind = {".gguf": "model", ".json": "preset", ".png": "preset"}.get(Path(path).suffix.lower(), "")
-    if kind == "preset" and card_check and Path(path).suffix.lower() == ".png" and not is_card_png(Path(path)):
-        return ""
+    if kind == "preset" and card_check and Path(path).suffix.lower() == ".png":
+        from app.ui.chat.attachments import is_card_png
+
+        if not is_card_png(Path(path)):
+            return ""
     return kind

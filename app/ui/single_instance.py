@@ -1,31 +1,33 @@
 """One window per base directory: a second start hands its file over to the first and exits.
 
-The first GUI process of a base directory holds a ``QLockFile`` (``instance.lock`` in the data
-folder) and listens on a ``QLocalServer`` whose name is derived from that folder. A later start
-finds the lock taken, connects, sends one line of JSON (``{"open": "<path or empty>"}``), waits for
-the first instance's ``ok`` and exits 0; the first instance emits ``message_received(path)`` (an
-empty string: just raise the window).
+The first GUI process of a base directory holds a ``QLockFile`` (``instance.lock`` in the data folder) and, once its
+window is first painted (``listen``), listens on a ``QLocalServer`` whose name is derived from that folder: the lock
+costs the cold start next to nothing, QtNetwork, the name's hash and the server ~15 ms (issue 20, part 4), so only a
+later start that finds the lock taken imports them before a window. That later start connects, sends one line of JSON
+(``{"open": "<path or empty>"}``), waits for the first instance's ``ok`` and exits 0; the first instance emits
+``message_received(path)`` (an empty string: just raise the window).
 
-A crashed instance leaves its lock file behind: ``QLockFile`` sees that the process named in it is
-gone and takes it over, and the new first instance removes the dead server's socket before
-listening. Two starts at the same moment: one gets the lock, the other waits (a few seconds) for
-its server to listen. The command line (``hermes-studio chat``, ``download`` …) never takes part:
-it runs freely beside the window.
+A crashed instance leaves its lock file behind: ``QLockFile`` sees that the process named in it is gone and takes it
+over, and the new first instance removes the dead server's socket before listening. Two starts at the same moment: one
+gets the lock, the other waits (a few seconds) for its server to listen, as it does for a first start still painting
+its window. The command line (``hermes-studio chat``, ``download`` …) never takes part: it runs freely beside the
+window.
 """
 
 from __future__ import annotations
 
-import getpass
-import hashlib
 import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QLockFile, QObject, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app.core.paths import AppPaths
+
+if TYPE_CHECKING:  # QtNetwork: imported when this instance listens (after its first paint) or hands over
+    from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,9 @@ CONNECT_PATIENCE_S = 10.0  # how long a second start waits for a first one that 
 
 def server_name(paths: AppPaths) -> str:
     """A local socket name unique to this user and base directory (short: Unix socket paths are limited)."""
+    import getpass
+    import hashlib
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -44,7 +49,8 @@ def server_name(paths: AppPaths) -> str:
 
 
 class SingleInstance(QObject):
-    """Call ``claim(message)``: True means this process is the first and now listens; False, it handed over.
+    """Call ``claim(message)``: True means this process is the first (it holds the lock; call ``listen`` once its
+    window is painted); False, it handed over.
 
     Signals:
         message_received(str): a later start asked this instance to come forward and, when the string is
@@ -55,7 +61,8 @@ class SingleInstance(QObject):
 
     def __init__(self, paths: AppPaths, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.name = server_name(paths)
+        self._paths = paths
+        self._name = ""
         paths.data.mkdir(parents=True, exist_ok=True)
         self._lock = QLockFile(str(paths.data / LOCK_NAME))
         self._lock.setStaleLockTime(0)  # stale only when its process is gone, however old
@@ -65,16 +72,36 @@ class SingleInstance(QObject):
         deadline = time.monotonic() + CONNECT_PATIENCE_S
         while True:
             if self._lock.tryLock(0):
-                self._listen()
                 return True
             if self._hand_over(message):
                 return False
             if time.monotonic() > deadline:
-                log.warning("another Hermes Studio holds %s but does not answer; starting anyway", self.name)
+                log.warning("another Hermes Studio holds %s but does not answer; starting anyway", self.lock_file)
                 return True
             time.sleep(0.1)
 
-    def _listen(self) -> None:
+    @property
+    def lock_file(self) -> str:
+        return self._lock.fileName()
+
+    @property
+    def name(self) -> str:
+        """The local server's name (worked out when first needed: it costs hashlib)."""
+        if not self._name:
+            self._name = server_name(self._paths)
+        return self._name
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    def listen(self) -> None:
+        """Take later starts' requests (``message_received``); call it once this first instance's window is painted:
+        until then a later start waits for it, as for any first start still starting."""
+        from PySide6.QtNetwork import QLocalServer
+
+        if self._server is not None or not self._lock.isLocked():
+            return
         QLocalServer.removeServer(self.name)  # a crashed instance's socket (we hold the lock: it is dead)
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -110,6 +137,8 @@ class SingleInstance(QObject):
         self.message_received.emit(path)
 
     def _hand_over(self, message: str) -> bool:
+        from PySide6.QtNetwork import QLocalSocket
+
         socket = QLocalSocket()
         socket.connectToServer(self.name)
         if not socket.waitForConnected(1000):

@@ -11,15 +11,19 @@ colour when they are painted, so they follow a theme change without being set ag
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
-from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QIcon
+
+# (``Qt``, QEvent and the icons' types are imported where they are used: PySide6 builds the ``Qt`` namespace's 93 enum
+# classes on its first use, ~15 ms of the cold start, and the first paint has no icon to draw; issue 20, part 4)
 
 W = TypeVar("W", bound=QWidget)
 
@@ -143,20 +147,64 @@ def light_palette() -> QPalette:
     return _palette(_LIGHT, _LIGHT_DISABLED)
 
 
-def apply_theme(app: QApplication, theme: str) -> None:
-    """Fusion everywhere (one look on every OS), in the chosen colour scheme."""
-    if app.style().name().lower() != "fusion":
+FUSION_PROPERTY = "hermesFusion"  # set on an application created with the Fusion style (``fusion_arguments``)
+
+
+def fusion_arguments(argv: list[str]) -> list[str]:
+    """``argv`` for a new QApplication that starts in Fusion: asking the style afterwards (``app.style()``) makes
+    PySide6 build the QStyle type, ~6–10 ms of the cold start (issue 20, part 4). ``-style`` outranks
+    $QT_STYLE_OVERRIDE, as ``setStyle`` does."""
+    return [*argv[:1], "-style", "Fusion", *argv[1:]]
+
+
+def apply_theme(app: QApplication, theme: str, remembered: Path | None = None) -> None:
+    """Fusion everywhere (one look on every OS), in the chosen colour scheme.
+
+    ``remembered``: a file holding the desktop's scheme as last seen ("dark" or "light"). For "system", the palette is
+    then set from it without asking the desktop now: reading its answer makes PySide6 build the ``Qt`` namespace's 93
+    enum classes, ~15 ms of the cold start (issue 20, part 4). ``confirm_scheme``, in the first turn after the first
+    paint, asks, follows a scheme changed since, and remembers it."""
+    if app.property(FUSION_PROPERTY) is not True and app.style().name().lower() != "fusion":
         app.setStyle("Fusion")
     hints = app.styleHints()
-    if theme == "dark":
-        hints.setColorScheme(Qt.ColorScheme.Dark)
-        app.setPalette(dark_palette())
-    elif theme == "light":
-        hints.setColorScheme(Qt.ColorScheme.Light)
-        app.setPalette(light_palette())
+    if theme in ("dark", "light"):
+        from PySide6.QtCore import Qt
+
+        hints.setColorScheme(Qt.ColorScheme.Dark if theme == "dark" else Qt.ColorScheme.Light)
+        app.setPalette(dark_palette() if theme == "dark" else light_palette())
+        return
+    hints.unsetColorScheme()
+    last = _remembered_scheme(remembered)
+    if last:
+        app.setPalette(dark_palette() if last == "dark" else light_palette())  # confirmed after the first paint
     else:
-        hints.unsetColorScheme()
-        app.setPalette(dark_palette() if hints.colorScheme() == Qt.ColorScheme.Dark else light_palette())
+        confirm_scheme(app, remembered)
+
+
+def confirm_scheme(app: QApplication, remembered: Path | None = None) -> None:
+    """The "system" theme: the palette of the scheme the desktop reports now; remembered for the next start."""
+    from PySide6.QtCore import Qt
+
+    now = "dark" if app.styleHints().colorScheme() == Qt.ColorScheme.Dark else "light"
+    wanted = dark_palette() if now == "dark" else light_palette()
+    if app.palette() != wanted:
+        app.setPalette(wanted)
+    if remembered is not None and _remembered_scheme(remembered) != now:
+        try:
+            remembered.parent.mkdir(parents=True, exist_ok=True)
+            remembered.write_text(now, encoding="utf-8")
+        except OSError:
+            pass  # (only the next start's first paint is slower: it asks the desktop again)
+
+
+def _remembered_scheme(remembered: Path | None) -> str:
+    if remembered is None:
+        return ""
+    try:
+        text = remembered.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return text if text in ("dark", "light") else ""
 
 
 # reading the palette
@@ -210,6 +258,8 @@ class _Tone(QObject):
         widget.setPalette(palette)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        from PySide6.QtCore import QEvent
+
         if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange) and isinstance(
             watched, QWidget
         ):
@@ -251,7 +301,8 @@ def contrast_report(scheme_name: str) -> dict[str, float]:
     return report
 
 
-# icons
+# icons (drawn by app/ui/theme_icons.py, imported with the first icon: its QtSvg, QPainter and QIconEngine types are
+# no part of the first paint)
 _SOURCE_ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"  # a source checkout
 
 
@@ -259,74 +310,18 @@ def icon_path(name: str) -> Path:
     """The icon's SVG: this checkout's resources/icons, else the installed (or frozen) package's."""
     if _SOURCE_ICONS.is_dir():
         return _SOURCE_ICONS / f"{name}.svg"
+    from importlib import resources
+
     return Path(str(resources.files("app.resources").joinpath("icons", f"{name}.svg")))
-
-
-@cache
-def _svg(name: str) -> str:
-    return icon_path(name).read_text(encoding="utf-8")
-
-
-@cache
-def _rendered(name: str, color_name: str, width: int, height: int, ratio: float) -> QPixmap:
-    renderer = QSvgRenderer(QByteArray(_svg(name).replace("currentColor", color_name).encode()))
-    pixmap = QPixmap(QSize(int(width * ratio), int(height * ratio)))
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    renderer.render(painter)
-    painter.end()
-    pixmap.setDevicePixelRatio(ratio)
-    return pixmap
-
-
-class _PaletteIconEngine(QIconEngine):
-    """A Lucide SVG stroked in the application palette's colour at paint time (or in a fixed colour)."""
-
-    def __init__(self, name: str, fixed: str | None = None) -> None:
-        super().__init__()
-        self.name, self.fixed = name, fixed
-
-    def _color(self, mode: QIcon.Mode) -> str:
-        if self.fixed:
-            return self.fixed
-        palette = QGuiApplication.palette()
-        if mode == QIcon.Mode.Disabled:
-            return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText).name()
-        if mode == QIcon.Mode.Selected:
-            return palette.color(QPalette.ColorRole.HighlightedText).name()
-        return palette.color(QPalette.ColorRole.WindowText).name()
-
-    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
-        app = QGuiApplication.instance()
-        ratio = app.devicePixelRatio() if isinstance(app, QGuiApplication) else 1.0
-        return _rendered(self.name, self._color(mode), size.width(), size.height(), max(1.0, ratio))
-
-    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
-        side = min(rect.width(), rect.height())
-        pixmap = self.pixmap(QSize(side, side), mode, state)
-        corner = QPoint(rect.x() + (rect.width() - side) // 2, rect.y() + (rect.height() - side) // 2)
-        painter.drawPixmap(corner, pixmap)
-
-    def actualSize(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QSize:
-        side = min(size.width(), size.height())
-        return QSize(side, side)
-
-    def clone(self) -> QIconEngine:
-        clone = _PaletteIconEngine(self.name, self.fixed)
-        self._clones = [*getattr(self, "_clones", []), clone][-4:]  # alive until Qt owns it
-        return clone
-
-    def key(self) -> str:
-        return "hermes-lucide"
-
-    def isNull(self) -> bool:
-        return not icon_path(self.name).is_file()
 
 
 def icon(name: str, fixed_color: str | QColor | None = None) -> QIcon:
     """A bundled icon by its Lucide name ("download", "triangle-alert"…); null if there is no such file."""
+    from PySide6.QtGui import QIcon
+
     if not icon_path(name).is_file():
         return QIcon()
+    from app.ui.theme_icons import PaletteIconEngine
+
     fixed = QColor(fixed_color).name() if fixed_color is not None else None
-    return QIcon(_PaletteIconEngine(name, fixed))  # the icon owns its engine
+    return QIcon(PaletteIconEngine(name, fixed))  # the icon owns its engine

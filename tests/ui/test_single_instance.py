@@ -119,3 +119,72 @@ def test_the_server_name_is_per_base_directory(tmp_path: Path) -> None:
     assert server_name(one) != server_name(two)
     assert server_name(one) == server_name(resolve_paths(tmp_path / "a"))
     assert len(server_name(one)) < 40
+
+
+@pytest.mark.slow
+def test_a_start_during_the_first_ones_start_reaches_its_window(tmp_path: Path, processes) -> None:
+    """The first start holds the lock at once but listens only once its window is painted: a second start in between
+    waits for it, then hands over."""
+    basedir = tmp_path / "home"
+    lock = basedir / "data" / "instance.lock"
+    first = gui(basedir)
+    processes.append(first)
+    deadline = time.monotonic() + 60
+    while not lock.exists() and time.monotonic() < deadline:  # as early as can be seen from outside
+        time.sleep(0.001)
+    second = gui(basedir, "--open", str(tmp_path / "missing.json"))
+    processes.append(second)
+    assert second.wait(60) == 0, second.communicate()[1]
+    wait_for_log(basedir, f"another start asked to open {str((tmp_path / 'missing.json').resolve())!r}")
+    assert first.poll() is None, "the first window must keep running"
+    assert log_text(basedir).count("single instance: listening") == 1
+
+
+@pytest.mark.slow
+def test_a_start_while_the_first_has_not_listened_yet_waits_and_hands_over(qtbot, tmp_path: Path, processes) -> None:
+    """The window between the first instance's lock (before its window) and its server (after the first paint)."""
+    from app.ui.single_instance import SingleInstance
+
+    basedir = tmp_path / "home"
+    first = SingleInstance(resolve_paths(basedir).ensure())
+    assert first.claim() and not first.listening  # the lock, taken before the first window
+    received: list[str] = []
+    first.message_received.connect(received.append)
+    try:
+        wanted = tmp_path / "Captain.json"
+        second = gui(basedir, "--open", str(wanted))
+        processes.append(second)
+        qtbot.wait(1500)  # (the second start finds the lock taken and nobody listening: it waits)
+        assert second.poll() is None, "a later start must wait for a first one still starting"
+        first.listen()  # the first window has been painted
+        qtbot.waitUntil(lambda: bool(received), timeout=60_000)
+        assert received == [str(wanted.resolve())]
+        assert second.wait(60) == 0
+    finally:
+        first.release()
+
+
+PROBE = """
+import json, sys
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+from app.core.paths import resolve_paths
+from app.ui.single_instance import SingleInstance
+paths = resolve_paths(sys.argv[1]).ensure()
+instance = SingleInstance(paths, app)
+first = instance.claim()
+before = {"network": "PySide6.QtNetwork" in sys.modules, "hashlib": "hashlib" in sys.modules,
+          "listening": instance.listening}
+instance.listen()
+print(json.dumps({"first": first, "before": before, "listening": instance.listening,
+                  "network": "PySide6.QtNetwork" in sys.modules}))
+instance.release()
+"""
+
+
+def test_claiming_costs_no_network_module_until_it_listens(tmp_path: Path) -> None:
+    from tests.ui.probes import run_probe
+
+    found = run_probe(PROBE, str(tmp_path / "home"))
+    assert found["first"] and found["before"] == {"network": False, "hashlib": False, "listening": False}
+    assert found["listening"] and found["network"]

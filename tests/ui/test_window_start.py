@@ -128,9 +128,22 @@ def test_closing_the_window_shuts_down_the_pages_that_were_built(qtbot, window) 
         window.router.page("never")
 
 
-# The progressive first paint: the constructor builds the chat column; everything else is built in the event-loop
-# turns after the window's first paint, importing its modules only then (app/ui/shell/startup.py).
+# The progressive first paint: the constructor builds the chat column's outline (app/ui/shell/first_paint.py); the
+# chat column itself and everything else are built in the event-loop turns after the window's first paint, importing
+# their modules only then (app/ui/shell/startup.py).
 DEFERRED = (
+    "app.ui.chat.chat_controller",  # the chat column: its view, renderer, composer, conversation
+    "app.ui.chat.chat_view",
+    "app.ui.chat.message_delegate",
+    "app.ui.chat.attachments",
+    "app.ui.chat.conversation",
+    "app.core.chat.session",  # the core's chat and the engine stack under it
+    "app.core.engines.service",
+    "app.core.engines.llama_engine",
+    "app.core.history.store",
+    "app.ui.engines.engine_client",
+    "app.ui.widgets",
+    "app.ui.background",
     "app.ui.background",
     "app.ui.engines.model_bar",
     "app.ui.personas.persona_panel",
@@ -167,10 +180,11 @@ class FirstPaint(QObject):
         return False
 
 first_paint = FirstPaint()
-window.input.installEventFilter(first_paint)
+first_input = window.first_paint.input  # the message box of the first paint (the real one comes next turn)
+first_input.installEventFilter(first_paint)
 window.show()
-shown = {"modules": [name for name in deferred if name in sys.modules], "input": window.input.isVisible(),
-         "focus": window.focusWidget() is window.input}
+shown = {"modules": [name for name in deferred if name in sys.modules], "input": first_input.isVisible(),
+         "focus": window.focusWidget() is first_input}
 deadline = time.monotonic() + 120  # (a deadlock guard: the stages take well under a second)
 while not window.built and time.monotonic() < deadline:
     app.processEvents()
@@ -182,6 +196,7 @@ print(json.dumps({
     "shown": shown, "painted": painted, "built": window.built, "stages": list(window.stage_times_ms),
     "modules": [name for name in deferred if name in sys.modules],
     "menus": len(window.menuBar().actions()), "model_bar": window.model_bar.isVisible(),
+    "focus": window.focusWidget() is window.input, "first_paint": window.first_paint is None,
 }))
 window.close()
 """
@@ -194,6 +209,7 @@ def test_the_first_paint_is_the_chat_column_and_the_rest_is_built_after_it(tmp_p
     assert found["built"] and found["stages"] == list(STAGES)  # then every stage ran, in order, by itself
     assert found["modules"] == list(DEFERRED)
     assert found["menus"] >= 6 and found["model_bar"]
+    assert found["focus"] and found["first_paint"]  # the chat column took the outline's place, and the focus
     assert not found["numpy"]
 
 
@@ -243,7 +259,54 @@ def test_closing_before_the_rest_was_built_builds_nothing_more(qtbot, basedir: P
     window = MainWindow(resolve_paths(basedir).ensure(), Settings(context_size=2048))
     qtbot.addWidget(window)
     window.show()
-    window.close()  # the engine thread is joined, the store closed
+    window.close()  # closed before its first stage: no engine thread was started, no store opened
     qtbot.wait(50)  # (turns in which the stages would have run)
-    assert not window.stage_built("background") and not window.built
-    assert not window.client.service.running
+    assert not window.stage_built("column") and not window.built
+    assert "client" not in window.__dict__ and "store" not in window.__dict__
+
+
+def test_text_typed_in_the_first_paint_moves_to_the_chat_column_with_its_cursor(qtbot, basedir: Path) -> None:
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(resolve_paths(basedir).ensure(), Settings(context_size=2048))
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        assert window.first_paint is not None and not window.stage_built("column")
+        first_input = window.first_paint.input
+        assert window.focusWidget() is first_input
+        qtbot.keyClicks(first_input, "Hello world")
+        qtbot.keyClick(first_input, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)  # a new line, not a send
+        qtbot.keyClicks(first_input, "again")
+        cursor = first_input.textCursor()
+        cursor.setPosition(5)  # the cursor moved back into the text
+        first_input.setTextCursor(cursor)
+        assert not window.stage_built("column")  # (all of it typed before the chat column was built)
+        qtbot.waitUntil(lambda: window.stage_built("column"), timeout=60_000)
+        assert window.first_paint is None
+        assert window.input.toPlainText() == "Hello world\nagain"
+        assert window.input.textCursor().position() == 5
+        assert window.focusWidget() is window.input
+        qtbot.waitUntil(lambda: window.built, timeout=60_000)
+        assert window.input.toPlainText() == "Hello world\nagain"  # no later stage touched it
+    finally:
+        window.close()
+
+
+def test_enter_in_the_first_paint_builds_the_chat_column_and_sends(qtbot, basedir: Path) -> None:
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(resolve_paths(basedir).ensure(), Settings(context_size=2048))
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        assert window.first_paint is not None
+        first_input = window.first_paint.input
+        qtbot.keyClicks(first_input, "Hello there")
+        qtbot.keyClick(first_input, Qt.Key.Key_Return)  # before any stage ran: the column is built and sends
+        assert window.stage_built("column") and window.built
+        assert window.input.toPlainText() == "Hello there"  # no model yet: kept, and said why
+        assert window.banner.isVisible() and "Pick a model" in window.banner.message
+        assert window.chat_model.rowCount() == 0
+    finally:
+        window.close()

@@ -1,6 +1,6 @@
-"""The window's progressive start: its first paint is the chat column; the rest is built in named stages, one per
-event-loop turn after that paint, each small (aim: at most 50 ms on a 2-core laptop), importing what it needs only
-then.
+"""The window's progressive start: its first paint is the chat column's outline; the rest is built in named stages,
+one per event-loop turn after that paint, each small (aim: at most 50 ms on a 2-core laptop), importing what it needs
+only then.
 
 Anything asked for before its stage ran is built at once, with every stage before it, in order (so a stage may use
 what earlier stages made, and code reading ``window.persona`` right after the constructor finds it): the window maps
@@ -14,8 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QObject, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +33,11 @@ class StagedBuild(QObject):
         self._next = 0  # the first stage not started
         self._current = ""  # the stage running now ("" between stages)
         self._callbacks: list[Callable[[], None]] = []
+        self._after_paint: list[Callable[[], None]] = []  # run in the first turn after the first paint
         self.times_ms: dict[str, float] = {}  # how long each stage took (docs/benchmarks.md, the start-up log)
         self._timer = QTimer(parent, singleShot=True, interval=0)  # the window's child: stopped when it closes
         self._timer.timeout.connect(self._step)
         self._stopped = False
-        self._painted_widget: QWidget | None = None
 
     @property
     def done(self) -> bool:
@@ -54,23 +53,21 @@ class StagedBuild(QObject):
         return bool(self._current)
 
     def start(self) -> None:
-        """Run the stages left, one per event-loop turn."""
-        if not self.done and not self._stopped:
+        """Run the stages left, one per event-loop turn (and first what waits for the first paint)."""
+        if (self._after_paint or not self.done) and not self._stopped:
             self._timer.start()
 
-    def start_after_paint(self, widget: QWidget, fallback_ms: int = FALLBACK_MS) -> None:
-        """Start once ``widget`` is first painted (or ``fallback_ms`` after this, if no paint comes: a window shown
-        minimised, or on a screen that paints nothing)."""
-        widget.installEventFilter(self)
-        self._painted_widget = widget
-        QTimer.singleShot(fallback_ms, self, self.start)
+    def after_paint(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs in the first event-loop turn after the first paint, before the next stage (a start's
+        work that no first paint needs, such as listening for later starts)."""
+        self._after_paint.append(callback)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._painted_widget and event.type() == QEvent.Type.Paint:
-            watched.removeEventFilter(self)
-            self._painted_widget = None
-            self.start()  # (its first turn comes after this paint)
-        return False
+    def start_after_paint(self, fallback_ms: int = FALLBACK_MS) -> Callable[[], None]:
+        """Start once the first paint calls the function returned (from its widget's ``paintEvent``: an event filter
+        would make PySide6 build a Python type for each of ~80 QEvent classes, ~3 ms of the cold start), or
+        ``fallback_ms`` after this if no paint comes (a window shown minimised, or on a screen that paints nothing)."""
+        QTimer.singleShot(fallback_ms, self, self.start)
+        return self.start  # (its first turn comes after this paint)
 
     def stop(self) -> None:
         """The window is closing: no stage runs by itself any more (``ensure`` still builds what is asked for)."""
@@ -97,6 +94,9 @@ class StagedBuild(QObject):
     def _step(self) -> None:
         if self._stopped:
             return
+        waiting, self._after_paint = self._after_paint, []
+        for callback in waiting:
+            callback()
         if self._next < len(self._stages):
             self._run_next()
         if self._next < len(self._stages):

@@ -1,6 +1,7 @@
 """The parts of the main window built after its first paint: one function a stage, in the order they run
-(``STAGES``; app/ui/shell/startup.py runs them, one per event-loop turn). Each imports what it needs inside itself,
-so nothing of it is on the start path; each may use what the stages before it built, never a later one's.
+(``STAGES``; app/ui/shell/startup.py runs them, one per event-loop turn), the chat column first. Each imports what it
+needs inside itself, so nothing of it is on the start path; each may use what the stages before it built, never a
+later one's.
 """
 
 from __future__ import annotations
@@ -8,14 +9,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QSizePolicy, QTabWidget, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import QWidget
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
 
 MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
+
+
+def engine_modules(_window: MainWindow) -> None:
+    """The chat column's imports, in slices (each one turn; aim ≤ 50 ms): the engine and its Qt face."""
+    import app.core.engines.llama_engine
+    import app.core.engines.state_cache
+    import app.ui.engines.engine_client  # noqa: F401
+
+
+def conversation_modules(_window: MainWindow) -> None:
+    """The core's chat (prompting, personas, the engine service) and the history store."""
+    import app.core.history.store
+    import app.ui.chat.conversation  # noqa: F401
+
+
+def view_modules(_window: MainWindow) -> None:
+    """The chat view, its renderer and the composer."""
+    import app.ui.chat.chat_controller  # noqa: F401
+
+
+def column(window: MainWindow) -> None:
+    """The chat column: the conversation (the engine client, the history store) and the message box, in place of the
+    first paint's outline, with what was typed in it."""
+    window._build_chat_column()
 
 
 def background(window: MainWindow) -> None:
@@ -25,6 +48,10 @@ def background(window: MainWindow) -> None:
 
 
 def model_bar(window: MainWindow) -> None:
+    from PySide6.QtCore import QSize, Qt
+    from PySide6.QtGui import QAction, QKeySequence
+    from PySide6.QtWidgets import QSizePolicy, QToolButton
+
     from app.ui.engines.model_bar import ModelBar
     from app.ui.theme import ICON_SIZE, icon
 
@@ -71,6 +98,8 @@ def tools(window: MainWindow) -> None:
 
 
 def side_panels(window: MainWindow) -> None:
+    from PySide6.QtWidgets import QTabWidget
+
     from app.ui.chat.prompt_preview import PromptPreview
     from app.ui.personas.roleplay_panel import RoleplayPanel
     from app.ui.personas.user_persona_picker import UserPersonaPicker
@@ -96,6 +125,9 @@ def side_panels(window: MainWindow) -> None:
 
 
 def pages(window: MainWindow) -> None:
+    from PySide6.QtCore import QSize, Qt
+    from PySide6.QtWidgets import QToolBar
+
     from app.ui.engines.server_indicator import ServerIndicator
     from app.ui.hub.hub_pages import HubPages
     from app.ui.shell.pages import Page, PageRouter
@@ -199,9 +231,19 @@ def wiring(window: MainWindow) -> None:
         window.interrupted_notice.show()  # now, not in a later turn: the status bar is shown already
 
 
+COLUMN_PARTS = (
+    *("client", "state_cache", "store", "banner", "images", "conversation", "chat_model", "session", "chat_column"),
+    *("chat_view", "welcome", "pages", "input", "send_button", "think", "attachments", "splitter", "stack"),
+    "_purge_failure",
+)
+
 # What each stage makes, in the order they run: an attribute read before its stage ran finishes the window then
 # (MainWindow.__getattr__).
 STAGES: dict[str, tuple[Callable[[MainWindow], None], tuple[str, ...]]] = {
+    "engine_modules": (engine_modules, ()),
+    "conversation_modules": (conversation_modules, ()),
+    "view_modules": (view_modules, ()),
+    "column": (column, COLUMN_PARTS),
     "background": (background, ("background",)),
     "model_bar": (model_bar, ("model_bar", "model_picker", "new_chat_action", "settings_action")),
     "persona": (persona, ("persona",)),
