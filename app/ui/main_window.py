@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QStatusBar
 from app import APP_NAME
 from app.core.paths import AppPaths
 from app.core.settings import Settings, SettingsStore
+from app.ui.shell.chat_column import dropped_kind
 from app.ui.shell.first_paint import FirstPaint
 from app.ui.shell.startup import StagedBuild
 from app.ui.shell.window_parts import BUILT_BY, STAGES
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
     client: EngineClient
     state_cache: StateCache | None
     store: ChatStore
+    _purge_failure: str  # why last time's deleted chats could not be removed ("": they were)
     banner: ErrorBanner
     images: ImageStore
     conversation: Conversation
@@ -188,84 +190,10 @@ class MainWindow(QMainWindow):
             self.finish_building()  # its figures, the server's light, the undo button
         return super().statusBar()
 
-    def _purge_deleted_chats(self) -> str:
-        """Remove chats deleted last time; a failure never stops the window (it is retried at the next start)."""
-        from app.core.history.store import StoreError
-        from app.core.media.store import ImageStore
-
-        try:
-            self.store.purge_deleted()
-            ImageStore(self.paths.images_dir).prune(self.store.image_hashes())  # their images, unless shared
-        except StoreError as exc:
-            log.warning("could not purge deleted chats: %s", exc)
-            return str(exc)
-        return ""
-
     @property
     def settings(self) -> Settings:
         """The settings now (read-only: change them through ``settings_store.update``)."""
         return self.settings_store.current
-
-    # the chat column (the conversation and the input, in the page stack, under the banner): the first stage
-    def _build_chat_column(self) -> None:
-        from PySide6.QtWidgets import QSplitter, QStackedWidget, QVBoxLayout, QWidget
-
-        from app.core.engines import state_cache
-        from app.core.engines.llama_engine import LlamaEngine
-        from app.core.history.store import ChatStore
-        from app.core.media.store import ImageStore
-        from app.ui.chat.attachments import Thumbnails
-        from app.ui.chat.chat_controller import ChatColumn
-        from app.ui.chat.conversation import Conversation
-        from app.ui.engines.engine_client import EngineClient
-        from app.ui.shell.window_parts import MIN_CHAT_WIDTH
-        from app.ui.widgets import ErrorBanner
-
-        cache = state_cache.from_settings(self.paths.state_cache_dir, self.settings_store.current)
-        self.client = self._client or EngineClient(self, engine=LlamaEngine(cache))
-        self.state_cache = self.client.engine.state_cache
-        self.store = ChatStore(self.paths.chats_db)
-        self._purge_failure = self._purge_deleted_chats()
-        self.banner = ErrorBanner()
-        self.images = ImageStore(self.paths.images_dir)
-        self.conversation = Conversation(
-            self.store, self.client, self, describe_preset=self._describe_preset,
-            images=self.images,
-        )  # fmt: skip
-        self.chat_model = self.conversation.model
-        self.session = self.conversation.session  # the core's chat: what is open, its items, its state
-        chat_column = self.chat_column = ChatColumn(self.chat_model)
-        self.chat_view, self.welcome, self.pages = chat_column.chat_view, chat_column.welcome, chat_column.pages
-        self.input, self.send_button, self.think = chat_column.input, chat_column.send_button, chat_column.think
-        self.attachments = chat_column.attachments  # images for the next message (attach, paste, drop)
-        chat_column.drops.window_opens = lambda path: bool(_dropped_kind(str(path), card_check=True))
-        self.chat_view.message_delegate.thumbnails = Thumbnails(self.images)
-        self.input.submitted.connect(self._submitted_early)  # Enter before the chat controller: it is built then
-        self.splitter = QSplitter()
-        self.splitter.addWidget(chat_column)
-        self.splitter.setCollapsible(0, False)  # the side panels collapse (drag them shut); the chat never does
-        chat_column.setMinimumWidth(MIN_CHAT_WIDTH)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.splitter)
-        central = QWidget()  # the banner above every page: an error is seen wherever it happens
-        central_layout = QVBoxLayout(central)
-        central_layout.setContentsMargins(0, 0, 0, 0)
-        central_layout.addWidget(self.banner)
-        central_layout.addWidget(self.stack, 1)
-        first_paint, self.first_paint = self.first_paint, None
-        focus = first_paint is None or first_paint.holds_focus()
-        self.setCentralWidget(central)  # (the first paint's outline is deleted later)
-        central.show()  # now, not in the next turn (what asked for the column may show the banner at once)
-        if first_paint is not None:
-            first_paint.hand_over(self.input, focus)  # what was typed in the first paint's box, its cursor, the focus
-        else:
-            self.input.setFocus()
-        self.setAcceptDrops(True)
-        if self.store.recovered_from is not None:
-            self.banner.show_message(
-                f"Your chat history file was damaged, so a fresh one was started. The damaged file was kept as "
-                f"{self.store.recovered_from}."
-            )
 
     def _enter_before_the_column(self) -> None:
         """Enter pressed in the first paint's box: the chat column takes the text, and sends it."""
@@ -460,7 +388,7 @@ class MainWindow(QMainWindow):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if not self._stages.built("column"):
             return
-        if any(_dropped_kind(url.toLocalFile()) for url in event.mimeData().urls()):
+        if any(dropped_kind(url.toLocalFile()) for url in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
@@ -477,8 +405,8 @@ class MainWindow(QMainWindow):
     def open_file(self, path: str) -> None:
         """A model is loaded; a preset or a character card is imported; another picture is attached to the next message
         (dropped, or handed over by a second start)."""
-        kind = _dropped_kind(path)
-        if kind and not self.attachments.unavailable and not _dropped_kind(path, card_check=True):
+        kind = dropped_kind(path)
+        if kind and not self.attachments.unavailable and not dropped_kind(path, card_check=True):
             self.attachments.add_files([Path(path)])  # a picture, not a character card, and a vision model to see it
         elif kind == "model":
             self.model_bar.open_model(path)
@@ -516,17 +444,3 @@ class MainWindow(QMainWindow):
         if built("sidebar"):
             self.sidebar.close_search()  # a search in progress stops; its thread and connection go
         self.store.close()
-
-
-def _dropped_kind(path: str, card_check: bool = False) -> str:
-    """ "model" (.gguf), "preset" (a preset or a character card: .json, .png), or "" (nothing this app opens).
-
-    ``card_check``: a .png counts only when it carries a character card (dropped on the chat, any other picture is
-    an image to attach)."""
-    kind = {".gguf": "model", ".json": "preset", ".png": "preset"}.get(Path(path).suffix.lower(), "")
-    if kind == "preset" and card_check and Path(path).suffix.lower() == ".png":
-        from app.ui.chat.attachments import is_card_png
-
-        if not is_card_png(Path(path)):
-            return ""
-    return kind

@@ -38,7 +38,9 @@ def view_modules(_window: MainWindow) -> None:
 def column(window: MainWindow) -> None:
     """The chat column: the conversation (the engine client, the history store) and the message box, in place of the
     first paint's outline, with what was typed in it."""
-    window._build_chat_column()
+    from app.ui.shell.chat_column import build_chat_column
+
+    build_chat_column(window)
 
 
 def background(window: MainWindow) -> None:
