@@ -59,6 +59,15 @@ def add_vocabulary(writer: Any) -> None:
     writer.add_chat_template(CHATML)
 
 
+def finish(writer: Any, path: Path) -> Path:
+    """Write what ``writer`` holds to ``path``."""
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 def write_tiny_mamba(path: Path, seed: int = 20) -> Path:
     """Write the model to ``path`` (and return it)."""
     import gguf
@@ -103,11 +112,7 @@ def write_tiny_mamba(path: Path, seed: int = 20) -> Path:
         writer.add_tensor(f"{block}.ssm_a", a)
         writer.add_tensor(f"{block}.ssm_d", np.ones(D_INNER, dtype=np.float32))
         writer.add_tensor(f"{block}.ssm_out.weight", weights(N_EMBD, D_INNER))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return finish(writer, path)
 
 
 def write_tiny_lfm2(path: Path, seed: int = 20) -> Path:
@@ -161,8 +166,4 @@ def write_tiny_lfm2(path: Path, seed: int = 20) -> Path:
             writer.add_tensor(f"{block}.attn_k.weight", weights(head * n_head_kv, n_embd))
             writer.add_tensor(f"{block}.attn_v.weight", weights(head * n_head_kv, n_embd))
             writer.add_tensor(f"{block}.attn_output.weight", weights(n_embd, n_embd))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return finish(writer, path)
