@@ -18,6 +18,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
+from app.ui.icon_files import icon_path
+
 if TYPE_CHECKING:
     from PySide6.QtCore import QEvent
     from PySide6.QtGui import QIcon
@@ -303,18 +305,6 @@ def contrast_report(scheme_name: str) -> dict[str, float]:
 
 # icons (drawn by app/ui/theme_icons.py, imported with the first icon: its QtSvg, QPainter and QIconEngine types are
 # no part of the first paint)
-_SOURCE_ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"  # a source checkout
-
-
-def icon_path(name: str) -> Path:
-    """The icon's SVG: this checkout's resources/icons, else the installed (or frozen) package's."""
-    if _SOURCE_ICONS.is_dir():
-        return _SOURCE_ICONS / f"{name}.svg"
-    from importlib import resources
-
-    return Path(str(resources.files("app.resources").joinpath("icons", f"{name}.svg")))
-
-
 def icon(name: str, fixed_color: str | QColor | None = None) -> QIcon:
     """A bundled icon by its Lucide name ("download", "triangle-alert"…); null if there is no such file."""
     from PySide6.QtGui import QIcon

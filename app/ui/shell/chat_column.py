@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.ui.main_window")
 
+MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
+
 
 def build_chat_column(window: MainWindow) -> None:
     """The chat column (the conversation and the input, in the page stack, under the banner), in place of the first
@@ -27,7 +29,6 @@ def build_chat_column(window: MainWindow) -> None:
     from app.ui.chat.chat_controller import ChatColumn
     from app.ui.chat.conversation import Conversation
     from app.ui.engines.engine_client import EngineClient
-    from app.ui.shell.window_parts import MIN_CHAT_WIDTH
     from app.ui.widgets import ErrorBanner
 
     cache = state_cache.from_settings(window.paths.state_cache_dir, window.settings_store.current)

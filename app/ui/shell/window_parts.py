@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QWidget
 
+from app.ui.shell.chat_column import MIN_CHAT_WIDTH
+
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
-
-MIN_CHAT_WIDTH = 420  # the chat column keeps this much; the side panels give way (and collapse)
 
 
 def engine_modules(_window: MainWindow) -> None:
