@@ -80,8 +80,8 @@ def chat_message(message: dict[str, Any], role: str, content: str, where: str) -
 async def prepare(request: ToolRequest, service: EngineService, preset: Preset | None) -> str:
     """Pick the call format; the grammar of a forced call ("" when the model may answer in words)."""
     prompt_format = (preset.prompt_format, preset.custom_template) if preset else (AUTO, "")
-    request.family = tool_family(template_of(service, prompt_format))
-    if not request.choice.forced or service.engine.capabilities.remote:
+    request.family = tool_family(template_of(service.loaded, prompt_format))
+    if not request.choice.forced or (service.loaded is not None and service.loaded.remote):
         return ""  # a remote engine is sent tool_choice and forces the call itself
     try:
         return await asyncio.to_thread(call_grammar, request.specs, request.choice, request.family, request.parallel)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from app.core.engines.interface import LoadedModel
 from app.core.engines.service import EngineService, FormatChoice, GenerationRequest
 from app.core.prompting.prompt_formats import AUTO, CHATML_TEMPLATE, CUSTOM, NAMED_FORMATS, ChatMessage
 from app.core.prompting.tool_prompt import ToolFamily, tool_family
@@ -49,12 +50,11 @@ class RoundsOutcome:
     calls: list[ToolCall] = field(default_factory=list)
 
 
-def template_of(service: EngineService, prompt_format: FormatChoice) -> str:
-    """The chat template a request with ``prompt_format`` is rendered with on ``service``'s model (its call format
-    follows from it)."""
+def template_of(loaded: LoadedModel | None, prompt_format: FormatChoice) -> str:
+    """The chat template a request with ``prompt_format`` is rendered with on ``loaded`` (its call format follows
+    from it)."""
     choice, custom = prompt_format
-    loaded = service.loaded
-    if service.engine.capabilities.remote:
+    if loaded is not None and loaded.remote:
         return CHATML_TEMPLATE  # a remote engine's calls arrive as delta.tool_calls, handed on as Hermes call text
     if choice == CUSTOM:
         return custom
@@ -77,7 +77,7 @@ def run_rounds(
 ) -> RoundsOutcome:
     """Generate ``request`` (its messages so far) with ``specs``, running calls until the model answers."""
     events = events or RoundEvents()
-    family = tool_family(template_of(service, request.prompt_format))
+    family = tool_family(template_of(service.loaded, request.prompt_format))
     known = {spec.name: spec for spec in specs}
     tools = [spec.as_openai() for spec in specs]
     messages = list(request.messages)
@@ -87,8 +87,8 @@ def run_rounds(
         outcome.rounds += 1
         last = outcome.rounds > max_rounds
         round_choice = ToolChoice(ChoiceMode.NONE) if last else choice
-        local = not service.engine.capabilities.remote  # a remote engine is sent tool_choice and forces the call itself
-        grammar = call_grammar(specs, round_choice, family, parallel) if round_choice.forced and local else ""
+        remote = service.loaded is not None and service.loaded.remote  # sent tool_choice: it forces the call itself
+        grammar = call_grammar(specs, round_choice, family, parallel) if round_choice.forced and not remote else ""
         job = dataclasses.replace(
             request, messages=list(messages), grammar=grammar or request.grammar,
             tools=tools if round_choice.mode is not ChoiceMode.NONE else (), tool_choice=round_choice.as_openai(),
