@@ -26,7 +26,7 @@ from app.ui.chat.message_actions import MessageActionBar, available
 from app.ui.chat.message_delegate import H_MARGIN, PADDING, Geometry, MessageDelegate, small_font, stats_line
 from app.ui.chat.row_heights import RowHeights
 from app.ui.chat.thought_block import thought_key, toggle_thought
-from app.ui.chat.view_hits import CLICKABLE, Hit, HitKind
+from app.ui.chat.view_hits import CLICKABLE, Hit, HitKind, hit_in
 
 __all__ = ["ChatView", "Hit", "HitKind", "stats_line"]
 COPIED_MS = 1500  # how long a code block's header says "Copied"
@@ -206,38 +206,9 @@ class ChatView(QTableView):
         if not index.isValid():
             return None
         row = index.row()
-        where = self.message_geometry(row)
-        if where.arrows is not None:
-            for kind, rect in ((HitKind.PREVIOUS, where.arrows[0]), (HitKind.NEXT, where.arrows[2])):
-                if rect.adjusted(-4, -4, 4, 4).contains(position):
-                    return Hit(row, kind)
-        if where.thought is not None and where.thought.contains(position):
-            return Hit(row, HitKind.THOUGHT)  # the reasoning's line: a click expands or collapses it
-        for number, rect in enumerate(where.images):
-            if rect.contains(position):
-                return Hit(row, HitKind.IMAGE, image=number)
-        if self.item(row).citations:
-            for number, rect in enumerate(where.sources):
-                if rect.contains(position):
-                    return Hit(row, HitKind.SOURCE, image=number)
-        body = self.message_delegate.layout(self.item(row), self._text_width(), self.palette(), self.font()).body
-        found = body.piece_at(position.y() - where.body_y)
-        if found is None or found[1].code is None or position.x() < where.body_x:
-            return Hit(row, HitKind.MESSAGE)
-        code, origin = found[1].code, QPoint(where.body_x, where.body_y + found[1].top)
-        local = position - origin
-        if local.x() >= code.width:
-            return Hit(row, HitKind.MESSAGE)
-        thumb, track = code.thumb_rect(), code.track_rect()
-        rects: tuple[tuple[HitKind, QRect | None], ...] = (
-            (HitKind.COPY, code.copy_rect()),
-            (HitKind.THUMB, thumb),
-            (HitKind.TRACK, track),
-        )
-        for kind, area in rects:
-            if area is not None and area.adjusted(0, -3, 0, 3).contains(local):
-                return Hit(row, kind, code, origin)
-        return Hit(row, HitKind.CODE, code, origin)
+        item = self.item(row)
+        body = self.message_delegate.layout(item, self._text_width(), self.palette(), self.font()).body
+        return hit_in(row, position, self.message_geometry(row), body, bool(item.citations))
 
     # actions
     def trigger(self, name: str, row: int | None = None) -> bool:
