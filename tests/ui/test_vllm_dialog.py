@@ -48,10 +48,13 @@ def test_a_stand_in_vllm_is_started_and_its_model_reaches_the_picker(
     qtbot.addWidget(dialog)
     dialog.port.setValue(free_port())
     assert dialog.start_button.isEnabled()
-    with qtbot.waitSignal(dialog.engine_added, timeout=60_000) as added:
-        dialog.start_button.click()
-    assert added.args[0] == f"vLLM · {folder.name}"
-    entry = RemoteEngineStore(window.paths.config).get(added.args[0])
+    added: list[str] = []
+    dialog.engine_added.connect(added.append)
+    dialog.start_button.click()
+    assert not dialog.start_button.isEnabled()  # (enabled again if the start fails: then the dialog says why)
+    qtbot.waitUntil(lambda: bool(added) or dialog.start_button.isEnabled(), timeout=60_000)
+    assert added == [f"vLLM · {folder.name}"], dialog.message.text()
+    entry = RemoteEngineStore(window.paths.config).get(added[0])
     assert entry is not None and entry.base_url.endswith(f":{dialog.port.value()}/v1")
     qtbot.waitUntil(lambda: any("remote · vLLM" in window.model_picker.itemText(i)
                                 for i in range(window.model_picker.count())), timeout=30_000)  # fmt: skip

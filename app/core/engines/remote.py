@@ -128,6 +128,8 @@ def list_models(url: str, api_key: str = "", timeout: float = 10.0) -> list[str]
             ) from None
     except TimeoutError:
         raise RemoteEngineError(f"The engine at {connection.base} did not answer in time.") from None
+    except (OSError, http.client.HTTPException) as exc:  # the connection dropped while the list was read
+        raise RemoteEngineError(f"The engine at {connection.base} dropped the connection ({exc!r}).") from None
     finally:
         connection.close()
 

@@ -171,6 +171,7 @@ class ModelBar(QToolBar):
         elif self.picker.findData(self.loading_path) > 0:
             self.picker.setCurrentIndex(self.picker.findData(self.loading_path))
         self.picker.blockSignals(False)
+        self.options_action.setEnabled(self._picked_file())  # (the picker's signals were blocked while it refilled)
         self.model_count = len(models)
         self.models_listed.emit(len(models))
         self._estimate(scan, models)
@@ -358,6 +359,7 @@ class ModelBar(QToolBar):
         remote = loaded.remote
         self._loaded_key = self._requested if remote else str(loaded.info.path)
         self.select_path(self._loaded_key)
+        self.options_action.setEnabled(self._picked_file())  # (the loaded model may have been picked already)
         self.eject_action.setEnabled(True)
         if remote:
             engine_name = self._loaded_key[len(REMOTE) :].split("\x1f", 1)[0]
