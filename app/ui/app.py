@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from app import APP_ID, APP_NAME, __version__
 from app.core.paths import AppPaths
 from app.core.settings import SettingsStore
+from app.ui.resource_files import resource_file
 from app.ui.theme import FUSION_PROPERTY, apply_theme, confirm_scheme, fusion_arguments
 
 log = logging.getLogger(__name__)
@@ -46,19 +47,6 @@ class QtMessages:
             qt_log.debug("%s", message)
 
 
-def resource_path(*parts: str) -> Path:
-    """A file under resources/ (the package ``app.resources``), installed, editable or frozen."""
-    source = _SOURCE_RESOURCES.joinpath(*parts)
-    if source.exists():  # a source checkout (importlib.resources costs the cold start a few ms)
-        return source
-    from importlib import resources
-
-    return Path(str(resources.files("app.resources").joinpath(*parts)))
-
-
-_SOURCE_RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-
-
 def create_application(argv: list[str]) -> QApplication:
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
@@ -70,7 +58,7 @@ def create_application(argv: list[str]) -> QApplication:
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_ID)
-    icon = resource_path("icons", "hermes-studio.svg")
+    icon = resource_file("icons", "hermes-studio.svg")
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     return app

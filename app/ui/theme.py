@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-from app.ui.icon_files import icon_path
+from app.ui.resource_files import icon_path
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QEvent

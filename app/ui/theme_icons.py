@@ -10,7 +10,7 @@ from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from app.ui.icon_files import icon_path
+from app.ui.resource_files import icon_path
 
 
 @cache
